@@ -1,0 +1,51 @@
+/**
+ * One error model for the whole tool. A UserError is an expected problem (bad input,
+ * missing credentials, unreachable endpoint): the CLI prints its message and hint, no
+ * stack. Anything else that escapes a command is a bug and is rendered with its stack.
+ */
+export interface UserErrorOptions {
+  /** What the user can do about it. */
+  hint?: string;
+  /** Process exit code; 1 unless stated (2 is reserved for usage errors). */
+  exitCode?: number;
+  cause?: unknown;
+  /** Stable machine-readable code for --json output, e.g. "DIGEST_MISMATCH". */
+  code?: string;
+}
+
+export class UserError extends Error {
+  readonly hint: string | undefined;
+  readonly exitCode: number;
+  readonly code: string;
+
+  constructor(message: string, options: UserErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "UserError";
+    this.hint = options.hint;
+    this.exitCode = options.exitCode ?? 1;
+    this.code = options.code ?? "ERROR";
+  }
+}
+
+/** Bad input file: names the file and the problem. */
+export class InputError extends UserError {
+  readonly file: string;
+
+  constructor(file: string, problem: string, options: UserErrorOptions = {}) {
+    super(`${file}: ${problem}`, { code: "BAD_INPUT", ...options });
+    this.name = "InputError";
+    this.file = file;
+  }
+}
+
+/** Wrong command-line usage; exit code 2. */
+export class UsageError extends UserError {
+  constructor(message: string, options: UserErrorOptions = {}) {
+    super(message, { exitCode: 2, code: "USAGE", ...options });
+    this.name = "UsageError";
+  }
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

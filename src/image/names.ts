@@ -1,0 +1,73 @@
+/**
+ * Name and tag grammar from the OCI distribution spec:
+ *   name component: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*   joined by "/"
+ *   tag:            [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
+ * Everything that becomes a storage key or URL passes through these first.
+ */
+const COMPONENT_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+const ISV_RE = /^[a-z0-9]{1,16}$/;
+
+export const MAX_NAME_LENGTH = 255;
+
+export function isRepositoryName(name: string): boolean {
+  if (name.length === 0 || name.length > MAX_NAME_LENGTH) return false;
+  return name.split("/").every((part) => COMPONENT_RE.test(part));
+}
+
+export function isTag(tag: string): boolean {
+  return TAG_RE.test(tag);
+}
+
+/** ISV names as the original tool allowed them: alphanumeric, at most 16 characters, lower case. */
+export function isIsvName(isv: string): boolean {
+  return ISV_RE.test(isv);
+}
+
+/** `acme/bigdata-app` -> `acme-bigdata-app`: the storage prefix and the metadata file stem. */
+export function dashed(name: string): string {
+  return name.replaceAll("/", "-");
+}
+
+/** The Crane metadata file name for a repository: `<isv>-<app with / as ->.json`. */
+export function metadataFileName(isv: string, name: string): string {
+  return `${isv}-${dashed(name)}.json`;
+}
+
+/**
+ * Normalise a reference found in an archive (`RepoTags`, `org.opencontainers.image.ref.name`,
+ * `io.containerd.image.name`) into repository and tag. A leading registry host
+ * (`docker.io`, `localhost`, anything with a dot or port) and `library/` on Docker Hub are dropped.
+ * Returns undefined when the reference does not follow the grammar.
+ */
+export function parseReference(ref: string): { name: string; tag?: string; digest?: string } | undefined {
+  let rest = ref.trim();
+  let digest: string | undefined;
+  const at = rest.indexOf("@");
+  if (at >= 0) {
+    digest = rest.slice(at + 1);
+    rest = rest.slice(0, at);
+  }
+  let tag: string | undefined;
+  const lastSlash = rest.lastIndexOf("/");
+  const colon = rest.lastIndexOf(":");
+  if (colon > lastSlash) {
+    tag = rest.slice(colon + 1);
+    rest = rest.slice(0, colon);
+  }
+  const parts = rest.split("/");
+  const first = parts[0] ?? "";
+  let hostWasDockerHub = false;
+  if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
+    hostWasDockerHub = first === "docker.io" || first === "index.docker.io" || first === "registry-1.docker.io";
+    parts.shift();
+  }
+  if (hostWasDockerHub && parts.length > 1 && parts[0] === "library") parts.shift();
+  const name = parts.join("/");
+  if (!isRepositoryName(name)) return undefined;
+  if (tag !== undefined && !isTag(tag)) return undefined;
+  const result: { name: string; tag?: string; digest?: string } = { name };
+  if (tag !== undefined) result.tag = tag;
+  if (digest !== undefined) result.digest = digest;
+  return result;
+}

@@ -1,0 +1,89 @@
+import type { Readable } from "node:stream";
+import type { Digest } from "../image/digest.js";
+
+export interface ObjectInfo {
+  size: number;
+  contentType?: string;
+}
+
+export interface PutOptions {
+  contentType?: string;
+  /**
+   * When set, the bytes are hashed while they are written and the object only becomes
+   * visible under `key` if they match; otherwise the write is abandoned and
+   * DigestMismatchError is thrown. A crash mid-write never leaves a wrong object at `key`.
+   */
+  digest?: Digest;
+  /** Expected size; checked like the digest. */
+  size?: number;
+  /** Make the object world-readable (S3 ACL public-read), for public-redirect registries. */
+  publicRead?: boolean;
+  /** Called with the number of bytes written so far (for progress). */
+  onProgress?: (bytesWritten: number) => void;
+}
+
+export interface PutResult {
+  size: number;
+  digest: Digest;
+}
+
+export interface ListedObject {
+  key: string;
+  size: number;
+}
+
+/**
+ * The blob store: S3 (any endpoint) or a local directory. Keys are `/`-separated, never start
+ * with `/`, and never contain `.` or `..` segments; implementations reject any other key.
+ */
+export interface BlobStore {
+  /** For messages: `s3://bucket at https://endpoint` or `local directory /path`. */
+  readonly description: string;
+  head(key: string): Promise<ObjectInfo | undefined>;
+  put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<PutResult>;
+  /** Throws ObjectNotFoundError when the key does not exist. */
+  get(key: string): Promise<Readable>;
+  getBuffer(key: string): Promise<Buffer>;
+  list(prefix: string): AsyncIterable<ListedObject>;
+  /** Deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+  /** Server-side copy (no bytes through this process). */
+  copy(fromKey: string, toKey: string, options?: Pick<PutOptions, "contentType" | "publicRead">): Promise<void>;
+  /** Check the store is reachable and writable (write/read/delete a probe object). */
+  probe(): Promise<void>;
+}
+
+export class ObjectNotFoundError extends Error {
+  constructor(readonly key: string, where: string) {
+    super(`${where}: no object at ${key}`);
+    this.name = "ObjectNotFoundError";
+  }
+}
+
+export class DigestMismatchError extends Error {
+  constructor(
+    readonly key: string,
+    readonly expected: { digest?: Digest; size?: number },
+    readonly actual: { digest: Digest; size: number },
+  ) {
+    super(
+      `content of ${key} does not match: expected ${expected.digest ?? "(any digest)"}` +
+        `${expected.size === undefined ? "" : ` (${expected.size} bytes)`}, got ${actual.digest} (${actual.size} bytes)`,
+    );
+    this.name = "DigestMismatchError";
+  }
+}
+
+const SEGMENT_RE = /^[A-Za-z0-9._:@+=-]+$/;
+
+/** Throws unless `key` is a safe relative object key (see BlobStore). */
+export function assertSafeKey(key: string): void {
+  if (key.length === 0 || key.length > 1024 || key.startsWith("/") || key.endsWith("/")) {
+    throw new Error(`unsafe storage key: ${JSON.stringify(key)}`);
+  }
+  for (const segment of key.split("/")) {
+    if (segment === "." || segment === ".." || !SEGMENT_RE.test(segment)) {
+      throw new Error(`unsafe storage key: ${JSON.stringify(key)}`);
+    }
+  }
+}
