@@ -1,0 +1,136 @@
+// Benchmark: `raas push` of a large multi-layer OCI archive to a real S3-protocol server on
+// loopback, against a plain parallel multipart upload of the same blob bytes to the same
+// endpoint, measured in the same run and alternated (A B A B ...) so machine noise hits both.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { buildOciArchive } from "./lib/sample-image.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+const layers = Number(process.env.BENCH_LAYERS ?? 8);
+const layerMiB = Number(process.env.BENCH_LAYER_MIB ?? 128);
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+const partMiB = 16;
+const partsInFlight = 4;
+const blobsInFlight = 3;
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const mib = (n) => n / 1024 / 1024;
+
+export async function benchPush() {
+  const work = mkdtempSync(path.join(tmpdir(), "raas-bench-push-"));
+  const s3dir = path.join(work, "s3");
+  const s3 = spawn(process.execPath, [path.join(here, "lib", "s3rver-proc.mjs"), s3dir, "bench"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  try {
+    const port = await new Promise((resolve, reject) => {
+      s3.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+      s3.once("exit", (code) => reject(new Error(`s3rver exited with ${code}`)));
+    });
+    const endpoint = `http://127.0.0.1:${port}`;
+    process.stderr.write(`building a ${layers} x ${layerMiB} MiB OCI archive...\n`);
+    const archive = path.join(work, "image.tar");
+    const built = await buildOciArchive(archive, {
+      name: "bench/app",
+      tag: "1.0",
+      layers,
+      layerSize: layerMiB << 20,
+    });
+    const totalBytes = built.blobs.reduce((s, b) => s + b.size, 0);
+
+    const cfg = path.join(work, "raas.cfg");
+    writeFileSync(
+      cfg,
+      [
+        "[raas]",
+        "storage = s3",
+        `state_dir = ${path.join(work, "state")}`,
+        "[s3]",
+        `endpoint = ${endpoint}`,
+        "force_path_style = true",
+        `part_size = ${partMiB}MiB`,
+        `concurrency = ${partsInFlight}`,
+        "[aws]",
+        "aws_access_key = S3RVER",
+        "aws_secret_access_key = S3RVER",
+        "[bench]",
+        "s3_bucket = bench",
+        "",
+      ].join("\n"),
+    );
+    const raas = (args) =>
+      spawnSync(
+        "/usr/bin/time",
+        ["-f", "RSS_KIB=%M", process.execPath, path.join(root, "bin", "raas.js"), "--config", cfg, ...args],
+        {
+          encoding: "utf8",
+          cwd: work,
+        },
+      );
+    const setup = raas(["setup", "bench", "--no-start"]);
+    if (setup.status !== 0) throw new Error(`raas setup failed:\n${setup.stdout}\n${setup.stderr}`);
+
+    const rows = { raas: [], baseline: [], rss: [] };
+    for (let i = 0; i < runs; i++) {
+      const t0 = process.hrtime.bigint();
+      const push = raas(["push", "bench", archive, "--name", `bench/run${i}`, "--no-wait", "--json"]);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (push.status !== 0) throw new Error(`raas push failed:\n${push.stdout}\n${push.stderr}`);
+      const result = JSON.parse(push.stdout);
+      const uploaded = result.images[0].uploadedBytes;
+      if (uploaded !== totalBytes) throw new Error(`raas uploaded ${uploaded} bytes, expected ${totalBytes}`);
+      rows.raas.push(seconds);
+      rows.rss.push(Number(/RSS_KIB=(\d+)/.exec(push.stderr)?.[1] ?? NaN) * 1024);
+
+      const base = spawnSync(
+        process.execPath,
+        [
+          path.join(here, "lib", "baseline-upload.mjs"),
+          endpoint,
+          "bench",
+          `baseline${i}`,
+          built.blobsDir,
+          String(partMiB),
+          String(partsInFlight),
+          String(blobsInFlight),
+        ],
+        { encoding: "utf8" },
+      );
+      if (base.status !== 0) throw new Error(`baseline failed:\n${base.stderr}`);
+      rows.baseline.push(JSON.parse(base.stdout).seconds);
+    }
+    const raasRate = mib(totalBytes) / median(rows.raas);
+    const baseRate = mib(totalBytes) / median(rows.baseline);
+    const ratios = rows.raas.map((s, i) => rows.baseline[i] / s);
+    return {
+      title: `push ${layers} x ${layerMiB} MiB OCI archive (${mib(totalBytes).toFixed(0)} MiB) to s3rver, ${runs} runs`,
+      rows: [
+        ["raas push (whole command)", `${median(rows.raas).toFixed(2)} s`, `${raasRate.toFixed(1)} MiB/s`],
+        [
+          "plain multipart upload (baseline)",
+          `${median(rows.baseline).toFixed(2)} s`,
+          `${baseRate.toFixed(1)} MiB/s`,
+        ],
+        [
+          "throughput ratio raas/baseline (median of pairs)",
+          `${median(ratios).toFixed(2)}x`,
+          `min ${Math.min(...ratios).toFixed(2)} max ${Math.max(...ratios).toFixed(2)}`,
+        ],
+        ["raas peak RSS", `${mib(Math.max(...rows.rss)).toFixed(0)} MiB`, ""],
+      ],
+    };
+  } finally {
+    s3.kill("SIGTERM");
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await benchPush();
+  console.log(result.title);
+  for (const row of result.rows) console.log(`  ${row[0].padEnd(50)} ${row[1].padStart(12)}  ${row[2]}`);
+}

@@ -1,0 +1,104 @@
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import type { AppRepository, RepoFiles } from "../commands/types.js";
+import { UserError } from "../errors.js";
+import type { Reporter } from "../ui/reporter.js";
+import { commitAll, ensureClone, push } from "./git.js";
+import { redactUrl } from "./git-errors.js";
+
+export interface GitAppRepositoryOptions {
+  remote: string;
+  branch: string;
+  reporter: Reporter;
+  /** Attempts when other publishes keep winning the race to push. */
+  attempts?: number;
+}
+
+/**
+ * The app repository through a private clone per run, so any number of raas processes can
+ * publish to one ISV at once: each starts from the remote's newest commit, and when another
+ * run pushed first, the change is recomputed on top of the new state (not textually rebased).
+ */
+export class GitAppRepository implements AppRepository {
+  readonly remote: string;
+  private dir: string | undefined;
+
+  constructor(private readonly options: GitAppRepositoryOptions) {
+    this.remote = redactUrl(options.remote);
+  }
+
+  private async checkout(): Promise<string> {
+    const dir = this.dir ?? path.join(await mkdtemp(path.join(tmpdir(), "raas-app-")), "repo");
+    this.dir = dir;
+    await ensureClone(this.options.remote, dir, { branch: this.options.branch });
+    return dir;
+  }
+
+  async read(file: string): Promise<string | undefined> {
+    const dir = this.dir ?? (await this.checkout());
+    return readInside(dir, file);
+  }
+
+  async list(sub: string): Promise<string[]> {
+    const dir = this.dir ?? (await this.checkout());
+    return readdir(inside(dir, sub)).catch(() => []);
+  }
+
+  async update(
+    message: string,
+    change: (files: RepoFiles) => Promise<void>,
+  ): Promise<{ commit: string | undefined; attempts: number }> {
+    const attempts = this.options.attempts ?? 8;
+    for (let attempt = 1; ; attempt++) {
+      const dir = await this.checkout();
+      await change({
+        read: (file) => readInside(dir, file),
+        write: (file, data) => writeInside(dir, file, data),
+      });
+      const commit = await commitAll(dir, message);
+      if (commit === undefined) return { commit: undefined, attempts: attempt };
+      try {
+        await push(dir, { branch: this.options.branch, attempts: 1 });
+        return { commit, attempts: attempt };
+      } catch (error) {
+        const race = error instanceof UserError && error.code === "GIT_PUSH_RACE";
+        if (!race || attempt >= attempts) throw error;
+        this.options.reporter.debug(
+          `push to ${this.remote} lost a race (attempt ${attempt}); recomputing on the new state`,
+        );
+        await new Promise((r) => setTimeout(r, 100 * attempt * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.dir !== undefined) await rm(path.dirname(this.dir), { recursive: true, force: true });
+    this.dir = undefined;
+  }
+}
+
+function inside(dir: string, file: string): string {
+  const full = path.resolve(dir, file);
+  if (!full.startsWith(path.resolve(dir) + path.sep))
+    throw new Error(`path escapes the app repository: ${file}`);
+  return full;
+}
+
+async function readInside(dir: string, file: string): Promise<string | undefined> {
+  try {
+    return await readFile(inside(dir, file), "utf8");
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+// Write + rename: a registry watching a checkout never sees half a file.
+async function writeInside(dir: string, file: string, data: string | Buffer): Promise<void> {
+  const full = inside(dir, file);
+  await mkdir(path.dirname(full), { recursive: true });
+  const temp = `${full}.tmp-${process.pid}`;
+  await writeFile(temp, data);
+  await rename(temp, full);
+}

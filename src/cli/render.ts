@@ -1,0 +1,77 @@
+import type { PushResult } from "../commands/push.js";
+import type { Check, CheckReport } from "../commands/checks.js";
+import { formatBytes } from "../publish/upload.js";
+import { ExitCode } from "./exit-codes.js";
+import type { GlobalOptions, Invocation } from "./program.js";
+
+interface Out {
+  write(text: string): void;
+}
+
+export type CommandResult = PushResult | CheckReport | { served: string };
+
+/** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
+export function render(
+  command: Invocation["command"],
+  result: CommandResult,
+  globals: GlobalOptions,
+  out: Out,
+): number {
+  const ok = !("checks" in result) || result.ok;
+  if (globals.json) {
+    out.write(`${JSON.stringify({ ok, command, ...result }, null, 2)}\n`);
+    return ok ? ExitCode.ok : ExitCode.failure;
+  }
+  if (globals.terse) {
+    for (const url of pullUrls(result)) out.write(`${url}\n`);
+    return ok ? ExitCode.ok : ExitCode.failure;
+  }
+  if ("images" in result) renderPush(result, out);
+  else if ("checks" in result) renderChecks(result, out);
+  return ok ? ExitCode.ok : ExitCode.failure;
+}
+
+function pullUrls(result: CommandResult): string[] {
+  if ("images" in result) return result.images.flatMap((i) => i.pullUrls);
+  if ("checks" in result) return result.pullUrls;
+  return [];
+}
+
+function renderPush(result: PushResult, out: Out): void {
+  for (const image of result.images) {
+    const { uploaded, present, masked } = image.counts;
+    out.write(
+      `\nPublished ${image.name}:${image.tags.join(", ")}\n` +
+        `  digest  ${image.digest}\n` +
+        `  blobs   ${uploaded} uploaded (${formatBytes(image.uploadedBytes)}), ${present} already stored, ${masked} masked\n`,
+    );
+  }
+  if (result.commit !== undefined) out.write(`  commit  ${result.commit}\n`);
+  const first = result.images[0]?.pullUrls[0];
+  if (first !== undefined) {
+    out.write(
+      `\nPull it with:\n` +
+        `  skopeo copy --src-tls-verify=false docker://${first} oci:./image\n` +
+        `  podman pull --tls-verify=false ${first}\n`,
+    );
+  }
+}
+
+const MARK: Record<Check["status"], string> = { ok: "✔", fail: "✖", warn: "⚠", skip: "-" };
+
+function renderChecks(report: CheckReport, out: Out): void {
+  const width = Math.max(...report.checks.map((c) => c.name.length), 10);
+  for (const check of report.checks) {
+    out.write(`${MARK[check.status]} ${check.name.padEnd(width)}  ${check.detail}\n`);
+    if (check.status === "fail" && check.fix !== undefined)
+      out.write(`  ${" ".repeat(width)}  fix: ${check.fix}\n`);
+  }
+  if (report.pullUrls.length > 0) {
+    out.write(`\nPull URLs:\n${report.pullUrls.map((u) => `  ${u}\n`).join("")}`);
+  }
+  out.write(
+    report.ok
+      ? `\nAll checks passed.\n`
+      : `\n${report.checks.filter((c) => c.status === "fail").length} check(s) failed.\n`,
+  );
+}

@@ -1,0 +1,151 @@
+import { parseMetadata } from "../crane/parse.js";
+import { applyPublication } from "../crane/publication.js";
+import { serializeMetadata } from "../crane/serialize.js";
+import type { CraneV4 } from "../crane/types.js";
+import { UserError } from "../errors.js";
+import { dashed, metadataFileName } from "../image/names.js";
+import { MaskSet } from "../publish/mask.js";
+import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
+import { selectTargets } from "../publish/targets.js";
+import type { BlobOutcome } from "../publish/upload.js";
+import { openImageSource, resolveImagePath } from "../sources/index.js";
+import type { CommandContext, PushDeps } from "./types.js";
+import { waitForTags } from "./wait.js";
+
+export interface PushOptions {
+  isv: string;
+  image: string;
+  name?: string;
+  tags?: string[];
+  /** Wait until the registry serves the new tags. */
+  wait: boolean;
+  timeoutSeconds: number;
+}
+
+export interface PushedImage {
+  name: string;
+  repository: string;
+  tags: string[];
+  digest: string;
+  mediaType: string;
+  pullUrls: string[];
+  blobs: BlobOutcome[];
+  counts: { uploaded: number; present: number; masked: number };
+  uploadedBytes: number;
+  metadataFile: string;
+}
+
+export interface PushResult {
+  isv: string;
+  source: { path: string; format: string };
+  images: PushedImage[];
+  commit: string | undefined;
+  /** true when the registry answered the new tags, false when it did not, null when not checked. */
+  deployed: boolean | null;
+  durationMs: number;
+}
+
+export async function push(options: PushOptions, ctx: CommandContext, deps: PushDeps): Promise<PushResult> {
+  const started = Date.now();
+  const { reporter } = ctx;
+  const path = await resolveImagePath(options.image, ctx.cwd);
+  const source = await openImageSource(path);
+  try {
+    const targets = selectTargets(source, {
+      ...(options.name === undefined ? {} : { name: options.name }),
+      ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
+    });
+    reporter.info(
+      `Read ${source.format} ${source.path}: ${targets.map((t) => `${t.name}:${t.tags.join(",")}`).join(" ")}`,
+    );
+    const mask = new MaskSet(deps.maskLayers);
+
+    const images: PushedImage[] = [];
+    const publications: { metadataPath: string; result: PublishTargetResult }[] = [];
+    for (const target of targets) {
+      const repository = dashed(target.name);
+      const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
+      const existing = await readExisting(deps, metadataPath);
+      const result = await publishTarget({
+        store: deps.store,
+        reporter,
+        name: target.name,
+        repository,
+        url: deps.repositoryUrl(repository),
+        tags: target.tags,
+        root: target.image.root,
+        mask,
+        existingTags: Object.keys(existing?.["x-raas"]?.tags ?? {}),
+        concurrency: deps.concurrency,
+        publicRead: deps.publicRead,
+      });
+      publications.push({ metadataPath, result });
+      const count = (action: BlobOutcome["action"]): number =>
+        result.blobs.filter((b) => b.action === action).length;
+      images.push({
+        name: target.name,
+        repository,
+        tags: target.tags,
+        digest: target.image.root.digest,
+        mediaType: target.image.root.mediaType,
+        pullUrls: target.tags.map((tag) => `${deps.registryHost}/${target.name}:${tag}`),
+        blobs: result.blobs,
+        counts: { uploaded: count("uploaded"), present: count("present"), masked: count("masked") },
+        uploadedBytes: result.uploadedBytes,
+        metadataFile: metadataPath,
+      });
+    }
+
+    // Metadata last: one commit for the whole input, so the registry switches in one step.
+    const message = `${options.isv} push ${images.map((i) => `${i.name}:${i.tags.join(",")}`).join(" ")}`;
+    const step = reporter.step(`Committing metadata to ${deps.app.remote}`);
+    const { commit, attempts } = await deps.app.update(message, async (files) => {
+      const now = new Date();
+      for (const { metadataPath, result } of publications) {
+        const text = await files.read(metadataPath);
+        const current =
+          text === undefined ? undefined : asV4(parseMetadata(text, metadataPath), metadataPath);
+        const next = applyPublication(current, result.publication, now);
+        for (const manifest of result.manifestFiles) {
+          await files.write(`manifests/${result.publication.repository}/${manifest.digest}`, manifest.bytes);
+        }
+        await files.write(metadataPath, serializeMetadata(next));
+      }
+    });
+    step.succeed(
+      commit === undefined
+        ? "Metadata already up to date; nothing to commit"
+        : `Committed ${commit.slice(0, 12)}${attempts > 1 ? ` after ${attempts} attempts (concurrent pushes)` : ""}`,
+    );
+
+    let deployed: boolean | null = null;
+    if (options.wait) {
+      deployed = await waitForTags(deps.registryUrl, images, {
+        timeoutMs: options.timeoutSeconds * 1000,
+        reporter,
+      });
+    }
+    return {
+      isv: options.isv,
+      source: { path: source.path, format: source.format },
+      images,
+      commit,
+      deployed,
+      durationMs: Date.now() - started,
+    };
+  } finally {
+    await source.close();
+  }
+}
+
+async function readExisting(deps: PushDeps, path: string): Promise<CraneV4 | undefined> {
+  const text = await deps.app.read(path);
+  return text === undefined ? undefined : asV4(parseMetadata(text, path), path);
+}
+
+function asV4(meta: ReturnType<typeof parseMetadata>, path: string): CraneV4 | undefined {
+  if (meta.version === 4) return meta;
+  throw new UserError(`${path} is Crane metadata version ${meta.version}; raas push writes version 4`, {
+    hint: "Move the old file aside (or publish under another name); raas will not overwrite metadata it did not write.",
+  });
+}

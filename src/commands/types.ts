@@ -1,0 +1,46 @@
+import type { BlobStore } from "../storage/types.js";
+import type { Reporter } from "../ui/reporter.js";
+
+/**
+ * The ISV app repository as commands see it. `update` is a transaction: it starts from the
+ * remote's newest commit, lets `change` read and write files, commits and pushes; if another
+ * run pushed first, it starts again from the new commit and calls `change` again, so
+ * concurrent publishes merge by meaning, never by text.
+ */
+export interface AppRepository {
+  readonly remote: string;
+  update(
+    message: string,
+    change: (files: RepoFiles) => Promise<void>,
+  ): Promise<{ commit: string | undefined; attempts: number }>;
+  /** Read a file at the remote's newest commit (undefined when absent). */
+  read(path: string): Promise<string | undefined>;
+  /** List files under a directory at the remote's newest commit. */
+  list(dir: string): Promise<string[]>;
+}
+
+export interface RepoFiles {
+  read(path: string): Promise<string | undefined>;
+  write(path: string, data: string | Buffer): Promise<void>;
+}
+
+/** What every command receives: nothing here reaches for globals. */
+export interface CommandContext {
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  reporter: Reporter;
+}
+
+export interface PushDeps {
+  store: BlobStore;
+  app: AppRepository;
+  /** Storage URL of `<repository>/` for the Crane `url` field. */
+  repositoryUrl(repository: string): string;
+  /** Registry host (and port) as clients write it in a pull reference. */
+  registryHost: string;
+  /** Registry base URL raas can reach, for waiting on the deploy. */
+  registryUrl: string;
+  maskLayers: string[];
+  publicRead: boolean;
+  concurrency: number;
+}

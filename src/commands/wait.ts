@@ -1,0 +1,71 @@
+import { MediaType } from "../image/media-types.js";
+import type { Reporter } from "../ui/reporter.js";
+
+const ACCEPT = [
+  MediaType.ociIndex,
+  MediaType.ociManifest,
+  MediaType.dockerManifestList,
+  MediaType.dockerManifest,
+].join(", ");
+
+/**
+ * After the metadata commit, wait until the registry app serves every new tag with the new
+ * digest (the app reloads metadata on its own). Returns false, with a warning, when it does
+ * not within the timeout or is not running at all; publishing itself already succeeded.
+ */
+export async function waitForTags(
+  registryUrl: string,
+  images: readonly { name: string; tags: string[]; digest: string }[],
+  options: { timeoutMs: number; reporter: Reporter; intervalMs?: number },
+): Promise<boolean> {
+  const pending = images.flatMap((image) =>
+    image.tags.map((tag) => ({ name: image.name, tag, digest: image.digest })),
+  );
+  if (pending.length === 0) return true;
+  const step = options.reporter.step(`Waiting for ${registryUrl} to serve the new tags`);
+  const deadline = Date.now() + options.timeoutMs;
+  let lastProblem = "";
+  let refusals = 0;
+  while (Date.now() < deadline) {
+    for (let i = pending.length - 1; i >= 0; i--) {
+      const item = pending[i];
+      if (item === undefined) continue;
+      const url = `${registryUrl}/v2/${item.name}/manifests/${item.tag}`;
+      try {
+        const response = await fetch(url, {
+          method: "HEAD",
+          headers: { Accept: ACCEPT },
+          signal: AbortSignal.timeout(5000),
+        });
+        const digest = response.headers.get("docker-content-digest");
+        if (response.ok && digest === item.digest) pending.splice(i, 1);
+        else
+          lastProblem = `${item.name}:${item.tag} answers ${response.status}${digest === null ? "" : ` ${digest}`}`;
+        refusals = 0;
+      } catch (error) {
+        lastProblem = `cannot reach ${registryUrl} (${describe(error)})`;
+        refusals++;
+      }
+    }
+    if (pending.length === 0) {
+      step.succeed(`Registry ${registryUrl} serves the new tags`);
+      return true;
+    }
+    // A registry that refuses connections for a few seconds is not running: don't sit out the timeout.
+    if (refusals >= 3 * pending.length && Date.now() > deadline - options.timeoutMs + 3000) break;
+    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
+  }
+  step.info(`Registry has not picked up the new tags yet: ${lastProblem}`);
+  options.reporter.warn(
+    `the image is published, but ${registryUrl} is not serving it yet; check the app with \`raas status\``,
+  );
+  return false;
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as Error & { cause?: { code?: string } }).cause;
+    return cause?.code ?? error.message;
+  }
+  return String(error);
+}

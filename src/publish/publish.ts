@@ -1,0 +1,144 @@
+import type { Digest } from "../image/digest.js";
+import { blobsOf, manifestsOf, type Blob, type ManifestNode } from "../image/model.js";
+import type { BlobStore } from "../storage/types.js";
+import type { Reporter } from "../ui/reporter.js";
+import { manifestKey, tagsListKey } from "./keys.js";
+import type { MaskSet } from "./mask.js";
+import { findMissing, uploadBlobs, type BlobOutcome } from "./upload.js";
+
+/** What a target contributes to the repository's metadata (see crane/publication). */
+export interface PublicationData {
+  name: string;
+  repository: string;
+  url: string;
+  manifests: {
+    digest: Digest;
+    mediaType: string;
+    size: number;
+    refs: Digest[];
+    platform?: { architecture: string; os: string; variant?: string };
+  }[];
+  blobs: { digest: Digest; size: number; mediaType?: string; url?: string }[];
+  tags: Record<string, Digest>;
+}
+
+export interface PublishTargetInput {
+  store: BlobStore;
+  reporter: Reporter;
+  name: string;
+  /** Storage prefix and Crane `repository`: the dashed name. */
+  repository: string;
+  /** Crane `url`: where `<repository>/` lives in storage, ending in `/`. */
+  url: string;
+  tags: string[];
+  root: ManifestNode;
+  mask: MaskSet;
+  /** Tags the repository already has, for `tags/list`. */
+  existingTags: readonly string[];
+  concurrency: number;
+  publicRead: boolean;
+}
+
+export interface PublishTargetResult {
+  blobs: BlobOutcome[];
+  uploadedBytes: number;
+  publication: PublicationData;
+  /** Exact manifest bytes, for the app repository. */
+  manifestFiles: { digest: Digest; bytes: Buffer }[];
+}
+
+/**
+ * Publish one image or index to storage, in the only safe order: blobs (verified), then
+ * manifests by digest, then manifests by tag and `tags/list`. The metadata commit that makes
+ * the registry serve it comes after, from the caller. A crash anywhere in here leaves the
+ * registry serving its previous state, because the registry resolves tags from metadata.
+ */
+export async function publishTarget(input: PublishTargetInput): Promise<PublishTargetResult> {
+  const { store, reporter, repository } = input;
+  const blobs = blobsOf(input.root);
+  const configs = new Set(
+    manifestsOf(input.root).flatMap((m) => (m.kind === "image" ? [m.config.digest] : [])),
+  );
+
+  const masked = new Map<string, string>();
+  for (const blob of blobs) {
+    if (configs.has(blob.digest)) continue;
+    const entry = input.mask.match(blob);
+    if (entry !== undefined) {
+      masked.set(blob.digest, entry);
+      reporter.info(`Skipping layer ${entry}`);
+    }
+  }
+  const candidates = blobs.filter((b) => !masked.has(b.digest));
+  const uploadOptions = {
+    store,
+    repository,
+    reporter,
+    concurrency: input.concurrency,
+    publicRead: input.publicRead,
+  };
+  const missing = await findMissing(candidates, uploadOptions);
+  const missingSet = new Set(missing.map((b) => b.digest));
+  if (candidates.length > missing.length) {
+    reporter.info(`${candidates.length - missing.length} blob(s) already in storage, not uploaded again`);
+  }
+  const uploadedBytes = await uploadBlobs(missing, uploadOptions);
+
+  const manifests = manifestsOf(input.root);
+  for (const node of manifests) {
+    await store.put(manifestKey(repository, node.mediaType, node.digest), node.bytes, {
+      contentType: node.mediaType,
+      digest: node.digest,
+      size: node.bytes.length,
+      publicRead: input.publicRead,
+    });
+  }
+  for (const tag of input.tags) {
+    await store.put(manifestKey(repository, input.root.mediaType, tag), input.root.bytes, {
+      contentType: input.root.mediaType,
+      publicRead: input.publicRead,
+    });
+  }
+  const allTags = [...new Set([...input.existingTags, ...input.tags])].sort();
+  await store.put(tagsListKey(repository), Buffer.from(JSON.stringify({ name: input.name, tags: allTags })), {
+    contentType: "application/json",
+    publicRead: input.publicRead,
+  });
+
+  const outcome = (blob: Blob): BlobOutcome => {
+    const maskedBy = masked.get(blob.digest);
+    const base = { digest: blob.digest, size: blob.size, mediaType: blob.mediaType };
+    if (maskedBy !== undefined) return { ...base, action: "masked", maskedBy };
+    return { ...base, action: missingSet.has(blob.digest) ? "uploaded" : "present" };
+  };
+
+  return {
+    blobs: blobs.map(outcome),
+    uploadedBytes,
+    manifestFiles: manifests.map((m) => ({ digest: m.digest, bytes: m.bytes })),
+    publication: {
+      name: input.name,
+      repository,
+      url: input.url,
+      manifests: manifests.map((m) => {
+        const refs =
+          m.kind === "image"
+            ? [m.config.digest, ...m.layers.map((l) => l.digest)]
+            : m.manifests.map((c) => c.digest);
+        const record: PublicationData["manifests"][number] = {
+          digest: m.digest,
+          mediaType: m.mediaType,
+          size: m.bytes.length,
+          refs,
+        };
+        if (m.kind === "image" && m.platform !== undefined) {
+          const { architecture, os, variant } = m.platform;
+          record.platform = variant === undefined ? { architecture, os } : { architecture, os, variant };
+        }
+        return record;
+      }),
+      blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, mediaType: b.mediaType })),
+      tags: Object.fromEntries(input.tags.map((t) => [t, input.root.digest])),
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { InputError } from "../errors.js";
+import type { Blob } from "../image/model.js";
+import { DigestMismatchError, type BlobStore } from "../storage/types.js";
+import type { Reporter } from "../ui/reporter.js";
+import { blobKey } from "./keys.js";
+import { mapLimit } from "./pool.js";
+
+export type BlobAction = "uploaded" | "present" | "masked";
+
+export interface BlobOutcome {
+  digest: string;
+  size: number;
+  mediaType: string;
+  action: BlobAction;
+  /** The mask entry that matched, for masked layers. */
+  maskedBy?: string;
+}
+
+export interface UploadOptions {
+  store: BlobStore;
+  repository: string;
+  reporter: Reporter;
+  /** Blobs uploaded at the same time (each may itself upload several parts at once). */
+  concurrency: number;
+  publicRead: boolean;
+}
+
+/** HEAD every blob; a blob already stored with the right size is not uploaded again. */
+export async function findMissing(blobs: readonly Blob[], options: UploadOptions): Promise<Blob[]> {
+  const present = await mapLimit(blobs, 16, async (blob) => {
+    const info = await options.store.head(blobKey(options.repository, blob.digest));
+    return info !== undefined && info.size === blob.size;
+  });
+  return blobs.filter((_, i) => present[i] !== true);
+}
+
+/**
+ * Upload blobs, each verified against its digest and size while it streams; the store only
+ * makes an object visible once it matched. A mismatch is the input's fault: it names the file.
+ */
+export async function uploadBlobs(blobs: readonly Blob[], options: UploadOptions): Promise<number> {
+  const total = blobs.reduce((sum, b) => sum + b.size, 0);
+  if (blobs.length === 0) return 0;
+  const step = options.reporter.step(`Uploading ${blobs.length} blob(s), ${formatBytes(total)}`);
+  const done = new Map<string, number>();
+  const started = Date.now();
+  const progress = (): void => {
+    const sent = [...done.values()].reduce((a, b) => a + b, 0);
+    const seconds = (Date.now() - started) / 1000;
+    const rate = seconds > 0 ? ` at ${formatBytes(sent / seconds)}/s` : "";
+    step.update(`${formatBytes(sent)} / ${formatBytes(total)}${rate}`);
+  };
+  try {
+    await mapLimit(blobs, options.concurrency, async (blob) => {
+      const key = blobKey(options.repository, blob.digest);
+      const t0 = Date.now();
+      try {
+        await options.store.put(key, blob.open(), {
+          digest: blob.digest,
+          size: blob.size,
+          contentType: "application/octet-stream",
+          publicRead: options.publicRead,
+          onProgress: (bytes) => {
+            done.set(blob.digest, bytes);
+            progress();
+          },
+        });
+      } catch (error) {
+        if (error instanceof DigestMismatchError) {
+          throw new InputError(
+            blob.origin,
+            `content does not match its digest: the image says ${blob.digest} (${blob.size} bytes), ` +
+              `the bytes are ${error.actual.digest} (${error.actual.size} bytes)`,
+            {
+              code: "DIGEST_MISMATCH",
+              cause: error,
+              hint: "The archive is corrupt or was modified; export it again.",
+            },
+          );
+        }
+        throw error;
+      }
+      done.set(blob.digest, blob.size);
+      options.reporter.debug(`uploaded ${key} (${formatBytes(blob.size)}) in ${Date.now() - t0} ms`);
+    });
+  } catch (error) {
+    step.fail(`Upload failed`);
+    throw error;
+  }
+  const seconds = (Date.now() - started) / 1000;
+  step.succeed(
+    `Uploaded ${blobs.length} blob(s), ${formatBytes(total)} in ${seconds.toFixed(1)} s` +
+      (seconds > 0 ? ` (${formatBytes(total / seconds)}/s)` : ""),
+  );
+  return total;
+}
+
+export function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
