@@ -75,8 +75,7 @@ export function buildProgram(
     )
     .option(
       "-c, --configenv <branch>",
-      "branch of the configuration repository ($RAAS_CONF_REPO) to use",
-      "stage",
+      "branch of the configuration repository ($RAAS_CONF_REPO) to use (default: stage)",
     )
     .option(
       "-n, --nocommit",

@@ -27,6 +27,7 @@ export function render(
     return ok ? ExitCode.ok : ExitCode.failure;
   }
   if ("images" in result) renderPush(result, out);
+  else if ("checks" in result && command === "setup") renderSetup(result, out);
   else if ("checks" in result) renderChecks(result, out);
   return ok ? ExitCode.ok : ExitCode.failure;
 }
@@ -55,6 +56,17 @@ function renderPush(result: PushResult, out: Out): void {
         `  podman pull --tls-verify=false ${first}\n`,
     );
   }
+}
+
+// Setup already showed each step as it ran; end with where the registry is.
+function renderSetup(report: CheckReport, out: Out): void {
+  const skipped = report.checks.filter((c) => c.status === "skip");
+  out.write(
+    report.ok
+      ? `\nRegistry for ${report.isv} is ready at ${report.appUrl}\n`
+      : `\nSetup of ${report.isv} is incomplete.\n`,
+  );
+  for (const check of skipped) out.write(`  (${check.name}: ${check.detail})\n`);
 }
 
 const MARK: Record<Check["status"], string> = { ok: "✔", fail: "✖", warn: "⚠", skip: "-" };

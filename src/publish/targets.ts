@@ -49,7 +49,12 @@ export function selectTargets(source: ImageSource, options: TargetOptions): Targ
   for (const image of source.images) {
     const names = new Map<string, Set<string>>();
     if (options.name !== undefined) {
-      const tags = options.tags ?? image.refs.map((r) => r.tag).filter((t): t is string => t !== undefined);
+      // Bare tags (skopeo's `oci:dir:tag` records only a tag) count once a name is given.
+      const bare = (image as SourceImage & { tags?: string[] }).tags ?? [];
+      const tags = options.tags ?? [
+        ...image.refs.map((r) => r.tag).filter((t): t is string => t !== undefined),
+        ...bare,
+      ];
       names.set(options.name, new Set(tags));
     } else {
       for (const ref of image.refs) {

@@ -48,13 +48,20 @@ export interface BlobStore {
   /** Deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   /** Server-side copy (no bytes through this process). */
-  copy(fromKey: string, toKey: string, options?: Pick<PutOptions, "contentType" | "publicRead">): Promise<void>;
+  copy(
+    fromKey: string,
+    toKey: string,
+    options?: Pick<PutOptions, "contentType" | "publicRead">,
+  ): Promise<void>;
   /** Check the store is reachable and writable (write/read/delete a probe object). */
   probe(): Promise<void>;
 }
 
 export class ObjectNotFoundError extends Error {
-  constructor(readonly key: string, where: string) {
+  constructor(
+    readonly key: string,
+    where: string,
+  ) {
     super(`${where}: no object at ${key}`);
     this.name = "ObjectNotFoundError";
   }

@@ -29,7 +29,6 @@ export class PlainReporter implements Reporter {
   }
   step(text: string): Step {
     const show = enabled(this.level, "info");
-    if (show) this.out.write(`${text}\n`);
     let lastUpdate = 0;
     return {
       update: (t) => {

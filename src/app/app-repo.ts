@@ -1,0 +1,150 @@
+/**
+ * The ISV app repository: rendered from templates/, plus registry.conf, package.json and the
+ * server runtime. ensureAppRepo makes the remote match what this raas version would create
+ * and pushes only when something changed; publishToAppRepo commits published metadata.
+ */
+import { readFile } from "node:fs/promises";
+import * as path from "node:path";
+import type { IsvSettings } from "../config/types.js";
+import type { Reporter } from "../ui/reporter.js";
+import { writeFileAtomic } from "./files.js";
+import { commitAll, currentBranch, ensureClone, headCommit, push } from "./git.js";
+import { redactUrl } from "./git-errors.js";
+import { packageRoot } from "./package-root.js";
+import { ensureLocalDeploy } from "./platform-local.js";
+import { registryConf, type ServerConfigOptions } from "./registry-conf.js";
+import { RUNTIME_DEPENDENCIES, loadServerRuntime, writeServerRuntime } from "./server-runtime.js";
+import { renderTemplateDir, type TemplateVars } from "./templates.js";
+
+export interface EnsureAppRepoOptions {
+  reporter: Reporter;
+  serverConfig?: ServerConfigOptions;
+  /** Where templates/ and dist/ are; default: this package. */
+  packageRoot?: string;
+}
+
+export interface EnsureAppRepoResult {
+  workDir: string;
+  /** The app remote, safe to print. */
+  remote: string;
+  commit?: string;
+  changed: boolean;
+}
+
+function templateVars(settings: IsvSettings): TemplateVars {
+  const { platform, storage } = settings;
+  const openshift = platform.kind === "openshift" ? platform : undefined;
+  const scale = openshift?.scale ?? true;
+  // Credentials in the git URL must never land in a committed BuildConfig.
+  const gitUrl = redactUrl(settings.appRemote).replace("://***@", "://");
+  return {
+    isv: settings.isv,
+    app_name: openshift?.appName ?? "registry",
+    namespace: openshift?.namespace ?? settings.isv,
+    route_host: openshift?.routeHost ?? "",
+    git_url: gitUrl,
+    git_branch: settings.appBranch,
+    min_replicas: scale ? "2" : "1",
+    max_replicas: scale ? "10" : "1",
+    registry_host: new URL(settings.appUrl).host,
+    storage_description:
+      storage.kind === "s3"
+        ? `the S3 bucket \`${storage.bucket}\``
+        : `the local directory \`${storage.root}\``,
+  };
+}
+
+async function appPackageJson(root: string, isv: string): Promise<string> {
+  const ours = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as {
+    version?: string;
+    dependencies?: Record<string, string>;
+  };
+  const dependencies: Record<string, string> = {};
+  for (const name of RUNTIME_DEPENDENCIES) {
+    const version = ours.dependencies?.[name];
+    if (version === undefined) throw new Error(`package.json of raas has no dependency ${name}`);
+    dependencies[name] = version;
+  }
+  const pkg = {
+    name: `${isv}-registry`,
+    version: "1.0.0",
+    private: true,
+    description: `The ${isv} container registry app, maintained by raas ${ours.version ?? ""}`.trim(),
+    type: "module",
+    engines: { node: ">=20" },
+    scripts: { start: "node server/server/main.js --config registry.conf" },
+    dependencies,
+  };
+  return `${JSON.stringify(pkg, null, 2)}\n`;
+}
+
+/** Every file setup owns in the app repository (path -> content); server/ is handled apart. */
+async function setupFiles(settings: IsvSettings, options: EnsureAppRepoOptions, root: string) {
+  const files = await renderTemplateDir(path.join(root, "templates", "app"), templateVars(settings));
+  files.push(
+    { path: "registry.conf", data: registryConf(settings, options.serverConfig) },
+    { path: "package.json", data: await appPackageJson(root, settings.isv) },
+    { path: "data/.gitkeep", data: "" },
+    { path: "manifests/.gitkeep", data: "" },
+  );
+  return files;
+}
+
+/**
+ * Create or repair the app repository and deploy it. Idempotent: when the remote already holds
+ * exactly what this raas would write, nothing is committed or pushed. Metadata in data/ and
+ * manifests/ is never touched here.
+ */
+export async function ensureAppRepo(
+  settings: IsvSettings,
+  options: EnsureAppRepoOptions,
+): Promise<EnsureAppRepoResult> {
+  const { reporter } = options;
+  const root = options.packageRoot ?? packageRoot();
+  const remote = redactUrl(settings.appRemote);
+  // Read the runtime first: an unbuilt raas fails before anything is written.
+  const runtime = await loadServerRuntime(path.join(root, "dist"));
+  if (settings.platform.kind === "local") {
+    const deploy = await ensureLocalDeploy(settings);
+    if (deploy.changed) reporter.debug(`created the app remote ${deploy.remote} with its deploy hook`);
+  }
+  const workDir = settings.appWorkDir;
+  reporter.debug(`updating ${workDir} from ${remote} (${settings.appBranch})`);
+  await ensureClone(settings.appRemote, workDir, { branch: settings.appBranch });
+  for (const file of await setupFiles(settings, options, root)) {
+    await writeFileAtomic(workDir, file.path, file.data);
+  }
+  await writeServerRuntime(path.join(workDir, "server"), runtime);
+  const commit = await commitAll(workDir, `${settings.isv} setup`);
+  if (commit === undefined) return { workDir, remote, changed: false };
+  await push(workDir, {
+    branch: settings.appBranch,
+    onRetry: (attempt) => reporter.debug(`push to ${remote} lost a race, retrying (${attempt})`),
+  });
+  // A retried push rebased our commit, so HEAD is the commit that was actually published.
+  const pushed = (await headCommit(workDir)) ?? commit;
+  reporter.debug(`pushed ${pushed.slice(0, 12)} to ${remote}`);
+  return { workDir, remote, commit: pushed, changed: true };
+}
+
+export interface AppFile {
+  /** Path inside the app repository, e.g. `data/acme-app.json`. */
+  path: string;
+  data: string | Buffer;
+}
+
+/**
+ * Write files into the working clone (atomically, refusing paths outside it), commit and push
+ * with retry. Returns the commit, or undefined when the files were already there.
+ */
+export async function publishToAppRepo(
+  workDir: string,
+  files: readonly AppFile[],
+  message: string,
+): Promise<string | undefined> {
+  for (const file of files) await writeFileAtomic(workDir, file.path, file.data);
+  const commit = await commitAll(workDir, message);
+  if (commit === undefined) return undefined;
+  await push(workDir, { branch: await currentBranch(workDir) });
+  return (await headCommit(workDir)) ?? commit;
+}

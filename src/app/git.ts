@@ -1,0 +1,272 @@
+/**
+ * Every git operation raas performs, and the only module that imports simple-git. Each
+ * function takes the repository directory explicitly; nothing here changes the process cwd.
+ */
+import { mkdir, readdir, realpath, stat } from "node:fs/promises";
+import * as path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { simpleGit, type SimpleGit } from "simple-git";
+import { UserError } from "../errors.js";
+import { gitError, isNonFastForward, redactUrl } from "./git-errors.js";
+
+// Editors and pagers are never wanted in unattended runs, and simple-git refuses to run with them set.
+const DROPPED_ENV = new Set(["EDITOR", "VISUAL", "PAGER", "GIT_EDITOR", "GIT_PAGER", "GIT_SEQUENCE_EDITOR"]);
+
+function gitEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (value !== undefined && !DROPPED_ENV.has(key.toUpperCase())) env[key] = value;
+  }
+  // Fail instead of waiting for a password nobody will type, and keep messages parseable.
+  env.GIT_TERMINAL_PROMPT = "0";
+  env.LC_ALL = "C";
+  return env;
+}
+
+function git(baseDir: string): SimpleGit {
+  return simpleGit({
+    baseDir,
+    maxConcurrentProcesses: 4,
+    // The environment is the operator's own (SSH command, askpass, config paths in CI), not
+    // attacker input; simple-git would otherwise refuse to run whenever one of them is set.
+    unsafe: {
+      allowUnsafeSshCommand: true,
+      allowUnsafeAskPass: true,
+      allowUnsafeConfigPaths: true,
+      allowUnsafeConfigEnvCount: true,
+      allowUnsafeGitProxy: true,
+    },
+  }).env(gitEnv());
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  return (await stat(dir).catch(() => undefined))?.isDirectory() ?? false;
+}
+
+/** True when `dir` is the top of a work tree or a bare repository. */
+export async function isGitRepo(dir: string): Promise<boolean> {
+  if (!(await isDirectory(dir))) return false;
+  try {
+    const g = git(dir);
+    const bare = (await g.raw(["rev-parse", "--is-bare-repository"])).trim() === "true";
+    const top = (await g.raw(["rev-parse", bare ? "--absolute-git-dir" : "--show-toplevel"])).trim();
+    // A plain directory inside some other work tree answers with that tree's top.
+    return (await realpath(top)) === (await realpath(dir));
+  } catch {
+    return false;
+  }
+}
+
+/** Create a bare repository whose HEAD names `branch`; an existing bare repository is left alone. */
+export async function initBare(dir: string, options: { branch?: string } = {}): Promise<void> {
+  const branch = options.branch ?? "main";
+  if (await isGitRepo(dir)) return;
+  await mkdir(dir, { recursive: true });
+  const g = git(dir);
+  try {
+    await g.init(true);
+    await g.raw(["symbolic-ref", "HEAD", `refs/heads/${branch}`]);
+  } catch (err) {
+    throw gitError(err, "creating the git repository", dir);
+  }
+}
+
+export interface CloneOptions {
+  branch?: string;
+  /** Shallow clone of this many commits. */
+  depth?: number;
+}
+
+export async function clone(remote: string, dir: string, options: CloneOptions = {}): Promise<void> {
+  await mkdir(path.dirname(dir), { recursive: true });
+  const args: string[] = [];
+  if (options.branch !== undefined) args.push("--branch", options.branch, "--single-branch");
+  if (options.depth !== undefined) args.push("--depth", String(options.depth));
+  try {
+    await git(path.dirname(dir)).clone(remote, dir, args);
+  } catch (err) {
+    throw gitError(err, `cloning ${redactUrl(remote)}`, remote);
+  }
+}
+
+/** The URL of remote `name`, or undefined when there is none. */
+export async function remoteUrl(dir: string, name = "origin"): Promise<string | undefined> {
+  try {
+    return (await git(dir).raw(["remote", "get-url", name])).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+async function hasRef(g: SimpleGit, ref: string): Promise<boolean> {
+  // simple-git resolves a failed command that wrote nothing to stderr, so judge by the output.
+  try {
+    return (await g.raw(["rev-parse", "--verify", "--quiet", `${ref}^{commit}`])).trim() !== "";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Make `dir` a clean clone of `remote` at `branch`: clone it when missing, otherwise fetch and
+ * hard-reset to the remote branch, dropping local leftovers from an interrupted run. A remote
+ * without that branch yet (a fresh bare repo) leaves an unborn `branch` ready for a first commit.
+ */
+export async function ensureClone(remote: string, dir: string, options: { branch: string }): Promise<void> {
+  const { branch } = options;
+  if (!(await isGitRepo(dir))) {
+    const entries = (await isDirectory(dir)) ? await readdir(dir) : [];
+    if (entries.length > 0) {
+      throw new UserError(`${dir} exists but is not a git clone of ${redactUrl(remote)}`, {
+        hint: "Move it away; raas owns this directory and will clone it again.",
+      });
+    }
+    await clone(remote, dir);
+  }
+  const g = git(dir);
+  try {
+    if ((await remoteUrl(dir)) !== remote) {
+      if ((await remoteUrl(dir)) === undefined) await g.addRemote("origin", remote);
+      else await g.remote(["set-url", "origin", remote]);
+    }
+    await g.fetch(["--prune", "origin"]);
+    if (await hasRef(g, `refs/remotes/origin/${branch}`)) {
+      await g.raw(["checkout", "--force", "-B", branch, `origin/${branch}`]);
+      await g.raw(["reset", "--hard", `origin/${branch}`]);
+      await g.raw(["clean", "-fd"]);
+    } else if (!(await hasRef(g, "HEAD"))) {
+      await g.raw(["symbolic-ref", "HEAD", `refs/heads/${branch}`]);
+    }
+  } catch (err) {
+    throw gitError(err, `updating ${dir} from ${redactUrl(remote)}`, remote);
+  }
+}
+
+/** The commit HEAD points at, or undefined in a repository without commits. */
+export async function headCommit(dir: string): Promise<string | undefined> {
+  try {
+    return (await git(dir).raw(["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// Machines without a git identity (fresh CI runners, containers) can still commit.
+async function ensureIdentity(g: SimpleGit): Promise<void> {
+  const env = process.env;
+  if (env.GIT_AUTHOR_EMAIL !== undefined && env.GIT_COMMITTER_EMAIL !== undefined) return;
+  const email = await g.raw(["config", "--get", "user.email"]).catch(() => "");
+  if (email.trim() !== "") return;
+  await g.addConfig("user.name", "raas");
+  await g.addConfig("user.email", "raas@localhost");
+}
+
+/** Stage everything and commit it; returns the new commit, or undefined when nothing changed. */
+export async function commitAll(dir: string, message: string): Promise<string | undefined> {
+  const g = git(dir);
+  try {
+    await g.raw(["add", "--all"]);
+    const status = await g.raw(["status", "--porcelain"]);
+    if (status.trim() === "") return undefined;
+    await ensureIdentity(g);
+    await g.raw(["commit", "--quiet", "--no-verify", "-m", message]);
+  } catch (err) {
+    throw gitError(err, `committing in ${dir}`, dir);
+  }
+  return headCommit(dir);
+}
+
+export interface PushOptions {
+  branch: string;
+  remote?: string;
+  /** Total attempts when the remote moved on meanwhile (another publish won the race). */
+  attempts?: number;
+  /** First retry delay; doubles on each attempt, with jitter. */
+  backoffMs?: number;
+  /** Called before each retry, for progress output. */
+  onRetry?: (attempt: number) => void;
+}
+
+/**
+ * Push HEAD to `branch`. When someone else pushed first, fetch, rebase our commits on top and
+ * try again: publishes of different repositories touch different files and rebase cleanly.
+ */
+export async function push(dir: string, options: PushOptions): Promise<void> {
+  const remote = options.remote ?? "origin";
+  const attempts = options.attempts ?? 5;
+  const backoffMs = options.backoffMs ?? 200;
+  const g = git(dir);
+  const where = (await remoteUrl(dir, remote)) ?? remote;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await g.raw(["push", "--quiet", remote, `HEAD:refs/heads/${options.branch}`]);
+      return;
+    } catch (err) {
+      if (!isNonFastForward(err)) throw gitError(err, `pushing to ${redactUrl(where)}`, where);
+      if (attempt >= attempts) {
+        throw new UserError(
+          `pushing to ${redactUrl(where)}: the branch ${options.branch} kept moving; gave up after ${attempts} attempts`,
+          {
+            hint: "Another publish is running for this ISV; run the command again.",
+            code: "GIT_PUSH_RACE",
+            cause: err,
+          },
+        );
+      }
+    }
+    options.onRetry?.(attempt);
+    await sleep(backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
+    await rebaseOnto(g, dir, remote, options.branch, where);
+  }
+}
+
+async function rebaseOnto(
+  g: SimpleGit,
+  dir: string,
+  remote: string,
+  branch: string,
+  where: string,
+): Promise<void> {
+  try {
+    await g.fetch([remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`]);
+  } catch (err) {
+    throw gitError(err, `fetching from ${redactUrl(where)}`, where);
+  }
+  try {
+    await g.raw(["rebase", `${remote}/${branch}`]);
+  } catch (err) {
+    await g.raw(["rebase", "--abort"]).catch(() => undefined);
+    throw new UserError(`${dir}: our commit conflicts with changes pushed to ${redactUrl(where)} meanwhile`, {
+      hint: "Two publishes changed the same file at once; run the command again.",
+      code: "GIT_CONFLICT",
+      cause: err,
+    });
+  }
+}
+
+/** The branch HEAD names (also when it has no commits yet). */
+export async function currentBranch(dir: string): Promise<string> {
+  try {
+    return (await git(dir).raw(["symbolic-ref", "--short", "HEAD"])).trim();
+  } catch (err) {
+    throw gitError(err, `reading the current branch of ${dir}`, dir);
+  }
+}
+
+/**
+ * Check `branch` of the bare repository `bareDir` out into `workTree`, the way the deploy hook
+ * does: files removed from the branch disappear, local edits are overwritten.
+ */
+export async function checkoutInto(bareDir: string, branch: string, workTree: string): Promise<void> {
+  await mkdir(workTree, { recursive: true });
+  try {
+    await git(bareDir).raw([`--work-tree=${workTree}`, "checkout", "--force", branch]);
+  } catch (err) {
+    throw gitError(err, `deploying ${branch} into ${workTree}`, bareDir);
+  }
+}
+
+/** True when `branch` exists in the (bare or not) repository `dir`. */
+export async function hasBranch(dir: string, branch: string): Promise<boolean> {
+  return hasRef(git(dir), `refs/heads/${branch}`);
+}

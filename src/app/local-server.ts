@@ -1,0 +1,126 @@
+/**
+ * The local platform's registry server: `node dist/server/main.js --config <deploy>/registry.conf`
+ * running in the background, its pid in server.pid and its output in server.log.
+ */
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import * as path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { IsvSettings, LocalPlatformSettings } from "../config/types.js";
+import { UserError } from "../errors.js";
+import { commandLine, isAlive, spawnDetached } from "./exec.js";
+import { packageRoot } from "./package-root.js";
+import { pingProblem } from "./ping.js";
+
+export interface LocalServerStatus {
+  running: boolean;
+  pid: number | undefined;
+  url: string;
+  /** Why it is not running, when it is not. */
+  problem?: string;
+}
+
+function platformOf(settings: IsvSettings): LocalPlatformSettings {
+  if (settings.platform.kind !== "local") throw new Error(`${settings.isv} is not on the local platform`);
+  return settings.platform;
+}
+
+function configFile(platform: LocalPlatformSettings): string {
+  return path.join(platform.deployDir, "registry.conf");
+}
+
+async function readPid(file: string): Promise<number | undefined> {
+  const text = await readFile(file, "utf8").catch(() => "");
+  const pid = Number(text.trim());
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/**
+ * The recorded pid, if that process is alive and is our server (where the OS lets us check its
+ * command line), so a recycled pid never gets signalled.
+ */
+async function ourPid(platform: LocalPlatformSettings): Promise<number | undefined> {
+  const pid = await readPid(platform.pidFile);
+  if (pid === undefined || !isAlive(pid)) return undefined;
+  const argv = await commandLine(pid);
+  return argv === undefined || argv.includes(configFile(platform)) ? pid : undefined;
+}
+
+export async function localServerStatus(settings: IsvSettings): Promise<LocalServerStatus> {
+  const platform = platformOf(settings);
+  const url = `http://${platform.host}:${platform.port}`;
+  const pid = await ourPid(platform);
+  if (pid === undefined) return { running: false, pid: undefined, url, problem: "no server process" };
+  const problem = await pingProblem(url);
+  return problem === undefined ? { running: true, pid, url } : { running: false, pid, url, problem };
+}
+
+function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once("error", () => resolve(false));
+    probe.listen(port, host, () => probe.close(() => resolve(true)));
+  });
+}
+
+export interface StartOptions {
+  /** The server entry point; default <package root>/dist/server/main.js. */
+  entry?: string;
+  /** Extra environment for the server (storage credentials); never written to disk. */
+  env?: Record<string, string>;
+}
+
+/**
+ * Start the server unless it already runs and answers. A process of ours that is alive but not
+ * answering is stopped and replaced. Returns the status right after starting (it may still be
+ * coming up: follow with waitForPing).
+ */
+export async function startLocalServer(
+  settings: IsvSettings,
+  options: StartOptions = {},
+): Promise<LocalServerStatus & { started: boolean }> {
+  const platform = platformOf(settings);
+  const status = await localServerStatus(settings);
+  if (status.running) return { ...status, started: false };
+  if (status.pid !== undefined) await stopLocalServer(settings);
+  if (!(await portFree(platform.port, platform.host))) {
+    throw new UserError(`port ${platform.port} on ${platform.host} is used by another program`, {
+      hint: `Stop that program, or set port = <n> in the [${settings.isv}] section of raas.cfg.`,
+      code: "PORT_IN_USE",
+    });
+  }
+  const entry = options.entry ?? path.join(packageRoot(), "dist", "server", "main.js");
+  const credentials = settings.storage.kind === "s3" ? settings.storage.credentials : undefined;
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ...(credentials === undefined
+      ? {}
+      : {
+          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
+          AWS_SESSION_TOKEN: credentials.sessionToken,
+        }),
+    ...options.env,
+  };
+  const pid = spawnDetached(process.execPath, [entry, "--config", configFile(platform)], {
+    cwd: platform.deployDir,
+    env,
+    logFile: platform.logFile,
+  });
+  await writeFile(platform.pidFile, `${pid}\n`);
+  return { running: false, pid, url: status.url, started: true };
+}
+
+/** Stop our server: SIGTERM, then SIGKILL after `graceMs`. Returns the pid that was stopped. */
+export async function stopLocalServer(settings: IsvSettings, graceMs = 5000): Promise<number | undefined> {
+  const platform = platformOf(settings);
+  const pid = await ourPid(platform);
+  if (pid !== undefined) {
+    process.kill(pid, "SIGTERM");
+    const deadline = Date.now() + graceMs;
+    while (isAlive(pid) && Date.now() < deadline) await sleep(50);
+    if (isAlive(pid)) process.kill(pid, "SIGKILL");
+  }
+  await rm(platform.pidFile, { force: true });
+  return pid;
+}

@@ -1,0 +1,64 @@
+/** Health checks of a running registry app: GET /v1/_ping must say `true`, GET /v2/ must be 200. */
+import { readFile } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { UserError, errorMessage } from "../errors.js";
+
+/** undefined when healthy, otherwise what is wrong. */
+export async function pingProblem(url: string, timeoutMs = 2000): Promise<string | undefined> {
+  const base = url.replace(/\/+$/, "");
+  try {
+    const ping = await fetch(`${base}/v1/_ping`, {
+      signal: AbortSignal.timeout(timeoutMs),
+      redirect: "manual",
+    });
+    const body = (await ping.text()).trim();
+    if (ping.status !== 200 || body !== "true") {
+      return `GET /v1/_ping answered ${ping.status} ${body.slice(0, 80)}`;
+    }
+    const v2 = await fetch(`${base}/v2/`, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+    await v2.arrayBuffer();
+    if (v2.status !== 200) return `GET /v2/ answered ${v2.status}`;
+    return undefined;
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause;
+    return errorMessage(cause instanceof Error ? cause : err);
+  }
+}
+
+async function tail(file: string, lines: number): Promise<string | undefined> {
+  try {
+    const text = (await readFile(file, "utf8")).trimEnd();
+    return text === "" ? undefined : text.split("\n").slice(-lines).join("\n");
+  } catch {
+    return undefined;
+  }
+}
+
+export interface WaitForPingOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** The server's log, quoted in the error when it never answers. */
+  logFile?: string;
+}
+
+/** Poll until the app is healthy; a UserError naming the URL (and the log's last lines) on timeout. */
+export async function waitForPing(url: string, options: WaitForPingOptions = {}): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const intervalMs = options.intervalMs ?? 250;
+  const deadline = Date.now() + timeoutMs;
+  let problem: string | undefined;
+  for (;;) {
+    problem = await pingProblem(url, Math.min(2000, Math.max(100, deadline - Date.now())));
+    if (problem === undefined) return;
+    if (Date.now() + intervalMs > deadline) break;
+    await sleep(intervalMs);
+  }
+  const log = options.logFile === undefined ? undefined : await tail(options.logFile, 15);
+  throw new UserError(
+    `the registry at ${url} did not become healthy within ${Math.round(timeoutMs / 1000)} s: ${problem}` +
+      (log === undefined
+        ? ""
+        : `\n  last lines of ${options.logFile}:\n    ${log.split("\n").join("\n    ")}`),
+    { code: "APP_UNHEALTHY", hint: "Check the server log; `raas status` shows what else is wrong." },
+  );
+}

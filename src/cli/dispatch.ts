@@ -1,0 +1,184 @@
+import path from "node:path";
+import { GitAppRepository } from "../app/app-transaction.js";
+import type { CommandResult } from "./render.js";
+import { disposeConfig, loadConfig, resolveIsv, type IsvSettings } from "../config/index.js";
+import { UserError } from "../errors.js";
+import { LocalStore } from "../storage/local.js";
+import { S3Store } from "../storage/s3.js";
+import { publicObjectUrl } from "../storage/s3-url.js";
+import type { BlobStore } from "../storage/types.js";
+import type { Reporter } from "../ui/reporter.js";
+import type { CliIo } from "./io.js";
+import type { GlobalOptions, Invocation } from "./program.js";
+
+/**
+ * Build what a command needs from configuration (the store, the app repository, the
+ * platform) and run it. Commands receive these as plain dependencies and return data.
+ */
+export async function dispatch(
+  invocation: Invocation,
+  globals: GlobalOptions,
+  edge: { io: CliIo; reporter: Reporter },
+): Promise<CommandResult> {
+  const { io, reporter } = edge;
+  const config = await loadConfig({
+    cwd: io.cwd,
+    env: io.env,
+    ...(globals.config === undefined ? {} : { configPath: path.resolve(io.cwd, globals.config) }),
+    ...(globals.configenv === undefined ? {} : { configEnv: globals.configenv }),
+  });
+  try {
+    for (const warning of config.warnings) reporter.warn(warning);
+    reporter.debug(
+      `configuration: ${config.source.kind === "defaults" ? "built-in defaults" : config.source.file}`,
+    );
+    const overrides =
+      invocation.command === "setup" && invocation.options.s3bucket !== undefined
+        ? { bucket: invocation.options.s3bucket }
+        : {};
+    const settings = await resolveIsv(config, invocation.isv, overrides);
+    const ctx = { cwd: io.cwd, env: io.env, reporter };
+    const store = invocation.command === "serve" ? undefined : openStore(settings, reporter);
+    try {
+      return await runCommand(invocation, settings, store, ctx, io);
+    } finally {
+      if (store instanceof S3Store) store.close();
+    }
+  } finally {
+    await disposeConfig(config);
+  }
+}
+
+async function runCommand(
+  invocation: Invocation,
+  settings: IsvSettings,
+  store: BlobStore | undefined,
+  ctx: { cwd: string; env: NodeJS.ProcessEnv; reporter: Reporter },
+  io: CliIo,
+): Promise<CommandResult> {
+  const { reporter } = ctx;
+  const needStore = (): BlobStore => {
+    if (store === undefined) throw new Error(`${invocation.command} needs a store`);
+    return store;
+  };
+  {
+    switch (invocation.command) {
+      case "push": {
+        const app = appRepository(settings, reporter);
+        try {
+          const { push } = await import("../commands/push.js");
+          return await push(
+            {
+              isv: invocation.isv,
+              image: invocation.image,
+              ...(invocation.options.name === undefined ? {} : { name: invocation.options.name }),
+              tags: invocation.options.tag,
+              wait: invocation.options.wait,
+              timeoutSeconds: invocation.options.timeout,
+            },
+            ctx,
+            {
+              store: needStore(),
+              app,
+              repositoryUrl: (repository) => repositoryUrl(settings, repository),
+              registryHost: new URL(settings.appUrl).host,
+              registryUrl: settings.appUrl,
+              maskLayers: settings.maskLayers,
+              publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
+              concurrency: 3,
+            },
+          );
+        } finally {
+          await app.close();
+        }
+      }
+      case "status": {
+        const app = appRepository(settings, reporter);
+        try {
+          const { status } = await import("../commands/status.js");
+          return await status(
+            {
+              isv: invocation.isv,
+              verify: invocation.options.verify,
+              ...(invocation.options.app === undefined ? {} : { app: invocation.options.app }),
+            },
+            ctx,
+            {
+              store: needStore(),
+              app,
+              appUrl: settings.appUrl,
+              registryHost: new URL(settings.appUrl).host,
+            },
+          );
+        } finally {
+          await app.close();
+        }
+      }
+      case "setup": {
+        const { setup } = await import("../commands/setup.js");
+        const { setupDeps } = await import("./setup-deps.js");
+        return await setup(
+          {
+            isv: invocation.isv,
+            create: invocation.options.create,
+            start: invocation.options.start,
+            timeoutSeconds: invocation.options.timeout,
+          },
+          ctx,
+          await setupDeps(settings, needStore(), reporter),
+        );
+      }
+      case "serve": {
+        const { serve } = await import("./serve.js");
+        return await serve(settings, invocation.options, io, reporter);
+      }
+    }
+  }
+}
+
+export function openStore(settings: IsvSettings, reporter: Reporter): BlobStore {
+  const storage = settings.storage;
+  if (storage.kind === "local") return new LocalStore(storage.root);
+  return new S3Store({
+    bucket: storage.bucket,
+    region: storage.region,
+    ...(storage.endpoint === undefined ? {} : { endpoint: storage.endpoint }),
+    forcePathStyle: storage.forcePathStyle,
+    ...(storage.credentials === undefined ? {} : { credentials: storage.credentials }),
+    partSize: storage.partSize,
+    concurrency: storage.concurrency,
+    publicRead: storage.publicRead,
+    log: (line) => reporter.debug(line),
+  });
+}
+
+/** Crane's `url`: where `<repository>/` lives, so `<url>blobs/<digest>` is a blob's address. */
+export function repositoryUrl(settings: IsvSettings, repository: string): string {
+  const storage = settings.storage;
+  if (storage.kind === "local") {
+    // Served by the registry itself (serve_content); recorded for Crane compatibility.
+    return `file://${path.join(storage.root, repository)}/`;
+  }
+  if (storage.publicBaseUrl !== undefined)
+    return `${storage.publicBaseUrl.replace(/\/+$/, "")}/${repository}/`;
+  const probe = publicObjectUrl(
+    {
+      bucket: storage.bucket,
+      region: storage.region,
+      forcePathStyle: storage.forcePathStyle,
+      ...(storage.endpoint === undefined ? {} : { endpoint: storage.endpoint }),
+    },
+    `${repository}/x`,
+  );
+  return probe.slice(0, -1);
+}
+
+function appRepository(settings: IsvSettings, reporter: Reporter): GitAppRepository {
+  return new GitAppRepository({ remote: settings.appRemote, branch: settings.appBranch, reporter });
+}
+
+export function unsupportedPlatform(settings: IsvSettings): UserError {
+  return new UserError(`platform ${settings.platform.kind} is not supported by this version of raas yet`, {
+    hint: "Use the local platform ([raas] platform = local).",
+  });
+}

@@ -1,0 +1,101 @@
+import { describe, expect, it } from "vitest";
+import { PassThrough } from "node:stream";
+import { main } from "./main.js";
+import { buildProgram, type GlobalOptions, type Invocation } from "./program.js";
+
+async function parse(argv: string[]): Promise<{ invocation: Invocation; globals: GlobalOptions }> {
+  let seen: { invocation: Invocation; globals: GlobalOptions } | undefined;
+  const program = buildProgram(async (invocation, globals) => {
+    seen = { invocation, globals };
+  });
+  program.exitOverride();
+  await program.parseAsync(argv, { from: "user" });
+  if (seen === undefined) throw new Error("no command ran");
+  return seen;
+}
+
+async function capture(argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "";
+  let err = "";
+  stdout.on("data", (c: Buffer) => (out += c.toString()));
+  stderr.on("data", (c: Buffer) => (err += c.toString()));
+  const code = await main(argv, {
+    stdout,
+    stderr,
+    env: {},
+    cwd: "/",
+    untilSignal: () => new Promise(() => undefined),
+  });
+  return { code, out, err };
+}
+
+describe("command line", () => {
+  it("turns argv into typed invocations, with global options anywhere", async () => {
+    const { invocation, globals } = await parse([
+      "push",
+      "acme",
+      "app.tar",
+      "--tag",
+      "1.0",
+      "--tag",
+      "latest",
+      "--json",
+    ]);
+    expect(invocation).toEqual({
+      command: "push",
+      isv: "acme",
+      image: "app.tar",
+      options: { tag: ["1.0", "latest"], wait: true, timeout: 60 },
+    });
+    expect(globals).toMatchObject({
+      json: true,
+      terse: false,
+      nocommit: false,
+      log: "info",
+      configenv: "stage",
+    });
+
+    const setup = await parse([
+      "--config",
+      "x.cfg",
+      "setup",
+      "acme",
+      "--create",
+      "--s3bucket",
+      "b",
+      "--no-start",
+    ]);
+    expect(setup.invocation).toMatchObject({
+      command: "setup",
+      isv: "acme",
+      options: { create: true, s3bucket: "b", start: false },
+    });
+    expect(setup.globals.config).toBe("x.cfg");
+
+    const status = await parse(["status", "acme", "-a", "acme/app", "--verify", "-t"]);
+    expect(status.invocation).toMatchObject({
+      command: "status",
+      options: { app: "acme/app", verify: true },
+    });
+    expect(status.globals.terse).toBe(true);
+  });
+
+  it("exits 2 on usage errors and 0 on --help, listing every command with examples", async () => {
+    expect((await capture(["push", "acme"])).code).toBe(2);
+    expect((await capture(["frobnicate"])).code).toBe(2);
+    expect((await capture(["--log", "loud", "status", "x"])).code).toBe(2);
+    expect((await capture(["setup", "x", "--timeout", "-1"])).code).toBe(2);
+    const help = await capture(["--help"]);
+    expect(help.code).toBe(0);
+    for (const word of ["setup", "push", "serve", "status", "Examples:", "Exit codes"])
+      expect(help.out).toContain(word);
+  });
+
+  it("rejects an invalid ISV name as a usage error before touching anything", async () => {
+    const run = await capture(["status", "Not_Valid!"]);
+    expect(run.code).toBe(2);
+    expect(run.err).toMatch(/not a valid ISV name/);
+  });
+});

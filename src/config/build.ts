@@ -1,0 +1,178 @@
+/**
+ * Merge the layers (built-in defaults < raas.cfg < environment < flags) into a RaasConfig,
+ * validating every value on the way and collecting every problem instead of stopping at the first.
+ */
+import { homedir } from "node:os";
+import * as path from "node:path";
+import { isIsvName } from "../image/names.js";
+import type { Sections } from "./ini-file.js";
+import { DEFAULT_S3, GLOBAL_KEYS, IGNORED_KEYS, ISV_KEYS, type GlobalSettings } from "./schema.js";
+import type { ConfigFlags, IsvSection, RaasConfig } from "./types.js";
+import { BadValue, type Parser } from "./values.js";
+
+export type Env = Record<string, string | undefined>;
+
+export interface Problems {
+  errors: string[];
+  warnings: string[];
+}
+
+const GLOBAL_SECTIONS = new Set(["raas", "redhat", "openshift", "aws", "s3", ...Object.keys(IGNORED_KEYS)]);
+
+function tryParse<T>(parse: Parser<T>, raw: string, where: string, problems: Problems): T | undefined {
+  try {
+    return parse(raw);
+  } catch (err) {
+    if (!(err instanceof BadValue)) throw err;
+    problems.errors.push(`${where}: ${err.message}`);
+    return undefined;
+  }
+}
+
+function setParsed<K extends keyof GlobalSettings>(
+  out: Partial<GlobalSettings>,
+  name: K,
+  raw: string | undefined,
+  where: string,
+  problems: Problems,
+): void {
+  if (raw === undefined) return;
+  const value = tryParse(GLOBAL_KEYS[name].parse, raw, where, problems);
+  if (value !== undefined) out[name] = value;
+}
+
+function setIsvParsed<K extends keyof IsvSection>(
+  out: IsvSection,
+  name: K,
+  raw: string,
+  where: string,
+  problems: Problems,
+): void {
+  const value = tryParse(ISV_KEYS[name].parse, raw, where, problems);
+  if (value !== undefined) out[name] = value as IsvSection[K];
+}
+
+const globalNames = Object.keys(GLOBAL_KEYS) as (keyof GlobalSettings)[];
+const isvNames = Object.keys(ISV_KEYS) as (keyof IsvSection)[];
+
+/** The raas.cfg layer: global sections and one section per ISV. */
+function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
+  const global: Partial<GlobalSettings> = {};
+  const isvs: Record<string, IsvSection> = {};
+  for (const [section, body] of Object.entries(sections)) {
+    const known = GLOBAL_SECTIONS.has(section);
+    if (!known && !isIsvName(section)) {
+      problems.errors.push(
+        `[${section}]: not a known section, nor an ISV name (lower-case letters and digits, 1-16)`,
+      );
+      continue;
+    }
+    const isv: IsvSection = {};
+    for (const [key, raw] of Object.entries(body)) {
+      const where = `[${section}] ${key}`;
+      const ignored = IGNORED_KEYS[section];
+      const globalName = globalNames.find(
+        (n) => GLOBAL_KEYS[n].section === section && GLOBAL_KEYS[n].key === key,
+      );
+      const isvName = known ? undefined : isvNames.find((n) => ISV_KEYS[n].key === key);
+      if (globalName !== undefined) setParsed(global, globalName, raw, where, problems);
+      else if (isvName !== undefined) setIsvParsed(isv, isvName, raw, where, problems);
+      else if (!(ignored === "*" || ignored?.includes(key))) {
+        problems.warnings.push(`${where}: unknown key, ignored`);
+      }
+    }
+    if (!known) isvs[section] = isv;
+  }
+  // A relative state_dir in a file means relative to that file, not to wherever raas runs.
+  if (global.stateDir !== undefined) global.stateDir = path.resolve(baseDir, global.stateDir);
+  return { global, isvs };
+}
+
+function envLayer(env: Env, cwd: string, problems: Problems): Partial<GlobalSettings> {
+  const out: Partial<GlobalSettings> = {};
+  for (const name of globalNames) {
+    const variable = GLOBAL_KEYS[name].env;
+    const raw = variable === undefined ? undefined : env[variable];
+    if (raw !== undefined && raw !== "") {
+      setParsed(out, name, raw, `environment variable ${variable}`, problems);
+    }
+  }
+  if (out.stateDir !== undefined) out.stateDir = path.resolve(cwd, out.stateDir);
+  return out;
+}
+
+function flagLayer(flags: ConfigFlags, cwd: string, problems: Problems): Partial<GlobalSettings> {
+  const out: Partial<GlobalSettings> = {};
+  for (const name of globalNames) {
+    const flag = GLOBAL_KEYS[name].flag as keyof ConfigFlags | undefined;
+    const raw = flag === undefined ? undefined : flags[flag];
+    const option = flag?.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    if (raw !== undefined) setParsed(out, name, raw, `option --${option}`, problems);
+  }
+  if (out.stateDir !== undefined) out.stateDir = path.resolve(cwd, out.stateDir);
+  return out;
+}
+
+/** RAAS_HOME, else $XDG_DATA_HOME/raas, else ~/.local/share/raas. */
+export function defaultStateDir(env: Env): string {
+  const xdg = env.XDG_DATA_HOME;
+  if (xdg !== undefined && path.isAbsolute(xdg)) return path.join(xdg, "raas");
+  return path.join(env.HOME ?? homedir(), ".local", "share", "raas");
+}
+
+export interface BuildInput {
+  sections: Sections;
+  /** Directory of the config file (for relative paths), or cwd when there is none. */
+  baseDir: string;
+  cwd: string;
+  env: Env;
+  flags: ConfigFlags;
+}
+
+export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
+  const file = fileLayer(input.sections, input.baseDir, problems);
+  const s: Partial<GlobalSettings> = {
+    ...file.global,
+    ...envLayer(input.env, input.cwd, problems),
+    ...flagLayer(input.flags, input.cwd, problems),
+  };
+  const s3 = {
+    endpoint: s.s3Endpoint,
+    region: s.s3Region ?? DEFAULT_S3.region,
+    forcePathStyle: s.s3ForcePathStyle,
+    redirect: s.s3Redirect ?? DEFAULT_S3.redirect,
+    publicRead: s.s3PublicRead ?? DEFAULT_S3.publicRead,
+    presignTtl: s.s3PresignTtl ?? DEFAULT_S3.presignTtl,
+    partSize: s.s3PartSize ?? DEFAULT_S3.partSize,
+    concurrency: s.s3Concurrency ?? DEFAULT_S3.concurrency,
+    publicBaseUrl: s.s3PublicBaseUrl,
+  };
+  if (s3.redirect === "public" && !s3.publicRead && s3.publicBaseUrl === undefined) {
+    problems.errors.push(
+      "[s3] redirect = public: clients cannot read private objects; set public_read = true or public_base_url",
+    );
+  }
+  if ((s.awsAccessKeyId === undefined) !== (s.awsSecretAccessKey === undefined)) {
+    problems.errors.push("[aws]: aws_access_key and aws_secret_access_key must be given together");
+  }
+  return {
+    stateDir: s.stateDir ?? defaultStateDir(input.env),
+    storage: s.storage ?? "local",
+    platform: s.platform ?? "local",
+    maskLayers: s.maskLayers ?? [],
+    redhat: { metadataRepo: s.metadataRepo, metadataRelpath: s.metadataRelpath },
+    openshift: {
+      serverUrl: s.openshiftServerUrl,
+      token: s.openshiftToken,
+      appGitUrl: s.openshiftAppGitUrl,
+      appGitBranch: s.openshiftAppGitBranch ?? "main",
+    },
+    aws: {
+      accessKeyId: s.awsAccessKeyId,
+      secretAccessKey: s.awsSecretAccessKey,
+      sessionToken: s.awsSessionToken,
+    },
+    s3,
+    isvs: file.isvs,
+  };
+}

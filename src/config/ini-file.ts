@@ -1,0 +1,68 @@
+/**
+ * raas.cfg is read with the `ini` package, after two small rewrites so files written for the
+ * original (Python configparser) tool keep working: `key: value` lines, and values continued
+ * on indented lines (mask_layers lists), which are joined with spaces.
+ */
+import { parse } from "ini";
+
+export type Sections = Record<string, Record<string, string>>;
+
+const KEY_LINE = /^[^\s;#[][^=:]*[=:]/;
+
+function configParserCompat(text: string): string {
+  const out: string[] = [];
+  let inValue = false;
+  for (const line of text.replace(/\r\n?/g, "\n").split("\n")) {
+    const trimmed = line.trim();
+    const isContinuation = inValue && /^\s/.test(line) && trimmed !== "" && !/^[;#]/.test(trimmed);
+    if (isContinuation && !trimmed.includes("=")) {
+      out[out.length - 1] += ` ${trimmed}`;
+      continue;
+    }
+    if (trimmed.startsWith("[")) {
+      // A dot in a section name would make `ini` nest sections; keep it literal so it is reported.
+      out.push(trimmed.replace(/\./g, "\\."));
+      inValue = false;
+    } else if (KEY_LINE.test(trimmed)) {
+      const colon = trimmed.indexOf(":");
+      const equals = trimmed.indexOf("=");
+      out.push(
+        colon >= 0 && (equals < 0 || colon < equals)
+          ? `${trimmed.slice(0, colon)}=${trimmed.slice(colon + 1)}`
+          : trimmed,
+      );
+      inValue = true;
+    } else {
+      out.push(trimmed);
+      if (trimmed === "") inValue = false;
+    }
+  }
+  return out.join("\n");
+}
+
+/**
+ * Parse INI text into sections of string values. Keys are lower-cased (as configparser does);
+ * anything that is not `section -> key -> scalar` is reported through `problem`.
+ */
+export function parseIni(text: string, problem: (message: string) => void): Sections {
+  const parsed: Record<string, unknown> = parse(configParserCompat(text));
+  const sections: Sections = {};
+  for (const [name, body] of Object.entries(parsed)) {
+    if (body == null || typeof body !== "object" || Array.isArray(body)) {
+      problem(`${name}: setting outside of any [section]`);
+      continue;
+    }
+    const section: Record<string, string> = (sections[name] ??= {});
+    for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
+      if (typeof value === "string" || typeof value === "boolean" || typeof value === "number") {
+        // `ini` turns true/false into booleans; the value parsers want the text back.
+        section[key.toLowerCase()] = String(value);
+      } else if (value == null) {
+        section[key.toLowerCase()] = "";
+      } else {
+        problem(`[${name}] ${key}: unsupported value (lists are written comma-separated, not as key[])`);
+      }
+    }
+  }
+  return sections;
+}

@@ -1,0 +1,165 @@
+/** Resolve everything one ISV's commands need from the loaded configuration. */
+import * as path from "node:path";
+import { UsageError, UserError } from "../errors.js";
+import { isIsvName } from "../image/names.js";
+import { allocatePort } from "./ports.js";
+import type {
+  IsvSection,
+  IsvSettings,
+  OpenShiftPlatformSettings,
+  PlatformSettings,
+  RaasConfig,
+  StorageSettings,
+} from "./types.js";
+import { BadValue, bucket as parseBucket, port as parsePort } from "./values.js";
+
+export interface IsvOverrides {
+  /** `--port`. */
+  port?: number;
+  /** `--s3bucket`. */
+  bucket?: string;
+}
+
+function storageFor(
+  config: RaasConfig,
+  isv: string,
+  section: IsvSection,
+  isvDir: string,
+  bucket?: string,
+): StorageSettings {
+  if ((section.storage ?? config.storage) === "local") {
+    return { kind: "local", root: path.join(isvDir, "storage") };
+  }
+  const { aws, s3 } = config;
+  const credentials =
+    aws.accessKeyId !== undefined && aws.secretAccessKey !== undefined
+      ? {
+          accessKeyId: aws.accessKeyId,
+          secretAccessKey: aws.secretAccessKey,
+          ...(aws.sessionToken === undefined ? {} : { sessionToken: aws.sessionToken }),
+        }
+      : undefined;
+  return {
+    kind: "s3",
+    bucket: bucket ?? section.s3Bucket ?? `raas-${isv}`,
+    endpoint: s3.endpoint,
+    region: s3.region,
+    // AWS prefers virtual-host style; most self-hosted S3 services only route path style.
+    forcePathStyle: s3.forcePathStyle ?? s3.endpoint !== undefined,
+    credentials,
+    publicRead: s3.publicRead,
+    redirect: s3.redirect,
+    presignTtl: s3.presignTtl,
+    partSize: s3.partSize,
+    concurrency: s3.concurrency,
+    publicBaseUrl: s3.publicBaseUrl,
+  };
+}
+
+/** OpenShift 4 routes default to <name>-<namespace>.apps.<cluster>, the API being api.<cluster>. */
+function defaultRouteHost(serverUrl: string, name: string, namespace: string): string | undefined {
+  const host = new URL(serverUrl).hostname;
+  return host.startsWith("api.") ? `${name}-${namespace}.apps.${host.slice(4)}` : undefined;
+}
+
+function openshiftFor(config: RaasConfig, isv: string, section: IsvSection, errors: string[]) {
+  const serverUrl = config.openshift.serverUrl;
+  const namespace = section.openshiftDomain ?? isv;
+  const appName = section.openshiftApp ?? "registry";
+  if (serverUrl === undefined) errors.push("[openshift] server_url is required for platform = openshift");
+  if (section.appGitUrl === undefined) {
+    errors.push(`[${isv}] app_git_url is required for platform = openshift`);
+  }
+  const routeHost =
+    section.appUrl === undefined
+      ? serverUrl === undefined
+        ? undefined
+        : defaultRouteHost(serverUrl, appName, namespace)
+      : new URL(section.appUrl).hostname;
+  if (routeHost === undefined && serverUrl !== undefined) {
+    errors.push(`[${isv}] app_url is required: the route host cannot be derived from ${serverUrl}`);
+  }
+  if (serverUrl === undefined || routeHost === undefined || section.appGitUrl === undefined) return undefined;
+  const platform: OpenShiftPlatformSettings = {
+    kind: "openshift",
+    serverUrl,
+    token: config.openshift.token,
+    namespace,
+    appName,
+    scale: section.openshiftScale ?? true,
+    routeHost,
+  };
+  return { platform, appRemote: section.appGitUrl, appUrl: section.appUrl ?? `https://${routeHost}` };
+}
+
+/**
+ * Validate the ISV name and resolve its storage, platform and app repository. On the local
+ * platform this allocates (once) and records the ISV's port. Every problem is reported at once.
+ */
+export async function resolveIsv(
+  config: RaasConfig,
+  isv: string,
+  overrides: IsvOverrides = {},
+): Promise<IsvSettings> {
+  if (!isIsvName(isv)) {
+    throw new UsageError(`${JSON.stringify(isv)} is not a valid ISV name`, {
+      hint: "ISV names are 1-16 lower-case letters and digits.",
+    });
+  }
+  const errors: string[] = [];
+  const check = <T>(parse: (raw: string) => T, raw: string, what: string): void => {
+    try {
+      parse(raw);
+    } catch (err) {
+      if (err instanceof BadValue) errors.push(`${what}: ${err.message}`);
+      else throw err;
+    }
+  };
+  if (overrides.bucket !== undefined) check(parseBucket, overrides.bucket, "--s3bucket");
+  if (overrides.port !== undefined) check(parsePort, String(overrides.port), "--port");
+
+  const section = config.isvs[isv] ?? {};
+  const isvDir = path.join(config.stateDir, isv);
+  const storage = storageFor(config, isv, section, isvDir, overrides.bucket);
+  const appWorkDir = path.join(isvDir, "app");
+  const appBranch = section.appGitBranch ?? config.openshift.appGitBranch;
+
+  let platform: PlatformSettings | undefined;
+  let appRemote = path.join(isvDir, "app.git");
+  let appUrl = "";
+  if ((section.platform ?? config.platform) === "openshift") {
+    const resolved = openshiftFor(config, isv, section, errors);
+    if (resolved !== undefined) ({ platform, appRemote, appUrl } = resolved);
+  } else if (errors.length === 0) {
+    const port = overrides.port ?? section.port ?? (await allocatePort(config.stateDir, isv));
+    platform = {
+      kind: "local",
+      dir: isvDir,
+      host: "127.0.0.1",
+      port,
+      deployDir: path.join(isvDir, "deploy"),
+      logFile: path.join(isvDir, "server.log"),
+      pidFile: path.join(isvDir, "server.pid"),
+    };
+    appUrl = section.appUrl ?? `http://127.0.0.1:${port}`;
+  }
+  if (errors.length > 0 || platform === undefined) {
+    throw new UserError(`cannot set up ${isv}:\n${errors.map((e) => `  - ${e}`).join("\n")}`, {
+      code: "BAD_CONFIG",
+      hint: "raas.cfg.template documents every option.",
+    });
+  }
+  return {
+    isv,
+    stateDir: config.stateDir,
+    isvDir,
+    storage,
+    platform,
+    appUrl,
+    appRemote,
+    appBranch,
+    appWorkDir,
+    deployDir: platform.kind === "local" ? platform.deployDir : undefined,
+    maskLayers: config.maskLayers,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * Every configuration key: where it lives in raas.cfg, which environment variable and flag
+ * override it, and how its value is parsed. The tables drive loading, validation and docs.
+ */
+import type { IsvSection, PlatformKind, RedirectMode, StorageKind } from "./types.js";
+import * as v from "./values.js";
+
+/** Global settings, flattened so each can be layered independently. */
+export interface GlobalSettings {
+  stateDir: string;
+  storage: StorageKind;
+  platform: PlatformKind;
+  maskLayers: string[];
+  metadataRepo: string;
+  metadataRelpath: string;
+  openshiftServerUrl: string;
+  openshiftToken: string;
+  openshiftAppGitUrl: string;
+  openshiftAppGitBranch: string;
+  awsAccessKeyId: string;
+  awsSecretAccessKey: string;
+  awsSessionToken: string;
+  s3Endpoint: string;
+  s3Region: string;
+  s3ForcePathStyle: boolean;
+  s3Redirect: RedirectMode;
+  s3PublicRead: boolean;
+  s3PresignTtl: number;
+  s3PartSize: number;
+  s3Concurrency: number;
+  s3PublicBaseUrl: string;
+}
+
+interface KeySpec<T> {
+  section: string;
+  key: string;
+  parse: v.Parser<T>;
+  env?: string;
+  flag?: string;
+}
+
+const MiB = 1024 ** 2;
+
+export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[K]> } = {
+  stateDir: { section: "raas", key: "state_dir", parse: v.text, env: "RAAS_HOME", flag: "stateDir" },
+  storage: {
+    section: "raas",
+    key: "storage",
+    parse: v.oneOf("local", "s3"),
+    env: "RAAS_STORAGE",
+    flag: "storage",
+  },
+  platform: {
+    section: "raas",
+    key: "platform",
+    parse: v.oneOf("local", "openshift"),
+    env: "RAAS_PLATFORM",
+    flag: "platform",
+  },
+  maskLayers: { section: "redhat", key: "mask_layers", parse: v.list(v.layerId) },
+  metadataRepo: { section: "redhat", key: "metadata_repo", parse: v.text },
+  metadataRelpath: { section: "redhat", key: "metadata_relpath", parse: v.text },
+  openshiftServerUrl: { section: "openshift", key: "server_url", parse: v.httpUrl },
+  openshiftToken: { section: "openshift", key: "token", parse: v.text, env: "RAAS_OPENSHIFT_TOKEN" },
+  openshiftAppGitUrl: { section: "openshift", key: "app_git_url", parse: v.text },
+  openshiftAppGitBranch: { section: "openshift", key: "app_git_branch", parse: v.branch },
+  awsAccessKeyId: { section: "aws", key: "aws_access_key", parse: v.text, env: "AWS_ACCESS_KEY_ID" },
+  awsSecretAccessKey: {
+    section: "aws",
+    key: "aws_secret_access_key",
+    parse: v.text,
+    env: "AWS_SECRET_ACCESS_KEY",
+  },
+  awsSessionToken: { section: "aws", key: "aws_session_token", parse: v.text, env: "AWS_SESSION_TOKEN" },
+  s3Endpoint: {
+    section: "s3",
+    key: "endpoint",
+    parse: v.httpUrl,
+    env: "RAAS_S3_ENDPOINT",
+    flag: "s3Endpoint",
+  },
+  s3Region: { section: "s3", key: "region", parse: v.region, env: "AWS_REGION", flag: "s3Region" },
+  s3ForcePathStyle: { section: "s3", key: "force_path_style", parse: v.bool },
+  s3Redirect: { section: "s3", key: "redirect", parse: v.oneOf("public", "presigned"), flag: "redirect" },
+  s3PublicRead: { section: "s3", key: "public_read", parse: v.bool },
+  // S3 accepts presigned URLs valid for at most 7 days.
+  s3PresignTtl: { section: "s3", key: "presign_ttl", parse: v.integer(1, 604800, "a number of seconds") },
+  // S3 multipart limits: parts of 5 MiB to 5 GiB.
+  s3PartSize: { section: "s3", key: "part_size", parse: v.size(5 * MiB, 5 * 1024 * MiB) },
+  s3Concurrency: { section: "s3", key: "concurrency", parse: v.integer(1, 64) },
+  s3PublicBaseUrl: { section: "s3", key: "public_base_url", parse: v.httpUrl },
+};
+
+export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<IsvSection>[K]> } = {
+  storage: { section: "<isv>", key: "storage", parse: v.oneOf("local", "s3") },
+  platform: { section: "<isv>", key: "platform", parse: v.oneOf("local", "openshift") },
+  port: { section: "<isv>", key: "port", parse: v.port },
+  appUrl: { section: "<isv>", key: "app_url", parse: v.httpUrl },
+  appGitUrl: { section: "<isv>", key: "app_git_url", parse: v.text },
+  appGitBranch: { section: "<isv>", key: "app_git_branch", parse: v.branch },
+  s3Bucket: { section: "<isv>", key: "s3_bucket", parse: v.bucket },
+  openshiftDomain: { section: "<isv>", key: "openshift_domain", parse: v.dnsLabel },
+  openshiftApp: { section: "<isv>", key: "openshift_app", parse: v.dnsLabel },
+  openshiftScale: { section: "<isv>", key: "openshift_scale", parse: v.bool },
+  openshiftGearSize: {
+    section: "<isv>",
+    key: "openshift_gear_size",
+    parse: v.oneOf("small", "small.highcpu", "medium", "large"),
+  },
+};
+
+/** Keys the original tool used that raas accepts and ignores, so old raas.cfg files load cleanly. */
+export const IGNORED_KEYS: Record<string, string[] | "*"> = {
+  pulpserver: "*",
+  openshift: ["cartridge"],
+};
+
+export const DEFAULT_S3 = {
+  region: "us-east-1",
+  redirect: "presigned" as RedirectMode,
+  publicRead: false,
+  presignTtl: 900,
+  partSize: 16 * MiB,
+  concurrency: 4,
+};

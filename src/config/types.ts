@@ -1,0 +1,153 @@
+/** The typed, defaulted configuration (after merging defaults < file < env < flags). */
+export type StorageKind = "local" | "s3";
+export type PlatformKind = "local" | "openshift";
+/** How the registry app sends clients to S3 blobs: a public URL, or a presigned one. */
+export type RedirectMode = "public" | "presigned";
+
+export interface S3Config {
+  /** Custom endpoint (MinIO, Ceph RGW, R2...); undefined means AWS. */
+  endpoint: string | undefined;
+  region: string;
+  /** Path-style addressing; undefined means "yes for a custom endpoint, no for AWS". */
+  forcePathStyle: boolean | undefined;
+  redirect: RedirectMode;
+  publicRead: boolean;
+  /** Seconds a presigned URL stays valid. */
+  presignTtl: number;
+  /** Multipart upload part size in bytes. */
+  partSize: number;
+  /** Parallel part uploads per blob. */
+  concurrency: number;
+  /** Base URL clients are redirected to for public blobs (a CDN); undefined means the bucket URL. */
+  publicBaseUrl: string | undefined;
+}
+
+/** One `[<isv>]` section; every key is optional and falls back to the global settings. */
+export interface IsvSection {
+  storage?: StorageKind;
+  platform?: PlatformKind;
+  port?: number;
+  appUrl?: string;
+  appGitUrl?: string;
+  appGitBranch?: string;
+  s3Bucket?: string;
+  openshiftDomain?: string;
+  openshiftApp?: string;
+  openshiftScale?: boolean;
+  openshiftGearSize?: string;
+}
+
+export interface RaasConfig {
+  /** Where the embedded default keeps everything: RAAS_HOME. */
+  stateDir: string;
+  storage: StorageKind;
+  platform: PlatformKind;
+  /** Vendor layers never uploaded (v1 image ids or sha256 digests). */
+  maskLayers: string[];
+  redhat: { metadataRepo: string | undefined; metadataRelpath: string | undefined };
+  openshift: {
+    serverUrl: string | undefined;
+    token: string | undefined;
+    appGitUrl: string | undefined;
+    appGitBranch: string;
+  };
+  /** Explicit keys; undefined means the AWS SDK's default credential chain. */
+  aws: {
+    accessKeyId: string | undefined;
+    secretAccessKey: string | undefined;
+    sessionToken: string | undefined;
+  };
+  s3: S3Config;
+  isvs: Record<string, IsvSection>;
+}
+
+export type ConfigSource =
+  | { kind: "defaults" }
+  | { kind: "file"; file: string }
+  | { kind: "conf-repo"; file: string; repo: { url: string; branch: string; dir: string } };
+
+export interface LoadedConfig extends RaasConfig {
+  source: ConfigSource;
+  /** Things worth telling the user that do not stop the run (unknown keys, ignored options). */
+  warnings: string[];
+}
+
+/** Command-line flags that override configuration, as strings straight from the CLI. */
+export interface ConfigFlags {
+  stateDir?: string;
+  storage?: string;
+  platform?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  redirect?: string;
+}
+
+/** Everything a command needs to act for one ISV, resolved from the configuration. */
+export interface LocalStorageSettings {
+  kind: "local";
+  /** Blobs live under this directory, with the same keys as in a bucket. */
+  root: string;
+}
+
+export interface S3StorageSettings {
+  kind: "s3";
+  bucket: string;
+  endpoint: string | undefined;
+  region: string;
+  forcePathStyle: boolean;
+  /** Undefined: the AWS SDK default credential chain. */
+  credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  publicRead: boolean;
+  redirect: "public" | "presigned";
+  presignTtl: number;
+  partSize: number;
+  concurrency: number;
+  publicBaseUrl: string | undefined;
+}
+
+export type StorageSettings = LocalStorageSettings | S3StorageSettings;
+
+export interface LocalPlatformSettings {
+  kind: "local";
+  /** stateDir/<isv>: holds platform.json, server.log, server.pid. */
+  dir: string;
+  host: "127.0.0.1";
+  port: number;
+  /** The checked-out app the server runs from; every push to the app remote updates it. */
+  deployDir: string;
+  logFile: string;
+  pidFile: string;
+}
+
+export interface OpenShiftPlatformSettings {
+  kind: "openshift";
+  serverUrl: string;
+  token: string | undefined;
+  namespace: string;
+  appName: string;
+  /** Autoscale between 2 and 10 replicas, or run exactly 1. */
+  scale: boolean;
+  /** Public host name of the route. */
+  routeHost: string;
+}
+
+export type PlatformSettings = LocalPlatformSettings | OpenShiftPlatformSettings;
+
+export interface IsvSettings {
+  isv: string;
+  stateDir: string;
+  /** stateDir/<isv>. */
+  isvDir: string;
+  storage: StorageSettings;
+  platform: PlatformSettings;
+  /** Where clients reach the registry, without a trailing slash. */
+  appUrl: string;
+  /** The git remote of the ISV app repository; pushing to it deploys. */
+  appRemote: string;
+  appBranch: string;
+  /** raas's own working clone of the app repository. */
+  appWorkDir: string;
+  /** The local platform's deploy directory; undefined elsewhere. */
+  deployDir: string | undefined;
+  maskLayers: string[];
+}

@@ -1,0 +1,70 @@
+import { randomBytes } from "node:crypto";
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { CraneMetadata } from "./types.js";
+
+/** Crane's fields first, in the order Pulp documents them; anything else after, sorted. */
+const TOP_LEVEL_ORDER = [
+  "type",
+  "version",
+  "repository",
+  "repo-registry-id",
+  "url",
+  "protected",
+  "images",
+  "tags",
+  "schema2_data",
+  "manifest_list_data",
+  "manifest_list_amd64_tags",
+];
+
+function sortDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortDeep);
+  if (typeof value === "object" && value != null) {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(value).sort()) out[key] = sortDeep((value as Record<string, unknown>)[key]);
+    return out;
+  }
+  return value;
+}
+
+/**
+ * Deterministic text for a metadata file, so a publish shows up in git as a readable diff:
+ * fixed top-level order, every nested object's keys sorted, arrays kept in order, 2-space
+ * indent and a trailing newline.
+ */
+export function serializeMetadata(meta: CraneMetadata): string {
+  const source = meta as unknown as Record<string, unknown>;
+  const rank = (key: string) => {
+    const i = TOP_LEVEL_ORDER.indexOf(key);
+    return i < 0 ? TOP_LEVEL_ORDER.length : i;
+  };
+  const keys = Object.keys(source)
+    .filter((k) => source[k] !== undefined)
+    .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
+  const out: Record<string, unknown> = {};
+  for (const key of keys) out[key] = sortDeep(source[key]);
+  return `${JSON.stringify(out, null, 2)}\n`;
+}
+
+/**
+ * Write through a temp file in the same directory and rename it into place: readers never see
+ * a half-written file, and Crane's directory-mtime watcher notices the rename (it misses
+ * in-place writes). The temp name does not end in `.json`, so loaders ignore it meanwhile.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    const handle = await open(temp, "wx", 0o644);
+    try {
+      await handle.writeFile(data);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+}

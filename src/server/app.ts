@@ -1,0 +1,95 @@
+import type { LogFn } from "../crane/load.js";
+import { errorMessage } from "../errors.js";
+import type { ServerConfig } from "./config.js";
+import type { RequestContext } from "./context.js";
+import { type Req, type Res, ociError, redirect, send, sendJson } from "./http.js";
+import type { Snapshot } from "./snapshot.js";
+import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
+import { handleV1 } from "./v1.js";
+import { handleV2 } from "./v2.js";
+
+export interface RegistryDeps {
+  config: ServerConfig;
+  /** The current snapshot; read once per request. */
+  snapshot: () => Snapshot;
+  now?: () => Date;
+  log?: LogFn;
+  /** Replaces the storage URL builder (tests). */
+  storageUrl?: StorageUrlFn;
+}
+
+export type RequestHandler = (req: Req, res: Res) => void;
+
+const MAX_PATH = 2048;
+
+/** Split a raw request path into decoded segments; undefined if any segment is not decodable. */
+function segmentsOf(path: string): string[] | undefined {
+  try {
+    const segments = path.split("/").map((segment) => decodeURIComponent(segment));
+    // An encoded `/` or NUL inside a segment is never legitimate; refusing it keeps each
+    // segment a single path component for every check that follows.
+    return segments.some((s) => s.includes("/") || s.includes("\0")) ? undefined : segments;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The registry as a plain `(req, res)` handler: it never listens, so tests and `start.ts` can
+ * mount it on any server. The path is split on raw `/` before decoding, so `%2F` and `%2e%2e`
+ * stay inside one segment, where the name and digest grammars reject them.
+ */
+export function createRegistryApp(deps: RegistryDeps): RequestHandler {
+  const now = deps.now ?? (() => new Date());
+  const log = deps.log ?? (() => undefined);
+  const storageUrl = deps.storageUrl ?? storageUrlBuilder(deps.config, now);
+
+  async function route(req: Req, res: Res): Promise<void> {
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const path = q < 0 ? raw : raw.slice(0, q);
+    const ctx: RequestContext = {
+      req,
+      res,
+      config: deps.config,
+      snap: deps.snapshot(),
+      now: now(),
+      storageUrl,
+      log,
+      query: new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)),
+    };
+    const isUsers = path === "/v1/users" || path === "/v1/users/";
+    const allowed = isUsers ? ["GET", "HEAD", "POST"] : ["GET", "HEAD"];
+    if (!allowed.includes(req.method ?? "")) {
+      return send(req, res, 405, "Method Not Allowed", {
+        Allow: allowed.join(", "),
+        "Content-Type": "text/plain",
+      });
+    }
+    const segments = path.length > MAX_PATH ? undefined : segmentsOf(path);
+    if (segments === undefined || segments[0] !== "") {
+      return ociError(req, res, 404, "NOT_FOUND", "no such route");
+    }
+    const [, top, ...rest] = segments;
+    if (top === "v2" && rest.length === 0) return redirect(req, res, 302, "/v2/");
+    if (top === "v2") return handleV2(ctx, rest);
+    if (top === "v1") return handleV1(ctx, rest);
+    if (top === "healthz" && rest.length === 0) return sendJson(req, res, 200, { status: "ok" });
+    if (top === "readyz" && rest.length === 0) {
+      const ready = ctx.snap.loadedAt.getTime() > 0;
+      return sendJson(req, res, ready ? 200 : 503, { status: ready ? "ready" : "loading" });
+    }
+    send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });
+  }
+
+  return (req, res) => {
+    route(req, res).catch((err: unknown) => {
+      log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
+      if (!res.headersSent) {
+        ociError(req, res, 500, "UNKNOWN", "internal server error");
+      } else {
+        res.destroy();
+      }
+    });
+  };
+}

@@ -1,0 +1,89 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadServerConfig } from "./config.js";
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "raas-config-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function load(text: string, env: NodeJS.ProcessEnv = {}) {
+  const file = join(dir, "registry.conf");
+  await writeFile(file, text);
+  return loadServerConfig(file, env);
+}
+
+describe("loadServerConfig", () => {
+  it("uses Crane's defaults and the raas ones", async () => {
+    const config = await load("");
+    expect(config).toMatchObject({
+      debug: false,
+      dataDir: "/var/lib/crane/metadata",
+      pollingInterval: 60,
+      endpoint: "",
+      cdn: { authTtl: 300, authParam: "_auth_", authAlgo: "sha256", urlMatch: "" },
+      serveContent: { enable: false, useXSendfile: true },
+      manifestDir: join(dir, "manifests"),
+      listen: "0.0.0.0",
+      port: 5000,
+      storage: { redirect: "public", presignTtl: 1200 },
+    });
+  });
+
+  it("reads ConfigParser syntax (key: value), booleans and paths relative to the file", async () => {
+    const config = await load(
+      "[general]\ndebug: yes\ndata_dir: data\ndata_dir_polling_interval = 5\nendpoint: reg.example.com:443\n" +
+        "[cdn]\nurl_match: a\nurl_replace: b\nurl_auth_secret: abc123\nurl_auth_algo: md5\n" +
+        "[raas]\nport: 6000\n[storage]\nkind = s3\nbucket = b\nredirect = presigned\nforce_path_style = on\n",
+    );
+    expect(config.debug).toBe(true);
+    expect(config.dataDir).toBe(join(dir, "data"));
+    expect(config.pollingInterval).toBe(5);
+    expect(config.endpoint).toBe("reg.example.com:443");
+    expect(config.cdn.authSecret?.toString("hex")).toBe("abc123");
+    expect(config.cdn.authAlgo).toBe("md5");
+    expect(config.port).toBe(6000);
+    expect(config.storage).toMatchObject({
+      kind: "s3",
+      bucket: "b",
+      redirect: "presigned",
+      forcePathStyle: true,
+    });
+  });
+
+  it("lets PORT, CRANE_DEBUG and CRANE_CONFIG_PATH override", async () => {
+    const file = join(dir, "other.conf");
+    await writeFile(file, "[raas]\nport: 6000\n");
+    const config = await loadServerConfig(undefined, {
+      CRANE_CONFIG_PATH: file,
+      PORT: "7000",
+      CRANE_DEBUG: "TRUE",
+    });
+    expect([config.file, config.port, config.debug]).toEqual([file, 7000, true]);
+  });
+
+  it("fails on an explicitly named missing file, and on bad values", async () => {
+    await expect(loadServerConfig(join(dir, "missing.conf"), {})).rejects.toThrow(
+      /cannot read registry config .*missing\.conf: ENOENT/,
+    );
+    await expect(load("[general]\ndebug: maybe\n")).rejects.toThrow("[general] debug must be a boolean");
+    await expect(load("[general]\ndata_dir_polling_interval: soon\n")).rejects.toThrow("must be a number");
+    await expect(load("[storage]\nredirect: sometimes\n")).rejects.toThrow('"public" or "presigned"');
+    await expect(load("[storage]\nredirect: presigned\n")).rejects.toThrow("needs kind = s3 and a bucket");
+  });
+
+  it("disables serve_content with a warning when a content dir is missing, and ignores a non-hex secret", async () => {
+    const config = await load(
+      "[serve_content]\nenable: true\ncontent_dir_v1: nope\ncontent_dir_v2: nope2\n[cdn]\nurl_auth_secret: xyz\n",
+    );
+    expect(config.serveContent.enable).toBe(false);
+    expect(config.cdn.authSecret).toBeUndefined();
+    expect(config.warnings.join("\n")).toMatch(/does not exist; serve_content is disabled/);
+    expect(config.warnings.join("\n")).toMatch(/url_auth_secret is not valid hex/);
+  });
+});

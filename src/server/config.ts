@@ -1,0 +1,228 @@
+import { access, readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { decode } from "ini";
+import { UserError } from "../errors.js";
+
+export type CdnAlgo = "sha256" | "sha1" | "md5";
+
+export interface ServerConfig {
+  /** The file read, or undefined when only defaults apply. */
+  file: string | undefined;
+  debug: boolean;
+  dataDir: string;
+  /** Seconds between data-dir checks (Crane: int; fractions allowed here, for tests). */
+  pollingInterval: number;
+  /** `host[:port]` for `X-Docker-Endpoints`; empty = the request's Host. */
+  endpoint: string;
+  cdn: {
+    urlMatch: string;
+    urlReplace: string;
+    authSecret?: Buffer;
+    authTtl: number;
+    authParam: string;
+    authAlgo: CdnAlgo;
+  };
+  serveContent: { enable: boolean; contentDirV1: string; contentDirV2: string; useXSendfile: boolean };
+  gsaUrl: string;
+  solrUrl: string;
+  manifestDir: string;
+  listen: string;
+  port: number;
+  storage: {
+    kind: "s3" | undefined;
+    bucket: string;
+    endpoint: string;
+    region: string;
+    forcePathStyle: boolean;
+    redirect: "public" | "presigned";
+    presignTtl: number;
+    publicBaseUrl: string;
+  };
+  /** Problems that did not stop loading (Crane logs them and carries on). */
+  warnings: string[];
+}
+
+const DEFAULT_PATH = "/etc/crane.conf";
+
+type Sections = Record<string, Record<string, string>>;
+
+/**
+ * Crane's files are Python ConfigParser files, where `key: value` and `key = value` both work;
+ * the ini package only knows `=`, so a `:` that comes before any `=` is turned into one.
+ */
+function parseIni(text: string): Sections {
+  const normalised = text
+    .split(/\r?\n/)
+    .map((line) => {
+      const trimmed = line.trimStart();
+      if (trimmed.startsWith("[") || trimmed.startsWith(";") || trimmed.startsWith("#")) return line;
+      const colon = line.indexOf(":");
+      const equals = line.indexOf("=");
+      return colon >= 0 && (equals < 0 || colon < equals)
+        ? `${line.slice(0, colon)}=${line.slice(colon + 1)}`
+        : line;
+    })
+    .join("\n");
+  const raw = decode(normalised);
+  const out: Sections = {};
+  for (const [section, values] of Object.entries(raw)) {
+    if (typeof values !== "object" || values == null) continue;
+    out[section] = {};
+    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
+      // ini turns "true"/"false" into booleans; everything is text in ConfigParser.
+      out[section][key] = value === true ? "true" : value === false ? "false" : String(value ?? "");
+    }
+  }
+  return out;
+}
+
+const TRUE = new Set(["1", "yes", "true", "on"]);
+const FALSE = new Set(["0", "no", "false", "off"]);
+
+class Reader {
+  constructor(
+    private readonly sections: Sections,
+    private readonly where: string,
+    private readonly base: string,
+  ) {}
+
+  str(section: string, key: string, fallback: string): string {
+    return (this.sections[section]?.[key] ?? fallback).trim();
+  }
+
+  bool(section: string, key: string, fallback: boolean): boolean {
+    const value = this.str(section, key, String(fallback)).toLowerCase();
+    if (TRUE.has(value)) return true;
+    if (FALSE.has(value)) return false;
+    throw new UserError(`${this.where}: [${section}] ${key} must be a boolean, not "${value}"`);
+  }
+
+  num(section: string, key: string, fallback: number, integer: boolean): number {
+    const text = this.str(section, key, String(fallback));
+    const value = Number(text);
+    if (text === "" || !Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+      throw new UserError(
+        `${this.where}: [${section}] ${key} must be a ${integer ? "whole " : ""}number, not "${text}"`,
+      );
+    }
+    return value;
+  }
+
+  path(section: string, key: string, fallback: string): string {
+    const value = this.str(section, key, fallback);
+    return value === "" ? "" : resolve(this.base, value);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * Load a Crane-style config (FORMATS.md §2.10) plus the raas sections. The file is `path`, else
+ * `$CRANE_CONFIG_PATH`, else /etc/crane.conf if it exists, else defaults only. An explicitly named
+ * file that is missing is an error. Relative paths are relative to the file's directory.
+ */
+export async function loadServerConfig(
+  path: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Promise<ServerConfig> {
+  const explicit = path ?? env.CRANE_CONFIG_PATH;
+  let file: string | undefined;
+  let sections: Sections = {};
+  if (explicit !== undefined && explicit !== "") {
+    file = resolve(explicit);
+    const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`cannot read registry config ${file}: ${err.code ?? err.message}`, {
+        hint: "Pass an existing file with --config or CRANE_CONFIG_PATH.",
+      });
+    });
+    sections = parseIni(text);
+  } else if (await exists(DEFAULT_PATH)) {
+    file = DEFAULT_PATH;
+    sections = parseIni(await readFile(DEFAULT_PATH, "utf8"));
+  }
+  const where = file ?? "registry config";
+  const r = new Reader(sections, where, file === undefined ? process.cwd() : dirname(file));
+  const warnings: string[] = [];
+
+  const algo = r.str("cdn", "url_auth_algo", "sha256");
+  const secretText = r.str("cdn", "url_auth_secret", "");
+  let authSecret: Buffer | undefined;
+  if (secretText !== "") {
+    if (/^(?:[0-9a-fA-F]{2})+$/.test(secretText)) authSecret = Buffer.from(secretText, "hex");
+    else warnings.push(`${where}: [cdn] url_auth_secret is not valid hex; CDN tokens are disabled`);
+  }
+  const serveContent = {
+    enable: r.bool("serve_content", "enable", false),
+    contentDirV1: r.path("serve_content", "content_dir_v1", "/var/www/pub/docker/v1/web/"),
+    contentDirV2: r.path("serve_content", "content_dir_v2", "/var/www/pub/docker/v2/web/"),
+    useXSendfile: r.bool("serve_content", "use_x_sendfile", true),
+  };
+  if (serveContent.enable) {
+    for (const dir of [serveContent.contentDirV1, serveContent.contentDirV2]) {
+      if (dir === "" || !(await exists(dir))) {
+        warnings.push(
+          `${where}: [serve_content] directory ${dir || "(empty)"} does not exist; serve_content is disabled`,
+        );
+        serveContent.enable = false;
+      }
+    }
+  }
+  const redirect = r.str("storage", "redirect", "public");
+  if (redirect !== "public" && redirect !== "presigned") {
+    throw new UserError(`${where}: [storage] redirect must be "public" or "presigned", not "${redirect}"`);
+  }
+  const kind = r.str("storage", "kind", "");
+  if (redirect === "presigned" && (kind !== "s3" || r.str("storage", "bucket", "") === "")) {
+    throw new UserError(`${where}: [storage] redirect = presigned needs kind = s3 and a bucket`);
+  }
+  if (kind !== "" && kind !== "s3") {
+    throw new UserError(`${where}: [storage] kind must be "s3", not "${kind}"`);
+  }
+  const publicBaseUrl = r.str("storage", "public_base_url", "");
+  if (publicBaseUrl !== "" && !/^https?:\/\/[^\s]+$/.test(publicBaseUrl)) {
+    throw new UserError(`${where}: [storage] public_base_url must be an http(s) URL`);
+  }
+  const envPort = env.PORT;
+  const port = envPort !== undefined && envPort !== "" ? Number(envPort) : r.num("raas", "port", 5000, true);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new UserError(`invalid port ${envPort ?? port}`);
+  }
+
+  return {
+    file,
+    debug: r.bool("general", "debug", false) || (env.CRANE_DEBUG ?? "").toLowerCase() === "true",
+    dataDir: r.path("general", "data_dir", "/var/lib/crane/metadata/"),
+    pollingInterval: r.num("general", "data_dir_polling_interval", 60, false),
+    endpoint: r.str("general", "endpoint", ""),
+    cdn: {
+      urlMatch: r.str("cdn", "url_match", ""),
+      urlReplace: r.str("cdn", "url_replace", ""),
+      ...(authSecret === undefined ? {} : { authSecret }),
+      authTtl: r.num("cdn", "url_auth_ttl", 300, true),
+      authParam: r.str("cdn", "url_auth_param", "_auth_"),
+      authAlgo: algo === "sha1" || algo === "md5" ? algo : "sha256",
+    },
+    serveContent,
+    gsaUrl: r.str("gsa", "url", ""),
+    solrUrl: r.str("solr", "url", ""),
+    manifestDir: r.path("raas", "manifest_dir", "manifests"),
+    listen: r.str("raas", "listen", "0.0.0.0"),
+    port,
+    storage: {
+      kind: kind === "s3" ? "s3" : undefined,
+      bucket: r.str("storage", "bucket", ""),
+      endpoint: r.str("storage", "endpoint", ""),
+      region: r.str("storage", "region", "us-east-1"),
+      forcePathStyle: r.bool("storage", "force_path_style", false),
+      redirect,
+      presignTtl: r.num("storage", "presign_ttl", 1200, true),
+      publicBaseUrl,
+    },
+    warnings,
+  };
+}

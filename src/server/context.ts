@@ -1,0 +1,18 @@
+import type { LogFn } from "../crane/load.js";
+import type { ServerConfig } from "./config.js";
+import type { Req, Res } from "./http.js";
+import type { Snapshot } from "./snapshot.js";
+import type { StorageUrlFn } from "./storage-url.js";
+
+/** One request: the snapshot it started with stays its snapshot until it ends. */
+export interface RequestContext {
+  req: Req;
+  res: Res;
+  config: ServerConfig;
+  snap: Snapshot;
+  now: Date;
+  storageUrl: StorageUrlFn;
+  log: LogFn;
+  /** Query parameters of the request. */
+  query: URLSearchParams;
+}

@@ -1,0 +1,51 @@
+import { parseArgs } from "node:util";
+import { errorMessage, UserError } from "../errors.js";
+import { startRegistryServer, type LogRecord } from "./start.js";
+
+/**
+ * Process entry of the registry app: `node dist/server/main.js --config registry.conf`.
+ * One JSON line per request on stdout; SIGHUP reloads the metadata; SIGTERM and SIGINT stop
+ * accepting connections and exit once the requests in flight are done.
+ */
+function logRecord(record: LogRecord): void {
+  console.log(JSON.stringify({ time: new Date().toISOString(), ...record }));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: { config: { type: "string", short: "c" }, host: { type: "string" }, port: { type: "string" } },
+  });
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw new UserError(`invalid --port ${values.port}`);
+  }
+  const registry = await startRegistryServer({
+    ...(values.config === undefined ? {} : { configPath: values.config }),
+    ...(values.host === undefined ? {} : { host: values.host }),
+    ...(port === undefined ? {} : { port }),
+    log: logRecord,
+  });
+  logRecord({ event: "listening", url: registry.url });
+  process.on("SIGHUP", () => void registry.reload());
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logRecord({ event: "shutdown", signal });
+    registry.close().then(
+      () => (process.exitCode = 0),
+      (err: unknown) => {
+        logRecord({ event: "shutdown", level: "error", message: errorMessage(err) });
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+}
+
+main().catch((err: unknown) => {
+  const hint = err instanceof UserError && err.hint !== undefined ? ` (${err.hint})` : "";
+  console.error(`raas registry: ${errorMessage(err)}${hint}`);
+  process.exitCode = err instanceof UserError ? err.exitCode : 1;
+});

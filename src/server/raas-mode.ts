@@ -1,0 +1,177 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { V2Repo } from "../crane/load.js";
+import { amd64Child } from "../crane/publication.js";
+import type { CraneV4, RaasExtension } from "../crane/types.js";
+import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
+import { INDEX_TYPES } from "../image/media-types.js";
+import type { RequestContext } from "./context.js";
+import { API_VERSION_HEADER, acceptSet, isFile, ociError, redirect, send, sendFile } from "./http.js";
+import { manifestKey } from "./snapshot.js";
+
+export type RaasRepo = V2Repo & { meta: CraneV4 & { "x-raas": RaasExtension } };
+
+export function isRaasRepo(repo: V2Repo): repo is RaasRepo {
+  return repo.meta.version === 4 && repo.meta["x-raas"] !== undefined;
+}
+
+/** Manifests larger than this are not read into memory from serve_content files. */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+function acceptsIndex(accept: Set<string>): boolean {
+  return accept.has("*/*") || [...INDEX_TYPES].some((type) => accept.has(type));
+}
+
+/** Storage directory for a manifest type, as push lays it out: `manifests/{2,list}/<digest>`. */
+const manifestFolder = (mediaType: string) => (INDEX_TYPES.has(mediaType) ? "list" : "2");
+
+export async function raasManifest(ctx: RequestContext, repo: RaasRepo, reference: string): Promise<void> {
+  const { req, res } = ctx;
+  const ext = repo.meta["x-raas"];
+  let digest: Digest | undefined = isDigest(reference)
+    ? ext.manifests[reference] === undefined
+      ? undefined
+      : reference
+    : Object.hasOwn(ext.tags, reference)
+      ? ext.tags[reference]
+      : undefined;
+  if (digest === undefined) {
+    return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", {
+      name: repo.meta["repo-registry-id"],
+      reference,
+    });
+  }
+  let record = ext.manifests[digest];
+  if (record !== undefined && INDEX_TYPES.has(record.mediaType) && !acceptsIndex(acceptSet(req))) {
+    // Crane's manifest_list_amd64_tags rule: an old client gets the linux/amd64 image instead.
+    digest = amd64Child(ext, digest);
+    record = digest === undefined ? undefined : ext.manifests[digest];
+    if (digest === undefined || record === undefined) {
+      return ociError(
+        req,
+        res,
+        404,
+        "MANIFEST_UNKNOWN",
+        "the client does not accept manifest lists and there is no linux/amd64 image",
+        {
+          reference,
+        },
+      );
+    }
+  }
+  if (record === undefined) {
+    return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", { reference });
+  }
+  const headers = {
+    ...API_VERSION_HEADER,
+    "Content-Type": record.mediaType,
+    "Docker-Content-Digest": digest,
+    ETag: `"${digest}"`,
+  };
+  const path = `manifests/${manifestFolder(record.mediaType)}/${digest}`;
+  let bytes = ctx.snap.manifests.get(manifestKey(repo.meta.repository, digest));
+  if (bytes === undefined && ctx.config.serveContent.enable) {
+    bytes = await readVerified(
+      join(ctx.config.serveContent.contentDirV2, repo.meta.repository, path),
+      digest,
+      ctx,
+    );
+    if (bytes === undefined) {
+      return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest content not found", { digest });
+    }
+  }
+  if (bytes === undefined) {
+    const url = await ctx.storageUrl(`${repo.meta.repository}/${path}`, isHeadMethod(ctx), repo.meta.url);
+    return redirect(req, res, 307, url, { "Docker-Content-Digest": digest, ...API_VERSION_HEADER });
+  }
+  if (req.headers["if-none-match"] === headers.ETag) {
+    res.writeHead(304, headers);
+    res.end();
+    return;
+  }
+  send(req, res, 200, bytes, headers);
+}
+
+const isHeadMethod = (ctx: RequestContext) => (ctx.req.method === "HEAD" ? "HEAD" : "GET");
+
+async function readVerified(path: string, digest: Digest, ctx: RequestContext): Promise<Buffer | undefined> {
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(path);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length > MAX_MANIFEST_BYTES || sha256Digest(bytes) !== digest) {
+    ctx.log(`refusing ${path}: its content does not match ${digest}`);
+    return undefined;
+  }
+  return bytes;
+}
+
+/**
+ * A blob is served only for a repository whose metadata lists it: one bucket prefix per repo is
+ * not enough on its own, because a shared CDN or a future shared prefix would otherwise let any
+ * name read any blob (the zot GHSA-55r9 class).
+ */
+export async function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Digest): Promise<void> {
+  const { req, res, config } = ctx;
+  const record = repo.meta["x-raas"].blobs[digest];
+  if (record === undefined) {
+    return ociError(req, res, 404, "BLOB_UNKNOWN", "blob unknown to registry", { digest });
+  }
+  const digestHeader = { ...API_VERSION_HEADER, "Docker-Content-Digest": digest };
+  if (record.url !== undefined) return redirect(req, res, 307, record.url, digestHeader);
+  const key = `${repo.meta.repository}/blobs/${digest}`;
+  if (config.serveContent.enable) {
+    const file = join(config.serveContent.contentDirV2, key);
+    const headers = {
+      ...digestHeader,
+      "Content-Type": "application/octet-stream",
+      ETag: `"${digest}"`,
+      "Cache-Control": "max-age=31536000",
+    };
+    if (config.serveContent.useXSendfile) {
+      if (await isFile(file)) return send(req, res, 200, "", { ...headers, "X-Sendfile": file });
+    } else if (await sendFile(req, res, file, headers)) return;
+    return ociError(req, res, 404, "BLOB_UNKNOWN", "blob content not found", { digest });
+  }
+  redirect(req, res, 307, await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url), digestHeader);
+}
+
+const MAX_PAGE = 1000;
+
+/** `n`/`last` pagination (distribution's shape), with `n` capped so a request cannot ask for everything. */
+export function paginate(
+  ctx: RequestContext,
+  all: string[],
+  path: string,
+  render: (items: string[]) => unknown,
+): void {
+  const { req, res, query } = ctx;
+  const nText = query.get("n");
+  let n = MAX_PAGE;
+  if (nText != null) {
+    n = Number(nText);
+    if (!/^\d+$/.test(nText) || !Number.isSafeInteger(n)) {
+      return ociError(req, res, 400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", {
+        n: nText,
+      });
+    }
+    n = Math.min(n, MAX_PAGE);
+  }
+  const last = query.get("last");
+  const rest = last == null ? all : all.filter((item) => item > last);
+  const page = rest.slice(0, n);
+  const headers: Record<string, string> = { ...API_VERSION_HEADER };
+  if (page.length > 0 && rest.length > page.length) {
+    const next = new URLSearchParams({ n: String(n), last: page[page.length - 1] ?? "" });
+    headers.Link = `<${path}?${next.toString()}>; rel="next"`;
+  }
+  send(req, res, 200, JSON.stringify(render(page)), { "Content-Type": "application/json", ...headers });
+}
+
+export function raasTagsList(ctx: RequestContext, repo: RaasRepo): void {
+  const tags = Object.keys(repo.meta["x-raas"].tags).sort();
+  const name = repo.meta["repo-registry-id"];
+  paginate(ctx, tags, `/v2/${name}/tags/list`, (page) => ({ name, tags: page }));
+}

@@ -1,0 +1,58 @@
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { loadMetadataDir, type LogFn, type MetadataIndex } from "../crane/load.js";
+import { fingerprint, walkTree } from "../crane/walk.js";
+import { sha256Digest, type Digest } from "../image/digest.js";
+import type { ServerConfig } from "./config.js";
+
+/** Everything a request needs, loaded together and swapped in one assignment. */
+export interface Snapshot {
+  index: MetadataIndex;
+  /** Exact manifest bytes from the app repo, keyed by `<repository>/<digest>`. */
+  manifests: Map<string, Buffer>;
+  fingerprint: string;
+  loadedAt: Date;
+}
+
+export const manifestKey = (repository: string, digest: Digest) => `${repository}/${digest}`;
+
+export function emptySnapshot(): Snapshot {
+  const walk = { files: [], dirs: [], problems: [] };
+  return {
+    index: { v1: new Map(), v2: new Map(), images: new Map(), files: [], walk },
+    manifests: new Map(),
+    fingerprint: "",
+    loadedAt: new Date(0),
+  };
+}
+
+/** Fingerprint of the data dir and the manifest dir together (see walk.ts for why files too). */
+export async function sourcesFingerprint(config: ServerConfig): Promise<string> {
+  const [data, manifests] = await Promise.all([walkTree(config.dataDir), walkTree(config.manifestDir)]);
+  return `${fingerprint(data)}\n--\n${fingerprint(manifests)}`;
+}
+
+export async function loadSnapshot(config: ServerConfig, log: LogFn): Promise<Snapshot> {
+  const print = await sourcesFingerprint(config);
+  const index = await loadMetadataDir(config.dataDir, log);
+  const manifests = new Map<string, Buffer>();
+  for (const { meta, file } of index.v2.values()) {
+    if (meta.version !== 4 || meta["x-raas"] === undefined) continue;
+    for (const digest of Object.keys(meta["x-raas"].manifests) as Digest[]) {
+      // Both parts were validated by parseMetadata (safe segment, sha256 grammar).
+      const path = join(config.manifestDir, meta.repository, digest);
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(path);
+      } catch {
+        continue; // Not in the app repo: served from serve_content or storage instead.
+      }
+      if (sha256Digest(bytes) !== digest) {
+        log(`skipping manifest ${path} (listed by ${file}): its content does not match its digest`);
+        continue;
+      }
+      manifests.set(manifestKey(meta.repository, digest), bytes);
+    }
+  }
+  return { index, manifests, fingerprint: print, loadedAt: new Date() };
+}

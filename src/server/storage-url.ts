@@ -1,0 +1,57 @@
+import { assertSafeKey } from "../storage/types.js";
+import type { ServerConfig } from "./config.js";
+import { cdnRedirectUrl } from "./cdn.js";
+
+export type StorageUrlFn = (key: string, method: "GET" | "HEAD", repoUrl: string) => Promise<string>;
+
+const withSlash = (url: string) => (url.endsWith("/") ? url : `${url}/`);
+
+interface Presigner {
+  sign(key: string, method: "GET" | "HEAD"): Promise<string>;
+}
+
+/**
+ * The AWS SDK is loaded only when presigning is configured, so a serve_content or public-URL
+ * deployment of the registry app runs with no dependencies at all.
+ */
+async function createPresigner(storage: ServerConfig["storage"]): Promise<Presigner> {
+  const { S3Client, GetObjectCommand, HeadObjectCommand } = await import("@aws-sdk/client-s3");
+  const { getSignedUrl } = await import("@aws-sdk/s3-request-presigner");
+  const client = new S3Client({
+    region: storage.region,
+    forcePathStyle: storage.forcePathStyle,
+    ...(storage.endpoint === "" ? {} : { endpoint: storage.endpoint }),
+  });
+  return {
+    // GET and HEAD need separate signatures: the method is part of what is signed.
+    sign: (key, method) => {
+      const input = { Bucket: storage.bucket, Key: key };
+      const command = method === "HEAD" ? new HeadObjectCommand(input) : new GetObjectCommand(input);
+      return getSignedUrl(client, command, { expiresIn: storage.presignTtl });
+    },
+  };
+}
+
+/**
+ * Where a storage key can be fetched by the client: a presigned S3 URL, `public_base_url/<key>`,
+ * or the repository's metadata `url` plus the key below the repository prefix (how Crane
+ * builds its redirects). Public URLs get Crane's CDN rewrite and token.
+ */
+export function storageUrlBuilder(config: ServerConfig, now: () => Date): StorageUrlFn {
+  let presigner: Promise<Presigner> | undefined;
+  return async (key, method, repoUrl) => {
+    assertSafeKey(key);
+    if (config.storage.redirect === "presigned") {
+      presigner ??= createPresigner(config.storage).catch((err: unknown) => {
+        presigner = undefined; // let the next request retry instead of caching the failure
+        throw err;
+      });
+      return (await presigner).sign(key, method);
+    }
+    const url =
+      config.storage.publicBaseUrl !== ""
+        ? withSlash(config.storage.publicBaseUrl) + key
+        : withSlash(repoUrl) + key.slice(key.indexOf("/") + 1);
+    return cdnRedirectUrl(url, config.cdn, now());
+  };
+}

@@ -1,0 +1,67 @@
+import { isDigest } from "../image/digest.js";
+import { isRepositoryName, isTag } from "../image/names.js";
+import type { RequestContext } from "./context.js";
+import { craneManifest, craneServe } from "./crane-mode.js";
+import { API_VERSION_HEADER, ociError, sendJson } from "./http.js";
+import { isRaasRepo, paginate, raasBlob, raasManifest, raasTagsList } from "./raas-mode.js";
+
+const KINDS = new Set(["manifests", "blobs", "tags"]);
+
+/**
+ * `/v2/<name>/<kind>/<ref>`, where `segments` are the decoded path segments after `/v2/`.
+ * Unlike Crane, which takes the right-most `tags|manifests|blobs` anywhere in the path (and
+ * crashes with a 500 on `manifests/a/b`), the kind must be the second-to-last segment; every
+ * part is validated against the OCI grammar before it is used in a path or URL.
+ */
+export async function handleV2(ctx: RequestContext, segments: string[]): Promise<void> {
+  const { req, res, snap } = ctx;
+  if (segments.length === 1 && segments[0] === "") return sendJson(req, res, 200, {}, API_VERSION_HEADER);
+  if (segments.length === 1 && segments[0] === "_catalog") {
+    const names = [...snap.index.v2.values()]
+      .filter((repo) => repo.meta.protected !== true)
+      .map((repo) => repo.meta["repo-registry-id"])
+      .sort();
+    return paginate(ctx, names, "/v2/_catalog", (page) => ({ repositories: page }));
+  }
+  const kind = segments[segments.length - 2];
+  const ref = segments[segments.length - 1] ?? "";
+  if (segments.length < 3 || kind === undefined || !KINDS.has(kind)) {
+    return ociError(req, res, 404, "NOT_FOUND", "no such route");
+  }
+  const name = segments.slice(0, -2).join("/");
+  if (!isRepositoryName(name)) {
+    return ociError(req, res, 400, "NAME_INVALID", "invalid repository name", { name: name.slice(0, 300) });
+  }
+  const repo = snap.index.v2.get(name);
+  // Protected repos need an entitlement certificate, which this server does not read: like
+  // Crane without a certificate, they do not exist (404, so their existence is not revealed).
+  if (repo === undefined || repo.meta.protected === true) {
+    return ociError(req, res, 404, "NAME_UNKNOWN", "repository name not known to registry", { name });
+  }
+  if (kind === "blobs") {
+    if (!isDigest(ref)) {
+      return ociError(req, res, 400, "DIGEST_INVALID", "invalid digest", { digest: ref.slice(0, 100) });
+    }
+    return isRaasRepo(repo)
+      ? raasBlob(ctx, repo, ref)
+      : craneServe(ctx, repo, `blobs/${ref}`, "application/octet-stream");
+  }
+  if (kind === "manifests") {
+    if (ref.includes(":") && !isDigest(ref)) {
+      return ociError(req, res, 400, "DIGEST_INVALID", "invalid digest", { digest: ref.slice(0, 100) });
+    }
+    if (!isDigest(ref) && !isTag(ref)) {
+      return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", {
+        reference: ref.slice(0, 150),
+      });
+    }
+    return isRaasRepo(repo) ? raasManifest(ctx, repo, ref) : craneManifest(ctx, repo, ref);
+  }
+  // tags: raas answers `tags/list` itself; a plain Crane file redirects like Crane does.
+  if (isRaasRepo(repo)) {
+    if (ref !== "list") return ociError(req, res, 404, "NOT_FOUND", "no such route");
+    return raasTagsList(ctx, repo);
+  }
+  if (!isTag(ref)) return ociError(req, res, 404, "NOT_FOUND", "no such route");
+  return craneServe(ctx, repo, `tags/${ref}`, "application/json");
+}

@@ -1,0 +1,143 @@
+import { InputError } from "../errors.js";
+import { sha256Digest, type Digest } from "../image/digest.js";
+import { MediaType } from "../image/media-types.js";
+import type { Blob, ImageManifest } from "../image/model.js";
+import { checkDigest, isObject, parseJson, parseJsonObject } from "./json.js";
+import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import { refFrom } from "./refs.js";
+import type { TarIndex, TarMember } from "./tar-index.js";
+import { addRef, type ReadImage, type ReadResult, type TarReader } from "./types.js";
+
+/**
+ * `docker save` from Docker 1.10 to 24: manifest.json lists, per image, a config
+ * `<hex>.json` and `<v1id>/layer.tar` layers (uncompressed; a layer that appears twice is
+ * stored once and linked as `../<otherid>/layer.tar`). There is no registry manifest in the
+ * archive, so one is built here: Docker schema 2, with compact JSON in a fixed key order so
+ * the same archive always gives the same manifest digest.
+ */
+export async function readDockerArchive(archive: TarIndex): Promise<ReadResult> {
+  const path = archive.path;
+  const doc = parseJson(await archive.readMember("manifest.json", MANIFEST_LIMIT), path, "manifest.json");
+  if (!Array.isArray(doc)) throw new InputError(path, "manifest.json is not a list of images");
+  if (doc.length === 0) throw new InputError(path, "manifest.json lists no images");
+  const warnings: string[] = [];
+  const byDigest = new Map<string, ReadImage>();
+  for (const [i, entry] of (doc as unknown[]).entries()) {
+    const where = `manifest.json entry ${i + 1}`;
+    const root = await readEntry(archive, entry, where);
+    let image = byDigest.get(root.digest);
+    if (image === undefined) {
+      image = { root, refs: [], tags: [] };
+      byDigest.set(root.digest, image);
+    }
+    const repoTags = isObject(entry) ? entry.RepoTags : undefined;
+    if (repoTags != null && !Array.isArray(repoTags)) {
+      throw new InputError(path, `${where}: RepoTags is not a list`);
+    }
+    for (const value of repoTags ?? []) {
+      if (typeof value !== "string") throw new InputError(path, `${where}: RepoTags holds a non-string`);
+      const ref = refFrom(value, `${where} RepoTags`, warnings);
+      if (ref !== undefined) addRef(image.refs, ref);
+    }
+  }
+  return { images: [...byDigest.values()], warnings };
+}
+
+/** Paths in manifest.json are names inside the archive, never host paths. */
+function memberFor(archive: TarIndex, value: unknown, where: string, field: string): TarMember {
+  if (typeof value !== "string" || value === "") {
+    throw new InputError(archive.path, `${where}: ${field} is not a path`);
+  }
+  const cut = archive.complete ? "" : " (the archive has no end-of-archive marker; it may be truncated)";
+  const missing = new InputError(
+    archive.path,
+    `manifest.json references ${value}, which is not in the archive${cut}`,
+  );
+  if (value.startsWith("/") || value.split("/").includes("..") || value.includes("\\")) throw missing;
+  const member = archive.lookup(value);
+  if (member === undefined) throw missing;
+  return member;
+}
+
+function expectedConfigDigest(name: string): Digest | undefined {
+  const match = /(?:^|\/)([a-f0-9]{64})\.json$/.exec(name) ?? /^blobs\/sha256\/([a-f0-9]{64})$/.exec(name);
+  return match?.[1] === undefined ? undefined : `sha256:${match[1]}`;
+}
+
+async function readEntry(archive: TarIndex, entry: unknown, where: string): Promise<ImageManifest> {
+  const path = archive.path;
+  if (!isObject(entry)) throw new InputError(path, `${where} is not an object`);
+  const configMember = memberFor(archive, entry.Config, where, "Config");
+  const configName = entry.Config as string;
+  const configBytes = await archive.readMember(configName, CONFIG_LIMIT);
+  const configDigest = sha256Digest(configBytes);
+  const expected = expectedConfigDigest(configName);
+  if (expected !== undefined && expected !== configDigest) {
+    throw new InputError(
+      path,
+      `${configName} does not match the digest in its name (content is ${configDigest})`,
+    );
+  }
+  const config = parseJsonObject(configBytes, path, configName);
+  const rootfs = config.rootfs;
+  const diffIds = isObject(rootfs) ? rootfs.diff_ids : undefined;
+  if (!Array.isArray(diffIds)) throw new InputError(path, `${configName} has no rootfs.diff_ids list`);
+  if (!Array.isArray(entry.Layers)) throw new InputError(path, `${where}: Layers is not a list`);
+  if (diffIds.length !== entry.Layers.length) {
+    throw new InputError(
+      path,
+      `${configName} lists ${diffIds.length} rootfs.diff_ids, but ${where} has ${entry.Layers.length} layers`,
+    );
+  }
+  const layers: Blob[] = [];
+  for (const [j, layerPath] of (entry.Layers as unknown[]).entries()) {
+    const member = memberFor(archive, layerPath, where, `layer ${j + 1}`);
+    const diffId = checkDigest(diffIds[j], path, `${configName} rootfs.diff_ids[${j}]`);
+    const name = layerPath as string;
+    const directory = name.split("/").filter((s) => s !== "" && s !== ".")[0];
+    const layer: Blob = {
+      digest: diffId,
+      size: member.size,
+      mediaType: MediaType.dockerLayerTar,
+      open: () => archive.stream(member),
+      origin: `${path}:${name}`,
+      diffId,
+    };
+    if (directory !== undefined && directory !== name) layer.aliases = [directory];
+    layers.push(layer);
+  }
+  const configBlob: Blob = {
+    digest: configDigest,
+    size: configMember.size,
+    mediaType: MediaType.dockerConfig,
+    open: () => archive.stream(configMember),
+    origin: `${path}:${configName}`,
+  };
+  const bytes = schema2Manifest(configBlob, layers);
+  return {
+    kind: "image",
+    digest: sha256Digest(bytes),
+    mediaType: MediaType.dockerManifest,
+    bytes,
+    config: configBlob,
+    layers,
+  };
+}
+
+export function schema2Manifest(config: Blob, layers: Blob[]): Buffer {
+  const descriptor = (blob: Blob) => ({ mediaType: blob.mediaType, size: blob.size, digest: blob.digest });
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.dockerManifest,
+      config: descriptor(config),
+      layers: layers.map(descriptor),
+    }),
+  );
+}
+
+export const dockerArchiveReader: TarReader = {
+  format: "docker-archive",
+  matches: (archive: TarIndex) => archive.get("manifest.json") !== undefined,
+  read: readDockerArchive,
+};

@@ -1,0 +1,80 @@
+import { stat } from "node:fs/promises";
+import { basename, extname, join, resolve } from "node:path";
+import { InputError } from "../errors.js";
+import { dockerArchiveReader } from "./docker-archive.js";
+import { directoryLayoutFiles } from "./layout-files.js";
+import { legacyDockerArchiveReader, pulpExportReader } from "./not-yet-supported.js";
+import { ociArchiveReader, readOciLayout } from "./oci-layout.js";
+import { NotTarError, TarIndex } from "./tar-index.js";
+import type { OpenedSource, TarReader } from "./types.js";
+
+export type { OpenedSource, ReadImage } from "./types.js";
+
+/**
+ * Tar formats in the order they are tried. Docker 25+ writes an OCI layout plus a
+ * manifest.json, so the OCI reader must come before the docker-archive one.
+ */
+const TAR_READERS: readonly TarReader[] = [
+  ociArchiveReader,
+  dockerArchiveReader,
+  legacyDockerArchiveReader,
+  pulpExportReader,
+];
+
+/** Opens any supported input: an OCI layout directory or a tar archive of a known format. */
+export async function openImageSource(path: string): Promise<OpenedSource> {
+  const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === "ENOENT" || err.code === "ENOTDIR") {
+      throw new InputError(path, "no such file or directory", {
+        hint: "give the path of a docker save archive, an OCI archive or an OCI layout directory",
+      });
+    }
+    throw new InputError(path, `cannot read it (${err.code ?? err.message})`, { cause: err });
+  });
+  if (info.isDirectory()) {
+    const result = await readOciLayout(await directoryLayoutFiles(path));
+    return { path, format: "oci-layout", ...result, close: () => Promise.resolve() };
+  }
+  if (!info.isFile()) throw new InputError(path, "not a regular file or directory");
+
+  const archive = await TarIndex.open(path).catch((err: unknown) => {
+    if (err instanceof NotTarError) {
+      throw new InputError(path, "not a tar archive or OCI layout directory", { cause: err });
+    }
+    throw err;
+  });
+  try {
+    const reader = TAR_READERS.find((candidate) => candidate.matches(archive));
+    if (reader === undefined) {
+      const cut = archive.complete
+        ? ""
+        : "; it ends without the end-of-archive marker, so it may be truncated";
+      throw new InputError(
+        path,
+        `a tar archive, but not an image archive (no manifest.json, no oci-layout)${cut}`,
+        {
+          hint: "raas reads docker save archives, OCI archives and OCI layout directories",
+        },
+      );
+    }
+    const result = await reader.read(archive);
+    return { path, format: reader.format, ...result, close: () => archive.close() };
+  } catch (err) {
+    await archive.close();
+    throw err;
+  }
+}
+
+/**
+ * The original tool's convention: `raas push acme bigdata-app` reads ./bigdata-app.tar. An
+ * argument with no "/" and no extension that is not an existing path means "<arg>.tar".
+ */
+export async function resolveImagePath(arg: string, cwd: string): Promise<string> {
+  const direct = resolve(cwd, arg);
+  if (arg.includes("/") || extname(basename(arg)) !== "") return direct;
+  const exists = await stat(direct).then(
+    () => true,
+    () => false,
+  );
+  return exists ? direct : join(cwd, `${arg}.tar`);
+}

@@ -1,0 +1,192 @@
+import { InputError } from "../errors.js";
+import { digestHex, sha256Digest, type Digest } from "../image/digest.js";
+import {
+  CONFIG_TYPES,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  LAYER_TYPES,
+  MediaType,
+} from "../image/media-types.js";
+import type { Blob, ImageIndex, ImageManifest, ManifestNode, Platform } from "../image/model.js";
+import { checkDescriptor, isObject, parseJsonObject, type Descriptor, type JsonObject } from "./json.js";
+import type { LayoutFile, LayoutFiles } from "./layout-files.js";
+
+/** Manifests and indexes are small; bigger ones are refused before they are read (as zot does). */
+export const MANIFEST_LIMIT = 4 * 1024 * 1024;
+export const CONFIG_LIMIT = 8 * 1024 * 1024;
+
+const CONFIG_LIKE: ReadonlySet<string> = new Set([...CONFIG_TYPES, MediaType.ociEmpty]);
+
+export function blobPath(digest: Digest): string {
+  return `blobs/sha256/${digestHex(digest)}`;
+}
+
+/**
+ * Reads manifests, indexes and configs from the blobs/ of an OCI layout: every document is
+ * size-checked, hashed against its descriptor and checked for type confusion before it is
+ * trusted. Layers are only checked for presence and size; their bytes are verified by
+ * whoever streams them.
+ */
+export class OciBlobs {
+  constructor(private readonly files: LayoutFiles) {}
+
+  private get path(): string {
+    return this.files.path;
+  }
+
+  async node(descriptor: Descriptor, where: string): Promise<ManifestNode> {
+    if (IMAGE_MANIFEST_TYPES.has(descriptor.mediaType)) return this.image(descriptor, where);
+    if (INDEX_TYPES.has(descriptor.mediaType)) return this.index(descriptor, where);
+    throw new InputError(
+      this.path,
+      `${where} has media type ${descriptor.mediaType}, not an image manifest or index`,
+    );
+  }
+
+  private async file(descriptor: Descriptor, where: string): Promise<LayoutFile> {
+    const relative = blobPath(descriptor.digest);
+    const file = await this.files.file(relative);
+    if (file === undefined) {
+      throw new InputError(this.path, `${where} refers to ${relative}, which is missing`);
+    }
+    if (file.size !== descriptor.size) {
+      throw new InputError(
+        this.path,
+        `${relative} is ${file.size} bytes, but ${where} says ${descriptor.size}`,
+      );
+    }
+    return file;
+  }
+
+  private async verified(descriptor: Descriptor, where: string, limit: number): Promise<Buffer> {
+    if (descriptor.size > limit) {
+      throw new InputError(
+        this.path,
+        `${where} declares ${descriptor.size} bytes, more than the ${limit}-byte limit`,
+      );
+    }
+    const bytes = await (await this.file(descriptor, where)).read(limit);
+    const actual = sha256Digest(bytes);
+    if (actual !== descriptor.digest) {
+      throw new InputError(
+        this.path,
+        `${blobPath(descriptor.digest)} does not match its digest (${where} says ${descriptor.digest}, content is ${actual})`,
+      );
+    }
+    return bytes;
+  }
+
+  private blob(descriptor: Descriptor, file: LayoutFile): Blob {
+    return {
+      digest: descriptor.digest,
+      size: descriptor.size,
+      mediaType: descriptor.mediaType,
+      open: () => file.open(),
+      origin: `${this.path}:${blobPath(descriptor.digest)}`,
+    };
+  }
+
+  /** Parses a manifest document and rejects one that claims to be something else. */
+  private document(bytes: Buffer, descriptor: Descriptor, kind: "image" | "index"): JsonObject {
+    const name = blobPath(descriptor.digest);
+    const doc = parseJsonObject(bytes, this.path, name);
+    if (doc.mediaType !== undefined && doc.mediaType !== descriptor.mediaType) {
+      throw new InputError(
+        this.path,
+        `${name} says mediaType ${JSON.stringify(doc.mediaType)}, but its descriptor says ${descriptor.mediaType}`,
+      );
+    }
+    if (doc.schemaVersion !== 2) throw new InputError(this.path, `${name} is not schemaVersion 2`);
+    const isImage = isObject(doc.config) && Array.isArray(doc.layers) && !("manifests" in doc);
+    const isIndex = Array.isArray(doc.manifests) && !("config" in doc) && !("layers" in doc);
+    if (kind === "image" && !isImage) {
+      throw new InputError(
+        this.path,
+        `${name} is not an image manifest (it needs config and layers, no manifests)`,
+      );
+    }
+    if (kind === "index" && !isIndex) {
+      throw new InputError(this.path, `${name} is not an index (it needs manifests, no config or layers)`);
+    }
+    return doc;
+  }
+
+  private async image(descriptor: Descriptor, where: string, platform?: Platform): Promise<ImageManifest> {
+    const bytes = await this.verified(descriptor, where, MANIFEST_LIMIT);
+    const name = blobPath(descriptor.digest);
+    const doc = this.document(bytes, descriptor, "image");
+    const configDescriptor = checkDescriptor(doc.config, this.path, `the config of ${name}`);
+    if (!CONFIG_LIKE.has(configDescriptor.mediaType)) {
+      throw new InputError(this.path, `the config of ${name} has media type ${configDescriptor.mediaType}`);
+    }
+    const configWhere = `the config of ${name}`;
+    parseJsonObject(await this.verified(configDescriptor, configWhere, CONFIG_LIMIT), this.path, configWhere);
+    const config = this.blob(configDescriptor, await this.file(configDescriptor, configWhere));
+    const layers: Blob[] = [];
+    for (const [i, value] of (doc.layers as unknown[]).entries()) {
+      const layerWhere = `layer ${i + 1} of ${name}`;
+      const layer = checkDescriptor(value, this.path, layerWhere);
+      if (!LAYER_TYPES.has(layer.mediaType)) {
+        throw new InputError(this.path, `${layerWhere} has media type ${layer.mediaType}, not a layer type`);
+      }
+      layers.push(this.blob(layer, await this.file(layer, layerWhere)));
+    }
+    const manifest: ImageManifest = {
+      kind: "image",
+      digest: descriptor.digest,
+      mediaType: descriptor.mediaType,
+      bytes,
+      config,
+      layers,
+    };
+    if (platform !== undefined) manifest.platform = platform;
+    return manifest;
+  }
+
+  private async index(descriptor: Descriptor, where: string): Promise<ImageIndex> {
+    const bytes = await this.verified(descriptor, where, MANIFEST_LIMIT);
+    const name = blobPath(descriptor.digest);
+    const doc = this.document(bytes, descriptor, "index");
+    const manifests: ImageManifest[] = [];
+    for (const [i, value] of (doc.manifests as unknown[]).entries()) {
+      const childWhere = `manifest ${i + 1} of ${name}`;
+      const child = checkDescriptor(value, this.path, childWhere);
+      if (INDEX_TYPES.has(child.mediaType)) {
+        throw new InputError(this.path, `${childWhere} is a nested index, which raas does not support`);
+      }
+      if (!IMAGE_MANIFEST_TYPES.has(child.mediaType)) {
+        throw new InputError(
+          this.path,
+          `${childWhere} has media type ${child.mediaType}, not an image manifest`,
+        );
+      }
+      manifests.push(await this.image(child, childWhere, this.platform(child.platform, childWhere)));
+    }
+    return { kind: "index", digest: descriptor.digest, mediaType: descriptor.mediaType, bytes, manifests };
+  }
+
+  private platform(value: unknown, where: string): Platform | undefined {
+    if (value === undefined) return undefined;
+    const bad = (): never => {
+      throw new InputError(
+        this.path,
+        `${where} has a malformed platform ${JSON.stringify(value).slice(0, 200)}`,
+      );
+    };
+    if (!isObject(value) || typeof value.architecture !== "string" || typeof value.os !== "string") {
+      return bad();
+    }
+    const platform: Platform = { architecture: value.architecture, os: value.os };
+    if (value.variant !== undefined) {
+      platform.variant = typeof value.variant === "string" ? value.variant : bad();
+    }
+    const version = value["os.version"];
+    if (version !== undefined) platform["os.version"] = typeof version === "string" ? version : bad();
+    const features = value["os.features"];
+    if (features !== undefined) {
+      const ok = Array.isArray(features) && features.every((f) => typeof f === "string");
+      platform["os.features"] = ok ? (features as string[]) : bad();
+    }
+    return platform;
+  }
+}

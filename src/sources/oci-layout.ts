@@ -1,0 +1,75 @@
+import { InputError } from "../errors.js";
+import { MediaType } from "../image/media-types.js";
+import { checkDescriptor, parseJsonObject } from "./json.js";
+import { tarLayoutFiles, type LayoutFiles } from "./layout-files.js";
+import { MANIFEST_LIMIT, OciBlobs } from "./oci-blobs.js";
+import { refsFromAnnotations } from "./refs.js";
+import type { TarIndex } from "./tar-index.js";
+import { addRef, type ReadImage, type ReadResult, type TarReader } from "./types.js";
+
+const SMALL_FILE_LIMIT = 64 * 1024;
+
+async function readRequired(files: LayoutFiles, name: string, limit: number): Promise<Buffer> {
+  const file = await files.file(name);
+  if (file === undefined) throw new InputError(files.path, `not an OCI image layout: no ${name} file`);
+  return file.read(limit);
+}
+
+/**
+ * Reads an OCI image layout (a directory, an OCI archive, or `docker save` from Docker 25+).
+ * Each distinct manifest or index listed in index.json becomes one image, carrying the names
+ * of every entry that lists it.
+ */
+export async function readOciLayout(files: LayoutFiles): Promise<ReadResult> {
+  const path = files.path;
+  const layout = parseJsonObject(
+    await readRequired(files, "oci-layout", SMALL_FILE_LIMIT),
+    path,
+    "oci-layout",
+  );
+  if (layout.imageLayoutVersion !== "1.0.0") {
+    const found = JSON.stringify(layout.imageLayoutVersion) ?? "missing";
+    throw new InputError(path, `oci-layout: imageLayoutVersion is ${found}, expected "1.0.0"`);
+  }
+  const index = parseJsonObject(await readRequired(files, "index.json", MANIFEST_LIMIT), path, "index.json");
+  if (index.schemaVersion !== 2) throw new InputError(path, "index.json is not schemaVersion 2");
+  if (index.mediaType !== undefined && index.mediaType !== MediaType.ociIndex) {
+    throw new InputError(
+      path,
+      `index.json has mediaType ${JSON.stringify(index.mediaType)}, expected an OCI index`,
+    );
+  }
+  if (!Array.isArray(index.manifests) || "config" in index || "layers" in index) {
+    throw new InputError(path, "index.json is not an image index (it needs manifests, no config or layers)");
+  }
+  if (index.manifests.length === 0) throw new InputError(path, "index.json lists no images");
+
+  const blobs = new OciBlobs(files);
+  const warnings: string[] = [];
+  const byDigest = new Map<string, ReadImage>();
+  for (const [i, entry] of (index.manifests as unknown[]).entries()) {
+    const where = `index.json entry ${i + 1}`;
+    const descriptor = checkDescriptor(entry, path, where);
+    let image = byDigest.get(descriptor.digest);
+    if (image === undefined) {
+      image = { root: await blobs.node(descriptor, where), refs: [], tags: [] };
+      byDigest.set(descriptor.digest, image);
+    } else if (image.root.mediaType !== descriptor.mediaType) {
+      throw new InputError(
+        path,
+        `${where} lists ${descriptor.digest} with a different media type than before`,
+      );
+    }
+    const found = refsFromAnnotations(descriptor.annotations, where, warnings);
+    for (const ref of found.refs) addRef(image.refs, ref);
+    for (const tag of found.tags) if (!image.tags.includes(tag)) image.tags.push(tag);
+  }
+  return { images: [...byDigest.values()], warnings };
+}
+
+export const ociArchiveReader: TarReader = {
+  format: "oci-layout",
+  matches: (archive: TarIndex) =>
+    archive.get("oci-layout") !== undefined && archive.get("index.json") !== undefined,
+  read: (archive: TarIndex) => readOciLayout(tarLayoutFiles(archive)),
+};

@@ -1,0 +1,255 @@
+/**
+ * The BlobStore contract, run against both implementations: a real temp directory and a real
+ * S3-protocol server (s3rver) on 127.0.0.1.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { startS3rver, type RunningS3rver } from "../../test/helpers/s3rver.js";
+import { sha256Digest } from "../image/digest.js";
+import { LocalStore } from "./local.js";
+import { S3Store } from "./s3.js";
+import { DigestMismatchError, ObjectNotFoundError, type BlobStore } from "./types.js";
+
+interface Harness {
+  store: BlobStore;
+  cleanup(): Promise<void>;
+}
+
+let s3rver: RunningS3rver;
+let bucketCounter = 0;
+
+beforeAll(async () => {
+  s3rver = await startS3rver();
+});
+afterAll(async () => {
+  await s3rver.stop();
+});
+
+const factories: [string, () => Promise<Harness>][] = [
+  [
+    "LocalStore",
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), "raas-local-"));
+      return {
+        store: new LocalStore(join(root, "store")),
+        cleanup: () => rm(root, { recursive: true, force: true }),
+      };
+    },
+  ],
+  [
+    "S3Store",
+    async () => {
+      bucketCounter += 1;
+      const store = new S3Store({
+        bucket: `contract-${bucketCounter}`,
+        endpoint: s3rver.endpoint,
+        credentials: s3rver.credentials,
+        maxAttempts: 2,
+      });
+      await store.createBucket();
+      return { store, cleanup: async () => store.close() };
+    },
+  ],
+];
+
+async function keys(store: BlobStore, prefix: string): Promise<string[]> {
+  const found: string[] = [];
+  for await (const object of store.list(prefix)) found.push(object.key);
+  return found;
+}
+
+async function sortedKeys(store: BlobStore, prefix: string): Promise<string[]> {
+  return (await keys(store, prefix)).sort();
+}
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+const BLOB = Buffer.from("layer bytes\n".repeat(1000));
+const BLOB_DIGEST = sha256Digest(BLOB);
+const BLOB_KEY = `app/blobs/${BLOB_DIGEST}`;
+
+describe.each(factories)("%s (BlobStore contract)", (_name, factory) => {
+  let harness: Harness;
+  let store: BlobStore;
+  beforeEach(async () => {
+    harness = await factory();
+    store = harness.store;
+  });
+  afterEach(async () => {
+    await harness.cleanup();
+  });
+
+  it("round-trips a buffer with its content type, digest and size", async () => {
+    const result = await store.put(BLOB_KEY, BLOB, {
+      contentType: "application/octet-stream",
+      digest: BLOB_DIGEST,
+      size: BLOB.length,
+    });
+    expect(result).toEqual({ digest: BLOB_DIGEST, size: BLOB.length });
+    expect(await store.head(BLOB_KEY)).toEqual({
+      size: BLOB.length,
+      contentType: "application/octet-stream",
+    });
+    expect((await store.getBuffer(BLOB_KEY)).equals(BLOB)).toBe(true);
+    expect((await readAll(await store.get(BLOB_KEY))).equals(BLOB)).toBe(true);
+  });
+
+  it("round-trips a stream, keys with sha256: and other allowed characters, and empty objects", async () => {
+    const manifest = Buffer.from('{"schemaVersion":2}');
+    const key = "app/manifests/2/v1.0+build=7@x";
+    const stream = Readable.from([manifest.subarray(0, 5), manifest.subarray(5)]);
+    expect(
+      await store.put(key, stream, { contentType: "application/vnd.docker.distribution.manifest.v2+json" }),
+    ).toEqual({ digest: sha256Digest(manifest), size: manifest.length });
+    expect((await store.head(key))?.contentType).toBe("application/vnd.docker.distribution.manifest.v2+json");
+    expect((await store.getBuffer(key)).toString()).toBe(manifest.toString());
+
+    await store.put("app/empty", Buffer.alloc(0));
+    expect((await store.head("app/empty"))?.size).toBe(0);
+    expect((await store.getBuffer("app/empty")).length).toBe(0);
+  });
+
+  it("reports missing objects: head undefined, get and getBuffer ObjectNotFoundError", async () => {
+    expect(await store.head("app/blobs/missing")).toBeUndefined();
+    await expect(store.get("app/blobs/missing")).rejects.toBeInstanceOf(ObjectNotFoundError);
+    await expect(store.getBuffer("app/blobs/missing")).rejects.toBeInstanceOf(ObjectNotFoundError);
+  });
+
+  it("leaves nothing at the key on a digest mismatch", async () => {
+    const wrong = sha256Digest("something else");
+    const error = await store.put(BLOB_KEY, BLOB, { digest: wrong }).catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(DigestMismatchError);
+    expect((error as DigestMismatchError).actual).toEqual({ digest: BLOB_DIGEST, size: BLOB.length });
+    expect(await store.head(BLOB_KEY)).toBeUndefined();
+    expect(await keys(store, "")).toEqual([]);
+  });
+
+  it("leaves nothing at the key on a size mismatch, from a stream", async () => {
+    const error = await store
+      .put(BLOB_KEY, Readable.from([BLOB]), { digest: BLOB_DIGEST, size: BLOB.length + 1 })
+      .catch((err: unknown) => err);
+    expect(error).toBeInstanceOf(DigestMismatchError);
+    expect(await store.head(BLOB_KEY)).toBeUndefined();
+    expect(await keys(store, "")).toEqual([]);
+  });
+
+  it("keeps the previous object when a mismatching write to the same key fails", async () => {
+    await store.put("app/tags/list", Buffer.from("old"));
+    await expect(store.put("app/tags/list", Buffer.from("new"), { size: 99 })).rejects.toBeInstanceOf(
+      DigestMismatchError,
+    );
+    expect((await store.getBuffer("app/tags/list")).toString()).toBe("old");
+  });
+
+  // Real S3 lists in UTF-8 byte order (LocalStore too, see local.test.ts); s3rver lists in
+  // filesystem-walk order, so the shared contract compares sorted copies.
+  it("lists keys under a prefix, recursively, with sizes", async () => {
+    for (const key of [
+      "b/x",
+      "a/blobs/sha256:2",
+      "a/blobs/sha256:1",
+      "a/manifests/list/latest",
+      "a-b/c",
+      "a/tags/list",
+    ]) {
+      await store.put(key, Buffer.from(key));
+    }
+    expect(await sortedKeys(store, "a/")).toEqual([
+      "a/blobs/sha256:1",
+      "a/blobs/sha256:2",
+      "a/manifests/list/latest",
+      "a/tags/list",
+    ]);
+    expect(await sortedKeys(store, "a/blo")).toEqual(["a/blobs/sha256:1", "a/blobs/sha256:2"]);
+    expect(await sortedKeys(store, "")).toEqual([
+      "a-b/c",
+      "a/blobs/sha256:1",
+      "a/blobs/sha256:2",
+      "a/manifests/list/latest",
+      "a/tags/list",
+      "b/x",
+    ]);
+    expect(await keys(store, "nothing/")).toEqual([]);
+    const listed = [];
+    for await (const object of store.list("b/")) listed.push(object);
+    expect(listed).toEqual([{ key: "b/x", size: 3 }]);
+  });
+
+  it("deletes objects; deleting a missing key is fine", async () => {
+    await store.put("app/tags/list", Buffer.from("x"), { contentType: "application/json" });
+    await store.delete("app/tags/list");
+    expect(await store.head("app/tags/list")).toBeUndefined();
+    expect(await keys(store, "app/")).toEqual([]);
+    await store.delete("app/tags/list");
+    await store.delete("never/was");
+  });
+
+  it("copies objects with their content type, or a replaced one", async () => {
+    await store.put("app/manifests/2/latest", Buffer.from("manifest"), { contentType: "application/json" });
+    await store.copy("app/manifests/2/latest", "app/manifests/2/v1");
+    expect(await store.head("app/manifests/2/v1")).toEqual({ size: 8, contentType: "application/json" });
+    expect((await store.getBuffer("app/manifests/2/v1")).toString()).toBe("manifest");
+    await store.copy("app/manifests/2/latest", "other/copy", { contentType: "text/plain" });
+    expect((await store.head("other/copy"))?.contentType).toBe("text/plain");
+    await expect(store.copy("app/missing", "app/to")).rejects.toBeInstanceOf(ObjectNotFoundError);
+    expect(await store.head("app/to")).toBeUndefined();
+  });
+
+  it("rejects unsafe keys before touching storage", async () => {
+    const unsafe = [
+      "",
+      "/abs",
+      "a//b",
+      "../x",
+      "a/../../b",
+      "a/./b",
+      "a/b/",
+      "a b",
+      "a/\u00e9",
+      "a\\b",
+      "a/%2e%2e",
+    ];
+    for (const key of unsafe) {
+      await expect(store.head(key), key).rejects.toThrow(/unsafe storage key/);
+      await expect(store.put(key, Buffer.from("x")), key).rejects.toThrow(/unsafe storage key/);
+      await expect(store.get(key), key).rejects.toThrow(/unsafe storage key/);
+      await expect(store.delete(key), key).rejects.toThrow(/unsafe storage key/);
+      await expect(store.copy("ok", key), key).rejects.toThrow(/unsafe storage key/);
+    }
+    await expect(keys(store, "../")).rejects.toThrow(/unsafe storage key/);
+    expect(await keys(store, "")).toEqual([]);
+  });
+
+  it("lets concurrent puts of the same content-addressed key all succeed", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        store.put(BLOB_KEY, Readable.from([BLOB]), { digest: BLOB_DIGEST, size: BLOB.length }),
+      ),
+    );
+    expect(results.every((r) => r.digest === BLOB_DIGEST)).toBe(true);
+    expect(sha256Digest(await store.getBuffer(BLOB_KEY))).toBe(BLOB_DIGEST);
+    expect(await keys(store, "")).toEqual([BLOB_KEY]);
+  });
+
+  it("reports progress up to the full size", async () => {
+    const seen: number[] = [];
+    await store.put(BLOB_KEY, Readable.from([BLOB.subarray(0, 100), BLOB.subarray(100)]), {
+      onProgress: (bytes) => seen.push(bytes),
+    });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen.at(-1)).toBe(BLOB.length);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+  });
+
+  it("probes successfully and leaves nothing behind", async () => {
+    await store.probe();
+    expect(await keys(store, "")).toEqual([]);
+  });
+});

@@ -1,0 +1,265 @@
+/**
+ * The embedded default store: objects are files under a root directory. Writes land in
+ * `<root>/.tmp/` (same filesystem) and are renamed into place only after the digest and size
+ * check, so readers see either nothing or the complete, verified object. Content types live in
+ * sidecars under `<root>/.meta/<key>.json`, written before the object's rename.
+ */
+import { randomUUID } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { dirname, join, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { HashingStream } from "../image/digest.js";
+import { walkFiles } from "./local-walk.js";
+import { localFsError } from "./local-errors.js";
+import {
+  DigestMismatchError,
+  ObjectNotFoundError,
+  assertSafeKey,
+  type BlobStore,
+  type ListedObject,
+  type ObjectInfo,
+  type PutOptions,
+  type PutResult,
+} from "./types.js";
+
+/** Top-level folders of the root that are ours, not objects. */
+const TMP_DIR = ".tmp";
+const META_DIR = ".meta";
+const PROBE_DIR = ".raas-probe";
+const RESERVED = new Set([TMP_DIR, META_DIR, PROBE_DIR]);
+
+interface Sidecar {
+  contentType?: string;
+}
+
+export class LocalStore implements BlobStore {
+  readonly root: string;
+  readonly description: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.description = `local directory ${this.root}`;
+  }
+
+  /** Absolute path of the object file (for serving it directly). Validates the key. */
+  pathOf(key: string): string {
+    return this.resolveKey(key, false);
+  }
+
+  private resolveKey(key: string, internal: boolean): string {
+    assertSafeKey(key);
+    const first = key.split("/", 1)[0] ?? "";
+    if (!internal && RESERVED.has(first)) {
+      throw new Error(`unsafe storage key: ${JSON.stringify(key)} is reserved`);
+    }
+    const path = resolve(this.root, ...key.split("/"));
+    if (!path.startsWith(this.root.endsWith(sep) ? this.root : this.root + sep)) {
+      throw new Error(`unsafe storage key: ${JSON.stringify(key)}`);
+    }
+    return path;
+  }
+
+  private sidecarOf(key: string): string {
+    return join(this.root, META_DIR, ...`${key}.json`.split("/"));
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    const path = this.pathOf(key);
+    const info = await stat(path).catch((err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw localFsError(err, "read", path);
+    });
+    if (info === undefined || !info.isFile()) return undefined;
+    const sidecar = await this.readSidecar(key);
+    return {
+      size: info.size,
+      ...(sidecar.contentType === undefined ? {} : { contentType: sidecar.contentType }),
+    };
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<PutResult> {
+    return this.write(this.pathOf(key), key, body, options);
+  }
+
+  private async write(
+    path: string,
+    key: string,
+    body: Readable | Buffer,
+    options: PutOptions,
+  ): Promise<PutResult> {
+    const tmp = await this.tempPath();
+    try {
+      const hashing = new HashingStream();
+      let written = 0;
+      await pipeline(
+        Buffer.isBuffer(body) ? Readable.from([body]) : body,
+        hashing,
+        async function* (source: AsyncIterable<Buffer>) {
+          for await (const chunk of source) {
+            written += chunk.length;
+            options.onProgress?.(written);
+            yield chunk;
+          }
+        },
+        createWriteStream(tmp, { flags: "wx" }),
+      );
+      const actual: PutResult = { digest: hashing.digest(), size: hashing.size() };
+      const { digest, size } = options;
+      if (
+        (digest !== undefined && digest !== actual.digest) ||
+        (size !== undefined && size !== actual.size)
+      ) {
+        throw new DigestMismatchError(
+          key,
+          { ...(digest === undefined ? {} : { digest }), ...(size === undefined ? {} : { size }) },
+          actual,
+        );
+      }
+      await this.commit(tmp, path, key, options.contentType);
+      return actual;
+    } catch (err) {
+      throw localFsError(err, "write", path);
+    } finally {
+      await removeIfPresent(tmp);
+    }
+  }
+
+  /** Sidecar first, then the object: a visible object always has its content type. */
+  private async commit(
+    tmp: string,
+    path: string,
+    key: string,
+    contentType: string | undefined,
+  ): Promise<void> {
+    const sidecar: Sidecar = contentType === undefined ? {} : { contentType };
+    const sidecarPath = this.sidecarOf(key);
+    const sidecarTmp = await this.tempPath();
+    try {
+      await writeFile(sidecarTmp, `${JSON.stringify(sidecar)}\n`, { flag: "wx" });
+      await mkdir(dirname(sidecarPath), { recursive: true });
+      await rename(sidecarTmp, sidecarPath);
+    } finally {
+      await removeIfPresent(sidecarTmp);
+    }
+    await mkdir(dirname(path), { recursive: true });
+    await rename(tmp, path);
+  }
+
+  private async tempPath(): Promise<string> {
+    const dir = join(this.root, TMP_DIR);
+    await mkdir(dir, { recursive: true }).catch((err: unknown) => {
+      throw localFsError(err, "write", dir);
+    });
+    return join(dir, randomUUID());
+  }
+
+  private async readSidecar(key: string): Promise<Sidecar> {
+    try {
+      const parsed: unknown = JSON.parse(await readFile(this.sidecarOf(key), "utf8"));
+      const contentType = (parsed as { contentType?: unknown } | null)?.contentType;
+      return typeof contentType === "string" ? { contentType } : {};
+    } catch {
+      // A missing or damaged sidecar loses only the content type, never the object.
+      return {};
+    }
+  }
+
+  async get(key: string): Promise<Readable> {
+    const path = this.pathOf(key);
+    const handle = await open(path, "r").catch((err: unknown) => {
+      throw isMissing(err) ? new ObjectNotFoundError(key, this.description) : localFsError(err, "read", path);
+    });
+    const info = await handle.stat();
+    if (!info.isFile()) {
+      await handle.close();
+      throw new ObjectNotFoundError(key, this.description);
+    }
+    return handle.createReadStream();
+  }
+
+  async getBuffer(key: string): Promise<Buffer> {
+    const path = this.pathOf(key);
+    return readFile(path).catch((err: unknown) => {
+      throw isMissing(err) || errCode(err) === "EISDIR"
+        ? new ObjectNotFoundError(key, this.description)
+        : localFsError(err, "read", path);
+    });
+  }
+
+  async *list(prefix: string): AsyncIterable<ListedObject> {
+    if (prefix !== "") assertSafeKey(prefix.endsWith("/") ? prefix.slice(0, -1) : prefix);
+    // Only the folder that can hold matches is walked; keys come out sorted like S3's.
+    const folder = prefix.includes("/") ? prefix.slice(0, prefix.lastIndexOf("/")) : "";
+    const start = folder === "" ? this.root : this.resolveKey(folder, true);
+    const skip = folder === "" ? RESERVED : new Set<string>();
+    for await (const file of walkFiles(start, skip)) {
+      const key = folder === "" ? file.relative : `${folder}/${file.relative}`;
+      if (key.startsWith(prefix)) yield { key, size: file.size };
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.pathOf(key);
+    try {
+      await removeIfPresent(path);
+      await removeIfPresent(this.sidecarOf(key));
+    } catch (err) {
+      throw localFsError(err, "delete", path);
+    }
+  }
+
+  async copy(
+    fromKey: string,
+    toKey: string,
+    options: Pick<PutOptions, "contentType" | "publicRead"> = {},
+  ): Promise<void> {
+    const from = this.pathOf(fromKey);
+    const to = this.pathOf(toKey);
+    const source = await this.head(fromKey);
+    if (source === undefined) throw new ObjectNotFoundError(fromKey, this.description);
+    const tmp = await this.tempPath();
+    try {
+      await copyFile(from, tmp);
+      await this.commit(tmp, to, toKey, options.contentType ?? source.contentType);
+    } catch (err) {
+      throw localFsError(err, "write", to);
+    } finally {
+      await removeIfPresent(tmp);
+    }
+  }
+
+  async probe(): Promise<void> {
+    const key = `${PROBE_DIR}/${randomUUID()}`;
+    const path = this.resolveKey(key, true);
+    const content = Buffer.from(`raas probe ${new Date().toISOString()}\n`);
+    try {
+      await this.write(path, key, content, { contentType: "text/plain" });
+      const back = await readFile(path);
+      if (!back.equals(content)) throw new Error(`${this.description}: probe read back different bytes`);
+    } catch (err) {
+      throw localFsError(err, "write", path);
+    } finally {
+      // Cleanup must not hide the reason the probe failed.
+      await removeIfPresent(path).catch(() => undefined);
+      await removeIfPresent(this.sidecarOf(key)).catch(() => undefined);
+    }
+  }
+}
+
+function errCode(err: unknown): unknown {
+  return typeof err === "object" && err != null ? (err as { code?: unknown }).code : undefined;
+}
+
+/** rm that also accepts a file standing where a parent folder would be (so nothing to remove). */
+async function removeIfPresent(path: string): Promise<void> {
+  await rm(path, { force: true }).catch((err: unknown) => {
+    if (!isMissing(err)) throw err;
+  });
+}
+
+function isMissing(err: unknown): boolean {
+  const code = errCode(err);
+  return code === "ENOENT" || code === "ENOTDIR";
+}

@@ -1,0 +1,226 @@
+/**
+ * Our own multipart uploader. @aws-sdk/lib-storage completes the upload as soon as the body
+ * ends; we must compare the digest first, so that a wrong blob never becomes visible at its key.
+ * Bodies up to one part are buffered and sent with a single PutObject after the check.
+ */
+import { createHash } from "node:crypto";
+import type { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+  type CompletedPart,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import { UserError } from "../errors.js";
+import { fixedChunks } from "./chunks.js";
+import { MAX_PARTS, MAX_PART_SIZE } from "./s3-client.js";
+import { s3Call, type S3CallContext } from "./s3-errors.js";
+import { DigestMismatchError, type PutOptions, type PutResult } from "./types.js";
+
+export interface UploadRequest {
+  client: S3Client;
+  context: S3CallContext;
+  key: string;
+  contentType: string | undefined;
+  publicRead: boolean;
+  partSize: number;
+  concurrency: number;
+}
+
+/** With a known size, grow the part size so the upload fits in S3's 10,000 parts. */
+export function effectivePartSize(partSize: number, expectedSize: number | undefined): number {
+  if (expectedSize === undefined) return partSize;
+  return Math.min(MAX_PART_SIZE, Math.max(partSize, Math.ceil(expectedSize / MAX_PARTS)));
+}
+
+function md5(data: Buffer): string {
+  return createHash("md5").update(data).digest("base64");
+}
+
+class Verifier {
+  private readonly hash = createHash("sha256");
+  bytes = 0;
+
+  constructor(
+    private readonly key: string,
+    private readonly options: PutOptions,
+  ) {}
+
+  add(chunk: Buffer): void {
+    this.hash.update(chunk);
+    this.bytes += chunk.length;
+  }
+
+  /** Already longer than promised: no point sending more. */
+  get oversized(): boolean {
+    return this.options.size !== undefined && this.bytes > this.options.size;
+  }
+
+  finish(): PutResult {
+    const actual: PutResult = { digest: `sha256:${this.hash.digest("hex")}`, size: this.bytes };
+    const { digest, size } = this.options;
+    if ((digest !== undefined && digest !== actual.digest) || (size !== undefined && size !== actual.size)) {
+      throw new DigestMismatchError(
+        this.key,
+        { ...(digest === undefined ? {} : { digest }), ...(size === undefined ? {} : { size }) },
+        actual,
+      );
+    }
+    return actual;
+  }
+}
+
+export async function uploadObject(
+  request: UploadRequest,
+  body: Readable | Buffer,
+  options: PutOptions,
+): Promise<PutResult> {
+  const partSize = effectivePartSize(request.partSize, options.size);
+  const verifier = new Verifier(request.key, options);
+  const chunks = fixedChunks(body, partSize);
+  const first = await chunks.next();
+  const head = first.done === true ? Buffer.alloc(0) : first.value;
+  verifier.add(head);
+  // A full first part may be the whole body; peek once to find out.
+  const second = head.length === partSize ? await chunks.next() : undefined;
+  if (second === undefined || second.done === true) {
+    const result = verifier.finish();
+    await putSingle(request, head);
+    options.onProgress?.(result.size);
+    return result;
+  }
+  return uploadMultipart(request, verifier, options, [head, second.value], chunks);
+}
+
+async function putSingle(request: UploadRequest, data: Buffer): Promise<void> {
+  const { client, context, key } = request;
+  await s3Call(context, "PutObject", key, () =>
+    client.send(
+      new PutObjectCommand({
+        Bucket: context.bucket,
+        Key: key,
+        Body: data,
+        ContentLength: data.length,
+        ContentMD5: md5(data),
+        ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
+        ...(request.publicRead ? { ACL: "public-read" } : {}),
+      }),
+    ),
+  );
+}
+
+async function uploadMultipart(
+  request: UploadRequest,
+  verifier: Verifier,
+  options: PutOptions,
+  firstParts: Buffer[],
+  rest: AsyncGenerator<Buffer>,
+): Promise<PutResult> {
+  const { client, context, key } = request;
+  let created;
+  try {
+    created = await s3Call(context, "CreateMultipartUpload", key, () =>
+      client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: context.bucket,
+          Key: key,
+          ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
+          ...(request.publicRead ? { ACL: "public-read" } : {}),
+        }),
+      ),
+    );
+  } catch (err) {
+    // Release the source (a file or archive stream) instead of leaving it paused forever.
+    await rest.return(undefined);
+    throw err;
+  }
+  const uploadId = created.UploadId;
+  if (uploadId === undefined) throw new Error(`S3 CreateMultipartUpload for ${key} returned no UploadId`);
+
+  const completed: CompletedPart[] = [];
+  const inFlight = new Set<Promise<void>>();
+  let failure: { error: unknown } | undefined;
+  let uploaded = 0;
+  let partNumber = 0;
+
+  const startPart = (data: Buffer): void => {
+    partNumber += 1;
+    if (partNumber > MAX_PARTS) {
+      throw new UserError(`${key} needs more than ${MAX_PARTS} parts of ${data.length} bytes`, {
+        hint: "raise the S3 part size",
+        code: "S3_TOO_MANY_PARTS",
+      });
+    }
+    const number = partNumber;
+    const task = (async () => {
+      try {
+        const out = await s3Call(context, "UploadPart", key, () =>
+          client.send(
+            new UploadPartCommand({
+              Bucket: context.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: number,
+              Body: data,
+              ContentLength: data.length,
+              ContentMD5: md5(data),
+            }),
+          ),
+        );
+        if (out.ETag === undefined) throw new Error(`S3 UploadPart ${number} of ${key} returned no ETag`);
+        completed.push({ PartNumber: number, ETag: out.ETag });
+        uploaded += data.length;
+        options.onProgress?.(uploaded);
+      } catch (err) {
+        failure ??= { error: err };
+      }
+    })();
+    inFlight.add(task);
+    void task.then(() => inFlight.delete(task));
+  };
+
+  const feed = async (data: Buffer, alreadyHashed: boolean): Promise<void> => {
+    if (!alreadyHashed) verifier.add(data);
+    // Once the body is longer than promised it will fail verification: keep hashing (the
+    // error reports the real digest) but stop sending.
+    if (verifier.oversized) return;
+    while (inFlight.size >= request.concurrency && failure === undefined) await Promise.race(inFlight);
+    if (failure !== undefined) throw failure.error;
+    startPart(data);
+  };
+
+  try {
+    await feed(firstParts[0] as Buffer, true);
+    for (const data of firstParts.slice(1)) await feed(data, false);
+    for await (const data of rest) await feed(data, false);
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure.error;
+    const result = verifier.finish();
+    completed.sort((a, b) => (a.PartNumber ?? 0) - (b.PartNumber ?? 0));
+    await s3Call(context, "CompleteMultipartUpload", key, () =>
+      client.send(
+        new CompleteMultipartUploadCommand({
+          Bucket: context.bucket,
+          Key: key,
+          UploadId: uploadId,
+          MultipartUpload: { Parts: completed },
+        }),
+      ),
+    );
+    return result;
+  } catch (err) {
+    await rest.return(undefined);
+    // Let parts already on the wire settle first, or one could land after the abort.
+    await Promise.allSettled(inFlight);
+    await client
+      .send(new AbortMultipartUploadCommand({ Bucket: context.bucket, Key: key, UploadId: uploadId }))
+      .catch(() => {
+        // Best effort: the original failure matters more. A bucket lifecycle rule for incomplete
+        // multipart uploads cleans up whatever an abort could not (see docs/storage.md).
+      });
+    throw err;
+  }
+}

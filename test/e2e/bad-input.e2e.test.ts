@@ -1,0 +1,102 @@
+/**
+ * Bad input through the whole CLI: every hostile archive of the corpus, and a layer whose
+ * bytes do not match its digest (only detectable while uploading), must exit non-zero with a
+ * message naming the file and the problem, and publish nothing: the app remote does not
+ * move, no manifest or tag reaches storage, and no file appears outside the work directory.
+ */
+import { execFileSync } from "node:child_process";
+import { readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliEnv, runCli } from "../helpers/cli.js";
+import { tempDir } from "../helpers/git.js";
+import { hostileCases } from "../helpers/hostile.js";
+import { writeOciLayoutDir } from "../helpers/image-builder.js";
+
+const ISV = "bad";
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (d: string): Promise<void> => {
+    for (const entry of await readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const full = join(d, entry.name);
+      if (entry.isDirectory()) await walk(full);
+      else out.push(relative(dir, full));
+    }
+  };
+  await walk(dir);
+  return out.sort();
+}
+
+describe("push rejects bad input and publishes nothing", () => {
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  let storage: string;
+  let remote: string;
+
+  const head = () => execFileSync("git", ["--git-dir", remote, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
+  const published = async () => (await listFiles(storage)).filter((f) => !f.startsWith(".") && !f.includes("/.")).filter((f) => !f.includes("/blobs/"));
+
+  beforeAll(async () => {
+    work = await tempDir("raas-bad-");
+    env = cliEnv(join(work, "home"));
+    const setup = await runCli(["setup", ISV, "--no-start"], { cwd: work, env });
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+    storage = join(work, "home", "raas", ISV, "storage");
+    remote = join(work, "home", "raas", ISV, "app.git");
+  }, 60_000);
+
+  afterAll(async () => {
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it.each(hostileCases.map((c) => [c.label, c] as const))("%s", async (_label, hostile) => {
+    const dir = await tempDir("raas-bad-case-");
+    try {
+      const input = await hostile.build(dir);
+      const before = head();
+      const publishedBefore = await published();
+      const run = await runCli(["push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait"], { cwd: work, env });
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      expect(run.stderr).toContain(input);
+      expect(run.stderr).toMatch(hostile.expect);
+      expect(run.stderr).not.toMatch(/internal error/);
+      expect(head()).toBe(before);
+      expect(await published()).toEqual(publishedBefore);
+      // Nothing was extracted or written next to the input.
+      expect((await listFiles(dir)).every((f) => f === relative(dir, input) || f.startsWith(relative(dir, input)))).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("rejects a layer whose bytes do not match its digest, during upload, with no object at its key", async () => {
+    const dir = await tempDir("raas-bad-digest-");
+    try {
+      const layout = join(dir, "layout");
+      const built = await writeOciLayoutDir(layout, { name: "acme/app", tag: "1", layers: 2, layerSize: 100_000 });
+      const layer = built.image.manifests[0]?.layers[1];
+      if (layer === undefined) throw new Error("builder gave no layer");
+      const file = join(layout, "blobs", "sha256", layer.digest.slice(7));
+      const bytes = await readFile(file);
+      bytes[bytes.length - 2000] = (bytes[bytes.length - 2000] ?? 0) ^ 0xff;
+      await writeFile(file, bytes);
+      const before = head();
+      const run = await runCli(["push", ISV, layout, "--no-wait"], { cwd: work, env });
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`blobs/sha256/${layer.digest.slice(7)}`);
+      expect(run.stderr).toMatch(/does not match its digest/);
+      expect(head()).toBe(before);
+      expect(await listFiles(storage)).not.toContain(`acme-app/blobs/${layer.digest}`);
+      expect((await listFiles(storage)).filter((f) => f.startsWith("acme-app/manifests/"))).toEqual([]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("names a missing file and exits 1", async () => {
+    const run = await runCli(["push", ISV, "no-such-image"], { cwd: work, env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/no-such-image\.tar/);
+  });
+});

@@ -1,0 +1,45 @@
+import { PassThrough } from "node:stream";
+import { main } from "../../src/cli/main.js";
+
+export interface CliRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the raas CLI in-process with captured output, a chosen cwd and a clean environment. */
+export async function runCli(
+  argv: string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv },
+): Promise<CliRun> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on("data", (c: Buffer) => out.push(c));
+  stderr.on("data", (c: Buffer) => err.push(c));
+  const code = await main(argv, {
+    stdout,
+    stderr,
+    env: options.env,
+    cwd: options.cwd,
+    untilSignal: () => new Promise(() => undefined),
+  });
+  return { code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
+}
+
+/** The environment a test CLI run sees: only what raas documents, pointed at temp dirs. */
+export function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: home,
+    RAAS_HOME: `${home}/raas`,
+    CI: "true",
+    GIT_CONFIG_NOSYSTEM: "1",
+    GIT_AUTHOR_NAME: "raas test",
+    GIT_AUTHOR_EMAIL: "test@raas.invalid",
+    GIT_COMMITTER_NAME: "raas test",
+    GIT_COMMITTER_EMAIL: "test@raas.invalid",
+    ...extra,
+  };
+}

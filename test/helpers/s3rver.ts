@@ -1,0 +1,85 @@
+/**
+ * A real S3-protocol server (the s3rver package) on 127.0.0.1 for tests.
+ *
+ * What s3rver 3.7 does and does not check (read from its source, lib/middleware/authentication.js
+ * and lib/routes.js), which decides what our tests can prove against it:
+ * - Requests without any Authorization header or signature query are served anonymously: it has
+ *   no ACLs, so a plain `fetch()` of `<endpoint>/<bucket>/<key>` works whether or not the object
+ *   was written with `public-read`. Public-URL tests therefore prove the URL shape, not the ACL.
+ * - Signed requests must use the access key id `S3RVER` (secret `S3RVER`); any other key id is
+ *   rejected with 403 InvalidAccessKeyId. SigV4 signatures (what the AWS SDK v3 sends, also in
+ *   presigned URLs) are NOT verified, so a wrong secret goes unnoticed; only SigV2 is checked.
+ * - Multipart uploads work (initiate, UploadPart, complete), but AbortMultipartUpload answers
+ *   405 MethodNotAllowed, ListMultipartUploads 501 NotImplemented and UploadPartCopy 501. The
+ *   parts of an unfinished upload stay under `<directory>/<bucket>/._S3rver_uploads/`; they
+ *   never become visible as an object.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+interface S3rverOptions {
+  address: string;
+  port: number;
+  silent: boolean;
+  directory: string;
+  configureBuckets: { name: string }[];
+}
+
+interface S3rverInstance {
+  run(): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+type S3rverConstructor = new (options: S3rverOptions) => S3rverInstance;
+
+// s3rver is CommonJS without type declarations; describe the little we use.
+const require = createRequire(import.meta.url);
+const S3rver = require("s3rver") as S3rverConstructor;
+
+export interface RunningS3rver {
+  endpoint: string;
+  port: number;
+  directory: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  stop(): Promise<void>;
+}
+
+/** The only key pair s3rver accepts for signed requests. */
+export const S3RVER_CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" } as const;
+
+export async function startS3rver(options: { buckets?: string[] } = {}): Promise<RunningS3rver> {
+  const directory = await mkdtemp(join(tmpdir(), "raas-s3rver-"));
+  const server = new S3rver({
+    address: "127.0.0.1",
+    port: 0,
+    silent: true,
+    directory,
+    configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
+  });
+  let address: AddressInfo;
+  try {
+    address = await server.run();
+  } catch (err) {
+    await rm(directory, { recursive: true, force: true });
+    throw err;
+  }
+  let stopped = false;
+  return {
+    endpoint: `http://127.0.0.1:${address.port}`,
+    port: address.port,
+    directory,
+    credentials: { ...S3RVER_CREDENTIALS },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      try {
+        await server.close();
+      } finally {
+        await rm(directory, { recursive: true, force: true });
+      }
+    },
+  };
+}

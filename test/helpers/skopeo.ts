@@ -1,0 +1,62 @@
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+const run = promisify(execFile);
+
+/** `skopeo copy docker://<ref> <dest>` against a plain-HTTP loopback registry. */
+export async function skopeoCopy(ref: string, dest: string): Promise<void> {
+  await run("skopeo", ["copy", "--src-tls-verify=false", "--retry-times", "0", `docker://${ref}`, dest], {
+    timeout: 120_000,
+  });
+}
+
+export async function skopeoInspectDigest(ref: string): Promise<string> {
+  const { stdout } = await run(
+    "skopeo",
+    ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", `docker://${ref}`],
+    {
+      timeout: 60_000,
+    },
+  );
+  return stdout.trim();
+}
+
+export async function skopeoRawManifest(ref: string): Promise<Buffer> {
+  const { stdout } = await run("skopeo", ["inspect", "--tls-verify=false", "--raw", `docker://${ref}`], {
+    timeout: 60_000,
+    encoding: "buffer",
+  });
+  return stdout;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/**
+ * Check every blob of an `oci:` directory written by skopeo hashes to its name; returns the
+ * digests of the layers of the (single) image manifest it holds.
+ */
+export async function verifyOciDir(dir: string): Promise<{ blobs: string[]; layers: string[] }> {
+  const blobsDir = join(dir, "blobs", "sha256");
+  const names = await readdir(blobsDir);
+  for (const name of names) {
+    const actual = await sha256File(join(blobsDir, name));
+    if (actual !== name) throw new Error(`${dir}: blob ${name} hashes to ${actual}`);
+  }
+  const index = JSON.parse(await readFile(join(dir, "index.json"), "utf8")) as {
+    manifests: { digest: string }[];
+  };
+  const top = index.manifests[0]?.digest;
+  if (top === undefined) throw new Error(`${dir}: empty index.json`);
+  const manifest = JSON.parse(await readFile(join(blobsDir, top.slice(7)), "utf8")) as {
+    layers?: { digest: string }[];
+  };
+  return { blobs: names.map((n) => `sha256:${n}`), layers: (manifest.layers ?? []).map((l) => l.digest) };
+}
