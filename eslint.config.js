@@ -13,7 +13,7 @@ export default tseslint.config(
       "@typescript-eslint/consistent-type-imports": "error",
       "@typescript-eslint/no-explicit-any": "error",
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
-      eqeqeq: ["error", "always", { null: "never" }],
+      eqeqeq: ["error", "always", { null: "ignore" }],
       curly: ["error", "multi-line"],
     },
   },

@@ -80,8 +80,9 @@ export class GitAppRepository implements AppRepository {
 
 function inside(dir: string, file: string): string {
   const full = path.resolve(dir, file);
-  if (!full.startsWith(path.resolve(dir) + path.sep))
+  if (!full.startsWith(path.resolve(dir) + path.sep)) {
     throw new Error(`path escapes the app repository: ${file}`);
+  }
   return full;
 }
 

@@ -159,8 +159,9 @@ export function repositoryUrl(settings: IsvSettings, repository: string): string
     // Served by the registry itself (serve_content); recorded for Crane compatibility.
     return `file://${path.join(storage.root, repository)}/`;
   }
-  if (storage.publicBaseUrl !== undefined)
+  if (storage.publicBaseUrl !== undefined) {
     return `${storage.publicBaseUrl.replace(/\/+$/, "")}/${repository}/`;
+  }
   const probe = publicObjectUrl(
     {
       bucket: storage.bucket,

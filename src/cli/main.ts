@@ -49,8 +49,9 @@ function makeReporter(globals: GlobalOptions, io: CliIo): Reporter {
   const err = { write: (t: string) => void io.stderr.write(t) };
   if (globals.json) return new JsonReporter(globals.log === "debug" ? "debug" : "warn", err);
   const stderr = io.stderr as NodeJS.WriteStream;
-  if (io.stderr.isTTY === true && io.env.CI === undefined && !globals.terse)
+  if (io.stderr.isTTY === true && io.env.CI === undefined && !globals.terse) {
     return new TtyReporter(level, stderr);
+  }
   return new PlainReporter(level, globals.terse ? err : out, err);
 }
 

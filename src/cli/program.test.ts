@@ -89,8 +89,9 @@ describe("command line", () => {
     expect((await capture(["setup", "x", "--timeout", "-1"])).code).toBe(2);
     const help = await capture(["--help"]);
     expect(help.code).toBe(0);
-    for (const word of ["setup", "push", "serve", "status", "Examples:", "Exit codes"])
+    for (const word of ["setup", "push", "serve", "status", "Examples:", "Exit codes"]) {
       expect(help.out).toContain(word);
+    }
   });
 
   it("rejects an invalid ISV name as a usage error before touching anything", async () => {

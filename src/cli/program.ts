@@ -49,8 +49,9 @@ function positiveInt(value: string): number {
 
 function port(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535)
+  if (!Number.isInteger(n) || n < 0 || n > 65535) {
     throw new InvalidArgumentError("must be a port number (0-65535)");
+  }
   return n;
 }
 

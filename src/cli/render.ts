@@ -75,8 +75,9 @@ function renderChecks(report: CheckReport, out: Out): void {
   const width = Math.max(...report.checks.map((c) => c.name.length), 10);
   for (const check of report.checks) {
     out.write(`${MARK[check.status]} ${check.name.padEnd(width)}  ${check.detail}\n`);
-    if (check.status === "fail" && check.fix !== undefined)
+    if (check.status === "fail" && check.fix !== undefined) {
       out.write(`  ${" ".repeat(width)}  fix: ${check.fix}\n`);
+    }
   }
   if (report.pullUrls.length > 0) {
     out.write(`\nPull URLs:\n${report.pullUrls.map((u) => `  ${u}\n`).join("")}`);

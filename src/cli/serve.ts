@@ -39,9 +39,9 @@ export async function serve(
     port: flags.port ?? settings.platform.port,
     log: (record) => {
       if (record.event === "request") reporter.debug(JSON.stringify(record));
-      else if (record.level === "error" || record.level === "warn")
+      else if (record.level === "error" || record.level === "warn") {
         reporter.warn(String(record.message ?? JSON.stringify(record)));
-      else reporter.debug(JSON.stringify(record));
+      } else reporter.debug(JSON.stringify(record));
     },
   });
   reporter.info(`Serving ${settings.isv}'s registry at ${registry.url} (Ctrl-C to stop)`);

@@ -109,7 +109,10 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         for (const manifest of result.manifestFiles) {
           await files.write(`manifests/${result.publication.repository}/${manifest.digest}`, manifest.bytes);
         }
-        await files.write(metadataPath, serializeMetadata(next));
+        // Publishing what is already published changes nothing, not even the timestamp.
+        if (current === undefined || !sameContent(current, next)) {
+          await files.write(metadataPath, serializeMetadata(next));
+        }
       }
     });
     step.succeed(
@@ -136,6 +139,16 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   } finally {
     await source.close();
   }
+}
+
+function sameContent(a: CraneV4, b: CraneV4): boolean {
+  const strip = (meta: CraneV4): string => {
+    const ext = meta["x-raas"];
+    if (ext === undefined) return serializeMetadata(meta);
+    const { updated: _updated, ...rest } = ext;
+    return serializeMetadata({ ...meta, "x-raas": rest });
+  };
+  return strip(a) === strip(b);
 }
 
 async function readExisting(deps: PushDeps, path: string): Promise<CraneV4 | undefined> {

@@ -108,8 +108,9 @@ export async function status(
       const key = blobKey(meta.repository || dashed(name), digest);
       const info = await deps.store.head(key);
       if (info === undefined) return `blob ${digest} is missing from storage (${key})`;
-      if (info.size !== record.size)
+      if (info.size !== record.size) {
         return `blob ${digest} has ${info.size} bytes in storage, metadata says ${record.size}`;
+      }
       if (options.verify) {
         const hash = createHash("sha256");
         for await (const chunk of await deps.store.get(key)) hash.update(chunk as Buffer);
@@ -140,8 +141,9 @@ export async function status(
     pullUrls,
   };
   if (report.ok) step.succeed(`${options.isv}: all checks passed`);
-  else
+  else {
     step.fail(`${options.isv}: ${checks.checks.filter((c) => c.status === "fail").length} check(s) failed`);
+  }
   return report;
 }
 

@@ -39,8 +39,9 @@ export async function waitForTags(
         });
         const digest = response.headers.get("docker-content-digest");
         if (response.ok && digest === item.digest) pending.splice(i, 1);
-        else
+        else {
           lastProblem = `${item.name}:${item.tag} answers ${response.status}${digest === null ? "" : ` ${digest}`}`;
+        }
         refusals = 0;
       } catch (error) {
         lastProblem = `cannot reach ${registryUrl} (${describe(error)})`;

@@ -1,10 +1,13 @@
 import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { InputError, UserError } from "../errors.js";
 import { pushFiles, tempDir, tempGitRemote, writeTree } from "../../test/helpers/git.js";
 import { disposeConfig, loadConfig } from "./load.js";
 import { redact } from "./redact.js";
+import { GLOBAL_KEYS, ISV_KEYS } from "./schema.js";
+import { packageRoot } from "../app/package-root.js";
 
 const HEX = "a".repeat(64);
 const HEX2 = "b".repeat(64);
@@ -214,5 +217,18 @@ describe("redact", () => {
     }
     expect(printed).toContain("https://***@git.example/acme.git");
     expect(config.aws.secretAccessKey).toBe("awssecret");
+  });
+});
+
+describe("raas.cfg.template", () => {
+  it("loads cleanly and documents every key", async () => {
+    const file = path.join(packageRoot(), "raas.cfg.template");
+    const config = await loadConfig({ cwd: await tempDir(), env: {}, configPath: file });
+    expect(config.warnings).toEqual([]);
+    const text = await readFile(file, "utf8");
+    for (const spec of [...Object.values(GLOBAL_KEYS), ...Object.values(ISV_KEYS)]) {
+      expect(text).toMatch(new RegExp(`^;?${spec.key} [=:]`, "m"));
+      if (spec.env !== undefined) expect(text).toContain(spec.env);
+    }
   });
 });

@@ -19,7 +19,10 @@ export const MediaType = {
   ociEmpty: "application/vnd.oci.empty.v1+json",
 } as const;
 
-export const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set([MediaType.dockerManifest, MediaType.ociManifest]);
+export const IMAGE_MANIFEST_TYPES: ReadonlySet<string> = new Set([
+  MediaType.dockerManifest,
+  MediaType.ociManifest,
+]);
 export const INDEX_TYPES: ReadonlySet<string> = new Set([MediaType.dockerManifestList, MediaType.ociIndex]);
 export const CONFIG_TYPES: ReadonlySet<string> = new Set([MediaType.dockerConfig, MediaType.ociConfig]);
 export const LAYER_TYPES: ReadonlySet<string> = new Set([

@@ -59,7 +59,8 @@ export function parseReference(ref: string): { name: string; tag?: string; diges
   const first = parts[0] ?? "";
   let hostWasDockerHub = false;
   if (parts.length > 1 && (first.includes(".") || first.includes(":") || first === "localhost")) {
-    hostWasDockerHub = first === "docker.io" || first === "index.docker.io" || first === "registry-1.docker.io";
+    hostWasDockerHub =
+      first === "docker.io" || first === "index.docker.io" || first === "registry-1.docker.io";
     parts.shift();
   }
   if (hostWasDockerHub && parts.length > 1 && parts[0] === "library") parts.shift();

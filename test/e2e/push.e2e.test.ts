@@ -5,11 +5,11 @@
  * default (local storage). Real git remotes, real processes, no mocks.
  */
 import { execFileSync } from "node:child_process";
-import { chmod, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, runCli } from "../helpers/cli.js";
-import { tempDir } from "../helpers/git.js";
 import { buildDockerArchive, buildOciLayout, type BuiltImage } from "../helpers/image-builder.js";
 import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 import { skopeoCopy, skopeoInspectDigest, verifyOciDir } from "../helpers/skopeo.js";
@@ -48,7 +48,7 @@ for (const kind of ["s3", "local"] as const) {
       execFileSync("git", ["--git-dir", remote(), "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
 
     beforeAll(async () => {
-      work = await tempDir("raas-e2e-");
+      work = await mkdtemp(join(tmpdir(), "raas-e2e-"));
       env = cliEnv(join(work, "home"));
       if (kind === "s3") {
         s3 = await startS3rver({ buckets: ["demo-images"] });
@@ -60,6 +60,7 @@ for (const kind of ["s3", "local"] as const) {
             "[s3]",
             `endpoint = ${s3.endpoint}`,
             "redirect = public",
+            "public_read = true",
             "[aws]",
             `aws_access_key = ${s3.credentials.accessKeyId}`,
             `aws_secret_access_key = ${s3.credentials.secretAccessKey}`,
@@ -123,13 +124,13 @@ for (const kind of ["s3", "local"] as const) {
         [docker, first.images[0]],
         [oci, second.images[0]],
       ] as const) {
-        const expectedLayers = image.manifests[0]?.layers.map((l) => l.digest) ?? [];
+        const expectedDiffIds = image.manifests[0]?.layers.map((l) => l.diffId) ?? [];
         const byTag = join(work, `pull-${image.name.replace("/", "-")}-tag`);
         await skopeoCopy(`${host}/${image.name}:${image.tag}`, `oci:${byTag}`);
-        expect((await verifyOciDir(byTag)).layers).toEqual(expectedLayers);
+        expect((await verifyOciDir(byTag)).diffIds).toEqual(expectedDiffIds);
         const byDigest = join(work, `pull-${image.name.replace("/", "-")}-digest`);
         await skopeoCopy(`${host}/${image.name}@${pushed?.digest}`, `oci:${byDigest}`);
-        expect((await verifyOciDir(byDigest)).layers).toEqual(expectedLayers);
+        expect((await verifyOciDir(byDigest)).diffIds).toEqual(expectedDiffIds);
         expect(await skopeoInspectDigest(`${host}/${image.name}:${image.tag}`)).toBe(pushed?.digest);
       }
     });
@@ -151,7 +152,7 @@ for (const kind of ["s3", "local"] as const) {
       expect(pushed.images[0]?.counts).toEqual({ uploaded: 2, present: 3, masked: 0 });
       const dir = join(work, "pull-derived");
       await skopeoCopy(`${host}/acme/app:1.1`, `oci:${dir}`);
-      expect((await verifyOciDir(dir)).layers).toEqual(derived.manifests[0]?.layers.map((l) => l.digest));
+      expect((await verifyOciDir(dir)).diffIds).toEqual(derived.manifests[0]?.layers.map((l) => l.diffId));
     });
 
     it("keeps serving the previous state when a push dies before its metadata commit, and a rerun finishes", async () => {

@@ -41,9 +41,12 @@ async function sha256File(path: string): Promise<string> {
 
 /**
  * Check every blob of an `oci:` directory written by skopeo hashes to its name; returns the
- * digests of the layers of the (single) image manifest it holds.
+ * layer digests of the (single) image manifest it holds and the diff_ids of its config.
+ * skopeo may compress uncompressed layers on the way, so diff_ids are what prove the content.
  */
-export async function verifyOciDir(dir: string): Promise<{ blobs: string[]; layers: string[] }> {
+export async function verifyOciDir(
+  dir: string,
+): Promise<{ blobs: string[]; layers: string[]; diffIds: string[] }> {
   const blobsDir = join(dir, "blobs", "sha256");
   const names = await readdir(blobsDir);
   for (const name of names) {
@@ -57,6 +60,16 @@ export async function verifyOciDir(dir: string): Promise<{ blobs: string[]; laye
   if (top === undefined) throw new Error(`${dir}: empty index.json`);
   const manifest = JSON.parse(await readFile(join(blobsDir, top.slice(7)), "utf8")) as {
     layers?: { digest: string }[];
+    config?: { digest: string };
   };
-  return { blobs: names.map((n) => `sha256:${n}`), layers: (manifest.layers ?? []).map((l) => l.digest) };
+  const configDigest = manifest.config?.digest;
+  if (configDigest === undefined) throw new Error(`${dir}: manifest ${top} has no config`);
+  const config = JSON.parse(await readFile(join(blobsDir, configDigest.slice(7)), "utf8")) as {
+    rootfs?: { diff_ids?: string[] };
+  };
+  return {
+    blobs: names.map((n) => `sha256:${n}`),
+    layers: (manifest.layers ?? []).map((l) => l.digest),
+    diffIds: config.rootfs?.diff_ids ?? [],
+  };
 }

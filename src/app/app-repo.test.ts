@@ -1,0 +1,133 @@
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { loadConfig } from "../config/load.js";
+import { resolveIsv } from "../config/isv.js";
+import { RecordingReporter } from "../ui/reporter.js";
+import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
+import { ensureAppRepo, publishToAppRepo } from "./app-repo.js";
+import { packageRoot } from "./package-root.js";
+
+async function settingsFor(isv: string, cfg?: string, env: Record<string, string> = {}) {
+  const cwd = await tempDir();
+  if (cfg !== undefined) await writeTree(cwd, { "raas.cfg": cfg });
+  const config = await loadConfig({ cwd, env: { HOME: cwd, RAAS_HOME: path.join(cwd, "state"), ...env } });
+  return resolveIsv(config, isv);
+}
+
+describe("ensureAppRepo on the local platform", () => {
+  it("creates the remote, renders the app, deploys it, and is idempotent", async () => {
+    const root = await fakeRaasPackage(packageRoot());
+    const settings = await settingsFor("acme");
+    const reporter = new RecordingReporter();
+    const first = await ensureAppRepo(settings, { reporter, packageRoot: root });
+    expect(first.changed).toBe(true);
+    expect(first.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(gitOut(settings.appRemote, ["rev-parse", settings.appBranch])).toBe(first.commit);
+    expect(gitOut(settings.appRemote, ["log", "-1", "--format=%s", settings.appBranch])).toBe("acme setup");
+
+    const tracked = gitOut(settings.appRemote, ["ls-tree", "-r", "--name-only", settings.appBranch]).split(
+      "\n",
+    );
+    expect(tracked).toEqual(
+      expect.arrayContaining([
+        ".gitignore",
+        "Containerfile",
+        "README.md",
+        "data/.gitkeep",
+        "manifests/.gitkeep",
+        "openshift/deployment.yaml",
+        "openshift/hpa.yaml",
+        "openshift/route.yaml",
+        "openshift/service.yaml",
+        "package.json",
+        "registry.conf",
+        "server/server/main.js",
+        "server/errors.js",
+        "server/storage/s3-url.js",
+      ]),
+    );
+    expect(tracked.some((f) => f.endsWith(".tmpl"))).toBe(false);
+
+    // The post-receive hook deployed the push.
+    const deployDir = settings.deployDir ?? "";
+    const conf = await readFile(path.join(deployDir, "registry.conf"), "utf8");
+    if (settings.storage.kind !== "local" || settings.platform.kind !== "local") {
+      throw new Error("expected local");
+    }
+    expect(conf).toContain(`content_dir_v2 = ${settings.storage.root}`);
+    expect(conf).toMatch(/\[serve_content\]\nenable = true/);
+    expect(conf).toContain(`port = ${settings.platform.port}`);
+    expect(conf).not.toContain("[storage]");
+
+    const pkg = JSON.parse(await readFile(path.join(deployDir, "package.json"), "utf8")) as {
+      name: string;
+      type: string;
+      scripts: Record<string, string>;
+      dependencies: Record<string, string>;
+    };
+    const ours = JSON.parse(await readFile(path.join(packageRoot(), "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    };
+    expect(pkg).toMatchObject({ name: "acme-registry", type: "module" });
+    expect(pkg.scripts.start).toBe("node server/server/main.js --config registry.conf");
+    expect(pkg.dependencies).toEqual({
+      "@aws-sdk/client-s3": ours.dependencies["@aws-sdk/client-s3"],
+      "@aws-sdk/s3-request-presigner": ours.dependencies["@aws-sdk/s3-request-presigner"],
+      ini: ours.dependencies.ini,
+    });
+
+    const second = await ensureAppRepo(settings, { reporter, packageRoot: root });
+    expect(second.changed).toBe(false);
+    expect(second.commit).toBeUndefined();
+    expect(gitOut(settings.appRemote, ["rev-list", "--count", settings.appBranch])).toBe("1");
+  });
+
+  it("publishes metadata files and the hook deploys them; refuses paths outside the repo", async () => {
+    const root = await fakeRaasPackage(packageRoot());
+    const settings = await settingsFor("acme");
+    const { workDir } = await ensureAppRepo(settings, {
+      reporter: new RecordingReporter(),
+      packageRoot: root,
+    });
+    const commit = await publishToAppRepo(
+      workDir,
+      [{ path: "data/acme-app.json", data: "{}\n" }],
+      "acme push app",
+    );
+    expect(gitOut(settings.appRemote, ["rev-parse", settings.appBranch])).toBe(commit);
+    expect(existsSync(path.join(settings.deployDir ?? "", "data", "acme-app.json"))).toBe(true);
+    expect(
+      await publishToAppRepo(workDir, [{ path: "data/acme-app.json", data: "{}\n" }], "again"),
+    ).toBeUndefined();
+    await expect(publishToAppRepo(workDir, [{ path: "../escape.json", data: "x" }], "bad")).rejects.toThrow(
+      /escapes/,
+    );
+    // A later setup keeps published metadata.
+    await ensureAppRepo(settings, { reporter: new RecordingReporter(), packageRoot: root });
+    expect(existsSync(path.join(settings.deployDir ?? "", "data", "acme-app.json"))).toBe(true);
+  });
+
+  it("writes the S3 storage section and no secret anywhere in the repository", async () => {
+    const root = await fakeRaasPackage(packageRoot());
+    const settings = await settingsFor(
+      "acme",
+      "[raas]\nstorage = s3\n[s3]\nendpoint = http://127.0.0.1:9000\nredirect = presigned\n[acme]\ns3_bucket = acme-images\n",
+      { AWS_ACCESS_KEY_ID: "AKIDSECRETID", AWS_SECRET_ACCESS_KEY: "verysecretkey" },
+    );
+    const { workDir } = await ensureAppRepo(settings, {
+      reporter: new RecordingReporter(),
+      packageRoot: root,
+    });
+    const conf = await readFile(path.join(workDir, "registry.conf"), "utf8");
+    expect(conf).toContain("[storage]\nkind = s3\nbucket = acme-images\nendpoint = http://127.0.0.1:9000");
+    expect(conf).toContain("force_path_style = true");
+    expect(conf).toMatch(/\[serve_content\]\nenable = false/);
+    for (const file of gitOut(workDir, ["ls-files"]).split("\n")) {
+      const text = await readFile(path.join(workDir, file), "utf8");
+      expect(text).not.toContain("verysecretkey");
+      expect(text).not.toContain("AKIDSECRETID");
+    }
+  });
+});

@@ -1,0 +1,77 @@
+import { readFile } from "node:fs/promises";
+import * as path from "node:path";
+import { describe, expect, it } from "vitest";
+import { tempDir, writeTree } from "../../test/helpers/git.js";
+import { packageRoot } from "./package-root.js";
+import { TemplateError, renderTemplate, renderTemplateDir } from "./templates.js";
+
+const VARS = {
+  isv: "acme",
+  app_name: "registry",
+  namespace: "acme",
+  route_host: "registry-acme.apps.c1.example.com",
+  git_url: "https://git.example/acme.git",
+  git_branch: "main",
+  min_replicas: "2",
+  max_replicas: "10",
+  registry_host: "registry-acme.apps.c1.example.com",
+  storage_description: "the S3 bucket `raas-acme`",
+};
+
+describe("renderTemplate", () => {
+  it("substitutes every placeholder", () => {
+    expect(renderTemplate("name: {{isv}}-{{ app_name }}", VARS, "t")).toBe("name: acme-registry");
+  });
+
+  it("fails on a placeholder nobody provided, naming the template", () => {
+    expect(() => renderTemplate("a {{isv}} {{nope}} {{nada}}", VARS, "deploy.yaml.tmpl")).toThrow(
+      "template deploy.yaml.tmpl: unknown placeholder(s) {{nope}}, {{nada}}",
+    );
+  });
+
+  it("refuses values that would break out of a YAML string", () => {
+    expect(() => renderTemplate('uri: "{{git_url}}"', { git_url: 'x"\nkind: Secret' }, "b")).toThrow(
+      TemplateError,
+    );
+  });
+});
+
+describe("renderTemplateDir", () => {
+  it("renders the shipped app templates completely", async () => {
+    const files = await renderTemplateDir(path.join(packageRoot(), "templates", "app"), VARS);
+    const names = files.map((f) => f.path);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        ".gitignore",
+        "Containerfile",
+        "README.md",
+        "openshift/buildconfig.yaml",
+        "openshift/deployment.yaml",
+        "openshift/hpa.yaml",
+        "openshift/imagestream.yaml",
+        "openshift/route.yaml",
+        "openshift/service.yaml",
+      ]),
+    );
+    for (const file of files) expect(file.data).not.toMatch(/\{\{|\}\}/);
+    const deployment = files.find((f) => f.path === "openshift/deployment.yaml")?.data ?? "";
+    expect(deployment).toContain("path: /v2/");
+    expect(deployment).toContain("path: /v1/_ping");
+    const route = files.find((f) => f.path === "openshift/route.yaml")?.data ?? "";
+    expect(route).toContain("termination: edge");
+    expect(route).toContain('host: "registry-acme.apps.c1.example.com"');
+    const containerfile = files.find((f) => f.path === "Containerfile")?.data ?? "";
+    expect(containerfile).toMatch(/^FROM docker\.io\/library\/node:20-slim$/m);
+    expect(containerfile).toMatch(/^USER 1000$/m);
+    expect(containerfile).toContain("npm install --omit=dev");
+    expect(containerfile).not.toContain("HEALTHCHECK");
+  });
+
+  it("ignores files that are not templates and keeps sub-folders", async () => {
+    const dir = await tempDir();
+    await writeTree(dir, { "a/b.txt.tmpl": "{{isv}}", "notes.txt": "not a template" });
+    const files = await renderTemplateDir(dir, VARS);
+    expect(files).toEqual([{ path: "a/b.txt", data: "acme" }]);
+    expect(await readFile(path.join(dir, "notes.txt"), "utf8")).toBe("not a template");
+  });
+});
