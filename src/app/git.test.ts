@@ -47,6 +47,16 @@ describe("ensureClone, commitAll, push", () => {
     expect(gitOut(work, ["status", "--porcelain"])).toBe("");
   });
 
+  it("follows a remote that changed in the configuration", async () => {
+    const first = await tempGitRemote({ files: { "a.txt": "from first\n" } });
+    const second = await tempGitRemote({ files: { "a.txt": "from second\n" } });
+    const work = path.join(first.root, "work");
+    await ensureClone(first.remote, work, { branch: "main" });
+    await ensureClone(second.remote, work, { branch: "main" });
+    expect(gitOut(work, ["remote", "get-url", "origin"])).toBe(second.remote);
+    expect(await readFile(path.join(work, "a.txt"), "utf8")).toBe("from second\n");
+  });
+
   it("refuses to take over a directory that is not a clone", async () => {
     const { remote, root } = await tempGitRemote();
     const work = path.join(root, "work");

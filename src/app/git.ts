@@ -125,10 +125,10 @@ export async function ensureClone(remote: string, dir: string, options: { branch
   }
   const g = git(dir);
   try {
-    if ((await remoteUrl(dir)) !== remote) {
-      if ((await remoteUrl(dir)) === undefined) await g.addRemote("origin", remote);
-      else await g.remote(["set-url", "origin", remote]);
-    }
+    // The configured remote may have changed since the clone was made; follow it.
+    const current = await remoteUrl(dir);
+    if (current === undefined) await g.addRemote("origin", remote);
+    else if (current !== remote) await g.remote(["set-url", "origin", remote]);
     await g.fetch(["--prune", "origin"]);
     if (await hasRef(g, `refs/remotes/origin/${branch}`)) {
       await g.raw(["checkout", "--force", "-B", branch, `origin/${branch}`]);

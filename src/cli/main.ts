@@ -18,18 +18,19 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   let json = false;
   const write = (stream: NodeJS.WritableStream) => ({ write: (text: string) => void stream.write(text) });
 
-  const program = buildProgram(async (invocation, globals) => {
-    json = globals.json;
-    reporter = makeReporter(globals, io);
-    const { dispatch } = await import("./dispatch.js");
-    const result = await dispatch(invocation, globals, { io, reporter });
-    exitCode = render(invocation.command, result, globals, write(io.stdout));
-  });
-  program.exitOverride();
-  program.configureOutput({
-    writeOut: (text) => void io.stdout.write(text),
-    writeErr: (text) => void io.stderr.write(text),
-  });
+  const program = buildProgram(
+    async (invocation, globals) => {
+      json = globals.json;
+      reporter = makeReporter(globals, io);
+      const { dispatch } = await import("./dispatch.js");
+      const result = await dispatch(invocation, globals, { io, reporter });
+      exitCode = render(invocation.command, result, globals, write(io.stdout));
+    },
+    {
+      writeOut: (text) => void io.stdout.write(text),
+      writeErr: (text) => void io.stderr.write(text),
+    },
+  );
 
   try {
     await program.parseAsync(argv, { from: "user" });

@@ -54,7 +54,6 @@ describe("command line", () => {
       terse: false,
       nocommit: false,
       log: "info",
-      configenv: "stage",
     });
 
     const setup = await parse([

@@ -63,8 +63,12 @@ const collect = (value: string, previous: string[]): string[] => [...previous, v
  */
 export function buildProgram(
   run: (invocation: Invocation, globals: GlobalOptions) => Promise<void>,
+  output?: { writeOut(text: string): void; writeErr(text: string): void },
 ): Command {
-  const program = new Command("raas")
+  // Set before any subcommand exists: commander copies these settings into subcommands at creation.
+  const program = new Command("raas").exitOverride();
+  if (output !== undefined) program.configureOutput(output);
+  program
     .description(
       "Registry as a service: publish container images to object storage and serve them from a\n" +
         "tiny, stateless registry app deployed from git.",

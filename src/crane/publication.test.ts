@@ -95,7 +95,7 @@ describe("applyPublication", () => {
   it.each([
     ["a bad name", { name: "Acme" }, "not a valid repository name"],
     ["a traversal prefix", { repository: ".." }, "not a valid storage prefix"],
-    ["a relative url", { url: "/x" }, "absolute http(s) URL"],
+    ["a relative url", { url: "/x" }, "absolute http(s) or file URL"],
     ["a bad tag", { tags: { "bad tag": d("1") } }, "not a valid tag"],
     ["a tag to nothing", { tags: { latest: d("9") } }, "listed in x-raas.manifests"],
     ["a missing layer", { blobs: [] }, "not listed in x-raas.blobs"],
