@@ -1,7 +1,8 @@
 // `npm run bench`: runs every benchmark and prints one table. See bench/README.md.
 import { benchPush } from "./push.mjs";
+import { benchServer } from "./server.mjs";
 
-const results = [await benchPush()];
+const results = [await benchPush(), await benchServer()];
 for (const result of results) {
   console.log(`\n${result.title}`);
   console.log(`  ${"measure".padEnd(50)} ${"median".padStart(12)}  detail`);

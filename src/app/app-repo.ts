@@ -31,7 +31,8 @@ export interface EnsureAppRepoResult {
   changed: boolean;
 }
 
-function templateVars(settings: IsvSettings): TemplateVars {
+/** The placeholder values of templates/app (also used to render the OpenShift resources setup applies). */
+export function templateVars(settings: IsvSettings): TemplateVars {
   const { platform, storage } = settings;
   const openshift = platform.kind === "openshift" ? platform : undefined;
   const scale = openshift?.scale ?? true;

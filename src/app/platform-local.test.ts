@@ -8,6 +8,7 @@ import { loadConfig } from "../config/load.js";
 import type { IsvSettings } from "../config/types.js";
 import { UserError } from "../errors.js";
 import { RecordingReporter } from "../ui/reporter.js";
+import { reservePort } from "../../test/helpers/cli.js";
 import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
 import { ensureAppRepo, publishToAppRepo } from "./app-repo.js";
 import { packageRoot } from "./package-root.js";
@@ -22,6 +23,8 @@ import {
 async function localSettings(stateName = "state"): Promise<IsvSettings> {
   const cwd = await tempDir();
   const config = await loadConfig({ cwd, env: { HOME: cwd, RAAS_HOME: path.join(cwd, stateName) } });
+  // An OS-assigned port, so test files running side by side never race for 5000 and up.
+  await reservePort(path.join(cwd, stateName), "acme");
   const settings = await resolveIsv(config, "acme");
   onTestFinished(async () => {
     await stopLocalServer(settings);

@@ -55,8 +55,8 @@ describe("renderTemplateDir", () => {
     );
     for (const file of files) expect(file.data).not.toMatch(/\{\{|\}\}/);
     const deployment = files.find((f) => f.path === "openshift/deployment.yaml")?.data ?? "";
-    expect(deployment).toContain("path: /v2/");
-    expect(deployment).toContain("path: /v1/_ping");
+    expect(deployment).toContain("path: /readyz");
+    expect(deployment).toContain("path: /healthz");
     const route = files.find((f) => f.path === "openshift/route.yaml")?.data ?? "";
     expect(route).toContain("termination: edge");
     expect(route).toContain('host: "registry-acme.apps.c1.example.com"');

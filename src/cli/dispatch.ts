@@ -1,8 +1,15 @@
 import path from "node:path";
 import { GitAppRepository } from "../app/app-transaction.js";
 import type { CommandResult } from "./render.js";
-import { disposeConfig, loadConfig, resolveIsv, type IsvSettings } from "../config/index.js";
+import {
+  disposeConfig,
+  loadConfig,
+  resolveIsv,
+  type IsvSettings,
+  type LoadedConfig,
+} from "../config/index.js";
 import { UserError } from "../errors.js";
+import { descriptorCachePath, Federation } from "../federation/index.js";
 import { LocalStore } from "../storage/local.js";
 import { S3Store } from "../storage/s3.js";
 import { publicObjectUrl } from "../storage/s3-url.js";
@@ -10,6 +17,7 @@ import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { CliIo } from "./io.js";
 import type { GlobalOptions, Invocation } from "./program.js";
+import { RunSession } from "./run-session.js";
 
 /**
  * Build what a command needs from configuration (the store, the app repository, the
@@ -20,7 +28,7 @@ export async function dispatch(
   globals: GlobalOptions,
   edge: { io: CliIo; reporter: Reporter },
 ): Promise<CommandResult> {
-  const { io, reporter } = edge;
+  const { io } = edge;
   const config = await loadConfig({
     cwd: io.cwd,
     env: io.env,
@@ -28,6 +36,9 @@ export async function dispatch(
     ...(globals.configenv === undefined ? {} : { configEnv: globals.configenv }),
   });
   try {
+    // With a configuration repository, the session's reporter also keeps the run log.
+    const run = await RunSession.start(config, invocation, globals, edge);
+    const reporter = run.reporter;
     for (const warning of config.warnings) reporter.warn(warning);
     reporter.debug(
       `configuration: ${config.source.kind === "defaults" ? "built-in defaults" : config.source.file}`,
@@ -36,11 +47,24 @@ export async function dispatch(
       invocation.command === "setup" && invocation.options.s3bucket !== undefined
         ? { bucket: invocation.options.s3bucket }
         : {};
-    const settings = await resolveIsv(config, invocation.isv, overrides);
+    let settings: IsvSettings | undefined;
+    try {
+      settings = await resolveIsv(run.config, invocation.isv, overrides);
+    } catch (error) {
+      await run.finish({ ok: false, error }, undefined);
+      throw error;
+    }
     const ctx = { cwd: io.cwd, env: io.env, reporter };
     const store = invocation.command === "serve" ? undefined : openStore(settings, reporter);
     try {
-      return await runCommand(invocation, settings, store, ctx, io);
+      const result = await runCommand(invocation, settings, store, ctx, io, run, () =>
+        loadFederation(config, reporter),
+      );
+      await run.finish({ ok: !("checks" in result) || result.ok }, settings);
+      return result;
+    } catch (error) {
+      await run.finish({ ok: false, error }, settings);
+      throw error;
     } finally {
       if (store instanceof S3Store) store.close();
     }
@@ -55,6 +79,8 @@ async function runCommand(
   store: BlobStore | undefined,
   ctx: { cwd: string; env: NodeJS.ProcessEnv; reporter: Reporter },
   io: CliIo,
+  run: RunSession,
+  federation: () => Promise<Federation>,
 ): Promise<CommandResult> {
   const { reporter } = ctx;
   const needStore = (): BlobStore => {
@@ -67,7 +93,7 @@ async function runCommand(
         const app = appRepository(settings, reporter);
         try {
           const { push } = await import("../commands/push.js");
-          return await push(
+          const result = await push(
             {
               isv: invocation.isv,
               image: invocation.image,
@@ -86,8 +112,11 @@ async function runCommand(
               maskLayers: settings.maskLayers,
               publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
               concurrency: 3,
+              federation,
             },
           );
+          await run.backupPush(result, app);
+          return result;
         } finally {
           await app.close();
         }
@@ -96,6 +125,7 @@ async function runCommand(
         const app = appRepository(settings, reporter);
         try {
           const { status } = await import("../commands/status.js");
+          const { platformChecks, storageCheck } = await import("./setup-deps.js");
           return await status(
             {
               isv: invocation.isv,
@@ -108,6 +138,8 @@ async function runCommand(
               app,
               appUrl: settings.appUrl,
               registryHost: new URL(settings.appUrl).host,
+              platformChecks: () => platformChecks(settings, reporter),
+              storageCheck: () => storageCheck(needStore()),
             },
           );
         } finally {
@@ -134,6 +166,19 @@ async function runCommand(
       }
     }
   }
+}
+
+/** Vendor metadata from the config directory and `[redhat] metadata_repo`, and the descriptor cache. */
+async function loadFederation(config: LoadedConfig, reporter: Reporter): Promise<Federation> {
+  const confDir = config.source.kind === "defaults" ? undefined : path.dirname(config.source.file);
+  return Federation.load({
+    confDir,
+    metadataRepo: config.redhat.metadataRepo,
+    metadataRelpath: config.redhat.metadataRelpath,
+    maskLayers: config.maskLayers,
+    cacheFile: await descriptorCachePath(confDir, config.stateDir, config.source.kind === "conf-repo"),
+    reporter,
+  });
 }
 
 export function openStore(settings: IsvSettings, reporter: Reporter): BlobStore {

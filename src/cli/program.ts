@@ -122,7 +122,12 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .option("--oodomain <project>", "OpenShift project (namespace) for this ISV")
     .option("--ooapp <name>", "OpenShift application name", undefined)
     .option("--no-start", "local platform: do not start the registry server in the background")
-    .option("--timeout <seconds>", "how long to wait for the registry to answer", positiveInt, 60)
+    .option(
+      "--timeout <seconds>",
+      "how long to wait for the registry to answer (on OpenShift: also for the build, then the rollout)",
+      positiveInt,
+      60,
+    )
     .addHelpText("after", "\nExample:\n  $ raas setup acme --s3bucket acme-images --create")
     .action(async (isv: string, options: SetupFlags, cmd: Command) => {
       await run({ command: "setup", isv, options }, globals(cmd));

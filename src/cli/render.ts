@@ -63,7 +63,8 @@ function renderSetup(report: CheckReport, out: Out): void {
   const skipped = report.checks.filter((c) => c.status === "skip");
   out.write(
     report.ok
-      ? `\nRegistry for ${report.isv} is ready at ${report.appUrl}\n`
+      ? `\nRegistry for ${report.isv} is ready at ${report.appUrl}` +
+          ("changed" in report && report.changed === false ? " (nothing needed changing)\n" : "\n")
       : `\nSetup of ${report.isv} is incomplete.\n`,
   );
   for (const check of skipped) out.write(`  (${check.name}: ${check.detail})\n`);

@@ -8,6 +8,7 @@ import { MaskSet } from "../publish/mask.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
 import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
+import { convertV1Source, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
 import { openImageSource, resolveImagePath } from "../sources/index.js";
 import type { CommandContext, PushDeps } from "./types.js";
 import { waitForTags } from "./wait.js";
@@ -33,6 +34,8 @@ export interface PushedImage {
   counts: { uploaded: number; present: number; masked: number };
   uploadedBytes: number;
   metadataFile: string;
+  /** The Crane v1 file, for images read from a v1 input (Pulp export, pre-1.10 docker save). */
+  v1MetadataFile?: string;
 }
 
 export interface PushResult {
@@ -51,14 +54,26 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   const path = await resolveImagePath(options.image, ctx.cwd);
   const source = await openImageSource(path);
   try {
-    const targets = selectTargets(source, {
+    const federation = deps.federation === undefined ? undefined : await deps.federation();
+    let input = source;
+    let converted: Awaited<ReturnType<typeof convertV1Source>> | undefined;
+    if (source.v1 !== undefined) {
+      try {
+        converted = await convertV1Source(source, source.v1, federation);
+      } finally {
+        // What was learnt about vendor layers stays learnt, even if this push fails later.
+        await federation?.save();
+      }
+      input = { ...source, images: converted.images };
+    }
+    const targets = selectTargets(input, {
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
     });
     reporter.info(
       `Read ${source.format} ${source.path}: ${targets.map((t) => `${t.name}:${t.tags.join(",")}`).join(" ")}`,
     );
-    const mask = new MaskSet(deps.maskLayers);
+    const mask = new MaskSet([...deps.maskLayers, ...(federation?.maskIds() ?? [])]);
 
     const images: PushedImage[] = [];
     const publications: { metadataPath: string; result: PublishTargetResult }[] = [];
@@ -96,6 +111,26 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       });
     }
 
+    const v1: V1Publication[] =
+      converted === undefined
+        ? []
+        : await publishV1Targets({
+            isv: options.isv,
+            targets,
+            converter: converted.converter,
+            federation,
+            store: deps.store,
+            reporter,
+            repositoryUrl: deps.repositoryUrl,
+            concurrency: deps.concurrency,
+            publicRead: deps.publicRead,
+          });
+    for (const publication of v1) {
+      for (const image of images) {
+        if (image.name === publication.name) image.v1MetadataFile = publication.metadataPath;
+      }
+    }
+
     // Metadata last: one commit for the whole input, so the registry switches in one step.
     const message = `${options.isv} push ${images.map((i) => `${i.name}:${i.tags.join(",")}`).join(" ")}`;
     const step = reporter.step(`Committing metadata to ${deps.app.remote}`);
@@ -113,6 +148,16 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         if (current === undefined || !sameContent(current, next)) {
           await files.write(metadataPath, serializeMetadata(next));
         }
+      }
+      for (const publication of v1) {
+        const current = await files.read(publication.metadataPath);
+        const text = publication.render(current);
+        if (text !== current) await files.write(publication.metadataPath, text);
+      }
+      // The registry's global v1 image index resolves vendor ids through these files.
+      for (const vendor of federation?.vendorFiles ?? []) {
+        const target = `data/redhat/${vendor.name}`;
+        if ((await files.read(target)) !== vendor.text) await files.write(target, vendor.text);
       }
     });
     step.succeed(

@@ -1,15 +1,12 @@
-import { createHash } from "node:crypto";
 import { parseMetadata } from "../crane/parse.js";
-import type { CraneMetadata } from "../crane/types.js";
+import type { CraneMetadata, CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
-import type { Digest } from "../image/digest.js";
-import { MediaType } from "../image/media-types.js";
-import { dashed } from "../image/names.js";
-import { blobKey } from "../publish/keys.js";
-import { mapLimit } from "../publish/pool.js";
-import type { BlobStore } from "../storage/types.js";
-import { CheckList, type CheckReport } from "./checks.js";
+import { CheckList, type Check, type CheckReport } from "./checks.js";
+import { lintMetadata } from "./status-lint.js";
+import { checkApp, checkCatalog, checkServed, type HttpLog } from "./status-http.js";
+import { checkRepositoryStorage, leftoverProbes, takeInventory, type Inventory } from "./status-storage.js";
 import type { AppRepository, CommandContext } from "./types.js";
+import type { BlobStore } from "../storage/types.js";
 
 export interface StatusOptions {
   isv: string;
@@ -24,16 +21,19 @@ export interface StatusDeps {
   app: AppRepository;
   appUrl: string;
   registryHost: string;
+  /** Platform checks: the OpenShift project and deployment, or the local server process. */
+  platformChecks?: () => Promise<Check[]>;
+  /** Storage exists (the S3 bucket answers HeadBucket). */
+  storageCheck?: () => Promise<Check>;
+  /** Parallel storage reads (--verify) and HTTP checks. */
+  concurrency?: number;
+  /** Every external HTTP request, for --log debug. */
+  log?: HttpLog;
 }
 
-const ACCEPT = [
-  MediaType.ociIndex,
-  MediaType.ociManifest,
-  MediaType.dockerManifestList,
-  MediaType.dockerManifest,
-].join(", ");
+type Published = { file: string; meta: CraneV4 & { "x-raas": RaasExtension } };
 
-/** Prove that the running registry, the metadata and storage agree. */
+/** Prove that the platform, the running registry, the metadata and storage agree. */
 export async function status(
   options: StatusOptions,
   ctx: CommandContext,
@@ -41,95 +41,94 @@ export async function status(
 ): Promise<CheckReport> {
   const checks = new CheckList();
   const step = ctx.reporter.step(`Checking ${options.isv}`);
-  const running = await checkApp(deps.appUrl, checks);
+  const concurrency = deps.concurrency ?? 16;
+  const log = deps.log ?? ((line: string) => ctx.reporter.debug(line));
 
-  const files = (await deps.app.list("data")).filter((f) => f.endsWith(".json")).sort();
-  const repos: { file: string; meta: CraneMetadata }[] = [];
-  for (const file of files) {
-    const path = `data/${file}`;
-    try {
-      repos.push({ file: path, meta: parseMetadata((await deps.app.read(path)) ?? "", path) });
-    } catch (error) {
-      checks.fail(
-        `metadata ${file}`,
-        errorMessage(error),
-        "fix or remove the file in the app repository, or push the image again",
-      );
-    }
-  }
-  const ours = repos.filter((r) => r.file.startsWith(`data/${options.isv}-`));
+  if (deps.platformChecks !== undefined) for (const check of await deps.platformChecks()) checks.add(check);
+  if (deps.storageCheck !== undefined) checks.add(await deps.storageCheck());
+  const running = await checkApp(deps.appUrl, checks, log);
+
+  const parsed = await readMetadata(options.isv, deps.app, checks);
   const selected =
-    options.app === undefined ? ours : ours.filter((r) => r.meta["repo-registry-id"] === options.app);
-  if (options.app !== undefined && selected.length === 0) {
+    options.app === undefined
+      ? parsed.published
+      : parsed.published.filter((r) => r.meta["repo-registry-id"] === options.app);
+  if (options.app !== undefined && !parsed.names.includes(options.app)) {
     checks.fail(
       `repository ${options.app}`,
-      `no metadata file for ${options.app}`,
+      `no metadata file describes ${options.app}`,
       `publish it with \`raas push ${options.isv} <image> --name ${options.app}\``,
     );
-  } else if (selected.length === 0) {
+  } else if (parsed.names.length === 0 && parsed.readable) {
     checks.warn("repositories", "nothing published yet");
+  }
+
+  let inventory: Inventory | undefined;
+  try {
+    inventory = await takeInventory(
+      deps.store,
+      options.app === undefined ? undefined : selected.map((r) => r.meta.repository),
+    );
+    if (options.app === undefined) checkStorageList(inventory, parsed.published, checks);
+    const probes = await leftoverProbes(deps.store);
+    if (probes.length > 0) {
+      checks.warn(
+        "storage probes",
+        `${probes.length} probe object(s) left by an interrupted setup (${probes[0]})`,
+      );
+    }
+  } catch (error) {
+    checks.fail(
+      "storage",
+      `cannot list ${deps.store.description}: ${errorMessage(error)}`,
+      "check the storage credentials and endpoint; `raas setup` shows what fails",
+    );
+  }
+  if (running && options.app === undefined && parsed.readable) {
+    await checkCatalog(deps.appUrl, parsed.names, checks, log);
   }
 
   const pullUrls: string[] = [];
   for (const { file, meta } of selected) {
     const name = meta["repo-registry-id"];
-    if (meta.version !== 4 || meta["x-raas"] === undefined) {
-      checks.warn(
-        name,
-        `${file} is Crane v${meta.version} metadata without raas records; only the file was checked`,
-      );
-      continue;
-    }
     const ext = meta["x-raas"];
     let problems = 0;
+    const fail = (detail: string, fix: string) => {
+      checks.fail(name, detail, fix);
+      problems++;
+    };
     for (const [tag, digest] of Object.entries(ext.tags)) {
       pullUrls.push(`${deps.registryHost}/${name}:${tag}`);
       if (ext.manifests[digest] === undefined) {
-        checks.fail(
-          `${name}:${tag}`,
-          `tag points at ${digest}, which the metadata does not list`,
-          `push the image again`,
-        );
-        problems++;
+        fail(`tag ${tag} points at manifest ${digest}, which ${file} does not list`, "push the image again");
       } else if ((await deps.app.read(`manifests/${meta.repository}/${digest}`)) === undefined) {
-        checks.fail(
-          `${name}:${tag}`,
-          `manifest ${digest} is missing from the app repository`,
-          `push the image again`,
+        fail(
+          `tag ${tag}: its manifest ${digest} is missing from the app repository (manifests/${meta.repository}/${digest})`,
+          "push the image again",
         );
-        problems++;
       }
     }
-    const blobs = Object.entries(ext.blobs).filter(([, b]) => b.url === undefined) as [
-      Digest,
-      { size: number },
-    ][];
-    const results = await mapLimit(blobs, 8, async ([digest, record]) => {
-      const key = blobKey(meta.repository || dashed(name), digest);
-      const info = await deps.store.head(key);
-      if (info === undefined) return `blob ${digest} is missing from storage (${key})`;
-      if (info.size !== record.size) {
-        return `blob ${digest} has ${info.size} bytes in storage, metadata says ${record.size}`;
-      }
-      if (options.verify) {
-        const hash = createHash("sha256");
-        for await (const chunk of await deps.store.get(key)) hash.update(chunk as Buffer);
-        const actual = `sha256:${hash.digest("hex")}`;
-        if (actual !== digest) return `blob ${digest} is corrupt in storage: its bytes hash to ${actual}`;
-      }
-      return undefined;
-    });
-    for (const problem of results) {
-      if (problem !== undefined) {
-        checks.fail(name, problem, `push the image again to re-upload it`);
-        problems++;
-      }
+    let counted = { blobs: 0, masked: 0 };
+    if (inventory !== undefined) {
+      const result = await checkRepositoryStorage(
+        meta,
+        inventory.get(meta.repository) ?? new Map(),
+        deps.store,
+        {
+          verify: options.verify,
+          concurrency,
+          log,
+        },
+      );
+      for (const problem of result.problems) fail(problem.detail, problem.fix);
+      counted = result;
     }
-    if (running) problems += await checkServed(deps.appUrl, name, ext.tags, checks);
+    if (running) problems += await checkServed(deps.appUrl, name, ext.tags, checks, concurrency, log);
     if (problems === 0) {
+      const masked = counted.masked > 0 ? `, ${counted.masked} masked` : "";
       checks.ok(
         name,
-        `${Object.keys(ext.tags).length} tag(s), ${blobs.length} blob(s) in storage${options.verify ? " (re-hashed)" : ""}`,
+        `${Object.keys(ext.tags).length} tag(s), ${counted.blobs} blob(s) in storage${masked}${options.verify ? " (re-hashed)" : ""}`,
       );
     }
   }
@@ -140,59 +139,99 @@ export async function status(
     appUrl: deps.appUrl,
     pullUrls,
   };
+  const failed = checks.checks.filter((c) => c.status === "fail").length;
   if (report.ok) step.succeed(`${options.isv}: all checks passed`);
-  else {
-    step.fail(`${options.isv}: ${checks.checks.filter((c) => c.status === "fail").length} check(s) failed`);
-  }
+  else step.fail(`${options.isv}: ${failed} check(s) failed`);
   return report;
 }
 
-async function checkApp(appUrl: string, checks: CheckList): Promise<boolean> {
-  try {
-    const ping = await fetch(`${appUrl}/v1/_ping`, { signal: AbortSignal.timeout(5000) });
-    const body = (await ping.text()).trim();
-    const v2 = await fetch(`${appUrl}/v2/`, { signal: AbortSignal.timeout(5000) });
-    if (ping.status === 200 && body === "true" && v2.status === 200) {
-      checks.ok("registry app", `${appUrl} answers /v1/_ping and /v2/`);
-      return true;
-    }
-    checks.fail(
-      "registry app",
-      `${appUrl}/v1/_ping answered ${ping.status} ${body.slice(0, 40)}, /v2/ answered ${v2.status}`,
-      "check the app's logs; `raas setup` redeploys it",
-    );
-  } catch (error) {
-    const cause = (error as { cause?: { code?: string } }).cause?.code ?? errorMessage(error);
-    checks.fail(
-      "registry app",
-      `${appUrl} does not answer (${cause})`,
-      "start it with `raas setup <isv>` (background) or `raas serve <isv>`",
-    );
-  }
-  return false;
+interface ParsedMetadata {
+  /** Crane v4 files with raas records, which the deep checks need. */
+  published: Published[];
+  /** Every repository name the valid files describe. */
+  names: string[];
+  /** False when the app repository itself could not be read. */
+  readable: boolean;
 }
 
-async function checkServed(
-  appUrl: string,
-  name: string,
-  tags: Record<string, string>,
-  checks: CheckList,
-): Promise<number> {
-  let problems = 0;
-  for (const [tag, digest] of Object.entries(tags)) {
-    const response = await fetch(`${appUrl}/v2/${name}/manifests/${tag}`, {
-      method: "HEAD",
-      headers: { Accept: ACCEPT },
-    }).catch(() => undefined);
-    const served = response?.headers.get("docker-content-digest");
-    if (response?.status !== 200 || served !== digest) {
+async function readMetadata(isv: string, app: AppRepository, checks: CheckList): Promise<ParsedMetadata> {
+  const out: ParsedMetadata = { published: [], names: [], readable: false };
+  let files: string[];
+  try {
+    files = (await app.list("data")).filter((f) => f.endsWith(".json")).sort();
+    const conf = await app.read("registry.conf");
+    if (conf === undefined) {
       checks.fail(
-        `${name}:${tag}`,
-        `the registry serves ${response?.status ?? "nothing"} ${served ?? ""} instead of ${digest}`,
-        "the app has not reloaded or runs an old deployment; `raas setup` redeploys it",
+        "app repository",
+        `${app.remote} has no registry.conf`,
+        `run \`raas setup ${isv}\` to repair it`,
       );
-      problems++;
+    } else {
+      checks.ok("app repository", `${app.remote}: ${files.length} metadata file(s)`);
+    }
+    out.readable = true;
+  } catch (error) {
+    checks.fail(
+      "app repository",
+      `cannot read ${app.remote}: ${errorMessage(error)}`,
+      `run \`raas setup ${isv}\``,
+    );
+    return out;
+  }
+  for (const file of files) {
+    const path = `data/${file}`;
+    let meta: CraneMetadata;
+    try {
+      meta = parseMetadata((await app.read(path)) ?? "", path);
+    } catch (error) {
+      checks.fail(
+        `metadata ${file}`,
+        `malformed metadata: ${errorMessage(error)}`,
+        "fix or remove the file in the app repository, or push the image again",
+      );
+      continue;
+    }
+    const name = meta["repo-registry-id"];
+    out.names.push(name);
+    const problems = lintMetadata(meta, path, isv);
+    for (const problem of problems) {
+      checks.fail(`metadata ${file}`, problem, "push the image again to rewrite the file");
+    }
+    if (meta.version !== 4 || meta["x-raas"] === undefined) {
+      checks.warn(
+        name,
+        `${path} is Crane v${meta.version} metadata without raas records; only the file was checked`,
+      );
+    } else if (problems.length === 0) {
+      out.published.push({ file: path, meta: meta as Published["meta"] });
     }
   }
-  return problems;
+  out.names.sort();
+  return out;
+}
+
+/** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */
+function checkStorageList(inventory: Inventory, published: Published[], checks: CheckList): void {
+  const known = new Set(published.map((p) => p.meta.repository));
+  const stray = [...inventory.entries()].filter(
+    ([repository]) => repository !== "" && !known.has(repository),
+  );
+  for (const [repository, objects] of stray) {
+    checks.fail(
+      `storage ${repository}/`,
+      `storage holds ${objects.size} object(s) under ${repository}/ but no metadata file describes that repository`,
+      "an interrupted first push: push the image again; or delete the prefix if it is no longer wanted",
+    );
+  }
+  const loose = inventory.get("");
+  if (loose !== undefined) {
+    checks.fail(
+      "storage",
+      `${loose.size} object(s) at the top of storage outside any repository (${[...loose.keys()][0] ?? ""})`,
+      "raas never writes there; delete them",
+    );
+  }
+  if (stray.length === 0 && loose === undefined) {
+    checks.ok("storage list", `${known.size} repositor${known.size === 1 ? "y" : "ies"}, as in the metadata`);
+  }
 }

@@ -1,3 +1,4 @@
+import type { Federation } from "../federation/index.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 
@@ -43,4 +44,6 @@ export interface PushDeps {
   maskLayers: string[];
   publicRead: boolean;
   concurrency: number;
+  /** Vendor metadata, the masked set and the descriptor cache (image federation). */
+  federation?: () => Promise<Federation>;
 }

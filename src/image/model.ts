@@ -1,5 +1,6 @@
 import type { Readable } from "node:stream";
 import type { Digest } from "./digest.js";
+import type { V1Source } from "./v1.js";
 
 /**
  * The normalized image model every reader produces. Readers never extract an archive:
@@ -22,6 +23,8 @@ export interface Blob {
   aliases?: string[];
   /** Uncompressed digest (diff_id) when the reader knows it. */
   diffId?: Digest;
+  /** Where a masked vendor layer is hosted; the registry redirects there instead of to storage. */
+  url?: string;
 }
 
 export interface Platform {
@@ -66,6 +69,8 @@ export interface ImageRef {
 export interface SourceImage {
   root: ManifestNode;
   refs: ImageRef[];
+  /** Set when the image came from a v1 input (Pulp export, pre-1.10 docker save). */
+  v1?: V1Source;
 }
 
 export type SourceFormat = "docker-archive" | "docker-archive-legacy" | "oci-layout" | "pulp-export";

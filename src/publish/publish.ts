@@ -137,7 +137,13 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
         }
         return record;
       }),
-      blobs: blobs.map((b) => ({ digest: b.digest, size: b.size, mediaType: b.mediaType })),
+      // A masked vendor layer keeps its vendor URL, so the registry redirects its blob there.
+      blobs: blobs.map((b) => ({
+        digest: b.digest,
+        size: b.size,
+        mediaType: b.mediaType,
+        ...(b.url !== undefined && masked.has(b.digest) ? { url: b.url } : {}),
+      })),
       tags: Object.fromEntries(input.tags.map((t) => [t, input.root.digest])),
     },
   };

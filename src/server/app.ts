@@ -1,8 +1,10 @@
 import type { LogFn } from "../crane/load.js";
 import { errorMessage } from "../errors.js";
+import { handleAdmin } from "./admin.js";
 import type { ServerConfig } from "./config.js";
 import type { RequestContext } from "./context.js";
-import { type Req, type Res, ociError, redirect, send, sendJson } from "./http.js";
+import { type Req, type Res, ociError, redirect, responseBytes, send, sendJson } from "./http.js";
+import { Metrics, routeOf } from "./metrics.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
 import { handleV1 } from "./v1.js";
@@ -16,15 +18,33 @@ export interface RegistryDeps {
   log?: LogFn;
   /** Replaces the storage URL builder (tests). */
   storageUrl?: StorageUrlFn;
+  /** Counters for `/metrics`; one per process (a fresh one when omitted). */
+  metrics?: Metrics;
+  /** Called once per finished request with its access-log record. */
+  accessLog?: (record: AccessRecord) => void;
 }
+
+export type AccessRecord = {
+  event: "request";
+  method: string;
+  path: string;
+  route: string;
+  status: number;
+  ms: number;
+  bytes: number;
+  remote: string;
+};
 
 export type RequestHandler = (req: Req, res: Res) => void;
 
 const MAX_PATH = 2048;
+const READ_METHODS = ["GET", "HEAD"];
+const USERS_METHODS = ["GET", "HEAD", "POST"];
 
 /** Split a raw request path into decoded segments; undefined if any segment is not decodable. */
 function segmentsOf(path: string): string[] | undefined {
   try {
+    if (!path.includes("%")) return path.split("/"); // nothing to decode: the common case
     const segments = path.split("/").map((segment) => decodeURIComponent(segment));
     // An encoded `/` or NUL inside a segment is never legitimate; refusing it keeps each
     // segment a single path component for every check that follows.
@@ -43,11 +63,14 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
   const now = deps.now ?? (() => new Date());
   const log = deps.log ?? (() => undefined);
   const storageUrl = deps.storageUrl ?? storageUrlBuilder(deps.config, now);
+  const metrics = deps.metrics ?? new Metrics();
+  const accessLog = deps.accessLog;
 
   async function route(req: Req, res: Res): Promise<void> {
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const path = q < 0 ? raw : raw.slice(0, q);
+    let query: URLSearchParams | undefined;
     const ctx: RequestContext = {
       req,
       res,
@@ -56,10 +79,14 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       now: now(),
       storageUrl,
       log,
-      query: new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)),
+      metrics,
+      // Most requests (manifests, blobs) never look at the query: parse it only on demand.
+      get query() {
+        return (query ??= new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)));
+      },
     };
     const isUsers = path === "/v1/users" || path === "/v1/users/";
-    const allowed = isUsers ? ["GET", "HEAD", "POST"] : ["GET", "HEAD"];
+    const allowed = isUsers ? USERS_METHODS : READ_METHODS;
     if (!allowed.includes(req.method ?? "")) {
       return send(req, res, 405, "Method Not Allowed", {
         Allow: allowed.join(", "),
@@ -79,10 +106,34 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       const ready = ctx.snap.loadedAt.getTime() > 0;
       return sendJson(req, res, ready ? 200 : 503, { status: ready ? "ready" : "loading" });
     }
+    if (top === "metrics" && rest.length === 0) {
+      return send(req, res, 200, metrics.render(), {
+        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
+      });
+    }
+    if (top === "crane") return handleAdmin(ctx, rest);
     send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });
   }
 
   return (req, res) => {
+    const started = process.hrtime.bigint();
+    res.once("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      const raw = req.url ?? "/";
+      const q = raw.indexOf("?");
+      const route = routeOf(q < 0 ? raw : raw.slice(0, q));
+      metrics.observe(route, res.statusCode, seconds);
+      accessLog?.({
+        event: "request",
+        method: req.method ?? "",
+        path: raw.slice(0, 512),
+        route,
+        status: res.statusCode,
+        ms: Math.round(seconds * 1e6) / 1000,
+        bytes: responseBytes.get(res) ?? 0,
+        remote: req.socket.remoteAddress ?? "",
+      });
+    });
     route(req, res).catch((err: unknown) => {
       log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
       if (!res.headersSent) {

@@ -3,7 +3,8 @@ import type { ServerConfig } from "./config.js";
 
 /**
  * Crane's Akamai-style token (FORMATS.md §2.8): `exp=<t>~hmac=<hex>` over `exp=<t>~url=<path>`.
- * Crane always appends with `?`, even when the URL already has a query; kept for compatibility.
+ * Crane always appends with `?`, which breaks a URL that already has a query (two `?`); we append
+ * with `&` then. The signed part is the path only, so the token itself is the same.
  */
 export function cdnToken(
   path: string,
@@ -28,7 +29,8 @@ export function cdnRedirectUrl(url: string, cdn: ServerConfig["cdn"], now: Date)
   if (cdn.urlMatch !== "" && cdn.urlReplace !== "") out = out.split(cdn.urlMatch).join(cdn.urlReplace);
   if (cdn.authSecret !== undefined) {
     const expires = Math.floor(now.getTime() / 1000) + cdn.authTtl;
-    out = `${out}?${cdn.authParam}=${cdnToken(urlPath(out), cdn.authSecret, expires, cdn.authAlgo)}`;
+    const separator = out.includes("?") ? "&" : "?";
+    out = `${out}${separator}${cdn.authParam}=${cdnToken(urlPath(out), cdn.authSecret, expires, cdn.authAlgo)}`;
   }
   return out;
 }

@@ -25,7 +25,14 @@ export interface ServerConfig {
   serveContent: { enable: boolean; contentDirV1: string; contentDirV2: string; useXSendfile: boolean };
   gsaUrl: string;
   solrUrl: string;
+  /** The built-in `/v1/search` backend's descriptions and flags, by repository name. */
+  search: SearchSettings;
   manifestDir: string;
+  /** PEM files; both set means the server speaks HTTPS. */
+  tlsCert: string;
+  tlsKey: string;
+  /** Write one JSON line per request (`[raas] access_log`, default true). */
+  accessLog: boolean;
   listen: string;
   port: number;
   storage: {
@@ -42,7 +49,29 @@ export interface ServerConfig {
   warnings: string[];
 }
 
+export interface SearchSettings {
+  descriptions: Map<string, string>;
+  official: Set<string>;
+  trusted: Set<string>;
+}
+
 const DEFAULT_PATH = "/etc/crane.conf";
+
+/** `[search]`: `description.<name> = text`, `official = a, b`, `trusted = c`. */
+function searchSettings(section: Record<string, string> | undefined): SearchSettings {
+  const names = (text: string | undefined) =>
+    new Set(
+      (text ?? "")
+        .split(",")
+        .map((n) => n.trim())
+        .filter((n) => n !== ""),
+    );
+  const descriptions = new Map<string, string>();
+  for (const [key, value] of Object.entries(section ?? {})) {
+    if (key.startsWith("description.")) descriptions.set(key.slice("description.".length), value.trim());
+  }
+  return { descriptions, official: names(section?.official), trusted: names(section?.trusted) };
+}
 
 type Sections = Record<string, Record<string, string>>;
 
@@ -187,6 +216,11 @@ export async function loadServerConfig(
   if (publicBaseUrl !== "" && !/^https?:\/\/[^\s]+$/.test(publicBaseUrl)) {
     throw new UserError(`${where}: [storage] public_base_url must be an http(s) URL`);
   }
+  const tlsCert = r.path("raas", "tls_cert", "");
+  const tlsKey = r.path("raas", "tls_key", "");
+  if ((tlsCert === "") !== (tlsKey === "")) {
+    throw new UserError(`${where}: [raas] tls_cert and tls_key must be set together`);
+  }
   const envPort = env.PORT;
   const port = envPort !== undefined && envPort !== "" ? Number(envPort) : r.num("raas", "port", 5000, true);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -210,7 +244,11 @@ export async function loadServerConfig(
     serveContent,
     gsaUrl: r.str("gsa", "url", ""),
     solrUrl: r.str("solr", "url", ""),
+    search: searchSettings(sections.search),
     manifestDir: r.path("raas", "manifest_dir", "manifests"),
+    tlsCert,
+    tlsKey,
+    accessLog: r.bool("raas", "access_log", true),
     listen: r.str("raas", "listen", "0.0.0.0"),
     port,
     storage: {

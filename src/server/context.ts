@@ -1,6 +1,7 @@
 import type { LogFn } from "../crane/load.js";
 import type { ServerConfig } from "./config.js";
 import type { Req, Res } from "./http.js";
+import type { Metrics } from "./metrics.js";
 import type { Snapshot } from "./snapshot.js";
 import type { StorageUrlFn } from "./storage-url.js";
 
@@ -13,6 +14,7 @@ export interface RequestContext {
   now: Date;
   storageUrl: StorageUrlFn;
   log: LogFn;
-  /** Query parameters of the request. */
+  metrics: Metrics;
+  /** Query parameters of the request (parsed on first use). */
   query: URLSearchParams;
 }

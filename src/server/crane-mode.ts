@@ -83,6 +83,14 @@ function maxAge(ctx: RequestContext, path: string): Record<string, string> {
 }
 
 export function craneManifest(ctx: RequestContext, repo: V2Repo, identifier: string): Promise<void> {
+  const meta = repo.meta;
+  const known =
+    (meta.version !== 2 && meta.schema2_data.includes(identifier)) ||
+    (meta.version === 4 &&
+      (meta.manifest_list_data.includes(identifier) ||
+        Object.hasOwn(meta.manifest_list_amd64_tags, identifier)));
+  // Only references the metadata lists are counted: any other tag would let clients grow the series set.
+  if (known && ctx.req.method === "GET") ctx.metrics.pull(meta["repo-registry-id"], identifier);
   const { path, type } = craneManifestPath(repo, identifier, acceptSet(ctx.req));
   return craneServe(ctx, repo, path, type);
 }

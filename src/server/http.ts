@@ -8,6 +8,9 @@ export type Res = ServerResponse;
 
 export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" };
 
+/** Body bytes announced per response (Content-Length), for the access log. */
+export const responseBytes = new WeakMap<Res, number>();
+
 export function isHead(req: Req): boolean {
   return req.method === "HEAD";
 }
@@ -21,6 +24,7 @@ export function send(
   headers: OutgoingHttpHeaders,
 ): void {
   const bytes = typeof body === "string" ? Buffer.from(body) : body;
+  responseBytes.set(res, bytes.length);
   res.writeHead(status, { ...headers, "Content-Length": bytes.length });
   res.end(isHead(req) ? undefined : bytes);
 }
@@ -148,6 +152,7 @@ export async function sendFile(
       "Content-Length": Math.max(0, end - start + 1),
     };
     if (range !== undefined) out["Content-Range"] = `bytes ${start}-${end}/${size}`;
+    responseBytes.set(res, Math.max(0, end - start + 1));
     res.writeHead(status, out);
     if (isHead(req) || size === 0) {
       res.end();

@@ -6,7 +6,16 @@ import type { CraneV4, RaasExtension } from "../crane/types.js";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
 import { INDEX_TYPES } from "../image/media-types.js";
 import type { RequestContext } from "./context.js";
-import { API_VERSION_HEADER, acceptSet, isFile, ociError, redirect, send, sendFile } from "./http.js";
+import {
+  API_VERSION_HEADER,
+  acceptSet,
+  isFile,
+  ociError,
+  redirect,
+  responseBytes,
+  send,
+  sendFile,
+} from "./http.js";
 import { manifestKey } from "./snapshot.js";
 
 export type RaasRepo = V2Repo & { meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -62,6 +71,21 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
   if (record === undefined) {
     return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", { reference });
   }
+  // Known repository and reference only, so the series set stays bounded by the metadata.
+  if (req.method === "GET") ctx.metrics.pull(repo.meta["repo-registry-id"], reference);
+  const served = ctx.snap.manifests.get(manifestKey(repo.meta.repository, digest));
+  if (served !== undefined) {
+    // The hot path: headers and bytes were prepared when the snapshot was loaded.
+    if (req.headers["if-none-match"] === served.etag) {
+      res.writeHead(304, served.headers);
+      res.end();
+      return;
+    }
+    responseBytes.set(res, served.bytes.length);
+    res.writeHead(200, served.headers);
+    res.end(req.method === "HEAD" ? undefined : served.bytes);
+    return;
+  }
   const headers = {
     ...API_VERSION_HEADER,
     "Content-Type": record.mediaType,
@@ -69,9 +93,8 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     ETag: `"${digest}"`,
   };
   const path = `manifests/${manifestFolder(record.mediaType)}/${digest}`;
-  let bytes = ctx.snap.manifests.get(manifestKey(repo.meta.repository, digest));
-  if (bytes === undefined && ctx.config.serveContent.enable) {
-    bytes = await readVerified(
+  if (ctx.config.serveContent.enable) {
+    const bytes = await readVerified(
       join(ctx.config.serveContent.contentDirV2, repo.meta.repository, path),
       digest,
       ctx,
@@ -79,17 +102,15 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     if (bytes === undefined) {
       return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest content not found", { digest });
     }
+    if (req.headers["if-none-match"] === headers.ETag) {
+      res.writeHead(304, headers);
+      res.end();
+      return;
+    }
+    return send(req, res, 200, bytes, headers);
   }
-  if (bytes === undefined) {
-    const url = await ctx.storageUrl(`${repo.meta.repository}/${path}`, isHeadMethod(ctx), repo.meta.url);
-    return redirect(req, res, 307, url, { "Docker-Content-Digest": digest, ...API_VERSION_HEADER });
-  }
-  if (req.headers["if-none-match"] === headers.ETag) {
-    res.writeHead(304, headers);
-    res.end();
-    return;
-  }
-  send(req, res, 200, bytes, headers);
+  const url = await ctx.storageUrl(`${repo.meta.repository}/${path}`, isHeadMethod(ctx), repo.meta.url);
+  redirect(req, res, 307, url, { "Docker-Content-Digest": digest, ...API_VERSION_HEADER });
 }
 
 const isHeadMethod = (ctx: RequestContext) => (ctx.req.method === "HEAD" ? "HEAD" : "GET");

@@ -1,15 +1,26 @@
 import { readFile } from "node:fs/promises";
+import type { OutgoingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { loadMetadataDir, type LogFn, type MetadataIndex } from "../crane/load.js";
 import { fingerprint, walkTree } from "../crane/walk.js";
 import { sha256Digest, type Digest } from "../image/digest.js";
 import type { ServerConfig } from "./config.js";
 
+/**
+ * A manifest ready to send: its exact bytes and its complete response headers, built once per
+ * load so the hot path (a manifest GET) allocates nothing but the response itself.
+ */
+export interface ServedManifest {
+  bytes: Buffer;
+  etag: string;
+  headers: OutgoingHttpHeaders;
+}
+
 /** Everything a request needs, loaded together and swapped in one assignment. */
 export interface Snapshot {
   index: MetadataIndex;
-  /** Exact manifest bytes from the app repo, keyed by `<repository>/<digest>`. */
-  manifests: Map<string, Buffer>;
+  /** Manifests whose exact bytes are in the app repo, keyed by `<repository>/<digest>`. */
+  manifests: Map<string, ServedManifest>;
   fingerprint: string;
   loadedAt: Date;
 }
@@ -35,10 +46,13 @@ export async function sourcesFingerprint(config: ServerConfig): Promise<string> 
 export async function loadSnapshot(config: ServerConfig, log: LogFn): Promise<Snapshot> {
   const print = await sourcesFingerprint(config);
   const index = await loadMetadataDir(config.dataDir, log);
-  const manifests = new Map<string, Buffer>();
+  const manifests = new Map<string, ServedManifest>();
   for (const { meta, file } of index.v2.values()) {
     if (meta.version !== 4 || meta["x-raas"] === undefined) continue;
-    for (const digest of Object.keys(meta["x-raas"].manifests) as Digest[]) {
+    for (const [digest, record] of Object.entries(meta["x-raas"].manifests) as [
+      Digest,
+      { mediaType: string },
+    ][]) {
       // Both parts were validated by parseMetadata (safe segment, sha256 grammar).
       const path = join(config.manifestDir, meta.repository, digest);
       let bytes: Buffer;
@@ -51,7 +65,15 @@ export async function loadSnapshot(config: ServerConfig, log: LogFn): Promise<Sn
         log(`skipping manifest ${path} (listed by ${file}): its content does not match its digest`);
         continue;
       }
-      manifests.set(manifestKey(meta.repository, digest), bytes);
+      const etag = `"${digest}"`;
+      const headers = {
+        "Docker-Distribution-API-Version": "registry/2.0",
+        "Content-Type": record.mediaType,
+        "Content-Length": bytes.length,
+        "Docker-Content-Digest": digest,
+        ETag: etag,
+      };
+      manifests.set(manifestKey(meta.repository, digest), { bytes, etag, headers });
     }
   }
   return { index, manifests, fingerprint: print, loadedAt: new Date() };

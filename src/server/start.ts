@@ -1,6 +1,8 @@
-import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
-import { errorMessage } from "../errors.js";
+import { errorMessage, UserError } from "../errors.js";
 import { createRegistryApp } from "./app.js";
 import { loadServerConfig } from "./config.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
@@ -28,6 +30,28 @@ export interface RunningRegistry {
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
+
+/** Plain HTTP, or HTTPS when `[raas] tls_cert` and `tls_key` are set (behind a router, TLS usually ends there). */
+async function listenerFor(
+  config: Awaited<ReturnType<typeof loadServerConfig>>,
+  handler: ReturnType<typeof createRegistryApp>,
+): Promise<Server | TlsServer> {
+  if (config.tlsCert === "") return createServer({ keepAliveTimeout: 65_000 }, handler);
+  const read = (path: string, what: string) =>
+    readFile(path).catch((err: NodeJS.ErrnoException) => {
+      throw new UserError(`cannot read the TLS ${what} ${path}: ${err.code ?? err.message}`, {
+        hint: "Set [raas] tls_cert and tls_key to readable PEM files, or remove both to serve plain HTTP.",
+      });
+    });
+  const [cert, key] = await Promise.all([read(config.tlsCert, "certificate"), read(config.tlsKey, "key")]);
+  try {
+    return createTlsServer({ cert, key, keepAliveTimeout: 65_000 }, handler);
+  } catch (err) {
+    throw new UserError(
+      `invalid TLS certificate or key (${config.tlsCert}, ${config.tlsKey}): ${errorMessage(err)}`,
+    );
+  }
+}
 
 /**
  * Load the config and metadata, listen, and keep the snapshot fresh: every polling interval the
@@ -61,21 +85,13 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     return reloading;
   };
 
-  const handler = createRegistryApp({ config, snapshot: () => snapshot, log: logLine });
-  const server = createServer((req, res) => {
-    const started = process.hrtime.bigint();
-    res.on("finish", () => {
-      log({
-        event: "request",
-        method: req.method ?? "",
-        path: (req.url ?? "").slice(0, 512),
-        status: res.statusCode,
-        ms: Number((process.hrtime.bigint() - started) / 1000n) / 1000,
-        bytes: Number(res.getHeader("Content-Length") ?? 0),
-      });
-    });
-    handler(req, res);
+  const handler = createRegistryApp({
+    config,
+    snapshot: () => snapshot,
+    log: logLine,
+    ...(config.accessLog ? { accessLog: log } : {}),
   });
+  const server = await listenerFor(config, handler);
   const host = options.host ?? config.listen;
   const port = options.port ?? config.port;
   await new Promise<void>((resolve, reject) => {
@@ -91,16 +107,20 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
   const address = server.address() as AddressInfo;
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
   return {
-    url: `http://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`,
+    url: `${config.tlsCert === "" ? "http" : "https"}://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`,
     port: address.port,
     reload: () => reload(true),
     close: async () => {
       clearInterval(timer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      // A keep-alive connection whose request finishes after this point becomes idle later;
+      // close those as they appear instead of waiting for the client or the grace period.
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
       const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
       force.unref();
       await closed;
+      clearInterval(sweep);
       clearTimeout(force);
       await reloading;
     },

@@ -2,8 +2,10 @@ import { join } from "node:path";
 import type { V1Repo } from "../crane/load.js";
 import { isImageId } from "../crane/parse.js";
 import { pythonJson } from "../crane/python-json.js";
+import { isHttpUrl } from "../crane/raas-extension.js";
 import type { RequestContext } from "./context.js";
 import { isFile, redirect, send, sendFile } from "./http.js";
+import { handleSearch } from "./search.js";
 
 /** Crane's v1 after_request headers, on every response of a matched v1 route. */
 const V1_HEADERS = { "X-Docker-Registry-Version": "0.6.6", "X-Docker-Registry-Config": "common" };
@@ -33,6 +35,7 @@ export async function handleV1(ctx: RequestContext, segments: string[]): Promise
       ? send(req, res, 201, '"User Created"', { ...V1_HEADERS, ...STANDALONE, ...JSON_TYPE })
       : send(req, res, 200, '"OK"', { ...V1_HEADERS, ...STANDALONE, ...JSON_TYPE });
   }
+  if (first === "search" && rest.length === 0) return handleSearch(ctx);
   if (first === "repositories" && rest.length >= 2) return repositories(ctx, rest);
   if (first === "images" && rest.length === 2) return image(ctx, rest[0] ?? "", rest[1] ?? "");
   return notFound(ctx);
@@ -92,7 +95,10 @@ async function image(ctx: RequestContext, id: string, file: string): Promise<voi
     } else if (await sendFile(req, res, path, headers)) {
       return;
     }
-    return notFound(ctx);
+    // raas difference: a repo whose files are not in the content dir but whose url is http(s)
+    // (a vendor's metadata file, FORMATS.md §3) is redirected, so federation works when the
+    // ISV's own layers are served from local storage. Crane answered 404 here.
+    if (!isHttpUrl(repo.meta.url)) return notFound(ctx);
   }
   const base = repo.meta.url.endsWith("/") ? repo.meta.url : `${repo.meta.url}/`;
   redirect(req, res, 302, `${base}${id}/${file}`, V1_HEADERS);

@@ -3,8 +3,9 @@ import { basename, extname, join, resolve } from "node:path";
 import { InputError } from "../errors.js";
 import { dockerArchiveReader } from "./docker-archive.js";
 import { directoryLayoutFiles } from "./layout-files.js";
-import { legacyDockerArchiveReader, pulpExportReader } from "./not-yet-supported.js";
+import { legacyDockerArchiveReader } from "./docker-legacy.js";
 import { ociArchiveReader, readOciLayout } from "./oci-layout.js";
+import { pulpExportReader } from "./pulp-export.js";
 import { NotTarError, TarIndex } from "./tar-index.js";
 import type { OpenedSource, TarReader } from "./types.js";
 
@@ -51,9 +52,9 @@ export async function openImageSource(path: string): Promise<OpenedSource> {
         : "; it ends without the end-of-archive marker, so it may be truncated";
       throw new InputError(
         path,
-        `a tar archive, but not an image archive (no manifest.json, no oci-layout)${cut}`,
+        `a tar archive, but not an image archive (no manifest.json, no oci-layout, no Pulp export layout)${cut}`,
         {
-          hint: "raas reads docker save archives, OCI archives and OCI layout directories",
+          hint: "raas reads docker save archives, OCI archives and layout directories, and Pulp exports",
         },
       );
     }

@@ -1,4 +1,5 @@
 import type { ImageRef, ImageSource, SourceFormat, SourceImage } from "../image/model.js";
+import type { V1Repository } from "../image/v1.js";
 import type { TarIndex } from "./tar-index.js";
 
 /**
@@ -14,12 +15,18 @@ export interface ReadResult {
   images: ReadImage[];
   /** Things worth telling the user that do not stop the read (e.g. an ignored RepoTag). */
   warnings: string[];
+  /**
+   * A v1 repository (Pulp export, pre-1.10 docker save). Its v2 images are built by push,
+   * which knows the masked set and the vendor layers' descriptors.
+   */
+  v1?: V1Repository;
 }
 
 /** An opened input with the extras the readers know beyond the shared model. */
 export interface OpenedSource extends ImageSource {
   images: ReadImage[];
   warnings: string[];
+  v1?: V1Repository;
 }
 
 /** One input format inside a tar archive; openImageSource tries them in order. */

@@ -131,9 +131,18 @@ export function translateS3Error(err: unknown, context: S3ErrorContext): Error {
   const status = httpStatus(err);
   if (status !== undefined) {
     const detail = typeof shape(err).message === "string" ? `: ${String(shape(err).message)}` : "";
+    // Bodiless answers (HEAD) have no error code, only the status: do not say it twice.
+    const what = code === `HTTP ${status}` ? code : `${code} (HTTP ${status})`;
     return new UserError(
-      `S3 ${context.operation} on ${target} at ${context.endpoint} failed with ${code} (HTTP ${status})${detail}`,
-      { code: "S3_ERROR", cause: err },
+      `S3 ${context.operation} on ${target} at ${context.endpoint} failed with ${what}${detail}`,
+      {
+        code: "S3_ERROR",
+        cause: err,
+        // The SDK already retried server errors and throttling with backoff before we got here.
+        ...(status >= 500
+          ? { hint: "the S3 endpoint kept failing after several retries; check its health and try again" }
+          : {}),
+      },
     );
   }
   return err instanceof Error ? err : new Error(String(err));

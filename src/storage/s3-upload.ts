@@ -28,6 +28,35 @@ export interface UploadRequest {
   publicRead: boolean;
   partSize: number;
   concurrency: number;
+  /**
+   * Part buffers shared by every upload of one store. A part is read from the source only once
+   * it holds a slot, so memory stays near slots x partSize however many blobs upload at once.
+   */
+  slots?: PartSlots;
+}
+
+/** A counting semaphore for part buffers (see UploadRequest.slots). */
+export class PartSlots {
+  private free: number;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(count: number) {
+    this.free = count;
+  }
+
+  /** Resolves with a release function (safe to call more than once). */
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free -= 1;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next === undefined) this.free += 1;
+      else next();
+    };
+  }
 }
 
 /** With a known size, grow the part size so the upload fits in S3's 10,000 parts. */
@@ -146,7 +175,7 @@ async function uploadMultipart(
   let uploaded = 0;
   let partNumber = 0;
 
-  const startPart = (data: Buffer): void => {
+  const startPart = (data: Buffer, release: () => void): void => {
     partNumber += 1;
     if (partNumber > MAX_PARTS) {
       throw new UserError(`${key} needs more than ${MAX_PARTS} parts of ${data.length} bytes`, {
@@ -176,26 +205,47 @@ async function uploadMultipart(
         options.onProgress?.(uploaded);
       } catch (err) {
         failure ??= { error: err };
+      } finally {
+        release();
       }
     })();
     inFlight.add(task);
     void task.then(() => inFlight.delete(task));
   };
 
-  const feed = async (data: Buffer, alreadyHashed: boolean): Promise<void> => {
-    if (!alreadyHashed) verifier.add(data);
-    // Once the body is longer than promised it will fail verification: keep hashing (the
-    // error reports the real digest) but stop sending.
-    if (verifier.oversized) return;
-    while (inFlight.size >= request.concurrency && failure === undefined) await Promise.race(inFlight);
-    if (failure !== undefined) throw failure.error;
-    startPart(data);
+  const slot = async (): Promise<() => void> =>
+    request.slots === undefined ? () => undefined : request.slots.acquire();
+  const feed = async (data: Buffer, alreadyHashed: boolean, release: () => void): Promise<void> => {
+    try {
+      if (!alreadyHashed) verifier.add(data);
+      // Once the body is longer than promised it will fail verification: keep hashing (the
+      // error reports the real digest) but stop sending.
+      if (verifier.oversized) return release();
+      while (inFlight.size >= request.concurrency && failure === undefined) await Promise.race(inFlight);
+      if (failure !== undefined) throw failure.error;
+    } catch (err) {
+      release();
+      throw err;
+    }
+    startPart(data, release);
   };
 
   try {
-    await feed(firstParts[0] as Buffer, true);
-    for (const data of firstParts.slice(1)) await feed(data, false);
-    for await (const data of rest) await feed(data, false);
+    await feed(firstParts[0] as Buffer, true, await slot());
+    for (const data of firstParts.slice(1)) await feed(data, false, await slot());
+    // Take a slot first, then read the part: a blob waiting for a slot holds no part buffer.
+    for (;;) {
+      const release = await slot();
+      const next = await rest.next().catch((err: unknown) => {
+        release();
+        throw err;
+      });
+      if (next.done === true) {
+        release();
+        break;
+      }
+      await feed(next.value, false, release);
+    }
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure.error;
     const result = verifier.finish();

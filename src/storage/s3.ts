@@ -19,7 +19,7 @@ import {
 } from "./s3-client.js";
 import { copyObject } from "./s3-copy.js";
 import { isNotFound, s3Call, translateS3Error, type S3CallContext } from "./s3-errors.js";
-import { uploadObject } from "./s3-upload.js";
+import { PartSlots, uploadObject } from "./s3-upload.js";
 import { describeLocation, publicObjectUrl } from "./s3-url.js";
 import {
   ObjectNotFoundError,
@@ -46,12 +46,15 @@ export class S3Store implements BlobStore {
   readonly client: S3Client;
   private readonly context: S3CallContext;
   private bucketConfirmed = false;
+  /** Multipart part buffers across all concurrent uploads (bounds memory, see s3-upload). */
+  private readonly partSlots: PartSlots;
 
   constructor(options: S3StoreOptions) {
     this.options = resolveS3Options(options);
     this.bucket = this.options.bucket;
     this.description = describeLocation(this.options);
     this.client = createS3Client(options, this.options);
+    this.partSlots = new PartSlots(this.options.concurrency);
     this.context = { bucket: this.bucket, endpoint: this.options.endpointLabel, where: this.description };
   }
 
@@ -86,6 +89,7 @@ export class S3Store implements BlobStore {
         publicRead: options.publicRead ?? this.options.publicRead,
         partSize: this.options.partSize,
         concurrency: this.options.concurrency,
+        slots: this.partSlots,
       },
       body,
       options,

@@ -9,7 +9,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, runCli } from "../helpers/cli.js";
+import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
 import { hostileCases } from "../helpers/hostile.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 
@@ -44,6 +44,7 @@ describe("push rejects bad input and publishes nothing", () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "raas-bad-"));
     env = cliEnv(join(work, "home"));
+    await reservePort(join(work, "home", "raas"), ISV);
     const setup = await runCli(["setup", ISV, "--no-start"], { cwd: work, env });
     expect(setup.code, setup.stdout + setup.stderr).toBe(0);
     storage = join(work, "home", "raas", ISV, "storage");

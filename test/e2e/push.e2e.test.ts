@@ -9,7 +9,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, runCli } from "../helpers/cli.js";
+import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
 import { buildDockerArchive, buildOciLayout, type BuiltImage } from "../helpers/image-builder.js";
 import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 import { skopeoCopy, skopeoInspectDigest, verifyOciDir } from "../helpers/skopeo.js";
@@ -50,6 +50,7 @@ for (const kind of ["s3", "local"] as const) {
     beforeAll(async () => {
       work = await mkdtemp(join(tmpdir(), "raas-e2e-"));
       env = cliEnv(join(work, "home"));
+      await reservePort(join(work, "home", "raas"), ISV);
       if (kind === "s3") {
         s3 = await startS3rver({ buckets: ["demo-images"] });
         await writeFile(

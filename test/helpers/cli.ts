@@ -1,3 +1,6 @@
+import { mkdir, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { main } from "../../src/cli/main.js";
 
@@ -42,4 +45,23 @@ export function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS
     GIT_COMMITTER_EMAIL: "test@raas.invalid",
     ...extra,
   };
+}
+
+/**
+ * Give an ISV of the embedded default a port the OS just handed out, recorded where raas
+ * remembers ports (`$RAAS_HOME/<isv>/platform.json`), so test files running side by side never
+ * race for the same port from 5000 up.
+ */
+export async function reservePort(raasHome: string, isv: string): Promise<number> {
+  const port = await new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
+    });
+  });
+  await mkdir(join(raasHome, isv), { recursive: true });
+  await writeFile(join(raasHome, isv, "platform.json"), `${JSON.stringify({ port })}\n`);
+  return port;
 }

@@ -1,0 +1,115 @@
+import { describe, expect, it } from "vitest";
+import type { IsvSettings } from "../config/types.js";
+import { packageRoot } from "./package-root.js";
+import { renderResources, storageSecret } from "./platform-openshift.js";
+import { parseYamlSubset, YamlSubsetError } from "./platform-openshift-yaml.js";
+
+const settings = (storage: IsvSettings["storage"]): IsvSettings => ({
+  isv: "acme",
+  stateDir: "/state",
+  isvDir: "/state/acme",
+  storage,
+  platform: {
+    kind: "openshift",
+    serverUrl: "https://api.cluster.example:6443",
+    token: "t",
+    namespace: "acme-prod",
+    appName: "registry",
+    scale: false,
+    routeHost: "registry-acme-prod.apps.cluster.example",
+  },
+  appUrl: "https://registry-acme-prod.apps.cluster.example",
+  appRemote: "https://user:pw@git.example/acme/app.git",
+  appBranch: "main",
+  appWorkDir: "/state/acme/app",
+  deployDir: undefined,
+  maskLayers: [],
+});
+
+const s3 = (redirect: "public" | "presigned"): IsvSettings["storage"] => ({
+  kind: "s3",
+  bucket: "acme-images",
+  endpoint: undefined,
+  region: "us-east-1",
+  forcePathStyle: false,
+  credentials: { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "very-secret" },
+  publicRead: false,
+  redirect,
+  presignTtl: 600,
+  partSize: 16 << 20,
+  concurrency: 4,
+  publicBaseUrl: undefined,
+});
+
+describe("OpenShift resources", () => {
+  it("renders every template into an object in the project, with TLS on the route and no git credentials", async () => {
+    const objects = await renderResources(settings(s3("public")), packageRoot());
+    expect(objects.map((o) => o.kind).sort()).toEqual([
+      "BuildConfig",
+      "Deployment",
+      "HorizontalPodAutoscaler",
+      "ImageStream",
+      "Route",
+      "Service",
+    ]);
+    for (const object of objects) expect(object.metadata.namespace).toBe("acme-prod");
+    const byKind = Object.fromEntries(objects.map((o) => [o.kind, o])) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    expect(byKind.Route?.spec).toMatchObject({
+      host: "registry-acme-prod.apps.cluster.example",
+      tls: { termination: "edge" },
+    });
+    expect(byKind.Deployment?.spec).toMatchObject({ replicas: 1 });
+    expect(JSON.stringify(byKind.BuildConfig)).toContain('"uri":"https://git.example/acme/app.git"');
+    expect(JSON.stringify(objects)).not.toContain("pw@");
+    const container = (
+      byKind.Deployment?.spec as { template: { spec: { containers: { ports: unknown }[] } } }
+    ).template.spec.containers[0];
+    expect(container?.ports).toEqual([{ name: "http", containerPort: 5000 }]);
+  });
+
+  it("puts storage credentials into a Secret only for presigned redirects", () => {
+    expect(storageSecret(settings(s3("public")))).toBeUndefined();
+    const secret = storageSecret(settings(s3("presigned")));
+    expect(secret?.metadata.name).toBe("registry-storage");
+    const data = secret?.data as Record<string, string>;
+    expect(Buffer.from(data.AWS_SECRET_ACCESS_KEY ?? "", "base64").toString()).toBe("very-secret");
+  });
+});
+
+describe("the template YAML subset", () => {
+  it("reads mappings, sequences, quoted and flow values", () => {
+    const text = [
+      "# comment",
+      "a: 1",
+      "b: 'it''s # not a comment'",
+      'c: "x\\"y"',
+      "d:",
+      "  - name: one",
+      "    v: true",
+      "  - plain",
+      'e: ["ALL", x]',
+      "f:",
+      "- at key indent",
+    ].join("\n");
+    expect(parseYamlSubset(text, "t.yaml")).toEqual({
+      a: 1,
+      b: "it's # not a comment",
+      c: 'x"y',
+      d: [{ name: "one", v: true }, "plain"],
+      e: ["ALL", "x"],
+      f: ["at key indent"],
+    });
+  });
+
+  it("refuses what it does not understand, naming the line", () => {
+    expect(() => parseYamlSubset("a: &anchor 1", "t.yaml")).toThrow(YamlSubsetError);
+    expect(() => parseYamlSubset("a: 1\n---\nb: 2", "t.yaml")).toThrow(/t\.yaml:2: one document/);
+    expect(() => parseYamlSubset("a:\n  b: 1\n    c: 2", "t.yaml")).toThrow(
+      /t\.yaml:3: unexpected indentation/,
+    );
+    expect(() => parseYamlSubset("a: |\n  text", "t.yaml")).toThrow(/unsupported/);
+  });
+});

@@ -1,0 +1,146 @@
+/** The checks `raas status` makes against the running registry app, over HTTP. */
+import { errorMessage } from "../errors.js";
+import { MediaType } from "../image/media-types.js";
+import { mapLimit } from "../publish/pool.js";
+import type { CheckList } from "./checks.js";
+
+export type HttpLog = (line: string) => void;
+
+const ACCEPT = [
+  MediaType.ociIndex,
+  MediaType.ociManifest,
+  MediaType.dockerManifestList,
+  MediaType.dockerManifest,
+].join(", ");
+
+/** fetch with a timeout and one debug line per request: method, URL without query, status, time. */
+export async function timedFetch(
+  url: string,
+  init: RequestInit & { timeoutMs?: number },
+  log: HttpLog,
+): Promise<Response> {
+  const started = Date.now();
+  const method = init.method ?? "GET";
+  const shown = url.split("?")[0] ?? url;
+  try {
+    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs ?? 5000) });
+    log(`HTTP ${method} ${shown} -> ${response.status} (${Date.now() - started} ms)`);
+    return response;
+  } catch (error) {
+    log(`HTTP ${method} ${shown} failed after ${Date.now() - started} ms: ${causeOf(error)}`);
+    throw error;
+  }
+}
+
+function causeOf(error: unknown): string {
+  const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+  return cause?.code ?? cause?.message ?? errorMessage(error);
+}
+
+/** /v1/_ping must answer 200 `true` and /v2/ 200. Returns whether the app is up. */
+export async function checkApp(appUrl: string, checks: CheckList, log: HttpLog): Promise<boolean> {
+  try {
+    const ping = await timedFetch(`${appUrl}/v1/_ping`, { redirect: "manual" }, log);
+    const body = (await ping.text()).trim();
+    const v2 = await timedFetch(`${appUrl}/v2/`, { redirect: "manual" }, log);
+    await v2.arrayBuffer();
+    if (ping.status === 200 && body === "true" && v2.status === 200) {
+      checks.ok("registry app", `${appUrl} answers /v1/_ping and /v2/`);
+      return true;
+    }
+    checks.fail(
+      "registry app",
+      `${appUrl}/v1/_ping answered ${ping.status} ${JSON.stringify(body.slice(0, 40))}, /v2/ answered ${v2.status}`,
+      "check the app's logs; `raas setup <isv>` redeploys it",
+    );
+  } catch (error) {
+    checks.fail(
+      "registry app",
+      `the registry app is stopped: ${appUrl} does not answer (${causeOf(error)})`,
+      "start it with `raas setup <isv>` (background) or `raas serve <isv>`",
+    );
+  }
+  return false;
+}
+
+/** The repositories the running app serves (/v2/_catalog, all pages) must be those in the metadata. */
+export async function checkCatalog(
+  appUrl: string,
+  names: readonly string[],
+  checks: CheckList,
+  log: HttpLog,
+): Promise<void> {
+  const served: string[] = [];
+  let next: string | undefined = "/v2/_catalog";
+  try {
+    while (next !== undefined) {
+      const response = await timedFetch(new URL(next, appUrl).href, {}, log);
+      if (response.status !== 200) throw new Error(`GET ${next} answered ${response.status}`);
+      served.push(...((await response.json()) as { repositories: string[] }).repositories);
+      next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get("link") ?? "")?.[1];
+    }
+  } catch (error) {
+    checks.fail(
+      "deployed repositories",
+      `cannot read the catalog: ${errorMessage(error)}`,
+      "check the app's logs",
+    );
+    return;
+  }
+  served.sort();
+  const missing = names.filter((n) => !served.includes(n));
+  const extra = served.filter((n) => !names.includes(n));
+  if (missing.length === 0 && extra.length === 0) {
+    checks.ok(
+      "deployed repositories",
+      `the app serves the ${names.length} repositor${names.length === 1 ? "y" : "ies"} in the metadata`,
+    );
+    return;
+  }
+  const parts = [
+    missing.length > 0
+      ? `does not serve ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? "..." : ""}`
+      : "",
+    extra.length > 0 ? `serves ${extra.slice(0, 5).join(", ")} which the metadata does not list` : "",
+  ].filter((p) => p !== "");
+  checks.fail(
+    "deployed repositories",
+    `the running app ${parts.join(" and ")}`,
+    "the app has not picked up the latest metadata or runs an old deployment; `raas setup <isv>` redeploys it",
+  );
+}
+
+/** Each tag must be served with the digest the metadata records. Returns the number of failures. */
+export async function checkServed(
+  appUrl: string,
+  name: string,
+  tags: Record<string, string>,
+  checks: CheckList,
+  concurrency: number,
+  log: HttpLog,
+): Promise<number> {
+  const results = await mapLimit(Object.entries(tags), concurrency, async ([tag, digest]) => {
+    const response = await timedFetch(
+      `${appUrl}/v2/${name}/manifests/${tag}`,
+      { method: "HEAD", headers: { Accept: ACCEPT } },
+      log,
+    ).catch(() => undefined);
+    const served = response?.headers.get("docker-content-digest");
+    if (response?.status === 200 && served === digest) return undefined;
+    return {
+      tag,
+      detail: `the registry serves ${response?.status ?? "nothing"} ${served ?? ""} instead of ${digest}`,
+    };
+  });
+  let problems = 0;
+  for (const result of results) {
+    if (result === undefined) continue;
+    checks.fail(
+      `${name}:${result.tag}`,
+      result.detail,
+      "the app has not reloaded or runs an old deployment; `raas setup <isv>` redeploys it",
+    );
+    problems++;
+  }
+  return problems;
+}

@@ -1,0 +1,167 @@
+/**
+ * What `raas status` checks in storage. Storage is listed once (the whole store, or one
+ * prefix per repository with `-a`), so 10,000 blobs cost a few LIST pages instead of 10,000
+ * HEAD requests; only `--verify` and masked blobs (a HEAD of their vendor URL) touch objects.
+ */
+import { createHash } from "node:crypto";
+import type { CraneV4, RaasExtension } from "../crane/types.js";
+import { errorMessage } from "../errors.js";
+import type { Digest } from "../image/digest.js";
+import { blobKey, manifestKey, tagsListKey } from "../publish/keys.js";
+import { mapLimit } from "../publish/pool.js";
+import type { BlobStore } from "../storage/types.js";
+
+/** Storage objects grouped by their first key segment (the repository); key -> size. */
+export type Inventory = Map<string, Map<string, number>>;
+
+export const PROBE_PREFIX = ".raas-probe/";
+
+/** List storage: everything, or only the given repositories' prefixes. */
+export async function takeInventory(store: BlobStore, repositories?: readonly string[]): Promise<Inventory> {
+  const inventory: Inventory = new Map();
+  const add = (key: string, size: number) => {
+    const slash = key.indexOf("/");
+    const repository = slash < 0 ? "" : key.slice(0, slash);
+    let objects = inventory.get(repository);
+    if (objects === undefined) inventory.set(repository, (objects = new Map()));
+    objects.set(key, size);
+  };
+  if (repositories === undefined) {
+    for await (const object of store.list("")) add(object.key, object.size);
+  } else {
+    await mapLimit(repositories, 8, async (repository) => {
+      for await (const object of store.list(`${repository}/`)) add(object.key, object.size);
+    });
+  }
+  return inventory;
+}
+
+/** Probe objects a setup interrupted before its cleanup left behind. */
+export async function leftoverProbes(store: BlobStore): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of store.list(PROBE_PREFIX)) keys.push(object.key);
+  return keys;
+}
+
+export interface StorageProblem {
+  detail: string;
+  fix: string;
+}
+
+export interface RepositoryCheckOptions {
+  verify: boolean;
+  concurrency: number;
+  /** Called for each external request (masked-blob HEADs), for --log debug. */
+  log?: (line: string) => void;
+}
+
+const PUSH_AGAIN = "push the image again: raas uploads what is missing and keeps what is there";
+
+/**
+ * Compare one repository's metadata with its objects in storage: every blob present with the
+ * right size (and hash, with --verify), masked blobs resolvable at their URL, every manifest
+ * and tag stored, and nothing stored that no manifest references (reported, never deleted).
+ */
+export async function checkRepositoryStorage(
+  meta: CraneV4 & { "x-raas": RaasExtension },
+  objects: ReadonlyMap<string, number>,
+  store: BlobStore,
+  options: RepositoryCheckOptions,
+): Promise<{ problems: StorageProblem[]; blobs: number; masked: number }> {
+  const ext = meta["x-raas"];
+  const repository = meta.repository;
+  const problems: StorageProblem[] = [];
+  const expected = new Set<string>([tagsListKey(repository)]);
+  const stored: [Digest, number, string][] = [];
+  const masked: [Digest, string][] = [];
+
+  for (const [digest, record] of Object.entries(ext.blobs) as [Digest, { size: number; url?: string }][]) {
+    if (record.url !== undefined) {
+      masked.push([digest, record.url]);
+      continue;
+    }
+    const key = blobKey(repository, digest);
+    expected.add(key);
+    const size = objects.get(key);
+    if (size === undefined) {
+      problems.push({
+        detail: `blob ${digest} was deleted from storage (no object at ${key})`,
+        fix: PUSH_AGAIN,
+      });
+    } else if (size !== record.size) {
+      problems.push({
+        detail: `blob ${digest} has ${size} bytes in storage (${key}), the metadata says ${record.size}`,
+        fix: PUSH_AGAIN,
+      });
+    } else {
+      stored.push([digest, size, key]);
+    }
+  }
+  for (const [digest, record] of Object.entries(ext.manifests)) {
+    const key = manifestKey(repository, record.mediaType, digest);
+    expected.add(key);
+    if (!objects.has(key)) {
+      problems.push({
+        detail: `manifest ${digest} is missing from storage (no object at ${key})`,
+        fix: PUSH_AGAIN,
+      });
+    }
+  }
+  for (const [tag, digest] of Object.entries(ext.tags)) {
+    const record = ext.manifests[digest];
+    if (record === undefined) continue; // reported by the tag check
+    const key = manifestKey(repository, record.mediaType, tag);
+    expected.add(key);
+    if (!objects.has(key)) {
+      problems.push({ detail: `tag ${tag} is missing from storage (no object at ${key})`, fix: PUSH_AGAIN });
+    }
+  }
+  for (const [key, size] of objects) {
+    if (!expected.has(key)) {
+      problems.push({
+        detail: `orphaned object ${key} (${size} bytes): no manifest or tag of ${meta["repo-registry-id"]} references it`,
+        fix: "left by an interrupted or superseded push; delete it once no push is running (raas never deletes)",
+      });
+    }
+  }
+  if (options.verify) {
+    const corrupt = await mapLimit(stored, options.concurrency, async ([digest, , key]) => {
+      const hash = createHash("sha256");
+      for await (const chunk of await store.get(key)) hash.update(chunk as Buffer);
+      const actual = `sha256:${hash.digest("hex")}`;
+      return actual === digest
+        ? undefined
+        : `blob ${digest} is corrupt in storage: ${key} hashes to ${actual}`;
+    });
+    for (const detail of corrupt) {
+      if (detail !== undefined) problems.push({ detail, fix: `delete the object, then ${PUSH_AGAIN}` });
+    }
+  }
+  const unresolvable = await mapLimit(masked, options.concurrency, async ([digest, url]) => {
+    const started = Date.now();
+    try {
+      const response = await fetch(url, {
+        method: "HEAD",
+        redirect: "follow",
+        signal: AbortSignal.timeout(10_000),
+      });
+      options.log?.(
+        `HEAD ${new URL(url).origin}${new URL(url).pathname} -> ${response.status} (${Date.now() - started} ms)`,
+      );
+      return response.ok
+        ? undefined
+        : `masked blob ${digest} does not resolve: ${url} answered ${response.status}`;
+    } catch (error) {
+      return `masked blob ${digest} does not resolve: ${url} (${errorMessage(error)})`;
+    }
+  });
+  for (const detail of unresolvable) {
+    if (detail !== undefined) {
+      problems.push({
+        detail,
+        fix: "check the vendor's registry, or remove the layer from [redhat] mask_layers and push again",
+      });
+    }
+  }
+  return { problems, blobs: stored.length, masked: masked.length };
+}

@@ -1,0 +1,179 @@
+import { Readable } from "node:stream";
+import { InputError } from "../errors.js";
+import { schema2Manifest } from "../sources/docker-archive.js";
+import { sha256Digest } from "../image/digest.js";
+import { MediaType } from "../image/media-types.js";
+import type { Blob, ImageManifest } from "../image/model.js";
+import { chainOf } from "../image/v1-chain.js";
+import { describeGzip, describeTar, gzipOf, type LayerDescriptor } from "../image/v1-layer.js";
+import type { V1Image, V1Repository } from "../image/v1.js";
+
+/** A masked layer as the vendor hosts it. */
+export interface VendorLayer extends LayerDescriptor {
+  /** Where the vendor serves the gzip layer (`<vendor url>/<id>/layer`). */
+  url: string;
+  /** History entry from the vendor image's `json`, when known. */
+  history?: HistoryEntry;
+}
+
+export interface HistoryEntry {
+  created?: string;
+  created_by?: string;
+  author?: string;
+  comment?: string;
+}
+
+export interface ConvertOptions {
+  /** The input, for messages. */
+  path: string;
+  isMasked(id: string): boolean;
+  /** The vendor's descriptor of a masked layer (from the cache, or fetched once). */
+  vendorLayer(id: string): Promise<VendorLayer>;
+}
+
+/** Keys of a v1 `json` that describe the v1 layer, not the image; dropped from a v2 config. */
+const V1_ONLY_KEYS = new Set([
+  "id",
+  "Id",
+  "parent",
+  "Parent",
+  "parent_id",
+  "layer_id",
+  "Size",
+  "checksum",
+  "throwaway",
+]);
+
+/**
+ * Refuses a repository whose ancestry names an id that is neither in the input nor masked:
+ * such an image could never be pulled completely.
+ */
+export function checkExternalIds(
+  repo: V1Repository,
+  options: Pick<ConvertOptions, "path" | "isMasked">,
+): void {
+  const unknown = [...repo.external].filter((id) => !options.isMasked(id));
+  if (unknown.length > 0) {
+    throw new InputError(
+      options.path,
+      `the ancestry names ${unknown.join(", ")}, neither in the archive nor a masked vendor layer`,
+      {
+        hint: "Add the vendor's metadata file (redhat/metadata/*.json in the config repository) or list the ids in [redhat] mask_layers.",
+      },
+    );
+  }
+}
+
+/** Converts v1 images to Docker schema 2, sharing one description per layer across tags. */
+export class V1Converter {
+  private readonly layers = new Map<string, Promise<{ blob: Blob; history: HistoryEntry }>>();
+
+  constructor(
+    private readonly repo: V1Repository,
+    private readonly options: ConvertOptions,
+  ) {}
+
+  /** The schema 2 image whose top v1 image is `top`. */
+  async convert(top: string): Promise<ImageManifest> {
+    const chain = chainOf(this.repo, top);
+    const described = [];
+    for (const id of chain) described.push(await this.layer(id));
+    const topImage = this.repo.images.get(top) as V1Image;
+    const config: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(topImage.config)) {
+      if (!V1_ONLY_KEYS.has(key)) config[key] = value;
+    }
+    config.os ??= "linux";
+    config.architecture ??= "amd64";
+    config.rootfs = { type: "layers", diff_ids: described.map((d) => d.blob.diffId) };
+    config.history = described.map((d) => d.history);
+    const configBytes = Buffer.from(JSON.stringify(config));
+    const configBlob: Blob = {
+      digest: sha256Digest(configBytes),
+      size: configBytes.length,
+      mediaType: MediaType.dockerConfig,
+      open: () => Readable.from([configBytes]),
+      origin: `${this.options.path}: v2 config of ${top}`,
+    };
+    const layers = described.map((d) => d.blob);
+    const bytes = schema2Manifest(configBlob, layers);
+    return {
+      kind: "image",
+      digest: sha256Digest(bytes),
+      mediaType: MediaType.dockerManifest,
+      bytes,
+      config: configBlob,
+      layers,
+    };
+  }
+
+  /** The v2 blob of one image's layer (the vendor's for masked ids). */
+  async layerBlob(id: string): Promise<Blob> {
+    return (await this.layer(id)).blob;
+  }
+
+  private layer(id: string): Promise<{ blob: Blob; history: HistoryEntry }> {
+    let pending = this.layers.get(id);
+    if (pending === undefined) {
+      pending = this.describe(id);
+      this.layers.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async describe(id: string): Promise<{ blob: Blob; history: HistoryEntry }> {
+    const image = this.repo.images.get(id);
+    // A masked layer is always referenced as the vendor hosts it, even when the input holds a
+    // copy: the registry redirects its blob to the vendor, so the digest must be the vendor's.
+    if (this.options.isMasked(id) || image === undefined) {
+      const vendor = await this.options.vendorLayer(id);
+      const blob: Blob = {
+        digest: vendor.digest,
+        size: vendor.size,
+        diffId: vendor.diffId,
+        mediaType: MediaType.dockerLayerGzip,
+        aliases: [id],
+        url: vendor.url,
+        origin: vendor.url,
+        open: () => {
+          throw new Error(`layer ${id} is a vendor layer hosted at ${vendor.url}; raas never uploads it`);
+        },
+      };
+      return { blob, history: vendor.history ?? {} };
+    }
+    const { layer } = image;
+    let descriptor;
+    try {
+      descriptor = layer.gzipped ? await describeGzip(layer.open()) : await describeTar(layer.open());
+    } catch (err) {
+      const what = layer.gzipped ? "a gzip-compressed layer" : "a readable layer";
+      throw new InputError(layer.origin, `not ${what} (${(err as Error).message})`, { cause: err });
+    }
+    if (layer.gzipped && descriptor.size !== layer.size) {
+      throw new InputError(layer.origin, `layer is ${layer.size} bytes but ${descriptor.size} were read`);
+    }
+    const blob: Blob = {
+      digest: descriptor.digest,
+      size: descriptor.size,
+      diffId: descriptor.diffId,
+      mediaType: MediaType.dockerLayerGzip,
+      aliases: [id],
+      origin: layer.origin,
+      open: () => (layer.gzipped ? layer.open() : gzipOf(layer.open())),
+    };
+    return { blob, history: historyOf(image.config) };
+  }
+}
+
+/** Docker's v1 -> v2 migration: the command that made the layer, and when. */
+export function historyOf(config: Record<string, unknown>): HistoryEntry {
+  const entry: HistoryEntry = {};
+  if (typeof config.created === "string") entry.created = config.created;
+  if (typeof config.author === "string" && config.author !== "") entry.author = config.author;
+  if (typeof config.comment === "string" && config.comment !== "") entry.comment = config.comment;
+  const container = config.container_config;
+  const cmd =
+    typeof container === "object" && container !== null ? (container as { Cmd?: unknown }).Cmd : undefined;
+  if (Array.isArray(cmd) && cmd.every((c) => typeof c === "string")) entry.created_by = cmd.join(" ");
+  return entry;
+}

@@ -1,0 +1,118 @@
+/**
+ * Prometheus metrics, written by hand in the text exposition format (version 0.0.4) so the
+ * registry app keeps no dependency. Label values are bounded: routes are a fixed set, statuses
+ * are HTTP codes, and pulls are only counted for a repository and reference the metadata knows,
+ * so a client cannot grow the series set by inventing names.
+ */
+
+/** Latency buckets in seconds: the interesting range for a server answering from memory. */
+const BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+interface Histogram {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+export type Route =
+  | "v2_base"
+  | "v2_catalog"
+  | "v2_manifest"
+  | "v2_blob"
+  | "v2_tags"
+  | "v1"
+  | "v1_search"
+  | "crane_admin"
+  | "health"
+  | "metrics"
+  | "other";
+
+/** The route label of a raw request path, cheaply (no decoding): it only names a metric series. */
+export function routeOf(path: string): Route {
+  if (path.startsWith("/v2/")) {
+    if (path === "/v2/") return "v2_base";
+    if (path.startsWith("/v2/_catalog")) return "v2_catalog";
+    const end = path.lastIndexOf("/");
+    const kindStart = path.lastIndexOf("/", end - 1);
+    const kind = path.slice(kindStart + 1, end);
+    if (kind === "manifests") return "v2_manifest";
+    if (kind === "blobs") return "v2_blob";
+    if (kind === "tags") return "v2_tags";
+    return "other";
+  }
+  if (path === "/v1/search") return "v1_search";
+  if (path.startsWith("/v1/")) return "v1";
+  if (path.startsWith("/crane/")) return "crane_admin";
+  if (path === "/healthz" || path === "/readyz") return "health";
+  if (path === "/metrics") return "metrics";
+  return "other";
+}
+
+const escapeLabel = (value: string) =>
+  value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
+
+export class Metrics {
+  private readonly requests = new Map<string, number>();
+  private readonly latency = new Map<Route, Histogram>();
+  private readonly pulls = new Map<string, number>();
+  private readonly started = Date.now();
+
+  observe(route: Route, status: number, seconds: number): void {
+    const key = `${route} ${status}`;
+    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    let histogram = this.latency.get(route);
+    if (histogram === undefined) {
+      histogram = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.latency.set(route, histogram);
+    }
+    // Cumulative buckets are summed at render time; here only the first matching one counts.
+    const index = BUCKETS.findIndex((bound) => seconds <= bound);
+    if (index >= 0) histogram.counts[index] = (histogram.counts[index] ?? 0) + 1;
+    histogram.sum += seconds;
+    histogram.count += 1;
+  }
+
+  /** A manifest GET answered for a known repository and a known tag or digest. */
+  pull(repository: string, reference: string): void {
+    const key = `${repository}\n${reference}`;
+    this.pulls.set(key, (this.pulls.get(key) ?? 0) + 1);
+  }
+
+  render(): string {
+    const out: string[] = [];
+    out.push("# HELP raas_registry_requests_total HTTP requests answered, by route and status.");
+    out.push("# TYPE raas_registry_requests_total counter");
+    for (const [key, value] of [...this.requests].sort()) {
+      const [route, status] = key.split(" ");
+      out.push(`raas_registry_requests_total{route="${route}",status="${status}"} ${value}`);
+    }
+    out.push("# HELP raas_registry_request_duration_seconds Time to answer a request, by route.");
+    out.push("# TYPE raas_registry_request_duration_seconds histogram");
+    for (const [route, h] of [...this.latency].sort(([a], [b]) => a.localeCompare(b))) {
+      let cumulative = 0;
+      BUCKETS.forEach((bound, i) => {
+        cumulative += h.counts[i] ?? 0;
+        out.push(
+          `raas_registry_request_duration_seconds_bucket{route="${route}",le="${bound}"} ${cumulative}`,
+        );
+      });
+      out.push(`raas_registry_request_duration_seconds_bucket{route="${route}",le="+Inf"} ${h.count}`);
+      out.push(`raas_registry_request_duration_seconds_sum{route="${route}"} ${h.sum}`);
+      out.push(`raas_registry_request_duration_seconds_count{route="${route}"} ${h.count}`);
+    }
+    out.push(
+      "# HELP raas_registry_manifest_pulls_total Manifest GETs answered, by repository and tag or digest.",
+    );
+    out.push("# TYPE raas_registry_manifest_pulls_total counter");
+    for (const [key, value] of [...this.pulls].sort()) {
+      const [repository = "", reference = ""] = key.split("\n");
+      out.push(
+        `raas_registry_manifest_pulls_total{repository="${escapeLabel(repository)}",reference="${escapeLabel(reference)}"} ${value}`,
+      );
+    }
+    out.push("# HELP raas_registry_start_time_seconds When this process started.");
+    out.push("# TYPE raas_registry_start_time_seconds gauge");
+    out.push(`raas_registry_start_time_seconds ${Math.floor(this.started / 1000)}`);
+    return `${out.join("\n")}\n`;
+  }
+}

@@ -1,0 +1,178 @@
+import { InputError } from "../errors.js";
+import { isRepositoryName, isTag } from "../image/names.js";
+import { isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
+import { checkChains, parseAncestry, v1Identity } from "../image/v1-chain.js";
+import { isObject, parseJsonObject } from "./json.js";
+import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import type { TarIndex, TarMember } from "./tar-index.js";
+import type { ReadResult, TarReader } from "./types.js";
+
+const FILES = ["ancestry", "json", "layer"] as const;
+const ANCESTRY_LIMIT = 1024 * 1024;
+
+/**
+ * A Pulp 2 export (`docker_distributor_export`, FORMATS.md §4.4): `<repo_id>.json` (Crane v1
+ * metadata) and `web/<image_id>/{ancestry,json,layer}`, `layer` being gzip. Pulp wrote it with
+ * `tarfile(dereference=True)`, so a link in it was not written by Pulp and is refused. Older
+ * exports used `<repo_id>/` where newer ones use `web/`; both are read.
+ */
+export async function readPulpExport(archive: TarIndex): Promise<ReadResult> {
+  const path = archive.path;
+  const members = archive.members();
+  for (const m of members) {
+    if (m.type === "symlink" || m.type === "hardlink") {
+      throw new InputError(
+        path,
+        `member "${m.name}" is a ${m.type}; a Pulp export holds only files and directories`,
+      );
+    }
+  }
+  const metadataFiles = members.filter((m) => m.type === "file" && /^[^/]+\.json$/.test(m.name));
+  if (metadataFiles.length !== 1) {
+    throw new InputError(
+      path,
+      `a Pulp export has exactly one <repo_id>.json at the top; found ${metadataFiles.length}`,
+    );
+  }
+  const metadataName = (metadataFiles[0] as TarMember).name;
+  const repoId = metadataName.slice(0, -".json".length);
+  const base = members.some((m) => m.name === "web" || m.name.startsWith("web/")) ? "web" : repoId;
+
+  // Every member must have its place; anything else means this is not what Pulp wrote.
+  const byImage = new Map<string, Map<string, TarMember>>();
+  for (const m of members) {
+    if (m.name === "" || m.name === metadataName || (m.name === base && m.type === "directory")) continue;
+    const parts = m.name.split("/");
+    const [top, id, file] = parts;
+    if (top !== base || id === undefined || parts.length > 3) {
+      throw new InputError(
+        path,
+        `unexpected member "${m.name}" in a Pulp export (only ${base}/<image id>/{ancestry,json,layer})`,
+      );
+    }
+    if (!isV1Id(id)) {
+      throw new InputError(path, `"${base}/${id}" is not named by an image id (64 lower-case hex digits)`);
+    }
+    const files = byImage.get(id) ?? new Map<string, TarMember>();
+    byImage.set(id, files);
+    if (file === undefined) {
+      if (m.type !== "directory") throw new InputError(path, `"${m.name}" should be a directory`);
+      continue;
+    }
+    if (!(FILES as readonly string[]).includes(file) || m.type !== "file") {
+      throw new InputError(
+        path,
+        `unexpected member "${m.name}" (an image directory holds ancestry, json and layer)`,
+      );
+    }
+    files.set(file, m);
+  }
+
+  const meta = parseJsonObject(await archive.readMember(metadataName, MANIFEST_LIMIT), path, metadataName);
+  const listed = listedImages(meta, path, metadataName);
+  const inArchive = [...byImage.keys()];
+  const notInWeb = listed.filter((id) => !byImage.has(id));
+  const notListed = inArchive.filter((id) => !listed.includes(id));
+  if (notInWeb.length > 0 || notListed.length > 0) {
+    const parts = [
+      notInWeb.length > 0 ? `${metadataName} lists ${notInWeb.join(", ")}, missing from ${base}/` : "",
+      notListed.length > 0 ? `${base}/ holds ${notListed.join(", ")}, not listed in ${metadataName}` : "",
+    ].filter((s) => s !== "");
+    throw new InputError(path, `the images list disagrees with ${base}/: ${parts.join("; ")}`, {
+      hint: "Export the repository again from Pulp; the archive was edited or is incomplete.",
+    });
+  }
+
+  const repo: V1Repository = {
+    name: registryId(meta, path, metadataName),
+    images: new Map(),
+    external: new Set(),
+    tags: tagsOf(meta, path, metadataName),
+  };
+  for (const id of listed) {
+    const files = byImage.get(id) as Map<string, TarMember>;
+    for (const file of FILES) {
+      if (!files.has(file)) {
+        throw new InputError(path, `image ${id} has no ${file} (${base}/${id}/${file} is missing)`);
+      }
+    }
+    repo.images.set(id, await readImage(archive, base, id, files));
+  }
+  checkChains(repo, path);
+  return { images: [], warnings: [], v1: repo };
+}
+
+async function readImage(
+  archive: TarIndex,
+  base: string,
+  id: string,
+  files: Map<string, TarMember>,
+): Promise<V1Image> {
+  const path = archive.path;
+  const jsonName = `${base}/${id}/json`;
+  const json = await archive.readMember(jsonName, CONFIG_LIMIT);
+  const config = parseJsonObject(json, path, jsonName);
+  const identity = v1Identity(config, path, jsonName);
+  if (identity.id !== id) throw new InputError(path, `${jsonName} says its id is ${identity.id}, not ${id}`);
+  const ancestryName = `${base}/${id}/ancestry`;
+  const ancestryBytes = await archive.readMember(ancestryName, ANCESTRY_LIMIT);
+  const layer = files.get("layer") as TarMember;
+  return {
+    id,
+    parent: identity.parent,
+    json,
+    config,
+    ancestryBytes,
+    ancestry: parseAncestry(ancestryBytes, path, ancestryName),
+    layer: {
+      size: layer.size,
+      gzipped: true,
+      open: () => archive.stream(layer),
+      origin: `${path}:${base}/${id}/layer`,
+    },
+  };
+}
+
+function listedImages(meta: Record<string, unknown>, path: string, file: string): string[] {
+  if (meta.version !== 1) throw new InputError(path, `${file} is not Crane version 1 metadata`);
+  if (!Array.isArray(meta.images)) throw new InputError(path, `${file} has no "images" list`);
+  const ids = (meta.images as unknown[]).map((image, i) => {
+    const id = isObject(image) ? image.id : undefined;
+    if (!isV1Id(id)) {
+      throw new InputError(path, `${file} images[${i}] has no valid id (64 lower-case hex digits)`);
+    }
+    return id;
+  });
+  if (new Set(ids).size !== ids.length) throw new InputError(path, `${file} lists an image twice`);
+  return ids;
+}
+
+function registryId(meta: Record<string, unknown>, path: string, file: string): string | undefined {
+  const value = meta["repo-registry-id"];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !isRepositoryName(value) || value.split("/").length > 2) {
+    throw new InputError(path, `${file} has an invalid repo-registry-id ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function tagsOf(meta: Record<string, unknown>, path: string, file: string): Record<string, string> {
+  if (!isObject(meta.tags)) throw new InputError(path, `${file} has no "tags" object`);
+  const tags: Record<string, string> = {};
+  for (const [tag, id] of Object.entries(meta.tags)) {
+    if (!isTag(tag)) throw new InputError(path, `${file} has an invalid tag ${JSON.stringify(tag)}`);
+    if (!isV1Id(id)) throw new InputError(path, `${file} tag ${tag} does not name an image id`);
+    tags[tag] = id;
+  }
+  return tags;
+}
+
+export const pulpExportReader: TarReader = {
+  format: "pulp-export",
+  matches: (archive: TarIndex) => {
+    const members = archive.members();
+    const stems = members.filter((m) => /^[^/]+\.json$/.test(m.name)).map((m) => m.name.slice(0, -5));
+    return members.some((m) => m.name.startsWith("web/") || stems.some((s) => m.name.startsWith(`${s}/`)));
+  },
+  read: readPulpExport,
+};

@@ -1,0 +1,251 @@
+/**
+ * Pulp exports and image federation, end to end on the embedded default (local storage,
+ * local registry server): an ISV image on two vendor layers is pushed; the vendor layers are
+ * never uploaded; a v1 client walk and a skopeo (v2) pull both get every byte, the vendor's
+ * through redirects to the vendor site; a second image on the same base fetches no vendor
+ * layer again; and hostile exports are refused with nothing published. Real processes,
+ * real HTTP, real skopeo. About 15 s.
+ */
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
+import {
+  buildV1Chain,
+  startVendorSite,
+  writePulpExport,
+  type V1Built,
+  type VendorSite,
+} from "../helpers/pulp-builder.js";
+import { skopeoCopy, verifyOciDir } from "../helpers/skopeo.js";
+import type { TarEntry } from "../helpers/tar-writer.js";
+
+const ISV = "demo";
+const NAME = "acme/bigdata-app";
+
+interface PushJson {
+  images: {
+    name: string;
+    tags: string[];
+    digest: string;
+    counts: Record<string, number>;
+    v1MetadataFile?: string;
+  }[];
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) out.push(join(entry.parentPath, entry.name));
+  }
+  return out.sort();
+}
+
+const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+describe("Pulp export with masked vendor layers (embedded default)", () => {
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  let vendor: VendorSite;
+  let vendorImages: V1Built[];
+  let isvImages: V1Built[];
+  let host: string;
+  const raas = (...args: string[]) => runCli(args, { cwd: work, env });
+  const storage = () => join(work, "home", "raas", ISV, "storage");
+  const pushJson = async (...args: string[]): Promise<PushJson> => {
+    const run = await raas("push", ISV, ...args, "--json");
+    if (run.code !== 0) throw new Error(`raas push failed (${run.code}):\n${run.stdout}\n${run.stderr}`);
+    return JSON.parse(run.stdout) as PushJson;
+  };
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "raas-pulp-e2e-"));
+    env = cliEnv(join(work, "home"));
+    await reservePort(join(work, "home", "raas"), ISV);
+    vendorImages = await buildV1Chain(["rhel-base", "rhel-update"], { layerSize: 50_000 });
+    isvImages = await buildV1Chain(["isv-runtime", "isv-app"], {
+      parent: vendorImages[1],
+      layerSize: 80_000,
+    });
+    vendor = await startVendorSite(join(work, "vendor"), vendorImages);
+    await mkdir(join(work, "redhat", "metadata"), { recursive: true });
+    await writeFile(join(work, "redhat", "metadata", "rhel7.json"), vendor.metadata);
+    await writeFile(join(work, "raas.cfg"), "[raas]\nstorage = local\n");
+    await writePulpExport(join(work, "bigdata-app.tar"), {
+      repoId: "acme-bigdata-app",
+      registryId: NAME,
+      images: isvImages,
+      tags: { latest: isvImages[1]?.id ?? "" },
+    });
+    const setup = await raas("setup", ISV);
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+    const platform = JSON.parse(await readFile(join(work, "home", "raas", ISV, "platform.json"), "utf8")) as {
+      port: number;
+    };
+    host = `127.0.0.1:${platform.port}`;
+  }, 120_000);
+
+  afterAll(async () => {
+    const pid = await readFile(join(work, "home", "raas", ISV, "server.pid"), "utf8").catch(() => undefined);
+    if (pid !== undefined) {
+      try {
+        process.kill(Number(pid.trim()), "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    await vendor?.close();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("publishes the ISV layers only, and the vendor layers are described once from the vendor site", async () => {
+    const pushed = await pushJson("bigdata-app");
+    expect(pushed.images).toHaveLength(1);
+    expect(pushed.images[0]).toMatchObject({
+      name: NAME,
+      tags: ["latest"],
+      counts: { uploaded: 3, masked: 2 },
+    });
+    expect(pushed.images[0]?.v1MetadataFile).toBe("data/v1/demo-acme-bigdata-app.json");
+    expect(vendor.layerRequests()).toBe(2);
+
+    const files = await listFiles(storage());
+    for (const image of vendorImages) {
+      expect(files.some((f) => f.includes(image.id) || f.includes(image.digest.slice(7)))).toBe(false);
+      for (const file of files) expect(sha(await readFile(file))).not.toBe(image.digest);
+    }
+    for (const image of isvImages) {
+      expect(files).toContain(join(storage(), "acme-bigdata-app", image.id, "layer"));
+      expect(files).toContain(
+        join(storage(), "acme-bigdata-app", "blobs", `sha256:${image.digest.slice(7)}`),
+      );
+    }
+    const cache = JSON.parse(await readFile(join(work, "redhat", "descriptors.json"), "utf8")) as {
+      layers: Record<string, { digest: string; diffId: string }>;
+    };
+    for (const image of vendorImages) {
+      expect(cache.layers[image.id]).toMatchObject({ digest: image.digest, diffId: image.diffId });
+    }
+  });
+
+  it("serves a v1 walk: tags, ancestry, then json and layer of every id, vendor ids via the vendor site", async () => {
+    const base = `http://${host}`;
+    const tags = await fetch(`${base}/v1/repositories/${NAME}/tags`);
+    expect(tags.status).toBe(200);
+    const top = isvImages[1] as V1Built;
+    expect(await tags.json()).toEqual({ latest: top.id });
+    const ancestry = (await (await fetch(`${base}/v1/images/${top.id}/ancestry`)).json()) as string[];
+    const all = [...vendorImages, ...isvImages];
+    expect(ancestry).toEqual(top.ancestry);
+    for (const id of ancestry) {
+      const original = all.find((i) => i.id === id) as V1Built;
+      const isVendor = vendorImages.includes(original);
+      const redirect = await fetch(`${base}/v1/images/${id}/layer`, { redirect: "manual" });
+      if (isVendor) {
+        expect(redirect.status).toBe(302);
+        expect(redirect.headers.get("location")).toBe(`${vendor.url}${id}/layer`);
+      }
+      await redirect.body?.cancel();
+      const json = (await (await fetch(`${base}/v1/images/${id}/json`)).json()) as { id: string };
+      expect(json.id).toBe(id);
+      const layer = Buffer.from(await (await fetch(`${base}/v1/images/${id}/layer`)).arrayBuffer());
+      expect(sha(layer)).toBe(original.digest);
+    }
+  });
+
+  it("lets skopeo pull the v2 conversion, vendor blobs included, every digest verified", async () => {
+    const dir = join(work, "pull");
+    await skopeoCopy(`${host}/${NAME}:latest`, `oci:${dir}`);
+    const pulled = await verifyOciDir(dir);
+    const chain = [...vendorImages, ...isvImages];
+    expect(pulled.diffIds).toEqual(chain.map((i) => i.diffId));
+    expect(pulled.layers).toEqual(chain.map((i) => i.digest));
+  });
+
+  it("fetches no vendor layer again for a second image on the same vendor base", async () => {
+    const other = await buildV1Chain(["isv-tools"], { parent: vendorImages[1], layerSize: 30_000 });
+    await writePulpExport(join(work, "tools.tar"), {
+      repoId: "acme-tools",
+      registryId: "acme/tools",
+      images: other,
+      tags: { "1.0": other[0]?.id ?? "" },
+    });
+    const before = vendor.layerRequests();
+    const pushed = await pushJson("tools.tar");
+    expect(pushed.images[0]?.counts).toMatchObject({ uploaded: 2, masked: 2 });
+    expect(vendor.layerRequests()).toBe(before);
+    const dir = join(work, "pull-tools");
+    await skopeoCopy(`${host}/acme/tools:1.0`, `oci:${dir}`);
+    expect((await verifyOciDir(dir)).diffIds).toEqual([...vendorImages, ...other].map((i) => i.diffId));
+  });
+
+  const hostile: [string, (entries: TarEntry[], images: V1Built[]) => TarEntry[], RegExp][] = [
+    [
+      "a path-traversal member",
+      (e) => [...e, { name: "web/../../etc/passwd", data: "x" }],
+      /contains "\.\."/,
+    ],
+    [
+      "a symlink",
+      (e, i) =>
+        e.map((m) =>
+          m.name === `web/${i[1]?.id}/json`
+            ? { name: m.name, type: "symlink" as const, linkTarget: "../x" }
+            : m,
+        ),
+      /symlink/,
+    ],
+    ["a missing layer", (e, i) => e.filter((m) => m.name !== `web/${i[1]?.id}/layer`), /has no layer/],
+  ];
+  for (const [what, edit, message] of hostile) {
+    it(`refuses an export with ${what}, publishing nothing`, async () => {
+      const images = await buildV1Chain(["bad-1", "bad-2"], { parent: vendorImages[1] });
+      const path = join(work, "bad.tar");
+      await writePulpExport(path, {
+        repoId: "acme-bad",
+        registryId: "acme/bad",
+        images,
+        tags: { latest: images[1]?.id ?? "" },
+        edit: (entries) => edit(entries, images),
+      });
+      const before = await listFiles(storage());
+      const run = await raas("push", ISV, path);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toMatch(message);
+      expect(run.stderr).toContain("bad.tar");
+      expect(await listFiles(storage())).toEqual(before);
+    });
+  }
+
+  it("refuses an ancestry naming an id neither present nor masked, and an images list disagreeing with web/", async () => {
+    const orphan = await buildV1Chain(["unknown-base", "child"]);
+    const path = join(work, "orphan.tar");
+    await writePulpExport(path, {
+      repoId: "acme-orphan",
+      registryId: "acme/orphan",
+      images: orphan.slice(1),
+      tags: { latest: orphan[1]?.id ?? "" },
+    });
+    const before = await listFiles(storage());
+    const run = await raas("push", ISV, path);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(
+      new RegExp(`names ${orphan[0]?.id}, neither in the archive nor a masked vendor layer`),
+    );
+
+    const images = await buildV1Chain(["list-1", "list-2"], { parent: vendorImages[1] });
+    await writePulpExport(path, {
+      repoId: "acme-list",
+      registryId: "acme/list",
+      images,
+      tags: { latest: images[1]?.id ?? "" },
+      listed: [images[1]?.id ?? ""],
+    });
+    const disagree = await raas("push", ISV, path);
+    expect(disagree.code).toBe(1);
+    expect(disagree.stderr).toMatch(/images list disagrees with web\/.*not listed/);
+    expect(await listFiles(storage())).toEqual(before);
+  });
+});

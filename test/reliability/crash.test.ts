@@ -1,0 +1,124 @@
+/**
+ * Crash safety (long: about a minute and a half). The real CLI pushes multi-layer images to S3
+ * through a proxy that slows every request, and is SIGKILLed (its whole process group, git
+ * included, as a CI runner does) at a random point of the push: the kill times are spread over
+ * the whole duration of a measured push, from reading the archive to the metadata commit.
+ * Meanwhile a reader keeps pulling every tag through the registry and hashing every blob.
+ *
+ * Afterwards each killed push is run again and completes, `raas status` is clean, and the
+ * reader never got a manifest whose blobs were missing or wrong.
+ */
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildDockerArchive } from "../helpers/image-builder.js";
+import { listTags, pullVerified } from "./reader.js";
+import { startWorld, type World } from "./world.js";
+
+const KILLS = 22;
+const REPO = "acme/crashy";
+
+describe("SIGKILL during raas push", () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await startWorld({
+      isv: "crash",
+      // Every S3 request waits 40 ms: a push then takes seconds, not milliseconds, so the kills
+      // land inside uploads, between manifests and tags, and around the git push alike.
+      proxy: { delayMs: 40 },
+      s3Config: ["part_size = 5MiB", "concurrency = 2"],
+    });
+    const setup = await world.raas(["setup", world.isv]);
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+  }, 60_000);
+
+  afterAll(async () => {
+    await world?.stop();
+  });
+
+  it("never exposes a torn image, and every killed push completes when run again", async () => {
+    // Distinct seeds, so every run has real uploads to do. Every fifth image has 5.5 MiB layers,
+    // which go multipart (two 5 MiB-minimum parts): those runs die inside multipart uploads.
+    const built = [];
+    for (let i = 0; i < KILLS; i++) {
+      built[i] = await buildDockerArchive(join(world.work, `r${i}.tar`), {
+        name: REPO,
+        tag: `r${i}`,
+        layers: 3,
+        layerSeeds: [`r${i}-0`, `r${i}-1`, `r${i}-2`],
+        layerSize: i % 5 === 2 ? 5.5 * 1024 * 1024 : 768 * 1024,
+      });
+    }
+    const calibration = await buildDockerArchive(join(world.work, "calib.tar"), {
+      name: REPO,
+      tag: "calib",
+      layers: 3,
+      layerSize: 768 * 1024,
+    });
+    const t0 = Date.now();
+    const calib = await world.raas(["push", world.isv, calibration.path, "--no-wait"]);
+    expect(calib.code, calib.stderr).toBe(0);
+    const duration = Date.now() - t0;
+
+    // The reader pulls, over and over until the pushes are done, the tag being pushed right now
+    // (where a torn state would show) and one published earlier, every blob hashed.
+    const torn: string[] = [];
+    let pulls = 0;
+    let current = "calib";
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        const tags = await listTags(world.registryUrl, REPO).catch(() => []);
+        const earlier = tags[Math.floor(Math.random() * tags.length)];
+        for (const tag of new Set([current, ...(earlier === undefined ? [] : [earlier])])) {
+          try {
+            const result = await pullVerified(world.registryUrl, REPO, tag);
+            if (result.state === "complete") pulls += 1;
+          } catch (error) {
+            torn.push(`${tag}: ${error instanceof Error ? error.message : String(error)}`);
+          }
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    const outcomes: { delay: number; killed: boolean }[] = [];
+    try {
+      for (let i = 0; i < KILLS; i++) {
+        const path = built[i]?.path ?? "";
+        // Stratified: run i dies somewhere in the i-th slice of a whole push.
+        const delay = Math.round((duration * (i + Math.random())) / KILLS);
+        current = `r${i}`;
+        const run = world.spawnRaas(["push", world.isv, path, "--no-wait"]);
+        const timer = setTimeout(() => run.kill(), delay);
+        const result = await run.done;
+        clearTimeout(timer);
+        outcomes.push({ delay, killed: result.signal === "SIGKILL" });
+        if (result.signal !== "SIGKILL") expect(result.code, result.stderr).toBe(0);
+
+        const rerun = await world.raas(["push", world.isv, path, "--no-wait"]);
+        expect(rerun.code, `rerun after a kill at ${delay} ms:\n${rerun.stdout}${rerun.stderr}`).toBe(0);
+      }
+    } finally {
+      reading = false;
+      await reader;
+    }
+
+    const killed = outcomes.filter((o) => o.killed).length;
+    console.log(`crash: push ${duration} ms, ${killed}/${KILLS} killed, ${pulls} verified pulls, 0 torn`);
+    expect(torn).toEqual([]);
+    // Most runs really died mid-push (a few may finish just before their kill), and the reader
+    // really was reading throughout.
+    expect(killed).toBeGreaterThanOrEqual(KILLS * 0.6);
+    expect(pulls).toBeGreaterThan(KILLS);
+
+    // The registry picks up new metadata within its polling interval (2 s).
+    const all = ["calib", ...built.map((b) => b.tag)].sort();
+    await expect.poll(() => listTags(world.registryUrl, REPO), { timeout: 15_000 }).toEqual(all);
+    const tags = await listTags(world.registryUrl, REPO);
+    expect(tags).toEqual(["calib", ...built.map((b) => b.tag)].sort());
+    for (const tag of tags) expect((await pullVerified(world.registryUrl, REPO, tag)).state).toBe("complete");
+    const status = await world.raas(["status", world.isv, "--json"]);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+  }, 300_000);
+});

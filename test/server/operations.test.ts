@@ -1,0 +1,222 @@
+/**
+ * Operations: /metrics, the access log, /readyz, TLS, and statelessness (two replicas on one
+ * app repo answer identically). Graceful shutdown runs the real process: shutdown.test.ts.
+ */
+import { execFile } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { request } from "node:https";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MediaType } from "../../src/image/media-types.js";
+import { createRegistryApp } from "../../src/server/app.js";
+import { loadServerConfig } from "../../src/server/config.js";
+import { emptySnapshot } from "../../src/server/snapshot.js";
+import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
+import { rawRequest } from "../../src/server/testing/fixture.js";
+import { makeRaasApp, serve, type RaasApp } from "./raas-app.js";
+
+const run = promisify(execFile);
+
+describe("metrics and access log", () => {
+  let app: RaasApp;
+  let server: RunningRegistry;
+  const logs: LogRecord[] = [];
+  beforeAll(async () => {
+    app = await makeRaasApp();
+    server = await serve(app, logs);
+  });
+  afterAll(async () => {
+    await server.close();
+    await app.repo.cleanup();
+  });
+
+  it("counts requests by route and status, latency, and pulls of known references only", async () => {
+    const accept = { Accept: MediaType.dockerManifest };
+    for (let i = 0; i < 3; i++) {
+      await (await fetch(`${server.url}/v2/acme/app/manifests/latest`, { headers: accept })).arrayBuffer();
+    }
+    const digest = app.acme.publication.tags["1.0"] ?? "";
+    await (await fetch(`${server.url}/v2/acme/app/manifests/${digest}`, { headers: accept })).arrayBuffer();
+    await (
+      await fetch(`${server.url}/v2/acme/app/manifests/latest`, { method: "HEAD", headers: accept })
+    ).arrayBuffer();
+    await (await fetch(`${server.url}/v2/acme/app/manifests/nosuchtag`)).arrayBuffer();
+    await (await fetch(`${server.url}/v2/acme/app/manifests/invented${"x".repeat(50)}`)).arrayBuffer();
+    const res = await fetch(`${server.url}/metrics`);
+    expect(res.headers.get("content-type")).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const text = await res.text();
+    const value = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}.+"]/g, "\\$&")} (\\S+)$`, "m").exec(text)?.[1]);
+    expect(value('raas_registry_requests_total{route="v2_manifest",status="200"}')).toBe(5);
+    expect(value('raas_registry_requests_total{route="v2_manifest",status="404"}')).toBe(2);
+    expect(value('raas_registry_request_duration_seconds_count{route="v2_manifest"}')).toBe(7);
+    expect(value('raas_registry_request_duration_seconds_bucket{route="v2_manifest",le="+Inf"}')).toBe(7);
+    expect(value('raas_registry_manifest_pulls_total{repository="acme/app",reference="latest"}')).toBe(3);
+    expect(value(`raas_registry_manifest_pulls_total{repository="acme/app",reference="${digest}"}`)).toBe(1);
+    expect(text).not.toContain("nosuchtag");
+    expect(text).not.toContain("invented");
+    // Every sample line is `name{labels} number` or `name number`.
+    for (const line of text.split("\n").filter((l) => l !== "" && !l.startsWith("#"))) {
+      expect(line).toMatch(/^[a-z_]+(\{[^}]*\})? [0-9.e+-]+$/);
+    }
+  });
+
+  it("logs one JSON-ready record per request with route, status, timing and size", async () => {
+    logs.length = 0;
+    await (await fetch(`${server.url}/v2/acme/app/tags/list?n=1`)).arrayBuffer();
+    await (await fetch(`${server.url}/v2/nope/blobs/sha256:${"0".repeat(64)}`)).arrayBuffer();
+    await new Promise((r) => setTimeout(r, 20));
+    const requests = logs.filter((r) => r.event === "request");
+    expect(requests).toEqual([
+      expect.objectContaining({
+        method: "GET",
+        path: "/v2/acme/app/tags/list?n=1",
+        route: "v2_tags",
+        status: 200,
+        remote: "127.0.0.1",
+      }),
+      expect.objectContaining({
+        path: `/v2/nope/blobs/sha256:${"0".repeat(64)}`,
+        route: "v2_blob",
+        status: 404,
+      }),
+    ]);
+    for (const r of requests) {
+      expect(typeof r.ms).toBe("number");
+      expect(r.bytes).toBeGreaterThan(0);
+    }
+  });
+
+  it("answers /readyz 503 until metadata is loaded, /healthz always", async () => {
+    const config = await loadServerConfig(app.repo.configPath, {});
+    const handler = createRegistryApp({ config, snapshot: emptySnapshot });
+    const { createServer } = await import("node:http");
+    const plain = createServer(handler);
+    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+    const address = plain.address();
+    const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+    try {
+      expect((await fetch(`${url}/readyz`)).status).toBe(503);
+      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    } finally {
+      await new Promise((r) => plain.close(r));
+    }
+  });
+});
+
+describe("statelessness", () => {
+  let app: RaasApp;
+  let a: RunningRegistry;
+  let b: RunningRegistry;
+  beforeAll(async () => {
+    app = await makeRaasApp();
+    [a, b] = await Promise.all([serve(app), serve(app)]);
+  });
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await app.repo.cleanup();
+  });
+
+  it("gives identical answers from two replicas of one app repo", async () => {
+    const list = app.acme.publication.tags.multi ?? "";
+    const blob = app.acme.publication.blobs[0]?.digest ?? "";
+    const cases: [string, string, Record<string, string>][] = [
+      ["GET", "/v2/", {}],
+      ["GET", "/v2/_catalog?n=1", {}],
+      ["GET", "/v2/_catalog?n=1&last=acme/app", {}],
+      ["GET", "/v2/acme/app/tags/list", {}],
+      ["GET", "/v2/acme/app/manifests/latest", { Accept: MediaType.dockerManifest }],
+      ["GET", "/v2/acme/app/manifests/multi", { Accept: MediaType.dockerManifestList }],
+      ["GET", "/v2/acme/app/manifests/multi", { Accept: MediaType.dockerManifest }],
+      ["HEAD", `/v2/acme/app/manifests/${list}`, { Accept: "*/*" }],
+      ["GET", `/v2/acme/app/blobs/${blob}`, { Range: "bytes=2-9" }],
+      ["GET", `/v2/other/secret/blobs/${blob}`, {}],
+      ["GET", "/v2/acme/app/manifests/nope", {}],
+      ["GET", "/v1/search?q=acme", {}],
+      ["DELETE", "/v2/acme/app/manifests/latest", {}],
+    ];
+    for (const [method, path, headers] of cases) {
+      const [ra, rb] = await Promise.all([
+        rawRequest(a.url, method, path, headers),
+        rawRequest(b.url, method, path, headers),
+      ]);
+      const comparable = (r: typeof ra) => {
+        const { date: _date, ...rest } = r.headers;
+        return { status: r.status, headers: rest, body: r.body.toString("base64") };
+      };
+      expect(comparable(rb), `${method} ${path}`).toEqual(comparable(ra));
+    }
+  });
+});
+
+async function haveOpenssl(): Promise<boolean> {
+  return run("openssl", ["version"]).then(
+    () => true,
+    () => false,
+  );
+}
+
+describe.runIf(await haveOpenssl())("TLS (certificate generated with the openssl CLI at test time)", () => {
+  let app: RaasApp;
+  let server: RunningRegistry;
+  let cert: string;
+  beforeAll(async () => {
+    app = await makeRaasApp();
+    const certPath = join(app.repo.root, "tls.crt");
+    const keyPath = join(app.repo.root, "tls.key");
+    await run("openssl", [
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyPath,
+      "-out",
+      certPath,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=127.0.0.1",
+      "-addext",
+      "subjectAltName=IP:127.0.0.1",
+    ]);
+    const { readFile } = await import("node:fs/promises");
+    cert = await readFile(certPath, "utf8");
+    await writeFile(
+      app.repo.configPath,
+      `${await readFile(app.repo.configPath, "utf8")}tls_cert = tls.crt\ntls_key = tls.key\n`,
+    );
+    server = await serve(app);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await app.repo.cleanup();
+  });
+
+  it("serves HTTPS with the configured certificate", async () => {
+    expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(`${server.url}/v2/acme/app/tags/list`, { ca: cert }, (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve(text));
+      });
+      req.on("error", reject);
+      req.end();
+    });
+    expect(JSON.parse(body)).toEqual({ name: "acme/app", tags: ["1.0", "latest", "multi"] });
+  });
+
+  it("refuses a config with only one of tls_cert and tls_key", async () => {
+    const conf = join(app.repo.root, "half.conf");
+    await writeFile(conf, "[raas]\ntls_cert = tls.crt\n");
+    await expect(startRegistryServer({ configPath: conf, port: 0 })).rejects.toThrow(
+      "[raas] tls_cert and tls_key must be set together",
+    );
+  });
+});

@@ -1,0 +1,209 @@
+/**
+ * `raas setup` and `raas status` on the local platform with S3 storage (s3rver on loopback),
+ * a real bare git remote and the real background registry server: setup is idempotent and
+ * repairs (killed server, leftover probe object, missing deploy hook, changed app
+ * repository), and status finds each kind of damage with a precise message. The tests in
+ * this file run in order on one ISV (about 15 s in all).
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { blobKey } from "../../src/publish/keys.js";
+import { S3Store } from "../../src/storage/s3.js";
+import { cliEnv, runCli } from "../helpers/cli.js";
+import { gitOut } from "../helpers/git.js";
+import { buildDockerArchive, type BuiltImage } from "../helpers/image-builder.js";
+import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
+
+const ISV = "acme";
+const BUCKET = "acme-images";
+
+describe("setup and status on the local platform with S3 storage", () => {
+  let work: string;
+  let env: NodeJS.ProcessEnv;
+  let s3: RunningS3rver;
+  let store: S3Store;
+  let image: BuiltImage;
+  const raas = (...args: string[]) => runCli(args, { cwd: work, env });
+  const isvDir = () => join(work, "home", "raas", ISV);
+  const remote = () => join(isvDir(), "app.git");
+  const head = () => gitOut(work, ["--git-dir", remote(), "rev-parse", "main"]);
+  const pid = async () => Number((await readFile(join(isvDir(), "server.pid"), "utf8")).trim());
+  const setupJson = async (...args: string[]) => {
+    const run = await raas("setup", ISV, "--json", ...args);
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    return JSON.parse(run.stdout) as { changed: boolean; checks: { name: string; detail: string }[] };
+  };
+  const detail = (report: { checks: { name: string; detail: string }[] }, name: string) =>
+    report.checks.find((c) => c.name === name)?.detail ?? "";
+  /** Commit a change to the app remote, as another operator (or a broken tool) would. */
+  const changeApp = (change: (dir: string) => void, message: string) => {
+    const dir = join(work, `edit-${Date.now()}`);
+    execFileSync("git", ["clone", "--quiet", remote(), dir]);
+    change(dir);
+    gitOut(dir, ["add", "--all"]);
+    gitOut(dir, ["commit", "--quiet", "-m", message]);
+    gitOut(dir, ["push", "--quiet", "origin", "HEAD:main"]);
+  };
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "raas-setup-status-"));
+    env = cliEnv(join(work, "home"));
+    s3 = await startS3rver();
+    store = new S3Store({ bucket: BUCKET, endpoint: s3.endpoint, credentials: s3.credentials });
+    await writeFile(
+      join(work, "raas.cfg"),
+      [
+        "[raas]",
+        "storage = s3",
+        "[s3]",
+        `endpoint = ${s3.endpoint}`,
+        "redirect = public",
+        "public_read = true",
+        "[aws]",
+        `aws_access_key = ${s3.credentials.accessKeyId}`,
+        `aws_secret_access_key = ${s3.credentials.secretAccessKey}`,
+        "",
+      ].join("\n"),
+    );
+    image = await buildDockerArchive(join(work, "app.tar"), { name: "acme/app", tag: "1.0", layers: 2 });
+  }, 60_000);
+
+  afterAll(async () => {
+    const running = await pid().catch(() => undefined);
+    if (running !== undefined) {
+      try {
+        process.kill(running, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    store.close();
+    await s3.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("refuses a missing bucket without --create, creates it with --create, records the ISV in raas.cfg", async () => {
+    const refused = await raas("setup", ISV, "--s3bucket", BUCKET);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/the S3 bucket acme-images does not exist/);
+    expect(refused.stderr).toMatch(/hint: Create it with `raas setup acme --create`/);
+
+    const first = await setupJson("--s3bucket", BUCKET, "--create");
+    expect(first.changed).toBe(true);
+    expect(detail(first, "storage")).toMatch(/bucket created/);
+    expect(await readFile(join(work, "raas.cfg"), "utf8")).toMatch(/\n\[acme\]\ns3_bucket = acme-images\n$/);
+  });
+
+  it("changes nothing the second time", async () => {
+    const commit = head();
+    const server = await pid();
+    const cfg = await readFile(join(work, "raas.cfg"), "utf8");
+    const again = await setupJson();
+    expect(again.changed).toBe(false);
+    expect(detail(again, "app repository")).toMatch(/up to date/);
+    expect(detail(again, "registry server")).toMatch(/already running/);
+    expect(head()).toBe(commit);
+    expect(await pid()).toBe(server);
+    expect(await readFile(join(work, "raas.cfg"), "utf8")).toBe(cfg);
+  });
+
+  it("status passes on a fresh push", async () => {
+    const push = await raas("push", ISV, "app.tar");
+    expect(push.code, push.stdout + push.stderr).toBe(0);
+    const status = await raas("status", ISV, "--verify");
+    expect(status.stdout).toMatch(/✔ acme\/app\s+1 tag\(s\), 3 blob\(s\) in storage \(re-hashed\)/);
+    expect(status.stdout).toMatch(
+      /✔ deployed repositories\s+the app serves the 1 repository in the metadata/,
+    );
+    expect(status.code, status.stdout).toBe(0);
+    const terse = await raas("status", ISV, "--terse");
+    expect(terse.stdout.trim()).toMatch(/^127\.0\.0\.1:\d+\/acme\/app:1\.0$/);
+  });
+
+  it("repairs a leftover probe object", async () => {
+    await store.put(".raas-probe/interrupted", Buffer.from("left behind"));
+    const status = await raas("status", ISV);
+    expect(status.stdout).toMatch(/⚠ storage probes\s+1 probe object\(s\) left by an interrupted setup/);
+    const repaired = await setupJson();
+    expect(detail(repaired, "storage")).toMatch(/removed 1 leftover probe object\(s\)/);
+    expect(await store.head(".raas-probe/interrupted")).toBeUndefined();
+  });
+
+  it("reports a stopped app and restarts a killed server", async () => {
+    const killed = await pid();
+    process.kill(killed, "SIGKILL");
+    await new Promise((r) => setTimeout(r, 200));
+    const status = await raas("status", ISV);
+    expect(status.code).toBe(1);
+    expect(status.stdout).toMatch(/✖ platform\s+the local registry server is stopped/);
+    expect(status.stdout).toMatch(
+      /✖ registry app\s+the registry app is stopped: http:\/\/127\.0\.0\.1:\d+ does not answer/,
+    );
+    expect(status.stdout).toMatch(/fix: `raas setup acme` starts it again/);
+    const repaired = await setupJson();
+    expect(repaired.changed).toBe(true);
+    expect(detail(repaired, "registry server")).toMatch(`restarted: the server process ${killed} was gone`);
+    expect(await pid()).not.toBe(killed);
+    expect((await raas("status", ISV)).code).toBe(0);
+  });
+
+  it("repairs a missing deploy hook, and restarts the server when the app repository changed", async () => {
+    await rm(join(remote(), "hooks", "post-receive"));
+    const hook = await setupJson();
+    expect(detail(hook, "deployment")).toMatch(/^repaired: /);
+    const before = await pid();
+    changeApp((dir) => execFileSync("sh", ["-c", "echo edited >> README.md"], { cwd: dir }), "hand edit");
+    const upgraded = await setupJson();
+    expect(detail(upgraded, "app repository")).toMatch(/updated/);
+    expect(detail(upgraded, "registry server")).toMatch(/restarted for the new app version/);
+    expect(await pid()).not.toBe(before);
+  });
+
+  it("finds each kind of damage with a precise message", async () => {
+    const layer = image.manifests[0]?.layers[0];
+    const config = image.manifests[0]?.config;
+    if (layer === undefined || config === undefined) throw new Error("the test image has no layer");
+    await store.delete(blobKey("acme-app", layer.digest));
+    const orphan = `sha256:${"ab".repeat(32)}` as const;
+    await store.put(blobKey("acme-app", orphan), Buffer.from("nobody references me"));
+    // Same size, other bytes: only a re-hash notices.
+    await store.put(blobKey("acme-app", config.digest), Buffer.alloc(config.bytes.length, 0x20));
+    changeApp((dir) => {
+      execFileSync("sh", ["-c", "echo '{\"version\": 4,' > data/acme-broken.json"], { cwd: dir });
+      const manifests = execFileSync("ls", [join(dir, "manifests", "acme-app")], { encoding: "utf8" });
+      for (const file of manifests.trim().split("\n")) {
+        execFileSync("rm", [join(dir, "manifests", "acme-app", file)]);
+      }
+    }, "damage");
+    await new Promise((r) => setTimeout(r, 2500)); // the server polls data/ every 2 s
+
+    const status = await raas("status", ISV, "--verify");
+    expect(status.code).toBe(1);
+    const out = status.stdout;
+    expect(out).toContain(
+      `blob ${layer.digest} was deleted from storage (no object at acme-app/blobs/${layer.digest})`,
+    );
+    expect(out).toContain(
+      `orphaned object acme-app/blobs/${orphan} (20 bytes): no manifest or tag of acme/app references it`,
+    );
+    expect(out).toMatch(/tag 1\.0: its manifest sha256:[0-9a-f]{64} is missing from the app repository/);
+    expect(out).toContain(
+      `blob ${config.digest} is corrupt in storage: acme-app/blobs/${config.digest} hashes to sha256:`,
+    );
+    expect(out).toMatch(
+      /✖ metadata acme-broken\.json\s+malformed metadata: data\/acme-broken\.json: not valid JSON/,
+    );
+    expect(out).toMatch(/fix: push the image again/);
+
+    const json = await raas("status", ISV, "--json");
+    expect(json.code).toBe(1);
+    const report = JSON.parse(json.stdout) as { ok: boolean; checks: { status: string; detail: string }[] };
+    expect(report.ok).toBe(false);
+    expect(report.checks.filter((c) => c.status === "fail").map((c) => c.detail)).not.toContainEqual(
+      expect.stringMatching(/corrupt/),
+    );
+  });
+});
