@@ -23,8 +23,15 @@ function gitEnv(): Record<string, string> {
   return env;
 }
 
+let debugLog: ((line: string) => void) | undefined;
+
+/** Receive one line per git command (arguments with credentials redacted, exit timing) for --log debug. */
+export function setGitLog(log: ((line: string) => void) | undefined): void {
+  debugLog = log;
+}
+
 function git(baseDir: string): SimpleGit {
-  return simpleGit({
+  const instance = simpleGit({
     baseDir,
     maxConcurrentProcesses: 4,
     // The environment is the operator's own (SSH command, askpass, config paths in CI), not
@@ -37,6 +44,15 @@ function git(baseDir: string): SimpleGit {
       allowUnsafeGitProxy: true,
     },
   }).env(gitEnv());
+  if (debugLog !== undefined) {
+    instance.outputHandler((_command, stdout, _stderr, args) => {
+      const started = Date.now();
+      stdout.once("close", () => {
+        debugLog?.(`git ${redactUrl(args.join(" "))} (${Date.now() - started} ms, in ${baseDir})`);
+      });
+    });
+  }
+  return instance;
 }
 
 async function isDirectory(dir: string): Promise<boolean> {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import { GitAppRepository } from "../app/app-transaction.js";
+import { setGitLog } from "../app/git.js";
 import type { CommandResult } from "./render.js";
 import {
   disposeConfig,
@@ -29,6 +30,8 @@ export async function dispatch(
   edge: { io: CliIo; reporter: Reporter },
 ): Promise<CommandResult> {
   const { io } = edge;
+  // --log debug: every git command with its timing (S3 and HTTP calls log through their own hooks).
+  setGitLog(edge.reporter.level === "debug" ? (line) => edge.reporter.debug(line) : undefined);
   const config = await loadConfig({
     cwd: io.cwd,
     env: io.env,
@@ -113,6 +116,15 @@ async function runCommand(
               publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
               concurrency: 3,
               federation,
+              ...(settings.platform.kind === "openshift"
+                ? {
+                    deploy: (await import("./setup-deps-openshift.js")).openshiftDeployAfterPush(
+                      settings,
+                      reporter,
+                      invocation.options.timeout * 1000,
+                    ),
+                  }
+                : {}),
             },
           );
           await run.backupPush(result, app);

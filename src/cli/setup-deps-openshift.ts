@@ -117,3 +117,30 @@ export async function openshiftStatusChecks(settings: IsvSettings, reporter: Rep
     ];
   }
 }
+
+/**
+ * After a push to an OpenShift-hosted app repository: the image the app runs is built from
+ * git, so publishing means a new build and a rollout; waits for both with progress.
+ */
+export function openshiftDeployAfterPush(settings: IsvSettings, reporter: Reporter, timeoutMs: number) {
+  return async (): Promise<string> => {
+    const platform = openshiftPlatform(settings);
+    const client = openshiftClient(settings, (line) => reporter.debug(line));
+    const step = reporter.step(`Deploying ${platform.appName} in ${platform.namespace}`);
+    const progress = (text: string): void => step.update(text);
+    try {
+      const build = await startBuild(client, platform.namespace, platform.appName);
+      await waitForBuild(client, platform.namespace, build, { timeoutMs, progress });
+      const replicas = await waitForRollout(client, platform.namespace, platform.appName, {
+        timeoutMs,
+        progress,
+      });
+      const detail = `build ${build} complete, ${replicas} replica(s) rolled out`;
+      step.succeed(`Deployed: ${detail}`);
+      return detail;
+    } catch (error) {
+      step.fail(`Deploy failed: ${errorMessage(error)}`);
+      throw error;
+    }
+  };
+}

@@ -166,6 +166,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         : `Committed ${commit.slice(0, 12)}${attempts > 1 ? ` after ${attempts} attempts (concurrent pushes)` : ""}`,
     );
 
+    if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();
     let deployed: boolean | null = null;
     if (options.wait) {
       deployed = await waitForTags(deps.registryUrl, images, {

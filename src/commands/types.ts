@@ -44,6 +44,11 @@ export interface PushDeps {
   maskLayers: string[];
   publicRead: boolean;
   concurrency: number;
+  /**
+   * Deploy the new commit where pushing git is not enough (OpenShift: build + rollout);
+   * undefined where the remote deploys on push (local platform: a post-receive hook).
+   */
+  deploy?: () => Promise<string>;
   /** Vendor metadata, the masked set and the descriptor cache (image federation). */
   federation?: () => Promise<Federation>;
 }

@@ -110,18 +110,27 @@ export async function uploadObject(
   const partSize = effectivePartSize(request.partSize, options.size);
   const verifier = new Verifier(request.key, options);
   const chunks = fixedChunks(body, partSize);
-  const first = await chunks.next();
-  const head = first.done === true ? Buffer.alloc(0) : first.value;
-  verifier.add(head);
-  // A full first part may be the whole body; peek once to find out.
-  const second = head.length === partSize ? await chunks.next() : undefined;
-  if (second === undefined || second.done === true) {
-    const result = verifier.finish();
-    await putSingle(request, head);
-    options.onProgress?.(result.size);
-    return result;
+  // The first part is read under a slot; the peek at a second one may briefly add one buffer.
+  const release = request.slots === undefined ? () => undefined : await request.slots.acquire();
+  let multipart = false;
+  try {
+    const first = await chunks.next();
+    const head = first.done === true ? Buffer.alloc(0) : first.value;
+    verifier.add(head);
+    // A full first part may be the whole body; peek once to find out.
+    const second = head.length === partSize ? await chunks.next() : undefined;
+    if (second === undefined || second.done === true) {
+      const result = verifier.finish();
+      await putSingle(request, head);
+      options.onProgress?.(result.size);
+      return result;
+    }
+    multipart = true;
+    return await uploadMultipart(request, verifier, options, [head, second.value], chunks, release);
+  } finally {
+    // uploadMultipart hands the slot to the first part, which releases it when it is sent.
+    if (!multipart) release();
   }
-  return uploadMultipart(request, verifier, options, [head, second.value], chunks);
 }
 
 async function putSingle(request: UploadRequest, data: Buffer): Promise<void> {
@@ -147,6 +156,7 @@ async function uploadMultipart(
   options: PutOptions,
   firstParts: Buffer[],
   rest: AsyncGenerator<Buffer>,
+  firstRelease: () => void,
 ): Promise<PutResult> {
   const { client, context, key } = request;
   let created;
@@ -162,6 +172,7 @@ async function uploadMultipart(
       ),
     );
   } catch (err) {
+    firstRelease();
     // Release the source (a file or archive stream) instead of leaving it paused forever.
     await rest.return(undefined);
     throw err;
@@ -231,7 +242,7 @@ async function uploadMultipart(
   };
 
   try {
-    await feed(firstParts[0] as Buffer, true, await slot());
+    await feed(firstParts[0] as Buffer, true, firstRelease);
     for (const data of firstParts.slice(1)) await feed(data, false, await slot());
     // Take a slot first, then read the part: a blob waiting for a slot holds no part buffer.
     for (;;) {

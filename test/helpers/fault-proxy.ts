@@ -40,6 +40,8 @@ export interface FaultProxyStats {
   /** Requests by method, e.g. { HEAD: 12, PUT: 30 }. */
   byMethod: Record<string, number>;
   faults: Record<FaultKind, number>;
+  /** Most PUT requests (object and part uploads) open at the same time. */
+  maxPutsInFlight: number;
 }
 
 export interface FaultProxy {
@@ -89,7 +91,9 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     requests: 0,
     byMethod: {},
     faults: { slowdown: 0, internal: 0, reset: 0, slow: 0 },
+    maxPutsInFlight: 0,
   });
+  let putsInFlight = 0;
   let stats = empty();
   const sockets = new Set<Socket>();
   // Our own agent, so stop() can close the upstream keep-alive sockets (or s3rver never closes).
@@ -119,6 +123,11 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     stats.requests += 1;
     const method = req.method ?? "GET";
     stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
+    if (method === "PUT") {
+      putsInFlight += 1;
+      stats.maxPutsInFlight = Math.max(stats.maxPutsInFlight, putsInFlight);
+      res.once("close", () => void (putsInFlight -= 1));
+    }
     const fault = random() < faultRate ? kinds[Math.floor(random() * kinds.length)] : undefined;
     void (async () => {
       if (delayMs > 0) await sleep(delayMs);

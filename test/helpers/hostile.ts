@@ -19,10 +19,10 @@ export interface HostileCase {
   build(dir: string): Promise<string>;
 }
 
-type Json = Record<string, unknown>;
-type DockerManifest = { Config: string; RepoTags: string[]; Layers: string[] }[];
+export type Json = Record<string, unknown>;
+export type DockerManifest = { Config: string; RepoTags: string[]; Layers: string[] }[];
 
-async function dockerEntries(): Promise<TarEntry[]> {
+export async function dockerEntries(): Promise<TarEntry[]> {
   const { entries } = await dockerArchiveEntries("hostile.tar", [{ name: "acme/app", tag: "1", layers: 2 }]);
   return entries;
 }
@@ -33,20 +33,20 @@ function entryData(entries: TarEntry[], name: string): string {
   return Buffer.from(entry.data).toString();
 }
 
-function replaceData(entries: TarEntry[], name: string, data: string): void {
+export function replaceData(entries: TarEntry[], name: string, data: string): void {
   const entry = entries.find((e) => e.name === name);
   if (entry === undefined) throw new Error(`no entry ${name}`);
   entry.data = data;
 }
 
-function configName(entries: TarEntry[]): string {
+export function configName(entries: TarEntry[]): string {
   const name = entries.find((e) => /^[a-f0-9]{64}\.json$/.test(e.name))?.name;
   if (name === undefined) throw new Error("no config");
   return name;
 }
 
 /** A docker archive case: mutate the entries of a valid two-layer archive. */
-function docker(
+export function docker(
   label: string,
   expect: RegExp,
   mutate: (entries: TarEntry[]) => TarEntry[] | void,
@@ -65,7 +65,7 @@ function docker(
   };
 }
 
-function manifestJson(mutate: (manifest: DockerManifest) => unknown) {
+export function manifestJson(mutate: (manifest: DockerManifest) => unknown) {
   return (entries: TarEntry[]): void => {
     const manifest = JSON.parse(entryData(entries, "manifest.json")) as DockerManifest;
     const result = mutate(manifest);
@@ -73,7 +73,7 @@ function manifestJson(mutate: (manifest: DockerManifest) => unknown) {
   };
 }
 
-function layerPath(entries: TarEntry[], index: number): string {
+export function layerPath(entries: TarEntry[], index: number): string {
   const manifest = JSON.parse(entryData(entries, "manifest.json")) as DockerManifest;
   const path = manifest[0]?.Layers[index];
   if (path === undefined) throw new Error("no layer");
@@ -81,7 +81,7 @@ function layerPath(entries: TarEntry[], index: number): string {
 }
 
 /** Replace layer `index`'s layer.tar with another entry. */
-function swapLayer(index: number, make: (name: string) => TarEntry) {
+export function swapLayer(index: number, make: (name: string) => TarEntry) {
   return (entries: TarEntry[]): TarEntry[] => {
     const name = layerPath(entries, index);
     return entries.map((e) => (e.name === name ? make(name) : e));
@@ -89,7 +89,7 @@ function swapLayer(index: number, make: (name: string) => TarEntry) {
 }
 
 /** Rewrites the config (renaming it to its new digest) after a change to it. */
-function dockerConfig(mutate: (config: Json) => void, keepName = false) {
+export function dockerConfig(mutate: (config: Json) => void, keepName = false) {
   return (entries: TarEntry[]): void => {
     const name = configName(entries);
     const config = JSON.parse(entryData(entries, name)) as Json;
@@ -289,22 +289,25 @@ const rawCases: HostileCase[] = [
   },
 ];
 
-async function readJson(dir: string, relative: string): Promise<Json> {
+export async function readJson(dir: string, relative: string): Promise<Json> {
   return JSON.parse(await readFile(join(dir, relative), "utf8")) as Json;
 }
 
-async function writeBlob(dir: string, content: string | Buffer): Promise<{ digest: Digest; size: number }> {
+export async function writeBlob(
+  dir: string,
+  content: string | Buffer,
+): Promise<{ digest: Digest; size: number }> {
   const bytes = Buffer.from(content);
   const digest = sha256Digest(bytes);
   await writeFile(join(dir, "blobs", "sha256", digest.slice(7)), bytes);
   return { digest, size: bytes.length };
 }
 
-function blob(digest: unknown): string {
+export function blob(digest: unknown): string {
   return join("blobs", "sha256", String(digest).slice(7));
 }
 
-async function indexEntry(dir: string, mutate: (entry: Json) => void): Promise<void> {
+export async function indexEntry(dir: string, mutate: (entry: Json) => void): Promise<void> {
   const index = await readJson(dir, "index.json");
   const entry = (index.manifests as Json[])[0];
   if (entry !== undefined) mutate(entry);
@@ -312,7 +315,7 @@ async function indexEntry(dir: string, mutate: (entry: Json) => void): Promise<v
 }
 
 /** Rewrites the manifest that index.json points at and re-points index.json at the result. */
-async function manifestDoc(dir: string, mutate: (manifest: Json) => unknown): Promise<void> {
+export async function manifestDoc(dir: string, mutate: (manifest: Json) => unknown): Promise<void> {
   const entry = ((await readJson(dir, "index.json")).manifests as Json[])[0] ?? {};
   const manifest = await readJson(dir, blob(entry.digest));
   await mutate(manifest);
@@ -320,11 +323,11 @@ async function manifestDoc(dir: string, mutate: (manifest: Json) => unknown): Pr
   await indexEntry(dir, (e) => Object.assign(e, { digest, size }));
 }
 
-function layers(manifest: Json): Json[] {
+export function layers(manifest: Json): Json[] {
   return manifest.layers as Json[];
 }
 
-function oci(
+export function oci(
   label: string,
   expect: RegExp,
   mutate: (dir: string) => Promise<void>,

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { cliEnv, runCli, type CliRun } from "../helpers/cli.js";
+import { buildOciLayout } from "../helpers/image-builder.js";
 import { startFakeOpenShift, type FakeOpenShift, type FakeScenario } from "../helpers/fake-openshift.js";
 
 const TOKEN = "sha256~fake-token-0123456789abcdef";
@@ -99,6 +100,22 @@ describe("setup on OpenShift (fake API)", () => {
     const status = await raas("status", ISV);
     expect(status.stdout).toMatch(/✔ platform\s+project acme: registry has 2 replica\(s\) available/);
     expect(status.code, status.stdout + status.stderr).toBe(0);
+  });
+
+  it("push commits the metadata, then builds and rolls out the app", async () => {
+    const { fake, remote, work, raas } = await prepare();
+    expect((await raas("setup", ISV, "--timeout", "20")).code).toBe(0);
+    expect(fake.builds).toEqual(["registry-1"]);
+    const before = head(remote);
+    await buildOciLayout(join(work, "web.tar"), { name: "acme/web", tag: "1.0", layers: 1 });
+    const push = await raas("push", ISV, join(work, "web.tar"), "--no-wait", "--timeout", "20", "--json");
+    expect(push.code, push.stdout + push.stderr).toBe(0);
+    expect(head(remote)).not.toBe(before);
+    expect(fake.builds).toEqual(["registry-1", "registry-2"]);
+    // Pushing the same image again commits nothing, so nothing is rebuilt.
+    const again = await raas("push", ISV, join(work, "web.tar"), "--no-wait", "--timeout", "20");
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(fake.builds).toEqual(["registry-1", "registry-2"]);
   });
 
   it("--log debug shows each API request with timing, never the token", async () => {
