@@ -70,7 +70,7 @@ export function buildProgram(
   if (output !== undefined) program.configureOutput(output);
   program
     .description(
-      "Registry as a service: publish container images to object storage and serve them from a\n" +
+      "Registry as a service: publish container images to object storage and serve them from a " +
         "tiny, stateless registry app deployed from git.",
     )
     .version(process.env.npm_package_version ?? "0.1.0", "-V, --version")
@@ -111,9 +111,9 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .command("setup")
     .summary("create or repair everything an ISV's registry needs")
     .description(
-      "Create or repair an ISV's registry: storage (bucket or directory, with a write/read/delete probe),\n" +
-        "the app git repository (registry server, config, Containerfile, platform manifests), its\n" +
-        "deployment, and finally check that /v1/_ping and /v2/ answer. Safe to run again: it repairs,\n" +
+      "Create or repair an ISV's registry: storage (bucket or directory, with a write/read/delete probe), " +
+        "the app git repository (registry server, config, Containerfile, platform manifests), its " +
+        "deployment, and finally check that /v1/_ping and /v2/ answer. Safe to run again: it repairs, " +
         "never duplicates.",
     )
     .argument("<isv>", "ISV name: lower-case letters and digits, at most 16")
@@ -137,10 +137,11 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .command("push")
     .summary("publish an image: upload what is missing, commit metadata, deploy")
     .description(
-      "Publish an image. Reads a `docker save` archive (any Docker version), an OCI layout (directory\n" +
-        "or tar), skips masked vendor layers ([redhat] mask_layers), uploads only the blobs storage does\n" +
-        "not have yet (each verified against its digest), writes the manifests, then commits Crane\n" +
-        "metadata to the ISV's app repository and pushes it, which deploys the registry.\n" +
+      "Publish an image. Reads a `docker save` archive (any Docker version), an OCI layout " +
+        "(directory or tar) or a Pulp 2 export tarball; skips masked vendor layers ([redhat] " +
+        "mask_layers and the vendor metadata); uploads only the blobs storage does not have yet " +
+        "(each verified against its digest); writes the manifests; then commits Crane metadata to " +
+        "the ISV's app repository and pushes it, which deploys the registry. " +
         "A bare name means ./<name>.tar.",
     )
     .argument("<isv>", "ISV name")
@@ -159,7 +160,7 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .option("--timeout <seconds>", "how long to wait for the registry to serve the new tags", positiveInt, 60)
     .addHelpText(
       "after",
-      "\nExamples:\n  $ docker save myapp:1.0 -o myapp.tar && raas push acme myapp.tar\n" +
+      "\nExamples:\n  $ docker save myapp:1.0 -o myapp.tar && raas push acme myapp.tar " +
         "  $ raas push acme ./oci-dir --name acme/myapp --tag 1.0 --tag latest",
     )
     .action(async (isv: string, image: string, options: PushFlags, cmd: Command) => {
@@ -183,7 +184,7 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .command("status")
     .summary("check that storage, metadata and the running registry agree")
     .description(
-      "Check an ISV's registry: the app answers /v1/_ping and /v2/, metadata files are valid, every\n" +
+      "Check an ISV's registry: the app answers /v1/_ping and /v2/, metadata files are valid, every " +
         "tag resolves, and every blob they reference is in storage. Exit code 1 when anything is wrong.",
     )
     .argument("<isv>", "ISV name")
