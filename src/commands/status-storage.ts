@@ -51,9 +51,17 @@ export interface StorageProblem {
 export interface RepositoryCheckOptions {
   verify: boolean;
   concurrency: number;
+  /**
+   * Image ids of the repository's Crane v1 file (Pulp exports): their
+   * `<repository>/<id>/{ancestry,json,layer}` objects must all be stored, as the original
+   * tool checked (the id set of the v1 file equals the id set in storage).
+   */
+  v1Ids?: ReadonlySet<string>;
   /** Called for each external request (masked-blob HEADs), for --log debug. */
   log?: (line: string) => void;
 }
+
+const V1_FILES = ["ancestry", "json", "layer"] as const;
 
 const PUSH_AGAIN = "push the image again: raas uploads what is missing and keeps what is there";
 
@@ -114,6 +122,18 @@ export async function checkRepositoryStorage(
     expected.add(key);
     if (!objects.has(key)) {
       problems.push({ detail: `tag ${tag} is missing from storage (no object at ${key})`, fix: PUSH_AGAIN });
+    }
+  }
+  for (const id of options.v1Ids ?? []) {
+    for (const file of V1_FILES) {
+      const key = `${repository}/${id}/${file}`;
+      expected.add(key);
+      if (!objects.has(key)) {
+        problems.push({
+          detail: `v1 image ${id} is missing its ${file} in storage (no object at ${key})`,
+          fix: PUSH_AGAIN,
+        });
+      }
     }
   }
   for (const [key, size] of objects) {

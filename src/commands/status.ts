@@ -110,6 +110,7 @@ export async function status(
     }
     let counted = { blobs: 0, masked: 0 };
     if (inventory !== undefined) {
+      const v1Ids = parsed.v1.get(meta.repository);
       const result = await checkRepositoryStorage(
         meta,
         inventory.get(meta.repository) ?? new Map(),
@@ -118,6 +119,7 @@ export async function status(
           verify: options.verify,
           concurrency,
           log,
+          ...(v1Ids === undefined ? {} : { v1Ids }),
         },
       );
       for (const problem of result.problems) fail(problem.detail, problem.fix);
@@ -148,6 +150,8 @@ export async function status(
 interface ParsedMetadata {
   /** Crane v4 files with raas records, which the deep checks need. */
   published: Published[];
+  /** Storage prefix -> image ids of the Crane v1 files under data/v1/ (Pulp exports). */
+  v1: Map<string, Set<string>>;
   /** Every repository name the valid files describe. */
   names: string[];
   /** False when the app repository itself could not be read. */
@@ -155,7 +159,7 @@ interface ParsedMetadata {
 }
 
 async function readMetadata(isv: string, app: AppRepository, checks: CheckList): Promise<ParsedMetadata> {
-  const out: ParsedMetadata = { published: [], names: [], readable: false };
+  const out: ParsedMetadata = { published: [], names: [], readable: false, v1: new Map() };
   let files: string[];
   try {
     files = (await app.list("data")).filter((f) => f.endsWith(".json")).sort();
@@ -206,8 +210,41 @@ async function readMetadata(isv: string, app: AppRepository, checks: CheckList):
       out.published.push({ file: path, meta: meta as Published["meta"] });
     }
   }
+  await readV1Metadata(isv, app, checks, out);
   out.names.sort();
   return out;
+}
+
+/** The v1 files a Pulp export publishes beside its v4 file (data/v1/<isv>-<repo>.json). */
+async function readV1Metadata(
+  isv: string,
+  app: AppRepository,
+  checks: CheckList,
+  out: ParsedMetadata,
+): Promise<void> {
+  const files = (await app.list("data/v1")).filter((f) => f.endsWith(".json")).sort();
+  for (const file of files) {
+    const path = `data/v1/${file}`;
+    try {
+      const meta = parseMetadata((await app.read(path)) ?? "", path);
+      if (meta.version !== 1) {
+        checks.fail(
+          `metadata v1/${file}`,
+          `${path} is Crane v${meta.version} metadata; data/v1/ holds version 1 files`,
+          "move the file to data/",
+        );
+        continue;
+      }
+      if (!file.startsWith(`${isv}-`)) continue;
+      out.v1.set(meta.repository, new Set(meta.images.map((i) => i.id)));
+    } catch (error) {
+      checks.fail(
+        `metadata v1/${file}`,
+        `malformed metadata: ${errorMessage(error)}`,
+        "push the image again to rewrite the file",
+      );
+    }
+  }
 }
 
 /** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */

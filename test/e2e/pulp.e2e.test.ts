@@ -181,6 +181,27 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
     expect((await verifyOciDir(dir)).diffIds).toEqual([...vendorImages, ...other].map((i) => i.diffId));
   });
 
+  it("reports the published exports healthy with status: v1 files, v2 conversion and vendor blobs", async () => {
+    const run = await raas("status", ISV, "--verify", "--json");
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const report = JSON.parse(run.stdout) as {
+      ok: boolean;
+      checks: { name: string; status: string; detail: string }[];
+    };
+    expect(report.ok).toBe(true);
+    expect(report.checks.find((c) => c.name === NAME)?.detail).toMatch(/2 masked/);
+    // A v1 file the storage lost is named precisely.
+    const layer = (await listFiles(storage())).find((f) =>
+      /\/acme-bigdata-app\/[a-f0-9]{64}\/layer$/.test(f),
+    );
+    if (layer === undefined) throw new Error("no v1 layer in storage");
+    await rm(layer);
+    const broken = await raas("status", ISV);
+    expect(broken.code).toBe(1);
+    const id = layer.split("/").at(-2) ?? "";
+    expect(broken.stdout).toContain(`v1 image ${id} is missing its layer in storage`);
+  });
+
   const hostile: [string, (entries: TarEntry[], images: V1Built[]) => TarEntry[], RegExp][] = [
     [
       "a path-traversal member",
