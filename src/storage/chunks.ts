@@ -5,11 +5,19 @@ import type { Readable } from "node:stream";
  * yields nothing). The source is only read when the consumer asks for the next piece, so memory
  * stays near one piece plus one source chunk however large the body is.
  */
-export async function* fixedChunks(body: Readable | Buffer, size: number): AsyncGenerator<Buffer> {
+export async function* fixedChunks(
+  body: Readable | Buffer,
+  size: number,
+  take?: (size: number) => Buffer,
+): AsyncGenerator<Buffer> {
   if (Buffer.isBuffer(body)) {
     for (let offset = 0; offset < body.length; offset += size) {
       yield body.subarray(offset, Math.min(offset + size, body.length));
     }
+    return;
+  }
+  if (take !== undefined) {
+    yield* intoBuffers(body, size, take);
     return;
   }
   let pending: Buffer[] = [];
@@ -29,4 +37,36 @@ export async function* fixedChunks(body: Readable | Buffer, size: number): Async
     pendingBytes = all.length;
   }
   if (pendingBytes > 0) yield pending.length === 1 ? (pending[0] as Buffer) : Buffer.concat(pending);
+}
+
+/**
+ * The same cut, copying the source into buffers from `take` (a pool that gets them back once a
+ * part is sent): no fresh part-sized allocation per part, so garbage does not pile up between
+ * collections and peak memory stays near the number of buffers in use.
+ */
+async function* intoBuffers(
+  body: Readable,
+  size: number,
+  take: (size: number) => Buffer,
+): AsyncGenerator<Buffer> {
+  let part: Buffer | undefined;
+  let filled = 0;
+  for await (const raw of body as AsyncIterable<Buffer | string>) {
+    const chunk = typeof raw === "string" ? Buffer.from(raw) : raw;
+    let offset = 0;
+    while (offset < chunk.length) {
+      part ??= take(size);
+      const n = Math.min(size - filled, chunk.length - offset);
+      chunk.copy(part, filled, offset, offset + n);
+      filled += n;
+      offset += n;
+      if (filled === size) {
+        const full = part;
+        part = undefined;
+        filled = 0;
+        yield full;
+      }
+    }
+  }
+  if (part !== undefined && filled > 0) yield part.subarray(0, filled);
 }

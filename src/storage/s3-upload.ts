@@ -35,13 +35,42 @@ export interface UploadRequest {
   slots?: PartSlots;
 }
 
-/** A counting semaphore for part buffers (see UploadRequest.slots). */
+/**
+ * A counting semaphore for part buffers (see UploadRequest.slots), and the pool of the buffers
+ * themselves: sent parts give theirs back, so a long upload reuses a few buffers instead of
+ * allocating one per part (garbage that the collector frees late, inflating peak memory).
+ */
 export class PartSlots {
   private free: number;
   private readonly waiting: (() => void)[] = [];
+  private readonly buffers: Buffer[] = [];
+  /** Memory this pool handed out: only that may come back (never a caller's own Buffer body). */
+  private readonly ours = new WeakSet<ArrayBufferLike>();
 
-  constructor(count: number) {
+  constructor(
+    private readonly count: number,
+    private readonly partSize: number,
+  ) {
     this.free = count;
+  }
+
+  /** A buffer of `size` bytes, reused when it is the pooled size. */
+  take(size: number): Buffer {
+    const pooled = size === this.partSize ? this.buffers.pop() : undefined;
+    if (pooled !== undefined) return pooled;
+    const fresh = Buffer.allocUnsafeSlow(size);
+    this.ours.add(fresh.buffer);
+    return fresh;
+  }
+
+  /** Return a part (or a slice from its start) whose upload is over. */
+  give(part: Buffer): void {
+    const whole =
+      this.ours.has(part.buffer) && part.byteOffset === 0 && part.buffer.byteLength === this.partSize;
+    // A few spares beyond the slots cover blobs that read their first part while others send.
+    if (whole && this.buffers.length < this.count + 4) {
+      this.buffers.push(Buffer.from(part.buffer, 0, this.partSize));
+    }
   }
 
   /** Resolves with a release function (safe to call more than once). */
@@ -109,7 +138,8 @@ export async function uploadObject(
 ): Promise<PutResult> {
   const partSize = effectivePartSize(request.partSize, options.size);
   const verifier = new Verifier(request.key, options);
-  const chunks = fixedChunks(body, partSize);
+  const slots = request.slots;
+  const chunks = fixedChunks(body, partSize, slots === undefined ? undefined : (n) => slots.take(n));
   // The first part is read under a slot; the peek at a second one may briefly add one buffer.
   const release = request.slots === undefined ? () => undefined : await request.slots.acquire();
   let multipart = false;
@@ -117,16 +147,21 @@ export async function uploadObject(
     const first = await chunks.next();
     const head = first.done === true ? Buffer.alloc(0) : first.value;
     verifier.add(head);
-    // A full first part may be the whole body; peek once to find out.
-    const second = head.length === partSize ? await chunks.next() : undefined;
-    if (second === undefined || second.done === true) {
+    // A full first part may be the whole body. With a promised size we know; otherwise peek
+    // once (holding a second buffer for a moment), so unknown-size bodies still work.
+    const promisedMore = options.size !== undefined && options.size > partSize;
+    const peekNeeded = head.length === partSize && options.size === undefined;
+    const second = peekNeeded ? await chunks.next() : undefined;
+    if (!promisedMore && (second === undefined || second.done === true)) {
       const result = verifier.finish();
       await putSingle(request, head);
+      slots?.give(head);
       options.onProgress?.(result.size);
       return result;
     }
     multipart = true;
-    return await uploadMultipart(request, verifier, options, [head, second.value], chunks, release);
+    const firstParts = second === undefined || second.done === true ? [head] : [head, second.value];
+    return await uploadMultipart(request, verifier, options, firstParts, chunks, release);
   } finally {
     // uploadMultipart hands the slot to the first part, which releases it when it is sent.
     if (!multipart) release();
@@ -211,6 +246,7 @@ async function uploadMultipart(
           ),
         );
         if (out.ETag === undefined) throw new Error(`S3 UploadPart ${number} of ${key} returned no ETag`);
+        request.slots?.give(data);
         completed.push({ PartNumber: number, ETag: out.ETag });
         uploaded += data.length;
         options.onProgress?.(uploaded);

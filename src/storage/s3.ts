@@ -46,6 +46,7 @@ export class S3Store implements BlobStore {
   readonly client: S3Client;
   private readonly context: S3CallContext;
   private bucketConfirmed = false;
+  private bucketCheck: Promise<boolean> | undefined;
   /** Multipart part buffers across all concurrent uploads (bounds memory, see s3-upload). */
   private readonly partSlots: PartSlots;
 
@@ -54,7 +55,7 @@ export class S3Store implements BlobStore {
     this.bucket = this.options.bucket;
     this.description = describeLocation(this.options);
     this.client = createS3Client(options, this.options);
-    this.partSlots = new PartSlots(this.options.concurrency);
+    this.partSlots = new PartSlots(this.options.concurrency, this.options.partSize);
     this.context = { bucket: this.bucket, endpoint: this.options.endpointLabel, where: this.description };
   }
 
@@ -71,7 +72,11 @@ export class S3Store implements BlobStore {
       // HEAD answers have no body, so a missing bucket is also a bare 404: tell them apart,
       // once (publishing heads many missing blobs; buckets do not vanish mid-run).
       if (isNotFound(err)) {
-        if (this.bucketConfirmed || (await this.bucketExists())) return undefined;
+        // One HeadBucket shared by the HEADs in flight, not one each (the first push HEADs
+        // every blob at once, before anything confirmed the bucket).
+        if (this.bucketConfirmed) return undefined;
+        this.bucketCheck ??= this.bucketExists().finally(() => (this.bucketCheck = undefined));
+        if (await this.bucketCheck) return undefined;
         throw translateS3Error({ name: "NoSuchBucket" }, { ...this.context, operation: "HeadObject", key });
       }
       throw translateS3Error(err, { ...this.context, operation: "HeadObject", key });

@@ -69,11 +69,13 @@ export async function pullVerified(registry: string, name: string, reference: st
     }
     for (const blob of [...(doc.config === undefined ? [] : [doc.config]), ...(doc.layers ?? [])]) {
       const got = await getBytes(`${registry}/v2/${name}/blobs/${blob.digest}`);
-      if (got.status !== 200)
+      if (got.status !== 200) {
         throw new TornPullError(`${where} references ${blob.digest}: HTTP ${got.status}`);
+      }
       const actual = sha256(got.bytes);
-      if (actual !== blob.digest)
+      if (actual !== blob.digest) {
         throw new TornPullError(`${where}: blob ${blob.digest} hashes to ${actual}`);
+      }
       blobs += 1;
     }
   };

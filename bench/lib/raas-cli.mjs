@@ -1,0 +1,40 @@
+// Runs the built CLI (bin/raas.js) for benchmarks, under /usr/bin/time so peak RSS is known,
+// and counts the S3 calls it made from its `--log debug` lines ("debug: S3 <Operation> ...").
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+/** Run `raas <args>`; returns seconds, peak RSS in bytes, S3 calls by operation, and the output. */
+export function raas(args, { cwd, env = {} }) {
+  const t0 = process.hrtime.bigint();
+  const run = spawnSync(
+    "/usr/bin/time",
+    ["-f", "RSS_KIB=%M", process.execPath, path.join(root, "bin", "raas.js"), ...args],
+    { encoding: "utf8", cwd, env: { ...process.env, CI: "true", ...env }, maxBuffer: 256 << 20 },
+  );
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const s3Calls = {};
+  for (const match of run.stderr.matchAll(/^debug: S3 (\w+)/gm)) {
+    s3Calls[match[1]] = (s3Calls[match[1]] ?? 0) + 1;
+  }
+  return {
+    status: run.status,
+    stdout: run.stdout,
+    stderr: run.stderr,
+    seconds,
+    rssBytes: Number(/RSS_KIB=(\d+)/.exec(run.stderr)?.[1] ?? NaN) * 1024,
+    s3Calls,
+  };
+}
+
+export function mustSucceed(what, run) {
+  if (run.status !== 0) {
+    throw new Error(`${what} failed (${run.status}):\n${run.stdout}\n${run.stderr.slice(-4000)}`);
+  }
+  return run;
+}
+
+export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export const mib = (n) => n / 1024 / 1024;

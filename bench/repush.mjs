@@ -1,0 +1,98 @@
+// Benchmark: re-push of an unchanged 50-layer image. The second push must upload nothing and
+// make no commit; what it costs is reading the archive, one HEAD per blob and the git round
+// trip. Time is the whole command; requests are the S3 calls it logged with --log debug.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { median, mustSucceed, raas } from "./lib/raas-cli.mjs";
+import { buildOciArchive } from "./lib/sample-image.mjs";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const layers = 50;
+const runs = Number(process.env.BENCH_RUNS ?? 3);
+
+export async function benchRepush() {
+  const work = mkdtempSync(path.join(tmpdir(), "raas-bench-repush-"));
+  const s3 = spawn(
+    process.execPath,
+    [path.join(here, "lib", "s3rver-proc.mjs"), path.join(work, "s3"), "bench"],
+    {
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  try {
+    const port = await new Promise((resolve, reject) => {
+      s3.stdout.once("data", (d) => resolve(Number(String(d).trim())));
+      s3.once("exit", (code) => reject(new Error(`s3rver exited with ${code}`)));
+    });
+    const archive = path.join(work, "image.tar");
+    await buildOciArchive(archive, { name: "bench/fifty", tag: "1.0", layers, layerSize: 256 * 1024 });
+    writeFileSync(
+      path.join(work, "raas.cfg"),
+      [
+        "[raas]",
+        "storage = s3",
+        `state_dir = ${path.join(work, "state")}`,
+        "[s3]",
+        `endpoint = http://127.0.0.1:${port}`,
+        "[aws]",
+        "aws_access_key = S3RVER",
+        "aws_secret_access_key = S3RVER",
+        "[bench]",
+        "s3_bucket = bench",
+        "",
+      ].join("\n"),
+    );
+    const cfg = ["--config", path.join(work, "raas.cfg")];
+    mustSucceed("raas setup", raas([...cfg, "setup", "bench", "--no-start"], { cwd: work }));
+    const first = mustSucceed(
+      "first push",
+      raas([...cfg, "push", "bench", archive, "--no-wait", "--log", "debug"], { cwd: work }),
+    );
+    const again = [];
+    for (let i = 0; i < runs; i++) {
+      again.push(
+        mustSucceed(
+          "re-push",
+          raas([...cfg, "push", "bench", archive, "--no-wait", "--log", "debug", "--json"], { cwd: work }),
+        ),
+      );
+    }
+    const last = again[again.length - 1];
+    const result = JSON.parse(last.stdout);
+    if (result.images[0].counts.uploaded !== 0 || result.commit !== undefined) {
+      throw new Error(`re-push uploaded or committed something: ${last.stdout}`);
+    }
+    const calls = (run) => Object.values(run.s3Calls).reduce((a, b) => a + b, 0);
+    const detail = (run) =>
+      Object.entries(run.s3Calls)
+        .map(([op, n]) => `${n} ${op}`)
+        .join(", ");
+    return {
+      title: `re-push of an unchanged ${layers}-layer image (${layers} x 256 KiB) to s3rver, ${runs} runs`,
+      rows: [
+        [
+          "first push (whole command)",
+          `${first.seconds.toFixed(2)} s`,
+          `${calls(first)} S3 calls: ${detail(first)}`,
+        ],
+        [
+          "re-push (whole command)",
+          `${median(again.map((r) => r.seconds)).toFixed(2)} s`,
+          `${calls(last)} S3 calls: ${detail(last)}; 0 uploaded, no commit`,
+        ],
+      ],
+    };
+  } finally {
+    s3.kill("SIGTERM");
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const result = await benchRepush();
+  console.log(result.title);
+  for (const row of result.rows) console.log(`  ${row[0].padEnd(50)} ${row[1].padStart(12)}  ${row[2]}`);
+}
