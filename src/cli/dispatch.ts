@@ -12,7 +12,7 @@ import {
 import { UserError } from "../errors.js";
 import { descriptorCachePath, Federation } from "../federation/index.js";
 import { LocalStore } from "../storage/local.js";
-import { S3Store } from "../storage/s3.js";
+import type { S3Store } from "../storage/s3.js";
 import { publicObjectUrl } from "../storage/s3-url.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
@@ -58,7 +58,7 @@ export async function dispatch(
       throw error;
     }
     const ctx = { cwd: io.cwd, env: io.env, reporter };
-    const store = invocation.command === "serve" ? undefined : openStore(settings, reporter);
+    const store = invocation.command === "serve" ? undefined : await openStore(settings, reporter);
     try {
       const result = await runCommand(invocation, settings, store, ctx, io, run, () =>
         loadFederation(config, reporter),
@@ -69,7 +69,7 @@ export async function dispatch(
       await run.finish({ ok: false, error }, settings);
       throw error;
     } finally {
-      if (store instanceof S3Store) store.close();
+      if (isS3Store(store)) store.close();
     }
   } finally {
     await disposeConfig(config);
@@ -193,9 +193,15 @@ async function loadFederation(config: LoadedConfig, reporter: Reporter): Promise
   });
 }
 
-export function openStore(settings: IsvSettings, reporter: Reporter): BlobStore {
+/** True for the S3 store; checked without importing the AWS SDK, which local runs never load. */
+export function isS3Store(store: BlobStore | undefined): store is S3Store {
+  return store !== undefined && store.description.startsWith("s3://");
+}
+
+export async function openStore(settings: IsvSettings, reporter: Reporter): Promise<BlobStore> {
   const storage = settings.storage;
   if (storage.kind === "local") return new LocalStore(storage.root);
+  const { S3Store } = await import("../storage/s3.js");
   return new S3Store({
     bucket: storage.bucket,
     region: storage.region,

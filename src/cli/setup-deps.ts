@@ -12,7 +12,7 @@ import { PROBE_PREFIX } from "../commands/status-storage.js";
 import type { IsvSettings } from "../config/index.js";
 import { UserError, errorMessage } from "../errors.js";
 import { LocalStore } from "../storage/local.js";
-import { S3Store } from "../storage/s3.js";
+import { isS3Store } from "./dispatch.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { openshiftSetupDeps, openshiftStatusChecks } from "./setup-deps-openshift.js";
@@ -105,7 +105,7 @@ async function ensureStorageReady(
 ): Promise<{ changed: boolean; detail: string }> {
   let changed = false;
   const notes: string[] = [];
-  if (store instanceof S3Store) {
+  if (isS3Store(store)) {
     if (!(await store.bucketExists())) {
       if (!create) {
         throw new UserError(`the S3 bucket ${store.bucket} does not exist (${store.description})`, {
@@ -161,7 +161,7 @@ export async function platformChecks(settings: IsvSettings, reporter: Reporter):
 
 /** For `raas status`: the bucket answers HeadBucket. */
 export async function storageCheck(store: BlobStore): Promise<Check> {
-  if (!(store instanceof S3Store)) return { name: "storage", status: "ok", detail: store.description };
+  if (!isS3Store(store)) return { name: "storage", status: "ok", detail: store.description };
   try {
     return (await store.bucketExists())
       ? { name: "storage", status: "ok", detail: `${store.description}: bucket exists` }
