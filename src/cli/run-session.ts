@@ -63,6 +63,7 @@ export class RunSession {
         ...(app === undefined ? {} : { app: app.replace(/^.*\//, "") }),
         log: (line) => edge.reporter.debug(line),
       });
+      await session.ready();
       log.record("info", `raas ${invocation.command} ${invocation.isv}${app === undefined ? "" : ` ${app}`}`);
       confRepo = { session, log };
     }

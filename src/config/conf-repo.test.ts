@@ -30,6 +30,7 @@ describe("ConfRepoSession", () => {
       { url: remote, branch: "stage", dir: b },
       { isv: "acme", action: "push", app: "web", now: NOW },
     );
+    await Promise.all([first.ready(), second.ready()]);
     second.backupMetadata("data/acme-web.json", '{"version": 4}\n');
     // Another module writes into the clone during the run.
     await mkdir(path.join(b, "redhat"), { recursive: true });

@@ -64,6 +64,11 @@ export class ConfRepoSession {
     this.before = snapshot(repo.dir);
   }
 
+  /** Resolves once the starting state of the clone is recorded; await it before anything writes there. */
+  async ready(): Promise<void> {
+    await this.before;
+  }
+
   get logFile(): string {
     return `${this.options.isv}/logs/${this.now().toISOString().slice(0, 10)}.log`;
   }

@@ -7,6 +7,9 @@ import { startRegistryServer, type LogRecord } from "./start.js";
  * One JSON line per request on stdout; SIGHUP reloads the metadata; SIGTERM and SIGINT stop
  * accepting connections and exit once the requests in flight are done.
  */
+// The AWS SDK (loaded only for presigned redirects) warns about future Node support on Node 20.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
 let pending: string[] = [];
 let flushScheduled = false;
 
