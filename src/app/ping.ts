@@ -4,8 +4,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { UserError, errorMessage } from "../errors.js";
 
 /** undefined when healthy, otherwise what is wrong. */
-export async function pingProblem(url: string, timeoutMs = 2000): Promise<string | undefined> {
+export async function pingProblem(
+  url: string,
+  timeoutMs = 2000,
+  log?: (line: string) => void,
+): Promise<string | undefined> {
   const base = url.replace(/\/+$/, "");
+  const started = Date.now();
+  const problem = await probe(base, timeoutMs);
+  log?.(`HTTP GET ${base}/v1/_ping, ${base}/v2/ -> ${problem ?? "healthy"} (${Date.now() - started} ms)`);
+  return problem;
+}
+
+async function probe(base: string, timeoutMs: number): Promise<string | undefined> {
   try {
     const ping = await fetch(`${base}/v1/_ping`, {
       signal: AbortSignal.timeout(timeoutMs),
@@ -39,6 +50,8 @@ export interface WaitForPingOptions {
   intervalMs?: number;
   /** The server's log, quoted in the error when it never answers. */
   logFile?: string;
+  /** Each health request with its timing, for --log debug. */
+  log?: (line: string) => void;
 }
 
 /** Poll until the app is healthy; a UserError naming the URL (and the log's last lines) on timeout. */
@@ -48,7 +61,7 @@ export async function waitForPing(url: string, options: WaitForPingOptions = {})
   const deadline = Date.now() + timeoutMs;
   let problem: string | undefined;
   for (;;) {
-    problem = await pingProblem(url, Math.min(2000, Math.max(100, deadline - Date.now())));
+    problem = await pingProblem(url, Math.min(2000, Math.max(100, deadline - Date.now())), options.log);
     if (problem === undefined) return;
     if (Date.now() + intervalMs > deadline) break;
     await sleep(intervalMs);

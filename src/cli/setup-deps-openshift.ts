@@ -88,7 +88,8 @@ export function openshiftSetupDeps(
             : `build ${build} complete, ${replicas} replica(s) rolled out`,
       };
     },
-    waitForPing: (timeoutMs) => waitForPing(settings.appUrl, { timeoutMs }),
+    waitForPing: (timeoutMs) =>
+      waitForPing(settings.appUrl, { timeoutMs, log: (line) => reporter.debug(line) }),
   };
 }
 

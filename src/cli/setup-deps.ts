@@ -70,7 +70,12 @@ export async function setupDeps(
               : `started (pid ${pid})`;
       return { changed: true, detail: `${why} at ${settings.appUrl}, log ${platform.logFile}` };
     },
-    waitForPing: (timeoutMs) => waitForPing(settings.appUrl, { timeoutMs, logFile: platform.logFile }),
+    waitForPing: (timeoutMs) =>
+      waitForPing(settings.appUrl, {
+        timeoutMs,
+        logFile: platform.logFile,
+        log: (line) => reporter.debug(line),
+      }),
   };
 }
 

@@ -32,12 +32,16 @@ export async function waitForTags(
       if (item === undefined) continue;
       const url = `${registryUrl}/v2/${item.name}/manifests/${item.tag}`;
       try {
+        const started = Date.now();
         const response = await fetch(url, {
           method: "HEAD",
           headers: { Accept: ACCEPT },
           signal: AbortSignal.timeout(5000),
         });
         const digest = response.headers.get("docker-content-digest");
+        options.reporter.debug(
+          `HTTP HEAD ${url} -> ${response.status} ${digest ?? ""} (${Date.now() - started} ms)`,
+        );
         if (response.ok && digest === item.digest) pending.splice(i, 1);
         else {
           lastProblem = `${item.name}:${item.tag} answers ${response.status}${digest === null ? "" : ` ${digest}`}`;
