@@ -1,17 +1,10 @@
 /** The checks `raas status` makes against the running registry app, over HTTP. */
 import { errorMessage } from "../errors.js";
-import { MediaType } from "../image/media-types.js";
+import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import { mapLimit } from "../publish/pool.js";
 import type { CheckList } from "./checks.js";
 
 export type HttpLog = (line: string) => void;
-
-const ACCEPT = [
-  MediaType.ociIndex,
-  MediaType.ociManifest,
-  MediaType.dockerManifestList,
-  MediaType.dockerManifest,
-].join(", ");
 
 /** fetch with a timeout and one debug line per request: method, URL without query, status, time. */
 export async function timedFetch(
@@ -122,7 +115,7 @@ export async function checkServed(
   const results = await mapLimit(Object.entries(tags), concurrency, async ([tag, digest]) => {
     const response = await timedFetch(
       `${appUrl}/v2/${name}/manifests/${tag}`,
-      { method: "HEAD", headers: { Accept: ACCEPT } },
+      { method: "HEAD", headers: { Accept: MANIFEST_ACCEPT } },
       log,
     ).catch(() => undefined);
     const served = response?.headers.get("docker-content-digest");

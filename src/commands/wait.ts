@@ -1,12 +1,5 @@
-import { MediaType } from "../image/media-types.js";
+import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import type { Reporter } from "../ui/reporter.js";
-
-const ACCEPT = [
-  MediaType.ociIndex,
-  MediaType.ociManifest,
-  MediaType.dockerManifestList,
-  MediaType.dockerManifest,
-].join(", ");
 
 /**
  * After the metadata commit, wait until the registry app serves every new tag with the new
@@ -35,7 +28,7 @@ export async function waitForTags(
         const started = Date.now();
         const response = await fetch(url, {
           method: "HEAD",
-          headers: { Accept: ACCEPT },
+          headers: { Accept: MANIFEST_ACCEPT },
           signal: AbortSignal.timeout(5000),
         });
         const digest = response.headers.get("docker-content-digest");

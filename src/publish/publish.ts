@@ -1,3 +1,4 @@
+import type { Publication } from "../crane/publication.js";
 import type { Digest } from "../image/digest.js";
 import { blobsOf, manifestsOf, type Blob, type ManifestNode } from "../image/model.js";
 import type { BlobStore } from "../storage/types.js";
@@ -6,21 +7,8 @@ import { manifestKey, tagsListKey } from "./keys.js";
 import type { MaskSet } from "./mask.js";
 import { findMissing, uploadBlobs, type BlobOutcome } from "./upload.js";
 
-/** What a target contributes to the repository's metadata (see crane/publication). */
-export interface PublicationData {
-  name: string;
-  repository: string;
-  url: string;
-  manifests: {
-    digest: Digest;
-    mediaType: string;
-    size: number;
-    refs: Digest[];
-    platform?: { architecture: string; os: string; variant?: string };
-  }[];
-  blobs: { digest: Digest; size: number; mediaType?: string; url?: string }[];
-  tags: Record<string, Digest>;
-}
+/** What a target contributes to the repository's metadata. */
+export type PublicationData = Publication;
 
 export interface PublishTargetInput {
   store: BlobStore;
