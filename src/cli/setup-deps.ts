@@ -16,7 +16,7 @@ import { isS3Store } from "./dispatch.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { openshiftSetupDeps, openshiftStatusChecks } from "./setup-deps-openshift.js";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, stat } from "node:fs/promises";
 
 /** Wire `setup`'s steps for the ISV's storage kind and platform. */
 export async function setupDeps(
@@ -33,10 +33,15 @@ export async function setupDeps(
     localServer: true,
     ensureStorage,
     ensureDeployment: async () => {
+      const existed = await stat(settings.appRemote).then(
+        () => true,
+        () => false,
+      );
       const deploy = await ensureLocalDeploy(settings);
+      const what = !deploy.changed ? "" : existed ? "repaired: " : "created: ";
       return {
         changed: deploy.changed,
-        detail: `${deploy.changed ? "repaired: " : ""}pushes to ${settings.appRemote} deploy to ${deploy.deployDir}`,
+        detail: `${what}pushes to ${settings.appRemote} deploy to ${deploy.deployDir}`,
       };
     },
     ensureAppRepo: async () => {
