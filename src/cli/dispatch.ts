@@ -1,3 +1,4 @@
+import { access } from "node:fs/promises";
 import path from "node:path";
 import { GitAppRepository } from "../app/app-transaction.js";
 import { setGitLog } from "../app/git.js";
@@ -93,6 +94,7 @@ async function runCommand(
   {
     switch (invocation.command) {
       case "push": {
+        await requireSetUp(settings);
         const app = appRepository(settings, reporter);
         try {
           const { push } = await import("../commands/push.js");
@@ -235,6 +237,24 @@ export function repositoryUrl(settings: IsvSettings, repository: string): string
     `${repository}/x`,
   );
   return probe.slice(0, -1);
+}
+
+/** On the local platform, a push before setup would fail deep inside git: say what to do instead. */
+async function requireSetUp(settings: IsvSettings): Promise<void> {
+  if (settings.platform.kind !== "local") return;
+  const exists = await access(settings.appRemote).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) {
+    throw new UserError(
+      `${settings.isv} is not set up: there is no app repository at ${settings.appRemote}`,
+      {
+        hint: `Run \`raas setup ${settings.isv}\` first.`,
+        code: "NOT_SET_UP",
+      },
+    );
+  }
 }
 
 function appRepository(settings: IsvSettings, reporter: Reporter): GitAppRepository {

@@ -108,6 +108,13 @@ describe("push rejects bad input and publishes nothing", () => {
     }
   });
 
+  it("tells the user to run setup first for an ISV that was never set up", async () => {
+    const run = await runCli(["push", "neverseen", "no-such-image"], { cwd: work, env });
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/neverseen is not set up/);
+    expect(run.stderr).toMatch(/raas setup neverseen/);
+  });
+
   it("names a missing file and exits 1", async () => {
     const run = await runCli(["push", ISV, "no-such-image"], { cwd: work, env });
     expect(run.code).toBe(1);
