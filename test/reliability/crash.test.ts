@@ -14,7 +14,9 @@ import { buildDockerArchive } from "../helpers/image-builder.js";
 import { listTags, pullVerified } from "./reader.js";
 import { startWorld, type World } from "./world.js";
 
-const KILLS = 22;
+const KILLS = 24;
+/** The issue's bar: at least this many pushes really die mid-way. */
+const MIN_KILLED = 20;
 const REPO = "acme/crashy";
 
 describe("SIGKILL during raas push", () => {
@@ -86,8 +88,9 @@ describe("SIGKILL during raas push", () => {
     try {
       for (let i = 0; i < KILLS; i++) {
         const path = built[i]?.path ?? "";
-        // Stratified: run i dies somewhere in the i-th slice of a whole push.
-        const delay = Math.round((duration * (i + Math.random())) / KILLS);
+        // Stratified: run i dies somewhere in the i-th slice of a whole push. Later pushes run
+        // warm and a little faster than the calibration, so the window is 85% of it.
+        const delay = Math.round((0.85 * duration * (i + Math.random())) / KILLS);
         current = `r${i}`;
         const run = world.spawnRaas(["push", world.isv, path, "--no-wait"]);
         const timer = setTimeout(() => run.kill(), delay);
@@ -107,9 +110,9 @@ describe("SIGKILL during raas push", () => {
     const killed = outcomes.filter((o) => o.killed).length;
     console.log(`crash: push ${duration} ms, ${killed}/${KILLS} killed, ${pulls} verified pulls, 0 torn`);
     expect(torn).toEqual([]);
-    // Most runs really died mid-push (a few may finish just before their kill), and the reader
-    // really was reading throughout.
-    expect(killed).toBeGreaterThanOrEqual(KILLS * 0.6);
+    // At least MIN_KILLED runs really died mid-push (a few may finish just before their kill),
+    // and the reader really was reading throughout.
+    expect(killed).toBeGreaterThanOrEqual(MIN_KILLED);
     expect(pulls).toBeGreaterThan(KILLS);
 
     // The registry picks up new metadata within its polling interval (2 s).
