@@ -48,9 +48,11 @@ export async function dispatch(
       `configuration: ${config.source.kind === "defaults" ? "built-in defaults" : config.source.file}`,
     );
     const overrides =
-      invocation.command === "setup" && invocation.options.s3bucket !== undefined
-        ? { bucket: invocation.options.s3bucket }
-        : {};
+      invocation.command === "setup"
+        ? invocation.options.s3bucket === undefined
+          ? {}
+          : { bucket: invocation.options.s3bucket }
+        : { allocate: false };
     let settings: IsvSettings | undefined;
     try {
       settings = await resolveIsv(run.config, invocation.isv, overrides);

@@ -2,7 +2,7 @@
 import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
 import { isIsvName } from "../image/names.js";
-import { allocatePort } from "./ports.js";
+import { allocatePort, FIRST_PORT, knownPort } from "./ports.js";
 import type {
   IsvSection,
   IsvSettings,
@@ -18,6 +18,11 @@ export interface IsvOverrides {
   port?: number;
   /** `--s3bucket`. */
   bucket?: string;
+  /**
+   * Allocate and remember a port for an ISV that has none yet (setup). Other commands only read
+   * it, so a mistyped ISV name leaves nothing behind in the state directory.
+   */
+  allocate?: boolean;
 }
 
 function storageFor(
@@ -131,7 +136,12 @@ export async function resolveIsv(
     const resolved = openshiftFor(config, isv, section, errors);
     if (resolved !== undefined) ({ platform, appRemote, appUrl } = resolved);
   } else if (errors.length === 0) {
-    const port = overrides.port ?? section.port ?? (await allocatePort(config.stateDir, isv));
+    const port =
+      overrides.port ??
+      section.port ??
+      (overrides.allocate === false
+        ? ((await knownPort(config.stateDir, isv)) ?? FIRST_PORT)
+        : await allocatePort(config.stateDir, isv));
     platform = {
       kind: "local",
       dir: isvDir,

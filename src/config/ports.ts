@@ -49,6 +49,11 @@ async function portsHeldByOthers(stateDir: string, isv: string): Promise<Set<num
   return held;
 }
 
+/** The ISV's remembered port, or undefined when none was ever allocated (nothing is written). */
+export async function knownPort(stateDir: string, isv: string): Promise<number | undefined> {
+  return (await readState(platformStateFile(stateDir, isv)))?.port;
+}
+
 /** The ISV's remembered port, allocating and recording one on first use. */
 export async function allocatePort(stateDir: string, isv: string, host = "127.0.0.1"): Promise<number> {
   const file = platformStateFile(stateDir, isv);
