@@ -40,6 +40,17 @@ describe("resolveIsv on the local platform", () => {
     expect(other.appUrl).not.toBe(acme.appUrl);
   });
 
+  it("reads but never records a port when asked not to allocate (every command but setup)", async () => {
+    const config = await configFrom(undefined);
+    const unknown = await resolveIsv(config, "typo", { allocate: false });
+    expect(unknown.appUrl).toBe(`http://127.0.0.1:${FIRST_PORT}`);
+    await expect(readFile(path.join(config.stateDir, "typo", "platform.json"), "utf8")).rejects.toThrow(
+      /ENOENT/,
+    );
+    const known = await resolveIsv(config, "acme");
+    expect((await resolveIsv(config, "acme", { allocate: false })).appUrl).toBe(known.appUrl);
+  });
+
   it("skips ports that are in use", async () => {
     const blocker: Server = createServer();
     await new Promise<void>((resolve, reject) => {
