@@ -23,6 +23,9 @@ export interface GitAppRepositoryOptions {
 export class GitAppRepository implements AppRepository {
   readonly remote: string;
   private dir: string | undefined;
+  private initial: Promise<string> | undefined;
+  /** The first checkout is still unused by a commit: the first update may try it as it is. */
+  private fresh = false;
 
   constructor(private readonly options: GitAppRepositoryOptions) {
     this.remote = redactUrl(options.remote);
@@ -35,13 +38,26 @@ export class GitAppRepository implements AppRepository {
     return dir;
   }
 
+  /** One shared first checkout, however many reads ask for it at once. */
+  private firstCheckout(): Promise<string> {
+    this.initial ??= this.checkout().then((dir) => {
+      this.fresh = true;
+      return dir;
+    });
+    return this.initial;
+  }
+
+  /** Start cloning now (while the caller reads its input); errors surface on the next read or update. */
+  warm(): void {
+    this.firstCheckout().catch(() => undefined);
+  }
+
   async read(file: string): Promise<string | undefined> {
-    const dir = this.dir ?? (await this.checkout());
-    return readInside(dir, file);
+    return readInside(await this.firstCheckout(), file);
   }
 
   async list(sub: string): Promise<string[]> {
-    const dir = this.dir ?? (await this.checkout());
+    const dir = await this.firstCheckout();
     return readdir(inside(dir, sub)).catch(() => []);
   }
 
@@ -51,7 +67,10 @@ export class GitAppRepository implements AppRepository {
   ): Promise<{ commit: string | undefined; attempts: number }> {
     const attempts = this.options.attempts ?? 8;
     for (let attempt = 1; ; attempt++) {
-      const dir = await this.checkout();
+      // Optimistic: the first attempt commits on the checkout made at the start of the run; if
+      // the remote moved meanwhile the push is refused and the next attempt starts fresh.
+      const dir = attempt === 1 && this.fresh ? await this.firstCheckout() : await this.checkout();
+      this.fresh = false;
       await change({
         read: (file) => readInside(dir, file),
         write: (file, data) => writeInside(dir, file, data),
@@ -73,6 +92,8 @@ export class GitAppRepository implements AppRepository {
   }
 
   async close(): Promise<void> {
+    // A background clone still writing would outlive the removal of its directory.
+    await this.initial?.catch(() => undefined);
     if (this.dir !== undefined) await rm(path.dirname(this.dir), { recursive: true, force: true });
     this.dir = undefined;
   }

@@ -51,6 +51,8 @@ export interface PushResult {
 export async function push(options: PushOptions, ctx: CommandContext, deps: PushDeps): Promise<PushResult> {
   const started = Date.now();
   const { reporter } = ctx;
+  // The app repository is cloned while the input is read and checked.
+  deps.app.warm?.();
   const path = await resolveImagePath(options.image, ctx.cwd);
   const source = await openImageSource(path);
   try {

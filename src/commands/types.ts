@@ -18,6 +18,8 @@ export interface AppRepository {
   read(path: string): Promise<string | undefined>;
   /** List files under a directory at the remote's newest commit. */
   list(dir: string): Promise<string[]>;
+  /** Start fetching the repository in the background, ahead of the first read. */
+  warm?(): void;
 }
 
 export interface RepoFiles {
