@@ -15,7 +15,6 @@ import { descriptorCachePath, Federation } from "../federation/index.js";
 import { LocalStore } from "../storage/local.js";
 import type { S3Store } from "../storage/s3.js";
 import { publicObjectUrl } from "../storage/s3-url.js";
-import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { CliIo } from "./io.js";
 import type { GlobalOptions, Invocation } from "./program.js";
@@ -72,7 +71,7 @@ export async function dispatch(
       await run.finish({ ok: false, error }, settings);
       throw error;
     } finally {
-      if (isS3Store(store)) store.close();
+      if (store !== undefined && !(store instanceof LocalStore)) store.close();
     }
   } finally {
     await disposeConfig(config);
@@ -82,14 +81,14 @@ export async function dispatch(
 async function runCommand(
   invocation: Invocation,
   settings: IsvSettings,
-  store: BlobStore | undefined,
+  store: Store | undefined,
   ctx: { cwd: string; env: NodeJS.ProcessEnv; reporter: Reporter },
   io: CliIo,
   run: RunSession,
   federation: () => Promise<Federation>,
 ): Promise<CommandResult> {
   const { reporter } = ctx;
-  const needStore = (): BlobStore => {
+  const needStore = (): Store => {
     if (store === undefined) throw new Error(`${invocation.command} needs a store`);
     return store;
   };
@@ -197,12 +196,13 @@ async function loadFederation(config: LoadedConfig, reporter: Reporter): Promise
   });
 }
 
-/** True for the S3 store; checked without importing the AWS SDK, which local runs never load. */
-export function isS3Store(store: BlobStore | undefined): store is S3Store {
-  return store !== undefined && store.description.startsWith("s3://");
-}
+/**
+ * The two stores, as their classes: callers tell them apart with `instanceof LocalStore`, so the
+ * S3 module (and the AWS SDK with it) is only ever loaded when the ISV stores on S3.
+ */
+export type Store = LocalStore | S3Store;
 
-export async function openStore(settings: IsvSettings, reporter: Reporter): Promise<BlobStore> {
+export async function openStore(settings: IsvSettings, reporter: Reporter): Promise<Store> {
   const storage = settings.storage;
   if (storage.kind === "local") return new LocalStore(storage.root);
   const { S3Store } = await import("../storage/s3.js");
@@ -261,10 +261,4 @@ async function requireSetUp(settings: IsvSettings): Promise<void> {
 
 function appRepository(settings: IsvSettings, reporter: Reporter): GitAppRepository {
   return new GitAppRepository({ remote: settings.appRemote, branch: settings.appBranch, reporter });
-}
-
-export function unsupportedPlatform(settings: IsvSettings): UserError {
-  return new UserError(`platform ${settings.platform.kind} is not supported by this version of raas yet`, {
-    hint: "Use the local platform ([raas] platform = local).",
-  });
 }

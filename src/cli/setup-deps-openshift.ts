@@ -61,11 +61,7 @@ export function openshiftSetupDeps(
     ensureAppRepo: async () => {
       const result = await ensureAppRepo(settings, { reporter });
       appChanged = result.changed;
-      return {
-        changed: result.changed,
-        remote: result.remote,
-        ...(result.commit === undefined ? {} : { commit: result.commit }),
-      };
+      return result;
     },
     ensureRunning: async (timeoutMs, progress) => {
       const last = await latestBuild(client, ns, name);

@@ -12,18 +12,13 @@ import { PROBE_PREFIX } from "../commands/status-storage.js";
 import type { IsvSettings } from "../config/index.js";
 import { UserError, errorMessage } from "../errors.js";
 import { LocalStore } from "../storage/local.js";
-import { isS3Store } from "./dispatch.js";
-import type { BlobStore } from "../storage/types.js";
+import type { Store } from "./dispatch.js";
 import type { Reporter } from "../ui/reporter.js";
 import { openshiftSetupDeps, openshiftStatusChecks } from "./setup-deps-openshift.js";
 import { mkdir, readFile, stat } from "node:fs/promises";
 
 /** Wire `setup`'s steps for the ISV's storage kind and platform. */
-export async function setupDeps(
-  settings: IsvSettings,
-  store: BlobStore,
-  reporter: Reporter,
-): Promise<SetupDeps> {
+export async function setupDeps(settings: IsvSettings, store: Store, reporter: Reporter): Promise<SetupDeps> {
   const ensureStorage = (create: boolean) => ensureStorageReady(settings, store, reporter, create);
   if (settings.platform.kind === "openshift") return openshiftSetupDeps(settings, reporter, ensureStorage);
   const platform = settings.platform;
@@ -47,11 +42,7 @@ export async function setupDeps(
     ensureAppRepo: async () => {
       const result = await ensureAppRepo(settings, { reporter });
       appChanged = result.changed;
-      return {
-        changed: result.changed,
-        remote: result.remote,
-        ...(result.commit === undefined ? {} : { commit: result.commit }),
-      };
+      return result;
     },
     ensureRunning: async () => {
       // A server started before the app repository changed (a raas upgrade, a new registry.conf)
@@ -109,13 +100,13 @@ function serverEnv(settings: IsvSettings): Record<string, string> {
  */
 async function ensureStorageReady(
   settings: IsvSettings,
-  store: BlobStore,
+  store: Store,
   reporter: Reporter,
   create: boolean,
 ): Promise<{ changed: boolean; detail: string }> {
   let changed = false;
   const notes: string[] = [];
-  if (isS3Store(store)) {
+  if (!(store instanceof LocalStore)) {
     if (!(await store.bucketExists())) {
       if (!create) {
         throw new UserError(`the S3 bucket ${store.bucket} does not exist (${store.description})`, {
@@ -170,8 +161,8 @@ export async function platformChecks(settings: IsvSettings, reporter: Reporter):
 }
 
 /** For `raas status`: the bucket answers HeadBucket. */
-export async function storageCheck(store: BlobStore): Promise<Check> {
-  if (!isS3Store(store)) return { name: "storage", status: "ok", detail: store.description };
+export async function storageCheck(store: Store): Promise<Check> {
+  if (store instanceof LocalStore) return { name: "storage", status: "ok", detail: store.description };
   try {
     return (await store.bucketExists())
       ? { name: "storage", status: "ok", detail: `${store.description}: bucket exists` }

@@ -36,10 +36,6 @@ export const LAYER_TYPES: ReadonlySet<string> = new Set([
   MediaType.ociLayerNondistGzip,
 ]);
 
-export function isManifestType(mediaType: string): boolean {
-  return IMAGE_MANIFEST_TYPES.has(mediaType) || INDEX_TYPES.has(mediaType);
-}
-
 /** What raas itself asks a registry for: every manifest type it publishes, newest first. */
 export const MANIFEST_ACCEPT = [
   MediaType.ociIndex,

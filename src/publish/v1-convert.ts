@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { InputError } from "../errors.js";
-import { schema2Manifest } from "../sources/docker-archive.js";
+import { schema2Image } from "../sources/docker-archive.js";
 import { sha256Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
 import type { Blob, ImageManifest } from "../image/model.js";
@@ -96,15 +96,7 @@ export class V1Converter {
       origin: `${this.options.path}: v2 config of ${top}`,
     };
     const layers = described.map((d) => d.blob);
-    const bytes = schema2Manifest(configBlob, layers);
-    return {
-      kind: "image",
-      digest: sha256Digest(bytes),
-      mediaType: MediaType.dockerManifest,
-      bytes,
-      config: configBlob,
-      layers,
-    };
+    return schema2Image(configBlob, layers);
   }
 
   /** The v2 blob of one image's layer (the vendor's for masked ids). */

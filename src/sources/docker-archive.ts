@@ -113,15 +113,7 @@ async function readEntry(archive: TarIndex, entry: unknown, where: string): Prom
     open: () => archive.stream(configMember),
     origin: `${path}:${configName}`,
   };
-  const bytes = schema2Manifest(configBlob, layers);
-  return {
-    kind: "image",
-    digest: sha256Digest(bytes),
-    mediaType: MediaType.dockerManifest,
-    bytes,
-    config: configBlob,
-    layers,
-  };
+  return schema2Image(configBlob, layers);
 }
 
 export function schema2Manifest(config: Blob, layers: Blob[]): Buffer {
@@ -134,6 +126,19 @@ export function schema2Manifest(config: Blob, layers: Blob[]): Buffer {
       layers: layers.map(descriptor),
     }),
   );
+}
+
+/** A Docker schema 2 image built from its blobs (deterministic bytes, so a re-push has the same digest). */
+export function schema2Image(config: Blob, layers: Blob[]): ImageManifest {
+  const bytes = schema2Manifest(config, layers);
+  return {
+    kind: "image",
+    digest: sha256Digest(bytes),
+    mediaType: MediaType.dockerManifest,
+    bytes,
+    config,
+    layers,
+  };
 }
 
 export const dockerArchiveReader: TarReader = {

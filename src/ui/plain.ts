@@ -53,25 +53,16 @@ export class PlainReporter implements Reporter {
  * For --json: the only thing on stdout is the final result document, printed by the CLI.
  * Human messages still go to stderr (warnings and errors only) so CI logs stay useful.
  */
-export class JsonReporter implements Reporter {
-  constructor(
-    readonly level: LogLevel,
-    private readonly err: Output,
-  ) {}
+export class JsonReporter extends PlainReporter {
+  constructor(level: LogLevel, err: Output) {
+    super(level, err, err);
+  }
 
-  error(message: string): void {
-    this.err.write(`error: ${message}\n`);
+  // Progress and info lines would only clutter a log next to the JSON; kept for --log debug.
+  override info(message: string): void {
+    if (enabled(this.level, "debug")) super.info(message);
   }
-  warn(message: string): void {
-    if (enabled(this.level, "warn")) this.err.write(`warning: ${message}\n`);
-  }
-  info(message: string): void {
-    if (enabled(this.level, "debug")) this.err.write(`${message}\n`);
-  }
-  debug(message: string): void {
-    if (enabled(this.level, "debug")) this.err.write(`debug: ${message}\n`);
-  }
-  step(_text: string): Step {
+  override step(_text: string): Step {
     const noop = (): void => undefined;
     return { update: noop, succeed: noop, fail: noop, info: noop };
   }
