@@ -1,5 +1,6 @@
 /**
- * Bad input through the whole CLI: every hostile archive of the corpus, and a layer whose
+ * Bad input through the whole CLI: every hostile archive of the corpus (test/helpers/hostile.ts
+ * and the extra cases of test/fixtures/hostile-extra.ts), and a layer whose
  * bytes do not match its digest (only detectable while uploading), must exit non-zero with a
  * message naming the file and the problem, and publish nothing: the app remote does not
  * move, no manifest or tag reaches storage, and no file appears outside the work directory.
@@ -10,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
+import { extraHostileCases } from "../fixtures/hostile-extra.js";
 import { hostileCases } from "../helpers/hostile.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 
@@ -55,29 +57,32 @@ describe("push rejects bad input and publishes nothing", () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it.each(hostileCases.map((c) => [c.label, c] as const))("%s", async (_label, hostile) => {
-    const dir = await mkdtemp(join(tmpdir(), "raas-bad-case-"));
-    try {
-      const input = await hostile.build(dir);
-      const filesBefore = await listFiles(dir);
-      const before = head();
-      const publishedBefore = await published();
-      const run = await runCli(["push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait"], {
-        cwd: work,
-        env,
-      });
-      expect(run.code, run.stdout + run.stderr).toBe(1);
-      expect(run.stderr).toContain(input);
-      expect(run.stderr).toMatch(hostile.expect);
-      expect(run.stderr).not.toMatch(/internal error/);
-      expect(head()).toBe(before);
-      expect(await published()).toEqual(publishedBefore);
-      // Nothing was extracted or written next to the input.
-      expect(await listFiles(dir)).toEqual(filesBefore);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+  it.each([...hostileCases, ...extraHostileCases].map((c) => [c.label, c] as const))(
+    "%s",
+    async (_label, hostile) => {
+      const dir = await mkdtemp(join(tmpdir(), "raas-bad-case-"));
+      try {
+        const input = await hostile.build(dir);
+        const filesBefore = await listFiles(dir);
+        const before = head();
+        const publishedBefore = await published();
+        const run = await runCli(["push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait"], {
+          cwd: work,
+          env,
+        });
+        expect(run.code, run.stdout + run.stderr).toBe(1);
+        expect(run.stderr).toContain(input);
+        expect(run.stderr).toMatch(hostile.expect);
+        expect(run.stderr).not.toMatch(/internal error/);
+        expect(head()).toBe(before);
+        expect(await published()).toEqual(publishedBefore);
+        // Nothing was extracted or written next to the input.
+        expect(await listFiles(dir)).toEqual(filesBefore);
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it("rejects a layer whose bytes do not match its digest, during upload, with no object at its key", async () => {
     const dir = await mkdtemp(join(tmpdir(), "raas-bad-digest-"));

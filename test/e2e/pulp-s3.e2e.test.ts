@@ -4,11 +4,11 @@
  * the vendor site for masked layers), and both a v1 walk and skopeo get verified bytes.
  */
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
+import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import {
   buildV1Chain,
   startVendorSite,
@@ -16,7 +16,7 @@ import {
   type V1Built,
   type VendorSite,
 } from "../helpers/pulp-builder.js";
-import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
+import { s3RaasConfig, startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 import { skopeoCopy, verifyOciDir } from "../helpers/skopeo.js";
 
 const ISV = "acme";
@@ -45,20 +45,7 @@ describe("Pulp export with masked vendor layers, published to S3", () => {
     await writeFile(join(work, "redhat", "metadata", "rhel7.json"), vendor.metadata);
     await writeFile(
       join(work, "raas.cfg"),
-      [
-        "[raas]",
-        "storage = s3",
-        "[s3]",
-        `endpoint = ${s3.endpoint}`,
-        "redirect = public",
-        "public_read = true",
-        "[aws]",
-        `aws_access_key = ${s3.credentials.accessKeyId}`,
-        `aws_secret_access_key = ${s3.credentials.secretAccessKey}`,
-        `[${ISV}]`,
-        "s3_bucket = acme-images",
-        "",
-      ].join("\n"),
+      s3RaasConfig({ endpoint: s3.endpoint, credentials: s3.credentials, isv: ISV, bucket: "acme-images" }),
     );
     await writePulpExport(join(work, "bigdata-app.tar"), {
       repoId: "acme-bigdata-app",
@@ -71,14 +58,7 @@ describe("Pulp export with masked vendor layers, published to S3", () => {
   }, 120_000);
 
   afterAll(async () => {
-    const pid = await readFile(join(work, "home", "raas", ISV, "server.pid"), "utf8").catch(() => undefined);
-    if (pid !== undefined) {
-      try {
-        process.kill(Number(pid.trim()), "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+    await stopBackgroundServer(join(work, "home", "raas"), ISV);
     await vendor?.close();
     await s3?.stop();
     await rm(work, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promis
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
+import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import {
   buildV1Chain,
   startVendorSite,
@@ -88,14 +88,7 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
   }, 120_000);
 
   afterAll(async () => {
-    const pid = await readFile(join(work, "home", "raas", ISV, "server.pid"), "utf8").catch(() => undefined);
-    if (pid !== undefined) {
-      try {
-        process.kill(Number(pid.trim()), "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+    await stopBackgroundServer(join(work, "home", "raas"), ISV);
     await vendor?.close();
     await rm(work, { recursive: true, force: true });
   });

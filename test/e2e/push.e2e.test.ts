@@ -9,9 +9,9 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
+import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { buildDockerArchive, buildOciLayout, type BuiltImage } from "../helpers/image-builder.js";
-import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
+import { s3RaasConfig, startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 import { skopeoCopy, skopeoInspectDigest, verifyOciDir } from "../helpers/skopeo.js";
 
 interface PushJson {
@@ -55,20 +55,12 @@ for (const kind of ["s3", "local"] as const) {
         s3 = await startS3rver({ buckets: ["demo-images"] });
         await writeFile(
           join(work, "raas.cfg"),
-          [
-            "[raas]",
-            "storage = s3",
-            "[s3]",
-            `endpoint = ${s3.endpoint}`,
-            "redirect = public",
-            "public_read = true",
-            "[aws]",
-            `aws_access_key = ${s3.credentials.accessKeyId}`,
-            `aws_secret_access_key = ${s3.credentials.secretAccessKey}`,
-            `[${ISV}]`,
-            "s3_bucket = demo-images",
-            "",
-          ].join("\n"),
+          s3RaasConfig({
+            endpoint: s3.endpoint,
+            credentials: s3.credentials,
+            isv: ISV,
+            bucket: "demo-images",
+          }),
         );
       }
       const setup = await raas("setup", ISV);
@@ -95,16 +87,7 @@ for (const kind of ["s3", "local"] as const) {
     }, 120_000);
 
     afterAll(async () => {
-      const pid = await readFile(join(work, "home", "raas", ISV, "server.pid"), "utf8").catch(
-        () => undefined,
-      );
-      if (pid !== undefined) {
-        try {
-          process.kill(Number(pid.trim()), "SIGTERM");
-        } catch {
-          // already gone
-        }
-      }
+      await stopBackgroundServer(join(work, "home", "raas"), ISV);
       await s3?.stop();
       await rm(work, { recursive: true, force: true });
     });

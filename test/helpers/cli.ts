@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -64,4 +64,15 @@ export async function reservePort(raasHome: string, isv: string): Promise<number
   await mkdir(join(raasHome, isv), { recursive: true });
   await writeFile(join(raasHome, isv, "platform.json"), `${JSON.stringify({ port })}\n`);
   return port;
+}
+
+/** Stop the registry server `raas setup` left running in the background for an ISV, if any. */
+export async function stopBackgroundServer(raasHome: string, isv: string): Promise<void> {
+  const pid = await readFile(join(raasHome, isv, "server.pid"), "utf8").catch(() => undefined);
+  if (pid === undefined) return;
+  try {
+    process.kill(Number(pid.trim()), "SIGTERM");
+  } catch {
+    // already gone
+  }
 }

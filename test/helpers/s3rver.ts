@@ -83,3 +83,32 @@ export async function startS3rver(options: { buckets?: string[] } = {}): Promise
     },
   };
 }
+
+/**
+ * A raas.cfg storing on an S3 endpoint with public redirects, the way most tests run against
+ * s3rver; with `isv`, that ISV's section names its bucket; `extra` lines are appended as they are.
+ */
+export function s3RaasConfig(options: {
+  endpoint: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+  isv?: string;
+  bucket?: string;
+  extra?: string[];
+}): string {
+  return [
+    "[raas]",
+    "storage = s3",
+    "[s3]",
+    `endpoint = ${options.endpoint}`,
+    "redirect = public",
+    "public_read = true",
+    "[aws]",
+    `aws_access_key = ${options.credentials.accessKeyId}`,
+    `aws_secret_access_key = ${options.credentials.secretAccessKey}`,
+    ...(options.isv === undefined
+      ? []
+      : [`[${options.isv}]`, `s3_bucket = ${options.bucket ?? `raas-${options.isv}`}`]),
+    ...(options.extra ?? []),
+    "",
+  ].join("\n");
+}

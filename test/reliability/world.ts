@@ -6,10 +6,11 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { cliEnv, stopBackgroundServer } from "../helpers/cli.js";
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../helpers/fault-proxy.js";
 import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 
@@ -86,18 +87,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   // Killed runs leave their private app clones behind: keep them inside the work dir.
   const tmp = join(work, "tmp");
   await mkdir(tmp);
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: join(work, "home"),
-    RAAS_HOME: join(work, "home", "raas"),
-    TMPDIR: tmp,
-    CI: "true",
-    GIT_CONFIG_NOSYSTEM: "1",
-    GIT_AUTHOR_NAME: "raas test",
-    GIT_AUTHOR_EMAIL: "test@raas.invalid",
-    GIT_COMMITTER_NAME: "raas test",
-    GIT_COMMITTER_EMAIL: "test@raas.invalid",
-  };
+  const env = cliEnv(join(work, "home"), { TMPDIR: tmp });
   await writeFile(
     join(work, "raas.cfg"),
     [
@@ -166,14 +156,7 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
     stateDir,
     registryUrl: `http://127.0.0.1:${port}`,
     async stop() {
-      const pid = await readFile(join(stateDir(), "server.pid"), "utf8").catch(() => undefined);
-      if (pid !== undefined) {
-        try {
-          process.kill(Number(pid.trim()), "SIGTERM");
-        } catch {
-          // not running
-        }
-      }
+      await stopBackgroundServer(join(work, "home", "raas"), isv);
       await proxy.stop();
       await s3.stop();
       await rm(work, { recursive: true, force: true });

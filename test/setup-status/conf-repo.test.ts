@@ -6,11 +6,11 @@
  * appear neither in the repository's history nor in any output. About 15 s.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, runCli, type CliRun } from "../helpers/cli.js";
+import { cliEnv, type CliRun, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { gitOut } from "../helpers/git.js";
 import { buildDockerArchive } from "../helpers/image-builder.js";
 import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
@@ -59,14 +59,7 @@ describe("the configuration repository", () => {
   }, 60_000);
 
   afterAll(async () => {
-    const pid = await readFile(join(work, "home", "raas", ISV, "server.pid"), "utf8").catch(() => undefined);
-    if (pid !== undefined) {
-      try {
-        process.kill(Number(pid.trim()), "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
+    await stopBackgroundServer(join(work, "home", "raas"), ISV);
     await s3.stop();
     await rm(work, { recursive: true, force: true });
   });

@@ -15,7 +15,7 @@ import { S3Store } from "../../src/storage/s3.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { gitOut } from "../helpers/git.js";
 import { buildDockerArchive, type BuiltImage } from "../helpers/image-builder.js";
-import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
+import { s3RaasConfig, startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 
 const ISV = "acme";
 const BUCKET = "acme-images";
@@ -55,18 +55,7 @@ describe("setup and status on the local platform with S3 storage", () => {
     store = new S3Store({ bucket: BUCKET, endpoint: s3.endpoint, credentials: s3.credentials });
     await writeFile(
       join(work, "raas.cfg"),
-      [
-        "[raas]",
-        "storage = s3",
-        "[s3]",
-        `endpoint = ${s3.endpoint}`,
-        "redirect = public",
-        "public_read = true",
-        "[aws]",
-        `aws_access_key = ${s3.credentials.accessKeyId}`,
-        `aws_secret_access_key = ${s3.credentials.secretAccessKey}`,
-        "",
-      ].join("\n"),
+      s3RaasConfig({ endpoint: s3.endpoint, credentials: s3.credentials }),
     );
     image = await buildDockerArchive(join(work, "app.tar"), { name: "acme/app", tag: "1.0", layers: 2 });
   }, 60_000);
