@@ -8,11 +8,11 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { runIfMain } from "./lib/report.mjs";
+import { startS3rverProcess, writeS3RaasConfig } from "./lib/s3.mjs";
 import { raas, mustSucceed, median, mib } from "./lib/raas-cli.mjs";
 import { buildOciArchive } from "./lib/sample-image.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const layers = Number(process.env.BENCH_SKOPEO_LAYERS ?? 4);
 const layerMiB = Number(process.env.BENCH_SKOPEO_LAYER_MIB ?? 64);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -42,19 +42,9 @@ export async function benchPushVsSkopeo() {
   const work = mkdtempSync(path.join(tmpdir(), "raas-bench-skopeo-"));
   const children = [];
   try {
-    const s3 = spawn(
-      process.execPath,
-      [path.join(here, "lib", "s3rver-proc.mjs"), path.join(work, "s3"), "raas"],
-      {
-        stdio: ["ignore", "pipe", "inherit"],
-      },
-    );
-    children.push(s3);
-    const s3Port = await new Promise((resolve, reject) => {
-      s3.stdout.once("data", (d) => resolve(Number(String(d).trim())));
-      s3.once("exit", (code) => reject(new Error(`s3rver exited with ${code}`)));
-    });
-    const endpoint = `http://127.0.0.1:${s3Port}`;
+    const s3 = await startS3rverProcess(path.join(work, "s3"), ["raas"]);
+    children.push(s3.child);
+    const { endpoint } = s3;
     // One registry per run, each with empty storage: distribution links a blob it already
     // holds into a new repository, and skopeo's blob-info cache turns known blobs into
     // cross-repository mounts, either of which would skip the upload being measured.
@@ -89,25 +79,16 @@ export async function benchPushVsSkopeo() {
       layerSize: layerMiB << 20,
     });
     const totalBytes = built.blobs.reduce((s, b) => s + b.size, 0);
-    writeFileSync(
-      path.join(work, "raas.cfg"),
-      [
-        "[raas]",
-        "storage = s3",
-        `state_dir = ${path.join(work, "state")}`,
-        "[s3]",
-        `endpoint = ${endpoint}`,
-        "[aws]",
-        "aws_access_key = S3RVER",
-        "aws_secret_access_key = S3RVER",
+    writeS3RaasConfig(work, {
+      endpoint,
+      sections: [
         "[bench]",
         "s3_bucket = raas",
         // The same push onto local disk, the registry's own kind of storage here.
         "[benchdisk]",
         "storage = local",
-        "",
-      ].join("\n"),
-    );
+      ],
+    });
     const cfg = ["--config", path.join(work, "raas.cfg")];
     mustSucceed("raas setup", raas([...cfg, "setup", "bench", "--no-start"], { cwd: work }));
     mustSucceed("raas setup", raas([...cfg, "setup", "benchdisk", "--no-start"], { cwd: work }));
@@ -182,8 +163,4 @@ export async function benchPushVsSkopeo() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await benchPushVsSkopeo();
-  console.log(result.title);
-  for (const row of result.rows) console.log(`  ${row[0].padEnd(50)} ${row[1].padStart(12)}  ${row[2]}`);
-}
+await runIfMain(import.meta.url, benchPushVsSkopeo);

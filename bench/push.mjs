@@ -1,11 +1,13 @@
 // Benchmark: `raas push` of a large multi-layer OCI archive to a real S3-protocol server on
 // loopback, against a plain parallel multipart upload of the same blob bytes to the same
 // endpoint, measured in the same run and alternated (A B A B ...) so machine noise hits both.
-import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { runIfMain } from "./lib/report.mjs";
+import { startS3rverProcess, writeS3RaasConfig } from "./lib/s3.mjs";
 import { buildOciArchive } from "./lib/sample-image.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -26,16 +28,9 @@ const mib = (n) => n / 1024 / 1024;
 
 export async function benchPush() {
   const work = mkdtempSync(path.join(tmpdir(), "raas-bench-push-"));
-  const s3dir = path.join(work, "s3");
-  const s3 = spawn(process.execPath, [path.join(here, "lib", "s3rver-proc.mjs"), s3dir, "bench"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
+  const s3 = await startS3rverProcess(path.join(work, "s3"), ["bench"]);
   try {
-    const port = await new Promise((resolve, reject) => {
-      s3.stdout.once("data", (d) => resolve(Number(String(d).trim())));
-      s3.once("exit", (code) => reject(new Error(`s3rver exited with ${code}`)));
-    });
-    const endpoint = `http://127.0.0.1:${port}`;
+    const { endpoint } = s3;
     process.stderr.write(`building a ${layers} x ${layerMiB} MiB OCI archive...\n`);
     const archive = path.join(work, "image.tar");
     const built = await buildOciArchive(archive, {
@@ -46,26 +41,11 @@ export async function benchPush() {
     });
     const totalBytes = built.blobs.reduce((s, b) => s + b.size, 0);
 
-    const cfg = path.join(work, "raas.cfg");
-    writeFileSync(
-      cfg,
-      [
-        "[raas]",
-        "storage = s3",
-        `state_dir = ${path.join(work, "state")}`,
-        "[s3]",
-        `endpoint = ${endpoint}`,
-        "force_path_style = true",
-        `part_size = ${partMiB}MiB`,
-        `concurrency = ${raasConcurrency}`,
-        "[aws]",
-        "aws_access_key = S3RVER",
-        "aws_secret_access_key = S3RVER",
-        "[bench]",
-        "s3_bucket = bench",
-        "",
-      ].join("\n"),
-    );
+    const cfg = writeS3RaasConfig(work, {
+      endpoint,
+      s3: ["force_path_style = true", `part_size = ${partMiB}MiB`, `concurrency = ${raasConcurrency}`],
+      sections: ["[bench]", "s3_bucket = bench"],
+    });
     const raas = (args) =>
       spawnSync(
         "/usr/bin/time",
@@ -128,13 +108,9 @@ export async function benchPush() {
       ],
     };
   } finally {
-    s3.kill("SIGTERM");
+    s3.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await benchPush();
-  console.log(result.title);
-  for (const row of result.rows) console.log(`  ${row[0].padEnd(50)} ${row[1].padStart(12)}  ${row[2]}`);
-}
+await runIfMain(import.meta.url, benchPush);

@@ -1,50 +1,24 @@
 // Benchmark: re-push of an unchanged 50-layer image. The second push must upload nothing and
 // make no commit; what it costs is reading the archive, one HEAD per blob and the git round
 // trip. Time is the whole command; requests are the S3 calls it logged with --log debug.
-import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { runIfMain } from "./lib/report.mjs";
+import { startS3rverProcess, writeS3RaasConfig } from "./lib/s3.mjs";
 import { median, mustSucceed, raas } from "./lib/raas-cli.mjs";
 import { buildOciArchive } from "./lib/sample-image.mjs";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const layers = 50;
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 
 export async function benchRepush() {
   const work = mkdtempSync(path.join(tmpdir(), "raas-bench-repush-"));
-  const s3 = spawn(
-    process.execPath,
-    [path.join(here, "lib", "s3rver-proc.mjs"), path.join(work, "s3"), "bench"],
-    {
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const s3 = await startS3rverProcess(path.join(work, "s3"), ["bench"]);
   try {
-    const port = await new Promise((resolve, reject) => {
-      s3.stdout.once("data", (d) => resolve(Number(String(d).trim())));
-      s3.once("exit", (code) => reject(new Error(`s3rver exited with ${code}`)));
-    });
     const archive = path.join(work, "image.tar");
     await buildOciArchive(archive, { name: "bench/fifty", tag: "1.0", layers, layerSize: 256 * 1024 });
-    writeFileSync(
-      path.join(work, "raas.cfg"),
-      [
-        "[raas]",
-        "storage = s3",
-        `state_dir = ${path.join(work, "state")}`,
-        "[s3]",
-        `endpoint = http://127.0.0.1:${port}`,
-        "[aws]",
-        "aws_access_key = S3RVER",
-        "aws_secret_access_key = S3RVER",
-        "[bench]",
-        "s3_bucket = bench",
-        "",
-      ].join("\n"),
-    );
+    writeS3RaasConfig(work, { endpoint: s3.endpoint, sections: ["[bench]", "s3_bucket = bench"] });
     const cfg = ["--config", path.join(work, "raas.cfg")];
     mustSucceed("raas setup", raas([...cfg, "setup", "bench", "--no-start"], { cwd: work }));
     const first = mustSucceed(
@@ -86,13 +60,9 @@ export async function benchRepush() {
       ],
     };
   } finally {
-    s3.kill("SIGTERM");
+    s3.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await benchRepush();
-  console.log(result.title);
-  for (const row of result.rows) console.log(`  ${row[0].padEnd(50)} ${row[1].padStart(12)}  ${row[2]}`);
-}
+await runIfMain(import.meta.url, benchRepush);

@@ -7,6 +7,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { runIfMain } from "./lib/report.mjs";
 import { freePort, startProcess, waitFor, wrk } from "./lib/procs.mjs";
 import { writeRegistryApp } from "./lib/registry-app.mjs";
 
@@ -190,8 +191,4 @@ export async function benchServer() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await benchServer();
-  console.log(result.title);
-  for (const row of result.rows) console.log(`  ${row[0].padEnd(54)} ${row[1].padStart(14)}  ${row[2]}`);
-}
+await runIfMain(import.meta.url, benchServer, { label: 54, value: 14 });

@@ -6,6 +6,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { runIfMain } from "./lib/report.mjs";
 import { mustSucceed, raas } from "./lib/raas-cli.mjs";
 import { root } from "./lib/raas-cli.mjs";
 
@@ -124,8 +125,4 @@ export async function benchStatus() {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await benchStatus();
-  console.log(result.title);
-  for (const row of result.rows) console.log(`  ${row[0].padEnd(50)} ${row[1].padStart(12)}  ${row[2]}`);
-}
+await runIfMain(import.meta.url, benchStatus);
