@@ -2,9 +2,8 @@ import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import type { AppRepository, RepoFiles } from "../commands/types.js";
-import { UserError } from "../errors.js";
 import type { Reporter } from "../ui/reporter.js";
-import { commitAll, ensureClone, push } from "./git.js";
+import { commitAndPushRecomputing, ensureClone } from "./git.js";
 import { redactUrl } from "./git-errors.js";
 
 export interface GitAppRepositoryOptions {
@@ -65,30 +64,26 @@ export class GitAppRepository implements AppRepository {
     message: string,
     change: (files: RepoFiles) => Promise<void>,
   ): Promise<{ commit: string | undefined; attempts: number }> {
-    const attempts = this.options.attempts ?? 8;
-    for (let attempt = 1; ; attempt++) {
-      // Optimistic: the first attempt commits on the checkout made at the start of the run; if
-      // the remote moved meanwhile the push is refused and the next attempt starts fresh.
-      const dir = attempt === 1 && this.fresh ? await this.firstCheckout() : await this.checkout();
-      this.fresh = false;
-      await change({
-        read: (file) => readInside(dir, file),
-        write: (file, data) => writeInside(dir, file, data),
-      });
-      const commit = await commitAll(dir, message);
-      if (commit === undefined) return { commit: undefined, attempts: attempt };
-      try {
-        await push(dir, { branch: this.options.branch, attempts: 1 });
-        return { commit, attempts: attempt };
-      } catch (error) {
-        const race = error instanceof UserError && error.code === "GIT_PUSH_RACE";
-        if (!race || attempt >= attempts) throw error;
+    return commitAndPushRecomputing({
+      branch: this.options.branch,
+      message,
+      attempts: this.options.attempts ?? 8,
+      prepare: async (attempt) => {
+        // Optimistic: the first attempt commits on the checkout made at the start of the run;
+        // if the remote moved meanwhile the push is refused and the next attempt starts fresh.
+        const dir = attempt === 1 && this.fresh ? await this.firstCheckout() : await this.checkout();
+        this.fresh = false;
+        await change({
+          read: (file) => readInside(dir, file),
+          write: (file, data) => writeInside(dir, file, data),
+        });
+        return dir;
+      },
+      onRace: (attempt) =>
         this.options.reporter.debug(
           `push to ${this.remote} lost a race (attempt ${attempt}); recomputing on the new state`,
-        );
-        await new Promise((r) => setTimeout(r, 100 * attempt * (0.5 + Math.random())));
-      }
-    }
+        ),
+    });
   }
 
   async close(): Promise<void> {

@@ -286,3 +286,40 @@ export async function checkoutInto(bareDir: string, branch: string, workTree: st
 export async function hasBranch(dir: string, branch: string): Promise<boolean> {
   return hasRef(git(dir), `refs/heads/${branch}`);
 }
+
+export interface RecomputingPushOptions {
+  branch: string;
+  message: string;
+  /** Attempts in all before giving up on a remote that keeps moving. */
+  attempts: number;
+  /**
+   * Bring the work tree to the state to commit, on top of the remote's newest commit when
+   * `attempt` > 1 (the caller fetches and re-applies its change), and return its directory.
+   */
+  prepare: (attempt: number) => Promise<string>;
+  /** Told before each new attempt, for --log debug. */
+  onRace?: (attempt: number) => void;
+}
+
+/**
+ * Commit and push; when another run pushed first, let the caller recompute its change on the
+ * new state (not a textual rebase) and try again, with a growing, jittered pause.
+ */
+export async function commitAndPushRecomputing(
+  options: RecomputingPushOptions,
+): Promise<{ commit: string | undefined; attempts: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const dir = await options.prepare(attempt);
+    const commit = await commitAll(dir, options.message);
+    if (commit === undefined) return { commit: undefined, attempts: attempt };
+    try {
+      await push(dir, { branch: options.branch, attempts: 1 });
+      return { commit, attempts: attempt };
+    } catch (error) {
+      const race = error instanceof UserError && error.code === "GIT_PUSH_RACE";
+      if (!race || attempt >= options.attempts) throw error;
+      options.onRace?.(attempt);
+      await sleep(100 * attempt * (0.5 + Math.random()));
+    }
+  }
+}

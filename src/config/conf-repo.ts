@@ -11,8 +11,7 @@
 import { createHash } from "node:crypto";
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import * as path from "node:path";
-import { commitAll, ensureClone, push } from "../app/git.js";
-import { UserError } from "../errors.js";
+import { commitAndPushRecomputing, ensureClone } from "../app/git.js";
 import { isSafeSegment } from "../crane/parse.js";
 
 export interface ConfRepo {
@@ -105,21 +104,21 @@ export class ConfRepoSession {
     for (const file of before.keys()) if (!after.has(file)) others.set(file, undefined);
     const action = [this.options.isv, this.options.action, this.options.app].filter((p) => p !== undefined);
     const message = `${action.join(" ")} update by raas`;
-    for (let attempt = 1; ; attempt++) {
-      const made = await commitAll(dir, message);
-      if (made === undefined) return undefined;
-      try {
-        await push(dir, { branch, attempts: 1 });
-        return made;
-      } catch (error) {
-        const race = error instanceof UserError && error.code === "GIT_PUSH_RACE";
-        if (!race || attempt >= 8) throw error;
-        this.options.log?.(`config repository moved on (attempt ${attempt}); re-applying this run's changes`);
-        await new Promise((r) => setTimeout(r, 100 * attempt * (0.5 + Math.random())));
-        await ensureClone(url, dir, { branch });
-        await this.writeOurs(text, logFile, others);
-      }
-    }
+    const result = await commitAndPushRecomputing({
+      branch,
+      message,
+      attempts: 8,
+      prepare: async (attempt) => {
+        if (attempt > 1) {
+          await ensureClone(url, dir, { branch });
+          await this.writeOurs(text, logFile, others);
+        }
+        return dir;
+      },
+      onRace: (attempt) =>
+        this.options.log?.(`config repository moved on (attempt ${attempt}); re-applying this run's changes`),
+    });
+    return result.commit;
   }
 
   private async writeOurs(
