@@ -146,10 +146,9 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         for (const manifest of result.manifestFiles) {
           await files.write(`manifests/${result.publication.repository}/${manifest.digest}`, manifest.bytes);
         }
-        // Publishing what is already published changes nothing, not even the timestamp.
-        if (current === undefined || !sameContent(current, next)) {
-          await files.write(metadataPath, serializeMetadata(next));
-        }
+        // applyPublication keeps an unchanged file as it was: identical bytes, no commit.
+        const serialized = serializeMetadata(next);
+        if (serialized !== text) await files.write(metadataPath, serialized);
       }
       for (const publication of v1) {
         const current = await files.read(publication.metadataPath);
@@ -187,16 +186,6 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   } finally {
     await source.close();
   }
-}
-
-function sameContent(a: CraneV4, b: CraneV4): boolean {
-  const strip = (meta: CraneV4): string => {
-    const ext = meta["x-raas"];
-    if (ext === undefined) return serializeMetadata(meta);
-    const { updated: _updated, ...rest } = ext;
-    return serializeMetadata({ ...meta, "x-raas": rest });
-  };
-  return strip(a) === strip(b);
 }
 
 async function readExisting(deps: PushDeps, path: string): Promise<CraneV4 | undefined> {

@@ -71,6 +71,15 @@ describe("applyPublication", () => {
     expect(meta["x-raas"]?.updated).toBe("2024-05-01T12:00:00.000Z");
   });
 
+  it("keeps a file whose content a publication does not change exactly as it was, timestamp included", () => {
+    const first = applyPublication(undefined, imagePub(d("1"), "latest", d("a")), NOW);
+    const later = new Date("2024-06-01T00:00:00Z");
+    const again = applyPublication(first, imagePub(d("1"), "latest", d("a")), later);
+    expect(serializeMetadata(again)).toBe(serializeMetadata(first));
+    const changed = applyPublication(first, imagePub(d("1"), "stable", d("a")), later);
+    expect(changed["x-raas"]?.updated).toBe(later.toISOString());
+  });
+
   it("moves tags, accumulates manifests and blobs, and keeps protected", () => {
     const first = {
       ...applyPublication(undefined, imagePub(d("1"), "latest", d("a")), NOW),

@@ -4,6 +4,7 @@ import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from "../image/media-types.js";
 import { isRepositoryName, isTag } from "../image/names.js";
 import { isSafeSegment } from "./parse.js";
 import { isHttpUrl, parseRaasExtension } from "./raas-extension.js";
+import { serializeMetadata } from "./serialize.js";
 import type { BlobRecord, CraneV4, ManifestRecord, RaasExtension } from "./types.js";
 
 /** What one `raas push` published into one repository. */
@@ -64,25 +65,29 @@ export function applyPublication(existing: CraneV4 | undefined, pub: Publication
     if (b.url !== undefined) record.url = b.url;
     blobs[b.digest] = record;
   }
-  const ext: RaasExtension = {
-    version: 1,
-    tags: { ...old?.tags, ...pub.tags },
-    manifests,
-    blobs,
-    updated: now.toISOString(),
+  const build = (updated: string | undefined): CraneV4 => {
+    const ext: RaasExtension = { version: 1, tags: { ...old?.tags, ...pub.tags }, manifests, blobs };
+    if (updated !== undefined) ext.updated = updated;
+    // Same checks the server applies when loading, so push never writes a file the server skips.
+    const validated = parseRaasExtension(ext, `metadata for ${pub.name}`);
+    return {
+      type: "pulp-docker-redirect",
+      version: 4,
+      repository: pub.repository,
+      "repo-registry-id": pub.name,
+      url: pub.url,
+      protected: existing?.protected ?? false,
+      ...craneLists(validated),
+      "x-raas": validated,
+    };
   };
-  // Same checks the server applies when loading, so push never writes a file the server skips.
-  const validated = parseRaasExtension(ext, `metadata for ${pub.name}`);
-  return {
-    type: "pulp-docker-redirect",
-    version: 4,
-    repository: pub.repository,
-    "repo-registry-id": pub.name,
-    url: pub.url,
-    protected: existing?.protected ?? false,
-    ...craneLists(validated),
-    "x-raas": validated,
-  };
+  // Publishing what is already published changes nothing, not even the timestamp, so a
+  // re-push writes the same bytes and makes no commit.
+  const unchanged = build(old?.updated);
+  if (existing !== undefined && serializeMetadata(unchanged) === serializeMetadata(existing)) {
+    return unchanged;
+  }
+  return build(now.toISOString());
 }
 
 const sorted = (values: Iterable<string>) => [...values].sort();
