@@ -4,19 +4,9 @@ import { describe, expect, it } from "vitest";
 import { tempDir, writeTree } from "../../test/helpers/git.js";
 import { packageRoot } from "./package-root.js";
 import { TemplateError, renderTemplate, renderTemplateDir } from "./templates.js";
+import { SAMPLE_TEMPLATE_VARS } from "../../test/helpers/template-vars.js";
 
-const VARS = {
-  isv: "acme",
-  app_name: "registry",
-  namespace: "acme",
-  route_host: "registry-acme.apps.c1.example.com",
-  git_url: "https://git.example/acme.git",
-  git_branch: "main",
-  min_replicas: "2",
-  max_replicas: "10",
-  registry_host: "registry-acme.apps.c1.example.com",
-  storage_description: "the S3 bucket `raas-acme`",
-};
+const VARS = SAMPLE_TEMPLATE_VARS;
 
 describe("renderTemplate", () => {
   it("substitutes every placeholder", () => {

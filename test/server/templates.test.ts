@@ -9,19 +9,9 @@ import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/app/package-root.js";
 import { parseYamlSubset, type Yaml } from "../../src/app/platform-openshift-yaml.js";
 import { renderTemplateDir } from "../../src/app/templates.js";
+import { SAMPLE_TEMPLATE_VARS } from "../helpers/template-vars.js";
 
-const VARS = {
-  isv: "acme",
-  app_name: "registry",
-  namespace: "acme",
-  route_host: "registry-acme.apps.c1.example.com",
-  git_url: "https://git.example/acme.git",
-  git_branch: "main",
-  min_replicas: "2",
-  max_replicas: "10",
-  registry_host: "registry-acme.apps.c1.example.com",
-  storage_description: "the S3 bucket `raas-acme`",
-};
+const VARS = SAMPLE_TEMPLATE_VARS;
 
 type Obj = { [key: string]: Yaml };
 const obj = (value: Yaml | undefined, where: string): Obj => {
