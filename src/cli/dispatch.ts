@@ -7,6 +7,7 @@ import {
   disposeConfig,
   loadConfig,
   resolveIsv,
+  type ConfigFlags,
   type IsvSettings,
   type LoadedConfig,
 } from "../config/index.js";
@@ -37,6 +38,7 @@ export async function dispatch(
     env: io.env,
     ...(globals.config === undefined ? {} : { configPath: path.resolve(io.cwd, globals.config) }),
     ...(globals.configenv === undefined ? {} : { configEnv: globals.configenv }),
+    flags: configFlags(globals),
   });
   try {
     // With a configuration repository, the session's reporter also keeps the run log.
@@ -194,6 +196,16 @@ async function loadFederation(config: LoadedConfig, reporter: Reporter): Promise
     cacheFile: await descriptorCachePath(confDir, config.stateDir, config.source.kind === "conf-repo"),
     reporter,
   });
+}
+
+/** The global options that override configuration keys, as the loader validates them. */
+function configFlags(globals: GlobalOptions): ConfigFlags {
+  const flags: ConfigFlags = {};
+  for (const key of ["stateDir", "storage", "platform", "s3Endpoint", "s3Region", "redirect"] as const) {
+    const value = globals[key];
+    if (value !== undefined) flags[key] = value;
+  }
+  return flags;
 }
 
 /**

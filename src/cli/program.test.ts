@@ -93,6 +93,23 @@ describe("command line", () => {
     }
   });
 
+  it("takes configuration overrides as global options and validates them with the configuration", async () => {
+    const { globals } = await parse([
+      "--storage",
+      "s3",
+      "status",
+      "acme",
+      "--s3-endpoint",
+      "http://127.0.0.1:9",
+      "--redirect",
+      "public",
+    ]);
+    expect(globals).toMatchObject({ storage: "s3", s3Endpoint: "http://127.0.0.1:9", redirect: "public" });
+    const run = await capture(["status", "acme", "--storage", "ftp"]);
+    expect(run.code).toBe(1);
+    expect(run.err).toMatch(/option --storage: "ftp" is not one of local, s3/);
+  });
+
   it("rejects an invalid ISV name as a usage error before touching anything", async () => {
     const run = await capture(["status", "Not_Valid!"]);
     expect(run.code).toBe(2);

@@ -4,6 +4,13 @@ import type { LogLevel } from "../ui/reporter.js";
 export interface GlobalOptions {
   config?: string;
   configenv?: string;
+  /** Configuration overrides, highest precedence (validated with the configuration). */
+  stateDir?: string;
+  storage?: string;
+  platform?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  redirect?: string;
   nocommit: boolean;
   log: LogLevel;
   terse: boolean;
@@ -82,6 +89,12 @@ export function buildProgram(
       "-c, --configenv <branch>",
       "branch of the configuration repository ($RAAS_CONF_REPO) to use (default: stage)",
     )
+    .option("--state-dir <dir>", "where the embedded default keeps everything (overrides RAAS_HOME)")
+    .option("--storage <kind>", "local or s3 (overrides [raas] storage)")
+    .option("--platform <kind>", "local or openshift (overrides [raas] platform)")
+    .option("--s3-endpoint <url>", "S3 endpoint (overrides [s3] endpoint)")
+    .option("--s3-region <region>", "S3 region (overrides [s3] region)")
+    .option("--redirect <mode>", "public or presigned blob redirects (overrides [s3] redirect)")
     .option(
       "-n, --nocommit",
       "do not commit logs and metadata backups to the configuration repository",
