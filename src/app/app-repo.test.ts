@@ -1,13 +1,14 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { loadConfig } from "../config/load.js";
 import { resolveIsv } from "../config/isv.js";
 import { RecordingReporter } from "../ui/reporter.js";
 import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
-import { ensureAppRepo, publishToAppRepo } from "./app-repo.js";
-import { packageRoot } from "./package-root.js";
+import { ensureAppRepo } from "./app-repo.js";
+import { GitAppRepository } from "./app-transaction.js";
+import { packageRoot } from "../adapters/package-root.js";
 
 async function settingsFor(isv: string, cfg?: string, env: Record<string, string> = {}) {
   const cwd = await tempDir();
@@ -87,23 +88,23 @@ describe("ensureAppRepo on the local platform", () => {
   it("publishes metadata files and the hook deploys them; refuses paths outside the repo", async () => {
     const root = await fakeRaasPackage(packageRoot());
     const settings = await settingsFor("acme");
-    const { workDir } = await ensureAppRepo(settings, {
+    await ensureAppRepo(settings, {
       reporter: new RecordingReporter(),
       packageRoot: root,
     });
-    const commit = await publishToAppRepo(
-      workDir,
-      [{ path: "data/acme-app.json", data: "{}\n" }],
-      "acme push app",
-    );
+    const app = new GitAppRepository({
+      remote: settings.appRemote,
+      branch: settings.appBranch,
+      reporter: new RecordingReporter(),
+    });
+    onTestFinished(() => app.close());
+    const publish = (file: string) =>
+      app.update("acme push app", (files) => files.write(file, "{}\n")).then((result) => result.commit);
+    const commit = await publish("data/acme-app.json");
     expect(gitOut(settings.appRemote, ["rev-parse", settings.appBranch])).toBe(commit);
     expect(existsSync(path.join(settings.deployDir ?? "", "data", "acme-app.json"))).toBe(true);
-    expect(
-      await publishToAppRepo(workDir, [{ path: "data/acme-app.json", data: "{}\n" }], "again"),
-    ).toBeUndefined();
-    await expect(publishToAppRepo(workDir, [{ path: "../escape.json", data: "x" }], "bad")).rejects.toThrow(
-      /escapes/,
-    );
+    expect(await publish("data/acme-app.json")).toBeUndefined();
+    await expect(publish("../escape.json")).rejects.toThrow(/escapes/);
     // A later setup keeps published metadata.
     await ensureAppRepo(settings, { reporter: new RecordingReporter(), packageRoot: root });
     expect(existsSync(path.join(settings.deployDir ?? "", "data", "acme-app.json"))).toBe(true);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { IsvSettings } from "../config/types.js";
-import { packageRoot } from "./package-root.js";
+import { packageRoot } from "../adapters/package-root.js";
 import { renderResources, storageSecret } from "./platform-openshift.js";
 import { parseYamlSubset, YamlSubsetError } from "./platform-openshift-yaml.js";
 

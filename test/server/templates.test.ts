@@ -6,7 +6,7 @@
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/app/package-root.js";
+import { packageRoot } from "../../src/adapters/package-root.js";
 import { parseYamlSubset, type Yaml } from "../../src/app/platform-openshift-yaml.js";
 import { renderTemplateDir } from "../../src/app/templates.js";
 import { SAMPLE_TEMPLATE_VARS } from "../helpers/template-vars.js";
