@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // The folder-level import graph of src/: one edge "a -> b" per pair of folders where a file in
 // src/a imports a file in src/b (type-only imports count: they couple the folders just the same).
-// Files directly in src/ count as their own node (src/errors.ts -> "errors").
+// Files directly in src/ count as their own node (src/errors.ts -> "errors"). The shipped code
+// is what must not form a cycle; tests (*.test.ts, testing/ folders) are left out unless asked.
 //
 //   node scripts/import-graph.mjs            print the edges
 //   node scripts/import-graph.mjs --check    also exit 1 when the folders form a cycle
+//   node scripts/import-graph.mjs --tests    count the tests' imports too
+//   node scripts/import-graph.mjs --src DIR  another source tree (the check's own test uses it)
 //
 // No dependencies: import specifiers are read with a regular expression over the source text,
 // which is enough for our own code (relative specifiers ending in .js, as NodeNext requires).
@@ -15,13 +18,16 @@ import { fileURLToPath } from "node:url";
 const SPECIFIER =
   /(?:^|[\s;}])(?:import|export)\s(?:[^'";]*?\sfrom\s*)?["']([^"']+)["']|\bimport\(\s*["']([^"']+)["']\s*\)/g;
 
-/** Every .ts file under dir (tests included: a test that reaches into another folder couples it too). */
-function tsFiles(dir) {
+/** Every .ts file under dir; tests and testing/ folders only with `tests`. */
+function tsFiles(dir, tests) {
   const out = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...tsFiles(path));
-    else if (entry.name.endsWith(".ts")) out.push(path);
+    if (entry.isDirectory()) {
+      if (tests || entry.name !== "testing") out.push(...tsFiles(path, tests));
+    } else if (entry.name.endsWith(".ts") && (tests || !entry.name.endsWith(".test.ts"))) {
+      out.push(path);
+    }
   }
   return out;
 }
@@ -33,9 +39,9 @@ function folderOf(srcDir, file) {
 }
 
 /** Map of folder -> set of folders it imports (itself excluded). */
-export function folderGraph(srcDir) {
+export function folderGraph(srcDir, { tests = false } = {}) {
   const graph = new Map();
-  for (const file of tsFiles(srcDir)) {
+  for (const file of tsFiles(srcDir, tests)) {
     const from = folderOf(srcDir, file);
     if (!graph.has(from)) graph.set(from, new Set());
     const text = readFileSync(file, "utf8");
@@ -98,8 +104,12 @@ export function edgeLines(graph) {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const srcDir = resolve(dirname(fileURLToPath(import.meta.url)), "..", "src");
-  const graph = folderGraph(srcDir);
+  const at = process.argv.indexOf("--src");
+  const srcDir =
+    at > 0 && process.argv[at + 1] !== undefined
+      ? resolve(process.argv[at + 1])
+      : resolve(dirname(fileURLToPath(import.meta.url)), "..", "src");
+  const graph = folderGraph(srcDir, { tests: process.argv.includes("--tests") });
   for (const line of edgeLines(graph)) console.log(line);
   const cycles = folderCycles(graph);
   for (const cycle of cycles) console.error(`cycle among folders: ${cycle.join(", ")}`);

@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { AppRepository, RepoFiles } from "../commands/types.js";
+import type { AppRepository, RepoFiles } from "./app-repository.js";
 import type { Reporter } from "../ui/reporter.js";
 import { inside, writeFileInside } from "../adapters/files.js";
 import { commitAndPushRecomputing, ensureClone } from "../adapters/git.js";

@@ -3,7 +3,7 @@ import path from "node:path";
 import { writeFileAtomic } from "../adapters/files.js";
 import { isDigest } from "../image/digest.js";
 import { isV1Id } from "../image/v1.js";
-import type { HistoryEntry, VendorLayer } from "../publish/v1-convert.js";
+import type { HistoryEntry, VendorLayer } from "../image/v1-to-v2.js";
 import { UserError } from "../errors.js";
 
 type CachedLayer = Omit<VendorLayer, "url">;
