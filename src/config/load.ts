@@ -10,7 +10,7 @@ import { InputError, UserError, errorMessage } from "../errors.js";
 import { clone } from "../adapters/git.js";
 import { redactUrl } from "../adapters/git-errors.js";
 import { buildConfig, type Env, type Problems } from "./build.js";
-import { parseIni, type Sections } from "./ini-file.js";
+import { parseIni, type Sections } from "../crane/ini.js";
 import type { ConfigFlags, ConfigSource, LoadedConfig } from "./types.js";
 import { BadValue, branch as parseBranch } from "./values.js";
 
