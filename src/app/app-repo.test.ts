@@ -1,13 +1,13 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
-import { describe, expect, it, onTestFinished } from "vitest";
+import { describe, expect, it } from "vitest";
 import { loadConfig } from "../config/load.js";
 import { resolveIsv } from "../config/isv.js";
 import { RecordingReporter } from "../ui/reporter.js";
+import { publishFiles } from "../../test/helpers/app-repo.js";
 import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
 import { ensureAppRepo } from "./app-repo.js";
-import { GitAppRepository } from "./app-transaction.js";
 import { packageRoot } from "../adapters/package-root.js";
 
 async function settingsFor(isv: string, cfg?: string, env: Record<string, string> = {}) {
@@ -92,14 +92,7 @@ describe("ensureAppRepo on the local platform", () => {
       reporter: new RecordingReporter(),
       packageRoot: root,
     });
-    const app = new GitAppRepository({
-      remote: settings.appRemote,
-      branch: settings.appBranch,
-      reporter: new RecordingReporter(),
-    });
-    onTestFinished(() => app.close());
-    const publish = (file: string) =>
-      app.update("acme push app", (files) => files.write(file, "{}\n")).then((result) => result.commit);
+    const publish = (file: string) => publishFiles(settings, { [file]: "{}\n" }, "acme push app");
     const commit = await publish("data/acme-app.json");
     expect(gitOut(settings.appRemote, ["rev-parse", settings.appBranch])).toBe(commit);
     expect(existsSync(path.join(settings.deployDir ?? "", "data", "acme-app.json"))).toBe(true);

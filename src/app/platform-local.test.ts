@@ -9,9 +9,9 @@ import type { IsvSettings } from "../config/types.js";
 import { UserError } from "../errors.js";
 import { RecordingReporter } from "../ui/reporter.js";
 import { reservePort } from "../../test/helpers/cli.js";
+import { publishFiles } from "../../test/helpers/app-repo.js";
 import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
 import { ensureAppRepo } from "./app-repo.js";
-import { GitAppRepository } from "./app-transaction.js";
 import { packageRoot } from "../adapters/package-root.js";
 import {
   ensureLocalDeploy,
@@ -80,13 +80,7 @@ describe("the local registry server", () => {
     const again = await startLocalServer(settings, { entry });
     expect(again).toMatchObject({ started: false, pid: started.pid });
 
-    const app = new GitAppRepository({
-      remote: settings.appRemote,
-      branch: settings.appBranch,
-      reporter: new RecordingReporter(),
-    });
-    onTestFinished(() => app.close());
-    await app.update("acme push app", (files) => files.write("data/acme-app.json", "{}\n"));
+    await publishFiles(settings, { "data/acme-app.json": "{}\n" }, "acme push app");
     const listed = (await (await fetch(`${settings.appUrl}/data`)).json()) as string[];
     expect(listed).toContain("acme-app.json");
 
