@@ -32,7 +32,7 @@ function tsFiles(dir, tests) {
   return out;
 }
 
-/** "app" for src/app/git.ts, "errors" for src/errors.ts. */
+/** "app" for src/app/app-repo.ts, "errors" for src/errors.ts. */
 function folderOf(srcDir, file) {
   const parts = relative(srcDir, file).split(sep);
   return parts.length === 1 ? parts[0].replace(/\.ts$/, "") : parts[0];
