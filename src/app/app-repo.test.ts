@@ -1,13 +1,14 @@
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { chmod, readFile, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadConfig } from "../config/load.js";
 import { resolveIsv } from "../config/isv.js";
 import { RecordingReporter } from "../ui/reporter.js";
+import { publishFiles } from "../../test/helpers/app-repo.js";
 import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
-import { ensureAppRepo, publishToAppRepo } from "./app-repo.js";
-import { packageRoot } from "./package-root.js";
+import { ensureAppRepo } from "./app-repo.js";
+import { packageRoot } from "../adapters/package-root.js";
 
 async function settingsFor(isv: string, cfg?: string, env: Record<string, string> = {}) {
   const cwd = await tempDir();
@@ -84,26 +85,61 @@ describe("ensureAppRepo on the local platform", () => {
     expect(gitOut(settings.appRemote, ["rev-list", "--count", settings.appBranch])).toBe("1");
   });
 
+  it("recomputes a setup whose push lost a race, keeping what the winner pushed", async () => {
+    const root = await fakeRaasPackage(packageRoot());
+    const settings = await settingsFor("acme");
+    const reporter = new RecordingReporter();
+    const { workDir } = await ensureAppRepo(settings, { reporter, packageRoot: root });
+    // The first push from the work clone is overtaken: a publish lands just before it.
+    const scratch = await tempDir();
+    const hook = path.join(workDir, ".git", "hooks", "pre-push");
+    await writeFile(
+      hook,
+      [
+        "#!/bin/sh",
+        `[ -e '${scratch}/done' ] && exit 0`,
+        `touch '${scratch}/done'`,
+        "unset GIT_DIR GIT_WORK_TREE GIT_INDEX_FILE",
+        `git clone --quiet '${settings.appRemote}' '${scratch}/w' && cd '${scratch}/w' || exit 1`,
+        "echo '{}' > data/acme-app.json && git add data && git commit --quiet -m winner || exit 1",
+        `git push --quiet origin 'HEAD:refs/heads/${settings.appBranch}'`,
+        "",
+      ].join("\n"),
+    );
+    await chmod(hook, 0o755);
+
+    const again = await ensureAppRepo(settings, {
+      reporter,
+      packageRoot: root,
+      serverConfig: { pollingIntervalSeconds: 7 },
+    });
+    expect(again.changed).toBe(true);
+    expect(reporter.lines.join("\n")).toMatch(/lost a race, retrying \(1\)/);
+    expect(gitOut(settings.appRemote, ["rev-parse", settings.appBranch])).toBe(again.commit);
+    expect(gitOut(settings.appRemote, ["log", "--format=%s", settings.appBranch]).split("\n")).toEqual([
+      "acme setup",
+      "winner",
+      "acme setup",
+    ]);
+    expect(gitOut(settings.appRemote, ["show", `${settings.appBranch}:data/acme-app.json`])).toBe("{}");
+    expect(gitOut(settings.appRemote, ["show", `${settings.appBranch}:registry.conf`])).toMatch(
+      /data_dir_polling_interval = 7/,
+    );
+  });
+
   it("publishes metadata files and the hook deploys them; refuses paths outside the repo", async () => {
     const root = await fakeRaasPackage(packageRoot());
     const settings = await settingsFor("acme");
-    const { workDir } = await ensureAppRepo(settings, {
+    await ensureAppRepo(settings, {
       reporter: new RecordingReporter(),
       packageRoot: root,
     });
-    const commit = await publishToAppRepo(
-      workDir,
-      [{ path: "data/acme-app.json", data: "{}\n" }],
-      "acme push app",
-    );
+    const publish = (file: string) => publishFiles(settings, { [file]: "{}\n" }, "acme push app");
+    const commit = await publish("data/acme-app.json");
     expect(gitOut(settings.appRemote, ["rev-parse", settings.appBranch])).toBe(commit);
     expect(existsSync(path.join(settings.deployDir ?? "", "data", "acme-app.json"))).toBe(true);
-    expect(
-      await publishToAppRepo(workDir, [{ path: "data/acme-app.json", data: "{}\n" }], "again"),
-    ).toBeUndefined();
-    await expect(publishToAppRepo(workDir, [{ path: "../escape.json", data: "x" }], "bad")).rejects.toThrow(
-      /escapes/,
-    );
+    expect(await publish("data/acme-app.json")).toBeUndefined();
+    await expect(publish("../escape.json")).rejects.toThrow(/escapes/);
     // A later setup keeps published metadata.
     await ensureAppRepo(settings, { reporter: new RecordingReporter(), packageRoot: root });
     expect(existsSync(path.join(settings.deployDir ?? "", "data", "acme-app.json"))).toBe(true);

@@ -1,16 +1,17 @@
 /**
  * The ISV app repository: rendered from templates/, plus registry.conf, package.json and the
  * server runtime. ensureAppRepo makes the remote match what this raas version would create
- * and pushes only when something changed; publishToAppRepo commits published metadata.
+ * and pushes only when something changed. Published metadata goes through GitAppRepository
+ * (app-transaction.ts).
  */
 import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { IsvSettings } from "../config/types.js";
 import type { Reporter } from "../ui/reporter.js";
-import { writeFileAtomic } from "./files.js";
-import { commitAll, currentBranch, ensureClone, headCommit, push } from "./git.js";
-import { redactUrl } from "./git-errors.js";
-import { packageRoot } from "./package-root.js";
+import { writeFileInside } from "../adapters/files.js";
+import { commitAndPushRecomputing, ensureClone } from "../adapters/git.js";
+import { redactUrl } from "../adapters/git-errors.js";
+import { packageRoot } from "../adapters/package-root.js";
 import { ensureLocalDeploy } from "./platform-local.js";
 import { registryConf, type ServerConfigOptions } from "./registry-conf.js";
 import { RUNTIME_DEPENDENCIES, loadServerRuntime, writeServerRuntime } from "./server-runtime.js";
@@ -110,42 +111,23 @@ export async function ensureAppRepo(
     if (deploy.changed) reporter.debug(`created the app remote ${deploy.remote} with its deploy hook`);
   }
   const workDir = settings.appWorkDir;
+  const files = await setupFiles(settings, options, root);
   reporter.debug(`updating ${workDir} from ${remote} (${settings.appBranch})`);
-  await ensureClone(settings.appRemote, workDir, { branch: settings.appBranch });
-  for (const file of await setupFiles(settings, options, root)) {
-    await writeFileAtomic(workDir, file.path, file.data);
-  }
-  await writeServerRuntime(path.join(workDir, "server"), runtime);
-  const commit = await commitAll(workDir, `${settings.isv} setup`);
-  if (commit === undefined) return { workDir, remote, changed: false };
-  await push(workDir, {
+  // Another setup or publish may push first; then start again from its commit and write our
+  // files on top (they never touch data/ or manifests/, so nothing of theirs is lost).
+  const { commit } = await commitAndPushRecomputing({
     branch: settings.appBranch,
-    onRetry: (attempt) => reporter.debug(`push to ${remote} lost a race, retrying (${attempt})`),
+    message: `${settings.isv} setup`,
+    attempts: 5,
+    prepare: async () => {
+      await ensureClone(settings.appRemote, workDir, { branch: settings.appBranch });
+      for (const file of files) await writeFileInside(workDir, file.path, file.data);
+      await writeServerRuntime(path.join(workDir, "server"), runtime);
+      return workDir;
+    },
+    onRace: (attempt) => reporter.debug(`push to ${remote} lost a race, retrying (${attempt})`),
   });
-  // A retried push rebased our commit, so HEAD is the commit that was actually published.
-  const pushed = (await headCommit(workDir)) ?? commit;
-  reporter.debug(`pushed ${pushed.slice(0, 12)} to ${remote}`);
-  return { workDir, remote, commit: pushed, changed: true };
-}
-
-export interface AppFile {
-  /** Path inside the app repository, e.g. `data/acme-app.json`. */
-  path: string;
-  data: string | Buffer;
-}
-
-/**
- * Write files into the working clone (atomically, refusing paths outside it), commit and push
- * with retry. Returns the commit, or undefined when the files were already there.
- */
-export async function publishToAppRepo(
-  workDir: string,
-  files: readonly AppFile[],
-  message: string,
-): Promise<string | undefined> {
-  for (const file of files) await writeFileAtomic(workDir, file.path, file.data);
-  const commit = await commitAll(workDir, message);
-  if (commit === undefined) return undefined;
-  await push(workDir, { branch: await currentBranch(workDir) });
-  return (await headCommit(workDir)) ?? commit;
+  if (commit === undefined) return { workDir, remote, changed: false };
+  reporter.debug(`pushed ${commit.slice(0, 12)} to ${remote}`);
+  return { workDir, remote, commit, changed: true };
 }

@@ -1,10 +1,11 @@
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { AppRepository, RepoFiles } from "../commands/types.js";
+import type { AppRepository, RepoFiles } from "./app-repository.js";
 import type { Reporter } from "../ui/reporter.js";
-import { commitAndPushRecomputing, ensureClone } from "./git.js";
-import { redactUrl } from "./git-errors.js";
+import { inside, writeFileInside } from "../adapters/files.js";
+import { commitAndPushRecomputing, ensureClone } from "../adapters/git.js";
+import { redactUrl } from "../adapters/git-errors.js";
 
 export interface GitAppRepositoryOptions {
   remote: string;
@@ -75,7 +76,9 @@ export class GitAppRepository implements AppRepository {
         this.fresh = false;
         await change({
           read: (file) => readInside(dir, file),
-          write: (file, data) => writeInside(dir, file, data),
+          write: async (file, data) => {
+            await writeFileInside(dir, file, data);
+          },
         });
         return dir;
       },
@@ -94,14 +97,6 @@ export class GitAppRepository implements AppRepository {
   }
 }
 
-function inside(dir: string, file: string): string {
-  const full = path.resolve(dir, file);
-  if (!full.startsWith(path.resolve(dir) + path.sep)) {
-    throw new Error(`path escapes the app repository: ${file}`);
-  }
-  return full;
-}
-
 async function readInside(dir: string, file: string): Promise<string | undefined> {
   try {
     return await readFile(inside(dir, file), "utf8");
@@ -109,13 +104,4 @@ async function readInside(dir: string, file: string): Promise<string | undefined
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
     throw error;
   }
-}
-
-// Write + rename: a registry watching a checkout never sees half a file.
-async function writeInside(dir: string, file: string, data: string | Buffer): Promise<void> {
-  const full = inside(dir, file);
-  await mkdir(path.dirname(full), { recursive: true });
-  const temp = `${full}.tmp-${process.pid}`;
-  await writeFile(temp, data);
-  await rename(temp, full);
 }

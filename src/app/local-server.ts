@@ -8,8 +8,8 @@ import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { IsvSettings, LocalPlatformSettings } from "../config/types.js";
 import { UserError } from "../errors.js";
-import { commandLine, isAlive, spawnDetached } from "./exec.js";
-import { packageRoot } from "./package-root.js";
+import { commandLine, isAlive, spawnDetached } from "../adapters/exec.js";
+import { packageRoot } from "../adapters/package-root.js";
 import { pingProblem } from "./ping.js";
 
 export interface LocalServerStatus {

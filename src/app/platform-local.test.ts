@@ -9,9 +9,10 @@ import type { IsvSettings } from "../config/types.js";
 import { UserError } from "../errors.js";
 import { RecordingReporter } from "../ui/reporter.js";
 import { reservePort } from "../../test/helpers/cli.js";
+import { publishFiles } from "../../test/helpers/app-repo.js";
 import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
-import { ensureAppRepo, publishToAppRepo } from "./app-repo.js";
-import { packageRoot } from "./package-root.js";
+import { ensureAppRepo } from "./app-repo.js";
+import { packageRoot } from "../adapters/package-root.js";
 import {
   ensureLocalDeploy,
   localServerStatus,
@@ -61,7 +62,7 @@ describe("the local registry server", () => {
   it("starts once, serves what each push deploys, and stops", async () => {
     const settings = await localSettings();
     const root = await fakeRaasPackage(packageRoot());
-    const { workDir } = await ensureAppRepo(settings, {
+    await ensureAppRepo(settings, {
       reporter: new RecordingReporter(),
       packageRoot: root,
     });
@@ -79,7 +80,7 @@ describe("the local registry server", () => {
     const again = await startLocalServer(settings, { entry });
     expect(again).toMatchObject({ started: false, pid: started.pid });
 
-    await publishToAppRepo(workDir, [{ path: "data/acme-app.json", data: "{}\n" }], "acme push app");
+    await publishFiles(settings, { "data/acme-app.json": "{}\n" }, "acme push app");
     const listed = (await (await fetch(`${settings.appUrl}/data`)).json()) as string[];
     expect(listed).toContain("acme-app.json");
 

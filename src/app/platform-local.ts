@@ -6,7 +6,7 @@
 import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { IsvSettings, LocalPlatformSettings } from "../config/types.js";
-import { checkoutInto, hasBranch, initBare, isGitRepo } from "./git.js";
+import { checkoutInto, hasBranch, initBare, isGitRepo } from "../adapters/git.js";
 
 export {
   startLocalServer,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { IsvSettings } from "../config/types.js";
-import { packageRoot } from "./package-root.js";
+import { packageRoot } from "../adapters/package-root.js";
 import { renderResources, storageSecret } from "./platform-openshift.js";
-import { parseYamlSubset, YamlSubsetError } from "./platform-openshift-yaml.js";
+import { parseTemplateYaml, TemplateYamlError } from "./platform-openshift-yaml.js";
 
 const settings = (storage: IsvSettings["storage"]): IsvSettings => ({
   isv: "acme",
@@ -79,7 +79,7 @@ describe("OpenShift resources", () => {
   });
 });
 
-describe("the template YAML subset", () => {
+describe("the template YAML", () => {
   it("reads mappings, sequences, quoted and flow values", () => {
     const text = [
       "# comment",
@@ -93,23 +93,38 @@ describe("the template YAML subset", () => {
       'e: ["ALL", x]',
       "f:",
       "- at key indent",
+      "g: |",
+      "  two",
+      "  lines",
+      "h: &shared { x: 1 }",
+      "i: *shared",
     ].join("\n");
-    expect(parseYamlSubset(text, "t.yaml")).toEqual({
+    expect(parseTemplateYaml(text, "t.yaml")).toEqual({
       a: 1,
       b: "it's # not a comment",
       c: 'x"y',
       d: [{ name: "one", v: true }, "plain"],
       e: ["ALL", "x"],
       f: ["at key indent"],
+      g: "two\nlines\n",
+      h: { x: 1 },
+      i: { x: 1 },
     });
   });
 
-  it("refuses what it does not understand, naming the line", () => {
-    expect(() => parseYamlSubset("a: &anchor 1", "t.yaml")).toThrow(YamlSubsetError);
-    expect(() => parseYamlSubset("a: 1\n---\nb: 2", "t.yaml")).toThrow(/t\.yaml:2: one document/);
-    expect(() => parseYamlSubset("a:\n  b: 1\n    c: 2", "t.yaml")).toThrow(
-      /t\.yaml:3: unexpected indentation/,
+  it("refuses what is not one JSON document, naming the file and line", () => {
+    expect(() => parseTemplateYaml("a: 1\n---\nb: 2", "t.yaml")).toThrow(/t\.yaml:2: one document/);
+    expect(() => parseTemplateYaml("a:\n  b: 1\n    c: 2", "t.yaml")).toThrow(TemplateYamlError);
+    expect(() => parseTemplateYaml("a:\n  b: 1\n    c: 2", "t.yaml")).toThrow(/^t\.yaml:2: /);
+    expect(() => parseTemplateYaml("a: 1\nb: 2\na: 3", "t.yaml")).toThrow(
+      /t\.yaml:3: Map keys must be unique/,
     );
-    expect(() => parseYamlSubset("a: |\n  text", "t.yaml")).toThrow(/unsupported/);
+    expect(() => parseTemplateYaml("a: 1\n\tb: 2", "t.yaml")).toThrow(/t\.yaml:2: /);
+    expect(() => parseTemplateYaml("a: [1, 2", "t.yaml")).toThrow(/t\.yaml:1: /);
+    expect(() => parseTemplateYaml("a:\n  b: .inf", "t.yaml")).toThrow(
+      "t.yaml.a.b: Infinity is not JSON data",
+    );
+    expect(() => parseTemplateYaml("? [x]\n: 1", "t.yaml")).toThrow("t.yaml: a key must be a scalar");
+    expect(parseTemplateYaml("# nothing\n", "t.yaml")).toBeNull();
   });
 });

@@ -11,7 +11,7 @@ import type { IsvSettings, OpenShiftPlatformSettings } from "../config/types.js"
 import { UserError } from "../errors.js";
 import { templateVars } from "./app-repo.js";
 import { OpenShiftClient, resourcePath, type KubeObject } from "./platform-openshift-client.js";
-import { parseYamlSubset } from "./platform-openshift-yaml.js";
+import { parseTemplateYaml } from "./platform-openshift-yaml.js";
 import { renderTemplateDir } from "./templates.js";
 
 export { OpenShiftClient } from "./platform-openshift-client.js";
@@ -58,7 +58,7 @@ export async function renderResources(settings: IsvSettings, root: string): Prom
   const dir = path.join(root, "templates", "app", "openshift");
   const files = await renderTemplateDir(dir, templateVars(settings));
   return files.map((file) => {
-    const object = parseYamlSubset(
+    const object = parseTemplateYaml(
       file.data,
       `templates/app/openshift/${file.path}`,
     ) as unknown as KubeObject;

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { tempDir, writeTree } from "../../test/helpers/git.js";
-import { packageRoot } from "./package-root.js";
+import { packageRoot } from "../adapters/package-root.js";
 import { TemplateError, renderTemplate, renderTemplateDir } from "./templates.js";
 import { SAMPLE_TEMPLATE_VARS } from "../../test/helpers/template-vars.js";
 

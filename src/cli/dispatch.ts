@@ -1,7 +1,7 @@
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { GitAppRepository } from "../app/app-transaction.js";
-import { setGitLog } from "../app/git.js";
+import { setGitLog } from "../adapters/git.js";
 import type { CommandResult } from "./render.js";
 import {
   disposeConfig,

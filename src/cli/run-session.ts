@@ -4,7 +4,7 @@
  * configuration repository, the run log, push's metadata backups and the final commit.
  */
 import type { PushResult } from "../commands/push.js";
-import type { AppRepository } from "../commands/types.js";
+import type { AppRepository } from "../app/app-repository.js";
 import {
   applyChoices,
   recordIsvSection,

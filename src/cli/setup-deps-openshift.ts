@@ -1,5 +1,5 @@
 import { ensureAppRepo } from "../app/app-repo.js";
-import { packageRoot } from "../app/package-root.js";
+import { packageRoot } from "../adapters/package-root.js";
 import { waitForPing } from "../app/ping.js";
 import {
   applyResources,

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import type { CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
 import type { Digest } from "../image/digest.js";
-import { blobKey, manifestKey, tagsListKey } from "../publish/keys.js";
+import { blobKey, manifestKey, tagsListKey } from "../crane/keys.js";
 import { mapLimit } from "../publish/pool.js";
 import type { BlobStore } from "../storage/types.js";
 

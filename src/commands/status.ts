@@ -5,7 +5,8 @@ import { CheckList, type Check, type CheckReport } from "./checks.js";
 import { lintMetadata } from "./status-lint.js";
 import { checkApp, checkCatalog, checkServed, type HttpLog } from "./status-http.js";
 import { checkRepositoryStorage, leftoverProbes, takeInventory, type Inventory } from "./status-storage.js";
-import type { AppRepository, CommandContext } from "./types.js";
+import type { AppRepository } from "../app/app-repository.js";
+import type { CommandContext } from "./types.js";
 import type { BlobStore } from "../storage/types.js";
 
 export interface StatusOptions {

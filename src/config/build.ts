@@ -5,7 +5,7 @@
 import { homedir } from "node:os";
 import * as path from "node:path";
 import { isIsvName } from "../image/names.js";
-import type { Sections } from "./ini-file.js";
+import type { Sections } from "../crane/ini.js";
 import { DEFAULT_S3, GLOBAL_KEYS, IGNORED_KEYS, ISV_KEYS, type GlobalSettings } from "./schema.js";
 import type { ConfigFlags, IsvSection, RaasConfig } from "./types.js";
 import { BadValue, type Parser } from "./values.js";

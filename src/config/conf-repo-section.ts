@@ -5,9 +5,10 @@
  * commits), or — running on built-in defaults, where there is no file to own — in
  * `$RAAS_HOME/<isv>/setup.json`.
  */
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { safe } from "ini";
+import { writeFileAtomic } from "../adapters/files.js";
 import type { IsvSection, LoadedConfig } from "./types.js";
 import { BadValue, bucket as parseBucket, dnsLabel } from "./values.js";
 import { UsageError } from "../errors.js";
@@ -83,8 +84,6 @@ export async function recordIsvSection(
   const current = await readFile(file, "utf8");
   const lines = [`[${isv}]`, ...values.map(([key, value]) => `${key} = ${safe(value)}`)];
   const separator = current === "" || current.endsWith("\n\n") ? "" : current.endsWith("\n") ? "\n" : "\n\n";
-  const temp = `${file}.tmp-${process.pid}`;
-  await writeFile(temp, `${current}${separator}# Added by raas setup ${isv}\n${lines.join("\n")}\n`);
-  await rename(temp, file);
+  await writeFileAtomic(file, `${current}${separator}# Added by raas setup ${isv}\n${lines.join("\n")}\n`);
   return file;
 }

@@ -11,7 +11,7 @@
 import { createHash } from "node:crypto";
 import { appendFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import * as path from "node:path";
-import { commitAndPushRecomputing, ensureClone } from "../app/git.js";
+import { commitAndPushRecomputing, ensureClone } from "../adapters/git.js";
 import { isSafeSegment } from "../crane/parse.js";
 
 export interface ConfRepo {

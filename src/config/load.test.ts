@@ -7,7 +7,7 @@ import { pushFiles, tempDir, tempGitRemote, writeTree } from "../../test/helpers
 import { disposeConfig, loadConfig } from "./load.js";
 import { redact } from "./redact.js";
 import { GLOBAL_KEYS, ISV_KEYS } from "./schema.js";
-import { packageRoot } from "../app/package-root.js";
+import { packageRoot } from "../adapters/package-root.js";
 
 const HEX = "a".repeat(64);
 const HEX2 = "b".repeat(64);

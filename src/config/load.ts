@@ -7,10 +7,10 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { InputError, UserError, errorMessage } from "../errors.js";
-import { clone } from "../app/git.js";
-import { redactUrl } from "../app/git-errors.js";
+import { clone } from "../adapters/git.js";
+import { redactUrl } from "../adapters/git-errors.js";
 import { buildConfig, type Env, type Problems } from "./build.js";
-import { parseIni, type Sections } from "./ini-file.js";
+import { parseIni, type Sections } from "../crane/ini.js";
 import type { ConfigFlags, ConfigSource, LoadedConfig } from "./types.js";
 import { BadValue, branch as parseBranch } from "./values.js";
 

@@ -2,9 +2,10 @@
  * Local-platform ports: each ISV gets one, chosen once (the first free port from 5000 that no
  * other ISV holds) and remembered in stateDir/<isv>/platform.json so its URL never changes.
  */
-import { mkdir, readFile, readdir, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, readdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import * as path from "node:path";
+import { writeFileAtomic } from "../adapters/files.js";
 import { UserError } from "../errors.js";
 
 export const FIRST_PORT = 5000;
@@ -63,9 +64,7 @@ export async function allocatePort(stateDir: string, isv: string, host = "127.0.
   for (let port = FIRST_PORT; port <= LAST_PORT; port++) {
     if (held.has(port) || !(await isFree(port, host))) continue;
     await mkdir(path.dirname(file), { recursive: true });
-    const temp = `${file}.${process.pid}.tmp`;
-    await writeFile(temp, `${JSON.stringify({ port }, null, 2)}\n`);
-    await rename(temp, file);
+    await writeFileAtomic(file, `${JSON.stringify({ port }, null, 2)}\n`);
     return port;
   }
   throw new UserError(`no free port between ${FIRST_PORT} and ${LAST_PORT} on ${host} for ${isv}`, {

@@ -1,4 +1,4 @@
-import { redactUrl } from "../app/git-errors.js";
+import { redactUrl } from "../adapters/git-errors.js";
 import type { IsvSettings, LoadedConfig } from "./types.js";
 
 const HIDDEN = "***";

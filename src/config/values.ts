@@ -3,6 +3,8 @@
  * flag gives it) and returns the typed value or throws BadValue with a short reason; callers
  * prefix the reason with where the value came from and collect every problem before failing.
  */
+import { parseBoolean } from "../crane/ini.js";
+
 export class BadValue extends Error {}
 
 export type Parser<T> = (raw: string) => T;
@@ -15,14 +17,12 @@ export function oneOf<T extends string>(...allowed: T[]): Parser<T> {
   };
 }
 
-const TRUE = new Set(["true", "yes", "on", "1"]);
-const FALSE = new Set(["false", "no", "off", "0"]);
-
 export const bool: Parser<boolean> = (raw) => {
-  const value = raw.trim().toLowerCase();
-  if (TRUE.has(value)) return true;
-  if (FALSE.has(value)) return false;
-  throw new BadValue(`${JSON.stringify(raw)} is not a boolean (true/false, yes/no, on/off, 1/0)`);
+  const value = parseBoolean(raw);
+  if (value === undefined) {
+    throw new BadValue(`${JSON.stringify(raw)} is not a boolean (true/false, yes/no, on/off, 1/0)`);
+  }
+  return value;
 };
 
 export function integer(min: number, max: number, what = "an integer"): Parser<number> {

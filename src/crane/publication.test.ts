@@ -1,12 +1,9 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import type { Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
 import { parseMetadata } from "./parse.js";
 import { applyPublication, type Publication } from "./publication.js";
-import { serializeMetadata, writeFileAtomic } from "./serialize.js";
+import { serializeMetadata } from "./serialize.js";
 
 const d = (c: string) => `sha256:${c.repeat(64)}` as Digest;
 const NOW = new Date("2024-05-01T12:00:00Z");
@@ -147,21 +144,5 @@ describe("serializeMetadata", () => {
       "x-raas",
     ]);
     expect(parseMetadata(text, "acme.json")).toEqual(a);
-  });
-});
-
-describe("writeFileAtomic", () => {
-  it("replaces the file by rename and leaves no temp files", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "raas-atomic-"));
-    try {
-      const path = join(dir, "acme-app.json");
-      await writeFile(path, "old");
-      await writeFileAtomic(path, "new\n");
-      expect(await readFile(path, "utf8")).toBe("new\n");
-      expect(await readdir(dir)).toEqual(["acme-app.json"]);
-      await expect(writeFileAtomic(join(dir, "missing", "x.json"), "x")).rejects.toThrow(/ENOENT/);
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
   });
 });

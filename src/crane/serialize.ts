@@ -1,6 +1,3 @@
-import { randomBytes } from "node:crypto";
-import { open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
 import type { CraneMetadata } from "./types.js";
 
 /** Crane's fields first, in the order Pulp documents them; anything else after, sorted. */
@@ -45,26 +42,4 @@ export function serializeMetadata(meta: CraneMetadata): string {
   const out: Record<string, unknown> = {};
   for (const key of keys) out[key] = sortDeep(source[key]);
   return `${JSON.stringify(out, null, 2)}\n`;
-}
-
-/**
- * Write through a temp file in the same directory and rename it into place: readers never see
- * a half-written file, and Crane's directory-mtime watcher notices the rename (it misses
- * in-place writes). The temp name does not end in `.json`, so loaders ignore it meanwhile.
- */
-export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const handle = await open(temp, "wx", 0o644);
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  } catch (err) {
-    await rm(temp, { force: true });
-    throw err;
-  }
 }

@@ -1,9 +1,9 @@
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
-import { writeFileAtomic } from "../crane/serialize.js";
+import { writeFileAtomic } from "../adapters/files.js";
 import { isDigest } from "../image/digest.js";
 import { isV1Id } from "../image/v1.js";
-import type { HistoryEntry, VendorLayer } from "../publish/v1-convert.js";
+import type { HistoryEntry, VendorLayer } from "../image/v1-to-v2.js";
 import { UserError } from "../errors.js";
 
 type CachedLayer = Omit<VendorLayer, "url">;
@@ -78,7 +78,9 @@ export class DescriptorCache {
     if (!this.dirty) return false;
     const layers = Object.fromEntries([...this.layers.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
     await mkdir(path.dirname(this.file), { recursive: true });
-    await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, layers }, null, 2)}\n`);
+    await writeFileAtomic(this.file, `${JSON.stringify({ version: 1, layers }, null, 2)}\n`, {
+      durable: true,
+    });
     this.dirty = false;
     return true;
   }

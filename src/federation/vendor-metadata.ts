@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { clone } from "../app/git.js";
+import { clone } from "../adapters/git.js";
 import { parseMetadata } from "../crane/parse.js";
 import { isHttpUrl } from "../crane/raas-extension.js";
 import type { CraneV1 } from "../crane/types.js";

@@ -1,9 +1,8 @@
-import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
-import { PassThrough, Transform, type TransformCallback } from "node:stream";
+import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createGunzip, createGzip } from "node:zlib";
-import type { Digest } from "./digest.js";
+import { HashingStream, type Digest } from "./digest.js";
 
 /** The v2 identity of a gzip layer: what a manifest and a config need to reference it. */
 export interface LayerDescriptor {
@@ -26,30 +25,17 @@ export function gzipOf(tar: Readable): Readable {
   return tar.pipe(createGzip(GZIP_OPTIONS));
 }
 
-class Counter extends Transform {
-  private readonly hash = createHash("sha256");
-  bytes = 0;
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
-  digest(): Digest {
-    return `sha256:${this.hash.digest("hex")}`;
-  }
-}
-
 /**
  * Hashes a gzip stream twice in one pass: the compressed bytes (digest, size) and, through a
  * streaming gunzip, the uncompressed tar (diff_id). Nothing is buffered beyond a chunk.
  */
 export async function describeGzip(gzip: Readable): Promise<LayerDescriptor> {
-  const compressed = new Counter();
-  const uncompressed = new Counter();
+  const compressed = new HashingStream();
+  const uncompressed = new HashingStream();
   const sink = new PassThrough();
   sink.resume();
   await pipeline(gzip, compressed, createGunzip(), uncompressed, sink);
-  return { digest: compressed.digest(), size: compressed.bytes, diffId: uncompressed.digest() };
+  return { digest: compressed.digest(), size: compressed.size(), diffId: uncompressed.digest() };
 }
 
 /** Describes an uncompressed tar as it will be published: gzipped with GZIP_OPTIONS. */

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sha256Digest } from "../image/digest.js";
 import type { Blob } from "../image/model.js";
-import { MaskSet, parseMaskList } from "./mask.js";
+import { MaskSet } from "./mask.js";
 
 const digest = sha256Digest("layer");
 const layer: Blob = {
@@ -16,11 +16,6 @@ const layer: Blob = {
 };
 
 describe("mask", () => {
-  it("parses comma, space and newline separated lists", () => {
-    expect(parseMaskList("a, b\nc  d,,")).toEqual(["a", "b", "c", "d"]);
-    expect(parseMaskList(undefined)).toEqual([]);
-  });
-
   it("matches a layer by digest, bare hex or alias, case-insensitively", () => {
     expect(new MaskSet([digest]).match(layer)).toBe(digest);
     expect(new MaskSet([digest.slice(7).toUpperCase()]).match(layer)).toBe(digest.slice(7));

@@ -23,9 +23,3 @@ export class MaskSet {
     return candidates.find((c) => this.entries.has(c.toLowerCase()));
   }
 }
-
-/** `[redhat] mask_layers` is comma, space or newline separated. */
-export function parseMaskList(text: string | undefined): string[] {
-  if (text === undefined) return [];
-  return text.split(/[\s,]+/).filter((s) => s.length > 0);
-}

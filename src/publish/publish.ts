@@ -3,7 +3,7 @@ import type { Digest } from "../image/digest.js";
 import { blobsOf, manifestsOf, type Blob, type ManifestNode } from "../image/model.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
-import { manifestKey, tagsListKey } from "./keys.js";
+import { manifestKey, tagsListKey } from "../crane/keys.js";
 import type { MaskSet } from "./mask.js";
 import { findMissing, uploadBlobs, type BlobOutcome } from "./upload.js";
 

@@ -2,7 +2,7 @@ import { InputError } from "../errors.js";
 import type { Blob } from "../image/model.js";
 import { DigestMismatchError, type BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
-import { blobKey } from "./keys.js";
+import { blobKey } from "../crane/keys.js";
 import { mapLimit } from "./pool.js";
 
 export type BlobAction = "uploaded" | "present" | "masked";

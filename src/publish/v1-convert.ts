@@ -5,23 +5,9 @@ import { sha256Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
 import type { Blob, ImageManifest } from "../image/model.js";
 import { chainOf } from "../image/v1-chain.js";
-import { describeGzip, describeTar, gzipOf, type LayerDescriptor } from "../image/v1-layer.js";
+import { describeGzip, describeTar, gzipOf } from "../image/v1-layer.js";
+import { historyOf, type HistoryEntry, type VendorLayer } from "../image/v1-to-v2.js";
 import type { V1Image, V1Repository } from "../image/v1.js";
-
-/** A masked layer as the vendor hosts it. */
-export interface VendorLayer extends LayerDescriptor {
-  /** Where the vendor serves the gzip layer (`<vendor url>/<id>/layer`). */
-  url: string;
-  /** History entry from the vendor image's `json`, when known. */
-  history?: HistoryEntry;
-}
-
-export interface HistoryEntry {
-  created?: string;
-  created_by?: string;
-  author?: string;
-  comment?: string;
-}
 
 export interface ConvertOptions {
   /** The input, for messages. */
@@ -155,17 +141,4 @@ export class V1Converter {
     };
     return { blob, history: historyOf(image.config) };
   }
-}
-
-/** Docker's v1 -> v2 migration: the command that made the layer, and when. */
-export function historyOf(config: Record<string, unknown>): HistoryEntry {
-  const entry: HistoryEntry = {};
-  if (typeof config.created === "string") entry.created = config.created;
-  if (typeof config.author === "string" && config.author !== "") entry.author = config.author;
-  if (typeof config.comment === "string" && config.comment !== "") entry.comment = config.comment;
-  const container = config.container_config;
-  const cmd =
-    typeof container === "object" && container !== null ? (container as { Cmd?: unknown }).Cmd : undefined;
-  if (Array.isArray(cmd) && cmd.every((c) => typeof c === "string")) entry.created_by = cmd.join(" ");
-  return entry;
 }

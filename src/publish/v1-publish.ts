@@ -7,7 +7,7 @@ import type { Blob } from "../image/model.js";
 import { isV1Id, type V1Repository } from "../image/v1.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
-import { blobKey } from "./keys.js";
+import { blobKey } from "../crane/keys.js";
 import { mapLimit } from "./pool.js";
 
 export type V1Action = "uploaded" | "present" | "masked";

@@ -56,6 +56,18 @@ describe("loadServerConfig", () => {
     });
   });
 
+  it("reads the file as raas.cfg is read: case-insensitive keys, continued values, stray lines reported", async () => {
+    const config = await load(
+      "stray = 1\n[general]\nDebug = On\n[search]\nofficial = acme-app,\n  acme-tools\n[raas]\nPort: 6001\n",
+    );
+    expect(config.debug).toBe(true);
+    expect(config.port).toBe(6001);
+    expect([...config.search.official]).toEqual(["acme-app", "acme-tools"]);
+    expect(config.warnings).toEqual([
+      `${join(dir, "registry.conf")}: stray: setting outside of any [section]`,
+    ]);
+  });
+
   it("lets PORT, CRANE_DEBUG and CRANE_CONFIG_PATH override", async () => {
     const file = join(dir, "other.conf");
     await writeFile(file, "[raas]\nport: 6000\n");

@@ -1,6 +1,6 @@
 import { access, readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
-import { decode } from "ini";
+import { parseBoolean, parseIni, type Sections } from "../crane/ini.js";
 import { UserError } from "../errors.js";
 
 export type CdnAlgo = "sha256" | "sha1" | "md5";
@@ -73,41 +73,6 @@ function searchSettings(section: Record<string, string> | undefined): SearchSett
   return { descriptions, official: names(section?.official), trusted: names(section?.trusted) };
 }
 
-type Sections = Record<string, Record<string, string>>;
-
-/**
- * Crane's files are Python ConfigParser files, where `key: value` and `key = value` both work;
- * the ini package only knows `=`, so a `:` that comes before any `=` is turned into one.
- */
-function parseIni(text: string): Sections {
-  const normalised = text
-    .split(/\r?\n/)
-    .map((line) => {
-      const trimmed = line.trimStart();
-      if (trimmed.startsWith("[") || trimmed.startsWith(";") || trimmed.startsWith("#")) return line;
-      const colon = line.indexOf(":");
-      const equals = line.indexOf("=");
-      return colon >= 0 && (equals < 0 || colon < equals)
-        ? `${line.slice(0, colon)}=${line.slice(colon + 1)}`
-        : line;
-    })
-    .join("\n");
-  const raw = decode(normalised);
-  const out: Sections = {};
-  for (const [section, values] of Object.entries(raw)) {
-    if (typeof values !== "object" || values == null) continue;
-    out[section] = {};
-    for (const [key, value] of Object.entries(values as Record<string, unknown>)) {
-      // ini turns "true"/"false" into booleans; everything is text in ConfigParser.
-      out[section][key] = value === true ? "true" : value === false ? "false" : String(value ?? "");
-    }
-  }
-  return out;
-}
-
-const TRUE = new Set(["1", "yes", "true", "on"]);
-const FALSE = new Set(["0", "no", "false", "off"]);
-
 class Reader {
   constructor(
     private readonly sections: Sections,
@@ -120,10 +85,14 @@ class Reader {
   }
 
   bool(section: string, key: string, fallback: boolean): boolean {
-    const value = this.str(section, key, String(fallback)).toLowerCase();
-    if (TRUE.has(value)) return true;
-    if (FALSE.has(value)) return false;
-    throw new UserError(`${this.where}: [${section}] ${key} must be a boolean, not "${value}"`);
+    const text = this.str(section, key, String(fallback));
+    const value = parseBoolean(text);
+    if (value === undefined) {
+      throw new UserError(
+        `${this.where}: [${section}] ${key} must be a boolean, not "${text.toLowerCase()}"`,
+      );
+    }
+    return value;
   }
 
   num(section: string, key: string, fallback: number, integer: boolean): number {
@@ -162,6 +131,8 @@ export async function loadServerConfig(
   const explicit = path ?? env.CRANE_CONFIG_PATH;
   let file: string | undefined;
   let sections: Sections = {};
+  // What the format cannot hold (a setting before any [section]) is a warning; the rest applies.
+  const problems: string[] = [];
   if (explicit !== undefined && explicit !== "") {
     file = resolve(explicit);
     const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
@@ -169,14 +140,14 @@ export async function loadServerConfig(
         hint: "Pass an existing file with --config or CRANE_CONFIG_PATH.",
       });
     });
-    sections = parseIni(text);
+    sections = parseIni(text, (problem) => problems.push(problem));
   } else if (await exists(DEFAULT_PATH)) {
     file = DEFAULT_PATH;
-    sections = parseIni(await readFile(DEFAULT_PATH, "utf8"));
+    sections = parseIni(await readFile(DEFAULT_PATH, "utf8"), (problem) => problems.push(problem));
   }
   const where = file ?? "registry config";
   const r = new Reader(sections, where, file === undefined ? process.cwd() : dirname(file));
-  const warnings: string[] = [];
+  const warnings = problems.map((problem) => `${where}: ${problem}`);
 
   const algo = r.str("cdn", "url_auth_algo", "sha256");
   const secretText = r.str("cdn", "url_auth_secret", "");

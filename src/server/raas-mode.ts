@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { V2Repo } from "../crane/load.js";
 import { amd64Child } from "../crane/publication.js";
+import { blobKey, manifestKey as storageManifestKey } from "../crane/keys.js";
 import type { CraneV4, RaasExtension } from "../crane/types.js";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
 import { INDEX_TYPES } from "../image/media-types.js";
@@ -30,9 +31,6 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 function acceptsIndex(accept: Set<string>): boolean {
   return accept.has("*/*") || [...INDEX_TYPES].some((type) => accept.has(type));
 }
-
-/** Storage directory for a manifest type, as push lays it out: `manifests/{2,list}/<digest>`. */
-const manifestFolder = (mediaType: string) => (INDEX_TYPES.has(mediaType) ? "list" : "2");
 
 export async function raasManifest(ctx: RequestContext, repo: RaasRepo, reference: string): Promise<void> {
   const { req, res } = ctx;
@@ -92,13 +90,9 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     "Docker-Content-Digest": digest,
     ETag: `"${digest}"`,
   };
-  const path = `manifests/${manifestFolder(record.mediaType)}/${digest}`;
+  const key = storageManifestKey(repo.meta.repository, record.mediaType, digest);
   if (ctx.config.serveContent.enable) {
-    const bytes = await readVerified(
-      join(ctx.config.serveContent.contentDirV2, repo.meta.repository, path),
-      digest,
-      ctx,
-    );
+    const bytes = await readVerified(join(ctx.config.serveContent.contentDirV2, key), digest, ctx);
     if (bytes === undefined) {
       return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest content not found", { digest });
     }
@@ -109,7 +103,7 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     }
     return send(req, res, 200, bytes, headers);
   }
-  const url = await ctx.storageUrl(`${repo.meta.repository}/${path}`, isHeadMethod(ctx), repo.meta.url);
+  const url = await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url);
   redirect(req, res, 307, url, { "Docker-Content-Digest": digest, ...API_VERSION_HEADER });
 }
 
@@ -142,7 +136,7 @@ export async function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Dige
   }
   const digestHeader = { ...API_VERSION_HEADER, "Docker-Content-Digest": digest };
   if (record.url !== undefined) return redirect(req, res, 307, record.url, digestHeader);
-  const key = `${repo.meta.repository}/blobs/${digest}`;
+  const key = blobKey(repo.meta.repository, digest);
   if (config.serveContent.enable) {
     const file = join(config.serveContent.contentDirV2, key);
     const headers = {

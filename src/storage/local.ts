@@ -14,7 +14,6 @@ import { HashingStream } from "../image/digest.js";
 import { walkFiles } from "./local-walk.js";
 import { localFsError } from "./local-errors.js";
 import {
-  DigestMismatchError,
   ObjectNotFoundError,
   assertSafeKey,
   type BlobStore,
@@ -23,6 +22,7 @@ import {
   type PutOptions,
   type PutResult,
 } from "./types.js";
+import { verifyPut } from "./verify.js";
 
 /** Top-level folders of the root that are ours, not objects. */
 const TMP_DIR = ".tmp";
@@ -105,18 +105,7 @@ export class LocalStore implements BlobStore {
         },
         createWriteStream(tmp, { flags: "wx" }),
       );
-      const actual: PutResult = { digest: hashing.digest(), size: hashing.size() };
-      const { digest, size } = options;
-      if (
-        (digest !== undefined && digest !== actual.digest) ||
-        (size !== undefined && size !== actual.size)
-      ) {
-        throw new DigestMismatchError(
-          key,
-          { ...(digest === undefined ? {} : { digest }), ...(size === undefined ? {} : { size }) },
-          actual,
-        );
-      }
+      const actual = verifyPut(key, options, { digest: hashing.digest(), size: hashing.size() });
       await this.commit(tmp, path, key, options.contentType);
       return actual;
     } catch (err) {

@@ -1,7 +1,13 @@
 /**
- * Our own multipart uploader. @aws-sdk/lib-storage completes the upload as soon as the body
- * ends; we must compare the digest first, so that a wrong blob never becomes visible at its key.
- * Bodies up to one part are buffered and sent with a single PutObject after the check.
+ * Our own multipart uploader rather than @aws-sdk/lib-storage's Upload. The digest check alone
+ * would not need one: Upload aborts (never completes) the multipart upload when the body stream
+ * errors, so a verifying stream failing at its end would keep a wrong blob invisible too. What
+ * Upload cannot do is share one part-memory budget between concurrent uploads: each Upload
+ * buffers up to its own queueSize parts, so memory grows with the number of blobs in flight,
+ * whereas every upload of a store here draws part buffers from one PartSlots pool (slots x
+ * partSize, see UploadRequest.slots). The digest and size are compared before
+ * CompleteMultipartUpload, so a wrong blob never becomes visible at its key; bodies up to one
+ * part are buffered and sent with a single PutObject after the check.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -18,7 +24,8 @@ import { UserError } from "../errors.js";
 import { fixedChunks } from "./chunks.js";
 import { MAX_PARTS, MAX_PART_SIZE } from "./s3-client.js";
 import { s3Call, type S3CallContext } from "./s3-errors.js";
-import { DigestMismatchError, type PutOptions, type PutResult } from "./types.js";
+import type { PutOptions, PutResult } from "./types.js";
+import { verifyPut } from "./verify.js";
 
 export interface UploadRequest {
   client: S3Client;
@@ -118,16 +125,10 @@ class Verifier {
   }
 
   finish(): PutResult {
-    const actual: PutResult = { digest: `sha256:${this.hash.digest("hex")}`, size: this.bytes };
-    const { digest, size } = this.options;
-    if ((digest !== undefined && digest !== actual.digest) || (size !== undefined && size !== actual.size)) {
-      throw new DigestMismatchError(
-        this.key,
-        { ...(digest === undefined ? {} : { digest }), ...(size === undefined ? {} : { size }) },
-        actual,
-      );
-    }
-    return actual;
+    return verifyPut(this.key, this.options, {
+      digest: `sha256:${this.hash.digest("hex")}`,
+      size: this.bytes,
+    });
   }
 }
 

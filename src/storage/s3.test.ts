@@ -8,7 +8,6 @@ import { startS3rver, type RunningS3rver } from "../../test/helpers/s3rver.js";
 import { UserError } from "../errors.js";
 import { sha256Digest } from "../image/digest.js";
 import { MIB } from "./s3-client.js";
-import { presignedGetUrl } from "./s3-presign.js";
 import { S3Store, type S3StoreOptions } from "./s3.js";
 import { DigestMismatchError } from "./types.js";
 
@@ -240,19 +239,5 @@ describe("S3Store URLs", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toBe("application/octet-stream");
     expect(Buffer.from(await response.arrayBuffer()).equals(data)).toBe(true);
-  });
-
-  it("signs GET URLs that a plain fetch can follow", async () => {
-    const store = makeStore();
-    await store.put("app/manifests/2/latest", Buffer.from("{}"), { contentType: "application/json" });
-    const url = await presignedGetUrl(store, "app/manifests/2/latest", { expiresInSeconds: 60 });
-    expect(url).toContain("X-Amz-Signature=");
-    const response = await fetch(url);
-    expect(response.status).toBe(200);
-    expect(await response.text()).toBe("{}");
-    await expect(presignedGetUrl(store, "../x")).rejects.toThrow(/unsafe storage key/);
-    await expect(presignedGetUrl(store, "a", { expiresInSeconds: 8 * 24 * 3600 })).rejects.toThrow(
-      /lifetime/,
-    );
   });
 });

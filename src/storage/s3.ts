@@ -42,7 +42,7 @@ export class S3Store implements BlobStore {
   readonly description: string;
   readonly bucket: string;
   readonly options: Readonly<ResolvedS3Options>;
-  /** The SDK client, for presigning (see s3-presign.ts). */
+  /** The SDK client (tests hook its middleware stack to watch the requests made). */
   readonly client: S3Client;
   private readonly context: S3CallContext;
   private bucketConfirmed = false;

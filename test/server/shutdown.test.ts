@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/app/package-root.js";
+import { packageRoot } from "../../src/adapters/package-root.js";
 import { startPeer, type Peer } from "./helpers.js";
 import { makeRaasApp, type RaasApp } from "./raas-app.js";
 

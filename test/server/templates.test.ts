@@ -1,13 +1,13 @@
 /**
- * The deployment templates render into a valid app repo: every OpenShift manifest parses with
- * the YAML subset setup applies (src/app/platform-openshift-yaml.ts; no YAML dependency is
- * installed, so the templates stay inside that subset) and holds together structurally; the
- * Containerfile runs the server as a non-root user with signals reaching node directly.
+ * The deployment templates render into a valid app repo: every OpenShift manifest parses as
+ * setup reads it (src/app/platform-openshift-yaml.ts: one YAML document of JSON data) and holds
+ * together structurally; the Containerfile runs the server as a non-root user with signals
+ * reaching node directly.
  */
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/app/package-root.js";
-import { parseYamlSubset, type Yaml } from "../../src/app/platform-openshift-yaml.js";
+import { packageRoot } from "../../src/adapters/package-root.js";
+import { parseTemplateYaml, type Yaml } from "../../src/app/platform-openshift-yaml.js";
 import { renderTemplateDir } from "../../src/app/templates.js";
 import { SAMPLE_TEMPLATE_VARS } from "../helpers/template-vars.js";
 
@@ -33,7 +33,7 @@ async function rendered() {
   const files = await renderTemplateDir(path.join(packageRoot(), "templates", "app"), VARS);
   const byKind = new Map<string, Obj>();
   for (const file of files.filter((f) => f.path.startsWith("openshift/"))) {
-    const doc = obj(parseYamlSubset(file.data, file.path), file.path);
+    const doc = obj(parseTemplateYaml(file.data, file.path), file.path);
     expect(typeof doc.apiVersion, file.path).toBe("string");
     expect(at(doc, "metadata", "name"), file.path).toBe("registry");
     expect(at(doc, "metadata", "namespace"), file.path).toBe("acme");

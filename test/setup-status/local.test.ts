@@ -10,7 +10,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { blobKey } from "../../src/publish/keys.js";
+import { blobKey } from "../../src/crane/keys.js";
 import { S3Store } from "../../src/storage/s3.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { gitOut } from "../helpers/git.js";

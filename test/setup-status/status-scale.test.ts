@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { CraneV4, RaasExtension } from "../../src/crane/types.js";
 import { sha256Digest, type Digest } from "../../src/image/digest.js";
 import { MediaType } from "../../src/image/media-types.js";
-import { blobKey, manifestKey, tagsListKey } from "../../src/publish/keys.js";
+import { blobKey, manifestKey, tagsListKey } from "../../src/crane/keys.js";
 import { mapLimit } from "../../src/publish/pool.js";
 import { checkRepositoryStorage, takeInventory } from "../../src/commands/status-storage.js";
 import { LocalStore } from "../../src/storage/local.js";

@@ -195,77 +195,24 @@ export async function commitAll(dir: string, message: string): Promise<string | 
 export interface PushOptions {
   branch: string;
   remote?: string;
-  /** Total attempts when the remote moved on meanwhile (another publish won the race). */
-  attempts?: number;
-  /** First retry delay; doubles on each attempt, with jitter. */
-  backoffMs?: number;
-  /** Called before each retry, for progress output. */
-  onRetry?: (attempt: number) => void;
 }
 
 /**
- * Push HEAD to `branch`. When someone else pushed first, fetch, rebase our commits on top and
- * try again: publishes of different repositories touch different files and rebase cleanly.
+ * Push HEAD to `branch`, once. A remote that moved on meanwhile (another publish won the race)
+ * is a GIT_PUSH_RACE UserError; commitAndPushRecomputing is the one place that retries it.
  */
 export async function push(dir: string, options: PushOptions): Promise<void> {
   const remote = options.remote ?? "origin";
-  const attempts = options.attempts ?? 5;
-  const backoffMs = options.backoffMs ?? 200;
-  const g = git(dir);
   const where = (await remoteUrl(dir, remote)) ?? remote;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await g.raw(["push", "--quiet", remote, `HEAD:refs/heads/${options.branch}`]);
-      return;
-    } catch (err) {
-      if (!isNonFastForward(err)) throw gitError(err, `pushing to ${redactUrl(where)}`, where);
-      if (attempt >= attempts) {
-        throw new UserError(
-          `pushing to ${redactUrl(where)}: the branch ${options.branch} kept moving; gave up after ${attempts} attempts`,
-          {
-            hint: "Another publish is running for this ISV; run the command again.",
-            code: "GIT_PUSH_RACE",
-            cause: err,
-          },
-        );
-      }
-    }
-    options.onRetry?.(attempt);
-    await sleep(backoffMs * 2 ** (attempt - 1) * (0.5 + Math.random()));
-    await rebaseOnto(g, dir, remote, options.branch, where);
-  }
-}
-
-async function rebaseOnto(
-  g: SimpleGit,
-  dir: string,
-  remote: string,
-  branch: string,
-  where: string,
-): Promise<void> {
   try {
-    await g.fetch([remote, `+refs/heads/${branch}:refs/remotes/${remote}/${branch}`]);
+    await git(dir).raw(["push", "--quiet", remote, `HEAD:refs/heads/${options.branch}`]);
   } catch (err) {
-    throw gitError(err, `fetching from ${redactUrl(where)}`, where);
-  }
-  try {
-    await g.raw(["rebase", `${remote}/${branch}`]);
-  } catch (err) {
-    await g.raw(["rebase", "--abort"]).catch(() => undefined);
-    throw new UserError(`${dir}: our commit conflicts with changes pushed to ${redactUrl(where)} meanwhile`, {
-      hint: "Two publishes changed the same file at once; run the command again.",
-      code: "GIT_CONFLICT",
+    if (!isNonFastForward(err)) throw gitError(err, `pushing to ${redactUrl(where)}`, where);
+    throw new UserError(`pushing to ${redactUrl(where)}: the branch ${options.branch} moved on meanwhile`, {
+      hint: "Another publish is running for this ISV; run the command again.",
+      code: "GIT_PUSH_RACE",
       cause: err,
     });
-  }
-}
-
-/** The branch HEAD names (also when it has no commits yet). */
-export async function currentBranch(dir: string): Promise<string> {
-  try {
-    return (await git(dir).raw(["symbolic-ref", "--short", "HEAD"])).trim();
-  } catch (err) {
-    throw gitError(err, `reading the current branch of ${dir}`, dir);
   }
 }
 
@@ -313,11 +260,17 @@ export async function commitAndPushRecomputing(
     const commit = await commitAll(dir, options.message);
     if (commit === undefined) return { commit: undefined, attempts: attempt };
     try {
-      await push(dir, { branch: options.branch, attempts: 1 });
+      await push(dir, { branch: options.branch });
       return { commit, attempts: attempt };
     } catch (error) {
-      const race = error instanceof UserError && error.code === "GIT_PUSH_RACE";
-      if (!race || attempt >= options.attempts) throw error;
+      if (!(error instanceof UserError) || error.code !== "GIT_PUSH_RACE") throw error;
+      if (attempt >= options.attempts) {
+        throw new UserError(`${error.message}; gave up after ${attempt} attempts`, {
+          ...(error.hint === undefined ? {} : { hint: error.hint }),
+          code: "GIT_PUSH_RACE",
+          cause: error,
+        });
+      }
       options.onRace?.(attempt);
       await sleep(100 * attempt * (0.5 + Math.random()));
     }

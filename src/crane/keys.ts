@@ -4,7 +4,8 @@ import { isTag } from "../image/names.js";
 
 /**
  * Storage key layout, the Pulp v2 web layout (FORMATS.md §4.3), under the repository's
- * dashed name so Crane-style URLs `<url>/blobs/<digest>` and `<url>/manifests/2/<ref>` work:
+ * dashed name so Crane-style URLs `<url>/blobs/<digest>` and `<url>/manifests/2/<ref>` work.
+ * push writes these keys, status checks them and the registry server redirects to them:
  *   <repo>/blobs/sha256:<hex>
  *   <repo>/manifests/2/<tag|digest>      image manifests (Docker schema 2 and OCI)
  *   <repo>/manifests/list/<tag|digest>   manifest lists and OCI indexes

@@ -5,7 +5,16 @@ import * as path from "node:path";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import { UserError } from "../errors.js";
 import { gitOut, pushFiles, tempDir, tempGitRemote, writeTree } from "../../test/helpers/git.js";
-import { clone, commitAll, ensureClone, headCommit, initBare, isGitRepo, push } from "./git.js";
+import {
+  clone,
+  commitAll,
+  commitAndPushRecomputing,
+  ensureClone,
+  headCommit,
+  initBare,
+  isGitRepo,
+  push,
+} from "./git.js";
 import { redactUrl } from "./git-errors.js";
 
 describe("initBare", () => {
@@ -65,37 +74,104 @@ describe("ensureClone, commitAll, push", () => {
     expect(await isGitRepo(work)).toBe(false);
   });
 
-  it("retries a push that lost a race by rebasing onto the winner", async () => {
+  it("refuses a push that lost a race, naming it as such", async () => {
     const { remote, root } = await tempGitRemote({ files: { "README.md": "x\n" } });
-    const [a, b] = [path.join(root, "a"), path.join(root, "b")];
-    await ensureClone(remote, a, { branch: "main" });
-    await ensureClone(remote, b, { branch: "main" });
-    await writeFile(path.join(a, "acme-one.json"), "{}\n");
-    await writeFile(path.join(b, "acme-two.json"), "{}\n");
-    await commitAll(a, "publish one");
-    await commitAll(b, "publish two");
-    const retries: number[] = [];
-    await Promise.all([
-      push(a, { branch: "main", backoffMs: 10, onRetry: (n) => retries.push(n) }),
-      push(b, { branch: "main", backoffMs: 10, onRetry: (n) => retries.push(n) }),
-    ]);
-    expect(retries.length).toBeGreaterThan(0);
-    const files = gitOut(remote, ["ls-tree", "--name-only", "main"]).split("\n");
-    expect(files).toEqual(expect.arrayContaining(["README.md", "acme-one.json", "acme-two.json"]));
-    expect(gitOut(remote, ["rev-list", "--count", "main"])).toBe("3");
+    const work = path.join(root, "work");
+    await ensureClone(remote, work, { branch: "main" });
+    const theirs = await pushFiles(remote, "main", { "acme-two.json": "{}\n" }, "theirs");
+    await writeFile(path.join(work, "acme-one.json"), "{}\n");
+    await commitAll(work, "ours");
+    const err = await push(work, { branch: "main" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).code).toBe("GIT_PUSH_RACE");
+    expect(gitOut(remote, ["rev-parse", "main"])).toBe(theirs);
+  });
+});
+
+describe("commitAndPushRecomputing", () => {
+  /**
+   * Adds `file` as a publish does: first on a clone made before any of them pushed (so all but
+   * one lose the race), then on the remote's newest state.
+   */
+  const publishing = (remote: string, work: string, file: string, races: number[]) => ({
+    branch: "main",
+    message: `publish ${file}`,
+    attempts: 8,
+    prepare: async (attempt: number) => {
+      if (attempt > 1) await ensureClone(remote, work, { branch: "main" });
+      await writeFile(path.join(work, file), "{}\n");
+      return work;
+    },
+    onRace: (attempt: number) => races.push(attempt),
   });
 
-  it("reports a conflicting concurrent change instead of overwriting it", async () => {
+  it("lands concurrent pushes: the one that lost a race recomputes on the winner", async () => {
+    const { remote, root } = await tempGitRemote({ files: { "README.md": "x\n" } });
+    const races: number[] = [];
+    for (const name of ["a", "b", "c"]) await ensureClone(remote, path.join(root, name), { branch: "main" });
+    const results = await Promise.all([
+      commitAndPushRecomputing(publishing(remote, path.join(root, "a"), "acme-one.json", races)),
+      commitAndPushRecomputing(publishing(remote, path.join(root, "b"), "acme-two.json", races)),
+      commitAndPushRecomputing(publishing(remote, path.join(root, "c"), "acme-three.json", races)),
+    ]);
+    expect(races.length).toBeGreaterThanOrEqual(2);
+    expect(results.map((r) => r.attempts).sort()).toEqual(expect.arrayContaining([1, 2]));
+    const files = gitOut(remote, ["ls-tree", "--name-only", "main"]).split("\n");
+    expect(files).toEqual(
+      expect.arrayContaining(["README.md", "acme-one.json", "acme-two.json", "acme-three.json"]),
+    );
+    expect(gitOut(remote, ["rev-list", "--count", "main"])).toBe("4");
+    expect(results.map((r) => r.commit)).toContain(gitOut(remote, ["rev-parse", "main"]));
+  });
+
+  it("reapplies a change on top of a concurrent one instead of overwriting it", async () => {
     const { remote, root } = await tempGitRemote({ files: { "acme-app.json": "{}\n" } });
     const work = path.join(root, "work");
     await ensureClone(remote, work, { branch: "main" });
     await pushFiles(remote, "main", { "acme-app.json": '{"theirs":true}\n' }, "theirs");
-    await writeFile(path.join(work, "acme-app.json"), '{"ours":true}\n');
-    await commitAll(work, "ours");
-    const err = await push(work, { branch: "main", backoffMs: 1 }).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(UserError);
-    expect((err as UserError).code).toBe("GIT_CONFLICT");
+    const seen: string[] = [];
+    const result = await commitAndPushRecomputing({
+      branch: "main",
+      message: "ours",
+      attempts: 3,
+      prepare: async (attempt) => {
+        // The first attempt works on the stale clone, as a run that started before theirs does.
+        if (attempt > 1) await ensureClone(remote, work, { branch: "main" });
+        const current = JSON.parse(await readFile(path.join(work, "acme-app.json"), "utf8")) as object;
+        seen.push(JSON.stringify(current));
+        await writeFile(path.join(work, "acme-app.json"), `${JSON.stringify({ ...current, ours: true })}\n`);
+        return work;
+      },
+    });
+    expect(result.attempts).toBe(2);
+    expect(seen).toEqual(["{}", '{"theirs":true}']);
+    expect(gitOut(remote, ["show", "main:acme-app.json"])).toBe('{"theirs":true,"ours":true}');
     expect(gitOut(work, ["status", "--porcelain"])).toBe("");
+  });
+
+  it("gives up on a remote that keeps moving, after the attempts it was given", async () => {
+    const { remote, root } = await tempGitRemote({ files: { "README.md": "x\n" } });
+    const work = path.join(root, "work");
+    await ensureClone(remote, work, { branch: "main" });
+    let n = 0;
+    const err = await commitAndPushRecomputing({
+      branch: "main",
+      message: "ours",
+      attempts: 2,
+      prepare: async () => {
+        // Someone else always pushes between our fetch and our push.
+        await ensureClone(remote, work, { branch: "main" });
+        n += 1;
+        await writeFile(path.join(work, "ours.txt"), `${n}\n`);
+        await pushFiles(remote, "main", { [`theirs-${n}.txt`]: "x\n" }, `theirs ${n}`);
+        return work;
+      },
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).code).toBe("GIT_PUSH_RACE");
+    expect((err as Error).message).toMatch(/gave up after 2 attempts/);
+    expect(n).toBe(2);
+    expect(gitOut(remote, ["ls-tree", "--name-only", "main"]).split("\n")).not.toContain("ours.txt");
   });
 });
 

@@ -1,7 +1,8 @@
 /**
- * raas.cfg is read with the `ini` package, after two small rewrites so files written for the
- * original (Python configparser) tool keep working: `key: value` lines, and values continued
- * on indented lines (mask_layers lists), which are joined with spaces.
+ * Python ConfigParser files, the format of Crane's config (the registry's registry.conf) and of
+ * the original tool's raas.cfg: read with the `ini` package, after two small rewrites so those
+ * files keep working: `key: value` lines, and values continued on indented lines (mask_layers
+ * lists), which are joined with spaces. Shared by the CLI and the registry server.
  */
 import { parse } from "ini";
 
@@ -65,4 +66,13 @@ export function parseIni(text: string, problem: (message: string) => void): Sect
     }
   }
   return sections;
+}
+
+const TRUE = new Set(["1", "yes", "true", "on"]);
+const FALSE = new Set(["0", "no", "false", "off"]);
+
+/** ConfigParser's booleans (getboolean), in any case; undefined for anything else. */
+export function parseBoolean(text: string): boolean | undefined {
+  const value = text.trim().toLowerCase();
+  return TRUE.has(value) ? true : FALSE.has(value) ? false : undefined;
 }

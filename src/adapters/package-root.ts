@@ -4,7 +4,7 @@ import * as path from "node:path";
 
 /**
  * The raas package root (holding templates/ and dist/). This module sits two levels below it
- * both as source (src/app/) and built (dist/app/), so one relative step serves tests and users.
+ * both as source (src/adapters/) and built (dist/adapters/), so one relative step serves tests and users.
  */
 export function packageRoot(): string {
   const root = fileURLToPath(new URL("../../", import.meta.url));

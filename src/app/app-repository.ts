@@ -1,0 +1,24 @@
+/**
+ * The ISV app repository as commands see it. `update` is a transaction: it starts from the
+ * remote's newest commit, lets `change` read and write files, commits and pushes; if another
+ * run pushed first, it starts again from the new commit and calls `change` again, so
+ * concurrent publishes merge by meaning, never by text.
+ */
+export interface AppRepository {
+  readonly remote: string;
+  update(
+    message: string,
+    change: (files: RepoFiles) => Promise<void>,
+  ): Promise<{ commit: string | undefined; attempts: number }>;
+  /** Read a file at the remote's newest commit (undefined when absent). */
+  read(path: string): Promise<string | undefined>;
+  /** List files under a directory at the remote's newest commit. */
+  list(dir: string): Promise<string[]>;
+  /** Start fetching the repository in the background, ahead of the first read. */
+  warm?(): void;
+}
+
+export interface RepoFiles {
+  read(path: string): Promise<string | undefined>;
+  write(path: string, data: string | Buffer): Promise<void>;
+}
