@@ -22,7 +22,7 @@ function startRaas(work, conf, label) {
     const proc = startProcess(
       process.execPath,
       [
-        path.join(root, "dist", "server", "main.js"),
+        path.join(root, "dist", "server-bundle", "main.js"),
         "--config",
         conf,
         "--host",

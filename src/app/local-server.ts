@@ -1,5 +1,5 @@
 /**
- * The local platform's registry server: `node dist/server/main.js --config <deploy>/registry.conf`
+ * The local platform's registry server: `node dist/server-bundle/main.js --config <deploy>/registry.conf`
  * running in the background, its pid in server.pid and its output in server.log.
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
@@ -11,6 +11,7 @@ import { UserError } from "../errors.js";
 import { commandLine, isAlive, spawnDetached } from "./exec.js";
 import { packageRoot } from "./package-root.js";
 import { pingProblem } from "./ping.js";
+import { serverEntry } from "./server-runtime.js";
 
 export interface LocalServerStatus {
   running: boolean;
@@ -64,7 +65,7 @@ function portFree(port: number, host: string): Promise<boolean> {
 }
 
 export interface StartOptions {
-  /** The server entry point; default <package root>/dist/server/main.js. */
+  /** The server entry point; default <package root>/dist/server-bundle/main.js. */
   entry?: string;
   /** Extra environment for the server (storage credentials); never written to disk. */
   env?: Record<string, string>;
@@ -89,7 +90,7 @@ export async function startLocalServer(
       code: "PORT_IN_USE",
     });
   }
-  const entry = options.entry ?? path.join(packageRoot(), "dist", "server", "main.js");
+  const entry = options.entry ?? serverEntry(packageRoot());
   const credentials = settings.storage.kind === "s3" ? settings.storage.credentials : undefined;
   const env: Record<string, string | undefined> = {
     ...process.env,

@@ -3,7 +3,7 @@ import { errorMessage, UserError } from "../errors.js";
 import { startRegistryServer, type LogRecord } from "./start.js";
 
 /**
- * Process entry of the registry app: `node dist/server/main.js --config registry.conf`.
+ * Process entry of the registry app: `node dist/server-bundle/main.js --config registry.conf`.
  * One JSON line per request on stdout; SIGHUP reloads the metadata; SIGTERM and SIGINT stop
  * accepting connections and exit once the requests in flight are done.
  */
