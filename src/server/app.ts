@@ -3,8 +3,9 @@ import { errorMessage } from "../errors.js";
 import { handleAdmin } from "./admin.js";
 import type { ServerConfig } from "./config.js";
 import type { RequestContext } from "./context.js";
-import { type Req, type Res, ociError, redirect, responseBytes, send, sendJson } from "./http.js";
+import { type Req, type Res, redirect, responseBytes, send, sendJson } from "./http.js";
 import { Metrics, routeOf } from "./metrics.js";
+import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
 import { handleV1 } from "./v1.js";
@@ -95,7 +96,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     }
     const segments = path.length > MAX_PATH ? undefined : segmentsOf(path);
     if (segments === undefined || segments[0] !== "") {
-      return ociError(req, res, 404, "NOT_FOUND", "no such route");
+      throw noRoute();
     }
     const [, top, ...rest] = segments;
     if (top === "v2" && rest.length === 0) return redirect(req, res, 302, "/v2/");
@@ -135,12 +136,18 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       });
     });
     route(req, res).catch((err: unknown) => {
-      log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
-      if (!res.headersSent) {
-        ociError(req, res, 500, "UNKNOWN", "internal server error");
-      } else {
-        res.destroy();
+      if (!(err instanceof RegistryError)) {
+        log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
       }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      renderRegistryError(
+        req,
+        res,
+        err instanceof RegistryError ? err : new RegistryError(500, "UNKNOWN", "internal server error"),
+      );
     });
   };
 }
