@@ -21,6 +21,8 @@ export interface RegistryDeps {
   storageUrl?: StorageUrlFn;
   /** Counters for `/metrics`; one per process (a fresh one when omitted). */
   metrics?: Metrics;
+  /** The `/metrics` text; default this process's counters (a cluster worker asks for all workers'). */
+  renderMetrics?: () => Promise<string>;
   /** Called once per finished request with its access-log record. */
   accessLog?: (record: AccessRecord) => void;
 }
@@ -108,7 +110,8 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       return sendJson(req, res, ready ? 200 : 503, { status: ready ? "ready" : "loading" });
     }
     if (top === "metrics" && rest.length === 0) {
-      return send(req, res, 200, metrics.render(), {
+      const text = deps.renderMetrics === undefined ? metrics.render() : await deps.renderMetrics();
+      return send(req, res, 200, text, {
         "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
       });
     }

@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { errorMessage, UserError } from "../errors.js";
 import { createRegistryApp } from "./app.js";
 import { loadServerConfig } from "./config.js";
+import type { Metrics } from "./metrics.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
 
 /** One structured log record: a request, a reload, or a problem. */
@@ -18,6 +19,10 @@ export interface StartOptions {
   port?: number;
   env?: NodeJS.ProcessEnv;
   log?: (record: LogRecord) => void;
+  /** This process's counters (a cluster worker keeps them to answer the primary). */
+  metrics?: Metrics;
+  /** The `/metrics` text, when it is more than this process's counters (cluster workers). */
+  renderMetrics?: () => Promise<string>;
 }
 
 export interface RunningRegistry {
@@ -90,6 +95,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     snapshot: () => snapshot,
     log: logLine,
     ...(config.accessLog ? { accessLog: log } : {}),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
   });
   const server = await listenerFor(config, handler);
   const host = options.host ?? config.listen;
