@@ -1,3 +1,4 @@
+import type { AccessRecord } from "./app.js";
 import type { LogRecord } from "./start.js";
 
 /**
@@ -9,15 +10,46 @@ import type { LogRecord } from "./start.js";
  */
 export interface LineLog {
   log(record: LogRecord): void;
+  /** The access-log line of one request: the same text as `log`, built without JSON.stringify of an object. */
+  request(record: AccessRecord): void;
   /** Write what is gathered now (before exiting). */
   flush(): void;
 }
 
 const PIPE_BUF = 4096;
 
+let isoMs = -1;
+let isoText = "";
+/** The time as an ISO string, computed once per millisecond (a busy server logs many per ms). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
+const num = (n: number) => (Number.isFinite(n) ? String(n) : "null");
+
+/**
+ * `JSON.stringify({ time, ...record, ...extra })` for an access record, field by field: strings
+ * that come from the request go through JSON.stringify (so escaping is the same), numbers are
+ * written as JSON writes them. `extraJson` is the serialized extra fields with a leading comma.
+ */
+export function requestLine(time: string, r: AccessRecord, extraJson: string): string {
+  return (
+    `{"time":"${time}","event":"request","method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}` +
+    `,"route":${JSON.stringify(r.route)},"status":${num(r.status)},"ms":${num(r.ms)},"bytes":${num(r.bytes)}` +
+    `,"remote":${JSON.stringify(r.remote)}${extraJson}}\n`
+  );
+}
+
 export function lineLog(write: (text: string) => void, extra: LogRecord = {}): LineLog {
   let pending: string[] = [];
   let scheduled = false;
+  const extraJson = JSON.stringify(extra).slice(1, -1);
+  const extraSuffix = extraJson === "" ? "" : `,${extraJson}`;
   const flush = () => {
     scheduled = false;
     if (pending.length === 0) return;
@@ -37,15 +69,17 @@ export function lineLog(write: (text: string) => void, extra: LogRecord = {}): L
     }
     if (chunk !== "") write(chunk);
   };
+  const push = (line: string) => {
+    pending.push(line);
+    if (pending.length >= 256) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
   return {
     flush,
-    log(record) {
-      pending.push(`${JSON.stringify({ time: new Date().toISOString(), ...record, ...extra })}\n`);
-      if (pending.length >= 256) flush();
-      else if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
-    },
+    log: (record) => push(`${JSON.stringify({ time: isoNow(), ...record, ...extra })}\n`),
+    request: (record) => push(requestLine(isoNow(), record, extraSuffix)),
   };
 }

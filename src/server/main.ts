@@ -34,6 +34,7 @@ function startOptions(): StartOptions {
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(port === undefined ? {} : { port }),
     log: out.log,
+    accessLog: out.request,
   };
 }
 

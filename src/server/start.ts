@@ -3,7 +3,7 @@ import { createServer, type Server } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { errorMessage, UserError } from "../errors.js";
-import { createRegistryApp } from "./app.js";
+import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
 import type { Metrics } from "./metrics.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
@@ -19,6 +19,8 @@ export interface StartOptions {
   port?: number;
   env?: NodeJS.ProcessEnv;
   log?: (record: LogRecord) => void;
+  /** Where access-log records go (default `log`). */
+  accessLog?: (record: AccessRecord) => void;
   /** This process's counters (a cluster worker keeps them to answer the primary). */
   metrics?: Metrics;
   /** The `/metrics` text, when it is more than this process's counters (cluster workers). */
@@ -94,7 +96,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     config,
     snapshot: () => snapshot,
     log: logLine,
-    ...(config.accessLog ? { accessLog: log } : {}),
+    ...(config.accessLog ? { accessLog: options.accessLog ?? log } : {}),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
   });
