@@ -64,6 +64,59 @@ function portFree(port: number, host: string): Promise<boolean> {
   });
 }
 
+/** Passed to the server whatever the storage: nothing secret, and what a process may need to run. */
+const BASE_ENV = ["PATH", "LANG", "LC_ALL", "TZ", "RAAS_WORKERS"];
+/** What the AWS SDK's default credential chain reads, for presigning without configured keys. */
+const AWS_CHAIN_ENV = [
+  "HOME",
+  "AWS_PROFILE",
+  "AWS_SHARED_CREDENTIALS_FILE",
+  "AWS_CONFIG_FILE",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_WEB_IDENTITY_TOKEN_FILE",
+  "AWS_ROLE_ARN",
+  "AWS_ROLE_SESSION_NAME",
+  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+  "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+  "AWS_EC2_METADATA_DISABLED",
+];
+
+/**
+ * The registry server's environment: only what it needs, never raas's whole environment (which
+ * may hold S3 keys, a session token, an OpenShift token). Storage credentials only when the
+ * server presigns S3 URLs (local storage and public redirects need none): the configured keys,
+ * or, when none are configured, the variables of the AWS SDK's credential chain. PORT is not
+ * passed: the server would prefer it over registry.conf. `extra` (from the caller) is added last.
+ */
+export function serverEnvironment(
+  settings: IsvSettings,
+  parent: NodeJS.ProcessEnv,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  const pass = (names: string[]) => {
+    for (const name of names) {
+      const value = parent[name];
+      if (value !== undefined) env[name] = value;
+    }
+  };
+  pass(BASE_ENV);
+  const storage = settings.storage;
+  if (storage.kind === "s3" && storage.redirect === "presigned") {
+    const credentials = storage.credentials;
+    if (credentials === undefined) pass(AWS_CHAIN_ENV);
+    else {
+      env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
+      env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
+      if (credentials.sessionToken !== undefined) env.AWS_SESSION_TOKEN = credentials.sessionToken;
+    }
+  }
+  return { ...env, ...extra };
+}
+
 export interface StartOptions {
   /** The server entry point; default <package root>/dist/server-bundle/main.js. */
   entry?: string;
@@ -91,18 +144,7 @@ export async function startLocalServer(
     });
   }
   const entry = options.entry ?? serverEntry(packageRoot());
-  const credentials = settings.storage.kind === "s3" ? settings.storage.credentials : undefined;
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    ...(credentials === undefined
-      ? {}
-      : {
-          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-          AWS_SESSION_TOKEN: credentials.sessionToken,
-        }),
-    ...options.env,
-  };
+  const env = serverEnvironment(settings, process.env, options.env);
   const pid = spawnDetached(process.execPath, [entry, "--config", configFile(platform)], {
     cwd: platform.deployDir,
     env,
