@@ -23,6 +23,11 @@ export interface RegistryDeps {
   metrics?: Metrics;
   /** The `/metrics` text; default this process's counters (a cluster worker asks for all workers'). */
   renderMetrics?: () => Promise<string>;
+  /**
+   * Serve the next snapshot now if one is prepared (a cluster worker); true when it did. Called
+   * when a request would be answered 404, and the request is then answered again.
+   */
+  adoptPending?: () => boolean;
   /** Called once per finished request with its access-log record. */
   accessLog?: (record: AccessRecord) => void;
 }
@@ -138,7 +143,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
         remote: req.socket.remoteAddress ?? "",
       });
     });
-    route(req, res).catch((err: unknown) => {
+    const fail = (err: unknown) => {
       if (!(err instanceof RegistryError)) {
         log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
       }
@@ -151,6 +156,13 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
         res,
         err instanceof RegistryError ? err : new RegistryError(500, "UNKNOWN", "internal server error"),
       );
+    };
+    route(req, res).catch((err: unknown) => {
+      if (err instanceof RegistryError && err.status === 404 && !res.headersSent && deps.adoptPending?.()) {
+        route(req, res).catch(fail);
+        return;
+      }
+      fail(err);
     });
   };
 }

@@ -44,6 +44,7 @@ async function serve(options: StartOptions): Promise<void> {
   const registry = await startRegistryServer({
     ...options,
     metrics,
+    coordinated: cluster.isWorker,
     ...(cluster.isWorker ? { renderMetrics: workerMetrics(metrics) } : {}),
   });
   let stopping = false;
@@ -81,7 +82,7 @@ async function main(): Promise<void> {
   const config = await loadServerConfig(options.configPath, process.env);
   const workers = await workerCount(config.workers, process.env);
   if (workers <= 1) return serve(options);
-  runPrimary(workers, out);
+  runPrimary(workers, out, config);
 }
 
 main().catch((err: unknown) => {

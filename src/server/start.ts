@@ -25,6 +25,11 @@ export interface StartOptions {
   metrics?: Metrics;
   /** The `/metrics` text, when it is more than this process's counters (cluster workers). */
   renderMetrics?: () => Promise<string>;
+  /**
+   * Reloads are driven from outside (a cluster's primary: prepare, then commit) instead of by
+   * this server's own polling.
+   */
+  coordinated?: boolean;
 }
 
 export interface RunningRegistry {
@@ -34,6 +39,13 @@ export interface RunningRegistry {
   close(): Promise<void>;
   /** Reload the metadata now, changed or not (SIGHUP). */
   reload(): Promise<void>;
+  /**
+   * Load the current metadata as the next snapshot, without serving it yet (coordinated mode);
+   * returns the fingerprint of what was loaded (of the current snapshot if loading failed).
+   */
+  prepare(): Promise<string>;
+  /** Serve the prepared snapshot (coordinated mode); nothing when none is prepared. */
+  commit(): void;
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -92,9 +104,30 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     return reloading;
   };
 
+  let pending: Snapshot | undefined;
+  const commit = (): boolean => {
+    if (pending === undefined) return false;
+    snapshot = pending;
+    pending = undefined;
+    log({ event: "reload", files: snapshot.index.files.length, manifests: snapshot.manifests.size });
+    return true;
+  };
+  const prepare = async (): Promise<string> => {
+    try {
+      pending = await loadSnapshot(config, logLine);
+      return pending.fingerprint;
+    } catch (err) {
+      log({ event: "reload", level: "error", message: errorMessage(err) });
+      return snapshot.fingerprint;
+    }
+  };
+
   const handler = createRegistryApp({
     config,
     snapshot: () => snapshot,
+    // A prepared snapshot goes live everywhere at once; a request that misses here may come from
+    // a client that saw it on another worker already, so this worker serves it now too.
+    adoptPending: commit,
     log: logLine,
     ...(config.accessLog ? { accessLog: options.accessLog ?? log } : {}),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
@@ -110,8 +143,10 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       resolve();
     });
   });
-  const timer = setInterval(() => void reload(false), Math.max(config.pollingInterval, 0.05) * 1000);
-  timer.unref();
+  const timer = options.coordinated
+    ? undefined
+    : setInterval(() => void reload(false), Math.max(config.pollingInterval, 0.05) * 1000);
+  timer?.unref();
 
   const address = server.address() as AddressInfo;
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -119,6 +154,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     url: `${config.tlsCert === "" ? "http" : "https"}://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`,
     port: address.port,
     reload: () => reload(true),
+    prepare,
+    commit: () => void commit(),
     close: async () => {
       clearInterval(timer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

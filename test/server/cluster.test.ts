@@ -12,7 +12,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/app/package-root.js";
 import { isAlive } from "../../src/app/exec.js";
-import { rawRequest, type RawResponse } from "../../src/server/testing/fixture.js";
+import { buildImages, publish, rawRequest, type RawResponse } from "../../src/server/testing/fixture.js";
 import { makeRaasApp, type RaasApp } from "./raas-app.js";
 
 const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
@@ -118,6 +118,26 @@ describe.runIf(existsSync(MAIN))("the registry with several workers (real proces
     expect(metrics).toContain(
       'raas_registry_manifest_pulls_total{repository="acme/app",reference="latest"} 24\n',
     );
+  });
+
+  it("switches every worker to new metadata together (SIGHUP): no worker lags behind", async () => {
+    const fresh = buildImages("acme/fresh", "acme-fresh", "fresh");
+    await publish(app.repo, "acme-acme-fresh.json", fresh);
+    server.child.kill("SIGHUP");
+    const path = "/v2/acme/fresh/manifests/latest";
+    const deadline = Date.now() + 20_000;
+    while ((await rawRequest(url, "GET", path, { Connection: "close" })).status !== 200) {
+      if (Date.now() > deadline) throw new Error(`never served ${path}:\n${server.stdout}`);
+      await sleep(10);
+    }
+    // From the first 200 on, every worker answers, on new connections spread over all of them.
+    const [digest] = [...fresh.blobBytes.keys()];
+    for (let i = 0; i < 16; i++) {
+      expect((await rawRequest(url, "GET", path, { Connection: "close" })).status).toBe(200);
+      expect(
+        (await rawRequest(url, "HEAD", `/v2/acme/fresh/blobs/${digest}`, { Connection: "close" })).status,
+      ).toBe(200);
+    }
   });
 
   it("replaces a worker killed with SIGKILL while the other keeps serving", async () => {
