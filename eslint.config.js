@@ -2,6 +2,35 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 import globals from "globals";
 
+/**
+ * The registry server's boundary (issue: the server ships into every app repository). It may
+ * use itself and the shared modules (image/, crane/, storage/, the publication core in
+ * publish/, errors.ts); never the CLI side. scripts/build-server.mjs checks
+ * the same for everything the bundle reaches, transitively; this rule names the bad import
+ * where it is written.
+ */
+const CLI_SIDE = [
+  String.raw`^(\.\./)+(cli|commands|app|config|ui|sources|federation)(/|\.js$)`,
+  String.raw`^(\.\./)+adapters/(git|git-errors|exec)\.js$`,
+];
+const CLI_PACKAGES = ["commander", "ora", "execa", "simple-git"];
+const boundary = (allowTypeImports) => [
+  "error",
+  {
+    paths: CLI_PACKAGES.map((name) => ({
+      name,
+      allowTypeImports,
+      message: "The registry server (and what it shares with the CLI) must not use CLI-only packages.",
+    })),
+    patterns: CLI_SIDE.map((regex) => ({
+      regex,
+      allowTypeImports,
+      message:
+        "The registry server (and what it shares with the CLI) must not import CLI-side code; move what it needs into a shared module.",
+    })),
+  },
+];
+
 export default tseslint.config(
   { ignores: ["dist/", "node_modules/", "coverage/", "templates/**/server/", "bench/.work/"] },
   js.configs.recommended,
@@ -22,5 +51,22 @@ export default tseslint.config(
     files: ["src/**/*.ts"],
     ignores: ["src/cli/**", "src/ui/**", "src/server/main.ts"],
     rules: { "no-console": "error" },
+  },
+  {
+    files: ["src/server/**/*.ts"],
+    ignores: ["src/server/**/*.test.ts", "src/server/testing/**"],
+    rules: { "no-restricted-imports": boundary(false) },
+  },
+  {
+    // Shared with the server: type-only imports vanish at build time and are allowed.
+    files: [
+      "src/crane/**/*.ts",
+      "src/image/**/*.ts",
+      "src/storage/**/*.ts",
+      "src/errors.ts",
+      "src/publish/{publish,upload,pool,mask}.ts",
+    ],
+    ignores: ["src/**/*.test.ts", "src/**/testing/**"],
+    rules: { "no-restricted-imports": boundary(true) },
   },
 );

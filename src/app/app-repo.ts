@@ -14,7 +14,7 @@ import { redactUrl } from "../adapters/git-errors.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { ensureLocalDeploy } from "./platform-local.js";
 import { registryConf, type ServerConfigOptions } from "./registry-conf.js";
-import { RUNTIME_DEPENDENCIES, loadServerRuntime, writeServerRuntime } from "./server-runtime.js";
+import { BUNDLE_ENTRY, loadServerRuntime, writeServerRuntime } from "./server-runtime.js";
 import { renderTemplateDir, type TemplateVars } from "./templates.js";
 
 export interface EnsureAppRepoOptions {
@@ -57,16 +57,8 @@ export function templateVars(settings: IsvSettings): TemplateVars {
 }
 
 async function appPackageJson(root: string, isv: string): Promise<string> {
-  const ours = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as {
-    version?: string;
-    dependencies?: Record<string, string>;
-  };
-  const dependencies: Record<string, string> = {};
-  for (const name of RUNTIME_DEPENDENCIES) {
-    const version = ours.dependencies?.[name];
-    if (version === undefined) throw new Error(`package.json of raas has no dependency ${name}`);
-    dependencies[name] = version;
-  }
+  const ours = JSON.parse(await readFile(path.join(root, "package.json"), "utf8")) as { version?: string };
+  // No dependencies: the server bundle carries its own (see scripts/build-server.mjs).
   const pkg = {
     name: `${isv}-registry`,
     version: "1.0.0",
@@ -74,8 +66,7 @@ async function appPackageJson(root: string, isv: string): Promise<string> {
     description: `The ${isv} container registry app, maintained by raas ${ours.version ?? ""}`.trim(),
     type: "module",
     engines: { node: ">=20" },
-    scripts: { start: "node server/server/main.js --config registry.conf" },
-    dependencies,
+    scripts: { start: `node server/${BUNDLE_ENTRY} --config registry.conf` },
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }
@@ -105,7 +96,7 @@ export async function ensureAppRepo(
   const root = options.packageRoot ?? packageRoot();
   const remote = redactUrl(settings.appRemote);
   // Read the runtime first: an unbuilt raas fails before anything is written.
-  const runtime = await loadServerRuntime(path.join(root, "dist"));
+  const runtime = await loadServerRuntime(root);
   if (settings.platform.kind === "local") {
     const deploy = await ensureLocalDeploy(settings);
     if (deploy.changed) reporter.debug(`created the app remote ${deploy.remote} with its deploy hook`);

@@ -1,5 +1,5 @@
 /**
- * The local platform's registry server: `node dist/server/main.js --config <deploy>/registry.conf`
+ * The local platform's registry server: `node dist/server-bundle/main.js --config <deploy>/registry.conf`
  * running in the background, its pid in server.pid and its output in server.log.
  */
 import { readFile, rm, writeFile } from "node:fs/promises";
@@ -11,6 +11,7 @@ import { UserError } from "../errors.js";
 import { commandLine, isAlive, spawnDetached } from "../adapters/exec.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { pingProblem } from "./ping.js";
+import { serverEntry } from "./server-runtime.js";
 
 export interface LocalServerStatus {
   running: boolean;
@@ -63,8 +64,61 @@ function portFree(port: number, host: string): Promise<boolean> {
   });
 }
 
+/** Passed to the server whatever the storage: nothing secret, and what a process may need to run. */
+const BASE_ENV = ["PATH", "LANG", "LC_ALL", "TZ", "RAAS_WORKERS"];
+/** What the AWS SDK's default credential chain reads, for presigning without configured keys. */
+const AWS_CHAIN_ENV = [
+  "HOME",
+  "AWS_PROFILE",
+  "AWS_SHARED_CREDENTIALS_FILE",
+  "AWS_CONFIG_FILE",
+  "AWS_ACCESS_KEY_ID",
+  "AWS_SECRET_ACCESS_KEY",
+  "AWS_SESSION_TOKEN",
+  "AWS_WEB_IDENTITY_TOKEN_FILE",
+  "AWS_ROLE_ARN",
+  "AWS_ROLE_SESSION_NAME",
+  "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+  "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+  "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+  "AWS_EC2_METADATA_DISABLED",
+];
+
+/**
+ * The registry server's environment: only what it needs, never raas's whole environment (which
+ * may hold S3 keys, a session token, an OpenShift token). Storage credentials only when the
+ * server presigns S3 URLs (local storage and public redirects need none): the configured keys,
+ * or, when none are configured, the variables of the AWS SDK's credential chain. PORT is not
+ * passed: the server would prefer it over registry.conf. `extra` (from the caller) is added last.
+ */
+export function serverEnvironment(
+  settings: IsvSettings,
+  parent: NodeJS.ProcessEnv,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  const pass = (names: string[]) => {
+    for (const name of names) {
+      const value = parent[name];
+      if (value !== undefined) env[name] = value;
+    }
+  };
+  pass(BASE_ENV);
+  const storage = settings.storage;
+  if (storage.kind === "s3" && storage.redirect === "presigned") {
+    const credentials = storage.credentials;
+    if (credentials === undefined) pass(AWS_CHAIN_ENV);
+    else {
+      env.AWS_ACCESS_KEY_ID = credentials.accessKeyId;
+      env.AWS_SECRET_ACCESS_KEY = credentials.secretAccessKey;
+      if (credentials.sessionToken !== undefined) env.AWS_SESSION_TOKEN = credentials.sessionToken;
+    }
+  }
+  return { ...env, ...extra };
+}
+
 export interface StartOptions {
-  /** The server entry point; default <package root>/dist/server/main.js. */
+  /** The server entry point; default <package root>/dist/server-bundle/main.js. */
   entry?: string;
   /** Extra environment for the server (storage credentials); never written to disk. */
   env?: Record<string, string>;
@@ -89,19 +143,8 @@ export async function startLocalServer(
       code: "PORT_IN_USE",
     });
   }
-  const entry = options.entry ?? path.join(packageRoot(), "dist", "server", "main.js");
-  const credentials = settings.storage.kind === "s3" ? settings.storage.credentials : undefined;
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    ...(credentials === undefined
-      ? {}
-      : {
-          AWS_ACCESS_KEY_ID: credentials.accessKeyId,
-          AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey,
-          AWS_SESSION_TOKEN: credentials.sessionToken,
-        }),
-    ...options.env,
-  };
+  const entry = options.entry ?? serverEntry(packageRoot());
+  const env = serverEnvironment(settings, process.env, options.env);
   const pid = spawnDetached(process.execPath, [entry, "--config", configFile(platform)], {
     cwd: platform.deployDir,
     env,

@@ -13,6 +13,7 @@ import { publishFiles } from "../../test/helpers/app-repo.js";
 import { fakeRaasPackage, gitOut, tempDir, writeTree } from "../../test/helpers/git.js";
 import { ensureAppRepo } from "./app-repo.js";
 import { packageRoot } from "../adapters/package-root.js";
+import { serverEntry } from "./server-runtime.js";
 import {
   ensureLocalDeploy,
   localServerStatus,
@@ -66,7 +67,7 @@ describe("the local registry server", () => {
       reporter: new RecordingReporter(),
       packageRoot: root,
     });
-    const entry = path.join(root, "dist", "server", "main.js");
+    const entry = serverEntry(root);
     const platform = settings.platform.kind === "local" ? settings.platform : undefined;
     if (platform === undefined) throw new Error("expected the local platform");
 
@@ -124,15 +125,15 @@ describe("waitForPing", () => {
   });
 });
 
-const realServer = path.join(packageRoot(), "dist", "server", "main.js");
+const realServer = serverEntry(packageRoot());
 
-describe.skipIf(!existsSync(realServer))("with the real registry server (dist/)", () => {
+describe.skipIf(!existsSync(realServer))("with the real registry server (dist/server-bundle/)", () => {
   it("deploys the built server into the app repository and runs it", async () => {
     const settings = await localSettings();
     if (settings.storage.kind === "local") await mkdir(settings.storage.root, { recursive: true });
     await ensureAppRepo(settings, { reporter: new RecordingReporter() });
     const tracked = gitOut(settings.appRemote, ["ls-tree", "-r", "--name-only", settings.appBranch]);
-    expect(tracked).toContain("server/server/main.js");
+    expect(tracked).toContain("server/main.js");
     const platform = settings.platform.kind === "local" ? settings.platform : undefined;
     await startLocalServer(settings);
     await waitForPing(settings.appUrl, { timeoutMs: 15_000, logFile: platform?.logFile });

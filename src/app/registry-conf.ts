@@ -1,29 +1,54 @@
 /**
  * registry.conf, the file the registry server reads: Crane's sections ([general],
- * [serve_content]) plus raas's own ([raas], [storage]). Relative paths are relative to the file.
+ * [serve_content]) plus raas's own ([raas], [storage]). Written so that Pulp Crane 3.3 reads the
+ * Crane sections exactly as raas's server does, so an operator can swap one for the other:
+ * - every key Crane reads is present: Crane reads each section of the file on its own and
+ *   `getboolean('general', 'debug')` fails at start when [general] has no `debug`;
+ * - paths are absolute: Crane resolves a relative `data_dir` against its working directory,
+ *   raas against the file. In a container that is the image's /app (the Containerfile's WORKDIR);
+ *   on the local platform, the deploy directory;
+ * - values are written bare, and a value the two parsers would read differently is refused:
+ *   Python's ConfigParser keeps quotes and backslashes, ends a value at ` ;`, and expands `%(`;
+ *   the `ini` package unquotes a quoted value, unescapes `\\`, and ends a value at `;` or `#`.
  */
-import { safe } from "ini";
+import * as path from "node:path";
 import type { IsvSettings } from "../config/types.js";
+import { UserError } from "../errors.js";
 
 export interface ServerConfigOptions {
-  /** Seconds between checks of data/ for new metadata (Crane's default of 60 is too slow for a CLI). */
+  /** Whole seconds between checks of data/ for new metadata (Crane's default of 60 is too slow for a CLI). */
   pollingIntervalSeconds?: number;
   /** `host[:port]` for X-Docker-Endpoints; empty means the request's Host. */
   endpoint?: string;
 }
 
-type Section = [string, Record<string, string | number | boolean | undefined>];
+type Section = [string, Record<string, string | number | boolean>];
 
-function render(sections: Section[]): string {
+/** Where the app lives inside its container image (templates/app/Containerfile: WORKDIR). */
+export const IMAGE_APP_DIR = "/app";
+
+/** Characters or shapes that Crane's ConfigParser and raas's reader would not read alike. */
+const AMBIGUOUS = /[;#%\\\r\n]|^\s|\s$|^["']/;
+
+function render(sections: Section[], isv: string): string {
   const lines = [
     "# Written by raas setup; it is rewritten on every setup. Change raas.cfg instead.",
     "# No secrets here: storage credentials come from the environment.",
+    "# Pulp Crane 3.3 reads the [general] and [serve_content] sections the same way.",
   ];
   for (const [name, values] of sections) {
     lines.push("", `[${name}]`);
     for (const [key, value] of Object.entries(values)) {
-      // ini.safe quotes values that would otherwise be read as comments or booleans.
-      lines.push(`${key} = ${value === undefined ? "" : safe(String(value))}`);
+      const text = String(value);
+      if (AMBIGUOUS.test(text)) {
+        throw new UserError(
+          `cannot write registry.conf for ${isv}: [${name}] ${key} = ${JSON.stringify(text)}`,
+          {
+            hint: "Crane and raas would read this value differently; avoid ; # % backslashes, a leading quote and surrounding spaces in paths, bucket names and URLs in raas.cfg.",
+          },
+        );
+      }
+      lines.push(`${key} = ${text}`);
     }
   }
   return `${lines.join("\n")}\n`;
@@ -32,19 +57,26 @@ function render(sections: Section[]): string {
 export function registryConf(settings: IsvSettings, options: ServerConfigOptions = {}): string {
   const { storage, platform } = settings;
   const local = platform.kind === "local";
+  const appDir = local ? path.resolve(platform.deployDir) : IMAGE_APP_DIR;
+  const polling = options.pollingIntervalSeconds ?? 2;
+  if (!Number.isInteger(polling) || polling < 1) {
+    // Crane reads it with int(): a fraction would stop it at start.
+    throw new Error(`polling interval must be a whole number of seconds, not ${polling}`);
+  }
   const sections: Section[] = [
     [
       "general",
       {
-        data_dir: "data",
-        data_dir_polling_interval: options.pollingIntervalSeconds ?? 2,
+        debug: false,
+        data_dir: path.posix.join(appDir, "data"),
+        data_dir_polling_interval: polling,
         endpoint: options.endpoint ?? "",
       },
     ],
     [
       "raas",
       {
-        manifest_dir: "manifests",
+        manifest_dir: path.posix.join(appDir, "manifests"),
         // In a container the server must listen on every interface; locally only on loopback.
         listen: local ? platform.host : "0.0.0.0",
         port: local ? platform.port : 5000,
@@ -52,12 +84,14 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
     ],
   ];
   if (storage.kind === "local") {
+    const root = path.resolve(storage.root);
     sections.push([
       "serve_content",
-      { enable: true, content_dir_v1: storage.root, content_dir_v2: storage.root, use_x_sendfile: false },
+      { enable: true, content_dir_v1: root, content_dir_v2: root, use_x_sendfile: false },
     ]);
   } else {
-    sections.push(["serve_content", { enable: false }]);
+    // Both booleans, so Crane never looks for a missing one; the directories keep their defaults.
+    sections.push(["serve_content", { enable: false, use_x_sendfile: false }]);
     sections.push([
       "storage",
       {
@@ -72,5 +106,5 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
       },
     ]);
   }
-  return render(sections);
+  return render(sections, settings.isv);
 }

@@ -53,7 +53,9 @@ describe("renderTemplateDir", () => {
     const containerfile = files.find((f) => f.path === "Containerfile")?.data ?? "";
     expect(containerfile).toMatch(/^FROM docker\.io\/library\/node:20-slim$/m);
     expect(containerfile).toMatch(/^USER 1000$/m);
-    expect(containerfile).toContain("npm install --omit=dev");
+    // The server bundle carries its dependencies: the build installs nothing.
+    expect(containerfile).not.toContain("npm install");
+    expect(containerfile).toMatch(/^COPY server\/ \.\/server\/$/m);
     expect(containerfile).not.toContain("HEALTHCHECK");
   });
 

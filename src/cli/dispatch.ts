@@ -118,6 +118,7 @@ async function runCommand(
               registryHost: new URL(settings.appUrl).host,
               registryUrl: settings.appUrl,
               maskLayers: settings.maskLayers,
+              dockerSchema2: settings.dockerSchema2 ?? false,
               publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
               concurrency: 3,
               federation,

@@ -3,6 +3,7 @@ import { applyPublication } from "../crane/publication.js";
 import { serializeMetadata } from "../crane/serialize.js";
 import type { CraneV4 } from "../crane/types.js";
 import { UserError } from "../errors.js";
+import { toDockerSchema2 } from "../image/docker-schema2.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
@@ -36,6 +37,8 @@ export interface PushedImage {
   metadataFile: string;
   /** The Crane v1 file, for images read from a v1 input (Pulp export, pre-1.10 docker save). */
   v1MetadataFile?: string;
+  /** With `docker_schema2`: the input's own root manifest, before it became Docker schema 2. */
+  convertedFrom?: { digest: string; mediaType: string };
 }
 
 export interface PushResult {
@@ -68,18 +71,29 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       }
       input = { ...source, images: converted.images };
     }
-    const targets = selectTargets(input, {
+    const selected = selectTargets(input, {
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
     });
     reporter.info(
-      `Read ${source.format} ${source.path}: ${targets.map((t) => `${t.name}:${t.tags.join(",")}`).join(" ")}`,
+      `Read ${source.format} ${source.path}: ${selected.map((t) => `${t.name}:${t.tags.join(",")}`).join(" ")}`,
     );
+    const targets = selected.map((target) => {
+      if (deps.dockerSchema2 !== true) return { target, from: undefined };
+      const { root, conversions } = toDockerSchema2(target.image.root, source.path);
+      for (const c of conversions) {
+        reporter.info(
+          `${target.name}: ${c.fromMediaType} ${c.from} is published as ${c.toMediaType} ${c.to}`,
+        );
+      }
+      const from = conversions.length === 0 ? undefined : target.image.root;
+      return { target: { ...target, image: { ...target.image, root } }, from };
+    });
     const mask = new MaskSet([...deps.maskLayers, ...(federation?.maskIds() ?? [])]);
 
     const images: PushedImage[] = [];
     const publications: { metadataPath: string; result: PublishTargetResult }[] = [];
-    for (const target of targets) {
+    for (const { target, from } of targets) {
       const repository = dashed(target.name);
       const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
       const existing = await readExisting(deps, metadataPath);
@@ -110,6 +124,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         counts: { uploaded: count("uploaded"), present: count("present"), masked: count("masked") },
         uploadedBytes: result.uploadedBytes,
         metadataFile: metadataPath,
+        ...(from === undefined ? {} : { convertedFrom: { digest: from.digest, mediaType: from.mediaType } }),
       });
     }
 
@@ -118,7 +133,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         ? []
         : await publishV1Targets({
             isv: options.isv,
-            targets,
+            targets: selected,
             converter: converted.converter,
             federation,
             store: deps.store,

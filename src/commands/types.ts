@@ -20,6 +20,8 @@ export interface PushDeps {
   /** Registry base URL raas can reach, for waiting on the deploy. */
   registryUrl: string;
   maskLayers: string[];
+  /** Publish OCI images as Docker schema 2 (digests change; reported per image). */
+  dockerSchema2?: boolean;
   publicRead: boolean;
   concurrency: number;
   /**

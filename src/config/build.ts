@@ -160,6 +160,7 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
     storage: s.storage ?? "local",
     platform: s.platform ?? "local",
     maskLayers: s.maskLayers ?? [],
+    dockerSchema2: s.dockerSchema2 ?? false,
     redhat: { metadataRepo: s.metadataRepo, metadataRelpath: s.metadataRelpath },
     openshift: {
       serverUrl: s.openshiftServerUrl,

@@ -11,6 +11,7 @@ export interface GlobalSettings {
   storage: StorageKind;
   platform: PlatformKind;
   maskLayers: string[];
+  dockerSchema2: boolean;
   metadataRepo: string;
   metadataRelpath: string;
   openshiftServerUrl: string;
@@ -58,6 +59,7 @@ export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[
     flag: "platform",
   },
   maskLayers: { section: "redhat", key: "mask_layers", parse: v.list(v.layerId) },
+  dockerSchema2: { section: "raas", key: "docker_schema2", parse: v.bool },
   metadataRepo: { section: "redhat", key: "metadata_repo", parse: v.text },
   metadataRelpath: { section: "redhat", key: "metadata_relpath", parse: v.text },
   openshiftServerUrl: { section: "openshift", key: "server_url", parse: v.httpUrl },

@@ -44,6 +44,8 @@ export interface RaasConfig {
   platform: PlatformKind;
   /** Vendor layers never uploaded (v1 image ids or sha256 digests). */
   maskLayers: string[];
+  /** Publish OCI images as Docker schema 2 (`[raas] docker_schema2`, for Crane 3.3 deployments). */
+  dockerSchema2: boolean;
   redhat: { metadataRepo: string | undefined; metadataRelpath: string | undefined };
   openshift: {
     serverUrl: string | undefined;
@@ -150,4 +152,6 @@ export interface IsvSettings {
   /** The local platform's deploy directory; undefined elsewhere. */
   deployDir: string | undefined;
   maskLayers: string[];
+  /** `[raas] docker_schema2`; absent means false. */
+  dockerSchema2?: boolean;
 }

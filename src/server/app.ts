@@ -3,8 +3,9 @@ import { errorMessage } from "../errors.js";
 import { handleAdmin } from "./admin.js";
 import type { ServerConfig } from "./config.js";
 import type { RequestContext } from "./context.js";
-import { type Req, type Res, ociError, redirect, responseBytes, send, sendJson } from "./http.js";
+import { type Req, type Res, redirect, responseBytes, send, sendJson } from "./http.js";
 import { Metrics, routeOf } from "./metrics.js";
+import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
 import { handleV1 } from "./v1.js";
@@ -20,6 +21,13 @@ export interface RegistryDeps {
   storageUrl?: StorageUrlFn;
   /** Counters for `/metrics`; one per process (a fresh one when omitted). */
   metrics?: Metrics;
+  /** The `/metrics` text; default this process's counters (a cluster worker asks for all workers'). */
+  renderMetrics?: () => Promise<string>;
+  /**
+   * Serve the next snapshot now if one is prepared (a cluster worker); true when it did. Called
+   * when a request would be answered 404, and the request is then answered again.
+   */
+  adoptPending?: () => boolean;
   /** Called once per finished request with its access-log record. */
   accessLog?: (record: AccessRecord) => void;
 }
@@ -95,7 +103,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     }
     const segments = path.length > MAX_PATH ? undefined : segmentsOf(path);
     if (segments === undefined || segments[0] !== "") {
-      return ociError(req, res, 404, "NOT_FOUND", "no such route");
+      throw noRoute();
     }
     const [, top, ...rest] = segments;
     if (top === "v2" && rest.length === 0) return redirect(req, res, 302, "/v2/");
@@ -107,7 +115,8 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       return sendJson(req, res, ready ? 200 : 503, { status: ready ? "ready" : "loading" });
     }
     if (top === "metrics" && rest.length === 0) {
-      return send(req, res, 200, metrics.render(), {
+      const text = deps.renderMetrics === undefined ? metrics.render() : await deps.renderMetrics();
+      return send(req, res, 200, text, {
         "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
       });
     }
@@ -134,13 +143,26 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
         remote: req.socket.remoteAddress ?? "",
       });
     });
-    route(req, res).catch((err: unknown) => {
-      log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
-      if (!res.headersSent) {
-        ociError(req, res, 500, "UNKNOWN", "internal server error");
-      } else {
-        res.destroy();
+    const fail = (err: unknown) => {
+      if (!(err instanceof RegistryError)) {
+        log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
       }
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      renderRegistryError(
+        req,
+        res,
+        err instanceof RegistryError ? err : new RegistryError(500, "UNKNOWN", "internal server error"),
+      );
+    };
+    route(req, res).catch((err: unknown) => {
+      if (err instanceof RegistryError && err.status === 404 && !res.headersSent && deps.adoptPending?.()) {
+        route(req, res).catch(fail);
+        return;
+      }
+      fail(err);
     });
   };
 }

@@ -2,6 +2,7 @@ import { access, readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseBoolean, parseIni, type Sections } from "../crane/ini.js";
 import { UserError } from "../errors.js";
+import { parseWorkers } from "./workers.js";
 
 export type CdnAlgo = "sha256" | "sha1" | "md5";
 
@@ -33,6 +34,8 @@ export interface ServerConfig {
   tlsKey: string;
   /** Write one JSON line per request (`[raas] access_log`, default true). */
   accessLog: boolean;
+  /** Worker processes (`[raas] workers`, default auto: one per usable CPU; see workers.ts). */
+  workers: number | "auto";
   listen: string;
   port: number;
   storage: {
@@ -220,6 +223,7 @@ export async function loadServerConfig(
     tlsCert,
     tlsKey,
     accessLog: r.bool("raas", "access_log", true),
+    workers: parseWorkers(r.str("raas", "workers", "auto"), `${where}: [raas] workers`),
     listen: r.str("raas", "listen", "0.0.0.0"),
     port,
     storage: {

@@ -3,7 +3,8 @@ import type { V2Repo } from "../crane/load.js";
 import { MediaType } from "../image/media-types.js";
 import { cdnRedirectUrl } from "./cdn.js";
 import type { RequestContext } from "./context.js";
-import { API_VERSION_HEADER, acceptSet, isFile, ociError, redirect, send, sendFile } from "./http.js";
+import { API_VERSION_HEADER, acceptSet, isFile, redirect, send, sendFile } from "./http.js";
+import { RegistryError } from "./registry-error.js";
 
 const LIST = MediaType.dockerManifestList;
 const S2 = MediaType.dockerManifest;
@@ -62,9 +63,7 @@ export async function craneServe(
     } else if (await sendFile(req, res, file, headers)) {
       return;
     }
-    return ociError(
-      req,
-      res,
+    throw new RegistryError(
       404,
       path.startsWith("blobs/") ? "BLOB_UNKNOWN" : "MANIFEST_UNKNOWN",
       "not found",

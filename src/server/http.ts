@@ -39,32 +39,6 @@ export function sendJson(
   send(req, res, status, JSON.stringify(value), { "Content-Type": "application/json", ...headers });
 }
 
-/** Error codes from the OCI distribution spec (plus NOT_FOUND for paths that are no route at all). */
-export type OciErrorCode =
-  | "BLOB_UNKNOWN"
-  | "DIGEST_INVALID"
-  | "MANIFEST_UNKNOWN"
-  | "NAME_INVALID"
-  | "NAME_UNKNOWN"
-  | "PAGINATION_NUMBER_INVALID"
-  | "UNSUPPORTED"
-  | "NOT_FOUND"
-  | "UNKNOWN";
-
-export function ociError(
-  req: Req,
-  res: Res,
-  status: number,
-  code: OciErrorCode,
-  message: string,
-  detail?: unknown,
-  headers: OutgoingHttpHeaders = {},
-): void {
-  const error: Record<string, unknown> = { code, message };
-  if (detail !== undefined) error.detail = detail;
-  sendJson(req, res, status, { errors: [error] }, { ...API_VERSION_HEADER, ...headers });
-}
-
 /** Crane/Werkzeug style redirect: status, Location and a small HTML body. */
 export function redirect(
   req: Req,

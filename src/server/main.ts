@@ -1,40 +1,27 @@
+import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { errorMessage, UserError } from "../errors.js";
-import { startRegistryServer, type LogRecord } from "./start.js";
+import { runPrimary, superviseWorker, workerMetrics } from "./cluster.js";
+import { loadServerConfig } from "./config.js";
+import { lineLog } from "./log-lines.js";
+import { Metrics } from "./metrics.js";
+import { startRegistryServer, type StartOptions } from "./start.js";
+import { workerCount } from "./workers.js";
 
 /**
- * Process entry of the registry app: `node dist/server/main.js --config registry.conf`.
+ * Process entry of the registry app: `node dist/server-bundle/main.js --config registry.conf`.
  * One JSON line per request on stdout; SIGHUP reloads the metadata; SIGTERM and SIGINT stop
- * accepting connections and exit once the requests in flight are done.
+ * accepting connections and exit once the requests in flight are done. With more than one
+ * worker (`[raas] workers`, RAAS_WORKERS; default one per usable CPU) this process is the
+ * primary of a cluster and every worker runs the same code (cluster.ts).
  */
 // The AWS SDK (loaded only for presigned redirects) warns about future Node support on Node 20.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
-let pending: string[] = [];
-let flushScheduled = false;
+// A worker's lines carry its pid, so an operator can tell the workers apart.
+const out = lineLog((text) => process.stdout.write(text), cluster.isWorker ? { worker: process.pid } : {});
 
-function flushLog(): void {
-  flushScheduled = false;
-  if (pending.length === 0) return;
-  const text = pending.join("");
-  pending = [];
-  process.stdout.write(text);
-}
-
-/**
- * Lines are gathered and written once per event-loop turn: under load that is one write for
- * dozens of requests instead of one synchronous write each, and the order is kept.
- */
-function logRecord(record: LogRecord): void {
-  pending.push(`${JSON.stringify({ time: new Date().toISOString(), ...record })}\n`);
-  if (pending.length >= 256) flushLog();
-  else if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flushLog);
-  }
-}
-
-async function main(): Promise<void> {
+function startOptions(): StartOptions {
   const { values } = parseArgs({
     options: { config: { type: "string", short: "c" }, host: { type: "string" }, port: { type: "string" } },
   });
@@ -42,36 +29,67 @@ async function main(): Promise<void> {
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
     throw new UserError(`invalid --port ${values.port}`);
   }
-  const registry = await startRegistryServer({
+  return {
     ...(values.config === undefined ? {} : { configPath: values.config }),
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(port === undefined ? {} : { port }),
-    log: logRecord,
+    log: out.log,
+    accessLog: out.request,
+  };
+}
+
+/** One server in this process: the single-worker mode, and each worker of a cluster. */
+async function serve(options: StartOptions): Promise<void> {
+  const metrics = new Metrics();
+  const registry = await startRegistryServer({
+    ...options,
+    metrics,
+    coordinated: cluster.isWorker,
+    ...(cluster.isWorker ? { renderMetrics: workerMetrics(metrics) } : {}),
   });
-  logRecord({ event: "listening", url: registry.url });
-  process.on("SIGHUP", () => void registry.reload());
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logRecord({ event: "shutdown", signal });
+    out.log({ event: "shutdown", signal });
     registry.close().then(
       () => {
-        flushLog();
+        out.flush();
         process.exitCode = 0;
+        if (cluster.isWorker) process.disconnect();
       },
       (err: unknown) => {
-        logRecord({ event: "shutdown", level: "error", message: errorMessage(err) });
+        out.log({ event: "shutdown", level: "error", message: errorMessage(err) });
+        out.flush();
         process.exitCode = 1;
+        if (cluster.isWorker) process.disconnect();
       },
     );
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  if (cluster.isWorker) {
+    superviseWorker(registry, stop);
+    return;
+  }
+  out.log({ event: "listening", url: registry.url });
+  process.on("SIGHUP", () => void registry.reload());
+}
+
+async function main(): Promise<void> {
+  const options = startOptions();
+  if (cluster.isWorker) return serve(options);
+  const config = await loadServerConfig(options.configPath, process.env);
+  const workers = await workerCount(config.workers, process.env);
+  if (workers <= 1) return serve(options);
+  runPrimary(workers, out, config);
 }
 
 main().catch((err: unknown) => {
+  out.flush();
   const hint = err instanceof UserError && err.hint !== undefined ? ` (${err.hint})` : "";
   console.error(`raas registry: ${errorMessage(err)}${hint}`);
   process.exitCode = err instanceof UserError ? err.exitCode : 1;
+  // A worker that cannot start must end, so the primary sees it (the IPC channel keeps it alive).
+  if (cluster.isWorker) process.disconnect();
 });

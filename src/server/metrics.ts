@@ -14,6 +14,43 @@ interface Histogram {
   count: number;
 }
 
+/** The counters of one process as plain data: what workers send the primary to be summed. */
+export interface MetricsData {
+  requests: [string, number][];
+  latency: [Route, Histogram][];
+  pulls: [string, number][];
+  /** Start time (ms since the epoch). */
+  started: number;
+}
+
+function sumInto<K>(into: Map<K, number>, entries: [K, number][]): void {
+  for (const [key, value] of entries) into.set(key, (into.get(key) ?? 0) + value);
+}
+
+/** The counters of several workers as one: counts and histograms add, the earliest start wins. */
+export function mergeMetrics(parts: MetricsData[]): MetricsData {
+  const requests = new Map<string, number>();
+  const pulls = new Map<string, number>();
+  const latency = new Map<Route, Histogram>();
+  for (const part of parts) {
+    sumInto(requests, part.requests);
+    sumInto(pulls, part.pulls);
+    for (const [route, h] of part.latency) {
+      const into = latency.get(route) ?? { counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
+      into.counts = into.counts.map((c, i) => c + (h.counts[i] ?? 0));
+      into.sum += h.sum;
+      into.count += h.count;
+      latency.set(route, into);
+    }
+  }
+  return {
+    requests: [...requests],
+    latency: [...latency],
+    pulls: [...pulls],
+    started: Math.min(...parts.map((p) => p.started)),
+  };
+}
+
 export type Route =
   | "v2_base"
   | "v2_catalog"
@@ -78,41 +115,53 @@ export class Metrics {
     this.pulls.set(key, (this.pulls.get(key) ?? 0) + 1);
   }
 
-  render(): string {
-    const out: string[] = [];
-    out.push("# HELP raas_registry_requests_total HTTP requests answered, by route and status.");
-    out.push("# TYPE raas_registry_requests_total counter");
-    for (const [key, value] of [...this.requests].sort()) {
-      const [route, status] = key.split(" ");
-      out.push(`raas_registry_requests_total{route="${route}",status="${status}"} ${value}`);
-    }
-    out.push("# HELP raas_registry_request_duration_seconds Time to answer a request, by route.");
-    out.push("# TYPE raas_registry_request_duration_seconds histogram");
-    for (const [route, h] of [...this.latency].sort(([a], [b]) => a.localeCompare(b))) {
-      let cumulative = 0;
-      BUCKETS.forEach((bound, i) => {
-        cumulative += h.counts[i] ?? 0;
-        out.push(
-          `raas_registry_request_duration_seconds_bucket{route="${route}",le="${bound}"} ${cumulative}`,
-        );
-      });
-      out.push(`raas_registry_request_duration_seconds_bucket{route="${route}",le="+Inf"} ${h.count}`);
-      out.push(`raas_registry_request_duration_seconds_sum{route="${route}"} ${h.sum}`);
-      out.push(`raas_registry_request_duration_seconds_count{route="${route}"} ${h.count}`);
-    }
-    out.push(
-      "# HELP raas_registry_manifest_pulls_total Manifest GETs answered, by repository and tag or digest.",
-    );
-    out.push("# TYPE raas_registry_manifest_pulls_total counter");
-    for (const [key, value] of [...this.pulls].sort()) {
-      const [repository = "", reference = ""] = key.split("\n");
-      out.push(
-        `raas_registry_manifest_pulls_total{repository="${escapeLabel(repository)}",reference="${escapeLabel(reference)}"} ${value}`,
-      );
-    }
-    out.push("# HELP raas_registry_start_time_seconds When this process started.");
-    out.push("# TYPE raas_registry_start_time_seconds gauge");
-    out.push(`raas_registry_start_time_seconds ${Math.floor(this.started / 1000)}`);
-    return `${out.join("\n")}\n`;
+  data(): MetricsData {
+    return {
+      requests: [...this.requests],
+      latency: [...this.latency].map(([route, h]) => [route, { ...h, counts: [...h.counts] }]),
+      pulls: [...this.pulls],
+      started: this.started,
+    };
   }
+
+  render(): string {
+    return renderMetrics(this.data());
+  }
+}
+
+/** The text exposition of `data` (one process's counters, or all workers' merged). */
+export function renderMetrics(data: MetricsData): string {
+  const out: string[] = [];
+  out.push("# HELP raas_registry_requests_total HTTP requests answered, by route and status.");
+  out.push("# TYPE raas_registry_requests_total counter");
+  for (const [key, value] of [...data.requests].sort()) {
+    const [route, status] = key.split(" ");
+    out.push(`raas_registry_requests_total{route="${route}",status="${status}"} ${value}`);
+  }
+  out.push("# HELP raas_registry_request_duration_seconds Time to answer a request, by route.");
+  out.push("# TYPE raas_registry_request_duration_seconds histogram");
+  for (const [route, h] of [...data.latency].sort(([a], [b]) => a.localeCompare(b))) {
+    let cumulative = 0;
+    BUCKETS.forEach((bound, i) => {
+      cumulative += h.counts[i] ?? 0;
+      out.push(`raas_registry_request_duration_seconds_bucket{route="${route}",le="${bound}"} ${cumulative}`);
+    });
+    out.push(`raas_registry_request_duration_seconds_bucket{route="${route}",le="+Inf"} ${h.count}`);
+    out.push(`raas_registry_request_duration_seconds_sum{route="${route}"} ${h.sum}`);
+    out.push(`raas_registry_request_duration_seconds_count{route="${route}"} ${h.count}`);
+  }
+  out.push(
+    "# HELP raas_registry_manifest_pulls_total Manifest GETs answered, by repository and tag or digest.",
+  );
+  out.push("# TYPE raas_registry_manifest_pulls_total counter");
+  for (const [key, value] of [...data.pulls].sort()) {
+    const [repository = "", reference = ""] = key.split("\n");
+    out.push(
+      `raas_registry_manifest_pulls_total{repository="${escapeLabel(repository)}",reference="${escapeLabel(reference)}"} ${value}`,
+    );
+  }
+  out.push("# HELP raas_registry_start_time_seconds When this process started.");
+  out.push("# TYPE raas_registry_start_time_seconds gauge");
+  out.push(`raas_registry_start_time_seconds ${Math.floor(data.started / 1000)}`);
+  return `${out.join("\n")}\n`;
 }

@@ -7,16 +7,8 @@ import type { CraneV4, RaasExtension } from "../crane/types.js";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
 import { INDEX_TYPES } from "../image/media-types.js";
 import type { RequestContext } from "./context.js";
-import {
-  API_VERSION_HEADER,
-  acceptSet,
-  isFile,
-  ociError,
-  redirect,
-  responseBytes,
-  send,
-  sendFile,
-} from "./http.js";
+import { API_VERSION_HEADER, acceptSet, isFile, redirect, responseBytes, send, sendFile } from "./http.js";
+import { RegistryError } from "./registry-error.js";
 import { manifestKey } from "./snapshot.js";
 
 export type RaasRepo = V2Repo & { meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -43,7 +35,7 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
       ? ext.tags[reference]
       : undefined;
   if (digest === undefined) {
-    return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", {
+    throw new RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", {
       name: repo.meta["repo-registry-id"],
       reference,
     });
@@ -54,9 +46,7 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     digest = amd64Child(ext, digest);
     record = digest === undefined ? undefined : ext.manifests[digest];
     if (digest === undefined || record === undefined) {
-      return ociError(
-        req,
-        res,
+      throw new RegistryError(
         404,
         "MANIFEST_UNKNOWN",
         "the client does not accept manifest lists and there is no linux/amd64 image",
@@ -67,7 +57,7 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     }
   }
   if (record === undefined) {
-    return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", { reference });
+    throw new RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", { reference });
   }
   // Known repository and reference only, so the series set stays bounded by the metadata.
   if (req.method === "GET") ctx.metrics.pull(repo.meta["repo-registry-id"], reference);
@@ -94,7 +84,7 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
   if (ctx.config.serveContent.enable) {
     const bytes = await readVerified(join(ctx.config.serveContent.contentDirV2, key), digest, ctx);
     if (bytes === undefined) {
-      return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest content not found", { digest });
+      throw new RegistryError(404, "MANIFEST_UNKNOWN", "manifest content not found", { digest });
     }
     if (req.headers["if-none-match"] === headers.ETag) {
       res.writeHead(304, headers);
@@ -132,7 +122,7 @@ export async function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Dige
   const { req, res, config } = ctx;
   const record = repo.meta["x-raas"].blobs[digest];
   if (record === undefined) {
-    return ociError(req, res, 404, "BLOB_UNKNOWN", "blob unknown to registry", { digest });
+    throw new RegistryError(404, "BLOB_UNKNOWN", "blob unknown to registry", { digest });
   }
   const digestHeader = { ...API_VERSION_HEADER, "Docker-Content-Digest": digest };
   if (record.url !== undefined) return redirect(req, res, 307, record.url, digestHeader);
@@ -148,7 +138,7 @@ export async function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Dige
     if (config.serveContent.useXSendfile) {
       if (await isFile(file)) return send(req, res, 200, "", { ...headers, "X-Sendfile": file });
     } else if (await sendFile(req, res, file, headers)) return;
-    return ociError(req, res, 404, "BLOB_UNKNOWN", "blob content not found", { digest });
+    throw new RegistryError(404, "BLOB_UNKNOWN", "blob content not found", { digest });
   }
   redirect(req, res, 307, await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url), digestHeader);
 }
@@ -168,7 +158,7 @@ export function paginate(
   if (nText != null) {
     n = Number(nText);
     if (!/^\d+$/.test(nText) || !Number.isSafeInteger(n)) {
-      return ociError(req, res, 400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", {
+      throw new RegistryError(400, "PAGINATION_NUMBER_INVALID", "n must be a non-negative integer", {
         n: nText,
       });
     }

@@ -127,6 +127,51 @@ describe("raas registry (x-raas metadata, serve_content)", () => {
     expect(typeof body.errors[0]?.message).toBe("string");
   });
 
+  it("renders every error kind with exactly the bytes and headers it had before errors were thrown", async () => {
+    const exact = async (path: string) => {
+      const res = await rawRequest(server.url, "GET", path);
+      const { date: _date, ...headers } = res.headers;
+      return { status: res.status, headers, body: res.body.toString() };
+    };
+    const json = (body: string) => ({
+      "content-type": "application/json",
+      "docker-distribution-api-version": "registry/2.0",
+      "content-length": String(Buffer.byteLength(body)),
+      connection: "close",
+    });
+    const cases: [string, number, string][] = [
+      [
+        "/v2/acme/nope/manifests/latest",
+        404,
+        '{"errors":[{"code":"NAME_UNKNOWN","message":"repository name not known to registry","detail":{"name":"acme/nope"}}]}',
+      ],
+      [
+        "/v2/acme/app/manifests/nope",
+        404,
+        '{"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown","detail":{"name":"acme/app","reference":"nope"}}]}',
+      ],
+      [
+        "/v2/acme/app/blobs/123",
+        400,
+        '{"errors":[{"code":"DIGEST_INVALID","message":"invalid digest","detail":{"digest":"123"}}]}',
+      ],
+      ["/v2/acme/app/tags/latest", 404, '{"errors":[{"code":"NOT_FOUND","message":"no such route"}]}'],
+      [
+        "/v2/_catalog?n=x",
+        400,
+        '{"errors":[{"code":"PAGINATION_NUMBER_INVALID","message":"n must be a non-negative integer","detail":{"n":"x"}}]}',
+      ],
+      [
+        `/v2/acme/app/blobs/sha256:${"0".repeat(64)}`,
+        404,
+        `{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown to registry","detail":{"digest":"sha256:${"0".repeat(64)}"}}]}`,
+      ],
+    ];
+    for (const [path, status, body] of cases) {
+      expect(await exact(path)).toEqual({ status, headers: json(body), body });
+    }
+  });
+
   it("streams blobs with Range support", async () => {
     const [digest, bytes] = [...acme.blobBytes.entries()].sort((a, b) => b[1].length - a[1].length)[0] ?? [];
     expect(bytes?.length).toBeGreaterThan(1000);

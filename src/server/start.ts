@@ -3,8 +3,9 @@ import { createServer, type Server } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { errorMessage, UserError } from "../errors.js";
-import { createRegistryApp } from "./app.js";
+import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
+import type { Metrics } from "./metrics.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
 
 /** One structured log record: a request, a reload, or a problem. */
@@ -18,6 +19,17 @@ export interface StartOptions {
   port?: number;
   env?: NodeJS.ProcessEnv;
   log?: (record: LogRecord) => void;
+  /** Where access-log records go (default `log`). */
+  accessLog?: (record: AccessRecord) => void;
+  /** This process's counters (a cluster worker keeps them to answer the primary). */
+  metrics?: Metrics;
+  /** The `/metrics` text, when it is more than this process's counters (cluster workers). */
+  renderMetrics?: () => Promise<string>;
+  /**
+   * Reloads are driven from outside (a cluster's primary: prepare, then commit) instead of by
+   * this server's own polling.
+   */
+  coordinated?: boolean;
 }
 
 export interface RunningRegistry {
@@ -27,6 +39,13 @@ export interface RunningRegistry {
   close(): Promise<void>;
   /** Reload the metadata now, changed or not (SIGHUP). */
   reload(): Promise<void>;
+  /**
+   * Load the current metadata as the next snapshot, without serving it yet (coordinated mode);
+   * returns the fingerprint of what was loaded (of the current snapshot if loading failed).
+   */
+  prepare(): Promise<string>;
+  /** Serve the prepared snapshot (coordinated mode); nothing when none is prepared. */
+  commit(): void;
 }
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -85,11 +104,34 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     return reloading;
   };
 
+  let pending: Snapshot | undefined;
+  const commit = (): boolean => {
+    if (pending === undefined) return false;
+    snapshot = pending;
+    pending = undefined;
+    log({ event: "reload", files: snapshot.index.files.length, manifests: snapshot.manifests.size });
+    return true;
+  };
+  const prepare = async (): Promise<string> => {
+    try {
+      pending = await loadSnapshot(config, logLine);
+      return pending.fingerprint;
+    } catch (err) {
+      log({ event: "reload", level: "error", message: errorMessage(err) });
+      return snapshot.fingerprint;
+    }
+  };
+
   const handler = createRegistryApp({
     config,
     snapshot: () => snapshot,
+    // A prepared snapshot goes live everywhere at once; a request that misses here may come from
+    // a client that saw it on another worker already, so this worker serves it now too.
+    adoptPending: commit,
     log: logLine,
-    ...(config.accessLog ? { accessLog: log } : {}),
+    ...(config.accessLog ? { accessLog: options.accessLog ?? log } : {}),
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
   });
   const server = await listenerFor(config, handler);
   const host = options.host ?? config.listen;
@@ -101,8 +143,10 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       resolve();
     });
   });
-  const timer = setInterval(() => void reload(false), Math.max(config.pollingInterval, 0.05) * 1000);
-  timer.unref();
+  const timer = options.coordinated
+    ? undefined
+    : setInterval(() => void reload(false), Math.max(config.pollingInterval, 0.05) * 1000);
+  timer?.unref();
 
   const address = server.address() as AddressInfo;
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
@@ -110,6 +154,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     url: `${config.tlsCert === "" ? "http" : "https"}://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`,
     port: address.port,
     reload: () => reload(true),
+    prepare,
+    commit: () => void commit(),
     close: async () => {
       clearInterval(timer);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -2,8 +2,9 @@ import { isDigest } from "../image/digest.js";
 import { isRepositoryName, isTag } from "../image/names.js";
 import type { RequestContext } from "./context.js";
 import { craneManifest, craneServe } from "./crane-mode.js";
-import { API_VERSION_HEADER, ociError, sendJson } from "./http.js";
+import { API_VERSION_HEADER, sendJson } from "./http.js";
 import { isRaasRepo, paginate, raasBlob, raasManifest, raasTagsList } from "./raas-mode.js";
+import { noRoute, RegistryError } from "./registry-error.js";
 
 const KINDS = new Set(["manifests", "blobs", "tags"]);
 
@@ -26,21 +27,21 @@ export async function handleV2(ctx: RequestContext, segments: string[]): Promise
   const kind = segments[segments.length - 2];
   const ref = segments[segments.length - 1] ?? "";
   if (segments.length < 3 || kind === undefined || !KINDS.has(kind)) {
-    return ociError(req, res, 404, "NOT_FOUND", "no such route");
+    throw noRoute();
   }
   const name = segments.slice(0, -2).join("/");
   if (!isRepositoryName(name)) {
-    return ociError(req, res, 400, "NAME_INVALID", "invalid repository name", { name: name.slice(0, 300) });
+    throw new RegistryError(400, "NAME_INVALID", "invalid repository name", { name: name.slice(0, 300) });
   }
   const repo = snap.index.v2.get(name);
   // Protected repos need an entitlement certificate, which this server does not read: like
   // Crane without a certificate, they do not exist (404, so their existence is not revealed).
   if (repo === undefined || repo.meta.protected === true) {
-    return ociError(req, res, 404, "NAME_UNKNOWN", "repository name not known to registry", { name });
+    throw new RegistryError(404, "NAME_UNKNOWN", "repository name not known to registry", { name });
   }
   if (kind === "blobs") {
     if (!isDigest(ref)) {
-      return ociError(req, res, 400, "DIGEST_INVALID", "invalid digest", { digest: ref.slice(0, 100) });
+      throw new RegistryError(400, "DIGEST_INVALID", "invalid digest", { digest: ref.slice(0, 100) });
     }
     return isRaasRepo(repo)
       ? raasBlob(ctx, repo, ref)
@@ -48,10 +49,10 @@ export async function handleV2(ctx: RequestContext, segments: string[]): Promise
   }
   if (kind === "manifests") {
     if (ref.includes(":") && !isDigest(ref)) {
-      return ociError(req, res, 400, "DIGEST_INVALID", "invalid digest", { digest: ref.slice(0, 100) });
+      throw new RegistryError(400, "DIGEST_INVALID", "invalid digest", { digest: ref.slice(0, 100) });
     }
     if (!isDigest(ref) && !isTag(ref)) {
-      return ociError(req, res, 404, "MANIFEST_UNKNOWN", "manifest unknown", {
+      throw new RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", {
         reference: ref.slice(0, 150),
       });
     }
@@ -59,9 +60,9 @@ export async function handleV2(ctx: RequestContext, segments: string[]): Promise
   }
   // tags: raas answers `tags/list` itself; a plain Crane file redirects like Crane does.
   if (isRaasRepo(repo)) {
-    if (ref !== "list") return ociError(req, res, 404, "NOT_FOUND", "no such route");
+    if (ref !== "list") throw noRoute();
     return raasTagsList(ctx, repo);
   }
-  if (!isTag(ref)) return ociError(req, res, 404, "NOT_FOUND", "no such route");
+  if (!isTag(ref)) throw noRoute();
   return craneServe(ctx, repo, `tags/${ref}`, "application/json");
 }

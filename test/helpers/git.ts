@@ -84,9 +84,8 @@ export async function pushFiles(
 export const STAND_IN_SERVER = `import { createServer } from "node:http";
 import { readFileSync, readdirSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { UserError } from "../errors.js";
 const at = process.argv.indexOf("--config");
-if (at < 0) throw new UserError("--config is required");
+if (at < 0) throw new Error("--config is required");
 const file = process.argv[at + 1];
 const text = readFileSync(file, "utf8");
 const get = (key) => (new RegExp("^" + key + " = (.*)$", "m").exec(text) ?? [])[1] ?? "";
@@ -110,12 +109,8 @@ export async function fakeRaasPackage(repoRoot: string): Promise<string> {
   const root = await tempDir("raas-pkg-");
   await writeTree(root, {
     "package.json": await readFile(path.join(repoRoot, "package.json"), "utf8"),
-    "dist/server/main.js": STAND_IN_SERVER,
-    "dist/errors.js": "export class UserError extends Error {}\n",
-    "dist/crane/load.js": "export const loaded = true;\n",
-    "dist/image/names.js": "export const names = true;\n",
-    "dist/storage/s3-url.js": "export const s3Url = true;\n",
-    "dist/storage/types.js": "export const types = true;\n",
+    "dist/server-bundle/main.js": STAND_IN_SERVER,
+    "dist/server-bundle/main.js.LEGAL.txt": "Bundled license information: none in the stand-in\n",
   });
   await cp(path.join(repoRoot, "templates"), path.join(root, "templates"), { recursive: true });
   return root;

@@ -147,7 +147,11 @@ describe("secrets from configuration never appear in any artefact", () => {
     const remote = join(world.stateDir(), "app.git");
     check(
       "app repository history",
-      execFileSync("git", ["--git-dir", remote, "log", "-p", "--all"], { encoding: "utf8" }),
+      // The history holds the server bundle (about 1 MB): more than execFileSync's default buffer.
+      execFileSync("git", ["--git-dir", remote, "log", "-p", "--all"], {
+        encoding: "utf8",
+        maxBuffer: 256 * 1024 * 1024,
+      }),
     );
     expect(await readFile(join(world.stateDir(), "server.log"), "utf8").catch(() => "")).not.toBe("");
     expect(leaks).toEqual([]);

@@ -1,5 +1,5 @@
 /**
- * Graceful shutdown of the real server process (dist/server/main.js, built by `npm run build`):
+ * Graceful shutdown of the real server process (dist/server-bundle/main.js, built by `npm run build`):
  * on SIGTERM it stops accepting connections, finishes the request in flight (a search whose
  * backend takes 700 ms to answer), writes its last log lines and exits 0.
  */
@@ -12,7 +12,7 @@ import { packageRoot } from "../../src/adapters/package-root.js";
 import { startPeer, type Peer } from "./helpers.js";
 import { makeRaasApp, type RaasApp } from "./raas-app.js";
 
-const MAIN = join(packageRoot(), "dist", "server", "main.js");
+const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
 
 describe.runIf(existsSync(MAIN))("graceful shutdown (real process)", () => {
   let app: RaasApp;

@@ -92,7 +92,7 @@ describe("deployment templates", () => {
     const lastRun = instructions.map((l) => l.startsWith("RUN ")).lastIndexOf(true);
     expect(instructions.findIndex((l) => l === `USER ${lastUser}`)).toBeGreaterThan(lastRun);
     const cmd = instructions.find((l) => l.startsWith("CMD "))?.slice(4) ?? "";
-    expect(JSON.parse(cmd)).toEqual(["node", "server/server/main.js", "--config", "registry.conf"]);
+    expect(JSON.parse(cmd)).toEqual(["node", "server/main.js", "--config", "registry.conf"]);
     expect(containerfile).toMatch(/^EXPOSE 5000$/m);
   });
 });

@@ -1,0 +1,291 @@
+/**
+ * The registry on every core: a primary process forks N workers (node:cluster) that share the
+ * listening socket; each worker is a complete server with its own metadata snapshot, kept fresh
+ * by its own polling. The primary serves nothing. It
+ * - logs `listening` once every worker listens, and stops with the workers' error if one fails
+ *   to start (a bad config or a taken port would otherwise respawn forever);
+ * - replaces a worker that dies (with a pause when they keep dying);
+ * - watches the metadata (every polling interval, and on SIGHUP) and switches every worker to a
+ *   new snapshot together: each worker first loads it ("prepare"), and only when all have is it
+ *   served ("commit"). A worker asked for something it does not know while holding a prepared
+ *   snapshot serves that one at once (app.ts), so a client that got a new manifest from one
+ *   worker never gets a 404 for its blobs from another;
+ * - forwards SIGTERM/SIGINT (drain and stop) to every worker, and exits once all have finished
+ *   their requests in flight;
+ * - answers a worker's `/metrics` with the counters of all workers added up.
+ */
+import cluster, { type Worker } from "node:cluster";
+import { errorMessage } from "../errors.js";
+import type { ServerConfig } from "./config.js";
+import type { LineLog } from "./log-lines.js";
+import { mergeMetrics, renderMetrics, type Metrics, type MetricsData } from "./metrics.js";
+import { sourcesFingerprint } from "./snapshot.js";
+import type { RunningRegistry } from "./start.js";
+
+/** Messages between primary and workers, all tagged `raas`. */
+type Message =
+  | { raas: "listening"; url: string }
+  | { raas: "prepare"; gen: number }
+  | { raas: "prepared"; gen: number; fingerprint: string }
+  | { raas: "commit"; gen: number }
+  | { raas: "stop" }
+  | { raas: "metrics-request"; id: number }
+  | { raas: "metrics-collect"; id: number }
+  | { raas: "metrics-data"; id: number; data: MetricsData }
+  | { raas: "metrics-reply"; id: number; data: MetricsData };
+
+function isMessage(value: unknown): value is Message {
+  return (
+    typeof value === "object" && value !== null && typeof (value as { raas?: unknown }).raas === "string"
+  );
+}
+
+/** How long the primary waits for every worker's counters before answering with those it has. */
+const METRICS_WAIT_MS = 1000;
+/** After SIGTERM, workers still running after this are killed (their own grace is 10 s). */
+const STOP_DEADLINE_MS = 15_000;
+/** More crashes than this within CRASH_WINDOW_MS and replacements wait RESPAWN_PAUSE_MS. */
+const CRASH_BURST = 3;
+const CRASH_WINDOW_MS = 10_000;
+const RESPAWN_PAUSE_MS = 1000;
+/** A worker that has not loaded a new snapshot after this is not waited for. */
+const PREPARE_WAIT_MS = 60_000;
+
+/** Run the primary: fork `count` workers of this same script (same arguments) and supervise them. */
+export function runPrimary(count: number, out: LineLog, config: ServerConfig): void {
+  const log = out.log;
+  const listening = new Set<Worker>();
+  let url: string | undefined;
+  let started = false;
+  let stopping = false;
+  let failedCode = 0;
+  const crashes: number[] = [];
+  let collectSeq = 0;
+  const collections = new Map<number, { waiting: Set<Worker>; parts: MetricsData[]; done: () => void }>();
+
+  const live = () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => w !== undefined);
+
+  let generation = 0;
+  let fingerprint: string | undefined;
+  let preparing: { gen: number; waiting: Set<Worker>; prepared: Set<string>; done: () => void } | undefined;
+  let checking = false;
+  let again: boolean | undefined;
+
+  /** Every listening worker loads the metadata as its next snapshot; the fingerprints they loaded. */
+  function prepareAll(): Promise<{ gen: number; prepared: Set<string> }> {
+    const gen = ++generation;
+    const workers = live().filter((w) => listening.has(w));
+    return new Promise((resolve) => {
+      const prepared = new Set<string>();
+      const timer = setTimeout(finish, PREPARE_WAIT_MS);
+      function finish() {
+        clearTimeout(timer);
+        preparing = undefined;
+        resolve({ gen, prepared });
+      }
+      preparing = {
+        gen,
+        waiting: new Set(workers),
+        prepared,
+        done: () => preparing?.waiting.size === 0 && finish(),
+      };
+      for (const w of workers) w.send({ raas: "prepare", gen } satisfies Message);
+      preparing.done();
+    });
+  }
+
+  /**
+   * On a change (or when forced), every worker prepares the new snapshot, then all commit. A push
+   * landing while they load can make them load different states: then they load again (a few
+   * times at most) until all hold the same one. A request for a reload while one runs is not
+   * lost: it runs again afterwards.
+   */
+  async function reloadAll(force: boolean): Promise<void> {
+    if (stopping || !started) return;
+    if (checking) {
+      again = (again ?? false) || force;
+      return;
+    }
+    checking = true;
+    try {
+      const now = await sourcesFingerprint(config);
+      if (!force && now === fingerprint) return;
+      let round = await prepareAll();
+      for (let attempt = 1; attempt < 5 && round.prepared.size > 1; attempt++) round = await prepareAll();
+      fingerprint = round.prepared.size === 1 ? [...round.prepared][0] : undefined;
+      for (const w of live()) {
+        if (w.isConnected()) w.send({ raas: "commit", gen: round.gen } satisfies Message);
+      }
+    } catch (err) {
+      log({ event: "reload", level: "error", message: errorMessage(err) });
+    } finally {
+      checking = false;
+      const rerun = again;
+      again = undefined;
+      if (rerun !== undefined) void reloadAll(rerun);
+    }
+  }
+
+  function collect(): Promise<MetricsData[]> {
+    const id = ++collectSeq;
+    const workers = live();
+    return new Promise((resolve) => {
+      const entry = { waiting: new Set(workers), parts: [] as MetricsData[], done: () => undefined };
+      const finish = () => {
+        clearTimeout(timer);
+        collections.delete(id);
+        resolve(entry.parts);
+      };
+      entry.done = () => {
+        if (entry.waiting.size === 0) finish();
+      };
+      const timer = setTimeout(finish, METRICS_WAIT_MS);
+      collections.set(id, entry);
+      for (const w of workers) w.send({ raas: "metrics-collect", id } satisfies Message);
+      entry.done();
+    });
+  }
+
+  function onMessage(worker: Worker, message: unknown): void {
+    if (!isMessage(message)) return;
+    if (message.raas === "listening") {
+      listening.add(worker);
+      url ??= message.url;
+      log({ event: "worker", pid: worker.process.pid ?? 0, state: "listening" });
+      if (!started && listening.size >= count) {
+        started = true;
+        log({ event: "listening", url, workers: count });
+      }
+      // A new worker loaded whatever is on disk now: bring the others to the same point.
+      void reloadAll(false);
+    } else if (message.raas === "prepared") {
+      if (preparing?.gen !== message.gen) return;
+      preparing.prepared.add(message.fingerprint);
+      preparing.waiting.delete(worker);
+      preparing.done();
+    } else if (message.raas === "metrics-request") {
+      void collect().then((parts) => {
+        if (!worker.isConnected()) return;
+        const data = mergeMetrics(parts);
+        worker.send({ raas: "metrics-reply", id: message.id, data } satisfies Message);
+      });
+    } else if (message.raas === "metrics-data") {
+      const entry = collections.get(message.id);
+      if (entry === undefined) return;
+      entry.parts.push(message.data);
+      entry.waiting.delete(worker);
+      entry.done();
+    }
+  }
+
+  function fork(): void {
+    const worker = cluster.fork();
+    log({ event: "worker", pid: worker.process.pid ?? 0, state: "started" });
+    worker.on("message", (message: unknown) => onMessage(worker, message));
+  }
+
+  function stopAll(signal: string): void {
+    if (stopping) return;
+    stopping = true;
+    log({ event: "shutdown", signal, workers: live().length });
+    for (const w of live()) if (w.isConnected()) w.send({ raas: "stop" } satisfies Message);
+    clearInterval(poll);
+    const force = setTimeout(() => {
+      for (const w of live()) w.process.kill("SIGKILL");
+    }, STOP_DEADLINE_MS);
+    force.unref();
+  }
+
+  cluster.on("exit", (worker, code, signal) => {
+    listening.delete(worker);
+    preparing?.waiting.delete(worker);
+    preparing?.done();
+    for (const entry of collections.values()) {
+      entry.waiting.delete(worker);
+      entry.done();
+    }
+    const how = signal === null ? `code ${code}` : signal;
+    if (stopping || !started) {
+      if (code !== 0 || signal !== null) failedCode ||= code || 1;
+      if (!stopping) {
+        // A worker that cannot start (config, port, TLS files): the others cannot either.
+        log({
+          event: "worker",
+          level: "error",
+          pid: worker.process.pid ?? 0,
+          message: `failed to start (${how})`,
+        });
+        stopAll("startup failure");
+      }
+      if (live().length === 0) {
+        out.flush();
+        process.exitCode = failedCode;
+      }
+      return;
+    }
+    const now = Date.now();
+    crashes.push(now);
+    while (crashes.length > 0 && (crashes[0] ?? now) < now - CRASH_WINDOW_MS) crashes.shift();
+    log({
+      event: "worker",
+      level: "error",
+      pid: worker.process.pid ?? 0,
+      message: `exited (${how}); starting a replacement`,
+    });
+    const pause = crashes.length > CRASH_BURST ? RESPAWN_PAUSE_MS : 0;
+    setTimeout(() => {
+      if (!stopping) fork();
+    }, pause);
+  });
+
+  process.on("SIGHUP", () => void reloadAll(true));
+  const poll = setInterval(() => void reloadAll(false), Math.max(config.pollingInterval, 0.05) * 1000);
+  poll.unref();
+  process.on("SIGTERM", () => stopAll("SIGTERM"));
+  process.on("SIGINT", () => stopAll("SIGINT"));
+  for (let i = 0; i < count; i++) fork();
+}
+
+/**
+ * The worker's side: tell the primary it listens, obey reload/stop, hand over its counters, and
+ * answer `/metrics` with everyone's. Returns the `renderMetrics` for the worker's server.
+ */
+export function workerMetrics(metrics: Metrics): () => Promise<string> {
+  const waiting = new Map<number, (data: MetricsData) => void>();
+  let seq = 0;
+  process.on("message", (message: unknown) => {
+    if (!isMessage(message)) return;
+    if (message.raas === "metrics-collect") {
+      process.send?.({ raas: "metrics-data", id: message.id, data: metrics.data() } satisfies Message);
+    } else if (message.raas === "metrics-reply") {
+      waiting.get(message.id)?.(message.data);
+    }
+  });
+  return () =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      const timer = setTimeout(() => answer(metrics.data()), METRICS_WAIT_MS * 2);
+      function answer(data: MetricsData) {
+        clearTimeout(timer);
+        waiting.delete(id);
+        resolve(renderMetrics(data));
+      }
+      waiting.set(id, answer);
+      process.send?.({ raas: "metrics-request", id } satisfies Message);
+    });
+}
+
+/** Connect a started worker's registry to the primary: announce it, and obey reload and stop. */
+export function superviseWorker(registry: RunningRegistry, stop: (reason: string) => void): void {
+  process.on("message", (message: unknown) => {
+    if (!isMessage(message)) return;
+    if (message.raas === "prepare") {
+      const { gen } = message;
+      void registry
+        .prepare()
+        .then((fingerprint) => process.send?.({ raas: "prepared", gen, fingerprint } satisfies Message));
+    } else if (message.raas === "commit") registry.commit();
+    else if (message.raas === "stop") stop("primary");
+  });
+  process.send?.({ raas: "listening", url: registry.url } satisfies Message);
+}

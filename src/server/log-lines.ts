@@ -1,0 +1,85 @@
+import type { AccessRecord } from "./app.js";
+import type { LogRecord } from "./start.js";
+
+/**
+ * A writer of JSON log lines, one per record, gathered and written once per event-loop turn:
+ * under load that is one write for dozens of requests instead of one synchronous write each,
+ * and the order is kept. Each write is at most PIPE_BUF (4096) bytes and ends at a line end:
+ * the workers of a cluster share one stdout, and writes of that size to a pipe are atomic, so
+ * their lines never interleave mid-line.
+ */
+export interface LineLog {
+  log(record: LogRecord): void;
+  /** The access-log line of one request: the same text as `log`, built without JSON.stringify of an object. */
+  request(record: AccessRecord): void;
+  /** Write what is gathered now (before exiting). */
+  flush(): void;
+}
+
+const PIPE_BUF = 4096;
+
+let isoMs = -1;
+let isoText = "";
+/** The time as an ISO string, computed once per millisecond (a busy server logs many per ms). */
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== isoMs) {
+    isoMs = ms;
+    isoText = new Date(ms).toISOString();
+  }
+  return isoText;
+}
+
+const num = (n: number) => (Number.isFinite(n) ? String(n) : "null");
+
+/**
+ * `JSON.stringify({ time, ...record, ...extra })` for an access record, field by field: strings
+ * that come from the request go through JSON.stringify (so escaping is the same), numbers are
+ * written as JSON writes them. `extraJson` is the serialized extra fields with a leading comma.
+ */
+export function requestLine(time: string, r: AccessRecord, extraJson: string): string {
+  return (
+    `{"time":"${time}","event":"request","method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}` +
+    `,"route":${JSON.stringify(r.route)},"status":${num(r.status)},"ms":${num(r.ms)},"bytes":${num(r.bytes)}` +
+    `,"remote":${JSON.stringify(r.remote)}${extraJson}}\n`
+  );
+}
+
+export function lineLog(write: (text: string) => void, extra: LogRecord = {}): LineLog {
+  let pending: string[] = [];
+  let scheduled = false;
+  const extraJson = JSON.stringify(extra).slice(1, -1);
+  const extraSuffix = extraJson === "" ? "" : `,${extraJson}`;
+  const flush = () => {
+    scheduled = false;
+    if (pending.length === 0) return;
+    const lines = pending;
+    pending = [];
+    let chunk = "";
+    let bytes = 0;
+    for (const line of lines) {
+      const size = Buffer.byteLength(line);
+      if (chunk !== "" && bytes + size > PIPE_BUF) {
+        write(chunk);
+        chunk = "";
+        bytes = 0;
+      }
+      chunk += line;
+      bytes += size;
+    }
+    if (chunk !== "") write(chunk);
+  };
+  const push = (line: string) => {
+    pending.push(line);
+    if (pending.length >= 256) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  return {
+    flush,
+    log: (record) => push(`${JSON.stringify({ time: isoNow(), ...record, ...extra })}\n`),
+    request: (record) => push(requestLine(isoNow(), record, extraSuffix)),
+  };
+}

@@ -1,0 +1,82 @@
+import { describe, expect, it } from "vitest";
+import { UserError } from "../errors.js";
+import { tempDir, writeTree } from "../../test/helpers/git.js";
+import { cgroupCpuLimit, parseWorkers, usableCpus, workerCount } from "./workers.js";
+
+describe("cgroupCpuLimit", () => {
+  it("reads cgroup v2 cpu.max inside a container (own group is the root)", async () => {
+    const root = await tempDir();
+    await writeTree(root, { "cpu.max": "150000 100000\n" });
+    expect(await cgroupCpuLimit(root, "0::/\n")).toBe(1.5);
+  });
+
+  it("takes the tightest limit on the way from the own group up to the root (v2)", async () => {
+    const root = await tempDir();
+    await writeTree(root, {
+      "cpu.max": "max 100000\n",
+      "kubepods/cpu.max": "400000 100000\n",
+      "kubepods/pod1/cpu.max": "100000 100000\n",
+      "kubepods/pod1/c1/cpu.max": "max 100000\n",
+    });
+    expect(await cgroupCpuLimit(root, "0::/kubepods/pod1/c1\n")).toBe(1);
+  });
+
+  it("reads the CFS quota of cgroup v1 (OpenShift 3 and older nodes)", async () => {
+    const root = await tempDir();
+    await writeTree(root, {
+      "cpu,cpuacct/cpu.cfs_quota_us": "50000\n",
+      "cpu,cpuacct/cpu.cfs_period_us": "100000\n",
+    });
+    expect(await cgroupCpuLimit(root, "4:memory:/x\n3:cpu,cpuacct:/\n")).toBe(0.5);
+  });
+
+  it("reports no limit for unlimited quotas and missing files", async () => {
+    const root = await tempDir();
+    await writeTree(root, {
+      "cpu.max": "max 100000\n",
+      "cpu/cpu.cfs_quota_us": "-1\n",
+      "cpu/cpu.cfs_period_us": "100000\n",
+    });
+    expect(await cgroupCpuLimit(root, "0::/\n1:cpu:/\n")).toBeUndefined();
+    expect(await cgroupCpuLimit(await tempDir(), "0::/\n")).toBeUndefined();
+    expect(await cgroupCpuLimit(root, "")).toBeUndefined();
+  });
+});
+
+describe("usableCpus", () => {
+  it("caps the schedulable CPUs by the quota, rounding up, never below one", async () => {
+    expect(await usableCpus(Promise.resolve(undefined), 8)).toBe(8);
+    expect(await usableCpus(Promise.resolve(1), 8)).toBe(1);
+    expect(await usableCpus(Promise.resolve(1.5), 8)).toBe(2);
+    expect(await usableCpus(Promise.resolve(16), 4)).toBe(4);
+    expect(await usableCpus(Promise.resolve(0.1), 4)).toBe(1);
+  });
+});
+
+describe("workers setting", () => {
+  it("accepts auto or 1..256 and names the setting otherwise", () => {
+    expect(parseWorkers("auto", "x")).toBe("auto");
+    expect(parseWorkers(" ", "x")).toBe("auto");
+    expect(parseWorkers("4", "x")).toBe(4);
+    for (const bad of ["0", "-1", "1.5", "257", "lots", "0x10"]) {
+      const err = (() => {
+        try {
+          parseWorkers(bad, "registry.conf: [raas] workers");
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err).toBeInstanceOf(UserError);
+      expect((err as UserError).message).toContain(`registry.conf: [raas] workers must be "auto"`);
+    }
+  });
+
+  it("lets RAAS_WORKERS override the file and resolves auto to the usable CPUs", async () => {
+    const cpus = () => Promise.resolve(3);
+    expect(await workerCount("auto", {}, cpus)).toBe(3);
+    expect(await workerCount(2, {}, cpus)).toBe(2);
+    expect(await workerCount(2, { RAAS_WORKERS: "auto" }, cpus)).toBe(3);
+    expect(await workerCount("auto", { RAAS_WORKERS: "1" }, cpus)).toBe(1);
+    await expect(workerCount("auto", { RAAS_WORKERS: "many" }, cpus)).rejects.toThrow(/RAAS_WORKERS must be/);
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * How many worker processes the registry runs: `[raas] workers` (or RAAS_WORKERS), a number or
+ * `auto`. `auto` is the CPUs this process may use: the CPUs it may be scheduled on
+ * (os.availableParallelism follows the affinity mask and cpusets) capped by the CPU limit of its
+ * cgroup, rounded up, so a pod limited to one CPU runs one worker and 1.5 CPUs run two.
+ * Kubernetes and OpenShift set that limit as the CFS quota: `cpu.max` on cgroup v2,
+ * `cpu.cfs_quota_us` / `cpu.cfs_period_us` on v1.
+ */
+import { readFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import * as path from "node:path";
+import { UserError } from "../errors.js";
+
+/** More than this is a typo, not a machine. */
+export const MAX_WORKERS = 256;
+
+async function readText(file: string): Promise<string | undefined> {
+  return readFile(file, "utf8").then(
+    (text) => text.trim(),
+    () => undefined,
+  );
+}
+
+/** quota / period as CPUs, or undefined when there is no limit or the numbers make no sense. */
+function cpus(quota: number, period: number): number | undefined {
+  return Number.isFinite(quota) && Number.isFinite(period) && quota > 0 && period > 0
+    ? quota / period
+    : undefined;
+}
+
+/**
+ * The CPU limit of this process's cgroup, in CPUs (fractions possible), or undefined if none.
+ * `root` is where the cgroup file systems are mounted; `procSelfCgroup` the text of
+ * /proc/self/cgroup (both replaceable for tests). In a container the cgroup namespace makes the
+ * own group the root; outside one, the own group's path is looked up.
+ */
+export async function cgroupCpuLimit(
+  root = "/sys/fs/cgroup",
+  procSelfCgroup?: string,
+): Promise<number | undefined> {
+  const membership = procSelfCgroup ?? (await readText("/proc/self/cgroup")) ?? "";
+  const lines = membership.split("\n").map((line) => line.split(":"));
+  const limits: number[] = [];
+  // cgroup v2: "0::/path"; every level up to the root may limit.
+  const v2 = lines.find((parts) => parts[0] === "0" && parts[1] === "")?.[2];
+  if (v2 !== undefined) {
+    for (let dir = v2; ; dir = path.posix.dirname(dir)) {
+      const max = await readText(path.join(root, dir, "cpu.max"));
+      const [quota = "max", period = "100000"] = (max ?? "max").split(/\s+/);
+      const limit = quota === "max" ? undefined : cpus(Number(quota), Number(period));
+      if (limit !== undefined) limits.push(limit);
+      if (dir === "/" || dir === "." || dir === "") break;
+    }
+  }
+  // cgroup v1: "N:cpu,cpuacct:/path" with the controller mounted at <root>/cpu (or cpu,cpuacct).
+  const v1 = lines.find((parts) => (parts[1] ?? "").split(",").includes("cpu"))?.[2];
+  if (v1 !== undefined) {
+    for (const mount of ["cpu", "cpu,cpuacct", "cpuacct,cpu"]) {
+      for (const dir of v1 === "/" ? ["/"] : [v1, "/"]) {
+        const quota = await readText(path.join(root, mount, dir, "cpu.cfs_quota_us"));
+        const period = await readText(path.join(root, mount, dir, "cpu.cfs_period_us"));
+        if (quota === undefined || period === undefined) continue;
+        const limit = cpus(Number(quota), Number(period));
+        if (limit !== undefined) limits.push(limit);
+      }
+    }
+  }
+  return limits.length === 0 ? undefined : Math.min(...limits);
+}
+
+/** The CPUs this process may use, whole: at least 1. */
+export async function usableCpus(
+  limit: Promise<number | undefined> = cgroupCpuLimit(),
+  parallelism = availableParallelism(),
+): Promise<number> {
+  const quota = await limit;
+  const n = quota === undefined ? parallelism : Math.min(parallelism, Math.ceil(quota));
+  return Math.max(1, n);
+}
+
+/**
+ * Parse a `workers` setting: `auto` (or empty) or a whole number 1..MAX_WORKERS. `where` names
+ * the setting in the error.
+ */
+export function parseWorkers(value: string, where: string): number | "auto" {
+  const text = value.trim().toLowerCase();
+  if (text === "" || text === "auto") return "auto";
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < 1 || n > MAX_WORKERS) {
+    throw new UserError(
+      `${where} must be "auto" or a whole number from 1 to ${MAX_WORKERS}, not "${value}"`,
+      {
+        hint: "Use workers = auto to run one worker per CPU the server may use.",
+      },
+    );
+  }
+  return n;
+}
+
+/** The worker count to run: RAAS_WORKERS over the config's `workers`, `auto` resolved. */
+export async function workerCount(
+  configured: number | "auto",
+  env: NodeJS.ProcessEnv,
+  cpusFn: () => Promise<number> = () => usableCpus(),
+): Promise<number> {
+  const fromEnv = env.RAAS_WORKERS;
+  const setting =
+    fromEnv !== undefined && fromEnv !== "" ? parseWorkers(fromEnv, "RAAS_WORKERS") : configured;
+  return setting === "auto" ? cpusFn() : setting;
+}
