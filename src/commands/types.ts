@@ -1,3 +1,4 @@
+import type { Platform } from "../app/platform.js";
 import type { Federation } from "../federation/index.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
@@ -32,6 +33,8 @@ export interface CommandContext {
   cwd: string;
   env: NodeJS.ProcessEnv;
   reporter: Reporter;
+  /** Aborted when the user asks the run to stop (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export interface PushDeps {
@@ -41,16 +44,11 @@ export interface PushDeps {
   repositoryUrl(repository: string): string;
   /** Registry host (and port) as clients write it in a pull reference. */
   registryHost: string;
-  /** Registry base URL raas can reach, for waiting on the deploy. */
-  registryUrl: string;
+  /** Where the registry runs: its URL (waiting on the deploy) and the deploy after a publication. */
+  platform: Platform;
   maskLayers: string[];
   publicRead: boolean;
   concurrency: number;
-  /**
-   * Deploy the new commit where pushing git is not enough (OpenShift: build + rollout);
-   * undefined where the remote deploys on push (local platform: a post-receive hook).
-   */
-  deploy?: () => Promise<string>;
   /** Vendor metadata, the masked set and the descriptor cache (image federation). */
   federation?: () => Promise<Federation>;
 }

@@ -35,6 +35,8 @@ export interface ServerConfig {
   accessLog: boolean;
   listen: string;
   port: number;
+  /** Whose registry this is (`[raas] isv`), reported by /readyz so `raas status` knows it asks the right server. */
+  isv?: string;
   storage: {
     kind: "s3" | undefined;
     bucket: string;
@@ -251,6 +253,7 @@ export async function loadServerConfig(
     accessLog: r.bool("raas", "access_log", true),
     listen: r.str("raas", "listen", "0.0.0.0"),
     port,
+    isv: r.str("raas", "isv", ""),
     storage: {
       kind: kind === "s3" ? "s3" : undefined,
       bucket: r.str("storage", "bucket", ""),
