@@ -180,6 +180,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       deployed = await waitForTags(deps.platform.appUrl, images, {
         timeoutMs: options.timeoutSeconds * 1000,
         reporter,
+        isv: options.isv,
       });
     }
     return {
