@@ -150,7 +150,12 @@ async function runCommand(
           timeoutSeconds: options.timeout,
         },
         ctx,
-        { store: await ctx.store(), platform, redirectNote: ctx.redirectNote },
+        {
+          store: await ctx.store(),
+          platform,
+          redirectNote: ctx.redirectNote,
+          ...(ctx.publicRedirects === undefined ? {} : { publicRedirects: ctx.publicRedirects }),
+        },
       );
       return { command: "setup", result };
     }

@@ -30,6 +30,8 @@ export interface IsvContext {
   repositoryUrl(repository: string): string;
   /** For setup's storage line: how clients reach blobs. */
   redirectNote: string;
+  /** Public redirects to plain storage URLs (no CDN base URL): objects must be anonymously readable. */
+  publicRedirects: { publicRead: boolean } | undefined;
   dispose(): Promise<void>;
 }
 
@@ -59,6 +61,12 @@ export async function buildContext(options: {
     federation: () => loadFederation(config, reporter),
     repositoryUrl: (repository) => repositoryUrl(settings, repository),
     redirectNote: redirectNote(settings),
+    publicRedirects:
+      settings.storage.kind === "s3" &&
+      settings.storage.redirect === "public" &&
+      settings.storage.publicBaseUrl === undefined
+        ? { publicRead: settings.storage.publicRead }
+        : undefined,
     dispose: async () => {
       if (opened !== undefined) await (await opened.catch(() => undefined))?.close();
     },

@@ -3,6 +3,7 @@ import { UserError, errorMessage } from "../errors.js";
 import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { CheckList, type CheckReport } from "./checks.js";
+import { ensureAnonymousReads } from "./setup-public.js";
 import type { CommandContext } from "./types.js";
 
 export interface SetupOptions {
@@ -19,6 +20,11 @@ export interface SetupDeps {
   platform: Platform;
   /** How clients reach blobs, for the storage line (e.g. `, presigned redirects (1200 s)`). */
   redirectNote: string;
+  /**
+   * Public redirects straight to storage URLs: objects must be readable anonymously;
+   * `publicRead` says whether raas marks them so (else a bucket policy must allow it).
+   */
+  publicRedirects?: { publicRead: boolean };
 }
 
 /**
@@ -41,9 +47,7 @@ export async function setup(
   const timeoutMs = options.timeoutSeconds * 1000;
 
   const { platform } = deps;
-  await run(reporter, "Storage", async () =>
-    record("storage", await ensureStorage(options, deps.store, deps.redirectNote, reporter)),
-  );
+  await run(reporter, "Storage", async () => record("storage", await ensureStorage(options, deps, reporter)));
   await run(reporter, "Deployment", async () => record("deployment", await platform.ensureDeployment()));
   await run(reporter, "App repository", async () => {
     const app = await platform.ensureAppRepo();
@@ -87,10 +91,10 @@ export async function setup(
  */
 async function ensureStorage(
   options: SetupOptions,
-  store: BlobStore,
-  redirectNote: string,
+  deps: SetupDeps,
   reporter: Reporter,
 ): Promise<StepResult> {
+  const { store, redirectNote } = deps;
   let changed = false;
   const notes: string[] = [];
   if (!(await store.exists())) {
@@ -118,6 +122,13 @@ async function ensureStorage(
     changed = true;
   }
   await store.probe();
+  if (deps.publicRedirects !== undefined) {
+    const repaired = await ensureAnonymousReads(store, { isv: options.isv, ...deps.publicRedirects });
+    if (repaired !== undefined) {
+      notes.push(repaired);
+      changed = true;
+    }
+  }
   return {
     changed,
     detail: `${store.description}${redirectNote} (write/read/delete probe passed${notes.length > 0 ? `; ${notes.join(", ")}` : ""})`,

@@ -7,6 +7,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectAclCommand,
   type BucketLocationConstraint,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -215,6 +216,19 @@ export class S3Store implements BlobStore {
   /** The object's unsigned URL (anonymous readers need the object to be public-read). */
   publicUrl(key: string): string {
     return publicObjectUrl(this.options, key);
+  }
+
+  anonymousUrl(key: string): string {
+    assertObjectKey(key);
+    return this.publicUrl(key);
+  }
+
+  /** PutObjectAcl: no bytes are copied, whatever the object's size. */
+  async makePublicRead(key: string): Promise<void> {
+    assertObjectKey(key);
+    await s3Call(this.context, "PutObjectAcl", key, () =>
+      this.client.send(new PutObjectAclCommand({ Bucket: this.bucket, Key: key, ACL: "public-read" })),
+    );
   }
 
   exists(): Promise<boolean> {

@@ -92,6 +92,13 @@ export interface BlobStore {
   partialWrites(): Promise<PartialWrite[]>;
   /** Delete the partial writes older than `olderThanMs`; returns how many. */
   removePartialWrites(olderThanMs: number): Promise<number>;
+  /**
+   * Where objects have their own access control (S3 ACLs): the object's unauthenticated URL,
+   * and a way to make an existing object readable by anyone. Absent where clients never read
+   * storage directly (local: the registry serves the files itself).
+   */
+  anonymousUrl?(key: string): string;
+  makePublicRead?(key: string): Promise<void>;
   /** Release connections; the store cannot be used afterwards. Closing twice is fine. */
   close(): Promise<void>;
 }
