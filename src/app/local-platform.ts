@@ -103,6 +103,7 @@ export class LocalPlatform implements Platform {
       timeoutMs,
       logFile: this.platform.logFile,
       log: (line) => this.reporter.debug(line),
+      isv: this.settings.isv,
     });
   }
 

@@ -105,7 +105,11 @@ export class OpenShiftPlatform implements Platform {
   }
 
   waitForPing(timeoutMs: number): Promise<void> {
-    return waitForPing(this.settings.appUrl, { timeoutMs, log: (line) => this.reporter.debug(line) });
+    return waitForPing(this.settings.appUrl, {
+      timeoutMs,
+      log: (line) => this.reporter.debug(line),
+      isv: this.settings.isv,
+    });
   }
 
   /**

@@ -52,6 +52,8 @@ export interface WaitForPingOptions {
   logFile?: string;
   /** Each health request with its timing, for --log debug. */
   log?: (line: string) => void;
+  /** The ISV, so the hint names the command to run. */
+  isv?: string;
 }
 
 /** Poll until the app is healthy; a UserError naming the URL (and the log's last lines) on timeout. */
@@ -72,7 +74,10 @@ export async function waitForPing(url: string, options: WaitForPingOptions = {})
       (log === undefined
         ? ""
         : `\n  last lines of ${options.logFile}:\n    ${log.split("\n").join("\n    ")}`),
-    { code: "APP_UNHEALTHY", hint: "Check the server log; `raas status` shows what else is wrong." },
+    {
+      code: "APP_UNHEALTHY",
+      hint: `Check the server log; \`raas status${options.isv === undefined ? "" : ` ${options.isv}`}\` shows what else is wrong.`,
+    },
   );
 }
 

@@ -83,6 +83,7 @@ async function openStore(settings: IsvSettings, reporter: Reporter): Promise<Blo
   const { S3Store } = await import("../storage/s3.js");
   return new S3Store({
     bucket: storage.bucket,
+    isv: settings.isv,
     region: storage.region,
     ...(storage.endpoint === undefined ? {} : { endpoint: storage.endpoint }),
     forcePathStyle: storage.forcePathStyle,

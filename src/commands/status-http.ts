@@ -85,6 +85,7 @@ export async function checkApp(
 
 /** The repositories the running app serves (/v2/_catalog, all pages) must be those in the metadata. */
 export async function checkCatalog(
+  isv: string,
   appUrl: string,
   names: readonly string[],
   checks: CheckList,
@@ -126,12 +127,13 @@ export async function checkCatalog(
   checks.fail(
     "deployed repositories",
     `the running app ${parts.join(" and ")}`,
-    "the app has not picked up the latest metadata or runs an old deployment; `raas setup <isv>` redeploys it",
+    `the app has not picked up the latest metadata or runs an old deployment; \`raas setup ${isv}\` redeploys it`,
   );
 }
 
 /** Each tag must be served with the digest the metadata records. Returns the number of failures. */
 export async function checkServed(
+  isv: string,
   appUrl: string,
   name: string,
   tags: Record<string, string>,
@@ -158,7 +160,7 @@ export async function checkServed(
     checks.fail(
       `${name}:${result.tag}`,
       result.detail,
-      "the app has not reloaded or runs an old deployment; `raas setup <isv>` redeploys it",
+      `the app has not reloaded or runs an old deployment; \`raas setup ${isv}\` redeploys it`,
     );
     problems++;
   }

@@ -92,7 +92,7 @@ export async function status(
     );
   }
   if (running && options.app === undefined && parsed.readable) {
-    await checkCatalog(appUrl, parsed.names, checks, log);
+    await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
   }
 
   const pullUrls: string[] = [];
@@ -143,7 +143,7 @@ export async function status(
         for (const problem of denied) fail(problem.detail, problem.fix);
       }
     }
-    if (running) problems += await checkServed(appUrl, name, ext.tags, checks, concurrency, log);
+    if (running) problems += await checkServed(options.isv, appUrl, name, ext.tags, checks, concurrency, log);
     if (problems === 0 && inventory === undefined) {
       // Storage was not looked at (listing failed, or it does not exist): nothing to tick.
       checks.warn(name, `${Object.keys(ext.tags).length} tag(s); storage not checked (see the storage line)`);

@@ -65,7 +65,12 @@ export class S3Store implements BlobStore {
     this.container = `the S3 bucket ${this.bucket}`;
     this.client = createS3Client(options, this.options);
     this.partSlots = new PartSlots(this.options.concurrency, this.options.partSize);
-    this.context = { bucket: this.bucket, endpoint: this.options.endpointLabel, where: this.description };
+    this.context = {
+      bucket: this.bucket,
+      endpoint: this.options.endpointLabel,
+      where: this.description,
+      ...(options.isv === undefined ? {} : { isv: options.isv }),
+    };
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
