@@ -114,7 +114,8 @@ Examples:
   $ raas status demo                         check storage, metadata and the running registry agree
   $ raas serve demo                          run the ISV's registry in the foreground
 
-Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error, 130 interrupted.
+Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error,
+130 interrupted by SIGINT/SIGTERM (serve: a signal is its normal end, exit 0).
 Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $RAAS_HOME.`,
     );
 
@@ -192,7 +193,8 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .command("serve")
     .summary("run an ISV's registry app in the foreground (local platform)")
     .description(
-      "Run the ISV's registry server in the foreground from its deployed app repository. Stop with Ctrl-C.",
+      "Run the ISV's registry server in the foreground from its deployed app repository. Stop with " +
+        "Ctrl-C or SIGTERM: requests in flight finish, then it exits 0.",
     )
     .argument("<isv>", "ISV name")
     .option("--port <port>", "port to listen on (default: the ISV's configured port)", port)

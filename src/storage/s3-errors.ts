@@ -114,7 +114,7 @@ export function translateS3Error(err: unknown, context: S3ErrorContext): Error {
     return new UserError(`the S3 bucket ${context.bucket} does not exist at ${context.endpoint}`, {
       hint:
         context.isv === undefined
-          ? "create it with raas setup and --create, or check the bucket name"
+          ? "run `raas setup <isv> --create` to create it, or check the bucket name"
           : `run \`raas setup ${context.isv} --create\` to create it, or check the bucket name`,
       code: "S3_NO_SUCH_BUCKET",
       cause: err,

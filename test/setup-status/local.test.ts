@@ -122,7 +122,7 @@ describe("setup and status on the local platform with S3 storage", () => {
     expect(status.stdout).toMatch(/⚠ storage probes\s+1 probe object\(s\) left by an interrupted setup/);
     const repaired = await setupJson();
     expect(detail(repaired, "storage")).toMatch(/removed 1 leftover probe object\(s\)/);
-    expect(await store.head(".raas-probe/interrupted")).toBeUndefined();
+    expect(await store.leftoverProbes()).toEqual([]);
   });
 
   it("reports a stopped app and restarts a killed server", async () => {
