@@ -52,10 +52,8 @@ export async function checkAnonymousReads(
         `redirect mode: ${base}blobs/${String(first?.[0])} answered ${String(first?.[1])}`,
       fix:
         `\`raas setup ${options.isv}\` marks stored objects public-read (or allow anonymous GetObject in a bucket ` +
-        `policy, see docs/storage.md); ${options.all ? "" : "`raas status --verify` checks every blob"}`.replace(
-          /; $/,
-          "",
-        ),
+        "policy, see docs/storage.md)" +
+        (options.all ? "" : `; \`raas status ${options.isv} --verify\` checks every blob`),
     },
   ];
 }
