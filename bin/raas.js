@@ -11,3 +11,6 @@ for (const stream of [process.stdout, process.stderr]) {
 const { main } = await import("../dist/cli/main.js");
 
 process.exitCode = await main(process.argv.slice(2));
+// Interrupted: main already let the command clean up; what is still pending (a git process, a
+// socket) must not keep the process alive.
+if (process.exitCode === 130) process.exit(130);

@@ -52,6 +52,8 @@ export interface WaitForPingOptions {
   logFile?: string;
   /** Each health request with its timing, for --log debug. */
   log?: (line: string) => void;
+  /** The ISV, so the hint names the command to run. */
+  isv?: string;
 }
 
 /** Poll until the app is healthy; a UserError naming the URL (and the log's last lines) on timeout. */
@@ -72,6 +74,33 @@ export async function waitForPing(url: string, options: WaitForPingOptions = {})
       (log === undefined
         ? ""
         : `\n  last lines of ${options.logFile}:\n    ${log.split("\n").join("\n    ")}`),
-    { code: "APP_UNHEALTHY", hint: "Check the server log; `raas status` shows what else is wrong." },
+    {
+      code: "APP_UNHEALTHY",
+      hint: `Check the server log; \`raas status${options.isv === undefined ? "" : ` ${options.isv}`}\` shows what else is wrong.`,
+    },
   );
+}
+
+/**
+ * Whose registry answers at `url`: the ISV its /readyz reports (`[raas] isv` of its
+ * registry.conf); undefined from an app that does not say (an older raas, or Crane).
+ * Throws when nothing answers.
+ */
+export async function registryIdentity(url: string, timeoutMs = 2000): Promise<string | undefined> {
+  const response = await fetch(`${url.replace(/\/+$/, "")}/readyz`, {
+    signal: AbortSignal.timeout(timeoutMs),
+    redirect: "manual",
+  });
+  return identityFrom(await response.text());
+}
+
+/** The `isv` of a /readyz body, if it names one. */
+export function identityFrom(text: string): string | undefined {
+  try {
+    const body: unknown = JSON.parse(text);
+    const isv = typeof body === "object" && body !== null ? (body as { isv?: unknown }).isv : undefined;
+    return typeof isv === "string" && isv !== "" ? isv : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -77,6 +77,8 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
       "raas",
       {
         manifest_dir: path.posix.join(appDir, "manifests"),
+        // Reported by /readyz: `raas status` checks it is asking this ISV's registry.
+        isv: settings.isv,
         // In a container the server must listen on every interface; locally only on loopback.
         listen: local ? platform.host : "0.0.0.0",
         port: local ? platform.port : 5000,

@@ -21,10 +21,34 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   const program = buildProgram(
     async (invocation, globals) => {
       json = globals.json;
-      reporter = makeReporter(globals, io);
+      const active = makeReporter(globals, io);
+      reporter = active;
+      const stop = new AbortController();
+      // One listener for the whole run: `serve` ends on it, every other command is interrupted by it.
+      const stopped = io.untilSignal().then((signal) => {
+        stop.abort(signal);
+        return signal;
+      });
       const { dispatch } = await import("./dispatch.js");
-      const result = await dispatch(invocation, globals, { io, reporter });
-      exitCode = render(invocation.command, result, globals, write(io.stdout));
+      const edge = {
+        io: { ...io, untilSignal: () => stopped },
+        reporter: active,
+        signal: stop.signal,
+      };
+      const work = dispatch(invocation, globals, edge);
+      if (invocation.command === "serve") {
+        exitCode = render(await work, globals, write(io.stdout));
+        return;
+      }
+      const outcome = await Promise.race([
+        work.then((result) => ({ result })),
+        stopped.then((signal) => ({ signal })),
+      ]);
+      if ("result" in outcome) {
+        exitCode = render(outcome.result, globals, write(io.stdout));
+        return;
+      }
+      exitCode = await interrupted(outcome.signal, work, { reporter: active, io, json });
     },
     {
       writeOut: (text) => void io.stdout.write(text),
@@ -44,13 +68,47 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   }
 }
 
-function makeReporter(globals: GlobalOptions, io: CliIo): Reporter {
+/** How long an interrupted command gets to finish its cleanup (close storage, record the run) before raas exits. */
+const INTERRUPT_GRACE_MS = 3000;
+
+/**
+ * SIGINT or SIGTERM during a command: stop the spinner, let the command's own cleanup run
+ * (the abort closes its storage connections, so uploads in flight end), then exit 130.
+ * What a cut-off push left is safe (see README, "Interrupted pushes").
+ */
+async function interrupted(
+  signal: NodeJS.Signals,
+  work: Promise<unknown>,
+  ctx: { reporter: Reporter; io: CliIo; json: boolean },
+): Promise<number> {
+  ctx.reporter.stop?.();
+  ctx.io.stderr.write(`error: interrupted by ${signal}; stopping\n`);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    work.catch(() => undefined),
+    new Promise((resolve) => (timer = setTimeout(resolve, INTERRUPT_GRACE_MS))),
+  ]);
+  clearTimeout(timer);
+  if (ctx.json) {
+    ctx.io.stdout.write(
+      `${JSON.stringify({ ok: false, error: { code: "INTERRUPTED", message: `interrupted by ${signal}` } }, null, 2)}\n`,
+    );
+  }
+  return ExitCode.interrupted;
+}
+
+/** Spinners need a terminal that reports a usable width; anything else gets plain lines. */
+const MIN_COLUMNS = 20;
+
+export function makeReporter(globals: GlobalOptions, io: CliIo): Reporter {
   const level: LogLevel = globals.terse ? "warn" : globals.log;
   const out = { write: (t: string) => void io.stdout.write(t) };
   const err = { write: (t: string) => void io.stderr.write(t) };
   if (globals.json) return new JsonReporter(globals.log === "debug" ? "debug" : "warn", err);
   const stderr = io.stderr as NodeJS.WriteStream;
-  if (io.stderr.isTTY === true && io.env.CI === undefined && !globals.terse) {
+  const columns = stderr.columns;
+  const saneSize = Number.isInteger(columns) && columns >= MIN_COLUMNS;
+  if (io.stderr.isTTY === true && saneSize && io.env.CI === undefined && !globals.terse) {
     return new TtyReporter(level, stderr);
   }
   return new PlainReporter(level, globals.terse ? err : out, err);

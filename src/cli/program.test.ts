@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { PassThrough } from "node:stream";
-import { main } from "./main.js";
+import { main, makeReporter } from "./main.js";
 import { buildProgram, type GlobalOptions, type Invocation } from "./program.js";
 
 async function parse(argv: string[]): Promise<{ invocation: Invocation; globals: GlobalOptions }> {
@@ -90,6 +90,33 @@ describe("command line", () => {
     expect(help.code).toBe(0);
     for (const word of ["setup", "push", "serve", "status", "Examples:", "Exit codes"]) {
       expect(help.out).toContain(word);
+    }
+  });
+
+  it("prints push --help examples one per line and no empty default for --tag", async () => {
+    const help = await capture(["push", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.out).not.toContain("(default: [])");
+    const examples = help.out.split("\n").filter((line) => line.trimStart().startsWith("$ "));
+    expect(examples).toHaveLength(2);
+    for (const line of examples) expect(line.match(/\$ /g)).toHaveLength(1);
+    expect((await parse(["push", "acme", "app.tar"])).invocation).toMatchObject({ options: { tag: [] } });
+  });
+
+  it("chooses plain output when the terminal reports no usable width", () => {
+    const tty = (columns: number | undefined) =>
+      Object.assign(new PassThrough(), { isTTY: true, columns }) as unknown as NodeJS.WriteStream;
+    const globals = { log: "info", terse: false, json: false, nocommit: false } as const;
+    const io = (columns: number | undefined) => ({
+      stdout: new PassThrough(),
+      stderr: tty(columns),
+      env: {},
+      cwd: "/",
+      untilSignal: () => new Promise<NodeJS.Signals>(() => undefined),
+    });
+    expect(makeReporter(globals, io(120)).constructor.name).toBe("TtyReporter");
+    for (const columns of [0, undefined, 5]) {
+      expect(makeReporter(globals, io(columns)).constructor.name, String(columns)).toBe("PlainReporter");
     }
   });
 

@@ -62,7 +62,7 @@ function port(value: string): number {
   return n;
 }
 
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
 /**
  * Commander definitions only: flags, help and examples. Each action hands a typed
@@ -114,7 +114,8 @@ Examples:
   $ raas status demo                         check storage, metadata and the running registry agree
   $ raas serve demo                          run the ISV's registry in the foreground
 
-Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error, 130 interrupted.
+Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error,
+130 interrupted by SIGINT/SIGTERM (serve: a signal is its normal end, exit 0).
 Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $RAAS_HOME.`,
     );
 
@@ -163,28 +164,37 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
       "--name <repository>",
       "repository name to publish under (default: the name recorded in the archive)",
     )
+    // No commander default: it would print "(default: [])"; the action supplies the empty list.
     .option(
       "--tag <tag>",
       "tag to publish (repeatable; default: the tags recorded in the archive, else latest)",
       collect,
-      [],
     )
     .option("--no-wait", "do not wait for the registry to serve the new tags")
     .option("--timeout <seconds>", "how long to wait for the registry to serve the new tags", positiveInt, 60)
     .addHelpText(
       "after",
-      "\nExamples:\n  $ docker save myapp:1.0 -o myapp.tar && raas push acme myapp.tar " +
+      "\nExamples:\n  $ docker save myapp:1.0 -o myapp.tar && raas push acme myapp.tar\n" +
         "  $ raas push acme ./oci-dir --name acme/myapp --tag 1.0 --tag latest",
     )
-    .action(async (isv: string, image: string, options: PushFlags, cmd: Command) => {
-      await run({ command: "push", isv, image, options }, globals(cmd));
-    });
+    .action(
+      async (
+        isv: string,
+        image: string,
+        flags: Omit<PushFlags, "tag"> & { tag?: string[] },
+        cmd: Command,
+      ) => {
+        const options: PushFlags = { ...flags, tag: flags.tag ?? [] };
+        await run({ command: "push", isv, image, options }, globals(cmd));
+      },
+    );
 
   program
     .command("serve")
     .summary("run an ISV's registry app in the foreground (local platform)")
     .description(
-      "Run the ISV's registry server in the foreground from its deployed app repository. Stop with Ctrl-C.",
+      "Run the ISV's registry server in the foreground from its deployed app repository. Stop with " +
+        "Ctrl-C or SIGTERM: requests in flight finish, then it exits 0.",
     )
     .argument("<isv>", "ISV name")
     .option("--port <port>", "port to listen on (default: the ISV's configured port)", port)

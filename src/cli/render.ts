@@ -1,41 +1,72 @@
 import type { PushResult } from "../commands/push.js";
 import type { Check, CheckReport } from "../commands/checks.js";
+import type { ServeResult } from "../commands/serve.js";
 import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
-import type { GlobalOptions, Invocation } from "./program.js";
+import type { GlobalOptions } from "./program.js";
 
 interface Out {
   write(text: string): void;
 }
 
-export type CommandResult = PushResult | CheckReport | { served: string };
+/** What a command returned, tagged with the command: rendering switches on the tag. */
+export type CommandResult =
+  | { command: "push"; result: PushResult }
+  | { command: "setup"; result: CheckReport & { changed: boolean } }
+  | { command: "status"; result: CheckReport }
+  | { command: "serve"; result: ServeResult };
 
-/** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
-export function render(
-  command: Invocation["command"],
-  result: CommandResult,
-  globals: GlobalOptions,
-  out: Out,
-): number {
-  const ok = !("checks" in result) || result.ok;
-  if (globals.json) {
-    out.write(`${JSON.stringify({ ok, command, ...result }, null, 2)}\n`);
-    return ok ? ExitCode.ok : ExitCode.failure;
+/** Whether the command succeeded: push and serve throw when they fail; setup and status report checks. */
+export function resultOk(tagged: CommandResult): boolean {
+  switch (tagged.command) {
+    case "push":
+    case "serve":
+      return true;
+    case "setup":
+    case "status":
+      return tagged.result.ok;
   }
-  if (globals.terse) {
-    for (const url of pullUrls(result)) out.write(`${url}\n`);
-    return ok ? ExitCode.ok : ExitCode.failure;
-  }
-  if ("images" in result) renderPush(result, out);
-  else if ("checks" in result && command === "setup") renderSetup(result, out);
-  else if ("checks" in result) renderChecks(result, out);
-  return ok ? ExitCode.ok : ExitCode.failure;
 }
 
-function pullUrls(result: CommandResult): string[] {
-  if ("images" in result) return result.images.flatMap((i) => i.pullUrls);
-  if ("checks" in result) return result.pullUrls;
-  return [];
+/** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
+export function render(tagged: CommandResult, globals: GlobalOptions, out: Out): number {
+  const ok = resultOk(tagged);
+  const code = ok ? ExitCode.ok : ExitCode.failure;
+  if (globals.json) {
+    out.write(`${JSON.stringify({ ok, command: tagged.command, ...tagged.result }, null, 2)}\n`);
+    return code;
+  }
+  if (globals.terse) {
+    for (const url of pullUrls(tagged)) out.write(`${url}\n`);
+    return code;
+  }
+  switch (tagged.command) {
+    case "push":
+      renderPush(tagged.result, out);
+      break;
+    case "setup":
+      renderSetup(tagged.result, out);
+      break;
+    case "status":
+      renderChecks(tagged.result, out);
+      break;
+    case "serve":
+      // The server announced itself and its end while it ran.
+      break;
+  }
+  return code;
+}
+
+function pullUrls(tagged: CommandResult): string[] {
+  switch (tagged.command) {
+    case "push":
+      return tagged.result.images.flatMap((i) => i.pullUrls);
+    case "setup":
+    case "status":
+      return tagged.result.pullUrls;
+    case "serve":
+      return [];
+  }
 }
 
 function renderPush(result: PushResult, out: Out): void {
@@ -59,12 +90,12 @@ function renderPush(result: PushResult, out: Out): void {
 }
 
 // Setup already showed each step as it ran; end with where the registry is.
-function renderSetup(report: CheckReport, out: Out): void {
+function renderSetup(report: CheckReport & { changed: boolean }, out: Out): void {
   const skipped = report.checks.filter((c) => c.status === "skip");
   out.write(
     report.ok
       ? `\nRegistry for ${report.isv} is ready at ${report.appUrl}` +
-          ("changed" in report && report.changed === false ? " (nothing needed changing)\n" : "\n")
+          (report.changed ? "\n" : " (nothing needed changing)\n")
       : `\nSetup of ${report.isv} is incomplete.\n`,
   );
   for (const check of skipped) out.write(`  (${check.name}: ${check.detail})\n`);

@@ -1,3 +1,6 @@
+import type { Platform } from "../app/platform.js";
+import { UserError } from "../errors.js";
+
 /** The report shape shared by `setup` and `status`: a list of checks, each with what to do on failure. */
 export interface Check {
   name: string;
@@ -36,4 +39,14 @@ export class CheckList {
   get passed(): boolean {
     return this.checks.every((c) => c.status !== "fail");
   }
+}
+
+/** Push and status on an ISV that was never set up: say so, and what to run, instead of failing deep inside. */
+export async function requireSetUp(isv: string, platform: Platform): Promise<void> {
+  const reason = await platform.notSetUp();
+  if (reason === undefined) return;
+  throw new UserError(`${isv} is not set up: ${reason}`, {
+    hint: `Run \`raas setup ${isv}\` first.`,
+    code: "NOT_SET_UP",
+  });
 }

@@ -11,6 +11,8 @@ import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
 import { convertV1Source, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
 import { openImageSource, resolveImagePath } from "../sources/index.js";
+import { PARTIAL_WRITE_GRACE_MS } from "../storage/types.js";
+import { requireSetUp } from "./checks.js";
 import type { CommandContext, PushDeps } from "./types.js";
 import { waitForTags } from "./wait.js";
 
@@ -54,6 +56,10 @@ export interface PushResult {
 export async function push(options: PushOptions, ctx: CommandContext, deps: PushDeps): Promise<PushResult> {
   const started = Date.now();
   const { reporter } = ctx;
+  await requireSetUp(options.isv, deps.platform);
+  // What a killed push left half-written is removed once no push can still be writing it.
+  const partial = await deps.store.removePartialWrites(PARTIAL_WRITE_GRACE_MS);
+  if (partial > 0) reporter.info(`Removed ${partial} partial write(s) left by an interrupted push`);
   // The app repository is cloned while the input is read and checked.
   deps.app.warm?.();
   const path = await resolveImagePath(options.image, ctx.cwd);
@@ -182,12 +188,14 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         : `Committed ${commit.slice(0, 12)}${attempts > 1 ? ` after ${attempts} attempts (concurrent pushes)` : ""}`,
     );
 
-    if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();
+    const deploy = deps.platform.deployAfterPublish;
+    if (commit !== undefined && deploy !== undefined) await deploy(options.timeoutSeconds * 1000);
     let deployed: boolean | null = null;
     if (options.wait) {
-      deployed = await waitForTags(deps.registryUrl, images, {
+      deployed = await waitForTags(deps.platform.appUrl, images, {
         timeoutMs: options.timeoutSeconds * 1000,
         reporter,
+        isv: options.isv,
       });
     }
     return {

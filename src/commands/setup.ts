@@ -1,6 +1,9 @@
-import { errorMessage } from "../errors.js";
+import type { Platform, StepResult } from "../app/platform.js";
+import { UserError, errorMessage } from "../errors.js";
+import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { CheckList, type CheckReport } from "./checks.js";
+import { ensureAnonymousReads } from "./setup-public.js";
 import type { CommandContext } from "./types.js";
 
 export interface SetupOptions {
@@ -10,27 +13,18 @@ export interface SetupOptions {
   timeoutSeconds: number;
 }
 
-/** What a step did: `changed` is false when everything was already as it should be. */
-export interface StepResult {
-  changed: boolean;
-  detail: string;
-}
+export type { StepResult } from "../app/platform.js";
 
-/** The platform-specific steps of setup, wired by the CLI from configuration. */
 export interface SetupDeps {
-  appUrl: string;
-  /** Local platform: the server runs on this machine and --no-start may leave it stopped. */
-  localServer: boolean;
-  /** Make sure storage exists and works (creating the bucket when allowed). */
-  ensureStorage(create: boolean): Promise<StepResult>;
-  /** Make sure the platform is ready for the app (local: bare repo + deploy hook; OpenShift: project + resources). */
-  ensureDeployment(): Promise<StepResult>;
-  /** Render the app repository from templates, commit and push when it changed. */
-  ensureAppRepo(): Promise<{ changed: boolean; commit?: string; remote: string }>;
-  /** Run the current app version (local: start or restart the server; OpenShift: build and roll out). */
-  ensureRunning?(timeoutMs: number, progress: (text: string) => void): Promise<StepResult>;
-  /** Wait until /v1/_ping and /v2/ answer. */
-  waitForPing(timeoutMs: number): Promise<void>;
+  store: BlobStore;
+  platform: Platform;
+  /** How clients reach blobs, for the storage line (e.g. `, presigned redirects (1200 s)`). */
+  redirectNote: string;
+  /**
+   * Public redirects straight to storage URLs: objects must be readable anonymously;
+   * `publicRead` says whether raas marks them so (else a bucket policy must allow it).
+   */
+  publicRedirects?: { publicRead: boolean };
 }
 
 /**
@@ -52,10 +46,11 @@ export async function setup(
   };
   const timeoutMs = options.timeoutSeconds * 1000;
 
-  await run(reporter, "Storage", async () => record("storage", await deps.ensureStorage(options.create)));
-  await run(reporter, "Deployment", async () => record("deployment", await deps.ensureDeployment()));
+  const { platform } = deps;
+  await run(reporter, "Storage", async () => record("storage", await ensureStorage(options, deps, reporter)));
+  await run(reporter, "Deployment", async () => record("deployment", await platform.ensureDeployment()));
   await run(reporter, "App repository", async () => {
-    const app = await deps.ensureAppRepo();
+    const app = await platform.ensureAppRepo();
     return record("app repository", {
       changed: app.changed,
       detail: app.changed
@@ -63,18 +58,18 @@ export async function setup(
         : `${app.remote} up to date`,
     });
   });
-  const start = options.start || !deps.localServer;
-  if (deps.ensureRunning !== undefined && start) {
-    const ensureRunning = deps.ensureRunning;
-    const title = deps.localServer ? "Registry server" : "Build and rollout";
-    await run(reporter, title, async (progress) =>
-      record(deps.localServer ? "registry server" : "rollout", await ensureRunning(timeoutMs, progress)),
-    );
-  }
+  const start = options.start || !platform.localServer;
   if (start) {
-    await run(reporter, `Health check ${deps.appUrl}`, async () => {
-      await deps.waitForPing(timeoutMs);
-      return checks.ok("health", `${deps.appUrl}/v1/_ping answers true, /v2/ answers 200`);
+    const title = platform.localServer ? "Registry server" : "Build and rollout";
+    await run(reporter, title, async (progress) =>
+      record(
+        platform.localServer ? "registry server" : "rollout",
+        await platform.ensureRunning(timeoutMs, progress),
+      ),
+    );
+    await run(reporter, `Health check ${platform.appUrl}`, async () => {
+      await platform.waitForPing(timeoutMs);
+      return checks.ok("health", `${platform.appUrl}/v1/_ping answers true, /v2/ answers 200`);
     });
   } else {
     checks.add({ name: "health", status: "skip", detail: "server not started (--no-start)" });
@@ -84,8 +79,59 @@ export async function setup(
     ok: checks.passed,
     changed,
     checks: checks.checks,
-    appUrl: deps.appUrl,
+    appUrl: platform.appUrl,
     pullUrls: [],
+  };
+}
+
+/**
+ * Storage exists (created when the store may create it, or with --create), what interrupted
+ * runs left behind is removed (probe objects; partial writes past the grace period), and a
+ * write/read/delete probe proves the credentials.
+ */
+async function ensureStorage(
+  options: SetupOptions,
+  deps: SetupDeps,
+  reporter: Reporter,
+): Promise<StepResult> {
+  const { store, redirectNote } = deps;
+  let changed = false;
+  const notes: string[] = [];
+  if (!(await store.exists())) {
+    if (store.createNeedsConsent && !options.create) {
+      throw new UserError(`${store.container} does not exist (${store.description})`, {
+        hint: `Create it with \`raas setup ${options.isv} --create\`, or name another with --s3bucket.`,
+        code: "S3_NO_SUCH_BUCKET",
+      });
+    }
+    await store.create();
+    if (store.createNeedsConsent) {
+      reporter.info(`Created ${store.container}`);
+      notes.push("bucket created");
+      changed = true;
+    }
+  }
+  const probes = await store.removeLeftoverProbes();
+  if (probes > 0) {
+    notes.push(`removed ${probes} leftover probe object(s)`);
+    changed = true;
+  }
+  const partial = await store.removePartialWrites(PARTIAL_WRITE_GRACE_MS);
+  if (partial > 0) {
+    notes.push(`removed ${partial} partial write(s) left by an interrupted push`);
+    changed = true;
+  }
+  await store.probe();
+  if (deps.publicRedirects !== undefined) {
+    const repaired = await ensureAnonymousReads(store, { isv: options.isv, ...deps.publicRedirects });
+    if (repaired !== undefined) {
+      notes.push(repaired);
+      changed = true;
+    }
+  }
+  return {
+    changed,
+    detail: `${store.description}${redirectNote} (write/read/delete probe passed${notes.length > 0 ? `; ${notes.join(", ")}` : ""})`,
   };
 }
 

@@ -1,4 +1,5 @@
 /** The checks `raas status` makes against the running registry app, over HTTP. */
+import { identityFrom } from "../app/ping.js";
 import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import { mapLimit } from "../publish/pool.js";
@@ -30,27 +31,53 @@ function causeOf(error: unknown): string {
   return cause?.code ?? cause?.message ?? errorMessage(error);
 }
 
-/** /v1/_ping must answer 200 `true` and /v2/ 200. Returns whether the app is up. */
-export async function checkApp(appUrl: string, checks: CheckList, log: HttpLog): Promise<boolean> {
+/**
+ * /v1/_ping must answer 200 `true` and /v2/ 200, and /readyz must name this ISV: on a shared
+ * machine another ISV's registry may answer on the port. Returns whether this ISV's app is up.
+ */
+export async function checkApp(
+  isv: string,
+  appUrl: string,
+  checks: CheckList,
+  log: HttpLog,
+): Promise<boolean> {
   try {
     const ping = await timedFetch(`${appUrl}/v1/_ping`, { redirect: "manual" }, log);
     const body = (await ping.text()).trim();
     const v2 = await timedFetch(`${appUrl}/v2/`, { redirect: "manual" }, log);
     await v2.arrayBuffer();
-    if (ping.status === 200 && body === "true" && v2.status === 200) {
-      checks.ok("registry app", `${appUrl} answers /v1/_ping and /v2/`);
+    if (ping.status !== 200 || body !== "true" || v2.status !== 200) {
+      checks.fail(
+        "registry app",
+        `${appUrl}/v1/_ping answered ${ping.status} ${JSON.stringify(body.slice(0, 40))}, /v2/ answered ${v2.status}`,
+        `check the app's logs; \`raas setup ${isv}\` redeploys it`,
+      );
+      return false;
+    }
+    const ready = await timedFetch(`${appUrl}/readyz`, { redirect: "manual" }, log);
+    const identity = identityFrom(await ready.text());
+    if (identity === undefined) {
+      checks.warn(
+        "registry app",
+        `${appUrl} answers /v1/_ping and /v2/ but does not say whose registry it is (an app deployed by an older raas, or another server); run \`raas setup ${isv}\` to update it`,
+      );
       return true;
     }
-    checks.fail(
-      "registry app",
-      `${appUrl}/v1/_ping answered ${ping.status} ${JSON.stringify(body.slice(0, 40))}, /v2/ answered ${v2.status}`,
-      "check the app's logs; `raas setup <isv>` redeploys it",
-    );
+    if (identity !== isv) {
+      checks.fail(
+        "registry app",
+        `${appUrl} is the registry of ${identity}, not of ${isv}`,
+        `two ISVs share the address: give ${isv} its own port (\`port = <n>\` in its [${isv}] section of raas.cfg), then \`raas setup ${isv}\``,
+      );
+      return false;
+    }
+    checks.ok("registry app", `${appUrl} answers /v1/_ping and /v2/ as ${isv}'s registry`);
+    return true;
   } catch (error) {
     checks.fail(
       "registry app",
       `the registry app is stopped: ${appUrl} does not answer (${causeOf(error)})`,
-      "start it with `raas setup <isv>` (background) or `raas serve <isv>`",
+      `start it with \`raas setup ${isv}\` (background) or \`raas serve ${isv}\``,
     );
   }
   return false;
@@ -58,6 +85,7 @@ export async function checkApp(appUrl: string, checks: CheckList, log: HttpLog):
 
 /** The repositories the running app serves (/v2/_catalog, all pages) must be those in the metadata. */
 export async function checkCatalog(
+  isv: string,
   appUrl: string,
   names: readonly string[],
   checks: CheckList,
@@ -99,12 +127,13 @@ export async function checkCatalog(
   checks.fail(
     "deployed repositories",
     `the running app ${parts.join(" and ")}`,
-    "the app has not picked up the latest metadata or runs an old deployment; `raas setup <isv>` redeploys it",
+    `the app has not picked up the latest metadata or runs an old deployment; \`raas setup ${isv}\` redeploys it`,
   );
 }
 
 /** Each tag must be served with the digest the metadata records. Returns the number of failures. */
 export async function checkServed(
+  isv: string,
   appUrl: string,
   name: string,
   tags: Record<string, string>,
@@ -131,7 +160,7 @@ export async function checkServed(
     checks.fail(
       `${name}:${result.tag}`,
       result.detail,
-      "the app has not reloaded or runs an old deployment; `raas setup <isv>` redeploys it",
+      `the app has not reloaded or runs an old deployment; \`raas setup ${isv}\` redeploys it`,
     );
     problems++;
   }

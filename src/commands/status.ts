@@ -1,13 +1,16 @@
 import { parseMetadata } from "../crane/parse.js";
 import type { CraneMetadata, CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
-import { CheckList, type Check, type CheckReport } from "./checks.js";
+import { CheckList, requireSetUp, type CheckReport } from "./checks.js";
 import { lintMetadata } from "./status-lint.js";
 import { checkApp, checkCatalog, checkServed, type HttpLog } from "./status-http.js";
-import { checkRepositoryStorage, leftoverProbes, takeInventory, type Inventory } from "./status-storage.js";
+import { checkRepositoryStorage, takeInventory, type Inventory } from "./status-storage.js";
+import { v1LayerDigests, verifyV1Layers } from "./status-v1.js";
+import { checkAnonymousReads } from "./status-public.js";
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
-import type { BlobStore } from "../storage/types.js";
+import type { Platform } from "../app/platform.js";
+import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
 
 export interface StatusOptions {
   isv: string;
@@ -20,12 +23,11 @@ export interface StatusOptions {
 export interface StatusDeps {
   store: BlobStore;
   app: AppRepository;
-  appUrl: string;
+  /** The OpenShift project and deployment, or the local server process. */
+  platform: Platform;
   registryHost: string;
-  /** Platform checks: the OpenShift project and deployment, or the local server process. */
-  platformChecks?: () => Promise<Check[]>;
-  /** Storage exists (the S3 bucket answers HeadBucket). */
-  storageCheck?: () => Promise<Check>;
+  /** Public redirect mode: clients fetch blobs from storage anonymously, so status checks they can. */
+  publicRedirects?: boolean;
   /** Parallel storage reads (--verify) and HTTP checks. */
   concurrency?: number;
   /** Every external HTTP request, for --log debug. */
@@ -40,14 +42,16 @@ export async function status(
   ctx: CommandContext,
   deps: StatusDeps,
 ): Promise<CheckReport> {
+  await requireSetUp(options.isv, deps.platform);
   const checks = new CheckList();
   const step = ctx.reporter.step(`Checking ${options.isv}`);
   const concurrency = deps.concurrency ?? 16;
   const log = deps.log ?? ((line: string) => ctx.reporter.debug(line));
+  const appUrl = deps.platform.appUrl;
 
-  if (deps.platformChecks !== undefined) for (const check of await deps.platformChecks()) checks.add(check);
-  if (deps.storageCheck !== undefined) checks.add(await deps.storageCheck());
-  const running = await checkApp(deps.appUrl, checks, log);
+  for (const check of await deps.platform.statusChecks()) checks.add(check);
+  const storageExists = await checkStorageExists(options.isv, deps.store, checks);
+  const running = await checkApp(options.isv, appUrl, checks, log);
 
   const parsed = await readMetadata(options.isv, deps.app, checks);
   const selected =
@@ -66,27 +70,30 @@ export async function status(
 
   let inventory: Inventory | undefined;
   try {
-    inventory = await takeInventory(
-      deps.store,
-      options.app === undefined ? undefined : selected.map((r) => r.meta.repository),
-    );
-    if (options.app === undefined) checkStorageList(inventory, parsed.published, checks);
-    const probes = await leftoverProbes(deps.store);
-    if (probes.length > 0) {
-      checks.warn(
-        "storage probes",
-        `${probes.length} probe object(s) left by an interrupted setup (${probes[0]})`,
+    if (storageExists) {
+      inventory = await takeInventory(
+        deps.store,
+        options.app === undefined ? undefined : selected.map((r) => r.meta.repository),
       );
+      if (options.app === undefined) checkStorageList(inventory, parsed.published, checks);
+      const probes = await deps.store.leftoverProbes();
+      if (probes.length > 0) {
+        checks.warn(
+          "storage probes",
+          `${probes.length} probe object(s) left by an interrupted setup (${probes[0]})`,
+        );
+      }
+      await checkPartialWrites(options.isv, deps.store, checks);
     }
   } catch (error) {
     checks.fail(
       "storage",
       `cannot list ${deps.store.description}: ${errorMessage(error)}`,
-      "check the storage credentials and endpoint; `raas setup` shows what fails",
+      `check the storage credentials and endpoint; \`raas setup ${options.isv}\` shows what fails`,
     );
   }
   if (running && options.app === undefined && parsed.readable) {
-    await checkCatalog(deps.appUrl, parsed.names, checks, log);
+    await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
   }
 
   const pullUrls: string[] = [];
@@ -111,23 +118,37 @@ export async function status(
     }
     let counted = { blobs: 0, masked: 0 };
     if (inventory !== undefined) {
-      const v1Ids = parsed.v1.get(meta.repository);
-      const result = await checkRepositoryStorage(
-        meta,
-        inventory.get(meta.repository) ?? new Map(),
-        deps.store,
-        {
-          verify: options.verify,
-          concurrency,
-          log,
-          ...(v1Ids === undefined ? {} : { v1Ids }),
-        },
-      );
+      const v1 = parsed.v1.get(meta.repository);
+      const objects = inventory.get(meta.repository) ?? new Map<string, number>();
+      const result = await checkRepositoryStorage(meta, objects, deps.store, {
+        verify: options.verify,
+        concurrency,
+        log,
+        ...(v1 === undefined ? {} : { v1Ids: v1.ids }),
+      });
       for (const problem of result.problems) fail(problem.detail, problem.fix);
       counted = result;
+      if (v1 !== undefined && options.verify) {
+        const layers = await v1LayerDigests(meta, v1.tags, objects, deps.app, deps.store);
+        for (const problem of await verifyV1Layers(layers, deps.store, concurrency)) {
+          fail(problem.detail, problem.fix);
+        }
+      }
+      if (deps.publicRedirects === true) {
+        const denied = await checkAnonymousReads(meta, objects, {
+          all: options.verify,
+          isv: options.isv,
+          concurrency,
+          log,
+        });
+        for (const problem of denied) fail(problem.detail, problem.fix);
+      }
     }
-    if (running) problems += await checkServed(deps.appUrl, name, ext.tags, checks, concurrency, log);
-    if (problems === 0) {
+    if (running) problems += await checkServed(options.isv, appUrl, name, ext.tags, checks, concurrency, log);
+    if (problems === 0 && inventory === undefined) {
+      // Storage was not looked at (listing failed, or it does not exist): nothing to tick.
+      checks.warn(name, `${Object.keys(ext.tags).length} tag(s); storage not checked (see the storage line)`);
+    } else if (problems === 0) {
       const masked = counted.masked > 0 ? `, ${counted.masked} masked` : "";
       checks.ok(
         name,
@@ -139,7 +160,7 @@ export async function status(
     isv: options.isv,
     ok: checks.passed,
     checks: checks.checks,
-    appUrl: deps.appUrl,
+    appUrl: appUrl,
     pullUrls,
   };
   const failed = checks.checks.filter((c) => c.status === "fail").length;
@@ -152,7 +173,7 @@ interface ParsedMetadata {
   /** Crane v4 files with raas records, which the deep checks need. */
   published: Published[];
   /** Storage prefix -> image ids of the Crane v1 files under data/v1/ (Pulp exports). */
-  v1: Map<string, Set<string>>;
+  v1: Map<string, { ids: Set<string>; tags: Record<string, string> }>;
   /** Every repository name the valid files describe. */
   names: string[];
   /** False when the app repository itself could not be read. */
@@ -237,7 +258,7 @@ async function readV1Metadata(
         continue;
       }
       if (!file.startsWith(`${isv}-`)) continue;
-      out.v1.set(meta.repository, new Set(meta.images.map((i) => i.id)));
+      out.v1.set(meta.repository, { ids: new Set(meta.images.map((i) => i.id)), tags: meta.tags });
     } catch (error) {
       checks.fail(
         `metadata v1/${file}`,
@@ -271,5 +292,49 @@ function checkStorageList(inventory: Inventory, published: Published[], checks: 
   }
   if (stray.length === 0 && loose === undefined) {
     checks.ok("storage list", `${known.size} repositor${known.size === 1 ? "y" : "ies"}, as in the metadata`);
+  }
+}
+
+/** The container (bucket, directory) must exist: a missing one is the first thing to fix. */
+async function checkStorageExists(isv: string, store: BlobStore, checks: CheckList): Promise<boolean> {
+  try {
+    if (await store.exists()) {
+      checks.ok(
+        "storage",
+        store.createNeedsConsent ? `${store.description}: bucket exists` : store.description,
+      );
+      return true;
+    }
+    checks.fail(
+      "storage",
+      `${store.container} does not exist (${store.description})`,
+      `run \`raas setup ${isv}${store.createNeedsConsent ? " --create" : ""}\``,
+    );
+  } catch (error) {
+    checks.fail("storage", errorMessage(error), "check the storage credentials and endpoint");
+  }
+  return false;
+}
+
+/** Writes a killed push left: past the grace period they are litter the next push or setup removes. */
+async function checkPartialWrites(isv: string, store: BlobStore, checks: CheckList): Promise<void> {
+  const partial = await store.partialWrites();
+  if (partial.length === 0) return;
+  const stale = partial.filter((p) => p.ageMs >= PARTIAL_WRITE_GRACE_MS);
+  const bytes = stale.reduce((sum, p) => sum + p.size, 0);
+  const hours = PARTIAL_WRITE_GRACE_MS / 3_600_000;
+  if (stale.length > 0) {
+    checks.fail(
+      "partial writes",
+      `${stale.length} partial write(s) (${bytes} bytes) left by an interrupted push, e.g. ${stale[0]?.name ?? ""}`,
+      `\`raas setup ${isv}\` or the next push removes those older than ${hours} hour(s)`,
+    );
+  }
+  const fresh = partial.length - stale.length;
+  if (fresh > 0) {
+    checks.warn(
+      "partial writes",
+      `${fresh} write(s) in progress or left by a push stopped in the last ${hours} hour(s)`,
+    );
   }
 }

@@ -1,4 +1,5 @@
 import type { AppRepository } from "../app/app-repository.js";
+import type { Platform } from "../app/platform.js";
 import type { Federation } from "../federation/index.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
@@ -8,6 +9,8 @@ export interface CommandContext {
   cwd: string;
   env: NodeJS.ProcessEnv;
   reporter: Reporter;
+  /** Aborted when the user asks the run to stop (SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export interface PushDeps {
@@ -17,18 +20,13 @@ export interface PushDeps {
   repositoryUrl(repository: string): string;
   /** Registry host (and port) as clients write it in a pull reference. */
   registryHost: string;
-  /** Registry base URL raas can reach, for waiting on the deploy. */
-  registryUrl: string;
+  /** Where the registry runs: its URL (waiting on the deploy) and the deploy after a publication. */
+  platform: Platform;
   maskLayers: string[];
   /** Publish OCI images as Docker schema 2 (digests change; reported per image). */
   dockerSchema2?: boolean;
   publicRead: boolean;
   concurrency: number;
-  /**
-   * Deploy the new commit where pushing git is not enough (OpenShift: build + rollout);
-   * undefined where the remote deploys on push (local platform: a post-receive hook).
-   */
-  deploy?: () => Promise<string>;
   /** Vendor metadata, the masked set and the descriptor cache (image federation). */
   federation?: () => Promise<Federation>;
 }

@@ -9,7 +9,7 @@ import type { Reporter } from "../ui/reporter.js";
 export async function waitForTags(
   registryUrl: string,
   images: readonly { name: string; tags: string[]; digest: string }[],
-  options: { timeoutMs: number; reporter: Reporter; intervalMs?: number },
+  options: { timeoutMs: number; reporter: Reporter; intervalMs?: number; isv: string },
 ): Promise<boolean> {
   const pending = images.flatMap((image) =>
     image.tags.map((tag) => ({ name: image.name, tag, digest: image.digest })),
@@ -55,7 +55,7 @@ export async function waitForTags(
   }
   step.info(`Registry has not picked up the new tags yet: ${lastProblem}`);
   options.reporter.warn(
-    `the image is published, but ${registryUrl} is not serving it yet; check the app with \`raas status\``,
+    `the image is published, but ${registryUrl} is not serving it yet; check the app with \`raas status ${options.isv}\``,
   );
   return false;
 }

@@ -96,8 +96,10 @@ export async function publishV1Targets(options: {
       publicRead: options.publicRead,
     });
     const count = (a: V1Action) => Object.values(images).filter((v) => v === a).length;
+    // Vendor images are not in the input (only named by ancestries), yet masked like the v2 layers they are.
+    const vendor = [...repo.external].filter((id) => isMasked(id) && images[id] === undefined).length;
     step.succeed(
-      `v1 images of ${name}: ${count("uploaded")} uploaded, ${count("present")} already stored, ${count("masked")} masked`,
+      `v1 images of ${name}: ${count("uploaded")} uploaded, ${count("present")} already stored, ${count("masked") + vendor} masked`,
     );
     const metadataPath = v1MetadataPath(options.isv, name);
     const ids = [...repo.images.keys()].filter((id) => !isMasked(id));

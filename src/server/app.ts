@@ -112,7 +112,8 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     if (top === "healthz" && rest.length === 0) return sendJson(req, res, 200, { status: "ok" });
     if (top === "readyz" && rest.length === 0) {
       const ready = ctx.snap.loadedAt.getTime() > 0;
-      return sendJson(req, res, ready ? 200 : 503, { status: ready ? "ready" : "loading" });
+      const isv = ctx.config.isv === undefined || ctx.config.isv === "" ? {} : { isv: ctx.config.isv };
+      return sendJson(req, res, ready ? 200 : 503, { status: ready ? "ready" : "loading", ...isv });
     }
     if (top === "metrics" && rest.length === 0) {
       const text = deps.renderMetrics === undefined ? metrics.render() : await deps.renderMetrics();

@@ -38,6 +38,8 @@ export interface ServerConfig {
   workers: number | "auto";
   listen: string;
   port: number;
+  /** Whose registry this is (`[raas] isv`), reported by /readyz so `raas status` knows it asks the right server. */
+  isv?: string;
   storage: {
     kind: "s3" | undefined;
     bucket: string;
@@ -226,6 +228,7 @@ export async function loadServerConfig(
     workers: parseWorkers(r.str("raas", "workers", "auto"), `${where}: [raas] workers`),
     listen: r.str("raas", "listen", "0.0.0.0"),
     port,
+    isv: r.str("raas", "isv", ""),
     storage: {
       kind: kind === "s3" ? "s3" : undefined,
       bucket: r.str("storage", "bucket", ""),

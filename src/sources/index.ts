@@ -40,7 +40,14 @@ export async function openImageSource(path: string): Promise<OpenedSource> {
 
   const archive = await TarIndex.open(path).catch((err: unknown) => {
     if (err instanceof NotTarError) {
-      throw new InputError(path, "not a tar archive or OCI layout directory", { cause: err });
+      throw new InputError(
+        path,
+        `not a tar archive or OCI layout directory (${err.message.slice(err.file.length + 2)})`,
+        {
+          cause: err,
+          hint: "give a `docker save` archive, an OCI archive or layout directory, or a Pulp export; a compressed archive must be decompressed first",
+        },
+      );
     }
     throw err;
   });

@@ -11,7 +11,11 @@ const SMALL_FILE_LIMIT = 64 * 1024;
 
 async function readRequired(files: LayoutFiles, name: string, limit: number): Promise<Buffer> {
   const file = await files.file(name);
-  if (file === undefined) throw new InputError(files.path, `not an OCI image layout: no ${name} file`);
+  if (file === undefined) {
+    throw new InputError(files.path, `not an OCI image layout: no ${name} file`, {
+      hint: "give an OCI layout directory (with oci-layout, index.json and blobs/), e.g. from `skopeo copy ... oci:<dir>`, or a docker save / OCI archive",
+    });
+  }
   return file.read(limit);
 }
 

@@ -2,19 +2,32 @@
  * The BlobStore contract, run against both implementations: a real temp directory and a real
  * S3-protocol server (s3rver) on 127.0.0.1.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { startS3rver, type RunningS3rver } from "../../test/helpers/s3rver.js";
 import { sha256Digest } from "../image/digest.js";
 import { LocalStore } from "./local.js";
 import { S3Store } from "./s3.js";
-import { DigestMismatchError, ObjectNotFoundError, type BlobStore } from "./types.js";
+import {
+  DigestMismatchError,
+  ObjectNotFoundError,
+  PARTIAL_WRITE_GRACE_MS,
+  PROBE_PREFIX,
+  type BlobStore,
+} from "./types.js";
 
 interface Harness {
   store: BlobStore;
+  /** A store of the same kind whose container (directory, bucket) does not exist yet. */
+  fresh(): BlobStore;
+  /** Leave a probe object behind as a setup killed mid-probe does (bypassing the store's guard). */
+  plantProbe(name: string): Promise<void>;
+  /** Leave a partial write as a push killed mid-write does; undefined where the kind has none. */
+  plantPartial?: (ageMs: number) => Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -33,8 +46,23 @@ const factories: [string, () => Promise<Harness>][] = [
     "LocalStore",
     async () => {
       const root = await mkdtemp(join(tmpdir(), "raas-local-"));
+      const store = new LocalStore(join(root, "store"));
+      await store.create();
+      let partials = 0;
       return {
-        store: new LocalStore(join(root, "store")),
+        store,
+        fresh: () => new LocalStore(join(root, "fresh")),
+        plantProbe: async (name) => {
+          await mkdir(join(store.root, PROBE_PREFIX), { recursive: true });
+          await writeFile(join(store.root, PROBE_PREFIX, name), "left behind");
+        },
+        plantPartial: async (ageMs) => {
+          const file = join(store.root, ".tmp", `partial-${++partials}`);
+          await mkdir(join(store.root, ".tmp"), { recursive: true });
+          await writeFile(file, "half a layer");
+          const when = new Date(Date.now() - ageMs);
+          await utimes(file, when, when);
+        },
         cleanup: () => rm(root, { recursive: true, force: true }),
       };
     },
@@ -50,7 +78,34 @@ const factories: [string, () => Promise<Harness>][] = [
         maxAttempts: 2,
       });
       await store.createBucket();
-      return { store, cleanup: async () => store.close() };
+      const fresh: S3Store[] = [];
+      return {
+        store,
+        fresh: () => {
+          const other = new S3Store({
+            bucket: `contract-fresh-${bucketCounter}`,
+            endpoint: s3rver.endpoint,
+            credentials: s3rver.credentials,
+            maxAttempts: 2,
+          });
+          fresh.push(other);
+          return other;
+        },
+        plantProbe: async (name) => {
+          await store.client.send(
+            new PutObjectCommand({
+              Bucket: store.bucket,
+              Key: `${PROBE_PREFIX}${name}`,
+              Body: "left behind",
+            }),
+          );
+        },
+        cleanup: async () => {
+          for (const other of fresh) await other.close();
+          await store.close();
+          await store.close();
+        },
+      };
     },
   ],
 ];
@@ -251,5 +306,68 @@ describe.each(factories)("%s (BlobStore contract)", (_name, factory) => {
   it("probes successfully and leaves nothing behind", async () => {
     await store.probe();
     expect(await keys(store, "")).toEqual([]);
+  });
+
+  it("tells whether its container exists, creates it, and creating it again is fine", async () => {
+    const fresh = harness.fresh();
+    expect(await fresh.exists()).toBe(false);
+    expect(fresh.container).toMatch(/^the (S3 bucket|directory) /);
+    await fresh.create();
+    expect(await fresh.exists()).toBe(true);
+    await fresh.create();
+    await fresh.put("app/x", Buffer.from("x"));
+    expect(await keys(fresh, "")).toEqual(["app/x"]);
+    expect(await store.exists()).toBe(true);
+  });
+
+  it("reserves the probe prefix: no object operation reaches it, list does not show it", async () => {
+    const key = `${PROBE_PREFIX}mine`;
+    await expect(store.put(key, Buffer.from("x"))).rejects.toThrow(/reserved/);
+    await expect(store.head(key)).rejects.toThrow(/reserved/);
+    await expect(store.get(key)).rejects.toThrow(/reserved/);
+    await expect(store.delete(key)).rejects.toThrow(/reserved/);
+    await expect(store.copy(BLOB_KEY, key)).rejects.toThrow(/reserved/);
+    await harness.plantProbe("planted");
+    await store.put(BLOB_KEY, BLOB);
+    expect(await keys(store, "")).toEqual([BLOB_KEY]);
+  });
+
+  it("finds and removes probe objects an interrupted probe left, then probes again", async () => {
+    expect(await store.leftoverProbes()).toEqual([]);
+    await harness.plantProbe("interrupted-1");
+    await harness.plantProbe("interrupted-2");
+    expect(await store.leftoverProbes()).toEqual([
+      `${PROBE_PREFIX}interrupted-1`,
+      `${PROBE_PREFIX}interrupted-2`,
+    ]);
+    expect(await store.removeLeftoverProbes()).toBe(2);
+    expect(await store.leftoverProbes()).toEqual([]);
+    expect(await store.removeLeftoverProbes()).toBe(0);
+    await store.probe();
+    expect(await store.leftoverProbes()).toEqual([]);
+  });
+
+  it("reports partial writes a killed process left and removes only those past the grace period", async () => {
+    expect(await store.partialWrites()).toEqual([]);
+    if (harness.plantPartial === undefined) {
+      // S3: a killed multipart upload is not an object; a lifecycle rule aborts it (docs/storage.md).
+      expect(await store.removePartialWrites(0)).toBe(0);
+      return;
+    }
+    await harness.plantPartial(PARTIAL_WRITE_GRACE_MS + 60_000);
+    await harness.plantPartial(1000);
+    const found = await store.partialWrites();
+    expect(found.map((p) => p.size)).toEqual([12, 12]);
+    expect(found.filter((p) => p.ageMs >= PARTIAL_WRITE_GRACE_MS)).toHaveLength(1);
+    expect(await store.removePartialWrites(PARTIAL_WRITE_GRACE_MS)).toBe(1);
+    expect(await store.partialWrites()).toHaveLength(1);
+    // A write that finishes normally leaves nothing partial.
+    await store.put(BLOB_KEY, BLOB, { digest: BLOB_DIGEST });
+    expect(await store.partialWrites()).toHaveLength(1);
+  });
+
+  it("closes, and closing twice is fine", async () => {
+    await store.close();
+    await store.close();
   });
 });

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createWriteStream } from "node:fs";
-import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -19,15 +19,17 @@ import {
   type BlobStore,
   type ListedObject,
   type ObjectInfo,
+  type PartialWrite,
   type PutOptions,
   type PutResult,
+  PROBE_PREFIX,
 } from "./types.js";
 import { verifyPut } from "./verify.js";
 
 /** Top-level folders of the root that are ours, not objects. */
 const TMP_DIR = ".tmp";
 const META_DIR = ".meta";
-const PROBE_DIR = ".raas-probe";
+const PROBE_DIR = PROBE_PREFIX.slice(0, -1);
 const RESERVED = new Set([TMP_DIR, META_DIR, PROBE_DIR]);
 
 interface Sidecar {
@@ -37,11 +39,84 @@ interface Sidecar {
 export class LocalStore implements BlobStore {
   readonly root: string;
   readonly description: string;
+  readonly container: string;
+  /** A directory is created without asking (nothing is billed, no name is taken from anyone). */
+  readonly createNeedsConsent = false;
 
   constructor(root: string) {
     this.root = resolve(root);
     this.description = `local directory ${this.root}`;
+    this.container = `the directory ${this.root}`;
   }
+
+  async exists(): Promise<boolean> {
+    const info = await stat(this.root).catch((err: unknown) => {
+      if (isMissing(err)) return undefined;
+      throw localFsError(err, "read", this.root);
+    });
+    return info?.isDirectory() === true;
+  }
+
+  async create(): Promise<void> {
+    await mkdir(this.root, { recursive: true }).catch((err: unknown) => {
+      throw localFsError(err, "write", this.root);
+    });
+  }
+
+  async leftoverProbes(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const file of walkFiles(join(this.root, PROBE_DIR), new Set())) {
+      keys.push(`${PROBE_PREFIX}${file.relative}`);
+    }
+    return keys;
+  }
+
+  async removeLeftoverProbes(): Promise<number> {
+    const keys = await this.leftoverProbes();
+    for (const key of keys) {
+      const path = this.resolveKey(key, true);
+      try {
+        await removeIfPresent(path);
+        await removeIfPresent(this.sidecarOf(key));
+      } catch (err) {
+        throw localFsError(err, "delete", path);
+      }
+    }
+    return keys.length;
+  }
+
+  /** Files in `.tmp/`: every write starts there, so one that stays was cut off mid-write. */
+  async partialWrites(): Promise<PartialWrite[]> {
+    const dir = join(this.root, TMP_DIR);
+    const names = await readdir(dir).catch((err: unknown) => {
+      if (isMissing(err)) return [];
+      throw localFsError(err, "read", dir);
+    });
+    const now = Date.now();
+    const found: PartialWrite[] = [];
+    for (const name of names.sort()) {
+      const info = await stat(join(dir, name)).catch(() => undefined);
+      // A write that finished while we looked is gone: not partial.
+      if (info?.isFile() !== true) continue;
+      found.push({ name: join(dir, name), size: info.size, ageMs: Math.max(0, now - info.mtimeMs) });
+    }
+    return found;
+  }
+
+  async removePartialWrites(olderThanMs: number): Promise<number> {
+    let removed = 0;
+    for (const partial of await this.partialWrites()) {
+      if (partial.ageMs < olderThanMs) continue;
+      await removeIfPresent(partial.name).catch((err: unknown) => {
+        throw localFsError(err, "delete", partial.name);
+      });
+      removed++;
+    }
+    return removed;
+  }
+
+  /** Nothing to release: every file handle is closed when its operation ends. */
+  async close(): Promise<void> {}
 
   /** Absolute path of the object file (for serving it directly). Validates the key. */
   pathOf(key: string): string {

@@ -11,6 +11,8 @@ export const MAX_PARTS = 10_000;
 
 export interface S3StoreOptions {
   bucket: string;
+  /** The ISV whose bucket this is, so hints can name the command to run. */
+  isv?: string;
   /** Default us-east-1. */
   region?: string;
   /** Custom endpoint (MinIO, Ceph, s3rver); AWS when unset. */

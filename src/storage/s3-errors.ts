@@ -10,6 +10,8 @@ export interface S3ErrorContext {
   /** SDK command name, e.g. "PutObject". */
   operation: string;
   bucket: string;
+  /** The ISV whose bucket this is, for hints. */
+  isv?: string;
   /** Shown endpoint (see endpointLabel). */
   endpoint: string;
   /** Store description for ObjectNotFoundError. */
@@ -110,7 +112,10 @@ export function translateS3Error(err: unknown, context: S3ErrorContext): Error {
   }
   if (code === "NoSuchBucket") {
     return new UserError(`the S3 bucket ${context.bucket} does not exist at ${context.endpoint}`, {
-      hint: "run `raas setup <isv> --create` to create it, or check the bucket name",
+      hint:
+        context.isv === undefined
+          ? "run `raas setup <isv> --create` to create it, or check the bucket name"
+          : `run \`raas setup ${context.isv} --create\` to create it, or check the bucket name`,
       code: "S3_NO_SUCH_BUCKET",
       cause: err,
     });
@@ -151,6 +156,8 @@ export function translateS3Error(err: unknown, context: S3ErrorContext): Error {
 /** What every S3 call needs to run and to explain its failure. */
 export interface S3CallContext {
   bucket: string;
+  /** The ISV whose bucket this is, for hints. */
+  isv?: string;
   endpoint: string;
   where: string;
 }

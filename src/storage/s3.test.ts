@@ -209,6 +209,10 @@ describe("S3Store errors", () => {
       expect((error as UserError).code).toBe("S3_NO_SUCH_BUCKET");
       expect((error as UserError).hint).toContain("raas setup <isv> --create");
     }
+    // Given the ISV (as the CLI does), the hint names the command to run.
+    const owned = makeStore({ bucket: "not-there-yet", isv: "acme" });
+    const named = await owned.head("a/b").catch((err: unknown) => err);
+    expect((named as UserError).hint).toContain("raas setup acme --create");
     expect(await store.bucketExists()).toBe(false);
     await store.createBucket();
     await store.createBucket();

@@ -7,6 +7,7 @@ import {
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
+  PutObjectAclCommand,
   type BucketLocationConstraint,
   type S3Client,
 } from "@aws-sdk/client-s3";
@@ -23,12 +24,15 @@ import { PartSlots, uploadObject } from "./s3-upload.js";
 import { describeLocation, publicObjectUrl } from "./s3-url.js";
 import {
   ObjectNotFoundError,
+  assertObjectKey,
   assertSafeKey,
   type BlobStore,
   type ListedObject,
   type ObjectInfo,
+  type PartialWrite,
   type PutOptions,
   type PutResult,
+  PROBE_PREFIX,
 } from "./types.js";
 
 export type { S3StoreOptions } from "./s3-client.js";
@@ -41,6 +45,10 @@ function assertSafePrefix(prefix: string): void {
 export class S3Store implements BlobStore {
   readonly description: string;
   readonly bucket: string;
+  readonly container: string;
+  /** A bucket is billed and its name is global: setup creates one only with --create. */
+  readonly createNeedsConsent = true;
+  private closed = false;
   readonly options: Readonly<ResolvedS3Options>;
   /** The SDK client (tests hook its middleware stack to watch the requests made). */
   readonly client: S3Client;
@@ -54,13 +62,19 @@ export class S3Store implements BlobStore {
     this.options = resolveS3Options(options);
     this.bucket = this.options.bucket;
     this.description = describeLocation(this.options);
+    this.container = `the S3 bucket ${this.bucket}`;
     this.client = createS3Client(options, this.options);
     this.partSlots = new PartSlots(this.options.concurrency, this.options.partSize);
-    this.context = { bucket: this.bucket, endpoint: this.options.endpointLabel, where: this.description };
+    this.context = {
+      bucket: this.bucket,
+      endpoint: this.options.endpointLabel,
+      where: this.description,
+      ...(options.isv === undefined ? {} : { isv: options.isv }),
+    };
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
-    assertSafeKey(key);
+    assertObjectKey(key);
     try {
       const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
       this.bucketConfirmed = true;
@@ -84,7 +98,11 @@ export class S3Store implements BlobStore {
   }
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<PutResult> {
-    assertSafeKey(key);
+    assertObjectKey(key);
+    return this.upload(key, body, options);
+  }
+
+  private upload(key: string, body: Readable | Buffer, options: PutOptions): Promise<PutResult> {
     return uploadObject(
       {
         client: this.client,
@@ -102,7 +120,11 @@ export class S3Store implements BlobStore {
   }
 
   async get(key: string): Promise<Readable> {
-    assertSafeKey(key);
+    assertObjectKey(key);
+    return this.read(key);
+  }
+
+  private async read(key: string): Promise<Readable> {
     const out = await s3Call(this.context, "GetObject", key, () =>
       this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key })),
     );
@@ -111,7 +133,12 @@ export class S3Store implements BlobStore {
   }
 
   async getBuffer(key: string): Promise<Buffer> {
-    const body = await this.get(key);
+    assertObjectKey(key);
+    return this.readBuffer(key);
+  }
+
+  private async readBuffer(key: string): Promise<Buffer> {
+    const body = await this.read(key);
     const chunks: Buffer[] = [];
     for await (const chunk of body as AsyncIterable<Buffer>) chunks.push(chunk);
     return Buffer.concat(chunks);
@@ -131,14 +158,21 @@ export class S3Store implements BlobStore {
         ),
       );
       for (const object of page.Contents ?? []) {
-        if (object.Key !== undefined) yield { key: object.Key, size: object.Size ?? 0 };
+        if (object.Key === undefined) continue;
+        // Probe objects are not objects of the store (as on the local store); leftoverProbes() sees them.
+        if (object.Key.startsWith(PROBE_PREFIX) && !prefix.startsWith(PROBE_PREFIX)) continue;
+        yield { key: object.Key, size: object.Size ?? 0 };
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
   }
 
   async delete(key: string): Promise<void> {
-    assertSafeKey(key);
+    assertObjectKey(key);
+    await this.remove(key);
+  }
+
+  private async remove(key: string): Promise<void> {
     // S3 answers 204 for a missing key as well.
     await s3Call(this.context, "DeleteObject", key, () =>
       this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key })),
@@ -150,8 +184,8 @@ export class S3Store implements BlobStore {
     toKey: string,
     options: Pick<PutOptions, "contentType" | "publicRead"> = {},
   ): Promise<void> {
-    assertSafeKey(fromKey);
-    assertSafeKey(toKey);
+    assertObjectKey(fromKey);
+    assertObjectKey(toKey);
     const source = await this.head(fromKey);
     if (source === undefined) throw new ObjectNotFoundError(fromKey, this.description);
     await copyObject({
@@ -168,11 +202,11 @@ export class S3Store implements BlobStore {
   }
 
   async probe(): Promise<void> {
-    const key = `.raas-probe/${randomUUID()}`;
+    const key = `${PROBE_PREFIX}${randomUUID()}`;
     const content = Buffer.from(`raas probe ${new Date().toISOString()}\n`);
     try {
-      await this.put(key, content, { contentType: "text/plain", publicRead: false });
-      const back = await this.getBuffer(key);
+      await this.upload(key, content, { contentType: "text/plain", publicRead: false });
+      const back = await this.readBuffer(key);
       if (!back.equals(content)) {
         throw new UserError(`${this.description} returned different bytes than were written to ${key}`, {
           hint: "the S3 endpoint is not behaving like S3; check proxies or the server's configuration",
@@ -180,13 +214,62 @@ export class S3Store implements BlobStore {
         });
       }
     } finally {
-      await this.delete(key).catch(() => undefined);
+      await this.remove(key).catch(() => undefined);
     }
   }
 
   /** The object's unsigned URL (anonymous readers need the object to be public-read). */
   publicUrl(key: string): string {
     return publicObjectUrl(this.options, key);
+  }
+
+  anonymousUrl(key: string): string {
+    assertObjectKey(key);
+    return this.publicUrl(key);
+  }
+
+  /** PutObjectAcl: no bytes are copied, whatever the object's size. */
+  async makePublicRead(key: string): Promise<void> {
+    assertObjectKey(key);
+    await s3Call(this.context, "PutObjectAcl", key, () =>
+      this.client.send(new PutObjectAclCommand({ Bucket: this.bucket, Key: key, ACL: "public-read" })),
+    );
+  }
+
+  exists(): Promise<boolean> {
+    return this.bucketExists();
+  }
+
+  create(): Promise<void> {
+    return this.createBucket();
+  }
+
+  async leftoverProbes(): Promise<string[]> {
+    const keys: string[] = [];
+    for await (const object of this.list(PROBE_PREFIX)) keys.push(object.key);
+    return keys;
+  }
+
+  async removeLeftoverProbes(): Promise<number> {
+    const keys = await this.leftoverProbes();
+    for (const key of keys) {
+      assertSafeKey(key);
+      await this.remove(key);
+    }
+    return keys.length;
+  }
+
+  /**
+   * Every S3 write is one PUT or a multipart upload that raas aborts when it fails; a process
+   * killed mid-upload leaves an incomplete multipart upload, which S3 never shows as an object
+   * and a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes (docs/storage.md).
+   */
+  async partialWrites(): Promise<PartialWrite[]> {
+    return [];
+  }
+
+  async removePartialWrites(): Promise<number> {
+    return 0;
   }
 
   async bucketExists(): Promise<boolean> {
@@ -230,7 +313,9 @@ export class S3Store implements BlobStore {
   }
 
   /** Closes pooled connections; the store cannot be used afterwards. */
-  close(): void {
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.client.destroy();
   }
 }

@@ -33,6 +33,24 @@ export interface ListedObject {
 }
 
 /**
+ * Where `probe()` writes its object. Reserved: no publication key starts with it, and
+ * `leftoverProbes()` / `removeLeftoverProbes()` are the only way to see or delete what is there.
+ */
+export const PROBE_PREFIX = ".raas-probe/";
+
+/** A write a killed process never finished (local: a file in `<root>/.tmp/`). */
+export interface PartialWrite {
+  /** Where it is, for messages (a path or an upload id). */
+  name: string;
+  size: number;
+  /** Milliseconds since it was last written to. */
+  ageMs: number;
+}
+
+/** How long a partial write may sit before setup or push removes it: a push in flight is younger. */
+export const PARTIAL_WRITE_GRACE_MS = 60 * 60 * 1000;
+
+/**
  * The blob store: S3 (any endpoint) or a local directory. Keys are `/`-separated, never start
  * with `/`, and never contain `.` or `..` segments; implementations reject any other key.
  */
@@ -53,8 +71,36 @@ export interface BlobStore {
     toKey: string,
     options?: Pick<PutOptions, "contentType" | "publicRead">,
   ): Promise<void>;
-  /** Check the store is reachable and writable (write/read/delete a probe object). */
+  /** Check the store is reachable and writable (write/read/delete a probe object under PROBE_PREFIX). */
   probe(): Promise<void>;
+  /** What holds the objects, for messages: `the S3 bucket acme-images`, `the directory /srv/raas`. */
+  readonly container: string;
+  /**
+   * Whether creating the container needs the operator's consent (`raas setup --create`): a bucket
+   * does (it is billed and its name is global), a directory does not.
+   */
+  readonly createNeedsConsent: boolean;
+  /** Whether the container exists (the bucket answers HeadBucket; the directory is there). */
+  exists(): Promise<boolean>;
+  /** Create the container; creating one that exists and is ours is not an error. */
+  create(): Promise<void>;
+  /** Keys of the probe objects an interrupted probe left under PROBE_PREFIX. */
+  leftoverProbes(): Promise<string[]>;
+  /** Delete them; returns how many there were. */
+  removeLeftoverProbes(): Promise<number>;
+  /** Writes a killed process left unfinished (never visible as objects). */
+  partialWrites(): Promise<PartialWrite[]>;
+  /** Delete the partial writes older than `olderThanMs`; returns how many. */
+  removePartialWrites(olderThanMs: number): Promise<number>;
+  /**
+   * Where objects have their own access control (S3 ACLs): the object's unauthenticated URL,
+   * and a way to make an existing object readable by anyone. Absent where clients never read
+   * storage directly (local: the registry serves the files itself).
+   */
+  anonymousUrl?(key: string): string;
+  makePublicRead?(key: string): Promise<void>;
+  /** Release connections; the store cannot be used afterwards. Closing twice is fine. */
+  close(): Promise<void>;
 }
 
 export class ObjectNotFoundError extends Error {
@@ -92,5 +138,13 @@ export function assertSafeKey(key: string): void {
     if (segment === "." || segment === ".." || !SEGMENT_RE.test(segment)) {
       throw new Error(`unsafe storage key: ${JSON.stringify(key)}`);
     }
+  }
+}
+
+/** Throws unless `key` is a safe object key outside the reserved probe prefix. */
+export function assertObjectKey(key: string): void {
+  assertSafeKey(key);
+  if (key.startsWith(PROBE_PREFIX)) {
+    throw new Error(`unsafe storage key: ${JSON.stringify(key)} is reserved`);
   }
 }

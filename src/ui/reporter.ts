@@ -21,6 +21,8 @@ export interface Reporter {
   /** Troubleshooting detail (`--log debug`): every external call with its timing, never secrets. */
   debug(message: string): void;
   step(text: string): Step;
+  /** Stop whatever is animating (an interrupted run); later output is plain lines. */
+  stop?(): void;
 }
 
 const ORDER: Record<LogLevel, number> = { error: 0, warn: 1, info: 2, debug: 3 };

@@ -33,6 +33,10 @@ export class TtyReporter implements Reporter {
   debug(message: string): void {
     if (enabled(this.level, "debug")) this.pause(() => this.stream.write(`· ${message}\n`));
   }
+  stop(): void {
+    this.active?.stop();
+    this.active = undefined;
+  }
   step(text: string): Step {
     if (!enabled(this.level, "info")) {
       const noop = (): void => undefined;

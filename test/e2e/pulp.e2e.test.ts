@@ -195,6 +195,43 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
     expect(broken.stdout).toContain(`v1 image ${id} is missing its layer in storage`);
   });
 
+  it("re-hashes v1 layers with --verify: a corrupted v1 layer of the same size fails", async () => {
+    // The previous test removed one v1 layer; a push puts it back.
+    await pushJson("bigdata-app");
+    expect((await raas("status", ISV, "--verify")).code).toBe(0);
+    const top = isvImages[1] as V1Built;
+    const file = join(storage(), "acme-bigdata-app", top.id, "layer");
+    const size = (await readFile(file)).length;
+    await writeFile(file, Buffer.alloc(size, 0x41));
+    const quick = await raas("status", ISV);
+    expect(quick.code, quick.stdout).toBe(0);
+    const verified = await raas("status", ISV, "--verify");
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain(
+      `v1 layer of image ${top.id} is corrupt in storage: acme-bigdata-app/${top.id}/layer hashes to sha256:`,
+    );
+    expect(verified.stdout).toContain(`its layer is ${top.digest}`);
+    await rm(file);
+    await pushJson("bigdata-app");
+    expect((await raas("status", ISV, "--verify")).code).toBe(0);
+  });
+
+  it("counts masked vendor layers the same in the v1 line and the summary", async () => {
+    const other = await buildV1Chain(["isv-extra"], { parent: vendorImages[1], layerSize: 20_000 });
+    await writePulpExport(join(work, "extra.tar"), {
+      repoId: "acme-extra",
+      registryId: "acme/extra",
+      images: other,
+      tags: { "2.0": other[0]?.id ?? "" },
+    });
+    const run = await raas("push", ISV, "extra.tar");
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const summary = /blobs\s+\d+ uploaded .*, (\d+) masked/.exec(run.stdout)?.[1];
+    const v1Line = /v1 images of acme\/extra: .*, (\d+) masked/.exec(run.stdout)?.[1];
+    expect(summary).toBe("2");
+    expect(v1Line).toBe(summary);
+  });
+
   const hostile: [string, (entries: TarEntry[], images: V1Built[]) => TarEntry[], RegExp][] = [
     [
       "a path-traversal member",
