@@ -1,4 +1,4 @@
-import { html, type Html } from "./html.js";
+import { h, type Html } from "./html.js";
 
 export interface PullTarget {
   host: string;
@@ -33,21 +33,12 @@ export function pullCommands(t: PullTarget): PullCommand[] {
 
 /** `group` makes the element ids unique within the page. */
 export function commandBlock(group: string, label: string, t: PullTarget): Html {
-  return html`<section class="cmds" aria-label="${label}">
-    <h3 class="cmd-label">${label}</h3>
-    ${pullCommands(t).map((c) => {
-      const id = `${group}-${c.tool}`;
-      return html`<div class="cmd">
-        <pre><code id="${id}" data-tool="${c.tool}">${c.text}</code></pre>
-        <button
-          type="button"
-          data-copy="${id}"
-          aria-label="Copy the ${c.tool} command ${label.toLowerCase()}"
-        >
-          Copy
-        </button>
-      </div>`;
-    })}
-    ${t.plainHttp ? html`<p class="muted">This registry speaks plain HTTP: docker needs it listed under <code>insecure-registries</code>.</p>` : ""}
-  </section>`;
+  return h`<section class="cmds" aria-labelledby="${group}-label">
+<h3 class="cmd-label" id="${group}-label">${label}</h3>
+${pullCommands(t).map((c) => {
+  const id = `${group}-${c.tool}`;
+  return h`<div class="cmd"><pre><code id="${id}" data-tool="${c.tool}">${c.text}</code></pre><button type="button" data-copy="${id}" aria-label="Copy the ${c.tool} command (${label.toLowerCase()})">Copy</button></div>
+`;
+})}${t.plainHttp ? h`<p class="muted">This registry speaks plain HTTP: docker needs it listed under <code>insecure-registries</code>.</p>` : ""}
+</section>`;
 }

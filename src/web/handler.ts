@@ -3,7 +3,7 @@ import { isDigest } from "../image/digest.js";
 import { isRepositoryName, isTag } from "../image/names.js";
 import { ASSETS } from "./assets.js";
 import type { RepositoryDetail, WebCatalog, WebOptions } from "./catalog.js";
-import { html, type Html } from "./html.js";
+import { h, type Html } from "./html.js";
 import { page } from "./layout.js";
 import { ConfigCache } from "./model.js";
 import { imagePage } from "./pages-image.js";
@@ -57,9 +57,9 @@ function notFound(req: IncomingMessage, res: ServerResponse, what: string): void
     page(
       "Not found",
       [{ label: "Repositories", url: "/ui/" }, { label: "Not found" }],
-      html`<h1>Not found</h1>
-        <p>${what}</p>
-        <p><a href="/ui/">Browse all repositories</a></p>`,
+      h`<h1>Not found</h1>
+<p>${what}</p>
+<p><a href="/ui/">Browse all repositories</a></p>`,
     ),
   );
 }

@@ -1,6 +1,6 @@
 /**
- * HTML built only through the `html` tag: every interpolated value is escaped unless it is
- * already `Html` (the output of another `html` call), so a name from metadata can never become
+ * HTML built only through the `h` tag: every interpolated value is escaped unless it is
+ * already `Html` (the output of another `h` call), so a name from metadata can never become
  * markup. There is deliberately no "raw string" escape hatch besides `Html.trusted` for the few
  * constant fragments (the doctype) that the module writes itself.
  */
@@ -39,7 +39,8 @@ function render(value: HtmlValue): string {
   return escapeHtml(String(value as string | number));
 }
 
-export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {
+// Named `h`, not `html`: prettier would reformat templates tagged `html` as HTML and change their text.
+export function h(strings: TemplateStringsArray, ...values: HtmlValue[]): Html {
   let out = strings[0] ?? "";
   for (let i = 0; i < values.length; i++) out += render(values[i]) + (strings[i + 1] ?? "");
   return Html.trusted(out);

@@ -1,6 +1,5 @@
 import { ASSETS } from "./assets.js";
-import type { Html } from "./html.js";
-import { html, type HtmlValue } from "./html.js";
+import { h, type Html, type HtmlValue } from "./html.js";
 
 export interface Crumb {
   label: string;
@@ -26,7 +25,7 @@ const UNITS = ["B", "kB", "MB", "GB", "TB"];
 
 /** Decimal units, as docker and podman print image sizes. */
 export function formatSize(bytes: number | undefined): Html {
-  if (bytes === undefined) return html`<span class="muted">unknown</span>`;
+  if (bytes === undefined) return h`<span class="muted">unknown</span>`;
   let value = bytes;
   let unit = 0;
   while (value >= 1000 && unit < UNITS.length - 1) {
@@ -34,51 +33,50 @@ export function formatSize(bytes: number | undefined): Html {
     unit++;
   }
   const text = unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit] ?? ""}`;
-  return html`<data value="${bytes}">${text}</data>`;
+  return h`<data value="${bytes}">${text}</data>`;
 }
 
 export function formatTime(iso: string | undefined): Html {
-  if (iso === undefined) return html`<span class="muted">unknown</span>`;
+  if (iso === undefined) return h`<span class="muted">unknown</span>`;
   const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return html`<span class="muted">unknown</span>`;
+  if (Number.isNaN(date.getTime())) return h`<span class="muted">unknown</span>`;
   const text = `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
-  return html`<time datetime="${date.toISOString()}">${text}</time>`;
+  return h`<time datetime="${date.toISOString()}">${text}</time>`;
 }
 
 export const shortDigest = (digest: string) => digest.slice(0, 7 + 12);
+
+/** Long names are cut in the title (a tab shows little of it anyway); the heading keeps them whole. */
+const shortTitle = (title: string) => (title.length > 52 ? `${title.slice(0, 51)}…` : title);
 
 export function page(title: string, crumbs: Crumb[], body: HtmlValue): Html {
   const nav =
     crumbs.length === 0
       ? ""
-      : html`<nav class="crumbs" aria-label="Breadcrumb">
-          <ol>
-            ${crumbs.map((c, i) =>
-              c.url === undefined || i === crumbs.length - 1
-                ? html`<li><span aria-current="page">${c.label}</span></li>`
-                : html`<li><a href="${c.url}">${c.label}</a></li>`,
-            )}
-          </ol>
-        </nav>`;
-  return html`<!DOCTYPE html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
-        <title>${title} · raas registry</title>
-        <link rel="stylesheet" href="${ASSETS["app.css"].url}" />
-        <script src="${ASSETS["app.js"].url}" defer></script>
-      </head>
-      <body>
-        <a class="skip" href="#main">Skip to content</a>
-        <header class="site">
-          <div class="inner"><a href="/ui/">raas registry</a></div>
-        </header>
-        <main id="main">
-          ${nav} ${body}
-          <p id="status" class="status" role="status" aria-live="polite"></p>
-        </main>
-      </body>
-    </html> `;
+      : h`<nav class="crumbs" aria-label="Breadcrumb"><ol>${crumbs.map((c, i) =>
+          c.url === undefined || i === crumbs.length - 1
+            ? h`<li><span aria-current="page">${c.label}</span></li>`
+            : h`<li><a href="${c.url}">${c.label}</a></li>`,
+        )}</ol></nav>`;
+  return h`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>${shortTitle(title)} · raas registry</title>
+<link rel="stylesheet" href="${ASSETS["app.css"].url}">
+<script src="${ASSETS["app.js"].url}" defer></script>
+</head>
+<body>
+<a class="skip" href="#main">Skip to content</a>
+<header class="site"><div class="inner"><a href="/ui/">raas registry</a></div></header>
+<main id="main">
+${nav}
+${body}
+<p id="status" class="status" role="status" aria-live="polite"></p>
+</main>
+</body>
+</html>
+`;
 }
