@@ -47,7 +47,7 @@ export function formatTime(iso: string | undefined): Html {
 export const shortDigest = (digest: string) => digest.slice(0, 7 + 12);
 
 /** Long names are cut in the title (a tab shows little of it anyway); the heading keeps them whole. */
-const shortTitle = (title: string) => (title.length > 52 ? `${title.slice(0, 51)}…` : title);
+const shortTitle = (title: string) => (title.length > 40 ? `${title.slice(0, 39)}…` : title);
 
 export function page(title: string, crumbs: Crumb[], body: HtmlValue): Html {
   const nav =

@@ -71,5 +71,5 @@ ${rows}</tbody>
 <p id="count">${summary}</p>
 ${table}
 ${pager}`;
-  return page(q === "" ? "Repositories" : `Repositories matching ${q}`, [], body);
+  return page(q === "" ? "Repositories" : "Search results", [], body);
 }
