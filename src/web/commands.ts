@@ -39,6 +39,11 @@ ${pullCommands(t).map((c) => {
   const id = `${group}-${c.tool}`;
   return h`<div class="cmd"><pre><code id="${id}" data-tool="${c.tool}">${c.text}</code></pre><button type="button" data-copy="${id}" aria-label="Copy the ${c.tool} command (${label.toLowerCase()})">Copy</button></div>
 `;
-})}${t.plainHttp ? h`<p class="muted">This registry speaks plain HTTP: docker needs it listed under <code>insecure-registries</code>.</p>` : ""}
-</section>`;
+})}</section>`;
 }
+
+/** Said once under the pull commands of a page. */
+export const plainHttpNote = (plainHttp: boolean) =>
+  plainHttp
+    ? h`<p class="muted">This registry speaks plain HTTP: docker needs it listed under <code>insecure-registries</code>.</p>`
+    : "";

@@ -43,10 +43,16 @@ async function fetchCapped(url: string, maxBytes: number, timeoutMs: number): Pr
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of res.body) {
-    total += (chunk as Uint8Array).length;
-    if (total > maxBytes) return undefined; // leaving the loop cancels the body
-    chunks.push(Buffer.from(chunk as Uint8Array));
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > maxBytes) {
+      await reader.cancel();
+      return undefined;
+    }
+    chunks.push(Buffer.from(value));
   }
   return Buffer.concat(chunks);
 }
