@@ -3,8 +3,10 @@
  * (storage and vendor URLs, protected repositories), the access filter, optional sections, and
  * valid HTML (html-validate) on every page.
  */
+import { readFile, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { HtmlValidate } from "html-validate";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryApp } from "../../src/server/app.js";
@@ -14,6 +16,7 @@ import type { RunningRegistry } from "../../src/server/start.js";
 import { startRegistryServer } from "../../src/server/start.js";
 import { rawRequest } from "../../src/server/testing/fixture.js";
 import type { WebOptions } from "../../src/web/index.js";
+import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 import { HOSTILE, makeWebApp, type WebApp } from "./fixture.js";
 
 const validator = new HtmlValidate({ extends: ["html-validate:recommended"] });
@@ -274,5 +277,58 @@ describe("web page", () => {
         await s.close();
       }
     });
+  });
+});
+
+describe("web page over object storage (redirect mode)", () => {
+  let app: WebApp;
+  let s3: RunningS3rver;
+  let server: RunningRegistry;
+
+  beforeAll(async () => {
+    app = await makeWebApp();
+    s3 = await startS3rver({ buckets: ["reg"] });
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: s3.credentials,
+    });
+    for (const [digest, bytes] of app.hostile.blobBytes) {
+      await client.send(
+        new PutObjectCommand({ Bucket: "reg", Key: `hostile-app/blobs/${digest}`, Body: bytes }),
+      );
+    }
+    client.destroy();
+    const conf = (await readFile(app.repo.configPath, "utf8")).replace("enable: true", "enable: false");
+    await writeFile(app.repo.configPath, `${conf}[storage]\npublic_base_url = ${s3.endpoint}/reg\n`);
+    server = await startRegistryServer({ configPath: app.repo.configPath, host: "127.0.0.1", port: 0 });
+  });
+  afterAll(async () => {
+    await server.close();
+    await s3.stop();
+    await app.cleanup();
+  });
+
+  it("reads image configs from storage the way redirects reach it, and never shows its URL", async () => {
+    const image = (await rawRequest(server.url, "GET", "/ui/r/hostile/app/-/t/constructor")).body.toString();
+    expect(image).toContain('datetime="2025-03-04T05:06:07.000Z"');
+    expect(image).toContain("proto-label");
+    const repo = (await rawRequest(server.url, "GET", "/ui/r/hostile/app")).body.toString();
+    expect(repo).toContain('datetime="2025-02-01T00:00:00.000Z"'); // multi: its linux/amd64 config
+    const endpoint = new URL(s3.endpoint).host;
+    for (const page of [image, repo]) {
+      expect(page).not.toContain(endpoint);
+      expectClean(page, "redirect-mode page");
+    }
+  });
+
+  it("shows what the metadata has when a config is missing from storage", async () => {
+    // acme/app's blobs were never uploaded: the page still renders, with the created date unknown.
+    const res = await rawRequest(server.url, "GET", "/ui/r/acme/app/-/t/latest");
+    expect(res.status).toBe(200);
+    const text = res.body.toString();
+    expect(text).toContain("The image configuration is not available to this page.");
+    expect(text).toContain("2 layers, base first");
   });
 });
