@@ -13,6 +13,7 @@ const MINIMAL = {
   "image/names.js": "export const x = 1;\n",
   "storage/s3-url.js": 'import { S3Client } from "@aws-sdk/client-s3";\n',
   "storage/types.js": "export const y = 1;\n",
+  "web/index.js": "export const w = 1;\n",
 };
 
 describe("loadServerRuntime", () => {

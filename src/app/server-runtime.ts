@@ -17,6 +17,7 @@ export const RUNTIME_PARTS = [
   "storage/s3-url.js",
   "storage/types.js",
   "errors.js",
+  "web",
 ];
 /** Packages the app's package.json installs; everything else must be a node: built-in. */
 export const RUNTIME_DEPENDENCIES = ["@aws-sdk/client-s3", "@aws-sdk/s3-request-presigner", "ini"];

@@ -116,6 +116,7 @@ export async function fakeRaasPackage(repoRoot: string): Promise<string> {
     "dist/image/names.js": "export const names = true;\n",
     "dist/storage/s3-url.js": "export const s3Url = true;\n",
     "dist/storage/types.js": "export const types = true;\n",
+    "dist/web/index.js": "export const web = true;\n",
   });
   await cp(path.join(repoRoot, "templates"), path.join(root, "templates"), { recursive: true });
   return root;
