@@ -23,28 +23,53 @@ const isIndexType = (mediaType: string) =>
   mediaType.endsWith("manifest.list.v2+json") || mediaType.endsWith("image.index.v1+json");
 export const isIndex = (m: ManifestInfo) => isIndexType(m.mediaType);
 
-/** A small map that forgets its oldest entry once full. */
+/** A map that forgets its least recently used entries beyond `limit` entries or `maxWeight` in total. */
 export class Lru<K, V> {
-  private readonly map = new Map<K, V>();
-  constructor(private readonly limit: number) {}
+  private readonly map = new Map<K, { value: V; weight: number }>();
+  private total = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly maxWeight = Number.POSITIVE_INFINITY,
+    private readonly weigh: (value: V) => number = () => 0,
+  ) {}
   get(key: K): V | undefined {
-    const value = this.map.get(key);
-    if (value !== undefined) {
+    const entry = this.map.get(key);
+    if (entry !== undefined) {
       this.map.delete(key);
-      this.map.set(key, value);
+      this.map.set(key, entry);
     }
-    return value;
+    return entry?.value;
   }
   set(key: K, value: V): void {
+    this.delete(key);
+    const weight = this.weigh(value);
+    this.map.set(key, { value, weight });
+    this.total += weight;
+    while (this.map.size > this.limit || (this.total > this.maxWeight && this.map.size > 1)) {
+      this.delete(this.map.keys().next().value as K);
+    }
+  }
+  get weight(): number {
+    return this.total;
+  }
+  private delete(key: K): void {
+    const entry = this.map.get(key);
+    if (entry === undefined) return;
+    this.total -= entry.weight;
     this.map.delete(key);
-    this.map.set(key, value);
-    if (this.map.size > this.limit) this.map.delete(this.map.keys().next().value as K);
   }
 }
 
-const str = (v: unknown) => (typeof v === "string" ? v : undefined);
+/** Free text in a config is cut here: the page shows a summary, not the document. */
+const MAX_TEXT = 1000;
+const MAX_ITEMS = 100;
+
+const cut = (text: string) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
+const str = (v: unknown) => (typeof v === "string" ? cut(v) : undefined);
 const strList = (v: unknown) =>
-  Array.isArray(v) && v.every((x) => typeof x === "string") ? (v as string[]) : undefined;
+  Array.isArray(v) && v.every((x) => typeof x === "string")
+    ? (v as string[]).slice(0, MAX_ITEMS).map(cut)
+    : undefined;
 
 function record(v: unknown): Record<string, unknown> | undefined {
   return typeof v === "object" && v !== null && !Array.isArray(v)
@@ -78,13 +103,18 @@ export function summarizeConfig(bytes: Buffer): ConfigSummary | undefined {
   set("cmd", strList(inner.Cmd));
   set("env", strList(inner.Env));
   const ports = record(inner.ExposedPorts);
-  set("exposedPorts", ports === undefined ? undefined : Object.keys(ports).sort());
+  set(
+    "exposedPorts",
+    ports === undefined ? undefined : Object.keys(ports).sort().slice(0, MAX_ITEMS).map(cut),
+  );
   const labels = record(inner.Labels);
   if (labels !== undefined) {
     set(
       "labels",
       Object.entries(labels)
         .filter((e): e is [string, string] => typeof e[1] === "string")
+        .slice(0, MAX_ITEMS)
+        .map(([k, v]): [string, string] => [cut(k), cut(v)])
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
     );
   }
@@ -124,7 +154,10 @@ export function representative(repo: RepositoryDetail, m: ManifestInfo): Manifes
 
 /** Config summaries by config digest; configs are content-addressed, so entries never go stale. */
 export class ConfigCache {
-  private readonly done = new Lru<Digest, ConfigSummary | null>(20_000);
+  // At most 20,000 configs and about 32 MiB of summaries (UTF-16 length of their text).
+  private readonly done = new Lru<Digest, ConfigSummary | null>(20_000, 16 * 1024 * 1024, (summary) =>
+    summary === null ? 16 : JSON.stringify(summary).length + 64,
+  );
   private readonly pending = new Map<Digest, Promise<ConfigSummary | undefined>>();
   constructor(private readonly catalog: WebCatalog) {}
 

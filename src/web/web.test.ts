@@ -9,7 +9,7 @@ import type { ManifestInfo, WebCatalog } from "./catalog.js";
 import { pullChart } from "./chart.js";
 import { pullCommands } from "./commands.js";
 import { escapeHtml, h, Html } from "./html.js";
-import { ConfigCache, summarizeConfig } from "./model.js";
+import { ConfigCache, Lru, summarizeConfig } from "./model.js";
 import { storageReader } from "./storage-reader.js";
 
 describe("h (the only way markup is built)", () => {
@@ -63,6 +63,39 @@ describe("summarizeConfig", () => {
       ],
     });
     for (const bad of ["[]", "null", "{", '"x"']) expect(summarizeConfig(Buffer.from(bad))).toBeUndefined();
+  });
+
+  it("keeps a summary small however large the config is", () => {
+    const huge = "x".repeat(500_000);
+    const labels = Object.fromEntries(Array.from({ length: 5000 }, (_, i) => [`l${i}`, huge.slice(0, 2000)]));
+    const config = {
+      author: huge,
+      config: { Env: Array.from({ length: 5000 }, () => huge.slice(0, 5000)), Labels: labels },
+    };
+    const summary = summarizeConfig(Buffer.from(JSON.stringify(config)));
+    expect(summary?.author?.length).toBe(1000);
+    expect(summary?.env).toHaveLength(100);
+    expect(summary?.labels).toHaveLength(100);
+    expect(JSON.stringify(summary).length).toBeLessThan(250_000);
+  });
+});
+
+describe("Lru", () => {
+  it("evicts the least recently used entries by count and by weight", () => {
+    const lru = new Lru<string, string>(3, 10, (v) => v.length);
+    lru.set("a", "1111");
+    lru.set("b", "2222");
+    expect(lru.get("a")).toBe("1111"); // a is now the most recent
+    lru.set("c", "3333"); // weight 12 > 10: b goes
+    expect(lru.get("b")).toBeUndefined();
+    expect(lru.weight).toBe(8);
+    lru.set("d", "4");
+    lru.set("e", "5"); // four entries > 3: the oldest (a) goes
+    expect(lru.get("a")).toBeUndefined();
+    expect(lru.get("c")).toBe("3333");
+    lru.set("big", "x".repeat(50)); // heavier than the limit alone: it stays, the rest go
+    expect(lru.get("big")).toHaveLength(50);
+    expect(lru.get("c")).toBeUndefined();
   });
 });
 
