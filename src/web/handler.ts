@@ -132,7 +132,11 @@ export function createWebHandler(catalog: WebCatalog, options: WebOptions = {}):
         req,
         res,
         200,
-        listPage(all, (query.get("q") ?? "").slice(0, MAX_QUERY), Number.isSafeInteger(pageNo) ? pageNo : 1),
+        listPage(
+          all,
+          (query.get("q") ?? "").slice(0, MAX_QUERY),
+          Number.isFinite(pageNo) ? Math.trunc(pageNo) : 1,
+        ),
       );
     }
     if (rest[0] !== "r" || rest.length < 2) return notFound(req, res, "There is no such page.");

@@ -5,7 +5,7 @@ import { commandBlock, plainHttpNote } from "./commands.js";
 import { h, type Html } from "./html.js";
 import { formatSize, formatTime, page, shortDigest, urls } from "./layout.js";
 import { imagesOf, isIndex, platformText, representative, totalSize } from "./model.js";
-import { matches, MAX_QUERY, wordsOf } from "./pages-list.js";
+import { matches, MAX_QUERY, PAGE_SIZE, wordsOf } from "./pages-list.js";
 import { CONFIG_BUDGET_MS, type ViewContext } from "./view-context.js";
 
 type SortKey = "tag" | "created" | "size";
@@ -84,6 +84,24 @@ export async function repositoryPage(
   const complete = await ctx.configs.loadMany(repo.name, [...images.values()], CONFIG_BUDGET_MS);
   const rows = tagRows(ctx, repo, entries);
   sortRows(rows, sort, order);
+  // Thousands of tags stay usable: one page of rows at a time, the rest behind page links.
+  const pages = Math.max(1, Math.ceil(rows.length / PAGE_SIZE));
+  const requested = Number(query.get("page") ?? "1");
+  const current = Number.isFinite(requested) ? Math.min(Math.max(1, Math.trunc(requested)), pages) : 1;
+  const from = (current - 1) * PAGE_SIZE;
+  const shown = rows.slice(from, from + PAGE_SIZE);
+  const pageUrl = (n: number) => {
+    const params = new URLSearchParams();
+    if (q !== "") params.set("q", q);
+    params.set("sort", sort);
+    params.set("order", order);
+    if (n > 1) params.set("page", String(n));
+    return `${urls.repo(repo.name)}?${params.toString()}`;
+  };
+  const pager =
+    pages > 1
+      ? h`<nav class="pager" aria-label="Tag pages">${current > 1 ? h`<a href="${pageUrl(current - 1)}" rel="prev">Previous page</a>` : ""}<span>Page ${current} of ${pages}</span>${current < pages ? h`<a href="${pageUrl(current + 1)}" rel="next">Next page</a>` : ""}</nav>`
+      : "";
 
   const sortHeader = (key: SortKey, label: string, cls = "") => {
     const active = sort === key;
@@ -119,7 +137,7 @@ ${plainHttpNote(ctx.plainHttp)}`;
 <p class="muted">This repository is described by a plain Crane metadata file, which lists references but not their sizes or platforms.</p>
 <ul>${repo.craneReferences.map((r) => h`<li><code class="digest">${r}</code></li>`)}</ul>`;
 
-  const tableRows = rows.map((r) => {
+  const tableRows = shown.map((r) => {
     const count =
       r.manifest !== undefined && isIndex(r.manifest)
         ? h`<span class="muted">${r.platforms.length} platforms:</span> `
@@ -140,7 +158,7 @@ ${plainHttpNote(ctx.plainHttp)}`;
 <input type="hidden" name="sort" value="${sort}"><input type="hidden" name="order" value="${order}">
 <button type="submit">Filter</button>
 </form>
-<p id="tag-count">${rows.length} of ${repo.tags.size} tags.${pending}</p>
+<p id="tag-count">${rows.length} of ${repo.tags.size} tags${pages > 1 ? h`, showing ${from + 1}–${from + shown.length}` : ""}.${pending}</p>
 ${
   rows.length === 0
     ? ""
@@ -151,7 +169,8 @@ ${
 <tbody>
 ${tableRows}</tbody>
 </table>
-</section>`
+</section>
+${pager}`
 }`;
 
   const tagCount = repo.tags.size > 0 ? repo.tags.size : repo.craneReferences.length;

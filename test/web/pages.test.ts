@@ -332,3 +332,60 @@ describe("web page over object storage (redirect mode)", () => {
     expect(text).toContain("2 layers, base first");
   });
 });
+
+describe("web page with thousands of repositories and tags", () => {
+  let app: WebApp;
+  let server: RunningRegistry;
+  const get = async (path: string) => (await rawRequest(server.url, "GET", path)).body.toString();
+  const rowsOf = (html: string) => [...html.matchAll(/<tr data-key="([^"]+)"/g)].map((m) => m[1] ?? "");
+
+  beforeAll(async () => {
+    app = await makeWebApp({ repositories: 1001, tags: 1100 });
+    server = await startRegistryServer({ configPath: app.repo.configPath, host: "127.0.0.1", port: 0 });
+  }, 120_000);
+  afterAll(async () => {
+    await server.close();
+    await app.cleanup();
+  });
+
+  it("pages the list at 1,000 rows, and search reaches every repository", async () => {
+    const first = await get("/ui/");
+    expect(rowsOf(first)).toHaveLength(1000);
+    expect(first).toContain("1005 repositories, showing 1–1000.");
+    expect(first).toContain('href="/ui/?page=2" rel="next"');
+    const second = await get("/ui/?page=2");
+    expect(rowsOf(second)).toEqual([
+      "bulk/repo-00998",
+      "bulk/repo-00999",
+      "bulk/repo-01000",
+      "hostile/app",
+      "legacy/tool",
+    ]);
+    expect(rowsOf(await get("/ui/?page=99999999999999999999"))).toEqual(rowsOf(second));
+    expect(rowsOf(await get("/ui/?page=-3"))).toEqual(rowsOf(first));
+    expect(rowsOf(await get(`/ui/?q=${encodeURIComponent("repo-01000")}`))).toEqual(["bulk/repo-01000"]);
+  });
+
+  it("pages a repository's tags at 1,000 rows, keeping sort and filter in the page links", async () => {
+    const first = await get("/ui/r/bulk/many-tags?sort=tag&order=desc");
+    expect(rowsOf(first)).toHaveLength(1000);
+    expect(first).toContain("1103 of 1103 tags, showing 1–1000.");
+    expect(first).toContain('href="/ui/r/bulk/many-tags?sort=tag&amp;order=desc&amp;page=2"');
+    const second = rowsOf(await get("/ui/r/bulk/many-tags?sort=tag&order=desc&page=2"));
+    expect(second).toHaveLength(103);
+    expect(new Set([...rowsOf(first), ...second]).size).toBe(1103);
+    expect(rowsOf(await get("/ui/r/bulk/many-tags?q=1.99"))).toEqual([
+      "1.99.0",
+      "1.990.0",
+      "1.991.0",
+      "1.992.0",
+      "1.993.0",
+      "1.994.0",
+      "1.995.0",
+      "1.996.0",
+      "1.997.0",
+      "1.998.0",
+      "1.999.0",
+    ]);
+  });
+});
