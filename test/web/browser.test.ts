@@ -16,7 +16,12 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRegistryApp } from "../../src/server/app.js";
+import { loadServerConfig } from "../../src/server/config.js";
+import { loadSnapshot } from "../../src/server/snapshot.js";
 import { packageRoot } from "../../src/app/package-root.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
 import { makeWebApp, type WebApp } from "./fixture.js";
@@ -200,6 +205,45 @@ describe.skipIf(!hasChromium)("web page in headless Chromium", () => {
     expect(order).toEqual(["1.0", "latest", "multi"]);
     await expect(page.locator('th[aria-sort="descending"]').textContent()).resolves.toContain("Size");
     await page.close();
+  });
+
+  it("keeps the environments and pull-chart sections accessible (server with plug-ins, in process)", async () => {
+    const config = await loadServerConfig(app.repo.configPath, {});
+    const snapshot = await loadSnapshot(config, () => undefined);
+    const days = Array.from({ length: 30 }, (_, i) => ({
+      day: new Date(Date.UTC(2025, 4, 1 + i)).toISOString().slice(0, 10),
+      pulls: (i * 37) % 50,
+    }));
+    const inProcess = createServer(
+      createRegistryApp({
+        config,
+        snapshot: () => snapshot,
+        web: {
+          environments: () => [{ name: "production", since: "2025-05-01T00:00:00Z" }],
+          pullStats: () => days,
+        },
+      }),
+    );
+    await new Promise<void>((resolve) => inProcess.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(inProcess.address() as AddressInfo).port}`;
+    const page = await context.newPage();
+    watch(page);
+    try {
+      for (const scheme of ["light", "dark"] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        await page.goto(`${url}/ui/r/acme/app/-/t/latest`);
+        await expect(page.locator("svg.chart rect.bar").count()).resolves.toBe(30);
+        await page.locator("figure").screenshot({ path: join(SHOTS, `pulls-${scheme}.png`) });
+        await page.getByText("Pulls per day as a table").click();
+        await expect(page.locator("figure table tbody tr").count()).resolves.toBe(30);
+        await checkA11y(page, `tag page with environments and pull chart (${scheme})`);
+      }
+      expect(cspErrors).toEqual([]);
+    } finally {
+      await page.close();
+      inProcess.closeAllConnections();
+      await new Promise<void>((resolve) => inProcess.close(() => resolve()));
+    }
   });
 
   const pages = [
