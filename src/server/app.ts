@@ -10,6 +10,7 @@ import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
 import { handleV1 } from "./v1.js";
 import { handleV2 } from "./v2.js";
+import { createWebUi, wantsHtml, type WebOptions } from "../web/index.js";
 
 export interface RegistryDeps {
   config: ServerConfig;
@@ -30,6 +31,8 @@ export interface RegistryDeps {
   adoptPending?: () => boolean;
   /** Called once per finished request with its access-log record. */
   accessLog?: (record: AccessRecord) => void;
+  /** The web page's plug-ins: who may see what (`canPull`), environments, pull statistics. */
+  web?: WebOptions;
 }
 
 export type AccessRecord = {
@@ -73,6 +76,14 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
   const storageUrl = deps.storageUrl ?? storageUrlBuilder(deps.config, now);
   const metrics = deps.metrics ?? new Metrics();
   const accessLog = deps.accessLog;
+  // The web page (src/web) reads the same snapshot and reaches storage the way redirects do.
+  const web = createWebUi({
+    snapshot: deps.snapshot,
+    ...(deps.config.serveContent.enable ? { contentDir: deps.config.serveContent.contentDirV2 } : {}),
+    storageUrl: (key, repoUrl) => storageUrl(key, "GET", repoUrl),
+    log,
+    ...(deps.web === undefined ? {} : { options: deps.web }),
+  });
 
   async function route(req: Req, res: Res): Promise<void> {
     const raw = req.url ?? "/";
@@ -122,6 +133,9 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       });
     }
     if (top === "crane") return handleAdmin(ctx, rest);
+    // The web page: `/ui/...`, and `/` for a browser asking for HTML (API clients still get the 404).
+    if (top === "ui") return web(req, res);
+    if (top === "" && rest.length === 0 && wantsHtml(req)) return redirect(req, res, 302, "/ui/");
     send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });
   }
 

@@ -1,0 +1,295 @@
+/// <reference lib="dom" />
+/**
+ * The web page in a real browser: Debian's chromium, headless, driven by playwright-core (which
+ * downloads nothing: the executable path is given). The registry runs as its real process
+ * (dist/server-bundle/main.js, the bundle `npm run build` makes) over a fixture app repo. The flow a user follows:
+ * list -> search -> repository -> tag -> copy a pull command with the keyboard; then the copied
+ * skopeo command runs against the same server. axe-core checks every main page in light and dark,
+ * and the screenshots in docs/web/ are taken here.
+ */
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { gunzipSync } from "node:zlib";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRegistryApp } from "../../src/server/app.js";
+import { loadServerConfig } from "../../src/server/config.js";
+import { loadSnapshot } from "../../src/server/snapshot.js";
+import { packageRoot } from "../../src/adapters/package-root.js";
+import { verifyOciDir } from "../helpers/skopeo.js";
+import { makeWebApp, type WebApp } from "./fixture.js";
+
+const CHROMIUM = process.env.RAAS_CHROMIUM ?? "/usr/bin/chromium";
+const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
+const SHOTS = join(packageRoot(), "docs", "web");
+const run = promisify(execFile);
+const hasChromium = existsSync(CHROMIUM);
+
+if (!hasChromium) {
+  console.warn(`web browser tests skipped: no Chromium at ${CHROMIUM} (install Debian's chromium package)`);
+}
+
+async function startServerProcess(configPath: string): Promise<{ url: string; child: ChildProcess }> {
+  if (!existsSync(MAIN)) {
+    throw new Error(`${MAIN} is missing: run \`npm run build\` before the browser tests`);
+  }
+  const child = spawn(
+    process.execPath,
+    [MAIN, "--config", configPath, "--host", "127.0.0.1", "--port", "0"],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  let out = "";
+  child.stdout?.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr?.on("data", (c: Buffer) => (out += c.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the registry did not start: ${out}`)), 15_000);
+    child.once("exit", (code) => reject(new Error(`the registry exited with ${code}: ${out}`)));
+    child.stdout?.on("data", () => {
+      const m = /"event":"listening","url":"([^"]+)"/.exec(out);
+      if (m?.[1] !== undefined) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+  });
+  return { url, child };
+}
+
+/**
+ * The layer contents of the image skopeo wrote to an `oci:` directory (every blob checked against
+ * its digest). The fixture's layers are not really gzip, so skopeo compresses them on the way:
+ * what must match is the content.
+ */
+async function pulledLayers(dir: string): Promise<Buffer[]> {
+  const { layers } = await verifyOciDir(dir);
+  const blobs = join(dir, "blobs", "sha256");
+  return Promise.all(layers.map(async (d) => gunzipSync(await readFile(join(blobs, d.slice(7))))));
+}
+
+interface AxeResult {
+  violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[];
+}
+
+const axeSource = async () => readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+describe.skipIf(!hasChromium)("web page in headless Chromium", () => {
+  let app: WebApp;
+  let server: { url: string; child: ChildProcess };
+  let browser: Browser;
+  let context: BrowserContext;
+  let work: string;
+  let axe: string;
+  const cspErrors: string[] = [];
+
+  const watch = (page: Page) => {
+    page.on("console", (msg) => {
+      if (/Content Security Policy|Refused to/i.test(msg.text())) cspErrors.push(msg.text());
+    });
+    page.on("pageerror", (err) => cspErrors.push(`page error: ${err.message}`));
+  };
+
+  async function checkA11y(page: Page, where: string): Promise<void> {
+    await page.evaluate(axe);
+    const result = (await page.evaluate(() =>
+      (window as unknown as { axe: { run(): Promise<unknown> } }).axe.run(),
+    )) as AxeResult;
+    const serious = result.violations
+      .filter((v) => v.impact === "serious" || v.impact === "critical")
+      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
+    expect(serious, `axe-core on ${where}`).toEqual([]);
+  }
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "raas-web-browser-"));
+    axe = await axeSource();
+    app = await makeWebApp();
+    server = await startServerProcess(app.repo.configPath);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    server?.child.kill("SIGTERM");
+    await app?.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("list -> search -> repository -> tag -> copy the pull command, which skopeo then runs", async () => {
+    const page = await context.newPage();
+    watch(page);
+    // A browser asking for `/` lands on the list.
+    await page.goto(`${server.url}/`);
+    expect(new URL(page.url()).pathname).toBe("/ui/");
+    await expect(page.locator("#repos tbody tr").count()).resolves.toBe(3);
+
+    // Keyboard: skip link first, then the home link, then the search box.
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
+    await page.keyboard.press("Tab");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("q");
+
+    // Instant filter while typing, then the server-side search on Enter.
+    await page.keyboard.type("acme");
+    await page.waitForFunction(() => document.querySelectorAll("#repos tbody tr:not([hidden])").length === 1);
+    await page.waitForFunction(() => document.getElementById("status")?.textContent === "1 of 3 shown");
+    await Promise.all([page.waitForURL(/\/ui\/\?q=acme$/), page.keyboard.press("Enter")]);
+    await expect(page.locator("#repos tbody tr").count()).resolves.toBe(1);
+
+    // Repository, then tag, following links with the keyboard.
+    await Promise.all([
+      page.waitForURL(/\/ui\/r\/acme\/app$/),
+      page.getByRole("link", { name: "acme/app" }).press("Enter"),
+    ]);
+    await expect(page.locator("h1").textContent()).resolves.toBe("acme/app");
+    await expect(page.locator("#tag-table tbody tr").count()).resolves.toBe(3);
+    await Promise.all([
+      page.waitForURL(/\/ui\/r\/acme\/app\/-\/t\/latest$/),
+      page.locator("#tag-table").getByRole("link", { name: "latest", exact: true }).press("Enter"),
+    ]);
+
+    // Copy the skopeo command by tag with the keyboard and read it back from the clipboard.
+    const button = page.getByRole("button", { name: "Copy the skopeo command (by tag latest)" });
+    await button.focus();
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => document.getElementById("status")?.textContent?.startsWith("Copied"));
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    const shown = await page.locator("#pull-tag-skopeo").textContent();
+    expect(copied).toBe(shown);
+    const host = new URL(server.url).host;
+    expect(copied).toBe(`skopeo copy --src-tls-verify=false docker://${host}/acme/app:latest oci:app:latest`);
+
+    // Run it exactly as copied (every word is a validated name, so splitting on spaces is the shell's split).
+    const [tool, ...args] = copied.split(" ");
+    expect(tool).toBe("skopeo");
+    await run("skopeo", args, { cwd: work, timeout: 60_000 });
+    const latest = app.acme.publication.manifests.find((m) => m.digest === app.acme.publication.tags.latest);
+    expect(await pulledLayers(join(work, "app"))).toEqual(
+      latest?.refs.slice(1).map((d) => app.acme.blobBytes.get(d)),
+    );
+
+    // The by-digest form too.
+    await page.getByRole("button", { name: "Copy the skopeo command (by digest)" }).press("Enter");
+    await page.waitForFunction(() => document.getElementById("status")?.textContent?.includes("@sha256:"));
+    const byDigest = await page.evaluate(() => navigator.clipboard.readText());
+    expect(byDigest).toContain(`@${app.acme.publication.tags.latest}`);
+    await rm(join(work, "app"), { recursive: true, force: true });
+    await run("skopeo", byDigest.split(" ").slice(1), { cwd: work, timeout: 60_000 });
+    expect(await pulledLayers(join(work, "app"))).toEqual(
+      latest?.refs.slice(1).map((d) => app.acme.blobBytes.get(d)),
+    );
+
+    expect(cspErrors).toEqual([]);
+    await page.close();
+  });
+
+  it("sorts tags from the column headers", async () => {
+    const page = await context.newPage();
+    await page.goto(`${server.url}/ui/r/acme/app`);
+    await page.getByRole("link", { name: "Size" }).click();
+    await page.getByRole("link", { name: /^Size/ }).click();
+    expect(page.url()).toContain("sort=size&order=desc");
+    const order = await page
+      .locator("#tag-table tbody tr")
+      .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-key")));
+    expect(order).toEqual(["1.0", "latest", "multi"]);
+    await expect(page.locator('th[aria-sort="descending"]').textContent()).resolves.toContain("Size");
+    await page.close();
+  });
+
+  it("keeps the environments and pull-chart sections accessible (server with plug-ins, in process)", async () => {
+    const config = await loadServerConfig(app.repo.configPath, {});
+    const snapshot = await loadSnapshot(config, () => undefined);
+    const days = Array.from({ length: 30 }, (_, i) => ({
+      day: new Date(Date.UTC(2025, 4, 1 + i)).toISOString().slice(0, 10),
+      pulls: (i * 37) % 50,
+    }));
+    const inProcess = createServer(
+      createRegistryApp({
+        config,
+        snapshot: () => snapshot,
+        web: {
+          environments: () => [{ name: "production", since: "2025-05-01T00:00:00Z" }],
+          pullStats: () => days,
+        },
+      }),
+    );
+    await new Promise<void>((resolve) => inProcess.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(inProcess.address() as AddressInfo).port}`;
+    const page = await context.newPage();
+    watch(page);
+    try {
+      for (const scheme of ["light", "dark"] as const) {
+        await page.emulateMedia({ colorScheme: scheme });
+        await page.goto(`${url}/ui/r/acme/app/-/t/latest`);
+        await expect(page.locator("svg.chart rect.bar").count()).resolves.toBe(30);
+        await page.locator("figure").screenshot({ path: join(SHOTS, `pulls-${scheme}.png`) });
+        await page.getByText("Pulls per day as a table").click();
+        await expect(page.locator("figure table tbody tr").count()).resolves.toBe(30);
+        await checkA11y(page, `tag page with environments and pull chart (${scheme})`);
+      }
+      expect(cspErrors).toEqual([]);
+    } finally {
+      await page.close();
+      inProcess.closeAllConnections();
+      await new Promise<void>((resolve) => inProcess.close(() => resolve()));
+    }
+  });
+
+  const pages = [
+    { name: "list", path: "/ui/" },
+    { name: "repository", path: "/ui/r/acme/app" },
+    { name: "image", path: "/ui/r/hostile/app/-/t/constructor" },
+    { name: "multi-platform", path: "/ui/r/acme/app/-/t/multi" },
+    { name: "not-found", path: "/ui/r/no/such" },
+  ];
+
+  it("has no serious accessibility violations, in light and dark, and fits a phone", async () => {
+    await mkdir(SHOTS, { recursive: true });
+    for (const scheme of ["light", "dark"] as const) {
+      const page = await context.newPage();
+      watch(page);
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const p of pages) {
+        await page.goto(`${server.url}${p.path}`);
+        await checkA11y(page, `${p.path} (${scheme})`);
+        if (p.name !== "not-found") {
+          await page.screenshot({
+            path: join(SHOTS, `${p.name}-${scheme}.png`),
+            fullPage: p.name !== "list",
+          });
+        }
+      }
+      await page.close();
+    }
+    const phone = await browser.newContext({
+      viewport: { width: 375, height: 740 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const page = await phone.newPage();
+    watch(page);
+    for (const p of pages) {
+      await page.goto(`${server.url}${p.path}`);
+      // Nothing wider than the screen: long digests wrap, wide tables scroll inside their own region.
+      const width = await page.evaluate(() => document.documentElement.scrollWidth);
+      expect(width, `${p.path} on a phone`).toBeLessThanOrEqual(375);
+      await checkA11y(page, `${p.path} (phone)`);
+      if (p.name === "list" || p.name === "image") {
+        await page.screenshot({ path: join(SHOTS, `${p.name}-phone.png`), fullPage: p.name === "image" });
+      }
+    }
+    await phone.close();
+    expect(cspErrors).toEqual([]);
+  });
+});
