@@ -43,8 +43,15 @@ const tagSchema = v.strictObject({
   push: v.optional(names, []),
   promote: v.optional(names, []),
 });
-const keyed = <T extends v.GenericSchema>(item: T) =>
-  v.optional(v.pipe(v.record(v.string(), item), v.check((r) => Object.keys(r).length <= MAX_LIST, "has too many entries")), {});
+// Keyed sections are validated entry by entry (see parseSections): valibot's record() silently
+// drops keys such as `__proto__` and `constructor`, and a name must never vanish silently.
+const keyed = v.optional(
+  v.custom<Record<string, unknown>>(
+    (x) => x !== null && typeof x === "object" && !Array.isArray(x) && Object.keys(x).length <= MAX_LIST,
+    `must be a mapping of at most ${MAX_LIST} names`,
+  ),
+  {},
+);
 
 const fileSchema = v.strictObject({
   version: v.literal(1),
@@ -57,67 +64,83 @@ const fileSchema = v.strictObject({
     }),
     {},
   ),
-  users: keyed(userSchema),
-  groups: keyed(groupSchema),
-  apps: keyed(appSchema),
-  services: keyed(serviceSchema),
+  users: keyed,
+  groups: keyed,
+  apps: keyed,
+  services: keyed,
   tags: v.optional(v.pipe(v.array(tagSchema), v.maxLength(MAX_LIST)), []),
 });
-type PolicyFile = v.InferOutput<typeof fileSchema>;
-
-const SECTIONS = ["users", "groups", "apps", "services"] as const;
-
-/** Keys of keyed sections are checked before valibot, which silently drops `__proto__`. */
-function keyProblems(raw: unknown): string[] {
-  if (raw === null || typeof raw !== "object") return [];
-  const problems: string[] = [];
-  for (const section of SECTIONS) {
-    const value = (raw as Record<string, unknown>)[section];
-    if (value === null || typeof value !== "object" || Array.isArray(value)) continue;
-    for (const key of Object.keys(value)) {
-      if (!isPolicyName(key)) {
-        problems.push(`${section}: ${JSON.stringify(key.slice(0, MAX_NAME_LENGTH))} is not a valid name`);
-      }
-    }
-  }
-  return problems;
+const sectionSchemas = { users: userSchema, groups: groupSchema, apps: appSchema, services: serviceSchema };
+type Section = keyof typeof sectionSchemas;
+type Entries<S extends Section> = Map<string, v.InferOutput<(typeof sectionSchemas)[S]>>;
+interface PolicyFile extends Omit<v.InferOutput<typeof fileSchema>, Section> {
+  users: Entries<"users">;
+  groups: Entries<"groups">;
+  apps: Entries<"apps">;
+  services: Entries<"services">;
 }
 
-export function parsePolicy(text: string, file = POLICY_FILE): Policy {
+function issueText(prefix: string, issues: readonly v.BaseIssue<unknown>[]): string[] {
+  return issues.map((issue) => {
+    const path = [prefix, ...(issue.path ?? []).map((p) => String(p.key))].filter((p) => p !== "").join(".");
+    return path === "" ? issue.message : `${path}: ${issue.message}`;
+  });
+}
+
+function parseSection<S extends Section>(section: S, raw: Record<string, unknown>, problems: string[]): Entries<S> {
+  const out: Entries<S> = new Map();
+  for (const key of Object.keys(raw)) {
+    if (!isPolicyName(key)) {
+      problems.push(`${section}: ${JSON.stringify(key.slice(0, MAX_NAME_LENGTH))} is not a valid name`);
+      continue;
+    }
+    const result = v.safeParse(sectionSchemas[section], raw[key]);
+    if (result.success) out.set(key, result.output as v.InferOutput<(typeof sectionSchemas)[S]>);
+    else problems.push(...issueText(`${section}.${key}`, result.issues));
+  }
+  return out;
+}
+
+export function parsePolicy(text: string, fileName = POLICY_FILE): Policy {
   if (Buffer.byteLength(text) > MAX_POLICY_BYTES) {
-    throw new InputError(file, `is larger than ${MAX_POLICY_BYTES} bytes`);
+    throw new InputError(fileName, `is larger than ${MAX_POLICY_BYTES} bytes`);
   }
   let raw: unknown;
   try {
     raw = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
   } catch (err) {
-    throw new InputError(file, `is not valid YAML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+    throw new InputError(fileName, `is not valid YAML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
   }
-  const problems = keyProblems(raw);
+  const problems: string[] = [];
   const result = v.safeParse(fileSchema, raw);
-  if (!result.success) {
-    for (const issue of result.issues) {
-      const path = (issue.path ?? []).map((p) => String(p.key)).join(".");
-      problems.push(path === "" ? issue.message : `${path}: ${issue.message}`);
-    }
-  }
-  if (problems.length > 0 || !result.success) {
-    throw new InputError(file, `is not a valid access policy:\n  ${problems.join("\n  ")}`, {
+  if (!result.success) problems.push(...issueText("", result.issues));
+  // Sections are checked even when the top level has problems, so every problem is listed at once.
+  const rawSection = (section: Section): Record<string, unknown> => {
+    const value = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>)[section] : undefined;
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  };
+  const users = parseSection("users", rawSection("users"), problems);
+  const groups = parseSection("groups", rawSection("groups"), problems);
+  const apps = parseSection("apps", rawSection("apps"), problems);
+  const services = parseSection("services", rawSection("services"), problems);
+  const file: PolicyFile | undefined = result.success ? { ...result.output, users, groups, apps, services } : undefined;
+  if (problems.length > 0 || file === undefined) {
+    throw new InputError(fileName, `is not a valid access policy:\n  ${problems.join("\n  ")}`, {
       hint: "See docs/auth.md for the file format.",
     });
   }
-  const policy = build(result.output);
+  const policy = build(file);
   const crossProblems = crossCheck(policy);
   if (crossProblems.length > 0) {
-    throw new InputError(file, `is not a consistent access policy:\n  ${crossProblems.join("\n  ")}`, {
+    throw new InputError(fileName, `is not a consistent access policy:\n  ${crossProblems.join("\n  ")}`, {
       hint: "See docs/auth.md for the file format.",
     });
   }
   return policy;
 }
 
-function entries<T>(record: Record<string, T>): [string, T][] {
-  return Object.keys(record).map((k) => [k, record[k] as T]);
+function entries<T>(map: Map<string, T>): [string, T][] {
+  return [...map.entries()];
 }
 
 function build(file: PolicyFile): Policy {
@@ -207,7 +230,7 @@ const withId = (id: string | undefined) => (id === undefined ? {} : { id });
 
 /** Stable YAML for the policy: sections and names in order, no secrets beyond hashes. */
 export function serializePolicy(policy: Policy): string {
-  const file: PolicyFile = {
+  const file = {
     version: 1,
     registry: {
       mode: policy.registry.mode,
