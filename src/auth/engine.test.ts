@@ -174,21 +174,33 @@ describe("decision table", () => {
   it("has at least 100 rows", () => {
     expect(RESTRICTED.length + UNRESTRICTED.length).toBeGreaterThanOrEqual(100);
   });
-  it.each(RESTRICTED.map((r) => [label(r), r] as const))("restricted: %s", (_, [id, action, repo, tag, want, rule]) => {
-    const decision = explain(restricted, id, action, repo, tag);
-    expect({ allow: decision.allow, rule: decision.rule }).toEqual({ allow: want === "allow", rule });
-    expect(decision.reason.length).toBeGreaterThan(0);
-  });
-  it.each(UNRESTRICTED.map((r) => [label(r), r] as const))("unrestricted: %s", (_, [id, action, repo, tag, want, rule]) => {
-    const decision = explain(unrestricted, id, action, repo, tag);
-    expect({ allow: decision.allow, rule: decision.rule }).toEqual({ allow: want === "allow", rule });
-  });
+  it.each(RESTRICTED.map((r) => [label(r), r] as const))(
+    "restricted: %s",
+    (_, [id, action, repo, tag, want, rule]) => {
+      const decision = explain(restricted, id, action, repo, tag);
+      expect({ allow: decision.allow, rule: decision.rule }).toEqual({ allow: want === "allow", rule });
+      expect(decision.reason.length).toBeGreaterThan(0);
+    },
+  );
+  it.each(UNRESTRICTED.map((r) => [label(r), r] as const))(
+    "unrestricted: %s",
+    (_, [id, action, repo, tag, want, rule]) => {
+      const decision = explain(unrestricted, id, action, repo, tag);
+      expect({ allow: decision.allow, rule: decision.rule }).toEqual({ allow: want === "allow", rule });
+    },
+  );
 });
 
 describe("grantedActions", () => {
   it("returns only the allowed subset", () => {
-    expect(grantedActions(restricted, u("carol"), "apps/bigdata/server", ["pull", "push", "delete"])).toEqual(["pull"]);
+    expect(grantedActions(restricted, u("carol"), "apps/bigdata/server", ["pull", "push", "delete"])).toEqual(
+      ["pull"],
+    );
     expect(grantedActions(restricted, u("alice"), "users/bob/x", ["pull", "push"])).toEqual([]);
-    expect(grantedActions(restricted, u("dave"), "tools/x", ["pull", "push", "delete"])).toEqual(["pull", "push", "delete"]);
+    expect(grantedActions(restricted, u("dave"), "tools/x", ["pull", "push", "delete"])).toEqual([
+      "pull",
+      "push",
+      "delete",
+    ]);
   });
 });

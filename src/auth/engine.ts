@@ -47,7 +47,12 @@ export interface Decision {
 const allow = (rule: string, reason: string): Decision => ({ allow: true, rule, reason });
 const deny = (rule: string, reason: string): Decision => ({ allow: false, rule, reason });
 
-const NEEDED: Record<Action, Privilege> = { pull: "puller", push: "pusher", promote: "pusher", delete: "manager" };
+const NEEDED: Record<Action, Privilege> = {
+  pull: "puller",
+  push: "pusher",
+  promote: "pusher",
+  delete: "manager",
+};
 
 function describe(identity: Identity): string {
   return identity.kind === "anonymous" ? "anonymous" : `${identity.kind} "${identity.name}"`;
@@ -135,7 +140,9 @@ function namespaceDecision(
   if (prefix === "groups") {
     const group = owner === undefined ? undefined : findByNameOrId(policy.groups, owner);
     if (group === undefined) return deny("groups-unknown", `there is no group "${owner ?? ""}"`);
-    if (group.members.has(user.name)) return allow("groups-member", `${who} is a member of group "${group.name}"`);
+    if (group.members.has(user.name)) {
+      return allow("groups-member", `${who} is a member of group "${group.name}"`);
+    }
     return deny("groups-members-only", `groups/${owner}/... is for members of group "${group.name}" only`);
   }
   if (prefix === "apps") {
@@ -152,7 +159,10 @@ function namespaceDecision(
       }
       if (unrestricted) return allow("apps-unrestricted", "the registry is unrestricted: any login may pull");
     }
-    return deny("apps-denied", `${who} is not in a ${action === "pull" ? "publication or " : ""}responsible group of app "${app.name}"`);
+    return deny(
+      "apps-denied",
+      `${who} is not in a ${action === "pull" ? "publication or " : ""}responsible group of app "${app.name}"`,
+    );
   }
   const responsible = inAny(policy, user, policy.registry.responsibleGroups);
   if (responsible !== undefined) {
@@ -160,8 +170,12 @@ function namespaceDecision(
   }
   if (action === "pull") {
     const publication = inAny(policy, user, policy.registry.publicationGroups);
-    if (publication !== undefined) return allow("registry-publication", `the registry is published to "${publication}"`);
-    if (unrestricted) return allow("registry-unrestricted", "the registry is unrestricted: any login may pull");
+    if (publication !== undefined) {
+      return allow("registry-publication", `the registry is published to "${publication}"`);
+    }
+    if (unrestricted) {
+      return allow("registry-unrestricted", "the registry is unrestricted: any login may pull");
+    }
   }
   return deny("default-deny", "no rule allows this");
 }
@@ -191,14 +205,25 @@ function tagDecision(
   const verb = action === "promote" ? "promote" : "push";
   for (const subject of subjects) {
     if (subject === user.name || isMember(policy, user, subject)) {
-      return allow(id, `${who} may ${verb} tags ${rule.tag.source} in ${rule.repository.source} (as "${subject}")`);
+      return allow(
+        id,
+        `${who} may ${verb} tags ${rule.tag.source} in ${rule.repository.source} (as "${subject}")`,
+      );
     }
   }
-  return deny(id, `only ${[...subjects].join(", ") || "nobody"} may ${verb} tags ${rule.tag.source} in ${rule.repository.source}`);
+  return deny(
+    id,
+    `only ${[...subjects].join(", ") || "nobody"} may ${verb} tags ${rule.tag.source} in ${rule.repository.source}`,
+  );
 }
 
 /** Which of the actions the identity may do on the repository (no tag: tag rules apply later). */
-export function grantedActions(policy: Policy, identity: Identity, repository: string, actions: Iterable<Action>): Action[] {
+export function grantedActions(
+  policy: Policy,
+  identity: Identity,
+  repository: string,
+  actions: Iterable<Action>,
+): Action[] {
   const granted: Action[] = [];
   for (const action of actions) if (explain(policy, identity, action, repository).allow) granted.push(action);
   return granted;

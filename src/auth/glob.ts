@@ -43,7 +43,9 @@ export function compileGlob(source: string): Glob | undefined {
   const last = tokens.at(-1);
   const slash = tokens.at(-2);
   const self =
-    last?.kind === "globstar" && slash?.kind === "literal" && slash.char === "/" ? tokens.slice(0, -2) : undefined;
+    last?.kind === "globstar" && slash?.kind === "literal" && slash.char === "/"
+      ? tokens.slice(0, -2)
+      : undefined;
   return { source, tokens, self };
 }
 

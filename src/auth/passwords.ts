@@ -21,10 +21,13 @@ export const DEFAULT_SCRYPT: ScryptParams = { ln: 15, r: 8, p: 1 };
 const KEY_LENGTH = 32;
 const SALT_LENGTH = 16;
 const MAX_PASSWORD_BYTES = 1024;
-const HASH_RE = /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d)\$([A-Za-z0-9+/]{22}(?:==)?)\$([A-Za-z0-9+/]{43}=?)$/;
+const HASH_RE =
+  /^\$scrypt\$ln=(\d{1,2}),r=(\d{1,2}),p=(\d)\$([A-Za-z0-9+/]{22}(?:==)?)\$([A-Za-z0-9+/]{43}=?)$/;
 
 function inBounds(params: ScryptParams): boolean {
-  return params.ln >= 10 && params.ln <= 20 && params.r >= 1 && params.r <= 16 && params.p >= 1 && params.p <= 4;
+  return (
+    params.ln >= 10 && params.ln <= 20 && params.r >= 1 && params.r <= 16 && params.p >= 1 && params.p <= 4
+  );
 }
 
 function derive(password: string, salt: Buffer, params: ScryptParams): Promise<Buffer> {
@@ -32,8 +35,12 @@ function derive(password: string, salt: Buffer, params: ScryptParams): Promise<B
   // scrypt needs 128 * N * r bytes; Node's default cap (32 MiB) is exactly the default set's need.
   const maxmem = 256 * N * params.r;
   return new Promise((resolve, reject) => {
-    scryptCallback(password.normalize("NFC"), salt, KEY_LENGTH, { N, r: params.r, p: params.p, maxmem }, (err, key) =>
-      err ? reject(err) : resolve(key),
+    scryptCallback(
+      password.normalize("NFC"),
+      salt,
+      KEY_LENGTH,
+      { N, r: params.r, p: params.p, maxmem },
+      (err, key) => (err ? reject(err) : resolve(key)),
     );
   });
 }

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { InputError } from "../errors.js";
 import { compileGlob, globMatches } from "./glob.js";
-import { hashPassword, hashServiceToken, isPasswordHash, newServiceToken, verifyPassword, verifyServiceToken } from "./passwords.js";
+import {
+  hashPassword,
+  hashServiceToken,
+  isPasswordHash,
+  newServiceToken,
+  verifyPassword,
+  verifyServiceToken,
+} from "./passwords.js";
 import { parsePolicy, serializePolicy } from "./policy-file.js";
 import { fixtureText, TEST_SCRYPT } from "./testing/policy-fixture.js";
 
@@ -35,7 +42,7 @@ describe("policy file", () => {
   });
 
   it("rejects __proto__ and other non-names as keys instead of dropping them", () => {
-    const message = problemsOf('version: 1\nusers:\n  __proto__: { privileges: [manager] }\n  Alice: {}\n');
+    const message = problemsOf("version: 1\nusers:\n  __proto__: { privileges: [manager] }\n  Alice: {}\n");
     expect(message).toContain('"__proto__" is not a valid name');
     expect(message).toContain('"Alice" is not a valid name');
     const json = problemsOf('{"version": 1, "groups": {"__proto__": {"members": []}}}');
@@ -75,7 +82,9 @@ tags:
     expect(problemsOf("version: 2\n")).toMatch(/version/);
     expect(problemsOf("version: 1\nusers:\n  a: { password: plaintext }\n")).toContain("$scrypt$");
     expect(problemsOf("version: 1\nusers:\n  a: { privileges: [root] }\n")).toMatch(/privileges/);
-    expect(problemsOf('version: 1\nregistry: { anonymousPull: ["a/(.*)"] }\n')).toContain("not a valid pattern");
+    expect(problemsOf('version: 1\nregistry: { anonymousPull: ["a/(.*)"] }\n')).toContain(
+      "not a valid pattern",
+    );
     expect(problemsOf("version: 1\nservices:\n  s: { app: a, token: plain }\n")).toContain("sha256");
     expect(problemsOf("version: [1\n")).toContain("not valid YAML");
     expect(problemsOf("version: 1\nversion: 1\n")).toContain("not valid YAML");
@@ -85,7 +94,13 @@ tags:
 
   it("bounds YAML alias expansion", () => {
     const bomb = ["version: 1", "a: &a [x, x, x, x, x, x, x, x, x, x]"];
-    for (let i = 0; i < 8; i++) bomb.push(`${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10).fill("*" + String.fromCharCode(97 + i)).join(", ")}]`);
+    for (let i = 0; i < 8; i++) {
+      bomb.push(
+        `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [${Array(10)
+          .fill("*" + String.fromCharCode(97 + i))
+          .join(", ")}]`,
+      );
+    }
     expect(problemsOf(bomb.join("\n") + "\n")).toContain("access.yaml");
   });
 });

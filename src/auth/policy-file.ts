@@ -16,14 +16,22 @@ const MAX_LIST = 10_000;
 
 const TOKEN_HASH_RE = /^sha256:[a-f0-9]{64}$/;
 
-const name = v.pipe(v.string(), v.check(isPolicyName, "must be a lower-case name ([a-z0-9] with . _ -, at most 64)"));
+const name = v.pipe(
+  v.string(),
+  v.check(isPolicyName, "must be a lower-case name ([a-z0-9] with . _ -, at most 64)"),
+);
 const names = v.pipe(v.array(name), v.maxLength(MAX_LIST));
 const privileges = v.pipe(v.array(v.picklist(PRIVILEGES)), v.maxLength(PRIVILEGES.length));
-const pattern = v.pipe(v.string(), v.check((s) => compileGlob(s) !== undefined, "is not a valid pattern"));
+const pattern = v.pipe(
+  v.string(),
+  v.check((s) => compileGlob(s) !== undefined, "is not a valid pattern"),
+);
 
 const userSchema = v.strictObject({
   id: v.optional(name),
-  password: v.optional(v.pipe(v.string(), v.check(isPasswordHash, "must be a $scrypt$ hash written by raas"))),
+  password: v.optional(
+    v.pipe(v.string(), v.check(isPasswordHash, "must be a $scrypt$ hash written by raas")),
+  ),
   privileges: v.optional(privileges, []),
 });
 const groupSchema = v.strictObject({ id: v.optional(name), members: v.optional(names, []) });
@@ -87,7 +95,11 @@ function issueText(prefix: string, issues: readonly v.BaseIssue<unknown>[]): str
   });
 }
 
-function parseSection<S extends Section>(section: S, raw: Record<string, unknown>, problems: string[]): Entries<S> {
+function parseSection<S extends Section>(
+  section: S,
+  raw: Record<string, unknown>,
+  problems: string[],
+): Entries<S> {
   const out: Entries<S> = new Map();
   for (const key of Object.keys(raw)) {
     if (!isPolicyName(key)) {
@@ -109,21 +121,28 @@ export function parsePolicy(text: string, fileName = POLICY_FILE): Policy {
   try {
     raw = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
   } catch (err) {
-    throw new InputError(fileName, `is not valid YAML: ${(err as Error).message.split("\n")[0]}`, { cause: err });
+    throw new InputError(fileName, `is not valid YAML: ${(err as Error).message.split("\n")[0]}`, {
+      cause: err,
+    });
   }
   const problems: string[] = [];
   const result = v.safeParse(fileSchema, raw);
   if (!result.success) problems.push(...issueText("", result.issues));
   // Sections are checked even when the top level has problems, so every problem is listed at once.
   const rawSection = (section: Section): Record<string, unknown> => {
-    const value = raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>)[section] : undefined;
-    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+    const value =
+      raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>)[section] : undefined;
+    return value !== null && typeof value === "object" && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : {};
   };
   const users = parseSection("users", rawSection("users"), problems);
   const groups = parseSection("groups", rawSection("groups"), problems);
   const apps = parseSection("apps", rawSection("apps"), problems);
   const services = parseSection("services", rawSection("services"), problems);
-  const file: PolicyFile | undefined = result.success ? { ...result.output, users, groups, apps, services } : undefined;
+  const file: PolicyFile | undefined = result.success
+    ? { ...result.output, users, groups, apps, services }
+    : undefined;
   if (problems.length > 0 || file === undefined) {
     throw new InputError(fileName, `is not a valid access policy:\n  ${problems.join("\n  ")}`, {
       hint: "See docs/auth.md for the file format.",
@@ -146,17 +165,34 @@ function entries<T>(map: Map<string, T>): [string, T][] {
 function build(file: PolicyFile): Policy {
   const users = new Map<string, User>();
   for (const [n, u] of entries(file.users)) {
-    users.set(n, { name: n, id: u.id, passwordHash: u.password, privileges: new Set<Privilege>(u.privileges) });
+    users.set(n, {
+      name: n,
+      id: u.id,
+      passwordHash: u.password,
+      privileges: new Set<Privilege>(u.privileges),
+    });
   }
   const groups = new Map<string, Group>();
-  for (const [n, g] of entries(file.groups)) groups.set(n, { name: n, id: g.id, members: new Set(g.members) });
+  for (const [n, g] of entries(file.groups)) {
+    groups.set(n, { name: n, id: g.id, members: new Set(g.members) });
+  }
   const apps = new Map<string, App>();
   for (const [n, a] of entries(file.apps)) {
-    apps.set(n, { name: n, id: a.id, publicationGroups: a.publicationGroups, responsibleGroups: a.responsibleGroups });
+    apps.set(n, {
+      name: n,
+      id: a.id,
+      publicationGroups: a.publicationGroups,
+      responsibleGroups: a.responsibleGroups,
+    });
   }
   const services = new Map<string, ServiceLogin>();
   for (const [n, s] of entries(file.services)) {
-    services.set(n, { name: n, app: s.app, tokenHash: s.token, privileges: new Set<Privilege>(s.privileges) });
+    services.set(n, {
+      name: n,
+      app: s.app,
+      tokenHash: s.token,
+      privileges: new Set<Privilege>(s.privileges),
+    });
   }
   const tags: TagRule[] = file.tags.map((t, index) => ({
     index,
@@ -192,8 +228,9 @@ function crossCheck(policy: Policy): string[] {
     for (const item of items) {
       for (const key of item.id === undefined || item.id === item.name ? [item.name] : [item.name, item.id]) {
         const other = seen.get(key);
-        if (other !== undefined) problems.push(`${section}: "${key}" names both "${other}" and "${item.name}"`);
-        else seen.set(key, item.name);
+        if (other !== undefined) {
+          problems.push(`${section}: "${key}" names both "${other}" and "${item.name}"`);
+        } else seen.set(key, item.name);
       }
     }
   };
@@ -201,10 +238,14 @@ function crossCheck(policy: Policy): string[] {
   unique("groups", policy.groups.values());
   unique("apps", policy.apps.values());
   for (const s of policy.services.keys()) {
-    if (policy.users.has(s)) problems.push(`services: "${s}" is also a user name; login names must be unique`);
+    if (policy.users.has(s)) {
+      problems.push(`services: "${s}" is also a user name; login names must be unique`);
+    }
   }
   for (const g of policy.groups.values()) {
-    for (const m of g.members) if (!policy.users.has(m)) problems.push(`groups.${g.name}: unknown member "${m}"`);
+    for (const m of g.members) {
+      if (!policy.users.has(m)) problems.push(`groups.${g.name}: unknown member "${m}"`);
+    }
   }
   for (const a of policy.apps.values()) {
     for (const g of a.publicationGroups) needGroup(`apps.${a.name}.publicationGroups`, g);
@@ -225,7 +266,8 @@ function crossCheck(policy: Policy): string[] {
   return problems;
 }
 
-const sorted = <T>(map: ReadonlyMap<string, T>): [string, T][] => [...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+const sorted = <T>(map: ReadonlyMap<string, T>): [string, T][] =>
+  [...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1));
 const withId = (id: string | undefined) => (id === undefined ? {} : { id });
 
 /** Stable YAML for the policy: sections and names in order, no secrets beyond hashes. */
@@ -248,11 +290,17 @@ export function serializePolicy(policy: Policy): string {
         },
       ]),
     ),
-    groups: Object.fromEntries(sorted(policy.groups).map(([n, g]) => [n, { ...withId(g.id), members: [...g.members].sort() }])),
+    groups: Object.fromEntries(
+      sorted(policy.groups).map(([n, g]) => [n, { ...withId(g.id), members: [...g.members].sort() }]),
+    ),
     apps: Object.fromEntries(
       sorted(policy.apps).map(([n, a]) => [
         n,
-        { ...withId(a.id), publicationGroups: [...a.publicationGroups], responsibleGroups: [...a.responsibleGroups] },
+        {
+          ...withId(a.id),
+          publicationGroups: [...a.publicationGroups],
+          responsibleGroups: [...a.responsibleGroups],
+        },
       ]),
     ),
     services: Object.fromEntries(
