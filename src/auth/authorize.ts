@@ -1,0 +1,194 @@
+/**
+ * The registry side: check a request's bearer token before serving a repository.
+ *
+ *   authorize(request, repository, action, tag?)   before every manifest/blob/tag request
+ *   authorizeBase(request)                          GET /v2/ (clients learn the realm here)
+ *   authorizeCatalog(request)                       GET /v2/_catalog (filter with canPull after)
+ *
+ * Outcomes: an AuthContext, or a RegistryAuthError: UNAUTHORIZED (401, with a Bearer challenge
+ * naming the scope to ask for) when there is no usable token, DENIED (403) when the caller is
+ * known and the policy says no. Verified tokens are cached until they expire (bounded), so a
+ * pull's many requests cost one signature check.
+ */
+import type { Action, Identity } from "./engine.js";
+import { ANONYMOUS, explain } from "./engine.js";
+import { bearerChallenge, repositoryScope } from "./challenge.js";
+import { RegistryAuthError } from "./errors.js";
+import type { VerifiedToken, Verifier } from "./jwt.js";
+import { TokenInvalidError } from "./jwt.js";
+import type { Policy } from "./policy.js";
+
+export type Caller = Identity | { readonly kind: "external"; readonly name: string };
+
+export interface AuthContext {
+  readonly caller: Caller;
+  /** Whether a token was presented (false: anonymous access allowed by the policy). */
+  readonly token: boolean;
+}
+
+export interface RequestLike {
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+}
+
+export interface AuthorizerOptions {
+  readonly realm: string;
+  readonly service: string;
+  readonly verify: Verifier;
+  /**
+   * Local mode: the policy, so anonymous pulls need no token, a known caller without the right
+   * gets DENIED rather than another challenge, and tag rules apply to pushes. Omit in external
+   * issuer mode: the external token's access claim is then the whole answer.
+   */
+  readonly policy?: () => Policy;
+  readonly cacheSize?: number;
+  readonly now?: () => Date;
+}
+
+export interface Authorizer {
+  authorize(request: RequestLike, repository: string, action: Action, tag?: string): Promise<AuthContext>;
+  authorizeBase(request: RequestLike): Promise<AuthContext>;
+  authorizeCatalog(request: RequestLike): Promise<AuthContext>;
+  /** For catalog, tag lists and search: may this caller pull the repository? */
+  canPull(context: AuthContext, repository: string): boolean;
+}
+
+const TOKEN_ACTION: Record<Action, string> = {
+  pull: "pull",
+  push: "push",
+  promote: "push",
+  delete: "delete",
+};
+
+function bearer(request: RequestLike): string | undefined | null {
+  const value = request.headers.authorization;
+  if (typeof value !== "string") return undefined;
+  const m = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/i.exec(value);
+  return m ? (m[1] as string) : null;
+}
+
+function callerOf(token: VerifiedToken): Caller {
+  switch (token.kind) {
+    case "user":
+    case "service":
+      return { kind: token.kind, name: token.subject };
+    case "anonymous":
+      return ANONYMOUS;
+    default:
+      return { kind: "external", name: token.subject };
+  }
+}
+
+function grants(token: VerifiedToken, type: string, name: string, action: string): boolean {
+  return token.access.some(
+    (e) => e.type === type && e.name === name && (e.actions.includes(action) || e.actions.includes("*")),
+  );
+}
+
+export function createAuthorizer(options: AuthorizerOptions): Authorizer {
+  const cache = new Map<string, VerifiedToken>();
+  const cacheSize = options.cacheSize ?? 10_000;
+  const now = options.now ?? (() => new Date());
+
+  const challenge = (scope?: string, error?: "invalid_token" | "insufficient_scope") =>
+    new RegistryAuthError(
+      "UNAUTHORIZED",
+      "authentication required",
+      {
+        "WWW-Authenticate": bearerChallenge({
+          realm: options.realm,
+          service: options.service,
+          ...(scope === undefined ? {} : { scope }),
+          ...(error === undefined ? {} : { error }),
+        }),
+      },
+      scope === undefined
+        ? undefined
+        : [
+            {
+              Type: scope.split(":")[0],
+              Name: scope.split(":").slice(1, -1).join(":"),
+              Action: scope.split(":").at(-1),
+            },
+          ],
+    );
+
+  async function verified(token: string, scope: string | undefined): Promise<VerifiedToken> {
+    const seconds = now().getTime() / 1000;
+    const hit = cache.get(token);
+    if (hit !== undefined && seconds < hit.expiresAt && seconds >= hit.notBefore) return hit;
+    try {
+      const result = await options.verify(token, "access", now());
+      if (seconds >= result.notBefore) {
+        if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
+        cache.set(token, result);
+      }
+      return result;
+    } catch (err) {
+      if (err instanceof TokenInvalidError) throw challenge(scope, "invalid_token");
+      throw err;
+    }
+  }
+
+  function policyDecision(caller: Caller, action: Action, repository: string, tag?: string) {
+    if (options.policy === undefined || caller.kind === "external") return undefined;
+    return explain(options.policy(), caller, action, repository, tag);
+  }
+
+  const denied = (repository: string, action: Action) =>
+    new RegistryAuthError("DENIED", "requested access to the resource is denied", {}, [
+      { Type: "repository", Name: repository, Action: TOKEN_ACTION[action] },
+    ]);
+
+  return {
+    async authorize(request, repository, action, tag) {
+      const tokenAction = TOKEN_ACTION[action];
+      const scope = repositoryScope(repository, action === "pull" ? ["pull"] : ["pull", tokenAction]);
+      const raw = bearer(request);
+      if (raw === null) throw challenge(scope, "invalid_token");
+      if (raw === undefined) {
+        const decision = policyDecision(ANONYMOUS, action, repository, tag);
+        if (decision?.allow === true) return { caller: ANONYMOUS, token: false };
+        throw challenge(scope);
+      }
+      const token = await verified(raw, scope);
+      const caller = callerOf(token);
+      if (!grants(token, "repository", repository, tokenAction)) {
+        // A known caller the policy refuses gets DENIED; anyone else is told which scope to ask for.
+        const decision = policyDecision(caller, action, repository, tag);
+        if (decision !== undefined && !decision.allow && caller.kind !== "anonymous")
+          {throw denied(repository, action);}
+        throw challenge(scope, "insufficient_scope");
+      }
+      if (tag !== undefined && action !== "pull") {
+        const decision = policyDecision(caller, action, repository, tag);
+        if (decision !== undefined && !decision.allow) throw denied(repository, action);
+      }
+      return { caller, token: true };
+    },
+
+    async authorizeBase(request) {
+      const raw = bearer(request);
+      if (raw === undefined || raw === null)
+        {throw challenge(undefined, raw === null ? "invalid_token" : undefined);}
+      return { caller: callerOf(await verified(raw, undefined)), token: true };
+    },
+
+    async authorizeCatalog(request) {
+      const scope = "registry:catalog:*";
+      const raw = bearer(request);
+      if (raw === null) throw challenge(scope, "invalid_token");
+      if (raw === undefined) {
+        if (options.policy !== undefined) return { caller: ANONYMOUS, token: false };
+        throw challenge(scope);
+      }
+      const token = await verified(raw, scope);
+      if (!grants(token, "registry", "catalog", "*")) throw challenge(scope, "insufficient_scope");
+      return { caller: callerOf(token), token: true };
+    },
+
+    canPull(context, repository) {
+      const decision = policyDecision(context.caller, "pull", repository);
+      return decision?.allow === true;
+    },
+  };
+}
