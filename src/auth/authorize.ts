@@ -155,8 +155,9 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       if (!grants(token, "repository", repository, tokenAction)) {
         // A known caller the policy refuses gets DENIED; anyone else is told which scope to ask for.
         const decision = policyDecision(caller, action, repository, tag);
-        if (decision !== undefined && !decision.allow && caller.kind !== "anonymous")
-          {throw denied(repository, action);}
+        if (decision !== undefined && !decision.allow && caller.kind !== "anonymous") {
+          throw denied(repository, action);
+        }
         throw challenge(scope, "insufficient_scope");
       }
       if (tag !== undefined && action !== "pull") {
@@ -168,8 +169,9 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
 
     async authorizeBase(request) {
       const raw = bearer(request);
-      if (raw === undefined || raw === null)
-        {throw challenge(undefined, raw === null ? "invalid_token" : undefined);}
+      if (raw === undefined || raw === null) {
+        throw challenge(undefined, raw === null ? "invalid_token" : undefined);
+      }
       return { caller: callerOf(await verified(raw, undefined)), token: true };
     },
 

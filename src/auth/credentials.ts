@@ -29,8 +29,9 @@ export async function authenticate(
   username: string,
   secret: string,
 ): Promise<Authenticated | undefined> {
-  if (username.length === 0 || username.length > MAX_LOGIN_NAME || secret.length > MAX_SECRET)
-    {return undefined;}
+  if (username.length === 0 || username.length > MAX_LOGIN_NAME || secret.length > MAX_SECRET) {
+    return undefined;
+  }
   if (secret.startsWith(SERVICE_TOKEN_PREFIX)) {
     const service = policy.services.get(username);
     if (!verifyServiceToken(secret, service?.tokenHash) || service === undefined) return undefined;

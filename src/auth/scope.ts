@@ -27,12 +27,14 @@ export class ScopeError extends Error {
 }
 
 function parseOne(text: string): Scope {
-  if (text.length > MAX_SCOPE_LENGTH)
-    {throw new ScopeError(`a scope is longer than ${MAX_SCOPE_LENGTH} characters`);}
+  if (text.length > MAX_SCOPE_LENGTH) {
+    throw new ScopeError(`a scope is longer than ${MAX_SCOPE_LENGTH} characters`);
+  }
   const first = text.indexOf(":");
   const last = text.lastIndexOf(":");
-  if (first <= 0 || last === first)
-    {throw new ScopeError("a scope must look like repository:<name>:<actions>");}
+  if (first <= 0 || last === first) {
+    throw new ScopeError("a scope must look like repository:<name>:<actions>");
+  }
   const type = text.slice(0, first);
   const name = text.slice(first + 1, last);
   const actions = text.slice(last + 1).split(",");

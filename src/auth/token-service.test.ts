@@ -290,8 +290,9 @@ describe("abuse", () => {
       perIdentity: new FailureLimiter({ maxFailures: 3, windowMs: 60_000 }),
       perAddress: new FailureLimiter({ maxFailures: 100, windowMs: 60_000 }),
     });
-    for (let i = 0; i < 3; i++)
-      {expect((await svc.handle(get("", basic("alice", "guess" + i), `10.0.0.${i}`))).status).toBe(401);}
+    for (let i = 0; i < 3; i++) {
+      expect((await svc.handle(get("", basic("alice", "guess" + i), `10.0.0.${i}`))).status).toBe(401);
+    }
     const locked = await svc.handle(get("", basic("alice", PASSWORDS.alice as string), "10.0.0.9"));
     expect(locked.status).toBe(429);
     expect(Number(locked.headers["Retry-After"])).toBeGreaterThan(0);

@@ -212,23 +212,26 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
 
   async function handlePost(request: TokenRequest): Promise<AuthResponse> {
     const type = (header(request, "content-type") ?? "").split(";")[0]?.trim().toLowerCase();
-    if (type !== "application/x-www-form-urlencoded")
-      {return badRequest(true, "expected an application/x-www-form-urlencoded form");}
+    if (type !== "application/x-www-form-urlencoded") {
+      return badRequest(true, "expected an application/x-www-form-urlencoded form");
+    }
     const body = request.body ?? "";
     if (Buffer.byteLength(body) > MAX_FORM_BYTES) return badRequest(true, "form too large");
     const form = new URLSearchParams(body);
     const service = form.get("service");
     if (service !== null && service !== options.service) return badRequest(true, "unknown service");
     const clientId = form.get("client_id");
-    if (clientId === null || clientId === "" || clientId.length > 128)
-      {return badRequest(true, "client_id is required");}
+    if (clientId === null || clientId === "" || clientId.length > 128) {
+      return badRequest(true, "client_id is required");
+    }
     const scopes = parseScopes(form.getAll("scope"));
     const grantType = form.get("grant_type");
     if (grantType === "password") {
       const username = form.get("username");
       const password = form.get("password");
-      if (username === null || password === null)
-        {return badRequest(true, "username and password are required");}
+      if (username === null || password === null) {
+        return badRequest(true, "username and password are required");
+      }
       const result = await login(username, password, request.remoteAddress, true);
       if (!("identity" in result)) return result;
       const offline = form.get("access_type") === "offline";
@@ -261,8 +264,9 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       const kind = verified.kind;
       if (kind !== "user" && kind !== "service") return undefined;
       const stamp = currentStamp(options.policy(), kind, verified.subject);
-      if (stamp === undefined || stamp !== verified.claims.cred || verified.claims.client_id !== clientId)
-        {return undefined;}
+      if (stamp === undefined || stamp !== verified.claims.cred || verified.claims.client_id !== clientId) {
+        return undefined;
+      }
       return { kind, name: verified.subject };
     } catch {
       return undefined;
@@ -279,8 +283,9 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       }
       const oauth = request.method === "POST";
       try {
-        if (request.method === "GET" || request.method === "HEAD")
-          {return await handleGet(request, url.searchParams);}
+        if (request.method === "GET" || request.method === "HEAD") {
+          return await handleGet(request, url.searchParams);
+        }
         if (oauth) return await handlePost(request);
         return json(
           405,
