@@ -77,11 +77,13 @@ function within(cert: X509Certificate, now: Date): boolean {
 
 /** The leaf key when `x5c` chains to one of the roots, all certificates valid now. */
 function chainKey(x5c: unknown, roots: readonly X509Certificate[], now: Date): KeyObject {
-  if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > MAX_CHAIN)
-    {throw new TokenInvalidError("bad x5c chain");}
+  if (!Array.isArray(x5c) || x5c.length === 0 || x5c.length > MAX_CHAIN) {
+    throw new TokenInvalidError("bad x5c chain");
+  }
   const chain = x5c.map((entry) => {
-    if (typeof entry !== "string" || entry.length > MAX_CERT_BASE64)
-      {throw new TokenInvalidError("bad x5c chain");}
+    if (typeof entry !== "string" || entry.length > MAX_CERT_BASE64) {
+      throw new TokenInvalidError("bad x5c chain");
+    }
     try {
       return new X509Certificate(Buffer.from(entry, "base64"));
     } catch {
@@ -92,8 +94,9 @@ function chainKey(x5c: unknown, roots: readonly X509Certificate[], now: Date): K
     if (!within(cert, now)) throw new TokenInvalidError("certificate not valid now");
     const issuer = chain[i + 1];
     if (issuer === undefined) break;
-    if (!issuer.ca || !cert.checkIssued(issuer) || !cert.verify(issuer.publicKey))
-      {throw new TokenInvalidError("broken x5c chain");}
+    if (!issuer.ca || !cert.checkIssued(issuer) || !cert.verify(issuer.publicKey)) {
+      throw new TokenInvalidError("broken x5c chain");
+    }
   }
   const top = chain.at(-1)!;
   const anchored = roots.some(
@@ -141,8 +144,9 @@ export function createExternalVerifier(options: ExternalIssuerOptions): Verifier
       if (use !== "access") throw new TokenInvalidError("only access tokens come from an external issuer");
       if (token.length > 64 * 1024) throw new TokenInvalidError("too long");
       const header = decodeProtectedHeader(token);
-      if (typeof header.alg !== "string" || !allowed.has(header.alg))
-        {throw new TokenInvalidError("algorithm not allowed");}
+      if (typeof header.alg !== "string" || !allowed.has(header.alg)) {
+        throw new TokenInvalidError("algorithm not allowed");
+      }
       const kids = await rootKids;
       const getKey: JWTVerifyGetKey = async (h, t) => {
         let key: KeyObject | undefined;
@@ -175,8 +179,9 @@ export function createExternalVerifier(options: ExternalIssuerOptions): Verifier
     } catch (err) {
       if (err instanceof TokenInvalidError) throw err;
       if (err instanceof errors.JWTExpired) throw new TokenInvalidError("expired");
-      if (err instanceof errors.JWTClaimValidationFailed)
-        {throw new TokenInvalidError(`claim ${err.claim} ${err.reason}`);}
+      if (err instanceof errors.JWTClaimValidationFailed) {
+        throw new TokenInvalidError(`claim ${err.claim} ${err.reason}`);
+      }
       if (err instanceof errors.JWKSNoMatchingKey) throw new TokenInvalidError("unknown key id");
       if (err instanceof errors.JOSEAlgNotAllowed) throw new TokenInvalidError("algorithm not allowed");
       if (err instanceof errors.JWSSignatureVerificationFailed) throw new TokenInvalidError("bad signature");
