@@ -62,7 +62,10 @@ export async function dispatch(
       throw error;
     }
     const ctx = { cwd: io.cwd, env: io.env, reporter };
-    const store = invocation.command === "serve" ? undefined : await openStore(settings, reporter);
+    const store =
+      invocation.command === "serve" || invocation.command === "auth"
+        ? undefined
+        : await openStore(settings, reporter);
     try {
       const result = await runCommand(invocation, settings, store, ctx, io, run, () =>
         loadFederation(config, reporter),
@@ -180,6 +183,16 @@ async function runCommand(
       case "serve": {
         const { serve } = await import("./serve.js");
         return await serve(settings, invocation.options, io, reporter);
+      }
+      case "auth": {
+        await requireSetUp(settings);
+        const app = appRepository(settings, reporter);
+        try {
+          const { runAuthCommand } = await import("./auth-dispatch.js");
+          return await runAuthCommand(invocation.request, app, io.cwd);
+        } finally {
+          await app.close();
+        }
       }
     }
   }

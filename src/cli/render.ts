@@ -1,14 +1,16 @@
+import type { AuthResult } from "../commands/auth.js";
 import type { PushResult } from "../commands/push.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
+import { renderAuth } from "./render-auth.js";
 import type { GlobalOptions, Invocation } from "./program.js";
 
 interface Out {
   write(text: string): void;
 }
 
-export type CommandResult = PushResult | CheckReport | { served: string };
+export type CommandResult = PushResult | CheckReport | { served: string } | AuthResult;
 
 /** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
 export function render(
@@ -26,7 +28,8 @@ export function render(
     for (const url of pullUrls(result)) out.write(`${url}\n`);
     return ok ? ExitCode.ok : ExitCode.failure;
   }
-  if ("images" in result) renderPush(result, out);
+  if ("auth" in result) renderAuth(result, out);
+  else if ("images" in result) renderPush(result, out);
   else if ("checks" in result && command === "setup") renderSetup(result, out);
   else if ("checks" in result) renderChecks(result, out);
   return ok ? ExitCode.ok : ExitCode.failure;
