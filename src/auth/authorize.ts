@@ -59,12 +59,17 @@ const TOKEN_ACTION: Record<Action, string> = {
   delete: "delete",
 };
 
+/** The bearer token; undefined without an Authorization header; null when it is not a usable one. */
 function bearer(request: RequestLike): string | undefined | null {
   const value = request.headers.authorization;
   if (typeof value !== "string") return undefined;
-  const m = /^Bearer +([A-Za-z0-9._~+/=-]+) *$/i.exec(value);
-  return m ? (m[1] as string) : null;
+  // Cheap prefix test first: this runs on every registry request.
+  if (value.length < 8 || value.slice(0, 7).toLowerCase() !== "bearer ") return null;
+  const token = value.slice(7).trim();
+  return token === "" ? null : token;
 }
+
+const TOKEN_RE = /^[A-Za-z0-9._~+/=-]+$/;
 
 function callerOf(token: VerifiedToken): Caller {
   switch (token.kind) {
@@ -112,10 +117,20 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
           ],
     );
 
-  async function verified(token: string, scope: string | undefined): Promise<VerifiedToken> {
-    const seconds = now().getTime() / 1000;
+  /** A token verified before and still within its validity (synchronous: the hot path). */
+  function cached(token: string): VerifiedToken | undefined {
     const hit = cache.get(token);
-    if (hit !== undefined && seconds < hit.expiresAt && seconds >= hit.notBefore) return hit;
+    if (hit === undefined) return undefined;
+    const seconds = now().getTime() / 1000;
+    return seconds < hit.expiresAt && seconds >= hit.notBefore ? hit : undefined;
+  }
+
+  async function verified(token: string, scope: string | undefined): Promise<VerifiedToken> {
+    const hit = cached(token);
+    if (hit !== undefined) return hit;
+    // The character check runs only before a real verification; cached tokens passed it.
+    if (!TOKEN_RE.test(token)) throw challenge(scope, "invalid_token");
+    const seconds = now().getTime() / 1000;
     try {
       const result = await options.verify(token, "access", now());
       if (seconds >= result.notBefore) {
@@ -142,15 +157,15 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
   return {
     async authorize(request, repository, action, tag) {
       const tokenAction = TOKEN_ACTION[action];
-      const scope = repositoryScope(repository, action === "pull" ? ["pull"] : ["pull", tokenAction]);
+      const scope = () => repositoryScope(repository, action === "pull" ? ["pull"] : ["pull", tokenAction]);
       const raw = bearer(request);
-      if (raw === null) throw challenge(scope, "invalid_token");
+      if (raw === null) throw challenge(scope(), "invalid_token");
       if (raw === undefined) {
         const decision = policyDecision(ANONYMOUS, action, repository, tag);
         if (decision?.allow === true) return { caller: ANONYMOUS, token: false };
-        throw challenge(scope);
+        throw challenge(scope());
       }
-      const token = await verified(raw, scope);
+      const token = cached(raw) ?? (await verified(raw, scope()));
       const caller = callerOf(token);
       if (!grants(token, "repository", repository, tokenAction)) {
         // A known caller the policy refuses gets DENIED; anyone else is told which scope to ask for.
@@ -158,7 +173,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         if (decision !== undefined && !decision.allow && caller.kind !== "anonymous") {
           throw denied(repository, action);
         }
-        throw challenge(scope, "insufficient_scope");
+        throw challenge(scope(), "insufficient_scope");
       }
       if (tag !== undefined && action !== "pull") {
         const decision = policyDecision(caller, action, repository, tag);

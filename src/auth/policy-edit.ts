@@ -120,8 +120,9 @@ export function removeGroup(policy: Policy, name: string): Policy {
   if (!policy.groups.has(name)) throw missing("group", name);
   const users: string[] = [];
   for (const a of policy.apps.values()) {
-    if (a.publicationGroups.includes(name) || a.responsibleGroups.includes(name))
-      {users.push(`apps.${a.name}`);}
+    if (a.publicationGroups.includes(name) || a.responsibleGroups.includes(name)) {
+      users.push(`apps.${a.name}`);
+    }
   }
   if (policy.registry.publicationGroups.includes(name) || policy.registry.responsibleGroups.includes(name)) {
     users.push("registry");
@@ -147,8 +148,9 @@ export function setApp(
 ): Policy {
   checkName("app", app.name);
   if (app.id !== undefined) checkName("app id", app.id);
-  for (const g of [...app.publicationGroups, ...app.responsibleGroups])
-    {if (!policy.groups.has(g)) throw missing("group", g);}
+  for (const g of [...app.publicationGroups, ...app.responsibleGroups]) {
+    if (!policy.groups.has(g)) throw missing("group", g);
+  }
   const entry: App = {
     name: app.name,
     id: app.id,
@@ -175,8 +177,9 @@ export function addServiceLogin(
   service: { name: string; app: string; tokenHash: string },
 ): Policy {
   checkName("service login", service.name);
-  if (policy.services.has(service.name) || policy.users.has(service.name))
-    {throw exists("login", service.name);}
+  if (policy.services.has(service.name) || policy.users.has(service.name)) {
+    throw exists("login", service.name);
+  }
   if (!policy.apps.has(service.app)) throw missing("app", service.app);
   const entry: ServiceLogin = { ...service, privileges: new Set<Privilege>(["puller"]) };
   return validated({ ...policy, services: withMap(policy.services, service.name, entry) });

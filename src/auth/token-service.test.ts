@@ -184,6 +184,24 @@ describe("GET /token", () => {
   });
 });
 
+describe("verified-login cache", () => {
+  it("a remembered login stops working as soon as the password changes or the user goes", async () => {
+    let current = policy;
+    const svc = createTokenService({ policy: () => current, keys, issuer: ISSUER, service: SERVICE });
+    const login = () => svc.handle(get("", basic("bob", PASSWORDS.bob as string)));
+    expect((await login()).status).toBe(200);
+    expect((await login()).status).toBe(200);
+    const newHash = await hashPassword("changed-password", { ln: 10, r: 8, p: 1 });
+    current = parsePolicy(text.replace(/(bob: \{ id: "1002", password: ")[^"]+/, `$1${newHash}`));
+    expect((await login()).status).toBe(401);
+    expect((await svc.handle(get("", basic("bob", "changed-password")))).status).toBe(200);
+    current = parsePolicy(
+      text.replace(/ {2}bob: .*\n/, "").replace("members: [alice, bob, rel]", "members: [alice, rel]"),
+    );
+    expect((await svc.handle(get("", basic("bob", "changed-password")))).status).toBe(401);
+  });
+});
+
 describe("POST /token (OAuth2)", () => {
   it("password grant with access_type=offline, then refresh", async () => {
     const svc = service();

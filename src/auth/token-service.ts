@@ -11,6 +11,7 @@
  * than one may have is not an error, as in distribution). Failed logins are rate-limited per
  * attempted name and per client address; every failure answers the same way.
  */
+import { createHmac, randomBytes } from "node:crypto";
 import type { Action, Identity } from "./engine.js";
 import { ANONYMOUS, grantedActions } from "./engine.js";
 import type { AuthResponse } from "./errors.js";
@@ -98,6 +99,13 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   const perIdentity = options.perIdentity ?? new FailureLimiter({ maxFailures: 10, windowMs: 5 * 60_000 });
   const perAddress = options.perAddress ?? new FailureLimiter({ maxFailures: 30, windowMs: 5 * 60_000 });
   const gate = new HashGate();
+  // Logins verified in the last minute, keyed by a keyed hash of name and secret (no secret is
+  // kept): clients send Basic credentials for every pull, and scrypt is deliberately slow. An
+  // entry is used only while the stored credential is unchanged (its stamp still matches).
+  const cacheKey = randomBytes(32);
+  const verified = new Map<string, { result: Authenticated; until: number }>();
+  const VERIFIED_TTL_MS = 60_000;
+  const VERIFIED_MAX = 1000;
   const now = options.now ?? (() => new Date());
   const verifyRefresh: Verifier = createVerifier({
     keys: options.keys,
@@ -144,6 +152,17 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     const nameKey = name.slice(0, MAX_LOGIN_NAME);
     const wait = Math.max(perIdentity.retryAfter(nameKey, t), perAddress.retryAfter(address, t));
     if (wait > 0) return tooMany(wait);
+    const key = createHmac("sha256", cacheKey)
+      .update(name)
+      .update("\u0000")
+      .update(secret)
+      .digest("base64url");
+    const hit = verified.get(key);
+    if (hit !== undefined && hit.until > t) {
+      const { kind, name: login } = hit.result.identity;
+      if (currentStamp(options.policy(), kind, login) === hit.result.stamp) return hit.result;
+    }
+    if (hit !== undefined) verified.delete(key);
     const ran = await gate.run(() => authenticate(options.policy(), name, secret));
     if (ran === undefined) return tooMany(1);
     const result = ran.value;
@@ -153,6 +172,8 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
       return unauthorized(oauth);
     }
     perIdentity.reset(nameKey);
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+    verified.set(key, { result, until: t + VERIFIED_TTL_MS });
     return result;
   }
 
