@@ -13,11 +13,13 @@ async function readPassword(file: string, cwd: string): Promise<string> {
   const full = path.resolve(cwd, file);
   try {
     const info = await stat(full);
-    if (info.isFile() && info.size > MAX_PASSWORD_FILE)
-      {throw new UserError(`${file}: a password file must be smaller than ${MAX_PASSWORD_FILE} bytes`);}
+    if (info.isFile() && info.size > MAX_PASSWORD_FILE) {
+      throw new UserError(`${file}: a password file must be smaller than ${MAX_PASSWORD_FILE} bytes`);
+    }
     const text = (await readFile(full, "utf8")).slice(0, MAX_PASSWORD_FILE + 1);
-    if (text.length > MAX_PASSWORD_FILE)
-      {throw new UserError(`${file}: a password file must be smaller than ${MAX_PASSWORD_FILE} bytes`);}
+    if (text.length > MAX_PASSWORD_FILE) {
+      throw new UserError(`${file}: a password file must be smaller than ${MAX_PASSWORD_FILE} bytes`);
+    }
     return text.replace(/\r?\n$/, "");
   } catch (err) {
     if (err instanceof UserError) throw err;

@@ -26,10 +26,11 @@ export function renderAuth(result: AuthResult, out: Out): void {
   }
   if (result.groups !== undefined) {
     if (result.groups.length === 0) out.write("no groups\n");
-    for (const g of result.groups)
-      {out.write(
+    for (const g of result.groups) {
+      out.write(
         `${g.name}${g.id === undefined ? "" : ` (id ${g.id})`}  members: ${g.members.join(", ") || "none"}\n`,
-      );}
+      );
+    }
     return;
   }
   if (result.apps !== undefined) {

@@ -15,6 +15,7 @@ import {
   PRIVILEGES,
   serializePolicy,
 } from "../auth/index.js";
+import { SERVICE_TOKEN_PREFIX } from "../auth/passwords.js";
 import * as edit from "../auth/policy-edit.js";
 import { UsageError } from "../errors.js";
 import type { AppRepository } from "./types.js";
@@ -89,6 +90,12 @@ async function change(
 
 function checkPassword(password: string): void {
   if (password.length < 8) throw new UsageError("the password must have at least 8 characters");
+  // Logins with a secret of this shape are checked as service-login tokens (see credentials.ts).
+  if (password.startsWith(SERVICE_TOKEN_PREFIX)) {
+    throw new UsageError(
+      `a password must not start with ${SERVICE_TOKEN_PREFIX} (reserved for service-login tokens)`,
+    );
+  }
   if (Buffer.byteLength(password) > 1024) throw new UsageError("the password is longer than 1024 bytes");
 }
 
