@@ -9,6 +9,7 @@ import { generateKeySet } from "./keys.js";
 import type { Policy } from "./policy.js";
 import type { TokenService } from "./token-service.js";
 import { createTokenService } from "./token-service.js";
+import { FailureLimiter } from "./rate-limit.js";
 import { fixturePolicy, PASSWORDS, SERVICE_TOKENS } from "./testing/policy-fixture.js";
 
 const SERVICE = "registry.test";
@@ -207,5 +208,48 @@ describe("authorize", () => {
     expect(["apps/bigdata/server", "public/base"].filter((r) => auth.canPull(anonCtx, r))).toEqual([
       "public/base",
     ]);
+  });
+
+  it("HTTP Basic straight on registry requests, when enabled: policy decides, failures are limited", async () => {
+    const limited = createTokenService({
+      policy: () => policy,
+      keys,
+      issuer: ISSUER,
+      service: SERVICE,
+      perIdentity: new FailureLimiter({ maxFailures: 2, windowMs: 60_000 }),
+    });
+    const basicAuth = createAuthorizer({
+      realm: REALM,
+      service: SERVICE,
+      verify: createVerifier({ keys, issuer: ISSUER, service: SERVICE }),
+      policy: () => policy,
+      basicLogin: limited.basicLogin,
+    });
+    const as = (user: string, secret: string) => ({
+      headers: { authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString("base64")}` },
+      socket: { remoteAddress: "10.1.1.1" },
+    });
+    await expect(
+      basicAuth.authorize(as("carol", PASSWORDS.carol as string), "apps/bigdata/server", "pull"),
+    ).resolves.toMatchObject({ caller: { kind: "user", name: "carol" }, token: false });
+    expect(
+      (await failure(basicAuth.authorize(as("carol", PASSWORDS.carol as string), "users/alice/x", "pull")))
+        .status,
+    ).toBe(403);
+    await expect(basicAuth.authorizeBase(as("carol", PASSWORDS.carol as string))).resolves.toMatchObject({
+      caller: { name: "carol" },
+    });
+    expect((await failure(basicAuth.authorize(as("bob", "wrong"), "public/base", "pull"))).status).toBe(401);
+    expect((await failure(basicAuth.authorize(as("bob", "wrong"), "public/base", "pull"))).status).toBe(401);
+    const locked = await failure(
+      basicAuth.authorize(as("bob", PASSWORDS.bob as string), "public/base", "pull"),
+    );
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers["Retry-After"])).toBeGreaterThan(0);
+    // Without basicLogin, Basic is not a token: the client is told to get one.
+    expect(
+      (await failure(auth.authorize(as("carol", PASSWORDS.carol as string), "apps/bigdata/server", "pull")))
+        .headers["WWW-Authenticate"],
+    ).toContain("invalid_token");
   });
 });

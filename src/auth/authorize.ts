@@ -16,7 +16,9 @@ import { bearerChallenge, repositoryScope } from "./challenge.js";
 import { RegistryAuthError } from "./errors.js";
 import type { VerifiedToken, Verifier } from "./jwt.js";
 import { TokenInvalidError } from "./jwt.js";
+import { parseBasic } from "./credentials.js";
 import type { Policy } from "./policy.js";
+import type { TokenService } from "./token-service.js";
 
 export type Caller = Identity | { readonly kind: "external"; readonly name: string };
 
@@ -28,6 +30,8 @@ export interface AuthContext {
 
 export interface RequestLike {
   readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+  /** For HTTP Basic: the client address the failed-login limits count. */
+  readonly socket?: { readonly remoteAddress?: string | undefined };
 }
 
 export interface AuthorizerOptions {
@@ -42,6 +46,12 @@ export interface AuthorizerOptions {
   readonly policy?: () => Policy;
   readonly cacheSize?: number;
   readonly now?: () => Date;
+  /**
+   * Accept HTTP Basic directly on registry requests (local mode), for clients that send it
+   * without asking for a token: pass the token service's basicLogin. Each request is then
+   * decided by the policy.
+   */
+  readonly basicLogin?: TokenService["basicLogin"];
 }
 
 export interface Authorizer {
@@ -149,6 +159,33 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     return explain(options.policy(), caller, action, repository, tag);
   }
 
+  /** The caller when the request carries valid HTTP Basic credentials and Basic is enabled. */
+  async function basicCaller(
+    request: RequestLike,
+    scope: () => string | undefined,
+  ): Promise<Identity | undefined> {
+    const header = request.headers.authorization;
+    if (options.basicLogin === undefined || options.policy === undefined || typeof header !== "string")
+      {return undefined;}
+    if (header.slice(0, 6).toLowerCase() !== "basic ") return undefined;
+    const credentials = parseBasic(header);
+    const result =
+      credentials === undefined
+        ? undefined
+        : await options.basicLogin(
+            credentials.username,
+            credentials.secret,
+            request.socket?.remoteAddress ?? "unknown",
+          );
+    if (result !== undefined && "retryAfter" in result) {
+      throw new RegistryAuthError("TOOMANYREQUESTS", "too many failed logins; try again later", {
+        "Retry-After": String(result.retryAfter),
+      });
+    }
+    if (result === undefined) throw challenge(scope(), "invalid_token");
+    return result;
+  }
+
   const denied = (repository: string, action: Action) =>
     new RegistryAuthError("DENIED", "requested access to the resource is denied", {}, [
       { Type: "repository", Name: repository, Action: TOKEN_ACTION[action] },
@@ -158,6 +195,12 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     async authorize(request, repository, action, tag) {
       const tokenAction = TOKEN_ACTION[action];
       const scope = () => repositoryScope(repository, action === "pull" ? ["pull"] : ["pull", tokenAction]);
+      const basic = await basicCaller(request, scope);
+      if (basic !== undefined) {
+        const decision = policyDecision(basic, action, repository, tag);
+        if (decision?.allow !== true) throw denied(repository, action);
+        return { caller: basic, token: false };
+      }
       const raw = bearer(request);
       if (raw === null) throw challenge(scope(), "invalid_token");
       if (raw === undefined) {
@@ -183,6 +226,8 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     },
 
     async authorizeBase(request) {
+      const basic = await basicCaller(request, () => undefined);
+      if (basic !== undefined) return { caller: basic, token: false };
       const raw = bearer(request);
       if (raw === undefined || raw === null) {
         throw challenge(undefined, raw === null ? "invalid_token" : undefined);

@@ -30,6 +30,8 @@ export interface LocalAuthOptions {
   readonly service: string;
   readonly issuer?: string;
   readonly ttlSeconds?: number;
+  /** Also accept HTTP Basic directly on registry requests (off by default). */
+  readonly basic?: boolean;
 }
 
 export interface LocalAuth {
@@ -55,6 +57,7 @@ export async function createLocalAuth(options: LocalAuthOptions): Promise<LocalA
     service: options.service,
     verify: createVerifier({ keys, issuer, service: options.service }),
     policy: () => policy,
+    ...(options.basic === true ? { basicLogin: tokens.basicLogin } : {}),
   });
   return {
     tokens,

@@ -54,6 +54,15 @@ export interface TokenServiceOptions {
 
 export interface TokenService {
   handle(request: TokenRequest): Promise<AuthResponse>;
+  /**
+   * HTTP Basic straight on a registry request (no token): the same checks, limits and
+   * verified-login cache as the token endpoint. `{ retryAfter }` when the login is locked.
+   */
+  basicLogin(
+    username: string,
+    secret: string,
+    remoteAddress: string,
+  ): Promise<Authenticated["identity"] | { retryAfter: number } | undefined>;
 }
 
 // A Map, not an object: an action named "constructor" must look up nothing.
@@ -295,6 +304,12 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
   }
 
   return {
+    async basicLogin(username, secret, remoteAddress) {
+      const result = await login(username, secret, remoteAddress, false);
+      if ("identity" in result) return result.identity;
+      if (result.status === 429) return { retryAfter: Number(result.headers["Retry-After"] ?? "1") };
+      return undefined;
+    },
     async handle(request) {
       let url: URL;
       try {
