@@ -165,8 +165,9 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     scope: () => string | undefined,
   ): Promise<Identity | undefined> {
     const header = request.headers.authorization;
-    if (options.basicLogin === undefined || options.policy === undefined || typeof header !== "string")
-      {return undefined;}
+    if (options.basicLogin === undefined || options.policy === undefined || typeof header !== "string") {
+      return undefined;
+    }
     if (header.slice(0, 6).toLowerCase() !== "basic ") return undefined;
     const credentials = parseBasic(header);
     const result =
