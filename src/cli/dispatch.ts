@@ -1,6 +1,7 @@
 import path from "node:path";
 import { setGitLog } from "../adapters/git.js";
 import { buildContext, type IsvContext } from "../commands/context.js";
+import { requireSetUp } from "../commands/checks.js";
 import { disposeConfig, loadConfig, resolveIsv, type ConfigFlags } from "../config/index.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { CliIo } from "./io.js";
@@ -112,6 +113,16 @@ async function runCommand(
         );
         await run.backupPush(result, app);
         return { command: "push", result };
+      } finally {
+        await app.close();
+      }
+    }
+    case "auth": {
+      await requireSetUp(invocation.isv, platform);
+      const app = await ctx.app();
+      try {
+        const { runAuthCommand } = await import("./auth-dispatch.js");
+        return { command: "auth", result: await runAuthCommand(invocation.request, app, io.cwd) };
       } finally {
         await app.close();
       }

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LogLevel } from "../ui/reporter.js";
+import { addAuthCommands, type AuthInvocation } from "./program-auth.js";
 
 export interface GlobalOptions {
   config?: string;
@@ -21,7 +22,8 @@ export type Invocation =
   | { command: "setup"; isv: string; options: SetupFlags }
   | { command: "push"; isv: string; image: string; options: PushFlags }
   | { command: "serve"; isv: string; options: ServeFlags }
-  | { command: "status"; isv: string; options: StatusFlags };
+  | { command: "status"; isv: string; options: StatusFlags }
+  | AuthInvocation;
 
 export interface SetupFlags {
   create: boolean;
@@ -216,6 +218,8 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .action(async (isv: string, options: StatusFlags, cmd: Command) => {
       await run({ command: "status", isv, options }, globals(cmd));
     });
+
+  addAuthCommands(program, run);
 
   return program;
 }

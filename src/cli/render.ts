@@ -1,8 +1,10 @@
+import type { AuthResult } from "../commands/auth.js";
 import type { PushResult } from "../commands/push.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import type { ServeResult } from "../commands/serve.js";
 import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
+import { renderAuth } from "./render-auth.js";
 import type { GlobalOptions } from "./program.js";
 
 interface Out {
@@ -14,13 +16,15 @@ export type CommandResult =
   | { command: "push"; result: PushResult }
   | { command: "setup"; result: CheckReport & { changed: boolean } }
   | { command: "status"; result: CheckReport }
-  | { command: "serve"; result: ServeResult };
+  | { command: "serve"; result: ServeResult }
+  | { command: "auth"; result: AuthResult };
 
 /** Whether the command succeeded: push and serve throw when they fail; setup and status report checks. */
 export function resultOk(tagged: CommandResult): boolean {
   switch (tagged.command) {
     case "push":
     case "serve":
+    case "auth":
       return true;
     case "setup":
     case "status":
@@ -53,6 +57,9 @@ export function render(tagged: CommandResult, globals: GlobalOptions, out: Out):
     case "serve":
       // The server announced itself and its end while it ran.
       break;
+    case "auth":
+      renderAuth(tagged.result, out);
+      break;
   }
   return code;
 }
@@ -65,6 +72,7 @@ function pullUrls(tagged: CommandResult): string[] {
     case "status":
       return tagged.result.pullUrls;
     case "serve":
+    case "auth":
       return [];
   }
 }

@@ -1,0 +1,63 @@
+/** The CLI edge of the access commands: read password files, then run the command logic. */
+import { readFile, stat } from "node:fs/promises";
+import path from "node:path";
+import type { AuthRequest, AuthResult } from "../commands/auth.js";
+import { auth, parsePrivileges } from "../commands/auth.js";
+import type { AppRepository } from "../app/app-repository.js";
+import { UserError } from "../errors.js";
+import type { AuthCliRequest } from "./program-auth.js";
+
+const MAX_PASSWORD_FILE = 4096;
+
+async function readPassword(file: string, cwd: string): Promise<string> {
+  const full = path.resolve(cwd, file);
+  try {
+    const info = await stat(full);
+    if (info.isFile() && info.size > MAX_PASSWORD_FILE) {
+      throw new UserError(`${file}: a password file must be smaller than ${MAX_PASSWORD_FILE} bytes`);
+    }
+    const text = (await readFile(full, "utf8")).slice(0, MAX_PASSWORD_FILE + 1);
+    if (text.length > MAX_PASSWORD_FILE) {
+      throw new UserError(`${file}: a password file must be smaller than ${MAX_PASSWORD_FILE} bytes`);
+    }
+    return text.replace(/\r?\n$/, "");
+  } catch (err) {
+    if (err instanceof UserError) throw err;
+    throw new UserError(`${file}: cannot read the password file`, {
+      cause: err,
+      hint: "Use --password-file /dev/stdin to read standard input.",
+    });
+  }
+}
+
+export async function runAuthCommand(
+  request: AuthCliRequest,
+  app: AppRepository,
+  cwd: string,
+): Promise<AuthResult> {
+  let resolved: AuthRequest;
+  switch (request.kind) {
+    case "user-add": {
+      const { passwordFile, privileges, ...rest } = request;
+      resolved = {
+        ...rest,
+        privileges: parsePrivileges(privileges),
+        ...(passwordFile === undefined ? {} : { password: await readPassword(passwordFile, cwd) }),
+      };
+      break;
+    }
+    case "user-passwd":
+      resolved = {
+        kind: request.kind,
+        name: request.name,
+        password: await readPassword(request.passwordFile, cwd),
+      };
+      break;
+    case "user-privileges":
+      resolved = { kind: request.kind, name: request.name, privileges: parsePrivileges(request.privileges) };
+      break;
+    default:
+      resolved = request;
+  }
+  return auth(resolved, { app });
+}
