@@ -2,6 +2,11 @@
  * Our own multipart uploader. @aws-sdk/lib-storage completes the upload as soon as the body
  * ends; we must compare the digest first, so that a wrong blob never becomes visible at its key.
  * Bodies up to one part are buffered and sent with a single PutObject after the check.
+ *
+ * Every body we send is a Buffer, so the SigV4 signer puts its SHA-256 in the signed
+ * `x-amz-content-sha256` header and S3 rejects a part or object whose bytes do not hash to it
+ * (XAmzContentSHA256Mismatch). That is the in-transit check; a Content-MD5 on top would be a
+ * third pass over every byte (MD5 is the slowest of the three) for a weaker hash of the same part.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -94,10 +99,6 @@ export function effectivePartSize(partSize: number, expectedSize: number | undef
   return Math.min(MAX_PART_SIZE, Math.max(partSize, Math.ceil(expectedSize / MAX_PARTS)));
 }
 
-function md5(data: Buffer): string {
-  return createHash("md5").update(data).digest("base64");
-}
-
 class Verifier {
   private readonly hash = createHash("sha256");
   bytes = 0;
@@ -177,7 +178,6 @@ async function putSingle(request: UploadRequest, data: Buffer): Promise<void> {
         Key: key,
         Body: data,
         ContentLength: data.length,
-        ContentMD5: md5(data),
         ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
         ...(request.publicRead ? { ACL: "public-read" } : {}),
       }),
@@ -241,7 +241,6 @@ async function uploadMultipart(
               PartNumber: number,
               Body: data,
               ContentLength: data.length,
-              ContentMD5: md5(data),
             }),
           ),
         );
