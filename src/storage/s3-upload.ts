@@ -155,7 +155,7 @@ export async function uploadObject(
     const second = peekNeeded ? await chunks.next() : undefined;
     if (!promisedMore && (second === undefined || second.done === true)) {
       const result = verifier.finish();
-      await putSingle(request, head);
+      await putSingle(request, head, result.digest.slice("sha256:".length));
       slots?.give(head);
       options.onProgress?.(result.size);
       return result;
@@ -169,20 +169,29 @@ export async function uploadObject(
   }
 }
 
-async function putSingle(request: UploadRequest, data: Buffer): Promise<void> {
+/**
+ * One PutObject of a body already hashed whole: its SHA-256 is the signed payload hash, given to
+ * the signer so it does not hash the same bytes a second time (S3 still checks it).
+ */
+async function putSingle(request: UploadRequest, data: Buffer, sha256Hex: string): Promise<void> {
   const { client, context, key } = request;
-  await s3Call(context, "PutObject", key, () =>
-    client.send(
-      new PutObjectCommand({
-        Bucket: context.bucket,
-        Key: key,
-        Body: data,
-        ContentLength: data.length,
-        ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
-        ...(request.publicRead ? { ACL: "public-read" } : {}),
-      }),
-    ),
+  const command = new PutObjectCommand({
+    Bucket: context.bucket,
+    Key: key,
+    Body: data,
+    ContentLength: data.length,
+    ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
+    ...(request.publicRead ? { ACL: "public-read" } : {}),
+  });
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const http = args.request as { headers?: Record<string, string> };
+      if (http.headers !== undefined) http.headers["x-amz-content-sha256"] = sha256Hex;
+      return next(args);
+    },
+    { step: "build", name: "raasKnownPayloadHash" },
   );
+  await s3Call(context, "PutObject", key, () => client.send(command));
 }
 
 async function uploadMultipart(
