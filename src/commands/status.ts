@@ -7,6 +7,8 @@ import { checkApp, checkCatalog, checkServed, type HttpLog } from "./status-http
 import { checkRepositoryStorage, leftoverProbes, takeInventory, type Inventory } from "./status-storage.js";
 import type { AppRepository, CommandContext } from "./types.js";
 import type { BlobStore } from "../storage/types.js";
+import { dashed, isRepositoryName } from "../image/names.js";
+import { mapLimit } from "../publish/pool.js";
 
 export interface StatusOptions {
   isv: string;
@@ -48,60 +50,32 @@ export async function status(
   if (deps.storageCheck !== undefined) checks.add(await deps.storageCheck());
   const running = await checkApp(deps.appUrl, checks, log);
 
-  const parsed = await readMetadata(options.isv, deps.app, checks);
-  const selected =
-    options.app === undefined
-      ? parsed.published
-      : parsed.published.filter((r) => r.meta["repo-registry-id"] === options.app);
-  if (options.app !== undefined && !parsed.names.includes(options.app)) {
-    checks.fail(
-      `repository ${options.app}`,
-      `no metadata file describes ${options.app}`,
-      `publish it with \`raas push ${options.isv} <image> --name ${options.app}\``,
-    );
-  } else if (parsed.names.length === 0 && parsed.readable) {
-    checks.warn("repositories", "nothing published yet");
-  }
-
-  let inventory: Inventory | undefined;
-  try {
-    inventory = await takeInventory(
-      deps.store,
-      options.app === undefined ? undefined : selected.map((r) => r.meta.repository),
-    );
-    if (options.app === undefined) checkStorageList(inventory, parsed.published, checks);
-    const probes = await leftoverProbes(deps.store);
-    if (probes.length > 0) {
-      checks.warn(
-        "storage probes",
-        `${probes.length} probe object(s) left by an interrupted setup (${probes[0]})`,
-      );
-    }
-  } catch (error) {
-    checks.fail(
-      "storage",
-      `cannot list ${deps.store.description}: ${errorMessage(error)}`,
-      "check the storage credentials and endpoint; `raas setup` shows what fails",
-    );
-  }
-  if (running && options.app === undefined && parsed.readable) {
-    await checkCatalog(deps.appUrl, parsed.names, checks, log);
-  }
-
-  const pullUrls: string[] = [];
-  for (const { file, meta } of selected) {
+  // Storage is listed once, before the metadata is read, so that each metadata file can be
+  // parsed, checked against it and dropped in one pass: memory holds the listing and a few
+  // files, not every parsed file at once. The checks are still reported in their usual order.
+  const listing = await listStorage(
+    deps.store,
+    options.app === undefined ? undefined : isRepositoryName(options.app) ? [dashed(options.app)] : [],
+  );
+  const inventory = listing.inventory;
+  const perRepository = async (published: Published): Promise<RepositoryChecks> => {
+    const { file, meta } = published;
+    const out = new CheckList();
+    const pullUrls: string[] = [];
     const name = meta["repo-registry-id"];
     const ext = meta["x-raas"];
     let problems = 0;
     const fail = (detail: string, fix: string) => {
-      checks.fail(name, detail, fix);
+      out.fail(name, detail, fix);
       problems++;
     };
+    // One directory listing for the repository's manifests, not one file read per tag.
+    const manifestFiles = new Set(await deps.app.list(`manifests/${meta.repository}`));
     for (const [tag, digest] of Object.entries(ext.tags)) {
       pullUrls.push(`${deps.registryHost}/${name}:${tag}`);
       if (ext.manifests[digest] === undefined) {
         fail(`tag ${tag} points at manifest ${digest}, which ${file} does not list`, "push the image again");
-      } else if ((await deps.app.read(`manifests/${meta.repository}/${digest}`)) === undefined) {
+      } else if (!manifestFiles.has(digest)) {
         fail(
           `tag ${tag}: its manifest ${digest} is missing from the app repository (manifests/${meta.repository}/${digest})`,
           "push the image again",
@@ -110,7 +84,7 @@ export async function status(
     }
     let counted = { blobs: 0, masked: 0 };
     if (inventory !== undefined) {
-      const v1Ids = parsed.v1.get(meta.repository);
+      const v1Ids = v1.get(meta.repository);
       const result = await checkRepositoryStorage(
         meta,
         inventory.get(meta.repository) ?? new Map(),
@@ -125,14 +99,59 @@ export async function status(
       for (const problem of result.problems) fail(problem.detail, problem.fix);
       counted = result;
     }
-    if (running) problems += await checkServed(deps.appUrl, name, ext.tags, checks, concurrency, log);
+    if (running) problems += await checkServed(deps.appUrl, name, ext.tags, out, concurrency, log);
     if (problems === 0) {
       const masked = counted.masked > 0 ? `, ${counted.masked} masked` : "";
-      checks.ok(
+      out.ok(
         name,
         `${Object.keys(ext.tags).length} tag(s), ${counted.blobs} blob(s) in storage${masked}${options.verify ? " (re-hashed)" : ""}`,
       );
     }
+    return { checks: out.checks, pullUrls };
+  };
+
+  const v1Checks = new CheckList();
+  const v1 = await readV1Metadata(options.isv, deps.app, v1Checks);
+  const parsed = await readMetadata(options.isv, deps.app, checks, (published) =>
+    options.app === undefined || published.meta["repo-registry-id"] === options.app
+      ? perRepository(published)
+      : undefined,
+  );
+  for (const check of v1Checks.checks) checks.add(check);
+  if (options.app !== undefined && !parsed.names.includes(options.app)) {
+    checks.fail(
+      `repository ${options.app}`,
+      `no metadata file describes ${options.app}`,
+      `publish it with \`raas push ${options.isv} <image> --name ${options.app}\``,
+    );
+  } else if (parsed.names.length === 0 && parsed.readable) {
+    checks.warn("repositories", "nothing published yet");
+  }
+
+  if (inventory !== undefined && options.app === undefined) {
+    checkStorageList(inventory, parsed.repositories, checks);
+  }
+  if (listing.probes.length > 0) {
+    checks.warn(
+      "storage probes",
+      `${listing.probes.length} probe object(s) left by an interrupted setup (${listing.probes[0]})`,
+    );
+  }
+  if (listing.error !== undefined) {
+    checks.fail(
+      "storage",
+      `cannot list ${deps.store.description}: ${errorMessage(listing.error.cause)}`,
+      "check the storage credentials and endpoint; `raas setup` shows what fails",
+    );
+  }
+  if (running && options.app === undefined && parsed.readable) {
+    await checkCatalog(deps.appUrl, parsed.names, checks, log);
+  }
+
+  const pullUrls: string[] = [];
+  for (const result of parsed.checked) {
+    for (const check of result.checks) checks.add(check);
+    pullUrls.push(...result.pullUrls);
   }
   const report = {
     isv: options.isv,
@@ -147,19 +166,36 @@ export async function status(
   return report;
 }
 
+interface RepositoryChecks {
+  checks: Check[];
+  pullUrls: string[];
+}
+
 interface ParsedMetadata {
-  /** Crane v4 files with raas records, which the deep checks need. */
-  published: Published[];
-  /** Storage prefix -> image ids of the Crane v1 files under data/v1/ (Pulp exports). */
-  v1: Map<string, Set<string>>;
+  /** What the deep checks found, per checked Crane v4 file with raas records, in file order. */
+  checked: RepositoryChecks[];
+  /** Storage prefixes of the Crane v4 files with raas records. */
+  repositories: Set<string>;
   /** Every repository name the valid files describe. */
   names: string[];
   /** False when the app repository itself could not be read. */
   readable: boolean;
 }
 
-async function readMetadata(isv: string, app: AppRepository, checks: CheckList): Promise<ParsedMetadata> {
-  const out: ParsedMetadata = { published: [], names: [], readable: false, v1: new Map() };
+/** Metadata files read and checked at once: enough to overlap I/O, few enough to bound memory. */
+const FILES_IN_FLIGHT = 4;
+
+/**
+ * Read, parse and lint every metadata file, one at a time (a few in flight), handing each clean
+ * Crane v4 file with raas records to `deep` and keeping only its findings.
+ */
+async function readMetadata(
+  isv: string,
+  app: AppRepository,
+  checks: CheckList,
+  deep: (published: Published) => Promise<RepositoryChecks> | undefined,
+): Promise<ParsedMetadata> {
+  const out: ParsedMetadata = { checked: [], repositories: new Set(), names: [], readable: false };
   let files: string[];
   try {
     files = (await app.list("data")).filter((f) => f.endsWith(".json")).sort();
@@ -182,35 +218,47 @@ async function readMetadata(isv: string, app: AppRepository, checks: CheckList):
     );
     return out;
   }
-  for (const file of files) {
+  const results = await mapLimit(files, FILES_IN_FLIGHT, async (file) => {
     const path = `data/${file}`;
+    const found = new CheckList();
     let meta: CraneMetadata;
     try {
       meta = parseMetadata((await app.read(path)) ?? "", path);
     } catch (error) {
-      checks.fail(
+      found.fail(
         `metadata ${file}`,
         `malformed metadata: ${errorMessage(error)}`,
         "fix or remove the file in the app repository, or push the image again",
       );
-      continue;
+      return { checks: found.checks };
     }
     const name = meta["repo-registry-id"];
-    out.names.push(name);
     const problems = lintMetadata(meta, path, isv);
     for (const problem of problems) {
-      checks.fail(`metadata ${file}`, problem, "push the image again to rewrite the file");
+      found.fail(`metadata ${file}`, problem, "push the image again to rewrite the file");
     }
     if (meta.version !== 4 || meta["x-raas"] === undefined) {
-      checks.warn(
+      found.warn(
         name,
         `${path} is Crane v${meta.version} metadata without raas records; only the file was checked`,
       );
-    } else if (problems.length === 0) {
-      out.published.push({ file: path, meta: meta as Published["meta"] });
+      return { checks: found.checks, name };
     }
+    if (problems.length > 0) return { checks: found.checks, name };
+    const published = { file: path, meta: meta as Published["meta"] };
+    return {
+      checks: found.checks,
+      name,
+      repository: meta.repository,
+      deep: await deep(published),
+    };
+  });
+  for (const result of results) {
+    for (const check of result.checks) checks.add(check);
+    if (result.name !== undefined) out.names.push(result.name);
+    if (result.repository !== undefined) out.repositories.add(result.repository);
+    if (result.deep !== undefined) out.checked.push(result.deep);
   }
-  await readV1Metadata(isv, app, checks, out);
   out.names.sort();
   return out;
 }
@@ -220,9 +268,9 @@ async function readV1Metadata(
   isv: string,
   app: AppRepository,
   checks: CheckList,
-  out: ParsedMetadata,
-): Promise<void> {
-  const files = (await app.list("data/v1")).filter((f) => f.endsWith(".json")).sort();
+): Promise<Map<string, Set<string>>> {
+  const v1 = new Map<string, Set<string>>();
+  const files = (await app.list("data/v1").catch(() => [])).filter((f) => f.endsWith(".json")).sort();
   for (const file of files) {
     const path = `data/v1/${file}`;
     try {
@@ -236,7 +284,7 @@ async function readV1Metadata(
         continue;
       }
       if (!file.startsWith(`${isv}-`)) continue;
-      out.v1.set(meta.repository, new Set(meta.images.map((i) => i.id)));
+      v1.set(meta.repository, new Set(meta.images.map((i) => i.id)));
     } catch (error) {
       checks.fail(
         `metadata v1/${file}`,
@@ -245,11 +293,25 @@ async function readV1Metadata(
       );
     }
   }
+  return v1;
+}
+
+/** List storage once (everything, or the given prefixes) and the probes; errors are reported later. */
+async function listStorage(
+  store: BlobStore,
+  repositories: readonly string[] | undefined,
+): Promise<{ inventory?: Inventory; probes: string[]; error?: { cause: unknown } }> {
+  let inventory: Inventory | undefined;
+  try {
+    inventory = await takeInventory(store, repositories);
+    return { inventory, probes: await leftoverProbes(store) };
+  } catch (error) {
+    return { ...(inventory === undefined ? {} : { inventory }), probes: [], error: { cause: error } };
+  }
 }
 
 /** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */
-function checkStorageList(inventory: Inventory, published: Published[], checks: CheckList): void {
-  const known = new Set(published.map((p) => p.meta.repository));
+function checkStorageList(inventory: Inventory, known: ReadonlySet<string>, checks: CheckList): void {
   const stray = [...inventory.entries()].filter(
     ([repository]) => repository !== "" && !known.has(repository),
   );
