@@ -3,7 +3,7 @@ import type { CraneMetadata, CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
 import { CheckList, type Check, type CheckReport } from "./checks.js";
 import { lintMetadata } from "./status-lint.js";
-import { checkApp, checkCatalog, checkServed, type HttpLog } from "./status-http.js";
+import { checkApp, checkCatalog, checkServed, HeadClient, type HttpLog } from "./status-http.js";
 import { checkRepositoryStorage, leftoverProbes, takeInventory, type Inventory } from "./status-storage.js";
 import type { AppRepository, CommandContext } from "./types.js";
 import type { BlobStore } from "../storage/types.js";
@@ -46,6 +46,8 @@ export async function status(
   const concurrency = deps.concurrency ?? 16;
   const log = deps.log ?? ((line: string) => ctx.reporter.debug(line));
 
+  // The app repository is cloned while the platform, the app and storage are checked.
+  deps.app.warm?.();
   if (deps.platformChecks !== undefined) for (const check of await deps.platformChecks()) checks.add(check);
   if (deps.storageCheck !== undefined) checks.add(await deps.storageCheck());
   const running = await checkApp(deps.appUrl, checks, log);
@@ -99,7 +101,7 @@ export async function status(
       for (const problem of result.problems) fail(problem.detail, problem.fix);
       counted = result;
     }
-    if (running) problems += await checkServed(deps.appUrl, name, ext.tags, out, concurrency, log);
+    if (running) problems += await checkServed(deps.appUrl, name, ext.tags, out, concurrency, heads);
     if (problems === 0) {
       const masked = counted.masked > 0 ? `, ${counted.masked} masked` : "";
       out.ok(
@@ -112,11 +114,12 @@ export async function status(
 
   const v1Checks = new CheckList();
   const v1 = await readV1Metadata(options.isv, deps.app, v1Checks);
+  const heads = new HeadClient(log);
   const parsed = await readMetadata(options.isv, deps.app, checks, (published) =>
     options.app === undefined || published.meta["repo-registry-id"] === options.app
       ? perRepository(published)
       : undefined,
-  );
+  ).finally(() => heads.close());
   for (const check of v1Checks.checks) checks.add(check);
   if (options.app !== undefined && !parsed.names.includes(options.app)) {
     checks.fail(
