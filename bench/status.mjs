@@ -7,7 +7,7 @@
 // has to pay: list the storage directory once and read and parse every metadata file once.
 import { spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { runIfMain } from "./lib/report.mjs";
@@ -150,7 +150,7 @@ async function scenario({ repos, tags }) {
     process.stderr.write(`generating ${repos} repositories x ${tags} tags...\n`);
     for (let r = 0; r < repos; r++) generateRepository({ storage, clone, name: `bench/app${r}`, tags, now });
     git(clone, ["add", "--all"]);
-    git(clone, ["commit", "--quiet", "-m", `bench: ${repos} repositories x ${tags} tags`]);
+    git(clone, ["-c", "gc.auto=0", "commit", "--quiet", "-m", `bench: ${repos} repositories x ${tags} tags`]);
     git(clone, ["push", "--quiet", "origin", "HEAD:refs/heads/main"]);
     // Let the registry load the new metadata before status asks it.
     await waitServed(appUrl, `bench/app${repos - 1}`, `1.${tags - 1}`);
@@ -189,7 +189,9 @@ async function scenario({ repos, tags }) {
           ]),
     ];
   } finally {
-    const pid = Number(readFileSync(path.join(state, "server.pid"), "utf8").trim() || NaN);
+    // No pid file when setup itself failed: do not hide its error.
+    const pidFile = path.join(state, "server.pid");
+    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim() || NaN) : NaN;
     if (Number.isInteger(pid)) {
       try {
         process.kill(pid, "SIGTERM");
