@@ -171,7 +171,7 @@ async function scenario({ repos, tags }) {
     const other = compareRoot === undefined ? undefined : status(compareRoot);
     const label = `${repos} x ${tags}`;
     const rss = (run) => `peak RSS ${mib(run.rssBytes).toFixed(0)} MiB`;
-    return [
+    const rows = [
       [`status ${label}: raas status`, `${ours.seconds.toFixed(2)} s`, `clean, ${rss(ours)}`],
       [
         `status ${label}: baseline (list + parse once)`,
@@ -188,6 +188,9 @@ async function scenario({ repos, tags }) {
             ],
           ]),
     ];
+    // Shown now: removing a few hundred thousand files afterwards takes a while.
+    for (const row of rows) process.stderr.write(`${row.join("  ")}\n`);
+    return rows;
   } finally {
     // No pid file when setup itself failed: do not hide its error.
     const pidFile = path.join(state, "server.pid");
