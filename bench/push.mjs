@@ -22,6 +22,9 @@ const blobsInFlight = 3;
 // baseline runs blobsInFlight uploads of partsInFlight parts each. BENCH_RAAS_CONCURRENCY=12
 // gives raas the baseline's total parallelism (measured: +0.03 in the ratio, +30 MiB RSS).
 const raasConcurrency = Number(process.env.BENCH_RAAS_CONCURRENCY ?? partsInFlight);
+// Another raas checkout (built), e.g. the previous release, pushed in the same rounds: prints
+// its figures and the ratio of this one to it, under the same machine load.
+const compareRoot = process.env.BENCH_COMPARE_ROOT;
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const mib = (n) => n / 1024 / 1024;
@@ -46,10 +49,10 @@ export async function benchPush() {
       s3: ["force_path_style = true", `part_size = ${partMiB}MiB`, `concurrency = ${raasConcurrency}`],
       sections: ["[bench]", "s3_bucket = bench"],
     });
-    const raas = (args) =>
+    const raas = (args, from = root) =>
       spawnSync(
         "/usr/bin/time",
-        ["-f", "RSS_KIB=%M", process.execPath, path.join(root, "bin", "raas.js"), "--config", cfg, ...args],
+        ["-f", "RSS_KIB=%M", process.execPath, path.join(from, "bin", "raas.js"), "--config", cfg, ...args],
         {
           encoding: "utf8",
           cwd: work,
@@ -57,18 +60,22 @@ export async function benchPush() {
       );
     const setup = raas(["setup", "bench", "--no-start"]);
     if (setup.status !== 0) throw new Error(`raas setup failed:\n${setup.stdout}\n${setup.stderr}`);
-
-    const rows = { raas: [], baseline: [], rss: [] };
-    for (let i = 0; i < runs; i++) {
+    /** One timed push of the whole archive under a fresh name; returns seconds and peak RSS. */
+    const timedPush = (name, from) => {
       const t0 = process.hrtime.bigint();
-      const push = raas(["push", "bench", archive, "--name", `bench/run${i}`, "--no-wait", "--json"]);
+      const push = raas(["push", "bench", archive, "--name", name, "--no-wait", "--json"], from);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       if (push.status !== 0) throw new Error(`raas push failed:\n${push.stdout}\n${push.stderr}`);
-      const result = JSON.parse(push.stdout);
-      const uploaded = result.images[0].uploadedBytes;
+      const uploaded = JSON.parse(push.stdout).images[0].uploadedBytes;
       if (uploaded !== totalBytes) throw new Error(`raas uploaded ${uploaded} bytes, expected ${totalBytes}`);
-      rows.raas.push(seconds);
-      rows.rss.push(Number(/RSS_KIB=(\d+)/.exec(push.stderr)?.[1] ?? NaN) * 1024);
+      return { seconds, rss: Number(/RSS_KIB=(\d+)/.exec(push.stderr)?.[1] ?? NaN) * 1024 };
+    };
+
+    const rows = { raas: [], baseline: [], rss: [], compare: [] };
+    for (let i = 0; i < runs; i++) {
+      const pushed = timedPush(`bench/run${i}`, root);
+      rows.raas.push(pushed.seconds);
+      rows.rss.push(pushed.rss);
 
       const base = spawnSync(
         process.execPath,
@@ -86,6 +93,7 @@ export async function benchPush() {
       );
       if (base.status !== 0) throw new Error(`baseline failed:\n${base.stderr}`);
       rows.baseline.push(JSON.parse(base.stdout).seconds);
+      if (compareRoot !== undefined) rows.compare.push(timedPush(`bench/other${i}`, compareRoot).seconds);
     }
     const raasRate = mib(totalBytes) / median(rows.raas);
     const baseRate = mib(totalBytes) / median(rows.baseline);
@@ -105,6 +113,20 @@ export async function benchPush() {
           `min ${Math.min(...ratios).toFixed(2)} max ${Math.max(...ratios).toFixed(2)}`,
         ],
         ["raas peak RSS", `${mib(Math.max(...rows.rss)).toFixed(0)} MiB`, ""],
+        ...(compareRoot === undefined
+          ? []
+          : [
+              [
+                "BENCH_COMPARE_ROOT raas push",
+                `${median(rows.compare).toFixed(2)} s`,
+                `ratio to baseline (median of pairs) ${median(rows.compare.map((s, i) => rows.baseline[i] / s)).toFixed(2)}x`,
+              ],
+              [
+                "speed-up of this raas over BENCH_COMPARE_ROOT",
+                `${median(rows.compare.map((s, i) => s / rows.raas[i])).toFixed(2)}x`,
+                "median of pairs",
+              ],
+            ]),
       ],
     };
   } finally {

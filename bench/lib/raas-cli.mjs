@@ -6,12 +6,18 @@ import { fileURLToPath } from "node:url";
 
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
-/** Run `raas <args>`; returns seconds, peak RSS in bytes, S3 calls by operation, and the output. */
-export function raas(args, { cwd, env = {} }) {
+// Extra node flags for the raas processes, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof".
+const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+
+/**
+ * Run `raas <args>` (of the checkout at `from`, by default this one); returns seconds, peak RSS
+ * in bytes, S3 calls by operation, and the output.
+ */
+export function raas(args, { cwd, env = {}, from = root }) {
   const t0 = process.hrtime.bigint();
   const run = spawnSync(
     "/usr/bin/time",
-    ["-f", "RSS_KIB=%M", process.execPath, path.join(root, "bin", "raas.js"), ...args],
+    ["-f", "RSS_KIB=%M", process.execPath, ...nodeArgs, path.join(from, "bin", "raas.js"), ...args],
     { encoding: "utf8", cwd, env: { ...process.env, CI: "true", ...env }, maxBuffer: 256 << 20 },
   );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;

@@ -1,4 +1,6 @@
 /** The checks `raas status` makes against the running registry app, over HTTP. */
+import { Agent as HttpAgent, request as httpRequest } from "node:http";
+import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import { identityFrom } from "../app/ping.js";
 import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
@@ -109,8 +111,11 @@ export async function checkCatalog(
     return;
   }
   served.sort();
-  const missing = names.filter((n) => !served.includes(n));
-  const extra = served.filter((n) => !names.includes(n));
+  // Sets, not Array.includes: 10,000 repositories would be 10^8 comparisons.
+  const servedSet = new Set(served);
+  const named = new Set(names);
+  const missing = names.filter((n) => !servedSet.has(n));
+  const extra = served.filter((n) => !named.has(n));
   if (missing.length === 0 && extra.length === 0) {
     checks.ok(
       "deployed repositories",
@@ -131,6 +136,72 @@ export async function checkCatalog(
   );
 }
 
+/**
+ * Keep-alive HEAD requests for the served-tag checks. Not fetch: Node's fetch opens a new
+ * connection for every HEAD answered with a Content-Length (measured: one connection per
+ * request, 3-4x slower), and `status` sends one HEAD per tag, 100,000 for 10,000 x 10.
+ */
+export class HeadClient {
+  private readonly agents = {
+    "http:": new HttpAgent({ keepAlive: true }),
+    "https:": new HttpsAgent({ keepAlive: true }),
+  };
+
+  constructor(private readonly log: HttpLog) {}
+
+  /** Status and headers, or undefined when there was no answer (logged either way). */
+  async head(
+    url: string,
+    headers: Record<string, string>,
+    timeoutMs = 5000,
+  ): Promise<HeadAnswer | undefined> {
+    const started = Date.now();
+    const target = new URL(url);
+    const shown = `${target.origin}${target.pathname}`;
+    const secure = target.protocol === "https:";
+    if (!secure && target.protocol !== "http:") throw new Error(`cannot check ${shown}: not http or https`);
+    try {
+      const answer = await new Promise<HeadAnswer>((resolve, reject) => {
+        const request = (secure ? httpsRequest : httpRequest)(
+          target,
+          { method: "HEAD", headers, agent: this.agents[secure ? "https:" : "http:"], timeout: timeoutMs },
+          (response) => {
+            response.resume();
+            response.on("end", () =>
+              resolve({
+                status: response.statusCode ?? 0,
+                header: (name) => {
+                  const value = response.headers[name.toLowerCase()];
+                  return Array.isArray(value) ? value.join(", ") : value;
+                },
+              }),
+            );
+            response.on("error", reject);
+          },
+        );
+        request.on("timeout", () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        request.on("error", reject);
+        request.end();
+      });
+      this.log(`HTTP HEAD ${shown} -> ${answer.status} (${Date.now() - started} ms)`);
+      return answer;
+    } catch (error) {
+      this.log(`HTTP HEAD ${shown} failed after ${Date.now() - started} ms: ${causeOf(error)}`);
+      return undefined;
+    }
+  }
+
+  close(): void {
+    this.agents["http:"].destroy();
+    this.agents["https:"].destroy();
+  }
+}
+
+export interface HeadAnswer {
+  status: number;
+  header(name: string): string | undefined;
+}
+
 /** Each tag must be served with the digest the metadata records. Returns the number of failures. */
 export async function checkServed(
   isv: string,
@@ -139,15 +210,11 @@ export async function checkServed(
   tags: Record<string, string>,
   checks: CheckList,
   concurrency: number,
-  log: HttpLog,
+  client: HeadClient,
 ): Promise<number> {
   const results = await mapLimit(Object.entries(tags), concurrency, async ([tag, digest]) => {
-    const response = await timedFetch(
-      `${appUrl}/v2/${name}/manifests/${tag}`,
-      { method: "HEAD", headers: { Accept: MANIFEST_ACCEPT } },
-      log,
-    ).catch(() => undefined);
-    const served = response?.headers.get("docker-content-digest");
+    const response = await client.head(`${appUrl}/v2/${name}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT });
+    const served = response?.header("docker-content-digest");
     if (response?.status === 200 && served === digest) return undefined;
     return {
       tag,

@@ -36,13 +36,6 @@ export async function takeInventory(store: BlobStore, repositories?: readonly st
   return inventory;
 }
 
-/** Probe objects a setup interrupted before its cleanup left behind. */
-export async function leftoverProbes(store: BlobStore): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const object of store.list(PROBE_PREFIX)) keys.push(object.key);
-  return keys;
-}
-
 export interface StorageProblem {
   detail: string;
   fix: string;

@@ -1,9 +1,9 @@
 import { parseMetadata } from "../crane/parse.js";
 import type { CraneMetadata, CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
-import { CheckList, requireSetUp, type CheckReport } from "./checks.js";
+import { CheckList, requireSetUp, type Check, type CheckReport } from "./checks.js";
 import { lintMetadata } from "./status-lint.js";
-import { checkApp, checkCatalog, checkServed, type HttpLog } from "./status-http.js";
+import { checkApp, checkCatalog, checkServed, HeadClient, type HttpLog } from "./status-http.js";
 import { checkRepositoryStorage, takeInventory, type Inventory } from "./status-storage.js";
 import { v1LayerDigests, verifyV1Layers } from "./status-v1.js";
 import { checkAnonymousReads } from "./status-public.js";
@@ -11,6 +11,8 @@ import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import type { Platform } from "../app/platform.js";
 import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
+import { dashed, isRepositoryName } from "../image/names.js";
+import { mapLimit } from "../publish/pool.js";
 
 export interface StatusOptions {
   isv: string;
@@ -49,67 +51,40 @@ export async function status(
   const log = deps.log ?? ((line: string) => ctx.reporter.debug(line));
   const appUrl = deps.platform.appUrl;
 
+  // The app repository is cloned while the platform, the app and storage are checked.
+  deps.app.warm?.();
   for (const check of await deps.platform.statusChecks()) checks.add(check);
   const storageExists = await checkStorageExists(options.isv, deps.store, checks);
   const running = await checkApp(options.isv, appUrl, checks, log);
 
-  const parsed = await readMetadata(options.isv, deps.app, checks);
-  const selected =
-    options.app === undefined
-      ? parsed.published
-      : parsed.published.filter((r) => r.meta["repo-registry-id"] === options.app);
-  if (options.app !== undefined && !parsed.names.includes(options.app)) {
-    checks.fail(
-      `repository ${options.app}`,
-      `no metadata file describes ${options.app}`,
-      `publish it with \`raas push ${options.isv} <image> --name ${options.app}\``,
-    );
-  } else if (parsed.names.length === 0 && parsed.readable) {
-    checks.warn("repositories", "nothing published yet");
-  }
-
-  let inventory: Inventory | undefined;
-  try {
-    if (storageExists) {
-      inventory = await takeInventory(
+  // Storage is listed once, before the metadata is read, so that each metadata file can be
+  // parsed, checked against it and dropped in one pass: memory holds the listing and a few
+  // files, not every parsed file at once. The checks are still reported in their usual order.
+  const listing = storageExists
+    ? await listStorage(
         deps.store,
-        options.app === undefined ? undefined : selected.map((r) => r.meta.repository),
-      );
-      if (options.app === undefined) checkStorageList(inventory, parsed.published, checks);
-      const probes = await deps.store.leftoverProbes();
-      if (probes.length > 0) {
-        checks.warn(
-          "storage probes",
-          `${probes.length} probe object(s) left by an interrupted setup (${probes[0]})`,
-        );
-      }
-      await checkPartialWrites(options.isv, deps.store, checks);
-    }
-  } catch (error) {
-    checks.fail(
-      "storage",
-      `cannot list ${deps.store.description}: ${errorMessage(error)}`,
-      `check the storage credentials and endpoint; \`raas setup ${options.isv}\` shows what fails`,
-    );
-  }
-  if (running && options.app === undefined && parsed.readable) {
-    await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
-  }
-
-  const pullUrls: string[] = [];
-  for (const { file, meta } of selected) {
+        options.app === undefined ? undefined : isRepositoryName(options.app) ? [dashed(options.app)] : [],
+      )
+    : { probes: [] };
+  const inventory = listing.inventory;
+  const perRepository = async (published: Published): Promise<RepositoryChecks> => {
+    const { file, meta } = published;
+    const out = new CheckList();
+    const pullUrls: string[] = [];
     const name = meta["repo-registry-id"];
     const ext = meta["x-raas"];
     let problems = 0;
     const fail = (detail: string, fix: string) => {
-      checks.fail(name, detail, fix);
+      out.fail(name, detail, fix);
       problems++;
     };
+    // One directory listing for the repository's manifests, not one file read per tag.
+    const manifestFiles = new Set(await deps.app.list(`manifests/${meta.repository}`));
     for (const [tag, digest] of Object.entries(ext.tags)) {
       pullUrls.push(`${deps.registryHost}/${name}:${tag}`);
       if (ext.manifests[digest] === undefined) {
         fail(`tag ${tag} points at manifest ${digest}, which ${file} does not list`, "push the image again");
-      } else if ((await deps.app.read(`manifests/${meta.repository}/${digest}`)) === undefined) {
+      } else if (!manifestFiles.has(digest)) {
         fail(
           `tag ${tag}: its manifest ${digest} is missing from the app repository (manifests/${meta.repository}/${digest})`,
           "push the image again",
@@ -118,18 +93,18 @@ export async function status(
     }
     let counted = { blobs: 0, masked: 0 };
     if (inventory !== undefined) {
-      const v1 = parsed.v1.get(meta.repository);
+      const v1Files = v1.get(meta.repository);
       const objects = inventory.get(meta.repository) ?? new Map<string, number>();
       const result = await checkRepositoryStorage(meta, objects, deps.store, {
         verify: options.verify,
         concurrency,
         log,
-        ...(v1 === undefined ? {} : { v1Ids: v1.ids }),
+        ...(v1Files === undefined ? {} : { v1Ids: v1Files.ids }),
       });
       for (const problem of result.problems) fail(problem.detail, problem.fix);
       counted = result;
-      if (v1 !== undefined && options.verify) {
-        const layers = await v1LayerDigests(meta, v1.tags, objects, deps.app, deps.store);
+      if (v1Files !== undefined && options.verify) {
+        const layers = await v1LayerDigests(meta, v1Files.tags, objects, deps.app, deps.store);
         for (const problem of await verifyV1Layers(layers, deps.store, concurrency)) {
           fail(problem.detail, problem.fix);
         }
@@ -144,23 +119,70 @@ export async function status(
         for (const problem of denied) fail(problem.detail, problem.fix);
       }
     }
-    if (running) problems += await checkServed(options.isv, appUrl, name, ext.tags, checks, concurrency, log);
+    if (running) problems += await checkServed(options.isv, appUrl, name, ext.tags, out, concurrency, heads);
     if (problems === 0 && inventory === undefined) {
       // Storage was not looked at (listing failed, or it does not exist): nothing to tick.
-      checks.warn(name, `${Object.keys(ext.tags).length} tag(s); storage not checked (see the storage line)`);
+      out.warn(name, `${Object.keys(ext.tags).length} tag(s); storage not checked (see the storage line)`);
     } else if (problems === 0) {
       const masked = counted.masked > 0 ? `, ${counted.masked} masked` : "";
-      checks.ok(
+      out.ok(
         name,
         `${Object.keys(ext.tags).length} tag(s), ${counted.blobs} blob(s) in storage${masked}${options.verify ? " (re-hashed)" : ""}`,
       );
     }
+    return { checks: out.checks, pullUrls };
+  };
+
+  const v1Checks = new CheckList();
+  const v1 = await readV1Metadata(options.isv, deps.app, v1Checks);
+  const heads = new HeadClient(log);
+  const parsed = await readMetadata(options.isv, deps.app, checks, (published) =>
+    options.app === undefined || published.meta["repo-registry-id"] === options.app
+      ? perRepository(published)
+      : undefined,
+  ).finally(() => heads.close());
+  for (const check of v1Checks.checks) checks.add(check);
+  if (options.app !== undefined && !parsed.names.includes(options.app)) {
+    checks.fail(
+      `repository ${options.app}`,
+      `no metadata file describes ${options.app}`,
+      `publish it with \`raas push ${options.isv} <image> --name ${options.app}\``,
+    );
+  } else if (parsed.names.length === 0 && parsed.readable) {
+    checks.warn("repositories", "nothing published yet");
+  }
+
+  if (inventory !== undefined && options.app === undefined) {
+    checkStorageList(inventory, parsed.repositories, checks);
+  }
+  if (listing.probes.length > 0) {
+    checks.warn(
+      "storage probes",
+      `${listing.probes.length} probe object(s) left by an interrupted setup (${listing.probes[0]})`,
+    );
+  }
+  if (listing.partial !== undefined) checkPartialWrites(options.isv, listing.partial, checks);
+  if (listing.error !== undefined) {
+    checks.fail(
+      "storage",
+      `cannot list ${deps.store.description}: ${errorMessage(listing.error.cause)}`,
+      `check the storage credentials and endpoint; \`raas setup ${options.isv}\` shows what fails`,
+    );
+  }
+  if (running && options.app === undefined && parsed.readable) {
+    await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
+  }
+
+  const pullUrls: string[] = [];
+  for (const result of parsed.checked) {
+    for (const check of result.checks) checks.add(check);
+    pullUrls.push(...result.pullUrls);
   }
   const report = {
     isv: options.isv,
     ok: checks.passed,
     checks: checks.checks,
-    appUrl: appUrl,
+    appUrl,
     pullUrls,
   };
   const failed = checks.checks.filter((c) => c.status === "fail").length;
@@ -169,19 +191,36 @@ export async function status(
   return report;
 }
 
+interface RepositoryChecks {
+  checks: Check[];
+  pullUrls: string[];
+}
+
 interface ParsedMetadata {
-  /** Crane v4 files with raas records, which the deep checks need. */
-  published: Published[];
-  /** Storage prefix -> image ids of the Crane v1 files under data/v1/ (Pulp exports). */
-  v1: Map<string, { ids: Set<string>; tags: Record<string, string> }>;
+  /** What the deep checks found, per checked Crane v4 file with raas records, in file order. */
+  checked: RepositoryChecks[];
+  /** Storage prefixes of the Crane v4 files with raas records. */
+  repositories: Set<string>;
   /** Every repository name the valid files describe. */
   names: string[];
   /** False when the app repository itself could not be read. */
   readable: boolean;
 }
 
-async function readMetadata(isv: string, app: AppRepository, checks: CheckList): Promise<ParsedMetadata> {
-  const out: ParsedMetadata = { published: [], names: [], readable: false, v1: new Map() };
+/** Metadata files read and checked at once: enough to overlap I/O, few enough to bound memory. */
+const FILES_IN_FLIGHT = 4;
+
+/**
+ * Read, parse and lint every metadata file, one at a time (a few in flight), handing each clean
+ * Crane v4 file with raas records to `deep` and keeping only its findings.
+ */
+async function readMetadata(
+  isv: string,
+  app: AppRepository,
+  checks: CheckList,
+  deep: (published: Published) => Promise<RepositoryChecks> | undefined,
+): Promise<ParsedMetadata> {
+  const out: ParsedMetadata = { checked: [], repositories: new Set(), names: [], readable: false };
   let files: string[];
   try {
     files = (await app.list("data")).filter((f) => f.endsWith(".json")).sort();
@@ -204,37 +243,55 @@ async function readMetadata(isv: string, app: AppRepository, checks: CheckList):
     );
     return out;
   }
-  for (const file of files) {
+  const results = await mapLimit(files, FILES_IN_FLIGHT, async (file) => {
     const path = `data/${file}`;
+    const found = new CheckList();
     let meta: CraneMetadata;
     try {
       meta = parseMetadata((await app.read(path)) ?? "", path);
     } catch (error) {
-      checks.fail(
+      found.fail(
         `metadata ${file}`,
         `malformed metadata: ${errorMessage(error)}`,
         "fix or remove the file in the app repository, or push the image again",
       );
-      continue;
+      return { checks: found.checks };
     }
     const name = meta["repo-registry-id"];
-    out.names.push(name);
     const problems = lintMetadata(meta, path, isv);
     for (const problem of problems) {
-      checks.fail(`metadata ${file}`, problem, "push the image again to rewrite the file");
+      found.fail(`metadata ${file}`, problem, "push the image again to rewrite the file");
     }
     if (meta.version !== 4 || meta["x-raas"] === undefined) {
-      checks.warn(
+      found.warn(
         name,
         `${path} is Crane v${meta.version} metadata without raas records; only the file was checked`,
       );
-    } else if (problems.length === 0) {
-      out.published.push({ file: path, meta: meta as Published["meta"] });
+      return { checks: found.checks, name };
     }
+    if (problems.length > 0) return { checks: found.checks, name };
+    const published = { file: path, meta: meta as Published["meta"] };
+    return {
+      checks: found.checks,
+      name,
+      repository: meta.repository,
+      deep: await deep(published),
+    };
+  });
+  for (const result of results) {
+    for (const check of result.checks) checks.add(check);
+    if (result.name !== undefined) out.names.push(result.name);
+    if (result.repository !== undefined) out.repositories.add(result.repository);
+    if (result.deep !== undefined) out.checked.push(result.deep);
   }
-  await readV1Metadata(isv, app, checks, out);
   out.names.sort();
   return out;
+}
+
+/** Image ids and tags of a Crane v1 file. */
+interface V1Files {
+  ids: Set<string>;
+  tags: Record<string, string>;
 }
 
 /** The v1 files a Pulp export publishes beside its v4 file (data/v1/<isv>-<repo>.json). */
@@ -242,9 +299,9 @@ async function readV1Metadata(
   isv: string,
   app: AppRepository,
   checks: CheckList,
-  out: ParsedMetadata,
-): Promise<void> {
-  const files = (await app.list("data/v1")).filter((f) => f.endsWith(".json")).sort();
+): Promise<Map<string, V1Files>> {
+  const v1 = new Map<string, V1Files>();
+  const files = (await app.list("data/v1").catch(() => [])).filter((f) => f.endsWith(".json")).sort();
   for (const file of files) {
     const path = `data/v1/${file}`;
     try {
@@ -258,7 +315,7 @@ async function readV1Metadata(
         continue;
       }
       if (!file.startsWith(`${isv}-`)) continue;
-      out.v1.set(meta.repository, { ids: new Set(meta.images.map((i) => i.id)), tags: meta.tags });
+      v1.set(meta.repository, { ids: new Set(meta.images.map((i) => i.id)), tags: meta.tags });
     } catch (error) {
       checks.fail(
         `metadata v1/${file}`,
@@ -267,11 +324,36 @@ async function readV1Metadata(
       );
     }
   }
+  return v1;
+}
+
+interface StorageListing {
+  inventory?: Inventory;
+  probes: string[];
+  partial?: PartialWrite[];
+  error?: { cause: unknown };
+}
+type PartialWrite = Awaited<ReturnType<BlobStore["partialWrites"]>>[number];
+
+/**
+ * List storage once (everything, or the given prefixes), the probes and the partial writes;
+ * errors are reported later.
+ */
+async function listStorage(
+  store: BlobStore,
+  repositories: readonly string[] | undefined,
+): Promise<StorageListing> {
+  let inventory: Inventory | undefined;
+  try {
+    inventory = await takeInventory(store, repositories);
+    return { inventory, probes: await store.leftoverProbes(), partial: await store.partialWrites() };
+  } catch (error) {
+    return { ...(inventory === undefined ? {} : { inventory }), probes: [], error: { cause: error } };
+  }
 }
 
 /** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */
-function checkStorageList(inventory: Inventory, published: Published[], checks: CheckList): void {
-  const known = new Set(published.map((p) => p.meta.repository));
+function checkStorageList(inventory: Inventory, known: ReadonlySet<string>, checks: CheckList): void {
   const stray = [...inventory.entries()].filter(
     ([repository]) => repository !== "" && !known.has(repository),
   );
@@ -317,8 +399,7 @@ async function checkStorageExists(isv: string, store: BlobStore, checks: CheckLi
 }
 
 /** Writes a killed push left: past the grace period they are litter the next push or setup removes. */
-async function checkPartialWrites(isv: string, store: BlobStore, checks: CheckList): Promise<void> {
-  const partial = await store.partialWrites();
+function checkPartialWrites(isv: string, partial: readonly PartialWrite[], checks: CheckList): void {
   if (partial.length === 0) return;
   const stale = partial.filter((p) => p.ageMs >= PARTIAL_WRITE_GRACE_MS);
   const bytes = stale.reduce((sum, p) => sum + p.size, 0);

@@ -1,10 +1,11 @@
 import type { Publication } from "../crane/publication.js";
 import type { Digest } from "../image/digest.js";
 import { blobsOf, manifestsOf, type Blob, type ManifestNode } from "../image/model.js";
-import type { BlobStore } from "../storage/types.js";
+import { ObjectNotFoundError, type BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { manifestKey, tagsListKey } from "../crane/keys.js";
 import type { MaskSet } from "./mask.js";
+import { mapLimit } from "./pool.js";
 import { findMissing, uploadBlobs, type BlobOutcome } from "./upload.js";
 
 /** What a target contributes to the repository's metadata. */
@@ -72,26 +73,38 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
   }
   const uploadedBytes = await uploadBlobs(missing, uploadOptions);
 
+  // The small objects after the blobs, in order: manifests by digest, then by tag, then
+  // `tags/list`. Those already stored with the same bytes are not written again, so the
+  // re-push of an unchanged image makes no PUT at all.
   const manifests = manifestsOf(input.root);
-  for (const node of manifests) {
-    await store.put(manifestKey(repository, node.mediaType, node.digest), node.bytes, {
+  const allTags = [...new Set([...input.existingTags, ...input.tags])].sort();
+  const writes: SmallObject[] = [
+    ...manifests.map((node) => ({
+      key: manifestKey(repository, node.mediaType, node.digest),
+      bytes: node.bytes,
       contentType: node.mediaType,
       digest: node.digest,
-      size: node.bytes.length,
-      publicRead: input.publicRead,
-    });
-  }
-  for (const tag of input.tags) {
-    await store.put(manifestKey(repository, input.root.mediaType, tag), input.root.bytes, {
+    })),
+    ...input.tags.map((tag) => ({
+      key: manifestKey(repository, input.root.mediaType, tag),
+      bytes: input.root.bytes,
       contentType: input.root.mediaType,
+    })),
+    {
+      key: tagsListKey(repository),
+      bytes: Buffer.from(JSON.stringify({ name: input.name, tags: allTags })),
+      contentType: "application/json",
+    },
+  ];
+  const unchanged = await mapLimit(writes, 16, (object) => storedAlready(store, object));
+  for (const [i, object] of writes.entries()) {
+    if (unchanged[i] === true) continue;
+    await store.put(object.key, object.bytes, {
+      contentType: object.contentType,
+      ...(object.digest === undefined ? {} : { digest: object.digest, size: object.bytes.length }),
       publicRead: input.publicRead,
     });
   }
-  const allTags = [...new Set([...input.existingTags, ...input.tags])].sort();
-  await store.put(tagsListKey(repository), Buffer.from(JSON.stringify({ name: input.name, tags: allTags })), {
-    contentType: "application/json",
-    publicRead: input.publicRead,
-  });
 
   const outcome = (blob: Blob): BlobOutcome => {
     const maskedBy = masked.get(blob.digest);
@@ -135,4 +148,30 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
       tags: Object.fromEntries(input.tags.map((t) => [t, input.root.digest])),
     },
   };
+}
+
+interface SmallObject {
+  key: string;
+  bytes: Buffer;
+  contentType: string;
+  /** Content-addressed objects (manifests by digest) are only ever stored verified. */
+  digest?: Digest;
+}
+
+/**
+ * Whether `object` is stored already with the same bytes and content type. A manifest by digest
+ * was verified when it was written, so its size is enough (as for blobs); a tag or `tags/list`
+ * may have changed, so its bytes are read back (a few KiB) and compared.
+ */
+async function storedAlready(store: BlobStore, object: SmallObject): Promise<boolean> {
+  const info = await store.head(object.key);
+  if (info === undefined || info.size !== object.bytes.length || info.contentType !== object.contentType) {
+    return false;
+  }
+  if (object.digest !== undefined) return true;
+  const stored = await store.getBuffer(object.key).catch((error: unknown) => {
+    if (error instanceof ObjectNotFoundError) return undefined; // deleted in between: write it
+    throw error;
+  });
+  return stored?.equals(object.bytes) === true;
 }

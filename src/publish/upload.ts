@@ -20,7 +20,10 @@ export interface UploadOptions {
   store: BlobStore;
   repository: string;
   reporter: Reporter;
-  /** Blobs uploaded at the same time (each may itself upload several parts at once). */
+  /**
+   * Blobs sending at the same time (each may itself upload several parts at once); a blob whose
+   * bytes are all sent makes room for the next while the store completes it.
+   */
   concurrency: number;
   publicRead: boolean;
 }
@@ -51,7 +54,7 @@ export async function uploadBlobs(blobs: readonly Blob[], options: UploadOptions
     step.update(`${formatBytes(sent)} / ${formatBytes(total)}${rate}`);
   };
   try {
-    await mapLimit(blobs, options.concurrency, async (blob) => {
+    await mapLimitUntilSent(blobs, options.concurrency, async (blob, sent) => {
       const key = blobKey(options.repository, blob.digest);
       const t0 = Date.now();
       try {
@@ -63,6 +66,7 @@ export async function uploadBlobs(blobs: readonly Blob[], options: UploadOptions
           onProgress: (bytes) => {
             done.set(blob.digest, bytes);
             progress();
+            if (bytes >= blob.size) sent();
           },
         });
       } catch (error) {
@@ -93,6 +97,54 @@ export async function uploadBlobs(blobs: readonly Blob[], options: UploadOptions
       (seconds > 0 ? ` (${formatBytes(total / seconds)}/s)` : ""),
   );
   return total;
+}
+
+/**
+ * Like mapLimit, but an item gives its turn to the next one as soon as it calls `sent()` (all its
+ * bytes are on the wire), not only when it settles. The end of a multipart upload is S3
+ * assembling the parts (seconds for a large blob on some servers) and the digest check; the next
+ * blob reads and sends meanwhile. Memory stays bounded by the store's part slots, which a blob
+ * that has sent everything no longer holds. Rejects with the first error once every started
+ * item has settled.
+ */
+export async function mapLimitUntilSent<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, sent: () => void) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const running: Promise<void>[] = [];
+  let wake: (() => void) | undefined;
+  let turns = Math.max(1, limit);
+  const giveBack = (): void => {
+    turns += 1;
+    wake?.();
+  };
+  while (next < items.length && failure === undefined) {
+    if (turns === 0) {
+      await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      continue;
+    }
+    turns -= 1;
+    const item = items[next++] as T;
+    let given = false;
+    const sent = (): void => {
+      if (given) return;
+      given = true;
+      giveBack();
+    };
+    running.push(
+      work(item, sent)
+        .catch((error: unknown) => {
+          failure ??= { error };
+        })
+        .finally(sent),
+    );
+  }
+  await Promise.all(running);
+  if (failure !== undefined) throw failure.error;
 }
 
 export function formatBytes(n: number): string {

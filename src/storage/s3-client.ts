@@ -92,7 +92,8 @@ export function createS3Client(options: S3StoreOptions, resolved: ResolvedS3Opti
     maxAttempts: resolved.maxAttempts,
     retryMode: "standard",
     // Newer SDKs add CRC checksums (and aws-chunked bodies for streams) by default, which many
-    // S3-compatible servers reject or store verbatim. We send Content-MD5 ourselves instead.
+    // S3-compatible servers reject or store verbatim. Our bodies are buffers, so the signed
+    // x-amz-content-sha256 header carries their SHA-256 instead (see s3-upload.ts).
     requestChecksumCalculation: "WHEN_REQUIRED",
     responseChecksumValidation: "WHEN_REQUIRED",
     // Fail fast on a dead endpoint; requestTimeout is socket inactivity, not total duration.

@@ -8,6 +8,11 @@
  * partSize, see UploadRequest.slots). The digest and size are compared before
  * CompleteMultipartUpload, so a wrong blob never becomes visible at its key; bodies up to one
  * part are buffered and sent with a single PutObject after the check.
+ *
+ * Every body we send is a Buffer, so the SigV4 signer puts its SHA-256 in the signed
+ * `x-amz-content-sha256` header and S3 rejects a part or object whose bytes do not hash to it
+ * (XAmzContentSHA256Mismatch). That is the in-transit check; a Content-MD5 on top would be a
+ * third pass over every byte (MD5 is the slowest of the three) for a weaker hash of the same part.
  */
 import { createHash } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -101,10 +106,6 @@ export function effectivePartSize(partSize: number, expectedSize: number | undef
   return Math.min(MAX_PART_SIZE, Math.max(partSize, Math.ceil(expectedSize / MAX_PARTS)));
 }
 
-function md5(data: Buffer): string {
-  return createHash("md5").update(data).digest("base64");
-}
-
 class Verifier {
   private readonly hash = createHash("sha256");
   bytes = 0;
@@ -155,7 +156,7 @@ export async function uploadObject(
     const second = peekNeeded ? await chunks.next() : undefined;
     if (!promisedMore && (second === undefined || second.done === true)) {
       const result = verifier.finish();
-      await putSingle(request, head);
+      await putSingle(request, head, result.digest.slice("sha256:".length));
       slots?.give(head);
       options.onProgress?.(result.size);
       return result;
@@ -169,21 +170,29 @@ export async function uploadObject(
   }
 }
 
-async function putSingle(request: UploadRequest, data: Buffer): Promise<void> {
+/**
+ * One PutObject of a body already hashed whole: its SHA-256 is the signed payload hash, given to
+ * the signer so it does not hash the same bytes a second time (S3 still checks it).
+ */
+async function putSingle(request: UploadRequest, data: Buffer, sha256Hex: string): Promise<void> {
   const { client, context, key } = request;
-  await s3Call(context, "PutObject", key, () =>
-    client.send(
-      new PutObjectCommand({
-        Bucket: context.bucket,
-        Key: key,
-        Body: data,
-        ContentLength: data.length,
-        ContentMD5: md5(data),
-        ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
-        ...(request.publicRead ? { ACL: "public-read" } : {}),
-      }),
-    ),
+  const command = new PutObjectCommand({
+    Bucket: context.bucket,
+    Key: key,
+    Body: data,
+    ContentLength: data.length,
+    ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
+    ...(request.publicRead ? { ACL: "public-read" } : {}),
+  });
+  command.middlewareStack.add(
+    (next) => async (args) => {
+      const http = args.request as { headers?: Record<string, string> };
+      if (http.headers !== undefined) http.headers["x-amz-content-sha256"] = sha256Hex;
+      return next(args);
+    },
+    { step: "build", name: "raasKnownPayloadHash" },
   );
+  await s3Call(context, "PutObject", key, () => client.send(command));
 }
 
 async function uploadMultipart(
@@ -242,7 +251,6 @@ async function uploadMultipart(
               PartNumber: number,
               Body: data,
               ContentLength: data.length,
-              ContentMD5: md5(data),
             }),
           ),
         );

@@ -171,6 +171,39 @@ describe("S3Store multipart upload", () => {
   });
 });
 
+describe("S3Store integrity in transit", () => {
+  it("signs the SHA-256 of every part and single put, so S3 rejects bytes damaged on the way", async () => {
+    const store = makeStore({ partSize: 5 * MIB, concurrency: 2 });
+    // What left the client, read after signing (the deserialize step sees the final request).
+    const sent: { operation: string; header: string | undefined; actual: string; md5: boolean }[] = [];
+    store.client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const request = args.request as { headers: Record<string, string>; body?: unknown };
+        if (Buffer.isBuffer(request.body) || request.body instanceof Uint8Array) {
+          sent.push({
+            operation: context.commandName ?? "",
+            header: request.headers["x-amz-content-sha256"],
+            actual: createHash("sha256").update(request.body).digest("hex"),
+            md5: "content-md5" in request.headers,
+          });
+        }
+        return next(args);
+      },
+      { step: "deserialize", name: "captureSignedPayload" },
+    );
+    const big = generatedBody(12 * MIB);
+    await store.put("integrity/multi", big.stream, { digest: big.digest as `sha256:${string}` });
+    await store.put("integrity/single", Buffer.from("small object"), {});
+    const uploads = sent.filter((s) => s.operation === "UploadPartCommand");
+    expect(uploads).toHaveLength(3);
+    expect(sent.filter((s) => s.operation === "PutObjectCommand")).toHaveLength(1);
+    for (const request of sent.filter((s) => /^(UploadPart|PutObject)Command$/.test(s.operation))) {
+      expect(request.header).toBe(request.actual);
+      expect(request.md5).toBe(false);
+    }
+  });
+});
+
 describe("S3Store errors", () => {
   it("names an unreachable endpoint within seconds", async () => {
     const port = await freePort();

@@ -6,7 +6,7 @@
  * forwarding. It also counts requests, so benchmarks can report how many calls a command made.
  *
  * Faults are drawn from a seeded generator: a failing run can be replayed with the same seed.
- * The proxy never alters forwarded bytes, so every check raas makes (Content-MD5, digests)
+ * The proxy never alters forwarded bytes, so every check raas makes (signed payload hashes, digests)
  * still sees the real data; only availability is attacked.
  */
 import {
