@@ -8,7 +8,7 @@ import { MaskSet } from "../publish/mask.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
 import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
-import { convertV1Source, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
+import { checkV1Files, convertV1Source, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
 import { openImageSource, resolveImagePath } from "../sources/index.js";
 import type { CommandContext, PushDeps } from "./types.js";
 import { waitForTags } from "./wait.js";
@@ -77,12 +77,21 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     );
     const mask = new MaskSet([...deps.maskLayers, ...(federation?.maskIds() ?? [])]);
 
+    // Everything that can refuse the push is checked before the first upload.
+    await checkV1Files(options.isv, targets, (p) => deps.app.read(p));
+    const existingFiles = new Map<string, CraneV4 | undefined>();
+    for (const target of targets) {
+      const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
+      if (!existingFiles.has(metadataPath))
+        existingFiles.set(metadataPath, await readExisting(deps, metadataPath));
+    }
+
     const images: PushedImage[] = [];
     const publications: { metadataPath: string; result: PublishTargetResult }[] = [];
     for (const target of targets) {
       const repository = dashed(target.name);
       const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
-      const existing = await readExisting(deps, metadataPath);
+      const existing = existingFiles.get(metadataPath);
       const result = await publishTarget({
         store: deps.store,
         reporter,

@@ -3,6 +3,7 @@ import path from "node:path";
 import { writeFileAtomic } from "../crane/serialize.js";
 import { isDigest } from "../image/digest.js";
 import { isV1Id } from "../image/v1.js";
+import { tooDeep } from "../image/json-depth.js";
 import type { HistoryEntry, VendorLayer } from "../publish/v1-convert.js";
 import { UserError } from "../errors.js";
 
@@ -35,6 +36,8 @@ export class DescriptorCache {
       new UserError(`descriptor cache ${file}: ${problem}`, {
         hint: "Delete the file; raas rebuilds it by fetching the vendor layers again.",
       });
+    const deep = tooDeep(text);
+    if (deep !== undefined) throw bad(deep);
     let doc: unknown;
     try {
       doc = JSON.parse(text);

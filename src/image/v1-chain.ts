@@ -1,4 +1,5 @@
 import { InputError } from "../errors.js";
+import { tooDeep } from "./json-depth.js";
 import { isV1Id, type V1Image, type V1Repository } from "./v1.js";
 
 /** Reads `id` and `parent` from a v1 `json` (Pulp also accepted Docker's capitalised `Id`/`Parent`). */
@@ -60,6 +61,8 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 
 /** Parses an ancestry file: a JSON list of v1 ids, child first. */
 export function parseAncestry(bytes: Buffer, path: string, where: string): string[] {
+  const deep = tooDeep(bytes);
+  if (deep !== undefined) throw new InputError(path, `${where} ${deep}`);
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString("utf8"));

@@ -1,5 +1,6 @@
 import type { Federation } from "../federation/index.js";
 import { dashed, metadataFileName } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import { checkExternalIds, V1Converter } from "./v1-convert.js";
 import type { V1Repository } from "../image/v1.js";
 import type { OpenedSource, ReadImage } from "../sources/types.js";
@@ -45,6 +46,25 @@ export async function convertV1Source(
   return { images, converter };
 }
 
+/**
+ * Checks, before anything is uploaded, that the Crane v1 file of every v1 target is one raas
+ * may merge into (the same check the metadata commit makes), so a refusal leaves no orphans.
+ */
+export async function checkV1Files(
+  isv: string,
+  targets: Target[],
+  read: (path: string) => Promise<string | undefined>,
+): Promise<void> {
+  for (const target of targets) {
+    if (target.image.v1 === undefined || target.name.split("/").length > 2) continue;
+    const path = v1MetadataPath(isv, target.name);
+    const existing = await read(path);
+    if (existing === undefined) continue;
+    const prefix = dashed(target.name);
+    v1MetadataText(existing, path, { name: target.name, prefix, url: "", images: [], tags: {} });
+  }
+}
+
 export interface V1Publication {
   name: string;
   metadataPath: string;
@@ -76,7 +96,7 @@ export async function publishV1Targets(options: {
       options.reporter.warn(`${target.name} has more than one "/", which registry v1 cannot serve; v2 only`);
       continue;
     }
-    const entry = byName.get(target.name) ?? { repo: v1.repository, tags: {} };
+    const entry = byName.get(target.name) ?? { repo: v1.repository, tags: emptyRecord<string>() };
     for (const tag of target.tags) entry.tags[tag] = v1.top;
     byName.set(target.name, entry);
   }

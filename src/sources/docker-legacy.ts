@@ -1,5 +1,6 @@
 import { InputError } from "../errors.js";
 import { isTag } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import { ancestryFileBytes, isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, v1Identity } from "../image/v1-chain.js";
 import { isObject, parseJsonObject } from "./json.js";
@@ -33,7 +34,7 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
   const ref = refFrom(rawName, "repositories", warnings);
   const tagMap = repositories[rawName];
   if (!isObject(tagMap)) throw new InputError(path, `repositories["${rawName}"] is not an object of tags`);
-  const tags: Record<string, string> = {};
+  const tags = emptyRecord<string>();
   for (const [tag, id] of Object.entries(tagMap)) {
     if (!isTag(tag)) throw new InputError(path, `repositories has an invalid tag ${JSON.stringify(tag)}`);
     if (!isV1Id(id)) throw new InputError(path, `repositories tag ${tag} does not name an image id`);

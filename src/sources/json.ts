@@ -1,6 +1,7 @@
 import { InputError } from "../errors.js";
 import { isDigest, type Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
+import { tooDeep } from "../image/json-depth.js";
 
 const KNOWN_MEDIA_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
 
@@ -12,6 +13,8 @@ export function isObject(value: unknown): value is JsonObject {
 
 /** Parses a JSON document named `what` inside input `path`; bad JSON is an InputError naming both. */
 export function parseJson(bytes: Buffer, path: string, what: string): unknown {
+  const deep = tooDeep(bytes);
+  if (deep !== undefined) throw new InputError(path, `${what} ${deep}`);
   try {
     return JSON.parse(bytes.toString("utf8")) as unknown;
   } catch (err) {

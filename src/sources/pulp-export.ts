@@ -1,5 +1,6 @@
 import { InputError } from "../errors.js";
 import { isRepositoryName, isTag } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import { isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, parseAncestry, v1Identity } from "../image/v1-chain.js";
 import { isObject, parseJsonObject } from "./json.js";
@@ -158,7 +159,7 @@ function registryId(meta: Record<string, unknown>, path: string, file: string): 
 
 function tagsOf(meta: Record<string, unknown>, path: string, file: string): Record<string, string> {
   if (!isObject(meta.tags)) throw new InputError(path, `${file} has no "tags" object`);
-  const tags: Record<string, string> = {};
+  const tags = emptyRecord<string>();
   for (const [tag, id] of Object.entries(meta.tags)) {
     if (!isTag(tag)) throw new InputError(path, `${file} has an invalid tag ${JSON.stringify(tag)}`);
     if (!isV1Id(id)) throw new InputError(path, `${file} tag ${tag} does not name an image id`);
