@@ -60,7 +60,7 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** Parses an ancestry file: a JSON list of v1 ids, child first. */
-export function parseAncestry(bytes: Buffer, path: string, where: string): string[] {
+export function parseAncestry(bytes: Buffer, path: string, where: string, maxLength: number): string[] {
   const deep = tooDeep(bytes);
   if (deep !== undefined) throw new InputError(path, `${where} ${deep}`);
   let value: unknown;
@@ -68,6 +68,11 @@ export function parseAncestry(bytes: Buffer, path: string, where: string): strin
     value = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new InputError(path, `${where} is not valid JSON`);
+  }
+  if (Array.isArray(value) && value.length > maxLength) {
+    throw new InputError(path, `${where} names ${value.length} images, more than the limit of ${maxLength}`, {
+      hint: "Real images stay far below this limit (see Limits in docs/sources.md).",
+    });
   }
   if (!Array.isArray(value) || value.length === 0 || !value.every(isV1Id)) {
     throw new InputError(path, `${where} is not a list of image ids (64 lower-case hex digits each)`);

@@ -4,6 +4,7 @@ import { MediaType } from "../image/media-types.js";
 import type { Blob, ImageManifest } from "../image/model.js";
 import { checkDigest, isObject, parseJson, parseJsonObject } from "./json.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import { checkCount, LIMITS } from "./limits.js";
 import { refFrom } from "./refs.js";
 import type { TarIndex, TarMember } from "./tar-index.js";
 import { addRef, type ReadImage, type ReadResult, type TarReader } from "./types.js";
@@ -20,11 +21,22 @@ export async function readDockerArchive(archive: TarIndex): Promise<ReadResult> 
   const doc = parseJson(await archive.readMember("manifest.json", MANIFEST_LIMIT), path, "manifest.json");
   if (!Array.isArray(doc)) throw new InputError(path, "manifest.json is not a list of images");
   if (doc.length === 0) throw new InputError(path, "manifest.json lists no images");
+  checkCount(path, "entries in manifest.json", doc.length, LIMITS.entriesPerList);
   const warnings: string[] = [];
   const byDigest = new Map<string, ReadImage>();
+  // An entry repeated (same config, same layers) is read once; its config is hashed once.
+  const entries = new Map<string, Promise<ImageManifest>>();
+  const configs = new Map<string, Promise<ConfigRead>>();
+  let refCount = 0;
   for (const [i, entry] of (doc as unknown[]).entries()) {
     const where = `manifest.json entry ${i + 1}`;
-    const root = await readEntry(archive, entry, where);
+    const key = isObject(entry) ? JSON.stringify([entry.Config, entry.Layers]) : undefined;
+    let pending = key === undefined ? undefined : entries.get(key);
+    if (pending === undefined) {
+      pending = readEntry(archive, entry, where, configs);
+      if (key !== undefined) entries.set(key, pending);
+    }
+    const root = await pending;
     let image = byDigest.get(root.digest);
     if (image === undefined) {
       image = { root, refs: [], tags: [] };
@@ -34,6 +46,8 @@ export async function readDockerArchive(archive: TarIndex): Promise<ReadResult> 
     if (repoTags != null && !Array.isArray(repoTags)) {
       throw new InputError(path, `${where}: RepoTags is not a list`);
     }
+    refCount += repoTags?.length ?? 0;
+    checkCount(path, "RepoTags in manifest.json", refCount, LIMITS.refs);
     for (const value of repoTags ?? []) {
       if (typeof value !== "string") throw new InputError(path, `${where}: RepoTags holds a non-string`);
       const ref = refFrom(value, `${where} RepoTags`, warnings);
@@ -64,13 +78,29 @@ function expectedConfigDigest(name: string): Digest | undefined {
   return match?.[1] === undefined ? undefined : `sha256:${match[1]}`;
 }
 
-async function readEntry(archive: TarIndex, entry: unknown, where: string): Promise<ImageManifest> {
+interface ConfigRead {
+  bytes: Buffer;
+  digest: Digest;
+}
+
+async function readEntry(
+  archive: TarIndex,
+  entry: unknown,
+  where: string,
+  configs: Map<string, Promise<ConfigRead>>,
+): Promise<ImageManifest> {
   const path = archive.path;
   if (!isObject(entry)) throw new InputError(path, `${where} is not an object`);
   const configMember = memberFor(archive, entry.Config, where, "Config");
   const configName = entry.Config as string;
-  const configBytes = await archive.readMember(configName, CONFIG_LIMIT);
-  const configDigest = sha256Digest(configBytes);
+  let configRead = configs.get(configMember.name);
+  if (configRead === undefined) {
+    configRead = archive
+      .readMember(configName, CONFIG_LIMIT)
+      .then((bytes) => ({ bytes, digest: sha256Digest(bytes) }));
+    configs.set(configMember.name, configRead);
+  }
+  const { bytes: configBytes, digest: configDigest } = await configRead;
   const expected = expectedConfigDigest(configName);
   if (expected !== undefined && expected !== configDigest) {
     throw new InputError(
@@ -89,6 +119,7 @@ async function readEntry(archive: TarIndex, entry: unknown, where: string): Prom
       `${configName} lists ${diffIds.length} rootfs.diff_ids, but ${where} has ${entry.Layers.length} layers`,
     );
   }
+  checkCount(path, `layers in ${where}`, entry.Layers.length, LIMITS.layersPerImage);
   const layers: Blob[] = [];
   for (const [j, layerPath] of (entry.Layers as unknown[]).entries()) {
     const member = memberFor(archive, layerPath, where, `layer ${j + 1}`);

@@ -5,6 +5,7 @@ import { ancestryFileBytes, isV1Id, type V1Image, type V1Repository } from "../i
 import { checkChains, v1Identity } from "../image/v1-chain.js";
 import { isObject, parseJsonObject } from "./json.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import { checkCount, LIMITS } from "./limits.js";
 import { refFrom } from "./refs.js";
 import type { TarIndex } from "./tar-index.js";
 import type { ReadResult, TarReader } from "./types.js";
@@ -61,15 +62,39 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
     found.set(dir, { config, json, parent: identity.parent });
   }
 
+  checkCount(path, "image directories", found.size, LIMITS.v1Images);
   const repo: V1Repository = { name: ref?.name, images: new Map(), external: new Set(), tags };
-  for (const [id, entry] of found) {
-    const ancestry = [id];
-    for (let parent = entry.parent; parent !== undefined; parent = found.get(parent)?.parent) {
-      if (ancestry.includes(parent)) {
-        throw new InputError(path, `image ${id}: its parent chain loops at ${parent}`);
+  // Each image's ancestry is itself plus its parent's, computed once per image (walking the
+  // whole chain from every image would be quadratic, checking it for loops cubic).
+  const ancestries = new Map<string, readonly string[]>();
+  const ancestryOf = (start: string): readonly string[] => {
+    const walk: string[] = [];
+    const onWalk = new Set<string>();
+    let base: readonly string[] = [];
+    for (let id: string | undefined = start; id !== undefined; id = found.get(id)?.parent) {
+      const known = ancestries.get(id);
+      if (known !== undefined) {
+        base = known;
+        break;
       }
-      ancestry.push(parent);
+      if (onWalk.has(id)) throw new InputError(path, `image ${start}: its parent chain loops at ${id}`);
+      onWalk.add(id);
+      walk.push(id);
+      if (walk.length > LIMITS.layersPerImage) break;
     }
+    for (let i = walk.length - 1; i >= 0; i--) {
+      const id = walk[i] as string;
+      const ancestry = [id, ...base];
+      checkCount(path, `images in the parent chain of ${id}`, ancestry.length, LIMITS.layersPerImage);
+      ancestries.set(id, ancestry);
+      base = ancestry;
+    }
+    return base;
+  };
+  for (const [id, entry] of found) {
+    const ancestry = [...ancestryOf(id)];
+    const ancestryBytes = ancestryFileBytes(ancestry);
+    archive.budget.spend(ancestryBytes.length, `the ancestry of ${id}`);
     const layerName = `${id}/layer.tar`;
     const layer = archive.lookup(layerName);
     if (layer === undefined) throw new InputError(path, `image ${id} has no layer.tar`);
@@ -78,7 +103,7 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
       parent: entry.parent,
       json: entry.json,
       config: entry.config,
-      ancestryBytes: ancestryFileBytes(ancestry),
+      ancestryBytes,
       ancestry,
       layer: {
         size: layer.size,

@@ -10,6 +10,7 @@ import {
 import type { Blob, ImageIndex, ImageManifest, ManifestNode, Platform } from "../image/model.js";
 import { checkDescriptor, isObject, parseJsonObject, type Descriptor, type JsonObject } from "./json.js";
 import type { LayoutFile, LayoutFiles } from "./layout-files.js";
+import { checkCount, LIMITS } from "./limits.js";
 
 /** Manifests and indexes are small; bigger ones are refused before they are read (as zot does). */
 export const MANIFEST_LIMIT = 4 * 1024 * 1024;
@@ -28,6 +29,13 @@ export function blobPath(digest: Digest): string {
  * whoever streams them.
  */
 export class OciBlobs {
+  /**
+   * Each manifest and config is read, hashed and parsed once, however many entries list it:
+   * an index naming one manifest 1,500 times must not cost 1,500 reads (or copies).
+   */
+  private readonly images = new Map<string, Promise<ImageManifest>>();
+  private readonly configs = new Map<string, Promise<Blob>>();
+
   constructor(private readonly files: LayoutFiles) {}
 
   private get path(): string {
@@ -112,6 +120,35 @@ export class OciBlobs {
   }
 
   private async image(descriptor: Descriptor, where: string, platform?: Platform): Promise<ImageManifest> {
+    let pending = this.images.get(descriptor.digest);
+    if (pending === undefined) {
+      pending = this.readImage(descriptor, where);
+      this.images.set(descriptor.digest, pending);
+    }
+    const image = await pending;
+    if (image.mediaType !== descriptor.mediaType || image.bytes.length !== descriptor.size) {
+      throw new InputError(
+        this.path,
+        `${where} lists ${descriptor.digest} with another media type or size than before`,
+      );
+    }
+    // The same manifest may be listed for several platforms; the document itself is shared.
+    return platform === undefined ? image : { ...image, platform };
+  }
+
+  private async readConfig(descriptor: Descriptor, where: string): Promise<Blob> {
+    let pending = this.configs.get(descriptor.digest);
+    if (pending === undefined) {
+      pending = (async () => {
+        parseJsonObject(await this.verified(descriptor, where, CONFIG_LIMIT), this.path, where);
+        return this.blob(descriptor, await this.file(descriptor, where));
+      })();
+      this.configs.set(descriptor.digest, pending);
+    }
+    return pending;
+  }
+
+  private async readImage(descriptor: Descriptor, where: string): Promise<ImageManifest> {
     const bytes = await this.verified(descriptor, where, MANIFEST_LIMIT);
     const name = blobPath(descriptor.digest);
     const doc = this.document(bytes, descriptor, "image");
@@ -120,10 +157,11 @@ export class OciBlobs {
       throw new InputError(this.path, `the config of ${name} has media type ${configDescriptor.mediaType}`);
     }
     const configWhere = `the config of ${name}`;
-    parseJsonObject(await this.verified(configDescriptor, configWhere, CONFIG_LIMIT), this.path, configWhere);
-    const config = this.blob(configDescriptor, await this.file(configDescriptor, configWhere));
+    const config = await this.readConfig(configDescriptor, configWhere);
     const layers: Blob[] = [];
-    for (const [i, value] of (doc.layers as unknown[]).entries()) {
+    const layerList = doc.layers as unknown[];
+    checkCount(this.path, `layers in ${name}`, layerList.length, LIMITS.layersPerImage);
+    for (const [i, value] of layerList.entries()) {
       const layerWhere = `layer ${i + 1} of ${name}`;
       const layer = checkDescriptor(value, this.path, layerWhere);
       if (!LAYER_TYPES.has(layer.mediaType)) {
@@ -131,7 +169,7 @@ export class OciBlobs {
       }
       layers.push(this.blob(layer, await this.file(layer, layerWhere)));
     }
-    const manifest: ImageManifest = {
+    return {
       kind: "image",
       digest: descriptor.digest,
       mediaType: descriptor.mediaType,
@@ -139,8 +177,6 @@ export class OciBlobs {
       config,
       layers,
     };
-    if (platform !== undefined) manifest.platform = platform;
-    return manifest;
   }
 
   private async index(descriptor: Descriptor, where: string): Promise<ImageIndex> {
@@ -148,7 +184,9 @@ export class OciBlobs {
     const name = blobPath(descriptor.digest);
     const doc = this.document(bytes, descriptor, "index");
     const manifests: ImageManifest[] = [];
-    for (const [i, value] of (doc.manifests as unknown[]).entries()) {
+    const children = doc.manifests as unknown[];
+    checkCount(this.path, `manifests in ${name}`, children.length, LIMITS.manifestsPerIndex);
+    for (const [i, value] of children.entries()) {
       const childWhere = `manifest ${i + 1} of ${name}`;
       const child = checkDescriptor(value, this.path, childWhere);
       if (INDEX_TYPES.has(child.mediaType)) {

@@ -1,6 +1,7 @@
 import { InputError } from "../errors.js";
 import { MediaType } from "../image/media-types.js";
 import { checkDescriptor, parseJsonObject } from "./json.js";
+import { checkCount, LIMITS } from "./limits.js";
 import { tarLayoutFiles, type LayoutFiles } from "./layout-files.js";
 import { MANIFEST_LIMIT, OciBlobs } from "./oci-blobs.js";
 import { refsFromAnnotations } from "./refs.js";
@@ -43,6 +44,7 @@ export async function readOciLayout(files: LayoutFiles): Promise<ReadResult> {
     throw new InputError(path, "index.json is not an image index (it needs manifests, no config or layers)");
   }
   if (index.manifests.length === 0) throw new InputError(path, "index.json lists no images");
+  checkCount(path, "entries in index.json", index.manifests.length, LIMITS.entriesPerList);
 
   const blobs = new OciBlobs(files);
   const warnings: string[] = [];

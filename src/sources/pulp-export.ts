@@ -5,6 +5,7 @@ import { isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, parseAncestry, v1Identity } from "../image/v1-chain.js";
 import { isObject, parseJsonObject } from "./json.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import { checkCount, LIMITS } from "./limits.js";
 import type { TarIndex, TarMember } from "./tar-index.js";
 import type { ReadResult, TarReader } from "./types.js";
 
@@ -72,8 +73,10 @@ export async function readPulpExport(archive: TarIndex): Promise<ReadResult> {
   const meta = parseJsonObject(await archive.readMember(metadataName, MANIFEST_LIMIT), path, metadataName);
   const listed = listedImages(meta, path, metadataName);
   const inArchive = [...byImage.keys()];
+  checkCount(path, `image directories in ${base}/`, inArchive.length, LIMITS.v1Images);
+  const listedSet = new Set(listed);
   const notInWeb = listed.filter((id) => !byImage.has(id));
-  const notListed = inArchive.filter((id) => !listed.includes(id));
+  const notListed = inArchive.filter((id) => !listedSet.has(id));
   if (notInWeb.length > 0 || notListed.length > 0) {
     const parts = [
       notInWeb.length > 0 ? `${metadataName} lists ${notInWeb.join(", ")}, missing from ${base}/` : "",
@@ -124,7 +127,7 @@ async function readImage(
     json,
     config,
     ancestryBytes,
-    ancestry: parseAncestry(ancestryBytes, path, ancestryName),
+    ancestry: parseAncestry(ancestryBytes, path, ancestryName, LIMITS.layersPerImage),
     layer: {
       size: layer.size,
       gzipped: true,
@@ -171,9 +174,15 @@ function tagsOf(meta: Record<string, unknown>, path: string, file: string): Reco
 export const pulpExportReader: TarReader = {
   format: "pulp-export",
   matches: (archive: TarIndex) => {
+    // One pass over the members: top-level directories, then the stems of top-level .json files.
     const members = archive.members();
-    const stems = members.filter((m) => /^[^/]+\.json$/.test(m.name)).map((m) => m.name.slice(0, -5));
-    return members.some((m) => m.name.startsWith("web/") || stems.some((s) => m.name.startsWith(`${s}/`)));
+    const tops = new Set<string>();
+    for (const m of members) {
+      const slash = m.name.indexOf("/");
+      if (slash > 0) tops.add(m.name.slice(0, slash));
+    }
+    if (tops.has("web")) return true;
+    return members.some((m) => /^[^/]+\.json$/.test(m.name) && tops.has(m.name.slice(0, -5)));
   },
   read: readPulpExport,
 };
