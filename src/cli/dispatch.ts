@@ -118,6 +118,9 @@ async function runCommand(
               registryHost: new URL(settings.appUrl).host,
               registryUrl: settings.appUrl,
               maskLayers: settings.maskLayers,
+              ...(settings.maxInflatedLayer === undefined
+                ? {}
+                : { maxInflatedLayer: settings.maxInflatedLayer }),
               publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
               concurrency: 3,
               federation,

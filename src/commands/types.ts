@@ -44,6 +44,8 @@ export interface PushDeps {
   /** Registry base URL raas can reach, for waiting on the deploy. */
   registryUrl: string;
   maskLayers: string[];
+  /** Bound on one v1 layer's uncompressed size while converting it. */
+  maxInflatedLayer?: number;
   publicRead: boolean;
   concurrency: number;
   /**

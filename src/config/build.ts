@@ -6,7 +6,14 @@ import { homedir } from "node:os";
 import * as path from "node:path";
 import { isIsvName } from "../image/names.js";
 import type { Sections } from "./ini-file.js";
-import { DEFAULT_S3, GLOBAL_KEYS, IGNORED_KEYS, ISV_KEYS, type GlobalSettings } from "./schema.js";
+import {
+  DEFAULT_MAX_INFLATED_LAYER,
+  DEFAULT_S3,
+  GLOBAL_KEYS,
+  IGNORED_KEYS,
+  ISV_KEYS,
+  type GlobalSettings,
+} from "./schema.js";
 import type { ConfigFlags, IsvSection, RaasConfig } from "./types.js";
 import { BadValue, type Parser } from "./values.js";
 
@@ -160,6 +167,7 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
     storage: s.storage ?? "local",
     platform: s.platform ?? "local",
     maskLayers: s.maskLayers ?? [],
+    maxInflatedLayer: s.maxInflatedLayer ?? DEFAULT_MAX_INFLATED_LAYER,
     redhat: { metadataRepo: s.metadataRepo, metadataRelpath: s.metadataRelpath },
     openshift: {
       serverUrl: s.openshiftServerUrl,

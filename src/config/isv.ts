@@ -171,5 +171,6 @@ export async function resolveIsv(
     appWorkDir,
     deployDir: platform.kind === "local" ? platform.deployDir : undefined,
     maskLayers: config.maskLayers,
+    maxInflatedLayer: config.maxInflatedLayer,
   };
 }

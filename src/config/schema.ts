@@ -3,6 +3,7 @@
  * override it, and how its value is parsed. The tables drive loading, validation and docs.
  */
 import type { IsvSection, PlatformKind, RedirectMode, StorageKind } from "./types.js";
+import { DEFAULT_MAX_INFLATED } from "../sources/v1-images.js";
 import * as v from "./values.js";
 
 /** Global settings, flattened so each can be layered independently. */
@@ -11,6 +12,7 @@ export interface GlobalSettings {
   storage: StorageKind;
   platform: PlatformKind;
   maskLayers: string[];
+  maxInflatedLayer: number;
   metadataRepo: string;
   metadataRelpath: string;
   openshiftServerUrl: string;
@@ -58,6 +60,8 @@ export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[
     flag: "platform",
   },
   maskLayers: { section: "redhat", key: "mask_layers", parse: v.list(v.layerId) },
+  // Converting a v1 layer inflates it once to learn its diff_id; this bounds a gzip bomb.
+  maxInflatedLayer: { section: "raas", key: "max_inflated_layer", parse: v.size(1 * MiB, 1024 ** 5) },
   metadataRepo: { section: "redhat", key: "metadata_repo", parse: v.text },
   metadataRelpath: { section: "redhat", key: "metadata_relpath", parse: v.text },
   openshiftServerUrl: { section: "openshift", key: "server_url", parse: v.httpUrl },
@@ -114,6 +118,9 @@ export const IGNORED_KEYS: Record<string, string[] | "*"> = {
   pulpserver: "*",
   openshift: ["cartridge"],
 };
+
+/** Default bound on one v1 layer's uncompressed size during conversion (64 GiB). */
+export const DEFAULT_MAX_INFLATED_LAYER = DEFAULT_MAX_INFLATED;
 
 export const DEFAULT_S3 = {
   region: "us-east-1",

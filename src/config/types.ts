@@ -44,6 +44,8 @@ export interface RaasConfig {
   platform: PlatformKind;
   /** Vendor layers never uploaded (v1 image ids or sha256 digests). */
   maskLayers: string[];
+  /** Bound on one v1 layer's uncompressed size while converting it (`[raas] max_inflated_layer`). */
+  maxInflatedLayer: number;
   redhat: { metadataRepo: string | undefined; metadataRelpath: string | undefined };
   openshift: {
     serverUrl: string | undefined;
@@ -150,4 +152,6 @@ export interface IsvSettings {
   /** The local platform's deploy directory; undefined elsewhere. */
   deployDir: string | undefined;
   maskLayers: string[];
+  /** Bound on one v1 layer's uncompressed size while converting it (default 64 GiB). */
+  maxInflatedLayer?: number;
 }

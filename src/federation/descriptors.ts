@@ -4,7 +4,7 @@ import { writeFileAtomic } from "../crane/serialize.js";
 import { isDigest } from "../image/digest.js";
 import { isV1Id } from "../image/v1.js";
 import { tooDeep } from "../image/json-depth.js";
-import type { HistoryEntry, VendorLayer } from "../publish/v1-convert.js";
+import type { HistoryEntry, VendorLayer } from "../image/v1-convert.js";
 import { UserError } from "../errors.js";
 
 type CachedLayer = Omit<VendorLayer, "url">;

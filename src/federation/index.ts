@@ -1,8 +1,8 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { UserError } from "../errors.js";
-import type { VendorLayer } from "../publish/v1-convert.js";
-import { historyOf } from "../publish/v1-convert.js";
+import type { VendorLayer } from "../image/v1-convert.js";
+import { historyOf } from "../image/v1-convert.js";
 import type { Reporter } from "../ui/reporter.js";
 import { DescriptorCache } from "./descriptors.js";
 import { fetchImageJson, fetchLayerDescriptor } from "./vendor-fetch.js";

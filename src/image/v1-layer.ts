@@ -26,12 +26,27 @@ export function gzipOf(tar: Readable): Readable {
   return tar.pipe(createGzip(GZIP_OPTIONS));
 }
 
+/** Thrown when a stream passes its byte limit (a gzip bomb while inflating). */
+export class InflateLimitError extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes`);
+    this.name = "InflateLimitError";
+  }
+}
+
 class Counter extends Transform {
   private readonly hash = createHash("sha256");
   bytes = 0;
+  constructor(private readonly limit = Number.POSITIVE_INFINITY) {
+    super();
+  }
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    if (this.bytes > this.limit) {
+      done(new InflateLimitError(this.limit));
+      return;
+    }
     done(null, chunk);
   }
   digest(): Digest {
@@ -41,11 +56,12 @@ class Counter extends Transform {
 
 /**
  * Hashes a gzip stream twice in one pass: the compressed bytes (digest, size) and, through a
- * streaming gunzip, the uncompressed tar (diff_id). Nothing is buffered beyond a chunk.
+ * streaming gunzip, the uncompressed tar (diff_id). Nothing is buffered beyond a chunk, and
+ * inflating stops with InflateLimitError past `maxInflated` bytes.
  */
-export async function describeGzip(gzip: Readable): Promise<LayerDescriptor> {
+export async function describeGzip(gzip: Readable, maxInflated?: number): Promise<LayerDescriptor> {
   const compressed = new Counter();
-  const uncompressed = new Counter();
+  const uncompressed = new Counter(maxInflated);
   const sink = new PassThrough();
   sink.resume();
   await pipeline(gzip, compressed, createGunzip(), uncompressed, sink);
@@ -53,6 +69,6 @@ export async function describeGzip(gzip: Readable): Promise<LayerDescriptor> {
 }
 
 /** Describes an uncompressed tar as it will be published: gzipped with GZIP_OPTIONS. */
-export async function describeTar(tar: Readable): Promise<LayerDescriptor> {
-  return describeGzip(gzipOf(tar));
+export async function describeTar(tar: Readable, maxInflated?: number): Promise<LayerDescriptor> {
+  return describeGzip(gzipOf(tar), maxInflated);
 }

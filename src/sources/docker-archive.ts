@@ -3,6 +3,7 @@ import { sha256Digest, type Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
 import type { Blob, ImageManifest } from "../image/model.js";
 import { checkDigest, isObject, parseJson, parseJsonObject } from "./json.js";
+import { schema2Image } from "../image/schema2.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
 import { checkCount, LIMITS } from "./limits.js";
 import { refFrom } from "./refs.js";
@@ -145,31 +146,6 @@ async function readEntry(
     origin: `${path}:${configName}`,
   };
   return schema2Image(configBlob, layers);
-}
-
-export function schema2Manifest(config: Blob, layers: Blob[]): Buffer {
-  const descriptor = (blob: Blob) => ({ mediaType: blob.mediaType, size: blob.size, digest: blob.digest });
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.dockerManifest,
-      config: descriptor(config),
-      layers: layers.map(descriptor),
-    }),
-  );
-}
-
-/** A Docker schema 2 image built from its blobs (deterministic bytes, so a re-push has the same digest). */
-export function schema2Image(config: Blob, layers: Blob[]): ImageManifest {
-  const bytes = schema2Manifest(config, layers);
-  return {
-    kind: "image",
-    digest: sha256Digest(bytes),
-    mediaType: MediaType.dockerManifest,
-    bytes,
-    config,
-    layers,
-  };
 }
 
 export const dockerArchiveReader: TarReader = {

@@ -7,12 +7,14 @@
  * on the embedded default (local storage, local app remote).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { boundedBlowups, refusedBlowups } from "../fixtures/hostile-blowups.js";
+import { gzipBombBytes } from "../fixtures/generate-hostile.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
+import { buildV1Chain, writePulpExport } from "../helpers/pulp-builder.js";
 
 const ISV = "bounds";
 
@@ -91,6 +93,39 @@ describe("hostile inputs stay within bounds", () => {
     },
     60_000,
   );
+
+  it("stops inflating a v1 layer at [raas] max_inflated_layer, with a clear error", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "raas-bounds-inflate-"));
+    try {
+      const [image] = await buildV1Chain(["bomb"]);
+      if (image === undefined) throw new Error("no image built");
+      const bomb = { ...image, layer: await gzipBombBytes(256 * 1024 * 1024) };
+      const input = join(dir, "export.tar");
+      await writePulpExport(input, {
+        repoId: "acme-bomb",
+        registryId: "acme/bomb",
+        images: [bomb],
+        tags: { "1": bomb.id },
+      });
+      await writeFile(join(dir, "raas.cfg"), "[raas]\nmax_inflated_layer = 16MiB\n");
+      const before = head();
+      const bytesBefore = await storedBytes(storage);
+      const { value: run, ms } = await measured(() =>
+        runCli(["push", ISV, input, "--no-wait"], { cwd: dir, env }),
+      );
+      expect(run.code, run.stdout + run.stderr).toBe(1);
+      expect(run.stderr).toMatch(
+        /export\.tar:web\/[a-f0-9]{64}\/layer: layer inflates to more than 16777216 bytes/,
+      );
+      expect(run.stderr).toMatch(/hint: .*max_inflated_layer/);
+      // Stopped at the limit: far from inflating all 256 MiB.
+      expect(ms).toBeLessThan(10_000);
+      expect(await storedBytes(storage)).toBe(bytesBefore);
+      expect(head()).toBe(before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 
   it.each(boundedBlowups.map((c) => [c.label, c] as const))(
     "publishes %s within its bounds",
