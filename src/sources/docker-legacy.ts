@@ -3,7 +3,8 @@ import { isTag } from "../image/names.js";
 import { emptyRecord } from "../image/records.js";
 import { ancestryFileBytes, isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, v1Identity } from "../image/v1-chain.js";
-import { isObject, parseJsonObject } from "./json.js";
+import { isObject, parseDocument } from "./json.js";
+import { LegacyRepositories, V1ImageJson } from "./schemas.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
 import { checkCount, LIMITS } from "./limits.js";
 import { refFrom } from "./refs.js";
@@ -19,7 +20,8 @@ import type { ReadResult, TarReader } from "./types.js";
 export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadResult> {
   const path = archive.path;
   const warnings: string[] = [];
-  const repositories = parseJsonObject(
+  const repositories = parseDocument(
+    LegacyRepositories,
     await archive.readMember("repositories", MANIFEST_LIMIT),
     path,
     "repositories",
@@ -31,7 +33,7 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
       `repositories names ${names.length} repositories; raas (like Pulp) reads exactly one per archive`,
     );
   }
-  const rawName = names[0] as string;
+  const [rawName = ""] = names;
   const ref = refFrom(rawName, "repositories", warnings);
   const tagMap = repositories[rawName];
   if (!isObject(tagMap)) throw new InputError(path, `repositories["${rawName}"] is not an object of tags`);
@@ -54,7 +56,7 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
       throw new InputError(path, `"${dir}/" is not named by an image id (64 lower-case hex digits)`);
     }
     const json = await archive.readMember(m.name, CONFIG_LIMIT);
-    const config = parseJsonObject(json, path, m.name);
+    const config = parseDocument(V1ImageJson, json, path, m.name);
     const identity = v1Identity(config, path, m.name);
     if (identity.id !== dir) {
       throw new InputError(path, `${m.name} says its id is ${identity.id}, not ${dir}`);

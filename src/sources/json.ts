@@ -1,3 +1,4 @@
+import * as v from "valibot";
 import { InputError } from "../errors.js";
 import { isDigest, type Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
@@ -86,4 +87,46 @@ export function checkDescriptor(value: unknown, path: string, where: string): De
   }
   if (value.platform !== undefined) descriptor.platform = value.platform;
   return descriptor;
+}
+
+/** `: [0].Layers`-style location of a schema issue, for messages; empty at the top. */
+function issuePath(issue: v.BaseIssue<unknown>): string {
+  let out = "";
+  for (const item of issue.path ?? []) {
+    const key = item.key;
+    out += typeof key === "number" ? `[${key}]` : `${out === "" ? "" : "."}${String(key)}`;
+  }
+  return out === "" ? "" : `: ${out}`;
+}
+
+/**
+ * Parses untrusted JSON named `what` inside input `path` and validates it against `schema`,
+ * once, at the edge: callers get the schema's type, no casts. The document itself is
+ * returned, not valibot's copy: the copy leaves out keys such as `__proto__` and
+ * `constructor`, which are ordinary tags and config keys to raas. The first problem becomes
+ * an InputError naming the file, the place in the document, and the schema's message.
+ */
+export function parseDocument<const S extends v.GenericSchema>(
+  schema: S,
+  bytes: Buffer,
+  path: string,
+  what: string,
+): v.InferInput<S> {
+  return checkDocument(schema, parseJson(bytes, path, what), path, what);
+}
+
+/** checkDocument without the parsing: for a value already parsed (and checked in part). */
+export function checkDocument<const S extends v.GenericSchema>(
+  schema: S,
+  value: unknown,
+  path: string,
+  what: string,
+): v.InferInput<S> {
+  if (v.is(schema, value)) return value;
+  const result = v.safeParse(schema, value);
+  const issue = result.issues?.[0];
+  throw new InputError(
+    path,
+    `${what}${issue === undefined ? "" : issuePath(issue)} ${issue?.message ?? "is invalid"}`,
+  );
 }

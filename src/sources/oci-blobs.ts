@@ -8,7 +8,16 @@ import {
   MediaType,
 } from "../image/media-types.js";
 import type { Blob, ImageIndex, ImageManifest, ManifestNode, Platform } from "../image/model.js";
-import { checkDescriptor, isObject, parseJsonObject, type Descriptor, type JsonObject } from "./json.js";
+import type * as v from "valibot";
+import {
+  checkDescriptor,
+  checkDocument,
+  isObject,
+  parseDocument,
+  parseJsonObject,
+  type Descriptor,
+} from "./json.js";
+import { ImageManifestDoc, IndexDoc, ManifestHeader } from "./schemas.js";
 import type { LayoutFile, LayoutFiles } from "./layout-files.js";
 import { checkCount, LIMITS } from "./limits.js";
 
@@ -95,28 +104,20 @@ export class OciBlobs {
   }
 
   /** Parses a manifest document and rejects one that claims to be something else. */
-  private document(bytes: Buffer, descriptor: Descriptor, kind: "image" | "index"): JsonObject {
+  private document<const S extends v.GenericSchema>(
+    bytes: Buffer,
+    descriptor: Descriptor,
+    schema: S,
+  ): v.InferInput<S> {
     const name = blobPath(descriptor.digest);
-    const doc = parseJsonObject(bytes, this.path, name);
+    const doc = parseDocument(ManifestHeader, bytes, this.path, name);
     if (doc.mediaType !== undefined && doc.mediaType !== descriptor.mediaType) {
       throw new InputError(
         this.path,
         `${name} says mediaType ${JSON.stringify(doc.mediaType)}, but its descriptor says ${descriptor.mediaType}`,
       );
     }
-    if (doc.schemaVersion !== 2) throw new InputError(this.path, `${name} is not schemaVersion 2`);
-    const isImage = isObject(doc.config) && Array.isArray(doc.layers) && !("manifests" in doc);
-    const isIndex = Array.isArray(doc.manifests) && !("config" in doc) && !("layers" in doc);
-    if (kind === "image" && !isImage) {
-      throw new InputError(
-        this.path,
-        `${name} is not an image manifest (it needs config and layers, no manifests)`,
-      );
-    }
-    if (kind === "index" && !isIndex) {
-      throw new InputError(this.path, `${name} is not an index (it needs manifests, no config or layers)`);
-    }
-    return doc;
+    return checkDocument(schema, doc, this.path, name);
   }
 
   private async image(descriptor: Descriptor, where: string, platform?: Platform): Promise<ImageManifest> {
@@ -151,7 +152,7 @@ export class OciBlobs {
   private async readImage(descriptor: Descriptor, where: string): Promise<ImageManifest> {
     const bytes = await this.verified(descriptor, where, MANIFEST_LIMIT);
     const name = blobPath(descriptor.digest);
-    const doc = this.document(bytes, descriptor, "image");
+    const doc = this.document(bytes, descriptor, ImageManifestDoc);
     const configDescriptor = checkDescriptor(doc.config, this.path, `the config of ${name}`);
     if (!CONFIG_LIKE.has(configDescriptor.mediaType)) {
       throw new InputError(this.path, `the config of ${name} has media type ${configDescriptor.mediaType}`);
@@ -159,7 +160,7 @@ export class OciBlobs {
     const configWhere = `the config of ${name}`;
     const config = await this.readConfig(configDescriptor, configWhere);
     const layers: Blob[] = [];
-    const layerList = doc.layers as unknown[];
+    const layerList = doc.layers;
     checkCount(this.path, `layers in ${name}`, layerList.length, LIMITS.layersPerImage);
     for (const [i, value] of layerList.entries()) {
       const layerWhere = `layer ${i + 1} of ${name}`;
@@ -182,9 +183,9 @@ export class OciBlobs {
   private async index(descriptor: Descriptor, where: string): Promise<ImageIndex> {
     const bytes = await this.verified(descriptor, where, MANIFEST_LIMIT);
     const name = blobPath(descriptor.digest);
-    const doc = this.document(bytes, descriptor, "index");
+    const doc = this.document(bytes, descriptor, IndexDoc);
     const manifests: ImageManifest[] = [];
-    const children = doc.manifests as unknown[];
+    const children = doc.manifests;
     checkCount(this.path, `manifests in ${name}`, children.length, LIMITS.manifestsPerIndex);
     for (const [i, value] of children.entries()) {
       const childWhere = `manifest ${i + 1} of ${name}`;

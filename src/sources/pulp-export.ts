@@ -3,7 +3,8 @@ import { isRepositoryName, isTag } from "../image/names.js";
 import { emptyRecord } from "../image/records.js";
 import { isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, parseAncestry, v1Identity } from "../image/v1-chain.js";
-import { isObject, parseJsonObject } from "./json.js";
+import { parseDocument } from "./json.js";
+import { PulpRepoFile, V1ImageJson, type PulpRepo } from "./schemas.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
 import { checkCount, LIMITS } from "./limits.js";
 import type { TarIndex, TarMember } from "./tar-index.js";
@@ -70,8 +71,15 @@ export async function readPulpExport(archive: TarIndex): Promise<ReadResult> {
     files.set(file, m);
   }
 
-  const meta = parseJsonObject(await archive.readMember(metadataName, MANIFEST_LIMIT), path, metadataName);
-  const listed = listedImages(meta, path, metadataName);
+  const meta = parseDocument(
+    PulpRepoFile,
+    await archive.readMember(metadataName, MANIFEST_LIMIT),
+    path,
+    metadataName,
+  );
+  const listed = meta.images.map((image) => image.id);
+  if (new Set(listed).size !== listed.length)
+    throw new InputError(path, `${metadataName} lists an image twice`);
   const inArchive = [...byImage.keys()];
   checkCount(path, `image directories in ${base}/`, inArchive.length, LIMITS.v1Images);
   const listedSet = new Set(listed);
@@ -115,7 +123,7 @@ async function readImage(
   const path = archive.path;
   const jsonName = `${base}/${id}/json`;
   const json = await archive.readMember(jsonName, CONFIG_LIMIT);
-  const config = parseJsonObject(json, path, jsonName);
+  const config = parseDocument(V1ImageJson, json, path, jsonName);
   const identity = v1Identity(config, path, jsonName);
   if (identity.id !== id) throw new InputError(path, `${jsonName} says its id is ${identity.id}, not ${id}`);
   const ancestryName = `${base}/${id}/ancestry`;
@@ -137,31 +145,16 @@ async function readImage(
   };
 }
 
-function listedImages(meta: Record<string, unknown>, path: string, file: string): string[] {
-  if (meta.version !== 1) throw new InputError(path, `${file} is not Crane version 1 metadata`);
-  if (!Array.isArray(meta.images)) throw new InputError(path, `${file} has no "images" list`);
-  const ids = (meta.images as unknown[]).map((image, i) => {
-    const id = isObject(image) ? image.id : undefined;
-    if (!isV1Id(id)) {
-      throw new InputError(path, `${file} images[${i}] has no valid id (64 lower-case hex digits)`);
-    }
-    return id;
-  });
-  if (new Set(ids).size !== ids.length) throw new InputError(path, `${file} lists an image twice`);
-  return ids;
-}
-
-function registryId(meta: Record<string, unknown>, path: string, file: string): string | undefined {
+function registryId(meta: PulpRepo, path: string, file: string): string | undefined {
   const value = meta["repo-registry-id"];
   if (value === undefined) return undefined;
-  if (typeof value !== "string" || !isRepositoryName(value) || value.split("/").length > 2) {
+  if (!isRepositoryName(value) || value.split("/").length > 2) {
     throw new InputError(path, `${file} has an invalid repo-registry-id ${JSON.stringify(value)}`);
   }
   return value;
 }
 
-function tagsOf(meta: Record<string, unknown>, path: string, file: string): Record<string, string> {
-  if (!isObject(meta.tags)) throw new InputError(path, `${file} has no "tags" object`);
+function tagsOf(meta: PulpRepo, path: string, file: string): Record<string, string> {
   const tags = emptyRecord<string>();
   for (const [tag, id] of Object.entries(meta.tags)) {
     if (!isTag(tag)) throw new InputError(path, `${file} has an invalid tag ${JSON.stringify(tag)}`);
