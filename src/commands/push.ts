@@ -86,8 +86,9 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     const existingFiles = new Map<string, CraneV4 | undefined>();
     for (const target of targets) {
       const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
-      if (!existingFiles.has(metadataPath))
+      if (!existingFiles.has(metadataPath)) {
         existingFiles.set(metadataPath, await readExisting(deps, metadataPath));
+      }
     }
 
     const images: PushedImage[] = [];

@@ -78,8 +78,9 @@ export async function readPulpExport(archive: TarIndex): Promise<ReadResult> {
     metadataName,
   );
   const listed = meta.images.map((image) => image.id);
-  if (new Set(listed).size !== listed.length)
+  if (new Set(listed).size !== listed.length) {
     throw new InputError(path, `${metadataName} lists an image twice`);
+  }
   const inArchive = [...byImage.keys()];
   checkCount(path, `image directories in ${base}/`, inArchive.length, LIMITS.v1Images);
   const listedSet = new Set(listed);

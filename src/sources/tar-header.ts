@@ -44,8 +44,9 @@ export function parseHeader(block: Buffer): HeaderResult {
     return { kind: "bad", problem: "bad header checksum" };
   }
   const size = header.size;
-  if (size === undefined || !Number.isSafeInteger(size))
+  if (size === undefined || !Number.isSafeInteger(size)) {
     return { kind: "bad", problem: "unreadable size field" };
+  }
   // node-tar names unknown types "Unsupported"; the stored character is kept for the message.
   const typeflag = header.typeKey === "Unsupported" ? String.fromCharCode(block[156] ?? 0) : header.typeKey;
   return {

@@ -166,8 +166,9 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
     const server = createServer((req, res) => {
       const path = new URL(req.url ?? "/", "http://x").pathname;
       seen.push(path);
-      if (path === "/v2/" || path === "/v2")
+      if (path === "/v2/" || path === "/v2") {
         return void res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+      }
       const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
       const key =
         match === null
