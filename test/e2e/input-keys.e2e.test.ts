@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { buildDockerArchive } from "../helpers/image-builder.js";
+import { buildV1Chain, writePulpExport } from "../helpers/pulp-builder.js";
 
 const ISV = "keys";
 const PROTO_TAGS = ["__proto__", "constructor", "toString", "hasOwnProperty"];
@@ -84,6 +85,30 @@ describe("names and tags that are object keys or long file names", () => {
     }
     // Inherited names that were never pushed are not tags.
     expect((await manifestStatus("acme/proto", "valueOf")).status).toBe(404);
+  }, 120_000);
+
+  it("publishes and serves __proto__ and constructor tags read from a Pulp export, v2 and v1", async () => {
+    const images = await buildV1Chain(["keys-base", "keys-app"]);
+    const top = images[1]?.id ?? "";
+    // Built by JSON.parse: an object literal would set the prototype instead of a key.
+    const tags = JSON.parse(`{"__proto__": "${top}", "constructor": "${top}"}`) as Record<string, string>;
+    const path = join(work, "keys-export.tar");
+    await writePulpExport(path, { repoId: "acme-keys", registryId: "acme/keys", images, tags });
+    const run = await raas("push", ISV, path, "--json");
+    expect(run.code, run.stdout + run.stderr).toBe(0);
+    const result = JSON.parse(run.stdout) as PushJson;
+    expect(result.deployed).toBe(true);
+    expect(result.images[0]?.tags).toEqual(["__proto__", "constructor"]);
+    for (const tag of ["__proto__", "constructor"]) {
+      expect(await manifestStatus("acme/keys", tag)).toEqual({
+        status: 200,
+        digest: result.images[0]?.digest,
+      });
+      const v1 = await fetch(`http://${host}/v1/repositories/acme/keys/tags/${tag}`);
+      expect(v1.status).toBe(200);
+      expect(await v1.json()).toBe(top);
+    }
+    expect((await manifestStatus("acme/keys", "toString")).status).toBe(404);
   }, 120_000);
 
   it("publishes and serves constructor, tostring and hasownproperty as repository names", async () => {
