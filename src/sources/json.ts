@@ -3,6 +3,7 @@ import { InputError } from "../errors.js";
 import { isDigest, type Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
 import { tooDeep } from "../image/json-depth.js";
+import { emptyRecord } from "../image/records.js";
 
 const KNOWN_MEDIA_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
 
@@ -78,7 +79,7 @@ export function checkDescriptor(value: unknown, path: string, where: string): De
     mediaType: checkMediaType(value.mediaType, path, where),
     digest: checkDigest(value.digest, path, where),
     size: checkSize(value.size, path, where),
-    annotations: {},
+    annotations: emptyRecord<string>(),
   };
   if (isObject(value.annotations)) {
     for (const [key, v] of Object.entries(value.annotations)) {
