@@ -106,6 +106,9 @@ async function runCommand(
             registryHost: new URL(settings.appUrl).host,
             maskLayers: settings.maskLayers,
             dockerSchema2: settings.dockerSchema2 ?? false,
+            ...(settings.maxInflatedLayer === undefined
+              ? {}
+              : { maxInflatedLayer: settings.maxInflatedLayer }),
             publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
             concurrency: 3,
             federation: ctx.federation,

@@ -2,6 +2,7 @@ import { CommanderError } from "commander";
 import { UserError } from "../errors.js";
 import { JsonReporter, PlainReporter } from "../ui/plain.js";
 import type { LogLevel, Reporter } from "../ui/reporter.js";
+import { escapeControl, SafeReporter } from "../ui/safe-text.js";
 import { TtyReporter } from "../ui/tty.js";
 import { ExitCode } from "./exit-codes.js";
 import { processIo, type CliIo } from "./io.js";
@@ -16,12 +17,15 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   let exitCode: number = ExitCode.ok;
   let reporter: Reporter | undefined;
   let json = false;
-  const write = (stream: NodeJS.WritableStream) => ({ write: (text: string) => void stream.write(text) });
+  // Everything printed may hold names from the input: control characters are shown, not sent.
+  const write = (stream: NodeJS.WritableStream) => ({
+    write: (text: string) => void stream.write(escapeControl(text)),
+  });
 
   const program = buildProgram(
     async (invocation, globals) => {
       json = globals.json;
-      const active = makeReporter(globals, io);
+      const active = new SafeReporter(makeReporter(globals, io));
       reporter = active;
       const stop = new AbortController();
       // One listener for the whole run: `serve` ends on it, every other command is interrupted by it.
@@ -125,11 +129,11 @@ function reportError(
         `${JSON.stringify({ ok: false, error: { code: error.code, message: error.message, hint: error.hint } }, null, 2)}\n`,
       );
     }
-    io.stderr.write(`error: ${error.message}\n`);
-    if (error.hint !== undefined) io.stderr.write(`hint: ${error.hint}\n`);
+    io.stderr.write(`error: ${escapeControl(error.message)}\n`);
+    if (error.hint !== undefined) io.stderr.write(`hint: ${escapeControl(error.hint)}\n`);
     if (ctx.reporter?.level === "debug" && error.cause !== undefined) {
       io.stderr.write(
-        `cause: ${error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : String(error.cause)}\n`,
+        `cause: ${escapeControl(error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : String(error.cause))}\n`,
       );
     }
     return error.exitCode;
@@ -140,7 +144,7 @@ function reportError(
       `${JSON.stringify({ ok: false, error: { code: "INTERNAL", message: String(error) } }, null, 2)}\n`,
     );
   }
-  io.stderr.write(`internal error: ${detail}\n`);
+  io.stderr.write(`internal error: ${escapeControl(detail)}\n`);
   io.stderr.write(
     `This is a bug in raas (node ${process.version}); please report it with the command you ran.\n`,
   );

@@ -9,8 +9,8 @@ import { MaskSet } from "../publish/mask.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
 import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
-import { convertV1Source, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
-import { openImageSource, resolveImagePath } from "../sources/index.js";
+import { checkV1Files, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
+import { DEFAULT_MAX_INFLATED, openImageSource, resolveImagePath } from "../sources/index.js";
 import { PARTIAL_WRITE_GRACE_MS } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
 import type { CommandContext, PushDeps } from "./types.js";
@@ -63,21 +63,25 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   // The app repository is cloned while the input is read and checked.
   deps.app.warm?.();
   const path = await resolveImagePath(options.image, ctx.cwd);
-  const source = await openImageSource(path);
+  const federation = deps.federation === undefined ? undefined : await deps.federation();
+  let source;
   try {
-    const federation = deps.federation === undefined ? undefined : await deps.federation();
-    let input = source;
-    let converted: Awaited<ReturnType<typeof convertV1Source>> | undefined;
-    if (source.v1 !== undefined) {
-      try {
-        converted = await convertV1Source(source, source.v1, federation);
-      } finally {
-        // What was learnt about vendor layers stays learnt, even if this push fails later.
-        await federation?.save();
-      }
-      input = { ...source, images: converted.images };
-    }
-    const selected = selectTargets(input, {
+    source = await openImageSource(path, {
+      v1: {
+        isMasked: (id) => federation?.isMasked(id) ?? false,
+        vendorLayer: (id) => {
+          if (federation === undefined) throw new Error(`no federation configured for masked layer ${id}`);
+          return federation.vendorLayer(id);
+        },
+        maxInflated: deps.maxInflatedLayer ?? DEFAULT_MAX_INFLATED,
+      },
+    });
+  } finally {
+    // What was learnt about vendor layers while reading stays learnt, even if this push fails.
+    await federation?.save();
+  }
+  try {
+    const selected = selectTargets(source, {
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
     });
@@ -97,12 +101,22 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     });
     const mask = new MaskSet([...deps.maskLayers, ...(federation?.maskIds() ?? [])]);
 
+    // Everything that can refuse the push is checked before the first upload.
+    await checkV1Files(options.isv, selected, (p) => deps.app.read(p));
+    const existingFiles = new Map<string, CraneV4 | undefined>();
+    for (const target of selected) {
+      const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
+      if (!existingFiles.has(metadataPath)) {
+        existingFiles.set(metadataPath, await readExisting(deps, metadataPath));
+      }
+    }
+
     const images: PushedImage[] = [];
     const publications: { metadataPath: string; result: PublishTargetResult }[] = [];
     for (const { target, from } of targets) {
       const repository = dashed(target.name);
       const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
-      const existing = await readExisting(deps, metadataPath);
+      const existing = existingFiles.get(metadataPath);
       const result = await publishTarget({
         store: deps.store,
         reporter,
@@ -134,20 +148,16 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       });
     }
 
-    const v1: V1Publication[] =
-      converted === undefined
-        ? []
-        : await publishV1Targets({
-            isv: options.isv,
-            targets: selected,
-            converter: converted.converter,
-            federation,
-            store: deps.store,
-            reporter,
-            repositoryUrl: deps.repositoryUrl,
-            concurrency: deps.concurrency,
-            publicRead: deps.publicRead,
-          });
+    const v1: V1Publication[] = await publishV1Targets({
+      isv: options.isv,
+      targets: selected,
+      federation,
+      store: deps.store,
+      reporter,
+      repositoryUrl: deps.repositoryUrl,
+      concurrency: deps.concurrency,
+      publicRead: deps.publicRead,
+    });
     for (const publication of v1) {
       for (const image of images) {
         if (image.name === publication.name) image.v1MetadataFile = publication.metadataPath;

@@ -25,6 +25,8 @@ export interface PushDeps {
   maskLayers: string[];
   /** Publish OCI images as Docker schema 2 (digests change; reported per image). */
   dockerSchema2?: boolean;
+  /** Bound on one v1 layer's uncompressed size while converting it. */
+  maxInflatedLayer?: number;
   publicRead: boolean;
   concurrency: number;
   /** Vendor metadata, the masked set and the descriptor cache (image federation). */

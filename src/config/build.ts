@@ -6,7 +6,14 @@ import { homedir } from "node:os";
 import * as path from "node:path";
 import { isIsvName } from "../image/names.js";
 import type { Sections } from "../crane/ini.js";
-import { DEFAULT_S3, GLOBAL_KEYS, IGNORED_KEYS, ISV_KEYS, type GlobalSettings } from "./schema.js";
+import {
+  DEFAULT_MAX_INFLATED_LAYER,
+  DEFAULT_S3,
+  GLOBAL_KEYS,
+  IGNORED_KEYS,
+  ISV_KEYS,
+  type GlobalSettings,
+} from "./schema.js";
 import type { ConfigFlags, IsvSection, RaasConfig } from "./types.js";
 import { BadValue, type Parser } from "./values.js";
 
@@ -161,6 +168,7 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
     platform: s.platform ?? "local",
     maskLayers: s.maskLayers ?? [],
     dockerSchema2: s.dockerSchema2 ?? false,
+    maxInflatedLayer: s.maxInflatedLayer ?? DEFAULT_MAX_INFLATED_LAYER,
     redhat: { metadataRepo: s.metadataRepo, metadataRelpath: s.metadataRelpath },
     openshift: {
       serverUrl: s.openshiftServerUrl,

@@ -3,6 +3,7 @@
  * override it, and how its value is parsed. The tables drive loading, validation and docs.
  */
 import type { IsvSection, PlatformKind, RedirectMode, StorageKind } from "./types.js";
+import { DEFAULT_MAX_INFLATED } from "../sources/v1-images.js";
 import * as v from "./values.js";
 
 /** Global settings, flattened so each can be layered independently. */
@@ -12,6 +13,7 @@ export interface GlobalSettings {
   platform: PlatformKind;
   maskLayers: string[];
   dockerSchema2: boolean;
+  maxInflatedLayer: number;
   metadataRepo: string;
   metadataRelpath: string;
   openshiftServerUrl: string;
@@ -60,6 +62,8 @@ export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[
   },
   maskLayers: { section: "redhat", key: "mask_layers", parse: v.list(v.layerId) },
   dockerSchema2: { section: "raas", key: "docker_schema2", parse: v.bool },
+  // Converting a v1 layer inflates it once to learn its diff_id; this bounds a gzip bomb.
+  maxInflatedLayer: { section: "raas", key: "max_inflated_layer", parse: v.size(1 * MiB, 1024 ** 5) },
   metadataRepo: { section: "redhat", key: "metadata_repo", parse: v.text },
   metadataRelpath: { section: "redhat", key: "metadata_relpath", parse: v.text },
   openshiftServerUrl: { section: "openshift", key: "server_url", parse: v.httpUrl },
@@ -116,6 +120,9 @@ export const IGNORED_KEYS: Record<string, string[] | "*"> = {
   pulpserver: "*",
   openshift: ["cartridge"],
 };
+
+/** Default bound on one v1 layer's uncompressed size during conversion (64 GiB). */
+export const DEFAULT_MAX_INFLATED_LAYER = DEFAULT_MAX_INFLATED;
 
 export const DEFAULT_S3 = {
   region: "us-east-1",

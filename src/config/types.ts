@@ -46,6 +46,8 @@ export interface RaasConfig {
   maskLayers: string[];
   /** Publish OCI images as Docker schema 2 (`[raas] docker_schema2`, for Crane 3.3 deployments). */
   dockerSchema2: boolean;
+  /** Bound on one v1 layer's uncompressed size while converting it (`[raas] max_inflated_layer`). */
+  maxInflatedLayer: number;
   redhat: { metadataRepo: string | undefined; metadataRelpath: string | undefined };
   openshift: {
     serverUrl: string | undefined;
@@ -154,4 +156,6 @@ export interface IsvSettings {
   maskLayers: string[];
   /** `[raas] docker_schema2`; absent means false. */
   dockerSchema2?: boolean;
+  /** Bound on one v1 layer's uncompressed size while converting it (default 64 GiB). */
+  maxInflatedLayer?: number;
 }

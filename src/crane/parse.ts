@@ -1,5 +1,7 @@
 import { InputError } from "../errors.js";
+import { tooDeep } from "../image/json-depth.js";
 import { isRepositoryName } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import { parseRaasExtension } from "./raas-extension.js";
 import type { CraneCommon, CraneMetadata } from "./types.js";
 
@@ -90,14 +92,14 @@ function parseV1Tags(meta: Json, file: string): Record<string, string> {
   if (!isObject(tags) || !Object.values(tags).every((v) => typeof v === "string")) {
     throw new InputError(file, '"tags" must map tag names to image ids');
   }
-  return { ...(tags as Record<string, string>) };
+  return Object.assign(emptyRecord<string>(), tags as Record<string, string>);
 }
 
 function parseAmd64Tags(meta: Json, file: string): Record<string, [string, 1 | 2]> {
   const value = meta.manifest_list_amd64_tags;
   if (value === undefined) throw new InputError(file, 'missing key "manifest_list_amd64_tags"');
   if (!isObject(value)) throw new InputError(file, '"manifest_list_amd64_tags" must be an object');
-  const out: Record<string, [string, 1 | 2]> = {};
+  const out = emptyRecord<[string, 1 | 2]>();
   for (const [tag, entry] of Object.entries(value)) {
     if (
       !Array.isArray(entry) ||
@@ -119,6 +121,8 @@ function parseAmd64Tags(meta: Json, file: string): Record<string, [string, 1 | 2
  * Throws InputError naming the file and the problem.
  */
 export function parseMetadata(text: string, file: string): CraneMetadata {
+  const deep = tooDeep(text);
+  if (deep !== undefined) throw new InputError(file, deep);
   let meta: unknown;
   try {
     meta = JSON.parse(text);

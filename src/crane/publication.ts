@@ -2,6 +2,7 @@ import { UserError } from "../errors.js";
 import { isDigest, type Digest } from "../image/digest.js";
 import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from "../image/media-types.js";
 import { isRepositoryName, isTag } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import { isSafeSegment } from "./parse.js";
 import { isHttpUrl, parseRaasExtension } from "./raas-extension.js";
 import { serializeMetadata } from "./serialize.js";
@@ -66,7 +67,12 @@ export function applyPublication(existing: CraneV4 | undefined, pub: Publication
     blobs[b.digest] = record;
   }
   const build = (updated: string | undefined): CraneV4 => {
-    const ext: RaasExtension = { version: 1, tags: { ...old?.tags, ...pub.tags }, manifests, blobs };
+    const ext: RaasExtension = {
+      version: 1,
+      tags: Object.assign(emptyRecord<Digest>(), old?.tags, pub.tags),
+      manifests,
+      blobs,
+    };
     if (updated !== undefined) ext.updated = updated;
     // Same checks the server applies when loading, so push never writes a file the server skips.
     const validated = parseRaasExtension(ext, `metadata for ${pub.name}`);
@@ -106,7 +112,7 @@ export function craneLists(
     );
   const imageSet = new Set(images.map(([d]) => d));
   const listSet = new Set(lists.map(([d]) => d));
-  const amd64: Record<string, [string, 1 | 2]> = {};
+  const amd64 = emptyRecord<[string, 1 | 2]>();
   for (const tag of tagsTo(listSet)) {
     const child = amd64Child(ext, ext.tags[tag] as Digest);
     if (child !== undefined) amd64[tag] = [child, 2];

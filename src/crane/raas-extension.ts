@@ -2,6 +2,7 @@ import { InputError } from "../errors.js";
 import { isDigest, type Digest } from "../image/digest.js";
 import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from "../image/media-types.js";
 import { isTag } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import type { BlobRecord, ManifestRecord, RaasExtension } from "./types.js";
 
 type Json = Record<string, unknown>;
@@ -84,7 +85,7 @@ function parseBlob(digest: string, value: unknown, file: string): BlobRecord {
 
 function digestKeyed<T>(value: unknown, key: string, file: string, parse: (d: string, v: unknown) => T) {
   if (!isObject(value)) throw new InputError(file, `x-raas.${key} must be an object`);
-  const out: Record<Digest, T> = {};
+  const out = emptyRecord<T>();
   for (const [digest, entry] of Object.entries(value)) {
     if (!isDigest(digest)) {
       throw new InputError(file, `x-raas.${key}: ${JSON.stringify(digest)} is not a sha256 digest`);
@@ -107,7 +108,7 @@ export function parseRaasExtension(value: unknown, file: string): RaasExtension 
   const manifests = digestKeyed(value.manifests, "manifests", file, (d, v) => parseManifest(d, v, file));
   const blobs = digestKeyed(value.blobs, "blobs", file, (d, v) => parseBlob(d, v, file));
   if (!isObject(value.tags)) throw new InputError(file, "x-raas.tags must be an object");
-  const tags: Record<string, Digest> = {};
+  const tags = emptyRecord<Digest>();
   for (const [tag, digest] of Object.entries(value.tags)) {
     if (!isTag(tag)) throw new InputError(file, `x-raas.tags: ${JSON.stringify(tag)} is not a valid tag`);
     if (!isDigest(digest) || manifests[digest] === undefined) {

@@ -1,3 +1,4 @@
+import { emptyRecord } from "../image/records.js";
 import type { CraneMetadata } from "./types.js";
 
 /** Crane's fields first, in the order Pulp documents them; anything else after, sorted. */
@@ -18,7 +19,7 @@ const TOP_LEVEL_ORDER = [
 function sortDeep(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(sortDeep);
   if (typeof value === "object" && value != null) {
-    const out: Record<string, unknown> = {};
+    const out = emptyRecord<unknown>();
     for (const key of Object.keys(value).sort()) out[key] = sortDeep((value as Record<string, unknown>)[key]);
     return out;
   }
@@ -39,7 +40,7 @@ export function serializeMetadata(meta: CraneMetadata): string {
   const keys = Object.keys(source)
     .filter((k) => source[k] !== undefined)
     .sort((a, b) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0));
-  const out: Record<string, unknown> = {};
+  const out = emptyRecord<unknown>();
   for (const key of keys) out[key] = sortDeep(source[key]);
   return `${JSON.stringify(out, null, 2)}\n`;
 }

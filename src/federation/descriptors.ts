@@ -1,12 +1,33 @@
 import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { writeFileAtomic } from "../adapters/files.js";
-import { isDigest } from "../image/digest.js";
+import * as v from "valibot";
+import { isDigest, type Digest } from "../image/digest.js";
 import { isV1Id } from "../image/v1.js";
+import { tooDeep } from "../image/json-depth.js";
 import type { HistoryEntry, VendorLayer } from "../image/v1-to-v2.js";
 import { UserError } from "../errors.js";
 
 type CachedLayer = Omit<VendorLayer, "url">;
+
+/** The cache file, validated where it is read; layer ids are input keys, checked one by one. */
+const CacheFile = v.looseObject({
+  version: v.literal(1),
+  layers: v.custom<Record<string, unknown>>((x) => typeof x === "object" && x !== null && !Array.isArray(x)),
+});
+const History = v.looseObject({
+  created: v.optional(v.unknown()),
+  created_by: v.optional(v.unknown()),
+  author: v.optional(v.unknown()),
+  comment: v.optional(v.unknown()),
+});
+const CachedEntry = v.looseObject({
+  digest: v.custom<Digest>(isDigest),
+  diffId: v.custom<Digest>(isDigest),
+  size: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+  // A history that is not an object was always ignored, not refused.
+  history: v.optional(v.unknown()),
+});
 
 /**
  * The descriptor cache: for each vendor layer id, its v2 descriptor (gzip digest and size,
@@ -35,6 +56,8 @@ export class DescriptorCache {
       new UserError(`descriptor cache ${file}: ${problem}`, {
         hint: "Delete the file; raas rebuilds it by fetching the vendor layers again.",
       });
+    const deep = tooDeep(text);
+    if (deep !== undefined) throw bad(deep);
     let doc: unknown;
     try {
       doc = JSON.parse(text);
@@ -42,23 +65,13 @@ export class DescriptorCache {
       throw bad("not valid JSON");
     }
     const layers = new Map<string, CachedLayer>();
-    const entries = (doc as { version?: unknown; layers?: unknown }).layers;
-    if ((doc as { version?: unknown }).version !== 1 || typeof entries !== "object" || entries === null) {
-      throw bad('expected {"version": 1, "layers": {...}}');
-    }
-    for (const [id, value] of Object.entries(entries as Record<string, unknown>)) {
-      const v = value as Record<string, unknown>;
-      if (
-        !isV1Id(id) ||
-        !isDigest(v.digest) ||
-        !isDigest(v.diffId) ||
-        !Number.isSafeInteger(v.size) ||
-        (v.size as number) < 0
-      ) {
+    if (!v.is(CacheFile, doc)) throw bad('expected {"version": 1, "layers": {...}}');
+    for (const [id, value] of Object.entries(doc.layers)) {
+      if (!isV1Id(id) || !v.is(CachedEntry, value)) {
         throw bad(`entry ${JSON.stringify(id)} is not a valid layer descriptor`);
       }
-      const layer: CachedLayer = { digest: v.digest, diffId: v.diffId, size: v.size as number };
-      if (typeof v.history === "object" && v.history !== null) layer.history = cleanHistory(v.history);
+      const layer: CachedLayer = { digest: value.digest, diffId: value.diffId, size: value.size };
+      if (v.is(History, value.history)) layer.history = cleanHistory(value.history);
       layers.set(id, layer);
     }
     return new DescriptorCache(file, layers);
@@ -86,11 +99,11 @@ export class DescriptorCache {
   }
 }
 
-function cleanHistory(value: object): HistoryEntry {
+function cleanHistory(value: v.InferOutput<typeof History>): HistoryEntry {
   const out: HistoryEntry = {};
   for (const key of ["created", "created_by", "author", "comment"] as const) {
-    const v = (value as Record<string, unknown>)[key];
-    if (typeof v === "string") out[key] = v;
+    const text = value[key];
+    if (typeof text === "string") out[key] = text;
   }
   return out;
 }

@@ -1,6 +1,7 @@
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { UserError } from "../errors.js";
+import { tooDeep } from "../image/json-depth.js";
 import { describeGzip, type LayerDescriptor } from "../image/v1-layer.js";
 
 const HEADERS_TIMEOUT_MS = 30_000;
@@ -50,6 +51,8 @@ export async function fetchImageJson(url: string): Promise<Record<string, unknow
   if (text.length > JSON_LIMIT) {
     throw new UserError(`vendor image json ${url} is larger than ${JSON_LIMIT} bytes`);
   }
+  const deep = tooDeep(text);
+  if (deep !== undefined) throw new UserError(`vendor image json ${url} ${deep}`);
   try {
     const value = JSON.parse(text) as unknown;
     if (typeof value === "object" && value !== null && !Array.isArray(value)) {

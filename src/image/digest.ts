@@ -27,9 +27,18 @@ export class HashingStream extends Transform {
   private bytes = 0;
   private result: Digest | undefined;
 
+  /** With `limit`: the stream fails with `tooLarge(limit)` once more than `limit` bytes passed. */
+  constructor(private readonly bound?: { limit: number; tooLarge: (limit: number) => Error }) {
+    super();
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
     this.bytes += chunk.length;
+    if (this.bound !== undefined && this.bytes > this.bound.limit) {
+      callback(this.bound.tooLarge(this.bound.limit));
+      return;
+    }
     callback(null, chunk);
   }
 

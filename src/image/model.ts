@@ -98,5 +98,8 @@ export function blobsOf(node: ManifestNode): Blob[] {
 
 /** Every manifest of a node, children before the index that lists them. */
 export function manifestsOf(node: ManifestNode): ManifestNode[] {
-  return node.kind === "image" ? [node] : [...node.manifests, node];
+  if (node.kind === "image") return [node];
+  const children = new Map<string, ManifestNode>();
+  for (const child of node.manifests) if (!children.has(child.digest)) children.set(child.digest, child);
+  return [...children.values(), node];
 }

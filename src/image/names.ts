@@ -1,3 +1,5 @@
+import { createHash } from "node:crypto";
+
 /**
  * Name and tag grammar from the OCI distribution spec:
  *   name component: [a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*   joined by "/"
@@ -29,9 +31,25 @@ export function dashed(name: string): string {
   return name.replaceAll("/", "-");
 }
 
-/** The Crane metadata file name for a repository: `<isv>-<app with / as ->.json`. */
+/**
+ * The longest metadata file name raas writes: file systems allow 255 bytes (ext4, xfs, btrfs,
+ * APFS), and atomic writes put a temporary name of up to ~30 more bytes beside the file.
+ */
+export const MAX_METADATA_FILE_NAME = 200;
+
+/**
+ * The Crane metadata file name for a repository: `<isv>-<app with / as ->.json`. A name near
+ * the grammar's 255 characters would not fit a file name with the ISV and `.json` around it;
+ * then the stem is cut and a hash of the whole name keeps it unique. Crane and the registry
+ * read every `.json` in the data directory and key it by the `repo-registry-id` inside, so
+ * the file name only has to be unique and stable.
+ */
 export function metadataFileName(isv: string, name: string): string {
-  return `${isv}-${dashed(name)}.json`;
+  const plain = `${isv}-${dashed(name)}.json`;
+  if (Buffer.byteLength(plain) <= MAX_METADATA_FILE_NAME) return plain;
+  const hash = createHash("sha256").update(name).digest("hex").slice(0, 16);
+  const room = MAX_METADATA_FILE_NAME - `${isv}--${hash}.json`.length;
+  return `${isv}-${dashed(name).slice(0, room)}-${hash}.json`;
 }
 
 /**

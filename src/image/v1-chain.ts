@@ -1,4 +1,5 @@
 import { InputError } from "../errors.js";
+import { tooDeep } from "./json-depth.js";
 import { isV1Id, type V1Image, type V1Repository } from "./v1.js";
 
 /** Reads `id` and `parent` from a v1 `json` (Pulp also accepted Docker's capitalised `Id`/`Parent`). */
@@ -59,12 +60,19 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
 }
 
 /** Parses an ancestry file: a JSON list of v1 ids, child first. */
-export function parseAncestry(bytes: Buffer, path: string, where: string): string[] {
+export function parseAncestry(bytes: Buffer, path: string, where: string, maxLength: number): string[] {
+  const deep = tooDeep(bytes);
+  if (deep !== undefined) throw new InputError(path, `${where} ${deep}`);
   let value: unknown;
   try {
     value = JSON.parse(bytes.toString("utf8"));
   } catch {
     throw new InputError(path, `${where} is not valid JSON`);
+  }
+  if (Array.isArray(value) && value.length > maxLength) {
+    throw new InputError(path, `${where} names ${value.length} images, more than the limit of ${maxLength}`, {
+      hint: "Real images stay far below this limit (see Limits in docs/sources.md).",
+    });
   }
   if (!Array.isArray(value) || value.length === 0 || !value.every(isV1Id)) {
     throw new InputError(path, `${where} is not a list of image ids (64 lower-case hex digits each)`);

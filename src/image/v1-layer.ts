@@ -25,13 +25,26 @@ export function gzipOf(tar: Readable): Readable {
   return tar.pipe(createGzip(GZIP_OPTIONS));
 }
 
+/** Thrown when a stream passes its byte limit (a gzip bomb while inflating). */
+export class InflateLimitError extends Error {
+  constructor(readonly limit: number) {
+    super(`more than ${limit} bytes`);
+    this.name = "InflateLimitError";
+  }
+}
+
 /**
  * Hashes a gzip stream twice in one pass: the compressed bytes (digest, size) and, through a
- * streaming gunzip, the uncompressed tar (diff_id). Nothing is buffered beyond a chunk.
+ * streaming gunzip, the uncompressed tar (diff_id). Nothing is buffered beyond a chunk, and
+ * inflating stops with InflateLimitError past `maxInflated` bytes.
  */
-export async function describeGzip(gzip: Readable): Promise<LayerDescriptor> {
+export async function describeGzip(gzip: Readable, maxInflated?: number): Promise<LayerDescriptor> {
   const compressed = new HashingStream();
-  const uncompressed = new HashingStream();
+  const uncompressed = new HashingStream(
+    maxInflated === undefined
+      ? undefined
+      : { limit: maxInflated, tooLarge: (limit) => new InflateLimitError(limit) },
+  );
   const sink = new PassThrough();
   sink.resume();
   await pipeline(gzip, compressed, createGunzip(), uncompressed, sink);
@@ -39,6 +52,6 @@ export async function describeGzip(gzip: Readable): Promise<LayerDescriptor> {
 }
 
 /** Describes an uncompressed tar as it will be published: gzipped with GZIP_OPTIONS. */
-export async function describeTar(tar: Readable): Promise<LayerDescriptor> {
-  return describeGzip(gzipOf(tar));
+export async function describeTar(tar: Readable, maxInflated?: number): Promise<LayerDescriptor> {
+  return describeGzip(gzipOf(tar), maxInflated);
 }

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type { Blob } from "./model.js";
 
 /**
  * The Docker registry v1 image model: an image is one layer plus its `json` (with `id` and
@@ -53,6 +54,8 @@ export interface V1Repository {
 export interface V1Source {
   repository: V1Repository;
   top: string;
+  /** The v2 gzip blob of an image's layer (the v1 `layer` file has the same bytes). */
+  layerBlob(id: string): Promise<Blob>;
 }
 
 /** `json.dumps(list)` as Python 2 wrote ancestry files: `["a", "b"]`. */

@@ -3,6 +3,7 @@ import { pythonJson } from "../crane/python-json.js";
 import type { CraneV1 } from "../crane/types.js";
 import { UserError } from "../errors.js";
 import { sha256Digest } from "../image/digest.js";
+import { emptyRecord } from "../image/records.js";
 import type { Blob } from "../image/model.js";
 import { isV1Id, type V1Repository } from "../image/v1.js";
 import type { BlobStore } from "../storage/types.js";
@@ -40,7 +41,7 @@ export function v1Key(prefix: string, id: string, file: "ancestry" | "json" | "l
  */
 export async function publishV1Images(input: V1PublishInput): Promise<Record<string, V1Action>> {
   const { store, prefix, reporter } = input;
-  const outcome: Record<string, V1Action> = {};
+  const outcome = emptyRecord<V1Action>();
   const ids = [...input.repo.images.keys()];
   await mapLimit(ids, input.concurrency, async (id) => {
     if (input.isMasked(id)) {
@@ -116,7 +117,7 @@ export function v1MetadataText(existing: string | undefined, file: string, input
       throw new UserError(`${file} is not the Crane v1 file of ${input.name}; raas will not overwrite it`);
     }
     images = [...new Set([...old.images.map((i) => i.id), ...images])];
-    tags = { ...old.tags, ...tags };
+    tags = Object.assign(emptyRecord<string>(), old.tags, tags);
     isProtected = (old as CraneV1).protected === true;
   }
   const header =

@@ -1,8 +1,8 @@
 import type { Federation } from "../federation/index.js";
 import { dashed, metadataFileName } from "../image/names.js";
-import { checkExternalIds, V1Converter } from "./v1-convert.js";
+import { emptyRecord } from "../image/records.js";
+import type { Blob } from "../image/model.js";
 import type { V1Repository } from "../image/v1.js";
-import type { OpenedSource, ReadImage } from "../sources/types.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { Target } from "./targets.js";
@@ -14,35 +14,22 @@ export function v1MetadataPath(isv: string, name: string): string {
 }
 
 /**
- * Builds the v2 images of a v1 input: one Docker schema 2 image per tagged top image id. The
- * refs carry the input's repository name, so --name and --tag work as for any archive.
+ * Checks, before anything is uploaded, that the Crane v1 file of every v1 target is one raas
+ * may merge into (the same check the metadata commit makes), so a refusal leaves no orphans.
  */
-export async function convertV1Source(
-  source: OpenedSource,
-  repo: V1Repository,
-  federation: Federation | undefined,
-): Promise<{ images: ReadImage[]; converter: V1Converter }> {
-  const isMasked = (id: string) => federation?.isMasked(id) ?? false;
-  checkExternalIds(repo, { path: source.path, isMasked });
-  const converter = new V1Converter(repo, {
-    path: source.path,
-    isMasked,
-    vendorLayer: (id) => {
-      if (federation === undefined) throw new Error(`no federation configured for masked layer ${id}`);
-      return federation.vendorLayer(id);
-    },
-  });
-  const byTop = new Map<string, string[]>();
-  for (const [tag, id] of Object.entries(repo.tags).sort(([a], [b]) => (a < b ? -1 : 1))) {
-    byTop.set(id, [...(byTop.get(id) ?? []), tag]);
+export async function checkV1Files(
+  isv: string,
+  targets: Target[],
+  read: (path: string) => Promise<string | undefined>,
+): Promise<void> {
+  for (const target of targets) {
+    if (target.image.v1 === undefined || target.name.split("/").length > 2) continue;
+    const path = v1MetadataPath(isv, target.name);
+    const existing = await read(path);
+    if (existing === undefined) continue;
+    const prefix = dashed(target.name);
+    v1MetadataText(existing, path, { name: target.name, prefix, url: "", images: [], tags: {} });
   }
-  const images: ReadImage[] = [];
-  for (const [top, tags] of byTop) {
-    const root = await converter.convert(top);
-    const refs = repo.name === undefined ? [] : tags.map((tag) => ({ name: repo.name as string, tag }));
-    images.push({ root, refs, tags: repo.name === undefined ? tags : [], v1: { repository: repo, top } });
-  }
-  return { images, converter };
 }
 
 export interface V1Publication {
@@ -60,7 +47,6 @@ export interface V1Publication {
 export async function publishV1Targets(options: {
   isv: string;
   targets: Target[];
-  converter: V1Converter;
   federation: Federation | undefined;
   store: BlobStore;
   reporter: Reporter;
@@ -68,7 +54,10 @@ export async function publishV1Targets(options: {
   concurrency: number;
   publicRead: boolean;
 }): Promise<V1Publication[]> {
-  const byName = new Map<string, { repo: V1Repository; tags: Record<string, string> }>();
+  const byName = new Map<
+    string,
+    { repo: V1Repository; tags: Record<string, string>; layerBlob: (id: string) => Promise<Blob> }
+  >();
   for (const target of options.targets) {
     const v1 = target.image.v1;
     if (v1 === undefined) continue;
@@ -76,13 +65,17 @@ export async function publishV1Targets(options: {
       options.reporter.warn(`${target.name} has more than one "/", which registry v1 cannot serve; v2 only`);
       continue;
     }
-    const entry = byName.get(target.name) ?? { repo: v1.repository, tags: {} };
+    const entry = byName.get(target.name) ?? {
+      repo: v1.repository,
+      tags: emptyRecord<string>(),
+      layerBlob: v1.layerBlob,
+    };
     for (const tag of target.tags) entry.tags[tag] = v1.top;
     byName.set(target.name, entry);
   }
   const isMasked = (id: string) => options.federation?.isMasked(id) ?? false;
   const out: V1Publication[] = [];
-  for (const [name, { repo, tags }] of byName) {
+  for (const [name, { repo, tags, layerBlob }] of byName) {
     const prefix = dashed(name);
     const step = options.reporter.step(`Publishing v1 images of ${name}`);
     const images = await publishV1Images({
@@ -91,7 +84,7 @@ export async function publishV1Targets(options: {
       prefix,
       repo,
       isMasked,
-      layerBlob: (id) => options.converter.layerBlob(id),
+      layerBlob,
       concurrency: options.concurrency,
       publicRead: options.publicRead,
     });

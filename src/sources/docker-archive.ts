@@ -2,9 +2,12 @@ import { InputError } from "../errors.js";
 import { sha256Digest, type Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
 import type { Blob, ImageManifest } from "../image/model.js";
-import { checkDigest, isObject, parseJson, parseJsonObject } from "./json.js";
+import { checkDigest, parseDocument } from "./json.js";
+import { schema2Image } from "../image/schema2.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import { checkCount, LIMITS } from "./limits.js";
 import { refFrom } from "./refs.js";
+import { DockerImageConfig, DockerManifestJson, type DockerManifestEntry } from "./schemas.js";
 import type { TarIndex, TarMember } from "./tar-index.js";
 import { addRef, type ReadImage, type ReadResult, type TarReader } from "./types.js";
 
@@ -17,25 +20,37 @@ import { addRef, type ReadImage, type ReadResult, type TarReader } from "./types
  */
 export async function readDockerArchive(archive: TarIndex): Promise<ReadResult> {
   const path = archive.path;
-  const doc = parseJson(await archive.readMember("manifest.json", MANIFEST_LIMIT), path, "manifest.json");
-  if (!Array.isArray(doc)) throw new InputError(path, "manifest.json is not a list of images");
-  if (doc.length === 0) throw new InputError(path, "manifest.json lists no images");
+  const doc = parseDocument(
+    DockerManifestJson,
+    await archive.readMember("manifest.json", MANIFEST_LIMIT),
+    path,
+    "manifest.json",
+  );
+  checkCount(path, "entries in manifest.json", doc.length, LIMITS.entriesPerList);
   const warnings: string[] = [];
   const byDigest = new Map<string, ReadImage>();
-  for (const [i, entry] of (doc as unknown[]).entries()) {
+  // An entry repeated (same config, same layers) is read once; its config is hashed once.
+  const entries = new Map<string, Promise<ImageManifest>>();
+  const configs = new Map<string, Promise<ConfigRead>>();
+  let refCount = 0;
+  for (const [i, entry] of doc.entries()) {
     const where = `manifest.json entry ${i + 1}`;
-    const root = await readEntry(archive, entry, where);
+    const key = JSON.stringify([entry.Config, entry.Layers]);
+    let pending = entries.get(key);
+    if (pending === undefined) {
+      pending = readEntry(archive, entry, where, configs);
+      entries.set(key, pending);
+    }
+    const root = await pending;
     let image = byDigest.get(root.digest);
     if (image === undefined) {
       image = { root, refs: [], tags: [] };
       byDigest.set(root.digest, image);
     }
-    const repoTags = isObject(entry) ? entry.RepoTags : undefined;
-    if (repoTags != null && !Array.isArray(repoTags)) {
-      throw new InputError(path, `${where}: RepoTags is not a list`);
-    }
-    for (const value of repoTags ?? []) {
-      if (typeof value !== "string") throw new InputError(path, `${where}: RepoTags holds a non-string`);
+    const repoTags = entry.RepoTags ?? [];
+    refCount += repoTags.length;
+    checkCount(path, "RepoTags in manifest.json", refCount, LIMITS.refs);
+    for (const value of repoTags) {
       const ref = refFrom(value, `${where} RepoTags`, warnings);
       if (ref !== undefined) addRef(image.refs, ref);
     }
@@ -44,10 +59,7 @@ export async function readDockerArchive(archive: TarIndex): Promise<ReadResult> 
 }
 
 /** Paths in manifest.json are names inside the archive, never host paths. */
-function memberFor(archive: TarIndex, value: unknown, where: string, field: string): TarMember {
-  if (typeof value !== "string" || value === "") {
-    throw new InputError(archive.path, `${where}: ${field} is not a path`);
-  }
+function memberFor(archive: TarIndex, value: string): TarMember {
   const cut = archive.complete ? "" : " (the archive has no end-of-archive marker; it may be truncated)";
   const missing = new InputError(
     archive.path,
@@ -64,13 +76,28 @@ function expectedConfigDigest(name: string): Digest | undefined {
   return match?.[1] === undefined ? undefined : `sha256:${match[1]}`;
 }
 
-async function readEntry(archive: TarIndex, entry: unknown, where: string): Promise<ImageManifest> {
+interface ConfigRead {
+  bytes: Buffer;
+  digest: Digest;
+}
+
+async function readEntry(
+  archive: TarIndex,
+  entry: DockerManifestEntry,
+  where: string,
+  configs: Map<string, Promise<ConfigRead>>,
+): Promise<ImageManifest> {
   const path = archive.path;
-  if (!isObject(entry)) throw new InputError(path, `${where} is not an object`);
-  const configMember = memberFor(archive, entry.Config, where, "Config");
-  const configName = entry.Config as string;
-  const configBytes = await archive.readMember(configName, CONFIG_LIMIT);
-  const configDigest = sha256Digest(configBytes);
+  const configName = entry.Config;
+  const configMember = memberFor(archive, configName);
+  let configRead = configs.get(configMember.name);
+  if (configRead === undefined) {
+    configRead = archive
+      .readMember(configName, CONFIG_LIMIT)
+      .then((bytes) => ({ bytes, digest: sha256Digest(bytes) }));
+    configs.set(configMember.name, configRead);
+  }
+  const { bytes: configBytes, digest: configDigest } = await configRead;
   const expected = expectedConfigDigest(configName);
   if (expected !== undefined && expected !== configDigest) {
     throw new InputError(
@@ -78,22 +105,18 @@ async function readEntry(archive: TarIndex, entry: unknown, where: string): Prom
       `${configName} does not match the digest in its name (content is ${configDigest})`,
     );
   }
-  const config = parseJsonObject(configBytes, path, configName);
-  const rootfs = config.rootfs;
-  const diffIds = isObject(rootfs) ? rootfs.diff_ids : undefined;
-  if (!Array.isArray(diffIds)) throw new InputError(path, `${configName} has no rootfs.diff_ids list`);
-  if (!Array.isArray(entry.Layers)) throw new InputError(path, `${where}: Layers is not a list`);
+  const diffIds = parseDocument(DockerImageConfig, configBytes, path, configName).rootfs.diff_ids;
   if (diffIds.length !== entry.Layers.length) {
     throw new InputError(
       path,
       `${configName} lists ${diffIds.length} rootfs.diff_ids, but ${where} has ${entry.Layers.length} layers`,
     );
   }
+  checkCount(path, `layers in ${where}`, entry.Layers.length, LIMITS.layersPerImage);
   const layers: Blob[] = [];
-  for (const [j, layerPath] of (entry.Layers as unknown[]).entries()) {
-    const member = memberFor(archive, layerPath, where, `layer ${j + 1}`);
+  for (const [j, name] of entry.Layers.entries()) {
+    const member = memberFor(archive, name);
     const diffId = checkDigest(diffIds[j], path, `${configName} rootfs.diff_ids[${j}]`);
-    const name = layerPath as string;
     const directory = name.split("/").filter((s) => s !== "" && s !== ".")[0];
     const layer: Blob = {
       digest: diffId,
@@ -114,31 +137,6 @@ async function readEntry(archive: TarIndex, entry: unknown, where: string): Prom
     origin: `${path}:${configName}`,
   };
   return schema2Image(configBlob, layers);
-}
-
-export function schema2Manifest(config: Blob, layers: Blob[]): Buffer {
-  const descriptor = (blob: Blob) => ({ mediaType: blob.mediaType, size: blob.size, digest: blob.digest });
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MediaType.dockerManifest,
-      config: descriptor(config),
-      layers: layers.map(descriptor),
-    }),
-  );
-}
-
-/** A Docker schema 2 image built from its blobs (deterministic bytes, so a re-push has the same digest). */
-export function schema2Image(config: Blob, layers: Blob[]): ImageManifest {
-  const bytes = schema2Manifest(config, layers);
-  return {
-    kind: "image",
-    digest: sha256Digest(bytes),
-    mediaType: MediaType.dockerManifest,
-    bytes,
-    config,
-    layers,
-  };
 }
 
 export const dockerArchiveReader: TarReader = {

@@ -1,9 +1,12 @@
 import { InputError } from "../errors.js";
 import { isTag } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import { ancestryFileBytes, isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, v1Identity } from "../image/v1-chain.js";
-import { isObject, parseJsonObject } from "./json.js";
+import { isObject, parseDocument } from "./json.js";
+import { LegacyRepositories, V1ImageJson } from "./schemas.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import { checkCount, LIMITS } from "./limits.js";
 import { refFrom } from "./refs.js";
 import type { TarIndex } from "./tar-index.js";
 import type { ReadResult, TarReader } from "./types.js";
@@ -17,7 +20,8 @@ import type { ReadResult, TarReader } from "./types.js";
 export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadResult> {
   const path = archive.path;
   const warnings: string[] = [];
-  const repositories = parseJsonObject(
+  const repositories = parseDocument(
+    LegacyRepositories,
     await archive.readMember("repositories", MANIFEST_LIMIT),
     path,
     "repositories",
@@ -29,11 +33,11 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
       `repositories names ${names.length} repositories; raas (like Pulp) reads exactly one per archive`,
     );
   }
-  const rawName = names[0] as string;
+  const [rawName = ""] = names;
   const ref = refFrom(rawName, "repositories", warnings);
   const tagMap = repositories[rawName];
   if (!isObject(tagMap)) throw new InputError(path, `repositories["${rawName}"] is not an object of tags`);
-  const tags: Record<string, string> = {};
+  const tags = emptyRecord<string>();
   for (const [tag, id] of Object.entries(tagMap)) {
     if (!isTag(tag)) throw new InputError(path, `repositories has an invalid tag ${JSON.stringify(tag)}`);
     if (!isV1Id(id)) throw new InputError(path, `repositories tag ${tag} does not name an image id`);
@@ -52,7 +56,7 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
       throw new InputError(path, `"${dir}/" is not named by an image id (64 lower-case hex digits)`);
     }
     const json = await archive.readMember(m.name, CONFIG_LIMIT);
-    const config = parseJsonObject(json, path, m.name);
+    const config = parseDocument(V1ImageJson, json, path, m.name);
     const identity = v1Identity(config, path, m.name);
     if (identity.id !== dir) {
       throw new InputError(path, `${m.name} says its id is ${identity.id}, not ${dir}`);
@@ -60,15 +64,39 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
     found.set(dir, { config, json, parent: identity.parent });
   }
 
+  checkCount(path, "image directories", found.size, LIMITS.v1Images);
   const repo: V1Repository = { name: ref?.name, images: new Map(), external: new Set(), tags };
-  for (const [id, entry] of found) {
-    const ancestry = [id];
-    for (let parent = entry.parent; parent !== undefined; parent = found.get(parent)?.parent) {
-      if (ancestry.includes(parent)) {
-        throw new InputError(path, `image ${id}: its parent chain loops at ${parent}`);
+  // Each image's ancestry is itself plus its parent's, computed once per image (walking the
+  // whole chain from every image would be quadratic, checking it for loops cubic).
+  const ancestries = new Map<string, readonly string[]>();
+  const ancestryOf = (start: string): readonly string[] => {
+    const walk: string[] = [];
+    const onWalk = new Set<string>();
+    let base: readonly string[] = [];
+    for (let id: string | undefined = start; id !== undefined; id = found.get(id)?.parent) {
+      const known = ancestries.get(id);
+      if (known !== undefined) {
+        base = known;
+        break;
       }
-      ancestry.push(parent);
+      if (onWalk.has(id)) throw new InputError(path, `image ${start}: its parent chain loops at ${id}`);
+      onWalk.add(id);
+      walk.push(id);
+      if (walk.length > LIMITS.layersPerImage) break;
     }
+    for (let i = walk.length - 1; i >= 0; i--) {
+      const id = walk[i] as string;
+      const ancestry = [id, ...base];
+      checkCount(path, `images in the parent chain of ${id}`, ancestry.length, LIMITS.layersPerImage);
+      ancestries.set(id, ancestry);
+      base = ancestry;
+    }
+    return base;
+  };
+  for (const [id, entry] of found) {
+    const ancestry = [...ancestryOf(id)];
+    const ancestryBytes = ancestryFileBytes(ancestry);
+    archive.budget.spend(ancestryBytes.length, `the ancestry of ${id}`);
     const layerName = `${id}/layer.tar`;
     const layer = archive.lookup(layerName);
     if (layer === undefined) throw new InputError(path, `image ${id} has no layer.tar`);
@@ -77,7 +105,7 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
       parent: entry.parent,
       json: entry.json,
       config: entry.config,
-      ancestryBytes: ancestryFileBytes(ancestry),
+      ancestryBytes,
       ancestry,
       layer: {
         size: layer.size,

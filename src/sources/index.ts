@@ -8,8 +8,10 @@ import { ociArchiveReader, readOciLayout } from "./oci-layout.js";
 import { pulpExportReader } from "./pulp-export.js";
 import { NotTarError, TarIndex } from "./tar-index.js";
 import type { OpenedSource, TarReader } from "./types.js";
+import { NO_VENDOR, v1Images, type V1ReadOptions } from "./v1-images.js";
 
 export type { OpenedSource, ReadImage } from "./types.js";
+export { DEFAULT_MAX_INFLATED, type V1ReadOptions } from "./v1-images.js";
 
 /**
  * Tar formats in the order they are tried. Docker 25+ writes an OCI layout plus a
@@ -22,8 +24,18 @@ const TAR_READERS: readonly TarReader[] = [
   pulpExportReader,
 ];
 
-/** Opens any supported input: an OCI layout directory or a tar archive of a known format. */
-export async function openImageSource(path: string): Promise<OpenedSource> {
+export interface ReadOptions {
+  /** Masked set, vendor layers and limits for converting v1 inputs; none by default. */
+  v1?: V1ReadOptions;
+}
+
+/**
+ * Opens any supported input: an OCI layout directory or a tar archive of a known format.
+ * Every format comes out as the same image model: a v1 input (Pulp export, pre-1.10 docker
+ * save) is converted to Docker schema 2 images here, each keeping its v1 view for the v1
+ * publication.
+ */
+export async function openImageSource(path: string, options: ReadOptions = {}): Promise<OpenedSource> {
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT" || err.code === "ENOTDIR") {
       throw new InputError(path, "no such file or directory", {
@@ -33,8 +45,8 @@ export async function openImageSource(path: string): Promise<OpenedSource> {
     throw new InputError(path, `cannot read it (${err.code ?? err.message})`, { cause: err });
   });
   if (info.isDirectory()) {
-    const result = await readOciLayout(await directoryLayoutFiles(path));
-    return { path, format: "oci-layout", ...result, close: () => Promise.resolve() };
+    const { images, warnings } = await readOciLayout(await directoryLayoutFiles(path));
+    return { path, format: "oci-layout", images, warnings, close: () => Promise.resolve() };
   }
   if (!info.isFile()) throw new InputError(path, "not a regular file or directory");
 
@@ -65,8 +77,9 @@ export async function openImageSource(path: string): Promise<OpenedSource> {
         },
       );
     }
-    const result = await reader.read(archive);
-    return { path, format: reader.format, ...result, close: () => archive.close() };
+    const { v1, ...result } = await reader.read(archive);
+    const images = v1 === undefined ? result.images : await v1Images(path, v1, options.v1 ?? NO_VENDOR);
+    return { path, format: reader.format, ...result, images, close: () => archive.close() };
   } catch (err) {
     await archive.close();
     throw err;

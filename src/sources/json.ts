@@ -1,6 +1,9 @@
+import * as v from "valibot";
 import { InputError } from "../errors.js";
 import { isDigest, type Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
+import { tooDeep } from "../image/json-depth.js";
+import { emptyRecord } from "../image/records.js";
 
 const KNOWN_MEDIA_TYPES: ReadonlySet<string> = new Set(Object.values(MediaType));
 
@@ -12,6 +15,8 @@ export function isObject(value: unknown): value is JsonObject {
 
 /** Parses a JSON document named `what` inside input `path`; bad JSON is an InputError naming both. */
 export function parseJson(bytes: Buffer, path: string, what: string): unknown {
+  const deep = tooDeep(bytes);
+  if (deep !== undefined) throw new InputError(path, `${what} ${deep}`);
   try {
     return JSON.parse(bytes.toString("utf8")) as unknown;
   } catch (err) {
@@ -74,7 +79,7 @@ export function checkDescriptor(value: unknown, path: string, where: string): De
     mediaType: checkMediaType(value.mediaType, path, where),
     digest: checkDigest(value.digest, path, where),
     size: checkSize(value.size, path, where),
-    annotations: {},
+    annotations: emptyRecord<string>(),
   };
   if (isObject(value.annotations)) {
     for (const [key, v] of Object.entries(value.annotations)) {
@@ -83,4 +88,46 @@ export function checkDescriptor(value: unknown, path: string, where: string): De
   }
   if (value.platform !== undefined) descriptor.platform = value.platform;
   return descriptor;
+}
+
+/** `: [0].Layers`-style location of a schema issue, for messages; empty at the top. */
+function issuePath(issue: v.BaseIssue<unknown>): string {
+  let out = "";
+  for (const item of issue.path ?? []) {
+    const key = item.key;
+    out += typeof key === "number" ? `[${key}]` : `${out === "" ? "" : "."}${String(key)}`;
+  }
+  return out === "" ? "" : `: ${out}`;
+}
+
+/**
+ * Parses untrusted JSON named `what` inside input `path` and validates it against `schema`,
+ * once, at the edge: callers get the schema's type, no casts. The document itself is
+ * returned, not valibot's copy: the copy leaves out keys such as `__proto__` and
+ * `constructor`, which are ordinary tags and config keys to raas. The first problem becomes
+ * an InputError naming the file, the place in the document, and the schema's message.
+ */
+export function parseDocument<const S extends v.GenericSchema>(
+  schema: S,
+  bytes: Buffer,
+  path: string,
+  what: string,
+): v.InferInput<S> {
+  return checkDocument(schema, parseJson(bytes, path, what), path, what);
+}
+
+/** checkDocument without the parsing: for a value already parsed (and checked in part). */
+export function checkDocument<const S extends v.GenericSchema>(
+  schema: S,
+  value: unknown,
+  path: string,
+  what: string,
+): v.InferInput<S> {
+  if (v.is(schema, value)) return value;
+  const result = v.safeParse(schema, value);
+  const issue = result.issues?.[0];
+  throw new InputError(
+    path,
+    `${what}${issue === undefined ? "" : issuePath(issue)} ${issue?.message ?? "is invalid"}`,
+  );
 }

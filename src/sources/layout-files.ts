@@ -3,6 +3,7 @@ import { lstat, open, realpath, stat } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { InputError } from "../errors.js";
+import { MetadataBudget } from "./limits.js";
 import type { TarIndex } from "./tar-index.js";
 
 /** One regular file of a layout, wherever it lives. */
@@ -50,6 +51,7 @@ export function tarLayoutFiles(archive: TarIndex): LayoutFiles {
 
 export async function directoryLayoutFiles(path: string): Promise<LayoutFiles> {
   const root = await realpath(path);
+  const budget = new MetadataBudget(path);
   return {
     path,
     async file(relative) {
@@ -72,6 +74,7 @@ export async function directoryLayoutFiles(path: string): Promise<LayoutFiles> {
         open: () => createReadStream(real),
         async read(maxBytes) {
           if (size > maxBytes) throw tooLarge(path, relative, size, maxBytes);
+          budget.spend(size, relative);
           const handle = await open(real, "r");
           try {
             const buffer = Buffer.alloc(size);

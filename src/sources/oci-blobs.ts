@@ -8,8 +8,18 @@ import {
   MediaType,
 } from "../image/media-types.js";
 import type { Blob, ImageIndex, ImageManifest, ManifestNode, Platform } from "../image/model.js";
-import { checkDescriptor, isObject, parseJsonObject, type Descriptor, type JsonObject } from "./json.js";
+import type * as v from "valibot";
+import {
+  checkDescriptor,
+  checkDocument,
+  isObject,
+  parseDocument,
+  parseJsonObject,
+  type Descriptor,
+} from "./json.js";
+import { ImageManifestDoc, IndexDoc, ManifestHeader } from "./schemas.js";
 import type { LayoutFile, LayoutFiles } from "./layout-files.js";
+import { checkCount, LIMITS } from "./limits.js";
 
 /** Manifests and indexes are small; bigger ones are refused before they are read (as zot does). */
 export const MANIFEST_LIMIT = 4 * 1024 * 1024;
@@ -28,6 +38,13 @@ export function blobPath(digest: Digest): string {
  * whoever streams them.
  */
 export class OciBlobs {
+  /**
+   * Each manifest and config is read, hashed and parsed once, however many entries list it:
+   * an index naming one manifest 1,500 times must not cost 1,500 reads (or copies).
+   */
+  private readonly images = new Map<string, Promise<ImageManifest>>();
+  private readonly configs = new Map<string, Promise<Blob>>();
+
   constructor(private readonly files: LayoutFiles) {}
 
   private get path(): string {
@@ -87,43 +104,65 @@ export class OciBlobs {
   }
 
   /** Parses a manifest document and rejects one that claims to be something else. */
-  private document(bytes: Buffer, descriptor: Descriptor, kind: "image" | "index"): JsonObject {
+  private document<const S extends v.GenericSchema>(
+    bytes: Buffer,
+    descriptor: Descriptor,
+    schema: S,
+  ): v.InferInput<S> {
     const name = blobPath(descriptor.digest);
-    const doc = parseJsonObject(bytes, this.path, name);
+    const doc = parseDocument(ManifestHeader, bytes, this.path, name);
     if (doc.mediaType !== undefined && doc.mediaType !== descriptor.mediaType) {
       throw new InputError(
         this.path,
         `${name} says mediaType ${JSON.stringify(doc.mediaType)}, but its descriptor says ${descriptor.mediaType}`,
       );
     }
-    if (doc.schemaVersion !== 2) throw new InputError(this.path, `${name} is not schemaVersion 2`);
-    const isImage = isObject(doc.config) && Array.isArray(doc.layers) && !("manifests" in doc);
-    const isIndex = Array.isArray(doc.manifests) && !("config" in doc) && !("layers" in doc);
-    if (kind === "image" && !isImage) {
-      throw new InputError(
-        this.path,
-        `${name} is not an image manifest (it needs config and layers, no manifests)`,
-      );
-    }
-    if (kind === "index" && !isIndex) {
-      throw new InputError(this.path, `${name} is not an index (it needs manifests, no config or layers)`);
-    }
-    return doc;
+    return checkDocument(schema, doc, this.path, name);
   }
 
   private async image(descriptor: Descriptor, where: string, platform?: Platform): Promise<ImageManifest> {
+    let pending = this.images.get(descriptor.digest);
+    if (pending === undefined) {
+      pending = this.readImage(descriptor, where);
+      this.images.set(descriptor.digest, pending);
+    }
+    const image = await pending;
+    if (image.mediaType !== descriptor.mediaType || image.bytes.length !== descriptor.size) {
+      throw new InputError(
+        this.path,
+        `${where} lists ${descriptor.digest} with another media type or size than before`,
+      );
+    }
+    // The same manifest may be listed for several platforms; the document itself is shared.
+    return platform === undefined ? image : { ...image, platform };
+  }
+
+  private async readConfig(descriptor: Descriptor, where: string): Promise<Blob> {
+    let pending = this.configs.get(descriptor.digest);
+    if (pending === undefined) {
+      pending = (async () => {
+        parseJsonObject(await this.verified(descriptor, where, CONFIG_LIMIT), this.path, where);
+        return this.blob(descriptor, await this.file(descriptor, where));
+      })();
+      this.configs.set(descriptor.digest, pending);
+    }
+    return pending;
+  }
+
+  private async readImage(descriptor: Descriptor, where: string): Promise<ImageManifest> {
     const bytes = await this.verified(descriptor, where, MANIFEST_LIMIT);
     const name = blobPath(descriptor.digest);
-    const doc = this.document(bytes, descriptor, "image");
+    const doc = this.document(bytes, descriptor, ImageManifestDoc);
     const configDescriptor = checkDescriptor(doc.config, this.path, `the config of ${name}`);
     if (!CONFIG_LIKE.has(configDescriptor.mediaType)) {
       throw new InputError(this.path, `the config of ${name} has media type ${configDescriptor.mediaType}`);
     }
     const configWhere = `the config of ${name}`;
-    parseJsonObject(await this.verified(configDescriptor, configWhere, CONFIG_LIMIT), this.path, configWhere);
-    const config = this.blob(configDescriptor, await this.file(configDescriptor, configWhere));
+    const config = await this.readConfig(configDescriptor, configWhere);
     const layers: Blob[] = [];
-    for (const [i, value] of (doc.layers as unknown[]).entries()) {
+    const layerList = doc.layers;
+    checkCount(this.path, `layers in ${name}`, layerList.length, LIMITS.layersPerImage);
+    for (const [i, value] of layerList.entries()) {
       const layerWhere = `layer ${i + 1} of ${name}`;
       const layer = checkDescriptor(value, this.path, layerWhere);
       if (!LAYER_TYPES.has(layer.mediaType)) {
@@ -131,7 +170,7 @@ export class OciBlobs {
       }
       layers.push(this.blob(layer, await this.file(layer, layerWhere)));
     }
-    const manifest: ImageManifest = {
+    return {
       kind: "image",
       digest: descriptor.digest,
       mediaType: descriptor.mediaType,
@@ -139,16 +178,16 @@ export class OciBlobs {
       config,
       layers,
     };
-    if (platform !== undefined) manifest.platform = platform;
-    return manifest;
   }
 
   private async index(descriptor: Descriptor, where: string): Promise<ImageIndex> {
     const bytes = await this.verified(descriptor, where, MANIFEST_LIMIT);
     const name = blobPath(descriptor.digest);
-    const doc = this.document(bytes, descriptor, "index");
+    const doc = this.document(bytes, descriptor, IndexDoc);
     const manifests: ImageManifest[] = [];
-    for (const [i, value] of (doc.manifests as unknown[]).entries()) {
+    const children = doc.manifests;
+    checkCount(this.path, `manifests in ${name}`, children.length, LIMITS.manifestsPerIndex);
+    for (const [i, value] of children.entries()) {
       const childWhere = `manifest ${i + 1} of ${name}`;
       const child = checkDescriptor(value, this.path, childWhere);
       if (INDEX_TYPES.has(child.mediaType)) {

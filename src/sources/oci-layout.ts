@@ -1,9 +1,10 @@
 import { InputError } from "../errors.js";
-import { MediaType } from "../image/media-types.js";
-import { checkDescriptor, parseJsonObject } from "./json.js";
+import { checkDescriptor, parseDocument } from "./json.js";
+import { checkCount, LIMITS } from "./limits.js";
 import { tarLayoutFiles, type LayoutFiles } from "./layout-files.js";
 import { MANIFEST_LIMIT, OciBlobs } from "./oci-blobs.js";
 import { refsFromAnnotations } from "./refs.js";
+import { OciIndexFile, OciLayoutFile } from "./schemas.js";
 import type { TarIndex } from "./tar-index.js";
 import { addRef, type ReadImage, type ReadResult, type TarReader } from "./types.js";
 
@@ -26,32 +27,19 @@ async function readRequired(files: LayoutFiles, name: string, limit: number): Pr
  */
 export async function readOciLayout(files: LayoutFiles): Promise<ReadResult> {
   const path = files.path;
-  const layout = parseJsonObject(
-    await readRequired(files, "oci-layout", SMALL_FILE_LIMIT),
+  parseDocument(OciLayoutFile, await readRequired(files, "oci-layout", SMALL_FILE_LIMIT), path, "oci-layout");
+  const index = parseDocument(
+    OciIndexFile,
+    await readRequired(files, "index.json", MANIFEST_LIMIT),
     path,
-    "oci-layout",
+    "index.json",
   );
-  if (layout.imageLayoutVersion !== "1.0.0") {
-    const found = JSON.stringify(layout.imageLayoutVersion) ?? "missing";
-    throw new InputError(path, `oci-layout: imageLayoutVersion is ${found}, expected "1.0.0"`);
-  }
-  const index = parseJsonObject(await readRequired(files, "index.json", MANIFEST_LIMIT), path, "index.json");
-  if (index.schemaVersion !== 2) throw new InputError(path, "index.json is not schemaVersion 2");
-  if (index.mediaType !== undefined && index.mediaType !== MediaType.ociIndex) {
-    throw new InputError(
-      path,
-      `index.json has mediaType ${JSON.stringify(index.mediaType)}, expected an OCI index`,
-    );
-  }
-  if (!Array.isArray(index.manifests) || "config" in index || "layers" in index) {
-    throw new InputError(path, "index.json is not an image index (it needs manifests, no config or layers)");
-  }
-  if (index.manifests.length === 0) throw new InputError(path, "index.json lists no images");
+  checkCount(path, "entries in index.json", index.manifests.length, LIMITS.entriesPerList);
 
   const blobs = new OciBlobs(files);
   const warnings: string[] = [];
   const byDigest = new Map<string, ReadImage>();
-  for (const [i, entry] of (index.manifests as unknown[]).entries()) {
+  for (const [i, entry] of index.manifests.entries()) {
     const where = `index.json entry ${i + 1}`;
     const descriptor = checkDescriptor(entry, path, where);
     let image = byDigest.get(descriptor.digest);

@@ -1,9 +1,12 @@
 import { InputError } from "../errors.js";
 import { isRepositoryName, isTag } from "../image/names.js";
+import { emptyRecord } from "../image/records.js";
 import { isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, parseAncestry, v1Identity } from "../image/v1-chain.js";
-import { isObject, parseJsonObject } from "./json.js";
+import { parseDocument } from "./json.js";
+import { PulpRepoFile, V1ImageJson, type PulpRepo } from "./schemas.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
+import { checkCount, LIMITS } from "./limits.js";
 import type { TarIndex, TarMember } from "./tar-index.js";
 import type { ReadResult, TarReader } from "./types.js";
 
@@ -68,11 +71,21 @@ export async function readPulpExport(archive: TarIndex): Promise<ReadResult> {
     files.set(file, m);
   }
 
-  const meta = parseJsonObject(await archive.readMember(metadataName, MANIFEST_LIMIT), path, metadataName);
-  const listed = listedImages(meta, path, metadataName);
+  const meta = parseDocument(
+    PulpRepoFile,
+    await archive.readMember(metadataName, MANIFEST_LIMIT),
+    path,
+    metadataName,
+  );
+  const listed = meta.images.map((image) => image.id);
+  if (new Set(listed).size !== listed.length) {
+    throw new InputError(path, `${metadataName} lists an image twice`);
+  }
   const inArchive = [...byImage.keys()];
+  checkCount(path, `image directories in ${base}/`, inArchive.length, LIMITS.v1Images);
+  const listedSet = new Set(listed);
   const notInWeb = listed.filter((id) => !byImage.has(id));
-  const notListed = inArchive.filter((id) => !listed.includes(id));
+  const notListed = inArchive.filter((id) => !listedSet.has(id));
   if (notInWeb.length > 0 || notListed.length > 0) {
     const parts = [
       notInWeb.length > 0 ? `${metadataName} lists ${notInWeb.join(", ")}, missing from ${base}/` : "",
@@ -111,7 +124,7 @@ async function readImage(
   const path = archive.path;
   const jsonName = `${base}/${id}/json`;
   const json = await archive.readMember(jsonName, CONFIG_LIMIT);
-  const config = parseJsonObject(json, path, jsonName);
+  const config = parseDocument(V1ImageJson, json, path, jsonName);
   const identity = v1Identity(config, path, jsonName);
   if (identity.id !== id) throw new InputError(path, `${jsonName} says its id is ${identity.id}, not ${id}`);
   const ancestryName = `${base}/${id}/ancestry`;
@@ -123,7 +136,7 @@ async function readImage(
     json,
     config,
     ancestryBytes,
-    ancestry: parseAncestry(ancestryBytes, path, ancestryName),
+    ancestry: parseAncestry(ancestryBytes, path, ancestryName, LIMITS.layersPerImage),
     layer: {
       size: layer.size,
       gzipped: true,
@@ -133,32 +146,17 @@ async function readImage(
   };
 }
 
-function listedImages(meta: Record<string, unknown>, path: string, file: string): string[] {
-  if (meta.version !== 1) throw new InputError(path, `${file} is not Crane version 1 metadata`);
-  if (!Array.isArray(meta.images)) throw new InputError(path, `${file} has no "images" list`);
-  const ids = (meta.images as unknown[]).map((image, i) => {
-    const id = isObject(image) ? image.id : undefined;
-    if (!isV1Id(id)) {
-      throw new InputError(path, `${file} images[${i}] has no valid id (64 lower-case hex digits)`);
-    }
-    return id;
-  });
-  if (new Set(ids).size !== ids.length) throw new InputError(path, `${file} lists an image twice`);
-  return ids;
-}
-
-function registryId(meta: Record<string, unknown>, path: string, file: string): string | undefined {
+function registryId(meta: PulpRepo, path: string, file: string): string | undefined {
   const value = meta["repo-registry-id"];
   if (value === undefined) return undefined;
-  if (typeof value !== "string" || !isRepositoryName(value) || value.split("/").length > 2) {
+  if (!isRepositoryName(value) || value.split("/").length > 2) {
     throw new InputError(path, `${file} has an invalid repo-registry-id ${JSON.stringify(value)}`);
   }
   return value;
 }
 
-function tagsOf(meta: Record<string, unknown>, path: string, file: string): Record<string, string> {
-  if (!isObject(meta.tags)) throw new InputError(path, `${file} has no "tags" object`);
-  const tags: Record<string, string> = {};
+function tagsOf(meta: PulpRepo, path: string, file: string): Record<string, string> {
+  const tags = emptyRecord<string>();
   for (const [tag, id] of Object.entries(meta.tags)) {
     if (!isTag(tag)) throw new InputError(path, `${file} has an invalid tag ${JSON.stringify(tag)}`);
     if (!isV1Id(id)) throw new InputError(path, `${file} tag ${tag} does not name an image id`);
@@ -170,9 +168,15 @@ function tagsOf(meta: Record<string, unknown>, path: string, file: string): Reco
 export const pulpExportReader: TarReader = {
   format: "pulp-export",
   matches: (archive: TarIndex) => {
+    // One pass over the members: top-level directories, then the stems of top-level .json files.
     const members = archive.members();
-    const stems = members.filter((m) => /^[^/]+\.json$/.test(m.name)).map((m) => m.name.slice(0, -5));
-    return members.some((m) => m.name.startsWith("web/") || stems.some((s) => m.name.startsWith(`${s}/`)));
+    const tops = new Set<string>();
+    for (const m of members) {
+      const slash = m.name.indexOf("/");
+      if (slash > 0) tops.add(m.name.slice(0, slash));
+    }
+    if (tops.has("web")) return true;
+    return members.some((m) => /^[^/]+\.json$/.test(m.name) && tops.has(m.name.slice(0, -5)));
   },
   read: readPulpExport,
 };

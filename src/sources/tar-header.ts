@@ -1,12 +1,18 @@
+import { Header, Pax } from "tar";
+
 /**
- * Decoding of single 512-byte tar headers and pax extended-header records (ustar, GNU, pax).
- * Pure functions over buffers; the archive walk lives in tar-index.ts.
+ * Decoding of single 512-byte tar headers and pax extended-header records, by node-tar's
+ * `Header` and `Pax` (ustar, GNU base-256 numbers, ustar name prefixes, pax keys). Only what
+ * node-tar does not decide for us stays here: GNU tar's acceptance of signed checksums, and
+ * refusing sizes that are not exact integers. The archive walk, with its offset index (which
+ * node-tar's streaming parser cannot give), lives in tar-walk.ts.
  */
 export const BLOCK = 512;
 
 export interface RawHeader {
   name: string;
   size: number;
+  /** The typeflag character as stored ("0", "5", "x", "L", ... or an unknown one). */
   typeflag: string;
   linkName: string;
 }
@@ -14,88 +20,52 @@ export interface RawHeader {
 export type HeaderResult =
   { kind: "end" } | { kind: "bad"; problem: string } | { kind: "header"; header: RawHeader };
 
-function cString(block: Buffer, start: number, length: number): string {
-  const field = block.subarray(start, start + length);
-  const nul = field.indexOf(0);
-  return field.subarray(0, nul < 0 ? length : nul).toString("utf8");
-}
-
-/**
- * Numeric fields are octal text, or (GNU, for values that do not fit) big-endian base-256
- * flagged by the high bit of the first byte. Returns undefined for garbage.
- */
-function numeric(block: Buffer, start: number, length: number): number | undefined {
-  const first = block[start] ?? 0;
-  if ((first & 0x80) !== 0) {
-    if ((first & 0x40) !== 0) return undefined; // negative
-    let value = first & 0x3f;
-    for (let i = 1; i < length; i++) {
-      value = value * 256 + (block[start + i] ?? 0);
-      if (!Number.isSafeInteger(value)) return undefined;
-    }
-    return value;
-  }
-  const text = block
-    .subarray(start, start + length)
-    .toString("latin1")
-    .replace(/[\0 ]+$/, "")
-    .replace(/^ +/, "");
-  if (text === "") return 0;
-  if (!/^[0-7]+$/.test(text)) return undefined;
-  return parseInt(text, 8);
-}
-
-function checksumMatches(block: Buffer): boolean {
-  const stored = numeric(block, 148, 8);
-  if (stored === undefined) return false;
-  let unsigned = 0;
-  let signed = 0;
+/** Some historic writers summed signed chars; accepting both is what GNU tar does. */
+function signedChecksum(block: Buffer): number {
+  let sum = 0;
   for (let i = 0; i < BLOCK; i++) {
-    // The checksum field itself counts as eight spaces.
     const byte = i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);
-    unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
+    sum += byte > 127 ? byte - 256 : byte;
   }
-  // Some historic writers summed signed chars; accepting both is what GNU tar does.
-  return stored === unsigned || stored === signed;
+  return sum;
 }
 
 export function parseHeader(block: Buffer): HeaderResult {
-  if (block.every((byte) => byte === 0)) return { kind: "end" };
-  if (!checksumMatches(block)) return { kind: "bad", problem: "bad header checksum" };
-  const size = numeric(block, 124, 12);
-  if (size === undefined) return { kind: "bad", problem: "unreadable size field" };
-  let name = cString(block, 0, 100);
-  const magic = block.subarray(257, 263).toString("latin1");
-  // POSIX ustar splits long names into prefix + name; GNU uses the prefix area for other data.
-  if (magic === "ustar\0") {
-    const prefix = cString(block, 345, 155);
-    if (prefix !== "") name = `${prefix}/${name}`;
+  let header: Header;
+  try {
+    header = new Header(block);
+  } catch {
+    // node-tar throws on base-256 numbers that are negative or beyond 2^53, before the
+    // checksum is compared; random bytes end here as often as at the checksum.
+    return { kind: "bad", problem: "bad header checksum or unreadable numeric field" };
   }
-  const typeflag = String.fromCharCode(block[156] ?? 0);
-  return { kind: "header", header: { name, size, typeflag, linkName: cString(block, 157, 100) } };
+  if (header.nullBlock) return { kind: "end" };
+  if (!header.cksumValid && (header.cksum === undefined || header.cksum !== signedChecksum(block))) {
+    return { kind: "bad", problem: "bad header checksum" };
+  }
+  const size = header.size;
+  if (size === undefined || !Number.isSafeInteger(size)) {
+    return { kind: "bad", problem: "unreadable size field" };
+  }
+  // node-tar names unknown types "Unsupported"; the stored character is kept for the message.
+  const typeflag = header.typeKey === "Unsupported" ? String.fromCharCode(block[156] ?? 0) : header.typeKey;
+  return {
+    kind: "header",
+    header: { name: header.path ?? "", size, typeflag, linkName: header.linkpath ?? "" },
+  };
 }
 
-/** Parses pax records ("<len> <key>=<value>\n"); returns undefined when malformed. */
-export function parsePax(data: Buffer): Map<string, string> | undefined {
-  const records = new Map<string, string>();
-  let pos = 0;
-  while (pos < data.length) {
-    if (data[pos] === 0) break; // padding written by some tools
-    const space = data.indexOf(0x20, pos);
-    if (space < 0) return undefined;
-    const lengthText = data.subarray(pos, space).toString("latin1");
-    if (!/^[0-9]+$/.test(lengthText)) return undefined;
-    const length = parseInt(lengthText, 10);
-    const end = pos + length;
-    if (length <= space - pos + 1 || end > data.length || data[end - 1] !== 0x0a) return undefined;
-    const record = data.subarray(space + 1, end - 1).toString("utf8");
-    const eq = record.indexOf("=");
-    if (eq <= 0) return undefined;
-    records.set(record.slice(0, eq), record.slice(eq + 1));
-    pos = end;
+/** The pax records raas uses; undefined when a size record is not an exact byte count. */
+export function parsePax(data: Buffer): { path?: string; linkPath?: string; size?: number } | undefined {
+  const pax = Pax.parse(data.toString("utf8"));
+  const out: { path?: string; linkPath?: string; size?: number } = {};
+  if (pax.path !== undefined) out.path = pax.path;
+  if (pax.linkpath !== undefined) out.linkPath = pax.linkpath;
+  if (pax.size !== undefined) {
+    if (!Number.isSafeInteger(pax.size)) return undefined;
+    out.size = pax.size;
   }
-  return records;
+  return out;
 }
 
 export function padded(size: number): number {

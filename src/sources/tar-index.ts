@@ -2,6 +2,7 @@ import { createReadStream } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { InputError } from "../errors.js";
+import { MetadataBudget } from "./limits.js";
 import { checkArchiveName, resolveLinkTarget } from "./tar-names.js";
 import { indexArchive, readExactly, type TarMember } from "./tar-walk.js";
 
@@ -21,7 +22,12 @@ export class TarIndex {
     private readonly byName: Map<string, TarMember>,
     /** False when the archive ended without its end-of-archive blocks (it may be truncated). */
     readonly complete: boolean,
-  ) {}
+  ) {
+    this.budget = new MetadataBudget(path);
+  }
+
+  /** Every document read into memory counts against one budget per input. */
+  readonly budget: MetadataBudget;
 
   static async open(path: string): Promise<TarIndex> {
     const handle = await open(path, "r");
@@ -116,6 +122,7 @@ export class TarIndex {
         `"${name}" is ${member.size} bytes, more than the ${maxBytes}-byte limit for this kind of file`,
       );
     }
+    this.budget.spend(member.size, `"${name}"`);
     return readExactly(this.handle, member.offset, member.size, this.path, name);
   }
 

@@ -183,18 +183,7 @@ function applyExtended(typeflag: string, data: Buffer, pending: Pending): Pendin
     return typeflag === "L" ? { ...pending, path: value } : { ...pending, linkPath: value };
   }
   const records = parsePax(data);
-  if (records === undefined) return undefined;
-  const next = { ...pending };
-  const path = records.get("path");
-  if (path !== undefined) next.path = path;
-  const linkPath = records.get("linkpath");
-  if (linkPath !== undefined) next.linkPath = linkPath;
-  const size = records.get("size");
-  if (size !== undefined) {
-    if (!/^[0-9]{1,15}$/.test(size)) return undefined;
-    next.size = parseInt(size, 10);
-  }
-  return next;
+  return records === undefined ? undefined : { ...pending, ...records };
 }
 
 function memberType(typeflag: string, name: string): TarMemberType | undefined {

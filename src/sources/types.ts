@@ -16,8 +16,8 @@ export interface ReadResult {
   /** Things worth telling the user that do not stop the read (e.g. an ignored RepoTag). */
   warnings: string[];
   /**
-   * A v1 repository (Pulp export, pre-1.10 docker save). Its v2 images are built by push,
-   * which knows the masked set and the vendor layers' descriptors.
+   * A v1 repository (Pulp export, pre-1.10 docker save), which openImageSource converts to
+   * the image model before anyone else sees it.
    */
   v1?: V1Repository;
 }
@@ -26,7 +26,6 @@ export interface ReadResult {
 export interface OpenedSource extends ImageSource {
   images: ReadImage[];
   warnings: string[];
-  v1?: V1Repository;
 }
 
 /** One input format inside a tar archive; openImageSource tries them in order. */

@@ -1,4 +1,4 @@
-import type { Snapshot } from "../server/snapshot.js";
+import type { Snapshot } from "./snapshot-catalog.js";
 import type { WebOptions } from "./catalog.js";
 import { createWebHandler, type WebHandler } from "./handler.js";
 import { snapshotCatalog } from "./snapshot-catalog.js";

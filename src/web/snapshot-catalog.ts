@@ -1,7 +1,17 @@
 import type { CraneV4, RaasExtension } from "../crane/types.js";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
-import type { Snapshot } from "../server/snapshot.js";
+import type { MetadataIndex } from "../crane/load.js";
 import type { BlobInfo, ManifestInfo, RepositoryDetail, RepositorySummary, WebCatalog } from "./catalog.js";
+
+/**
+ * The parts of the registry's metadata snapshot the page reads; the server's snapshot is one.
+ * Declared here so that the page depends on the metadata, not on the server that mounts it.
+ */
+export interface Snapshot {
+  index: Pick<MetadataIndex, "v2">;
+  /** Manifest bytes as the app repository holds them, keyed by `<repository>/<digest>`. */
+  manifests: ReadonlyMap<string, { bytes: Buffer }>;
+}
 
 /** Reads bytes the metadata points at (serve_content files or object storage), by storage key. */
 export interface StorageReader {

@@ -7,6 +7,8 @@
  * real HTTP, real skopeo. About 15 s.
  */
 import { createHash } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -155,6 +157,63 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
     const chain = [...vendorImages, ...isvImages];
     expect(pulled.diffIds).toEqual(chain.map((i) => i.diffId));
     expect(pulled.layers).toEqual(chain.map((i) => i.digest));
+  });
+
+  it("describes vendor layers as Docker foreign layers, so skopeo pulls them from the vendor through a server that knows nothing of x-raas", async () => {
+    // A stand-in for any static registry (a Crane-style server on the same storage): it serves
+    // only what raas stored, manifests and blobs by key, and has never heard of x-raas.
+    const seen: string[] = [];
+    const server = createServer((req, res) => {
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      seen.push(path);
+      if (path === "/v2/" || path === "/v2") {
+        return void res.writeHead(200, { "Content-Type": "application/json" }).end("{}");
+      }
+      const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
+      const key =
+        match === null
+          ? undefined
+          : `${(match[1] ?? "").replaceAll("/", "-")}/${match[2] === "manifests" ? "manifests/2" : "blobs"}/${match[3]}`;
+      readFile(join(storage(), key ?? "missing/key")).then(
+        (bytes) => {
+          res.writeHead(200, {
+            "Content-Type":
+              match?.[2] === "manifests"
+                ? "application/vnd.docker.distribution.manifest.v2+json"
+                : "application/octet-stream",
+            "Content-Length": bytes.length,
+            "Docker-Content-Digest": sha(bytes),
+          });
+          res.end(req.method === "HEAD" ? undefined : bytes);
+        },
+        () => res.writeHead(404).end(),
+      );
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const port = (server.address() as AddressInfo).port;
+      const manifest = JSON.parse(
+        (await readFile(join(storage(), "acme-bigdata-app", "manifests", "2", "latest"))).toString(),
+      ) as { layers: { mediaType: string; digest: string; urls?: string[] }[] };
+      const foreign = manifest.layers.filter(
+        (l) => l.mediaType === "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+      );
+      expect(foreign.map((l) => l.digest)).toEqual(vendorImages.map((i) => i.digest));
+      expect(foreign.map((l) => l.urls)).toEqual(vendorImages.map((i) => [`${vendor.url}${i.id}/layer`]));
+
+      const before = vendor.layerRequests();
+      const dir = join(work, "pull-static");
+      // dir: does not keep foreign layers as references (oci: would), so every layer is fetched.
+      await skopeoCopy(`127.0.0.1:${port}/${NAME}:latest`, `dir:${dir}`);
+      for (const image of [...vendorImages, ...isvImages]) {
+        expect(sha(await readFile(join(dir, image.digest.slice(7))))).toBe(image.digest);
+      }
+      // The vendor layers came from the vendor, never from the static server.
+      expect(vendor.layerRequests() - before).toBe(vendorImages.length);
+      for (const image of vendorImages) expect(seen).not.toContain(`/v2/${NAME}/blobs/${image.digest}`);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it("fetches no vendor layer again for a second image on the same vendor base", async () => {

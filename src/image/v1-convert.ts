@@ -1,13 +1,13 @@
 import { Readable } from "node:stream";
 import { InputError } from "../errors.js";
-import { schema2Image } from "../sources/docker-archive.js";
-import { sha256Digest } from "../image/digest.js";
-import { MediaType } from "../image/media-types.js";
-import type { Blob, ImageManifest } from "../image/model.js";
-import { chainOf } from "../image/v1-chain.js";
-import { describeGzip, describeTar, gzipOf } from "../image/v1-layer.js";
-import { historyOf, type HistoryEntry, type VendorLayer } from "../image/v1-to-v2.js";
-import type { V1Image, V1Repository } from "../image/v1.js";
+import { sha256Digest } from "./digest.js";
+import { MediaType } from "./media-types.js";
+import { schema2Image } from "./schema2.js";
+import type { Blob, ImageManifest } from "./model.js";
+import { chainOf } from "./v1-chain.js";
+import { describeGzip, describeTar, gzipOf, InflateLimitError } from "./v1-layer.js";
+import type { V1Image, V1Repository } from "./v1.js";
+import { historyOf, type HistoryEntry, type VendorLayer } from "./v1-to-v2.js";
 
 export interface ConvertOptions {
   /** The input, for messages. */
@@ -15,6 +15,8 @@ export interface ConvertOptions {
   isMasked(id: string): boolean;
   /** The vendor's descriptor of a masked layer (from the cache, or fetched once). */
   vendorLayer(id: string): Promise<VendorLayer>;
+  /** Bound on one layer's uncompressed size (`[raas] max_inflated_layer`). */
+  maxInflated: number;
 }
 
 /** Keys of a v1 `json` that describe the v1 layer, not the image; dropped from a v2 config. */
@@ -102,14 +104,15 @@ export class V1Converter {
   private async describe(id: string): Promise<{ blob: Blob; history: HistoryEntry }> {
     const image = this.repo.images.get(id);
     // A masked layer is always referenced as the vendor hosts it, even when the input holds a
-    // copy: the registry redirects its blob to the vendor, so the digest must be the vendor's.
+    // copy, and as a Docker foreign layer whose `urls` name the vendor's copy: any registry
+    // and client can then fetch it from the vendor, not only a raas registry that redirects.
     if (this.options.isMasked(id) || image === undefined) {
       const vendor = await this.options.vendorLayer(id);
       const blob: Blob = {
         digest: vendor.digest,
         size: vendor.size,
         diffId: vendor.diffId,
-        mediaType: MediaType.dockerLayerGzip,
+        mediaType: MediaType.dockerForeignLayerGzip,
         aliases: [id],
         url: vendor.url,
         origin: vendor.url,
@@ -121,9 +124,21 @@ export class V1Converter {
     }
     const { layer } = image;
     let descriptor;
+    const limit = this.options.maxInflated;
     try {
-      descriptor = layer.gzipped ? await describeGzip(layer.open()) : await describeTar(layer.open());
+      descriptor = layer.gzipped
+        ? await describeGzip(layer.open(), limit)
+        : await describeTar(layer.open(), limit);
     } catch (err) {
+      if (err instanceof InflateLimitError) {
+        throw new InputError(
+          layer.origin,
+          `layer inflates to more than ${limit} bytes, the limit for converting a v1 layer`,
+          {
+            hint: "If the layer is genuine, raise [raas] max_inflated_layer in raas.cfg (e.g. max_inflated_layer = 128GiB).",
+          },
+        );
+      }
       const what = layer.gzipped ? "a gzip-compressed layer" : "a readable layer";
       throw new InputError(layer.origin, `not ${what} (${(err as Error).message})`, { cause: err });
     }
