@@ -5,7 +5,7 @@
  * (dist/server-bundle/main.js, the bundle `npm run build` makes) over a fixture app repo. The flow a user follows:
  * list -> search -> repository -> tag -> copy a pull command with the keyboard; then the copied
  * skopeo command runs against the same server. axe-core checks every main page in light and dark,
- * and the screenshots in docs/web/ are taken here.
+ * and the screenshots of docs/web/ are taken here (see SHOTS).
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -28,7 +28,12 @@ import { makeWebApp, type WebApp } from "./fixture.js";
 
 const CHROMIUM = process.env.RAAS_CHROMIUM ?? "/usr/bin/chromium";
 const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
-const SHOTS = join(packageRoot(), "docs", "web");
+// Screenshots go to test-output/web/ (ignored by git); RAAS_UPDATE_SCREENSHOTS=1 writes the ones
+// docs/web.md shows, when the page changed.
+const SHOTS =
+  process.env.RAAS_UPDATE_SCREENSHOTS === "1"
+    ? join(packageRoot(), "docs", "web")
+    : join(packageRoot(), "test-output", "web");
 const run = promisify(execFile);
 const hasChromium = existsSync(CHROMIUM);
 
