@@ -65,7 +65,6 @@ describe("status storage checks at scale", () => {
         },
       });
     }
-    const started = performance.now();
     const inventory = await takeInventory(store);
     let problems = 0;
     for (const meta of metas) {
@@ -75,12 +74,8 @@ describe("status storage checks at scale", () => {
       });
       problems += result.problems.length;
     }
-    const elapsed = performance.now() - started;
-    console.log(
-      `status storage checks: ${REPOS} repositories, ${REPOS * BLOBS} blobs in ${elapsed.toFixed(0)} ms`,
-    );
+    // How fast this runs is bench/status.mjs's business; here: every object listed, none missed.
     expect(problems).toBe(0);
     expect(inventory.size).toBe(REPOS);
-    expect(elapsed).toBeLessThan(10_000);
   }, 120_000);
 });
