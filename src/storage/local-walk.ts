@@ -5,6 +5,7 @@ export interface WalkedFile {
   /** `/`-separated path relative to the walk's start. */
   relative: string;
   size: number;
+  mtime: Date;
 }
 
 /**
@@ -42,7 +43,7 @@ async function* walk(dir: string, relative: string, skip: ReadonlySet<string>): 
     } else {
       const info = await stat(childPath).catch(() => undefined);
       // A file deleted while we walk is simply not listed.
-      if (info !== undefined) yield { relative: childRelative, size: info.size };
+      if (info !== undefined) yield { relative: childRelative, size: info.size, mtime: info.mtime };
     }
   }
 }

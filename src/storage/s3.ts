@@ -67,6 +67,7 @@ export class S3Store implements BlobStore {
       return {
         size: out.ContentLength ?? 0,
         ...(out.ContentType === undefined ? {} : { contentType: out.ContentType }),
+        ...(out.LastModified === undefined ? {} : { lastModified: out.LastModified }),
       };
     } catch (err) {
       // HEAD answers have no body, so a missing bucket is also a bare 404: tell them apart,
@@ -131,7 +132,11 @@ export class S3Store implements BlobStore {
         ),
       );
       for (const object of page.Contents ?? []) {
-        if (object.Key !== undefined) yield { key: object.Key, size: object.Size ?? 0 };
+        if (object.Key !== undefined) {
+          // A listing without a date would make an object look infinitely old to GC: use "now",
+          // which keeps it for a whole grace period instead.
+          yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date() };
+        }
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);
