@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import type { AppRepository, RepoFiles } from "../commands/types.js";
 import type { Reporter } from "../ui/reporter.js";
-import { commitAndPushRecomputing, ensureClone } from "./git.js";
+import { commitAndPushRecomputing, ensureClone, versionsReplacedSince } from "./git.js";
 import { redactUrl } from "./git-errors.js";
 
 export interface GitAppRepositoryOptions {
@@ -60,6 +60,12 @@ export class GitAppRepository implements AppRepository {
     return readdir(inside(dir, sub)).catch(() => []);
   }
 
+  async replacedSince(since: Date, sub: string): Promise<{ commit: string; path: string; text: string }[]> {
+    const dir = await this.firstCheckout();
+    inside(dir, sub);
+    return versionsReplacedSince(dir, since, sub);
+  }
+
   async update(
     message: string,
     change: (files: RepoFiles) => Promise<void>,
@@ -76,6 +82,7 @@ export class GitAppRepository implements AppRepository {
         await change({
           read: (file) => readInside(dir, file),
           write: (file, data) => writeInside(dir, file, data),
+          remove: (file) => rm(inside(dir, file), { force: true }),
         });
         return dir;
       },

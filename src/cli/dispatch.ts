@@ -157,6 +157,13 @@ async function runCommand(
               registryHost: new URL(settings.appUrl).host,
               platformChecks: () => platformChecks(settings, reporter),
               storageCheck: () => storageCheck(needStore()),
+              gcCheck: async () =>
+                (await import("../commands/status-gc.js")).gcStatusCheck(
+                  invocation.isv,
+                  needStore(),
+                  app,
+                  reporter,
+                ),
             },
           );
         } finally {
@@ -180,6 +187,14 @@ async function runCommand(
       case "serve": {
         const { serve } = await import("./serve.js");
         return await serve(settings, invocation.options, io, reporter);
+      }
+      case "delete":
+      case "gc": {
+        await requireSetUp(settings);
+        const { runLifecycle } = await import("./dispatch-lifecycle.js");
+        return await runLifecycle(invocation, settings, needStore(), ctx, (remote) =>
+          appRepository(remote === undefined ? settings : { ...settings, appRemote: remote }, reporter),
+        );
       }
     }
   }

@@ -1,3 +1,5 @@
+import type { DeleteResult } from "../commands/delete.js";
+import type { GcResult } from "../commands/gc.js";
 import type { PushResult } from "../commands/push.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import { formatBytes } from "../publish/upload.js";
@@ -8,7 +10,7 @@ interface Out {
   write(text: string): void;
 }
 
-export type CommandResult = PushResult | CheckReport | { served: string };
+export type CommandResult = PushResult | CheckReport | { served: string } | DeleteResult | GcResult;
 
 /** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
 export function render(
@@ -27,6 +29,8 @@ export function render(
     return ok ? ExitCode.ok : ExitCode.failure;
   }
   if ("images" in result) renderPush(result, out);
+  else if ("deleted" in result) renderDelete(result, out);
+  else if ("gc" in result) renderGc(result, out);
   else if ("checks" in result && command === "setup") renderSetup(result, out);
   else if ("checks" in result) renderChecks(result, out);
   return ok ? ExitCode.ok : ExitCode.failure;
@@ -54,6 +58,36 @@ function renderPush(result: PushResult, out: Out): void {
       `\nPull it with:\n` +
         `  skopeo copy --src-tls-verify=false docker://${first} oci:./image\n` +
         `  podman pull --tls-verify=false ${first}\n`,
+    );
+  }
+}
+
+function renderDelete(result: DeleteResult, out: Out): void {
+  const d = result.deleted;
+  const verb = d.dryRun ? "Would delete" : "Deleted";
+  out.write(`\n${verb} from ${d.name}:\n`);
+  if (d.removedTags.length > 0) out.write(`  tags       ${d.removedTags.join(", ")}\n`);
+  for (const digest of d.removedManifests) out.write(`  manifest   ${digest}\n`);
+  if (d.repositoryRemoved) out.write(`  repository ${d.name} (no tags left: removed from the catalog)\n`);
+  if (d.commit !== undefined) out.write(`  commit     ${d.commit}\n`);
+  if (d.unreferencedBlobs > 0) {
+    out.write(
+      `\n${d.unreferencedBlobs} blob(s) are no longer referenced; \`raas gc ${result.isv}\` frees them.\n`,
+    );
+  }
+}
+
+function renderGc(result: GcResult, out: Out): void {
+  const g = result.gc;
+  out.write(
+    `\n${g.dryRun ? "Would free" : "Freed"} ${g.freed.count} object(s), ${formatBytes(g.freed.bytes)}\n` +
+      `  kept       ${g.reachable.count} referenced object(s), ${formatBytes(g.reachable.bytes)}\n` +
+      `  grace      ${g.keptByGrace.count} unreferenced object(s) younger than ${g.grace} kept, ${formatBytes(g.keptByGrace.bytes)}\n`,
+  );
+  if (g.skipped > 0) out.write(`  skipped    ${g.skipped} rewritten or removed meanwhile\n`);
+  for (const source of g.sources) {
+    out.write(
+      `  marked     ${source.remote}: ${source.files} file(s), ${source.earlierVersions} earlier version(s)\n`,
     );
   }
 }

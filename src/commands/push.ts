@@ -95,6 +95,10 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         existingTags: Object.keys(existing?.["x-raas"]?.tags ?? {}),
         concurrency: deps.concurrency,
         publicRead: deps.publicRead,
+        reuse: {
+          referenced: new Set(Object.keys(existing?.["x-raas"]?.blobs ?? {})),
+          writtenSince: new Date(started),
+        },
       });
       publications.push({ metadataPath, result });
       const count = (action: BlobOutcome["action"]): number =>
@@ -126,6 +130,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
             repositoryUrl: deps.repositoryUrl,
             concurrency: deps.concurrency,
             publicRead: deps.publicRead,
+            reuse: { referencedIds: (path) => referencedV1Ids(deps, path), writtenSince: new Date(started) },
           });
     for (const publication of v1) {
       for (const image of images) {
@@ -186,6 +191,14 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   } finally {
     await source.close();
   }
+}
+
+/** Image ids of a repository's current Crane v1 file: their stored files may be trusted. */
+async function referencedV1Ids(deps: PushDeps, path: string): Promise<ReadonlySet<string>> {
+  const text = await deps.app.read(path);
+  if (text === undefined) return new Set();
+  const meta = parseMetadata(text, path);
+  return new Set(meta.version === 1 ? meta.images.map((i) => i.id) : []);
 }
 
 async function readExisting(deps: PushDeps, path: string): Promise<CraneV4 | undefined> {

@@ -29,6 +29,8 @@ export interface StatusDeps {
   concurrency?: number;
   /** Every external HTTP request, for --log debug. */
   log?: HttpLog;
+  /** Reclaimable bytes (what `raas gc --dry-run` would free) and the last GC run. */
+  gcCheck?: () => Promise<Check>;
 }
 
 type Published = { file: string; meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -87,6 +89,7 @@ export async function status(
   if (running && options.app === undefined && parsed.readable) {
     await checkCatalog(deps.appUrl, parsed.names, checks, log);
   }
+  if (deps.gcCheck !== undefined && options.app === undefined) checks.add(await deps.gcCheck());
 
   const pullUrls: string[] = [];
   for (const { file, meta } of selected) {
@@ -123,6 +126,7 @@ export async function status(
         },
       );
       for (const problem of result.problems) fail(problem.detail, problem.fix);
+      for (const orphan of result.garbage) checks.warn(name, `${orphan.detail} (${orphan.fix})`);
       counted = result;
     }
     if (running) problems += await checkServed(deps.appUrl, name, ext.tags, checks, concurrency, log);
@@ -250,14 +254,15 @@ async function readV1Metadata(
 /** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */
 function checkStorageList(inventory: Inventory, published: Published[], checks: CheckList): void {
   const known = new Set(published.map((p) => p.meta.repository));
+  // Prefixes that cannot be a repository (".raas-gc/", other subsystems' state) are not images.
   const stray = [...inventory.entries()].filter(
-    ([repository]) => repository !== "" && !known.has(repository),
+    ([repository]) => /^[a-z0-9]/.test(repository) && !known.has(repository),
   );
   for (const [repository, objects] of stray) {
-    checks.fail(
+    checks.warn(
       `storage ${repository}/`,
-      `storage holds ${objects.size} object(s) under ${repository}/ but no metadata file describes that repository`,
-      "an interrupted first push: push the image again; or delete the prefix if it is no longer wanted",
+      `storage holds ${objects.size} object(s) under ${repository}/ but no metadata file describes that repository ` +
+        "(a deleted repository or an interrupted first push: `raas gc` frees it once it is older than the grace period)",
     );
   }
   const loose = inventory.get("");

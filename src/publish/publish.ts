@@ -5,7 +5,7 @@ import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { manifestKey, tagsListKey } from "./keys.js";
 import type { MaskSet } from "./mask.js";
-import { findMissing, uploadBlobs, type BlobOutcome } from "./upload.js";
+import { findMissing, uploadBlobs, type BlobOutcome, type ReuseRule } from "./upload.js";
 
 /** What a target contributes to the repository's metadata. */
 export type PublicationData = Publication;
@@ -25,6 +25,8 @@ export interface PublishTargetInput {
   existingTags: readonly string[];
   concurrency: number;
   publicRead: boolean;
+  /** Which stored blobs the push may trust (garbage-collection safety); all when unset. */
+  reuse?: ReuseRule;
 }
 
 export interface PublishTargetResult {
@@ -64,6 +66,7 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
     reporter,
     concurrency: input.concurrency,
     publicRead: input.publicRead,
+    ...(input.reuse === undefined ? {} : { reuse: input.reuse }),
   };
   const missing = await findMissing(candidates, uploadOptions);
   const missingSet = new Set(missing.map((b) => b.digest));

@@ -23,13 +23,37 @@ export interface UploadOptions {
   /** Blobs uploaded at the same time (each may itself upload several parts at once). */
   concurrency: number;
   publicRead: boolean;
+  /** Which stored blobs may be trusted instead of uploaded (see ReuseRule); all when unset. */
+  reuse?: ReuseRule;
 }
 
-/** HEAD every blob; a blob already stored with the right size is not uploaded again. */
+/**
+ * Garbage collection may delete a blob no committed metadata references once it is older than
+ * its grace period, so a push trusts a stored blob only when the metadata it started from
+ * references it, or when it was written after the push started (another push uploading the
+ * same layer). Anything else is uploaded again, which refreshes it (docs/gc.md).
+ */
+export interface ReuseRule {
+  referenced: ReadonlySet<string>;
+  writtenSince: Date;
+}
+
+export function mayReuse(
+  rule: ReuseRule | undefined,
+  digest: string,
+  lastModified: Date | undefined,
+): boolean {
+  if (rule === undefined || rule.referenced.has(digest)) return true;
+  return lastModified !== undefined && lastModified.getTime() >= rule.writtenSince.getTime();
+}
+
+/** HEAD every blob; a blob already stored with the right size (and reusable) is not uploaded again. */
 export async function findMissing(blobs: readonly Blob[], options: UploadOptions): Promise<Blob[]> {
   const present = await mapLimit(blobs, 16, async (blob) => {
     const info = await options.store.head(blobKey(options.repository, blob.digest));
-    return info !== undefined && info.size === blob.size;
+    return (
+      info !== undefined && info.size === blob.size && mayReuse(options.reuse, blob.digest, info.lastModified)
+    );
   });
   return blobs.filter((_, i) => present[i] !== true);
 }

@@ -8,6 +8,7 @@ import { isV1Id, type V1Repository } from "../image/v1.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { blobKey } from "./keys.js";
+import { mayReuse, type ReuseRule } from "./upload.js";
 import { mapLimit } from "./pool.js";
 
 export type V1Action = "uploaded" | "present" | "masked";
@@ -23,6 +24,8 @@ export interface V1PublishInput {
   layerBlob(id: string): Promise<Blob>;
   concurrency: number;
   publicRead: boolean;
+  /** Which stored image files may be trusted, by image id (see ReuseRule); all when unset. */
+  reuse?: ReuseRule;
 }
 
 /** `<prefix>/<image_id>/<file>`, the original tool's S3 layout; ids are checked first. */
@@ -55,14 +58,21 @@ export async function publishV1Images(input: V1PublishInput): Promise<Record<str
       store.head(v1Key(prefix, id, "layer")),
       store.head(ancestryKey),
     ]);
-    if (layerInfo?.size === blob.size && ancestryInfo?.size === image.ancestryBytes.length) {
+    const reusable = (info: { lastModified?: Date } | undefined) =>
+      mayReuse(input.reuse, id, info?.lastModified);
+    if (
+      layerInfo?.size === blob.size &&
+      ancestryInfo?.size === image.ancestryBytes.length &&
+      reusable(layerInfo) &&
+      reusable(ancestryInfo)
+    ) {
       outcome[id] = "present";
       return;
     }
     const options = { publicRead: input.publicRead };
-    if (layerInfo?.size !== blob.size) {
+    if (layerInfo?.size !== blob.size || !reusable(layerInfo)) {
       const stored = await store.head(blobKey(prefix, blob.digest));
-      if (stored?.size === blob.size) {
+      if (stored?.size === blob.size && mayReuse(input.reuse, blob.digest, stored.lastModified)) {
         await store.copy(blobKey(prefix, blob.digest), v1Key(prefix, id, "layer"), {
           contentType: "application/octet-stream",
           ...options,
