@@ -13,7 +13,8 @@ export type ObjectKind = "blob" | "manifest" | "tags-list" | "v1";
 /** Storage prefixes are dashed repository names: `acme/app` is stored under `acme-app/`. */
 const REPOSITORY_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
 const BLOB_RE = /^blobs\/sha256:[a-f0-9]{64}$/;
-const MANIFEST_RE = /^manifests\/(?:1|2|list)\/(?:sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
+// Schema 1 manifests (manifests/1/) are never written by raas: left alone, as Pulp left them.
+const MANIFEST_RE = /^manifests\/(?:2|list)\/(?:sha256:[a-f0-9]{64}|[A-Za-z0-9_][A-Za-z0-9._-]{0,127})$/;
 const V1_RE = /^[a-f0-9]{64}\/(?:ancestry|json|layer)$/;
 
 /** What a key is in the image layout, or undefined for keys GC never touches. */
