@@ -5,10 +5,10 @@ import { UserError } from "../errors.js";
 import { sha256Digest } from "../image/digest.js";
 import type { Blob } from "../image/model.js";
 import { isV1Id, type V1Repository } from "../image/v1.js";
-import type { BlobStore } from "../storage/types.js";
+import type { BlobStore, ObjectInfo } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { blobKey } from "./keys.js";
-import { mayReuse, type ReuseRule } from "./upload.js";
+import { keepStored, mayReuse, type ReuseRule } from "./upload.js";
 import { mapLimit } from "./pool.js";
 
 export type V1Action = "uploaded" | "present" | "masked";
@@ -53,32 +53,37 @@ export async function publishV1Images(input: V1PublishInput): Promise<Record<str
     const image = input.repo.images.get(id);
     if (image === undefined) return;
     const blob = await input.layerBlob(id);
+    const layerKey = v1Key(prefix, id, "layer");
+    const jsonKey = v1Key(prefix, id, "json");
     const ancestryKey = v1Key(prefix, id, "ancestry");
-    const [layerInfo, ancestryInfo] = await Promise.all([
-      store.head(v1Key(prefix, id, "layer")),
+    const [layerInfo, jsonInfo, ancestryInfo] = await Promise.all([
+      store.head(layerKey),
+      store.head(jsonKey),
       store.head(ancestryKey),
     ]);
-    const reusable = (info: { lastModified?: Date } | undefined) =>
-      mayReuse(input.reuse, id, info?.lastModified);
+    // Stored files count only if trusted or refreshed (garbage collection, see ReuseRule).
+    const keep = async (key: string, info: ObjectInfo | undefined, size: number) =>
+      info?.size === size &&
+      (await keepStored(store, key, info, { rule: input.reuse, id, publicRead: input.publicRead }));
+    const layerKept = await keep(layerKey, layerInfo, blob.size);
     if (
-      layerInfo?.size === blob.size &&
-      ancestryInfo?.size === image.ancestryBytes.length &&
-      reusable(layerInfo) &&
-      reusable(ancestryInfo)
+      layerKept &&
+      (await keep(jsonKey, jsonInfo, image.json.length)) &&
+      (await keep(ancestryKey, ancestryInfo, image.ancestryBytes.length))
     ) {
       outcome[id] = "present";
       return;
     }
     const options = { publicRead: input.publicRead };
-    if (layerInfo?.size !== blob.size || !reusable(layerInfo)) {
+    if (!layerKept) {
       const stored = await store.head(blobKey(prefix, blob.digest));
       if (stored?.size === blob.size && mayReuse(input.reuse, blob.digest, stored.lastModified)) {
-        await store.copy(blobKey(prefix, blob.digest), v1Key(prefix, id, "layer"), {
+        await store.copy(blobKey(prefix, blob.digest), layerKey, {
           contentType: "application/octet-stream",
           ...options,
         });
       } else {
-        await store.put(v1Key(prefix, id, "layer"), blob.open(), {
+        await store.put(layerKey, blob.open(), {
           digest: blob.digest,
           size: blob.size,
           contentType: "application/octet-stream",
