@@ -81,10 +81,11 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
   const cutoff = new Date(started.getTime() - graceMs);
   const step = ctx.reporter.step(`Marking what the metadata of ${options.isv} references`);
   const reachable = emptyReachable();
+  const window = emptyReachable();
   const sources: MarkedSource[] = [];
-  for (const app of deps.apps) sources.push(await markFromApp(app, reachable, cutoff));
+  for (const app of deps.apps) sources.push(await markFromApp(app, reachable, window, cutoff));
   step.update(`Listing ${deps.store.description}`);
-  const planner = new SweepPlanner(reachable, cutoff);
+  const planner = new SweepPlanner(reachable, cutoff, window);
   for await (const object of deps.store.list("")) planner.add(object);
   const { plan } = planner;
 
@@ -93,7 +94,7 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
   if (!options.dryRun) {
     step.update(`Deleting ${plan.sweep.length} unreachable object(s)`);
     const done = await mapLimit(plan.sweep, deps.concurrency ?? 16, async (object) => {
-      // Rewritten since the listing (a push uploading the same content again): not garbage now.
+      // Rewritten since the listing (a push refreshing or uploading it again): not garbage now.
       const info = await deps.store.head(object.key);
       if (info === undefined || (info.lastModified ?? now()).getTime() >= cutoff.getTime()) return false;
       await deps.store.delete(object.key);

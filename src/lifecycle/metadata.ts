@@ -19,9 +19,11 @@ export interface MarkedSource {
 
 const OURS = /^data\/(?:v1\/)?[^/]+\.json$/;
 
+/** Marks the newest files into `reachable` and earlier versions since `since` into `window`. */
 export async function markFromApp(
   app: AppRepository,
   reachable: Reachable,
+  window: Reachable,
   since: Date,
 ): Promise<MarkedSource> {
   let files = 0;
@@ -54,7 +56,7 @@ export async function markFromApp(
   for (const version of await app.replacedSince(since, "data")) {
     if (!OURS.test(version.path)) continue;
     try {
-      markMetadata(reachable, parseMetadata(version.text, `${version.path} at ${version.commit}`));
+      markMetadata(window, parseMetadata(version.text, `${version.path} at ${version.commit}`));
       earlierVersions++;
     } catch {
       // The registry could not have served a version it could not parse.

@@ -39,7 +39,10 @@ export interface Tally {
 export interface SweepPlan {
   /** Unreachable and older than the cutoff: to delete. */
   sweep: ListedObject[];
-  /** Unreachable but written after the cutoff (maybe a push in progress): kept this time. */
+  /**
+   * Unreachable, but written after the cutoff (maybe a push in progress) or referenced by a
+   * metadata state inside the grace window: kept this time.
+   */
   graceKept: ListedObject[];
   reachable: Tally;
   /** Keys outside the image layout: never collected. */
@@ -54,16 +57,23 @@ export class SweepPlanner {
     foreign: { count: 0, bytes: 0 },
   };
 
+  /**
+   * `reachable`: what the newest metadata references; `window`: what earlier metadata states
+   * inside the grace window referenced (a deletion younger than the grace period).
+   */
   constructor(
     private readonly reachable: Reachable,
     private readonly cutoff: Date,
+    private readonly window?: Reachable,
   ) {}
 
   add(object: ListedObject): void {
     const plan = this.plan;
     if (classifyKey(object.key) === undefined) return count(plan.foreign, object);
     if (isReachable(this.reachable, object.key)) return count(plan.reachable, object);
-    if (object.lastModified.getTime() >= this.cutoff.getTime()) plan.graceKept.push(object);
+    const young = object.lastModified.getTime() >= this.cutoff.getTime();
+    if (young || (this.window !== undefined && isReachable(this.window, object.key)))
+      plan.graceKept.push(object);
     else plan.sweep.push(object);
   }
 }
