@@ -53,8 +53,9 @@ export function markMetadata(reachable: Reachable, meta: CraneMetadata): void {
     keys.add(manifestKey(repository, record.mediaType, digest));
     // Belt and braces: an image's config and layers even if the blob table missed one.
     if (IMAGE_MANIFEST_TYPES.has(record.mediaType)) {
-      for (const ref of record.refs)
+      for (const ref of record.refs) {
         if (!hosted.has(ref) && isDigest(ref)) keys.add(blobKey(repository, ref));
+      }
     }
   }
   for (const [tag, digest] of Object.entries(ext.tags)) {

@@ -72,9 +72,9 @@ export class SweepPlanner {
     if (classifyKey(object.key) === undefined) return count(plan.foreign, object);
     if (isReachable(this.reachable, object.key)) return count(plan.reachable, object);
     const young = object.lastModified.getTime() >= this.cutoff.getTime();
-    if (young || (this.window !== undefined && isReachable(this.window, object.key)))
+    if (young || (this.window !== undefined && isReachable(this.window, object.key))) {
       plan.graceKept.push(object);
-    else plan.sweep.push(object);
+    } else plan.sweep.push(object);
   }
 }
 

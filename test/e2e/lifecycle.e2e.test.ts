@@ -55,8 +55,9 @@ for (const kind of ["s3", "local"] as const) {
     const raas = (...args: string[]) => runCli(args, { cwd: work, env });
     const json = async <T>(...args: string[]): Promise<T> => {
       const run = await raas(...args, "--json");
-      if (run.code !== 0)
+      if (run.code !== 0) {
         throw new Error(`raas ${args.join(" ")} failed (${run.code}):\n${run.stdout}\n${run.stderr}`);
+      }
       return JSON.parse(run.stdout) as T;
     };
     const remote = () => join(work, "home", "raas", ISV, "app.git");
