@@ -218,6 +218,53 @@ describe.each(stores)("gc on %s", (_label, openStore) => {
     }
   });
 
+  it("marks from the app repository of every environment sharing the store", async () => {
+    const w = await world();
+    const prod = await tempGitRemote();
+    const reporter = new RecordingReporter();
+    const prodApp = () => new GitAppRepository({ remote: prod.remote, branch: "main", reporter });
+    // The same store, another environment's metadata: prod publishes acme/app:2.0 there.
+    const b = await buildDockerArchive(join(w.dir, "b.tar"), { name: "acme/app", tag: "2.0", layers: 1 });
+    const app = prodApp();
+    try {
+      await push(
+        { isv: ISV, image: b.path, wait: false, timeoutSeconds: 5 },
+        { cwd: w.dir, env: {}, reporter },
+        {
+          store: w.store,
+          app,
+          repositoryUrl: (r) => `https://storage.invalid/${r}/`,
+          registryHost: "registry.invalid",
+          registryUrl: "http://127.0.0.1:9",
+          maskLayers: [],
+          publicRead: false,
+          concurrency: 2,
+        },
+      );
+    } finally {
+      await app.close();
+    }
+    const a = await buildDockerArchive(join(w.dir, "a.tar"), { name: "acme/app", tag: "1.0", layers: 1 });
+    await w.pushImage(a);
+    const both = [new GitAppRepository({ remote: w.remote, branch: "main", reporter }), prodApp()];
+    try {
+      const run = await gc(
+        { isv: ISV, dryRun: false, graceMs: HOUR },
+        { cwd: w.dir, env: {}, reporter },
+        { store: w.store, apps: both, now: () => new Date(Date.now() + 2 * HOUR) },
+      );
+      expect(run.gc.freed.count).toBe(0);
+      expect(run.gc.sources.map((s) => s.files)).toEqual([1, 1]);
+    } finally {
+      for (const repo of both) await repo.close();
+    }
+    // Marking from one environment only would take the other's image away.
+    const alone = await w.collect({ dryRun: true, at: 2 * HOUR });
+    expect(alone.gc.freedKeys).toContain(
+      blobKey("acme-app", b.manifests[0]?.layers[0]?.digest ?? sha256Digest("")),
+    );
+  });
+
   it("never touches objects outside the image layout", async () => {
     const w = await world();
     const a = await buildDockerArchive(join(w.dir, "a.tar"), { name: "acme/app", tag: "1.0", layers: 1 });
