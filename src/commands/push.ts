@@ -6,6 +6,7 @@ import { UserError } from "../errors.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
+import { restoreVanished } from "../publish/recheck.js";
 import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
 import { convertV1Source, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
@@ -78,11 +79,18 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     const mask = new MaskSet([...deps.maskLayers, ...(federation?.maskIds() ?? [])]);
 
     const images: PushedImage[] = [];
-    const publications: { metadataPath: string; result: PublishTargetResult }[] = [];
+    const publications: {
+      metadataPath: string;
+      result: PublishTargetResult;
+      root: (typeof targets)[number]["image"]["root"];
+      referenced: ReadonlySet<string>;
+    }[] = [];
     for (const target of targets) {
       const repository = dashed(target.name);
       const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
       const existing = await readExisting(deps, metadataPath);
+      // Blobs the metadata already references are trusted as stored (garbage collection, docs/gc.md).
+      const referenced = new Set<string>(Object.keys(existing?.["x-raas"]?.blobs ?? {}));
       const result = await publishTarget({
         store: deps.store,
         reporter,
@@ -95,12 +103,9 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         existingTags: Object.keys(existing?.["x-raas"]?.tags ?? {}),
         concurrency: deps.concurrency,
         publicRead: deps.publicRead,
-        reuse: {
-          referenced: new Set(Object.keys(existing?.["x-raas"]?.blobs ?? {})),
-          writtenSince: new Date(started),
-        },
+        reuse: { referenced, writtenSince: new Date(started) },
       });
-      publications.push({ metadataPath, result });
+      publications.push({ metadataPath, result, root: target.image.root, referenced });
       const count = (action: BlobOutcome["action"]): number =>
         result.blobs.filter((b) => b.action === action).length;
       images.push({
@@ -172,6 +177,20 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         : `Committed ${commit.slice(0, 12)}${attempts > 1 ? ` after ${attempts} attempts (concurrent pushes)` : ""}`,
     );
 
+    if (commit !== undefined) {
+      for (const { result, root, referenced } of publications) {
+        await restoreVanished({
+          store: deps.store,
+          reporter,
+          repository: result.publication.repository,
+          root,
+          outcomes: result.blobs,
+          referenced,
+          concurrency: deps.concurrency,
+          publicRead: deps.publicRead,
+        });
+      }
+    }
     if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();
     let deployed: boolean | null = null;
     if (options.wait) {

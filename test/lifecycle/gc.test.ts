@@ -218,6 +218,49 @@ describe.each(stores)("gc on %s", (_label, openStore) => {
     }
   });
 
+  it("a push uploads again a refreshed blob that a gc run deleted before the commit", async () => {
+    const w = await world();
+    const a = await buildDockerArchive(join(w.dir, "a.tar"), { name: "acme/app", tag: "1.0", layers: 1 });
+    await w.pushImage(a);
+    await w.del("acme/app:1.0");
+    const layer = blobKey("acme-app", a.manifests[0]?.layers[0]?.digest ?? sha256Digest(""));
+    const reporter = new RecordingReporter();
+    const real = new GitAppRepository({ remote: w.remote, branch: "main", reporter });
+    // The residual window of docs/gc.md, forced: a gc run deletes the layer after the push
+    // trusted it and before its metadata commit.
+    const racing: AppRepository = {
+      remote: real.remote,
+      read: (file) => real.read(file),
+      list: (dir) => real.list(dir),
+      update: async (message, change) => {
+        await w.store.delete(layer);
+        return real.update(message, change);
+      },
+    };
+    try {
+      await push(
+        { isv: ISV, image: a.path, wait: false, timeoutSeconds: 5 },
+        { cwd: w.dir, env: {}, reporter },
+        {
+          store: w.store,
+          app: racing,
+          repositoryUrl: (r) => `https://storage.invalid/${r}/`,
+          registryHost: "registry.invalid",
+          registryUrl: "http://127.0.0.1:9",
+          maskLayers: [],
+          publicRead: false,
+          concurrency: 2,
+        },
+      );
+    } finally {
+      await real.close();
+    }
+    expect(await w.store.head(layer)).toBeDefined();
+    expect(reporter.lines.join("\n")).toMatch(
+      /1 blob\(s\) of acme-app were collected by a concurrent `raas gc`/,
+    );
+  });
+
   it("marks from the app repository of every environment sharing the store", async () => {
     const w = await world();
     const prod = await tempGitRemote();
