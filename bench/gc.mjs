@@ -15,6 +15,8 @@ import { startS3rverProcess } from "./lib/s3.mjs";
 const repos = Number(process.env.BENCH_GC_REPOS ?? 1000);
 const blobsPerRepo = 10;
 const deleted = Math.floor(repos / 10);
+// BENCH_GC_STORES=local skips s3rver (slow to fill with 13,000 objects on a loaded machine).
+const stores = (process.env.BENCH_GC_STORES ?? "local,s3").split(",");
 const dist = (file) => import(path.join(root, "dist", file));
 const { applyPublication } = await dist("crane/publication.js");
 const { serializeMetadata } = await dist("crane/serialize.js");
@@ -154,14 +156,23 @@ export async function benchGc() {
     git(clone, ["push", "--quiet", "origin", "HEAD:refs/heads/main"]);
 
     const rows = await measure("local", new LocalStore(path.join(work, "store")), objects, remote);
-    s3rver = await startS3rverProcess(path.join(work, "s3rver"), ["bench-gc"]);
-    const s3 = new S3Store({
-      bucket: "bench-gc",
-      endpoint: s3rver.endpoint,
-      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
-    });
-    rows.push(...(await measure("s3rver", s3, objects, remote)));
-    s3.close();
+    if (stores.includes("s3")) {
+      s3rver = await startS3rverProcess(path.join(work, "s3rver"), ["bench-gc"]);
+      const s3 = new S3Store({
+        bucket: "bench-gc",
+        endpoint: s3rver.endpoint,
+        credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+      });
+      try {
+        rows.push(...(await measure("s3rver", s3, objects, remote)));
+      } catch (error) {
+        // s3rver itself has limits (it answered ListObjectsV2 with 500 InternalError at 13,000 keys
+        // on a loaded machine): report it rather than lose the local figures.
+        rows.push(["s3rver", "failed", String(error).split("\n")[0]]);
+      } finally {
+        s3.close();
+      }
+    }
     const cpu = os.cpus();
     return {
       title:
