@@ -6,6 +6,7 @@ import { benchRepush } from "./repush.mjs";
 import { benchStatus } from "./status.mjs";
 import { benchServer } from "./server.mjs";
 import { benchWeb } from "./web.mjs";
+import { benchGc } from "./gc.mjs";
 
 const results = [
   await benchPush(),
@@ -14,5 +15,6 @@ const results = [
   await benchStatus(),
   await benchServer(),
   await benchWeb(),
+  await benchGc(),
 ];
 for (const result of results) printResult(result, { header: true });

@@ -276,3 +276,49 @@ export async function commitAndPushRecomputing(
     }
   }
 }
+
+/**
+ * Every earlier version of the files under `sub` that a first-parent commit newer than `since`
+ * replaced or removed: together with the files at HEAD, every state the branch was in since
+ * `since` (garbage collection marks from all of them). Commit times are the committers' clocks.
+ */
+export async function versionsReplacedSince(
+  dir: string,
+  since: Date,
+  sub: string,
+): Promise<{ commit: string; path: string; text: string }[]> {
+  const g = git(dir);
+  const out: { commit: string; path: string; text: string }[] = [];
+  try {
+    if ((await headCommit(dir)) === undefined) return out;
+    const commits = (
+      await g.raw([
+        "rev-list",
+        "--first-parent",
+        `--since=${Math.floor(since.getTime() / 1000)}`,
+        "--parents",
+        "HEAD",
+      ])
+    )
+      .split("\n")
+      .map((line) => line.trim().split(" "))
+      .filter((parts) => parts.length >= 2);
+    for (const [commit, parent] of commits) {
+      if (commit === undefined || parent === undefined) continue;
+      const changed = (
+        await g.raw(["diff-tree", "-r", "--name-only", "--no-commit-id", parent, commit, "--", sub])
+      )
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== "");
+      for (const file of changed) {
+        // A file the commit added has no earlier version.
+        const exists = (await g.raw(["ls-tree", "--name-only", parent, "--", file])).trim() !== "";
+        if (exists) out.push({ commit, path: file, text: await g.raw(["show", `${parent}:${file}`]) });
+      }
+    }
+  } catch (err) {
+    throw gitError(err, `reading the history of ${dir}`, dir);
+  }
+  return out;
+}

@@ -16,9 +16,16 @@ export interface AppRepository {
   list(dir: string): Promise<string[]>;
   /** Start fetching the repository in the background, ahead of the first read. */
   warm?(): void;
+  /**
+   * Earlier versions of the files under `dir` that commits newer than `since` replaced or
+   * removed (garbage collection marks from every state the metadata was in since its cutoff).
+   */
+  replacedSince?(since: Date, dir: string): Promise<{ commit: string; path: string; text: string }[]>;
 }
 
 export interface RepoFiles {
   read(path: string): Promise<string | undefined>;
   write(path: string, data: string | Buffer): Promise<void>;
+  /** Remove a file (missing is fine); the commit records the removal. */
+  remove(path: string): Promise<void>;
 }

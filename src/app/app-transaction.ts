@@ -4,7 +4,7 @@ import path from "node:path";
 import type { AppRepository, RepoFiles } from "./app-repository.js";
 import type { Reporter } from "../ui/reporter.js";
 import { inside, writeFileInside } from "../adapters/files.js";
-import { commitAndPushRecomputing, ensureClone } from "../adapters/git.js";
+import { commitAndPushRecomputing, ensureClone, versionsReplacedSince } from "../adapters/git.js";
 import { redactUrl } from "../adapters/git-errors.js";
 
 export interface GitAppRepositoryOptions {
@@ -61,6 +61,12 @@ export class GitAppRepository implements AppRepository {
     return readdir(inside(dir, sub)).catch(() => []);
   }
 
+  async replacedSince(since: Date, sub: string): Promise<{ commit: string; path: string; text: string }[]> {
+    const dir = await this.firstCheckout();
+    inside(dir, sub);
+    return versionsReplacedSince(dir, since, sub);
+  }
+
   async update(
     message: string,
     change: (files: RepoFiles) => Promise<void>,
@@ -79,6 +85,7 @@ export class GitAppRepository implements AppRepository {
           write: async (file, data) => {
             await writeFileInside(dir, file, data);
           },
+          remove: (file) => rm(inside(dir, file), { force: true }),
         });
         return dir;
       },

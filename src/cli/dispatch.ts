@@ -130,6 +130,20 @@ async function runCommand(
         await app.close();
       }
     }
+    case "delete":
+    case "gc": {
+      await requireSetUp(invocation.isv, platform);
+      const { runLifecycle } = await import("./dispatch-lifecycle.js");
+      const { GitAppRepository } = await import("../app/app-transaction.js");
+      return await runLifecycle(invocation, platform, await ctx.store(), ctx, (remote) => {
+        const appRemote = remote ?? settings.appRemote;
+        return new GitAppRepository({
+          remote: appRemote,
+          branch: settings.appBranch,
+          reporter: ctx.reporter,
+        });
+      });
+    }
     case "status": {
       const app = await ctx.app();
       try {
@@ -147,6 +161,13 @@ async function runCommand(
             platform,
             registryHost: new URL(settings.appUrl).host,
             publicRedirects: settings.storage.kind === "s3" && settings.storage.redirect === "public",
+            gcCheck: async () =>
+              (await import("../commands/status-gc.js")).gcStatusCheck(
+                invocation.isv,
+                await ctx.store(),
+                app,
+                ctx.reporter,
+              ),
           },
         );
         return { command: "status", result };

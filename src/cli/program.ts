@@ -23,7 +23,9 @@ export type Invocation =
   | { command: "push"; isv: string; image: string; options: PushFlags }
   | { command: "serve"; isv: string; options: ServeFlags }
   | { command: "status"; isv: string; options: StatusFlags }
-  | AuthInvocation;
+  | AuthInvocation
+  | { command: "delete"; isv: string; reference: string; options: DeleteFlags }
+  | { command: "gc"; isv: string; options: GcFlags };
 
 export interface SetupFlags {
   create: boolean;
@@ -46,6 +48,19 @@ export interface ServeFlags {
 export interface StatusFlags {
   app?: string;
   verify: boolean;
+}
+
+export interface DeleteFlags {
+  dryRun: boolean;
+  wait: boolean;
+  timeout: number;
+}
+export interface GcFlags {
+  dryRun: boolean;
+  grace?: string;
+  unsafeGrace: boolean;
+  /** App repositories of other environments sharing the store. */
+  alsoApp: string[];
 }
 
 const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -220,6 +235,67 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     });
 
   addAuthCommands(program, run);
+  registerLifecycleCommands(program, run, globals);
 
   return program;
+}
+
+/** `raas delete` and `raas gc`: removing published images and collecting what nothing references. */
+function registerLifecycleCommands(
+  program: Command,
+  run: (invocation: Invocation, globals: GlobalOptions) => Promise<void>,
+  globals: (cmd: Command) => GlobalOptions,
+): void {
+  program
+    .command("delete")
+    .summary("delete a tag, or a manifest and its tags, as a commit to the app repository")
+    .description(
+      "Delete a tag (<name>:<tag>), or a manifest with every tag pointing at it (<name>@<digest>), " +
+        "as one commit to the ISV's app repository; the registry stops serving it once it picks the " +
+        "commit up. Deleting the last tag removes the repository from the catalog and search. Storage " +
+        "is not touched: `raas gc` frees what nothing references any more.",
+    )
+    .argument("<isv>", "ISV name")
+    .argument("<reference>", "<name>:<tag> or <name>@sha256:<digest>")
+    .option("--dry-run", "show what would be deleted; commit nothing", false)
+    .option("--no-wait", "do not wait for the registry to stop serving it")
+    .option("--timeout <seconds>", "how long to wait for the registry", positiveInt, 60)
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ raas delete acme acme/app:1.0 --dry-run\n  $ raas delete acme acme/app@sha256:4f5e…",
+    )
+    .action(async (isv: string, reference: string, options: DeleteFlags, cmd: Command) => {
+      await run({ command: "delete", isv, reference, options }, globals(cmd));
+    });
+
+  program
+    .command("gc")
+    .summary("delete stored objects no metadata references (safe while others publish)")
+    .description(
+      "Garbage-collect the ISV's storage: mark every blob, manifest and v1 file the metadata references " +
+        "(now, and in every commit within the grace period), then delete unreferenced objects older than " +
+        "the grace period. Objects a push uploaded but has not committed yet are younger than the grace " +
+        "period, so they are kept. Reports what it freed and what the grace period kept.",
+    )
+    .argument("<isv>", "ISV name")
+    .option("--dry-run", "report what would be freed; delete nothing", false)
+    .option(
+      "--grace <duration>",
+      "keep unreferenced objects younger than this (90s, 30m, 24h, 7d; default 24h)",
+    )
+    .option(
+      "--unsafe-grace",
+      "allow a grace period below 1h (only when nobody publishes to this store meanwhile)",
+      false,
+    )
+    .option(
+      "--also-app <git-url>",
+      "also mark from this app repository (another environment sharing the store; repeatable)",
+      collect,
+      [],
+    )
+    .addHelpText("after", "\nExamples:\n  $ raas gc acme --dry-run\n  $ raas gc acme --grace 7d --json")
+    .action(async (isv: string, options: GcFlags, cmd: Command) => {
+      await run({ command: "gc", isv, options }, globals(cmd));
+    });
 }

@@ -1,4 +1,6 @@
 import type { AuthResult } from "../commands/auth.js";
+import type { DeleteResult } from "../commands/delete.js";
+import type { GcResult } from "../commands/gc.js";
 import type { PushResult } from "../commands/push.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import type { ServeResult } from "../commands/serve.js";
@@ -17,7 +19,9 @@ export type CommandResult =
   | { command: "setup"; result: CheckReport & { changed: boolean } }
   | { command: "status"; result: CheckReport }
   | { command: "serve"; result: ServeResult }
-  | { command: "auth"; result: AuthResult };
+  | { command: "auth"; result: AuthResult }
+  | { command: "delete"; result: DeleteResult }
+  | { command: "gc"; result: GcResult };
 
 /** Whether the command succeeded: push and serve throw when they fail; setup and status report checks. */
 export function resultOk(tagged: CommandResult): boolean {
@@ -25,6 +29,8 @@ export function resultOk(tagged: CommandResult): boolean {
     case "push":
     case "serve":
     case "auth":
+    case "delete":
+    case "gc":
       return true;
     case "setup":
     case "status":
@@ -60,6 +66,12 @@ export function render(tagged: CommandResult, globals: GlobalOptions, out: Out):
     case "auth":
       renderAuth(tagged.result, out);
       break;
+    case "delete":
+      renderDelete(tagged.result, out);
+      break;
+    case "gc":
+      renderGc(tagged.result, out);
+      break;
   }
   return code;
 }
@@ -73,6 +85,8 @@ function pullUrls(tagged: CommandResult): string[] {
       return tagged.result.pullUrls;
     case "serve":
     case "auth":
+    case "delete":
+    case "gc":
       return [];
   }
 }
@@ -93,6 +107,36 @@ function renderPush(result: PushResult, out: Out): void {
       `\nPull it with:\n` +
         `  skopeo copy --src-tls-verify=false docker://${first} oci:./image\n` +
         `  podman pull --tls-verify=false ${first}\n`,
+    );
+  }
+}
+
+function renderDelete(result: DeleteResult, out: Out): void {
+  const d = result.deleted;
+  const verb = d.dryRun ? "Would delete" : "Deleted";
+  out.write(`\n${verb} from ${d.name}:\n`);
+  if (d.removedTags.length > 0) out.write(`  tags       ${d.removedTags.join(", ")}\n`);
+  for (const digest of d.removedManifests) out.write(`  manifest   ${digest}\n`);
+  if (d.repositoryRemoved) out.write(`  repository ${d.name} (no tags left: removed from the catalog)\n`);
+  if (d.commit !== undefined) out.write(`  commit     ${d.commit}\n`);
+  if (d.unreferencedBlobs > 0) {
+    out.write(
+      `\n${d.unreferencedBlobs} blob(s) are no longer referenced; \`raas gc ${result.isv}\` frees them.\n`,
+    );
+  }
+}
+
+function renderGc(result: GcResult, out: Out): void {
+  const g = result.gc;
+  out.write(
+    `\n${g.dryRun ? "Would free" : "Freed"} ${g.freed.count} object(s), ${formatBytes(g.freed.bytes)}\n` +
+      `  kept       ${g.reachable.count} referenced object(s), ${formatBytes(g.reachable.bytes)}\n` +
+      `  grace      ${g.keptByGrace.count} unreferenced object(s) younger than ${g.grace} kept, ${formatBytes(g.keptByGrace.bytes)}\n`,
+  );
+  if (g.skipped > 0) out.write(`  skipped    ${g.skipped} rewritten or removed meanwhile\n`);
+  for (const source of g.sources) {
+    out.write(
+      `  marked     ${source.remote}: ${source.files} file(s), ${source.earlierVersions} earlier version(s)\n`,
     );
   }
 }

@@ -7,6 +7,7 @@ import { toDockerSchema2 } from "../image/docker-schema2.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
+import { restoreVanished } from "../publish/recheck.js";
 import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
 import { checkV1Files, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
@@ -112,11 +113,18 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     }
 
     const images: PushedImage[] = [];
-    const publications: { metadataPath: string; result: PublishTargetResult }[] = [];
+    const publications: {
+      metadataPath: string;
+      result: PublishTargetResult;
+      root: (typeof targets)[number]["target"]["image"]["root"];
+      referenced: ReadonlySet<string>;
+    }[] = [];
     for (const { target, from } of targets) {
       const repository = dashed(target.name);
       const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
       const existing = existingFiles.get(metadataPath);
+      // Blobs the metadata already references are trusted as stored (garbage collection, docs/gc.md).
+      const referenced = new Set<string>(Object.keys(existing?.["x-raas"]?.blobs ?? {}));
       const result = await publishTarget({
         store: deps.store,
         reporter,
@@ -129,8 +137,9 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         existingTags: Object.keys(existing?.["x-raas"]?.tags ?? {}),
         concurrency: deps.concurrency,
         publicRead: deps.publicRead,
+        reuse: { referenced, writtenSince: new Date(started) },
       });
-      publications.push({ metadataPath, result });
+      publications.push({ metadataPath, result, root: target.image.root, referenced });
       const count = (action: BlobOutcome["action"]): number =>
         result.blobs.filter((b) => b.action === action).length;
       images.push({
@@ -157,6 +166,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       repositoryUrl: deps.repositoryUrl,
       concurrency: deps.concurrency,
       publicRead: deps.publicRead,
+      reuse: { referencedIds: (path) => referencedV1Ids(deps, path), writtenSince: new Date(started) },
     });
     for (const publication of v1) {
       for (const image of images) {
@@ -198,6 +208,20 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         : `Committed ${commit.slice(0, 12)}${attempts > 1 ? ` after ${attempts} attempts (concurrent pushes)` : ""}`,
     );
 
+    if (commit !== undefined) {
+      for (const { result, root, referenced } of publications) {
+        await restoreVanished({
+          store: deps.store,
+          reporter,
+          repository: result.publication.repository,
+          root,
+          outcomes: result.blobs,
+          referenced,
+          concurrency: deps.concurrency,
+          publicRead: deps.publicRead,
+        });
+      }
+    }
     const deploy = deps.platform.deployAfterPublish;
     if (commit !== undefined && deploy !== undefined) await deploy(options.timeoutSeconds * 1000);
     let deployed: boolean | null = null;
@@ -219,6 +243,14 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   } finally {
     await source.close();
   }
+}
+
+/** Image ids of a repository's current Crane v1 file: their stored files may be trusted. */
+async function referencedV1Ids(deps: PushDeps, path: string): Promise<ReadonlySet<string>> {
+  const text = await deps.app.read(path);
+  if (text === undefined) return new Set();
+  const meta = parseMetadata(text, path);
+  return new Set(meta.version === 1 ? meta.images.map((i) => i.id) : []);
 }
 
 async function readExisting(deps: PushDeps, path: string): Promise<CraneV4 | undefined> {

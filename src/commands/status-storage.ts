@@ -68,7 +68,7 @@ export async function checkRepositoryStorage(
   objects: ReadonlyMap<string, number>,
   store: BlobStore,
   options: RepositoryCheckOptions,
-): Promise<{ problems: StorageProblem[]; blobs: number; masked: number }> {
+): Promise<{ problems: StorageProblem[]; garbage: StorageProblem[]; blobs: number; masked: number }> {
   const ext = meta["x-raas"];
   const repository = meta.repository;
   const problems: StorageProblem[] = [];
@@ -129,11 +129,13 @@ export async function checkRepositoryStorage(
       }
     }
   }
+  // Not a fault: a deletion, or a push interrupted before its commit, leaves these for `raas gc`.
+  const garbage: StorageProblem[] = [];
   for (const [key, size] of objects) {
     if (!expected.has(key)) {
-      problems.push({
+      garbage.push({
         detail: `orphaned object ${key} (${size} bytes): no manifest or tag of ${meta["repo-registry-id"]} references it`,
-        fix: "left by an interrupted or superseded push; delete it once no push is running (raas never deletes)",
+        fix: "left by a deletion or an interrupted push; `raas gc` frees it once it is older than the grace period",
       });
     }
   }
@@ -176,5 +178,5 @@ export async function checkRepositoryStorage(
       });
     }
   }
-  return { problems, blobs: stored.length, masked: masked.length };
+  return { problems, garbage, blobs: stored.length, masked: masked.length };
 }

@@ -34,6 +34,8 @@ export interface StatusDeps {
   concurrency?: number;
   /** Every external HTTP request, for --log debug. */
   log?: HttpLog;
+  /** Reclaimable bytes (what `raas gc --dry-run` would free) and the last GC run. */
+  gcCheck?: () => Promise<Check>;
 }
 
 type Published = { file: string; meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -102,6 +104,7 @@ export async function status(
         ...(v1Files === undefined ? {} : { v1Ids: v1Files.ids }),
       });
       for (const problem of result.problems) fail(problem.detail, problem.fix);
+      for (const orphan of result.garbage) out.warn(name, `${orphan.detail} (${orphan.fix})`);
       counted = result;
       if (v1Files !== undefined && options.verify) {
         const layers = await v1LayerDigests(meta, v1Files.tags, objects, deps.app, deps.store);
@@ -172,6 +175,7 @@ export async function status(
   if (running && options.app === undefined && parsed.readable) {
     await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
   }
+  if (deps.gcCheck !== undefined && options.app === undefined) checks.add(await deps.gcCheck());
 
   const pullUrls: string[] = [];
   for (const result of parsed.checked) {
@@ -355,13 +359,13 @@ async function listStorage(
 /** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */
 function checkStorageList(inventory: Inventory, known: ReadonlySet<string>, checks: CheckList): void {
   const stray = [...inventory.entries()].filter(
-    ([repository]) => repository !== "" && !known.has(repository),
+    ([repository]) => /^[a-z0-9]/.test(repository) && !known.has(repository),
   );
   for (const [repository, objects] of stray) {
-    checks.fail(
+    checks.warn(
       `storage ${repository}/`,
-      `storage holds ${objects.size} object(s) under ${repository}/ but no metadata file describes that repository`,
-      "an interrupted first push: push the image again; or delete the prefix if it is no longer wanted",
+      `storage holds ${objects.size} object(s) under ${repository}/ but no metadata file describes that repository ` +
+        "(a deleted repository or an interrupted first push: `raas gc` frees it once it is older than the grace period)",
     );
   }
   const loose = inventory.get("");

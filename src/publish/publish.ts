@@ -6,7 +6,7 @@ import type { Reporter } from "../ui/reporter.js";
 import { manifestKey, tagsListKey } from "../crane/keys.js";
 import type { MaskSet } from "./mask.js";
 import { mapLimit } from "./pool.js";
-import { findMissing, uploadBlobs, type BlobOutcome } from "./upload.js";
+import { findMissing, uploadBlobs, type BlobOutcome, type ReuseRule } from "./upload.js";
 
 /** What a target contributes to the repository's metadata. */
 export type PublicationData = Publication;
@@ -26,6 +26,8 @@ export interface PublishTargetInput {
   existingTags: readonly string[];
   concurrency: number;
   publicRead: boolean;
+  /** Which stored blobs the push may trust (garbage-collection safety); all when unset. */
+  reuse?: ReuseRule;
 }
 
 export interface PublishTargetResult {
@@ -65,6 +67,7 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
     reporter,
     concurrency: input.concurrency,
     publicRead: input.publicRead,
+    ...(input.reuse === undefined ? {} : { reuse: input.reuse }),
   };
   const missing = await findMissing(candidates, uploadOptions);
   const missingSet = new Set(missing.map((b) => b.digest));

@@ -1,6 +1,11 @@
 import { InputError } from "../errors.js";
 import type { Blob } from "../image/model.js";
-import { DigestMismatchError, type BlobStore } from "../storage/types.js";
+import {
+  DigestMismatchError,
+  ObjectNotFoundError,
+  type BlobStore,
+  type ObjectInfo,
+} from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { blobKey } from "../crane/keys.js";
 import { mapLimit } from "./pool.js";
@@ -26,13 +31,65 @@ export interface UploadOptions {
    */
   concurrency: number;
   publicRead: boolean;
+  /** Which stored blobs may be trusted instead of uploaded (see ReuseRule); all when unset. */
+  reuse?: ReuseRule;
 }
 
-/** HEAD every blob; a blob already stored with the right size is not uploaded again. */
+/**
+ * Garbage collection may delete a blob no committed metadata references once it is older than
+ * its grace period. So a push trusts a stored blob as it is only when the metadata it started
+ * from references it, or when it was written after the push started (another push uploading
+ * the same layer); any other stored blob (left by a deletion or an interrupted push) is first
+ * refreshed with a server-side copy onto itself, which makes it young again (docs/gc.md).
+ */
+export interface ReuseRule {
+  referenced: ReadonlySet<string>;
+  writtenSince: Date;
+}
+
+export function mayReuse(rule: ReuseRule | undefined, id: string, lastModified: Date | undefined): boolean {
+  if (rule === undefined || rule.referenced.has(id)) return true;
+  return lastModified !== undefined && lastModified.getTime() >= rule.writtenSince.getTime();
+}
+
+/**
+ * Whether a stored object (found by HEAD) can count as present: trusted as it is, or refreshed.
+ * False when it vanished meanwhile (a GC run got there first): the caller uploads it.
+ */
+export async function keepStored(
+  store: BlobStore,
+  key: string,
+  info: ObjectInfo,
+  options: { rule: ReuseRule | undefined; id: string; publicRead: boolean },
+): Promise<boolean> {
+  if (mayReuse(options.rule, options.id, info.lastModified)) return true;
+  try {
+    await store.copy(key, key, {
+      contentType: info.contentType ?? "application/octet-stream",
+      publicRead: options.publicRead,
+    });
+  } catch (error) {
+    if (error instanceof ObjectNotFoundError) return false;
+    throw error;
+  }
+  // S3 dates an in-place copy anew; some S3-compatible servers (s3rver) keep the old date, and
+  // then only an upload makes the object young. Dates have one-second precision.
+  const after = await store.head(key);
+  const since = Math.floor((options.rule?.writtenSince.getTime() ?? 0) / 1000) * 1000;
+  return after !== undefined && (after.lastModified?.getTime() ?? 0) >= since;
+}
+
+/** HEAD every blob; a blob already stored with the right size is not uploaded again (see ReuseRule). */
 export async function findMissing(blobs: readonly Blob[], options: UploadOptions): Promise<Blob[]> {
   const present = await mapLimit(blobs, 16, async (blob) => {
-    const info = await options.store.head(blobKey(options.repository, blob.digest));
-    return info !== undefined && info.size === blob.size;
+    const key = blobKey(options.repository, blob.digest);
+    const info = await options.store.head(key);
+    if (info === undefined || info.size !== blob.size) return false;
+    return keepStored(options.store, key, info, {
+      rule: options.reuse,
+      id: blob.digest,
+      publicRead: options.publicRead,
+    });
   });
   return blobs.filter((_, i) => present[i] !== true);
 }

@@ -6,9 +6,10 @@ import { sha256Digest } from "../image/digest.js";
 import { emptyRecord } from "../image/records.js";
 import type { Blob } from "../image/model.js";
 import { isV1Id, type V1Repository } from "../image/v1.js";
-import type { BlobStore } from "../storage/types.js";
+import type { BlobStore, ObjectInfo } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { blobKey } from "../crane/keys.js";
+import { keepStored, mayReuse, type ReuseRule } from "./upload.js";
 import { mapLimit } from "./pool.js";
 
 export type V1Action = "uploaded" | "present" | "masked";
@@ -24,6 +25,8 @@ export interface V1PublishInput {
   layerBlob(id: string): Promise<Blob>;
   concurrency: number;
   publicRead: boolean;
+  /** Which stored image files may be trusted, by image id (see ReuseRule); all when unset. */
+  reuse?: ReuseRule;
 }
 
 /** `<prefix>/<image_id>/<file>`, the original tool's S3 layout; ids are checked first. */
@@ -51,25 +54,37 @@ export async function publishV1Images(input: V1PublishInput): Promise<Record<str
     const image = input.repo.images.get(id);
     if (image === undefined) return;
     const blob = await input.layerBlob(id);
+    const layerKey = v1Key(prefix, id, "layer");
+    const jsonKey = v1Key(prefix, id, "json");
     const ancestryKey = v1Key(prefix, id, "ancestry");
-    const [layerInfo, ancestryInfo] = await Promise.all([
-      store.head(v1Key(prefix, id, "layer")),
+    const [layerInfo, jsonInfo, ancestryInfo] = await Promise.all([
+      store.head(layerKey),
+      store.head(jsonKey),
       store.head(ancestryKey),
     ]);
-    if (layerInfo?.size === blob.size && ancestryInfo?.size === image.ancestryBytes.length) {
+    // Stored files count only if trusted or refreshed (garbage collection, see ReuseRule).
+    const keep = async (key: string, info: ObjectInfo | undefined, size: number) =>
+      info?.size === size &&
+      (await keepStored(store, key, info, { rule: input.reuse, id, publicRead: input.publicRead }));
+    const layerKept = await keep(layerKey, layerInfo, blob.size);
+    if (
+      layerKept &&
+      (await keep(jsonKey, jsonInfo, image.json.length)) &&
+      (await keep(ancestryKey, ancestryInfo, image.ancestryBytes.length))
+    ) {
       outcome[id] = "present";
       return;
     }
     const options = { publicRead: input.publicRead };
-    if (layerInfo?.size !== blob.size) {
+    if (!layerKept) {
       const stored = await store.head(blobKey(prefix, blob.digest));
-      if (stored?.size === blob.size) {
-        await store.copy(blobKey(prefix, blob.digest), v1Key(prefix, id, "layer"), {
+      if (stored?.size === blob.size && mayReuse(input.reuse, blob.digest, stored.lastModified)) {
+        await store.copy(blobKey(prefix, blob.digest), layerKey, {
           contentType: "application/octet-stream",
           ...options,
         });
       } else {
-        await store.put(v1Key(prefix, id, "layer"), blob.open(), {
+        await store.put(layerKey, blob.open(), {
           digest: blob.digest,
           size: blob.size,
           contentType: "application/octet-stream",

@@ -53,6 +53,8 @@ export async function publishV1Targets(options: {
   repositoryUrl(prefix: string): string;
   concurrency: number;
   publicRead: boolean;
+  /** Garbage-collection safety: which stored v1 files the push may trust (all when unset). */
+  reuse?: { referencedIds(metadataPath: string): Promise<ReadonlySet<string>>; writtenSince: Date };
 }): Promise<V1Publication[]> {
   const byName = new Map<
     string,
@@ -78,7 +80,15 @@ export async function publishV1Targets(options: {
   for (const [name, { repo, tags, layerBlob }] of byName) {
     const prefix = dashed(name);
     const step = options.reporter.step(`Publishing v1 images of ${name}`);
+    const reuse =
+      options.reuse === undefined
+        ? undefined
+        : {
+            referenced: await options.reuse.referencedIds(v1MetadataPath(options.isv, name)),
+            writtenSince: options.reuse.writtenSince,
+          };
     const images = await publishV1Images({
+      ...(reuse === undefined ? {} : { reuse }),
       store: options.store,
       reporter: options.reporter,
       prefix,

@@ -151,6 +151,7 @@ describe.each(factories)("%s (BlobStore contract)", (_name, factory) => {
     expect(await store.head(BLOB_KEY)).toEqual({
       size: BLOB.length,
       contentType: "application/octet-stream",
+      lastModified: expect.any(Date),
     });
     expect((await store.getBuffer(BLOB_KEY)).equals(BLOB)).toBe(true);
     expect((await readAll(await store.get(BLOB_KEY))).equals(BLOB)).toBe(true);
@@ -234,7 +235,28 @@ describe.each(factories)("%s (BlobStore contract)", (_name, factory) => {
     expect(await keys(store, "nothing/")).toEqual([]);
     const listed = [];
     for await (const object of store.list("b/")) listed.push(object);
-    expect(listed).toEqual([{ key: "b/x", size: 3 }]);
+    expect(listed).toEqual([{ key: "b/x", size: 3, lastModified: expect.any(Date) }]);
+  });
+
+  it("reports when each object was last written, in head and list, and a rewrite moves it forward", async () => {
+    // S3 dates have second precision: compare against whole seconds around the write.
+    const floor = (ms: number) => Math.floor(ms / 1000) * 1000;
+    const before = floor(Date.now());
+    await store.put("t/blobs/old", Buffer.from("old"));
+    const after = Date.now() + 1000;
+    const head = await store.head("t/blobs/old");
+    expect(head?.lastModified).toBeInstanceOf(Date);
+    expect(head?.lastModified?.getTime()).toBeGreaterThanOrEqual(before);
+    expect(head?.lastModified?.getTime()).toBeLessThanOrEqual(after);
+    const listed = [];
+    for await (const object of store.list("t/")) listed.push(object);
+    expect(listed.map((o) => o.key)).toEqual(["t/blobs/old"]);
+    expect(floor(listed[0]?.lastModified.getTime() ?? 0)).toBe(floor(head?.lastModified?.getTime() ?? -1));
+
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await store.put("t/blobs/old", Buffer.from("old"));
+    const rewritten = await store.head("t/blobs/old");
+    expect(rewritten?.lastModified?.getTime()).toBeGreaterThan(head?.lastModified?.getTime() ?? Infinity);
   });
 
   it("deletes objects; deleting a missing key is fine", async () => {
@@ -249,7 +271,11 @@ describe.each(factories)("%s (BlobStore contract)", (_name, factory) => {
   it("copies objects with their content type, or a replaced one", async () => {
     await store.put("app/manifests/2/latest", Buffer.from("manifest"), { contentType: "application/json" });
     await store.copy("app/manifests/2/latest", "app/manifests/2/v1");
-    expect(await store.head("app/manifests/2/v1")).toEqual({ size: 8, contentType: "application/json" });
+    expect(await store.head("app/manifests/2/v1")).toEqual({
+      size: 8,
+      contentType: "application/json",
+      lastModified: expect.any(Date),
+    });
     expect((await store.getBuffer("app/manifests/2/v1")).toString()).toBe("manifest");
     await store.copy("app/manifests/2/latest", "other/copy", { contentType: "text/plain" });
     expect((await store.head("other/copy"))?.contentType).toBe("text/plain");

@@ -5,6 +5,7 @@ export interface WalkedFile {
   /** `/`-separated path relative to the walk's start. */
   relative: string;
   size: number;
+  mtime: Date;
 }
 
 /**
@@ -43,7 +44,11 @@ async function* walk(dir: string, relative: string, skip: ReadonlySet<string>): 
       const info = infos[n];
       // A file deleted while we walk is simply not listed.
       if (info !== undefined) {
-        yield { relative: relative === "" ? name : `${relative}/${name}`, size: info.size };
+        yield {
+          relative: relative === "" ? name : `${relative}/${name}`,
+          size: info.size,
+          mtime: info.mtime,
+        };
       }
     }
     files = [];

@@ -151,6 +151,7 @@ export class LocalStore implements BlobStore {
     return {
       size: info.size,
       ...(sidecar.contentType === undefined ? {} : { contentType: sidecar.contentType }),
+      lastModified: info.mtime,
     };
   }
 
@@ -260,7 +261,7 @@ export class LocalStore implements BlobStore {
     const skip = folder === "" ? RESERVED : new Set<string>();
     for await (const file of walkFiles(start, skip)) {
       const key = folder === "" ? file.relative : `${folder}/${file.relative}`;
-      if (key.startsWith(prefix)) yield { key, size: file.size };
+      if (key.startsWith(prefix)) yield { key, size: file.size, lastModified: file.mtime };
     }
   }
 

@@ -119,7 +119,11 @@ describe("S3Store multipart upload", () => {
       true,
     );
     expect(progress.at(-1)).toBe(result.size);
-    expect(await store.head(key)).toEqual({ size: result.size, contentType: "application/octet-stream" });
+    expect(await store.head(key)).toEqual({
+      size: result.size,
+      contentType: "application/octet-stream",
+      lastModified: expect.any(Date),
+    });
     expect(sha256Digest(await store.getBuffer(key))).toBe(body.digest);
   });
 

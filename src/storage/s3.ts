@@ -81,6 +81,7 @@ export class S3Store implements BlobStore {
       return {
         size: out.ContentLength ?? 0,
         ...(out.ContentType === undefined ? {} : { contentType: out.ContentType }),
+        ...(out.LastModified === undefined ? {} : { lastModified: out.LastModified }),
       };
     } catch (err) {
       // HEAD answers have no body, so a missing bucket is also a bare 404: tell them apart,
@@ -161,7 +162,9 @@ export class S3Store implements BlobStore {
         if (object.Key === undefined) continue;
         // Probe objects are not objects of the store (as on the local store); leftoverProbes() sees them.
         if (object.Key.startsWith(PROBE_PREFIX) && !prefix.startsWith(PROBE_PREFIX)) continue;
-        yield { key: object.Key, size: object.Size ?? 0 };
+        // A listing without a date would make an object look infinitely old to GC: use "now",
+        // which keeps it for a whole grace period instead.
+        yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date() };
       }
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
     } while (token !== undefined);

@@ -4,6 +4,11 @@ import type { Digest } from "../image/digest.js";
 export interface ObjectInfo {
   size: number;
   contentType?: string;
+  /**
+   * When the object was last written (S3 `Last-Modified`, second precision; the file's mtime
+   * locally). Garbage collection and the push's reuse rule compare it with a cutoff.
+   */
+  lastModified?: Date;
 }
 
 export interface PutOptions {
@@ -30,6 +35,8 @@ export interface PutResult {
 export interface ListedObject {
   key: string;
   size: number;
+  /** As ObjectInfo.lastModified; every listing reports it. */
+  lastModified: Date;
 }
 
 /**

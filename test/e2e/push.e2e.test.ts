@@ -161,7 +161,10 @@ for (const kind of ["s3", "local"] as const) {
 
       await rm(hook);
       const rerun = await pushJson(join(work, "app3.tar"));
-      expect(rerun.images[0]?.counts.uploaded).toBe(0);
+      // What the failed run uploaded is trusted only once refreshed (garbage collection, docs/gc.md):
+      // a server-side copy onto itself, which s3rver (unlike S3) leaves with its old date, so
+      // there the rerun uploads again whatever the failed run wrote before the rerun's second.
+      if (kind === "local") expect(rerun.images[0]?.counts.uploaded).toBe(0);
       expect(rerun.deployed).toBe(true);
       expect(await skopeoInspectDigest(`${host}/acme/app:1.0`)).toBe(next.digest ?? rerun.images[0]?.digest);
       expect(await skopeoInspectDigest(`${host}/acme/app:1.1`)).not.toBe(before);

@@ -1,0 +1,68 @@
+/** Wiring of `raas delete` and `raas gc`: configuration in, plain dependencies to the commands. */
+import type { GitAppRepository } from "../app/app-transaction.js";
+import type { Platform } from "../app/platform.js";
+import type { DeleteResult } from "../commands/delete.js";
+import type { GcResult } from "../commands/gc.js";
+import type { CommandContext } from "../commands/types.js";
+import { parseDuration } from "../lifecycle/duration.js";
+import type { BlobStore } from "../storage/types.js";
+import type { Invocation } from "./program.js";
+
+type LifecycleInvocation = Extract<Invocation, { command: "delete" | "gc" }>;
+
+export async function runLifecycle(
+  invocation: LifecycleInvocation,
+  platform: Platform,
+  store: BlobStore,
+  ctx: CommandContext,
+  /** The ISV's app repository, or (with a remote) another environment's. */
+  appRepository: (remote?: string) => GitAppRepository,
+): Promise<{ command: "delete"; result: DeleteResult } | { command: "gc"; result: GcResult }> {
+  if (invocation.command === "delete") {
+    const app = appRepository();
+    try {
+      const { deleteImage } = await import("../commands/delete.js");
+      const timeoutMs = invocation.options.timeout * 1000;
+      const deploy = platform.deployAfterPublish;
+      const result = await deleteImage(
+        {
+          isv: invocation.isv,
+          reference: invocation.reference,
+          dryRun: invocation.options.dryRun,
+          wait: invocation.options.wait && !invocation.options.dryRun,
+          timeoutSeconds: invocation.options.timeout,
+        },
+        ctx,
+        {
+          app,
+          store,
+          registryUrl: platform.appUrl,
+          ...(deploy === undefined ? {} : { deploy: () => deploy(timeoutMs) }),
+          // Access rules (who may delete what) plug in here as `authorize` once they exist.
+        },
+      );
+      return { command: "delete", result };
+    } finally {
+      await app.close();
+    }
+  }
+  const apps = [appRepository(), ...invocation.options.alsoApp.map((remote) => appRepository(remote))];
+  try {
+    const { gc } = await import("../commands/gc.js");
+    const result = await gc(
+      {
+        isv: invocation.isv,
+        dryRun: invocation.options.dryRun,
+        ...(invocation.options.grace === undefined
+          ? {}
+          : { graceMs: parseDuration(invocation.options.grace, "--grace") }),
+        unsafeGrace: invocation.options.unsafeGrace,
+      },
+      ctx,
+      { store, apps },
+    );
+    return { command: "gc", result };
+  } finally {
+    for (const app of apps) await app.close();
+  }
+}

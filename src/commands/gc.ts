@@ -1,0 +1,157 @@
+import { UserError } from "../errors.js";
+import { markFromApp, type MarkedSource } from "../lifecycle/metadata.js";
+import { DEFAULT_GRACE_MS, GC_RECORD_KEY, MIN_GRACE_MS } from "../lifecycle/policy.js";
+import { emptyReachable } from "../lifecycle/reachable.js";
+import { SweepPlanner, tally, type Tally } from "../lifecycle/sweep.js";
+import { formatDuration } from "../lifecycle/duration.js";
+import { mapLimit } from "../publish/pool.js";
+import type { BlobStore, ListedObject } from "../storage/types.js";
+import type { AppRepository } from "../app/app-repository.js";
+import type { CommandContext } from "./types.js";
+
+export interface GcOptions {
+  isv: string;
+  dryRun: boolean;
+  graceMs?: number;
+  /** Allow a grace below MIN_GRACE_MS (tests, or a store nobody publishes to). */
+  unsafeGrace?: boolean;
+}
+
+export interface GcDeps {
+  store: BlobStore;
+  /** The ISV's app repository and those of every other environment sharing the store. */
+  apps: AppRepository[];
+  now?: () => Date;
+  concurrency?: number;
+  /** How many keys of each kind the result lists (all are counted). */
+  listLimit?: number;
+}
+
+export interface GcRecord {
+  isv: string;
+  finished: string;
+  grace: string;
+  freed: Tally;
+  keptByGrace: Tally;
+}
+
+export interface GcResult {
+  isv: string;
+  gc: {
+    dryRun: boolean;
+    grace: string;
+    graceMs: number;
+    cutoff: string;
+    sources: MarkedSource[];
+    reachable: Tally;
+    /** Deleted (or, with --dry-run, would be deleted). */
+    freed: Tally;
+    keptByGrace: Tally;
+    /** Objects outside the image layout, never collected. */
+    foreign: Tally;
+    /** Candidates that changed or vanished between the listing and their deletion. */
+    skipped: number;
+    freedKeys: string[];
+    keptByGraceKeys: string[];
+    durationMs: number;
+  };
+}
+
+/**
+ * Mark every object the metadata of every given app repository reaches (now and at any point
+ * inside the grace window), then delete what is unreachable and older than the grace period.
+ */
+export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps): Promise<GcResult> {
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  if (graceMs < MIN_GRACE_MS && options.unsafeGrace !== true) {
+    throw new UserError(
+      `a grace period of ${formatDuration(graceMs)} is below the safe minimum of ${formatDuration(MIN_GRACE_MS)}`,
+      {
+        hint:
+          "GC may delete blobs a push uploaded but has not committed yet when a push takes longer than the " +
+          "grace period. Use --unsafe-grace only when nobody publishes to this store meanwhile.",
+        exitCode: 2,
+        code: "UNSAFE_GRACE",
+      },
+    );
+  }
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  // The cutoff is taken before the metadata is read: a push committing after the read started
+  // after the cutoff (it is shorter than the grace), so its uploads are all younger than it.
+  const cutoff = new Date(started.getTime() - graceMs);
+  const step = ctx.reporter.step(`Marking what the metadata of ${options.isv} references`);
+  const reachable = emptyReachable();
+  const window = emptyReachable();
+  const sources: MarkedSource[] = [];
+  for (const app of deps.apps) sources.push(await markFromApp(app, reachable, window, cutoff));
+  step.update(`Listing ${deps.store.description}`);
+  const planner = new SweepPlanner(reachable, cutoff, window);
+  for await (const object of deps.store.list("")) planner.add(object);
+  const { plan } = planner;
+
+  let freed: ListedObject[] = plan.sweep;
+  let skipped = 0;
+  if (!options.dryRun) {
+    step.update(`Deleting ${plan.sweep.length} unreachable object(s)`);
+    const done = await mapLimit(plan.sweep, deps.concurrency ?? 16, async (object) => {
+      // Rewritten since the listing (a push refreshing or uploading it again): not garbage now.
+      const info = await deps.store.head(object.key);
+      if (info === undefined || (info.lastModified ?? now()).getTime() >= cutoff.getTime()) return false;
+      await deps.store.delete(object.key);
+      return true;
+    });
+    freed = plan.sweep.filter((_, i) => done[i] === true);
+    skipped = plan.sweep.length - freed.length;
+  }
+  const result: GcResult = {
+    isv: options.isv,
+    gc: {
+      dryRun: options.dryRun,
+      grace: formatDuration(graceMs),
+      graceMs,
+      cutoff: cutoff.toISOString(),
+      sources,
+      reachable: plan.reachable,
+      freed: tally(freed),
+      keptByGrace: tally(plan.graceKept),
+      foreign: plan.foreign,
+      skipped,
+      freedKeys: freed.slice(0, deps.listLimit ?? 1000).map((o) => o.key),
+      keptByGraceKeys: plan.graceKept.slice(0, deps.listLimit ?? 1000).map((o) => o.key),
+      durationMs: now().getTime() - started.getTime(),
+    },
+  };
+  if (!options.dryRun) {
+    const record: GcRecord = {
+      isv: options.isv,
+      finished: now().toISOString(),
+      grace: result.gc.grace,
+      freed: result.gc.freed,
+      keptByGrace: result.gc.keptByGrace,
+    };
+    await deps.store.put(GC_RECORD_KEY, Buffer.from(`${JSON.stringify(record)}\n`), {
+      contentType: "application/json",
+    });
+  }
+  const verb = options.dryRun ? "would free" : "freed";
+  step.succeed(
+    `${options.isv}: ${verb} ${result.gc.freed.count} object(s); ${result.gc.keptByGrace.count} unreachable kept (younger than ${result.gc.grace})`,
+  );
+  return result;
+}
+
+/** The last GC run recorded in the store, or undefined when none ran (or the record is unreadable). */
+export async function readGcRecord(store: BlobStore): Promise<GcRecord | undefined> {
+  try {
+    if ((await store.head(GC_RECORD_KEY)) === undefined) return undefined;
+    const parsed = JSON.parse((await store.getBuffer(GC_RECORD_KEY)).toString("utf8")) as Partial<GcRecord>;
+    if (typeof parsed.finished !== "string" || typeof parsed.freed?.bytes !== "number") return undefined;
+    return parsed as GcRecord;
+  } catch (error) {
+    // Storage problems are the caller's to report; a damaged record only loses the "last GC"
+    // line of status, and the next run rewrites it.
+    if (error instanceof UserError) throw error;
+    return undefined;
+  }
+}
