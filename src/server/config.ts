@@ -172,9 +172,12 @@ function authSettings(r: Reader, where: string, serveContent: boolean, storageKi
   // A private repository's content must never be reachable through a public URL: the server
   // either serves it (serve_content) or redirects with a presigned S3 URL.
   if (!serveContent && storageKind !== "s3") {
-    throw new UserError(`${where}: [auth] mode = ${mode} needs [serve_content] enable or [storage] kind = s3`, {
-      hint: "Without either, private blobs could only be redirected to public URLs.",
-    });
+    throw new UserError(
+      `${where}: [auth] mode = ${mode} needs [serve_content] enable or [storage] kind = s3`,
+      {
+        hint: "Without either, private blobs could only be redirected to public URLs.",
+      },
+    );
   }
   if (mode === "local") {
     const tokenTtl = r.num("auth", "token_ttl", 300, true);

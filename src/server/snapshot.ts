@@ -103,5 +103,11 @@ export async function loadSnapshot(config: ServerConfig, log: LogFn): Promise<Sn
       manifests.set(manifestKey(meta.repository, digest), { bytes, etag, headers });
     }
   }
-  return { index, manifests, fingerprint: print, loadedAt: new Date(), ...(policy === undefined ? {} : { policy }) };
+  return {
+    index,
+    manifests,
+    fingerprint: print,
+    loadedAt: new Date(),
+    ...(policy === undefined ? {} : { policy }),
+  };
 }

@@ -60,7 +60,9 @@ export function storageUrlBuilder(config: ServerConfig, now: () => Date): Storag
         throw err;
       });
       const ttl =
-        privateTtl === undefined ? config.storage.presignTtl : Math.min(privateTtl, config.storage.presignTtl);
+        privateTtl === undefined
+          ? config.storage.presignTtl
+          : Math.min(privateTtl, config.storage.presignTtl);
       return (await presigner).sign(key, method, ttl);
     }
     const url =

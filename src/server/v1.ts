@@ -82,7 +82,9 @@ async function image(ctx: RequestContext, id: string, file: string): Promise<voi
   const repoIds = ctx.snap.index.images.get(id) ?? [];
   const repo = repoIds
     .map((rid) => ctx.snap.index.v1.get(rid))
-    .find((r) => r !== undefined && r.meta.protected !== true && ctx.access.isPublic(r.meta["repo-registry-id"]));
+    .find(
+      (r) => r !== undefined && r.meta.protected !== true && ctx.access.isPublic(r.meta["repo-registry-id"]),
+    );
   if (repo === undefined || !V1_FILES.has(file) || !isImageId(id)) return notFound(ctx);
   const { req, res, config } = ctx;
   if (config.serveContent.enable) {

@@ -4,17 +4,15 @@
  * S3 (s3rver) through presigned redirects that expire, anonymous pulls of public prefixes need no
  * login, listings show only what the caller may pull, and access.yaml reloads with a deploy.
  */
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { promisify } from "node:util";
 import { PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/adapters/package-root.js";
 import { ensureKeys } from "../../src/auth/index.js";
 import { fixtureText, PASSWORDS, SERVICE_TOKENS } from "../../src/auth/testing/policy-fixture.js";
 import { blobKey } from "../../src/crane/keys.js";
@@ -26,55 +24,12 @@ import {
   type AppRepo,
   type BuiltImage,
 } from "../../src/server/testing/fixture.js";
+import { freePort, MAIN, ServerProcess } from "../helpers/server-process.js";
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from "../helpers/s3rver.js";
 
 const run = promisify(execFile);
-const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
 const BUCKET = "private-test";
 const PRIVATE_TTL = 3;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-class ServerProcess {
-  readonly child: ChildProcessWithoutNullStreams;
-  stdout = "";
-  stderr = "";
-
-  constructor(configPath: string, port: number, env: Record<string, string>) {
-    this.child = spawn(
-      process.execPath,
-      [MAIN, "--config", configPath, "--host", "127.0.0.1", "--port", String(port)],
-      { env: { PATH: process.env.PATH ?? "", ...env } },
-    );
-    this.child.stdout.on("data", (c: Buffer) => (this.stdout += c.toString()));
-    this.child.stderr.on("data", (c: Buffer) => (this.stderr += c.toString()));
-  }
-
-  async waitFor(what: string, match: (e: Record<string, unknown>) => boolean, timeoutMs = 20_000) {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const events = this.stdout
-        .split("\n")
-        .filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l) as Record<string, unknown>);
-      if (events.some(match)) return;
-      if (Date.now() > deadline || this.child.exitCode !== null) {
-        throw new Error(`no ${what}; stdout:\n${this.stdout}\nstderr:\n${this.stderr}`);
-      }
-      await sleep(25);
-    }
-  }
-
-  stop(): void {
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
-  }
-}
 
 interface Tool {
   code: number;
@@ -275,7 +230,9 @@ describe.runIf(existsSync(MAIN))("[auth] mode = local through the real server", 
     expect(await stale.text()).toMatch(/Request has expired/);
 
     const [pubDigest] = [...(images.get("public/base")?.blobBytes.keys() ?? [])];
-    const pub = await fetch(`http://${host}/v2/public/base/blobs/${String(pubDigest)}`, { redirect: "manual" });
+    const pub = await fetch(`http://${host}/v2/public/base/blobs/${String(pubDigest)}`, {
+      redirect: "manual",
+    });
     expect(pub.status).toBe(307);
     expect(pub.headers.get("location")).toBe(
       `${s3.endpoint}/${BUCKET}/${storageDir("public/base")}/blobs/${String(pubDigest)}`,
@@ -292,7 +249,11 @@ describe.runIf(existsSync(MAIN))("[auth] mode = local through the real server", 
     };
     expect(await catalog()).toEqual(["public/base"]);
     const alice = await token("alice", PASSWORDS.alice as string, "registry:catalog:*");
-    expect(await catalog(`Bearer ${alice}`)).toEqual(["apps/bigdata/server", "public/base", "users/alice/tool"]);
+    expect(await catalog(`Bearer ${alice}`)).toEqual([
+      "apps/bigdata/server",
+      "public/base",
+      "users/alice/tool",
+    ]);
     const search = async (authorization?: string) => {
       const res = await fetch(`http://${host}/v1/search?q=e`, {
         headers: authorization === undefined ? {} : { Authorization: authorization },
@@ -332,7 +293,10 @@ describe.runIf(existsSync(MAIN))("[auth] mode = local through the real server", 
     const text = await readFile(join(repo.root, "access.yaml"), "utf8");
     await writeFile(
       join(repo.root, "access.yaml"),
-      text.replace('anonymousPull: ["public/**", "apps/demo/docs"]', 'anonymousPull: ["public/**", "users/bob/**"]'),
+      text.replace(
+        'anonymousPull: ["public/**", "apps/demo/docs"]',
+        'anonymousPull: ["public/**", "users/bob/**"]',
+      ),
     );
     const deadline = Date.now() + 15_000;
     let statuses: number[] = [];
