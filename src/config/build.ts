@@ -96,8 +96,9 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   if (global.authExternalRootCerts !== undefined) {
     global.authExternalRootCerts = path.resolve(baseDir, global.authExternalRootCerts);
   }
-  if (global.authExternalJwks !== undefined)
+  if (global.authExternalJwks !== undefined) {
     global.authExternalJwks = path.resolve(baseDir, global.authExternalJwks);
+  }
   return { global, isvs };
 }
 
