@@ -113,5 +113,19 @@ describe("raas setup with [auth] mode = local", () => {
     );
     expect(pulled.code, pulled.out).toBe(0);
     expect(pulled.out.trim()).toBe(digest);
+
+    // `raas status` cannot see private tags without a login: it says so instead of failing.
+    const status = await cli("--json", "status", ISV);
+    expect(status.code, status.stdout + status.stderr).toBe(0);
+    const checks = (
+      JSON.parse(status.stdout) as { checks: { name: string; status: string; detail: string }[] }
+    ).checks;
+    expect(checks).toContainEqual(
+      expect.objectContaining({
+        name: "users/alice/app:1.0",
+        status: "warn",
+        detail: expect.stringMatching(/private/),
+      }),
+    );
   }, 120_000);
 });
