@@ -32,7 +32,9 @@ const boundary = (allowTypeImports) => [
 ];
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", "coverage/", "templates/**/server/", "bench/.work/", "test-output/"] },
+  {
+    ignores: ["dist/", "node_modules/", "coverage/", "templates/**/server/", "bench/.work/", "test-output/"],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -12,6 +12,7 @@ import { writeFileInside } from "../adapters/files.js";
 import { commitAndPushRecomputing, ensureClone } from "../adapters/git.js";
 import { redactUrl } from "../adapters/git-errors.js";
 import { packageRoot } from "../adapters/package-root.js";
+import { authAppFiles, ensureAuthKeys } from "./auth-setup.js";
 import { ensureLocalDeploy } from "./platform-local.js";
 import { registryConf, type ServerConfigOptions } from "./registry-conf.js";
 import { BUNDLE_ENTRY, loadServerRuntime, writeServerRuntime } from "./server-runtime.js";
@@ -103,6 +104,8 @@ export async function ensureAppRepo(
   }
   const workDir = settings.appWorkDir;
   const files = await setupFiles(settings, options, root);
+  // Signing keys live in the state dir (never in the repository); the server reads them at start.
+  if (await ensureAuthKeys(settings)) reporter.debug(`signing keys in ${settings.isvDir}`);
   reporter.debug(`updating ${workDir} from ${remote} (${settings.appBranch})`);
   // Another setup or publish may push first; then start again from its commit and write our
   // files on top (they never touch data/ or manifests/, so nothing of theirs is lost).
@@ -113,6 +116,10 @@ export async function ensureAppRepo(
     prepare: async () => {
       await ensureClone(settings.appRemote, workDir, { branch: settings.appBranch });
       for (const file of files) await writeFileInside(workDir, file.path, file.data);
+      const existing = (rel: string) => readFile(path.join(workDir, rel), "utf8").catch(() => undefined);
+      for (const file of await authAppFiles(settings, existing)) {
+        await writeFileInside(workDir, file.path, file.data);
+      }
       await writeServerRuntime(path.join(workDir, "server"), runtime);
       return workDir;
     },

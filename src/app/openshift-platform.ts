@@ -8,6 +8,7 @@ import type { IsvSettings, OpenShiftPlatformSettings } from "../config/types.js"
 import { errorMessage } from "../errors.js";
 import type { Reporter } from "../ui/reporter.js";
 import { ensureAppRepo } from "./app-repo.js";
+import { authKeyFileText } from "./auth-setup.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { waitForPing } from "./ping.js";
 import {
@@ -20,6 +21,7 @@ import {
   renderResources,
   startBuild,
   storageSecret,
+  authKeySecret,
   waitForBuild,
   waitForRollout,
   type OpenShiftClient,
@@ -61,6 +63,8 @@ export class OpenShiftPlatform implements Platform {
     const objects = await renderResources(this.settings, packageRoot());
     const secret = storageSecret(this.settings);
     if (secret !== undefined) objects.push(secret);
+    const keys = await authKeyFileText(this.settings);
+    if (keys !== undefined) objects.push(authKeySecret(this.settings, keys));
     const applied = await applyResources(client, objects);
     const changed = applied.filter((a) => a.changed);
     this.resourcesChanged = changed.length > 0;

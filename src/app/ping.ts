@@ -1,4 +1,7 @@
-/** Health checks of a running registry app: GET /v1/_ping must say `true`, GET /v2/ must be 200. */
+/**
+ * Health checks of a running registry app: GET /v1/_ping must say `true`, GET /v2/ must be 200
+ * (or 401 with a Bearer challenge, when the registry requires a login).
+ */
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError, errorMessage } from "../errors.js";
@@ -28,7 +31,9 @@ async function probe(base: string, timeoutMs: number): Promise<string | undefine
     }
     const v2 = await fetch(`${base}/v2/`, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
     await v2.arrayBuffer();
-    if (v2.status !== 200) return `GET /v2/ answered ${v2.status}`;
+    // A registry that requires a login ([auth]) answers 401 with its token realm: that is healthy.
+    const challenge = v2.status === 401 && /^Bearer /i.test(v2.headers.get("www-authenticate") ?? "");
+    if (v2.status !== 200 && !challenge) return `GET /v2/ answered ${v2.status}`;
     return undefined;
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { IsvSettings } from "../config/types.js";
 import { packageRoot } from "../adapters/package-root.js";
-import { renderResources, storageSecret } from "./platform-openshift.js";
+import { authKeySecret, renderResources, storageSecret } from "./platform-openshift.js";
 import { parseTemplateYaml, TemplateYamlError } from "./platform-openshift-yaml.js";
 
 const settings = (storage: IsvSettings["storage"]): IsvSettings => ({
@@ -76,6 +76,39 @@ describe("OpenShift resources", () => {
     expect(secret?.metadata.name).toBe("registry-storage");
     const data = secret?.data as Record<string, string>;
     expect(Buffer.from(data.AWS_SECRET_ACCESS_KEY ?? "", "base64").toString()).toBe("very-secret");
+  });
+
+  it("with [auth] on, presigns private repositories in public mode too, and mounts the signing keys", async () => {
+    const withAuth = (storage: IsvSettings["storage"]): IsvSettings => ({
+      ...settings(storage),
+      auth: {
+        mode: "local",
+        tokenTtl: 300,
+        privateBlobTtl: 300,
+        basic: false,
+        external: {
+          realm: undefined,
+          issuer: undefined,
+          service: undefined,
+          rootCerts: undefined,
+          jwks: undefined,
+        },
+      },
+    });
+    expect(storageSecret(withAuth(s3("public")))?.metadata.name).toBe("registry-storage");
+    const keys = authKeySecret(withAuth(s3("presigned")), '{"version":1}');
+    expect(keys.metadata).toMatchObject({ name: "registry-auth-keys" });
+    expect(
+      Buffer.from((keys.data as Record<string, string>)["auth-keys.json"] ?? "", "base64").toString(),
+    ).toBe('{"version":1}');
+    const deployment = (await renderResources(withAuth(s3("presigned")), packageRoot())).find(
+      (o) => o.kind === "Deployment",
+    );
+    const pod = (deployment?.spec as { template: { spec: Record<string, unknown> } }).template.spec;
+    expect(pod.volumes).toEqual([
+      { name: "auth-keys", secret: { secretName: "registry-auth-keys", optional: true, defaultMode: 256 } },
+    ]);
+    expect(JSON.stringify(pod.containers)).toContain('"mountPath":"/var/run/raas-auth"');
   });
 });
 

@@ -76,7 +76,10 @@ export async function renderResources(settings: IsvSettings, root: string): Prom
 export function storageSecret(settings: IsvSettings): KubeObject | undefined {
   const platform = openshiftPlatform(settings);
   const storage = settings.storage;
-  if (storage.kind !== "s3" || storage.redirect !== "presigned" || storage.credentials === undefined) {
+  // With [auth] on, private repositories get presigned redirects in any redirect mode.
+  const presigns =
+    storage.kind === "s3" && (storage.redirect === "presigned" || (settings.auth?.mode ?? "off") !== "off");
+  if (storage.kind !== "s3" || !presigns || storage.credentials === undefined) {
     return undefined;
   }
   const b64 = (value: string) => Buffer.from(value, "utf8").toString("base64");
@@ -97,6 +100,22 @@ export function storageSecret(settings: IsvSettings): KubeObject | undefined {
     },
     type: "Opaque",
     data,
+  };
+}
+
+/** The token-signing keys ([auth] mode = local) as a Secret mounted at /var/run/raas-auth. */
+export function authKeySecret(settings: IsvSettings, keyFileText: string): KubeObject {
+  const platform = openshiftPlatform(settings);
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: {
+      name: `${platform.appName}-auth-keys`,
+      namespace: platform.namespace,
+      labels: { app: platform.appName, "raas.io/isv": settings.isv },
+    },
+    type: "Opaque",
+    data: { "auth-keys.json": Buffer.from(keyFileText, "utf8").toString("base64") },
   };
 }
 

@@ -17,7 +17,7 @@ import { UserError } from "../errors.js";
 import { loadServerConfig } from "../server/config.js";
 import { reservePort } from "../../test/helpers/cli.js";
 import { tempDir, writeTree } from "../../test/helpers/git.js";
-import { IMAGE_APP_DIR, registryConf } from "./registry-conf.js";
+import { IMAGE_APP_DIR, IMAGE_AUTH_KEY_DIR, registryConf } from "./registry-conf.js";
 
 const CRANE_READ = `
 import configparser, json, os, sys
@@ -127,6 +127,44 @@ describe("registry.conf", () => {
     expect(conf).toContain(`data_dir = ${IMAGE_APP_DIR}/data\n`);
     expect(conf).toContain(`manifest_dir = ${IMAGE_APP_DIR}/manifests\n`);
     expect(conf).toMatch(/^\[general\]\ndebug = false\n/m);
+  });
+
+  it("writes [auth] from raas.cfg so the server reads it back: keys in the state dir, policy in the app", async () => {
+    const settings = await settingsFor(
+      "[auth]\nmode = local\nprivate_blob_ttl = 60\n[acme]\nstorage = local\n",
+    );
+    if (settings.storage.kind === "local") await mkdir(settings.storage.root, { recursive: true });
+    const { raas } = await bothRead(registryConf(settings));
+    const deployDir = settings.platform.kind === "local" ? settings.platform.deployDir : "";
+    expect(raas.auth).toEqual({
+      mode: "local",
+      realm: `${settings.appUrl}/token`,
+      service: new URL(settings.appUrl).host,
+      issuer: "raas",
+      keyDir: settings.isvDir,
+      policyFile: path.join(deployDir, "access.yaml"),
+      tokenTtl: 300,
+      basic: false,
+      privateTtl: 60,
+    });
+    // On OpenShift the keys come from the Secret mounted into the pod.
+    const openshift: IsvSettings = {
+      ...settings,
+      platform: {
+        kind: "openshift",
+        serverUrl: "https://api.example.com:6443",
+        token: undefined,
+        namespace: "acme",
+        appName: "registry",
+        scale: true,
+        routeHost: "registry-acme.apps.example.com",
+      },
+    };
+    expect(registryConf(openshift)).toContain(
+      `key_dir = ${IMAGE_AUTH_KEY_DIR}\npolicy_file = ${IMAGE_APP_DIR}/access.yaml\n`,
+    );
+    // Off: no [auth] section at all, exactly the file of before.
+    expect(registryConf({ ...settings, auth: { ...settings.auth!, mode: "off" } })).not.toContain("[auth]");
   });
 
   it("refuses values the two readers would read differently, naming the key", async () => {

@@ -27,6 +27,49 @@ type Section = [string, Record<string, string | number | boolean>];
 /** Where the app lives inside its container image (templates/app/Containerfile: WORKDIR). */
 export const IMAGE_APP_DIR = "/app";
 
+/** Where the OpenShift Deployment mounts the signing-key Secret (templates/app/openshift). */
+export const IMAGE_AUTH_KEY_DIR = "/var/run/raas-auth";
+
+/** Files setup copies into the app repository for external issuer mode (public material only). */
+export const EXTERNAL_ROOTS_FILE = "auth/external-roots.pem";
+export const EXTERNAL_JWKS_FILE = "auth/external-jwks.json";
+
+/** The `[auth]` section: the token realm is the registry's own `/token`, the service its host. */
+function authSection(settings: IsvSettings, appDir: string): Section | undefined {
+  const auth = settings.auth;
+  if (auth === undefined || auth.mode === "off") return undefined;
+  const host = new URL(settings.appUrl).host;
+  if (auth.mode === "local") {
+    return [
+      "auth",
+      {
+        mode: "local",
+        realm: `${settings.appUrl}/token`,
+        service: host,
+        key_dir: settings.platform.kind === "local" ? path.resolve(settings.isvDir) : IMAGE_AUTH_KEY_DIR,
+        policy_file: path.posix.join(appDir, "access.yaml"),
+        token_ttl: auth.tokenTtl,
+        basic: auth.basic,
+        private_blob_ttl: auth.privateBlobTtl,
+      },
+    ];
+  }
+  const ext = auth.external;
+  return [
+    "auth",
+    {
+      mode: "external",
+      realm: ext.realm ?? "",
+      service: ext.service ?? host,
+      issuer: ext.issuer ?? "",
+      ...(ext.rootCerts !== undefined
+        ? { root_certs: path.posix.join(appDir, EXTERNAL_ROOTS_FILE) }
+        : { jwks: path.posix.join(appDir, EXTERNAL_JWKS_FILE) }),
+      private_blob_ttl: auth.privateBlobTtl,
+    },
+  ];
+}
+
 /** Characters or shapes that Crane's ConfigParser and raas's reader would not read alike. */
 const AMBIGUOUS = /[;#%\\\r\n]|^\s|\s$|^["']/;
 
@@ -108,5 +151,7 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
       },
     ]);
   }
+  const auth = authSection(settings, appDir);
+  if (auth !== undefined) sections.push(auth);
   return render(sections, settings.isv);
 }

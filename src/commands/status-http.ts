@@ -33,8 +33,16 @@ function causeOf(error: unknown): string {
   return cause?.code ?? cause?.message ?? errorMessage(error);
 }
 
+/** A registry with `[auth]` asking for a login: what this check cannot see without one. */
+const asksForLogin = (response: Response | HeadAnswer | undefined) =>
+  response?.status === 401 &&
+  /^Bearer /i.test(
+    ("header" in response ? response.header("www-authenticate") : response.headers.get("www-authenticate")) ??
+      "",
+  );
+
 /**
- * /v1/_ping must answer 200 `true` and /v2/ 200, and /readyz must name this ISV: on a shared
+ * /v1/_ping must answer 200 `true` and /v2/ 200 (or ask for a login), and /readyz must name this ISV: on a shared
  * machine another ISV's registry may answer on the port. Returns whether this ISV's app is up.
  */
 export async function checkApp(
@@ -48,7 +56,8 @@ export async function checkApp(
     const body = (await ping.text()).trim();
     const v2 = await timedFetch(`${appUrl}/v2/`, { redirect: "manual" }, log);
     await v2.arrayBuffer();
-    if (ping.status !== 200 || body !== "true" || v2.status !== 200) {
+    // With [auth], /v2/ asks for a login (401 and a Bearer challenge): the app is up.
+    if (ping.status !== 200 || body !== "true" || (v2.status !== 200 && !asksForLogin(v2))) {
       checks.fail(
         "registry app",
         `${appUrl}/v1/_ping answered ${ping.status} ${JSON.stringify(body.slice(0, 40))}, /v2/ answered ${v2.status}`,
@@ -122,6 +131,17 @@ export async function checkCatalog(
       `the app serves the ${names.length} repositor${names.length === 1 ? "y" : "ies"} in the metadata`,
     );
     return;
+  }
+  if (extra.length === 0) {
+    // Without a login, a registry with [auth] lists only the anonymously pullable repositories.
+    const base = await timedFetch(new URL("/v2/", appUrl).href, {}, log).catch(() => undefined);
+    if (asksForLogin(base)) {
+      checks.warn(
+        "deployed repositories",
+        `the app lists ${served.length} of ${names.length} repositories without a login ([auth] on); ${missing.length} private ones not checked`,
+      );
+      return;
+    }
   }
   const parts = [
     missing.length > 0
@@ -216,6 +236,10 @@ export async function checkServed(
     const response = await client.head(`${appUrl}/v2/${name}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT });
     const served = response?.header("docker-content-digest");
     if (response?.status === 200 && served === digest) return undefined;
+    if (asksForLogin(response)) {
+      checks.warn(`${name}:${tag}`, "private ([auth]): not checked without a login");
+      return undefined;
+    }
     return {
       tag,
       detail: `the registry serves ${response?.status ?? "nothing"} ${served ?? ""} instead of ${digest}`,

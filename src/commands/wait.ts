@@ -19,6 +19,7 @@ export async function waitForTags(
   const deadline = Date.now() + options.timeoutMs;
   let lastProblem = "";
   let refusals = 0;
+  let needsLogin = 0;
   while (Date.now() < deadline) {
     for (let i = pending.length - 1; i >= 0; i--) {
       const item = pending[i];
@@ -36,7 +37,14 @@ export async function waitForTags(
           `HTTP HEAD ${url} -> ${response.status} ${digest ?? ""} (${Date.now() - started} ms)`,
         );
         if (response.ok && digest === item.digest) pending.splice(i, 1);
-        else {
+        else if (
+          response.status === 401 &&
+          /^Bearer /i.test(response.headers.get("www-authenticate") ?? "")
+        ) {
+          // A private repository ([auth]): this check has no login; the registry answers, so stop here.
+          pending.splice(i, 1);
+          needsLogin++;
+        } else {
           lastProblem = `${item.name}:${item.tag} answers ${response.status}${digest === null ? "" : ` ${digest}`}`;
         }
         refusals = 0;
@@ -46,7 +54,11 @@ export async function waitForTags(
       }
     }
     if (pending.length === 0) {
-      step.succeed(`Registry ${registryUrl} serves the new tags`);
+      step.succeed(
+        needsLogin === 0
+          ? `Registry ${registryUrl} serves the new tags`
+          : `Registry ${registryUrl} answers; ${needsLogin} tag(s) need a login to check`,
+      );
       return true;
     }
     // A registry that refuses connections for a few seconds is not running: don't sit out the timeout.

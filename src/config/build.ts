@@ -24,7 +24,15 @@ export interface Problems {
   warnings: string[];
 }
 
-const GLOBAL_SECTIONS = new Set(["raas", "redhat", "openshift", "aws", "s3", ...Object.keys(IGNORED_KEYS)]);
+const GLOBAL_SECTIONS = new Set([
+  "raas",
+  "redhat",
+  "openshift",
+  "aws",
+  "s3",
+  "auth",
+  ...Object.keys(IGNORED_KEYS),
+]);
 
 function tryParse<T>(parse: Parser<T>, raw: string, where: string, problems: Problems): T | undefined {
   try {
@@ -92,6 +100,12 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   }
   // A relative state_dir in a file means relative to that file, not to wherever raas runs.
   if (global.stateDir !== undefined) global.stateDir = path.resolve(baseDir, global.stateDir);
+  if (global.authExternalRootCerts !== undefined) {
+    global.authExternalRootCerts = path.resolve(baseDir, global.authExternalRootCerts);
+  }
+  if (global.authExternalJwks !== undefined) {
+    global.authExternalJwks = path.resolve(baseDir, global.authExternalJwks);
+  }
   return { global, isvs };
 }
 
@@ -182,6 +196,19 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
       sessionToken: s.awsSessionToken,
     },
     s3,
+    auth: {
+      mode: s.authMode ?? "off",
+      tokenTtl: s.authTokenTtl ?? 300,
+      privateBlobTtl: s.authPrivateBlobTtl ?? 300,
+      basic: s.authBasic ?? false,
+      external: {
+        realm: s.authExternalRealm,
+        issuer: s.authExternalIssuer,
+        service: s.authExternalService,
+        rootCerts: s.authExternalRootCerts,
+        jwks: s.authExternalJwks,
+      },
+    },
     isvs: file.isvs,
   };
 }

@@ -124,6 +124,14 @@ export async function resolveIsv(
   if (overrides.port !== undefined) check(parsePort, String(overrides.port), "--port");
 
   const section = config.isvs[isv] ?? {};
+  if ((section.auth ?? config.auth.mode) === "external") {
+    const ext = config.auth.external;
+    if (ext.realm === undefined) errors.push("[auth] external_realm: required when the mode is external");
+    if (ext.issuer === undefined) errors.push("[auth] external_issuer: required when the mode is external");
+    if ((ext.rootCerts === undefined) === (ext.jwks === undefined)) {
+      errors.push("[auth]: mode external needs exactly one of external_root_certs and external_jwks");
+    }
+  }
   const isvDir = path.join(config.stateDir, isv);
   const storage = storageFor(config, isv, section, isvDir, overrides.bucket);
   const appWorkDir = path.join(isvDir, "app");
@@ -173,5 +181,6 @@ export async function resolveIsv(
     maskLayers: config.maskLayers,
     dockerSchema2: config.dockerSchema2,
     maxInflatedLayer: config.maxInflatedLayer,
+    auth: { ...config.auth, mode: section.auth ?? config.auth.mode },
   };
 }

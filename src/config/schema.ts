@@ -2,7 +2,7 @@
  * Every configuration key: where it lives in raas.cfg, which environment variable and flag
  * override it, and how its value is parsed. The tables drive loading, validation and docs.
  */
-import type { IsvSection, PlatformKind, RedirectMode, StorageKind } from "./types.js";
+import type { AuthMode, IsvSection, PlatformKind, RedirectMode, StorageKind } from "./types.js";
 import { DEFAULT_MAX_INFLATED } from "../sources/v1-images.js";
 import * as v from "./values.js";
 
@@ -32,6 +32,15 @@ export interface GlobalSettings {
   s3PartSize: number;
   s3Concurrency: number;
   s3PublicBaseUrl: string;
+  authMode: AuthMode;
+  authTokenTtl: number;
+  authPrivateBlobTtl: number;
+  authBasic: boolean;
+  authExternalRealm: string;
+  authExternalIssuer: string;
+  authExternalService: string;
+  authExternalRootCerts: string;
+  authExternalJwks: string;
 }
 
 interface KeySpec<T> {
@@ -95,6 +104,20 @@ export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[
   s3PartSize: { section: "s3", key: "part_size", parse: v.size(5 * MiB, 5 * 1024 * MiB) },
   s3Concurrency: { section: "s3", key: "concurrency", parse: v.integer(1, 64) },
   s3PublicBaseUrl: { section: "s3", key: "public_base_url", parse: v.httpUrl },
+  // docs/auth.md: who may pull and push; off = anonymous and public, as before.
+  authMode: { section: "auth", key: "mode", parse: v.oneOf("off", "local", "external"), env: "RAAS_AUTH" },
+  authTokenTtl: { section: "auth", key: "token_ttl", parse: v.integer(30, 3600, "a number of seconds") },
+  authPrivateBlobTtl: {
+    section: "auth",
+    key: "private_blob_ttl",
+    parse: v.integer(1, 604800, "a number of seconds"),
+  },
+  authBasic: { section: "auth", key: "basic", parse: v.bool },
+  authExternalRealm: { section: "auth", key: "external_realm", parse: v.httpUrl },
+  authExternalIssuer: { section: "auth", key: "external_issuer", parse: v.text },
+  authExternalService: { section: "auth", key: "external_service", parse: v.text },
+  authExternalRootCerts: { section: "auth", key: "external_root_certs", parse: v.text },
+  authExternalJwks: { section: "auth", key: "external_jwks", parse: v.text },
 };
 
 export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<IsvSection>[K]> } = {
@@ -105,6 +128,7 @@ export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<Isv
   appGitUrl: { section: "<isv>", key: "app_git_url", parse: v.text },
   appGitBranch: { section: "<isv>", key: "app_git_branch", parse: v.branch },
   s3Bucket: { section: "<isv>", key: "s3_bucket", parse: v.bucket },
+  auth: { section: "<isv>", key: "auth", parse: v.oneOf("off", "local", "external") },
   openshiftDomain: { section: "<isv>", key: "openshift_domain", parse: v.dnsLabel },
   openshiftApp: { section: "<isv>", key: "openshift_app", parse: v.dnsLabel },
   openshiftScale: { section: "<isv>", key: "openshift_scale", parse: v.bool },

@@ -3,6 +3,27 @@ export type StorageKind = "local" | "s3";
 export type PlatformKind = "local" | "openshift";
 /** How the registry app sends clients to S3 blobs: a public URL, or a presigned one. */
 export type RedirectMode = "public" | "presigned";
+/** Who may pull: nobody needs a login (off), raas issues tokens (local), or another server does. */
+export type AuthMode = "off" | "local" | "external";
+
+/** `[auth]` (docs/auth.md, docs/configuration.md). */
+export interface AuthConfig {
+  mode: AuthMode;
+  /** Lifetime of the access tokens raas issues. */
+  tokenTtl: number;
+  /** Seconds a presigned redirect to a private repository's content stays valid. */
+  privateBlobTtl: number;
+  /** Also accept HTTP Basic on registry requests. */
+  basic: boolean;
+  external: {
+    realm: string | undefined;
+    issuer: string | undefined;
+    service: string | undefined;
+    /** Absolute paths (relative ones are resolved against raas.cfg). */
+    rootCerts: string | undefined;
+    jwks: string | undefined;
+  };
+}
 
 export interface S3Config {
   /** Custom endpoint (MinIO, Ceph RGW, R2...); undefined means AWS. */
@@ -31,6 +52,8 @@ export interface IsvSection {
   appGitUrl?: string;
   appGitBranch?: string;
   s3Bucket?: string;
+  /** Overrides `[auth] mode` for this ISV. */
+  auth?: AuthMode;
   openshiftDomain?: string;
   openshiftApp?: string;
   openshiftScale?: boolean;
@@ -62,6 +85,7 @@ export interface RaasConfig {
     sessionToken: string | undefined;
   };
   s3: S3Config;
+  auth: AuthConfig;
   isvs: Record<string, IsvSection>;
 }
 
@@ -158,4 +182,6 @@ export interface IsvSettings {
   dockerSchema2?: boolean;
   /** Bound on one v1 layer's uncompressed size while converting it (default 64 GiB). */
   maxInflatedLayer?: number;
+  /** Who may pull (`[auth]` with the ISV's `auth` key); absent means off. */
+  auth?: AuthConfig;
 }

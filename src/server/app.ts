@@ -1,5 +1,6 @@
 import type { LogFn } from "../crane/load.js";
 import { errorMessage } from "../errors.js";
+import { asRegistryError, OPEN_ACCESS, type RegistryAccess } from "./access.js";
 import { handleAdmin } from "./admin.js";
 import type { ServerConfig } from "./config.js";
 import type { RequestContext } from "./context.js";
@@ -33,6 +34,8 @@ export interface RegistryDeps {
   accessLog?: (record: AccessRecord) => void;
   /** The web page's plug-ins: who may see what (`canPull`), environments, pull statistics. */
   web?: WebOptions;
+  /** Who may do what (`[auth]`, access.ts); default: everything anonymous and public. */
+  access?: RegistryAccess;
 }
 
 export type AccessRecord = {
@@ -76,13 +79,20 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
   const storageUrl = deps.storageUrl ?? storageUrlBuilder(deps.config, now);
   const metrics = deps.metrics ?? new Metrics();
   const accessLog = deps.accessLog;
+  const access = deps.access ?? OPEN_ACCESS;
+  // What the web page's visitor may pull, decided (asynchronously) before the page is rendered.
+  const webFilters = new WeakMap<Req, (name: string) => boolean>();
+  const webOptions: WebOptions | undefined =
+    access.mode === "off"
+      ? deps.web
+      : { ...deps.web, canPull: (name, req) => webFilters.get(req)?.(name) === true };
   // The web page (src/web) reads the same snapshot and reaches storage the way redirects do.
   const web = createWebUi({
     snapshot: deps.snapshot,
     ...(deps.config.serveContent.enable ? { contentDir: deps.config.serveContent.contentDirV2 } : {}),
     storageUrl: (key, repoUrl) => storageUrl(key, "GET", repoUrl),
     log,
-    ...(deps.web === undefined ? {} : { options: deps.web }),
+    ...(webOptions === undefined ? {} : { options: webOptions }),
   });
 
   async function route(req: Req, res: Res): Promise<void> {
@@ -99,11 +109,13 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       storageUrl,
       log,
       metrics,
+      access,
       // Most requests (manifests, blobs) never look at the query: parse it only on demand.
       get query() {
         return (query ??= new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)));
       },
     };
+    if (await access.tokenRoute(req, res)) return;
     const isUsers = path === "/v1/users" || path === "/v1/users/";
     const allowed = isUsers ? USERS_METHODS : READ_METHODS;
     if (!allowed.includes(req.method ?? "")) {
@@ -134,7 +146,10 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     }
     if (top === "crane") return handleAdmin(ctx, rest);
     // The web page: `/ui/...`, and `/` for a browser asking for HTML (API clients still get the 404).
-    if (top === "ui") return web(req, res);
+    if (top === "ui") {
+      if (access.mode !== "off") webFilters.set(req, await access.pullFilter(req));
+      return web(req, res);
+    }
     if (top === "" && rest.length === 0 && wantsHtml(req)) return redirect(req, res, 302, "/ui/");
     send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });
   }
@@ -158,7 +173,8 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
         remote: req.socket.remoteAddress ?? "",
       });
     });
-    const fail = (err: unknown) => {
+    const fail = (thrown: unknown) => {
+      const err = asRegistryError(thrown);
       if (!(err instanceof RegistryError)) {
         log(`internal error on ${req.method ?? "?"} ${(req.url ?? "").slice(0, 200)}: ${errorMessage(err)}`);
       }

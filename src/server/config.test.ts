@@ -98,4 +98,39 @@ describe("loadServerConfig", () => {
     expect(config.warnings.join("\n")).toMatch(/does not exist; serve_content is disabled/);
     expect(config.warnings.join("\n")).toMatch(/url_auth_secret is not valid hex/);
   });
+
+  it("reads [auth] and refuses a half-configured or unprotectable one, naming the key", async () => {
+    const base = "[serve_content]\nenable = false\n[storage]\nkind = s3\nbucket = b\n";
+    expect((await load(base)).auth).toEqual({ mode: "off" });
+    const local = await load(
+      `${base}[auth]\nmode = local\nrealm = https://reg.example/token\nservice = reg.example\nkey_dir = state\npolicy_file = access.yaml\n`,
+    );
+    expect(local.auth).toEqual({
+      mode: "local",
+      realm: "https://reg.example/token",
+      service: "reg.example",
+      issuer: "raas",
+      keyDir: join(dir, "state"),
+      policyFile: join(dir, "access.yaml"),
+      tokenTtl: 300,
+      basic: false,
+      privateTtl: 300,
+    });
+    await expect(load(`${base}[auth]\nmode = on\n`)).rejects.toThrow(
+      /\[auth\] mode must be "off", "local" or "external", not "on"/,
+    );
+    await expect(load(`${base}[auth]\nmode = local\nservice = x\n`)).rejects.toThrow(
+      /\[auth\] realm is required/,
+    );
+    await expect(
+      load(`${base}[auth]\nmode = local\nrealm = https://r/token\nservice = x\nkey_dir = k\n`),
+    ).rejects.toThrow(/\[auth\] policy_file is required/);
+    await expect(
+      load(`${base}[auth]\nmode = external\nrealm = https://r/token\nservice = x\nissuer = i\n`),
+    ).rejects.toThrow(/exactly one of root_certs and jwks/);
+    // Neither S3 (presigning) nor serve_content: private blobs could only go to public URLs.
+    await expect(
+      load("[auth]\nmode = local\nrealm = https://r/token\nservice = x\nkey_dir = k\npolicy_file = a\n"),
+    ).rejects.toThrow(/needs \[serve_content\] enable or \[storage\] kind = s3/);
+  });
 });

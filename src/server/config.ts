@@ -50,9 +50,38 @@ export interface ServerConfig {
     presignTtl: number;
     publicBaseUrl: string;
   };
+  /** `[auth]`: who may pull (docs/auth.md); mode off serves everything anonymously, as Crane does. */
+  auth: AuthSettings;
   /** Problems that did not stop loading (Crane logs them and carries on). */
   warnings: string[];
 }
+
+export type AuthSettings =
+  | { mode: "off" }
+  | {
+      mode: "local";
+      realm: string;
+      service: string;
+      issuer: string;
+      /** The directory holding auth-keys.json (0600, created by `raas setup`). */
+      keyDir: string;
+      /** access.yaml of the deployed app repository; reloaded with the metadata. */
+      policyFile: string;
+      tokenTtl: number;
+      basic: boolean;
+      /** Seconds a presigned redirect to a private repository's content stays valid. */
+      privateTtl: number;
+    }
+  | {
+      mode: "external";
+      realm: string;
+      service: string;
+      issuer: string;
+      /** PEM root certificates, or a JWKS file (one of them). */
+      rootCerts: string;
+      jwks: string;
+      privateTtl: number;
+    };
 
 export interface SearchSettings {
   descriptions: Map<string, string>;
@@ -115,6 +144,72 @@ class Reader {
     const value = this.str(section, key, fallback);
     return value === "" ? "" : resolve(this.base, value);
   }
+}
+
+/** `[auth]`, checked whole: a registry that should be private never starts half configured. */
+function authSettings(r: Reader, where: string, serveContent: boolean, storageKind: string): AuthSettings {
+  const mode = r.str("auth", "mode", "off");
+  if (mode === "off") return { mode: "off" };
+  if (mode !== "local" && mode !== "external") {
+    throw new UserError(`${where}: [auth] mode must be "off", "local" or "external", not "${mode}"`);
+  }
+  const need = (key: string, value: string) => {
+    if (value === "") throw new UserError(`${where}: [auth] ${key} is required when mode = ${mode}`);
+    return value;
+  };
+  const realm = need("realm", r.str("auth", "realm", ""));
+  if (!/^https?:\/\/[^\s"\\]+$/.test(realm)) {
+    throw new UserError(`${where}: [auth] realm must be the http(s) URL of the token endpoint`);
+  }
+  const service = need("service", r.str("auth", "service", ""));
+  if (!/^[^\s"\\,]+$/.test(service)) {
+    throw new UserError(`${where}: [auth] service must not contain spaces, quotes or commas`);
+  }
+  const privateTtl = r.num("auth", "private_blob_ttl", 300, true);
+  if (privateTtl < 1 || privateTtl > 604800) {
+    throw new UserError(`${where}: [auth] private_blob_ttl must be 1 to 604800 seconds`);
+  }
+  // A private repository's content must never be reachable through a public URL: the server
+  // either serves it (serve_content) or redirects with a presigned S3 URL.
+  if (!serveContent && storageKind !== "s3") {
+    throw new UserError(
+      `${where}: [auth] mode = ${mode} needs [serve_content] enable or [storage] kind = s3`,
+      {
+        hint: "Without either, private blobs could only be redirected to public URLs.",
+      },
+    );
+  }
+  if (mode === "local") {
+    const tokenTtl = r.num("auth", "token_ttl", 300, true);
+    if (tokenTtl < 30 || tokenTtl > 3600) {
+      throw new UserError(`${where}: [auth] token_ttl must be 30 to 3600 seconds`);
+    }
+    return {
+      mode,
+      realm,
+      service,
+      issuer: r.str("auth", "issuer", "raas") || "raas",
+      keyDir: need("key_dir", r.path("auth", "key_dir", "")),
+      policyFile: need("policy_file", r.path("auth", "policy_file", "")),
+      tokenTtl,
+      basic: r.bool("auth", "basic", false),
+      privateTtl,
+    };
+  }
+  const rootCerts = r.path("auth", "root_certs", "");
+  const jwks = r.path("auth", "jwks", "");
+  if ((rootCerts === "") === (jwks === "")) {
+    throw new UserError(`${where}: [auth] mode = external needs exactly one of root_certs and jwks`);
+  }
+  return {
+    mode,
+    realm,
+    service,
+    issuer: need("issuer", r.str("auth", "issuer", "")),
+    rootCerts,
+    jwks,
+    privateTtl,
+  };
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -197,6 +292,7 @@ export async function loadServerConfig(
   if ((tlsCert === "") !== (tlsKey === "")) {
     throw new UserError(`${where}: [raas] tls_cert and tls_key must be set together`);
   }
+  const auth = authSettings(r, where, serveContent.enable, kind);
   const envPort = env.PORT;
   const port = envPort !== undefined && envPort !== "" ? Number(envPort) : r.num("raas", "port", 5000, true);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -239,6 +335,7 @@ export async function loadServerConfig(
       presignTtl: r.num("storage", "presign_ttl", 1200, true),
       publicBaseUrl,
     },
+    auth,
     warnings,
   };
 }

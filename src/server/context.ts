@@ -1,4 +1,5 @@
 import type { LogFn } from "../crane/load.js";
+import type { RegistryAccess } from "./access.js";
 import type { ServerConfig } from "./config.js";
 import type { Req, Res } from "./http.js";
 import type { Metrics } from "./metrics.js";
@@ -15,6 +16,8 @@ export interface RequestContext {
   storageUrl: StorageUrlFn;
   log: LogFn;
   metrics: Metrics;
+  /** Who may do what: call `access.authorizeRequest` before serving or changing a repository. */
+  access: RegistryAccess;
   /** Query parameters of the request (parsed on first use). */
   query: URLSearchParams;
 }

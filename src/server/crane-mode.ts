@@ -69,6 +69,10 @@ export async function craneServe(
       "not found",
     );
   }
+  if (!ctx.access.isPublic(repo.meta["repo-registry-id"])) {
+    // A plain Crane file only knows a public base URL: a private repository is never sent there.
+    throw new RegistryError(403, "DENIED", "private repositories are served from raas metadata only");
+  }
   const base = repo.meta.url.endsWith("/") ? repo.meta.url : `${repo.meta.url}/`;
   redirect(req, res, 302, cdnRedirectUrl(base + path, config.cdn, ctx.now));
 }

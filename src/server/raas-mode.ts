@@ -93,9 +93,13 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     }
     return send(req, res, 200, bytes, headers);
   }
-  const url = await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url);
+  const url = await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url, privateTtl(ctx, repo));
   redirect(req, res, 307, url, { "Docker-Content-Digest": digest, ...API_VERSION_HEADER });
 }
+
+/** A repository not everyone may pull gets short-lived presigned redirects only (docs/auth.md). */
+const privateTtl = (ctx: RequestContext, repo: RaasRepo): number | undefined =>
+  ctx.access.isPublic(repo.meta["repo-registry-id"]) ? undefined : ctx.access.privateTtl;
 
 const isHeadMethod = (ctx: RequestContext) => (ctx.req.method === "HEAD" ? "HEAD" : "GET");
 
@@ -140,7 +144,8 @@ export async function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Dige
     } else if (await sendFile(req, res, file, headers)) return;
     throw new RegistryError(404, "BLOB_UNKNOWN", "blob content not found", { digest });
   }
-  redirect(req, res, 307, await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url), digestHeader);
+  const url = await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url, privateTtl(ctx, repo));
+  redirect(req, res, 307, url, digestHeader);
 }
 
 const MAX_PAGE = 1000;

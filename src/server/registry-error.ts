@@ -10,6 +10,9 @@ export type OciErrorCode =
   | "NAME_UNKNOWN"
   | "PAGINATION_NUMBER_INVALID"
   | "UNSUPPORTED"
+  | "UNAUTHORIZED"
+  | "DENIED"
+  | "TOOMANYREQUESTS"
   | "NOT_FOUND"
   | "UNKNOWN";
 

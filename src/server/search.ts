@@ -72,6 +72,7 @@ export async function handleSearch(ctx: RequestContext): Promise<void> {
       "Content-Type": "text/html; charset=utf-8",
     });
   }
+  const mayPull = await ctx.access.pullFilter(req);
   let results: SearchResult[];
   if (config.gsaUrl === "" && config.solrUrl === "") {
     results = builtinSearch(snap, config.search, query);
@@ -88,6 +89,7 @@ export async function handleSearch(ctx: RequestContext): Promise<void> {
       });
     }
   }
+  results = results.filter((r) => mayPull(r.name));
   const body = pythonJson({ num_results: results.length, query, results });
   send(req, res, 200, body, { ...V1_HEADERS, "Content-Type": "application/json" });
 }

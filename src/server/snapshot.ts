@@ -1,9 +1,12 @@
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
+import type { Policy } from "../auth/index.js";
+import { loadPolicyFile } from "../auth/index.js";
 import type { OutgoingHttpHeaders } from "node:http";
 import { join } from "node:path";
 import { loadMetadataDir, type LogFn, type MetadataIndex } from "../crane/load.js";
 import { fingerprint, walkTree } from "../crane/walk.js";
 import { sha256Digest, type Digest } from "../image/digest.js";
+import { UserError } from "../errors.js";
 import type { ServerConfig } from "./config.js";
 
 /**
@@ -23,6 +26,8 @@ export interface Snapshot {
   manifests: Map<string, ServedManifest>;
   fingerprint: string;
   loadedAt: Date;
+  /** access.yaml of the deployed app (`[auth] mode = local`), loaded with the metadata it guards. */
+  policy?: Policy;
 }
 
 export const manifestKey = (repository: string, digest: Digest) => `${repository}/${digest}`;
@@ -39,12 +44,34 @@ export function emptySnapshot(): Snapshot {
 
 /** Fingerprint of the data dir and the manifest dir together (see walk.ts for why files too). */
 export async function sourcesFingerprint(config: ServerConfig): Promise<string> {
-  const [data, manifests] = await Promise.all([walkTree(config.dataDir), walkTree(config.manifestDir)]);
-  return `${fingerprint(data)}\n--\n${fingerprint(manifests)}`;
+  const [data, manifests, policy] = await Promise.all([
+    walkTree(config.dataDir),
+    walkTree(config.manifestDir),
+    policyFingerprint(config),
+  ]);
+  return `${fingerprint(data)}\n--\n${fingerprint(manifests)}${policy}`;
+}
+
+/** The policy file's size, mtime and inode: a deploy that changes access.yaml reloads it. */
+async function policyFingerprint(config: ServerConfig): Promise<string> {
+  if (config.auth.mode !== "local") return "";
+  const info = await stat(config.auth.policyFile).catch(() => undefined);
+  return `\n--\n${info === undefined ? "missing" : `${info.size} ${info.mtimeMs} ${info.ino}`}`;
+}
+
+async function readPolicy(file: string): Promise<Policy> {
+  return loadPolicyFile(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+    throw new UserError(`the access policy ${file} does not exist`, {
+      hint: "`raas setup` creates access.yaml in the app repository; check [auth] policy_file.",
+    });
+  });
 }
 
 export async function loadSnapshot(config: ServerConfig, log: LogFn): Promise<Snapshot> {
   const print = await sourcesFingerprint(config);
+  // An invalid or missing policy fails the whole load: the old snapshot (and policy) stays.
+  const policy = config.auth.mode === "local" ? await readPolicy(config.auth.policyFile) : undefined;
   const index = await loadMetadataDir(config.dataDir, log);
   const manifests = new Map<string, ServedManifest>();
   for (const { meta, file } of index.v2.values()) {
@@ -76,5 +103,11 @@ export async function loadSnapshot(config: ServerConfig, log: LogFn): Promise<Sn
       manifests.set(manifestKey(meta.repository, digest), { bytes, etag, headers });
     }
   }
-  return { index, manifests, fingerprint: print, loadedAt: new Date() };
+  return {
+    index,
+    manifests,
+    fingerprint: print,
+    loadedAt: new Date(),
+    ...(policy === undefined ? {} : { policy }),
+  };
 }

@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { errorMessage, UserError } from "../errors.js";
+import { createRegistryAccess } from "./access.js";
 import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
 import type { Metrics } from "./metrics.js";
@@ -122,8 +123,12 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     }
   };
 
+  // The policy is part of the snapshot, so a deploy changes metadata and access.yaml together.
+  const access = await createRegistryAccess(config, () => snapshot.policy);
+  if (access.mode !== "off") log({ event: "auth", mode: access.mode });
   const handler = createRegistryApp({
     config,
+    access,
     snapshot: () => snapshot,
     // A prepared snapshot goes live everywhere at once; a request that misses here may come from
     // a client that saw it on another worker already, so this worker serves it now too.

@@ -2,12 +2,21 @@ import { assertSafeKey } from "../storage/types.js";
 import type { ServerConfig } from "./config.js";
 import { cdnRedirectUrl } from "./cdn.js";
 
-export type StorageUrlFn = (key: string, method: "GET" | "HEAD", repoUrl: string) => Promise<string>;
+/**
+ * `privateTtl`: the content belongs to a repository not everyone may pull, so the URL must be a
+ * presigned one valid that many seconds, never a public one (`[auth]`, docs/auth.md).
+ */
+export type StorageUrlFn = (
+  key: string,
+  method: "GET" | "HEAD",
+  repoUrl: string,
+  privateTtl?: number,
+) => Promise<string>;
 
 const withSlash = (url: string) => (url.endsWith("/") ? url : `${url}/`);
 
 interface Presigner {
-  sign(key: string, method: "GET" | "HEAD"): Promise<string>;
+  sign(key: string, method: "GET" | "HEAD", ttl: number): Promise<string>;
 }
 
 /**
@@ -24,10 +33,10 @@ async function createPresigner(storage: ServerConfig["storage"]): Promise<Presig
   });
   return {
     // GET and HEAD need separate signatures: the method is part of what is signed.
-    sign: (key, method) => {
+    sign: (key, method, ttl) => {
       const input = { Bucket: storage.bucket, Key: key };
       const command = method === "HEAD" ? new HeadObjectCommand(input) : new GetObjectCommand(input);
-      return getSignedUrl(client, command, { expiresIn: storage.presignTtl });
+      return getSignedUrl(client, command, { expiresIn: ttl });
     },
   };
 }
@@ -39,14 +48,22 @@ async function createPresigner(storage: ServerConfig["storage"]): Promise<Presig
  */
 export function storageUrlBuilder(config: ServerConfig, now: () => Date): StorageUrlFn {
   let presigner: Promise<Presigner> | undefined;
-  return async (key, method, repoUrl) => {
+  return async (key, method, repoUrl, privateTtl) => {
     assertSafeKey(key);
-    if (config.storage.redirect === "presigned") {
+    if (config.storage.redirect === "presigned" || privateTtl !== undefined) {
+      if (config.storage.kind !== "s3" || config.storage.bucket === "") {
+        // config.ts refuses [auth] without S3 or serve_content; this is the last line of defence.
+        throw new Error("a private repository's content cannot be presigned without [storage] kind = s3");
+      }
       presigner ??= createPresigner(config.storage).catch((err: unknown) => {
         presigner = undefined; // let the next request retry instead of caching the failure
         throw err;
       });
-      return (await presigner).sign(key, method);
+      const ttl =
+        privateTtl === undefined
+          ? config.storage.presignTtl
+          : Math.min(privateTtl, config.storage.presignTtl);
+      return (await presigner).sign(key, method, ttl);
     }
     const url =
       config.storage.publicBaseUrl !== ""

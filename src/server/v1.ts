@@ -21,7 +21,8 @@ function findRepo(ctx: RequestContext, repoId: string): V1Repo | undefined {
   if (repoId.split("/").length > 2) return undefined;
   const id = repoId.startsWith("library/") ? repoId.slice("library/".length) : repoId;
   const repo = ctx.snap.index.v1.get(id);
-  return repo === undefined || repo.meta.protected === true ? undefined : repo;
+  // The v1 protocol has no token auth: with [auth] on, it serves public repositories only.
+  return repo === undefined || repo.meta.protected === true || !ctx.access.isPublic(id) ? undefined : repo;
 }
 
 export async function handleV1(ctx: RequestContext, segments: string[]): Promise<void> {
@@ -81,7 +82,9 @@ async function image(ctx: RequestContext, id: string, file: string): Promise<voi
   const repoIds = ctx.snap.index.images.get(id) ?? [];
   const repo = repoIds
     .map((rid) => ctx.snap.index.v1.get(rid))
-    .find((r) => r !== undefined && r.meta.protected !== true);
+    .find(
+      (r) => r !== undefined && r.meta.protected !== true && ctx.access.isPublic(r.meta["repo-registry-id"]),
+    );
   if (repo === undefined || !V1_FILES.has(file) || !isImageId(id)) return notFound(ctx);
   const { req, res, config } = ctx;
   if (config.serveContent.enable) {

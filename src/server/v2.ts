@@ -16,10 +16,14 @@ const KINDS = new Set(["manifests", "blobs", "tags"]);
  */
 export async function handleV2(ctx: RequestContext, segments: string[]): Promise<void> {
   const { req, res, snap } = ctx;
-  if (segments.length === 1 && segments[0] === "") return sendJson(req, res, 200, {}, API_VERSION_HEADER);
+  if (segments.length === 1 && segments[0] === "") {
+    await ctx.access.authorizeBase(req);
+    return sendJson(req, res, 200, {}, API_VERSION_HEADER);
+  }
   if (segments.length === 1 && segments[0] === "_catalog") {
+    const mayPull = await ctx.access.catalogFilter(req);
     const names = [...snap.index.v2.values()]
-      .filter((repo) => repo.meta.protected !== true)
+      .filter((repo) => repo.meta.protected !== true && mayPull(repo.meta["repo-registry-id"]))
       .map((repo) => repo.meta["repo-registry-id"])
       .sort();
     return paginate(ctx, names, "/v2/_catalog", (page) => ({ repositories: page }));
@@ -33,6 +37,8 @@ export async function handleV2(ctx: RequestContext, segments: string[]): Promise
   if (!isRepositoryName(name)) {
     throw new RegistryError(400, "NAME_INVALID", "invalid repository name", { name: name.slice(0, 300) });
   }
+  // Before the lookup: whether a repository exists is not told to someone who may not pull it.
+  await ctx.access.authorizeRequest(req, name, "pull");
   const repo = snap.index.v2.get(name);
   // Protected repos need an entitlement certificate, which this server does not read: like
   // Crane without a certificate, they do not exist (404, so their existence is not revealed).

@@ -1,0 +1,176 @@
+/**
+ * The registry's one authorization seam (docs/auth.md): every route that serves or changes a
+ * repository asks `authorizeRequest(req, name, action, tag?)` first; listings filter with the
+ * predicate from `pullFilter(req)`; redirects ask `isPublic(name)` before handing out a public
+ * URL. `[auth] mode = off` is today's anonymous registry: everything allowed and public.
+ *
+ * Local mode builds the token service and authorizer from src/auth with the signing keys read
+ * from `[auth] key_dir` (created by `raas setup`; every worker reads the same file, so each
+ * verifies tokens itself) and the policy of the current snapshot, so access.yaml changes at the
+ * same moment as the metadata. External mode trusts an existing token server instead.
+ */
+import { readFile } from "node:fs/promises";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Action, AuthContext, Authorizer, Policy } from "../auth/index.js";
+import {
+  ANONYMOUS,
+  createAuthorizer,
+  createExternalVerifier,
+  createTokenRoute,
+  createTokenService,
+  createVerifier,
+  explain,
+  KEY_FILE,
+  loadKeys,
+  RegistryAuthError,
+} from "../auth/index.js";
+import { errorMessage, UserError } from "../errors.js";
+import type { ServerConfig } from "./config.js";
+import { RegistryError } from "./registry-error.js";
+
+export type { Action };
+
+export interface RegistryAccess {
+  readonly mode: ServerConfig["auth"]["mode"];
+  /** Answers `/token` when this server issues tokens; true when it did. */
+  tokenRoute(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  /** Throws a RegistryError (401 with a Bearer challenge, 403 DENIED, 429) unless allowed. */
+  authorizeRequest(req: IncomingMessage, name: string, action: Action, tag?: string): Promise<void>;
+  /** `GET /v2/`: clients learn the realm here. */
+  authorizeBase(req: IncomingMessage): Promise<void>;
+  /** `/v2/_catalog`: the caller must hold a catalog grant (or be anonymous in local mode). */
+  catalogFilter(req: IncomingMessage): Promise<(name: string) => boolean>;
+  /** Search and the web page: what the caller may pull; anonymous when it shows no usable login. */
+  pullFilter(req: IncomingMessage): Promise<(name: string) => boolean>;
+  /** May anyone pull this repository without a login? Only then may a redirect be a public URL. */
+  isPublic(name: string): boolean;
+  /** Seconds a presigned redirect to a private repository's content stays valid. */
+  readonly privateTtl: number;
+}
+
+/** Today's behaviour: anonymous and public. */
+export const OPEN_ACCESS: RegistryAccess = {
+  mode: "off",
+  tokenRoute: () => Promise.resolve(false),
+  authorizeRequest: () => Promise.resolve(),
+  authorizeBase: () => Promise.resolve(),
+  catalogFilter: () => Promise.resolve(() => true),
+  pullFilter: () => Promise.resolve(() => true),
+  isPublic: () => true,
+  privateTtl: 0,
+};
+
+/** A RegistryAuthError as the server's one error type (rendered by renderRegistryError). */
+export function asRegistryError(err: unknown): unknown {
+  if (!(err instanceof RegistryAuthError)) return err;
+  return new RegistryError(err.status, err.code, err.message, err.detail, err.headers);
+}
+
+async function guarded<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    throw asRegistryError(err);
+  }
+}
+
+async function readConfigured(path: string, what: string): Promise<string> {
+  return readFile(path, "utf8").catch((err: NodeJS.ErrnoException) => {
+    throw new UserError(`cannot read the ${what} ${path}: ${err.code ?? errorMessage(err)}`, {
+      hint: "Check [auth] in registry.conf; `raas setup` writes it.",
+    });
+  });
+}
+
+/**
+ * Build the access checks for `config.auth`. `policy` returns the current snapshot's policy
+ * (local mode); it is read on every decision, so a reload needs nothing here.
+ */
+export async function createRegistryAccess(
+  config: ServerConfig,
+  policy: () => Policy | undefined,
+): Promise<RegistryAccess> {
+  const auth = config.auth;
+  if (auth.mode === "off") return OPEN_ACCESS;
+  let authorizer: Authorizer;
+  let tokenRoute: RegistryAccess["tokenRoute"] = () => Promise.resolve(false);
+  let isPublic: (name: string) => boolean = () => false;
+  if (auth.mode === "local") {
+    const keys = await loadKeys(auth.keyDir);
+    if (keys === undefined) {
+      throw new UserError(`no signing keys in ${auth.keyDir} (${KEY_FILE})`, {
+        hint: "Run `raas setup <isv>`, which creates them, or fix [auth] key_dir.",
+      });
+    }
+    const current = (): Policy => {
+      const value = policy();
+      // loadSnapshot refuses to start without a valid policy in local mode.
+      if (value === undefined) throw new Error("no access policy loaded");
+      return value;
+    };
+    const tokens = createTokenService({
+      policy: current,
+      keys,
+      issuer: auth.issuer,
+      service: auth.service,
+      ttlSeconds: auth.tokenTtl,
+    });
+    authorizer = createAuthorizer({
+      realm: auth.realm,
+      service: auth.service,
+      verify: createVerifier({ keys, issuer: auth.issuer, service: auth.service }),
+      policy: current,
+      ...(auth.basic ? { basicLogin: tokens.basicLogin } : {}),
+    });
+    const route = createTokenRoute(tokens);
+    tokenRoute = (req, res) => route(req, res);
+    isPublic = (name) => explain(current(), ANONYMOUS, "pull", name).allow;
+  } else {
+    const verify = createExternalVerifier({
+      realm: auth.realm,
+      service: auth.service,
+      issuer: auth.issuer,
+      ...(auth.rootCerts !== ""
+        ? { rootCertBundle: await readConfigured(auth.rootCerts, "root certificate bundle") }
+        : { jwks: parseJwks(await readConfigured(auth.jwks, "JWKS file"), auth.jwks) }),
+    });
+    authorizer = createAuthorizer({ realm: auth.realm, service: auth.service, verify });
+  }
+  const anonymous: AuthContext = { caller: ANONYMOUS, token: false };
+  return {
+    mode: auth.mode,
+    privateTtl: auth.privateTtl,
+    tokenRoute,
+    isPublic,
+    authorizeRequest: async (req, name, action, tag) => {
+      await guarded(authorizer.authorize(req, name, action, tag));
+    },
+    authorizeBase: async (req) => {
+      await guarded(authorizer.authorizeBase(req));
+    },
+    catalogFilter: async (req) => {
+      const context = await guarded(authorizer.authorizeCatalog(req));
+      return (name) => authorizer.canPull(context, name);
+    },
+    pullFilter: async (req) => {
+      // A page or a search is never refused: without a usable login it shows what is public.
+      const context = await authorizer.authorizeBase(req).catch((err: unknown) => {
+        if (err instanceof RegistryAuthError) return anonymous;
+        throw err;
+      });
+      return (name) => authorizer.canPull(context, name);
+    },
+  };
+}
+
+function parseJwks(text: string, file: string): { keys: never[] } {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (typeof value === "object" && value !== null && Array.isArray((value as { keys?: unknown }).keys)) {
+      return value as { keys: never[] };
+    }
+  } catch {
+    // reported below
+  }
+  throw new UserError(`${file}: not a JWKS (a JSON object with a "keys" array)`);
+}
