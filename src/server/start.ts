@@ -5,6 +5,7 @@ import type { AddressInfo } from "node:net";
 import { errorMessage, UserError } from "../errors.js";
 import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
+import { createPushApi, type PushInjected } from "./push-setup.js";
 import type { Metrics } from "./metrics.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
 
@@ -30,6 +31,8 @@ export interface StartOptions {
    * this server's own polling.
    */
   coordinated?: boolean;
+  /** The write API's dependencies (access layer, storage, metadata port); see push-setup.ts. */
+  push?: PushInjected;
 }
 
 export interface RunningRegistry {
@@ -122,7 +125,19 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     }
   };
 
+  const host = options.host ?? config.listen;
+  const push = createPushApi(
+    config,
+    host,
+    options.push ?? {},
+    () => void reload(true),
+    (name) => {
+      const repo = snapshot.index.v2.get(name);
+      return repo !== undefined && repo.meta.protected !== true;
+    },
+  );
   const handler = createRegistryApp({
+    ...(push === undefined ? {} : { push }),
     config,
     snapshot: () => snapshot,
     // A prepared snapshot goes live everywhere at once; a request that misses here may come from
@@ -134,7 +149,6 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
   });
   const server = await listenerFor(config, handler);
-  const host = options.host ?? config.listen;
   const port = options.port ?? config.port;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
