@@ -21,6 +21,8 @@ import { RegistryError } from "./registry-error.js";
 export type AuthorizeWrite = (req: Req, name: string, tag?: string) => Promise<CommitAuthor>;
 export type MayPull = (req: Req, name: string) => Promise<boolean>;
 
+const LOOPBACK_CHALLENGE = 'Basic realm="raas (unauthenticated loopback testing)"';
+
 export function isLoopback(host: string): boolean {
   if (host === "localhost") return true;
   if (isIP(host) === 4) return host.startsWith("127.");
@@ -53,7 +55,7 @@ export function createPushApi(
   config: ServerConfig,
   listenHost: string,
   injected: PushInjected,
-  afterCommit: () => void,
+  afterCommit: () => Promise<void>,
   /** Without an access layer: what anyone may pull (a known, unprotected repository). */
   publicRepo: (name: string) => boolean,
 ): PushApi | undefined {
@@ -72,7 +74,14 @@ export function createPushApi(
       if (!isLoopback(req.socket.remoteAddress ?? "")) {
         throw new RegistryError(401, "UNAUTHORIZED", "authentication required");
       }
-      const user = authorName(basicUser(req) ?? "");
+      const given = basicUser(req);
+      // Ask for a name, so clients (which send credentials only when challenged) say who pushes.
+      if (given === undefined) {
+        throw new RegistryError(401, "UNAUTHORIZED", "authentication required", undefined, {
+          "WWW-Authenticate": LOOPBACK_CHALLENGE,
+        });
+      }
+      const user = authorName(given);
       return { name: user, email: `${user}@loopback.invalid` };
     };
   }
@@ -106,5 +115,6 @@ export function createPushApi(
     maxBlobSize: config.push.maxBlobSize,
     publicRead: false,
     afterCommit,
+    ...(injected.authorizeWrite === undefined ? { pingChallenge: LOOPBACK_CHALLENGE } : {}),
   });
 }

@@ -33,8 +33,13 @@ export interface PushDeps {
   mayPull(req: Req, name: string): Promise<boolean>;
   maxBlobSize: number;
   publicRead: boolean;
+  /**
+   * A `WWW-Authenticate` challenge for the `/v2/` ping of a request without credentials:
+   * clients learn from the ping how to authenticate, and send credentials only when asked.
+   */
+  pingChallenge?: string;
   /** Called after a metadata commit (serve it now: read-your-writes). */
-  afterCommit?: () => void;
+  afterCommit?: () => Promise<void>;
 }
 
 const quiet: Reporter = {
@@ -108,6 +113,14 @@ export class PushApi {
   async handle(ctx: RequestContext, segments: string[]): Promise<boolean> {
     const method = ctx.req.method ?? "";
     const n = segments.length;
+    if (n === 1 && segments[0] === "" && this.deps.pingChallenge !== undefined) {
+      if (ctx.req.headers.authorization === undefined) {
+        throw new RegistryError(401, "UNAUTHORIZED", "authentication required", undefined, {
+          "WWW-Authenticate": this.deps.pingChallenge,
+        });
+      }
+      return false;
+    }
     if (n >= 4 && segments[n - 3] === "blobs" && segments[n - 2] === "uploads") {
       const name = this.name(segments.slice(0, -3));
       const id = segments[n - 1] ?? "";
@@ -334,7 +347,7 @@ export class PushApi {
         (files) => writePublications(files, [{ metadataPath, result }], new Date()),
         author,
       );
-      if (commit !== undefined) this.deps.afterCommit?.();
+      if (commit !== undefined) await this.deps.afterCommit?.();
     } catch (err) {
       if (err instanceof UserError) throw new RegistryError(409, "DENIED", errorMessage(err));
       throw err;

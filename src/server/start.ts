@@ -130,7 +130,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     config,
     host,
     options.push ?? {},
-    () => void reload(true),
+    () => reload(true),
     (name) => {
       const repo = snapshot.index.v2.get(name);
       return repo !== undefined && repo.meta.protected !== true;

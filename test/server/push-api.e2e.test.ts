@@ -7,13 +7,14 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
-import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/adapters/package-root.js";
-import { gitOut, tempDir, tempGitRemote } from "../helpers/git.js";
+import { gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
 
@@ -26,9 +27,21 @@ let base: string;
 let server: ChildProcess;
 
 async function startServer(conf: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [join(packageRoot(), "dist/server-bundle/main.js"), "--config", conf, "--host", "127.0.0.1", "--port", "0"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      join(packageRoot(), "dist/server-bundle/main.js"),
+      "--config",
+      conf,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const lines = createInterface({ input: proc.stdout! });
   const url = await new Promise<string>((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`server exited ${code}`)));
@@ -41,14 +54,36 @@ async function startServer(conf: string): Promise<{ proc: ChildProcess; url: str
 }
 
 beforeAll(async () => {
-  root = await tempDir("raas-push-api-");
+  root = await mkdtemp(join(tmpdir(), "raas-push-api-"));
   const deploy = join(root, "deploy");
   const store = join(root, "store");
   await mkdir(join(store, "v1"), { recursive: true });
   await mkdir(join(store, "v2"), { recursive: true });
-  ({ remote } = await tempGitRemote({ files: { "data/README": "metadata\n", "manifests/README": "manifests\n" } }));
+  remote = join(root, "remote.git");
+  gitOut(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  const seed = join(root, "seed");
+  gitOut(root, ["clone", "--quiet", remote, seed]);
+  await mkdir(join(seed, "data"), { recursive: true });
+  await mkdir(join(seed, "manifests"), { recursive: true });
+  await writeFile(join(seed, "data", "README"), "metadata\n");
+  await writeFile(join(seed, "manifests", "README"), "manifests\n");
+  gitOut(seed, ["add", "-A"]);
+  gitOut(seed, [
+    "-c",
+    "user.name=setup",
+    "-c",
+    "user.email=setup@example.invalid",
+    "commit",
+    "--quiet",
+    "-m",
+    "initial",
+  ]);
+  gitOut(seed, ["push", "--quiet", "origin", "HEAD:main"]);
   // The local platform's deploy hook: every push is checked out where the server reads.
-  await writeFile(join(remote, "hooks", "post-receive"), `#!/bin/sh\nexec git --work-tree="${deploy}" checkout -f main\n`);
+  await writeFile(
+    join(remote, "hooks", "post-receive"),
+    `#!/bin/sh\nexec git --work-tree="${deploy}" checkout -f main\n`,
+  );
   await chmod(join(remote, "hooks", "post-receive"), 0o755);
   await mkdir(deploy, { recursive: true });
   gitOut(root, [`--git-dir=${remote}`, `--work-tree=${deploy}`, "checkout", "-f", "main"]);
@@ -82,18 +117,23 @@ beforeAll(async () => {
   base = started.url;
 }, 60_000);
 
-afterAll(() => {
+afterAll(async () => {
   server?.kill("SIGTERM");
+  await rm(root, { recursive: true, force: true });
 });
 
 const basic = { Authorization: `Basic ${Buffer.from("alice:secret").toString("base64")}` };
 const req = (path: string, init: RequestInit = {}) =>
   fetch(`${base}${path}`, { ...init, headers: { ...basic, ...(init.headers as Record<string, string>) } });
-const errorCode = async (res: Response) => ((await res.json()) as { errors: { code: string }[] }).errors[0]?.code;
+const errorCode = async (res: Response) =>
+  ((await res.json()) as { errors: { code: string }[] }).errors[0]?.code;
 
 async function pushBlob(name: string, bytes: Buffer): Promise<string> {
   const digest = sha(bytes);
-  const res = await req(`/v2/${name}/blobs/uploads/?digest=${digest}`, { method: "POST", body: bytes });
+  const res = await req(`/v2/${name}/blobs/uploads/?digest=${digest}`, {
+    method: "POST",
+    body: new Uint8Array(bytes),
+  });
   expect(res.status).toBe(201);
   return digest;
 }
@@ -114,7 +154,11 @@ describe("the OCI push workflow over HTTP", () => {
     expect(first.status).toBe(202);
     expect(first.headers.get("range")).toBe("0-6999");
 
-    const outOfOrder = await req(location, { method: "PATCH", body: data.subarray(8000, 9000), headers: { "Content-Range": "8000-8999" } });
+    const outOfOrder = await req(location, {
+      method: "PATCH",
+      body: data.subarray(8000, 9000),
+      headers: { "Content-Range": "8000-8999" },
+    });
     expect(outOfOrder.status).toBe(416);
     expect(outOfOrder.headers.get("range")).toBe("0-6999");
 
@@ -122,9 +166,16 @@ describe("the OCI push workflow over HTTP", () => {
     expect(status.status).toBe(204);
     expect(status.headers.get("range")).toBe("0-6999");
 
-    const second = await req(location, { method: "PATCH", body: data.subarray(7000, 15000), headers: { "Content-Range": "7000-14999" } });
+    const second = await req(location, {
+      method: "PATCH",
+      body: data.subarray(7000, 15000),
+      headers: { "Content-Range": "7000-14999" },
+    });
     expect(second.status).toBe(202);
-    const wrong = await req(`${location}?digest=${sha(Buffer.from("other"))}`, { method: "PUT", body: data.subarray(15000) });
+    const wrong = await req(`${location}?digest=${sha(Buffer.from("other"))}`, {
+      method: "PUT",
+      body: data.subarray(15000),
+    });
     expect(wrong.status).toBe(400);
     expect(await errorCode(wrong)).toBe("DIGEST_INVALID");
     // The wrong-digest PUT appended its body; the session continues from where it now stands.
@@ -139,7 +190,10 @@ describe("the OCI push workflow over HTTP", () => {
   it("monolithic POST, POST then PUT, wrong digest never becomes visible, cancel", async () => {
     const bytes = Buffer.from("monolithic blob");
     await pushBlob("acme/mono", bytes);
-    const bad = await req(`/v2/acme/mono/blobs/uploads/?digest=${sha(Buffer.from("x"))}`, { method: "POST", body: bytes });
+    const bad = await req(`/v2/acme/mono/blobs/uploads/?digest=${sha(Buffer.from("x"))}`, {
+      method: "POST",
+      body: bytes,
+    });
     expect(bad.status).toBe(400);
     expect(await errorCode(bad)).toBe("DIGEST_INVALID");
     const files = await readdir(join(root, "store", "v2", "acme-mono", "blobs"));
@@ -147,7 +201,10 @@ describe("the OCI push workflow over HTTP", () => {
 
     const start = await req("/v2/acme/mono/blobs/uploads/", { method: "POST" });
     const other = Buffer.from("post then put");
-    const put = await req(`${start.headers.get("location")}?digest=${sha(other)}`, { method: "PUT", body: other });
+    const put = await req(`${start.headers.get("location")}?digest=${sha(other)}`, {
+      method: "PUT",
+      body: other,
+    });
     expect(put.status).toBe(201);
 
     const cancel = await req("/v2/acme/mono/blobs/uploads/", { method: "POST" });
@@ -176,28 +233,43 @@ describe("the OCI push workflow over HTTP", () => {
   });
 
   it("mounts only from a repository the caller may pull; otherwise starts a session", async () => {
-    const unknown = await req(`/v2/acme/target/blobs/uploads/?mount=${sha(Buffer.from("monolithic blob"))}&from=acme/mono`, {
-      method: "POST",
-    });
+    const unknown = await req(
+      `/v2/acme/target/blobs/uploads/?mount=${sha(Buffer.from("monolithic blob"))}&from=acme/mono`,
+      {
+        method: "POST",
+      },
+    );
     // acme/mono has no published image yet, so nobody may pull it: a normal session.
     expect(unknown.status).toBe(202);
   });
 
   it("manifest PUT: missing blobs refused, then a publication committed with the pusher as author", async () => {
-    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }));
+    const config = Buffer.from(
+      JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
+    );
     const layer = Buffer.from("layer bytes");
     const manifestOf = (layerDigest: string) =>
       Buffer.from(
         JSON.stringify({
           schemaVersion: 2,
           mediaType: "application/vnd.oci.image.manifest.v1+json",
-          config: { mediaType: "application/vnd.oci.image.config.v1+json", digest: sha(config), size: config.length },
-          layers: [{ mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.length }],
+          config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: sha(config),
+            size: config.length,
+          },
+          layers: [
+            { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.length },
+          ],
         }),
       );
     await pushBlob("acme/web", config);
     const headers = { "Content-Type": "application/vnd.oci.image.manifest.v1+json" };
-    const missing = await req("/v2/acme/web/manifests/v1", { method: "PUT", body: manifestOf(sha(layer)), headers });
+    const missing = await req("/v2/acme/web/manifests/v1", {
+      method: "PUT",
+      body: manifestOf(sha(layer)),
+      headers,
+    });
     expect(missing.status).toBe(400);
     expect(await errorCode(missing)).toBe("MANIFEST_BLOB_UNKNOWN");
 
@@ -207,7 +279,11 @@ describe("the OCI push workflow over HTTP", () => {
       headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
     });
     expect(await errorCode(confused)).toBe("MANIFEST_INVALID");
-    const tooBig = await req("/v2/acme/web/manifests/v1", { method: "PUT", body: Buffer.alloc(4 * 1024 * 1024 + 1, 32), headers });
+    const tooBig = await req("/v2/acme/web/manifests/v1", {
+      method: "PUT",
+      body: Buffer.alloc(4 * 1024 * 1024 + 1, 32),
+      headers,
+    });
     expect(tooBig.status).toBe(413);
 
     await pushBlob("acme/web", layer);
@@ -218,18 +294,26 @@ describe("the OCI push workflow over HTTP", () => {
     expect(put.headers.get("location")).toBe(`/v2/acme/web/manifests/${sha(manifest)}`);
 
     // Read-your-writes: the replica that took the write serves it at once.
-    const got = await req("/v2/acme/web/manifests/v1", { headers: { Accept: "application/vnd.oci.image.manifest.v1+json" } });
+    const got = await req("/v2/acme/web/manifests/v1", {
+      headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
     expect(got.status).toBe(200);
     expect(Buffer.from(await got.arrayBuffer()).equals(manifest)).toBe(true);
     const log = gitOut(root, [`--git-dir=${remote}`, "log", "-1", "--format=%an <%ae>|%s", "main"]);
     expect(log).toBe("alice <alice@loopback.invalid>|acme push acme/web:v1 (registry API)");
 
-    const mismatch = await req(`/v2/acme/web/manifests/${sha(Buffer.from("x"))}`, { method: "PUT", body: manifest, headers });
+    const mismatch = await req(`/v2/acme/web/manifests/${sha(Buffer.from("x"))}`, {
+      method: "PUT",
+      body: manifest,
+      headers,
+    });
     expect(mismatch.status).toBe(400);
     expect(await errorCode(mismatch)).toBe("DIGEST_INVALID");
 
     // Now acme/web is pullable: a mount from it is a mount.
-    const mounted = await req(`/v2/acme/copy/blobs/uploads/?mount=${sha(layer)}&from=acme/web`, { method: "POST" });
+    const mounted = await req(`/v2/acme/copy/blobs/uploads/?mount=${sha(layer)}&from=acme/web`, {
+      method: "POST",
+    });
     expect(mounted.status).toBe(201);
     expect(mounted.headers.get("docker-content-digest")).toBe(sha(layer));
   }, 60_000);
@@ -241,7 +325,13 @@ describe("real clients push into raas", () => {
 
   it("skopeo copies a single-image and a multi-platform image in, and pulls them back by tag and digest", async () => {
     const src = join(root, "src-single");
-    await writeOciLayoutDir(src, { name: "acme/single", tag: "1.0", layers: 2, gzip: true, annotations: "skopeo" });
+    await writeOciLayoutDir(src, {
+      name: "acme/single",
+      tag: "1.0",
+      layers: 2,
+      gzip: true,
+      annotations: "skopeo",
+    });
     const multi = join(root, "src-multi");
     await writeOciLayoutDir(multi, {
       name: "acme/multi",
@@ -262,14 +352,36 @@ describe("real clients push into raas", () => {
     await skopeo(["copy", "--src-tls-verify=false", `docker://${host()}/acme/single:1.0`, `oci:${pulled}:x`]);
     const verified = await verifyOciDir(pulled);
     expect(verified.layers).toHaveLength(2);
-    const { stdout: digest } = await skopeo(["inspect", "--tls-verify=false", "--format", "{{.Digest}}", `docker://${host()}/acme/single:1.0`]);
+    const { stdout: digest } = await skopeo([
+      "inspect",
+      "--tls-verify=false",
+      "--format",
+      "{{.Digest}}",
+      `docker://${host()}/acme/single:1.0`,
+    ]);
     const byDigest = join(root, "pulled-digest");
-    await skopeo(["copy", "--src-tls-verify=false", `docker://${host()}/acme/single@${digest.trim()}`, `oci:${byDigest}:x`]);
+    await skopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${host()}/acme/single@${digest.trim()}`,
+      `oci:${byDigest}:x`,
+    ]);
     expect((await verifyOciDir(byDigest)).layers).toEqual(verified.layers);
 
     const multiOut = join(root, "pulled-multi");
-    await skopeo(["copy", "--all", "--src-tls-verify=false", `docker://${host()}/acme/multi:2.0`, `oci:${multiOut}:x`]);
-    const { stdout: raw } = await skopeo(["inspect", "--raw", "--tls-verify=false", `docker://${host()}/acme/multi:2.0`]);
+    await skopeo([
+      "copy",
+      "--all",
+      "--src-tls-verify=false",
+      `docker://${host()}/acme/multi:2.0`,
+      `oci:${multiOut}:x`,
+    ]);
+    const { stdout: raw } = await skopeo([
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      `docker://${host()}/acme/multi:2.0`,
+    ]);
     expect((JSON.parse(raw) as { manifests: unknown[] }).manifests).toHaveLength(2);
     // verifyOciDir hashes every blob of the layout skopeo wrote.
     await verifyOciDir(join(root, "pulled-multi")).catch((err: Error) => {
