@@ -114,8 +114,9 @@ export class GitMetadataRepository implements MetadataCommitPort {
         },
       });
       await run(dir, ["add", "--all"]);
-      if ((await run(dir, ["status", "--porcelain"])).trim() === "")
+      if ((await run(dir, ["status", "--porcelain"])).trim() === "") {
         return { commit: undefined, attempts: attempt };
+      }
       const who = author ?? { name: "raas registry", email: "registry@raas.invalid" };
       await run(dir, [
         "-c",

@@ -33,10 +33,12 @@ function descriptor(value: unknown, where: string): Descriptor {
   if (d === undefined) throw invalid(`${where} is not a descriptor`);
   const { mediaType, digest, size } = d;
   if (typeof mediaType !== "string" || mediaType.length > 255) throw invalid(`${where} has no mediaType`);
-  if (!isDigest(digest))
+  if (!isDigest(digest)) {
     throw invalid(`${where} has an invalid digest`, { digest: String(digest).slice(0, 100) });
-  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0)
+  }
+  if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
     throw invalid(`${where} has an invalid size`);
+  }
   const result: Descriptor = { mediaType, digest, size };
   const p = asObject(d.platform);
   if (p !== undefined && typeof p.architecture === "string" && typeof p.os === "string") {
@@ -95,8 +97,9 @@ export async function checkManifest(
     if (!IMAGE_MANIFEST_TYPES.has(child.mediaType)) {
       throw invalid(`manifests[${i}]: only image manifests can be listed (${child.mediaType.slice(0, 100)})`);
     }
-    if (child.size > MAX_MANIFEST_SIZE)
+    if (child.size > MAX_MANIFEST_SIZE) {
       throw invalid(`manifests[${i}] is larger than ${MAX_MANIFEST_SIZE} bytes`);
+    }
     const key = manifestKey(repository, child.mediaType, child.digest);
     const info = await store.head(key);
     if (info === undefined || info.size !== child.size) {
@@ -110,8 +113,9 @@ export async function checkManifest(
       );
     }
     const childBytes = await store.getBuffer(key);
-    if (sha256Digest(childBytes) !== child.digest)
+    if (sha256Digest(childBytes) !== child.digest) {
       throw invalid(`manifests[${i}] does not match its digest in storage`);
+    }
     const node = await imageNode(
       store,
       repository,

@@ -13,7 +13,6 @@ import { MaskSet } from "../publish/mask.js";
 import { writePublications, type CommitAuthor, type MetadataCommitPort } from "../publish/metadata-commit.js";
 import { publishTarget } from "../publish/publish.js";
 import { DigestMismatchError, type BlobStore } from "../storage/types.js";
-import type { Reporter, Step } from "../ui/reporter.js";
 import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
@@ -42,13 +41,15 @@ export interface PushDeps {
   afterCommit?: () => Promise<void>;
 }
 
+type Reporter = Parameters<typeof publishTarget>[0]["reporter"];
+
 const quiet: Reporter = {
   level: "error",
   error: () => undefined,
   warn: () => undefined,
   info: () => undefined,
   debug: () => undefined,
-  step: (): Step => ({
+  step: () => ({
     update: () => undefined,
     succeed: () => undefined,
     fail: () => undefined,
@@ -226,8 +227,9 @@ export class PushApi {
       await this.sessions.remove(id);
       return send(req, res, 204, "", API_VERSION_HEADER);
     }
-    if (method !== "PATCH" && method !== "PUT")
+    if (method !== "PATCH" && method !== "PUT") {
       throw new RegistryError(405, "UNSUPPORTED", "the operation is unsupported");
+    }
     const digest = method === "PUT" ? queryDigest(ctx.query.get("digest"), "digest") : undefined;
     state = await this.appendBody(req, id, state, progress);
     if (digest === undefined) return send(req, res, 202, "", progress(state));
@@ -279,8 +281,9 @@ export class PushApi {
       }
     }
     if (length === 0) return state;
-    if (length !== undefined && state.offset + length > this.deps.maxBlobSize)
+    if (length !== undefined && state.offset + length > this.deps.maxBlobSize) {
       throw tooLarge(this.deps.maxBlobSize);
+    }
     try {
       return await this.sessions.append(id, state, req);
     } catch (err) {
