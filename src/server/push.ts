@@ -17,7 +17,7 @@ import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
 import { noRoute, RegistryError } from "./registry-error.js";
-import { ChunkTooLargeError, UploadSessions, type UploadState } from "./upload-sessions.js";
+import { ChunkSizeError, ChunkTooLargeError, UploadSessions, type UploadState } from "./upload-sessions.js";
 
 export interface PushDeps {
   store: BlobStore;
@@ -60,8 +60,11 @@ const quiet: Reporter = {
 /** Counts the bytes of a body and fails past `limit`. */
 class Limit extends Transform {
   bytes = 0;
+  /** Why the stream failed, when it did (the store may wrap the error it sees). */
+  failure: unknown;
   constructor(private readonly limit: number) {
     super();
+    this.on("error", (err) => (this.failure = err));
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
@@ -190,14 +193,15 @@ export class PushApi {
     });
   }
 
-  private async verifiedPut(key: string, body: Transform, digest: Digest, size?: number): Promise<void> {
+  private async verifiedPut(key: string, body: Limit, digest: Digest, size?: number): Promise<void> {
     try {
       await this.deps.store.put(key, body, {
         digest,
         ...(size === undefined ? {} : { size }),
         publicRead: this.deps.publicRead,
       });
-    } catch (err) {
+    } catch (caught) {
+      const err = body.failure ?? caught;
       if (err instanceof DigestMismatchError) {
         throw new RegistryError(400, "DIGEST_INVALID", "content does not match the digest", { digest });
       }
@@ -260,6 +264,7 @@ export class PushApi {
   ): Promise<UploadState> {
     const length = contentLength(req);
     const range = req.headers["content-range"];
+    let expected: number | undefined;
     if (range !== undefined) {
       const m = /^(?:bytes[ =])?(\d{1,16})-(\d{1,16})(?:\/\d+|\/\*)?$/.exec(range);
       const start = Number(m?.[1]);
@@ -279,14 +284,24 @@ export class PushApi {
           progress(state),
         );
       }
+      expected = end - start + 1;
     }
     if (length === 0) return state;
     if (length !== undefined && state.offset + length > this.deps.maxBlobSize) {
       throw tooLarge(this.deps.maxBlobSize);
     }
     try {
-      return await this.sessions.append(id, state, req);
+      return await this.sessions.append(id, state, req, expected);
     } catch (err) {
+      if (err instanceof ChunkSizeError) {
+        throw new RegistryError(
+          416,
+          "BLOB_UPLOAD_INVALID",
+          "chunk does not match its Content-Range",
+          { offset: state.offset },
+          progress(state),
+        );
+      }
       if (err instanceof ChunkTooLargeError) throw tooLarge(err.limit);
       throw err;
     }

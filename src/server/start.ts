@@ -31,6 +31,8 @@ export interface StartOptions {
    * this server's own polling.
    */
   coordinated?: boolean;
+  /** After a write committed metadata (default: reload this process's snapshot; a cluster worker asks the primary). */
+  afterCommit?: () => Promise<void>;
   /** The write API's dependencies (access layer, storage, metadata port); see push-setup.ts. */
   push?: PushInjected;
 }
@@ -130,7 +132,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     config,
     host,
     options.push ?? {},
-    () => reload(true),
+    options.afterCommit ?? (() => reload(true)),
     (name) => {
       const repo = snapshot.index.v2.get(name);
       return repo !== undefined && repo.meta.protected !== true;

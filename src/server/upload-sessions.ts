@@ -49,6 +49,17 @@ export class ChunkTooLargeError extends Error {
   }
 }
 
+/** A chunk whose body is not as long as its Content-Range says. */
+export class ChunkSizeError extends Error {
+  constructor(
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`the chunk has ${actual} bytes, its range says ${expected}`);
+    this.name = "ChunkSizeError";
+  }
+}
+
 async function hasherFrom(state: UploadState | undefined): Promise<IHasher> {
   const hasher = await createSHA256();
   hasher.init();
@@ -62,6 +73,7 @@ class MeteredHash extends Transform {
   constructor(
     readonly hasher: IHasher,
     private readonly limit: number,
+    private readonly expected: number | undefined,
   ) {
     super();
   }
@@ -69,6 +81,10 @@ class MeteredHash extends Transform {
     this.bytes += chunk.length;
     if (this.bytes > this.limit) {
       callback(new ChunkTooLargeError(this.limit));
+      return;
+    }
+    if (this.expected !== undefined && this.bytes > this.expected) {
+      callback(new ChunkSizeError(this.expected, this.bytes));
       return;
     }
     this.hasher.update(chunk);
@@ -113,18 +129,25 @@ export class UploadSessions {
    * Append `body` at `state.offset`; returns the new state. The chunk is streamed into storage
    * (memory stays bounded) and hashed on the way.
    */
-  async append(id: string, state: UploadState, body: Readable): Promise<UploadState> {
+  async append(id: string, state: UploadState, body: Readable, expected?: number): Promise<UploadState> {
     if (state.parts.length >= MAX_PARTS) throw new ChunkTooLargeError(this.maxBlobSize);
     const hasher = await hasherFrom(state);
-    const meter = new MeteredHash(hasher, this.maxBlobSize - state.offset);
+    const meter = new MeteredHash(hasher, this.maxBlobSize - state.offset, expected);
     const key = `${UPLOADS_PREFIX}${id}/part-${pad(state.offset)}-${randomBytes(6).toString("hex")}`;
     body.on("error", (err) => meter.destroy(err));
     body.pipe(meter);
+    let failure: unknown;
+    meter.on("error", (err) => (failure = err));
     try {
       await this.store.put(key, meter);
     } catch (err) {
       await this.store.delete(key).catch(() => undefined);
-      throw err;
+      // The store may wrap the stream's error: what the meter refused is the real cause.
+      throw failure ?? err;
+    }
+    if (expected !== undefined && meter.bytes !== expected) {
+      await this.store.delete(key);
+      throw new ChunkSizeError(expected, meter.bytes);
     }
     if (meter.bytes === 0) {
       await this.store.delete(key);

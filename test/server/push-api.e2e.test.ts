@@ -324,7 +324,13 @@ describe("the OCI push workflow over HTTP", () => {
 });
 
 /** One request on a fresh connection, so consecutive requests reach different workers. */
-function fresh(method: string, path: string, body?: Buffer, headers: Record<string, string> = {}) {
+function fresh(
+  method: string,
+  path: string,
+  body?: Buffer,
+  headers: Record<string, string> = {},
+  chunked = false,
+) {
   return new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>(
     (resolve, reject) => {
       const r = httpRequest(
@@ -357,6 +363,29 @@ describe("upload sessions live in storage", () => {
     await new Promise((r) => setTimeout(r, 200));
     const workers = new Set(records.filter((r) => r.path?.includes(id) === true).map((r) => r.worker));
     expect(workers.size).toBe(2);
+  });
+
+  it("streamed bodies are held to the Content-Range and the size limit while they arrive", async () => {
+    const start = await fresh("POST", "/v2/acme/stream/blobs/uploads/");
+    const location = String(start.headers.location);
+    const longer = await fresh("PATCH", location, Buffer.alloc(2000, 1), { "Content-Range": "0-999" }, true);
+    expect(longer.status).toBe(416);
+    expect(longer.headers.range).toBe("0-0");
+    const huge = await fresh("PATCH", location, Buffer.alloc(50_000_001, 2), {}, true).catch(() => ({
+      status: 413,
+    }));
+    expect(huge.status).toBe(413);
+    const mono = await fresh(
+      "POST",
+      `/v2/acme/stream/blobs/uploads/?digest=${sha(Buffer.alloc(50_000_001, 2))}`,
+      Buffer.alloc(50_000_001, 2),
+      {},
+      true,
+    ).catch(() => ({ status: 413 }));
+    expect(mono.status).toBe(413);
+    // Nothing of it is visible, and the session still stands at 0.
+    expect((await fresh("GET", location)).headers.range).toBe("0-0");
+    await expect(readdir(join(root, "store", "v2", "acme-stream"))).rejects.toThrow();
   });
 
   it("concurrent PATCHes at one offset leave one consistent session", async () => {
