@@ -413,7 +413,7 @@ describe("real clients push into raas", () => {
   const skopeo = (args: string[]) => run("skopeo", args, { timeout: 120_000 });
   const host = () => base.replace(/^http:\/\//, "");
 
-  it("skopeo copies a single-image and a multi-platform image in, and pulls them back by tag and digest", async () => {
+  it("skopeo copies a single-image and a multi-platform image in, podman pushes one, and all pull back by tag and digest", async () => {
     const src = join(root, "src-single");
     await writeOciLayoutDir(src, {
       name: "acme/single",
@@ -487,8 +487,44 @@ describe("real clients push into raas", () => {
     ]);
     expect(multiDigest).toBe(raw);
 
+    // podman, with its own throw-away storage: pull the image from raas, push it under another name.
+    const podman = (args: string[]) =>
+      run(
+        "podman",
+        [
+          "--root",
+          join(root, "podman", "root"),
+          "--runroot",
+          join(root, "podman", "run"),
+          "--storage-driver",
+          "vfs",
+          ...args,
+        ],
+        { timeout: 120_000 },
+      );
+    await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/single:1.0`]);
+    const { stdout: images } = await podman(["images", "-q"]);
+    const imageId = images.trim().split("\n")[0]!;
+    await podman([
+      "push",
+      "--tls-verify=false",
+      "--creds",
+      "carol:pw",
+      imageId,
+      `docker://${host()}/acme/podman:3.0`,
+    ]);
+    const podmanOut = join(root, "pulled-podman");
+    await skopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${host()}/acme/podman:3.0`,
+      `oci:${podmanOut}:x`,
+    ]);
+    expect((await verifyOciDir(podmanOut)).diffIds).toEqual((await verifyOciDir(pulled)).diffIds);
+
     const authors = gitOut(root, [`--git-dir=${remote}`, "log", "--format=%an|%s", "main"]).split("\n");
     expect(authors).toContain("bob|acme push acme/single:1.0 (registry API)");
     expect(authors).toContain("bob|acme push acme/multi:2.0 (registry API)");
+    expect(authors).toContain("carol|acme push acme/podman:3.0 (registry API)");
   }, 180_000);
 });
