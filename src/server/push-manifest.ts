@@ -11,6 +11,11 @@ import type { BlobStore } from "../storage/types.js";
 import { RegistryError } from "./registry-error.js";
 
 export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
+/**
+ * Each reference costs a storage round trip (and an index child a read of up to 4 MiB), so a
+ * 4 MiB document could otherwise make one request cost thousands of them.
+ */
+export const MAX_REFERENCES = 1000;
 
 type Json = Record<string, unknown>;
 
@@ -91,6 +96,8 @@ export async function checkManifest(
   }
   if ("config" in json || "layers" in json) throw invalid("an index has no config or layers");
   if (!Array.isArray(json.manifests)) throw invalid("an index needs a manifests array");
+  if (json.manifests.length > MAX_REFERENCES)
+    throw invalid(`an index may list at most ${MAX_REFERENCES} manifests`);
   const children: ImageManifest[] = [];
   for (const [i, entry] of json.manifests.entries()) {
     const child = descriptor(entry, `manifests[${i}]`);
@@ -140,6 +147,8 @@ async function imageNode(
 ): Promise<ImageManifest> {
   if ("manifests" in json) throw invalid("an image manifest has no manifests list");
   if (!Array.isArray(json.layers)) throw invalid("an image manifest needs a layers array");
+  if (json.layers.length > MAX_REFERENCES)
+    throw invalid(`an image manifest may have at most ${MAX_REFERENCES} layers`);
   const config = await present(store, repository, descriptor(json.config, "config"));
   const layers: Blob[] = [];
   for (const [i, layer] of json.layers.entries()) {

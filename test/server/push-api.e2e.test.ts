@@ -290,6 +290,23 @@ describe("the OCI push workflow over HTTP", () => {
     });
     expect(tooBig.status).toBe(413);
 
+    // An index listing more than 1000 manifests is refused before any of them is looked up.
+    const child = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha(config), size: 1 };
+    const wide = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: Array(1001).fill(child),
+      }),
+    );
+    const wideRes = await req("/v2/acme/web/manifests/wide", {
+      method: "PUT",
+      body: wide,
+      headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
+    });
+    expect(wideRes.status).toBe(400);
+    expect(await errorCode(wideRes)).toBe("MANIFEST_INVALID");
+
     await pushBlob("acme/web", layer);
     const manifest = manifestOf(sha(layer));
     const put = await req("/v2/acme/web/manifests/v1", { method: "PUT", body: manifest, headers });
