@@ -96,8 +96,9 @@ export async function checkManifest(
   }
   if ("config" in json || "layers" in json) throw invalid("an index has no config or layers");
   if (!Array.isArray(json.manifests)) throw invalid("an index needs a manifests array");
-  if (json.manifests.length > MAX_REFERENCES)
+  if (json.manifests.length > MAX_REFERENCES) {
     throw invalid(`an index may list at most ${MAX_REFERENCES} manifests`);
+  }
   const children: ImageManifest[] = [];
   for (const [i, entry] of json.manifests.entries()) {
     const child = descriptor(entry, `manifests[${i}]`);
@@ -147,8 +148,9 @@ async function imageNode(
 ): Promise<ImageManifest> {
   if ("manifests" in json) throw invalid("an image manifest has no manifests list");
   if (!Array.isArray(json.layers)) throw invalid("an image manifest needs a layers array");
-  if (json.layers.length > MAX_REFERENCES)
+  if (json.layers.length > MAX_REFERENCES) {
     throw invalid(`an image manifest may have at most ${MAX_REFERENCES} layers`);
+  }
   const config = await present(store, repository, descriptor(json.config, "config"));
   const layers: Blob[] = [];
   for (const [i, layer] of json.layers.entries()) {
