@@ -331,6 +331,31 @@ describe("the OCI push workflow over HTTP", () => {
     expect(mismatch.status).toBe(400);
     expect(await errorCode(mismatch)).toBe("DIGEST_INVALID");
 
+    // A manifest with a subject (a signature or SBOM attached to v1) answers OCI-Subject.
+    const empty = Buffer.from("{}");
+    await pushBlob("acme/web", empty);
+    const referrer = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        artifactType: "application/vnd.example.sbom",
+        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 },
+        layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 }],
+        subject: {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          digest: sha(manifest),
+          size: manifest.length,
+        },
+      }),
+    );
+    const attached = await req(`/v2/acme/web/manifests/${sha(referrer)}`, {
+      method: "PUT",
+      body: referrer,
+      headers,
+    });
+    expect(attached.status).toBe(201);
+    expect(attached.headers.get("oci-subject")).toBe(sha(manifest));
+
     // Now acme/web is pullable: a mount from it is a mount.
     const mounted = await req(`/v2/acme/copy/blobs/uploads/?mount=${sha(layer)}&from=acme/web`, {
       method: "POST",
