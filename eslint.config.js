@@ -66,7 +66,7 @@ export default tseslint.config(
       "src/image/**/*.ts",
       "src/storage/**/*.ts",
       "src/errors.ts",
-      "src/publish/{publish,upload,pool,mask}.ts",
+      "src/publish/{publish,upload,pool,mask,metadata-commit}.ts",
     ],
     ignores: ["src/**/*.test.ts", "src/**/testing/**"],
     rules: { "no-restricted-imports": boundary(true) },

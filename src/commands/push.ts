@@ -1,11 +1,9 @@
 import { parseMetadata } from "../crane/parse.js";
-import { applyPublication } from "../crane/publication.js";
-import { serializeMetadata } from "../crane/serialize.js";
 import type { CraneV4 } from "../crane/types.js";
-import { UserError } from "../errors.js";
 import { toDockerSchema2 } from "../image/docker-schema2.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
+import { asV4, writePublications } from "../publish/metadata-commit.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
 import { restoreVanished } from "../publish/recheck.js";
 import { selectTargets } from "../publish/targets.js";
@@ -179,18 +177,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     const step = reporter.step(`Committing metadata to ${deps.app.remote}`);
     const { commit, attempts } = await deps.app.update(message, async (files) => {
       const now = new Date();
-      for (const { metadataPath, result } of publications) {
-        const text = await files.read(metadataPath);
-        const current =
-          text === undefined ? undefined : asV4(parseMetadata(text, metadataPath), metadataPath);
-        const next = applyPublication(current, result.publication, now);
-        for (const manifest of result.manifestFiles) {
-          await files.write(`manifests/${result.publication.repository}/${manifest.digest}`, manifest.bytes);
-        }
-        // applyPublication keeps an unchanged file as it was: identical bytes, no commit.
-        const serialized = serializeMetadata(next);
-        if (serialized !== text) await files.write(metadataPath, serialized);
-      }
+      await writePublications(files, publications, now);
       for (const publication of v1) {
         const current = await files.read(publication.metadataPath);
         const text = publication.render(current);
@@ -256,11 +243,4 @@ async function referencedV1Ids(deps: PushDeps, path: string): Promise<ReadonlySe
 async function readExisting(deps: PushDeps, path: string): Promise<CraneV4 | undefined> {
   const text = await deps.app.read(path);
   return text === undefined ? undefined : asV4(parseMetadata(text, path), path);
-}
-
-function asV4(meta: ReturnType<typeof parseMetadata>, path: string): CraneV4 | undefined {
-  if (meta.version === 4) return meta;
-  throw new UserError(`${path} is Crane metadata version ${meta.version}; raas push writes version 4`, {
-    hint: "Move the old file aside (or publish under another name); raas will not overwrite metadata it did not write.",
-  });
 }

@@ -34,8 +34,16 @@ export interface RegistryAccess {
   readonly mode: ServerConfig["auth"]["mode"];
   /** Answers `/token` when this server issues tokens; true when it did. */
   tokenRoute(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
-  /** Throws a RegistryError (401 with a Bearer challenge, 403 DENIED, 429) unless allowed. */
-  authorizeRequest(req: IncomingMessage, name: string, action: Action, tag?: string): Promise<void>;
+  /**
+   * Throws a RegistryError (401 with a Bearer challenge, 403 DENIED, 429) unless allowed; returns
+   * the caller's name, undefined for anonymous access (and in mode off).
+   */
+  authorizeRequest(
+    req: IncomingMessage,
+    name: string,
+    action: Action,
+    tag?: string,
+  ): Promise<string | undefined>;
   /** `GET /v2/`: clients learn the realm here. */
   authorizeBase(req: IncomingMessage): Promise<void>;
   /** `/v2/_catalog`: the caller must hold a catalog grant (or be anonymous in local mode). */
@@ -52,7 +60,7 @@ export interface RegistryAccess {
 export const OPEN_ACCESS: RegistryAccess = {
   mode: "off",
   tokenRoute: () => Promise.resolve(false),
-  authorizeRequest: () => Promise.resolve(),
+  authorizeRequest: () => Promise.resolve(undefined),
   authorizeBase: () => Promise.resolve(),
   catalogFilter: () => Promise.resolve(() => true),
   pullFilter: () => Promise.resolve(() => true),
@@ -143,7 +151,8 @@ export async function createRegistryAccess(
     tokenRoute,
     isPublic,
     authorizeRequest: async (req, name, action, tag) => {
-      await guarded(authorizer.authorize(req, name, action, tag));
+      const { caller } = await guarded(authorizer.authorize(req, name, action, tag));
+      return caller.kind === "anonymous" ? undefined : caller.name;
     },
     authorizeBase: async (req) => {
       await guarded(authorizer.authorizeBase(req));

@@ -10,6 +10,7 @@ import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
 import { handleV1 } from "./v1.js";
+import type { PushApi } from "./push.js";
 import { handleV2 } from "./v2.js";
 import { createWebUi, wantsHtml, type WebOptions } from "../web/index.js";
 
@@ -32,6 +33,8 @@ export interface RegistryDeps {
   adoptPending?: () => boolean;
   /** Called once per finished request with its access-log record. */
   accessLog?: (record: AccessRecord) => void;
+  /** The write API (blob uploads, manifest PUT); absent: every write is refused with 405. */
+  push?: PushApi;
   /** The web page's plug-ins: who may see what (`canPull`), environments, pull statistics. */
   web?: WebOptions;
   /** Who may do what (`[auth]`, access.ts); default: everything anonymous and public. */
@@ -116,6 +119,12 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       },
     };
     if (await access.tokenRoute(req, res)) return;
+    // The write API sees every /v2/ request that is a write or an upload session's status.
+    if (deps.push !== undefined && path.startsWith("/v2/")) {
+      const segments = path.length > MAX_PATH ? undefined : segmentsOf(path);
+      if (segments === undefined) throw noRoute();
+      if (await deps.push.handle(ctx, segments.slice(2))) return;
+    }
     const isUsers = path === "/v1/users" || path === "/v1/users/";
     const allowed = isUsers ? USERS_METHODS : READ_METHODS;
     if (!allowed.includes(req.method ?? "")) {

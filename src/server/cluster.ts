@@ -29,6 +29,8 @@ type Message =
   | { raas: "prepared"; gen: number; fingerprint: string }
   | { raas: "commit"; gen: number }
   | { raas: "stop" }
+  | { raas: "reload-request"; id: number }
+  | { raas: "reload-done"; id: number }
   | { raas: "metrics-request"; id: number }
   | { raas: "metrics-collect"; id: number }
   | { raas: "metrics-data"; id: number; data: MetricsData }
@@ -100,6 +102,7 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
    * times at most) until all hold the same one. A request for a reload while one runs is not
    * lost: it runs again afterwards.
    */
+  const reloadWaiters: (() => void)[] = [];
   async function reloadAll(force: boolean): Promise<void> {
     if (stopping || !started) return;
     if (checking) {
@@ -107,6 +110,8 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
       return;
     }
     checking = true;
+    // Workers that asked for this reload (after a write) hear back once it is served everywhere.
+    const served = reloadWaiters.splice(0);
     try {
       const now = await sourcesFingerprint(config);
       if (!force && now === fingerprint) return;
@@ -120,6 +125,7 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
       log({ event: "reload", level: "error", message: errorMessage(err) });
     } finally {
       checking = false;
+      for (const done of served) done();
       const rerun = again;
       again = undefined;
       if (rerun !== undefined) void reloadAll(rerun);
@@ -163,6 +169,12 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
       preparing.prepared.add(message.fingerprint);
       preparing.waiting.delete(worker);
       preparing.done();
+    } else if (message.raas === "reload-request") {
+      const { id } = message;
+      reloadWaiters.push(() => {
+        if (worker.isConnected()) worker.send({ raas: "reload-done", id } satisfies Message);
+      });
+      void reloadAll(true);
     } else if (message.raas === "metrics-request") {
       void collect().then((parts) => {
         if (!worker.isConnected()) return;
@@ -272,6 +284,30 @@ export function workerMetrics(metrics: Metrics): () => Promise<string> {
       }
       waiting.set(id, answer);
       process.send?.({ raas: "metrics-request", id } satisfies Message);
+    });
+}
+
+/**
+ * In a worker: ask the primary to bring every worker to the metadata on disk now, and resolve
+ * once they all serve it (or after a while, when the primary does not answer).
+ */
+export function workerReload(): () => Promise<void> {
+  const waiting = new Map<number, () => void>();
+  let seq = 0;
+  process.on("message", (message: unknown) => {
+    if (isMessage(message) && message.raas === "reload-done") waiting.get(message.id)?.();
+  });
+  return () =>
+    new Promise((resolve) => {
+      const id = ++seq;
+      const timer = setTimeout(done, PREPARE_WAIT_MS / 6);
+      function done() {
+        clearTimeout(timer);
+        waiting.delete(id);
+        resolve();
+      }
+      waiting.set(id, done);
+      process.send?.({ raas: "reload-request", id } satisfies Message);
     });
 }
 

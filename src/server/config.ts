@@ -52,6 +52,18 @@ export interface ServerConfig {
   };
   /** `[auth]`: who may pull (docs/auth.md); mode off serves everything anonymously, as Crane does. */
   auth: AuthSettings;
+  /** The write API (`[push]`, docs/push-api.md); disabled unless `enable = true`. */
+  push: {
+    enable: boolean;
+    /** Accept writes without identities, from loopback only, on a loopback listen address (tests). */
+    unauthenticatedLoopback: boolean;
+    /** The app repository's remote, where manifest PUTs commit metadata. */
+    appRemote: string;
+    appBranch: string;
+    /** This process's working clone of the app repository. */
+    cloneDir: string;
+    maxBlobSize: number;
+  };
   /** Problems that did not stop loading (Crane logs them and carries on). */
   warnings: string[];
 }
@@ -336,6 +348,14 @@ export async function loadServerConfig(
       publicBaseUrl,
     },
     auth,
+    push: {
+      enable: r.bool("push", "enable", false),
+      unauthenticatedLoopback: r.bool("push", "unauthenticated_loopback", false),
+      appRemote: r.str("push", "app_remote", ""),
+      appBranch: r.str("push", "app_branch", "main"),
+      cloneDir: r.path("push", "clone_dir", ""),
+      maxBlobSize: r.num("push", "max_blob_size", 16 * 1024 ** 3, true),
+    },
     warnings,
   };
 }

@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { errorMessage, UserError } from "../errors.js";
-import { runPrimary, superviseWorker, workerMetrics } from "./cluster.js";
+import { runPrimary, superviseWorker, workerMetrics, workerReload } from "./cluster.js";
 import { loadServerConfig } from "./config.js";
 import { lineLog } from "./log-lines.js";
 import { Metrics } from "./metrics.js";
@@ -45,7 +45,7 @@ async function serve(options: StartOptions): Promise<void> {
     ...options,
     metrics,
     coordinated: cluster.isWorker,
-    ...(cluster.isWorker ? { renderMetrics: workerMetrics(metrics) } : {}),
+    ...(cluster.isWorker ? { renderMetrics: workerMetrics(metrics), afterCommit: workerReload() } : {}),
   });
   let stopping = false;
   const stop = (signal: string) => {

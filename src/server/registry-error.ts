@@ -4,6 +4,13 @@ import { API_VERSION_HEADER, sendJson, type Req, type Res } from "./http.js";
 /** Error codes from the OCI distribution spec (plus NOT_FOUND for paths that are no route at all). */
 export type OciErrorCode =
   | "BLOB_UNKNOWN"
+  | "BLOB_UPLOAD_INVALID"
+  | "BLOB_UPLOAD_UNKNOWN"
+  | "DENIED"
+  | "MANIFEST_BLOB_UNKNOWN"
+  | "MANIFEST_INVALID"
+  | "SIZE_INVALID"
+  | "UNAUTHORIZED"
   | "DIGEST_INVALID"
   | "MANIFEST_UNKNOWN"
   | "NAME_INVALID"

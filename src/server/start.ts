@@ -3,10 +3,12 @@ import { createServer, type Server } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { errorMessage, UserError } from "../errors.js";
-import { createRegistryAccess } from "./access.js";
+import { createRegistryAccess, type RegistryAccess } from "./access.js";
 import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
+import { createPushApi, type PushInjected } from "./push-setup.js";
 import type { Metrics } from "./metrics.js";
+import { RegistryError } from "./registry-error.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
 
 /** One structured log record: a request, a reload, or a problem. */
@@ -31,6 +33,10 @@ export interface StartOptions {
    * this server's own polling.
    */
   coordinated?: boolean;
+  /** After a write committed metadata (default: reload this process's snapshot; a cluster worker asks the primary). */
+  afterCommit?: () => Promise<void>;
+  /** The write API's dependencies (access layer, storage, metadata port); see push-setup.ts. */
+  push?: PushInjected;
 }
 
 export interface RunningRegistry {
@@ -126,7 +132,19 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
   // The policy is part of the snapshot, so a deploy changes metadata and access.yaml together.
   const access = await createRegistryAccess(config, () => snapshot.policy);
   if (access.mode !== "off") log({ event: "auth", mode: access.mode });
+  const host = options.host ?? config.listen;
+  const push = createPushApi(
+    config,
+    host,
+    options.push ?? accessWrites(access, config.auth.mode === "off" ? "" : config.auth.service),
+    options.afterCommit ?? (() => reload(true)),
+    (name) => {
+      const repo = snapshot.index.v2.get(name);
+      return repo !== undefined && repo.meta.protected !== true;
+    },
+  );
   const handler = createRegistryApp({
+    ...(push === undefined ? {} : { push }),
     config,
     access,
     snapshot: () => snapshot,
@@ -139,7 +157,6 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
   });
   const server = await listenerFor(config, handler);
-  const host = options.host ?? config.listen;
   const port = options.port ?? config.port;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -174,6 +191,30 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       clearInterval(sweep);
       clearTimeout(force);
       await reloading;
+    },
+  };
+}
+
+/**
+ * Writes through the access rules (docs/auth.md): a push needs a login that may push the
+ * repository (and tag), and its name becomes the author of the metadata commit. With auth off
+ * nothing is injected, so writes stay refused unless `[push] unauthenticated_loopback` is set.
+ */
+function accessWrites(access: RegistryAccess, service: string): PushInjected {
+  if (access.mode === "off") return {};
+  return {
+    authorizeWrite: async (req, name, tag) => {
+      const who = await access.authorizeRequest(req, name, "push", tag);
+      if (who === undefined) throw new RegistryError(401, "UNAUTHORIZED", "authentication required");
+      return { name: who, email: `${who}@${service}` };
+    },
+    mayPull: async (req, name) => {
+      try {
+        await access.authorizeRequest(req, name, "pull");
+        return true;
+      } catch {
+        return false;
+      }
     },
   };
 }

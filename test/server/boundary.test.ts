@@ -111,7 +111,9 @@ describe("the server boundary at build time", () => {
     expect(boundaryViolations(inputs)).toEqual([]);
     const bundle = await readFile(path.join(outdir, "main.js"), "utf8");
     // Only node built-ins are left to import at run time.
-    const bare = [...bundle.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*)["']([^"']+)["']/g)].map((m) => m[1]);
+    const bare = [...bundle.matchAll(/(?:[}\w]\s*\bfrom\s*|\bimport\s*\(\s*)["']([^"']+)["']/g)].map(
+      (m) => m[1],
+    );
     expect(bare.filter((spec) => !spec?.startsWith("node:") && !/^[a-z_]+$/.test(spec ?? ""))).toEqual([]);
   });
 });

@@ -1,0 +1,389 @@
+/**
+ * The write half of the OCI distribution API: blob uploads (monolithic, chunked, mount) into
+ * storage through UploadSessions, and manifest PUTs, each a publication through the same code
+ * as `raas push` (publishTarget, then writePublications in one app-repository commit whose
+ * author is the identity that pushed).
+ */
+import { Transform, type TransformCallback } from "node:stream";
+import { blobKey } from "../crane/keys.js";
+import { errorMessage, UserError } from "../errors.js";
+import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
+import { dashed, isRepositoryName, isTag, metadataFileName } from "../image/names.js";
+import { MaskSet } from "../publish/mask.js";
+import { writePublications, type CommitAuthor, type MetadataCommitPort } from "../publish/metadata-commit.js";
+import { publishTarget } from "../publish/publish.js";
+import { DigestMismatchError, type BlobStore } from "../storage/types.js";
+import type { RequestContext } from "./context.js";
+import { API_VERSION_HEADER, send, type Req } from "./http.js";
+import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
+import { noRoute, RegistryError } from "./registry-error.js";
+import { ChunkSizeError, ChunkTooLargeError, UploadSessions, type UploadState } from "./upload-sessions.js";
+
+export interface PushDeps {
+  store: BlobStore;
+  metadata: MetadataCommitPort;
+  /** The ISV, for metadata file names (`data/<isv>-<name>.json`). */
+  isv: string;
+  /** Crane `url` of a repository's storage prefix. */
+  repositoryUrl(repository: string): string;
+  /** Resolves to the commit author when `req` may push to `name` (and move `tag`); throws a RegistryError otherwise. */
+  authorizeWrite(req: Req, name: string, tag?: string): Promise<CommitAuthor>;
+  /** Whether `req` may pull `name` (cross-repository mount). */
+  mayPull(req: Req, name: string): Promise<boolean>;
+  maxBlobSize: number;
+  publicRead: boolean;
+  /**
+   * A `WWW-Authenticate` challenge for the `/v2/` ping of a request without credentials:
+   * clients learn from the ping how to authenticate, and send credentials only when asked.
+   */
+  pingChallenge?: string;
+  /** Called after a metadata commit (serve it now: read-your-writes). */
+  afterCommit?: () => Promise<void>;
+}
+
+type Reporter = Parameters<typeof publishTarget>[0]["reporter"];
+
+const quiet: Reporter = {
+  level: "error",
+  error: () => undefined,
+  warn: () => undefined,
+  info: () => undefined,
+  debug: () => undefined,
+  step: () => ({
+    update: () => undefined,
+    succeed: () => undefined,
+    fail: () => undefined,
+    info: () => undefined,
+  }),
+};
+
+/** Counts the bytes of a body and fails past `limit`. */
+class Limit extends Transform {
+  bytes = 0;
+  /** Why the stream failed, when it did (the store may wrap the error it sees). */
+  failure: unknown;
+  constructor(private readonly limit: number) {
+    super();
+    this.on("error", (err) => (this.failure = err));
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) callback(new ChunkTooLargeError(this.limit));
+    else callback(null, chunk);
+  }
+}
+
+const tooLarge = (limit: number) =>
+  new RegistryError(413, "SIZE_INVALID", `content larger than the limit of ${limit} bytes`);
+
+function contentLength(req: Req): number | undefined {
+  const header = req.headers["content-length"];
+  if (header === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(header)) throw new RegistryError(400, "SIZE_INVALID", "invalid Content-Length");
+  return Number(header);
+}
+
+async function readBody(req: Req, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) throw tooLarge(limit);
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function queryDigest(value: string | null, what: string): Digest {
+  if (value === null || !isDigest(value)) {
+    throw new RegistryError(400, "DIGEST_INVALID", `invalid ${what}`, {
+      digest: (value ?? "").slice(0, 100),
+    });
+  }
+  return value;
+}
+
+export class PushApi {
+  private readonly sessions: UploadSessions;
+
+  constructor(private readonly deps: PushDeps) {
+    this.sessions = new UploadSessions(deps.store, deps.maxBlobSize);
+  }
+
+  /**
+   * Requests that write: `segments` are the decoded path after `/v2/`. Returns false when the
+   * request is not a write route (the read API answers it).
+   */
+  async handle(ctx: RequestContext, segments: string[]): Promise<boolean> {
+    const method = ctx.req.method ?? "";
+    const n = segments.length;
+    if (n === 1 && segments[0] === "" && this.deps.pingChallenge !== undefined) {
+      if (ctx.req.headers.authorization === undefined) {
+        throw new RegistryError(401, "UNAUTHORIZED", "authentication required", undefined, {
+          "WWW-Authenticate": this.deps.pingChallenge,
+        });
+      }
+      return false;
+    }
+    if (n >= 4 && segments[n - 3] === "blobs" && segments[n - 2] === "uploads") {
+      const name = this.name(segments.slice(0, -3));
+      const id = segments[n - 1] ?? "";
+      if (id === "") {
+        if (method !== "POST") throw noRoute();
+        await this.startUpload(ctx, name);
+      } else {
+        await this.session(ctx, name, id, method);
+      }
+      return true;
+    }
+    if (method === "PUT" && n >= 3 && segments[n - 2] === "manifests") {
+      await this.putManifest(ctx, this.name(segments.slice(0, -2)), segments[n - 1] ?? "");
+      return true;
+    }
+    if (method === "GET" || method === "HEAD") return false;
+    throw new RegistryError(405, "UNSUPPORTED", "the operation is unsupported", undefined, {
+      Allow: "GET, HEAD",
+    });
+  }
+
+  private name(parts: string[]): string {
+    const name = parts.join("/");
+    if (!isRepositoryName(name)) {
+      throw new RegistryError(400, "NAME_INVALID", "invalid repository name", { name: name.slice(0, 300) });
+    }
+    return name;
+  }
+
+  private async startUpload(ctx: RequestContext, name: string): Promise<void> {
+    const { req, res, query } = ctx;
+    await this.deps.authorizeWrite(req, name);
+    const repository = dashed(name);
+    const mount = query.get("mount");
+    const from = query.get("from");
+    if (mount !== null && from !== null) {
+      const digest = queryDigest(mount, "mount digest");
+      // Mount only from a repository the caller may pull, else a normal session (zot GHSA-55r9).
+      if (isRepositoryName(from) && (await this.deps.mayPull(req, from))) {
+        const source = blobKey(dashed(from), digest);
+        if ((await this.deps.store.head(source)) !== undefined) {
+          await this.deps.store.copy(source, blobKey(repository, digest), {
+            publicRead: this.deps.publicRead,
+          });
+          return this.created(ctx, name, digest);
+        }
+      }
+    }
+    const digestParam = query.get("digest");
+    if (digestParam !== null) {
+      const digest = queryDigest(digestParam, "digest");
+      const length = contentLength(req);
+      if (length !== undefined && length > this.deps.maxBlobSize) throw tooLarge(this.deps.maxBlobSize);
+      const limit = new Limit(this.deps.maxBlobSize);
+      req.on("error", (err) => limit.destroy(err));
+      req.pipe(limit);
+      await this.verifiedPut(blobKey(repository, digest), limit, digest, length);
+      return this.created(ctx, name, digest);
+    }
+    const id = await this.sessions.start(repository, ctx.now);
+    send(req, res, 202, "", {
+      ...API_VERSION_HEADER,
+      Location: `/v2/${name}/blobs/uploads/${id}`,
+      Range: "0-0",
+      "Docker-Upload-UUID": id,
+    });
+  }
+
+  private async verifiedPut(key: string, body: Limit, digest: Digest, size?: number): Promise<void> {
+    try {
+      await this.deps.store.put(key, body, {
+        digest,
+        ...(size === undefined ? {} : { size }),
+        publicRead: this.deps.publicRead,
+      });
+    } catch (caught) {
+      const err = body.failure ?? caught;
+      if (err instanceof DigestMismatchError) {
+        throw new RegistryError(400, "DIGEST_INVALID", "content does not match the digest", { digest });
+      }
+      if (err instanceof ChunkTooLargeError) throw tooLarge(err.limit);
+      throw err;
+    }
+  }
+
+  private async session(ctx: RequestContext, name: string, id: string, method: string): Promise<void> {
+    const { req, res } = ctx;
+    await this.deps.authorizeWrite(req, name);
+    const repository = dashed(name);
+    const unknown = () =>
+      new RegistryError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {
+        id: id.slice(0, 64),
+      });
+    let state = await this.sessions.current(id, repository);
+    if (state === undefined) throw unknown();
+    const progress = (s: UploadState) => ({
+      ...API_VERSION_HEADER,
+      Location: `/v2/${name}/blobs/uploads/${id}`,
+      Range: `0-${Math.max(0, s.offset - 1)}`,
+      "Docker-Upload-UUID": id,
+    });
+    if (method === "GET" || method === "HEAD") return send(req, res, 204, "", progress(state));
+    if (method === "DELETE") {
+      await this.sessions.remove(id);
+      return send(req, res, 204, "", API_VERSION_HEADER);
+    }
+    if (method !== "PATCH" && method !== "PUT") {
+      throw new RegistryError(405, "UNSUPPORTED", "the operation is unsupported");
+    }
+    const digest = method === "PUT" ? queryDigest(ctx.query.get("digest"), "digest") : undefined;
+    state = await this.appendBody(req, id, state, progress);
+    if (digest === undefined) return send(req, res, 202, "", progress(state));
+    if ((await this.sessions.digestOf(state)) !== digest) {
+      throw new RegistryError(400, "DIGEST_INVALID", "uploaded content does not match the digest", {
+        digest,
+      });
+    }
+    try {
+      await this.sessions.complete(state, blobKey(repository, digest), digest);
+    } catch (err) {
+      if (err instanceof DigestMismatchError) {
+        throw new RegistryError(400, "DIGEST_INVALID", "uploaded content does not match the digest", {
+          digest,
+        });
+      }
+      throw err;
+    }
+    await this.sessions.remove(id);
+    this.created(ctx, name, digest);
+  }
+
+  private async appendBody(
+    req: Req,
+    id: string,
+    state: UploadState,
+    progress: (s: UploadState) => Record<string, string>,
+  ): Promise<UploadState> {
+    const length = contentLength(req);
+    const range = req.headers["content-range"];
+    let expected: number | undefined;
+    if (range !== undefined) {
+      const m = /^(?:bytes[ =])?(\d{1,16})-(\d{1,16})(?:\/\d+|\/\*)?$/.exec(range);
+      const start = Number(m?.[1]);
+      const end = Number(m?.[2]);
+      if (
+        m === null ||
+        start !== state.offset ||
+        end < start ||
+        (length !== undefined && end - start + 1 !== length)
+      ) {
+        // Out of order, overlapping or malformed: the client learns where the session stands.
+        throw new RegistryError(
+          416,
+          "BLOB_UPLOAD_INVALID",
+          "chunk out of order",
+          { offset: state.offset },
+          progress(state),
+        );
+      }
+      expected = end - start + 1;
+    }
+    if (length === 0) return state;
+    if (length !== undefined && state.offset + length > this.deps.maxBlobSize) {
+      throw tooLarge(this.deps.maxBlobSize);
+    }
+    try {
+      return await this.sessions.append(id, state, req, expected);
+    } catch (err) {
+      if (err instanceof ChunkSizeError) {
+        throw new RegistryError(
+          416,
+          "BLOB_UPLOAD_INVALID",
+          "chunk does not match its Content-Range",
+          { offset: state.offset },
+          progress(state),
+        );
+      }
+      if (err instanceof ChunkTooLargeError) throw tooLarge(err.limit);
+      throw err;
+    }
+  }
+
+  private created(ctx: RequestContext, name: string, digest: Digest): void {
+    send(ctx.req, ctx.res, 201, "", {
+      ...API_VERSION_HEADER,
+      Location: `/v2/${name}/blobs/${digest}`,
+      "Docker-Content-Digest": digest,
+    });
+  }
+
+  private async putManifest(ctx: RequestContext, name: string, reference: string): Promise<void> {
+    const { req, res } = ctx;
+    const byDigest = reference.includes(":");
+    if (byDigest && !isDigest(reference)) {
+      throw new RegistryError(400, "DIGEST_INVALID", "invalid digest", { digest: reference.slice(0, 100) });
+    }
+    if (!byDigest && !isTag(reference)) {
+      throw new RegistryError(400, "MANIFEST_INVALID", "invalid tag", { tag: reference.slice(0, 150) });
+    }
+    const author = await this.deps.authorizeWrite(req, name, byDigest ? undefined : reference);
+    const snapRepo = ctx.snap.index.v2.get(name);
+    if (snapRepo?.meta.protected === true) {
+      throw new RegistryError(404, "NAME_UNKNOWN", "repository name not known to registry", { name });
+    }
+    const length = contentLength(req);
+    if (length !== undefined && length > MAX_MANIFEST_SIZE) throw tooLarge(MAX_MANIFEST_SIZE);
+    const bytes = await readBody(req, MAX_MANIFEST_SIZE);
+    const contentType = (req.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
+    const digest = sha256Digest(bytes);
+    if (byDigest && reference !== digest) {
+      throw new RegistryError(400, "DIGEST_INVALID", "manifest does not match the digest in the URL", {
+        digest: reference,
+      });
+    }
+    const repository = dashed(name);
+    const { root, subject } = await checkManifest(this.deps.store, repository, bytes, contentType);
+    const metadataPath = `data/${metadataFileName(this.deps.isv, name)}`;
+    const tags = byDigest ? [] : [reference];
+    try {
+      const existing = await this.deps.metadata.read(metadataPath);
+      const existingTags = existing === undefined ? [] : Object.keys(tagsOf(existing));
+      const result = await publishTarget({
+        store: this.deps.store,
+        reporter: quiet,
+        name,
+        repository,
+        url: this.deps.repositoryUrl(repository),
+        tags,
+        root,
+        mask: new MaskSet([]),
+        existingTags,
+        concurrency: 4,
+        publicRead: this.deps.publicRead,
+      });
+      const message = `${this.deps.isv} push ${name}${byDigest ? `@${digest}` : `:${reference}`} (registry API)`;
+      const { commit } = await this.deps.metadata.update(
+        message,
+        (files) => writePublications(files, [{ metadataPath, result }], new Date()),
+        author,
+      );
+      if (commit !== undefined) await this.deps.afterCommit?.();
+    } catch (err) {
+      if (err instanceof UserError) throw new RegistryError(409, "DENIED", errorMessage(err));
+      throw err;
+    }
+    send(req, res, 201, "", {
+      ...API_VERSION_HEADER,
+      Location: `/v2/${name}/manifests/${digest}`,
+      "Docker-Content-Digest": digest,
+      ...(subject === undefined ? {} : { "OCI-Subject": subject }),
+    });
+  }
+}
+
+function tagsOf(text: string): Record<string, string> {
+  try {
+    const doc = JSON.parse(text) as { "x-raas"?: { tags?: Record<string, string> } };
+    return doc["x-raas"]?.tags ?? {};
+  } catch {
+    return {};
+  }
+}

@@ -1,0 +1,576 @@
+/**
+ * The write API against the real server process over HTTP: the OCI distribution spec's push
+ * workflow (status and error codes as the spec gives them), hostile inputs, and skopeo pushing
+ * single- and multi-platform images into raas, then pulling them back by tag and digest. Every
+ * manifest PUT must land as a commit in the app repository authored by the pusher.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
+import { createHash } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { packageRoot } from "../../src/adapters/package-root.js";
+import { gitOut } from "../helpers/git.js";
+import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { verifyOciDir } from "../helpers/skopeo.js";
+
+const run = promisify(execFile);
+const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+
+let root: string;
+let remote: string;
+let base: string;
+let server: ChildProcess;
+/** The server's JSON log lines (each worker's request lines carry its pid). */
+const records: { event?: string; worker?: number; path?: string; method?: string }[] = [];
+
+async function startServer(conf: string): Promise<{ proc: ChildProcess; url: string }> {
+  const proc = spawn(
+    process.execPath,
+    [
+      join(packageRoot(), "dist/server-bundle/main.js"),
+      "--config",
+      conf,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+    ],
+    {
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  const lines = createInterface({ input: proc.stdout! });
+  const url = await new Promise<string>((resolve, reject) => {
+    proc.once("exit", (code) => reject(new Error(`server exited ${code}`)));
+    lines.on("line", (line) => {
+      const record = JSON.parse(line) as { event?: string; url?: string };
+      records.push(record);
+      if (record.event === "listening" && record.url !== undefined) resolve(record.url);
+    });
+  });
+  return { proc, url };
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "raas-push-api-"));
+  const deploy = join(root, "deploy");
+  const store = join(root, "store");
+  await mkdir(join(store, "v1"), { recursive: true });
+  await mkdir(join(store, "v2"), { recursive: true });
+  remote = join(root, "remote.git");
+  gitOut(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  const seed = join(root, "seed");
+  gitOut(root, ["clone", "--quiet", remote, seed]);
+  await mkdir(join(seed, "data"), { recursive: true });
+  await mkdir(join(seed, "manifests"), { recursive: true });
+  await writeFile(join(seed, "data", "README"), "metadata\n");
+  await writeFile(join(seed, "manifests", "README"), "manifests\n");
+  gitOut(seed, ["add", "-A"]);
+  gitOut(seed, [
+    "-c",
+    "user.name=setup",
+    "-c",
+    "user.email=setup@example.invalid",
+    "commit",
+    "--quiet",
+    "-m",
+    "initial",
+  ]);
+  gitOut(seed, ["push", "--quiet", "origin", "HEAD:main"]);
+  // The local platform's deploy hook: every push is checked out where the server reads.
+  await writeFile(
+    join(remote, "hooks", "post-receive"),
+    `#!/bin/sh\nexec git --work-tree="${deploy}" checkout -f main\n`,
+  );
+  await chmod(join(remote, "hooks", "post-receive"), 0o755);
+  await mkdir(deploy, { recursive: true });
+  gitOut(root, [`--git-dir=${remote}`, `--work-tree=${deploy}`, "checkout", "-f", "main"]);
+  const conf = join(root, "registry.conf");
+  await writeFile(
+    conf,
+    [
+      "[general]",
+      `data_dir = ${deploy}/data`,
+      "data_dir_polling_interval = 0.5",
+      "[serve_content]",
+      "enable = true",
+      `content_dir_v1 = ${store}/v1`,
+      `content_dir_v2 = ${store}/v2`,
+      "use_x_sendfile = false",
+      "[raas]",
+      `manifest_dir = ${deploy}/manifests`,
+      "isv = acme",
+      "workers = 2",
+      "[push]",
+      "enable = true",
+      "unauthenticated_loopback = true",
+      `app_remote = ${remote}`,
+      `clone_dir = ${root}/clones`,
+      "max_blob_size = 50000000",
+      "",
+    ].join("\n"),
+  );
+  const started = await startServer(conf);
+  server = started.proc;
+  base = started.url;
+}, 60_000);
+
+afterAll(async () => {
+  server?.kill("SIGTERM");
+  await rm(root, { recursive: true, force: true });
+});
+
+const basic = { Authorization: `Basic ${Buffer.from("alice:secret").toString("base64")}` };
+const req = (path: string, init: RequestInit = {}) =>
+  fetch(`${base}${path}`, { ...init, headers: { ...basic, ...(init.headers as Record<string, string>) } });
+const errorCode = async (res: Response) =>
+  ((await res.json()) as { errors: { code: string }[] }).errors[0]?.code;
+
+async function pushBlob(name: string, bytes: Buffer): Promise<string> {
+  const digest = sha(bytes);
+  const res = await req(`/v2/${name}/blobs/uploads/?digest=${digest}`, {
+    method: "POST",
+    body: new Uint8Array(bytes),
+  });
+  expect(res.status).toBe(201);
+  return digest;
+}
+
+describe("the OCI push workflow over HTTP", () => {
+  it("chunked upload: PATCH in order, 416 out of order, status, wrong digest refused, PUT completes", async () => {
+    const data = Buffer.from("0123456789abcdefghij".repeat(1000));
+    const start = await req("/v2/acme/chunked/blobs/uploads/", { method: "POST" });
+    expect(start.status).toBe(202);
+    const location = start.headers.get("location")!;
+    expect(location).toMatch(/^\/v2\/acme\/chunked\/blobs\/uploads\/[0-9a-f-]{36}$/);
+
+    const first = await req(location, {
+      method: "PATCH",
+      body: data.subarray(0, 7000),
+      headers: { "Content-Range": "0-6999", "Content-Type": "application/octet-stream" },
+    });
+    expect(first.status).toBe(202);
+    expect(first.headers.get("range")).toBe("0-6999");
+
+    const outOfOrder = await req(location, {
+      method: "PATCH",
+      body: data.subarray(8000, 9000),
+      headers: { "Content-Range": "8000-8999" },
+    });
+    expect(outOfOrder.status).toBe(416);
+    expect(outOfOrder.headers.get("range")).toBe("0-6999");
+
+    const status = await req(location);
+    expect(status.status).toBe(204);
+    expect(status.headers.get("range")).toBe("0-6999");
+
+    const second = await req(location, {
+      method: "PATCH",
+      body: data.subarray(7000, 15000),
+      headers: { "Content-Range": "7000-14999" },
+    });
+    expect(second.status).toBe(202);
+    const wrong = await req(`${location}?digest=${sha(Buffer.from("other"))}`, {
+      method: "PUT",
+      body: data.subarray(15000),
+    });
+    expect(wrong.status).toBe(400);
+    expect(await errorCode(wrong)).toBe("DIGEST_INVALID");
+    // The wrong-digest PUT appended its body; the session continues from where it now stands.
+    const done = await req(`${location}?digest=${sha(data)}`, { method: "PUT" });
+    expect(done.status).toBe(201);
+    expect(done.headers.get("docker-content-digest")).toBe(sha(data));
+    expect(done.headers.get("location")).toBe(`/v2/acme/chunked/blobs/${sha(data)}`);
+    // The session is gone once the blob is complete.
+    expect((await req(location)).status).toBe(404);
+  });
+
+  it("monolithic POST, POST then PUT, wrong digest never becomes visible, cancel", async () => {
+    const bytes = Buffer.from("monolithic blob");
+    await pushBlob("acme/mono", bytes);
+    const bad = await req(`/v2/acme/mono/blobs/uploads/?digest=${sha(Buffer.from("x"))}`, {
+      method: "POST",
+      body: bytes,
+    });
+    expect(bad.status).toBe(400);
+    expect(await errorCode(bad)).toBe("DIGEST_INVALID");
+    const files = await readdir(join(root, "store", "v2", "acme-mono", "blobs"));
+    expect(files).toEqual([`sha256:${sha(bytes).slice(7)}`]);
+
+    const start = await req("/v2/acme/mono/blobs/uploads/", { method: "POST" });
+    const other = Buffer.from("post then put");
+    const put = await req(`${start.headers.get("location")}?digest=${sha(other)}`, {
+      method: "PUT",
+      body: other,
+    });
+    expect(put.status).toBe(201);
+
+    const cancel = await req("/v2/acme/mono/blobs/uploads/", { method: "POST" });
+    const where = cancel.headers.get("location")!;
+    expect((await req(where, { method: "DELETE" })).status).toBe(204);
+    const gone = await req(where);
+    expect(gone.status).toBe(404);
+    expect(await errorCode(gone)).toBe("BLOB_UPLOAD_UNKNOWN");
+  });
+
+  it("refuses bogus session ids, sessions of another repository, and bodies over the limit", async () => {
+    const bogus = await req("/v2/acme/mono/blobs/uploads/..%2F..%2Fetc", { method: "PATCH", body: "x" });
+    expect(bogus.status).toBe(404);
+    const fake = await req("/v2/acme/mono/blobs/uploads/not-a-session", { method: "PATCH", body: "x" });
+    expect(await errorCode(fake)).toBe("BLOB_UPLOAD_UNKNOWN");
+    const start = await req("/v2/acme/mono/blobs/uploads/", { method: "POST" });
+    const id = start.headers.get("location")!.split("/").pop()!;
+    const elsewhere = await req(`/v2/acme/other/blobs/uploads/${id}`, { method: "PATCH", body: "x" });
+    expect(elsewhere.status).toBe(404);
+    const huge = await req(`/v2/acme/mono/blobs/uploads/${id}`, {
+      method: "PATCH",
+      body: Buffer.alloc(50_000_001),
+    });
+    expect(huge.status).toBe(413);
+    expect(await errorCode(huge)).toBe("SIZE_INVALID");
+  });
+
+  it("mounts only from a repository the caller may pull; otherwise starts a session", async () => {
+    const unknown = await req(
+      `/v2/acme/target/blobs/uploads/?mount=${sha(Buffer.from("monolithic blob"))}&from=acme/mono`,
+      {
+        method: "POST",
+      },
+    );
+    // acme/mono has no published image yet, so nobody may pull it: a normal session.
+    expect(unknown.status).toBe(202);
+  });
+
+  it("manifest PUT: missing blobs refused, then a publication committed with the pusher as author", async () => {
+    const config = Buffer.from(
+      JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
+    );
+    const layer = Buffer.from("layer bytes");
+    const manifestOf = (layerDigest: string) =>
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          config: {
+            mediaType: "application/vnd.oci.image.config.v1+json",
+            digest: sha(config),
+            size: config.length,
+          },
+          layers: [
+            { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.length },
+          ],
+        }),
+      );
+    await pushBlob("acme/web", config);
+    const headers = { "Content-Type": "application/vnd.oci.image.manifest.v1+json" };
+    const missing = await req("/v2/acme/web/manifests/v1", {
+      method: "PUT",
+      body: manifestOf(sha(layer)),
+      headers,
+    });
+    expect(missing.status).toBe(400);
+    expect(await errorCode(missing)).toBe("MANIFEST_BLOB_UNKNOWN");
+
+    const confused = await req("/v2/acme/web/manifests/v1", {
+      method: "PUT",
+      body: manifestOf(sha(layer)),
+      headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
+    });
+    expect(await errorCode(confused)).toBe("MANIFEST_INVALID");
+    const tooBig = await req("/v2/acme/web/manifests/v1", {
+      method: "PUT",
+      body: Buffer.alloc(4 * 1024 * 1024 + 1, 32),
+      headers,
+    });
+    expect(tooBig.status).toBe(413);
+
+    // An index listing more than 1000 manifests is refused before any of them is looked up.
+    const child = { mediaType: "application/vnd.oci.image.manifest.v1+json", digest: sha(config), size: 1 };
+    const wide = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.index.v1+json",
+        manifests: Array(1001).fill(child),
+      }),
+    );
+    const wideRes = await req("/v2/acme/web/manifests/wide", {
+      method: "PUT",
+      body: wide,
+      headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
+    });
+    expect(wideRes.status).toBe(400);
+    expect(await errorCode(wideRes)).toBe("MANIFEST_INVALID");
+
+    await pushBlob("acme/web", layer);
+    const manifest = manifestOf(sha(layer));
+    const put = await req("/v2/acme/web/manifests/v1", { method: "PUT", body: manifest, headers });
+    expect(put.status).toBe(201);
+    expect(put.headers.get("docker-content-digest")).toBe(sha(manifest));
+    expect(put.headers.get("location")).toBe(`/v2/acme/web/manifests/${sha(manifest)}`);
+
+    // Read-your-writes: the replica that took the write serves it at once.
+    const got = await req("/v2/acme/web/manifests/v1", {
+      headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
+    expect(got.status).toBe(200);
+    expect(Buffer.from(await got.arrayBuffer()).equals(manifest)).toBe(true);
+    const log = gitOut(root, [`--git-dir=${remote}`, "log", "-1", "--format=%an <%ae>|%s", "main"]);
+    expect(log).toBe("alice <alice@loopback.invalid>|acme push acme/web:v1 (registry API)");
+
+    const mismatch = await req(`/v2/acme/web/manifests/${sha(Buffer.from("x"))}`, {
+      method: "PUT",
+      body: manifest,
+      headers,
+    });
+    expect(mismatch.status).toBe(400);
+    expect(await errorCode(mismatch)).toBe("DIGEST_INVALID");
+
+    // A manifest with a subject (a signature or SBOM attached to v1) answers OCI-Subject.
+    const empty = Buffer.from("{}");
+    await pushBlob("acme/web", empty);
+    const referrer = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        artifactType: "application/vnd.example.sbom",
+        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 },
+        layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 }],
+        subject: {
+          mediaType: "application/vnd.oci.image.manifest.v1+json",
+          digest: sha(manifest),
+          size: manifest.length,
+        },
+      }),
+    );
+    const attached = await req(`/v2/acme/web/manifests/${sha(referrer)}`, {
+      method: "PUT",
+      body: referrer,
+      headers,
+    });
+    expect(attached.status).toBe(201);
+    expect(attached.headers.get("oci-subject")).toBe(sha(manifest));
+
+    // Now acme/web is pullable: a mount from it is a mount.
+    const mounted = await req(`/v2/acme/copy/blobs/uploads/?mount=${sha(layer)}&from=acme/web`, {
+      method: "POST",
+    });
+    expect(mounted.status).toBe(201);
+    expect(mounted.headers.get("docker-content-digest")).toBe(sha(layer));
+  }, 60_000);
+});
+
+/** One request on a fresh connection, so consecutive requests reach different workers. */
+function fresh(
+  method: string,
+  path: string,
+  body?: Buffer,
+  headers: Record<string, string> = {},
+  chunked = false,
+) {
+  return new Promise<{ status: number; headers: Record<string, string | string[] | undefined> }>(
+    (resolve, reject) => {
+      const r = httpRequest(
+        `${base}${path}`,
+        { method, agent: false, headers: { ...basic, ...headers } },
+        (res) => {
+          res.resume();
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers }));
+        },
+      );
+      r.on("error", reject);
+      // Written before end(), the body goes out in chunked encoding: no Content-Length to check first.
+      if (chunked && body !== undefined) r.write(body);
+      r.end(chunked ? undefined : body);
+    },
+  );
+}
+
+describe("upload sessions live in storage", () => {
+  it("a session begun on one worker is continued and completed on another", async () => {
+    const data = Buffer.from("x".repeat(3000) + "y".repeat(3000) + "z".repeat(3000));
+    const start = await fresh("POST", "/v2/acme/workers/blobs/uploads/");
+    const location = String(start.headers.location);
+    const id = location.split("/").pop()!;
+    for (let i = 0; i < 3; i++) {
+      const part = data.subarray(i * 3000, (i + 1) * 3000);
+      const res = await fresh("PATCH", location, part, { "Content-Range": `${i * 3000}-${i * 3000 + 2999}` });
+      expect(res.status).toBe(202);
+    }
+    const done = await fresh("PUT", `${location}?digest=${sha(data)}`);
+    expect(done.status).toBe(201);
+    await new Promise((r) => setTimeout(r, 200));
+    const workers = new Set(records.filter((r) => r.path?.includes(id) === true).map((r) => r.worker));
+    expect(workers.size).toBe(2);
+  });
+
+  it("streamed bodies are held to the Content-Range and the size limit while they arrive", async () => {
+    const start = await fresh("POST", "/v2/acme/stream/blobs/uploads/");
+    const location = String(start.headers.location);
+    const longer = await fresh("PATCH", location, Buffer.alloc(2000, 1), { "Content-Range": "0-999" }, true);
+    expect(longer.status).toBe(416);
+    expect(longer.headers.range).toBe("0-0");
+    const huge = await fresh("PATCH", location, Buffer.alloc(50_000_001, 2), {}, true).catch(() => ({
+      status: 413,
+    }));
+    expect(huge.status).toBe(413);
+    const mono = await fresh(
+      "POST",
+      `/v2/acme/stream/blobs/uploads/?digest=${sha(Buffer.alloc(50_000_001, 2))}`,
+      Buffer.alloc(50_000_001, 2),
+      {},
+      true,
+    ).catch(() => ({ status: 413 }));
+    expect(mono.status).toBe(413);
+    // Nothing of it is visible, and the session still stands at 0.
+    expect((await fresh("GET", location)).headers.range).toBe("0-0");
+    await expect(readdir(join(root, "store", "v2", "acme-stream"))).rejects.toThrow();
+  });
+
+  it("concurrent PATCHes at one offset leave one consistent session", async () => {
+    const start = await req("/v2/acme/race/blobs/uploads/", { method: "POST" });
+    const location = start.headers.get("location")!;
+    const a = Buffer.from("a".repeat(5000));
+    const b = Buffer.from("b".repeat(7000));
+    const results = await Promise.all([
+      fresh("PATCH", location, a, { "Content-Range": "0-4999" }),
+      fresh("PATCH", location, b, { "Content-Range": "0-6999" }),
+    ]);
+    // Both may land (a race), or the later one finds the session moved on (416): never anything else.
+    const statuses = results.map((r) => r.status);
+    expect(statuses.every((st) => st === 202 || st === 416)).toBe(true);
+    expect(statuses).toContain(202);
+    const range = (await req(location)).headers.get("range");
+    // When both landed the longest chain is the session; either way it is one chunk, whole.
+    if (statuses.every((st) => st === 202)) expect(range).toBe("0-6999");
+    else expect(range).toBe(statuses[0] === 202 ? "0-4999" : "0-6999");
+    const [winner, loser] = range === "0-6999" ? [b, a] : [a, b];
+    expect((await req(`${location}?digest=${sha(loser)}`, { method: "PUT" })).status).toBe(400);
+    expect((await req(`${location}?digest=${sha(winner)}`, { method: "PUT" })).status).toBe(201);
+  });
+});
+
+describe("real clients push into raas", () => {
+  const skopeo = (args: string[]) => run("skopeo", args, { timeout: 120_000 });
+  const host = () => base.replace(/^http:\/\//, "");
+
+  it("skopeo copies a single-image and a multi-platform image in, podman pushes one, and all pull back by tag and digest", async () => {
+    const src = join(root, "src-single");
+    await writeOciLayoutDir(src, {
+      name: "acme/single",
+      tag: "1.0",
+      layers: 2,
+      gzip: true,
+      annotations: "skopeo",
+    });
+    const multi = join(root, "src-multi");
+    await writeOciLayoutDir(multi, {
+      name: "acme/multi",
+      tag: "2.0",
+      layers: 2,
+      gzip: true,
+      annotations: "skopeo",
+      platforms: [
+        { architecture: "amd64", os: "linux" },
+        { architecture: "arm64", os: "linux" },
+      ],
+    });
+    const dest = ["--dest-tls-verify=false", "--dest-creds", "bob:pw", "--retry-times", "0"];
+    await skopeo(["copy", ...dest, `oci:${src}:1.0`, `docker://${host()}/acme/single:1.0`]);
+    await skopeo(["copy", "--all", ...dest, `oci:${multi}:2.0`, `docker://${host()}/acme/multi:2.0`]);
+
+    const pulled = join(root, "pulled-tag");
+    await skopeo(["copy", "--src-tls-verify=false", `docker://${host()}/acme/single:1.0`, `oci:${pulled}:x`]);
+    const verified = await verifyOciDir(pulled);
+    expect(verified.layers).toHaveLength(2);
+    const { stdout: digest } = await skopeo([
+      "inspect",
+      "--tls-verify=false",
+      "--format",
+      "{{.Digest}}",
+      `docker://${host()}/acme/single:1.0`,
+    ]);
+    const byDigest = join(root, "pulled-digest");
+    await skopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${host()}/acme/single@${digest.trim()}`,
+      `oci:${byDigest}:x`,
+    ]);
+    expect((await verifyOciDir(byDigest)).layers).toEqual(verified.layers);
+
+    const multiOut = join(root, "pulled-multi");
+    await skopeo([
+      "copy",
+      "--all",
+      "--src-tls-verify=false",
+      `docker://${host()}/acme/multi:2.0`,
+      `oci:${multiOut}:x`,
+    ]);
+    const { stdout: raw } = await skopeo([
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      `docker://${host()}/acme/multi:2.0`,
+    ]);
+    expect((JSON.parse(raw) as { manifests: unknown[] }).manifests).toHaveLength(2);
+    // Every blob skopeo pulled hashes to its name.
+    const blobs = await readdir(join(multiOut, "blobs", "sha256"));
+    expect(blobs.length).toBeGreaterThanOrEqual(2 + 2 * 3);
+    for (const name of blobs) {
+      expect(sha(await readFile(join(multiOut, "blobs", "sha256", name)))).toBe(`sha256:${name}`);
+    }
+    const { stdout: multiDigest } = await skopeo([
+      "inspect",
+      "--raw",
+      "--tls-verify=false",
+      `docker://${host()}/acme/multi@${sha(Buffer.from(raw))}`,
+    ]);
+    expect(multiDigest).toBe(raw);
+
+    // podman, with its own throw-away storage: pull the image from raas, push it under another name.
+    const podman = (args: string[]) =>
+      run(
+        "podman",
+        [
+          "--root",
+          join(root, "podman", "root"),
+          "--runroot",
+          join(root, "podman", "run"),
+          "--storage-driver",
+          "vfs",
+          ...args,
+        ],
+        { timeout: 120_000 },
+      );
+    await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/single:1.0`]);
+    const { stdout: images } = await podman(["images", "-q"]);
+    const imageId = images.trim().split("\n")[0]!;
+    await podman([
+      "push",
+      "--tls-verify=false",
+      "--creds",
+      "carol:pw",
+      imageId,
+      `docker://${host()}/acme/podman:3.0`,
+    ]);
+    const podmanOut = join(root, "pulled-podman");
+    await skopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${host()}/acme/podman:3.0`,
+      `oci:${podmanOut}:x`,
+    ]);
+    expect((await verifyOciDir(podmanOut)).diffIds).toEqual((await verifyOciDir(pulled)).diffIds);
+
+    const authors = gitOut(root, [`--git-dir=${remote}`, "log", "--format=%an|%s", "main"]).split("\n");
+    expect(authors).toContain("bob|acme push acme/single:1.0 (registry API)");
+    expect(authors).toContain("bob|acme push acme/multi:2.0 (registry API)");
+    expect(authors).toContain("carol|acme push acme/podman:3.0 (registry API)");
+  }, 180_000);
+});
