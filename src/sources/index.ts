@@ -6,6 +6,7 @@ import { directoryLayoutFiles } from "./layout-files.js";
 import { legacyDockerArchiveReader } from "./docker-legacy.js";
 import { ociArchiveReader, readOciLayout } from "./oci-layout.js";
 import { pulpExportReader } from "./pulp-export.js";
+import { isRegistryReference, openRegistrySource, type RegistrySourceOptions } from "./registry/index.js";
 import { NotTarError, TarIndex } from "./tar-index.js";
 import type { OpenedSource, TarReader } from "./types.js";
 
@@ -22,8 +23,15 @@ const TAR_READERS: readonly TarReader[] = [
   pulpExportReader,
 ];
 
-/** Opens any supported input: an OCI layout directory or a tar archive of a known format. */
-export async function openImageSource(path: string): Promise<OpenedSource> {
+/**
+ * Opens any supported input: an OCI layout directory, a tar archive of a known format, or a
+ * `docker://host/name:tag` reference to a v2 registry.
+ */
+export async function openImageSource(
+  path: string,
+  registry: { env: NodeJS.ProcessEnv; options: RegistrySourceOptions } = { env: {}, options: {} },
+): Promise<OpenedSource> {
+  if (isRegistryReference(path)) return openRegistrySource(path, registry.env, registry.options);
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT" || err.code === "ENOTDIR") {
       throw new InputError(path, "no such file or directory", {
@@ -71,6 +79,7 @@ export async function openImageSource(path: string): Promise<OpenedSource> {
  * argument with no "/" and no extension that is not an existing path means "<arg>.tar".
  */
 export async function resolveImagePath(arg: string, cwd: string): Promise<string> {
+  if (isRegistryReference(arg)) return arg;
   const direct = resolve(cwd, arg);
   if (arg.includes("/") || extname(basename(arg)) !== "") return direct;
   const exists = await stat(direct).then(
