@@ -18,7 +18,7 @@ import type { S3Store } from "../storage/s3.js";
 import { publicObjectUrl } from "../storage/s3-url.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { CliIo } from "./io.js";
-import type { GlobalOptions, Invocation } from "./program.js";
+import type { GlobalOptions, Invocation, PushFlags } from "./program.js";
 import { RunSession } from "./run-session.js";
 
 /**
@@ -109,6 +109,7 @@ async function runCommand(
               tags: invocation.options.tag,
               wait: invocation.options.wait,
               timeoutSeconds: invocation.options.timeout,
+              ...(await registrySourceFlags(invocation.options, io.cwd)),
             },
             ctx,
             {
@@ -163,6 +164,42 @@ async function runCommand(
           await app.close();
         }
       }
+      case "sync": {
+        await requireSetUp(settings);
+        const app = appRepository(settings, reporter);
+        try {
+          const { sync } = await import("../commands/sync.js");
+          return await sync(
+            {
+              isv: invocation.isv,
+              spec: path.resolve(io.cwd, invocation.options.spec),
+              dryRun: invocation.options.dryRun,
+            },
+            ctx,
+            {
+              store: needStore(),
+              app,
+              repositoryUrl: (repository) => repositoryUrl(settings, repository),
+              registryHost: new URL(settings.appUrl).host,
+              registryUrl: settings.appUrl,
+              maskLayers: settings.maskLayers,
+              publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
+              concurrency: 3,
+              ...(settings.platform.kind === "openshift"
+                ? {
+                    deploy: (await import("./setup-deps-openshift.js")).openshiftDeployAfterPush(
+                      settings,
+                      reporter,
+                      60_000,
+                    ),
+                  }
+                : {}),
+            },
+          );
+        } finally {
+          await app.close();
+        }
+      }
       case "setup": {
         const { setup } = await import("../commands/setup.js");
         const { setupDeps } = await import("./setup-deps.js");
@@ -183,6 +220,21 @@ async function runCommand(
       }
     }
   }
+}
+
+/** push's flags for docker:// sources and original names, as push options. */
+async function registrySourceFlags(flags: PushFlags, cwd: string) {
+  const { parseRenames } = await import("../sync/rules.js");
+  return {
+    source: {
+      tlsVerify: flags.srcTlsVerify,
+      ...(flags.srcCa === undefined ? {} : { caFile: path.resolve(cwd, flags.srcCa) }),
+    },
+    ...(flags.stripPrefix === undefined
+      ? {}
+      : { nameRule: { stripPrefix: flags.stripPrefix, ...(flags.slash === undefined ? {} : { slash: flags.slash }) } }),
+    renameTags: parseRenames(flags.renameTag),
+  };
 }
 
 /** Vendor metadata from the config directory and `[redhat] metadata_repo`, and the descriptor cache. */

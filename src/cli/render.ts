@@ -1,4 +1,5 @@
 import type { PushResult } from "../commands/push.js";
+import type { SyncResult } from "../commands/sync.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
@@ -8,7 +9,7 @@ interface Out {
   write(text: string): void;
 }
 
-export type CommandResult = PushResult | CheckReport | { served: string };
+export type CommandResult = PushResult | CheckReport | SyncResult | { served: string };
 
 /** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
 export function render(
@@ -17,7 +18,7 @@ export function render(
   globals: GlobalOptions,
   out: Out,
 ): number {
-  const ok = !("checks" in result) || result.ok;
+  const ok = !("ok" in result) || result.ok;
   if (globals.json) {
     out.write(`${JSON.stringify({ ok, command, ...result }, null, 2)}\n`);
     return ok ? ExitCode.ok : ExitCode.failure;
@@ -29,6 +30,7 @@ export function render(
   if ("images" in result) renderPush(result, out);
   else if ("checks" in result && command === "setup") renderSetup(result, out);
   else if ("checks" in result) renderChecks(result, out);
+  else if ("repositories" in result) renderSync(result, out);
   return ok ? ExitCode.ok : ExitCode.failure;
 }
 
@@ -36,6 +38,17 @@ function pullUrls(result: CommandResult): string[] {
   if ("images" in result) return result.images.flatMap((i) => i.pullUrls);
   if ("checks" in result) return result.pullUrls;
   return [];
+}
+
+function renderSync(result: SyncResult, out: Out): void {
+  for (const repo of result.repositories) {
+    out.write(`\n${repo.upstream}/${repo.source} -> ${repo.name ?? "(no name)"}\n`);
+    const verb = result.dryRun ? "would publish" : "published";
+    for (const t of repo.published) out.write(`  ${verb.padEnd(13)} ${t.tag}${t.as === t.tag ? "" : ` as ${t.as}`}  ${t.digest}\n`);
+    for (const t of repo.unchanged) out.write(`  ${"unchanged".padEnd(13)} ${t.as}\n`);
+    for (const t of repo.skipped) out.write(`  ${"skipped".padEnd(13)} ${t.tag}: ${t.reason}\n`);
+    for (const t of repo.failed) out.write(`  ${"FAILED".padEnd(13)} ${t.tag}: ${t.reason}\n`);
+  }
 }
 
 function renderPush(result: PushResult, out: Out): void {

@@ -10,6 +10,8 @@ import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
 import { convertV1Source, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
 import { openImageSource, resolveImagePath } from "../sources/index.js";
+import type { RegistrySourceOptions } from "../sources/registry/index.js";
+import { mapName, type NameRule } from "../sync/rules.js";
 import type { CommandContext, PushDeps } from "./types.js";
 import { waitForTags } from "./wait.js";
 
@@ -21,6 +23,12 @@ export interface PushOptions {
   /** Wait until the registry serves the new tags. */
   wait: boolean;
   timeoutSeconds: number;
+  /** How to reach a `docker://` source (TLS, CA bundle, credential variables). */
+  source?: RegistrySourceOptions;
+  /** Original-name rule for the name the input records (ignored when `name` is given). */
+  nameRule?: NameRule;
+  /** Published tag for an input tag (`13-test` -> `latest-test`). */
+  renameTags?: Record<string, string>;
 }
 
 export interface PushedImage {
@@ -54,7 +62,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   // The app repository is cloned while the input is read and checked.
   deps.app.warm?.();
   const path = await resolveImagePath(options.image, ctx.cwd);
-  const source = await openImageSource(path);
+  const source = await openImageSource(path, { env: ctx.env, options: options.source ?? {} });
   try {
     const federation = deps.federation === undefined ? undefined : await deps.federation();
     let input = source;
@@ -72,6 +80,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
     });
+    applyNameRules(targets, options);
     reporter.info(
       `Read ${source.format} ${source.path}: ${targets.map((t) => `${t.name}:${t.tags.join(",")}`).join(" ")}`,
     );
@@ -185,6 +194,15 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     };
   } finally {
     await source.close();
+  }
+}
+
+/** Original names and tag renames, applied after the targets are chosen (push flags, sync rules). */
+function applyNameRules(targets: ReturnType<typeof selectTargets>, options: PushOptions): void {
+  for (const target of targets) {
+    if (options.name === undefined && options.nameRule !== undefined) target.name = mapName(target.name, options.nameRule);
+    const renames = options.renameTags ?? {};
+    target.tags = [...new Set(target.tags.map((t) => renames[t] ?? t))].sort();
   }
 }
 
