@@ -174,6 +174,8 @@ async function runCommand(
               isv: invocation.isv,
               spec: path.resolve(io.cwd, invocation.options.spec),
               dryRun: invocation.options.dryRun,
+              wait: invocation.options.wait,
+              timeoutSeconds: invocation.options.timeout,
             },
             ctx,
             {
@@ -190,7 +192,7 @@ async function runCommand(
                     deploy: (await import("./setup-deps-openshift.js")).openshiftDeployAfterPush(
                       settings,
                       reporter,
-                      60_000,
+                      invocation.options.timeout * 1000,
                     ),
                   }
                 : {}),
@@ -232,7 +234,12 @@ async function registrySourceFlags(flags: PushFlags, cwd: string) {
     },
     ...(flags.stripPrefix === undefined
       ? {}
-      : { nameRule: { stripPrefix: flags.stripPrefix, ...(flags.slash === undefined ? {} : { slash: flags.slash }) } }),
+      : {
+          nameRule: {
+            stripPrefix: flags.stripPrefix,
+            ...(flags.slash === undefined ? {} : { slash: flags.slash }),
+          },
+        }),
     renameTags: parseRenames(flags.renameTag),
   };
 }

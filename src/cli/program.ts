@@ -47,6 +47,8 @@ export interface PushFlags {
 export interface SyncFlags {
   spec: string;
   dryRun: boolean;
+  wait: boolean;
+  timeout: number;
 }
 export interface ServeFlags {
   port?: number;
@@ -188,10 +190,21 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     )
     .option("--no-wait", "do not wait for the registry to serve the new tags")
     .option("--timeout <seconds>", "how long to wait for the registry to serve the new tags", positiveInt, 60)
-    .option("--src-tls-verify <bool>", "docker:// sources: verify TLS certificates (false also allows plain HTTP)", bool, true)
+    .option(
+      "--src-tls-verify <bool>",
+      "docker:// sources: verify TLS certificates (false also allows plain HTTP)",
+      bool,
+      true,
+    )
     .option("--src-ca <file>", "docker:// sources: PEM bundle of extra certificate authorities to trust")
-    .option("--strip-prefix <glob>", "original-name mode: strip the leading part of the source name matching this glob")
-    .option("--slash <text>", "original-name mode: the first occurrence of this text in the stripped name stands for /")
+    .option(
+      "--strip-prefix <glob>",
+      "original-name mode: strip the leading part of the source name matching this glob",
+    )
+    .option(
+      "--slash <text>",
+      "original-name mode: the first occurrence of this text in the stripped name stands for /",
+    )
     .option("--rename-tag <from=to>", "publish a source tag under another tag (repeatable)", collect, [])
     .addHelpText(
       "after",
@@ -244,6 +257,13 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .argument("<isv>", "ISV name")
     .option("--spec <file>", "the sync specification", "raas-sync.yaml")
     .option("--dry-run", "report what would be published, publish nothing", false)
+    .option("--no-wait", "do not wait for the registry to serve the published tags")
+    .option(
+      "--timeout <seconds>",
+      "how long to wait for the registry to serve the published tags",
+      positiveInt,
+      60,
+    )
     .addHelpText("after", "\nExample:\n  $ raas sync acme --spec mirror.yaml --dry-run --json")
     .action(async (isv: string, options: SyncFlags, cmd: Command) => {
       await run({ command: "sync", isv, options }, globals(cmd));

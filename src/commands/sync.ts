@@ -7,6 +7,7 @@ import { mapName, planTags } from "../sync/rules.js";
 import { loadSyncSpec, type RepositorySpec, type UpstreamSpec } from "../sync/spec.js";
 import { push } from "./push.js";
 import type { CommandContext, PushDeps } from "./types.js";
+import { waitForTags } from "./wait.js";
 
 export interface SyncOptions {
   isv: string;
@@ -14,6 +15,9 @@ export interface SyncOptions {
   spec: string;
   /** Decide and report, publish nothing. */
   dryRun: boolean;
+  /** Wait until the registry serves what was published (default true). */
+  wait?: boolean;
+  timeoutSeconds?: number;
 }
 
 export interface SyncedTag {
@@ -41,6 +45,8 @@ export interface SyncResult {
   dryRun: boolean;
   ok: boolean;
   repositories: SyncedRepository[];
+  /** true when the registry answered every published tag, false when not, null when not checked. */
+  deployed: boolean | null;
   /** Upstream requests made to decide (tag lists, manifest HEADs), not counting the publishing. */
   upstreamRequests: number;
   durationMs: number;
@@ -83,10 +89,23 @@ export async function sync(options: SyncOptions, ctx: CommandContext, deps: Push
       );
     }
   }
+  const published = repositories.flatMap((r) =>
+    r.name === undefined || r.published.length === 0
+      ? []
+      : [...groupByDigest(r.published)].map(([digest, tags]) => ({ name: r.name ?? "", tags, digest })),
+  );
+  let deployed: boolean | null = null;
+  if (!options.dryRun && options.wait !== false && published.length > 0) {
+    deployed = await waitForTags(deps.registryUrl, published, {
+      timeoutMs: (options.timeoutSeconds ?? 60) * 1000,
+      reporter: ctx.reporter,
+    });
+  }
   return {
     isv: options.isv,
     dryRun: options.dryRun,
-    ok: repositories.every((r) => r.failed.length === 0),
+    deployed,
+    ok: repositories.every((r) => r.failed.length === 0) && deployed !== false,
     repositories,
     upstreamRequests,
     durationMs: Date.now() - started,
@@ -150,6 +169,12 @@ async function syncRepository(
     }
   }
   return client.stats.requests;
+}
+
+function groupByDigest(tags: readonly SyncedTag[]): Map<string, string[]> {
+  const groups = new Map<string, string[]>();
+  for (const t of tags) groups.set(t.digest, [...(groups.get(t.digest) ?? []), t.as]);
+  return groups;
 }
 
 /** Tag -> digest the ISV's metadata says the registry serves for a repository. */

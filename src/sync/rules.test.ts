@@ -1,11 +1,19 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_TAG_RULES, decideTag, globMatch, mapName, parseRenames, planTags, type TagRules } from "./rules.js";
+import {
+  DEFAULT_TAG_RULES,
+  decideTag,
+  globMatch,
+  mapName,
+  parseRenames,
+  planTags,
+  type TagRules,
+} from "./rules.js";
 
 describe("original names", () => {
   it("strips a contextual prefix and restores the slash", () => {
-    expect(mapName("examplecorp-docker_io-thomasmckay_hammer", { stripPrefix: "examplecorp-*-", slash: "_" })).toBe(
-      "thomasmckay/hammer",
-    );
+    expect(
+      mapName("examplecorp-docker_io-thomasmckay_hammer", { stripPrefix: "examplecorp-*-", slash: "_" }),
+    ).toBe("thomasmckay/hammer");
   });
   it("keeps the name without a rule and uses an explicit name over everything", () => {
     expect(mapName("acme/app", {})).toBe("acme/app");
@@ -13,7 +21,9 @@ describe("original names", () => {
   });
   it("refuses a name the prefix does not fit and a result outside the grammar", () => {
     expect(() => mapName("other-thing", { stripPrefix: "examplecorp-*-" })).toThrow(/does not start with/);
-    expect(() => mapName("examplecorp-docker_io-", { stripPrefix: "examplecorp-*-" })).toThrow(/not a valid repository name/);
+    expect(() => mapName("examplecorp-docker_io-", { stripPrefix: "examplecorp-*-" })).toThrow(
+      /not a valid repository name/,
+    );
     expect(() => mapName("a", { name: "../etc" })).toThrow(/not a valid repository name/);
   });
 });
@@ -30,7 +40,11 @@ describe("tag rules", () => {
     expect(decideTag("1.0", rules, none)).toEqual({ action: "publish", tag: "1.0", as: "1.0" });
     expect(decideTag("1.1-rc1", rules, none)).toMatchObject({ action: "skip", reason: "excluded by *-rc*" });
     expect(decideTag("2.0", rules, none)).toMatchObject({ action: "skip", reason: "not included" });
-    expect(decideTag("13-test", rules, none)).toEqual({ action: "publish", tag: "13-test", as: "latest-test" });
+    expect(decideTag("13-test", rules, none)).toEqual({
+      action: "publish",
+      tag: "13-test",
+      as: "latest-test",
+    });
   });
   it("holds new tags under manual publication but keeps published ones current", () => {
     const manual: TagRules = { ...rules, newTags: "manual", approve: ["1.2"] };

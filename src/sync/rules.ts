@@ -35,11 +35,16 @@ export interface TagRules {
   approve: string[];
 }
 
-export const DEFAULT_TAG_RULES: TagRules = { include: ["*"], exclude: [], rename: {}, newTags: "auto", approve: [] };
+export const DEFAULT_TAG_RULES: TagRules = {
+  include: ["*"],
+  exclude: [],
+  rename: {},
+  newTags: "auto",
+  approve: [],
+};
 
 export type TagDecision =
-  | { action: "publish"; tag: string; as: string }
-  | { action: "skip"; tag: string; reason: string };
+  { action: "publish"; tag: string; as: string } | { action: "skip"; tag: string; reason: string };
 
 const GLOB_LIMIT = 256;
 
@@ -93,17 +98,23 @@ export function mapName(source: string, rule: NameRule): string {
       }
     }
     if (stripped === undefined) {
-      throw new UserError(`repository ${source} does not start with the prefix pattern ${JSON.stringify(glob)}`, {
-        hint: "Fix stripPrefix in the rules, or give the published name explicitly with name.",
-      });
+      throw new UserError(
+        `repository ${source} does not start with the prefix pattern ${JSON.stringify(glob)}`,
+        {
+          hint: "Fix stripPrefix in the rules, or give the published name explicitly with name.",
+        },
+      );
     }
     name = stripped;
     if (rule.slash !== undefined && rule.slash !== "") name = name.replace(rule.slash, "/");
   }
   if (!isRepositoryName(name)) {
-    throw new UserError(`repository ${source} maps to ${JSON.stringify(name)}, which is not a valid repository name`, {
-      hint: "Adjust the name rule (name, stripPrefix, slash).",
-    });
+    throw new UserError(
+      `repository ${source} maps to ${JSON.stringify(name)}, which is not a valid repository name`,
+      {
+        hint: "Adjust the name rule (name, stripPrefix, slash).",
+      },
+    );
   }
   return name;
 }
@@ -125,7 +136,11 @@ export function decideTag(tag: string, rules: TagRules, published: (as: string) 
 }
 
 /** Applies decideTag to every tag; two upstream tags renamed onto one published tag is an error. */
-export function planTags(tags: readonly string[], rules: TagRules, published: (as: string) => boolean): TagDecision[] {
+export function planTags(
+  tags: readonly string[],
+  rules: TagRules,
+  published: (as: string) => boolean,
+): TagDecision[] {
   const decisions = [...tags].sort().map((t) => decideTag(t, rules, published));
   const seen = new Map<string, string>();
   for (const d of decisions) {
@@ -149,7 +164,10 @@ export function parseRenames(pairs: readonly string[]): Record<string, string> {
     const from = pair.slice(0, eq);
     const to = pair.slice(eq + 1);
     if (eq <= 0 || !isTag(from) || !isTag(to)) {
-      throw new UserError(`--rename-tag ${JSON.stringify(pair)} must be <tag>=<new tag>, both valid tags`, { exitCode: 2, code: "USAGE" });
+      throw new UserError(`--rename-tag ${JSON.stringify(pair)} must be <tag>=<new tag>, both valid tags`, {
+        exitCode: 2,
+        code: "USAGE",
+      });
     }
     renames[from] = to;
   }

@@ -31,7 +31,12 @@ const Tag = v.pipe(v.string(), v.check(isTag, "must be a valid tag"));
 const Rules = {
   include: v.optional(Globs),
   exclude: v.optional(Globs),
-  rename: v.optional(v.pipe(v.record(Tag, Tag), v.check((r) => Object.keys(r).length <= 1000, "too many renames"))),
+  rename: v.optional(
+    v.pipe(
+      v.record(Tag, Tag),
+      v.check((r) => Object.keys(r).length <= 1000, "too many renames"),
+    ),
+  ),
   newTags: v.optional(v.picklist(["auto", "manual"])),
   approve: v.optional(v.pipe(v.array(Tag), v.maxLength(10_000))),
 };
@@ -80,7 +85,9 @@ export function parseSyncSpec(text: string, file: string): SyncSpec {
   try {
     doc = parseYaml(text, { maxAliasCount: 100, prettyErrors: true });
   } catch (err) {
-    throw new UserError(`${file}: not valid YAML (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`);
+    throw new UserError(
+      `${file}: not valid YAML (${err instanceof Error ? err.message.split("\n")[0] : String(err)})`,
+    );
   }
   const result = v.safeParse(Spec, doc);
   if (!result.success) {

@@ -79,7 +79,8 @@ export class RegistryClient {
     const token = this.tokens.get(scope);
     if (token !== undefined) return { Authorization: `Bearer ${token}` };
     const creds = this.options.credentials;
-    if (this.basic && creds !== undefined) return { Authorization: basicHeader(creds.username, creds.password) };
+    if (this.basic && creds !== undefined)
+      return { Authorization: basicHeader(creds.username, creds.password) };
     return {};
   }
 
@@ -135,7 +136,8 @@ export class RegistryClient {
   private async backoff(attempt: number, retryAfter?: string | string[]): Promise<void> {
     const base = this.options.backoffMs ?? 250;
     const seconds = typeof retryAfter === "string" ? Number(retryAfter) : NaN;
-    const wait = Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 30_000) : base * 2 ** (attempt - 1);
+    const wait =
+      Number.isFinite(seconds) && seconds >= 0 ? Math.min(seconds * 1000, 30_000) : base * 2 ** (attempt - 1);
     await sleep(wait * (0.8 + Math.random() * 0.4));
   }
 
@@ -159,8 +161,10 @@ export class RegistryClient {
       this.basic = true;
       return;
     }
-    if (challenge?.scheme !== "bearer") return denied("unauthorized, and no usable WWW-Authenticate challenge");
-    if (this.tokens.has(scope)) denied(creds === undefined ? "anonymous access is denied" : "the token was refused");
+    if (challenge?.scheme !== "bearer")
+      return denied("unauthorized, and no usable WWW-Authenticate challenge");
+    if (this.tokens.has(scope))
+      denied(creds === undefined ? "anonymous access is denied" : "the token was refused");
     const realm = challenge.params.realm;
     let url: URL;
     try {
@@ -178,9 +182,12 @@ export class RegistryClient {
       this.stats.requests++;
       response = await request("GET", url, headers, this.options.transport);
     } catch (err) {
-      throw new UpstreamError(`${this.where(name)}: cannot reach the token service ${url.host} (${errorMessage(err)})`, {
-        cause: err,
-      });
+      throw new UpstreamError(
+        `${this.where(name)}: cannot reach the token service ${url.host} (${errorMessage(err)})`,
+        {
+          cause: err,
+        },
+      );
     }
     if (response.status !== 200) {
       response.body.resume();
@@ -188,10 +195,15 @@ export class RegistryClient {
     }
     let token: unknown;
     try {
-      const doc = JSON.parse((await readBody(response.body, TOKEN_LIMIT)).toString("utf8")) as Record<string, unknown>;
+      const doc = JSON.parse((await readBody(response.body, TOKEN_LIMIT)).toString("utf8")) as Record<
+        string,
+        unknown
+      >;
       token = doc.token ?? doc.access_token;
     } catch (err) {
-      return denied(`the token service ${url.host} sent no usable token (${err instanceof BodyTooLargeError ? "too large" : "not JSON"})`);
+      return denied(
+        `the token service ${url.host} sent no usable token (${err instanceof BodyTooLargeError ? "too large" : "not JSON"})`,
+      );
     }
     // Token text goes into a header: refuse anything that could smuggle header syntax.
     if (typeof token !== "string" || !/^[\x21-\x7e]{1,8192}$/.test(token)) {
@@ -221,7 +233,10 @@ export class RegistryClient {
     if (response.status !== 200) throw this.failure(name, `HEAD manifest ${reference}`, response);
     response.body.resume();
     const digest = response.headers["docker-content-digest"];
-    const mediaType = String(response.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
+    const mediaType =
+      String(response.headers["content-type"] ?? "")
+        .split(";")[0]
+        ?.trim() ?? "";
     if (typeof digest === "string" && isDigest(digest) && isManifestType(mediaType)) {
       if (isDigest(reference) && digest !== reference) {
         throw new UpstreamError(`${this.where(name)}: asked for ${reference}, the registry says ${digest}`);
@@ -237,12 +252,17 @@ export class RegistryClient {
     const what = `manifest ${reference}`;
     const response = await this.send("GET", `/v2/${name}/manifests/${reference}`, name, MANIFEST_ACCEPT);
     if (response.status !== 200) throw this.failure(name, `GET ${what}`, response);
-    const mediaType = String(response.headers["content-type"] ?? "").split(";")[0]?.trim() ?? "";
+    const mediaType =
+      String(response.headers["content-type"] ?? "")
+        .split(";")[0]
+        ?.trim() ?? "";
     if (!isManifestType(mediaType)) {
       response.body.resume();
       throw new UpstreamError(
         `${this.where(name)}: ${what} has media type ${JSON.stringify(mediaType.slice(0, 200))}, not an image manifest or index raas can publish`,
-        { hint: "raas publishes OCI and Docker schema 2 manifests and indexes; schema 1 images must be converted first." },
+        {
+          hint: "raas publishes OCI and Docker schema 2 manifests and indexes; schema 1 images must be converted first.",
+        },
       );
     }
     let bytes: Buffer;
@@ -250,9 +270,13 @@ export class RegistryClient {
       bytes = await readBody(response.body, MANIFEST_LIMIT);
     } catch (err) {
       if (err instanceof BodyTooLargeError) {
-        throw new UpstreamError(`${this.where(name)}: ${what} is larger than the ${MANIFEST_LIMIT}-byte limit`);
+        throw new UpstreamError(
+          `${this.where(name)}: ${what} is larger than the ${MANIFEST_LIMIT}-byte limit`,
+        );
       }
-      throw new UpstreamError(`${this.where(name)}: reading ${what} failed (${errorMessage(err)})`, { cause: err });
+      throw new UpstreamError(`${this.where(name)}: reading ${what} failed (${errorMessage(err)})`, {
+        cause: err,
+      });
     }
     this.stats.manifestBytes += bytes.length;
     const digest = sha256Digest(bytes);
@@ -261,7 +285,9 @@ export class RegistryClient {
     }
     const said = response.headers["docker-content-digest"];
     if (typeof said === "string" && said.startsWith("sha256:") && said !== digest) {
-      throw new UpstreamError(`${this.where(name)}: ${what} hashes to ${digest}, but the registry says ${said.slice(0, 80)}`);
+      throw new UpstreamError(
+        `${this.where(name)}: ${what} hashes to ${digest}, but the registry says ${said.slice(0, 80)}`,
+      );
     }
     return { digest, mediaType, bytes };
   }
@@ -274,7 +300,9 @@ export class RegistryClient {
     const length = response.headers["content-length"];
     if (length !== undefined && Number(length) !== size) {
       response.body.destroy();
-      throw new UpstreamError(`${this.where(name)}: blob ${digest} is ${length} bytes, the manifest says ${size}`);
+      throw new UpstreamError(
+        `${this.where(name)}: blob ${digest} is ${length} bytes, the manifest says ${size}`,
+      );
     }
     return response;
   }
@@ -284,14 +312,18 @@ export class RegistryClient {
     const tags: string[] = [];
     let path: string | undefined = `/v2/${name}/tags/list?n=1000`;
     for (let page = 0; path !== undefined; page++) {
-      if (page >= MAX_TAG_PAGES) throw new UpstreamError(`${this.where(name)}: more than ${MAX_TAG_PAGES} pages of tags`);
+      if (page >= MAX_TAG_PAGES)
+        throw new UpstreamError(`${this.where(name)}: more than ${MAX_TAG_PAGES} pages of tags`);
       const response = await this.send("GET", path, name);
       if (response.status !== 200) throw this.failure(name, "GET tags/list", response);
       let doc: unknown;
       try {
         doc = JSON.parse((await readBody(response.body, TAGS_PAGE_LIMIT)).toString("utf8"));
       } catch (err) {
-        throw new UpstreamError(`${this.where(name)}: tags/list is not a JSON document within ${TAGS_PAGE_LIMIT} bytes`, { cause: err });
+        throw new UpstreamError(
+          `${this.where(name)}: tags/list is not a JSON document within ${TAGS_PAGE_LIMIT} bytes`,
+          { cause: err },
+        );
       }
       const list = (doc as { tags?: unknown } | null)?.tags;
       if (list !== null && list !== undefined && !Array.isArray(list)) {
@@ -299,9 +331,12 @@ export class RegistryClient {
       }
       for (const tag of (list ?? []) as unknown[]) {
         if (typeof tag !== "string" || !isTag(tag)) {
-          throw new UpstreamError(`${this.where(name)}: tags/list holds ${JSON.stringify(tag)?.slice(0, 200)}, not a valid tag`);
+          throw new UpstreamError(
+            `${this.where(name)}: tags/list holds ${JSON.stringify(tag)?.slice(0, 200)}, not a valid tag`,
+          );
         }
-        if (tags.length >= MAX_TAGS) throw new UpstreamError(`${this.where(name)}: more than ${MAX_TAGS} tags`);
+        if (tags.length >= MAX_TAGS)
+          throw new UpstreamError(`${this.where(name)}: more than ${MAX_TAGS} tags`);
         tags.push(tag);
       }
       path = nextPage(response.headers.link, name);

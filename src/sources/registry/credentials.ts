@@ -61,7 +61,10 @@ export async function credentialsFromFile(
     if (bytes.length > AUTH_FILE_LIMIT) throw new UserError(`${file}: larger than ${AUTH_FILE_LIMIT} bytes`);
     text = bytes.toString("utf8");
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT" || (err as NodeJS.ErrnoException).code === "ENOTDIR") {
+    if (
+      (err as NodeJS.ErrnoException).code === "ENOENT" ||
+      (err as NodeJS.ErrnoException).code === "ENOTDIR"
+    ) {
       return undefined;
     }
     throw err;
@@ -70,7 +73,9 @@ export async function credentialsFromFile(
   try {
     doc = JSON.parse(text);
   } catch {
-    throw new UserError(`${file}: not valid JSON`, { hint: "Fix or remove the file; raas reads registry credentials from it." });
+    throw new UserError(`${file}: not valid JSON`, {
+      hint: "Fix or remove the file; raas reads registry credentials from it.",
+    });
   }
   const auths = (doc as { auths?: unknown } | null)?.auths;
   if (typeof auths !== "object" || auths === null) return undefined;
@@ -96,7 +101,10 @@ export async function findCredentials(
   env: NodeJS.ProcessEnv,
   host: string,
   name: string,
-  vars: { username: string; password: string } = { username: "RAAS_SRC_USERNAME", password: "RAAS_SRC_PASSWORD" },
+  vars: { username: string; password: string } = {
+    username: "RAAS_SRC_USERNAME",
+    password: "RAAS_SRC_PASSWORD",
+  },
 ): Promise<Credentials | undefined> {
   const username = env[vars.username];
   const password = env[vars.password];

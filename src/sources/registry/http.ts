@@ -76,11 +76,15 @@ function once(
           : {}),
       },
       (res) => {
-        res.setTimeout(options.timeoutMs, () => res.destroy(new Error(`no data from ${url.host} for ${options.timeoutMs} ms`)));
+        res.setTimeout(options.timeoutMs, () =>
+          res.destroy(new Error(`no data from ${url.host} for ${options.timeoutMs} ms`)),
+        );
         resolve({ status: res.statusCode ?? 0, headers: res.headers, url, body: res });
       },
     );
-    req.setTimeout(options.timeoutMs, () => req.destroy(new Error(`no answer from ${url.host} in ${options.timeoutMs} ms`)));
+    req.setTimeout(options.timeoutMs, () =>
+      req.destroy(new Error(`no answer from ${url.host} in ${options.timeoutMs} ms`)),
+    );
     req.on("error", reject);
     req.end();
   });

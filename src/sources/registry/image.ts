@@ -1,7 +1,13 @@
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { sha256Digest, type Digest } from "../../image/digest.js";
-import { CONFIG_TYPES, IMAGE_MANIFEST_TYPES, INDEX_TYPES, LAYER_TYPES, MediaType } from "../../image/media-types.js";
+import {
+  CONFIG_TYPES,
+  IMAGE_MANIFEST_TYPES,
+  INDEX_TYPES,
+  LAYER_TYPES,
+  MediaType,
+} from "../../image/media-types.js";
 import type { Blob, ImageIndex, ImageManifest, ManifestNode, Platform } from "../../image/model.js";
 import { UserError } from "../../errors.js";
 import { checkDescriptor, isObject, parseJsonObject, type Descriptor, type JsonObject } from "../json.js";
@@ -30,26 +36,39 @@ export async function readRegistryImage(
   if (INDEX_TYPES.has(top.mediaType)) {
     const entries = doc.manifests as unknown[];
     if (entries.length > MAX_INDEX_ENTRIES) {
-      throw new UpstreamError(`${where}: index ${top.digest} lists ${entries.length} manifests, more than ${MAX_INDEX_ENTRIES}`);
+      throw new UpstreamError(
+        `${where}: index ${top.digest} lists ${entries.length} manifests, more than ${MAX_INDEX_ENTRIES}`,
+      );
     }
     const manifests: ImageManifest[] = [];
     for (const [i, value] of entries.entries()) {
       const childWhere = `manifest ${i + 1} of index ${top.digest}`;
       const child = descriptor(value, where, childWhere);
-      if (INDEX_TYPES.has(child.mediaType)) throw new UpstreamError(`${where}: ${childWhere} is a nested index, which raas does not support`);
+      if (INDEX_TYPES.has(child.mediaType))
+        throw new UpstreamError(`${where}: ${childWhere} is a nested index, which raas does not support`);
       if (!IMAGE_MANIFEST_TYPES.has(child.mediaType)) {
-        throw new UpstreamError(`${where}: ${childWhere} has media type ${child.mediaType}, not an image manifest`);
+        throw new UpstreamError(
+          `${where}: ${childWhere} has media type ${child.mediaType}, not an image manifest`,
+        );
       }
       const fetched = await client.manifest(name, child.digest);
       if (fetched.bytes.length !== child.size || fetched.mediaType !== child.mediaType) {
-        throw new UpstreamError(`${where}: ${childWhere} declares ${child.size} bytes of ${child.mediaType}, the registry served ${fetched.bytes.length} bytes of ${fetched.mediaType}`);
+        throw new UpstreamError(
+          `${where}: ${childWhere} declares ${child.size} bytes of ${child.mediaType}, the registry served ${fetched.bytes.length} bytes of ${fetched.mediaType}`,
+        );
       }
       const image = await imageOf(client, name, fetched, where);
       const platform = platformOf(child.platform, where, childWhere);
       if (platform !== undefined) image.platform = platform;
       manifests.push(image);
     }
-    const index: ImageIndex = { kind: "index", digest: top.digest, mediaType: top.mediaType, bytes: top.bytes, manifests };
+    const index: ImageIndex = {
+      kind: "index",
+      digest: top.digest,
+      mediaType: top.mediaType,
+      bytes: top.bytes,
+      manifests,
+    };
     return index;
   }
   return imageOf(client, name, top, where);
@@ -75,7 +94,9 @@ function documentOf(manifest: FetchedManifest, where: string): JsonObject {
   }
   if (doc.schemaVersion !== 2) throw new UpstreamError(`${where}: ${name} is not schemaVersion 2`);
   if (doc.mediaType !== undefined && doc.mediaType !== manifest.mediaType) {
-    throw new UpstreamError(`${where}: ${name} says mediaType ${JSON.stringify(doc.mediaType).slice(0, 200)}, but was served as ${manifest.mediaType}`);
+    throw new UpstreamError(
+      `${where}: ${name} says mediaType ${JSON.stringify(doc.mediaType).slice(0, 200)}, but was served as ${manifest.mediaType}`,
+    );
   }
   const isImage = isObject(doc.config) && Array.isArray(doc.layers) && !("manifests" in doc);
   const isIndex = Array.isArray(doc.manifests) && !("config" in doc) && !("layers" in doc);
@@ -85,24 +106,37 @@ function documentOf(manifest: FetchedManifest, where: string): JsonObject {
   return doc;
 }
 
-async function imageOf(client: RegistryClient, name: string, manifest: FetchedManifest, where: string): Promise<ImageManifest> {
+async function imageOf(
+  client: RegistryClient,
+  name: string,
+  manifest: FetchedManifest,
+  where: string,
+): Promise<ImageManifest> {
   const doc = documentOf(manifest, where);
   const configDescriptor = descriptor(doc.config, where, `the config of ${manifest.digest}`);
   if (!CONFIG_LIKE.has(configDescriptor.mediaType)) {
-    throw new UpstreamError(`${where}: the config of ${manifest.digest} has media type ${configDescriptor.mediaType}`);
+    throw new UpstreamError(
+      `${where}: the config of ${manifest.digest} has media type ${configDescriptor.mediaType}`,
+    );
   }
   if (configDescriptor.size > CONFIG_LIMIT) {
-    throw new UpstreamError(`${where}: the config of ${manifest.digest} declares ${configDescriptor.size} bytes, more than ${CONFIG_LIMIT}`);
+    throw new UpstreamError(
+      `${where}: the config of ${manifest.digest} declares ${configDescriptor.size} bytes, more than ${CONFIG_LIMIT}`,
+    );
   }
   const configBytes = await fetchSmallBlob(client, name, configDescriptor, where);
   const layersValue = doc.layers as unknown[];
   if (layersValue.length > MAX_LAYERS) {
-    throw new UpstreamError(`${where}: ${manifest.digest} lists ${layersValue.length} layers, more than ${MAX_LAYERS}`);
+    throw new UpstreamError(
+      `${where}: ${manifest.digest} lists ${layersValue.length} layers, more than ${MAX_LAYERS}`,
+    );
   }
   const layers = layersValue.map((value, i) => {
     const layer = descriptor(value, where, `layer ${i + 1} of ${manifest.digest}`);
     if (!LAYER_TYPES.has(layer.mediaType)) {
-      throw new UpstreamError(`${where}: layer ${i + 1} of ${manifest.digest} has media type ${layer.mediaType}, not a layer type`);
+      throw new UpstreamError(
+        `${where}: layer ${i + 1} of ${manifest.digest} has media type ${layer.mediaType}, not a layer type`,
+      );
     }
     return streamedBlob(client, name, layer, where);
   });
@@ -122,7 +156,12 @@ async function imageOf(client: RegistryClient, name: string, manifest: FetchedMa
   };
 }
 
-async function fetchSmallBlob(client: RegistryClient, name: string, d: Descriptor, where: string): Promise<Buffer> {
+async function fetchSmallBlob(
+  client: RegistryClient,
+  name: string,
+  d: Descriptor,
+  where: string,
+): Promise<Buffer> {
   const response = await client.blob(name, d.digest, d.size);
   const chunks: Buffer[] = [];
   let total = 0;

@@ -13,7 +13,8 @@ export interface RegistryReference {
 
 export const REGISTRY_PREFIX = "docker://";
 
-const HOST_RE = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::[0-9]{1,5})?$/;
+const HOST_RE =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*(?::[0-9]{1,5})?$/;
 const IPV6_RE = /^\[[0-9a-f:.]+\](?::[0-9]{1,5})?$/;
 
 export function isRegistryReference(value: string): boolean {
@@ -28,9 +29,12 @@ export function isRegistryHost(host: string): boolean {
 }
 
 function bad(value: string, problem: string): never {
-  throw new UsageError(`${JSON.stringify(value.slice(0, 300))} is not a usable registry reference: ${problem}`, {
-    hint: "Write docker://host[:port]/name:tag or docker://host[:port]/name@sha256:<64 hex>, e.g. docker://registry.example.com/acme/app:1.0.",
-  });
+  throw new UsageError(
+    `${JSON.stringify(value.slice(0, 300))} is not a usable registry reference: ${problem}`,
+    {
+      hint: "Write docker://host[:port]/name:tag or docker://host[:port]/name@sha256:<64 hex>, e.g. docker://registry.example.com/acme/app:1.0.",
+    },
+  );
 }
 
 /** Parses a `docker://` reference; the host part is required (no implicit Docker Hub). */
