@@ -200,8 +200,9 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
 /** Original names and tag renames, applied after the targets are chosen (push flags, sync rules). */
 function applyNameRules(targets: ReturnType<typeof selectTargets>, options: PushOptions): void {
   for (const target of targets) {
-    if (options.name === undefined && options.nameRule !== undefined)
+    if (options.name === undefined && options.nameRule !== undefined) {
       target.name = mapName(target.name, options.nameRule);
+    }
     const renames = options.renameTags ?? {};
     target.tags = [...new Set(target.tags.map((t) => renames[t] ?? t))].sort();
   }

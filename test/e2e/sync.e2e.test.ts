@@ -49,8 +49,9 @@ describe("registry sources and sync", () => {
   const raas = (...args: string[]) => runCli(args, { cwd: work, env });
   const json = async <T>(...args: string[]): Promise<T> => {
     const run = await raas(...args, "--json");
-    if (run.code !== 0)
+    if (run.code !== 0) {
       throw new Error(`raas ${args.join(" ")} failed (${run.code}):\n${run.stdout}\n${run.stderr}`);
+    }
     return JSON.parse(run.stdout) as T;
   };
   const archive = async (name: string, tag: string, seedText: string, platforms = 1) =>
@@ -244,8 +245,9 @@ describe("registry sources and sync", () => {
     );
     // Kill it when it starts on the second new image: the first may be committed, the rest not.
     plainProxy.onRequest = (req) => {
-      if (req.method === "GET" && /\/blobs\//.test(req.url ?? "") && plainProxy.stats.blobGets >= 4)
+      if (req.method === "GET" && /\/blobs\//.test(req.url ?? "") && plainProxy.stats.blobGets >= 4) {
         child.kill("SIGKILL");
+      }
     };
     const signal = await exited;
     plainProxy.onRequest = undefined;

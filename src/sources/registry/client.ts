@@ -79,8 +79,9 @@ export class RegistryClient {
     const token = this.tokens.get(scope);
     if (token !== undefined) return { Authorization: `Bearer ${token}` };
     const creds = this.options.credentials;
-    if (this.basic && creds !== undefined)
+    if (this.basic && creds !== undefined) {
       return { Authorization: basicHeader(creds.username, creds.password) };
+    }
     return {};
   }
 
@@ -161,10 +162,12 @@ export class RegistryClient {
       this.basic = true;
       return;
     }
-    if (challenge?.scheme !== "bearer")
+    if (challenge?.scheme !== "bearer") {
       return denied("unauthorized, and no usable WWW-Authenticate challenge");
-    if (this.tokens.has(scope))
+    }
+    if (this.tokens.has(scope)) {
       denied(creds === undefined ? "anonymous access is denied" : "the token was refused");
+    }
     const realm = challenge.params.realm;
     let url: URL;
     try {
@@ -312,8 +315,9 @@ export class RegistryClient {
     const tags: string[] = [];
     let path: string | undefined = `/v2/${name}/tags/list?n=1000`;
     for (let page = 0; path !== undefined; page++) {
-      if (page >= MAX_TAG_PAGES)
+      if (page >= MAX_TAG_PAGES) {
         throw new UpstreamError(`${this.where(name)}: more than ${MAX_TAG_PAGES} pages of tags`);
+      }
       const response = await this.send("GET", path, name);
       if (response.status !== 200) throw this.failure(name, "GET tags/list", response);
       let doc: unknown;
@@ -335,8 +339,9 @@ export class RegistryClient {
             `${this.where(name)}: tags/list holds ${JSON.stringify(tag)?.slice(0, 200)}, not a valid tag`,
           );
         }
-        if (tags.length >= MAX_TAGS)
+        if (tags.length >= MAX_TAGS) {
           throw new UpstreamError(`${this.where(name)}: more than ${MAX_TAGS} tags`);
+        }
         tags.push(tag);
       }
       path = nextPage(response.headers.link, name);

@@ -44,8 +44,9 @@ export async function readRegistryImage(
     for (const [i, value] of entries.entries()) {
       const childWhere = `manifest ${i + 1} of index ${top.digest}`;
       const child = descriptor(value, where, childWhere);
-      if (INDEX_TYPES.has(child.mediaType))
+      if (INDEX_TYPES.has(child.mediaType)) {
         throw new UpstreamError(`${where}: ${childWhere} is a nested index, which raas does not support`);
+      }
       if (!IMAGE_MANIFEST_TYPES.has(child.mediaType)) {
         throw new UpstreamError(
           `${where}: ${childWhere} has media type ${child.mediaType}, not an image manifest`,
