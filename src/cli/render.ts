@@ -44,8 +44,9 @@ function renderSync(result: SyncResult, out: Out): void {
   for (const repo of result.repositories) {
     out.write(`\n${repo.upstream}/${repo.source} -> ${repo.name ?? "(no name)"}\n`);
     const verb = result.dryRun ? "would publish" : "published";
-    for (const t of repo.published)
+    for (const t of repo.published) {
       out.write(`  ${verb.padEnd(13)} ${t.tag}${t.as === t.tag ? "" : ` as ${t.as}`}  ${t.digest}\n`);
+    }
     for (const t of repo.unchanged) out.write(`  ${"unchanged".padEnd(13)} ${t.as}\n`);
     for (const t of repo.skipped) out.write(`  ${"skipped".padEnd(13)} ${t.tag}: ${t.reason}\n`);
     for (const t of repo.failed) out.write(`  ${"FAILED".padEnd(13)} ${t.tag}: ${t.reason}\n`);

@@ -48,7 +48,10 @@ const Repository = v.strictObject({
   ...Rules,
 });
 const Upstream = v.strictObject({
-  registry: v.pipe(v.string(), v.check(isRegistryHost, "must be host or host:port")),
+  registry: v.pipe(
+    v.string(),
+    v.check((h) => isRegistryHost(h.toLowerCase()), "must be host or host:port"),
+  ),
   tlsVerify: v.optional(v.boolean()),
   caFile: v.optional(v.pipe(v.string(), v.minLength(1))),
   credentials: v.optional(
