@@ -47,7 +47,7 @@ describe("command line", () => {
       command: "push",
       isv: "acme",
       image: "app.tar",
-      options: { tag: ["1.0", "latest"], wait: true, timeout: 60 },
+      options: { tag: ["1.0", "latest"], wait: true, timeout: 60, srcTlsVerify: true, renameTag: [] },
     });
     expect(globals).toMatchObject({
       json: true,

@@ -131,6 +131,7 @@ Examples:
   $ raas push demo ./app.tar --tag 1.0       publish a docker-save or OCI archive
   $ raas push demo bigdata-app               publish ./bigdata-app.tar under the name the archive records
   $ raas status demo                         check storage, metadata and the running registry agree
+  $ raas sync demo --dry-run                 mirror the upstream registries listed in ./raas-sync.yaml (docs/sync.md)
   $ raas serve demo                          run the ISV's registry in the foreground
 
 Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error, 130 interrupted.
