@@ -70,7 +70,11 @@ describe("source registry credentials", () => {
   it("names the file of a broken entry without printing the secret", async () => {
     const file = join(home, "auth.json");
     await writeFile(file, JSON.stringify({ auths: { h: { auth: b64("nocolon-secret") } } }));
-    const error = await findCredentials({ REGISTRY_AUTH_FILE: file }, "h", "a").catch(
+    const error: unknown = await findCredentials({ REGISTRY_AUTH_FILE: file }, "h", "a").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!(error instanceof Error)) throw new Error("expected the broken entry to be refused");
       (e: unknown) => e as Error,
     );
     expect(error.message).toContain(file);
