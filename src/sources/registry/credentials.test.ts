@@ -75,8 +75,6 @@ describe("source registry credentials", () => {
       (e: unknown) => e,
     );
     if (!(error instanceof Error)) throw new Error("expected the broken entry to be refused");
-      (e: unknown) => e as Error,
-    );
     expect(error.message).toContain(file);
     expect(error.message).not.toContain("nocolon-secret");
     await writeFile(file, "{not json");
