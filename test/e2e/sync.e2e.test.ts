@@ -229,11 +229,16 @@ describe("registry sources and sync", () => {
     expect(authProxy.stats.manifestHeads).toBe(2);
   });
 
-  it("a sync killed midway completes on rerun", async () => {
+  it("a dry run publishes nothing; a sync killed midway completes on rerun", async () => {
     if (!existsSync(join(ROOT, "dist", "cli", "main.js"))) throw new Error("run `npm run build` first");
     for (const tag of ["1.2", "1.3", "1.4"]) {
       await seed((await archive("hammer", tag, `hammer${tag}`)).path, plain.host, `${CONTEXTUAL}:${tag}`);
     }
+    const dry = await json<SyncJson & { dryRun: boolean }>("sync", ISV, "--dry-run");
+    expect(dry.dryRun).toBe(true);
+    expect(dry.repositories[0]?.published.map((t) => t.as).sort()).toEqual(["1.2", "1.3", "1.4"]);
+    await expect(skopeoInspectDigest(`${host}/thomasmckay/hammer:1.2`)).rejects.toThrow();
+
     plainProxy.reset();
     const child = spawn(process.execPath, [join(ROOT, "bin", "raas.js"), "sync", ISV, "--json"], {
       cwd: work,
