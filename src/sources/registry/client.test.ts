@@ -188,6 +188,29 @@ describe("retries and auth", () => {
     expect(seen.filter((s) => s.startsWith("/token"))).toHaveLength(1);
   });
 
+  it("replaces a token that expired between requests", async () => {
+    let issued = 0;
+    let valid: string | undefined;
+    const client = await upstream((req, res) => {
+      if (req.url?.startsWith("/token") === true) {
+        valid = `tok${++issued}`;
+        res.writeHead(200).end(JSON.stringify({ token: valid }));
+        return;
+      }
+      if (valid === undefined || req.headers.authorization !== `Bearer ${valid}`) {
+        res
+          .writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${req.headers.host ?? ""}/token"` })
+          .end();
+        return;
+      }
+      valid = undefined; // each token works once
+      res.writeHead(200).end(JSON.stringify({ tags: ["x"] }));
+    });
+    expect(await client.tags("a/b")).toEqual(["x"]);
+    expect(await client.tags("a/b")).toEqual(["x"]);
+    expect(issued).toBe(2);
+  });
+
   it("a refused token is an authentication error, not a loop", async () => {
     const client = await upstream((req, res) => {
       if (req.url?.startsWith("/token") === true) {

@@ -165,9 +165,8 @@ export class RegistryClient {
     if (challenge?.scheme !== "bearer") {
       return denied("unauthorized, and no usable WWW-Authenticate challenge");
     }
-    if (this.tokens.has(scope)) {
-      denied(creds === undefined ? "anonymous access is denied" : "the token was refused");
-    }
+    // A token that stopped working (expired during a long sync) is replaced once per request.
+    this.tokens.delete(scope);
     const realm = challenge.params.realm;
     let url: URL;
     try {
