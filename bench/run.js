@@ -7,6 +7,7 @@ import { benchStatus } from "./status.mjs";
 import { benchServer } from "./server.mjs";
 import { benchWeb } from "./web.mjs";
 import { benchGc } from "./gc.mjs";
+import { benchSync } from "./sync.mjs";
 
 const results = [
   await benchPush(),
@@ -16,5 +17,6 @@ const results = [
   await benchServer(),
   await benchWeb(),
   await benchGc(),
+  await benchSync(),
 ];
 for (const result of results) printResult(result, { header: true });

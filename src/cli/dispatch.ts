@@ -1,11 +1,13 @@
 import path from "node:path";
 import { setGitLog } from "../adapters/git.js";
 import { buildContext, type IsvContext } from "../commands/context.js";
+import type { AppRepository } from "../app/app-repository.js";
 import { requireSetUp } from "../commands/checks.js";
+import type { PushDeps } from "../commands/types.js";
 import { disposeConfig, loadConfig, resolveIsv, type ConfigFlags } from "../config/index.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { CliIo } from "./io.js";
-import type { GlobalOptions, Invocation } from "./program.js";
+import type { GlobalOptions, Invocation, PushFlags } from "./program.js";
 import { resultOk, type CommandResult } from "./render.js";
 import { RunSession } from "./run-session.js";
 
@@ -96,26 +98,34 @@ async function runCommand(
             tags: options.tag,
             wait: options.wait,
             timeoutSeconds: options.timeout,
+            ...(await registrySourceFlags(options, io.cwd)),
           },
           ctx,
-          {
-            store: await ctx.store(),
-            app,
-            platform,
-            repositoryUrl: ctx.repositoryUrl,
-            registryHost: new URL(settings.appUrl).host,
-            maskLayers: settings.maskLayers,
-            dockerSchema2: settings.dockerSchema2 ?? false,
-            ...(settings.maxInflatedLayer === undefined
-              ? {}
-              : { maxInflatedLayer: settings.maxInflatedLayer }),
-            publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
-            concurrency: 3,
-            federation: ctx.federation,
-          },
+          await pushDeps(ctx, app),
         );
         await run.backupPush(result, app);
         return { command: "push", result };
+      } finally {
+        await app.close();
+      }
+    }
+    case "sync": {
+      const { options } = invocation;
+      const app = await ctx.app();
+      try {
+        const { sync } = await import("../commands/sync.js");
+        const result = await sync(
+          {
+            isv: invocation.isv,
+            spec: path.resolve(io.cwd, options.spec),
+            dryRun: options.dryRun,
+            wait: options.wait,
+            timeoutSeconds: options.timeout,
+          },
+          ctx,
+          await pushDeps(ctx, app),
+        );
+        return { command: "sync", result };
       } finally {
         await app.close();
       }
@@ -212,6 +222,26 @@ async function runCommand(
   }
 }
 
+/** push's flags for docker:// sources and original names, as push options. */
+async function registrySourceFlags(flags: PushFlags, cwd: string) {
+  const { parseRenames } = await import("../sync/rules.js");
+  return {
+    source: {
+      tlsVerify: flags.srcTlsVerify,
+      ...(flags.srcCa === undefined ? {} : { caFile: path.resolve(cwd, flags.srcCa) }),
+    },
+    ...(flags.stripPrefix === undefined
+      ? {}
+      : {
+          nameRule: {
+            stripPrefix: flags.stripPrefix,
+            ...(flags.slash === undefined ? {} : { slash: flags.slash }),
+          },
+        }),
+    renameTags: parseRenames(flags.renameTag ?? []),
+  };
+}
+
 /** The global options that override configuration keys, as the loader validates them. */
 function configFlags(globals: GlobalOptions): ConfigFlags {
   const flags: ConfigFlags = {};
@@ -220,4 +250,22 @@ function configFlags(globals: GlobalOptions): ConfigFlags {
     if (value !== undefined) flags[key] = value;
   }
   return flags;
+}
+
+/** What a publication needs (push and sync): storage, the app repository, the platform, settings. */
+async function pushDeps(ctx: IsvContext, app: AppRepository): Promise<PushDeps> {
+  const { settings } = ctx;
+  return {
+    store: await ctx.store(),
+    app,
+    platform: ctx.platform,
+    repositoryUrl: ctx.repositoryUrl,
+    registryHost: new URL(settings.appUrl).host,
+    maskLayers: settings.maskLayers,
+    dockerSchema2: settings.dockerSchema2 ?? false,
+    ...(settings.maxInflatedLayer === undefined ? {} : { maxInflatedLayer: settings.maxInflatedLayer }),
+    publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
+    concurrency: 3,
+    federation: ctx.federation,
+  };
 }

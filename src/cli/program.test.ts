@@ -47,7 +47,7 @@ describe("command line", () => {
       command: "push",
       isv: "acme",
       image: "app.tar",
-      options: { tag: ["1.0", "latest"], wait: true, timeout: 60 },
+      options: { tag: ["1.0", "latest"], wait: true, timeout: 60, srcTlsVerify: true },
     });
     expect(globals).toMatchObject({
       json: true,
@@ -98,7 +98,7 @@ describe("command line", () => {
     expect(help.code).toBe(0);
     expect(help.out).not.toContain("(default: [])");
     const examples = help.out.split("\n").filter((line) => line.trimStart().startsWith("$ "));
-    expect(examples).toHaveLength(2);
+    expect(examples).toHaveLength(4);
     for (const line of examples) expect(line.match(/\$ /g)).toHaveLength(1);
     expect((await parse(["push", "acme", "app.tar"])).invocation).toMatchObject({ options: { tag: [] } });
   });

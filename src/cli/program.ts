@@ -25,7 +25,8 @@ export type Invocation =
   | { command: "status"; isv: string; options: StatusFlags }
   | AuthInvocation
   | { command: "delete"; isv: string; reference: string; options: DeleteFlags }
-  | { command: "gc"; isv: string; options: GcFlags };
+  | { command: "gc"; isv: string; options: GcFlags }
+  | { command: "sync"; isv: string; options: SyncFlags };
 
 export interface SetupFlags {
   create: boolean;
@@ -38,6 +39,18 @@ export interface SetupFlags {
 export interface PushFlags {
   name?: string;
   tag: string[];
+  wait: boolean;
+  timeout: number;
+  /** docker:// sources: TLS verification, extra CAs, original names, tag renames. */
+  srcTlsVerify: boolean;
+  srcCa?: string;
+  stripPrefix?: string;
+  slash?: string;
+  renameTag?: string[];
+}
+export interface SyncFlags {
+  spec: string;
+  dryRun: boolean;
   wait: boolean;
   timeout: number;
 }
@@ -69,6 +82,12 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive whole number");
   return n;
+}
+
+function bool(value: string): boolean {
+  if (value === "true") return true;
+  if (value === "false") return false;
+  throw new InvalidArgumentError("must be true or false");
 }
 
 function port(value: string): number {
@@ -129,6 +148,7 @@ Examples:
   $ raas push demo ./app.tar --tag 1.0       publish a docker-save or OCI archive
   $ raas push demo bigdata-app               publish ./bigdata-app.tar under the name the archive records
   $ raas status demo                         check storage, metadata and the running registry agree
+  $ raas sync demo --dry-run                 mirror the upstream registries listed in ./raas-sync.yaml (docs/sync.md)
   $ raas serve demo                          run the ISV's registry in the foreground
 
 Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error,
@@ -189,10 +209,29 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     )
     .option("--no-wait", "do not wait for the registry to serve the new tags")
     .option("--timeout <seconds>", "how long to wait for the registry to serve the new tags", positiveInt, 60)
+    .option(
+      "--src-tls-verify <bool>",
+      "docker:// sources: verify TLS certificates (false also allows plain HTTP)",
+      bool,
+      true,
+    )
+    .option("--src-ca <file>", "docker:// sources: PEM bundle of extra certificate authorities to trust")
+    .option(
+      "--strip-prefix <glob>",
+      "original-name mode: strip the leading part of the source name matching this glob",
+    )
+    .option(
+      "--slash <text>",
+      "original-name mode: the first occurrence of this text in the stripped name stands for /",
+    )
+    .option("--rename-tag <from=to>", "publish a source tag under another tag (repeatable)", collect)
     .addHelpText(
       "after",
       "\nExamples:\n  $ docker save myapp:1.0 -o myapp.tar && raas push acme myapp.tar\n" +
-        "  $ raas push acme ./oci-dir --name acme/myapp --tag 1.0 --tag latest",
+        "  $ raas push acme ./oci-dir --name acme/myapp --tag 1.0 --tag latest\n" +
+        "  $ raas push acme docker://registry.example.com/acme/app:1.0\n" +
+        "  $ raas push acme docker://quay.example.com/examplecorp-docker_io-thomasmckay_hammer:13-test \\\n" +
+        "      --strip-prefix 'examplecorp-*-' --slash _ --rename-tag 13-test=latest-test",
     )
     .action(
       async (
@@ -236,6 +275,29 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
 
   addAuthCommands(program, run);
   registerLifecycleCommands(program, run, globals);
+  program
+    .command("sync")
+    .summary("mirror upstream registries under their original names, publishing only what changed")
+    .description(
+      "Read a sync specification (YAML, see docs/sync.md): upstream registries, repositories, name " +
+        "mapping and tag rules. Lists each repository's tags, checks every candidate with one manifest " +
+        "HEAD and publishes only tags whose digest differs from what the registry serves. Safe to rerun " +
+        "after an interruption. Exit code 1 when any tag failed.",
+    )
+    .argument("<isv>", "ISV name")
+    .option("--spec <file>", "the sync specification", "raas-sync.yaml")
+    .option("--dry-run", "report what would be published, publish nothing", false)
+    .option("--no-wait", "do not wait for the registry to serve the published tags")
+    .option(
+      "--timeout <seconds>",
+      "how long to wait for the registry to serve the published tags",
+      positiveInt,
+      60,
+    )
+    .addHelpText("after", "\nExample:\n  $ raas sync acme --spec mirror.yaml --dry-run --json")
+    .action(async (isv: string, options: SyncFlags, cmd: Command) => {
+      await run({ command: "sync", isv, options }, globals(cmd));
+    });
 
   return program;
 }

@@ -2,6 +2,7 @@ import type { AuthResult } from "../commands/auth.js";
 import type { DeleteResult } from "../commands/delete.js";
 import type { GcResult } from "../commands/gc.js";
 import type { PushResult } from "../commands/push.js";
+import type { SyncResult } from "../commands/sync.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import type { ServeResult } from "../commands/serve.js";
 import { formatBytes } from "../publish/upload.js";
@@ -21,7 +22,8 @@ export type CommandResult =
   | { command: "serve"; result: ServeResult }
   | { command: "auth"; result: AuthResult }
   | { command: "delete"; result: DeleteResult }
-  | { command: "gc"; result: GcResult };
+  | { command: "gc"; result: GcResult }
+  | { command: "sync"; result: SyncResult };
 
 /** Whether the command succeeded: push and serve throw when they fail; setup and status report checks. */
 export function resultOk(tagged: CommandResult): boolean {
@@ -34,6 +36,7 @@ export function resultOk(tagged: CommandResult): boolean {
       return true;
     case "setup":
     case "status":
+    case "sync":
       return tagged.result.ok;
   }
 }
@@ -72,6 +75,9 @@ export function render(tagged: CommandResult, globals: GlobalOptions, out: Out):
     case "gc":
       renderGc(tagged.result, out);
       break;
+    case "sync":
+      renderSync(tagged.result, out);
+      break;
   }
   return code;
 }
@@ -87,7 +93,21 @@ function pullUrls(tagged: CommandResult): string[] {
     case "auth":
     case "delete":
     case "gc":
+    case "sync":
       return [];
+  }
+}
+
+function renderSync(result: SyncResult, out: Out): void {
+  for (const repo of result.repositories) {
+    out.write(`\n${repo.upstream}/${repo.source} -> ${repo.name ?? "(no name)"}\n`);
+    const verb = result.dryRun ? "would publish" : "published";
+    for (const t of repo.published) {
+      out.write(`  ${verb.padEnd(13)} ${t.tag}${t.as === t.tag ? "" : ` as ${t.as}`}  ${t.digest}\n`);
+    }
+    for (const t of repo.unchanged) out.write(`  ${"unchanged".padEnd(13)} ${t.as}\n`);
+    for (const t of repo.skipped) out.write(`  ${"skipped".padEnd(13)} ${t.tag}: ${t.reason}\n`);
+    for (const t of repo.failed) out.write(`  ${"FAILED".padEnd(13)} ${t.tag}: ${t.reason}\n`);
   }
 }
 

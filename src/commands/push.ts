@@ -12,6 +12,8 @@ import { checkV1Files, publishV1Targets, type V1Publication } from "../publish/v
 import { DEFAULT_MAX_INFLATED, openImageSource, resolveImagePath } from "../sources/index.js";
 import { PARTIAL_WRITE_GRACE_MS } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
+import type { RegistrySourceOptions } from "../sources/registry/index.js";
+import { mapName, type NameRule } from "../sync/rules.js";
 import type { CommandContext, PushDeps } from "./types.js";
 import { waitForTags } from "./wait.js";
 
@@ -23,6 +25,12 @@ export interface PushOptions {
   /** Wait until the registry serves the new tags. */
   wait: boolean;
   timeoutSeconds: number;
+  /** How to reach a `docker://` source (TLS, CA bundle, credential variables). */
+  source?: RegistrySourceOptions;
+  /** Original-name rule for the name the input records (ignored when `name` is given). */
+  nameRule?: NameRule;
+  /** Published tag for an input tag (`13-test` -> `latest-test`). */
+  renameTags?: Record<string, string>;
 }
 
 export interface PushedImage {
@@ -66,6 +74,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
   let source;
   try {
     source = await openImageSource(path, {
+      registry: { env: ctx.env, options: options.source ?? {} },
       v1: {
         isMasked: (id) => federation?.isMasked(id) ?? false,
         vendorLayer: (id) => {
@@ -84,6 +93,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       ...(options.name === undefined ? {} : { name: options.name }),
       ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
     });
+    applyNameRules(selected, options);
     reporter.info(
       `Read ${source.format} ${source.path}: ${selected.map((t) => `${t.name}:${t.tags.join(",")}`).join(" ")}`,
     );
@@ -238,6 +248,17 @@ async function referencedV1Ids(deps: PushDeps, path: string): Promise<ReadonlySe
   if (text === undefined) return new Set();
   const meta = parseMetadata(text, path);
   return new Set(meta.version === 1 ? meta.images.map((i) => i.id) : []);
+}
+
+/** Original names and tag renames, applied after the targets are chosen (push flags, sync rules). */
+function applyNameRules(targets: ReturnType<typeof selectTargets>, options: PushOptions): void {
+  for (const target of targets) {
+    if (options.name === undefined && options.nameRule !== undefined) {
+      target.name = mapName(target.name, options.nameRule);
+    }
+    const renames = options.renameTags ?? {};
+    target.tags = [...new Set(target.tags.map((t) => renames[t] ?? t))].sort();
+  }
 }
 
 async function readExisting(deps: PushDeps, path: string): Promise<CraneV4 | undefined> {

@@ -73,7 +73,8 @@ export interface SourceImage {
   v1?: V1Source;
 }
 
-export type SourceFormat = "docker-archive" | "docker-archive-legacy" | "oci-layout" | "pulp-export";
+export type SourceFormat =
+  "docker-archive" | "docker-archive-legacy" | "oci-layout" | "pulp-export" | "registry";
 
 /** An opened input: zero or more images; `close()` releases file handles. */
 export interface ImageSource {

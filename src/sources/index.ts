@@ -6,6 +6,7 @@ import { directoryLayoutFiles } from "./layout-files.js";
 import { legacyDockerArchiveReader } from "./docker-legacy.js";
 import { ociArchiveReader, readOciLayout } from "./oci-layout.js";
 import { pulpExportReader } from "./pulp-export.js";
+import { isRegistryReference, openRegistrySource, type RegistrySourceOptions } from "./registry/index.js";
 import { NotTarError, TarIndex } from "./tar-index.js";
 import type { OpenedSource, TarReader } from "./types.js";
 import { NO_VENDOR, v1Images, type V1ReadOptions } from "./v1-images.js";
@@ -27,15 +28,21 @@ const TAR_READERS: readonly TarReader[] = [
 export interface ReadOptions {
   /** Masked set, vendor layers and limits for converting v1 inputs; none by default. */
   v1?: V1ReadOptions;
+  /** For `docker://` references: the environment (credentials) and the client's options. */
+  registry?: { env: NodeJS.ProcessEnv; options: RegistrySourceOptions };
 }
 
 /**
- * Opens any supported input: an OCI layout directory or a tar archive of a known format.
+ * Opens any supported input: an OCI layout directory, a tar archive of a known format, or a
+ * `docker://host/name:tag` reference to a v2 registry.
  * Every format comes out as the same image model: a v1 input (Pulp export, pre-1.10 docker
  * save) is converted to Docker schema 2 images here, each keeping its v1 view for the v1
  * publication.
  */
 export async function openImageSource(path: string, options: ReadOptions = {}): Promise<OpenedSource> {
+  if (isRegistryReference(path)) {
+    return openRegistrySource(path, options.registry?.env ?? {}, options.registry?.options ?? {});
+  }
   const info = await stat(path).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT" || err.code === "ENOTDIR") {
       throw new InputError(path, "no such file or directory", {
@@ -91,6 +98,7 @@ export async function openImageSource(path: string, options: ReadOptions = {}): 
  * argument with no "/" and no extension that is not an existing path means "<arg>.tar".
  */
 export async function resolveImagePath(arg: string, cwd: string): Promise<string> {
+  if (isRegistryReference(arg)) return arg;
   const direct = resolve(cwd, arg);
   if (arg.includes("/") || extname(basename(arg)) !== "") return direct;
   const exists = await stat(direct).then(
