@@ -123,9 +123,18 @@ describe("authorize", () => {
     await expect(
       auth.authorize(withToken(token), "apps/bigdata/server", "push", "dev-3"),
     ).resolves.toBeDefined();
-    expect(
-      (await failure(auth.authorize(withToken(token), "apps/bigdata/server", "push", "v1.0"))).status,
-    ).toBe(403);
+    const byTag = await failure(auth.authorize(withToken(token), "apps/bigdata/server", "push", "v1.0"));
+    expect(byTag.status).toBe(403);
+    // The denial names the tag (not the rule or its groups), so the pusher knows what was refused.
+    expect(JSON.parse(byTag.toResponse().body)).toEqual({
+      errors: [
+        {
+          code: "DENIED",
+          message: "push of tag v1.0 in apps/bigdata/server is refused by a tag rule of the access policy",
+          detail: [{ Type: "repository", Name: "apps/bigdata/server", Action: "push", Tag: "v1.0" }],
+        },
+      ],
+    });
     expect(
       (await failure(auth.authorize(withToken(token), "apps/bigdata/server", "promote", "latest"))).status,
     ).toBe(403);

@@ -10,7 +10,7 @@
  * known and the policy says no. Verified tokens are cached until they expire (bounded), so a
  * pull's many requests cost one signature check.
  */
-import type { Action, Identity } from "./engine.js";
+import type { Action, Decision, Identity } from "./engine.js";
 import { ANONYMOUS, explain } from "./engine.js";
 import { bearerChallenge, repositoryScope } from "./challenge.js";
 import { RegistryAuthError } from "./errors.js";
@@ -187,10 +187,19 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
     return result;
   }
 
-  const denied = (repository: string, action: Action) =>
-    new RegistryAuthError("DENIED", "requested access to the resource is denied", {}, [
-      { Type: "repository", Name: repository, Action: TOKEN_ACTION[action] },
-    ]);
+  const denied = (repository: string, action: Action, decision?: Decision, tag?: string) =>
+    // A tag rule refusing a repository the caller may otherwise write says so (which tag, not
+    // which rule or group), or a client sees a denial it cannot explain.
+    decision?.rule.startsWith("tags[") === true && tag !== undefined
+      ? new RegistryAuthError(
+          "DENIED",
+          `${TOKEN_ACTION[action]} of tag ${tag} in ${repository} is refused by a tag rule of the access policy`,
+          {},
+          [{ Type: "repository", Name: repository, Action: TOKEN_ACTION[action], Tag: tag }],
+        )
+      : new RegistryAuthError("DENIED", "requested access to the resource is denied", {}, [
+          { Type: "repository", Name: repository, Action: TOKEN_ACTION[action] },
+        ]);
 
   return {
     async authorize(request, repository, action, tag) {
@@ -199,7 +208,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       const basic = await basicCaller(request, scope);
       if (basic !== undefined) {
         const decision = policyDecision(basic, action, repository, tag);
-        if (decision?.allow !== true) throw denied(repository, action);
+        if (decision?.allow !== true) throw denied(repository, action, decision, tag);
         return { caller: basic, token: false };
       }
       const raw = bearer(request);
@@ -221,7 +230,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       }
       if (tag !== undefined && action !== "pull") {
         const decision = policyDecision(caller, action, repository, tag);
-        if (decision !== undefined && !decision.allow) throw denied(repository, action);
+        if (decision !== undefined && !decision.allow) throw denied(repository, action, decision, tag);
       }
       return { caller, token: true };
     },
