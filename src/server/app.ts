@@ -1,10 +1,13 @@
 import type { LogFn } from "../crane/load.js";
 import { errorMessage } from "../errors.js";
+import type { BlobStore } from "../storage/types.js";
 import { handleAdmin } from "./admin.js";
 import type { ServerConfig } from "./config.js";
 import type { RequestContext } from "./context.js";
 import { type Req, type Res, redirect, responseBytes, send, sendJson } from "./http.js";
 import { Metrics, routeOf } from "./metrics.js";
+import type { Observer, PullInfo } from "./observe.js";
+import { handleStats } from "./stats-route.js";
 import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
@@ -28,6 +31,10 @@ export interface RegistryDeps {
    * when a request would be answered 404, and the request is then answered again.
    */
   adoptPending?: () => boolean;
+  /** Pull statistics and pull events (observe.ts); nothing is recorded without it. */
+  observer?: Observer;
+  /** The store statistics are read from, for `/raas/stats/<name>`. */
+  store?: BlobStore;
   /** Called once per finished request with its access-log record. */
   accessLog?: (record: AccessRecord) => void;
 }
@@ -88,6 +95,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       storageUrl,
       log,
       metrics,
+      ...(deps.observer === undefined ? {} : { pulled: (pull: PullInfo) => deps.observer?.pulled(pull) }),
       // Most requests (manifests, blobs) never look at the query: parse it only on demand.
       get query() {
         return (query ??= new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)));
@@ -121,6 +129,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       });
     }
     if (top === "crane") return handleAdmin(ctx, rest);
+    if (top === "raas" && rest[0] === "stats") return handleStats(ctx, deps.store, rest.slice(1));
     send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });
   }
 

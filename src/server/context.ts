@@ -2,6 +2,7 @@ import type { LogFn } from "../crane/load.js";
 import type { ServerConfig } from "./config.js";
 import type { Req, Res } from "./http.js";
 import type { Metrics } from "./metrics.js";
+import type { PullInfo } from "./observe.js";
 import type { Snapshot } from "./snapshot.js";
 import type { StorageUrlFn } from "./storage-url.js";
 
@@ -15,6 +16,8 @@ export interface RequestContext {
   storageUrl: StorageUrlFn;
   log: LogFn;
   metrics: Metrics;
+  /** Records a pull (statistics, pull event); its promise ends when the event is stored. */
+  pulled?: (pull: PullInfo) => Promise<void> | undefined;
   /** Query parameters of the request (parsed on first use). */
   query: URLSearchParams;
 }

@@ -5,7 +5,8 @@ import type { AddressInfo } from "node:net";
 import { errorMessage, UserError } from "../errors.js";
 import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
-import type { Metrics } from "./metrics.js";
+import { Metrics } from "./metrics.js";
+import { createObserver, openServerStore } from "./observe.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
 
 /** One structured log record: a request, a reload, or a problem. */
@@ -122,6 +123,17 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     }
   };
 
+  // Pull statistics and events go to the ISV's store (the serve_content directory or the bucket).
+  const store = await openServerStore(config);
+  const observer =
+    store === undefined || (config.events.length === 0 && !config.stats.enable)
+      ? undefined
+      : createObserver(config, store, options.env ?? process.env, (message) =>
+          log({ event: "events", level: "warn", message }),
+        );
+  const metrics = options.metrics ?? new Metrics();
+  if (observer !== undefined) metrics.extraSeries = () => observer.gauges();
+
   const handler = createRegistryApp({
     config,
     snapshot: () => snapshot,
@@ -129,8 +141,10 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     // a client that saw it on another worker already, so this worker serves it now too.
     adoptPending: commit,
     log: logLine,
+    ...(observer === undefined ? {} : { observer }),
+    ...(store === undefined ? {} : { store }),
     ...(config.accessLog ? { accessLog: options.accessLog ?? log } : {}),
-    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    metrics,
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
   });
   const server = await listenerFor(config, handler);
@@ -169,6 +183,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       clearInterval(sweep);
       clearTimeout(force);
       await reloading;
+      // Every request has ended: store the last counts and events, give up the delivery lease.
+      await observer?.close();
     },
   };
 }
