@@ -13,6 +13,7 @@
  */
 import * as path from "node:path";
 import type { IsvSettings } from "../config/types.js";
+import { endpointSections } from "../events/config.js";
 import { UserError } from "../errors.js";
 
 export interface ServerConfigOptions {
@@ -106,5 +107,7 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
       },
     ]);
   }
+  // Event endpoints, as raas.cfg has them (header credentials stay `${VARIABLE}` references).
+  for (const [name, body] of endpointSections(settings.events ?? [])) sections.push([name, body]);
   return render(sections, settings.isv);
 }

@@ -12,6 +12,7 @@ import {
   type LoadedConfig,
 } from "../config/index.js";
 import { UserError } from "../errors.js";
+import type { RegistryEvent } from "../events/envelope.js";
 import { descriptorCachePath, Federation } from "../federation/index.js";
 import { LocalStore } from "../storage/local.js";
 import type { S3Store } from "../storage/s3.js";
@@ -122,6 +123,12 @@ async function runCommand(
               publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
               concurrency: 3,
               federation,
+              ...((settings.events ?? []).length === 0
+                ? {}
+                : {
+                    recordEvents: async (events: RegistryEvent[]) =>
+                      (await import("../events/push-events.js")).recordEvents(needStore(), events),
+                  }),
               ...(settings.platform.kind === "openshift"
                 ? {
                     deploy: (await import("./setup-deps-openshift.js")).openshiftDeployAfterPush(

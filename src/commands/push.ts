@@ -3,6 +3,7 @@ import { applyPublication } from "../crane/publication.js";
 import { serializeMetadata } from "../crane/serialize.js";
 import type { CraneV4 } from "../crane/types.js";
 import { UserError } from "../errors.js";
+import { pushEvents } from "../events/push-events.js";
 import { toDockerSchema2 } from "../image/docker-schema2.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
@@ -182,6 +183,11 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         : `Committed ${commit.slice(0, 12)}${attempts > 1 ? ` after ${attempts} attempts (concurrent pushes)` : ""}`,
     );
 
+    if (commit !== undefined && deps.recordEvents !== undefined) {
+      // Push events (docs/events.md): in the outbox once the publication is committed.
+      const sizes = new Map(publications.flatMap((p) => p.result.manifestFiles).map((m) => [m.digest as string, m.bytes.length]));
+      await deps.recordEvents(pushEvents(images, sizes, deps.registryUrl, "raas-cli"));
+    }
     if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();
     let deployed: boolean | null = null;
     if (options.wait) {

@@ -1,4 +1,5 @@
 import type { AppRepository } from "../app/app-repository.js";
+import type { RegistryEvent } from "../events/envelope.js";
 import type { Federation } from "../federation/index.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
@@ -29,6 +30,8 @@ export interface PushDeps {
    * undefined where the remote deploys on push (local platform: a post-receive hook).
    */
   deploy?: () => Promise<string>;
+  /** Store events in the ISV's outbox; undefined when no event endpoint is configured. */
+  recordEvents?: (events: RegistryEvent[]) => Promise<void>;
   /** Vendor metadata, the masked set and the descriptor cache (image federation). */
   federation?: () => Promise<Federation>;
 }

@@ -172,5 +172,6 @@ export async function resolveIsv(
     deployDir: platform.kind === "local" ? platform.deployDir : undefined,
     maskLayers: config.maskLayers,
     dockerSchema2: config.dockerSchema2,
+    events: config.events ?? [],
   };
 }

@@ -1,3 +1,4 @@
+import type { EndpointConfig } from "../events/config.js";
 /** The typed, defaulted configuration (after merging defaults < file < env < flags). */
 export type StorageKind = "local" | "s3";
 export type PlatformKind = "local" | "openshift";
@@ -38,6 +39,8 @@ export interface IsvSection {
 }
 
 export interface RaasConfig {
+  /** `[events.<name>]`: where registry events are delivered (docs/events.md). */
+  events?: EndpointConfig[];
   /** Where the embedded default keeps everything: RAAS_HOME. */
   stateDir: string;
   storage: StorageKind;
@@ -154,4 +157,6 @@ export interface IsvSettings {
   maskLayers: string[];
   /** `[raas] docker_schema2`; absent means false. */
   dockerSchema2?: boolean;
+  /** Event endpoints (`[events.<name>]`); absent or empty: no events are recorded. */
+  events?: EndpointConfig[];
 }

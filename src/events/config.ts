@@ -33,6 +33,7 @@ const KEYS = new Set([
   "ignored_media_types",
   "max_backlog",
 ]);
+const SECRET_HEADER = /authorization|token|secret|key|cookie|password/i;
 const HEADER_NAME = /^[A-Za-z0-9!#$&'*+.^_`|~-]{1,64}$/;
 
 /** `500ms`, `5s`, `2m`, `1h`, or a bare number of seconds, as milliseconds. */
@@ -57,6 +58,8 @@ const list = (text: string | undefined) =>
 export function parseEndpoints(
   sections: Record<string, Record<string, string> | undefined>,
   where: string,
+  /** When given, problems are added here instead of thrown. */
+  collect?: string[],
 ): EndpointConfig[] {
   const problems: string[] = [];
   const endpoints: EndpointConfig[] = [];
@@ -73,7 +76,10 @@ export function parseEndpoints(
       if (key.startsWith("header.")) {
         const header = key.slice("header.".length);
         if (!HEADER_NAME.test(header) || /[\r\n]/.test(value)) bad(key, "is not a valid HTTP header");
-        else headers[header] = value.trim();
+        else if (SECRET_HEADER.test(header) && !/\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(value)) {
+          // registry.conf is committed to the app repository: a credential must come from the environment.
+          bad(key, "looks like a credential: write it as ${VARIABLE} and set the variable where the registry runs");
+        } else headers[header] = value.trim();
       } else if (!KEYS.has(key)) bad(key, "is not a known key");
     }
     const url = (body.url ?? "").trim();
@@ -108,7 +114,8 @@ export function parseEndpoints(
       maxBacklog: integer("max_backlog", 10_000, 1, 10_000_000),
     });
   }
-  if (problems.length > 0) {
+  if (collect !== undefined) collect.push(...problems);
+  else if (problems.length > 0) {
     throw new UserError(`${where}: invalid event endpoint settings:\n  ${problems.join("\n  ")}`, {
       hint: "See docs/events.md for the [events.<name>] keys.",
     });
