@@ -165,6 +165,7 @@ async function runCommand(
               registryHost: new URL(settings.appUrl).host,
               platformChecks: () => platformChecks(settings, reporter),
               storageCheck: () => storageCheck(needStore()),
+              eventEndpoints: (settings.events ?? []).map((e) => e.name),
             },
           );
         } finally {
@@ -183,6 +184,18 @@ async function runCommand(
           },
           ctx,
           await setupDeps(settings, needStore(), reporter),
+        );
+      }
+      case "stats": {
+        const { stats } = await import("../commands/stats.js");
+        return await stats(
+          {
+            isv: invocation.isv,
+            ...(invocation.name === undefined ? {} : { name: invocation.name }),
+            ...(invocation.options.since === undefined ? {} : { since: invocation.options.since }),
+          },
+          ctx,
+          { store: needStore() },
         );
       }
       case "serve": {

@@ -21,7 +21,8 @@ export type Invocation =
   | { command: "setup"; isv: string; options: SetupFlags }
   | { command: "push"; isv: string; image: string; options: PushFlags }
   | { command: "serve"; isv: string; options: ServeFlags }
-  | { command: "status"; isv: string; options: StatusFlags };
+  | { command: "status"; isv: string; options: StatusFlags }
+  | { command: "stats"; isv: string; name?: string; options: StatsFlags };
 
 export interface SetupFlags {
   create: boolean;
@@ -40,6 +41,9 @@ export interface PushFlags {
 export interface ServeFlags {
   port?: number;
   host?: string;
+}
+export interface StatsFlags {
+  since?: string;
 }
 export interface StatusFlags {
   app?: string;
@@ -178,6 +182,22 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     )
     .action(async (isv: string, image: string, options: PushFlags, cmd: Command) => {
       await run({ command: "push", isv, image, options }, globals(cmd));
+    });
+
+  program
+    .command("stats")
+    .summary("pull statistics per repository, tag and day")
+    .description(
+      "Show how often each tag was pulled (manifest GETs answered by the registry; HEAD requests, " +
+        "blob downloads and signature artifacts do not count), per UTC day, from the counters every " +
+        "registry worker writes to storage about every 10 seconds.",
+    )
+    .argument("<isv>", "ISV name")
+    .argument("[name]", "repository name (default: every repository)")
+    .option("--since <date>", "only days from this UTC date on (YYYY-MM-DD)")
+    .addHelpText("after", "\nExamples:\n  $ raas stats acme\n  $ raas stats acme acme/app --since 2026-11-01 --json")
+    .action(async (isv: string, name: string | undefined, options: StatsFlags, cmd: Command) => {
+      await run({ command: "stats", isv, ...(name === undefined ? {} : { name }), options }, globals(cmd));
     });
 
   program

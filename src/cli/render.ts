@@ -1,4 +1,5 @@
 import type { PushResult } from "../commands/push.js";
+import type { StatsResult } from "../commands/stats.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
@@ -8,7 +9,7 @@ interface Out {
   write(text: string): void;
 }
 
-export type CommandResult = PushResult | CheckReport | { served: string };
+export type CommandResult = PushResult | CheckReport | StatsResult | { served: string };
 
 /** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
 export function render(
@@ -27,6 +28,7 @@ export function render(
     return ok ? ExitCode.ok : ExitCode.failure;
   }
   if ("images" in result) renderPush(result, out);
+  else if ("totals" in result) renderStats(result, out);
   else if ("checks" in result && command === "setup") renderSetup(result, out);
   else if ("checks" in result) renderChecks(result, out);
   return ok ? ExitCode.ok : ExitCode.failure;
@@ -56,6 +58,19 @@ function renderPush(result: PushResult, out: Out): void {
         `  podman pull --tls-verify=false ${first}\n`,
     );
   }
+}
+
+function renderStats(result: StatsResult, out: Out): void {
+  const scope = `${result.repository ?? result.isv}${result.since === undefined ? "" : ` since ${result.since}`}`;
+  if (result.totals.length === 0) {
+    out.write(`No pulls recorded for ${scope}.\n`);
+    return;
+  }
+  out.write(`Pulls of ${scope}: ${result.pulls}\n`);
+  const width = Math.max(...result.totals.map((t) => `${t.repository}:${t.tag}`.length), 10);
+  for (const t of result.totals) out.write(`  ${`${t.repository}:${t.tag}`.padEnd(width)}  ${t.pulls}\n`);
+  out.write("\nPer day:\n");
+  for (const d of result.days) out.write(`  ${d.day}  ${`${d.repository}:${d.tag}`.padEnd(width)}  ${d.pulls}\n`);
 }
 
 // Setup already showed each step as it ran; end with where the registry is.

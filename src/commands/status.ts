@@ -8,6 +8,7 @@ import { checkRepositoryStorage, leftoverProbes, takeInventory, type Inventory }
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import type { BlobStore } from "../storage/types.js";
+import { readBacklog } from "../events/deliver.js";
 
 export interface StatusOptions {
   isv: string;
@@ -30,6 +31,8 @@ export interface StatusDeps {
   concurrency?: number;
   /** Every external HTTP request, for --log debug. */
   log?: HttpLog;
+  /** Names of the event endpoints (`[events.<name>]`): their backlog is checked. */
+  eventEndpoints?: string[];
 }
 
 type Published = { file: string; meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -85,6 +88,7 @@ export async function status(
       "check the storage credentials and endpoint; `raas setup` shows what fails",
     );
   }
+  if ((deps.eventEndpoints ?? []).length > 0) await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
   if (running && options.app === undefined && parsed.readable) {
     await checkCatalog(deps.appUrl, parsed.names, checks, log);
   }
@@ -249,10 +253,30 @@ async function readV1Metadata(
 }
 
 /** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */
+/** An endpoint whose oldest waiting batch is older than this is reported as down. */
+const EVENTS_DOWN_MS = 5 * 60_000;
+
+async function checkEventBacklog(store: BlobStore, endpoints: string[], checks: CheckList): Promise<void> {
+  try {
+    for (const e of await readBacklog(store, endpoints)) {
+      const age = e.oldestPendingAt === undefined ? 0 : Date.now() - Date.parse(e.oldestPendingAt);
+      if (age > EVENTS_DOWN_MS) {
+        checks.warn(
+          `events ${e.endpoint}`,
+          `${e.backlog} batch(es) waiting since ${e.oldestPendingAt ?? "?"}${e.lastError === undefined ? "" : ` (last error: ${e.lastError})`}`,
+        );
+      } else checks.ok(`events ${e.endpoint}`, `backlog ${e.backlog} batch(es)`);
+    }
+  } catch (error) {
+    checks.warn("events", `cannot read the event outbox: ${errorMessage(error)}`);
+  }
+}
+
 function checkStorageList(inventory: Inventory, published: Published[], checks: CheckList): void {
   const known = new Set(published.map((p) => p.meta.repository));
   const stray = [...inventory.entries()].filter(
-    ([repository]) => repository !== "" && !known.has(repository),
+    // `.raas/` holds events and statistics (docs/events.md), not a repository.
+    ([repository]) => repository !== "" && repository !== ".raas" && !known.has(repository),
   );
   for (const [repository, objects] of stray) {
     checks.fail(
