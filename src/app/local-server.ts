@@ -108,7 +108,11 @@ export function serverEnvironment(
   pass(BASE_ENV);
   const storage = settings.storage;
   for (const endpoint of settings.events ?? []) {
-    pass(Object.values(endpoint.headers).flatMap((v) => [...v.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1] ?? "")));
+    pass(
+      Object.values(endpoint.headers).flatMap((v) =>
+        [...v.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1] ?? ""),
+      ),
+    );
   }
   if (storage.kind === "s3") {
     const credentials = storage.credentials;

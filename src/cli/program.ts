@@ -195,7 +195,10 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .argument("<isv>", "ISV name")
     .argument("[name]", "repository name (default: every repository)")
     .option("--since <date>", "only days from this UTC date on (YYYY-MM-DD)")
-    .addHelpText("after", "\nExamples:\n  $ raas stats acme\n  $ raas stats acme acme/app --since 2026-11-01 --json")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ raas stats acme\n  $ raas stats acme acme/app --since 2026-11-01 --json",
+    )
     .action(async (isv: string, name: string | undefined, options: StatsFlags, cmd: Command) => {
       await run({ command: "stats", isv, ...(name === undefined ? {} : { name }), options }, globals(cmd));
     });

@@ -185,7 +185,9 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
 
     if (commit !== undefined && deps.recordEvents !== undefined) {
       // Push events (docs/events.md): in the outbox once the publication is committed.
-      const sizes = new Map(publications.flatMap((p) => p.result.manifestFiles).map((m) => [m.digest as string, m.bytes.length]));
+      const sizes = new Map(
+        publications.flatMap((p) => p.result.manifestFiles).map((m) => [m.digest as string, m.bytes.length]),
+      );
       await deps.recordEvents(pushEvents(images, sizes, deps.registryUrl, "raas-cli"));
     }
     if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();

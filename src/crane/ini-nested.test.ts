@@ -7,7 +7,10 @@ describe("parseIni dotted sections", () => {
     const sections = parseIni("[events.collector]\nurl = http://x\nheader.X-A = b\n[raas]\nport = 1\n", (p) =>
       problems.push(p),
     );
-    expect(sections).toEqual({ "events.collector": { url: "http://x", "header.x-a": "b" }, raas: { port: "1" } });
+    expect(sections).toEqual({
+      "events.collector": { url: "http://x", "header.x-a": "b" },
+      raas: { port: "1" },
+    });
     expect(problems).toEqual([]);
   });
 });

@@ -78,7 +78,10 @@ export function parseEndpoints(
         if (!HEADER_NAME.test(header) || /[\r\n]/.test(value)) bad(key, "is not a valid HTTP header");
         else if (SECRET_HEADER.test(header) && !/\$\{[A-Za-z_][A-Za-z0-9_]*\}/.test(value)) {
           // registry.conf is committed to the app repository: a credential must come from the environment.
-          bad(key, "looks like a credential: write it as ${VARIABLE} and set the variable where the registry runs");
+          bad(
+            key,
+            "looks like a credential: write it as ${VARIABLE} and set the variable where the registry runs",
+          );
         } else headers[header] = value.trim();
       } else if (!KEYS.has(key)) bad(key, "is not a known key");
     }
@@ -141,8 +144,14 @@ export function endpointSections(endpoints: EndpointConfig[]): [string, Record<s
 }
 
 /** Expand `${VAR}` in header values from `env` (secrets stay out of the committed config). */
-export function expandHeaders(headers: Record<string, string>, env: NodeJS.ProcessEnv): Record<string, string> {
+export function expandHeaders(
+  headers: Record<string, string>,
+  env: NodeJS.ProcessEnv,
+): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(headers).map(([k, v]) => [k, v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => env[n] ?? "")]),
+    Object.entries(headers).map(([k, v]) => [
+      k,
+      v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => env[n] ?? ""),
+    ]),
   );
 }

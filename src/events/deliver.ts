@@ -64,7 +64,15 @@ export class Dispatcher {
   constructor(private readonly options: DispatcherOptions) {
     this.lease = new Lease(options.store, options.owner, options.leaseMs ?? 15_000, options.settleMs ?? 250);
     for (const e of options.endpoints) {
-      this.states.set(e.name, { endpoint: e.name, backlog: 0, delivered: 0, failures: 0, dropped: 0, retryAt: 0, streak: 0 });
+      this.states.set(e.name, {
+        endpoint: e.name,
+        backlog: 0,
+        delivered: 0,
+        failures: 0,
+        dropped: 0,
+        retryAt: 0,
+        streak: 0,
+      });
     }
   }
 
@@ -138,7 +146,10 @@ export class Dispatcher {
     const state = this.states.get(endpoint.name);
     if (state === undefined) return;
     const mark = async (name: string, dropped: boolean) => {
-      await store.put(`${DONE_PREFIX}${endpoint.name}/${name}`, Buffer.from(dropped ? "dropped" : "delivered"));
+      await store.put(
+        `${DONE_PREFIX}${endpoint.name}/${name}`,
+        Buffer.from(dropped ? "dropped" : "delivered"),
+      );
       done.add(name);
     };
     let pending = batches.filter((key) => !done.has(batchName(key)));
@@ -146,7 +157,9 @@ export class Dispatcher {
     if (excess > 0) {
       for (const key of pending.slice(0, excess)) await mark(batchName(key), true);
       state.dropped += excess;
-      this.options.log?.(`event endpoint ${endpoint.name}: backlog over ${endpoint.maxBacklog}; dropped the ${excess} oldest batch(es)`);
+      this.options.log?.(
+        `event endpoint ${endpoint.name}: backlog over ${endpoint.maxBacklog}; dropped the ${excess} oldest batch(es)`,
+      );
       pending = pending.slice(excess);
     }
     state.backlog = pending.length;
@@ -211,9 +224,15 @@ export class Dispatcher {
 
   /** What `raas status` reads: written when an endpoint starts failing and when it recovers. */
   private async saveState(state: EndpointState): Promise<void> {
-    const { retryAt: _r, streak: _s, ...body } = state as EndpointState & { retryAt?: number; streak?: number };
+    const {
+      retryAt: _r,
+      streak: _s,
+      ...body
+    } = state as EndpointState & { retryAt?: number; streak?: number };
     await this.options.store
-      .put(`${STATE_PREFIX}${state.endpoint}.json`, Buffer.from(JSON.stringify(body)), { contentType: "application/json" })
+      .put(`${STATE_PREFIX}${state.endpoint}.json`, Buffer.from(JSON.stringify(body)), {
+        contentType: "application/json",
+      })
       .catch(() => undefined);
   }
 }
@@ -233,7 +252,9 @@ export async function readBacklog(
     const pending = batches.filter((b) => !done.has(b));
     let lastError: string | undefined;
     try {
-      const state = JSON.parse((await store.getBuffer(`${STATE_PREFIX}${endpoint}.json`)).toString("utf8")) as EndpointState;
+      const state = JSON.parse(
+        (await store.getBuffer(`${STATE_PREFIX}${endpoint}.json`)).toString("utf8"),
+      ) as EndpointState;
       lastError = state.lastError;
     } catch {
       lastError = undefined;

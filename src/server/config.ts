@@ -212,13 +212,18 @@ export async function loadServerConfig(
     const text = r.str(section, key, fallback);
     const ms = parseDuration(text);
     if (ms === undefined || ms < 10) {
-      throw new UserError(`${where}: [${section}] ${key} must be a duration like 500ms, 10s or 1m, not "${text}"`);
+      throw new UserError(
+        `${where}: [${section}] ${key} must be a duration like 500ms, 10s or 1m, not "${text}"`,
+      );
     }
     return ms;
   };
   const events = parseEndpoints(sections, where);
   const eventsPollMs = duration("raas", "events_poll", "1s");
-  const stats = { enable: r.bool("stats", "enable", true), flushIntervalMs: duration("stats", "flush_interval", "10s") };
+  const stats = {
+    enable: r.bool("stats", "enable", true),
+    flushIntervalMs: duration("stats", "flush_interval", "10s"),
+  };
 
   return {
     file,

@@ -68,7 +68,9 @@ export function createObserver(
   const endpoints = config.events;
   const outbox = endpoints.length > 0 ? new Outbox(store, producer) : undefined;
   const counter = config.stats.enable ? new PullCounter(store, producer) : undefined;
-  counter?.start(config.stats.flushIntervalMs, (err) => log(`statistics flush failed (kept for the next one): ${String(err)}`));
+  counter?.start(config.stats.flushIntervalMs, (err) =>
+    log(`statistics flush failed (kept for the next one): ${String(err)}`),
+  );
   const dispatcher =
     endpoints.length > 0
       ? new Dispatcher({

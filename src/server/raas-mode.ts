@@ -70,7 +70,11 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
   if (req.method === "GET") ctx.metrics.pull(repo.meta["repo-registry-id"], reference);
   const served = ctx.snap.manifests.get(manifestKey(repo.meta.repository, digest));
   // Statistics and the pull event (observe.ts); the event is stored before the response is sent.
-  if (req.method === "GET" && ctx.pulled !== undefined && countsAsPull(reference, isChildOf(ext, reference))) {
+  if (
+    req.method === "GET" &&
+    ctx.pulled !== undefined &&
+    countsAsPull(reference, isChildOf(ext, reference))
+  ) {
     await ctx.pulled({
       req,
       repository: repo.meta["repo-registry-id"],

@@ -15,7 +15,11 @@ const CACHE_MS = 5000;
 const MAX_CACHED = 1000;
 const cache = new Map<string, { at: number; stats: Promise<PullStat[]> }>();
 
-export async function handleStats(ctx: RequestContext, store: BlobStore | undefined, segments: string[]): Promise<void> {
+export async function handleStats(
+  ctx: RequestContext,
+  store: BlobStore | undefined,
+  segments: string[],
+): Promise<void> {
   const name = segments.join("/");
   if (segments.length === 0 || name === "") throw noRoute();
   if (!isRepositoryName(name)) {
@@ -27,7 +31,9 @@ export async function handleStats(ctx: RequestContext, store: BlobStore | undefi
   }
   const since = ctx.query.get("since") ?? undefined;
   if (since !== undefined && !/^\d{4}-\d{2}-\d{2}$/.test(since)) {
-    throw new RegistryError(400, "UNSUPPORTED", "since must be a date (YYYY-MM-DD)", { since: since.slice(0, 20) });
+    throw new RegistryError(400, "UNSUPPORTED", "since must be a date (YYYY-MM-DD)", {
+      since: since.slice(0, 20),
+    });
   }
   if (store === undefined) {
     throw new RegistryError(404, "UNSUPPORTED", "this registry keeps no statistics (no storage configured)");
@@ -36,7 +42,10 @@ export async function handleStats(ctx: RequestContext, store: BlobStore | undefi
   let entry = cache.get(key);
   if (entry === undefined || ctx.now.getTime() - entry.at > CACHE_MS) {
     if (cache.size >= MAX_CACHED) cache.clear();
-    entry = { at: ctx.now.getTime(), stats: readPullStats(store, { repository: name, ...(since === undefined ? {} : { since }) }) };
+    entry = {
+      at: ctx.now.getTime(),
+      stats: readPullStats(store, { repository: name, ...(since === undefined ? {} : { since }) }),
+    };
     entry.stats.catch(() => cache.delete(key));
     cache.set(key, entry);
   }

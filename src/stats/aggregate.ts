@@ -26,7 +26,8 @@ const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 function parse(bytes: Buffer, key: string): FlushObject {
   const value = JSON.parse(bytes.toString("utf8")) as FlushObject;
-  if (value?.version !== 1 || !Array.isArray(value.counts)) throw new Error(`${key}: not a statistics object`);
+  if (value?.version !== 1 || !Array.isArray(value.counts))
+    throw new Error(`${key}: not a statistics object`);
   return value;
 }
 
@@ -42,7 +43,11 @@ async function folders(store: BlobStore, since: string | undefined) {
   return byDay;
 }
 
-async function readFolder(store: BlobStore, day: string, names: string[]): Promise<{ rows: CountRow[]; merged: string[] }> {
+async function readFolder(
+  store: BlobStore,
+  day: string,
+  names: string[],
+): Promise<{ rows: CountRow[]; merged: string[] }> {
   const rows: CountRow[] = [];
   let merged: string[] = [];
   if (names.includes(COMPACT)) {
@@ -67,7 +72,8 @@ async function readFolder(store: BlobStore, day: string, names: string[]): Promi
   if (read.some((r) => r.rows === undefined)) {
     // A compaction ran meanwhile: read the folder again, from its new compact object.
     const again: string[] = [];
-    for await (const o of store.list(`${PULLS_PREFIX}${day}/`)) again.push(o.key.slice(o.key.lastIndexOf("/") + 1));
+    for await (const o of store.list(`${PULLS_PREFIX}${day}/`))
+      again.push(o.key.slice(o.key.lastIndexOf("/") + 1));
     return readFolder(store, day, again);
   }
   for (const r of read) rows.push(...(r.rows ?? []));
@@ -94,7 +100,10 @@ export async function readPullStats(
       const [day = "", repository = "", tag = ""] = key.split("\n");
       return { repository, tag, day, pulls };
     })
-    .sort((a, b) => a.day.localeCompare(b.day) || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag));
+    .sort(
+      (a, b) =>
+        a.day.localeCompare(b.day) || a.repository.localeCompare(b.repository) || a.tag.localeCompare(b.tag),
+    );
 }
 
 /** Merge each closed day folder (before yesterday) into its compact.json; returns the folders compacted. */

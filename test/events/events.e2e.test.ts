@@ -50,7 +50,11 @@ const close = (server: Server) =>
     server.close(() => resolve());
   });
 
-async function until<T>(what: string, check: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
+async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  ms = 30_000,
+): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
     const value = await check();
@@ -122,14 +126,18 @@ describe("events and pull statistics (local platform, real processes)", () => {
   it("delivers every push and pull event in the reference registry's envelope", async () => {
     const pushed = await push("1.0");
     const digest = pushed.images[0]?.digest ?? "";
-    await until("the tag to be served", async () => ((await get(registry, "/v2/acme/app/manifests/1.0")) === 200 ? true : undefined));
+    await until("the tag to be served", async () =>
+      (await get(registry, "/v2/acme/app/manifests/1.0")) === 200 ? true : undefined,
+    );
     // 1 GET above + 4 GETs (tag and digest); HEADs and blob requests are not pulls.
     for (let i = 0; i < 3; i++) expect(await get(registry, "/v2/acme/app/manifests/1.0")).toBe(200);
     expect(await get(registry, `/v2/acme/app/manifests/${digest}`)).toBe(200);
     expect(await get(registry, "/v2/acme/app/manifests/1.0", "HEAD")).toBe(200);
     const events = await until("1 push and 5 pull events", () => {
       const all = received();
-      return all.filter((e) => e.action === "pull").length >= 5 && all.some((e) => e.action === "push") ? all : undefined;
+      return all.filter((e) => e.action === "pull").length >= 5 && all.some((e) => e.action === "push")
+        ? all
+        : undefined;
     });
     const pulls = events.filter((e) => e.action === "pull");
     expect(pulls).toHaveLength(5);
@@ -137,7 +145,15 @@ describe("events and pull statistics (local platform, real processes)", () => {
     const pushEvent = events.find((e) => e.action === "push");
     expect(pushEvent?.target).toMatchObject({ repository: "acme/app", tag: "1.0", digest });
     for (const e of events) {
-      expect(Object.keys(e).sort()).toEqual(["action", "actor", "id", "request", "source", "target", "timestamp"]);
+      expect(Object.keys(e).sort()).toEqual([
+        "action",
+        "actor",
+        "id",
+        "request",
+        "source",
+        "target",
+        "timestamp",
+      ]);
       expect(e.id).toMatch(/^[0-9a-f-]{36}$/);
       expect(Number.isNaN(Date.parse(e.timestamp))).toBe(false);
       expect(e.target).toMatchObject({ repository: "acme/app", digest });
@@ -165,7 +181,9 @@ describe("events and pull statistics (local platform, real processes)", () => {
     collector.posts.length = 0;
 
     const pushed = await push("2.0");
-    await until("2.0 to be served", async () => ((await get(registry, "/v2/acme/app/manifests/2.0")) === 200 ? true : undefined));
+    await until("2.0 to be served", async () =>
+      (await get(registry, "/v2/acme/app/manifests/2.0")) === 200 ? true : undefined,
+    );
     for (let i = 0; i < 5; i++) expect(await get(registry, "/v2/acme/app/manifests/2.0")).toBe(200);
     const waiting = await until("the status to show a backlog", async () => {
       const run = await raas("status", ISV, "--json");
@@ -177,7 +195,9 @@ describe("events and pull statistics (local platform, real processes)", () => {
 
     // Restart the registry (SIGTERM: events already stored stay stored), then the collector returns.
     await stopBackgroundServer(home(), ISV);
-    await until("the registry to stop", async () => (await get(registry, "/v2/").catch(() => 0)) === 0 ? true : undefined);
+    await until("the registry to stop", async () =>
+      (await get(registry, "/v2/").catch(() => 0)) === 0 ? true : undefined,
+    );
     const restarted = await raas("setup", ISV);
     expect(restarted.code, restarted.stdout + restarted.stderr).toBe(0);
     collector = await startCollector(port);
@@ -194,14 +214,18 @@ describe("events and pull statistics (local platform, real processes)", () => {
     // Exactly the events of this phase: every pull once (a redelivery would repeat an id, not add one).
     expect(events.filter((e) => e.action === "pull" && e.target.tag === "2.0")).toHaveLength(6);
     expect(events.filter((e) => e.action === "push")).toEqual([
-      expect.objectContaining({ target: expect.objectContaining({ tag: "2.0", digest: pushed.images[0]?.digest }) }),
+      expect.objectContaining({
+        target: expect.objectContaining({ tag: "2.0", digest: pushed.images[0]?.digest }),
+      }),
     ]);
     expect(before).toBeGreaterThan(0);
   }, 180_000);
 
   it("counts exactly the manifest GETs made across two registry processes on one storage", async () => {
     await stopBackgroundServer(home(), ISV);
-    await until("the registry to stop", async () => (await get(registry, "/v2/").catch(() => 0)) === 0 ? true : undefined);
+    await until("the registry to stop", async () =>
+      (await get(registry, "/v2/").catch(() => 0)) === 0 ? true : undefined,
+    );
     const statsOf = async () => {
       const run = await raas("stats", ISV, "acme/app", "--json");
       expect(run.code, run.stdout + run.stderr).toBe(0);
@@ -215,10 +239,14 @@ describe("events and pull statistics (local platform, real processes)", () => {
     const children: ChildProcess[] = [];
     const bases: string[] = [];
     for (let i = 0; i < 2; i++) {
-      const child = spawn(process.execPath, [join(process.cwd(), "dist/server-bundle/main.js"), "--config", conf, "--port", "0"], {
-        env: { PATH: process.env.PATH, RAAS_WORKERS: "1", COLLECTOR_TOKEN: "x" },
-        stdio: ["ignore", "pipe", "inherit"],
-      });
+      const child = spawn(
+        process.execPath,
+        [join(process.cwd(), "dist/server-bundle/main.js"), "--config", conf, "--port", "0"],
+        {
+          env: { PATH: process.env.PATH, RAAS_WORKERS: "1", COLLECTOR_TOKEN: "x" },
+          stdio: ["ignore", "pipe", "inherit"],
+        },
+      );
       children.push(child);
       bases.push(
         await new Promise<string>((resolve, reject) => {
@@ -232,10 +260,15 @@ describe("events and pull statistics (local platform, real processes)", () => {
         }),
       );
     }
-    const manifest = await fetch(`${bases[0]}/v2/acme/app/manifests/1.0`, { headers: { Accept: MANIFEST_ACCEPT } });
+    const manifest = await fetch(`${bases[0]}/v2/acme/app/manifests/1.0`, {
+      headers: { Accept: MANIFEST_ACCEPT },
+    });
     const layer = (JSON.parse(await manifest.text()) as { layers: { digest: string }[] }).layers[0]?.digest;
     const requests: Promise<number>[] = [];
-    const expected = new Map([["1.0", 1], ["2.0", 0]]);
+    const expected = new Map([
+      ["1.0", 1],
+      ["2.0", 0],
+    ]);
     for (let i = 0; i < 200; i++) {
       const tag = i % 3 === 0 ? "2.0" : "1.0";
       expected.set(tag, (expected.get(tag) ?? 0) + 1);
@@ -256,12 +289,15 @@ describe("events and pull statistics (local platform, real processes)", () => {
       ),
     );
     const after = await statsOf();
-    for (const [tag, n] of expected) expect([tag, (after.get(tag) ?? 0) - (baseline.get(tag) ?? 0)]).toEqual([tag, n]);
+    for (const [tag, n] of expected)
+      expect([tag, (after.get(tag) ?? 0) - (baseline.get(tag) ?? 0)]).toEqual([tag, n]);
 
     // The same numbers through the registry, for the web page.
     const restarted = await raas("setup", ISV);
     expect(restarted.code).toBe(0);
-    const page = (await (await fetch(`${registry}/raas/stats/acme/app`)).json()) as { tags: Record<string, number> };
+    const page = (await (await fetch(`${registry}/raas/stats/acme/app`)).json()) as {
+      tags: Record<string, number>;
+    };
     expect(page.tags).toEqual(Object.fromEntries(after));
     expect((await fetch(`${registry}/raas/stats/acme/nope`)).status).toBe(404);
   }, 180_000);
