@@ -70,8 +70,9 @@ function renderStats(result: StatsResult, out: Out): void {
   const width = Math.max(...result.totals.map((t) => `${t.repository}:${t.tag}`.length), 10);
   for (const t of result.totals) out.write(`  ${`${t.repository}:${t.tag}`.padEnd(width)}  ${t.pulls}\n`);
   out.write("\nPer day:\n");
-  for (const d of result.days)
+  for (const d of result.days) {
     out.write(`  ${d.day}  ${`${d.repository}:${d.tag}`.padEnd(width)}  ${d.pulls}\n`);
+  }
 }
 
 // Setup already showed each step as it ran; end with where the registry is.

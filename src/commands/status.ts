@@ -88,8 +88,9 @@ export async function status(
       "check the storage credentials and endpoint; `raas setup` shows what fails",
     );
   }
-  if ((deps.eventEndpoints ?? []).length > 0)
+  if ((deps.eventEndpoints ?? []).length > 0) {
     await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
+  }
   if (running && options.app === undefined && parsed.readable) {
     await checkCatalog(deps.appUrl, parsed.names, checks, log);
   }

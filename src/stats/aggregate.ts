@@ -26,8 +26,9 @@ const DAY_RE = /^\d{4}-\d{2}-\d{2}$/;
 
 function parse(bytes: Buffer, key: string): FlushObject {
   const value = JSON.parse(bytes.toString("utf8")) as FlushObject;
-  if (value?.version !== 1 || !Array.isArray(value.counts))
+  if (value?.version !== 1 || !Array.isArray(value.counts)) {
     throw new Error(`${key}: not a statistics object`);
+  }
   return value;
 }
 
@@ -72,8 +73,9 @@ async function readFolder(
   if (read.some((r) => r.rows === undefined)) {
     // A compaction ran meanwhile: read the folder again, from its new compact object.
     const again: string[] = [];
-    for await (const o of store.list(`${PULLS_PREFIX}${day}/`))
+    for await (const o of store.list(`${PULLS_PREFIX}${day}/`)) {
       again.push(o.key.slice(o.key.lastIndexOf("/") + 1));
+    }
     return readFolder(store, day, again);
   }
   for (const r of read) rows.push(...(r.rows ?? []));

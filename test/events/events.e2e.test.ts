@@ -289,8 +289,9 @@ describe("events and pull statistics (local platform, real processes)", () => {
       ),
     );
     const after = await statsOf();
-    for (const [tag, n] of expected)
+    for (const [tag, n] of expected) {
       expect([tag, (after.get(tag) ?? 0) - (baseline.get(tag) ?? 0)]).toEqual([tag, n]);
+    }
 
     // The same numbers through the registry, for the web page.
     const restarted = await raas("setup", ISV);
