@@ -17,6 +17,8 @@ import { Lease } from "./lease.js";
 import { batchName, DONE_PREFIX, EVENTS_PREFIX, OUTBOX_PREFIX } from "./outbox.js";
 
 export const STATE_PREFIX = `${EVENTS_PREFIX}state/`;
+/** Events per POST at most (several outbox batches can go in one request). */
+const MAX_POST = 500;
 
 export interface EndpointState {
   endpoint: string;
@@ -131,13 +133,15 @@ export class Dispatcher {
       if (this.stopped) return;
       await this.deliverTo(endpoint, batches, done.get(endpoint.name) ?? new Set());
     }
-    // Delete what every endpoint has: the batch first, then its markers.
-    for (const key of batches) {
-      const name = batchName(key);
-      if (endpoints.every((e) => done.get(e.name)?.has(name))) {
-        await store.delete(key);
-        for (const e of endpoints) await store.delete(`${DONE_PREFIX}${e.name}/${name}`);
-      }
+    // Delete what every endpoint has: the batch first, then its markers (16 at a time).
+    const finished = batches.filter((key) => endpoints.every((e) => done.get(e.name)?.has(batchName(key))));
+    for (let i = 0; i < finished.length; i += 16) {
+      await Promise.all(
+        finished.slice(i, i + 16).map(async (key) => {
+          await store.delete(key);
+          for (const e of endpoints) await store.delete(`${DONE_PREFIX}${e.name}/${batchName(key)}`);
+        }),
+      );
     }
   }
 
@@ -167,15 +171,22 @@ export class Dispatcher {
     if (first === undefined) delete state.oldestPendingAt;
     else state.oldestPendingAt = timeOfBatch(batchName(first));
     if (Date.now() < state.retryAt) return;
-    for (const key of pending) {
+    // Consecutive batches go out together, up to MAX_POST events per request.
+    for (let i = 0; i < pending.length;) {
       if (this.stopped || !this.lease.valid()) return;
-      const name = batchName(key);
-      let events: RegistryEvent[];
-      try {
-        events = parseEnvelope(await store.getBuffer(key), key).events.filter((e) => wanted(endpoint, e));
-      } catch (err) {
-        if (err instanceof ObjectNotFoundError) continue; // deleted by a previous holder's cleanup
-        throw err;
+      const group: string[] = [];
+      const events: RegistryEvent[] = [];
+      for (; i < pending.length && events.length < MAX_POST; i++) {
+        const key = pending[i] ?? "";
+        try {
+          events.push(
+            ...parseEnvelope(await store.getBuffer(key), key).events.filter((e) => wanted(endpoint, e)),
+          );
+        } catch (err) {
+          if (err instanceof ObjectNotFoundError) continue; // deleted by a previous holder's cleanup
+          throw err;
+        }
+        group.push(batchName(key));
       }
       if (events.length > 0) {
         const error = await this.post(endpoint, events);
@@ -187,7 +198,7 @@ export class Dispatcher {
           state.lastErrorAt = new Date().toISOString();
           if (state.streak >= endpoint.threshold) state.retryAt = Date.now() + endpoint.backoffMs;
           if (wasOk) await this.saveState(state);
-          return; // keep the order: later batches wait for this one
+          return; // keep the order: later batches wait for these
         }
         state.delivered += events.length;
       }
@@ -195,8 +206,8 @@ export class Dispatcher {
       state.streak = 0;
       delete state.lastError;
       state.lastSuccessAt = new Date().toISOString();
-      await mark(name, false);
-      state.backlog = Math.max(0, state.backlog - 1);
+      await Promise.all(group.map((name) => mark(name, false)));
+      state.backlog = Math.max(0, state.backlog - group.length);
       if (recovered) await this.saveState(state);
     }
     delete state.oldestPendingAt;

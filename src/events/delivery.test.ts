@@ -153,7 +153,8 @@ describe("event delivery", () => {
     const events = Array.from({ length: 50 }, (_, i) => event("pull", String(i)));
     await Promise.all(events.map((e) => outbox.record(e)));
     const objects = await keys(store, OUTBOX_PREFIX);
-    expect(objects.length).toBeLessThanOrEqual(2);
+    // Four writes start at once (one event each); the 46 queued meanwhile go in one more.
+    expect(objects.length).toBeLessThanOrEqual(5);
     expect(outbox.stored).toBe(50);
   });
 });

@@ -75,7 +75,7 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     ctx.pulled !== undefined &&
     countsAsPull(reference, isChildOf(ext, reference))
   ) {
-    await ctx.pulled({
+    const stored = ctx.pulled({
       req,
       repository: repo.meta["repo-registry-id"],
       reference,
@@ -84,6 +84,8 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
       size: record.size,
       url: `/v2/${repo.meta["repo-registry-id"]}/manifests/${digest}`,
     });
+    // Only an event is waited for; counting alone keeps the hot path free of awaits.
+    if (stored !== undefined) await stored;
   }
   if (served !== undefined) {
     // The hot path: headers and bytes were prepared when the snapshot was loaded.

@@ -73,9 +73,7 @@ export class PullCounter {
     const now = this.now();
     const key = `${PULLS_PREFIX}${dayOf(now)}/${String(now.getTime()).padStart(13, "0")}-${this.producer}-${this.seq++}.json`;
     try {
-      await this.store.put(key, Buffer.from(JSON.stringify({ version: 1, counts: rows })), {
-        contentType: "application/json",
-      });
+      await this.store.put(key, Buffer.from(JSON.stringify({ version: 1, counts: rows })));
     } catch (err) {
       for (const [k, n] of taken) this.counts.set(k, (this.counts.get(k) ?? 0) + n);
       throw err;
