@@ -5,6 +5,7 @@ import { benchPushVsSkopeo } from "./push-skopeo.mjs";
 import { benchRepush } from "./repush.mjs";
 import { benchStatus } from "./status.mjs";
 import { benchServer } from "./server.mjs";
+import { benchEvents } from "./events.mjs";
 
 const results = [
   await benchPush(),
@@ -12,5 +13,6 @@ const results = [
   await benchRepush(),
   await benchStatus(),
   await benchServer(),
+  await benchEvents(),
 ];
 for (const result of results) printResult(result, { header: true });
