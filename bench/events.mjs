@@ -73,8 +73,9 @@ function wrk(url, c) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1]);
   const lat = /Latency\s+([\d.]+)(us|ms|s)/.exec(run.stdout);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(run.stdout)?.[1] ?? 0);
-  if (!Number.isFinite(rps) || lat === null || non2xx > 0)
+  if (!Number.isFinite(rps) || lat === null || non2xx > 0) {
     throw new Error(`wrk failed:\n${run.stdout}${run.stderr}`);
+  }
   return { rps, meanMs: Number(lat[1]) * { us: 0.001, ms: 1, s: 1000 }[lat[2]] };
 }
 
