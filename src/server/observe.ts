@@ -9,6 +9,7 @@ import { makeEvent } from "../events/envelope.js";
 import { expandHeaders } from "../events/config.js";
 import { Dispatcher } from "../events/deliver.js";
 import { Outbox, producerId } from "../events/outbox.js";
+import { compactPullStats } from "../stats/aggregate.js";
 import { PullCounter } from "../stats/counters.js";
 import type { BlobStore } from "../storage/types.js";
 import type { ServerConfig } from "./config.js";
@@ -68,6 +69,16 @@ export function createObserver(
   const endpoints = config.events;
   const outbox = endpoints.length > 0 ? new Outbox(store, producer) : undefined;
   const counter = config.stats.enable ? new PullCounter(store, producer) : undefined;
+  // Closed days are compacted about hourly; concurrent compactions are safe (aggregate.ts).
+  const compaction =
+    counter === undefined
+      ? undefined
+      : setInterval(() => {
+          compactPullStats(store).catch((err: unknown) =>
+            log(`statistics compaction failed: ${String(err)}`),
+          );
+        }, 3_600_000);
+  compaction?.unref();
   counter?.start(config.stats.flushIntervalMs, (err) =>
     log(`statistics flush failed (kept for the next one): ${String(err)}`),
   );
@@ -124,6 +135,7 @@ export function createObserver(
       return out;
     },
     async close() {
+      clearInterval(compaction);
       await outbox?.flush();
       await dispatcher?.stop();
       await counter?.stop();

@@ -192,6 +192,9 @@ describe("events and pull statistics (local platform, real processes)", () => {
       return check !== undefined && !check.detail.includes("backlog 0") ? check : undefined;
     });
     expect(waiting.detail).toMatch(/batch/);
+    const metrics = await (await fetch(`${registry}/metrics`)).text();
+    expect(metrics).toMatch(/raas_events_backlog\{endpoint="collector"\} [1-9]/);
+    expect(metrics).toMatch(/raas_events_failures_total\{endpoint="collector"\} [1-9]/);
 
     // Restart the registry (SIGTERM: events already stored stay stored), then the collector returns.
     await stopBackgroundServer(home(), ISV);
@@ -301,5 +304,12 @@ describe("events and pull statistics (local platform, real processes)", () => {
     };
     expect(page.tags).toEqual(Object.fromEntries(after));
     expect((await fetch(`${registry}/raas/stats/acme/nope`)).status).toBe(404);
+    expect((await fetch(`${registry}/raas/stats/acme/app?since=yesterday`)).status).toBe(400);
+    expect((await fetch(`${registry}/raas/stats/acme/..%2Fapp`)).status).toBe(404);
+    expect((await fetch(`${registry}/raas/stats/Acme/App`)).status).toBe(400);
+    const since = (await (await fetch(`${registry}/raas/stats/acme/app?since=2999-01-01`)).json()) as {
+      total: number;
+    };
+    expect(since.total).toBe(0);
   }, 180_000);
 });
