@@ -95,6 +95,8 @@ export function createObserver(
       : undefined;
   dispatcher?.start();
   const source = { addr: config.endpoint, instanceID: producer };
+  let unstored = 0;
+  let lastWarning = 0;
   return {
     pulled(pull) {
       counter?.count(pull.repository, pull.reference);
@@ -119,7 +121,15 @@ export function createObserver(
         },
         source,
       });
-      return outbox.record(event);
+      // A pull is never refused for its event: when the store refuses the write, the event is
+      // counted as unstored and logged (at most every 10 s), and the pull is answered.
+      return outbox.record(event).catch((err: unknown) => {
+        unstored++;
+        if (Date.now() - lastWarning > 10_000) {
+          lastWarning = Date.now();
+          log(`cannot store pull events (${unstored} so far): ${String(err)}`);
+        }
+      });
     },
     gauges() {
       const out: [string, number][] = [];
@@ -131,6 +141,7 @@ export function createObserver(
         out.push([`raas_events_dropped_total${label}`, s.dropped]);
       }
       out.push(["raas_events_stored_total", outbox?.stored ?? 0]);
+      out.push(["raas_events_unstored_total", unstored]);
       out.push(["raas_stats_pending_pulls", counter?.pending ?? 0]);
       return out;
     },
