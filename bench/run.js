@@ -8,6 +8,7 @@ import { benchServer } from "./server.mjs";
 import { benchWeb } from "./web.mjs";
 import { benchGc } from "./gc.mjs";
 import { benchSync } from "./sync.mjs";
+import { benchEvents } from "./events.mjs";
 
 const results = [
   await benchPush(),
@@ -18,5 +19,6 @@ const results = [
   await benchWeb(),
   await benchGc(),
   await benchSync(),
+  await benchEvents(),
 ];
 for (const result of results) printResult(result, { header: true });

@@ -80,13 +80,42 @@ describe.runIf(existsSync("/proc/self/environ"))("the local registry process's e
 });
 
 describe("serverEnvironment", () => {
-  it("gives S3 credentials only to a presigning server, and never PORT or NODE_OPTIONS", async () => {
+  it("gives S3 credentials only to an S3 server (it presigns and writes statistics), and never PORT or NODE_OPTIONS", async () => {
     const parent = { ...PLANTED, PATH: "/usr/bin", HOME: "/home/op", AWS_PROFILE: "ops" };
     const local = await settingsFor("local");
     expect(serverEnvironment(local, parent)).toEqual({ PATH: "/usr/bin" });
 
+    // Public redirects need no signature, but pull statistics and events are written to the bucket.
     const publicS3 = await settingsFor("s3", "[s3]\nredirect = public\npublic_read = true");
-    expect(serverEnvironment(publicS3, parent)).toEqual({ PATH: "/usr/bin" });
+    expect(Object.keys(serverEnvironment(publicS3, parent)).sort()).toEqual([
+      "AWS_ACCESS_KEY_ID",
+      "AWS_PROFILE",
+      "AWS_SECRET_ACCESS_KEY",
+      "AWS_SESSION_TOKEN",
+      "HOME",
+      "PATH",
+    ]);
+    // Event header variables are passed by name, and only those.
+    const withEvents = {
+      ...local,
+      events: [
+        {
+          name: "c",
+          url: "http://127.0.0.1:1/",
+          headers: { authorization: "Bearer ${HOOK_TOKEN}" },
+          timeoutMs: 1000,
+          threshold: 1,
+          backoffMs: 1000,
+          ignoredActions: [],
+          ignoredMediaTypes: [],
+          maxBacklog: 10,
+        },
+      ],
+    };
+    expect(serverEnvironment(withEvents, { ...parent, HOOK_TOKEN: "t0k" })).toEqual({
+      PATH: "/usr/bin",
+      HOOK_TOKEN: "t0k",
+    });
 
     // Presigning with no keys in the configuration: the SDK's credential chain, nothing else.
     const presigned = await settingsFor("s3", "[s3]\nredirect = presigned");

@@ -86,10 +86,12 @@ const AWS_CHAIN_ENV = [
 
 /**
  * The registry server's environment: only what it needs, never raas's whole environment (which
- * may hold S3 keys, a session token, an OpenShift token). Storage credentials only when the
- * server presigns S3 URLs (local storage and public redirects need none): the configured keys,
- * or, when none are configured, the variables of the AWS SDK's credential chain. PORT is not
- * passed: the server would prefer it over registry.conf. `extra` (from the caller) is added last.
+ * may hold S3 keys, a session token, an OpenShift token). Storage credentials only for S3 (the
+ * server presigns URLs, and writes pull statistics and events to the bucket; local storage
+ * needs none): the configured keys, or, when none are configured, the variables of the AWS
+ * SDK's credential chain. The variables event endpoint headers name (`${VAR}`, docs/events.md).
+ * PORT is not passed: the server would prefer it over registry.conf. `extra` (from the caller)
+ * is added last.
  */
 export function serverEnvironment(
   settings: IsvSettings,
@@ -105,7 +107,14 @@ export function serverEnvironment(
   };
   pass(BASE_ENV);
   const storage = settings.storage;
-  if (storage.kind === "s3" && storage.redirect === "presigned") {
+  for (const endpoint of settings.events ?? []) {
+    pass(
+      Object.values(endpoint.headers).flatMap((v) =>
+        [...v.matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1] ?? ""),
+      ),
+    );
+  }
+  if (storage.kind === "s3") {
     const credentials = storage.credentials;
     if (credentials === undefined) pass(AWS_CHAIN_ENV);
     else {

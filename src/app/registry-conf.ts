@@ -13,6 +13,7 @@
  */
 import * as path from "node:path";
 import type { IsvSettings } from "../config/types.js";
+import { endpointSections } from "../events/config.js";
 import { UserError } from "../errors.js";
 
 export interface ServerConfigOptions {
@@ -153,5 +154,7 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
   }
   const auth = authSection(settings, appDir);
   if (auth !== undefined) sections.push(auth);
+  // Event endpoints, as raas.cfg has them (header credentials stay `${VARIABLE}` references).
+  for (const [name, body] of endpointSections(settings.events ?? [])) sections.push([name, body]);
   return render(sections, settings.isv);
 }

@@ -5,6 +5,7 @@ import type { AppRepository } from "../app/app-repository.js";
 import { requireSetUp } from "../commands/checks.js";
 import type { PushDeps } from "../commands/types.js";
 import { disposeConfig, loadConfig, resolveIsv, type ConfigFlags } from "../config/index.js";
+import type { RegistryEvent } from "../events/envelope.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { CliIo } from "./io.js";
 import type { GlobalOptions, Invocation, PushFlags } from "./program.js";
@@ -154,6 +155,19 @@ async function runCommand(
         });
       });
     }
+    case "stats": {
+      const { stats } = await import("../commands/stats.js");
+      const result = await stats(
+        {
+          isv: invocation.isv,
+          ...(invocation.name === undefined ? {} : { name: invocation.name }),
+          ...(invocation.options.since === undefined ? {} : { since: invocation.options.since }),
+        },
+        ctx,
+        { store: await ctx.store() },
+      );
+      return { command: "stats", result };
+    }
     case "status": {
       const app = await ctx.app();
       try {
@@ -171,6 +185,7 @@ async function runCommand(
             platform,
             registryHost: new URL(settings.appUrl).host,
             publicRedirects: settings.storage.kind === "s3" && settings.storage.redirect === "public",
+            eventEndpoints: (settings.events ?? []).map((e) => e.name),
             gcCheck: async () =>
               (await import("../commands/status-gc.js")).gcStatusCheck(
                 invocation.isv,
@@ -267,5 +282,11 @@ async function pushDeps(ctx: IsvContext, app: AppRepository): Promise<PushDeps> 
     publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
     concurrency: 3,
     federation: ctx.federation,
+    ...((settings.events ?? []).length === 0
+      ? {}
+      : {
+          recordEvents: async (events: RegistryEvent[]) =>
+            (await import("../events/push-events.js")).recordEvents(await ctx.store(), events),
+        }),
   };
 }

@@ -26,7 +26,8 @@ export type Invocation =
   | AuthInvocation
   | { command: "delete"; isv: string; reference: string; options: DeleteFlags }
   | { command: "gc"; isv: string; options: GcFlags }
-  | { command: "sync"; isv: string; options: SyncFlags };
+  | { command: "sync"; isv: string; options: SyncFlags }
+  | { command: "stats"; isv: string; name?: string; options: StatsFlags };
 
 export interface SetupFlags {
   create: boolean;
@@ -57,6 +58,9 @@ export interface SyncFlags {
 export interface ServeFlags {
   port?: number;
   host?: string;
+}
+export interface StatsFlags {
+  since?: string;
 }
 export interface StatusFlags {
   app?: string;
@@ -244,6 +248,25 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
         await run({ command: "push", isv, image, options }, globals(cmd));
       },
     );
+
+  program
+    .command("stats")
+    .summary("pull statistics per repository, tag and day")
+    .description(
+      "Show how often each tag was pulled (manifest GETs answered by the registry; HEAD requests, " +
+        "blob downloads and signature artifacts do not count), per UTC day, from the counters every " +
+        "registry worker writes to storage about every 10 seconds.",
+    )
+    .argument("<isv>", "ISV name")
+    .argument("[name]", "repository name (default: every repository)")
+    .option("--since <date>", "only days from this UTC date on (YYYY-MM-DD)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ raas stats acme\n  $ raas stats acme acme/app --since 2026-11-01 --json",
+    )
+    .action(async (isv: string, name: string | undefined, options: StatsFlags, cmd: Command) => {
+      await run({ command: "stats", isv, ...(name === undefined ? {} : { name }), options }, globals(cmd));
+    });
 
   program
     .command("serve")

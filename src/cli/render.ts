@@ -3,6 +3,7 @@ import type { DeleteResult } from "../commands/delete.js";
 import type { GcResult } from "../commands/gc.js";
 import type { PushResult } from "../commands/push.js";
 import type { SyncResult } from "../commands/sync.js";
+import type { StatsResult } from "../commands/stats.js";
 import type { Check, CheckReport } from "../commands/checks.js";
 import type { ServeResult } from "../commands/serve.js";
 import { formatBytes } from "../publish/upload.js";
@@ -23,7 +24,8 @@ export type CommandResult =
   | { command: "auth"; result: AuthResult }
   | { command: "delete"; result: DeleteResult }
   | { command: "gc"; result: GcResult }
-  | { command: "sync"; result: SyncResult };
+  | { command: "sync"; result: SyncResult }
+  | { command: "stats"; result: StatsResult };
 
 /** Whether the command succeeded: push and serve throw when they fail; setup and status report checks. */
 export function resultOk(tagged: CommandResult): boolean {
@@ -33,6 +35,7 @@ export function resultOk(tagged: CommandResult): boolean {
     case "auth":
     case "delete":
     case "gc":
+    case "stats":
       return true;
     case "setup":
     case "status":
@@ -78,6 +81,9 @@ export function render(tagged: CommandResult, globals: GlobalOptions, out: Out):
     case "sync":
       renderSync(tagged.result, out);
       break;
+    case "stats":
+      renderStats(tagged.result, out);
+      break;
   }
   return code;
 }
@@ -94,6 +100,7 @@ function pullUrls(tagged: CommandResult): string[] {
     case "delete":
     case "gc":
     case "sync":
+    case "stats":
       return [];
   }
 }
@@ -158,6 +165,21 @@ function renderGc(result: GcResult, out: Out): void {
     out.write(
       `  marked     ${source.remote}: ${source.files} file(s), ${source.earlierVersions} earlier version(s)\n`,
     );
+  }
+}
+
+function renderStats(result: StatsResult, out: Out): void {
+  const scope = `${result.repository ?? result.isv}${result.since === undefined ? "" : ` since ${result.since}`}`;
+  if (result.totals.length === 0) {
+    out.write(`No pulls recorded for ${scope}.\n`);
+    return;
+  }
+  out.write(`Pulls of ${scope}: ${result.pulls}\n`);
+  const width = Math.max(...result.totals.map((t) => `${t.repository}:${t.tag}`.length), 10);
+  for (const t of result.totals) out.write(`  ${`${t.repository}:${t.tag}`.padEnd(width)}  ${t.pulls}\n`);
+  out.write("\nPer day:\n");
+  for (const d of result.days) {
+    out.write(`  ${d.day}  ${`${d.repository}:${d.tag}`.padEnd(width)}  ${d.pulls}\n`);
   }
 }
 

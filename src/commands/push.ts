@@ -1,5 +1,6 @@
 import { parseMetadata } from "../crane/parse.js";
 import type { CraneV4 } from "../crane/types.js";
+import { pushEvents } from "../events/push-events.js";
 import { toDockerSchema2 } from "../image/docker-schema2.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
@@ -218,6 +219,13 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
           publicRead: deps.publicRead,
         });
       }
+    }
+    if (commit !== undefined && deps.recordEvents !== undefined) {
+      // Push events (docs/events.md): in the outbox once the publication is committed.
+      const sizes = new Map(
+        publications.flatMap((p) => p.result.manifestFiles).map((m) => [m.digest as string, m.bytes.length]),
+      );
+      await deps.recordEvents(pushEvents(images, sizes, deps.platform.appUrl, "raas-cli"));
     }
     const deploy = deps.platform.deployAfterPublish;
     if (commit !== undefined && deploy !== undefined) await deploy(options.timeoutSeconds * 1000);

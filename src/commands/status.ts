@@ -13,6 +13,7 @@ import type { Platform } from "../app/platform.js";
 import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
 import { dashed, isRepositoryName } from "../image/names.js";
 import { mapLimit } from "../publish/pool.js";
+import { readBacklog } from "../events/deliver.js";
 
 export interface StatusOptions {
   isv: string;
@@ -36,6 +37,8 @@ export interface StatusDeps {
   log?: HttpLog;
   /** Reclaimable bytes (what `raas gc --dry-run` would free) and the last GC run. */
   gcCheck?: () => Promise<Check>;
+  /** Names of the event endpoints (`[events.<name>]`): their backlog is checked. */
+  eventEndpoints?: string[];
 }
 
 type Published = { file: string; meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -171,6 +174,12 @@ export async function status(
       `cannot list ${deps.store.description}: ${errorMessage(listing.error.cause)}`,
       `check the storage credentials and endpoint; \`raas setup ${options.isv}\` shows what fails`,
     );
+  }
+  if ((deps.eventEndpoints ?? []).length > 0) {
+    await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
+  }
+  if (storageExists && (deps.eventEndpoints ?? []).length > 0) {
+    await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
   }
   if (running && options.app === undefined && parsed.readable) {
     await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
@@ -357,6 +366,25 @@ async function listStorage(
 }
 
 /** Storage prefixes no metadata describes: a push that never committed, or a deleted file. */
+/** An endpoint whose oldest waiting batch is older than this is reported as down. */
+const EVENTS_DOWN_MS = 5 * 60_000;
+
+async function checkEventBacklog(store: BlobStore, endpoints: string[], checks: CheckList): Promise<void> {
+  try {
+    for (const e of await readBacklog(store, endpoints)) {
+      const age = e.oldestPendingAt === undefined ? 0 : Date.now() - Date.parse(e.oldestPendingAt);
+      if (age > EVENTS_DOWN_MS) {
+        checks.warn(
+          `events ${e.endpoint}`,
+          `${e.backlog} batch(es) waiting since ${e.oldestPendingAt ?? "?"}${e.lastError === undefined ? "" : ` (last error: ${e.lastError})`}`,
+        );
+      } else checks.ok(`events ${e.endpoint}`, `backlog ${e.backlog} batch(es)`);
+    }
+  } catch (error) {
+    checks.warn("events", `cannot read the event outbox: ${errorMessage(error)}`);
+  }
+}
+
 function checkStorageList(inventory: Inventory, known: ReadonlySet<string>, checks: CheckList): void {
   const stray = [...inventory.entries()].filter(
     ([repository]) => /^[a-z0-9]/.test(repository) && !known.has(repository),

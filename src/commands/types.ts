@@ -1,5 +1,6 @@
 import type { AppRepository } from "../app/app-repository.js";
 import type { Platform } from "../app/platform.js";
+import type { RegistryEvent } from "../events/envelope.js";
 import type { Federation } from "../federation/index.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
@@ -29,6 +30,8 @@ export interface PushDeps {
   maxInflatedLayer?: number;
   publicRead: boolean;
   concurrency: number;
+  /** Store events in the ISV's outbox; undefined when no event endpoint is configured. */
+  recordEvents?: (events: RegistryEvent[]) => Promise<void>;
   /** Vendor metadata, the masked set and the descriptor cache (image federation). */
   federation?: () => Promise<Federation>;
 }

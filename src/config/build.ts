@@ -4,6 +4,7 @@
  */
 import { homedir } from "node:os";
 import * as path from "node:path";
+import { parseEndpoints, type EndpointConfig } from "../events/config.js";
 import { isIsvName } from "../image/names.js";
 import type { Sections } from "../crane/ini.js";
 import {
@@ -75,6 +76,7 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   const global: Partial<GlobalSettings> = {};
   const isvs: Record<string, IsvSection> = {};
   for (const [section, body] of Object.entries(sections)) {
+    if (section.startsWith("events.")) continue; // event endpoints: parsed by eventEndpoints()
     const known = GLOBAL_SECTIONS.has(section);
     if (!known && !isIsvName(section)) {
       problems.errors.push(
@@ -150,6 +152,11 @@ export interface BuildInput {
   flags: ConfigFlags;
 }
 
+/** `[events.<name>]` sections (src/events/config.ts), their problems added to the others. */
+function eventEndpoints(sections: Sections, problems: Problems): EndpointConfig[] {
+  return parseEndpoints(sections, "raas.cfg", problems.errors);
+}
+
 export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
   const file = fileLayer(input.sections, input.baseDir, problems);
   const s: Partial<GlobalSettings> = {
@@ -210,5 +217,6 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
       },
     },
     isvs: file.isvs,
+    events: eventEndpoints(input.sections, problems),
   };
 }

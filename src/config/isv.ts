@@ -182,5 +182,6 @@ export async function resolveIsv(
     dockerSchema2: config.dockerSchema2,
     maxInflatedLayer: config.maxInflatedLayer,
     auth: { ...config.auth, mode: section.auth ?? config.auth.mode },
+    events: config.events ?? [],
   };
 }

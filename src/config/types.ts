@@ -1,3 +1,4 @@
+import type { EndpointConfig } from "../events/config.js";
 /** The typed, defaulted configuration (after merging defaults < file < env < flags). */
 export type StorageKind = "local" | "s3";
 export type PlatformKind = "local" | "openshift";
@@ -61,6 +62,8 @@ export interface IsvSection {
 }
 
 export interface RaasConfig {
+  /** `[events.<name>]`: where registry events are delivered (docs/events.md). */
+  events?: EndpointConfig[];
   /** Where the embedded default keeps everything: RAAS_HOME. */
   stateDir: string;
   storage: StorageKind;
@@ -184,4 +187,6 @@ export interface IsvSettings {
   maxInflatedLayer?: number;
   /** Who may pull (`[auth]` with the ISV's `auth` key); absent means off. */
   auth?: AuthConfig;
+  /** Event endpoints (`[events.<name>]`); absent or empty: no events are recorded. */
+  events?: EndpointConfig[];
 }

@@ -48,7 +48,24 @@ function configParserCompat(text: string): string {
 export function parseIni(text: string, problem: (message: string) => void): Sections {
   const parsed: Record<string, unknown> = parse(configParserCompat(text));
   const sections: Sections = {};
-  for (const [name, body] of Object.entries(parsed)) {
+  // `ini` nests `[a.b]` as {a: {b: {...}}}; ConfigParser (and raas) read it as the section "a.b".
+  const entries = Object.entries(parsed);
+  const onlyNested = new Set<string>();
+  for (const [name, body] of entries) {
+    if (body == null || typeof body !== "object" || Array.isArray(body)) continue;
+    const values = body as Record<string, unknown>;
+    let nested = 0;
+    for (const [key, value] of Object.entries(values)) {
+      if (value != null && typeof value === "object" && !Array.isArray(value)) {
+        entries.push([`${name}.${key}`, value]);
+        delete values[key];
+        nested++;
+      }
+    }
+    if (nested > 0 && Object.keys(values).length === 0) onlyNested.add(name);
+  }
+  for (const [name, body] of entries) {
+    if (onlyNested.has(name)) continue;
     if (body == null || typeof body !== "object" || Array.isArray(body)) {
       problem(`${name}: setting outside of any [section]`);
       continue;

@@ -1,11 +1,14 @@
 import type { LogFn } from "../crane/load.js";
 import { errorMessage } from "../errors.js";
 import { asRegistryError, OPEN_ACCESS, type RegistryAccess } from "./access.js";
+import type { BlobStore } from "../storage/types.js";
 import { handleAdmin } from "./admin.js";
 import type { ServerConfig } from "./config.js";
 import type { RequestContext } from "./context.js";
 import { type Req, type Res, redirect, responseBytes, send, sendJson } from "./http.js";
 import { Metrics, routeOf } from "./metrics.js";
+import type { Observer, PullInfo } from "./observe.js";
+import { handleStats } from "./stats-route.js";
 import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
@@ -31,6 +34,10 @@ export interface RegistryDeps {
    * when a request would be answered 404, and the request is then answered again.
    */
   adoptPending?: () => boolean;
+  /** Pull statistics and pull events (observe.ts); nothing is recorded without it. */
+  observer?: Observer;
+  /** The store statistics are read from, for `/raas/stats/<name>`. */
+  store?: BlobStore;
   /** Called once per finished request with its access-log record. */
   accessLog?: (record: AccessRecord) => void;
   /** The write API (blob uploads, manifest PUT); absent: every write is refused with 405. */
@@ -113,6 +120,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       log,
       metrics,
       access,
+      ...(deps.observer === undefined ? {} : { pulled: (pull: PullInfo) => deps.observer?.pulled(pull) }),
       // Most requests (manifests, blobs) never look at the query: parse it only on demand.
       get query() {
         return (query ??= new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)));
@@ -154,6 +162,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       });
     }
     if (top === "crane") return handleAdmin(ctx, rest);
+    if (top === "raas" && rest[0] === "stats") return handleStats(ctx, deps.store, rest.slice(1));
     // The web page: `/ui/...`, and `/` for a browser asking for HTML (API clients still get the 404).
     if (top === "ui") {
       if (access.mode !== "off") webFilters.set(req, await access.pullFilter(req));

@@ -2,6 +2,7 @@ import { access, readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { parseBoolean, parseIni, type Sections } from "../crane/ini.js";
 import { UserError } from "../errors.js";
+import { parseDuration, parseEndpoints, type EndpointConfig } from "../events/config.js";
 import { parseWorkers } from "./workers.js";
 
 export type CdnAlgo = "sha256" | "sha1" | "md5";
@@ -64,6 +65,12 @@ export interface ServerConfig {
     cloneDir: string;
     maxBlobSize: number;
   };
+  /** `[events.<name>]` sections: where events are delivered (docs/events.md). */
+  events: EndpointConfig[];
+  /** Milliseconds between delivery passes over the outbox (`[raas] events_poll`, default 1s). */
+  eventsPollMs: number;
+  /** `[stats] enable` (default true) and `flush_interval` (default 10s). */
+  stats: { enable: boolean; flushIntervalMs: number };
   /** Problems that did not stop loading (Crane logs them and carries on). */
   warnings: string[];
 }
@@ -311,6 +318,23 @@ export async function loadServerConfig(
     throw new UserError(`invalid port ${envPort ?? port}`);
   }
 
+  const duration = (section: string, key: string, fallback: string): number => {
+    const text = r.str(section, key, fallback);
+    const ms = parseDuration(text);
+    if (ms === undefined || ms < 10) {
+      throw new UserError(
+        `${where}: [${section}] ${key} must be a duration like 500ms, 10s or 1m, not "${text}"`,
+      );
+    }
+    return ms;
+  };
+  const events = parseEndpoints(sections, where);
+  const eventsPollMs = duration("raas", "events_poll", "1s");
+  const stats = {
+    enable: r.bool("stats", "enable", true),
+    flushIntervalMs: duration("stats", "flush_interval", "10s"),
+  };
+
   return {
     file,
     debug: r.bool("general", "debug", false) || (env.CRANE_DEBUG ?? "").toLowerCase() === "true",
@@ -356,6 +380,9 @@ export async function loadServerConfig(
       cloneDir: r.path("push", "clone_dir", ""),
       maxBlobSize: r.num("push", "max_blob_size", 16 * 1024 ** 3, true),
     },
+    events,
+    eventsPollMs,
+    stats,
     warnings,
   };
 }

@@ -3,6 +3,7 @@ import type { RegistryAccess } from "./access.js";
 import type { ServerConfig } from "./config.js";
 import type { Req, Res } from "./http.js";
 import type { Metrics } from "./metrics.js";
+import type { PullInfo } from "./observe.js";
 import type { Snapshot } from "./snapshot.js";
 import type { StorageUrlFn } from "./storage-url.js";
 
@@ -18,6 +19,8 @@ export interface RequestContext {
   metrics: Metrics;
   /** Who may do what: call `access.authorizeRequest` before serving or changing a repository. */
   access: RegistryAccess;
+  /** Records a pull (statistics, pull event); its promise ends when the event is stored. */
+  pulled?: (pull: PullInfo) => Promise<void> | undefined;
   /** Query parameters of the request (parsed on first use). */
   query: URLSearchParams;
 }

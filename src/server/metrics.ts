@@ -19,6 +19,8 @@ export interface MetricsData {
   requests: [string, number][];
   latency: [Route, Histogram][];
   pulls: [string, number][];
+  /** Event and statistics series (observe.ts), summed across workers. */
+  extra?: [string, number][];
   /** Start time (ms since the epoch). */
   started: number;
 }
@@ -32,7 +34,9 @@ export function mergeMetrics(parts: MetricsData[]): MetricsData {
   const requests = new Map<string, number>();
   const pulls = new Map<string, number>();
   const latency = new Map<Route, Histogram>();
+  const extra = new Map<string, number>();
   for (const part of parts) {
+    sumInto(extra, part.extra ?? []);
     sumInto(requests, part.requests);
     sumInto(pulls, part.pulls);
     for (const [route, h] of part.latency) {
@@ -47,6 +51,7 @@ export function mergeMetrics(parts: MetricsData[]): MetricsData {
     requests: [...requests],
     latency: [...latency],
     pulls: [...pulls],
+    extra: [...extra],
     started: Math.min(...parts.map((p) => p.started)),
   };
 }
@@ -93,6 +98,8 @@ export class Metrics {
   private readonly latency = new Map<Route, Histogram>();
   private readonly pulls = new Map<string, number>();
   private readonly started = Date.now();
+  /** More series for the text (events and statistics), set once the server has them. */
+  extraSeries: (() => [string, number][]) | undefined;
 
   observe(route: Route, status: number, seconds: number): void {
     const key = `${route} ${status}`;
@@ -120,6 +127,7 @@ export class Metrics {
       requests: [...this.requests],
       latency: [...this.latency].map(([route, h]) => [route, { ...h, counts: [...h.counts] }]),
       pulls: [...this.pulls],
+      extra: this.extraSeries?.() ?? [],
       started: this.started,
     };
   }
@@ -159,6 +167,10 @@ export function renderMetrics(data: MetricsData): string {
     out.push(
       `raas_registry_manifest_pulls_total{repository="${escapeLabel(repository)}",reference="${escapeLabel(reference)}"} ${value}`,
     );
+  }
+  // Event delivery and statistics (docs/events.md): backlog and pending counts are gauges.
+  for (const [series, value] of [...(data.extra ?? [])].sort(([a], [b]) => a.localeCompare(b))) {
+    out.push(`${series} ${value}`);
   }
   out.push("# HELP raas_registry_start_time_seconds When this process started.");
   out.push("# TYPE raas_registry_start_time_seconds gauge");

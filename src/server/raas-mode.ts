@@ -9,7 +9,14 @@ import { INDEX_TYPES } from "../image/media-types.js";
 import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, acceptSet, isFile, redirect, responseBytes, send, sendFile } from "./http.js";
 import { RegistryError } from "./registry-error.js";
+import { countsAsPull } from "./observe.js";
 import { manifestKey } from "./snapshot.js";
+
+/** A digest that is a child of an index in this repository: fetched after its index, one pull. */
+function isChildOf(ext: RaasExtension, reference: string): boolean {
+  if (!isDigest(reference)) return false;
+  return Object.values(ext.manifests).some((m) => INDEX_TYPES.has(m.mediaType) && m.refs.includes(reference));
+}
 
 export type RaasRepo = V2Repo & { meta: CraneV4 & { "x-raas": RaasExtension } };
 
@@ -62,6 +69,24 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
   // Known repository and reference only, so the series set stays bounded by the metadata.
   if (req.method === "GET") ctx.metrics.pull(repo.meta["repo-registry-id"], reference);
   const served = ctx.snap.manifests.get(manifestKey(repo.meta.repository, digest));
+  // Statistics and the pull event (observe.ts); the event is stored before the response is sent.
+  if (
+    req.method === "GET" &&
+    ctx.pulled !== undefined &&
+    countsAsPull(reference, isChildOf(ext, reference))
+  ) {
+    const stored = ctx.pulled({
+      req,
+      repository: repo.meta["repo-registry-id"],
+      reference,
+      digest,
+      mediaType: record.mediaType,
+      size: record.size,
+      url: `/v2/${repo.meta["repo-registry-id"]}/manifests/${digest}`,
+    });
+    // Only an event is waited for; counting alone keeps the hot path free of awaits.
+    if (stored !== undefined) await stored;
+  }
   if (served !== undefined) {
     // The hot path: headers and bytes were prepared when the snapshot was loaded.
     if (req.headers["if-none-match"] === served.etag) {

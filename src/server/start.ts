@@ -7,7 +7,8 @@ import { createRegistryAccess, type RegistryAccess } from "./access.js";
 import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
 import { createPushApi, type PushInjected } from "./push-setup.js";
-import type { Metrics } from "./metrics.js";
+import { Metrics } from "./metrics.js";
+import { createObserver, openServerStore } from "./observe.js";
 import { RegistryError } from "./registry-error.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
 
@@ -132,6 +133,16 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
   // The policy is part of the snapshot, so a deploy changes metadata and access.yaml together.
   const access = await createRegistryAccess(config, () => snapshot.policy);
   if (access.mode !== "off") log({ event: "auth", mode: access.mode });
+  // Pull statistics and events go to the ISV's store (the serve_content directory or the bucket).
+  const store = await openServerStore(config);
+  const observer =
+    store === undefined || (config.events.length === 0 && !config.stats.enable)
+      ? undefined
+      : createObserver(config, store, options.env ?? process.env, (message) =>
+          log({ event: "events", level: "warn", message }),
+        );
+  const metrics = options.metrics ?? new Metrics();
+  if (observer !== undefined) metrics.extraSeries = () => observer.gauges();
   const host = options.host ?? config.listen;
   const push = createPushApi(
     config,
@@ -152,8 +163,10 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     // a client that saw it on another worker already, so this worker serves it now too.
     adoptPending: commit,
     log: logLine,
+    ...(observer === undefined ? {} : { observer }),
+    ...(store === undefined ? {} : { store }),
     ...(config.accessLog ? { accessLog: options.accessLog ?? log } : {}),
-    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    metrics,
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
   });
   const server = await listenerFor(config, handler);
@@ -191,6 +204,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       clearInterval(sweep);
       clearTimeout(force);
       await reloading;
+      // Every request has ended: store the last counts and events, give up the delivery lease.
+      await observer?.close();
     },
   };
 }

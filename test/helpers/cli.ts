@@ -70,9 +70,22 @@ export async function reservePort(raasHome: string, isv: string): Promise<number
 export async function stopBackgroundServer(raasHome: string, isv: string): Promise<void> {
   const pid = await readFile(join(raasHome, isv, "server.pid"), "utf8").catch(() => undefined);
   if (pid === undefined) return;
+  const id = Number(pid.trim());
   try {
-    process.kill(Number(pid.trim()), "SIGTERM");
+    process.kill(id, "SIGTERM");
   } catch {
-    // already gone
+    return; // already gone
   }
+  // Wait for it to exit: on shutdown the server still writes its last statistics to storage,
+  // which would race a test's cleanup of the storage directory.
+  const alive = () => {
+    try {
+      process.kill(id, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const deadline = Date.now() + 10_000;
+  while (alive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
 }

@@ -119,7 +119,7 @@ beforeAll(async () => {
   const started = await startServer(conf);
   server = started.proc;
   base = started.url;
-}, 60_000);
+}, 180_000);
 
 afterAll(async () => {
   server?.kill("SIGTERM");

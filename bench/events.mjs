@@ -1,0 +1,217 @@
+// Benchmark: the event outbox and pull statistics.
+//  1. Outbox throughput: events stored per second when `concurrency` requests record at once
+//     (group commit: one object per storage round trip), and the latency of one record alone,
+//     on local storage and on S3 (s3rver in its own process).
+//  2. Manifest GET through the registry (1 worker, serve_content), wrk on loopback: statistics
+//     and events off (the baseline, in the same run), statistics on, statistics and events on
+//     (a collector in this process receives them). Throughput at BENCH_CONNECTIONS connections
+//     and mean latency at 1 connection; the ratios are the overhead (target: <= 5%).
+// The title states the machine, its load before and after, and the date. See bench/README.md.
+import { cpus, loadavg, tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { runIfMain } from "./lib/report.mjs";
+import { freePort, startProcess, waitFor } from "./lib/procs.mjs";
+import { writeRegistryApp } from "./lib/registry-app.mjs";
+import { startS3rverProcess } from "./lib/s3.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dist = (p) => pathToFileURL(path.join(root, "dist", p)).href;
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const S2 = "application/vnd.docker.distribution.manifest.v2+json";
+const load = () =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");
+
+async function outboxThroughput(store, total, concurrency) {
+  const { Outbox } = await import(dist("events/outbox.js"));
+  const { makeEvent } = await import(dist("events/envelope.js"));
+  const outbox = new Outbox(store, "bench");
+  const event = () =>
+    makeEvent({
+      action: "pull",
+      target: {
+        mediaType: S2,
+        size: 500,
+        digest: `sha256:${"a".repeat(64)}`,
+        repository: "bench/app",
+        url: "/x",
+        tag: "latest",
+      },
+      source: { addr: "", instanceID: "bench" },
+    });
+  // Latency of one event alone (nothing to group with).
+  const single = [];
+  for (let i = 0; i < 20; i++) {
+    const t = process.hrtime.bigint();
+    await outbox.record(event());
+    single.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  single.sort((a, b) => a - b);
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next++ < total) await outbox.record(event());
+    }),
+  );
+  const s = Number(process.hrtime.bigint() - started) / 1e9;
+  return { rate: total / s, single: single[10] };
+}
+
+/** wrk: requests/s and mean latency (ms). */
+function wrk(url, c) {
+  const run = spawnSync(
+    "wrk",
+    ["-t", c === 1 ? "1" : "2", "-c", String(c), "-d", `${seconds}s`, "-H", `Accept: ${S2}`, url],
+    { encoding: "utf8", timeout: (seconds + 30) * 1000 },
+  );
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1]);
+  const lat = /Latency\s+([\d.]+)(us|ms|s)/.exec(run.stdout);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(run.stdout)?.[1] ?? 0);
+  if (!Number.isFinite(rps) || lat === null || non2xx > 0) {
+    throw new Error(`wrk failed:\n${run.stdout}${run.stderr}`);
+  }
+  return { rps, meanMs: Number(lat[1]) * { us: 0.001, ms: 1, s: 1000 }[lat[2]] };
+}
+
+async function registry(work, conf, label) {
+  const port = await freePort();
+  const proc = startProcess(
+    process.execPath,
+    [
+      path.join(root, "dist", "server-bundle", "main.js"),
+      "--config",
+      conf,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+    ],
+    path.join(work, `${label}.log`),
+    { env: { PATH: process.env.PATH, RAAS_WORKERS: "1" }, cwd: work },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`${url}/readyz`, { expect: 200, what: `raas registry (${label})` });
+  return { url, stop: () => proc.stop() };
+}
+
+export async function benchEvents() {
+  const loadBefore = load();
+  const work = mkdtempSync(path.join(tmpdir(), "raas-bench-events-"));
+  // The collector runs in a process of its own: wrk blocks this one while it measures.
+  const collectorPort = await freePort();
+  const collector = startProcess(
+    process.execPath,
+    [
+      "-e",
+      `let n=0;require("node:http").createServer((q,r)=>{let b="";q.on("data",c=>b+=c);q.on("end",()=>{n+=JSON.parse(b).events.length;r.end(String(n))})}).listen(${collectorPort},"127.0.0.1")`,
+    ],
+    path.join(work, "collector.log"),
+  );
+  await new Promise((r) => setTimeout(r, 300));
+  const s3 = await startS3rverProcess(path.join(work, "s3"), ["bench"]);
+  try {
+    const { LocalStore } = await import(dist("storage/local.js"));
+    const { S3Store } = await import(dist("storage/s3.js"));
+    const local = await outboxThroughput(new LocalStore(path.join(work, "store")), 20_000, 64);
+    const s3store = new S3Store({
+      bucket: "bench",
+      endpoint: s3.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    const remote = await outboxThroughput(s3store, 5_000, 64);
+    s3store.close?.();
+
+    const app = await writeRegistryApp(work);
+    const base = readFileSync(app.serveConf, "utf8");
+    const conf = (name, extra) => {
+      const file = path.join(work, `${name}.conf`);
+      writeFileSync(file, `${base}${extra}`);
+      return file;
+    };
+    const variants = [
+      ["off", conf("off", "[stats]\nenable = false\n")],
+      ["stats", conf("stats", "[stats]\nenable = true\n")],
+      [
+        "stats+events",
+        conf("events", `[stats]\nenable = true\n[events.bench]\nurl = http://127.0.0.1:${collectorPort}/\n`),
+      ],
+    ];
+    const m = {};
+    for (const [name, file] of variants) {
+      const r = await registry(work, file, name);
+      try {
+        const url = `${r.url}/v2/${app.name}/manifests/latest`;
+        wrk(url, 4); // warm-up
+        m[name.split(" ")[0]] = { many: wrk(url, connections), one: wrk(url, 1) };
+      } finally {
+        await r.stop();
+      }
+    }
+    // Give delivery a moment, then ask the collector how many events it has (an empty POST).
+    await new Promise((r) => setTimeout(r, 2000));
+    const received = await fetch(`http://127.0.0.1:${collectorPort}/`, {
+      method: "POST",
+      body: '{"events":[]}',
+    })
+      .then((r) => r.text())
+      .catch(() => "?");
+    const pct = (a, b) => `${(((a - b) / b) * 100).toFixed(1)}%`;
+    const row = (name, key = name) => [
+      `manifest GET, ${name}`,
+      `${Math.round(m[key].many.rps)}/s`,
+      `${connections} conn; 1 conn: ${Math.round(m[key].one.rps)}/s, mean ${m[key].one.meanMs.toFixed(3)} ms`,
+    ];
+    return {
+      title: [
+        `events and statistics: outbox throughput; manifest GET with statistics/events on vs off (1 worker, wrk ${seconds} s)`,
+        `  machine: nproc ${cpus().length}, ${cpus()[0]?.model ?? "unknown CPU"}, Node ${process.versions.node}`,
+        `  load average (1/5/15 min): ${loadBefore} before, ${load()} after; ${new Date().toISOString()}`,
+        `  events delivered to the collector (by the end of the stats+events run + 2 s): ${received}`,
+      ].join("\n"),
+      rows: [
+        [
+          "outbox, local storage, 64 recording at once",
+          `${Math.round(local.rate)}/s`,
+          `one event alone: ${local.single.toFixed(2)} ms (median of 20)`,
+        ],
+        [
+          "outbox, s3rver, 64 recording at once",
+          `${Math.round(remote.rate)}/s`,
+          `one event alone: ${remote.single.toFixed(2)} ms (median of 20)`,
+        ],
+        row("off (baseline)", "off"),
+        row("stats"),
+        row("stats+events"),
+        ["throughput change, stats vs off", pct(m.stats.many.rps, m.off.many.rps), "target: >= -5%"],
+        [
+          "throughput change, stats+events vs off",
+          pct(m["stats+events"].many.rps, m.off.many.rps),
+          "target: >= -5%",
+        ],
+        [
+          "mean latency change at 1 conn, stats vs off",
+          pct(m.stats.one.meanMs, m.off.one.meanMs),
+          "target: <= +5%",
+        ],
+        [
+          "mean latency change at 1 conn, stats+events vs off",
+          pct(m["stats+events"].one.meanMs, m.off.one.meanMs),
+          "the event is stored before the response",
+        ],
+      ],
+    };
+  } finally {
+    await collector.stop();
+    s3.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+runIfMain(import.meta.url, benchEvents, { label: 52, value: 10 });

@@ -1,0 +1,91 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { registryConf } from "../app/registry-conf.js";
+import { loadConfig, resolveIsv } from "../config/index.js";
+import { loadServerConfig } from "../server/config.js";
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function configWith(text: string) {
+  const cwd = await mkdtemp(join(tmpdir(), "raas-events-cfg-"));
+  dirs.push(cwd);
+  await writeFile(join(cwd, "raas.cfg"), text);
+  return { cwd, env: { HOME: cwd, RAAS_HOME: join(cwd, "state") } };
+}
+
+describe("event endpoint configuration", () => {
+  it("carries [events.<name>] from raas.cfg through registry.conf to the server unchanged", async () => {
+    const { cwd, env } = await configWith(
+      [
+        "[events.collector]",
+        "url = https://collector.example.com/events",
+        "header.Authorization = Bearer ${HOOK_TOKEN}",
+        "header.X-Source = raas",
+        "timeout = 500ms",
+        "threshold = 5",
+        "backoff = 2s",
+        "ignored_actions = pull",
+        "ignored_media_types = application/vnd.oci.image.index.v1+json",
+        "max_backlog = 50",
+        "[acme]",
+        "storage = local",
+      ].join("\n"),
+    );
+    const settings = await resolveIsv(await loadConfig({ cwd, env }), "acme", { allocate: false });
+    const conf = registryConf(settings);
+    expect(conf).toContain("[events.collector]");
+    const file = join(cwd, "registry.conf");
+    await writeFile(file, conf);
+    const server = await loadServerConfig(file, {});
+    expect(server.events).toEqual(settings.events);
+    expect(server.events).toEqual([
+      {
+        name: "collector",
+        url: "https://collector.example.com/events",
+        headers: { authorization: "Bearer ${HOOK_TOKEN}", "x-source": "raas" },
+        timeoutMs: 500,
+        threshold: 5,
+        backoffMs: 2000,
+        ignoredActions: ["pull"],
+        ignoredMediaTypes: ["application/vnd.oci.image.index.v1+json"],
+        maxBacklog: 50,
+      },
+    ]);
+  });
+
+  it("reports every bad endpoint setting at once, naming raas.cfg, and refuses a literal credential", async () => {
+    const { cwd, env } = await configWith(
+      [
+        "[events.a]",
+        "url = ftp://x",
+        "timeout = soon",
+        "header.Authorization = Bearer abc123",
+        "ignored_actions = pull, explode",
+        "colour = blue",
+        "[events.Bad_Name]",
+        "url = http://x",
+      ].join("\n"),
+    );
+    const error = await loadConfig({ cwd, env }).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    const text = error?.message ?? "";
+    expect(text).toContain("raas.cfg");
+    for (const part of [
+      "[events.a] url must be an http(s) URL",
+      "[events.a] timeout must be a duration",
+      "[events.a] header.authorization looks like a credential",
+      '[events.a] ignored_actions has an unknown action "explode"',
+      "[events.a] colour is not a known key",
+      "[events.Bad_Name]: an endpoint name is",
+    ]) {
+      expect(text).toContain(part);
+    }
+  });
+});

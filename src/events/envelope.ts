@@ -1,0 +1,87 @@
+/**
+ * The event envelope of the reference registry's notifications (distribution
+ * docs/notifications.md, "Envelope"): a POST body `{"events": [...]}` with the media type below.
+ * Field names follow that document exactly, so a collector written for it reads raas's events.
+ */
+import { randomUUID } from "node:crypto";
+
+export const EVENTS_MEDIA_TYPE = "application/vnd.docker.distribution.events.v2+json";
+
+export type EventAction = "push" | "pull" | "delete" | "promote" | "mount";
+
+export interface EventTarget {
+  mediaType: string;
+  size: number;
+  digest: string;
+  /** Same as size (the reference registry keeps both for older consumers). */
+  length: number;
+  repository: string;
+  url: string;
+  tag?: string;
+}
+
+export interface RegistryEvent {
+  /** Stable across every delivery attempt: consumers deduplicate on it. */
+  id: string;
+  timestamp: string;
+  action: EventAction;
+  target: EventTarget;
+  request: { id: string; addr: string; host: string; method: string; useragent: string };
+  actor: { name?: string };
+  source: { addr: string; instanceID: string };
+}
+
+export interface Envelope {
+  events: RegistryEvent[];
+}
+
+export interface EventInput {
+  action: EventAction;
+  target: Omit<EventTarget, "length">;
+  request?: Partial<RegistryEvent["request"]>;
+  actor?: string;
+  source: RegistryEvent["source"];
+  now?: Date;
+}
+
+/** A new event with a fresh id (the id is fixed here, before the event is first stored). */
+export function makeEvent(input: EventInput): RegistryEvent {
+  const { target } = input;
+  return {
+    id: randomUUID(),
+    timestamp: (input.now ?? new Date()).toISOString(),
+    action: input.action,
+    target: {
+      mediaType: target.mediaType,
+      size: target.size,
+      digest: target.digest,
+      length: target.size,
+      repository: target.repository,
+      url: target.url,
+      ...(target.tag === undefined ? {} : { tag: target.tag }),
+    },
+    request: {
+      id: input.request?.id ?? randomUUID(),
+      addr: input.request?.addr ?? "",
+      host: input.request?.host ?? "",
+      method: input.request?.method ?? "",
+      useragent: (input.request?.useragent ?? "").slice(0, 256),
+    },
+    actor: input.actor === undefined ? {} : { name: input.actor },
+    source: input.source,
+  };
+}
+
+/** Parse a stored outbox object; throws on anything that is not an envelope. */
+export function parseEnvelope(bytes: Buffer, where: string): Envelope {
+  const value: unknown = JSON.parse(bytes.toString("utf8"));
+  if (
+    typeof value !== "object" ||
+    value === null ||
+    !Array.isArray((value as { events?: unknown }).events) ||
+    !(value as Envelope).events.every((e) => typeof e?.id === "string" && typeof e.action === "string")
+  ) {
+    throw new Error(`${where}: not an event envelope`);
+  }
+  return value as Envelope;
+}

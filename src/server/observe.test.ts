@@ -1,0 +1,56 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import type { IncomingMessage } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import type { BlobStore } from "../storage/types.js";
+import { loadServerConfig } from "./config.js";
+import { countsAsPull, createObserver } from "./observe.js";
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+describe("pull observer", () => {
+  it("answers a pull whose event the store refuses, and counts the event as unstored", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "raas-observe-"));
+    dirs.push(dir);
+    const file = join(dir, "registry.conf");
+    await writeFile(file, "[stats]\nenable = false\n[events.c]\nurl = http://127.0.0.1:9/\n");
+    const config = await loadServerConfig(file, {});
+    const refusing = {
+      description: "refusing store",
+      put: () => Promise.reject(new Error("AccessDenied")),
+      getBuffer: () => Promise.reject(new Error("AccessDenied")),
+      list: async function* () {},
+      delete: () => Promise.resolve(),
+    } as unknown as BlobStore;
+    const logged: string[] = [];
+    const observer = createObserver(config, refusing, {}, (m) => logged.push(m));
+    const req = {
+      socket: { remoteAddress: "127.0.0.1" },
+      headers: {},
+      method: "GET",
+    } as unknown as IncomingMessage;
+    const pull = {
+      req,
+      repository: "acme/app",
+      reference: "1.0",
+      digest: "sha256:0",
+      mediaType: "x",
+      size: 1,
+      url: "/",
+    };
+    await expect(observer.pulled(pull)).resolves.toBeUndefined();
+    expect(observer.gauges()).toContainEqual(["raas_events_unstored_total", 1]);
+    expect(logged.some((m) => m.includes("cannot store pull events"))).toBe(true);
+    await observer.close();
+  });
+
+  it("does not count signature tags or index children", () => {
+    expect(countsAsPull("1.0", false)).toBe(true);
+    expect(countsAsPull(`sha256-${"a".repeat(64)}.sig`, false)).toBe(false);
+    expect(countsAsPull(`sha256:${"a".repeat(64)}`, true)).toBe(false);
+  });
+});

@@ -1,0 +1,155 @@
+/**
+ * What the registry records about pulls: pull events into the outbox (before the response is
+ * sent) and pull counts into the statistics counter; plus the delivery loop for the outbox.
+ * Only a manifest GET of a repository raas published counts: not HEAD (a check, not a pull),
+ * not blob redirects (one pull fetches many), not a child manifest fetched by digest after its
+ * index (the same pull), and not cosign-style signature/attestation tags (`sha256-<hex>.sig`).
+ */
+import { makeEvent } from "../events/envelope.js";
+import { expandHeaders } from "../events/config.js";
+import { Dispatcher } from "../events/deliver.js";
+import { Outbox, producerId } from "../events/outbox.js";
+import { compactPullStats } from "../stats/aggregate.js";
+import { PullCounter } from "../stats/counters.js";
+import type { BlobStore } from "../storage/types.js";
+import type { ServerConfig } from "./config.js";
+import type { Req } from "./http.js";
+
+export interface PullInfo {
+  req: Req;
+  repository: string;
+  /** The tag, or the digest when pulled by digest. */
+  reference: string;
+  digest: string;
+  mediaType: string;
+  size: number;
+  url: string;
+}
+
+const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}(\.[a-z]+)?$/;
+
+export interface Observer {
+  /** Called for a counted manifest GET; resolves when its event is stored. */
+  pulled(pull: PullInfo): Promise<void> | undefined;
+  /** Series for /metrics (backlog, delivered, failures, dropped per endpoint). */
+  gauges(): [string, number][];
+  close(): Promise<void>;
+}
+
+/** Whether a manifest GET for `reference` is a pull (see the module comment). */
+export function countsAsPull(reference: string, byDigestOfChild: boolean): boolean {
+  return !byDigestOfChild && !SIGNATURE_TAG.test(reference);
+}
+
+/** The blob store the registry records into: the serve_content directory or the S3 bucket. */
+export async function openServerStore(config: ServerConfig): Promise<BlobStore | undefined> {
+  if (config.serveContent.enable) {
+    const { LocalStore } = await import("../storage/local.js");
+    return new LocalStore(config.serveContent.contentDirV2);
+  }
+  if (config.storage.kind === "s3" && config.storage.bucket !== "") {
+    const { S3Store } = await import("../storage/s3.js");
+    return new S3Store({
+      bucket: config.storage.bucket,
+      region: config.storage.region,
+      forcePathStyle: config.storage.forcePathStyle,
+      ...(config.storage.endpoint === "" ? {} : { endpoint: config.storage.endpoint }),
+    });
+  }
+  return undefined;
+}
+
+export function createObserver(
+  config: ServerConfig,
+  store: BlobStore,
+  env: NodeJS.ProcessEnv,
+  log: (message: string) => void,
+): Observer {
+  const producer = producerId();
+  const endpoints = config.events;
+  const outbox = endpoints.length > 0 ? new Outbox(store, producer) : undefined;
+  const counter = config.stats.enable ? new PullCounter(store, producer) : undefined;
+  // Closed days are compacted about hourly; concurrent compactions are safe (aggregate.ts).
+  const compaction =
+    counter === undefined
+      ? undefined
+      : setInterval(() => {
+          compactPullStats(store).catch((err: unknown) =>
+            log(`statistics compaction failed: ${String(err)}`),
+          );
+        }, 3_600_000);
+  compaction?.unref();
+  counter?.start(config.stats.flushIntervalMs, (err) =>
+    log(`statistics flush failed (kept for the next one): ${String(err)}`),
+  );
+  const dispatcher =
+    endpoints.length > 0
+      ? new Dispatcher({
+          store,
+          endpoints,
+          owner: producer,
+          headers: (e) => expandHeaders(e.headers, env),
+          pollMs: config.eventsPollMs,
+          log,
+        })
+      : undefined;
+  dispatcher?.start();
+  const source = { addr: config.endpoint, instanceID: producer };
+  let unstored = 0;
+  let lastWarning = 0;
+  return {
+    pulled(pull) {
+      counter?.count(pull.repository, pull.reference);
+      if (outbox === undefined) return undefined;
+      const { req } = pull;
+      const tagged = pull.reference !== pull.digest;
+      const event = makeEvent({
+        action: "pull",
+        target: {
+          mediaType: pull.mediaType,
+          size: pull.size,
+          digest: pull.digest,
+          repository: pull.repository,
+          url: pull.url,
+          ...(tagged ? { tag: pull.reference } : {}),
+        },
+        request: {
+          addr: req.socket.remoteAddress ?? "",
+          host: req.headers.host ?? "",
+          method: req.method ?? "GET",
+          useragent: req.headers["user-agent"] ?? "",
+        },
+        source,
+      });
+      // A pull is never refused for its event: when the store refuses the write, the event is
+      // counted as unstored and logged (at most every 10 s), and the pull is answered.
+      return outbox.record(event).catch((err: unknown) => {
+        unstored++;
+        if (Date.now() - lastWarning > 10_000) {
+          lastWarning = Date.now();
+          log(`cannot store pull events (${unstored} so far): ${String(err)}`);
+        }
+      });
+    },
+    gauges() {
+      const out: [string, number][] = [];
+      for (const s of dispatcher?.snapshot() ?? []) {
+        const label = `{endpoint="${s.endpoint}"}`;
+        out.push([`raas_events_backlog${label}`, s.backlog]);
+        out.push([`raas_events_delivered_total${label}`, s.delivered]);
+        out.push([`raas_events_failures_total${label}`, s.failures]);
+        out.push([`raas_events_dropped_total${label}`, s.dropped]);
+      }
+      out.push(["raas_events_stored_total", outbox?.stored ?? 0]);
+      out.push(["raas_events_unstored_total", unstored]);
+      out.push(["raas_stats_pending_pulls", counter?.pending ?? 0]);
+      return out;
+    },
+    async close() {
+      clearInterval(compaction);
+      await outbox?.flush();
+      await dispatcher?.stop();
+      await counter?.stop();
+    },
+  };
+}
