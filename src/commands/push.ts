@@ -264,8 +264,10 @@ function applyNameRules(targets: ReturnType<typeof selectTargets>, options: Push
     if (options.name === undefined && options.nameRule !== undefined) {
       target.name = mapName(target.name, options.nameRule);
     }
-    const renames = options.renameTags ?? {};
-    target.tags = [...new Set(target.tags.map((t) => renames[t] ?? t))].sort();
+    const renames = options.renameTags;
+    const renamed = (t: string) =>
+      renames !== undefined && Object.hasOwn(renames, t) ? (renames[t] ?? t) : t;
+    target.tags = [...new Set(target.tags.map(renamed))].sort();
   }
 }
 

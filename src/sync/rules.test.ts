@@ -68,4 +68,22 @@ describe("tag rules", () => {
     expect(parseRenames(["13-test=latest-test"])).toEqual({ "13-test": "latest-test" });
     expect(() => parseRenames(["nope"])).toThrow(/must be <tag>=<new tag>/);
   });
+  it("treats tags named like object keys as tags, in renames and in decisions", () => {
+    const keyed = parseRenames(["__proto__=proto", "constructor=ctor"]);
+    expect(Object.keys(keyed).sort()).toEqual(["__proto__", "constructor"]);
+    const all = { ...DEFAULT_TAG_RULES, include: ["*"], rename: keyed };
+    expect(decideTag("__proto__", all, none)).toEqual({ action: "publish", tag: "__proto__", as: "proto" });
+    expect(decideTag("constructor", all, none)).toEqual({
+      action: "publish",
+      tag: "constructor",
+      as: "ctor",
+    });
+    const plain = { ...DEFAULT_TAG_RULES, include: ["*"] };
+    expect(decideTag("toString", plain, none)).toEqual({
+      action: "publish",
+      tag: "toString",
+      as: "toString",
+    });
+    expect(decideTag("hasOwnProperty", plain, none)).toMatchObject({ as: "hasOwnProperty" });
+  });
 });

@@ -1,3 +1,4 @@
+import { emptyRecord } from "../image/records.js";
 import { UserError } from "../errors.js";
 import { isRepositoryName, isTag } from "../image/names.js";
 
@@ -127,7 +128,7 @@ export function decideTag(tag: string, rules: TagRules, published: (as: string) 
   if (!rules.include.some((g) => globMatch(g, tag))) return { action: "skip", tag, reason: "not included" };
   const excludedBy = rules.exclude.find((g) => globMatch(g, tag));
   if (excludedBy !== undefined) return { action: "skip", tag, reason: `excluded by ${excludedBy}` };
-  const as = rules.rename[tag] ?? tag;
+  const as = Object.hasOwn(rules.rename, tag) ? (rules.rename[tag] ?? tag) : tag;
   if (!isTag(as)) return { action: "skip", tag, reason: `renamed to ${JSON.stringify(as)}, not a valid tag` };
   if (rules.newTags === "manual" && !published(as) && !rules.approve.includes(tag)) {
     return { action: "skip", tag, reason: "new tag held for manual publication (add it to approve)" };
@@ -158,7 +159,8 @@ export function planTags(
 
 /** `from=to` pairs from the command line. */
 export function parseRenames(pairs: readonly string[]): Record<string, string> {
-  const renames: Record<string, string> = {};
+  // Keys are tags from the command line: no prototype, so `__proto__` is a tag like any other.
+  const renames: Record<string, string> = emptyRecord<string>();
   for (const pair of pairs) {
     const eq = pair.indexOf("=");
     const from = pair.slice(0, eq);

@@ -14,14 +14,14 @@ export function parseChallenge(header: string): Challenge | undefined {
   const space = trimmed.indexOf(" ");
   const scheme = (space < 0 ? trimmed : trimmed.slice(0, space)).toLowerCase();
   if (!/^[a-z0-9_-]+$/.test(scheme)) return undefined;
-  const params: Record<string, string> = {};
+  const params: Record<string, string> = Object.create(null) as Record<string, string>;
   const rest = space < 0 ? "" : trimmed.slice(space + 1);
   PARAM_RE.lastIndex = 0;
   let match: RegExpExecArray | null;
   while (PARAM_RE.lastIndex < rest.length && (match = PARAM_RE.exec(rest)) !== null) {
     const key = (match[1] ?? "").toLowerCase();
     const value = match[2] !== undefined ? match[2].replace(/\\(.)/g, "$1") : (match[3] ?? "");
-    if (key !== "" && !(key in params)) params[key] = value;
+    if (key !== "" && !Object.hasOwn(params, key)) params[key] = value;
     if (match[0] === "") break;
   }
   return { scheme, params };
