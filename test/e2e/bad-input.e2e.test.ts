@@ -6,29 +6,17 @@
  * move, no manifest or tag reaches storage, and no file appears outside the work directory.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, relative } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
 import { extraHostileCases } from "../fixtures/hostile-extra.js";
 import { hostileCases } from "../helpers/hostile.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { publishedFiles } from "../helpers/storage-files.js";
 
 const ISV = "bad";
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  const walk = async (d: string): Promise<void> => {
-    for (const entry of await readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const full = join(d, entry.name);
-      if (entry.isDirectory()) await walk(full);
-      else out.push(relative(dir, full));
-    }
-  };
-  await walk(dir);
-  return out.sort();
-}
 
 describe("push rejects bad input and publishes nothing", () => {
   let work: string;
@@ -39,7 +27,7 @@ describe("push rejects bad input and publishes nothing", () => {
   const head = () =>
     execFileSync("git", ["--git-dir", remote, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
   const published = async () =>
-    (await listFiles(storage))
+    (await publishedFiles(storage))
       .filter((f) => !f.startsWith(".") && !f.includes("/."))
       .filter((f) => !f.includes("/blobs/"));
 
@@ -63,7 +51,7 @@ describe("push rejects bad input and publishes nothing", () => {
       const dir = await mkdtemp(join(tmpdir(), "raas-bad-case-"));
       try {
         const input = await hostile.build(dir);
-        const filesBefore = await listFiles(dir);
+        const filesBefore = await publishedFiles(dir);
         const before = head();
         const publishedBefore = await published();
         const run = await runCli(["push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait"], {
@@ -77,7 +65,7 @@ describe("push rejects bad input and publishes nothing", () => {
         expect(head()).toBe(before);
         expect(await published()).toEqual(publishedBefore);
         // Nothing was extracted or written next to the input.
-        expect(await listFiles(dir)).toEqual(filesBefore);
+        expect(await publishedFiles(dir)).toEqual(filesBefore);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -106,8 +94,8 @@ describe("push rejects bad input and publishes nothing", () => {
       expect(run.stderr).toContain(`blobs/sha256/${layer.digest.slice(7)}`);
       expect(run.stderr).toMatch(/does not match its digest/);
       expect(head()).toBe(before);
-      expect(await listFiles(storage)).not.toContain(`acme-app/blobs/${layer.digest}`);
-      expect((await listFiles(storage)).filter((f) => f.startsWith("acme-app/manifests/"))).toEqual([]);
+      expect(await publishedFiles(storage)).not.toContain(`acme-app/blobs/${layer.digest}`);
+      expect((await publishedFiles(storage)).filter((f) => f.startsWith("acme-app/manifests/"))).toEqual([]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

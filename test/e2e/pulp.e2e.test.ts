@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -23,6 +23,7 @@ import {
 } from "../helpers/pulp-builder.js";
 import { skopeoCopy, verifyOciDir } from "../helpers/skopeo.js";
 import type { TarEntry } from "../helpers/tar-writer.js";
+import { publishedFiles } from "../helpers/storage-files.js";
 
 const ISV = "demo";
 const NAME = "acme/bigdata-app";
@@ -35,14 +36,6 @@ interface PushJson {
     counts: Record<string, number>;
     v1MetadataFile?: string;
   }[];
-}
-
-async function listFiles(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) out.push(join(entry.parentPath, entry.name));
-  }
-  return out.sort();
 }
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -106,7 +99,7 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
     expect(pushed.images[0]?.v1MetadataFile).toBe("data/v1/demo-acme-bigdata-app.json");
     expect(vendor.layerRequests()).toBe(2);
 
-    const files = await listFiles(storage());
+    const files = (await publishedFiles(storage())).map((f) => join(storage(), f));
     for (const image of vendorImages) {
       expect(files.some((f) => f.includes(image.id) || f.includes(image.digest.slice(7)))).toBe(false);
       for (const file of files) expect(sha(await readFile(file))).not.toBe(image.digest);
@@ -243,9 +236,9 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
     expect(report.ok).toBe(true);
     expect(report.checks.find((c) => c.name === NAME)?.detail).toMatch(/2 masked/);
     // A v1 file the storage lost is named precisely.
-    const layer = (await listFiles(storage())).find((f) =>
-      /\/acme-bigdata-app\/[a-f0-9]{64}\/layer$/.test(f),
-    );
+    const layer = (await publishedFiles(storage()))
+      .map((f) => join(storage(), f))
+      .find((f) => /\/acme-bigdata-app\/[a-f0-9]{64}\/layer$/.test(f));
     if (layer === undefined) throw new Error("no v1 layer in storage");
     await rm(layer);
     const broken = await raas("status", ISV);
@@ -320,12 +313,14 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
         tags: { latest: images[1]?.id ?? "" },
         edit: (entries) => edit(entries, images),
       });
-      const before = await listFiles(storage());
+      const before = await publishedFiles(storage());
       const run = await raas("push", ISV, path);
       expect(run.code).toBe(1);
       expect(run.stderr).toMatch(message);
       expect(run.stderr).toContain("bad.tar");
-      expect(await listFiles(storage())).toEqual(before);
+      const after = await publishedFiles(storage());
+      expect(after.filter((f) => !before.includes(f))).toEqual([]);
+      expect(after).toEqual(before);
     });
   }
 
@@ -338,7 +333,7 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
       images: orphan.slice(1),
       tags: { latest: orphan[1]?.id ?? "" },
     });
-    const before = await listFiles(storage());
+    const before = await publishedFiles(storage());
     const run = await raas("push", ISV, path);
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(
@@ -356,6 +351,6 @@ describe("Pulp export with masked vendor layers (embedded default)", () => {
     const disagree = await raas("push", ISV, path);
     expect(disagree.code).toBe(1);
     expect(disagree.stderr).toMatch(/images list disagrees with web\/.*not listed/);
-    expect(await listFiles(storage())).toEqual(before);
+    expect(await publishedFiles(storage())).toEqual(before);
   });
 });

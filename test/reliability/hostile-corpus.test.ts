@@ -6,7 +6,7 @@
  * without ever being inflated.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,15 +20,9 @@ import {
 import { buildV1Chain, writePulpExport } from "../helpers/pulp-builder.js";
 import { cliEnv, runCli } from "../helpers/cli.js";
 import { buildDockerArchive } from "../helpers/image-builder.js";
+import { publishedFiles } from "../helpers/storage-files.js";
 
 const ISV = "hostile";
-
-async function listFiles(dir: string): Promise<string[]> {
-  const names = await readdir(dir, { recursive: true }).catch(() => []);
-  const out: string[] = [];
-  for (const name of names) if ((await stat(join(dir, name))).isFile()) out.push(name);
-  return out.sort();
-}
 
 describe("hostile input corpus", () => {
   let work: string;
@@ -38,7 +32,7 @@ describe("hostile input corpus", () => {
   const head = () =>
     execFileSync("git", ["--git-dir", remote, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
   const published = async () =>
-    (await listFiles(storage)).filter((f) => !f.includes("/blobs/") && !f.startsWith("."));
+    (await publishedFiles(storage)).filter((f) => !f.includes("/blobs/") && !f.startsWith("."));
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "raas-hostile-"));
@@ -59,7 +53,7 @@ describe("hostile input corpus", () => {
       const entries = await generateHostileCorpus(out);
       expect(entries.length).toBe(allHostileCases().length);
       expect(entries.length).toBeGreaterThanOrEqual(30);
-      expect(await listFiles(out)).toContain("corpus.json");
+      expect(await publishedFiles(out)).toContain("corpus.json");
       const labels = entries.map((e) => e.label).join("\n");
       for (const category of [
         /traversal|\.\./,
@@ -121,7 +115,7 @@ describe("hostile input corpus", () => {
       expect(image?.uploadedBytes).toBeLessThan(bomb.compressed + 10_000);
       // Inflating 256 MiB and hashing it would show; reading a few hundred KiB does not.
       expect(Date.now() - started).toBeLessThan(15_000);
-      const stored = (await listFiles(storage)).filter((f) => f.startsWith("acme-bomb/blobs/"));
+      const stored = (await publishedFiles(storage)).filter((f) => f.startsWith("acme-bomb/blobs/"));
       let bytes = 0;
       for (const f of stored) bytes += (await stat(join(storage, f))).size;
       expect(bytes).toBeLessThan(bomb.compressed + 10_000);
