@@ -6,7 +6,7 @@ import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
 import { asV4, writePublications } from "../publish/metadata-commit.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
-import { restoreVanished } from "../publish/recheck.js";
+import { restoreSmallObjects, restoreVanished } from "../publish/recheck.js";
 import { selectTargets } from "../publish/targets.js";
 import type { BlobOutcome } from "../publish/upload.js";
 import { checkV1Files, publishV1Targets, type V1Publication } from "../publish/v1-push.js";
@@ -132,8 +132,12 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       const repository = dashed(target.name);
       const metadataPath = `data/${metadataFileName(options.isv, target.name)}`;
       const existing = existingFiles.get(metadataPath);
-      // Blobs the metadata already references are trusted as stored (garbage collection, docs/gc.md).
-      const referenced = new Set<string>(Object.keys(existing?.["x-raas"]?.blobs ?? {}));
+      // Blobs and manifests the metadata already references are trusted as stored (docs/gc.md).
+      const ext = existing?.["x-raas"];
+      const referenced = new Set<string>([
+        ...Object.keys(ext?.blobs ?? {}),
+        ...Object.keys(ext?.manifests ?? {}),
+      ]);
       const result = await publishTarget({
         store: deps.store,
         reporter,
@@ -216,6 +220,13 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
           outcomes: result.blobs,
           referenced,
           concurrency: deps.concurrency,
+          publicRead: deps.publicRead,
+        });
+        await restoreSmallObjects({
+          store: deps.store,
+          reporter,
+          repository: result.publication.repository,
+          objects: result.smallObjects,
           publicRead: deps.publicRead,
         });
       }

@@ -6,7 +6,7 @@ import type { Reporter } from "../ui/reporter.js";
 import { manifestKey, tagsListKey } from "../crane/keys.js";
 import type { MaskSet } from "./mask.js";
 import { mapLimit } from "./pool.js";
-import { findMissing, uploadBlobs, type BlobOutcome, type ReuseRule } from "./upload.js";
+import { findMissing, mayReuse, uploadBlobs, type BlobOutcome, type ReuseRule } from "./upload.js";
 
 /** What a target contributes to the repository's metadata. */
 export type PublicationData = Publication;
@@ -36,6 +36,8 @@ export interface PublishTargetResult {
   publication: PublicationData;
   /** Exact manifest bytes, for the app repository. */
   manifestFiles: { digest: Digest; bytes: Buffer }[];
+  /** The manifests by digest, by tag and `tags/list` as stored, for the check after the commit. */
+  smallObjects: SmallObject[];
 }
 
 /**
@@ -99,7 +101,9 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
       contentType: "application/json",
     },
   ];
-  const unchanged = await mapLimit(writes, 16, (object) => storedAlready(store, object));
+  const unchanged = await mapLimit(writes, 16, (object) =>
+    storedAlready(store, object, input.reuse, object.digest ?? input.root.digest),
+  );
   for (const [i, object] of writes.entries()) {
     if (unchanged[i] === true) continue;
     await store.put(object.key, object.bytes, {
@@ -120,6 +124,7 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
     blobs: blobs.map(outcome),
     uploadedBytes,
     manifestFiles: manifests.map((m) => ({ digest: m.digest, bytes: m.bytes })),
+    smallObjects: writes,
     publication: {
       name: input.name,
       repository,
@@ -153,7 +158,7 @@ export async function publishTarget(input: PublishTargetInput): Promise<PublishT
   };
 }
 
-interface SmallObject {
+export interface SmallObject {
   key: string;
   bytes: Buffer;
   contentType: string;
@@ -165,12 +170,24 @@ interface SmallObject {
  * Whether `object` is stored already with the same bytes and content type. A manifest by digest
  * was verified when it was written, so its size is enough (as for blobs); a tag or `tags/list`
  * may have changed, so its bytes are read back (a few KiB) and compared.
+ *
+ * As for blobs (docs/gc.md), an identical object is only left alone when garbage collection
+ * cannot be about to remove it: the metadata this push started from references `owner` (the
+ * manifest itself, or for a tag object and `tags/list` the image they point at), or it was
+ * written since the push began. Otherwise it is written again, which dates it anew: an image
+ * deleted earlier and pushed again must not keep objects a running GC already marked as garbage.
  */
-async function storedAlready(store: BlobStore, object: SmallObject): Promise<boolean> {
+async function storedAlready(
+  store: BlobStore,
+  object: SmallObject,
+  reuse: ReuseRule | undefined,
+  owner: string,
+): Promise<boolean> {
   const info = await store.head(object.key);
   if (info === undefined || info.size !== object.bytes.length || info.contentType !== object.contentType) {
     return false;
   }
+  if (!mayReuse(reuse, owner, info.lastModified)) return false;
   if (object.digest !== undefined) return true;
   const stored = await store.getBuffer(object.key).catch((error: unknown) => {
     if (error instanceof ObjectNotFoundError) return undefined; // deleted in between: write it

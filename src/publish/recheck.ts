@@ -3,6 +3,7 @@ import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import { blobKey } from "../crane/keys.js";
 import { mapLimit } from "./pool.js";
+import type { SmallObject } from "./publish.js";
 import { uploadBlobs, type BlobOutcome } from "./upload.js";
 
 /**
@@ -44,5 +45,34 @@ export async function restoreVanished(input: {
     concurrency: input.concurrency,
     publicRead: input.publicRead,
   });
+  return vanished.length;
+}
+
+/**
+ * After the metadata commit, the same for the small objects of a publication (manifests by
+ * digest and by tag, `tags/list`): an identical one found in storage was left as it was, and a
+ * deletion plus a garbage collection run between that look and the commit may have removed it.
+ * A few HEADs per image; whatever is missing is written again.
+ */
+export async function restoreSmallObjects(input: {
+  store: BlobStore;
+  reporter: Reporter;
+  repository: string;
+  objects: readonly SmallObject[];
+  publicRead: boolean;
+}): Promise<number> {
+  const found = await mapLimit([...input.objects], 16, (object) => input.store.head(object.key));
+  const vanished = input.objects.filter((_, i) => found[i] === undefined);
+  if (vanished.length === 0) return 0;
+  input.reporter.warn(
+    `${vanished.length} manifest object(s) of ${input.repository} were collected by a concurrent \`raas gc\` while this push ran; writing them again`,
+  );
+  for (const object of vanished) {
+    await input.store.put(object.key, object.bytes, {
+      contentType: object.contentType,
+      ...(object.digest === undefined ? {} : { digest: object.digest, size: object.bytes.length }),
+      publicRead: input.publicRead,
+    });
+  }
   return vanished.length;
 }

@@ -165,7 +165,15 @@ for (const kind of ["local", "s3"] as const) {
       const deletions = (async () => {
         for (const base of bases) {
           await new Promise((resolve) => setTimeout(resolve, 2000));
-          await ok("delete", ISV, `${base.name}:${base.tag}`, "--no-wait");
+          // Like a push, a deletion that lost the git race too often is run again, as its hint says.
+          for (let attempt = 1; ; attempt++) {
+            const run = await raas("delete", ISV, `${base.name}:${base.tag}`, "--no-wait");
+            if (run.code === 0) break;
+            if (attempt >= 3 || !/moved on meanwhile; gave up after/.test(run.stderr)) {
+              throw new Error(`raas delete ${base.name}:${base.tag} failed (${run.code}):\n${run.stderr}`);
+            }
+            retries++;
+          }
         }
       })();
       try {
