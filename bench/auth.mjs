@@ -8,7 +8,7 @@
 import os from "node:os";
 import path from "node:path";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { freePort, startProcess, waitFor, wrk } from "./lib/procs.mjs";
+import { freePort, serverBundleArgs, startProcess, waitFor, wrk } from "./lib/procs.mjs";
 import { writeRegistryApp } from "./lib/registry-app.mjs";
 import { printResult, runIfMain } from "./lib/report.mjs";
 import { root } from "./lib/raas-cli.mjs";
@@ -136,15 +136,7 @@ groups:
   );
   const proc = startProcess(
     process.execPath,
-    [
-      path.join(root, "dist", "server-bundle", "main.js"),
-      "--config",
-      conf,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-    ],
+    serverBundleArgs(root, conf, port),
     path.join(work, `server-${workers}.log`),
     { env: { ...process.env, RAAS_WORKERS: String(workers) } },
   );

@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { runIfMain } from "./lib/report.mjs";
-import { freePort, startProcess, waitFor } from "./lib/procs.mjs";
+import { freePort, serverBundleArgs, startProcess, waitFor } from "./lib/procs.mjs";
 import { writeRegistryApp } from "./lib/registry-app.mjs";
 import { startS3rverProcess } from "./lib/s3.mjs";
 
@@ -83,15 +83,7 @@ async function registry(work, conf, label) {
   const port = await freePort();
   const proc = startProcess(
     process.execPath,
-    [
-      path.join(root, "dist", "server-bundle", "main.js"),
-      "--config",
-      conf,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-    ],
+    serverBundleArgs(root, conf, port),
     path.join(work, `${label}.log`),
     { env: { PATH: process.env.PATH, RAAS_WORKERS: "1" }, cwd: work },
   );

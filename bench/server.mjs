@@ -10,7 +10,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runIfMain } from "./lib/report.mjs";
-import { freePort, startProcess, waitFor, wrk } from "./lib/procs.mjs";
+import { freePort, serverBundleArgs, startProcess, waitFor, wrk } from "./lib/procs.mjs";
 import { writeRegistryApp } from "./lib/registry-app.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -24,15 +24,7 @@ function startRaas(work, conf, label, workers = "auto") {
   return freePort().then(async (port) => {
     const proc = startProcess(
       process.execPath,
-      [
-        path.join(root, "dist", "server-bundle", "main.js"),
-        "--config",
-        conf,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(port),
-      ],
+      serverBundleArgs(root, conf, port),
       path.join(work, `${label}.log`),
       { env: { ...process.env, RAAS_WORKERS: String(workers) } },
     );

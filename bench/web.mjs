@@ -11,7 +11,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { runIfMain } from "./lib/report.mjs";
-import { freePort, startProcess, waitFor } from "./lib/procs.mjs";
+import { freePort, serverBundleArgs, startProcess, waitFor } from "./lib/procs.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = (p) => pathToFileURL(path.join(root, "dist", p)).href;
@@ -179,15 +179,7 @@ export async function benchWeb() {
     const port = await freePort();
     const proc = startProcess(
       process.execPath,
-      [
-        path.join(root, "dist", "server-bundle", "main.js"),
-        "--config",
-        conf,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        String(port),
-      ],
+      serverBundleArgs(root, conf, port),
       path.join(work, "server.log"),
     );
     const base = `http://127.0.0.1:${port}`;

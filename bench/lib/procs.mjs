@@ -2,6 +2,7 @@
 // to files (so a chatty access log never back-pressures a pipe), readiness polling, wrk runs.
 import { spawn, spawnSync } from "node:child_process";
 import { openSync } from "node:fs";
+import path from "node:path";
 import { createServer } from "node:net";
 
 export function freePort() {
@@ -13,6 +14,19 @@ export function freePort() {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Arguments that run the shipped registry bundle on a loopback port with `conf` (after `npm run build`). */
+export function serverBundleArgs(root, conf, port) {
+  return [
+    path.join(root, "dist", "server-bundle", "main.js"),
+    "--config",
+    conf,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    String(port),
+  ];
 }
 
 /** Start a process with stdout/stderr appended to `logFile`; `stop()` sends SIGTERM and waits. */
