@@ -5,24 +5,18 @@
  * come from a file (`--password-file /dev/stdin` reads standard input).
  */
 import type { Command } from "commander";
+import type { AuthRequest } from "../commands/auth.js";
 import type { GlobalOptions } from "./program.js";
 
+/**
+ * The command-line form of an access request: privileges as written and passwords as a file to
+ * read; every other request is exactly what the command takes.
+ */
 export type AuthCliRequest =
   | { kind: "user-add"; name: string; id?: string; privileges: string; passwordFile?: string }
   | { kind: "user-passwd"; name: string; passwordFile: string }
   | { kind: "user-privileges"; name: string; privileges: string }
-  | { kind: "user-remove"; name: string }
-  | { kind: "user-list" }
-  | { kind: "group-add"; name: string; id?: string; members: string[] }
-  | { kind: "group-member"; group: string; user: string; member: boolean }
-  | { kind: "group-remove"; name: string }
-  | { kind: "group-list" }
-  | { kind: "app-set"; name: string; id?: string; publicationGroups: string[]; responsibleGroups: string[] }
-  | { kind: "app-remove"; name: string }
-  | { kind: "app-list" }
-  | { kind: "service-login-create"; name: string; app: string }
-  | { kind: "service-login-revoke"; name: string }
-  | { kind: "access-check"; identity: string; action: string; reference: string };
+  | Exclude<AuthRequest, { kind: "user-add" | "user-passwd" | "user-privileges" }>;
 
 export interface AuthInvocation {
   command: "auth";
