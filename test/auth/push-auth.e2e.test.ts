@@ -7,14 +7,14 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ensureKeys } from "../../src/auth/index.js";
 import { fixtureText, PASSWORDS } from "../../src/auth/testing/policy-fixture.js";
-import { gitOut } from "../helpers/git.js";
+import { deployedAppRemote, gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 import { freePort, MAIN, ServerProcess } from "../helpers/server-process.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
@@ -46,40 +46,13 @@ let source: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "raas-push-auth-"));
-  const deploy = join(root, "deploy");
   const store = join(root, "store");
   await mkdir(join(store, "v1"), { recursive: true });
   await mkdir(join(store, "v2"), { recursive: true });
-  remote = join(root, "remote.git");
-  gitOut(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
-  const seed = join(root, "seed");
-  gitOut(root, ["clone", "--quiet", remote, seed]);
-  await mkdir(join(seed, "data"), { recursive: true });
-  await mkdir(join(seed, "manifests"), { recursive: true });
-  await writeFile(join(seed, "data", "README"), "metadata\n");
-  await writeFile(join(seed, "manifests", "README"), "manifests\n");
   // access.yaml lives in the app repository, next to the metadata it governs.
-  await writeFile(join(seed, "access.yaml"), await fixtureText());
-  gitOut(seed, ["add", "-A"]);
-  gitOut(seed, [
-    "-c",
-    "user.name=setup",
-    "-c",
-    "user.email=setup@example.invalid",
-    "commit",
-    "--quiet",
-    "-m",
-    "initial",
-  ]);
-  gitOut(seed, ["push", "--quiet", "origin", "HEAD:main"]);
-  // The local platform's deploy hook: every push is checked out where the server reads.
-  await writeFile(
-    join(remote, "hooks", "post-receive"),
-    `#!/bin/sh\nexec git --work-tree="${deploy}" checkout -f main\n`,
-  );
-  await chmod(join(remote, "hooks", "post-receive"), 0o755);
-  await mkdir(deploy, { recursive: true });
-  gitOut(root, [`--git-dir=${remote}`, `--work-tree=${deploy}`, "checkout", "-f", "main"]);
+  const app = await deployedAppRemote(root, { "access.yaml": await fixtureText() });
+  remote = app.remote;
+  const deploy = app.deploy;
   await ensureKeys(join(root, "state"));
   const port = await freePort();
   host = `127.0.0.1:${port}`;

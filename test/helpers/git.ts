@@ -4,7 +4,7 @@
  * removed when the test that made it finishes.
  */
 import { execFileSync } from "node:child_process";
-import { cp, mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, cp, mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { onTestFinished } from "vitest";
@@ -114,4 +114,39 @@ export async function fakeRaasPackage(repoRoot: string): Promise<string> {
   });
   await cp(path.join(repoRoot, "templates"), path.join(root, "templates"), { recursive: true });
   return root;
+}
+
+/**
+ * An app repository as the local platform deploys it: a bare remote under `root` seeded with
+ * `data/` and `manifests/` (plus `extra` files), and a post-receive hook that checks every push
+ * out into `deploy`, where a registry server reads it. Returns the remote and the deploy folder.
+ */
+export async function deployedAppRemote(
+  root: string,
+  extra: Record<string, string> = {},
+): Promise<{ remote: string; deploy: string }> {
+  const remote = path.join(root, "remote.git");
+  const deploy = path.join(root, "deploy");
+  gitOut(root, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  const seed = path.join(root, "seed");
+  gitOut(root, ["clone", "--quiet", remote, seed]);
+  await writeTree(seed, { "data/README": "metadata\n", "manifests/README": "manifests\n", ...extra });
+  gitOut(seed, ["add", "-A"]);
+  gitOut(seed, [
+    "-c",
+    "user.name=setup",
+    "-c",
+    "user.email=setup@example.invalid",
+    "commit",
+    "--quiet",
+    "-m",
+    "initial",
+  ]);
+  gitOut(seed, ["push", "--quiet", "origin", "HEAD:main"]);
+  const hook = path.join(remote, "hooks", "post-receive");
+  await writeFile(hook, `#!/bin/sh\nexec git --work-tree="${deploy}" checkout -f main\n`);
+  await chmod(hook, 0o755);
+  await mkdir(deploy, { recursive: true });
+  gitOut(root, [`--git-dir=${remote}`, `--work-tree=${deploy}`, "checkout", "-f", "main"]);
+  return { remote, deploy };
 }
