@@ -51,16 +51,22 @@ describe("SIGKILL during raas push", () => {
         layerSize: i % 5 === 2 ? 5.5 * 1024 * 1024 : 768 * 1024,
       });
     }
-    const calibration = await buildDockerArchive(join(world.work, "calib.tar"), {
-      name: REPO,
-      tag: "calib",
-      layers: 3,
-      layerSize: 768 * 1024,
-    });
-    const t0 = Date.now();
-    const calib = await world.raas(["push", world.isv, calibration.path, "--no-wait"]);
-    expect(calib.code, calib.stderr).toBe(0);
-    const duration = Date.now() - t0;
+    // Calibrate on warm pushes: the first push of a run also pays for the clone of the app
+    // repository and cold caches, and on a fast machine that alone can be most of it.
+    let duration = Number.POSITIVE_INFINITY;
+    for (const tag of ["calib", "calib2"]) {
+      const calibration = await buildDockerArchive(join(world.work, `${tag}.tar`), {
+        name: REPO,
+        tag,
+        layers: 3,
+        layerSeeds: [`${tag}-0`, `${tag}-1`, `${tag}-2`],
+        layerSize: 768 * 1024,
+      });
+      const t0 = Date.now();
+      const calib = await world.raas(["push", world.isv, calibration.path, "--no-wait"]);
+      expect(calib.code, calib.stderr).toBe(0);
+      duration = Date.now() - t0;
+    }
 
     // The reader pulls, over and over until the pushes are done, the tag being pushed right now
     // (where a torn state would show) and one published earlier, every blob hashed.
@@ -92,12 +98,18 @@ describe("SIGKILL during raas push", () => {
         // warm and a little faster than the calibration, so the window is 85% of it.
         const delay = Math.round((0.85 * duration * (i + Math.random())) / KILLS);
         current = `r${i}`;
+        const started = Date.now();
         const run = world.spawnRaas(["push", world.isv, path, "--no-wait"]);
         const timer = setTimeout(() => run.kill(), delay);
         const result = await run.done;
         clearTimeout(timer);
         outcomes.push({ delay, killed: result.signal === "SIGKILL" });
-        if (result.signal !== "SIGKILL") expect(result.code, result.stderr).toBe(0);
+        if (result.signal !== "SIGKILL") {
+          expect(result.code, result.stderr).toBe(0);
+          // A push that beat its kill shows pushes run faster than calibrated: later kills are
+          // spread over the shorter window, so they still land inside a push.
+          duration = Math.min(duration, Date.now() - started);
+        }
 
         const rerun = await world.raas(["push", world.isv, path, "--no-wait"]);
         expect(rerun.code, `rerun after a kill at ${delay} ms:\n${rerun.stdout}${rerun.stderr}`).toBe(0);
@@ -116,10 +128,10 @@ describe("SIGKILL during raas push", () => {
     expect(pulls).toBeGreaterThan(KILLS);
 
     // The registry picks up new metadata within its polling interval (2 s).
-    const all = ["calib", ...built.map((b) => b.tag)].sort();
+    const all = ["calib", "calib2", ...built.map((b) => b.tag)].sort();
     await expect.poll(() => listTags(world.registryUrl, REPO), { timeout: 15_000 }).toEqual(all);
     const tags = await listTags(world.registryUrl, REPO);
-    expect(tags).toEqual(["calib", ...built.map((b) => b.tag)].sort());
+    expect(tags).toEqual(["calib", "calib2", ...built.map((b) => b.tag)].sort());
     for (const tag of tags) expect((await pullVerified(world.registryUrl, REPO, tag)).state).toBe("complete");
     const status = await world.raas(["status", world.isv, "--json"]);
     expect(status.code, status.stdout + status.stderr).toBe(0);
