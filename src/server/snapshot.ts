@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readFile, stat } from "node:fs/promises";
 import type { Policy } from "../auth/index.js";
 import { loadPolicyFile } from "../auth/index.js";
@@ -68,8 +69,29 @@ async function readPolicy(file: string): Promise<Policy> {
   });
 }
 
+/** How many times a load is retried when the files change under it before it is served as is. */
+const STABLE_LOAD_ATTEMPTS = 5;
+
+/**
+ * Load the metadata, and name what was loaded truthfully: the sources are fingerprinted before
+ * and after, and a load they changed under (a deploy still writing files) is done again. Workers
+ * compare these names to switch together, so two loads that saw different files must never share
+ * one; a load that never settles gets a name of its own, which no other load and no later poll
+ * matches, so it is replaced as soon as the files are still.
+ */
 export async function loadSnapshot(config: ServerConfig, log: LogFn): Promise<Snapshot> {
-  const print = await sourcesFingerprint(config);
+  for (let attempt = 1; ; attempt++) {
+    const before = await sourcesFingerprint(config);
+    const loaded = await loadSnapshotOnce(config, log, before);
+    const after = await sourcesFingerprint(config);
+    if (after === before) return loaded;
+    if (attempt >= STABLE_LOAD_ATTEMPTS) {
+      return { ...loaded, fingerprint: `${after}\n--\nchanged while loading ${randomUUID()}` };
+    }
+  }
+}
+
+async function loadSnapshotOnce(config: ServerConfig, log: LogFn, print: string): Promise<Snapshot> {
   // An invalid or missing policy fails the whole load: the old snapshot (and policy) stays.
   const policy = config.auth.mode === "local" ? await readPolicy(config.auth.policyFile) : undefined;
   const index = await loadMetadataDir(config.dataDir, log);
