@@ -102,6 +102,7 @@ async function loadFederation(config: LoadedConfig, reporter: Reporter): Promise
     metadataRepo: config.redhat.metadataRepo,
     metadataRelpath: config.redhat.metadataRelpath,
     maskLayers: config.maskLayers,
+    maxInflated: config.maxInflatedLayer,
     cacheFile: await descriptorCachePath(confDir, config.stateDir, config.source.kind === "conf-repo"),
     reporter,
   });

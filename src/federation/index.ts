@@ -14,6 +14,8 @@ export interface FederationOptions extends VendorSources {
   maskLayers: readonly string[];
   /** Where the descriptor cache lives (see descriptorCachePath). */
   cacheFile: string;
+  /** Bound on a vendor layer's uncompressed size while describing it (`[raas] max_inflated_layer`). */
+  maxInflated: number;
   reporter: Reporter;
 }
 
@@ -33,6 +35,7 @@ export class Federation {
     maskLayers: readonly string[],
     private readonly cache: DescriptorCache,
     private readonly reporter: Reporter,
+    private readonly maxInflated: number,
   ) {
     for (const file of vendorFiles) {
       for (const image of file.meta.images) if (!this.owners.has(image.id)) this.owners.set(image.id, file);
@@ -43,7 +46,7 @@ export class Federation {
   static async load(options: FederationOptions): Promise<Federation> {
     const files = await loadVendorFiles(options);
     const cache = await DescriptorCache.load(options.cacheFile);
-    return new Federation(files, options.maskLayers, cache, options.reporter);
+    return new Federation(files, options.maskLayers, cache, options.reporter, options.maxInflated);
   }
 
   /** Every masked id: configured ids and vendor image ids. */
@@ -68,7 +71,7 @@ export class Federation {
     if (cached !== undefined) return { ...cached, url };
     const step = this.reporter.step(`Describing vendor layer ${id.slice(0, 12)} from ${url}`);
     try {
-      const descriptor = await fetchLayerDescriptor(url);
+      const descriptor = await fetchLayerDescriptor(url, { maxInflated: this.maxInflated });
       let history = {};
       try {
         history = historyOf(await fetchImageJson(vendorFileUrl(owner.meta, id, "json")));

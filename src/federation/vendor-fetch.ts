@@ -1,11 +1,39 @@
-import { Readable } from "node:stream";
+import { Readable, Transform } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { UserError } from "../errors.js";
 import { tooDeep } from "../image/json-depth.js";
-import { describeGzip, type LayerDescriptor } from "../image/v1-layer.js";
+import { describeGzip, InflateLimitError, type LayerDescriptor } from "../image/v1-layer.js";
 
 const HEADERS_TIMEOUT_MS = 30_000;
+/** A vendor body that sends nothing for this long is given up on (a stalled or trickling peer). */
+const STALL_TIMEOUT_MS = 60_000;
 const JSON_LIMIT = 1024 * 1024;
+
+/** Passes bytes through, failing the stream when none arrive for `ms`. */
+function stallGuard(ms: number, what: string): Transform {
+  let timer: NodeJS.Timeout | undefined;
+  const guard = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      arm();
+      done(null, chunk);
+    },
+    flush(done) {
+      clearTimeout(timer);
+      done();
+    },
+    destroy(err, done) {
+      clearTimeout(timer);
+      done(err);
+    },
+  });
+  function arm(): void {
+    clearTimeout(timer);
+    timer = setTimeout(() => guard.destroy(new Error(`${what} sent nothing for ${ms / 1000} s`)), ms);
+    timer.unref();
+  }
+  arm();
+  return guard;
+}
 
 async function get(url: string, what: string): Promise<Response> {
   const controller = new AbortController();
@@ -31,26 +59,60 @@ async function get(url: string, what: string): Promise<Response> {
 
 /**
  * Learns a vendor layer's v2 descriptor by streaming it once: the gzip bytes are hashed and
- * gunzipped on the fly, and nothing is stored. Bytes that are not gzip are refused.
+ * gunzipped on the fly, and nothing is stored. Bytes that are not gzip are refused, and so is a
+ * layer that inflates past `maxInflated` (`[raas] max_inflated_layer`, the bound on converting a
+ * v1 layer) or stalls: a vendor location is not trusted to be finite or alive.
  */
-export async function fetchLayerDescriptor(url: string): Promise<LayerDescriptor> {
+export async function fetchLayerDescriptor(
+  url: string,
+  { maxInflated, stallMs = STALL_TIMEOUT_MS }: { maxInflated: number; stallMs?: number },
+): Promise<LayerDescriptor> {
   const res = await get(url, "layer");
   const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
   try {
-    return await describeGzip(body);
+    return await describeGzip(body.pipe(stallGuard(stallMs, `vendor layer ${url}`)), maxInflated);
   } catch (err) {
     body.destroy();
+    if (err instanceof InflateLimitError) {
+      throw new UserError(
+        `vendor layer ${url} inflates to more than ${maxInflated} bytes, the limit for describing a vendor layer`,
+        {
+          hint: "If the layer is genuine, raise [raas] max_inflated_layer in raas.cfg (e.g. max_inflated_layer = 128GiB).",
+        },
+      );
+    }
     throw new UserError(`vendor layer ${url} is not a readable gzip layer: ${(err as Error).message}`);
   }
 }
 
-/** The vendor image's v1 `json`, for the history entry of the converted image. */
-export async function fetchImageJson(url: string): Promise<Record<string, unknown>> {
-  const res = await get(url, "image json");
-  const text = await res.text();
-  if (text.length > JSON_LIMIT) {
-    throw new UserError(`vendor image json ${url} is larger than ${JSON_LIMIT} bytes`);
+/** A response body as text, refused as soon as it passes `limit` bytes (nothing more is read). */
+async function boundedText(res: Response, limit: number, what: string, stallMs: number): Promise<string> {
+  const declared = Number(res.headers.get("content-length") ?? "0");
+  if (declared > limit) {
+    await res.body?.cancel();
+    throw new UserError(`${what} is larger than ${limit} bytes`);
   }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>).pipe(stallGuard(stallMs, what));
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    total += chunk.length;
+    if (total > limit) {
+      body.destroy();
+      throw new UserError(`${what} is larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
+
+/** The vendor image's v1 `json`, for the history entry of the converted image. */
+export async function fetchImageJson(
+  url: string,
+  { stallMs = STALL_TIMEOUT_MS }: { stallMs?: number } = {},
+): Promise<Record<string, unknown>> {
+  const res = await get(url, "image json");
+  const text = await boundedText(res, JSON_LIMIT, `vendor image json ${url}`, stallMs);
   const deep = tooDeep(text);
   if (deep !== undefined) throw new UserError(`vendor image json ${url} ${deep}`);
   try {
