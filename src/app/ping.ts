@@ -5,7 +5,10 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError, errorMessage } from "../errors.js";
+import { discardBody, textCapped } from "../adapters/http-body.js";
 
+/** A ping or /readyz answer is a few bytes; a server that sends more is not a raas registry. */
+const SMALL_BODY = 64 * 1024;
 /** undefined when healthy, otherwise what is wrong. */
 export async function pingProblem(
   url: string,
@@ -25,12 +28,12 @@ async function probe(base: string, timeoutMs: number): Promise<string | undefine
       signal: AbortSignal.timeout(timeoutMs),
       redirect: "manual",
     });
-    const body = (await ping.text()).trim();
+    const body = (await textCapped(ping, SMALL_BODY)).trim();
     if (ping.status !== 200 || body !== "true") {
       return `GET /v1/_ping answered ${ping.status} ${body.slice(0, 80)}`;
     }
     const v2 = await fetch(`${base}/v2/`, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
-    await v2.arrayBuffer();
+    await discardBody(v2);
     // A registry that requires a login ([auth]) answers 401 with its token realm: that is healthy.
     const challenge = v2.status === 401 && /^Bearer /i.test(v2.headers.get("www-authenticate") ?? "");
     if (v2.status !== 200 && !challenge) return `GET /v2/ answered ${v2.status}`;
@@ -96,7 +99,7 @@ export async function registryIdentity(url: string, timeoutMs = 2000): Promise<s
     signal: AbortSignal.timeout(timeoutMs),
     redirect: "manual",
   });
-  return identityFrom(await response.text());
+  return identityFrom(await textCapped(response, SMALL_BODY));
 }
 
 /** The `isv` of a /readyz body, if it names one. */

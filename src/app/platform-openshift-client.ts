@@ -3,7 +3,8 @@
  * out, one debug line per request (method, path, status, time; never the token or a body).
  * Errors become UserErrors naming the API server and what to do.
  */
-import { UserError } from "../errors.js";
+import { UserError, errorMessage } from "../errors.js";
+import { discardBody, textCapped } from "../adapters/http-body.js";
 
 export interface KubeObject {
   apiVersion: string;
@@ -27,6 +28,9 @@ export interface OpenShiftClientOptions {
 }
 
 /** Where each kind lives in the API (group/version and plural), for the kinds raas applies. */
+/** An OpenShift API answer larger than this (a list of every object in a huge namespace) is refused. */
+const API_BODY_LIMIT = 64 * 1024 * 1024;
+
 const RESOURCES: Record<string, { base: string; plural: string }> = {
   BuildConfig: { base: "/apis/build.openshift.io/v1", plural: "buildconfigs" },
   Build: { base: "/apis/build.openshift.io/v1", plural: "builds" },
@@ -111,7 +115,7 @@ export class OpenShiftClient {
     }
     this.options.log?.(`OpenShift ${method} ${shown} -> ${response.status} (${Date.now() - started} ms)`);
     if (response.status === 401) {
-      await response.arrayBuffer();
+      await discardBody(response);
       throw new UserError(`the OpenShift API at ${this.serverUrl} rejected the token (401 Unauthorized)`, {
         code: "OPENSHIFT_UNAUTHORIZED",
         hint: "Set a valid token in [openshift] token or RAAS_OPENSHIFT_TOKEN (`oc whoami -t` prints yours); tokens expire.",
@@ -121,7 +125,9 @@ export class OpenShiftClient {
   }
 
   private async json(response: Response, method: string, path: string): Promise<unknown> {
-    const text = await response.text();
+    const text = await textCapped(response, API_BODY_LIMIT).catch((err: unknown) => {
+      throw new UserError(`OpenShift API ${method} ${path.split("?")[0] ?? path}: ${errorMessage(err)}`);
+    });
     if (response.ok) return JSON.parse(text) as unknown;
     // Kubernetes Status objects carry a readable message; never echo anything else verbatim.
     let message = "";

@@ -6,6 +6,7 @@ import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import { mapLimit } from "../publish/pool.js";
 import type { CheckList } from "./checks.js";
+import { discardBody, textCapped } from "../adapters/http-body.js";
 
 export type HttpLog = (line: string) => void;
 
@@ -41,6 +42,10 @@ const asksForLogin = (response: Response | HeadAnswer | undefined) =>
       "",
   );
 
+/** A ping or /readyz answer is a few bytes; a registry that sends more is not one. */
+const SMALL_BODY = 64 * 1024;
+/** One page of /v2/_catalog (the server pages at 1,000 names of at most 255 bytes). */
+const CATALOG_PAGE_BODY = 16 * 1024 * 1024;
 /**
  * /v1/_ping must answer 200 `true` and /v2/ 200 (or ask for a login), and /readyz must name this ISV: on a shared
  * machine another ISV's registry may answer on the port. Returns whether this ISV's app is up.
@@ -53,9 +58,9 @@ export async function checkApp(
 ): Promise<boolean> {
   try {
     const ping = await timedFetch(`${appUrl}/v1/_ping`, { redirect: "manual" }, log);
-    const body = (await ping.text()).trim();
+    const body = (await textCapped(ping, SMALL_BODY)).trim();
     const v2 = await timedFetch(`${appUrl}/v2/`, { redirect: "manual" }, log);
-    await v2.arrayBuffer();
+    await discardBody(v2);
     // With [auth], /v2/ asks for a login (401 and a Bearer challenge): the app is up.
     if (ping.status !== 200 || body !== "true" || (v2.status !== 200 && !asksForLogin(v2))) {
       checks.fail(
@@ -66,7 +71,7 @@ export async function checkApp(
       return false;
     }
     const ready = await timedFetch(`${appUrl}/readyz`, { redirect: "manual" }, log);
-    const identity = identityFrom(await ready.text());
+    const identity = identityFrom(await textCapped(ready, SMALL_BODY));
     if (identity === undefined) {
       checks.warn(
         "registry app",
@@ -108,7 +113,10 @@ export async function checkCatalog(
     while (next !== undefined) {
       const response = await timedFetch(new URL(next, appUrl).href, {}, log);
       if (response.status !== 200) throw new Error(`GET ${next} answered ${response.status}`);
-      served.push(...((await response.json()) as { repositories: string[] }).repositories);
+      served.push(
+        ...(JSON.parse(await textCapped(response, CATALOG_PAGE_BODY)) as { repositories: string[] })
+          .repositories,
+      );
       next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get("link") ?? "")?.[1];
     }
   } catch (error) {

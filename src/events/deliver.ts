@@ -15,6 +15,7 @@ import type { EndpointConfig } from "./config.js";
 import { EVENTS_MEDIA_TYPE, parseEnvelope, type RegistryEvent } from "./envelope.js";
 import { Lease } from "./lease.js";
 import { batchName, DONE_PREFIX, EVENTS_PREFIX, OUTBOX_PREFIX } from "./outbox.js";
+import { discardBody } from "../adapters/http-body.js";
 
 export const STATE_PREFIX = `${EVENTS_PREFIX}state/`;
 /** Events per POST at most (several outbox batches can go in one request). */
@@ -226,7 +227,7 @@ export class Dispatcher {
         body: JSON.stringify({ events }),
         signal: AbortSignal.timeout(endpoint.timeoutMs),
       });
-      await res.arrayBuffer().catch(() => undefined);
+      await discardBody(res);
       return res.status < 400 ? undefined : `HTTP ${res.status}`;
     } catch (err) {
       return errorMessage(err);

@@ -66,7 +66,7 @@ describe("vendor fetches are bounded", () => {
   it("refuses an image json that does not end, after reading at most its limit", async () => {
     const rss = process.memoryUsage().rss;
     await expect(fetchImageJson(`${base}/endless/json`)).rejects.toThrow(
-      /vendor image json .*\/endless\/json is larger than 1048576 bytes/,
+      /vendor image json .*\/endless\/json: the response is larger than the 1048576-byte limit/,
     );
     expect(process.memoryUsage().rss - rss).toBeLessThan(64 * MiB);
   });

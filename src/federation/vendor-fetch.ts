@@ -1,5 +1,6 @@
 import { Readable, Transform } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
+import { textCapped } from "../adapters/http-body.js";
 import { UserError } from "../errors.js";
 import { tooDeep } from "../image/json-depth.js";
 import { describeGzip, InflateLimitError, type LayerDescriptor } from "../image/v1-layer.js";
@@ -85,34 +86,18 @@ export async function fetchLayerDescriptor(
   }
 }
 
-/** A response body as text, refused as soon as it passes `limit` bytes (nothing more is read). */
-async function boundedText(res: Response, limit: number, what: string, stallMs: number): Promise<string> {
-  const declared = Number(res.headers.get("content-length") ?? "0");
-  if (declared > limit) {
-    await res.body?.cancel();
-    throw new UserError(`${what} is larger than ${limit} bytes`);
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>).pipe(stallGuard(stallMs, what));
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    total += chunk.length;
-    if (total > limit) {
-      body.destroy();
-      throw new UserError(`${what} is larger than ${limit} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString("utf8");
-}
-
 /** The vendor image's v1 `json`, for the history entry of the converted image. */
 export async function fetchImageJson(
   url: string,
   { stallMs = STALL_TIMEOUT_MS }: { stallMs?: number } = {},
 ): Promise<Record<string, unknown>> {
   const res = await get(url, "image json");
-  const text = await boundedText(res, JSON_LIMIT, `vendor image json ${url}`, stallMs);
+  let text: string;
+  try {
+    text = await textCapped(res, JSON_LIMIT, { stallMs });
+  } catch (err) {
+    throw new UserError(`vendor image json ${url}: ${(err as Error).message}`);
+  }
   const deep = tooDeep(text);
   if (deep !== undefined) throw new UserError(`vendor image json ${url} ${deep}`);
   try {

@@ -5,6 +5,7 @@
  */
 import type { ServerConfig } from "./config.js";
 import type { SearchResult } from "./search.js";
+import { BodyTooLargeError, textCapped } from "../adapters/http-body.js";
 
 export class SearchBackendError extends Error {
   constructor(
@@ -37,11 +38,11 @@ async function getText(url: string): Promise<string> {
     throw new SearchBackendError(502, `status ${res.status} from ${url}`, url);
   }
   try {
-    const bytes = Buffer.from(await res.arrayBuffer());
-    if (bytes.length > MAX_BODY) throw new SearchBackendError(502, `answer larger than ${MAX_BODY} bytes`);
-    return bytes.toString("utf8");
+    return await textCapped(res, MAX_BODY);
   } catch (err) {
-    if (err instanceof SearchBackendError) throw err;
+    if (err instanceof BodyTooLargeError) {
+      throw new SearchBackendError(502, `answer larger than ${MAX_BODY} bytes`);
+    }
     throw new SearchBackendError(502, "the backend stopped answering mid-body");
   }
 }

@@ -1,6 +1,7 @@
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { StorageReader } from "./snapshot-catalog.js";
+import { BodyTooLargeError, discardBody, readCapped } from "../adapters/http-body.js";
 
 export interface StorageReaderOptions {
   /** serve_content mode: objects are files below this directory. */
@@ -32,29 +33,14 @@ async function readFileCapped(path: string, maxBytes: number): Promise<Buffer | 
 
 async function fetchCapped(url: string, maxBytes: number, timeoutMs: number): Promise<Buffer | undefined> {
   const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok || res.body === null) {
-    await res.body?.cancel();
+  if (!res.ok) {
+    await discardBody(res);
     return undefined;
   }
-  const declared = Number(res.headers.get("content-length") ?? "0");
-  if (declared > maxBytes) {
-    await res.body.cancel();
-    return undefined;
-  }
-  const chunks: Buffer[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      return undefined;
-    }
-    chunks.push(Buffer.from(value));
-  }
-  return Buffer.concat(chunks);
+  return readCapped(res, maxBytes).catch((err: unknown) => {
+    if (err instanceof BodyTooLargeError) return undefined;
+    throw err;
+  });
 }
 
 /**

@@ -1,0 +1,77 @@
+/**
+ * Reading an HTTP answer from a server raas does not control (a vendor location, a search
+ * backend, the OpenShift API, a registry being checked): never more than a stated number of
+ * bytes, whatever the server declares or keeps sending. Used by the CLI and the registry alike.
+ */
+
+export class BodyTooLargeError extends Error {
+  constructor(readonly limit: number) {
+    super(`the response is larger than the ${limit}-byte limit`);
+    this.name = "BodyTooLargeError";
+  }
+}
+
+export class BodyStalledError extends Error {
+  constructor(readonly ms: number) {
+    super(`the response sent nothing for ${ms / 1000} s`);
+    this.name = "BodyStalledError";
+  }
+}
+
+export interface CapOptions {
+  /** Give up (BodyStalledError) when no bytes arrive for this long; unbounded when absent. */
+  stallMs?: number;
+}
+
+/** The body of `res`, or BodyTooLargeError as soon as it passes `limit` bytes (the rest is not read). */
+export async function readCapped(res: Response, limit: number, options: CapOptions = {}): Promise<Buffer> {
+  if (res.body === null) return Buffer.alloc(0);
+  const declared = Number(res.headers.get("content-length") ?? "");
+  if (Number.isFinite(declared) && declared > limit) {
+    await res.body.cancel();
+    throw new BodyTooLargeError(limit);
+  }
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const reader = res.body.getReader();
+  for (;;) {
+    const { done, value } = await nextChunk(reader, options.stallMs);
+    if (done) break;
+    total += value.length;
+    if (total > limit) {
+      await reader.cancel();
+      throw new BodyTooLargeError(limit);
+    }
+    chunks.push(Buffer.from(value));
+  }
+  return Buffer.concat(chunks);
+}
+
+async function nextChunk(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  stallMs: number | undefined,
+): Promise<ReadableStreamReadResult<Uint8Array>> {
+  if (stallMs === undefined) return reader.read();
+  let timer: NodeJS.Timeout | undefined;
+  const stalled = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new BodyStalledError(stallMs)), stallMs);
+  });
+  try {
+    return await Promise.race([reader.read(), stalled]);
+  } catch (err) {
+    if (err instanceof BodyStalledError) await reader.cancel().catch(() => undefined);
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The body as UTF-8 text, at most `limit` bytes (see readCapped). */
+export async function textCapped(res: Response, limit: number, options: CapOptions = {}): Promise<string> {
+  return (await readCapped(res, limit, options)).toString("utf8");
+}
+
+/** Lets go of a body that is not needed, without reading it. */
+export async function discardBody(res: Response): Promise<void> {
+  await res.body?.cancel().catch(() => undefined);
+}
