@@ -1,6 +1,9 @@
 import http from "node:http";
 import https from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { BodyTooLargeError } from "../../adapters/http-body.js";
+
+export { BodyTooLargeError };
 
 /** TLS and transport settings for talking to an upstream registry. */
 export interface TransportOptions {
@@ -108,10 +111,4 @@ export async function readBody(body: IncomingMessage, limit: number): Promise<Bu
     chunks.push(chunk as Buffer);
   }
   return Buffer.concat(chunks);
-}
-
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`the response is larger than the ${limit}-byte limit`);
-  }
 }
