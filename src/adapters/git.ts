@@ -6,7 +6,7 @@ import { mkdir, readdir, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { simpleGit, type SimpleGit } from "simple-git";
-import { UserError } from "../errors.js";
+import { UserError, errorMessage } from "../errors.js";
 import { gitError, isNonFastForward, redactUrl } from "./git-errors.js";
 
 // Editors and pagers are never wanted in unattended runs, and simple-git refuses to run with them set.
@@ -91,6 +91,8 @@ export interface CloneOptions {
   branch?: string;
   /** Shallow clone of this many commits. */
   depth?: number;
+  /** A local repository holding (some of) the remote's objects: borrowed, not copied or fetched again. */
+  reference?: string;
 }
 
 export async function clone(remote: string, dir: string, options: CloneOptions = {}): Promise<void> {
@@ -98,6 +100,7 @@ export async function clone(remote: string, dir: string, options: CloneOptions =
   const args: string[] = [];
   if (options.branch !== undefined) args.push("--branch", options.branch, "--single-branch");
   if (options.depth !== undefined) args.push("--depth", String(options.depth));
+  if (options.reference !== undefined) args.push("--reference-if-able", options.reference);
   try {
     await git(path.dirname(dir)).clone(remote, dir, args);
   } catch (err) {
@@ -128,7 +131,11 @@ async function hasRef(g: SimpleGit, ref: string): Promise<boolean> {
  * hard-reset to the remote branch, dropping local leftovers from an interrupted run. A remote
  * without that branch yet (a fresh bare repo) leaves an unborn `branch` ready for a first commit.
  */
-export async function ensureClone(remote: string, dir: string, options: { branch: string }): Promise<void> {
+export async function ensureClone(
+  remote: string,
+  dir: string,
+  options: { branch: string; reference?: string },
+): Promise<void> {
   const { branch } = options;
   if (!(await isGitRepo(dir))) {
     const entries = (await isDirectory(dir)) ? await readdir(dir) : [];
@@ -137,7 +144,7 @@ export async function ensureClone(remote: string, dir: string, options: { branch
         hint: "Move it away; raas owns this directory and will clone it again.",
       });
     }
-    await clone(remote, dir);
+    await clone(remote, dir, options.reference === undefined ? {} : { reference: options.reference });
   }
   const g = git(dir);
   try {
@@ -155,6 +162,39 @@ export async function ensureClone(remote: string, dir: string, options: { branch
     }
   } catch (err) {
     throw gitError(err, `updating ${dir} from ${redactUrl(remote)}`, remote);
+  }
+}
+
+/**
+ * Bring a local object cache of `remote` (a bare repository that raas owns) up to date with
+ * `branch`, creating it when missing; clones made with it as their reference then fetch only
+ * what the cache lacks, so a run against a remote with a long history does not download that
+ * history again. Only objects and one branch ref are kept: no remote (and no URL, which may
+ * carry credentials) is written into it, and it is never garbage-collected, so the objects the
+ * clones borrow stay. Returns false (after logging) when the cache cannot be used: callers then
+ * clone without it.
+ */
+export async function refreshObjectCache(remote: string, cacheDir: string, branch: string): Promise<boolean> {
+  try {
+    if (!(await isGitRepo(cacheDir))) {
+      await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+      await git(cacheDir).raw(["init", "--quiet", "--bare"]);
+      await git(cacheDir).raw(["config", "gc.auto", "0"]);
+    }
+    // A remote without the branch yet (a fresh app remote) has nothing to cache.
+    const heads = await git(cacheDir).raw(["ls-remote", "--heads", remote, branch]);
+    if (heads.trim() === "") return true;
+    await git(cacheDir).raw([
+      "fetch",
+      "--quiet",
+      "--no-tags",
+      remote,
+      `+refs/heads/${branch}:refs/heads/${branch}`,
+    ]);
+    return true;
+  } catch (err) {
+    debugLog?.(`object cache ${cacheDir} not used: ${redactUrl(errorMessage(err))}`);
+    return false;
   }
 }
 

@@ -50,7 +50,7 @@ export async function readCapped(res: Response, limit: number, options: CapOptio
 async function nextChunk(
   reader: ReadableStreamDefaultReader<Uint8Array>,
   stallMs: number | undefined,
-): Promise<ReadableStreamReadResult<Uint8Array>> {
+): ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]> {
   if (stallMs === undefined) return reader.read();
   let timer: NodeJS.Timeout | undefined;
   const stalled = new Promise<never>((_resolve, reject) => {

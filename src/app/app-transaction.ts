@@ -4,7 +4,13 @@ import path from "node:path";
 import type { AppRepository, RepoFiles } from "./app-repository.js";
 import type { Reporter } from "../ui/reporter.js";
 import { inside, writeFileInside } from "../adapters/files.js";
-import { commitAndPushRecomputing, ensureClone, versionsReplacedSince } from "../adapters/git.js";
+import {
+  commitAndPushRecomputing,
+  ensureClone,
+  isGitRepo,
+  refreshObjectCache,
+  versionsReplacedSince,
+} from "../adapters/git.js";
 import { redactUrl } from "../adapters/git-errors.js";
 
 export interface GitAppRepositoryOptions {
@@ -13,6 +19,11 @@ export interface GitAppRepositoryOptions {
   reporter: Reporter;
   /** Attempts when other publishes keep winning the race to push. */
   attempts?: number;
+  /**
+   * A directory for a local cache of the remote's objects (kept across runs, under the state
+   * directory): each run's clone then fetches only what is new instead of the whole history.
+   */
+  objectCache?: string;
 }
 
 /**
@@ -34,7 +45,22 @@ export class GitAppRepository implements AppRepository {
   private async checkout(): Promise<string> {
     const dir = this.dir ?? path.join(await mkdtemp(path.join(tmpdir(), "raas-app-")), "repo");
     this.dir = dir;
-    await ensureClone(this.options.remote, dir, { branch: this.options.branch });
+    const { remote, branch, objectCache } = this.options;
+    const reference =
+      objectCache !== undefined &&
+      !(await isGitRepo(dir)) &&
+      (await refreshObjectCache(remote, objectCache, branch))
+        ? objectCache
+        : undefined;
+    try {
+      await ensureClone(remote, dir, { branch, ...(reference === undefined ? {} : { reference }) });
+    } catch (err) {
+      if (reference === undefined) throw err;
+      // A damaged cache must not stop a publish: clone as if there were none.
+      this.options.reporter.debug(`cloning with the object cache ${reference} failed; cloning without it`);
+      await rm(dir, { recursive: true, force: true });
+      await ensureClone(remote, dir, { branch });
+    }
     return dir;
   }
 

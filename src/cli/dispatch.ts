@@ -152,6 +152,8 @@ async function runCommand(
           remote: appRemote,
           branch: settings.appBranch,
           reporter: ctx.reporter,
+          // The cache holds one remote's objects; another environment's app has its own clone.
+          ...(remote === undefined ? { objectCache: path.join(settings.isvDir, "app-objects.git") } : {}),
         });
       });
     }

@@ -56,7 +56,12 @@ export async function buildContext(options: {
     store: () => (opened ??= openStore(settings, reporter)),
     app: async () => {
       const { GitAppRepository } = await import("../app/app-transaction.js");
-      return new GitAppRepository({ remote: settings.appRemote, branch: settings.appBranch, reporter });
+      return new GitAppRepository({
+        remote: settings.appRemote,
+        branch: settings.appBranch,
+        reporter,
+        objectCache: path.join(settings.isvDir, "app-objects.git"),
+      });
     },
     federation: () => loadFederation(config, reporter),
     repositoryUrl: (repository) => repositoryUrl(settings, repository),

@@ -42,6 +42,8 @@ export interface FaultProxyStats {
   faults: Record<FaultKind, number>;
   /** Most PUT requests (object and part uploads) open at the same time. */
   maxPutsInFlight: number;
+  /** The path (without query) of every PUT, in arrival order. */
+  putPaths: string[];
 }
 
 export interface FaultProxy {
@@ -92,6 +94,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     byMethod: {},
     faults: { slowdown: 0, internal: 0, reset: 0, slow: 0 },
     maxPutsInFlight: 0,
+    putPaths: [],
   });
   let putsInFlight = 0;
   let stats = empty();
@@ -124,6 +127,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const method = req.method ?? "GET";
     stats.byMethod[method] = (stats.byMethod[method] ?? 0) + 1;
     if (method === "PUT") {
+      stats.putPaths.push((req.url ?? "").split("?")[0] ?? "");
       putsInFlight += 1;
       stats.maxPutsInFlight = Math.max(stats.maxPutsInFlight, putsInFlight);
       res.once("close", () => void (putsInFlight -= 1));

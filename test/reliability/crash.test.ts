@@ -135,5 +135,5 @@ describe("SIGKILL during raas push", () => {
     for (const tag of tags) expect((await pullVerified(world.registryUrl, REPO, tag)).state).toBe("complete");
     const status = await world.raas(["status", world.isv, "--json"]);
     expect(status.code, status.stdout + status.stderr).toBe(0);
-  }, 300_000);
+  }, 600_000);
 });

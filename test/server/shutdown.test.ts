@@ -1,7 +1,8 @@
 /**
  * Graceful shutdown of the real server process (dist/server-bundle/main.js, built by `npm run build`):
- * on SIGTERM it stops accepting connections, finishes the request in flight (a search whose
- * backend takes 700 ms to answer), writes its last log lines and exits 0.
+ * on SIGTERM it stops accepting connections, finishes the request in flight (a 48 MiB blob the
+ * client reads only after the signal, so it is in flight however slow the machine is), writes
+ * its last log lines and exits 0.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -9,24 +10,22 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/adapters/package-root.js";
-import { startPeer, type Peer } from "./helpers.js";
 import { makeRaasApp, type RaasApp } from "./raas-app.js";
 
 const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
 
 describe.runIf(existsSync(MAIN))("graceful shutdown (real process)", () => {
   let app: RaasApp;
-  let gsa: Peer;
+  let blobPath: string;
+  const BIG = 48 * 1024 * 1024;
   beforeAll(async () => {
-    // Stand-in for a slow search appliance: the request stays in flight for 700 ms.
-    gsa = await startPeer((_req, res) => {
-      setTimeout(() => res.end('<GSP><RES><R><MT N="portal_name" V="acme/app"/></R></RES></GSP>'), 700);
-    });
     app = await makeRaasApp();
-    await writeFile(app.repo.configPath, `[gsa]\nurl = ${gsa.url}/search\n`, { flag: "a" });
+    // The served file stands in for a large layer: the server streams whatever the file holds.
+    const [digest] = [...app.acme.blobBytes.keys()];
+    blobPath = `/v2/acme/app/blobs/${digest}`;
+    await writeFile(join(app.repo.contentV2, "acme-app", "blobs", digest ?? ""), Buffer.alloc(BIG, 0x5a));
   });
   afterAll(async () => {
-    await gsa.close();
     await app.repo.cleanup();
   });
 
@@ -52,16 +51,25 @@ describe.runIf(existsSync(MAIN))("graceful shutdown (real process)", () => {
           }
         });
       });
-      const inFlight = fetch(`${url}/v1/search?q=acme`);
-      while (gsa.requests.length === 0) await new Promise((r) => setTimeout(r, 10));
+      // The response starts, and the client holds the rest unread until after the signal.
+      const inFlight = await fetch(`${url}${blobPath}`);
+      expect(inFlight.status).toBe(200);
+      const reader = inFlight.body?.getReader();
+      if (reader === undefined) throw new Error("no body");
+      let received = (await reader.read()).value?.length ?? 0;
       child.kill("SIGTERM");
-      await new Promise((r) => setTimeout(r, 150));
+      const deadline = Date.now() + 20_000;
+      while (!stdout.includes('"event":"shutdown"')) {
+        if (Date.now() > deadline) throw new Error(`no shutdown line: ${stdout}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       await expect(fetch(`${url}/v2/`, { headers: { Connection: "close" } })).rejects.toThrow();
-      const res = await inFlight;
-      expect(res.status).toBe(200);
-      expect(((await res.json()) as { results: { name: string }[] }).results.map((r) => r.name)).toEqual([
-        "acme/app",
-      ]);
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        received += value.length;
+      }
+      expect(received).toBe(BIG);
       expect(await exited).toBe(0);
       const events = stdout
         .trim()
@@ -69,7 +77,7 @@ describe.runIf(existsSync(MAIN))("graceful shutdown (real process)", () => {
         .map((l) => JSON.parse(l) as { event: string; path?: string; status?: number });
       expect(events.map((e) => e.event)).toContain("shutdown");
       expect(events).toContainEqual(
-        expect.objectContaining({ event: "request", path: "/v1/search?q=acme", status: 200 }),
+        expect.objectContaining({ event: "request", path: blobPath, status: 200 }),
       );
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
