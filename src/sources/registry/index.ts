@@ -21,6 +21,8 @@ export interface RegistrySourceOptions {
   credentialVars?: { username: string; password: string };
   attempts?: number;
   backoffMs?: number;
+  /** How long a docker credential helper may take to answer (default 30 s). */
+  helperTimeoutMs?: number;
 }
 
 /** A client for `host`, with credentials from the environment or the usual auth files. */
@@ -36,7 +38,13 @@ export async function registryClient(
       throw new UsageError(`CA bundle ${options.caFile}: cannot read it (${err.code ?? err.message})`);
     });
   }
-  const credentials = await findCredentials(env, host, name, options.credentialVars);
+  const credentials = await findCredentials(
+    env,
+    host,
+    name,
+    options.credentialVars,
+    options.helperTimeoutMs === undefined ? {} : { timeoutMs: options.helperTimeoutMs },
+  );
   return new RegistryClient(host, {
     transport: {
       tlsVerify: options.tlsVerify ?? true,
