@@ -124,14 +124,20 @@ describe("docker credential helpers", () => {
       password: "",
       identityToken: "refresh-abc",
     });
-    await dockerConfig({ auths: { "reg.example.com": { auth: b64("alice:"), identitytoken: "refresh-def" } } });
-    expect(await findCredentials(env, "reg.example.com", "a")).toMatchObject({ identityToken: "refresh-def" });
+    await dockerConfig({
+      auths: { "reg.example.com": { auth: b64("alice:"), identitytoken: "refresh-def" } },
+    });
+    expect(await findCredentials(env, "reg.example.com", "a")).toMatchObject({
+      identityToken: "refresh-def",
+    });
   });
 
   it("names the helper and the registry when the helper is missing, fails or hangs", async () => {
     await dockerConfig({ credHelpers: { "reg.example.com": "absent" } });
     const missing = await failure(findCredentials(env, "reg.example.com", "a"));
-    expect(missing.message).toMatch(/docker-credential-absent .*credHelpers.* for reg\.example\.com: .*not installed/);
+    expect(missing.message).toMatch(
+      /docker-credential-absent .*credHelpers.* for reg\.example\.com: .*not installed/,
+    );
 
     await helper("broken", 'process.stderr.write("keychain locked\\n"); process.exit(3);');
     await dockerConfig({ credHelpers: { "reg.example.com": "broken" } });
@@ -143,7 +149,9 @@ describe("docker credential helpers", () => {
     await dockerConfig({ credHelpers: { "reg.example.com": "stuck" } });
     const started = Date.now();
     const stuck = await failure(findCredentials(env, "reg.example.com", "a", undefined, { timeoutMs: 500 }));
-    expect(stuck.message).toMatch(/docker-credential-stuck .* for reg\.example\.com: no answer within 500 ms/);
+    expect(stuck.message).toMatch(
+      /docker-credential-stuck .* for reg\.example\.com: no answer within 500 ms/,
+    );
     expect(Date.now() - started).toBeLessThan(20_000);
   });
 
@@ -154,7 +162,10 @@ describe("docker credential helpers", () => {
     expect(garbage.message).toMatch(/docker-credential-garbage .* for reg\.example\.com: .*not the JSON/);
     expect(garbage.message).not.toContain("leaked-secret-1");
 
-    await helper("shape", 'process.stdout.write(JSON.stringify({ Username: 7, Secret: "leaked-secret-2" }));');
+    await helper(
+      "shape",
+      'process.stdout.write(JSON.stringify({ Username: 7, Secret: "leaked-secret-2" }));',
+    );
     await dockerConfig({ credsStore: "shape" });
     const shape = await failure(findCredentials(env, "reg.example.com", "a"));
     expect(shape.message).toMatch(/lacks the Username and Secret/);

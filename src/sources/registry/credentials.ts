@@ -136,7 +136,10 @@ export async function credentialsFromFile(
     if (matches && (best === undefined || normal.length > best.length)) best = { key, length: normal.length };
   }
   if (best === undefined) return undefined;
-  const entry = (auths as Record<string, unknown>)[best.key] as { auth?: unknown; identitytoken?: unknown } | null;
+  const entry = (auths as Record<string, unknown>)[best.key] as {
+    auth?: unknown;
+    identitytoken?: unknown;
+  } | null;
   const auth = entry?.auth;
   const identityToken = entry?.identitytoken;
   if (typeof identityToken === "string" && identityToken !== "") {
