@@ -181,10 +181,18 @@ describe("docker credential helpers", () => {
     );
   });
 
-  it("refuses a helper name that would leave the PATH lookup", async () => {
+  it("refuses a helper name that would leave the PATH lookup, or is not a name at all", async () => {
     await dockerConfig({ credHelpers: { "reg.example.com": "../../bin/sh" } });
     expect((await failure(findCredentials(env, "reg.example.com", "a"))).message).toMatch(
       /"\.\.\/\.\.\/bin\/sh" is not a credential helper name/,
+    );
+    await dockerConfig({ credHelpers: { "reg.example.com": { name: "x" } } });
+    expect((await failure(findCredentials(env, "reg.example.com", "a"))).message).toMatch(
+      /config\.json: the credHelpers entry for reg\.example\.com is not a helper name/,
+    );
+    await dockerConfig({ credsStore: ["x"] });
+    expect((await failure(findCredentials(env, "reg.example.com", "a"))).message).toMatch(
+      /config\.json: credsStore is not a helper name/,
     );
   });
 });

@@ -110,11 +110,20 @@ export async function credentialsFromFile(
   const helpers: { name: string; where: string }[] = [];
   if (typeof credHelpers === "object" && credHelpers !== null) {
     for (const [key, helper] of Object.entries(credHelpers)) {
-      if (normaliseKey(key) === canonical && typeof helper === "string" && helper !== "") {
-        helpers.push({ name: helper, where: `${file} credHelpers` });
-        break;
+      if (normaliseKey(key) !== canonical) continue;
+      if (typeof helper !== "string") {
+        throw new UserError(`${file}: the credHelpers entry for ${key} is not a helper name`, {
+          hint: 'Write "host": "name" to run docker-credential-name for that host.',
+        });
       }
+      if (helper !== "") helpers.push({ name: helper, where: `${file} credHelpers` });
+      break;
     }
+  }
+  if (credsStore !== undefined && typeof credsStore !== "string") {
+    throw new UserError(`${file}: credsStore is not a helper name`, {
+      hint: 'Write "credsStore": "name" to run docker-credential-name for every registry.',
+    });
   }
   if (helpers.length === 0 && typeof credsStore === "string" && credsStore !== "") {
     helpers.push({ name: credsStore, where: `${file} credsStore` });
