@@ -288,6 +288,8 @@ describe("a raas registry with auth as the upstream", () => {
     for (const tag of ["1.0", "2.0"]) {
       expect((await inspect(`${downstream}/mirrored/app:${tag}`)).out.trim()).toBe(digests[tag]);
     }
+    // The helper is asked once per repository, not once more for every image published.
+    expect(await readFile(join(bin, "store.log"), "utf8")).toBe(`get ${upstream}\n`);
     const second = await down(["sync", DOWN, "--json"]);
     expect(second.code, second.stderr).toBe(0);
     expect(second.stdout + second.stderr).not.toContain(refresh);

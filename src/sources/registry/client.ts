@@ -96,6 +96,11 @@ export class RegistryClient {
   private scheme: "https" | "http";
   private schemeSettled: boolean;
 
+  /** The credentials this client answers challenges with (undefined: anonymous). */
+  get credentials(): Credentials | undefined {
+    return this.options.credentials;
+  }
+
   private get base(): string {
     return `${this.scheme}://${this.host}`;
   }
