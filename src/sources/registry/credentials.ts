@@ -107,16 +107,16 @@ export async function credentialsFromFile(
   }
   const { auths, credHelpers, credsStore } = (doc ?? {}) as Record<string, unknown>;
   const canonical = canonicalHost(host);
-  const helpers: { name: string; where: string }[] = [];
+  let helper: { name: string; where: string } | undefined;
   if (typeof credHelpers === "object" && credHelpers !== null) {
-    for (const [key, helper] of Object.entries(credHelpers)) {
+    for (const [key, value] of Object.entries(credHelpers)) {
       if (normaliseKey(key) !== canonical) continue;
-      if (typeof helper !== "string") {
+      if (typeof value !== "string") {
         throw new UserError(`${file}: the credHelpers entry for ${key} is not a helper name`, {
           hint: 'Write "host": "name" to run docker-credential-name for that host.',
         });
       }
-      if (helper !== "") helpers.push({ name: helper, where: `${file} credHelpers` });
+      if (value !== "") helper = { name: value, where: `${file} credHelpers` };
       break;
     }
   }
@@ -125,16 +125,17 @@ export async function credentialsFromFile(
       hint: 'Write "credsStore": "name" to run docker-credential-name for every registry.',
     });
   }
-  if (helpers.length === 0 && typeof credsStore === "string" && credsStore !== "") {
-    helpers.push({ name: credsStore, where: `${file} credsStore` });
+  if (helper === undefined && typeof credsStore === "string" && credsStore !== "") {
+    helper = { name: credsStore, where: `${file} credsStore` };
   }
-  for (const helper of helpers) {
+  if (helper !== undefined) {
     const found = await askHelper(helper.name, helperServerUrl(host), helper.where, env, options);
-    if (found === undefined) continue;
     const from = `docker-credential-${helper.name} (${helper.where})`;
-    return found.identityToken
-      ? { username: "", password: "", identityToken: found.secret, from }
-      : { username: found.username, password: found.secret, from };
+    if (found !== undefined) {
+      return found.identityToken
+        ? { username: "", password: "", identityToken: found.secret, from }
+        : { username: found.username, password: found.secret, from };
+    }
   }
   if (typeof auths !== "object" || auths === null) return undefined;
   const wanted = `${canonical}/${name}`;
