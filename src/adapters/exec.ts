@@ -47,6 +47,49 @@ export async function run(
   return { stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
+export interface ExchangeResult {
+  /** undefined when the process did not exit normally (not found, killed, timed out). */
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+  /** The executable was not found (ENOENT) or could not be run (EACCES). */
+  notFound: boolean;
+  timedOut: boolean;
+  /** stdout or stderr passed `maxBytes`; the process was killed. */
+  tooLarge: boolean;
+}
+
+/**
+ * Run a helper program that answers one request on stdin with one reply on stdout, without
+ * judging the answer: the caller reads exit code and output as a protocol (credential
+ * helpers signal "not found" with exit 1 and a message). Output is bounded, the time too.
+ */
+export async function exchange(
+  file: string,
+  args: readonly string[],
+  options: { input: string; env?: Record<string, string | undefined>; timeoutMs: number; maxBytes: number },
+): Promise<ExchangeResult> {
+  const result = await execa(file, args, {
+    env: options.env,
+    extendEnv: false,
+    timeout: options.timeoutMs,
+    forceKillAfterDelay: 1000,
+    input: options.input,
+    maxBuffer: options.maxBytes,
+    reject: false,
+    stripFinalNewline: true,
+  });
+  const code = (result as { code?: unknown }).code;
+  return {
+    exitCode: result.failed && result.exitCode === undefined ? undefined : result.exitCode,
+    stdout: typeof result.stdout === "string" ? result.stdout : "",
+    stderr: typeof result.stderr === "string" ? result.stderr : "",
+    notFound: code === "ENOENT" || code === "EACCES",
+    timedOut: result.timedOut,
+    tooLarge: result.isMaxBuffer,
+  };
+}
+
 export interface DetachedOptions {
   cwd?: string;
   env?: Record<string, string | undefined>;

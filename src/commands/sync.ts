@@ -157,7 +157,7 @@ async function syncRepository(
           tags: entries.map((e) => e.as),
           wait: false,
           timeoutSeconds: 60,
-          source: upstream.source,
+          source: { ...upstream.source, resolved: { credentials: client.credentials } },
         },
         ctx,
         deps,

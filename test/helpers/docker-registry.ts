@@ -10,6 +10,7 @@ import { createServer, request, type IncomingMessage, type Server, type ServerRe
 import { createServer as netServer } from "node:net";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { bcrypt } from "hash-wasm";
 
 const run = promisify(execFile);
 
@@ -29,10 +30,27 @@ export interface RunningRegistry {
   stop(): Promise<void>;
 }
 
-/** Starts `/usr/bin/docker-registry serve` on a loopback port with storage under `dir`. */
-export async function startDockerRegistry(dir: string): Promise<RunningRegistry> {
+/**
+ * Starts `/usr/bin/docker-registry serve` on a loopback port with storage under `dir`. With
+ * `htpasswd`, the registry itself demands HTTP Basic credentials (its htpasswd auth, bcrypt).
+ */
+export async function startDockerRegistry(
+  dir: string,
+  options: { htpasswd?: { username: string; password: string } } = {},
+): Promise<RunningRegistry> {
   const port = await freePort();
   await mkdir(join(dir, "storage"), { recursive: true });
+  const auth: string[] = [];
+  if (options.htpasswd !== undefined) {
+    const hash = await bcrypt({
+      password: options.htpasswd.password,
+      salt: randomBytes(16),
+      costFactor: 5,
+      outputType: "encoded",
+    });
+    await writeFile(join(dir, "htpasswd"), `${options.htpasswd.username}:${hash}\n`);
+    auth.push("auth:", "  htpasswd:", "    realm: test-basic", `    path: ${join(dir, "htpasswd")}`);
+  }
   const config = join(dir, "config.yml");
   await writeFile(
     config,
@@ -45,6 +63,7 @@ export async function startDockerRegistry(dir: string): Promise<RunningRegistry>
       "storage:",
       "  filesystem:",
       `    rootdirectory: ${join(dir, "storage")}`,
+      ...auth,
       "http:",
       `  addr: 127.0.0.1:${port}`,
       "",
@@ -54,7 +73,7 @@ export async function startDockerRegistry(dir: string): Promise<RunningRegistry>
   const host = `127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     const ok = await fetch(`http://${host}/v2/`).then(
-      (r) => r.status === 200,
+      (r) => r.status === (options.htpasswd === undefined ? 200 : 401),
       () => false,
     );
     if (ok) break;
@@ -73,7 +92,7 @@ export async function startDockerRegistry(dir: string): Promise<RunningRegistry>
 }
 
 /** `skopeo copy --all oci-archive:<path> docker://<host>/<ref>` into a plain-HTTP loopback registry. */
-export async function seed(archive: string, host: string, ref: string): Promise<void> {
+export async function seed(archive: string, host: string, ref: string, creds?: string): Promise<void> {
   await run(
     "skopeo",
     [
@@ -82,6 +101,7 @@ export async function seed(archive: string, host: string, ref: string): Promise<
       "--retry-times",
       "0",
       "--dest-tls-verify=false",
+      ...(creds === undefined ? [] : ["--dest-creds", creds]),
       `oci-archive:${archive}`,
       `docker://${host}/${ref}`,
     ],

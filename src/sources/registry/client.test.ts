@@ -11,18 +11,22 @@ import { RegistryClient } from "./client.js";
 import { readRegistryImage } from "./image.js";
 import { parseRegistryReference } from "./reference.js";
 import { parseChallenge } from "./auth.js";
+import type { Credentials } from "./credentials.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let server: Server | undefined;
 
-async function upstream(handler: Handler): Promise<RegistryClient> {
+async function upstream(
+  handler: Handler,
+  credentials: Credentials = { username: "u", password: "p", from: "test" },
+): Promise<RegistryClient> {
   server = createServer(handler);
   await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
   const address = server.address();
   const port = typeof address === "object" && address !== null ? address.port : 0;
   return new RegistryClient(`127.0.0.1:${port}`, {
     transport: { tlsVerify: true, plainHttp: true, timeoutMs: 5000 },
-    credentials: { username: "u", password: "p", from: "test" },
+    credentials,
     backoffMs: 1,
   });
 }
@@ -221,7 +225,76 @@ describe("retries and auth", () => {
         .writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${req.headers.host ?? ""}/token"` })
         .end();
     });
-    await expect(client.tags("a/b")).rejects.toThrow(/token service .* answered 401/);
+    await expect(client.tags("a/b")).rejects.toThrow(/token service .* answered HTTP 401/);
+  });
+
+  it("trades an identity token with the refresh_token grant, never as Basic or after a redirect", async () => {
+    const identity: Credentials = {
+      username: "",
+      password: "",
+      identityToken: "refresh-xyz",
+      from: "helper h",
+    };
+    const forms: string[] = [];
+    const seenAuth: string[] = [];
+    const client = await upstream((req, res) => {
+      seenAuth.push(req.headers.authorization ?? "-");
+      if (req.url === "/token") {
+        let body = "";
+        req.on("data", (c: Buffer) => (body += c.toString("utf8")));
+        req.on("end", () => {
+          forms.push(`${req.method ?? ""} ${req.headers["content-type"] ?? ""} ${body}`);
+          const ok = new URLSearchParams(body).get("refresh_token") === "refresh-xyz";
+          res
+            .writeHead(ok ? 200 : 401, { "Content-Type": "application/json" })
+            .end(JSON.stringify(ok ? { access_token: "acc1" } : { error: "invalid_grant" }));
+        });
+        return;
+      }
+      if (req.headers.authorization !== "Bearer acc1") {
+        res
+          .writeHead(401, {
+            "WWW-Authenticate": `Bearer realm="http://${req.headers.host ?? ""}/token",service="reg"`,
+          })
+          .end();
+        return;
+      }
+      res.writeHead(200).end(JSON.stringify({ tags: ["x"] }));
+    }, identity);
+    expect(await client.tags("a/b")).toEqual(["x"]);
+    expect(forms).toEqual([
+      "POST application/x-www-form-urlencoded grant_type=refresh_token&refresh_token=refresh-xyz&client_id=docker&scope=repository%3Aa%2Fb%3Apull&service=reg",
+    ]);
+    expect(seenAuth.filter((a) => a.startsWith("Basic"))).toEqual([]);
+
+    const other = await upstream((req, res) => {
+      if (req.url === "/elsewhere") throw new Error("the token form must not follow a redirect");
+      if (req.url === "/token") {
+        req.resume();
+        res.writeHead(307, { Location: "/elsewhere" }).end();
+        return;
+      }
+      res
+        .writeHead(401, { "WWW-Authenticate": `Bearer realm="http://${req.headers.host ?? ""}/token"` })
+        .end();
+    }, identity);
+    const error = await other.tags("a/b").then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (!(error instanceof Error)) throw new Error("expected the redirected token request to fail");
+    expect(error.message).toMatch(/token service .* answered HTTP 307 to the identity token from helper h/);
+    expect(error.message).not.toContain("refresh-xyz");
+  });
+
+  it("an identity token cannot answer a Basic challenge", async () => {
+    const client = await upstream(
+      (_req, res) => res.writeHead(401, { "WWW-Authenticate": 'Basic realm="r"' }).end(),
+      { username: "", password: "", identityToken: "refresh-xyz", from: "helper h" },
+    );
+    await expect(client.tags("a/b")).rejects.toThrow(
+      /asks for a user name and password; helper h holds an identity token/,
+    );
   });
 });
 

@@ -43,6 +43,35 @@ export class UpstreamError extends UserError {
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
 
 /**
+ * The client id sent with an identity token. Such tokens come from `docker login` (docker's
+ * config.json or its credential helpers), and token services bind a refresh token to the client
+ * it was issued to, which docker names "docker".
+ */
+const IDENTITY_TOKEN_CLIENT_ID = "docker";
+const ERROR_BODY_LIMIT = 16 * 1024;
+
+/**
+ * The first error code of a registry or token-service error body (`{"errors":[{"code"}]}` or
+ * OAuth2's `{"error"}`), for messages. Bounded, and only a code-shaped word is ever shown.
+ */
+async function errorCode(response: Response): Promise<string | undefined> {
+  if (!String(response.headers["content-type"] ?? "").includes("json")) {
+    response.body.resume();
+    return undefined;
+  }
+  try {
+    const doc = JSON.parse((await readBody(response.body, ERROR_BODY_LIMIT)).toString("utf8")) as {
+      errors?: { code?: unknown }[];
+      error?: unknown;
+    };
+    const code = Array.isArray(doc.errors) ? doc.errors[0]?.code : doc.error;
+    return typeof code === "string" && /^[A-Za-z_]{1,40}$/.test(code) ? code : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * A client for one upstream v2 registry: token or basic auth on demand, retries with
  * exponential backoff on 5xx/429/connection resets, and every answer checked before use.
  */
@@ -66,6 +95,11 @@ export class RegistryClient {
    */
   private scheme: "https" | "http";
   private schemeSettled: boolean;
+
+  /** The credentials this client answers challenges with (undefined: anonymous). */
+  get credentials(): Credentials | undefined {
+    return this.options.credentials;
+  }
 
   private get base(): string {
     return `${this.scheme}://${this.host}`;
@@ -159,6 +193,9 @@ export class RegistryClient {
     };
     if (challenge?.scheme === "basic") {
       if (creds === undefined || this.basic) denied("the registry asks for a user name and password");
+      if (creds?.identityToken !== undefined) {
+        denied(`the registry asks for a user name and password; ${creds.from} holds an identity token`);
+      }
       this.basic = true;
       return;
     }
@@ -175,14 +212,10 @@ export class RegistryClient {
       return denied(`the token realm ${JSON.stringify((realm ?? "").slice(0, 200))} is not a URL`);
     }
     if (url.protocol !== "https:" && url.protocol !== "http:") denied(`the token realm uses ${url.protocol}`);
-    if (challenge.params.service !== undefined) url.searchParams.set("service", challenge.params.service);
-    url.searchParams.set("scope", scope);
-    const headers: Record<string, string> = {};
-    if (creds !== undefined) headers.Authorization = basicHeader(creds.username, creds.password);
     let response: Response;
     try {
       this.stats.requests++;
-      response = await request("GET", url, headers, this.options.transport);
+      response = await this.requestToken(url, challenge.params.service, scope);
     } catch (err) {
       throw new UpstreamError(
         `${this.where(name)}: cannot reach the token service ${url.host} (${errorMessage(err)})`,
@@ -192,8 +225,11 @@ export class RegistryClient {
       );
     }
     if (response.status !== 200) {
-      response.body.resume();
-      denied(`the token service ${url.host} answered ${response.status}`);
+      const code = await errorCode(response);
+      denied(
+        `the token service ${url.host} answered HTTP ${response.status}${code === undefined ? "" : ` (${code})`}` +
+          (creds?.identityToken === undefined ? "" : ` to the identity token from ${creds.from}`),
+      );
     }
     let token: unknown;
     try {
@@ -214,25 +250,62 @@ export class RegistryClient {
     this.tokens.set(scope, token as string);
   }
 
-  private failure(name: string, what: string, response: Response): UpstreamError {
-    response.body.resume();
+  /**
+   * Asks the token service for a pull token. With an identity token, the OAuth2 form of the
+   * token spec (POST, grant_type=refresh_token); otherwise GET with HTTP Basic credentials, or
+   * none for an anonymous token.
+   */
+  private requestToken(realm: URL, service: string | undefined, scope: string): Promise<Response> {
+    const creds = this.options.credentials;
+    if (creds?.identityToken !== undefined) {
+      const form = new URLSearchParams({
+        grant_type: "refresh_token",
+        refresh_token: creds.identityToken,
+        client_id: IDENTITY_TOKEN_CLIENT_ID,
+        scope,
+      });
+      if (service !== undefined) form.set("service", service);
+      return request(
+        "POST",
+        realm,
+        { "Content-Type": "application/x-www-form-urlencoded" },
+        this.options.transport,
+        Buffer.from(form.toString(), "utf8"),
+      );
+    }
+    const url = new URL(realm);
+    if (service !== undefined) url.searchParams.set("service", service);
+    url.searchParams.set("scope", scope);
+    const headers: Record<string, string> = {};
+    if (creds !== undefined) headers.Authorization = basicHeader(creds.username, creds.password);
+    return request("GET", url, headers, this.options.transport);
+  }
+
+  private async failure(name: string, what: string, response: Response): Promise<UpstreamError> {
     const status = response.status;
+    const code = await errorCode(response);
+    const creds = this.options.credentials;
     const hint =
       status === 404
         ? "Check the repository name and the tag or digest."
         : status === 401 || status === 403
-          ? "Check that these credentials may pull this repository."
+          ? creds === undefined
+            ? "No credentials were found for this registry: log in (skopeo login / podman login / docker login) or set RAAS_SRC_USERNAME and RAAS_SRC_PASSWORD."
+            : `Check that the credentials from ${creds.from} may pull this repository.`
           : undefined;
-    return new UpstreamError(`${this.where(name)}: ${what} answered HTTP ${status}`, {
-      status,
-      ...(hint === undefined ? {} : { hint }),
-    });
+    return new UpstreamError(
+      `${this.where(name)}: ${what} answered HTTP ${status}${code === undefined ? "" : ` (${code})`}`,
+      {
+        status,
+        ...(hint === undefined ? {} : { hint }),
+      },
+    );
   }
 
   /** The digest a tag or digest currently resolves to, with one HEAD (GET if HEAD gives no digest). */
   async resolve(name: string, reference: string): Promise<{ digest: Digest; mediaType: string }> {
     const response = await this.send("HEAD", `/v2/${name}/manifests/${reference}`, name, MANIFEST_ACCEPT);
-    if (response.status !== 200) throw this.failure(name, `HEAD manifest ${reference}`, response);
+    if (response.status !== 200) throw await this.failure(name, `HEAD manifest ${reference}`, response);
     response.body.resume();
     const digest = response.headers["docker-content-digest"];
     const mediaType =
@@ -253,7 +326,7 @@ export class RegistryClient {
   async manifest(name: string, reference: string): Promise<FetchedManifest> {
     const what = `manifest ${reference}`;
     const response = await this.send("GET", `/v2/${name}/manifests/${reference}`, name, MANIFEST_ACCEPT);
-    if (response.status !== 200) throw this.failure(name, `GET ${what}`, response);
+    if (response.status !== 200) throw await this.failure(name, `GET ${what}`, response);
     const mediaType =
       String(response.headers["content-type"] ?? "")
         .split(";")[0]
@@ -298,7 +371,7 @@ export class RegistryClient {
   async blob(name: string, digest: Digest, size: number): Promise<Response> {
     this.stats.blobRequests++;
     const response = await this.send("GET", `/v2/${name}/blobs/${digest}`, name);
-    if (response.status !== 200) throw this.failure(name, `GET blob ${digest}`, response);
+    if (response.status !== 200) throw await this.failure(name, `GET blob ${digest}`, response);
     const length = response.headers["content-length"];
     if (length !== undefined && Number(length) !== size) {
       response.body.destroy();
@@ -318,7 +391,7 @@ export class RegistryClient {
         throw new UpstreamError(`${this.where(name)}: more than ${MAX_TAG_PAGES} pages of tags`);
       }
       const response = await this.send("GET", path, name);
-      if (response.status !== 200) throw this.failure(name, "GET tags/list", response);
+      if (response.status !== 200) throw await this.failure(name, "GET tags/list", response);
       let doc: unknown;
       try {
         doc = JSON.parse((await readBody(response.body, TAGS_PAGE_LIMIT)).toString("utf8"));

@@ -1,13 +1,22 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../../errors.js";
+import { askHelper, type HelperOptions } from "./cred-helper.js";
 
 export interface Credentials {
   username: string;
   password: string;
+  /**
+   * An identity (refresh) token, as `docker login` stores it (`identitytoken`, or a credential
+   * helper's Username `<token>`): traded at the token service with the refresh_token grant.
+   * When set, username and password are not sent.
+   */
+  identityToken?: string;
   /** Where they came from, for messages (never the secret itself). */
   from: string;
 }
+
+export type LookupOptions = HelperOptions;
 
 const AUTH_FILE_LIMIT = 1024 * 1024;
 
@@ -26,13 +35,28 @@ export function authFiles(env: NodeJS.ProcessEnv): string[] {
   return files;
 }
 
+/** Docker Hub answers under several names; `docker login` files it under the first. */
+const DOCKER_HUB = ["index.docker.io", "docker.io", "registry-1.docker.io"];
+const DOCKER_HUB_SERVER_URL = "https://index.docker.io/v1/";
+
+function canonicalHost(host: string): string {
+  return DOCKER_HUB.includes(host) ? "docker.io" : host;
+}
+
 /** `https://index.docker.io/v1/` and `host/ns` keys, normalised to `host[/path]`. */
 function normaliseKey(key: string): string {
-  return key
+  const normal = key
     .replace(/^https?:\/\//, "")
     .replace(/\/v[12]\/?$/, "")
     .replace(/\/+$/, "")
     .toLowerCase();
+  const slash = normal.indexOf("/");
+  return slash < 0 ? canonicalHost(normal) : `${canonicalHost(normal.slice(0, slash))}${normal.slice(slash)}`;
+}
+
+/** What docker hands a credential helper for a host (the Hub has its legacy URL). */
+function helperServerUrl(host: string): string {
+  return canonicalHost(host) === "docker.io" ? DOCKER_HUB_SERVER_URL : host;
 }
 
 function decodeAuth(value: string, file: string, key: string): { username: string; password: string } {
@@ -47,13 +71,17 @@ function decodeAuth(value: string, file: string, key: string): { username: strin
 }
 
 /**
- * Looks up credentials for `host/name` in one auth file. containers' auth.json allows keys
- * scoped to a namespace (`host/acme`), the most specific wins; docker keys are whole hosts.
+ * Looks up credentials for `host/name` in one auth file, in the order docker and containers
+ * tools use: a `credHelpers` entry for the host, then the `credsStore` default helper, then the
+ * `auths` entries (containers' auth.json allows keys scoped to a namespace, `host/acme`; the
+ * most specific wins). A helper with nothing for the host lets the search go on.
  */
 export async function credentialsFromFile(
   file: string,
   host: string,
   name: string,
+  env: NodeJS.ProcessEnv = {},
+  options: LookupOptions = {},
 ): Promise<Credentials | undefined> {
   let text: string;
   try {
@@ -77,18 +105,57 @@ export async function credentialsFromFile(
       hint: "Fix or remove the file; raas reads registry credentials from it.",
     });
   }
-  const auths = (doc as { auths?: unknown } | null)?.auths;
+  const { auths, credHelpers, credsStore } = (doc ?? {}) as Record<string, unknown>;
+  const canonical = canonicalHost(host);
+  let helper: { name: string; where: string } | undefined;
+  if (typeof credHelpers === "object" && credHelpers !== null) {
+    for (const [key, value] of Object.entries(credHelpers)) {
+      if (normaliseKey(key) !== canonical) continue;
+      if (typeof value !== "string") {
+        throw new UserError(`${file}: the credHelpers entry for ${key} is not a helper name`, {
+          hint: 'Write "host": "name" to run docker-credential-name for that host.',
+        });
+      }
+      if (value !== "") helper = { name: value, where: `${file} credHelpers` };
+      break;
+    }
+  }
+  if (credsStore !== undefined && typeof credsStore !== "string") {
+    throw new UserError(`${file}: credsStore is not a helper name`, {
+      hint: 'Write "credsStore": "name" to run docker-credential-name for every registry.',
+    });
+  }
+  if (helper === undefined && typeof credsStore === "string" && credsStore !== "") {
+    helper = { name: credsStore, where: `${file} credsStore` };
+  }
+  if (helper !== undefined) {
+    const found = await askHelper(helper.name, helperServerUrl(host), helper.where, env, options);
+    const from = `docker-credential-${helper.name} (${helper.where})`;
+    if (found !== undefined) {
+      return found.identityToken
+        ? { username: "", password: "", identityToken: found.secret, from }
+        : { username: found.username, password: found.secret, from };
+    }
+  }
   if (typeof auths !== "object" || auths === null) return undefined;
-  const wanted = `${host}/${name}`;
+  const wanted = `${canonical}/${name}`;
   let best: { key: string; length: number } | undefined;
   for (const key of Object.keys(auths)) {
     const normal = normaliseKey(key);
-    const matches = normal === host || wanted === normal || wanted.startsWith(`${normal}/`);
+    const matches = normal === canonical || wanted === normal || wanted.startsWith(`${normal}/`);
     if (matches && (best === undefined || normal.length > best.length)) best = { key, length: normal.length };
   }
   if (best === undefined) return undefined;
-  const entry = (auths as Record<string, unknown>)[best.key];
-  const auth = (entry as { auth?: unknown } | null)?.auth;
+  const entry = (auths as Record<string, unknown>)[best.key] as {
+    auth?: unknown;
+    identitytoken?: unknown;
+  } | null;
+  const auth = entry?.auth;
+  const identityToken = entry?.identitytoken;
+  if (typeof identityToken === "string" && identityToken !== "") {
+    // docker keeps the user name next to an identity token; only the token is sent.
+    return { username: "", password: "", identityToken, from: file };
+  }
   if (typeof auth !== "string" || auth === "") return undefined;
   return { ...decodeAuth(auth, file, best.key), from: file };
 }
@@ -105,6 +172,7 @@ export async function findCredentials(
     username: "RAAS_SRC_USERNAME",
     password: "RAAS_SRC_PASSWORD",
   },
+  options: LookupOptions = {},
 ): Promise<Credentials | undefined> {
   const username = env[vars.username];
   const password = env[vars.password];
@@ -117,7 +185,7 @@ export async function findCredentials(
     return { username, password, from: `$${vars.username}` };
   }
   for (const file of authFiles(env)) {
-    const found = await credentialsFromFile(file, host, name);
+    const found = await credentialsFromFile(file, host, name, env, options);
     if (found !== undefined) return found;
   }
   return undefined;

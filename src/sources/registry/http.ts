@@ -30,20 +30,21 @@ const MAX_REDIRECTS = 5;
 /**
  * One HTTP request with redirects followed. `Authorization` is sent only to the host it was
  * meant for: a redirect to another host (blob storage) goes without it, as the distribution
- * spec requires.
+ * spec requires. A POST (the token service's form) is not redirected: its body holds a secret.
  */
 export async function request(
-  method: "GET" | "HEAD",
+  method: "GET" | "HEAD" | "POST",
   url: URL,
   headers: Record<string, string>,
   options: TransportOptions,
+  body?: Buffer,
 ): Promise<Response> {
   let current = url;
   let sendHeaders = { ...headers };
   for (let hop = 0; ; hop++) {
-    const response = await once(method, current, sendHeaders, options);
+    const response = await once(method, current, sendHeaders, options, body);
     const location = response.headers.location;
-    if ([301, 302, 303, 307, 308].includes(response.status) && location !== undefined) {
+    if (method !== "POST" && [301, 302, 303, 307, 308].includes(response.status) && location !== undefined) {
       response.body.resume();
       if (hop >= MAX_REDIRECTS) throw new Error(`more than ${MAX_REDIRECTS} redirects from ${url.host}`);
       const next = new URL(location, current);
@@ -66,6 +67,7 @@ function once(
   url: URL,
   headers: Record<string, string>,
   options: TransportOptions,
+  body?: Buffer,
 ): Promise<Response> {
   return new Promise((resolve, reject) => {
     const isHttps = url.protocol === "https:";
@@ -73,7 +75,11 @@ function once(
       url,
       {
         method,
-        headers: { "User-Agent": "raas", ...headers },
+        headers: {
+          "User-Agent": "raas",
+          ...headers,
+          ...(body === undefined ? {} : { "Content-Length": String(body.length) }),
+        },
         ...(isHttps
           ? { rejectUnauthorized: options.tlsVerify, ...(options.ca === undefined ? {} : { ca: options.ca }) }
           : {}),
@@ -89,7 +95,7 @@ function once(
       req.destroy(new Error(`no answer from ${url.host} in ${options.timeoutMs} ms`)),
     );
     req.on("error", reject);
-    req.end();
+    req.end(body);
   });
 }
 

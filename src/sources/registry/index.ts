@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { UsageError } from "../../errors.js";
 import type { OpenedSource } from "../types.js";
 import { RegistryClient } from "./client.js";
-import { findCredentials } from "./credentials.js";
+import { findCredentials, type Credentials } from "./credentials.js";
 import { readRegistryImage } from "./image.js";
 import { formatReference, parseRegistryReference } from "./reference.js";
 
@@ -21,6 +21,13 @@ export interface RegistrySourceOptions {
   credentialVars?: { username: string; password: string };
   attempts?: number;
   backoffMs?: number;
+  /** How long a docker credential helper may take to answer (default 30 s). */
+  helperTimeoutMs?: number;
+  /**
+   * Credentials already looked up for this registry (sync looks them up once per repository
+   * and publishes every image with them); `credentials: undefined` means anonymous.
+   */
+  resolved?: { credentials: Credentials | undefined };
 }
 
 /** A client for `host`, with credentials from the environment or the usual auth files. */
@@ -36,7 +43,16 @@ export async function registryClient(
       throw new UsageError(`CA bundle ${options.caFile}: cannot read it (${err.code ?? err.message})`);
     });
   }
-  const credentials = await findCredentials(env, host, name, options.credentialVars);
+  const credentials =
+    options.resolved !== undefined
+      ? options.resolved.credentials
+      : await findCredentials(
+          env,
+          host,
+          name,
+          options.credentialVars,
+          options.helperTimeoutMs === undefined ? {} : { timeoutMs: options.helperTimeoutMs },
+        );
   return new RegistryClient(host, {
     transport: {
       tlsVerify: options.tlsVerify ?? true,
