@@ -145,6 +145,11 @@ describe("setup on OpenShift (fake API)", () => {
       /the rollout of registry in acme did not finish within 2 s: 0 of 2 updated replicas available/,
       "OPENSHIFT_ROLLOUT_TIMEOUT",
     ],
+    [
+      "malformed-build",
+      /answered POST \/apis\/build\.openshift\.io\/v1\/namespaces\/acme\/buildconfigs\/registry\/instantiate with a body that is not the expected object: metadata\.name is missing/,
+      "OPENSHIFT_BAD_RESPONSE",
+    ],
   ];
   for (const [scenario, message, code] of failures) {
     it(`fails clearly when the API plays ${scenario}`, async () => {
