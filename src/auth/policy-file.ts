@@ -107,7 +107,7 @@ function parseSection<S extends Section>(
       continue;
     }
     const result = v.safeParse(sectionSchemas[section], raw[key]);
-    if (result.success) out.set(key, result.output as v.InferOutput<(typeof sectionSchemas)[S]>);
+    if (result.success) out.set(key, result.output);
     else problems.push(...issueText(`${section}.${key}`, result.issues));
   }
   return out;

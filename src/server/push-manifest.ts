@@ -65,7 +65,7 @@ function parse(bytes: Buffer, contentType: string): Json {
   // Type confusion (CVE-2021-41190): the document's own mediaType must agree with the header.
   if (json.mediaType !== undefined && json.mediaType !== contentType) {
     throw invalid(
-      `manifest mediaType ${String(json.mediaType).slice(0, 100)} does not match Content-Type ${contentType}`,
+      `manifest mediaType ${JSON.stringify(json.mediaType).slice(0, 100)} does not match Content-Type ${contentType}`,
     );
   }
   return json;
