@@ -70,7 +70,7 @@ describe("LocalStore", () => {
     await expect(
       store.put("a/x", Buffer.from("abc"), { digest: sha256Digest("abd") }),
     ).rejects.toBeInstanceOf(DigestMismatchError);
-    async function* failing(): AsyncGenerator<Buffer> {
+    function* failing(): Generator<Buffer> {
       yield Buffer.from("part");
       throw new Error("source broke");
     }

@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { sha256Digest, type Digest } from "../../image/digest.js";
+import { sha256Digest } from "../../image/digest.js";
 import {
   CONFIG_TYPES,
   IMAGE_MANIFEST_TYPES,
@@ -187,7 +187,7 @@ async function fetchSmallBlob(
  */
 function streamedBlob(client: RegistryClient, name: string, d: Descriptor, where: string): Blob {
   return {
-    digest: d.digest as Digest,
+    digest: d.digest,
     size: d.size,
     mediaType: d.mediaType,
     origin: `${where}@${d.digest}`,
