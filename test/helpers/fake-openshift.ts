@@ -94,7 +94,7 @@ export async function startFakeOpenShift(options: {
   const rollout = (ns: string) => {
     for (const [path, object] of objects) {
       if (object.kind !== "Deployment" || object.metadata.namespace !== ns) continue;
-      const replicas = ((object.spec as { replicas?: number } | undefined)?.replicas ?? 1) as number;
+      const replicas = (object.spec as { replicas?: number } | undefined)?.replicas ?? 1;
       const available = scenario === "rollout-timeout" ? 0 : replicas;
       objects.set(path, {
         ...object,

@@ -20,7 +20,7 @@ interface Env {
   work: string;
   fake: FakeOpenShift;
   remote: string;
-  raas(...args: string[]): Promise<CliRun>;
+  raas: (...args: string[]) => Promise<CliRun>;
 }
 
 let cleanup: (() => Promise<void>)[] = [];
