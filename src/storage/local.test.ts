@@ -32,7 +32,7 @@ describe("LocalStore", () => {
     expect(store.pathOf(key)).toBe(join(dir, "root", "app", "blobs", sha256Digest(data)));
     await store.put(key, data, { contentType: "application/octet-stream" });
     expect(await readFile(store.pathOf(key), "utf8")).toBe("blob");
-    const sidecar = JSON.parse(
+    const sidecar: unknown = JSON.parse(
       await readFile(join(store.root, ".meta", "app", "blobs", `${sha256Digest(data)}.json`), "utf8"),
     );
     expect(sidecar).toEqual({ contentType: "application/octet-stream" });
