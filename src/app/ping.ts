@@ -5,6 +5,7 @@
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError, errorMessage } from "../errors.js";
+import { isJsonObject } from "../image/records.js";
 
 /** undefined when healthy, otherwise what is wrong. */
 export async function pingProblem(
@@ -103,7 +104,7 @@ export async function registryIdentity(url: string, timeoutMs = 2000): Promise<s
 export function identityFrom(text: string): string | undefined {
   try {
     const body: unknown = JSON.parse(text);
-    const isv = typeof body === "object" && body !== null ? (body as { isv?: unknown }).isv : undefined;
+    const isv = isJsonObject(body) ? body.isv : undefined;
     return typeof isv === "string" && isv !== "" ? isv : undefined;
   } catch {
     return undefined;

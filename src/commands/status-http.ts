@@ -1,6 +1,7 @@
 /** The checks `raas status` makes against the running registry app, over HTTP. */
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import * as v from "valibot";
 import { identityFrom } from "../app/ping.js";
 import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
@@ -32,6 +33,9 @@ function causeOf(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? errorMessage(error);
 }
+
+/** One page of GET /v2/_catalog, as far as the check reads it. */
+const CatalogPage = v.looseObject({ repositories: v.array(v.string()) });
 
 /** A registry with `[auth]` asking for a login: what this check cannot see without one. */
 const asksForLogin = (response: Response | HeadAnswer | undefined) =>
@@ -108,7 +112,9 @@ export async function checkCatalog(
     while (next !== undefined) {
       const response = await timedFetch(new URL(next, appUrl).href, {}, log);
       if (response.status !== 200) throw new Error(`GET ${next} answered ${response.status}`);
-      served.push(...((await response.json()) as { repositories: string[] }).repositories);
+      const catalog = v.safeParse(CatalogPage, await response.json());
+      if (!catalog.success) throw new Error(`GET ${next} answered no list of repository names`);
+      served.push(...catalog.output.repositories);
       next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get("link") ?? "")?.[1];
     }
   } catch (error) {

@@ -1,4 +1,5 @@
 import type { Digest } from "../image/digest.js";
+import { isJsonObject } from "../image/records.js";
 import type { ManifestInfo, Platform, RepositoryDetail, WebCatalog } from "./catalog.js";
 
 /** What the image page shows of a config blob; every field is optional because configs vary. */
@@ -70,9 +71,7 @@ const strList = (v: unknown) =>
   Array.isArray(v) && v.every((x) => typeof x === "string") ? v.slice(0, MAX_ITEMS).map(cut) : undefined;
 
 function record(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined;
+  return isJsonObject(v) ? v : undefined;
 }
 
 /** Picks the fields the page shows out of an untrusted config document. */

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../../errors.js";
+import { isJsonObject } from "../../image/records.js";
 
 export interface Credentials {
   username: string;
@@ -61,12 +62,8 @@ export async function credentialsFromFile(
     if (bytes.length > AUTH_FILE_LIMIT) throw new UserError(`${file}: larger than ${AUTH_FILE_LIMIT} bytes`);
     text = bytes.toString("utf8");
   } catch (err) {
-    if (
-      (err as NodeJS.ErrnoException).code === "ENOENT" ||
-      (err as NodeJS.ErrnoException).code === "ENOTDIR"
-    ) {
-      return undefined;
-    }
+    const code = err instanceof Error && "code" in err ? err.code : undefined;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw err;
   }
   let doc: unknown;
@@ -77,8 +74,8 @@ export async function credentialsFromFile(
       hint: "Fix or remove the file; raas reads registry credentials from it.",
     });
   }
-  const auths = (doc as { auths?: unknown } | null)?.auths;
-  if (typeof auths !== "object" || auths === null) return undefined;
+  const auths = isJsonObject(doc) ? doc.auths : undefined;
+  if (!isJsonObject(auths)) return undefined;
   const wanted = `${host}/${name}`;
   let best: { key: string; length: number } | undefined;
   for (const key of Object.keys(auths)) {
@@ -87,8 +84,8 @@ export async function credentialsFromFile(
     if (matches && (best === undefined || normal.length > best.length)) best = { key, length: normal.length };
   }
   if (best === undefined) return undefined;
-  const entry = (auths as Record<string, unknown>)[best.key];
-  const auth = (entry as { auth?: unknown } | null)?.auth;
+  const entry = auths[best.key];
+  const auth = isJsonObject(entry) ? entry.auth : undefined;
   if (typeof auth !== "string" || auth === "") return undefined;
   return { ...decodeAuth(auth, file, best.key), from: file };
 }
