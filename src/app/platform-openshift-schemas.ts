@@ -32,29 +32,25 @@ export type KubeObject = v.InferOutput<typeof KubeObjectSchema>;
 export const KubeResponse = v.looseObject({ metadata }, "is not an object");
 export type KubeResponse = v.InferOutput<typeof KubeResponse>;
 
+/** An object whose keys are all optional (a `spec` or `status`), itself optional. */
+const part = <const E extends v.ObjectEntries>(entries: E) =>
+  v.optional(v.looseObject(entries, "is not an object"));
+const optionalText = (what: string) => v.optional(text(what));
+const optionalCount = (what: string) => v.optional(count(what));
+
 export const BuildConfigResponse = v.looseObject(
-  {
-    metadata,
-    status: v.optional(
-      v.looseObject({ lastVersion: v.optional(count("a build number")) }, "is not an object"),
-    ),
-  },
+  { metadata, status: part({ lastVersion: optionalCount("a build number") }) },
   "is not an object",
 );
 
 export const BuildResponse = v.looseObject(
   {
     metadata,
-    status: v.optional(
-      v.looseObject(
-        {
-          phase: v.optional(text("a phase")),
-          message: v.optional(text("a message")),
-          reason: v.optional(text("a reason")),
-        },
-        "is not an object",
-      ),
-    ),
+    status: part({
+      phase: optionalText("a phase"),
+      message: optionalText("a message"),
+      reason: optionalText("a reason"),
+    }),
   },
   "is not an object",
 );
@@ -63,18 +59,13 @@ export type BuildResponse = v.InferOutput<typeof BuildResponse>;
 export const DeploymentResponse = v.looseObject(
   {
     metadata,
-    spec: v.optional(v.looseObject({ replicas: v.optional(count("a replica count")) }, "is not an object")),
-    status: v.optional(
-      v.looseObject(
-        {
-          observedGeneration: v.optional(count("a generation")),
-          updatedReplicas: v.optional(count("a replica count")),
-          availableReplicas: v.optional(count("a replica count")),
-          readyReplicas: v.optional(count("a replica count")),
-        },
-        "is not an object",
-      ),
-    ),
+    spec: part({ replicas: optionalCount("a replica count") }),
+    status: part({
+      observedGeneration: optionalCount("a generation"),
+      updatedReplicas: optionalCount("a replica count"),
+      availableReplicas: optionalCount("a replica count"),
+      readyReplicas: optionalCount("a replica count"),
+    }),
   },
   "is not an object",
 );
