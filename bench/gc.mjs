@@ -4,11 +4,12 @@
 // the floor any mark-and-sweep over object storage pays. Objects are written straight into
 // the store (not pushed one by one); the metadata is committed to a real git app repository.
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os, { tmpdir } from "node:os";
 import path from "node:path";
 import { runIfMain } from "./lib/report.mjs";
+import { ociManifestBytes, OCI_MANIFEST as mediaType, sha256 } from "./lib/generated-repo.mjs";
 import { root } from "./lib/raas-cli.mjs";
 import { startS3rverProcess } from "./lib/s3.mjs";
 
@@ -26,7 +27,6 @@ const { LocalStore } = await dist("storage/local.js");
 const { S3Store } = await dist("storage/s3.js");
 const { mapLimit } = await dist("publish/pool.js");
 
-const sha256 = (bytes) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 const git = (cwd, args) => {
   const run = spawnSync("git", args, { cwd, encoding: "utf8" });
   if (run.status !== 0) throw new Error(`git ${args.join(" ")}: ${run.stderr}`);
@@ -56,17 +56,7 @@ function generate(clone) {
     const blobs = Array.from({ length: blobsPerRepo }, () => randomBytes(64));
     const descriptors = blobs.map((b) => ({ digest: sha256(b), size: b.length }));
     for (const [i, b] of blobs.entries()) objects.push([`${repository}/blobs/${descriptors[i].digest}`, b]);
-    const mediaType = "application/vnd.oci.image.manifest.v1+json";
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType,
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...descriptors[0] },
-        layers: descriptors
-          .slice(1)
-          .map((d) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", ...d })),
-      }),
-    );
+    const manifest = ociManifestBytes(descriptors);
     const digest = sha256(manifest);
     objects.push([`${repository}/manifests/2/${digest}`, manifest]);
     objects.push([`${repository}/manifests/2/1.0`, manifest]);

@@ -6,12 +6,13 @@
 // commit. The baseline, run on the same files in the same invocation, is the floor any status
 // has to pay: list the storage directory once and read and parse every metadata file once.
 import { spawnSync } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { runIfMain } from "./lib/report.mjs";
-import { mib, mustSucceed, raas, root } from "./lib/raas-cli.mjs";
+import { ociManifestBytes, OCI_MANIFEST as mediaType, sha256 } from "./lib/generated-repo.mjs";
+import { benchEnv, mib, mustSucceed, raas, root } from "./lib/raas-cli.mjs";
 
 const scenarios = (process.env.BENCH_STATUS ?? "1000x10,10000x10,1x20000").split(",").map((s) => {
   const [repos, tags] = s.split("x").map(Number);
@@ -24,7 +25,6 @@ const compareRoot = process.env.BENCH_COMPARE_ROOT;
 const { applyPublication } = await import(path.join(root, "dist", "crane", "publication.js"));
 const { serializeMetadata } = await import(path.join(root, "dist", "crane", "serialize.js"));
 
-const sha256 = (bytes) => `sha256:${createHash("sha256").update(bytes).digest("hex")}`;
 const git = (cwd, args) => {
   const run = spawnSync("git", args, { cwd, encoding: "utf8", maxBuffer: 64 << 20 });
   if (run.status !== 0) throw new Error(`git ${args.join(" ")}: ${run.stderr}`);
@@ -50,22 +50,11 @@ function generateRepository({ storage, clone, name, tags, now }) {
   for (const [i, b] of blobs.entries()) {
     put(path.join(storage, repository, "blobs", descriptors[i].digest), b);
   }
-  const mediaType = "application/vnd.oci.image.manifest.v1+json";
   const manifests = [];
   const tagMap = {};
   const tagNames = Array.from({ length: tags }, (_, t) => `1.${t}`);
   for (const tag of tagNames) {
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType,
-        config: { mediaType: "application/vnd.oci.image.config.v1+json", ...descriptors[0] },
-        layers: descriptors
-          .slice(1)
-          .map((d) => ({ mediaType: "application/vnd.oci.image.layer.v1.tar", ...d })),
-        annotations: { "org.opencontainers.image.version": tag },
-      }),
-    );
+    const manifest = ociManifestBytes(descriptors, { "org.opencontainers.image.version": tag });
     const digest = sha256(manifest);
     put(path.join(storage, repository, "manifests", "2", digest), manifest);
     put(path.join(storage, repository, "manifests", "2", tag), manifest);
@@ -130,14 +119,7 @@ function floor(storage, clone) {
 
 async function scenario({ repos, tags }) {
   const work = mkdtempSync(path.join(tmpdir(), "raas-bench-status-"));
-  const env = {
-    HOME: path.join(work, "home"),
-    RAAS_HOME: path.join(work, "home", "raas"),
-    GIT_AUTHOR_NAME: "bench",
-    GIT_AUTHOR_EMAIL: "bench@raas.invalid",
-    GIT_COMMITTER_NAME: "bench",
-    GIT_COMMITTER_EMAIL: "bench@raas.invalid",
-  };
+  const env = benchEnv(work);
   const state = path.join(work, "home", "raas", "bench");
   made.clear();
   try {

@@ -10,7 +10,7 @@ import { createServer as netServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { runIfMain } from "./lib/report.mjs";
-import { mustSucceed, root } from "./lib/raas-cli.mjs";
+import { benchEnv, mustSucceed, root } from "./lib/raas-cli.mjs";
 import { buildOciArchive } from "./lib/sample-image.mjs";
 
 const TOTAL = Number(process.env.BENCH_TAGS ?? 50);
@@ -118,14 +118,7 @@ export async function benchSync() {
   const work = mkdtempSync(path.join(tmpdir(), "raas-bench-sync-"));
   const registry = await startRegistry(path.join(work, "upstream"));
   const proxy = await startCountingProxy(registry.host);
-  const env = {
-    HOME: path.join(work, "home"),
-    RAAS_HOME: path.join(work, "home", "raas"),
-    GIT_AUTHOR_NAME: "bench",
-    GIT_AUTHOR_EMAIL: "bench@raas.invalid",
-    GIT_COMMITTER_NAME: "bench",
-    GIT_COMMITTER_EMAIL: "bench@raas.invalid",
-  };
+  const env = benchEnv(work);
   try {
     await seed(work, registry.host, 0, TOTAL - CHANGED);
     writeFileSync(

@@ -42,5 +42,17 @@ export function mustSucceed(what, run) {
   return run;
 }
 
+/** The environment of a raas run whose home (and git identity) is inside the bench's work directory. */
+export function benchEnv(work) {
+  return {
+    HOME: path.join(work, "home"),
+    RAAS_HOME: path.join(work, "home", "raas"),
+    GIT_AUTHOR_NAME: "bench",
+    GIT_AUTHOR_EMAIL: "bench@raas.invalid",
+    GIT_COMMITTER_NAME: "bench",
+    GIT_COMMITTER_EMAIL: "bench@raas.invalid",
+  };
+}
+
 export const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const mib = (n) => n / 1024 / 1024;

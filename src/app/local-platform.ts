@@ -7,6 +7,7 @@ import { access, readFile, rm, stat, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import type { IsvSettings, LocalPlatformSettings } from "../config/types.js";
 import { UserError } from "../errors.js";
+import { isJsonObject } from "../image/records.js";
 import type { Reporter } from "../ui/reporter.js";
 import { ensureAppRepo } from "./app-repo.js";
 import { isAlive } from "../adapters/exec.js";
@@ -193,8 +194,8 @@ async function readPidFile(file: string): Promise<number | undefined> {
 async function readMarker(file: string): Promise<ForegroundMarker | undefined> {
   try {
     const parsed: unknown = JSON.parse(await readFile(file, "utf8"));
-    if (typeof parsed !== "object" || parsed === null) return undefined;
-    const { pid, url } = parsed as { pid?: unknown; url?: unknown };
+    if (!isJsonObject(parsed)) return undefined;
+    const { pid, url } = parsed;
     return typeof pid === "number" && Number.isInteger(pid) && pid > 0 && typeof url === "string"
       ? { pid, url }
       : undefined;

@@ -6,6 +6,7 @@ import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError, errorMessage } from "../errors.js";
 import { discardBody, textCapped } from "../adapters/http-body.js";
+import { isJsonObject } from "../image/records.js";
 
 /** A ping or /readyz answer is a few bytes; a server that sends more is not a raas registry. */
 const SMALL_BODY = 64 * 1024;
@@ -106,7 +107,7 @@ export async function registryIdentity(url: string, timeoutMs = 2000): Promise<s
 export function identityFrom(text: string): string | undefined {
   try {
     const body: unknown = JSON.parse(text);
-    const isv = typeof body === "object" && body !== null ? (body as { isv?: unknown }).isv : undefined;
+    const isv = isJsonObject(body) ? body.isv : undefined;
     return typeof isv === "string" && isv !== "" ? isv : undefined;
   } catch {
     return undefined;

@@ -1,23 +1,15 @@
 /**
  * A small OpenShift 4 / Kubernetes REST client: a bearer token over node's fetch, JSON in and
  * out, one debug line per request (method, path, status, time; never the token or a body).
- * Errors become UserErrors naming the API server and what to do.
+ * Every answer is validated against the caller's schema (platform-openshift-schemas.ts) before
+ * anything reads it. Errors become UserErrors naming the API server, the request and what to do.
  */
+import * as v from "valibot";
 import { UserError, errorMessage } from "../errors.js";
 import { discardBody, textCapped } from "../adapters/http-body.js";
+import { issueText, KubeResponse, StatusBody, type KubeObject } from "./platform-openshift-schemas.js";
 
-export interface KubeObject {
-  apiVersion: string;
-  kind: string;
-  metadata: {
-    name: string;
-    namespace?: string;
-    resourceVersion?: string;
-    generation?: number;
-    [key: string]: unknown;
-  };
-  [key: string]: unknown;
-}
+export type { KubeObject } from "./platform-openshift-schemas.js";
 
 export interface OpenShiftClientOptions {
   serverUrl: string;
@@ -63,23 +55,27 @@ export class OpenShiftClient {
     this.serverUrl = options.serverUrl.replace(/\/+$/, "");
   }
 
-  /** GET a resource; undefined when it does not exist. */
-  async get<T = KubeObject>(path: string): Promise<T | undefined> {
+  /** GET a resource, checked against `schema`; undefined when it does not exist. */
+  async get<const S extends v.GenericSchema>(path: string, schema: S): Promise<v.InferOutput<S> | undefined> {
     const response = await this.request("GET", path);
     if (response.status === 404) return undefined;
-    return (await this.json(response, "GET", path)) as T;
+    return this.json(response, "GET", path, schema);
   }
 
-  async post<T = KubeObject>(path: string, body: unknown): Promise<T> {
+  async post<const S extends v.GenericSchema>(
+    path: string,
+    body: unknown,
+    schema: S,
+  ): Promise<v.InferOutput<S>> {
     const response = await this.request("POST", path, body, "application/json");
-    return (await this.json(response, "POST", path)) as T;
+    return this.json(response, "POST", path, schema);
   }
 
   /** Server-side apply: idempotent, and a no-op (same resourceVersion) when nothing changed. */
-  async apply(object: KubeObject): Promise<KubeObject> {
+  async apply(object: KubeObject): Promise<KubeResponse> {
     const path = `${resourcePath(object.kind, object.metadata.namespace ?? "", object.metadata.name)}?fieldManager=raas&force=true`;
     const response = await this.request("PATCH", path, object, "application/apply-patch+yaml");
-    return (await this.json(response, "PATCH", path)) as KubeObject;
+    return this.json(response, "PATCH", path, KubeResponse);
   }
 
   private async request(
@@ -105,7 +101,7 @@ export class OpenShiftClient {
         redirect: "error",
       });
     } catch (error) {
-      const cause = (error as { cause?: { code?: string } }).cause?.code ?? (error as Error).message;
+      const cause = fetchFailure(error);
       this.options.log?.(`OpenShift ${method} ${shown} failed after ${Date.now() - started} ms: ${cause}`);
       throw new UserError(`cannot reach the OpenShift API at ${this.serverUrl} (${cause})`, {
         code: "OPENSHIFT_UNREACHABLE",
@@ -124,19 +120,36 @@ export class OpenShiftClient {
     return response;
   }
 
-  private async json(response: Response, method: string, path: string): Promise<unknown> {
+  /** The answer's JSON, checked against `schema`; an error answer or a malformed one throws. */
+  private async json<const S extends v.GenericSchema>(
+    response: Response,
+    method: string,
+    path: string,
+    schema: S,
+  ): Promise<v.InferOutput<S>> {
     const text = await textCapped(response, API_BODY_LIMIT).catch((err: unknown) => {
       throw new UserError(`OpenShift API ${method} ${path.split("?")[0] ?? path}: ${errorMessage(err)}`);
     });
-    if (response.ok) return JSON.parse(text) as unknown;
-    // Kubernetes Status objects carry a readable message; never echo anything else verbatim.
-    let message = "";
-    try {
-      message = String((JSON.parse(text) as { message?: unknown }).message ?? "");
-    } catch {
-      message = "";
-    }
     const shown = path.split("?")[0] ?? path;
+    const parsed = parseJson(text);
+    if (response.ok) {
+      const result = v.safeParse(schema, parsed.value);
+      if (parsed.ok && result.success) return result.output;
+      // Name the request and the place, never echo the body (it may hold a Secret's data).
+      const issue = result.issues?.[0];
+      const problem =
+        !parsed.ok || issue === undefined ? "is not JSON" : `is not the expected object: ${issueText(issue)}`;
+      throw new UserError(
+        `the OpenShift API at ${this.serverUrl} answered ${method} ${shown} with a body that ${problem}`,
+        {
+          code: "OPENSHIFT_BAD_RESPONSE",
+          hint: "Check that [openshift] server_url names an OpenShift 4 API server (not a proxy or a login page); run with --log debug to see every API request.",
+        },
+      );
+    }
+    // Kubernetes Status objects carry a readable message; never echo anything else verbatim.
+    const status = v.safeParse(StatusBody, parsed.value);
+    const message = status.success ? status.output.message : "";
     throw new UserError(
       `OpenShift API ${method} ${shown} answered ${response.status}${message === "" ? "" : `: ${message.slice(0, 300)}`}`,
       {
@@ -148,4 +161,22 @@ export class OpenShiftClient {
       },
     );
   }
+}
+
+function parseJson(text: string): { ok: true; value: unknown } | { ok: false; value: undefined } {
+  try {
+    const value: unknown = JSON.parse(text);
+    return { ok: true, value };
+  } catch {
+    return { ok: false, value: undefined };
+  }
+}
+
+/** Why fetch failed, for the message: the system error code (ECONNREFUSED...) when there is one. */
+function fetchFailure(error: unknown): string {
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
+    return cause.code;
+  }
+  return error instanceof Error ? error.message : String(error);
 }

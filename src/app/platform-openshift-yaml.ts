@@ -28,7 +28,12 @@ function jsonData(value: unknown, where: string): Yaml {
     }
     return out;
   }
-  throw new TemplateYamlError(`${where}: ${String(value)} is not JSON data`);
+  // Binary (!!binary) and other objects by their type: their text would be [object ...].
+  const shown =
+    typeof value === "number" || value === undefined
+      ? String(value)
+      : Object.prototype.toString.call(value).slice(8, -1);
+  throw new TemplateYamlError(`${where}: ${shown} is not JSON data`);
 }
 
 export function parseTemplateYaml(source: string, file: string): Yaml {

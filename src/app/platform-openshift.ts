@@ -7,10 +7,20 @@
  */
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import * as v from "valibot";
 import type { IsvSettings, OpenShiftPlatformSettings } from "../config/types.js";
 import { UserError } from "../errors.js";
 import { templateVars } from "./app-repo.js";
-import { OpenShiftClient, resourcePath, type KubeObject } from "./platform-openshift-client.js";
+import { OpenShiftClient, resourcePath } from "./platform-openshift-client.js";
+import {
+  BuildConfigResponse,
+  BuildResponse,
+  DeploymentResponse,
+  issueText,
+  KubeObjectSchema,
+  KubeResponse,
+  type KubeObject,
+} from "./platform-openshift-schemas.js";
 import { parseTemplateYaml } from "./platform-openshift-yaml.js";
 import { renderTemplateDir } from "./templates.js";
 
@@ -38,10 +48,12 @@ export function openshiftClient(settings: IsvSettings, log?: (line: string) => v
 
 /** The project must exist: raas works inside it and never creates projects (that is an admin's call). */
 export async function ensureProject(client: OpenShiftClient, namespace: string): Promise<void> {
-  const project = await client.get(`/apis/project.openshift.io/v1/projects/${namespace}`).catch((error) => {
-    if (error instanceof UserError && error.code === "OPENSHIFT_FORBIDDEN") return undefined;
-    throw error;
-  });
+  const project = await client
+    .get(`/apis/project.openshift.io/v1/projects/${namespace}`, KubeResponse)
+    .catch((error: unknown) => {
+      if (error instanceof UserError && error.code === "OPENSHIFT_FORBIDDEN") return undefined;
+      throw error;
+    });
   if (project === undefined) {
     throw new UserError(
       `the OpenShift project ${namespace} does not exist on ${client.serverUrl} (or the token cannot see it)`,
@@ -58,14 +70,10 @@ export async function renderResources(settings: IsvSettings, root: string): Prom
   const dir = path.join(root, "templates", "app", "openshift");
   const files = await renderTemplateDir(dir, templateVars(settings));
   return files.map((file) => {
-    const object = parseTemplateYaml(
-      file.data,
-      `templates/app/openshift/${file.path}`,
-    ) as unknown as KubeObject;
-    if (typeof object.kind !== "string" || typeof object.metadata?.name !== "string") {
-      throw new Error(`templates/app/openshift/${file.path} is not a Kubernetes object`);
-    }
-    return object;
+    const where = `templates/app/openshift/${file.path}`;
+    const result = v.safeParse(KubeObjectSchema, parseTemplateYaml(file.data, where));
+    if (result.success) return result.output;
+    throw new Error(`${where} is not a Kubernetes object: ${issueText(result.issues[0])}`);
   });
 }
 
@@ -133,7 +141,7 @@ export async function applyResources(
   const out: AppliedResource[] = [];
   for (const object of objects) {
     const namespace = object.metadata.namespace ?? "";
-    const before = await client.get(resourcePath(object.kind, namespace, object.metadata.name));
+    const before = await client.get(resourcePath(object.kind, namespace, object.metadata.name), KubeResponse);
     const after = await client.apply(object);
     out.push({
       kind: object.kind,
@@ -144,10 +152,6 @@ export async function applyResources(
   return out;
 }
 
-interface BuildObject extends KubeObject {
-  status?: { phase?: string; message?: string; reason?: string };
-}
-
 const BUILD_DONE = new Set(["Complete", "Failed", "Error", "Cancelled"]);
 
 /** The newest build of the BuildConfig, if any. */
@@ -155,21 +159,19 @@ export async function latestBuild(
   client: OpenShiftClient,
   namespace: string,
   name: string,
-): Promise<BuildObject | undefined> {
-  const config = await client.get<KubeObject & { status?: { lastVersion?: number } }>(
-    resourcePath("BuildConfig", namespace, name),
-  );
+): Promise<BuildResponse | undefined> {
+  const config = await client.get(resourcePath("BuildConfig", namespace, name), BuildConfigResponse);
   const version = config?.status?.lastVersion ?? 0;
   if (version === 0) return undefined;
-  return client.get<BuildObject>(resourcePath("Build", namespace, `${name}-${version}`));
+  return client.get(resourcePath("Build", namespace, `${name}-${version}`), BuildResponse);
 }
 
 export async function startBuild(client: OpenShiftClient, namespace: string, name: string): Promise<string> {
-  const build = await client.post(`${resourcePath("BuildConfig", namespace, name)}/instantiate`, {
-    kind: "BuildRequest",
-    apiVersion: "build.openshift.io/v1",
-    metadata: { name },
-  });
+  const build = await client.post(
+    `${resourcePath("BuildConfig", namespace, name)}/instantiate`,
+    { kind: "BuildRequest", apiVersion: "build.openshift.io/v1", metadata: { name } },
+    BuildResponse,
+  );
   return build.metadata.name;
 }
 
@@ -190,7 +192,7 @@ export async function waitForBuild(
   let phase = "New";
   let interval = options.intervalMs ?? 250;
   for (;;) {
-    const object = await client.get<BuildObject>(resourcePath("Build", namespace, build));
+    const object = await client.get(resourcePath("Build", namespace, build), BuildResponse);
     phase = object?.status?.phase ?? "New";
     options.progress?.(`build ${build}: ${phase}`);
     if (phase === "Complete") return;
@@ -218,18 +220,8 @@ export async function waitForBuild(
   }
 }
 
-interface DeploymentObject extends KubeObject {
-  spec?: { replicas?: number };
-  status?: {
-    observedGeneration?: number;
-    updatedReplicas?: number;
-    availableReplicas?: number;
-    readyReplicas?: number;
-  };
-}
-
 /** Rollout state in the words of `oc rollout status`; undefined when complete. */
-function rolloutProblem(deployment: DeploymentObject | undefined): string | undefined {
+function rolloutProblem(deployment: DeploymentResponse | undefined): string | undefined {
   if (deployment === undefined) return "the deployment does not exist";
   const want = deployment.spec?.replicas ?? 1;
   const status = deployment.status ?? {};
@@ -254,7 +246,7 @@ export async function waitForRollout(
   const deadline = Date.now() + options.timeoutMs;
   let interval = options.intervalMs ?? 250;
   for (;;) {
-    const deployment = await client.get<DeploymentObject>(resourcePath("Deployment", namespace, name));
+    const deployment = await client.get(resourcePath("Deployment", namespace, name), DeploymentResponse);
     const problem = rolloutProblem(deployment);
     if (problem === undefined) return deployment?.spec?.replicas ?? 1;
     options.progress?.(`rollout of ${name}: ${problem}`);
@@ -279,8 +271,9 @@ export async function openshiftHealth(
 ): Promise<{ ok: boolean; detail: string }> {
   const platform = openshiftPlatform(settings);
   await ensureProject(client, platform.namespace);
-  const deployment = await client.get<DeploymentObject>(
+  const deployment = await client.get(
     resourcePath("Deployment", platform.namespace, platform.appName),
+    DeploymentResponse,
   );
   const problem = rolloutProblem(deployment);
   return problem === undefined

@@ -232,7 +232,7 @@ describe("authorize", () => {
       service: SERVICE,
       verify: createVerifier({ keys, issuer: ISSUER, service: SERVICE }),
       policy: () => policy,
-      basicLogin: limited.basicLogin,
+      basicLogin: (user, secret, address) => limited.basicLogin(user, secret, address),
     });
     const as = (user: string, secret: string) => ({
       headers: { authorization: `Basic ${Buffer.from(`${user}:${secret}`).toString("base64")}` },

@@ -102,7 +102,7 @@ async function readStored(file: string): Promise<StoredKey[] | undefined> {
   if (!result.success) {
     throw new InputError(file, `is not a raas key file: ${result.issues[0]?.message ?? ""}`);
   }
-  return result.output.keys as StoredKey[];
+  return result.output.keys;
 }
 
 async function writeStored(stateDir: string, keys: StoredKey[]): Promise<void> {

@@ -5,6 +5,7 @@
 import * as v from "valibot";
 import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { InputError } from "../errors.js";
+import { isJsonObject } from "../image/records.js";
 import { compileGlob } from "./glob.js";
 import { isPasswordHash } from "./passwords.js";
 import type { App, Group, Policy, Privilege, ServiceLogin, TagRule, User } from "./policy.js";
@@ -107,7 +108,7 @@ function parseSection<S extends Section>(
       continue;
     }
     const result = v.safeParse(sectionSchemas[section], raw[key]);
-    if (result.success) out.set(key, result.output as v.InferOutput<(typeof sectionSchemas)[S]>);
+    if (result.success) out.set(key, result.output);
     else problems.push(...issueText(`${section}.${key}`, result.issues));
   }
   return out;
@@ -130,11 +131,8 @@ export function parsePolicy(text: string, fileName = POLICY_FILE): Policy {
   if (!result.success) problems.push(...issueText("", result.issues));
   // Sections are checked even when the top level has problems, so every problem is listed at once.
   const rawSection = (section: Section): Record<string, unknown> => {
-    const value =
-      raw !== null && typeof raw === "object" ? (raw as Record<string, unknown>)[section] : undefined;
-    return value !== null && typeof value === "object" && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : {};
+    const value = isJsonObject(raw) ? raw[section] : undefined;
+    return isJsonObject(value) ? value : {};
   };
   const users = parseSection("users", rawSection("users"), problems);
   const groups = parseSection("groups", rawSection("groups"), problems);

@@ -57,7 +57,9 @@ export async function createLocalAuth(options: LocalAuthOptions): Promise<LocalA
     service: options.service,
     verify: createVerifier({ keys, issuer, service: options.service }),
     policy: () => policy,
-    ...(options.basic === true ? { basicLogin: tokens.basicLogin } : {}),
+    ...(options.basic === true
+      ? { basicLogin: (user, secret, address) => tokens.basicLogin(user, secret, address) }
+      : {}),
   });
   return {
     tokens,

@@ -123,7 +123,7 @@ describe("GET /token", () => {
     ]);
     for (const res of answers) {
       expect(res.status).toBe(401);
-      expect(res.body).toBe(answers[0]!.body);
+      expect(res.body).toBe(answers[0].body);
       expect(res.headers["WWW-Authenticate"]).toBe(`Basic realm="${SERVICE}"`);
       expect(res.body).not.toMatch(/wrong|alice|nobody|node-17/);
     }

@@ -276,14 +276,14 @@ async function pushDeps(ctx: IsvContext, app: AppRepository): Promise<PushDeps> 
     store: await ctx.store(),
     app,
     platform: ctx.platform,
-    repositoryUrl: ctx.repositoryUrl,
+    repositoryUrl: (repository) => ctx.repositoryUrl(repository),
     registryHost: new URL(settings.appUrl).host,
     maskLayers: settings.maskLayers,
     dockerSchema2: settings.dockerSchema2 ?? false,
     ...(settings.maxInflatedLayer === undefined ? {} : { maxInflatedLayer: settings.maxInflatedLayer }),
     publicRead: settings.storage.kind === "s3" && settings.storage.publicRead,
     concurrency: 3,
-    federation: ctx.federation,
+    federation: () => ctx.federation(),
     ...((settings.events ?? []).length === 0
       ? {}
       : {

@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { CommanderError } from "commander";
 import { UserError } from "../errors.js";
 import { JsonReporter, PlainReporter } from "../ui/plain.js";
@@ -133,7 +134,7 @@ function reportError(
     if (error.hint !== undefined) io.stderr.write(`hint: ${escapeControl(error.hint)}\n`);
     if (ctx.reporter?.level === "debug" && error.cause !== undefined) {
       io.stderr.write(
-        `cause: ${escapeControl(error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : String(error.cause))}\n`,
+        `cause: ${escapeControl(error.cause instanceof Error ? (error.cause.stack ?? error.cause.message) : inspect(error.cause))}\n`,
       );
     }
     return error.exitCode;

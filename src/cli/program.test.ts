@@ -5,8 +5,9 @@ import { buildProgram, type GlobalOptions, type Invocation } from "./program.js"
 
 async function parse(argv: string[]): Promise<{ invocation: Invocation; globals: GlobalOptions }> {
   let seen: { invocation: Invocation; globals: GlobalOptions } | undefined;
-  const program = buildProgram(async (invocation, globals) => {
+  const program = buildProgram((invocation, globals) => {
     seen = { invocation, globals };
+    return Promise.resolve();
   });
   program.exitOverride();
   await program.parseAsync(argv, { from: "user" });

@@ -99,7 +99,7 @@ export async function deleteImage(
 
   const step = ctx.reporter.step(`Deleting ${what}: committing to ${deps.app.remote}`);
   const { commit } = await deps.app.update(`${options.isv} delete ${what}`, async (files) => {
-    const current = await readV4(files.read, metadataPath, name, options.isv);
+    const current = await readV4((p) => files.read(p), metadataPath, name, options.isv);
     plan = planDeletion(current, reference, new Date());
     await applyPlan(files, plan, current, metadataPath, v1Path);
   });

@@ -176,7 +176,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       federation,
       store: deps.store,
       reporter,
-      repositoryUrl: deps.repositoryUrl,
+      repositoryUrl: (repository) => deps.repositoryUrl(repository),
       concurrency: deps.concurrency,
       publicRead: deps.publicRead,
       reuse: { referencedIds: (path) => referencedV1Ids(deps, path), writtenSince: new Date(started) },

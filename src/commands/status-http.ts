@@ -1,6 +1,7 @@
 /** The checks `raas status` makes against the running registry app, over HTTP. */
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
+import * as v from "valibot";
 import { identityFrom } from "../app/ping.js";
 import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
@@ -33,6 +34,9 @@ function causeOf(error: unknown): string {
   const cause = (error as { cause?: { code?: string; message?: string } }).cause;
   return cause?.code ?? cause?.message ?? errorMessage(error);
 }
+
+/** One page of GET /v2/_catalog, as far as the check reads it. */
+const CatalogPage = v.looseObject({ repositories: v.array(v.string()) });
 
 /** A registry with `[auth]` asking for a login: what this check cannot see without one. */
 const asksForLogin = (response: Response | HeadAnswer | undefined) =>
@@ -113,10 +117,9 @@ export async function checkCatalog(
     while (next !== undefined) {
       const response = await timedFetch(new URL(next, appUrl).href, {}, log);
       if (response.status !== 200) throw new Error(`GET ${next} answered ${response.status}`);
-      served.push(
-        ...(JSON.parse(await textCapped(response, CATALOG_PAGE_BODY)) as { repositories: string[] })
-          .repositories,
-      );
+      const catalog = v.safeParse(CatalogPage, JSON.parse(await textCapped(response, CATALOG_PAGE_BODY)));
+      if (!catalog.success) throw new Error(`GET ${next} answered no list of repository names`);
+      served.push(...catalog.output.repositories);
       next = /<([^>]+)>;\s*rel="next"/.exec(response.headers.get("link") ?? "")?.[1];
     }
   } catch (error) {

@@ -8,9 +8,9 @@ const hex = (n: number) => n.toString(16).padStart(64, "0");
 
 /** acme/app with `count` tags, each its own manifest over one config. */
 function published(count: number) {
-  const config = `sha256:${"c".repeat(64)}` as Digest;
+  const config: Digest = `sha256:${"c".repeat(64)}`;
   const manifests = Array.from({ length: count }, (_, i) => ({
-    digest: `sha256:${hex(i + 1)}` as Digest,
+    digest: `sha256:${hex(i + 1)}` as const,
     mediaType: MediaType.ociManifest,
     size: 100,
     refs: [config],

@@ -23,7 +23,7 @@ export async function takeInventory(store: BlobStore, repositories?: readonly st
     const slash = key.indexOf("/");
     const repository = slash < 0 ? "" : key.slice(0, slash);
     let objects = inventory.get(repository);
-    if (objects === undefined) inventory.set(repository, (objects = new Map()));
+    if (objects === undefined) inventory.set(repository, (objects = new Map<string, number>()));
     objects.set(key, size);
   };
   if (repositories === undefined) {

@@ -65,7 +65,7 @@ function setIsvParsed<K extends keyof IsvSection>(
   problems: Problems,
 ): void {
   const value = tryParse(ISV_KEYS[name].parse, raw, where, problems);
-  if (value !== undefined) out[name] = value as IsvSection[K];
+  if (value !== undefined) out[name] = value;
 }
 
 const globalNames = Object.keys(GLOBAL_KEYS) as (keyof GlobalSettings)[];

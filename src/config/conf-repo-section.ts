@@ -12,6 +12,7 @@ import { writeFileAtomic } from "../adapters/files.js";
 import type { IsvSection, LoadedConfig } from "./types.js";
 import { BadValue, bucket as parseBucket, dnsLabel } from "./values.js";
 import { UsageError } from "../errors.js";
+import { isJsonObject } from "../image/records.js";
 
 export interface IsvChoices {
   s3bucket?: string;
@@ -49,7 +50,8 @@ function stateFile(config: LoadedConfig, isv: string): string {
 export async function rememberedChoices(config: LoadedConfig, isv: string): Promise<IsvChoices> {
   if (config.source.kind !== "defaults") return {};
   try {
-    const value = JSON.parse(await readFile(stateFile(config, isv), "utf8")) as Record<string, unknown>;
+    const value: unknown = JSON.parse(await readFile(stateFile(config, isv), "utf8"));
+    if (!isJsonObject(value)) return {};
     const pick = (key: string) => (typeof value[key] === "string" ? { [key]: value[key] } : {});
     return { ...pick("s3bucket"), ...pick("oodomain"), ...pick("ooapp") };
   } catch {

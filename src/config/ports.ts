@@ -7,6 +7,7 @@ import { createServer } from "node:net";
 import * as path from "node:path";
 import { writeFileAtomic } from "../adapters/files.js";
 import { UserError } from "../errors.js";
+import { isJsonObject } from "../image/records.js";
 
 export const FIRST_PORT = 5000;
 const LAST_PORT = 5999;
@@ -18,7 +19,7 @@ interface PlatformState {
 async function readState(file: string): Promise<PlatformState | undefined> {
   try {
     const data: unknown = JSON.parse(await readFile(file, "utf8"));
-    const port = (data as { port?: unknown } | null)?.port;
+    const port = isJsonObject(data) ? data.port : undefined;
     return typeof port === "number" && Number.isInteger(port) && port > 0 && port < 65536
       ? { port }
       : undefined;

@@ -52,7 +52,7 @@ function requireStringArray(meta: Json, key: string, file: string): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
     throw new InputError(file, `"${key}" must be an array of strings`);
   }
-  return value as string[];
+  return value;
 }
 
 function parseCommon(meta: Json, version: 1 | 2 | 3 | 4, file: string): CraneCommon {
@@ -101,15 +101,13 @@ function parseAmd64Tags(meta: Json, file: string): Record<string, [string, 1 | 2
   if (!isObject(value)) throw new InputError(file, '"manifest_list_amd64_tags" must be an object');
   const out = emptyRecord<[string, 1 | 2]>();
   for (const [tag, entry] of Object.entries(value)) {
-    if (
-      !Array.isArray(entry) ||
-      entry.length !== 2 ||
-      typeof entry[0] !== "string" ||
-      (entry[1] !== 1 && entry[1] !== 2)
-    ) {
+    const pair: unknown = entry;
+    const digest: unknown = Array.isArray(pair) && pair.length === 2 ? pair[0] : undefined;
+    const version: unknown = Array.isArray(pair) ? pair[1] : undefined;
+    if (typeof digest !== "string" || (version !== 1 && version !== 2)) {
       throw new InputError(file, `manifest_list_amd64_tags[${JSON.stringify(tag)}] must be [digest, 1|2]`);
     }
-    out[tag] = [entry[0], entry[1]];
+    out[tag] = [digest, version];
   }
   return out;
 }

@@ -5,7 +5,7 @@ import { parseMetadata } from "./parse.js";
 import { applyPublication, type Publication } from "./publication.js";
 import { serializeMetadata } from "./serialize.js";
 
-const d = (c: string) => `sha256:${c.repeat(64)}` as Digest;
+const d = (c: string): Digest => `sha256:${c.repeat(64)}`;
 const NOW = new Date("2024-05-01T12:00:00Z");
 
 function imagePub(manifest: Digest, tag: string, layer: Digest): Publication {

@@ -35,8 +35,10 @@ function check(pub: Publication): void {
   if (!isHttpUrl(pub.url) && !/^file:\/\/\/\S+$/.test(pub.url)) {
     throw bad(`url "${pub.url}" is not an absolute http(s) or file URL`);
   }
-  for (const m of pub.manifests) if (!isDigest(m.digest)) throw bad(`bad manifest digest ${m.digest}`);
-  for (const b of pub.blobs) if (!isDigest(b.digest)) throw bad(`bad blob digest ${b.digest}`);
+  for (const m of pub.manifests) {
+    if (!isDigest(m.digest)) throw bad(`bad manifest digest ${String(m.digest)}`);
+  }
+  for (const b of pub.blobs) if (!isDigest(b.digest)) throw bad(`bad blob digest ${String(b.digest)}`);
   for (const tag of Object.keys(pub.tags)) if (!isTag(tag)) throw bad(`"${tag}" is not a valid tag`);
 }
 

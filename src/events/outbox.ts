@@ -36,7 +36,7 @@ export function batchName(key: string): string {
 }
 
 export class Outbox {
-  private queue: { event: RegistryEvent; done: (err?: unknown) => void }[] = [];
+  private queue: { event: RegistryEvent; done: (err?: Error) => void }[] = [];
   private inFlight = 0;
   private idle: (() => void)[] = [];
   private seq = 0;
@@ -76,7 +76,8 @@ export class Outbox {
       this.stored += batch.length;
       for (const b of batch) b.done();
     } catch (err) {
-      for (const b of batch) b.done(err);
+      const error = err instanceof Error ? err : new Error(String(err));
+      for (const b of batch) b.done(error);
     } finally {
       this.inFlight--;
       if (this.queue.length > 0) void this.write();

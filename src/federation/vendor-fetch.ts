@@ -3,6 +3,7 @@ import type { ReadableStream as WebReadableStream } from "node:stream/web";
 import { textCapped } from "../adapters/http-body.js";
 import { UserError } from "../errors.js";
 import { tooDeep } from "../image/json-depth.js";
+import { isJsonObject } from "../image/records.js";
 import { describeGzip, InflateLimitError, type LayerDescriptor } from "../image/v1-layer.js";
 
 const HEADERS_TIMEOUT_MS = 30_000;
@@ -36,6 +37,8 @@ function stallGuard(ms: number, what: string): Transform {
   return guard;
 }
 
+const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
 async function get(url: string, what: string): Promise<Response> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), HEADERS_TIMEOUT_MS);
@@ -43,7 +46,7 @@ async function get(url: string, what: string): Promise<Response> {
   try {
     res = await fetch(url, { redirect: "follow", signal: controller.signal });
   } catch (err) {
-    throw new UserError(`cannot fetch vendor ${what} ${url}: ${(err as Error).message}`, {
+    throw new UserError(`cannot fetch vendor ${what} ${url}: ${message(err)}`, {
       hint: "Check the url of the vendor metadata file and that the vendor location is reachable.",
     });
   } finally {
@@ -82,7 +85,7 @@ export async function fetchLayerDescriptor(
         },
       );
     }
-    throw new UserError(`vendor layer ${url} is not a readable gzip layer: ${(err as Error).message}`);
+    throw new UserError(`vendor layer ${url} is not a readable gzip layer: ${message(err)}`);
   }
 }
 
@@ -101,10 +104,8 @@ export async function fetchImageJson(
   const deep = tooDeep(text);
   if (deep !== undefined) throw new UserError(`vendor image json ${url} ${deep}`);
   try {
-    const value = JSON.parse(text) as unknown;
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
-      return value as Record<string, unknown>;
-    }
+    const value: unknown = JSON.parse(text);
+    if (isJsonObject(value)) return value;
   } catch {
     // reported below
   }

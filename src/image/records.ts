@@ -12,3 +12,8 @@ export function emptyRecord<T>(): Record<string, T> {
 export function ownEntry<T>(record: Readonly<Record<string, T>>, key: string): T | undefined {
   return Object.hasOwn(record, key) ? record[key] : undefined;
 }
+
+/** A JSON object (not null, not an array): untrusted JSON is narrowed with this, never cast. */
+export function isJsonObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}

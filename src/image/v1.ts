@@ -8,7 +8,11 @@ import type { Blob } from "./model.js";
  */
 export const V1_ID_RE = /^[a-f0-9]{64}$/;
 
-export function isV1Id(value: unknown): value is string {
+declare const v1IdBrand: unique symbol;
+/** A string checked by isV1Id (a string that fails the check is still a string, not `never`). */
+export type V1Id = string & { readonly [v1IdBrand]: true };
+
+export function isV1Id(value: unknown): value is V1Id {
   return typeof value === "string" && V1_ID_RE.test(value);
 }
 

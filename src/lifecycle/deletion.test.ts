@@ -6,7 +6,7 @@ import type { Digest } from "../image/digest.js";
 import { MediaType } from "../image/media-types.js";
 import { parseDeleteReference, planDeletion } from "./deletion.js";
 
-const d = (c: string) => `sha256:${c.repeat(64)}` as Digest;
+const d = (c: string): Digest => `sha256:${c.repeat(64)}`;
 const NOW = new Date("2024-05-01T12:00:00Z");
 const LATER = new Date("2024-05-02T12:00:00Z");
 

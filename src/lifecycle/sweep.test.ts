@@ -6,7 +6,7 @@ import { MediaType } from "../image/media-types.js";
 import { emptyReachable, isReachable, markMetadata } from "./reachable.js";
 import { classifyKey, SweepPlanner } from "./sweep.js";
 
-const d = (c: string) => `sha256:${c.repeat(64)}` as Digest;
+const d = (c: string): Digest => `sha256:${c.repeat(64)}`;
 const hex = (c: string) => c.repeat(64);
 
 function v4(): CraneMetadata {

@@ -29,7 +29,7 @@ function image(seed: string, refs: ImageRef[]): SourceImage {
 }
 
 function source(...images: SourceImage[]): ImageSource {
-  return { path: "in.tar", format: "oci-layout", images, close: async () => undefined };
+  return { path: "in.tar", format: "oci-layout", images, close: () => Promise.resolve() };
 }
 
 describe("selectTargets", () => {

@@ -1,6 +1,5 @@
 import { parseMetadata } from "../crane/parse.js";
 import { pythonJson } from "../crane/python-json.js";
-import type { CraneV1 } from "../crane/types.js";
 import { UserError } from "../errors.js";
 import { sha256Digest } from "../image/digest.js";
 import { emptyRecord } from "../image/records.js";
@@ -133,7 +132,7 @@ export function v1MetadataText(existing: string | undefined, file: string, input
     }
     images = [...new Set([...old.images.map((i) => i.id), ...images])];
     tags = Object.assign(emptyRecord<string>(), old.tags, tags);
-    isProtected = (old as CraneV1).protected === true;
+    isProtected = old.protected === true;
   }
   const header =
     `{"type":"pulp-docker-redirect","version":1,"repository":${JSON.stringify(input.prefix)},` +

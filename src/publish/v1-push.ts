@@ -70,7 +70,7 @@ export async function publishV1Targets(options: {
     const entry = byName.get(target.name) ?? {
       repo: v1.repository,
       tags: emptyRecord<string>(),
-      layerBlob: v1.layerBlob,
+      layerBlob: (id) => v1.layerBlob(id),
     };
     for (const tag of target.tags) entry.tags[tag] = v1.top;
     byName.set(target.name, entry);

@@ -128,7 +128,9 @@ export async function createRegistryAccess(
       service: auth.service,
       verify: createVerifier({ keys, issuer: auth.issuer, service: auth.service }),
       policy: current,
-      ...(auth.basic ? { basicLogin: tokens.basicLogin } : {}),
+      ...(auth.basic
+        ? { basicLogin: (user, secret, address) => tokens.basicLogin(user, secret, address) }
+        : {}),
     });
     const route = createTokenRoute(tokens);
     tokenRoute = (req, res) => route(req, res);

@@ -55,7 +55,7 @@ const PREPARE_WAIT_MS = 60_000;
 
 /** Run the primary: fork `count` workers of this same script (same arguments) and supervise them. */
 export function runPrimary(count: number, out: LineLog, config: ServerConfig): void {
-  const log = out.log;
+  const log: LineLog["log"] = (record) => out.log(record);
   const listening = new Set<Worker>();
   let url: string | undefined;
   let started = false;

@@ -33,8 +33,8 @@ function startOptions(): StartOptions {
     ...(values.config === undefined ? {} : { configPath: values.config }),
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(port === undefined ? {} : { port }),
-    log: out.log,
-    accessLog: out.request,
+    log: (record) => out.log(record),
+    accessLog: (record) => out.request(record),
   };
 }
 

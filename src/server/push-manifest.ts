@@ -6,6 +6,7 @@
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
 import { IMAGE_MANIFEST_TYPES, INDEX_TYPES } from "../image/media-types.js";
 import type { Blob, ImageManifest, ManifestNode, Platform } from "../image/model.js";
+import { isJsonObject } from "../image/records.js";
 import { blobKey, manifestKey } from "../crane/keys.js";
 import type { BlobStore } from "../storage/types.js";
 import { RegistryError } from "./registry-error.js";
@@ -30,7 +31,7 @@ const invalid = (message: string, detail?: unknown) =>
   new RegistryError(400, "MANIFEST_INVALID", message, detail);
 
 function asObject(value: unknown): Json | undefined {
-  return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Json) : undefined;
+  return isJsonObject(value) ? value : undefined;
 }
 
 function descriptor(value: unknown, where: string): Descriptor {
@@ -65,7 +66,7 @@ function parse(bytes: Buffer, contentType: string): Json {
   // Type confusion (CVE-2021-41190): the document's own mediaType must agree with the header.
   if (json.mediaType !== undefined && json.mediaType !== contentType) {
     throw invalid(
-      `manifest mediaType ${String(json.mediaType).slice(0, 100)} does not match Content-Type ${contentType}`,
+      `manifest mediaType ${JSON.stringify(json.mediaType).slice(0, 100)} does not match Content-Type ${contentType}`,
     );
   }
   return json;

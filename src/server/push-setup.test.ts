@@ -24,7 +24,7 @@ async function config(push: string) {
   return loadServerConfig(file, {});
 }
 
-const reload = async () => undefined;
+const reload = () => Promise.resolve();
 const nobody = () => false;
 
 describe("the write API's configuration", () => {
@@ -49,7 +49,7 @@ describe("the write API's configuration", () => {
     const api = createPushApi(
       conf,
       "0.0.0.0",
-      { authorizeWrite: async () => ({ name: "alice", email: "alice@example.com" }) },
+      { authorizeWrite: () => Promise.resolve({ name: "alice", email: "alice@example.com" }) },
       reload,
       nobody,
     );

@@ -70,6 +70,7 @@ export function createPushApi(
         { hint: "Listen on 127.0.0.1 for tests, or configure access control for writes." },
       );
     }
+    // eslint-disable-next-line @typescript-eslint/require-await -- async so that every throw below is a rejection, as callers of AuthorizeWrite expect
     authorizeWrite = async (req) => {
       if (!isLoopback(req.socket.remoteAddress ?? "")) {
         throw new RegistryError(401, "UNAUTHORIZED", "authentication required");
@@ -111,7 +112,7 @@ export function createPushApi(
     isv: config.isv ?? "",
     repositoryUrl: (repository) => `file://${root}/${repository}/`,
     authorizeWrite,
-    mayPull: injected.mayPull ?? (async (_req, name) => publicRepo(name)),
+    mayPull: injected.mayPull ?? ((_req, name) => Promise.resolve(publicRepo(name))),
     maxBlobSize: config.push.maxBlobSize,
     publicRead: false,
     afterCommit,

@@ -17,8 +17,6 @@ export type OciErrorCode =
   | "NAME_UNKNOWN"
   | "PAGINATION_NUMBER_INVALID"
   | "UNSUPPORTED"
-  | "UNAUTHORIZED"
-  | "DENIED"
   | "TOOMANYREQUESTS"
   | "NOT_FOUND"
   | "UNKNOWN";

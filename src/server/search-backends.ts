@@ -3,6 +3,7 @@
  * Solr template URL (JSON). One GET with a 1 s timeout, as Crane does; a timeout is 504, a
  * connection failure 503, any other status or an unreadable body 502.
  */
+import { isJsonObject } from "../image/records.js";
 import type { ServerConfig } from "./config.js";
 import type { SearchResult } from "./search.js";
 import { BodyTooLargeError, textCapped } from "../adapters/http-body.js";
@@ -112,19 +113,20 @@ function searchResult(name: string, description: string | null, extra: Partial<S
   };
 }
 
-type SolrDoc = Record<string, unknown>;
-
 export function parseSolr(text: string): SearchResult[] {
-  let docs: unknown;
+  let answer: unknown;
   try {
-    docs = (JSON.parse(text) as { response?: { docs?: unknown } }).response?.docs;
+    answer = JSON.parse(text);
   } catch {
     throw new SearchBackendError(502, "the Solr answer is not JSON");
   }
+  const response = isJsonObject(answer) ? answer.response : undefined;
+  const docs: unknown = isJsonObject(response) ? response.docs : undefined;
   if (!Array.isArray(docs)) throw new SearchBackendError(502, "the Solr answer has no response.docs");
   const results: SearchResult[] = [];
-  for (const doc of docs as SolrDoc[]) {
-    if (typeof doc !== "object" || doc === null) continue;
+  const list: readonly unknown[] = docs;
+  for (const doc of list) {
+    if (!isJsonObject(doc)) continue;
     const description = doc.ir_description ?? doc.publishedAbstract ?? null;
     const flags = {
       is_trusted: doc.ir_automated === true,
@@ -133,7 +135,7 @@ export function parseSolr(text: string): SearchResult[] {
     };
     const desc = typeof description === "string" ? description : null;
     if (doc.documentKind === "CertifiedSoftware") {
-      const pulls = Array.isArray(doc.c_pull_command) ? (doc.c_pull_command as unknown[]) : [];
+      const pulls: readonly unknown[] = Array.isArray(doc.c_pull_command) ? doc.c_pull_command : [];
       for (const pull of pulls) {
         if (typeof pull !== "string") continue;
         const name = pull.replace("docker pull", "").trim();

@@ -224,7 +224,7 @@ export class OciBlobs {
     const features = value["os.features"];
     if (features !== undefined) {
       const ok = Array.isArray(features) && features.every((f) => typeof f === "string");
-      platform["os.features"] = ok ? (features as string[]) : bad();
+      platform["os.features"] = ok ? features : bad();
     }
     return platform;
   }

@@ -32,7 +32,7 @@ export async function v1Images(
   repo: V1Repository,
   options: V1ReadOptions,
 ): Promise<ReadImage[]> {
-  checkExternalIds(repo, { path, isMasked: options.isMasked });
+  checkExternalIds(repo, { path, isMasked: (id) => options.isMasked(id) });
   const converter = new V1Converter(repo, { path, ...options });
   const byTop = new Map<string, string[]>();
   for (const [tag, id] of Object.entries(repo.tags).sort(([a], [b]) => (a < b ? -1 : 1))) {

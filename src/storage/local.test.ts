@@ -32,7 +32,7 @@ describe("LocalStore", () => {
     expect(store.pathOf(key)).toBe(join(dir, "root", "app", "blobs", sha256Digest(data)));
     await store.put(key, data, { contentType: "application/octet-stream" });
     expect(await readFile(store.pathOf(key), "utf8")).toBe("blob");
-    const sidecar = JSON.parse(
+    const sidecar: unknown = JSON.parse(
       await readFile(join(store.root, ".meta", "app", "blobs", `${sha256Digest(data)}.json`), "utf8"),
     );
     expect(sidecar).toEqual({ contentType: "application/octet-stream" });
@@ -70,7 +70,7 @@ describe("LocalStore", () => {
     await expect(
       store.put("a/x", Buffer.from("abc"), { digest: sha256Digest("abd") }),
     ).rejects.toBeInstanceOf(DigestMismatchError);
-    async function* failing(): AsyncGenerator<Buffer> {
+    function* failing(): Generator<Buffer> {
       yield Buffer.from("part");
       throw new Error("source broke");
     }

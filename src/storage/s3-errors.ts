@@ -51,7 +51,7 @@ interface ErrorShape {
 }
 
 function shape(err: unknown): ErrorShape {
-  return typeof err === "object" && err != null ? (err as ErrorShape) : {};
+  return typeof err === "object" && err != null ? err : {};
 }
 
 /** A network-level failure code (ECONNREFUSED, ...) found on the error, its causes or its aggregate. */

@@ -18,7 +18,7 @@ beforeAll(async () => {
   s3rver = await startS3rver({ buckets: ["raas"] });
 });
 afterEach(() => {
-  for (const store of stores.splice(0)) store.close();
+  for (const store of stores.splice(0)) void store.close();
 });
 afterAll(async () => {
   await s3rver.stop();
@@ -49,7 +49,7 @@ function generatedBody(totalBytes: number): { stream: Readable; produced: () => 
     chunks.push(data);
   }
   let produced = 0;
-  async function* generate(): AsyncGenerator<Buffer> {
+  function* generate(): Generator<Buffer> {
     for (const chunk of chunks) {
       produced += chunk.length;
       yield chunk;
@@ -157,7 +157,7 @@ describe("S3Store multipart upload", () => {
 
   it("aborts and rethrows when the source stream fails mid-upload", async () => {
     const store = makeStore({ partSize: 5 * MIB });
-    async function* failing(): AsyncGenerator<Buffer> {
+    function* failing(): Generator<Buffer> {
       yield Buffer.alloc(6 * MIB, 1);
       throw new Error("disk read failed");
     }

@@ -267,12 +267,12 @@ export class S3Store implements BlobStore {
    * killed mid-upload leaves an incomplete multipart upload, which S3 never shows as an object
    * and a bucket lifecycle rule (AbortIncompleteMultipartUpload) removes (docs/storage.md).
    */
-  async partialWrites(): Promise<PartialWrite[]> {
-    return [];
+  partialWrites(): Promise<PartialWrite[]> {
+    return Promise.resolve([]);
   }
 
-  async removePartialWrites(): Promise<number> {
-    return 0;
+  removePartialWrites(): Promise<number> {
+    return Promise.resolve(0);
   }
 
   async bucketExists(): Promise<boolean> {
@@ -316,9 +316,11 @@ export class S3Store implements BlobStore {
   }
 
   /** Closes pooled connections; the store cannot be used afterwards. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.client.destroy();
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.client.destroy();
+    }
+    return Promise.resolve();
   }
 }

@@ -36,7 +36,7 @@ function render(value: HtmlValue): string {
   if (value instanceof Html) return value.text;
   if (value === null || value === undefined || value === false || value === true) return "";
   if (Array.isArray(value)) return (value as readonly HtmlValue[]).map(render).join("");
-  return escapeHtml(String(value as string | number));
+  return escapeHtml(String(value));
 }
 
 // Named `h`, not `html`: prettier would reformat templates tagged `html` as HTML and change their text.

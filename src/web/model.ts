@@ -1,4 +1,5 @@
 import type { Digest } from "../image/digest.js";
+import { isJsonObject } from "../image/records.js";
 import type { ManifestInfo, Platform, RepositoryDetail, WebCatalog } from "./catalog.js";
 
 /** What the image page shows of a config blob; every field is optional because configs vary. */
@@ -67,14 +68,10 @@ const MAX_ITEMS = 100;
 const cut = (text: string) => (text.length > MAX_TEXT ? `${text.slice(0, MAX_TEXT - 1)}…` : text);
 const str = (v: unknown) => (typeof v === "string" ? cut(v) : undefined);
 const strList = (v: unknown) =>
-  Array.isArray(v) && v.every((x) => typeof x === "string")
-    ? (v as string[]).slice(0, MAX_ITEMS).map(cut)
-    : undefined;
+  Array.isArray(v) && v.every((x) => typeof x === "string") ? v.slice(0, MAX_ITEMS).map(cut) : undefined;
 
 function record(v: unknown): Record<string, unknown> | undefined {
-  return typeof v === "object" && v !== null && !Array.isArray(v)
-    ? (v as Record<string, unknown>)
-    : undefined;
+  return isJsonObject(v) ? v : undefined;
 }
 
 /** Picks the fields the page shows out of an untrusted config document. */

@@ -67,7 +67,7 @@ function raasDetail(meta: CraneV4, ext: RaasExtension): RepositoryDetail {
     });
   }
   // Object.entries never yields inherited keys, so a tag named `__proto__` is just a tag here.
-  const tags = new Map(Object.entries(ext.tags) as [string, Digest][]);
+  const tags = new Map(Object.entries<Digest>(ext.tags));
   return {
     name: meta["repo-registry-id"],
     ...(ext.updated === undefined ? {} : { updated: ext.updated }),

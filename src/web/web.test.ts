@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sha256Digest, type Digest } from "../image/digest.js";
+import { sha256Digest } from "../image/digest.js";
 import type { ManifestInfo, WebCatalog } from "./catalog.js";
 import { pullChart } from "./chart.js";
 import { pullCommands } from "./commands.js";
@@ -215,7 +215,7 @@ describe("ConfigCache", () => {
     };
     const cache = new ConfigCache(catalog);
     const image: ManifestInfo = {
-      digest: `sha256:${"1".repeat(64)}` as Digest,
+      digest: `sha256:${"1".repeat(64)}` as const,
       mediaType: "x",
       size: 1,
       refs: [configDigest],

@@ -5,45 +5,24 @@
  * message naming the file and the problem, and publish nothing: the app remote does not
  * move, no manifest or tag reaches storage, and no file appears outside the work directory.
  */
-import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
 import { extraHostileCases } from "../fixtures/hostile-extra.js";
 import { hostileCases } from "../helpers/hostile.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 import { publishedFiles } from "../helpers/storage-files.js";
+import { setUpRefusalIsv, type RefusalIsv } from "../helpers/refusal-isv.js";
 
 const ISV = "bad";
 
 describe("push rejects bad input and publishes nothing", () => {
-  let work: string;
-  let env: NodeJS.ProcessEnv;
-  let storage: string;
-  let remote: string;
-
-  const head = () =>
-    execFileSync("git", ["--git-dir", remote, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-  const published = async () =>
-    (await publishedFiles(storage))
-      .filter((f) => !f.startsWith(".") && !f.includes("/."))
-      .filter((f) => !f.includes("/blobs/"));
-
+  let isv: RefusalIsv;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), "raas-bad-"));
-    env = cliEnv(join(work, "home"));
-    await reservePort(join(work, "home", "raas"), ISV);
-    const setup = await runCli(["setup", ISV, "--no-start"], { cwd: work, env });
-    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
-    storage = join(work, "home", "raas", ISV, "storage");
-    remote = join(work, "home", "raas", ISV, "app.git");
+    isv = await setUpRefusalIsv(ISV);
   }, 60_000);
-
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => isv.remove());
 
   it.each([...hostileCases, ...extraHostileCases].map((c) => [c.label, c] as const))(
     "%s",
@@ -52,18 +31,15 @@ describe("push rejects bad input and publishes nothing", () => {
       try {
         const input = await hostile.build(dir);
         const filesBefore = await publishedFiles(dir);
-        const before = head();
-        const publishedBefore = await published();
-        const run = await runCli(["push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait"], {
-          cwd: work,
-          env,
-        });
+        const before = isv.head();
+        const publishedBefore = await isv.published();
+        const run = await isv.raas("push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait");
         expect(run.code, run.stdout + run.stderr).toBe(1);
         expect(run.stderr).toContain(input);
         expect(run.stderr).toMatch(hostile.expect);
         expect(run.stderr).not.toMatch(/internal error/);
-        expect(head()).toBe(before);
-        expect(await published()).toEqual(publishedBefore);
+        expect(isv.head()).toBe(before);
+        expect(await isv.published()).toEqual(publishedBefore);
         // Nothing was extracted or written next to the input.
         expect(await publishedFiles(dir)).toEqual(filesBefore);
       } finally {
@@ -88,28 +64,30 @@ describe("push rejects bad input and publishes nothing", () => {
       const bytes = await readFile(file);
       bytes[bytes.length - 2000] = (bytes[bytes.length - 2000] ?? 0) ^ 0xff;
       await writeFile(file, bytes);
-      const before = head();
-      const run = await runCli(["push", ISV, layout, "--no-wait"], { cwd: work, env });
+      const before = isv.head();
+      const run = await isv.raas("push", ISV, layout, "--no-wait");
       expect(run.code).toBe(1);
       expect(run.stderr).toContain(`blobs/sha256/${layer.digest.slice(7)}`);
       expect(run.stderr).toMatch(/does not match its digest/);
-      expect(head()).toBe(before);
-      expect(await publishedFiles(storage)).not.toContain(`acme-app/blobs/${layer.digest}`);
-      expect((await publishedFiles(storage)).filter((f) => f.startsWith("acme-app/manifests/"))).toEqual([]);
+      expect(isv.head()).toBe(before);
+      expect(await publishedFiles(isv.storage)).not.toContain(`acme-app/blobs/${layer.digest}`);
+      expect((await publishedFiles(isv.storage)).filter((f) => f.startsWith("acme-app/manifests/"))).toEqual(
+        [],
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
 
   it("tells the user to run setup first for an ISV that was never set up", async () => {
-    const run = await runCli(["push", "neverseen", "no-such-image"], { cwd: work, env });
+    const run = await isv.raas("push", "neverseen", "no-such-image");
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/neverseen is not set up/);
     expect(run.stderr).toMatch(/raas setup neverseen/);
   });
 
   it("names a missing file and exits 1", async () => {
-    const run = await runCli(["push", ISV, "no-such-image"], { cwd: work, env });
+    const run = await isv.raas("push", ISV, "no-such-image");
     expect(run.code).toBe(1);
     expect(run.stderr).toMatch(/no-such-image\.tar/);
   });

@@ -14,12 +14,14 @@
  * - the app's route: GET /v1/_ping, /v2/ and /v2/_catalog on the same server answer like an
  *   empty registry once a rollout completed (503 before).
  * Scenarios: success, unauthorized (every token rejected), missing-project, build-fails,
- * rollout-timeout (the pods never become available).
+ * rollout-timeout (the pods never become available), malformed-build (starting a build
+ * answers a Build without a name, as a broken proxy might).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export type FakeScenario = "success" | "unauthorized" | "missing-project" | "build-fails" | "rollout-timeout";
+export type FakeScenario =
+  "success" | "unauthorized" | "missing-project" | "build-fails" | "rollout-timeout" | "malformed-build";
 
 export interface KubeLike {
   apiVersion: string;
@@ -92,7 +94,7 @@ export async function startFakeOpenShift(options: {
   const rollout = (ns: string) => {
     for (const [path, object] of objects) {
       if (object.kind !== "Deployment" || object.metadata.namespace !== ns) continue;
-      const replicas = ((object.spec as { replicas?: number } | undefined)?.replicas ?? 1) as number;
+      const replicas = (object.spec as { replicas?: number } | undefined)?.replicas ?? 1;
       const available = scenario === "rollout-timeout" ? 0 : replicas;
       objects.set(path, {
         ...object,
@@ -145,6 +147,7 @@ export async function startFakeOpenShift(options: {
       const last = ((config.status as { lastVersion?: number } | undefined)?.lastVersion ?? 0) + 1;
       config.status = { lastVersion: last };
       const build = `${name}-${last}`;
+      if (scenario === "malformed-build") return send(res, 201, { kind: "Build", metadata: {} });
       builds.push(build);
       const object: KubeLike = {
         apiVersion: kind.group,

@@ -67,7 +67,7 @@ function randomSource(seed: string, size: number): TarSource {
   const key = createHash("sha256").update(seed).digest().subarray(0, 16);
   return {
     size,
-    async *chunks() {
+    *chunks() {
       // AES-CTR over zeros: fast, deterministic pseudo-random bytes.
       const cipher = createCipheriv("aes-128-ctr", key, Buffer.alloc(16));
       const zeros = Buffer.alloc(1024 * 1024);

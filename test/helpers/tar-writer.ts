@@ -12,7 +12,7 @@ export type TarEntryType = "file" | "directory" | "symlink" | "hardlink" | "char
 
 export interface TarSource {
   size: number;
-  chunks(): AsyncIterable<Uint8Array>;
+  chunks(): Iterable<Uint8Array> | AsyncIterable<Uint8Array>;
 }
 
 export interface TarEntry {

@@ -35,7 +35,7 @@ afterAll(async () => {
 });
 
 const stores: [string, (dir: string) => Promise<BlobStore>][] = [
-  ["local storage", async (dir) => new LocalStore(join(dir, "store"))],
+  ["local storage", (dir) => Promise.resolve(new LocalStore(join(dir, "store")))],
   [
     "S3 (s3rver)",
     async () => {

@@ -6,15 +6,15 @@
  * on wall time, memory growth and bytes written to storage. Through the CLI, in process,
  * on the embedded default (local storage, local app remote).
  */
-import { execFileSync } from "node:child_process";
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { boundedBlowups, refusedBlowups } from "../fixtures/hostile-blowups.js";
 import { gzipBombBytes } from "../fixtures/generate-hostile.js";
-import { cliEnv, runCli } from "../helpers/cli.js";
+import { runCli } from "../helpers/cli.js";
 import { buildV1Chain, writePulpExport } from "../helpers/pulp-builder.js";
+import { setUpRefusalIsv, type RefusalIsv } from "../helpers/refusal-isv.js";
 
 const ISV = "bounds";
 
@@ -42,25 +42,11 @@ async function measured<T>(fn: () => Promise<T>): Promise<{ value: T; rss: numbe
 }
 
 describe("hostile inputs stay within bounds", () => {
-  let work: string;
-  let env: NodeJS.ProcessEnv;
-  let storage: string;
-  let remote: string;
-  const head = () =>
-    execFileSync("git", ["--git-dir", remote, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-
+  let isv: RefusalIsv;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), "raas-bounds-"));
-    env = cliEnv(join(work, "home"));
-    const setup = await runCli(["setup", ISV, "--no-start"], { cwd: work, env });
-    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
-    storage = join(work, "home", "raas", ISV, "storage");
-    remote = join(work, "home", "raas", ISV, "app.git");
+    isv = await setUpRefusalIsv(ISV);
   }, 60_000);
-
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => isv.remove());
 
   it.each(refusedBlowups.map((c) => [c.label, c] as const))(
     "refuses %s quickly, in little memory, writing nothing",
@@ -68,14 +54,14 @@ describe("hostile inputs stay within bounds", () => {
       const dir = await mkdtemp(join(tmpdir(), "raas-bounds-case-"));
       try {
         const input = await hostile.build(dir);
-        const before = head();
-        const bytesBefore = await storedBytes(storage);
+        const before = isv.head();
+        const bytesBefore = await storedBytes(isv.storage);
         const {
           value: run,
           rss,
           ms,
         } = await measured(() =>
-          runCli(["push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait"], { cwd: work, env }),
+          isv.raas("push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait"),
         );
         expect(run.code, run.stdout + run.stderr).toBe(1);
         expect(run.stderr).toContain(input);
@@ -85,8 +71,8 @@ describe("hostile inputs stay within bounds", () => {
         expect([...(run.stderr + run.stdout)].filter((c) => c < " " && c !== "\n" && c !== "\t")).toEqual([]);
         expect(ms).toBeLessThan(10_000);
         expect(rss).toBeLessThan(256 * 1024 * 1024);
-        expect(await storedBytes(storage)).toBe(bytesBefore);
-        expect(head()).toBe(before);
+        expect(await storedBytes(isv.storage)).toBe(bytesBefore);
+        expect(isv.head()).toBe(before);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -108,10 +94,10 @@ describe("hostile inputs stay within bounds", () => {
         tags: { "1": bomb.id },
       });
       await writeFile(join(dir, "raas.cfg"), "[raas]\nmax_inflated_layer = 16MiB\n");
-      const before = head();
-      const bytesBefore = await storedBytes(storage);
+      const before = isv.head();
+      const bytesBefore = await storedBytes(isv.storage);
       const { value: run, ms } = await measured(() =>
-        runCli(["push", ISV, input, "--no-wait"], { cwd: dir, env }),
+        runCli(["push", ISV, input, "--no-wait"], { cwd: dir, env: isv.env }),
       );
       expect(run.code, run.stdout + run.stderr).toBe(1);
       expect(run.stderr).toMatch(
@@ -120,8 +106,8 @@ describe("hostile inputs stay within bounds", () => {
       expect(run.stderr).toMatch(/hint: .*max_inflated_layer/);
       // Stopped at the limit: far from inflating all 256 MiB.
       expect(ms).toBeLessThan(10_000);
-      expect(await storedBytes(storage)).toBe(bytesBefore);
-      expect(head()).toBe(before);
+      expect(await storedBytes(isv.storage)).toBe(bytesBefore);
+      expect(isv.head()).toBe(before);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -134,22 +120,19 @@ describe("hostile inputs stay within bounds", () => {
       try {
         const input = await bounded.build(dir);
         const inputBytes = (await stat(input)).isFile() ? (await stat(input)).size : 0;
-        const bytesBefore = await storedBytes(storage);
+        const bytesBefore = await storedBytes(isv.storage);
         const {
           value: run,
           rss,
           ms,
         } = await measured(() =>
-          runCli(["push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait", "--json"], {
-            cwd: work,
-            env,
-          }),
+          isv.raas("push", ISV, input, "--name", "acme/app", "--tag", "1", "--no-wait", "--json"),
         );
         expect(run.code, run.stdout + run.stderr).toBe(0);
         expect(ms).toBeLessThan(bounded.maxMs);
         expect(rss).toBeLessThan(bounded.maxRss);
         // Each blob and manifest is stored once: storage grows by less than the input (plus sidecars).
-        const written = (await storedBytes(storage)) - bytesBefore;
+        const written = (await storedBytes(isv.storage)) - bytesBefore;
         expect(written).toBeLessThan(inputBytes + 1024 * 1024);
       } finally {
         await rm(dir, { recursive: true, force: true });

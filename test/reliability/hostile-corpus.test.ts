@@ -5,7 +5,6 @@
  * command line that break the grammar, and the gzip bomb, which must be published as is
  * without ever being inflated.
  */
-import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
@@ -18,34 +17,18 @@ import {
   writeGzipBomb,
 } from "../fixtures/generate-hostile.js";
 import { buildV1Chain, writePulpExport } from "../helpers/pulp-builder.js";
-import { cliEnv, runCli } from "../helpers/cli.js";
 import { buildDockerArchive } from "../helpers/image-builder.js";
 import { publishedFiles } from "../helpers/storage-files.js";
+import { setUpRefusalIsv, type RefusalIsv } from "../helpers/refusal-isv.js";
 
 const ISV = "hostile";
 
 describe("hostile input corpus", () => {
-  let work: string;
-  let env: NodeJS.ProcessEnv;
-  let storage: string;
-  let remote: string;
-  const head = () =>
-    execFileSync("git", ["--git-dir", remote, "rev-parse", "HEAD"], { encoding: "utf8" }).trim();
-  const published = async () =>
-    (await publishedFiles(storage)).filter((f) => !f.includes("/blobs/") && !f.startsWith("."));
-
+  let isv: RefusalIsv;
   beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), "raas-hostile-"));
-    env = cliEnv(join(work, "home"));
-    const setup = await runCli(["setup", ISV, "--no-start"], { cwd: work, env });
-    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
-    storage = join(work, "home", "raas", ISV, "storage");
-    remote = join(work, "home", "raas", ISV, "app.git");
+    isv = await setUpRefusalIsv(ISV);
   }, 60_000);
-
-  afterAll(async () => {
-    await rm(work, { recursive: true, force: true });
-  });
+  afterAll(() => isv.remove());
 
   it("generates at least 30 cases covering every category, with corpus.json", async () => {
     const out = await mkdtemp(join(tmpdir(), "raas-corpus-"));
@@ -84,14 +67,14 @@ describe("hostile input corpus", () => {
       const dir = await mkdtemp(join(tmpdir(), "raas-hostile-flag-"));
       try {
         const image = await buildDockerArchive(join(dir, "ok.tar"), { name: "acme/ok", tag: "1", layers: 1 });
-        const before = head();
-        const publishedBefore = await published();
-        const run = await runCli(["push", ISV, image.path, ...bad.args, "--no-wait"], { cwd: work, env });
+        const before = isv.head();
+        const publishedBefore = await isv.published();
+        const run = await isv.raas("push", ISV, image.path, ...bad.args, "--no-wait");
         expect(run.code, run.stdout + run.stderr).not.toBe(0);
         expect(run.stderr).toMatch(bad.expect);
         expect(run.stderr).not.toMatch(/internal error/);
-        expect(head()).toBe(before);
-        expect(await published()).toEqual(publishedBefore);
+        expect(isv.head()).toBe(before);
+        expect(await isv.published()).toEqual(publishedBefore);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
@@ -104,7 +87,7 @@ describe("hostile input corpus", () => {
       const bomb = await writeGzipBomb(join(dir, "layout"), 256 * 1024 * 1024);
       expect(bomb.compressed).toBeLessThan(bomb.inflated / 500);
       const started = Date.now();
-      const run = await runCli(["push", ISV, bomb.path, "--no-wait", "--json"], { cwd: work, env });
+      const run = await isv.raas("push", ISV, bomb.path, "--no-wait", "--json");
       expect(run.code, run.stdout + run.stderr).toBe(0);
       const result = JSON.parse(run.stdout) as {
         images: { uploadedBytes: number; blobs: { size: number }[] }[];
@@ -115,11 +98,11 @@ describe("hostile input corpus", () => {
       expect(image?.uploadedBytes).toBeLessThan(bomb.compressed + 10_000);
       // Inflating 256 MiB and hashing it would show; reading a few hundred KiB does not.
       expect(Date.now() - started).toBeLessThan(15_000);
-      const stored = (await publishedFiles(storage)).filter((f) => f.startsWith("acme-bomb/blobs/"));
+      const stored = (await publishedFiles(isv.storage)).filter((f) => f.startsWith("acme-bomb/blobs/"));
       let bytes = 0;
-      for (const f of stored) bytes += (await stat(join(storage, f))).size;
+      for (const f of stored) bytes += (await stat(join(isv.storage, f))).size;
       expect(bytes).toBeLessThan(bomb.compressed + 10_000);
-      expect(relative(work, storage).startsWith("..")).toBe(false);
+      expect(relative(isv.work, isv.storage).startsWith("..")).toBe(false);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -144,9 +127,9 @@ describe("hostile input corpus", () => {
       let peak = rssBefore;
       const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
       const started = Date.now();
-      const run = await runCli(["push", ISV, path, "--no-wait", "--json"], { cwd: work, env }).finally(() =>
-        clearInterval(sampler),
-      );
+      const run = await isv
+        .raas("push", ISV, path, "--no-wait", "--json")
+        .finally(() => clearInterval(sampler));
       // A valid export (its digests are right): published, its layer streamed through gunzip
       // for the diff_id, 256 MiB never held at once.
       expect(run.code, run.stdout + run.stderr).toBe(0);

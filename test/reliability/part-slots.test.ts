@@ -58,7 +58,7 @@ describe("S3Store part slots", () => {
         expect(digest(await store.getBuffer(`b/${i}`))).toBe(digest(bytes));
       }
     } finally {
-      store.close();
+      await store.close();
     }
   }, 60_000);
 });

@@ -45,7 +45,7 @@ async function startServer(conf: string): Promise<{ proc: ChildProcess; url: str
       stdio: ["ignore", "pipe", "pipe"],
     },
   );
-  const lines = createInterface({ input: proc.stdout! });
+  const lines = createInterface({ input: proc.stdout });
   const url = await new Promise<string>((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`server exited ${code}`)));
     lines.on("line", (line) => {

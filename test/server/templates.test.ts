@@ -37,7 +37,7 @@ async function rendered() {
     expect(typeof doc.apiVersion, file.path).toBe("string");
     expect(at(doc, "metadata", "name"), file.path).toBe("registry");
     expect(at(doc, "metadata", "namespace"), file.path).toBe("acme");
-    byKind.set(String(doc.kind), doc);
+    byKind.set(typeof doc.kind === "string" ? doc.kind : "", doc);
   }
   return { files, byKind };
 }

@@ -3,14 +3,15 @@
  * s3rver: setup records the ISV's section in the repository's raas.cfg, every run appends
  * to <isv>/logs/<date>.log, push backs up its metadata, each run is committed and pushed,
  * two concurrent runs both land, --nocommit commits nothing, and the configured secrets
- * appear neither in the repository's history nor in any output. About 15 s.
+ * appear neither in the repository's history nor in any output. The local registry gets a
+ * port the OS hands out (reservePort). About 15 s.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { cliEnv, type CliRun, runCli, stopBackgroundServer } from "../helpers/cli.js";
+import { cliEnv, type CliRun, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { gitOut } from "../helpers/git.js";
 import { buildDockerArchive } from "../helpers/image-builder.js";
 import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
@@ -56,6 +57,9 @@ describe("the configuration repository", () => {
       RAAS_OPENSHIFT_TOKEN: TOKEN,
     });
     await buildDockerArchive(join(work, "app.tar"), { name: "acme/app", tag: "1.0", layers: 2 });
+    // A port the OS hands out, not the first free one from 5000: another registry (or another
+    // test file's setup) on 5000 must not collide with this one.
+    await reservePort(join(work, "home", "raas"), ISV);
   }, 60_000);
 
   afterAll(async () => {

@@ -70,7 +70,7 @@ describe("setup and status on the local platform with S3 storage", () => {
         // already gone
       }
     }
-    store.close();
+    await store.close();
     await s3.stop();
     await rm(work, { recursive: true, force: true });
   });

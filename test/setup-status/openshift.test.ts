@@ -20,7 +20,7 @@ interface Env {
   work: string;
   fake: FakeOpenShift;
   remote: string;
-  raas(...args: string[]): Promise<CliRun>;
+  raas: (...args: string[]) => Promise<CliRun>;
 }
 
 let cleanup: (() => Promise<void>)[] = [];
@@ -144,6 +144,11 @@ describe("setup on OpenShift (fake API)", () => {
       "rollout-timeout",
       /the rollout of registry in acme did not finish within 2 s: 0 of 2 updated replicas available/,
       "OPENSHIFT_ROLLOUT_TIMEOUT",
+    ],
+    [
+      "malformed-build",
+      /answered POST \/apis\/build\.openshift\.io\/v1\/namespaces\/acme\/buildconfigs\/registry\/instantiate with a body that is not the expected object: metadata\.name is missing/,
+      "OPENSHIFT_BAD_RESPONSE",
     ],
   ];
   for (const [scenario, message, code] of failures) {

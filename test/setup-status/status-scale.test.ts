@@ -37,7 +37,7 @@ describe("status storage checks at scale", () => {
         blobs[digest] = { size: data.length };
         keys.push([blobKey(repository, digest), data]);
       }
-      const manifest = `sha256:${String(r).padStart(64, "0")}` as Digest;
+      const manifest: Digest = `sha256:${String(r).padStart(64, "0")}`;
       keys.push([manifestKey(repository, MediaType.ociManifest, manifest), Buffer.from("{}")]);
       keys.push([manifestKey(repository, MediaType.ociManifest, "1.0"), Buffer.from("{}")]);
       keys.push([tagsListKey(repository), Buffer.from("{}")]);

@@ -3,6 +3,7 @@ import { UserError, errorMessage } from "../../errors.js";
 import { isDigest, sha256Digest, type Digest } from "../../image/digest.js";
 import { INDEX_TYPES, IMAGE_MANIFEST_TYPES, MANIFEST_ACCEPT } from "../../image/media-types.js";
 import { isTag } from "../../image/names.js";
+import { isJsonObject } from "../../image/records.js";
 import { basicHeader, parseChallenge } from "./auth.js";
 import type { Credentials } from "./credentials.js";
 import { BodyTooLargeError, readBody, request, type Response, type TransportOptions } from "./http.js";
@@ -231,23 +232,20 @@ export class RegistryClient {
           (creds?.identityToken === undefined ? "" : ` to the identity token from ${creds.from}`),
       );
     }
-    let token: unknown;
+    let doc: unknown;
     try {
-      const doc = JSON.parse((await readBody(response.body, TOKEN_LIMIT)).toString("utf8")) as Record<
-        string,
-        unknown
-      >;
-      token = doc.token ?? doc.access_token;
+      doc = JSON.parse((await readBody(response.body, TOKEN_LIMIT)).toString("utf8"));
     } catch (err) {
       return denied(
         `the token service ${url.host} sent no usable token (${err instanceof BodyTooLargeError ? "too large" : "not JSON"})`,
       );
     }
+    const token = isJsonObject(doc) ? (doc.token ?? doc.access_token) : undefined;
     // Token text goes into a header: refuse anything that could smuggle header syntax.
     if (typeof token !== "string" || !/^[\x21-\x7e]{1,8192}$/.test(token)) {
-      denied(`the token service ${url.host} sent no usable token`);
+      return denied(`the token service ${url.host} sent no usable token`);
     }
-    this.tokens.set(scope, token as string);
+    this.tokens.set(scope, token);
   }
 
   /**
@@ -401,11 +399,12 @@ export class RegistryClient {
           { cause: err },
         );
       }
-      const list = (doc as { tags?: unknown } | null)?.tags;
+      const list: unknown = isJsonObject(doc) ? doc.tags : undefined;
       if (list !== null && list !== undefined && !Array.isArray(list)) {
         throw new UpstreamError(`${this.where(name)}: tags/list has no tags array`);
       }
-      for (const tag of (list ?? []) as unknown[]) {
+      const entries: readonly unknown[] = list ?? [];
+      for (const tag of entries) {
         if (typeof tag !== "string" || !isTag(tag)) {
           throw new UpstreamError(
             `${this.where(name)}: tags/list holds ${JSON.stringify(tag)?.slice(0, 200)}, not a valid tag`,

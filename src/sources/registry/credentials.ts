@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { UserError } from "../../errors.js";
 import { askHelper, type HelperOptions } from "./cred-helper.js";
+import { isJsonObject } from "../../image/records.js";
 
 export interface Credentials {
   username: string;
@@ -89,12 +90,8 @@ export async function credentialsFromFile(
     if (bytes.length > AUTH_FILE_LIMIT) throw new UserError(`${file}: larger than ${AUTH_FILE_LIMIT} bytes`);
     text = bytes.toString("utf8");
   } catch (err) {
-    if (
-      (err as NodeJS.ErrnoException).code === "ENOENT" ||
-      (err as NodeJS.ErrnoException).code === "ENOTDIR"
-    ) {
-      return undefined;
-    }
+    const code = err instanceof Error && "code" in err ? err.code : undefined;
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     throw err;
   }
   let doc: unknown;
@@ -105,10 +102,10 @@ export async function credentialsFromFile(
       hint: "Fix or remove the file; raas reads registry credentials from it.",
     });
   }
-  const { auths, credHelpers, credsStore } = (doc ?? {}) as Record<string, unknown>;
+  const { auths, credHelpers, credsStore }: Record<string, unknown> = isJsonObject(doc) ? doc : {};
   const canonical = canonicalHost(host);
   let helper: { name: string; where: string } | undefined;
-  if (typeof credHelpers === "object" && credHelpers !== null) {
+  if (isJsonObject(credHelpers)) {
     for (const [key, value] of Object.entries(credHelpers)) {
       if (normaliseKey(key) !== canonical) continue;
       if (typeof value !== "string") {
@@ -137,7 +134,7 @@ export async function credentialsFromFile(
         : { username: found.username, password: found.secret, from };
     }
   }
-  if (typeof auths !== "object" || auths === null) return undefined;
+  if (!isJsonObject(auths)) return undefined;
   const wanted = `${canonical}/${name}`;
   let best: { key: string; length: number } | undefined;
   for (const key of Object.keys(auths)) {
@@ -146,12 +143,9 @@ export async function credentialsFromFile(
     if (matches && (best === undefined || normal.length > best.length)) best = { key, length: normal.length };
   }
   if (best === undefined) return undefined;
-  const entry = (auths as Record<string, unknown>)[best.key] as {
-    auth?: unknown;
-    identitytoken?: unknown;
-  } | null;
-  const auth = entry?.auth;
-  const identityToken = entry?.identitytoken;
+  const entry = auths[best.key];
+  const auth = isJsonObject(entry) ? entry.auth : undefined;
+  const identityToken = isJsonObject(entry) ? entry.identitytoken : undefined;
   if (typeof identityToken === "string" && identityToken !== "") {
     // docker keeps the user name next to an identity token; only the token is sent.
     return { username: "", password: "", identityToken, from: file };

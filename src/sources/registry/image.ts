@@ -1,6 +1,6 @@
 import { PassThrough, Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { sha256Digest, type Digest } from "../../image/digest.js";
+import { sha256Digest } from "../../image/digest.js";
 import {
   CONFIG_TYPES,
   IMAGE_MANIFEST_TYPES,
@@ -34,7 +34,8 @@ export async function readRegistryImage(
   const top = await client.manifest(name, reference);
   const doc = documentOf(top, where);
   if (INDEX_TYPES.has(top.mediaType)) {
-    const entries = doc.manifests as unknown[];
+    // documentOf checked the shape: an index has a manifests list.
+    const entries: readonly unknown[] = Array.isArray(doc.manifests) ? doc.manifests : [];
     if (entries.length > MAX_INDEX_ENTRIES) {
       throw new UpstreamError(
         `${where}: index ${top.digest} lists ${entries.length} manifests, more than ${MAX_INDEX_ENTRIES}`,
@@ -126,7 +127,8 @@ async function imageOf(
     );
   }
   const configBytes = await fetchSmallBlob(client, name, configDescriptor, where);
-  const layersValue = doc.layers as unknown[];
+  // documentOf checked the shape: an image manifest has a layers list.
+  const layersValue: readonly unknown[] = Array.isArray(doc.layers) ? doc.layers : [];
   if (layersValue.length > MAX_LAYERS) {
     throw new UpstreamError(
       `${where}: ${manifest.digest} lists ${layersValue.length} layers, more than ${MAX_LAYERS}`,
@@ -187,7 +189,7 @@ async function fetchSmallBlob(
  */
 function streamedBlob(client: RegistryClient, name: string, d: Descriptor, where: string): Blob {
   return {
-    digest: d.digest as Digest,
+    digest: d.digest,
     size: d.size,
     mediaType: d.mediaType,
     origin: `${where}@${d.digest}`,
