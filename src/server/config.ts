@@ -64,6 +64,8 @@ export interface ServerConfig {
     /** This process's working clone of the app repository. */
     cloneDir: string;
     maxBlobSize: number;
+    /** Write pushed objects world-readable (S3 ACL public-read), for anonymous public redirects. */
+    publicRead: boolean;
   };
   /** `[events.<name>]` sections: where events are delivered (docs/events.md). */
   events: EndpointConfig[];
@@ -379,6 +381,7 @@ export async function loadServerConfig(
       appBranch: r.str("push", "app_branch", "main"),
       cloneDir: r.path("push", "clone_dir", ""),
       maxBlobSize: r.num("push", "max_blob_size", 16 * 1024 ** 3, true),
+      publicRead: r.bool("push", "public_read", false),
     },
     events,
     eventsPollMs,

@@ -37,6 +37,8 @@ export interface PushDeps {
    * clients learn from the ping how to authenticate, and send credentials only when asked.
    */
   pingChallenge?: string;
+  /** Problems that do not fail a request (logged). */
+  warn?: (message: string) => void;
   /** Called after a metadata commit (serve it now: read-your-writes). */
   afterCommit?: () => Promise<void>;
 }
@@ -107,7 +109,7 @@ export class PushApi {
   private readonly sessions: UploadSessions;
 
   constructor(private readonly deps: PushDeps) {
-    this.sessions = new UploadSessions(deps.store, deps.maxBlobSize);
+    this.sessions = new UploadSessions(deps.store, deps.maxBlobSize, deps.warn);
   }
 
   /**
@@ -218,7 +220,7 @@ export class PushApi {
       new RegistryError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {
         id: id.slice(0, 64),
       });
-    let state = await this.sessions.current(id, repository);
+    const state = await this.sessions.current(id, repository);
     if (state === undefined) throw unknown();
     const progress = (s: UploadState) => ({
       ...API_VERSION_HEADER,
@@ -228,22 +230,29 @@ export class PushApi {
     });
     if (method === "GET" || method === "HEAD") return send(req, res, 204, "", progress(state));
     if (method === "DELETE") {
-      await this.sessions.remove(id);
+      await this.sessions.remove(id, state);
       return send(req, res, 204, "", API_VERSION_HEADER);
     }
     if (method !== "PATCH" && method !== "PUT") {
       throw new RegistryError(405, "UNSUPPORTED", "the operation is unsupported");
     }
-    const digest = method === "PUT" ? queryDigest(ctx.query.get("digest"), "digest") : undefined;
-    state = await this.appendBody(req, id, state, progress);
-    if (digest === undefined) return send(req, res, 202, "", progress(state));
-    if ((await this.sessions.digestOf(state)) !== digest) {
-      throw new RegistryError(400, "DIGEST_INVALID", "uploaded content does not match the digest", {
-        digest,
-      });
+    if (method === "PATCH") {
+      const next = await this.withBody(req, state, progress, (expected) =>
+        this.sessions.append(id, state, req, expected),
+      );
+      return send(req, res, 202, "", progress(next));
     }
+    const digest = queryDigest(ctx.query.get("digest"), "digest");
     try {
-      await this.sessions.complete(state, blobKey(repository, digest), digest);
+      await this.withBody(req, state, progress, (expected) =>
+        this.sessions.finish(
+          id,
+          state,
+          req,
+          { key: blobKey(repository, digest), digest, publicRead: this.deps.publicRead },
+          expected,
+        ),
+      );
     } catch (err) {
       if (err instanceof DigestMismatchError) {
         throw new RegistryError(400, "DIGEST_INVALID", "uploaded content does not match the digest", {
@@ -252,16 +261,19 @@ export class PushApi {
       }
       throw err;
     }
-    await this.sessions.remove(id);
     this.created(ctx, name, digest);
   }
 
-  private async appendBody(
+  /**
+   * Checks the request's Content-Range and Content-Length against the session, then runs `write`
+   * with the chunk's expected length; errors of the body become the spec's answers.
+   */
+  private async withBody<T>(
     req: Req,
-    id: string,
     state: UploadState,
     progress: (s: UploadState) => Record<string, string>,
-  ): Promise<UploadState> {
+    write: (expected: number | undefined) => Promise<T>,
+  ): Promise<T> {
     const length = contentLength(req);
     const range = req.headers["content-range"];
     let expected: number | undefined;
@@ -286,12 +298,11 @@ export class PushApi {
       }
       expected = end - start + 1;
     }
-    if (length === 0) return state;
     if (length !== undefined && state.offset + length > this.deps.maxBlobSize) {
       throw tooLarge(this.deps.maxBlobSize);
     }
     try {
-      return await this.sessions.append(id, state, req, expected);
+      return await write(expected);
     } catch (err) {
       if (err instanceof ChunkSizeError) {
         throw new RegistryError(

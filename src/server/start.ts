@@ -153,6 +153,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       const repo = snapshot.index.v2.get(name);
       return repo !== undefined && repo.meta.protected !== true;
     },
+    store,
+    (message) => log({ event: "push", level: "warn", message }),
   );
   const handler = createRegistryApp({
     ...(push === undefined ? {} : { push }),
