@@ -156,13 +156,18 @@ describe("the OCI push workflow over HTTP", () => {
     });
     expect(wrong.status).toBe(400);
     expect(await errorCode(wrong)).toBe("DIGEST_INVALID");
-    // The wrong-digest PUT appended its body; the session continues from where it now stands.
-    const done = await req(`${location}?digest=${sha(data)}`, { method: "PUT" });
+    // A wrong digest ends the session (its parts are removed); nothing became visible.
+    expect((await req(location)).status).toBe(404);
+    expect(
+      (await req(`/v2/acme/chunked/blobs/${sha(Buffer.from("other"))}`, { method: "HEAD" })).status,
+    ).toBe(404);
+    const again = (await req("/v2/acme/chunked/blobs/uploads/", { method: "POST" })).headers.get("location")!;
+    const done = await req(`${again}?digest=${sha(data)}`, { method: "PUT", body: data });
     expect(done.status).toBe(201);
     expect(done.headers.get("docker-content-digest")).toBe(sha(data));
     expect(done.headers.get("location")).toBe(`/v2/acme/chunked/blobs/${sha(data)}`);
     // The session is gone once the blob is complete.
-    expect((await req(location)).status).toBe(404);
+    expect((await req(again)).status).toBe(404);
   });
 
   it("monolithic POST, POST then PUT, wrong digest never becomes visible, cancel", async () => {
