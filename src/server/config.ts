@@ -66,6 +66,12 @@ export interface ServerConfig {
     maxBlobSize: number;
     /** Write pushed objects world-readable (S3 ACL public-read), for anonymous public redirects. */
     publicRead: boolean;
+    /**
+     * `write_once_tags`: repository name prefixes whose tags are write-once: once a tag names a
+     * manifest, a PUT that would move it is refused. `acme/releases/` covers that folder's
+     * repositories, `acme/base` that one repository; `*` every repository.
+     */
+    writeOnceTags: string[];
   };
   /** `[events.<name>]` sections: where events are delivered (docs/events.md). */
   events: EndpointConfig[];
@@ -382,6 +388,10 @@ export async function loadServerConfig(
       cloneDir: r.path("push", "clone_dir", ""),
       maxBlobSize: r.num("push", "max_blob_size", 16 * 1024 ** 3, true),
       publicRead: r.bool("push", "public_read", false),
+      writeOnceTags: r
+        .str("push", "write_once_tags", "")
+        .split(/[\s,]+/)
+        .filter((p) => p !== ""),
     },
     events,
     eventsPollMs,

@@ -115,6 +115,7 @@ export function createPushApi(
     mayPull: injected.mayPull ?? (async (_req, name) => publicRepo(name)),
     maxBlobSize: config.push.maxBlobSize,
     publicRead: config.push.publicRead,
+    writeOnceTags: config.push.writeOnceTags,
     afterCommit,
     ...(injected.authorizeWrite === undefined ? { pingChallenge: LOOPBACK_CHALLENGE } : {}),
   });

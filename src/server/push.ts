@@ -16,6 +16,7 @@ import { DigestMismatchError, type BlobStore } from "../storage/types.js";
 import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
+import { recordReferrer, referrerDescriptor } from "./referrers.js";
 import { noRoute, RegistryError } from "./registry-error.js";
 import { ChunkSizeError, ChunkTooLargeError, UploadSessions, type UploadState } from "./upload-sessions.js";
 
@@ -32,6 +33,8 @@ export interface PushDeps {
   mayPull(req: Req, name: string): Promise<boolean>;
   maxBlobSize: number;
   publicRead: boolean;
+  /** Repository name prefixes whose tags are write-once (`[push] write_once_tags`). */
+  writeOnceTags?: readonly string[];
   /**
    * A `WWW-Authenticate` challenge for the `/v2/` ping of a request without credentials:
    * clients learn from the ping how to authenticate, and send credentials only when asked.
@@ -354,8 +357,22 @@ export class PushApi {
     const { root, subject } = await checkManifest(this.deps.store, repository, bytes, contentType);
     const metadataPath = `data/${metadataFileName(this.deps.isv, name)}`;
     const tags = byDigest ? [] : [reference];
+    const writeOnce = byDigest ? undefined : writeOnceRule(this.deps.writeOnceTags ?? [], name);
+    // Checked before anything is stored, and again inside the commit (a concurrent PUT of the tag).
+    const refuseMove = (text: string | undefined) => {
+      const current = text === undefined ? undefined : tagsOf(text)[reference];
+      if (writeOnce !== undefined && current !== undefined && current !== digest) {
+        throw new RegistryError(
+          409,
+          "DENIED",
+          `tag ${reference} of ${name} is write-once ([push] write_once_tags = ${writeOnce}) and already names ${current}; push under a new tag`,
+          { tag: reference, digest: current },
+        );
+      }
+    };
     try {
       const existing = await this.deps.metadata.read(metadataPath);
+      refuseMove(existing);
       const existingTags = existing === undefined ? [] : Object.keys(tagsOf(existing));
       const result = await publishTarget({
         store: this.deps.store,
@@ -373,9 +390,21 @@ export class PushApi {
       const message = `${this.deps.isv} push ${name}${byDigest ? `@${digest}` : `:${reference}`} (registry API)`;
       const { commit } = await this.deps.metadata.update(
         message,
-        (files) => writePublications(files, [{ metadataPath, result }], new Date()),
+        async (files) => {
+          refuseMove(await files.read(metadataPath));
+          await writePublications(files, [{ metadataPath, result }], new Date());
+        },
         author,
       );
+      if (subject !== undefined) {
+        const json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+        await recordReferrer(
+          this.deps.store,
+          repository,
+          subject,
+          referrerDescriptor(json, contentType, digest, bytes.length),
+        );
+      }
       if (commit !== undefined) await this.deps.afterCommit?.();
     } catch (err) {
       if (err instanceof UserError) throw new RegistryError(409, "DENIED", errorMessage(err));
@@ -388,6 +417,13 @@ export class PushApi {
       ...(subject === undefined ? {} : { "OCI-Subject": subject }),
     });
   }
+}
+
+/** The `write_once_tags` prefix that covers repository `name`, if any. */
+export function writeOnceRule(prefixes: readonly string[], name: string): string | undefined {
+  return prefixes.find((p) =>
+    p === "*" ? true : p.endsWith("/") ? name.startsWith(p) : name === p || name.startsWith(`${p}/`),
+  );
 }
 
 function tagsOf(text: string): Record<string, string> {
