@@ -72,6 +72,10 @@ export interface ServerConfig {
      * repositories, `acme/base` that one repository; `*` every repository.
      */
     writeOnceTags: string[];
+    /** Seconds an upload session may sit untouched before it is swept (`upload_max_age`, 1 day). */
+    uploadMaxAge: number;
+    /** Seconds between sweeps (`upload_sweep_interval`, 10 minutes; 0 turns sweeping off). */
+    uploadSweepInterval: number;
   };
   /** `[events.<name>]` sections: where events are delivered (docs/events.md). */
   events: EndpointConfig[];
@@ -392,6 +396,8 @@ export async function loadServerConfig(
         .str("push", "write_once_tags", "")
         .split(/[\s,]+/)
         .filter((p) => p !== ""),
+      uploadMaxAge: r.num("push", "upload_max_age", 86_400, true),
+      uploadSweepInterval: r.num("push", "upload_sweep_interval", 600, true),
     },
     events,
     eventsPollMs,

@@ -109,7 +109,12 @@ function queryDigest(value: string | null, what: string): Digest {
 }
 
 export class PushApi {
-  private readonly sessions: UploadSessions;
+  /** The upload sessions (the server sweeps abandoned ones, upload-sweep.ts). */
+  readonly sessions: UploadSessions;
+
+  get store(): BlobStore {
+    return this.deps.store;
+  }
 
   constructor(private readonly deps: PushDeps) {
     this.sessions = new UploadSessions(deps.store, deps.maxBlobSize, deps.warn);

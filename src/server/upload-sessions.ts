@@ -421,6 +421,26 @@ export class UploadSessions {
     for (const key of keys) await this.store.delete(key);
   }
 
+  /**
+   * Remove the sessions nobody has written to for `maxAgeMs` (their newest object is older),
+   * aborting their multipart uploads; returns how many.
+   */
+  async sweep(maxAgeMs: number, now: Date): Promise<number> {
+    const newest = new Map<string, number>();
+    for await (const object of this.store.list(UPLOADS_PREFIX)) {
+      const id = object.key.slice(UPLOADS_PREFIX.length).split("/")[0] ?? "";
+      const at = object.lastModified.getTime();
+      if (at > (newest.get(id) ?? -Infinity)) newest.set(id, at);
+    }
+    let removed = 0;
+    for (const [id, at] of newest) {
+      if (now.getTime() - at <= maxAgeMs || !isUploadId(id)) continue;
+      await this.remove(id);
+      removed += 1;
+    }
+    return removed;
+  }
+
   private async writeState(id: string, state: UploadState): Promise<void> {
     await this.store.put(stateKey(id, state.offset), Buffer.from(JSON.stringify(state)), {
       contentType: "application/json",
