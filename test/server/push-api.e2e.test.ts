@@ -345,7 +345,7 @@ describe("the OCI push workflow over HTTP", () => {
   }, 60_000);
 });
 
-describe("referrers and write-once tags", () => {
+describe("referrers, write-once tags, content discovery and management", () => {
   const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
   const EMPTY = Buffer.from("{}");
   const emptyConfig = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(EMPTY), size: 2 };
@@ -458,6 +458,37 @@ describe("referrers and write-once tags", () => {
     expect(other.res.status).toBe(201);
     const elsewhere = await req(`/v2/acme/unsigned/referrers/${image.digest}`);
     expect(((await elsewhere.json()) as { manifests: unknown[] }).manifests).toEqual([]);
+  }, 120_000);
+
+  it("content discovery and management: tags list pages with n, last and Link; DELETE answers 405", async () => {
+    const tags = ["a1", "b2", "c3"];
+    let image: Awaited<ReturnType<typeof pushImage>> | undefined;
+    for (const tag of tags) {
+      image = await pushImage("acme/listed", tag, "listed");
+      expect(image.res.status).toBe(201);
+    }
+    const first = await req("/v2/acme/listed/tags/list?n=2");
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ name: "acme/listed", tags: ["a1", "b2"] });
+    const link = first.headers.get("link");
+    expect(link).toBe('</v2/acme/listed/tags/list?n=2&last=b2>; rel="next"');
+    const second = await req(/<([^>]+)>/.exec(link!)![1]!);
+    expect(await second.json()).toEqual({ name: "acme/listed", tags: ["c3"] });
+    expect(second.headers.get("link")).toBeNull();
+    const all = await req("/v2/acme/listed/tags/list");
+    expect(((await all.json()) as { tags: string[] }).tags).toEqual(tags);
+
+    // Deletion is not enabled: the spec's answer is 405 for manifests, tags and blobs alike.
+    for (const path of [
+      `/v2/acme/listed/manifests/${image!.digest}`,
+      "/v2/acme/listed/manifests/a1",
+      `/v2/acme/listed/blobs/${sha(Buffer.from("layer of listed"))}`,
+    ]) {
+      const res = await req(path, { method: "DELETE" });
+      expect(res.status).toBe(405);
+      expect(await errorCode(res)).toBe("UNSUPPORTED");
+    }
+    expect((await req("/v2/acme/listed/manifests/a1", { method: "HEAD" })).status).toBe(200);
   }, 120_000);
 
   it("a write-once tag is never moved: the same manifest again is fine, another one is refused", async () => {
