@@ -28,11 +28,13 @@ export class Lease {
     private readonly ttlMs: number,
     private readonly settleMs: number,
     private readonly now: () => number = Date.now,
+    /** Where the lease lives: the event delivery's by default; other periodic jobs pass their own. */
+    private readonly key: string = LEASE_KEY,
   ) {}
 
   private async read(): Promise<LeaseBody | undefined> {
     try {
-      const body = JSON.parse((await this.store.getBuffer(LEASE_KEY)).toString("utf8")) as LeaseBody;
+      const body = JSON.parse((await this.store.getBuffer(this.key)).toString("utf8")) as LeaseBody;
       return typeof body.owner === "string" && typeof body.expires === "number" ? body : undefined;
     } catch (err) {
       if (err instanceof ObjectNotFoundError || err instanceof SyntaxError) return undefined;
@@ -44,7 +46,7 @@ export class Lease {
     this.token ??= randomBytes(8).toString("hex");
     const expires = this.now() + this.ttlMs;
     const body: LeaseBody = { owner: this.owner, token: this.token, expires };
-    await this.store.put(LEASE_KEY, Buffer.from(JSON.stringify(body)), { contentType: "application/json" });
+    await this.store.put(this.key, Buffer.from(JSON.stringify(body)), { contentType: "application/json" });
     this.expires = expires;
   }
 
@@ -73,7 +75,7 @@ export class Lease {
   async release(): Promise<void> {
     const current = await this.read().catch(() => undefined);
     if (current?.owner === this.owner && current.token === this.token) {
-      await this.store.delete(LEASE_KEY).catch(() => undefined);
+      await this.store.delete(this.key).catch(() => undefined);
     }
     this.token = undefined;
   }

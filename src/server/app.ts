@@ -121,6 +121,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       metrics,
       access,
       ...(deps.observer === undefined ? {} : { pulled: (pull: PullInfo) => deps.observer?.pulled(pull) }),
+      ...(deps.store === undefined ? {} : { store: deps.store }),
       // Most requests (manifests, blobs) never look at the query: parse it only on demand.
       get query() {
         return (query ??= new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)));

@@ -64,6 +64,18 @@ export interface ServerConfig {
     /** This process's working clone of the app repository. */
     cloneDir: string;
     maxBlobSize: number;
+    /** Write pushed objects world-readable (S3 ACL public-read), for anonymous public redirects. */
+    publicRead: boolean;
+    /**
+     * `write_once_tags`: repository name prefixes whose tags are write-once: once a tag names a
+     * manifest, a PUT that would move it is refused. `acme/releases/` covers that folder's
+     * repositories, `acme/base` that one repository; `*` every repository.
+     */
+    writeOnceTags: string[];
+    /** Seconds an upload session may sit untouched before it is swept (`upload_max_age`, 1 day). */
+    uploadMaxAge: number;
+    /** Seconds between sweeps (`upload_sweep_interval`, 10 minutes; 0 turns sweeping off). */
+    uploadSweepInterval: number;
   };
   /** `[events.<name>]` sections: where events are delivered (docs/events.md). */
   events: EndpointConfig[];
@@ -379,6 +391,13 @@ export async function loadServerConfig(
       appBranch: r.str("push", "app_branch", "main"),
       cloneDir: r.path("push", "clone_dir", ""),
       maxBlobSize: r.num("push", "max_blob_size", 16 * 1024 ** 3, true),
+      publicRead: r.bool("push", "public_read", false),
+      writeOnceTags: r
+        .str("push", "write_once_tags", "")
+        .split(/[\s,]+/)
+        .filter((p) => p !== ""),
+      uploadMaxAge: r.num("push", "upload_max_age", 86_400, true),
+      uploadSweepInterval: r.num("push", "upload_sweep_interval", 600, true),
     },
     events,
     eventsPollMs,

@@ -1,3 +1,4 @@
+import type { BlobStore } from "../storage/types.js";
 import type { LogFn } from "../crane/load.js";
 import type { RegistryAccess } from "./access.js";
 import type { ServerConfig } from "./config.js";
@@ -21,6 +22,8 @@ export interface RequestContext {
   access: RegistryAccess;
   /** Records a pull (statistics, pull event); its promise ends when the event is stored. */
   pulled?: (pull: PullInfo) => Promise<void> | undefined;
+  /** The registry's store (serve_content directory or bucket), where one is configured. */
+  store?: BlobStore;
   /** Query parameters of the request (parsed on first use). */
   query: URLSearchParams;
 }

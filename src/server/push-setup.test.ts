@@ -3,7 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadServerConfig } from "./config.js";
-import { createPushApi, isLoopback } from "./push-setup.js";
+import { openServerStore } from "./observe.js";
+import { createPushApi, isLoopback, type PushInjected } from "./push-setup.js";
 
 let dir: string;
 beforeEach(async () => {
@@ -26,19 +27,22 @@ async function config(push: string) {
 
 const reload = () => Promise.resolve();
 const nobody = () => false;
+type Conf = Awaited<ReturnType<typeof config>>;
+const create = async (conf: Conf, host: string, injected: PushInjected = {}) =>
+  createPushApi(conf, host, injected, reload, nobody, await openServerStore(conf));
 
 describe("the write API's configuration", () => {
   it("is off unless enabled, and without an access layer stays off (writes answer 405)", async () => {
-    expect(createPushApi(await config(""), "127.0.0.1", {}, reload, nobody)).toBeUndefined();
-    expect(createPushApi(await config("enable = true"), "127.0.0.1", {}, reload, nobody)).toBeUndefined();
+    expect(await create(await config(""), "127.0.0.1")).toBeUndefined();
+    expect(await create(await config("enable = true"), "127.0.0.1")).toBeUndefined();
   });
 
   it("allows unauthenticated writes for loopback testing only on a loopback listen address", async () => {
     const conf = await config("enable = true\nunauthenticated_loopback = true");
-    expect(createPushApi(conf, "127.0.0.1", {}, reload, nobody)).toBeDefined();
-    expect(createPushApi(conf, "::1", {}, reload, nobody)).toBeDefined();
+    expect(await create(conf, "127.0.0.1")).toBeDefined();
+    expect(await create(conf, "::1")).toBeDefined();
     for (const host of ["0.0.0.0", "::", "10.1.2.3", "registry.example.com"]) {
-      expect(() => createPushApi(conf, host, {}, reload, nobody)).toThrow(
+      await expect(create(conf, host)).rejects.toThrow(
         /unauthenticated_loopback is only allowed on a loopback listen address/,
       );
     }
@@ -46,14 +50,21 @@ describe("the write API's configuration", () => {
 
   it("uses an injected access layer whatever the listen address", async () => {
     const conf = await config("enable = true");
-    const api = createPushApi(
-      conf,
-      "0.0.0.0",
-      { authorizeWrite: () => Promise.resolve({ name: "alice", email: "alice@example.com" }) },
-      reload,
-      nobody,
-    );
+    const api = await create(conf, "0.0.0.0", {
+      authorizeWrite: () => Promise.resolve({ name: "alice", email: "alice@example.com" }),
+    });
     expect(api).toBeDefined();
+  });
+
+  it("refuses to start without a store to write to", async () => {
+    const file = join(dir, "bare.conf");
+    await writeFile(
+      file,
+      `[push]\nenable = true\nunauthenticated_loopback = true\napp_remote = ${dir}/remote.git\n`,
+    );
+    await expect(create(await loadServerConfig(file, {}), "127.0.0.1")).rejects.toThrow(
+      /\[push\] needs a store: \[serve_content\] enable, or \[storage\] kind = s3 with a bucket/,
+    );
   });
 
   it("knows loopback peers, including IPv4-mapped ones", () => {

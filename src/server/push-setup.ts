@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { tmpdir } from "node:os";
 import { UserError } from "../errors.js";
 import type { CommitAuthor, MetadataCommitPort } from "../publish/metadata-commit.js";
-import { LocalStore } from "../storage/local.js";
+import { publicObjectUrl } from "../storage/s3-url.js";
 import type { BlobStore } from "../storage/types.js";
 import type { ServerConfig } from "./config.js";
 import { GitMetadataRepository } from "./git-metadata.js";
@@ -58,6 +58,9 @@ export function createPushApi(
   afterCommit: () => Promise<void>,
   /** Without an access layer: what anyone may pull (a known, unprotected repository). */
   publicRepo: (name: string) => boolean,
+  /** The registry's store (openServerStore): the serve_content directory or the S3 bucket. */
+  serverStore?: BlobStore,
+  warn: (message: string) => void = () => undefined,
 ): PushApi | undefined {
   const where = config.file ?? "registry config";
   if (!config.push.enable) return undefined;
@@ -86,13 +89,11 @@ export function createPushApi(
       return { name: user, email: `${user}@loopback.invalid` };
     };
   }
-  const store =
-    injected.store ??
-    (config.serveContent.enable && config.storage.kind === undefined
-      ? new LocalStore(config.serveContent.contentDirV2)
-      : undefined);
+  const store = injected.store ?? serverStore;
   if (store === undefined) {
-    throw new UserError(`${where}: [push] needs local storage ([serve_content] enable) or an injected store`);
+    throw new UserError(
+      `${where}: [push] needs a store: [serve_content] enable, or [storage] kind = s3 with a bucket`,
+    );
   }
   let metadata = injected.metadata;
   if (metadata === undefined) {
@@ -105,17 +106,41 @@ export function createPushApi(
       cloneDir: join(base, String(process.pid)),
     });
   }
-  const root = config.serveContent.contentDirV2.replace(/\/+$/, "");
   return new PushApi({
     store,
     metadata,
     isv: config.isv ?? "",
-    repositoryUrl: (repository) => `file://${root}/${repository}/`,
+    repositoryUrl: repositoryUrlFor(config),
+    warn,
     authorizeWrite,
     mayPull: injected.mayPull ?? ((_req, name) => Promise.resolve(publicRepo(name))),
     maxBlobSize: config.push.maxBlobSize,
-    publicRead: false,
+    publicRead: config.push.publicRead,
+    writeOnceTags: config.push.writeOnceTags,
     afterCommit,
     ...(injected.authorizeWrite === undefined ? { pingChallenge: LOOPBACK_CHALLENGE } : {}),
   });
+}
+
+/** The Crane `url` recorded for a repository, as `raas push` records it for the same storage. */
+function repositoryUrlFor(config: ServerConfig): (repository: string) => string {
+  if (config.serveContent.enable) {
+    const root = config.serveContent.contentDirV2.replace(/\/+$/, "");
+    return (repository) => `file://${root}/${repository}/`;
+  }
+  const storage = config.storage;
+  if (storage.publicBaseUrl !== "") {
+    const base = storage.publicBaseUrl.replace(/\/+$/, "");
+    return (repository) => `${base}/${repository}/`;
+  }
+  return (repository) =>
+    publicObjectUrl(
+      {
+        bucket: storage.bucket,
+        region: storage.region,
+        forcePathStyle: storage.forcePathStyle,
+        ...(storage.endpoint === "" ? {} : { endpoint: storage.endpoint }),
+      },
+      `${repository}/x`,
+    ).slice(0, -1);
 }

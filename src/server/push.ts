@@ -16,6 +16,7 @@ import { DigestMismatchError, type BlobStore } from "../storage/types.js";
 import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
+import { recordReferrer, referrerDescriptor } from "./referrers.js";
 import { noRoute, RegistryError } from "./registry-error.js";
 import { ChunkSizeError, ChunkTooLargeError, UploadSessions, type UploadState } from "./upload-sessions.js";
 
@@ -32,11 +33,15 @@ export interface PushDeps {
   mayPull(req: Req, name: string): Promise<boolean>;
   maxBlobSize: number;
   publicRead: boolean;
+  /** Repository name prefixes whose tags are write-once (`[push] write_once_tags`). */
+  writeOnceTags?: readonly string[];
   /**
    * A `WWW-Authenticate` challenge for the `/v2/` ping of a request without credentials:
    * clients learn from the ping how to authenticate, and send credentials only when asked.
    */
   pingChallenge?: string;
+  /** Problems that do not fail a request (logged). */
+  warn?: (message: string) => void;
   /** Called after a metadata commit (serve it now: read-your-writes). */
   afterCommit?: () => Promise<void>;
 }
@@ -104,10 +109,15 @@ function queryDigest(value: string | null, what: string): Digest {
 }
 
 export class PushApi {
-  private readonly sessions: UploadSessions;
+  /** The upload sessions (the server sweeps abandoned ones, upload-sweep.ts). */
+  readonly sessions: UploadSessions;
+
+  get store(): BlobStore {
+    return this.deps.store;
+  }
 
   constructor(private readonly deps: PushDeps) {
-    this.sessions = new UploadSessions(deps.store, deps.maxBlobSize);
+    this.sessions = new UploadSessions(deps.store, deps.maxBlobSize, deps.warn);
   }
 
   /**
@@ -218,7 +228,7 @@ export class PushApi {
       new RegistryError(404, "BLOB_UPLOAD_UNKNOWN", "blob upload unknown to registry", {
         id: id.slice(0, 64),
       });
-    let state = await this.sessions.current(id, repository);
+    const state = await this.sessions.current(id, repository);
     if (state === undefined) throw unknown();
     const progress = (s: UploadState) => ({
       ...API_VERSION_HEADER,
@@ -228,22 +238,29 @@ export class PushApi {
     });
     if (method === "GET" || method === "HEAD") return send(req, res, 204, "", progress(state));
     if (method === "DELETE") {
-      await this.sessions.remove(id);
+      await this.sessions.remove(id, state);
       return send(req, res, 204, "", API_VERSION_HEADER);
     }
     if (method !== "PATCH" && method !== "PUT") {
       throw new RegistryError(405, "UNSUPPORTED", "the operation is unsupported");
     }
-    const digest = method === "PUT" ? queryDigest(ctx.query.get("digest"), "digest") : undefined;
-    state = await this.appendBody(req, id, state, progress);
-    if (digest === undefined) return send(req, res, 202, "", progress(state));
-    if ((await this.sessions.digestOf(state)) !== digest) {
-      throw new RegistryError(400, "DIGEST_INVALID", "uploaded content does not match the digest", {
-        digest,
-      });
+    if (method === "PATCH") {
+      const next = await this.withBody(req, state, progress, (expected) =>
+        this.sessions.append(id, state, req, expected),
+      );
+      return send(req, res, 202, "", progress(next));
     }
+    const digest = queryDigest(ctx.query.get("digest"), "digest");
     try {
-      await this.sessions.complete(state, blobKey(repository, digest), digest);
+      await this.withBody(req, state, progress, (expected) =>
+        this.sessions.finish(
+          id,
+          state,
+          req,
+          { key: blobKey(repository, digest), digest, publicRead: this.deps.publicRead },
+          expected,
+        ),
+      );
     } catch (err) {
       if (err instanceof DigestMismatchError) {
         throw new RegistryError(400, "DIGEST_INVALID", "uploaded content does not match the digest", {
@@ -252,16 +269,19 @@ export class PushApi {
       }
       throw err;
     }
-    await this.sessions.remove(id);
     this.created(ctx, name, digest);
   }
 
-  private async appendBody(
+  /**
+   * Checks the request's Content-Range and Content-Length against the session, then runs `write`
+   * with the chunk's expected length; errors of the body become the spec's answers.
+   */
+  private async withBody<T>(
     req: Req,
-    id: string,
     state: UploadState,
     progress: (s: UploadState) => Record<string, string>,
-  ): Promise<UploadState> {
+    write: (expected: number | undefined) => Promise<T>,
+  ): Promise<T> {
     const length = contentLength(req);
     const range = req.headers["content-range"];
     let expected: number | undefined;
@@ -286,12 +306,11 @@ export class PushApi {
       }
       expected = end - start + 1;
     }
-    if (length === 0) return state;
     if (length !== undefined && state.offset + length > this.deps.maxBlobSize) {
       throw tooLarge(this.deps.maxBlobSize);
     }
     try {
-      return await this.sessions.append(id, state, req, expected);
+      return await write(expected);
     } catch (err) {
       if (err instanceof ChunkSizeError) {
         throw new RegistryError(
@@ -343,8 +362,22 @@ export class PushApi {
     const { root, subject } = await checkManifest(this.deps.store, repository, bytes, contentType);
     const metadataPath = `data/${metadataFileName(this.deps.isv, name)}`;
     const tags = byDigest ? [] : [reference];
+    const writeOnce = byDigest ? undefined : writeOnceRule(this.deps.writeOnceTags ?? [], name);
+    // Checked before anything is stored, and again inside the commit (a concurrent PUT of the tag).
+    const refuseMove = (text: string | undefined) => {
+      const current = text === undefined ? undefined : tagsOf(text)[reference];
+      if (writeOnce !== undefined && current !== undefined && current !== digest) {
+        throw new RegistryError(
+          409,
+          "DENIED",
+          `tag ${reference} of ${name} is write-once ([push] write_once_tags = ${writeOnce}) and already names ${current}; push under a new tag`,
+          { tag: reference, digest: current },
+        );
+      }
+    };
     try {
       const existing = await this.deps.metadata.read(metadataPath);
+      refuseMove(existing);
       const existingTags = existing === undefined ? [] : Object.keys(tagsOf(existing));
       const result = await publishTarget({
         store: this.deps.store,
@@ -362,9 +395,21 @@ export class PushApi {
       const message = `${this.deps.isv} push ${name}${byDigest ? `@${digest}` : `:${reference}`} (registry API)`;
       const { commit } = await this.deps.metadata.update(
         message,
-        (files) => writePublications(files, [{ metadataPath, result }], new Date()),
+        async (files) => {
+          refuseMove(await files.read(metadataPath));
+          await writePublications(files, [{ metadataPath, result }], new Date());
+        },
         author,
       );
+      if (subject !== undefined) {
+        const json = JSON.parse(bytes.toString("utf8")) as Record<string, unknown>;
+        await recordReferrer(
+          this.deps.store,
+          repository,
+          subject,
+          referrerDescriptor(json, contentType, digest, bytes.length),
+        );
+      }
       if (commit !== undefined) await this.deps.afterCommit?.();
     } catch (err) {
       if (err instanceof UserError) throw new RegistryError(409, "DENIED", errorMessage(err));
@@ -377,6 +422,13 @@ export class PushApi {
       ...(subject === undefined ? {} : { "OCI-Subject": subject }),
     });
   }
+}
+
+/** The `write_once_tags` prefix that covers repository `name`, if any. */
+export function writeOnceRule(prefixes: readonly string[], name: string): string | undefined {
+  return prefixes.find((p) =>
+    p === "*" ? true : p.endsWith("/") ? name.startsWith(p) : name === p || name.startsWith(`${p}/`),
+  );
 }
 
 function tagsOf(text: string): Record<string, string> {

@@ -2,11 +2,13 @@ import { readFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { hostname } from "node:os";
 import { errorMessage, UserError } from "../errors.js";
 import { createRegistryAccess, type RegistryAccess } from "./access.js";
 import { createRegistryApp, type AccessRecord } from "./app.js";
 import { loadServerConfig } from "./config.js";
 import { createPushApi, type PushInjected } from "./push-setup.js";
+import { UploadSweeper } from "./upload-sweep.js";
 import { Metrics } from "./metrics.js";
 import { createObserver, openServerStore } from "./observe.js";
 import { RegistryError } from "./registry-error.js";
@@ -153,7 +155,24 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       const repo = snapshot.index.v2.get(name);
       return repo !== undefined && repo.meta.protected !== true;
     },
+    store,
+    (message) => log({ event: "push", level: "warn", message }),
   );
+  const sweeper =
+    push === undefined || config.push.uploadSweepInterval === 0
+      ? undefined
+      : new UploadSweeper(
+          push.store,
+          push.sessions,
+          {
+            maxAgeMs: config.push.uploadMaxAge * 1000,
+            intervalMs: config.push.uploadSweepInterval * 1000,
+            owner: `${hostname()}:${process.pid}`,
+          },
+          (event) =>
+            log({ event: "upload-sweep", ...(event.error === undefined ? {} : { level: "warn" }), ...event }),
+        );
+  sweeper?.start();
   const handler = createRegistryApp({
     ...(push === undefined ? {} : { push }),
     config,
@@ -193,6 +212,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     commit: () => void commit(),
     close: async () => {
       clearInterval(timer);
+      await sweeper?.stop().catch(() => undefined);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       // A keep-alive connection whose request finishes after this point becomes idle later;

@@ -3,32 +3,61 @@
  * continue an upload another began, and a killed process loses nothing a client cannot resume.
  *
  * Under `.raas-uploads/<id>/` (a prefix no repository can have: repository prefixes start with
- * a letter or digit) a session is a chain of immutable objects:
+ * a letter or digit) a session is a chain of immutable state objects,
  *   state-<offset, 16 digits>   JSON: repository, offset, the parts so far, the SHA-256 state
- *   part-<offset>-<nonce>       the bytes of one chunk
- * A PATCH at offset O reads state-O, stores its chunk as a new part (hashing it on the way, the
- * hash state is restored with hash-wasm's load() so nothing is read twice) and writes
- * state-(O+n). Every object is written once and never changed, so two PATCHes racing on one
- * offset cannot corrupt the session: each produces a complete, consistent state and the
- * longest one is the session's. Completion checks the digest from the saved hash state first,
- * then streams the parts through the store's verified write under the blob's key, so the blob
- * only becomes visible once its bytes are proven.
+ * and the bytes, kept one of two ways:
+ * - in a store with multipart uploads (S3), as parts of one multipart upload whose target is the
+ *   staging key `<id>/blob`. Parts are cut at PART_SIZE as the body streams in (memory: about
+ *   one part per request, whatever the blob's size); what is left at the end of a request, when
+ *   shorter than S3's 5 MiB part minimum, waits in a `pending-<offset>-<nonce>` object and goes
+ *   in front of the next request's bytes. The state records the upload id, each part's number,
+ *   ETag and size, and the pending object. Completion checks the digest from the saved hash
+ *   state; only then is the multipart upload completed (at the staging key, never the blob's)
+ *   and copied server-side to the blob's key. S3 refuses to complete with a part whose ETag is
+ *   not the one recorded, so a part replaced by a racing request cannot slip into a blob.
+ * - elsewhere (local directories), as `part-<offset>-<nonce>` objects, streamed at completion
+ *   through the store's verified write under the blob's key.
+ * A request at offset O reads state-O, hashes its bytes on the way (the hash state is restored
+ * with hash-wasm's load(), so nothing is read twice) and writes state-(O+n). Two requests racing
+ * on one offset each produce a complete, consistent state; the longest one is the session's.
+ * A wrong digest ends the session: its parts are deleted and its multipart upload aborted.
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import { PassThrough, type Readable, Transform, type TransformCallback } from "node:stream";
 import { createSHA256, type IHasher } from "hash-wasm";
 import type { Digest } from "../image/digest.js";
-import type { BlobStore } from "../storage/types.js";
+import {
+  DigestMismatchError,
+  ObjectNotFoundError,
+  type BlobStore,
+  type MultipartUploads,
+  type PutOptions,
+} from "../storage/types.js";
 
 export const UPLOADS_PREFIX = ".raas-uploads/";
 const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 /** More parts than this and the client is sending absurdly small chunks: refuse. */
 export const MAX_PARTS = 10_000;
+/**
+ * Where the store has multipart uploads: the size parts are cut at (grown for a blob limit that
+ * would not fit in S3's 10,000 parts). One such buffer per request in flight bounds memory.
+ */
+export const PART_SIZE = 8 * 1024 * 1024;
+
+export interface MultipartState {
+  uploadId: string;
+  parts: { number: number; etag: string; size: number }[];
+}
 
 export interface UploadState {
   repository: string;
   offset: number;
+  /** Local stores: the part objects, in order. */
   parts: { key: string; size: number }[];
+  /** Stores with multipart uploads, once the first part is sent. */
+  multipart?: MultipartState;
+  /** Stores with multipart uploads: the bytes after the last part (fewer than a part's minimum). */
+  pending?: { key: string; size: number };
   /** hash-wasm SHA-256 state after `offset` bytes, base64. */
   hash: string;
   started: string;
@@ -41,6 +70,9 @@ export function isUploadId(id: string): boolean {
 
 const pad = (n: number) => String(n).padStart(16, "0");
 const stateKey = (id: string, offset: number) => `${UPLOADS_PREFIX}${id}/state-${pad(offset)}`;
+/** Where a session's multipart upload is assembled: never a blob's key. */
+export const stagingKey = (id: string) => `${UPLOADS_PREFIX}${id}/blob`;
+const nonce = () => randomBytes(6).toString("hex");
 
 export class ChunkTooLargeError extends Error {
   constructor(readonly limit: number) {
@@ -70,12 +102,14 @@ async function hasherFrom(state: UploadState | undefined): Promise<IHasher> {
 /** Hashes (with hash-wasm) and counts what flows through; fails past `limit` bytes. */
 class MeteredHash extends Transform {
   bytes = 0;
+  failure: unknown;
   constructor(
     readonly hasher: IHasher,
     private readonly limit: number,
     private readonly expected: number | undefined,
   ) {
     super();
+    this.on("error", (err) => (this.failure ??= err));
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
@@ -92,11 +126,28 @@ class MeteredHash extends Transform {
   }
 }
 
+/** Where the blob goes once its digest is proven. */
+export interface BlobTarget {
+  key: string;
+  digest: Digest;
+  publicRead?: boolean;
+}
+
 export class UploadSessions {
+  private readonly partSize: number;
+
   constructor(
     private readonly store: BlobStore,
     private readonly maxBlobSize: number,
-  ) {}
+    /** Problems that do not fail the request (an abort the store refused). */
+    private readonly warn: (message: string) => void = () => undefined,
+  ) {
+    const mp = store.multipart;
+    this.partSize =
+      mp === undefined
+        ? PART_SIZE
+        : Math.max(PART_SIZE, mp.minPartSize, Math.ceil(maxBlobSize / (mp.maxParts - 1)));
+  }
 
   /** Start a session for `repository` (a storage prefix); returns its id. */
   async start(repository: string, now: Date): Promise<string> {
@@ -115,14 +166,24 @@ export class UploadSessions {
 
   /** The session's newest state, or undefined when there is no such session for `repository`. */
   async current(id: string, repository: string): Promise<UploadState | undefined> {
+    const state = await this.newest(id);
+    return state?.repository === repository ? state : undefined;
+  }
+
+  private async newest(id: string): Promise<UploadState | undefined> {
     if (!isUploadId(id)) return undefined;
     let newest: string | undefined;
     for await (const object of this.store.list(`${UPLOADS_PREFIX}${id}/state-`)) {
       if (newest === undefined || object.key > newest) newest = object.key;
     }
     if (newest === undefined) return undefined;
-    const state = JSON.parse((await this.store.getBuffer(newest)).toString("utf8")) as UploadState;
-    return state.repository === repository ? state : undefined;
+    try {
+      return JSON.parse((await this.store.getBuffer(newest)).toString("utf8")) as UploadState;
+    } catch (err) {
+      // Removed between the listing and the read: the session is gone.
+      if (err instanceof ObjectNotFoundError) return undefined;
+      throw err;
+    }
   }
 
   /**
@@ -130,20 +191,174 @@ export class UploadSessions {
    * (memory stays bounded) and hashed on the way.
    */
   async append(id: string, state: UploadState, body: Readable, expected?: number): Promise<UploadState> {
+    const mp = this.store.multipart;
+    if (mp === undefined) return this.appendPartObject(id, state, body, expected);
+    const { next, tail, created } = await this.receive(mp, id, state, body, expected);
+    try {
+      if (tail.length >= mp.minPartSize) {
+        const sent = await this.sendPart(mp, id, next, tail);
+        return await this.persist(id, state, { ...sent, pending: undefined });
+      }
+      if (next.offset === state.offset) return state; // an empty chunk
+      const pending =
+        tail.length === 0
+          ? undefined
+          : { key: `${UPLOADS_PREFIX}${id}/pending-${pad(next.offset)}-${nonce()}`, size: tail.length };
+      if (pending !== undefined) await this.store.put(pending.key, tail);
+      return await this.persist(id, state, { ...next, pending });
+    } catch (err) {
+      if (created !== undefined) await this.abort(id, created);
+      throw err;
+    }
+  }
+
+  /**
+   * Append `body` and, when everything uploaded hashes to `target.digest`, make the blob visible
+   * at `target.key`; then the session is removed. A wrong digest removes the session too (its
+   * multipart upload aborted) and throws DigestMismatchError: nothing appears at the blob's key.
+   */
+  async finish(
+    id: string,
+    state: UploadState,
+    body: Readable,
+    target: BlobTarget,
+    expected?: number,
+  ): Promise<void> {
+    const mp = this.store.multipart;
+    const put: PutOptions = { digest: target.digest, publicRead: target.publicRead === true };
+    if (mp === undefined) {
+      const last = await this.appendPartObject(id, state, body, expected);
+      await this.checkDigest(id, last, target);
+      await this.streamParts(last, target.key, { ...put, size: last.offset });
+    } else {
+      const { next, tail } = await this.receive(mp, id, state, body, expected);
+      await this.checkDigest(id, next, target);
+      if (next.multipart === undefined) {
+        // Never more than a part: one verified PutObject, no multipart upload at all.
+        await this.store.put(target.key, tail, { ...put, size: next.offset });
+      } else {
+        const sent = tail.length > 0 ? await this.sendPart(mp, id, next, tail) : next;
+        const upload = sent.multipart!;
+        await mp.complete(stagingKey(id), upload.uploadId, upload.parts);
+        const staged = await this.store.head(stagingKey(id));
+        if (staged?.size !== sent.offset) {
+          throw new Error(
+            `upload ${id}: S3 assembled ${staged?.size ?? "no"} bytes, ${sent.offset} were sent`,
+          );
+        }
+        await this.store.copy(stagingKey(id), target.key, { publicRead: target.publicRead === true });
+        // Completed: nothing left to abort, only the staging object and the session's own.
+        await this.remove(id, { ...sent, multipart: undefined });
+        return;
+      }
+    }
+    await this.remove(id);
+  }
+
+  private async checkDigest(id: string, state: UploadState, target: BlobTarget): Promise<void> {
+    const actual: Digest = `sha256:${(await hasherFrom(state)).digest("hex")}`;
+    if (actual === target.digest) return;
+    await this.remove(id, state);
+    throw new DigestMismatchError(
+      target.key,
+      { digest: target.digest },
+      { digest: actual, size: state.offset },
+    );
+  }
+
+  /**
+   * Streams the pending bytes and then `body` (hashed on the way) into parts of `partSize`.
+   * Returns the state after them (not yet written) and the bytes left over, fewer than a part.
+   */
+  private async receive(
+    mp: MultipartUploads,
+    id: string,
+    state: UploadState,
+    body: Readable,
+    expected: number | undefined,
+  ): Promise<{ next: UploadState; tail: Buffer; created: string | undefined }> {
+    const hasher = await hasherFrom(state);
+    const meter = new MeteredHash(hasher, this.maxBlobSize - state.offset, expected);
+    body.on("error", (err) => meter.destroy(err));
+    body.pipe(meter);
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    if (state.pending !== undefined) {
+      held.push(await this.store.getBuffer(state.pending.key));
+      heldBytes = state.pending.size;
+    }
+    let next: UploadState = { ...state, pending: undefined };
+    const created = state.multipart === undefined ? () => next.multipart?.uploadId : () => undefined;
+    try {
+      for await (const chunk of meter) {
+        held.push(chunk as Buffer);
+        heldBytes += (chunk as Buffer).length;
+        while (heldBytes >= this.partSize) {
+          const all = Buffer.concat(held, heldBytes);
+          next = await this.sendPart(mp, id, next, all.subarray(0, this.partSize));
+          const rest = Buffer.from(all.subarray(this.partSize));
+          held = rest.length === 0 ? [] : [rest];
+          heldBytes = rest.length;
+        }
+      }
+      if (expected !== undefined && meter.bytes !== expected) throw new ChunkSizeError(expected, meter.bytes);
+    } catch (err) {
+      const uploadId = created();
+      if (uploadId !== undefined) await this.abort(id, uploadId);
+      throw meter.failure ?? err;
+    }
+    next = {
+      ...next,
+      offset: state.offset + meter.bytes,
+      hash: Buffer.from(hasher.save()).toString("base64"),
+    };
+    return { next, tail: Buffer.concat(held, heldBytes), created: created() };
+  }
+
+  /** Sends `data` as the next part (starting the multipart upload on the first). */
+  private async sendPart(
+    mp: MultipartUploads,
+    id: string,
+    state: UploadState,
+    data: Buffer,
+  ): Promise<UploadState> {
+    const upload = state.multipart ?? { uploadId: await mp.create(stagingKey(id)), parts: [] };
+    const number = upload.parts.length + 1;
+    if (number > mp.maxParts) throw new ChunkTooLargeError(this.maxBlobSize);
+    const etag = await mp.uploadPart(stagingKey(id), upload.uploadId, number, data);
+    return {
+      ...state,
+      multipart: { ...upload, parts: [...upload.parts, { number, etag, size: data.length }] },
+    };
+  }
+
+  /** Writes `next` and drops the pending object `previous` had (the new state no longer needs it). */
+  private async persist(id: string, previous: UploadState, next: UploadState): Promise<UploadState> {
+    await this.writeState(id, next);
+    if (previous.pending !== undefined && previous.pending.key !== next.pending?.key) {
+      await this.store.delete(previous.pending.key).catch(() => undefined);
+    }
+    return next;
+  }
+
+  private async appendPartObject(
+    id: string,
+    state: UploadState,
+    body: Readable,
+    expected?: number,
+  ): Promise<UploadState> {
     if (state.parts.length >= MAX_PARTS) throw new ChunkTooLargeError(this.maxBlobSize);
     const hasher = await hasherFrom(state);
     const meter = new MeteredHash(hasher, this.maxBlobSize - state.offset, expected);
-    const key = `${UPLOADS_PREFIX}${id}/part-${pad(state.offset)}-${randomBytes(6).toString("hex")}`;
+    const key = `${UPLOADS_PREFIX}${id}/part-${pad(state.offset)}-${nonce()}`;
     body.on("error", (err) => meter.destroy(err));
     body.pipe(meter);
-    let failure: unknown;
-    meter.on("error", (err) => (failure = err));
     try {
       await this.store.put(key, meter);
     } catch (err) {
       await this.store.delete(key).catch(() => undefined);
       // The store may wrap the stream's error: what the meter refused is the real cause.
-      throw failure ?? err;
+      throw meter.failure ?? err;
     }
     if (expected !== undefined && meter.bytes !== expected) {
       await this.store.delete(key);
@@ -163,14 +378,8 @@ export class UploadSessions {
     return next;
   }
 
-  /** The digest of everything uploaded so far, from the saved hash state (nothing is re-read). */
-  async digestOf(state: UploadState): Promise<Digest> {
-    const hasher = await hasherFrom(state);
-    return `sha256:${hasher.digest("hex")}`;
-  }
-
-  /** Stream the parts, in order, into the verified write of `key`. */
-  async complete(state: UploadState, key: string, digest: Digest, contentType?: string): Promise<void> {
+  /** Local stores: stream the part objects, in order, into the verified write of `key`. */
+  private async streamParts(state: UploadState, key: string, options: PutOptions): Promise<void> {
     const joined = new PassThrough();
     const parts = state.parts;
     const store = this.store;
@@ -183,19 +392,53 @@ export class UploadSessions {
       }
       joined.end();
     })().catch((err: unknown) => joined.destroy(err instanceof Error ? err : new Error(String(err))));
-    await this.store.put(key, joined, {
-      digest,
-      size: state.offset,
-      ...(contentType === undefined ? {} : { contentType }),
-    });
+    await this.store.put(key, joined, options);
   }
 
-  /** Remove every object of the session (cancel, or after completion). */
-  async remove(id: string): Promise<void> {
+  private async abort(id: string, uploadId: string): Promise<void> {
+    try {
+      await this.store.multipart?.abort(stagingKey(id), uploadId);
+    } catch (err) {
+      // The parts stay invisible; a bucket lifecycle rule (AbortIncompleteMultipartUpload) is the backstop.
+      this.warn(
+        `upload ${id}: aborting multipart upload failed: ${err instanceof Error ? err.message : String(err)}`,
+      );
+    }
+  }
+
+  /**
+   * Remove every object of the session and abort its multipart upload (cancel, a wrong digest,
+   * completion, sweeping).
+   */
+  async remove(id: string, known?: UploadState): Promise<void> {
     if (!isUploadId(id)) return;
+    const state = known ?? (await this.newest(id));
+    if (state?.multipart !== undefined) await this.abort(id, state.multipart.uploadId);
     const keys: string[] = [];
     for await (const object of this.store.list(`${UPLOADS_PREFIX}${id}/`)) keys.push(object.key);
+    // The state objects last: a session interrupted here is still found, and removed again.
+    keys.sort((a, b) => Number(a.includes("/state-")) - Number(b.includes("/state-")));
     for (const key of keys) await this.store.delete(key);
+  }
+
+  /**
+   * Remove the sessions nobody has written to for `maxAgeMs` (their newest object is older),
+   * aborting their multipart uploads; returns how many.
+   */
+  async sweep(maxAgeMs: number, now: Date): Promise<number> {
+    const newest = new Map<string, number>();
+    for await (const object of this.store.list(UPLOADS_PREFIX)) {
+      const id = object.key.slice(UPLOADS_PREFIX.length).split("/")[0] ?? "";
+      const at = object.lastModified.getTime();
+      if (at > (newest.get(id) ?? -Infinity)) newest.set(id, at);
+    }
+    let removed = 0;
+    for (const [id, at] of newest) {
+      if (now.getTime() - at <= maxAgeMs || !isUploadId(id)) continue;
+      await this.remove(id);
+      removed += 1;
+    }
+    return removed;
   }
 
   private async writeState(id: string, state: UploadState): Promise<void> {

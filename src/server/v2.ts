@@ -1,12 +1,13 @@
 import { isDigest } from "../image/digest.js";
-import { isRepositoryName, isTag } from "../image/names.js";
+import { dashed, isRepositoryName, isTag } from "../image/names.js";
 import type { RequestContext } from "./context.js";
 import { craneManifest, craneServe } from "./crane-mode.js";
 import { API_VERSION_HEADER, sendJson } from "./http.js";
 import { isRaasRepo, paginate, raasBlob, raasManifest, raasTagsList } from "./raas-mode.js";
+import { serveReferrers } from "./referrers.js";
 import { noRoute, RegistryError } from "./registry-error.js";
 
-const KINDS = new Set(["manifests", "blobs", "tags"]);
+const KINDS = new Set(["manifests", "blobs", "tags", "referrers"]);
 
 /**
  * `/v2/<name>/<kind>/<ref>`, where `segments` are the decoded path segments after `/v2/`.
@@ -52,6 +53,13 @@ export async function handleV2(ctx: RequestContext, segments: string[]): Promise
     return isRaasRepo(repo)
       ? raasBlob(ctx, repo, ref)
       : craneServe(ctx, repo, `blobs/${ref}`, "application/octet-stream");
+  }
+  if (kind === "referrers") {
+    if (!isDigest(ref)) {
+      throw new RegistryError(400, "DIGEST_INVALID", "invalid digest", { digest: ref.slice(0, 100) });
+    }
+    if (ctx.store === undefined) throw noRoute();
+    return serveReferrers(ctx, ctx.store, dashed(name), ref);
   }
   if (kind === "manifests") {
     if (ref.includes(":") && !isDigest(ref)) {

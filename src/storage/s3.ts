@@ -20,6 +20,7 @@ import {
 } from "./s3-client.js";
 import { copyObject } from "./s3-copy.js";
 import { isNotFound, s3Call, translateS3Error, type S3CallContext } from "./s3-errors.js";
+import { s3MultipartUploads } from "./s3-multipart.js";
 import { PartSlots, uploadObject } from "./s3-upload.js";
 import { describeLocation, publicObjectUrl } from "./s3-url.js";
 import {
@@ -28,6 +29,7 @@ import {
   assertSafeKey,
   type BlobStore,
   type ListedObject,
+  type MultipartUploads,
   type ObjectInfo,
   type PartialWrite,
   type PutOptions,
@@ -57,6 +59,7 @@ export class S3Store implements BlobStore {
   private bucketCheck: Promise<boolean> | undefined;
   /** Multipart part buffers across all concurrent uploads (bounds memory, see s3-upload). */
   private readonly partSlots: PartSlots;
+  readonly multipart: MultipartUploads;
 
   constructor(options: S3StoreOptions) {
     this.options = resolveS3Options(options);
@@ -71,6 +74,7 @@ export class S3Store implements BlobStore {
       where: this.description,
       ...(options.isv === undefined ? {} : { isv: options.isv }),
     };
+    this.multipart = s3MultipartUploads(this.client, this.context);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

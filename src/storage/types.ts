@@ -106,8 +106,30 @@ export interface BlobStore {
    */
   anonymousUrl?(key: string): string;
   makePublicRead?(key: string): Promise<void>;
+  /**
+   * Where the store has multipart uploads of its own (S3): a blob assembled from parts sent in
+   * separate requests, possibly by separate processes, without reading them back. Absent
+   * locally, where the registry's upload sessions keep parts as files.
+   */
+  readonly multipart?: MultipartUploads;
   /** Release connections; the store cannot be used afterwards. Closing twice is fine. */
   close(): Promise<void>;
+}
+
+/** S3 multipart uploads, driven part by part (the registry's resumable blob uploads). */
+export interface MultipartUploads {
+  /** Every part but the last must be at least this long (S3: 5 MiB). */
+  readonly minPartSize: number;
+  /** At most this many parts per upload (S3: 10,000). */
+  readonly maxParts: number;
+  /** Starts an upload that will become `key`; returns its upload id. */
+  create(key: string, options?: Pick<PutOptions, "contentType" | "publicRead">): Promise<string>;
+  /** Sends part `partNumber` (1-based); returns its ETag. Sending a number again replaces it. */
+  uploadPart(key: string, uploadId: string, partNumber: number, body: Buffer): Promise<string>;
+  /** Assembles the parts; S3 refuses a part whose ETag is not the one it holds. */
+  complete(key: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<void>;
+  /** Discards the upload and its parts; an upload that is already gone is not an error. */
+  abort(key: string, uploadId: string): Promise<void>;
 }
 
 export class ObjectNotFoundError extends Error {

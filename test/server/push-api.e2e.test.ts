@@ -87,6 +87,7 @@ beforeAll(async () => {
       `app_remote = ${remote}`,
       `clone_dir = ${root}/clones`,
       "max_blob_size = 50000000",
+      "write_once_tags = acme/frozen/",
       "",
     ].join("\n"),
   );
@@ -156,13 +157,18 @@ describe("the OCI push workflow over HTTP", () => {
     });
     expect(wrong.status).toBe(400);
     expect(await errorCode(wrong)).toBe("DIGEST_INVALID");
-    // The wrong-digest PUT appended its body; the session continues from where it now stands.
-    const done = await req(`${location}?digest=${sha(data)}`, { method: "PUT" });
+    // A wrong digest ends the session (its parts are removed); nothing became visible.
+    expect((await req(location)).status).toBe(404);
+    expect(
+      (await req(`/v2/acme/chunked/blobs/${sha(Buffer.from("other"))}`, { method: "HEAD" })).status,
+    ).toBe(404);
+    const again = (await req("/v2/acme/chunked/blobs/uploads/", { method: "POST" })).headers.get("location")!;
+    const done = await req(`${again}?digest=${sha(data)}`, { method: "PUT", body: data });
     expect(done.status).toBe(201);
     expect(done.headers.get("docker-content-digest")).toBe(sha(data));
     expect(done.headers.get("location")).toBe(`/v2/acme/chunked/blobs/${sha(data)}`);
     // The session is gone once the blob is complete.
-    expect((await req(location)).status).toBe(404);
+    expect((await req(again)).status).toBe(404);
   });
 
   it("monolithic POST, POST then PUT, wrong digest never becomes visible, cancel", async () => {
@@ -339,6 +345,190 @@ describe("the OCI push workflow over HTTP", () => {
   }, 60_000);
 });
 
+describe("referrers, write-once tags, content discovery and management", () => {
+  const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
+  const EMPTY = Buffer.from("{}");
+  const emptyConfig = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(EMPTY), size: 2 };
+
+  /** An image (config + one layer) pushed under `tag`; returns its manifest digest and size. */
+  async function pushImage(name: string, tag: string, seed: string) {
+    const config = Buffer.from(JSON.stringify({ architecture: "amd64", os: "linux", seed }));
+    const layer = Buffer.from(`layer of ${seed}`);
+    await pushBlob(name, config);
+    await pushBlob(name, layer);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        config: {
+          mediaType: "application/vnd.oci.image.config.v1+json",
+          digest: sha(config),
+          size: config.length,
+        },
+        layers: [
+          { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
+        ],
+      }),
+    );
+    const res = await req(`/v2/${name}/manifests/${tag}`, {
+      method: "PUT",
+      body: manifest,
+      headers: { "Content-Type": OCI_MANIFEST },
+    });
+    return { res, digest: sha(manifest), size: manifest.length };
+  }
+
+  /** An artifact manifest (spec 1.1 guidance: empty config, artifactType) whose subject is `subject`. */
+  async function pushReferrer(name: string, subject: { digest: string; size: number }, artifactType: string) {
+    await pushBlob(name, EMPTY);
+    const payload = Buffer.from(`${artifactType} about ${subject.digest}`);
+    await pushBlob(name, payload);
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: OCI_MANIFEST,
+        artifactType,
+        config: emptyConfig,
+        layers: [{ mediaType: "application/octet-stream", digest: sha(payload), size: payload.length }],
+        subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.size },
+        annotations: { "org.opencontainers.image.created": "2026-01-01T00:00:00Z" },
+      }),
+    );
+    const res = await req(`/v2/${name}/manifests/${sha(manifest)}`, {
+      method: "PUT",
+      body: manifest,
+      headers: { "Content-Type": OCI_MANIFEST },
+    });
+    return { res, digest: sha(manifest), size: manifest.length };
+  }
+
+  it("a manifest with a subject is listed by the referrers API, filtered by artifactType", async () => {
+    const image = await pushImage("acme/signed", "1.0", "signed");
+    expect(image.res.status).toBe(201);
+    const sbom = await pushReferrer("acme/signed", image, "application/vnd.example.sbom.v1+json");
+    expect(sbom.res.status).toBe(201);
+    expect(sbom.res.headers.get("oci-subject")).toBe(image.digest);
+    const signature = await pushReferrer("acme/signed", image, "application/vnd.example.signature.v1+json");
+    expect(signature.res.status).toBe(201);
+
+    const all = await req(`/v2/acme/signed/referrers/${image.digest}`);
+    expect(all.status).toBe(200);
+    expect(all.headers.get("content-type")).toBe("application/vnd.oci.image.index.v1+json");
+    expect(all.headers.get("oci-filters-applied")).toBeNull();
+    const index = (await all.json()) as {
+      schemaVersion: number;
+      mediaType: string;
+      manifests: {
+        digest: string;
+        size: number;
+        mediaType: string;
+        artifactType: string;
+        annotations?: object;
+      }[];
+    };
+    expect(index.schemaVersion).toBe(2);
+    expect(index.mediaType).toBe("application/vnd.oci.image.index.v1+json");
+    expect(index.manifests.map((m) => m.digest).sort()).toEqual([sbom.digest, signature.digest].sort());
+    const listed = index.manifests.find((m) => m.digest === sbom.digest)!;
+    expect(listed).toEqual({
+      mediaType: OCI_MANIFEST,
+      digest: sbom.digest,
+      size: sbom.size,
+      artifactType: "application/vnd.example.sbom.v1+json",
+      annotations: { "org.opencontainers.image.created": "2026-01-01T00:00:00Z" },
+    });
+
+    const filtered = await req(
+      `/v2/acme/signed/referrers/${image.digest}?artifactType=${encodeURIComponent("application/vnd.example.sbom.v1+json")}`,
+    );
+    expect(filtered.headers.get("oci-filters-applied")).toBe("artifactType");
+    expect(
+      ((await filtered.json()) as { manifests: { digest: string }[] }).manifests.map((m) => m.digest),
+    ).toEqual([sbom.digest]);
+
+    // A digest nothing refers to: an empty index, not an error. A malformed one: DIGEST_INVALID.
+    const none = await req(`/v2/acme/signed/referrers/${sha(Buffer.from("nothing"))}`);
+    expect(none.status).toBe(200);
+    expect(((await none.json()) as { manifests: unknown[] }).manifests).toEqual([]);
+    const bad = await req("/v2/acme/signed/referrers/sha256:not-hex");
+    expect(bad.status).toBe(400);
+    expect(await errorCode(bad)).toBe("DIGEST_INVALID");
+    // The referrers of one repository are not another's.
+    const other = await pushImage("acme/unsigned", "1.0", "unsigned");
+    expect(other.res.status).toBe(201);
+    const elsewhere = await req(`/v2/acme/unsigned/referrers/${image.digest}`);
+    expect(((await elsewhere.json()) as { manifests: unknown[] }).manifests).toEqual([]);
+  }, 120_000);
+
+  it("content discovery and management: tags list pages with n, last and Link; DELETE answers 405", async () => {
+    const tags = ["a1", "b2", "c3"];
+    let image: Awaited<ReturnType<typeof pushImage>> | undefined;
+    for (const tag of tags) {
+      image = await pushImage("acme/listed", tag, "listed");
+      expect(image.res.status).toBe(201);
+    }
+    const first = await req("/v2/acme/listed/tags/list?n=2");
+    expect(first.status).toBe(200);
+    expect(await first.json()).toEqual({ name: "acme/listed", tags: ["a1", "b2"] });
+    const link = first.headers.get("link");
+    expect(link).toBe('</v2/acme/listed/tags/list?n=2&last=b2>; rel="next"');
+    const second = await req(/<([^>]+)>/.exec(link!)![1]!);
+    expect(await second.json()).toEqual({ name: "acme/listed", tags: ["c3"] });
+    expect(second.headers.get("link")).toBeNull();
+    const all = await req("/v2/acme/listed/tags/list");
+    expect(((await all.json()) as { tags: string[] }).tags).toEqual(tags);
+
+    // Deletion is not enabled: the spec's answer is 405 for manifests, tags and blobs alike.
+    for (const path of [
+      `/v2/acme/listed/manifests/${image!.digest}`,
+      "/v2/acme/listed/manifests/a1",
+      `/v2/acme/listed/blobs/${sha(Buffer.from("layer of listed"))}`,
+    ]) {
+      const res = await req(path, { method: "DELETE" });
+      expect(res.status).toBe(405);
+      expect(await errorCode(res)).toBe("UNSUPPORTED");
+    }
+    expect((await req("/v2/acme/listed/manifests/a1", { method: "HEAD" })).status).toBe(200);
+  }, 120_000);
+
+  it("a write-once tag is never moved: the same manifest again is fine, another one is refused", async () => {
+    const first = await pushImage("acme/frozen/app", "1.0", "frozen-a");
+    expect(first.res.status).toBe(201);
+    const again = await pushImage("acme/frozen/app", "1.0", "frozen-a");
+    expect(again.res.status).toBe(201);
+    const moved = await pushImage("acme/frozen/app", "1.0", "frozen-b");
+    expect(moved.res.status).toBe(409);
+    const body = (await moved.res.json()) as { errors: { code: string; message: string }[] };
+    expect(body.errors[0]?.code).toBe("DENIED");
+    expect(body.errors[0]?.message).toContain("tag 1.0 of acme/frozen/app is write-once");
+    // The tag still names the first manifest; a new tag is fine; outside the prefix tags move.
+    const served = await req("/v2/acme/frozen/app/manifests/1.0", { headers: { Accept: OCI_MANIFEST } });
+    expect(served.headers.get("docker-content-digest")).toBe(first.digest);
+    expect((await pushImage("acme/frozen/app", "1.1", "frozen-b")).res.status).toBe(201);
+    expect((await pushImage("acme/thawed", "1.0", "thawed-a")).res.status).toBe(201);
+    expect((await pushImage("acme/thawed", "1.0", "thawed-b")).res.status).toBe(201);
+
+    // skopeo is refused with the registry's message.
+    const src = join(root, "src-frozen");
+    await writeOciLayoutDir(src, { name: "acme/frozen/app", tag: "1.0", layers: 1, annotations: "skopeo" });
+    const host = base.replace(/^http:\/\//, "");
+    const refused = await run("skopeo", [
+      "copy",
+      "--dest-tls-verify=false",
+      "--dest-creds",
+      "bob:pw",
+      "--retry-times",
+      "0",
+      `oci:${src}:1.0`,
+      `docker://${host}/acme/frozen/app:1.0`,
+    ]).then(
+      () => undefined,
+      (err: { stderr?: string }) => err.stderr ?? "",
+    );
+    expect(refused).toMatch(/write-once/);
+  }, 180_000);
+});
+
 /** One request on a fresh connection, so consecutive requests reach different workers. */
 function fresh(
   method: string,
@@ -423,8 +613,8 @@ describe("upload sessions live in storage", () => {
     // When both landed the longest chain is the session; either way it is one chunk, whole.
     if (statuses.every((st) => st === 202)) expect(range).toBe("0-6999");
     else expect(range).toBe(statuses[0] === 202 ? "0-4999" : "0-6999");
-    const [winner, loser] = range === "0-6999" ? [b, a] : [a, b];
-    expect((await req(`${location}?digest=${sha(loser)}`, { method: "PUT" })).status).toBe(400);
+    const winner = range === "0-6999" ? b : a;
+    // The session's bytes are exactly the winner's chunk: a mix of the two would not hash to it.
     expect((await req(`${location}?digest=${sha(winner)}`, { method: "PUT" })).status).toBe(201);
   });
 });
