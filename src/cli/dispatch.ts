@@ -146,14 +146,21 @@ async function runCommand(
       await requireSetUp(invocation.isv, platform);
       const { runLifecycle } = await import("./dispatch-lifecycle.js");
       const { GitAppRepository } = await import("../app/app-transaction.js");
-      return await runLifecycle(invocation, platform, await ctx.store(), ctx, (remote) => {
-        const appRemote = remote ?? settings.appRemote;
-        return new GitAppRepository({
-          remote: appRemote,
-          branch: settings.appBranch,
-          reporter: ctx.reporter,
-        });
-      });
+      return await runLifecycle(
+        invocation,
+        platform,
+        await ctx.store(),
+        ctx,
+        (remote) => {
+          const appRemote = remote ?? settings.appRemote;
+          return new GitAppRepository({
+            remote: appRemote,
+            branch: settings.appBranch,
+            reporter: ctx.reporter,
+          });
+        },
+        { retention: settings.retention ?? [], events: (settings.events ?? []).length > 0 },
+      );
     }
     case "stats": {
       const { stats } = await import("../commands/stats.js");

@@ -155,6 +155,20 @@ function renderDelete(result: DeleteResult, out: Out): void {
 
 function renderGc(result: GcResult, out: Out): void {
   const g = result.gc;
+  const r = result.retention;
+  if (r !== undefined) {
+    const verb = r.dryRun ? "Would delete" : "Deleted";
+    out.write(
+      `\nRetention (${r.rules.join(", ")}): ${verb.toLowerCase()} ${r.deletedTags} tag(s) of ${r.repositories} repositor${r.repositories === 1 ? "y" : "ies"}\n`,
+    );
+    for (const d of r.decisions) {
+      out.write(
+        `  ${d.delete ? (r.dryRun ? "delete" : "deleted") : "keep  "}  ${d.repository}:${d.tag}  ${d.reasons.join("; ")}\n`,
+      );
+    }
+    for (const name of r.removedRepositories) out.write(`  repository ${name} (no tags left: removed)\n`);
+    if (r.commit !== undefined) out.write(`  commit     ${r.commit}\n`);
+  }
   out.write(
     `\n${g.dryRun ? "Would free" : "Freed"} ${g.freed.count} object(s), ${formatBytes(g.freed.bytes)}\n` +
       `  kept       ${g.reachable.count} referenced object(s), ${formatBytes(g.reachable.bytes)}\n` +

@@ -8,6 +8,7 @@ import { mapLimit } from "../publish/pool.js";
 import type { BlobStore, ListedObject } from "../storage/types.js";
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
+import type { RetentionResult } from "./retention.js";
 
 export interface GcOptions {
   isv: string;
@@ -37,6 +38,8 @@ export interface GcRecord {
 
 export interface GcResult {
   isv: string;
+  /** With --retention: the tags the rules deleted (or would) and kept, before the sweep. */
+  retention?: RetentionResult;
   gc: {
     dryRun: boolean;
     grace: string;
