@@ -54,6 +54,8 @@ const endpoint = (url: string, more: Partial<EndpointConfig> = {}): EndpointConf
   ignoredActions: [],
   ignoredMediaTypes: [],
   maxBacklog: 1000,
+  pullEvents: "window",
+  pullWindowMs: 1000,
   ...more,
 });
 

@@ -10,6 +10,10 @@
  * Writes are group commits: up to `parallel` batch writes are in flight; events that arrive
  * meanwhile queue and the next write carries all of them, so a busy worker makes a few writes
  * per storage round trip, not one per request, and a quiet one adds one write's latency.
+ *
+ * Deferred events (`defer`, the registry's pull events by default) are not waited for: they are
+ * kept in memory and written together once per window, like the pull statistics. A crash loses
+ * at most the events deferred since the last window's write of that process.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -42,6 +46,10 @@ export class Outbox {
   private seq = 0;
   /** Events stored (for metrics and the benchmark). */
   stored = 0;
+  /** Deferred events not yet handed to a write (for metrics). */
+  private deferred: RegistryEvent[] = [];
+  private windowTimer: NodeJS.Timeout | undefined;
+  private windowWrite: Promise<void> | undefined;
 
   constructor(
     private readonly store: BlobStore,
@@ -58,8 +66,63 @@ export class Outbox {
     });
   }
 
-  /** Wait for everything queued so far to be stored. */
+  /** Deferred events waiting for their window's write. */
+  get pendingDeferred(): number {
+    return this.deferred.length;
+  }
+
+  /**
+   * Keep `event` for the next window's write (at most `windowMs` from the first deferred event)
+   * and return at once. A failed write keeps its events for the next window, up to `limit`
+   * events; beyond that the oldest are given to `lost` (counted and logged by the caller).
+   */
+  defer(
+    event: RegistryEvent,
+    windowMs: number,
+    lost: (count: number, err: unknown) => void,
+    limit = 100_000,
+  ): void {
+    this.deferred.push(event);
+    this.arm(windowMs, lost, limit);
+  }
+
+  private arm(windowMs: number, lost: (count: number, err: unknown) => void, limit: number): void {
+    if (this.windowTimer !== undefined || this.windowWrite !== undefined || this.deferred.length === 0) {
+      return;
+    }
+    this.windowTimer = setTimeout(() => {
+      this.windowTimer = undefined;
+      this.windowWrite = this.writeDeferred(lost, limit).finally(() => {
+        this.windowWrite = undefined;
+        // Events deferred while the write ran (or kept after a failed one) wait for the next window.
+        this.arm(windowMs, lost, limit);
+      });
+    }, windowMs);
+    this.windowTimer.unref();
+  }
+
+  private async writeDeferred(lost: (count: number, err: unknown) => void, limit: number): Promise<void> {
+    const batch = this.deferred.splice(0);
+    if (batch.length === 0) return;
+    const results = await Promise.allSettled(batch.map((e) => this.record(e)));
+    const failed = batch.filter((_, i) => results[i]?.status === "rejected");
+    if (failed.length === 0) return;
+    const error = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    this.deferred.unshift(...failed);
+    const over = this.deferred.length - limit;
+    if (over > 0) lost(this.deferred.splice(0, over).length, error.reason);
+  }
+
+  /** Wait for everything queued so far to be stored, deferred events included (shutdown). */
   async flush(): Promise<void> {
+    if (this.windowTimer !== undefined) {
+      clearTimeout(this.windowTimer);
+      this.windowTimer = undefined;
+    }
+    await this.windowWrite;
+    if (this.deferred.length > 0) {
+      await this.writeDeferred(() => undefined, Number.MAX_SAFE_INTEGER);
+    }
     while (this.inFlight > 0 || this.queue.length > 0) {
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }

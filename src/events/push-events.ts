@@ -141,16 +141,18 @@ export interface Promotion {
  */
 export function promoteEvent(p: Promotion): RegistryEvent {
   const problems: string[] = [];
-  if (!isRepositoryName(p.repository))
+  if (!isRepositoryName(p.repository)) {
     problems.push(`"${p.repository.slice(0, 100)}" is not a repository name`);
+  }
   if (p.tag !== undefined && !isTag(p.tag)) problems.push(`"${p.tag.slice(0, 150)}" is not a tag`);
   if (!isDigest(p.digest)) problems.push(`"${p.digest.slice(0, 100)}" is not a sha256 digest`);
   for (const [which, env] of [
     ["from", p.from],
     ["to", p.to],
   ] as const) {
-    if (!ENVIRONMENT.test(env))
+    if (!ENVIRONMENT.test(env)) {
       problems.push(`${which} environment "${env.slice(0, 64)}" is not a valid name`);
+    }
   }
   if (p.from === p.to) problems.push(`from and to are the same environment (${p.from})`);
   if (!Number.isSafeInteger(p.size) || p.size < 0) problems.push("size must be a whole number of bytes");

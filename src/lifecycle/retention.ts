@@ -121,9 +121,9 @@ export function parseRetention(
     if (rule.repositories.length === 0) bad("repositories", "is required (globs over repository names)");
     if (body.keep_last !== undefined) {
       const n = Number(body.keep_last.trim());
-      if (!Number.isInteger(n) || n < 0 || n > 1_000_000)
+      if (!Number.isInteger(n) || n < 0 || n > 1_000_000) {
         bad("keep_last", "must be a whole number 0..1000000");
-      else rule.keepLast = n;
+      } else rule.keepLast = n;
     }
     const younger = duration("keep_younger");
     if (younger !== undefined) rule.keepYoungerMs = younger;

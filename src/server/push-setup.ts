@@ -15,7 +15,7 @@ import type { BlobStore } from "../storage/types.js";
 import type { ServerConfig } from "./config.js";
 import { GitMetadataRepository } from "./git-metadata.js";
 import type { Req } from "./http.js";
-import { PushApi } from "./push.js";
+import { PushApi, type RecordWriteEvent } from "./push.js";
 import { RegistryError } from "./registry-error.js";
 
 export type AuthorizeWrite = (req: Req, name: string, tag?: string) => Promise<CommitAuthor>;
@@ -58,6 +58,8 @@ export function createPushApi(
   afterCommit: () => Promise<void>,
   /** Without an access layer: what anyone may pull (a known, unprotected repository). */
   publicRepo: (name: string) => boolean,
+  /** Push and mount events (observe.ts), when events are recorded. */
+  recordEvent?: RecordWriteEvent,
 ): PushApi | undefined {
   const where = config.file ?? "registry config";
   if (!config.push.enable) return undefined;
@@ -115,6 +117,7 @@ export function createPushApi(
     maxBlobSize: config.push.maxBlobSize,
     publicRead: false,
     afterCommit,
+    ...(recordEvent === undefined ? {} : { recordEvent }),
     ...(injected.authorizeWrite === undefined ? { pingChallenge: LOOPBACK_CHALLENGE } : {}),
   });
 }

@@ -153,6 +153,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
       const repo = snapshot.index.v2.get(name);
       return repo !== undefined && repo.meta.protected !== true;
     },
+    observer?.recordWrite,
   );
   const handler = createRegistryApp({
     ...(push === undefined ? {} : { push }),
