@@ -6,7 +6,7 @@ import { homedir } from "node:os";
 import * as path from "node:path";
 import { parseEndpoints, type EndpointConfig } from "../events/config.js";
 import { isIsvName } from "../image/names.js";
-import { parseRetention } from "../lifecycle/retention.js";
+import { parseRetention } from "./retention.js";
 import type { Sections } from "../crane/ini.js";
 import {
   DEFAULT_MAX_INFLATED_LAYER,

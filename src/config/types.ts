@@ -1,5 +1,5 @@
 import type { EndpointConfig } from "../events/config.js";
-import type { RetentionRule } from "../lifecycle/retention.js";
+import type { RetentionRule } from "./retention.js";
 /** The typed, defaulted configuration (after merging defaults < file < env < flags). */
 export type StorageKind = "local" | "s3";
 export type PlatformKind = "local" | "openshift";
