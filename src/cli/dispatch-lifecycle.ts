@@ -87,6 +87,9 @@ export async function runLifecycle(
           ? {}
           : { graceMs: parseDuration(invocation.options.grace, "--grace") }),
         unsafeGrace: invocation.options.unsafeGrace,
+        ...(invocation.options.uploadAge === undefined
+          ? {}
+          : { uploadAgeMs: parseDuration(invocation.options.uploadAge, "--upload-age") }),
       },
       ctx,
       { store, apps },

@@ -78,6 +78,8 @@ export interface GcFlags {
   unsafeGrace: boolean;
   /** App repositories of other environments sharing the store. */
   alsoApp: string[];
+  /** Remove upload sessions of the write API idle for longer than this duration. */
+  uploadAge?: string;
   /** Apply the ISV's retention rules (delete the tags they do not keep) before collecting. */
   retention: boolean;
   /** Seconds to wait for a deploy after a retention commit. */
@@ -382,6 +384,10 @@ function registerLifecycleCommands(
       "also mark from this app repository (another environment sharing the store; repeatable)",
       collect,
       [],
+    )
+    .option(
+      "--upload-age <duration>",
+      "also remove push-API upload sessions idle for longer than this (at least 1h; default: never)",
     )
     .option(
       "--retention",

@@ -175,6 +175,11 @@ function renderGc(result: GcResult, out: Out): void {
       `  grace      ${g.keptByGrace.count} unreferenced object(s) younger than ${g.grace} kept, ${formatBytes(g.keptByGrace.bytes)}\n`,
   );
   if (g.skipped > 0) out.write(`  skipped    ${g.skipped} rewritten or removed meanwhile\n`);
+  if (g.uploads !== undefined) {
+    out.write(
+      `  uploads    ${g.uploads.sessions} abandoned upload session(s) ${g.dryRun ? "would be " : ""}removed, ${formatBytes(g.uploads.bytes)}; ${g.uploads.active} active kept\n`,
+    );
+  }
   for (const source of g.sources) {
     out.write(
       `  marked     ${source.remote}: ${source.files} file(s), ${source.earlierVersions} earlier version(s)\n`,
