@@ -102,15 +102,26 @@ export class Outbox {
   }
 
   private async writeDeferred(lost: (count: number, err: unknown) => void, limit: number): Promise<void> {
-    const batch = this.deferred.splice(0);
-    if (batch.length === 0) return;
-    const results = await Promise.allSettled(batch.map((e) => this.record(e)));
-    const failed = batch.filter((_, i) => results[i]?.status === "rejected");
-    if (failed.length === 0) return;
-    const error = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
-    this.deferred.unshift(...failed);
-    const over = this.deferred.length - limit;
-    if (over > 0) lost(this.deferred.splice(0, over).length, error.reason);
+    const pending = this.deferred.splice(0);
+    // One object per MAX_BATCH events: a window of pulls costs one write, not one per pull.
+    for (let i = 0; i < pending.length; i += MAX_BATCH) {
+      const batch = pending.slice(i, i + MAX_BATCH);
+      try {
+        await this.putBatch(batch);
+      } catch (err) {
+        this.deferred.unshift(...pending.slice(i));
+        const over = this.deferred.length - limit;
+        if (over > 0) lost(this.deferred.splice(0, over).length, err);
+        return;
+      }
+    }
+  }
+
+  private async putBatch(events: RegistryEvent[]): Promise<void> {
+    const key = `${OUTBOX_PREFIX}${String(Date.now()).padStart(13, "0")}-${this.producer}-${this.seq++}.json`;
+    // No content type: the local store would write a sidecar file for it, one more write per batch.
+    await this.store.put(key, Buffer.from(JSON.stringify({ events })));
+    this.stored += events.length;
   }
 
   /** Wait for everything queued so far to be stored, deferred events included (shutdown). */
@@ -132,11 +143,8 @@ export class Outbox {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (batch.length === 0) return;
     this.inFlight++;
-    const key = `${OUTBOX_PREFIX}${String(Date.now()).padStart(13, "0")}-${this.producer}-${this.seq++}.json`;
     try {
-      // No content type: the local store would write a sidecar file for it, one more write per batch.
-      await this.store.put(key, Buffer.from(JSON.stringify({ events: batch.map((b) => b.event) })));
-      this.stored += batch.length;
+      await this.putBatch(batch.map((b) => b.event));
       for (const b of batch) b.done();
     } catch (err) {
       for (const b of batch) b.done(err);
