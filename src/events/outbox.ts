@@ -124,15 +124,18 @@ export class Outbox {
     this.stored += events.length;
   }
 
-  /** Wait for everything queued so far to be stored, deferred events included (shutdown). */
-  async flush(): Promise<void> {
+  /**
+   * Wait for everything queued so far to be stored, deferred events included (shutdown).
+   * Deferred events the store refuses now are given to `lost`: there is no next window.
+   */
+  async flush(lost: (count: number, err: unknown) => void = () => undefined): Promise<void> {
     if (this.windowTimer !== undefined) {
       clearTimeout(this.windowTimer);
       this.windowTimer = undefined;
     }
     await this.windowWrite;
     if (this.deferred.length > 0) {
-      await this.writeDeferred(() => undefined, Number.MAX_SAFE_INTEGER);
+      await this.writeDeferred(lost, 0);
     }
     while (this.inFlight > 0 || this.queue.length > 0) {
       await new Promise<void>((resolve) => this.idle.push(resolve));

@@ -174,7 +174,7 @@ export function createObserver(
     },
     async close() {
       clearInterval(compaction);
-      await outbox?.flush();
+      await outbox?.flush(unstoredEvents);
       await dispatcher?.stop();
       await counter?.stop();
     },
