@@ -203,8 +203,9 @@ describe("events of the write API and windowed pull events", () => {
       return p.length >= 3 ? p : undefined;
     });
     expect(pulls).toHaveLength(3);
-    for (const e of pulls)
+    for (const e of pulls) {
       expect(e.target).toMatchObject({ repository: "acme/web", tag: "v1", digest: sha(manifest) });
+    }
 
     // Four pulls, then SIGTERM at once (inside the window): shutdown stores them, the restarted
     // registry delivers them.
