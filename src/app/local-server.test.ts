@@ -109,6 +109,8 @@ describe("serverEnvironment", () => {
           ignoredActions: [],
           ignoredMediaTypes: [],
           maxBacklog: 10,
+          pullEvents: "window" as const,
+          pullWindowMs: 1000,
         },
       ],
     };

@@ -7,6 +7,10 @@ import type { CommandContext } from "../commands/types.js";
 import { parseDuration } from "../lifecycle/duration.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Invocation } from "./program.js";
+import type { RegistryEvent } from "../events/envelope.js";
+import { recordEvents } from "../events/push-events.js";
+import type { RetentionRule } from "../lifecycle/retention.js";
+import type { RetentionResult } from "../commands/retention.js";
 
 type LifecycleInvocation = Extract<Invocation, { command: "delete" | "gc" }>;
 
@@ -17,6 +21,8 @@ export async function runLifecycle(
   ctx: CommandContext,
   /** The ISV's app repository, or (with a remote) another environment's. */
   appRepository: (remote?: string) => GitAppRepository,
+  /** The ISV's retention rules, and whether event endpoints are configured (docs/events.md). */
+  settings: { retention: RetentionRule[]; events: boolean } = { retention: [], events: false },
 ): Promise<{ command: "delete"; result: DeleteResult } | { command: "gc"; result: GcResult }> {
   if (invocation.command === "delete") {
     const app = appRepository();
@@ -38,6 +44,9 @@ export async function runLifecycle(
           store,
           registryUrl: platform.appUrl,
           ...(deploy === undefined ? {} : { deploy: () => deploy(timeoutMs) }),
+          ...(settings.events
+            ? { recordEvents: (events: RegistryEvent[]) => recordEvents(store, events) }
+            : {}),
           // Access rules (who may delete what) plug in here as `authorize` once they exist.
         },
       );
@@ -48,6 +57,27 @@ export async function runLifecycle(
   }
   const apps = [appRepository(), ...invocation.options.alsoApp.map((remote) => appRepository(remote))];
   try {
+    let retention: RetentionResult | undefined;
+    if (invocation.options.retention) {
+      // Tags first (one commit, events), then the sweep: the grace window still marks what the
+      // deleted tags referenced, so their blobs are freed by a later run, past the grace period.
+      const { applyRetention } = await import("../commands/retention.js");
+      const deploy = platform.deployAfterPublish;
+      const timeoutMs = invocation.options.timeout * 1000;
+      retention = await applyRetention(
+        { isv: invocation.isv, dryRun: invocation.options.dryRun, rules: settings.retention },
+        ctx,
+        {
+          app: apps[0] as GitAppRepository,
+          store,
+          registryUrl: platform.appUrl,
+          ...(deploy === undefined ? {} : { deploy: () => deploy(timeoutMs) }),
+          ...(settings.events
+            ? { recordEvents: (events: RegistryEvent[]) => recordEvents(store, events) }
+            : {}),
+        },
+      );
+    }
     const { gc } = await import("../commands/gc.js");
     const result = await gc(
       {
@@ -57,11 +87,14 @@ export async function runLifecycle(
           ? {}
           : { graceMs: parseDuration(invocation.options.grace, "--grace") }),
         unsafeGrace: invocation.options.unsafeGrace,
+        ...(invocation.options.uploadAge === undefined
+          ? {}
+          : { uploadAgeMs: parseDuration(invocation.options.uploadAge, "--upload-age") }),
       },
       ctx,
       { store, apps },
     );
-    return { command: "gc", result };
+    return { command: "gc", result: retention === undefined ? result : { ...result, retention } };
   } finally {
     for (const app of apps) await app.close();
   }

@@ -146,16 +146,23 @@ async function runCommand(
       await requireSetUp(invocation.isv, platform);
       const { runLifecycle } = await import("./dispatch-lifecycle.js");
       const { GitAppRepository } = await import("../app/app-transaction.js");
-      return await runLifecycle(invocation, platform, await ctx.store(), ctx, (remote) => {
-        const appRemote = remote ?? settings.appRemote;
-        return new GitAppRepository({
-          remote: appRemote,
-          branch: settings.appBranch,
-          reporter: ctx.reporter,
-          // The cache holds one remote's objects; another environment's app has its own clone.
-          ...(remote === undefined ? { objectCache: path.join(settings.isvDir, "app-objects.git") } : {}),
-        });
-      });
+      return await runLifecycle(
+        invocation,
+        platform,
+        await ctx.store(),
+        ctx,
+        (remote) => {
+          const appRemote = remote ?? settings.appRemote;
+          return new GitAppRepository({
+            remote: appRemote,
+            branch: settings.appBranch,
+            reporter: ctx.reporter,
+            // The cache holds one remote's objects; another environment's app has its own clone.
+            ...(remote === undefined ? { objectCache: path.join(settings.isvDir, "app-objects.git") } : {}),
+          });
+        },
+        { retention: settings.retention ?? [], events: (settings.events ?? []).length > 0 },
+      );
     }
     case "stats": {
       const { stats } = await import("../commands/stats.js");

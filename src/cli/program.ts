@@ -78,6 +78,12 @@ export interface GcFlags {
   unsafeGrace: boolean;
   /** App repositories of other environments sharing the store. */
   alsoApp: string[];
+  /** Remove upload sessions of the write API idle for longer than this duration. */
+  uploadAge?: string;
+  /** Apply the ISV's retention rules (delete the tags they do not keep) before collecting. */
+  retention: boolean;
+  /** Seconds to wait for a deploy after a retention commit. */
+  timeout: number;
 }
 
 const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
@@ -379,7 +385,25 @@ function registerLifecycleCommands(
       collect,
       [],
     )
-    .addHelpText("after", "\nExamples:\n  $ raas gc acme --dry-run\n  $ raas gc acme --grace 7d --json")
+    .option(
+      "--upload-age <duration>",
+      "also remove push-API upload sessions idle for longer than this (at least 1h; default: never)",
+    )
+    .option(
+      "--retention",
+      "first delete the tags the ISV's retention rules do not keep (one commit; [retention.<isv>.<rule>] in raas.cfg)",
+      false,
+    )
+    .option(
+      "--timeout <seconds>",
+      "wait at most this long for a deploy after a retention commit",
+      positiveInt,
+      300,
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  $ raas gc acme --dry-run\n  $ raas gc acme --grace 7d --json\n  $ raas gc acme --retention --dry-run",
+    )
     .action(async (isv: string, options: GcFlags, cmd: Command) => {
       await run({ command: "gc", isv, options }, globals(cmd));
     });

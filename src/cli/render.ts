@@ -155,12 +155,31 @@ function renderDelete(result: DeleteResult, out: Out): void {
 
 function renderGc(result: GcResult, out: Out): void {
   const g = result.gc;
+  const r = result.retention;
+  if (r !== undefined) {
+    const verb = r.dryRun ? "Would delete" : "Deleted";
+    out.write(
+      `\nRetention (${r.rules.join(", ")}): ${verb.toLowerCase()} ${r.deletedTags} tag(s) of ${r.repositories} repositor${r.repositories === 1 ? "y" : "ies"}\n`,
+    );
+    for (const d of r.decisions) {
+      out.write(
+        `  ${d.delete ? (r.dryRun ? "delete" : "deleted") : "keep  "}  ${d.repository}:${d.tag}  ${d.reasons.join("; ")}\n`,
+      );
+    }
+    for (const name of r.removedRepositories) out.write(`  repository ${name} (no tags left: removed)\n`);
+    if (r.commit !== undefined) out.write(`  commit     ${r.commit}\n`);
+  }
   out.write(
     `\n${g.dryRun ? "Would free" : "Freed"} ${g.freed.count} object(s), ${formatBytes(g.freed.bytes)}\n` +
       `  kept       ${g.reachable.count} referenced object(s), ${formatBytes(g.reachable.bytes)}\n` +
       `  grace      ${g.keptByGrace.count} unreferenced object(s) younger than ${g.grace} kept, ${formatBytes(g.keptByGrace.bytes)}\n`,
   );
   if (g.skipped > 0) out.write(`  skipped    ${g.skipped} rewritten or removed meanwhile\n`);
+  if (g.uploads !== undefined) {
+    out.write(
+      `  uploads    ${g.uploads.sessions} abandoned upload session(s) ${g.dryRun ? "would be " : ""}removed, ${formatBytes(g.uploads.bytes)}; ${g.uploads.active} active kept\n`,
+    );
+  }
   for (const source of g.sources) {
     out.write(
       `  marked     ${source.remote}: ${source.files} file(s), ${source.earlierVersions} earlier version(s)\n`,

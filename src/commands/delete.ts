@@ -1,6 +1,9 @@
 import { parseMetadata } from "../crane/parse.js";
 import { serializeMetadata } from "../crane/serialize.js";
 import type { CraneV4 } from "../crane/types.js";
+import type { RegistryEvent } from "../events/envelope.js";
+import { deleteEvents, type RemovedImages } from "../events/push-events.js";
+import type { Digest } from "../image/digest.js";
 import { UserError } from "../errors.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import {
@@ -48,6 +51,8 @@ export interface DeleteDeps {
   registryUrl: string;
   deploy?: () => Promise<string>;
   authorize?: AuthorizeDelete;
+  /** Store events in the ISV's outbox; undefined when no event endpoint is configured. */
+  recordEvents?: (events: RegistryEvent[]) => Promise<void>;
 }
 
 export interface DeleteResult {
@@ -98,23 +103,24 @@ export async function deleteImage(
   }
 
   const step = ctx.reporter.step(`Deleting ${what}: committing to ${deps.app.remote}`);
+  let before: CraneV4;
   const { commit } = await deps.app.update(`${options.isv} delete ${what}`, async (files) => {
     const current = await readV4((p) => files.read(p), metadataPath, name, options.isv);
     plan = planDeletion(current, reference, new Date());
+    before = current;
     await applyPlan(files, plan, current, metadataPath, v1Path);
   });
   // update() runs the change at least once, or throws.
   const done = plan!;
+  if (commit !== undefined && deps.recordEvents !== undefined) {
+    // Delete events (docs/events.md): in the outbox once the deletion is committed.
+    await deps.recordEvents(deleteEvents(removedImages(name, before!, done), deps.registryUrl));
+  }
   step.succeed(
     `Deleted ${describePlan(done)}${commit === undefined ? "" : ` (commit ${commit.slice(0, 12)})`}`,
   );
 
-  if (done.next !== undefined) {
-    const tags = Object.keys(done.next["x-raas"]?.tags ?? {}).sort();
-    await deps.store.put(tagsListKey(done.next.repository), Buffer.from(JSON.stringify({ name, tags })), {
-      contentType: "application/json",
-    });
-  }
+  if (done.next !== undefined) await writeTagsList(deps.store, name, done.next);
   if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();
   let deployed: boolean | null = null;
   if (options.wait) {
@@ -141,7 +147,30 @@ export async function deleteImage(
   }
 }
 
-async function applyPlan(
+/** What a deletion removed, with the manifest records the events describe. */
+export function removedImages(name: string, before: CraneV4, plan: DeletionPlan): RemovedImages {
+  const ext = before["x-raas"];
+  const record = (digest: string) => {
+    const m = ext?.manifests[digest as Digest];
+    return { digest, mediaType: m?.mediaType ?? "", size: m?.size ?? 0 };
+  };
+  return {
+    repository: name,
+    tags: plan.removedTags.map((tag) => ({ tag, ...record(ext?.tags[tag] ?? "") })),
+    manifests: plan.removedManifests.map(record),
+  };
+}
+
+/** Rewrite `<repository>/tags/list` after a commit (Crane clients read it from storage). */
+export async function writeTagsList(store: BlobStore, name: string, next: CraneV4): Promise<void> {
+  const tags = Object.keys(next["x-raas"]?.tags ?? {}).sort();
+  await store.put(tagsListKey(next.repository), Buffer.from(JSON.stringify({ name, tags })), {
+    contentType: "application/json",
+  });
+}
+
+/** Write what a deletion plan leaves (or remove the files of a repository that lost its last tag). */
+export async function applyPlan(
   files: RepoFiles,
   plan: DeletionPlan,
   current: CraneV4,
@@ -164,7 +193,8 @@ async function applyPlan(
   }
 }
 
-async function readV4(
+/** The Crane v4 metadata of `name`, checked to be a file raas wrote for it. */
+export async function readV4(
   read: (path: string) => Promise<string | undefined>,
   path: string,
   name: string,

@@ -5,9 +5,11 @@ import { emptyReachable } from "../lifecycle/reachable.js";
 import { SweepPlanner, tally, type Tally } from "../lifecycle/sweep.js";
 import { formatDuration } from "../lifecycle/duration.js";
 import { mapLimit } from "../publish/pool.js";
+import { MIN_UPLOAD_AGE_MS, sweepUploadSessions, type UploadSweep } from "../lifecycle/uploads.js";
 import type { BlobStore, ListedObject } from "../storage/types.js";
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
+import type { RetentionResult } from "./retention.js";
 
 export interface GcOptions {
   isv: string;
@@ -15,6 +17,8 @@ export interface GcOptions {
   graceMs?: number;
   /** Allow a grace below MIN_GRACE_MS (tests, or a store nobody publishes to). */
   unsafeGrace?: boolean;
+  /** Also remove upload sessions of the write API idle for longer than this (lifecycle/uploads.ts). */
+  uploadAgeMs?: number;
 }
 
 export interface GcDeps {
@@ -37,6 +41,8 @@ export interface GcRecord {
 
 export interface GcResult {
   isv: string;
+  /** With --retention: the tags the rules deleted (or would) and kept, before the sweep. */
+  retention?: RetentionResult;
   gc: {
     dryRun: boolean;
     grace: string;
@@ -53,6 +59,8 @@ export interface GcResult {
     skipped: number;
     freedKeys: string[];
     keptByGraceKeys: string[];
+    /** With --upload-age: abandoned upload sessions removed (or, with --dry-run, that would be). */
+    uploads?: UploadSweep;
     durationMs: number;
   };
 }
@@ -70,6 +78,20 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
         hint:
           "GC may delete blobs a push uploaded but has not committed yet when a push takes longer than the " +
           "grace period. Use --unsafe-grace only when nobody publishes to this store meanwhile.",
+        exitCode: 2,
+        code: "UNSAFE_GRACE",
+      },
+    );
+  }
+  if (
+    options.uploadAgeMs !== undefined &&
+    options.uploadAgeMs < MIN_UPLOAD_AGE_MS &&
+    options.unsafeGrace !== true
+  ) {
+    throw new UserError(
+      `an upload age of ${formatDuration(options.uploadAgeMs)} is below the safe minimum of ${formatDuration(MIN_UPLOAD_AGE_MS)}`,
+      {
+        hint: "A client that pauses an upload longer than this would lose it. Use --unsafe-grace only when nobody uploads meanwhile.",
         exitCode: 2,
         code: "UNSAFE_GRACE",
       },
@@ -104,6 +126,15 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
     freed = plan.sweep.filter((_, i) => done[i] === true);
     skipped = plan.sweep.length - freed.length;
   }
+  const uploads =
+    options.uploadAgeMs === undefined
+      ? undefined
+      : await sweepUploadSessions(deps.store, {
+          olderThanMs: options.uploadAgeMs,
+          now: now(),
+          dryRun: options.dryRun,
+          concurrency: deps.concurrency ?? 16,
+        });
   const result: GcResult = {
     isv: options.isv,
     gc: {
@@ -119,6 +150,7 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
       skipped,
       freedKeys: freed.slice(0, deps.listLimit ?? 1000).map((o) => o.key),
       keptByGraceKeys: plan.graceKept.slice(0, deps.listLimit ?? 1000).map((o) => o.key),
+      ...(uploads === undefined ? {} : { uploads }),
       durationMs: now().getTime() - started.getTime(),
     },
   };

@@ -236,7 +236,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       const sizes = new Map(
         publications.flatMap((p) => p.result.manifestFiles).map((m) => [m.digest as string, m.bytes.length]),
       );
-      await deps.recordEvents(pushEvents(images, sizes, deps.platform.appUrl, "raas-cli"));
+      await deps.recordEvents(pushEvents(images, sizes, deps.platform.appUrl));
     }
     const deploy = deps.platform.deployAfterPublish;
     if (commit !== undefined && deploy !== undefined) await deploy(options.timeoutSeconds * 1000);

@@ -6,6 +6,7 @@ import { homedir } from "node:os";
 import * as path from "node:path";
 import { parseEndpoints, type EndpointConfig } from "../events/config.js";
 import { isIsvName } from "../image/names.js";
+import { parseRetention } from "./retention.js";
 import type { Sections } from "../crane/ini.js";
 import {
   DEFAULT_MAX_INFLATED_LAYER,
@@ -77,6 +78,7 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   const isvs: Record<string, IsvSection> = {};
   for (const [section, body] of Object.entries(sections)) {
     if (section.startsWith("events.")) continue; // event endpoints: parsed by eventEndpoints()
+    if (section.startsWith("retention.")) continue; // retention rules: src/lifecycle/retention.ts
     const known = GLOBAL_SECTIONS.has(section);
     if (!known && !isIsvName(section)) {
       problems.errors.push(
@@ -218,5 +220,6 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
     },
     isvs: file.isvs,
     events: eventEndpoints(input.sections, problems),
+    retention: parseRetention(input.sections, problems.errors),
   };
 }

@@ -183,5 +183,6 @@ export async function resolveIsv(
     maxInflatedLayer: config.maxInflatedLayer,
     auth: { ...config.auth, mode: section.auth ?? config.auth.mode },
     events: config.events ?? [],
+    retention: config.retention?.[isv] ?? [],
   };
 }

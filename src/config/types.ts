@@ -1,4 +1,5 @@
 import type { EndpointConfig } from "../events/config.js";
+import type { RetentionRule } from "./retention.js";
 /** The typed, defaulted configuration (after merging defaults < file < env < flags). */
 export type StorageKind = "local" | "s3";
 export type PlatformKind = "local" | "openshift";
@@ -64,6 +65,8 @@ export interface IsvSection {
 export interface RaasConfig {
   /** `[events.<name>]`: where registry events are delivered (docs/events.md). */
   events?: EndpointConfig[];
+  /** `[retention.<isv>.<rule>]`: retention rules per ISV (docs/gc.md). */
+  retention?: Record<string, RetentionRule[]>;
   /** Where the embedded default keeps everything: RAAS_HOME. */
   stateDir: string;
   storage: StorageKind;
@@ -189,4 +192,6 @@ export interface IsvSettings {
   auth?: AuthConfig;
   /** Event endpoints (`[events.<name>]`); absent or empty: no events are recorded. */
   events?: EndpointConfig[];
+  /** Retention rules of this ISV (`[retention.<isv>.<rule>]`), for `raas gc --retention`. */
+  retention?: RetentionRule[];
 }

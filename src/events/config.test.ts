@@ -32,6 +32,8 @@ describe("event endpoint configuration", () => {
         "ignored_actions = pull",
         "ignored_media_types = application/vnd.oci.image.index.v1+json",
         "max_backlog = 50",
+        "pull_events = request",
+        "pull_window = 250ms",
         "[acme]",
         "storage = local",
       ].join("\n"),
@@ -54,6 +56,8 @@ describe("event endpoint configuration", () => {
         ignoredActions: ["pull"],
         ignoredMediaTypes: ["application/vnd.oci.image.index.v1+json"],
         maxBacklog: 50,
+        pullEvents: "request",
+        pullWindowMs: 250,
       },
     ]);
   });
@@ -67,6 +71,8 @@ describe("event endpoint configuration", () => {
         "header.Authorization = Bearer abc123",
         "ignored_actions = pull, explode",
         "colour = blue",
+        "pull_events = sometimes",
+        "pull_window = 5m",
         "[events.Bad_Name]",
         "url = http://x",
       ].join("\n"),
@@ -83,6 +89,8 @@ describe("event endpoint configuration", () => {
       "[events.a] header.authorization looks like a credential",
       '[events.a] ignored_actions has an unknown action "explode"',
       "[events.a] colour is not a known key",
+      '[events.a] pull_events must be window or request, not "sometimes"',
+      "[events.a] pull_window must be between 10ms and 60s",
       "[events.Bad_Name]: an endpoint name is",
     ]) {
       expect(text).toContain(part);

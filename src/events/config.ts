@@ -20,6 +20,13 @@ export interface EndpointConfig {
   ignoredMediaTypes: string[];
   /** Outbox objects kept for this endpoint at most; older ones are dropped (and counted). */
   maxBacklog: number;
+  /**
+   * `pull_events`: `window` (default) stores pull events once per `pull_window` per worker,
+   * without making the pull wait; `request` stores each before its response. The outbox is
+   * shared, so `request` on any endpoint makes every pull event durable per request.
+   */
+  pullEvents: "window" | "request";
+  pullWindowMs: number;
 }
 
 export const ENDPOINT_SECTION = /^events\.([a-z0-9][a-z0-9-]{0,31})$/;
@@ -32,6 +39,8 @@ const KEYS = new Set([
   "ignored_actions",
   "ignored_media_types",
   "max_backlog",
+  "pull_events",
+  "pull_window",
 ]);
 const SECRET_HEADER = /authorization|token|secret|key|cookie|password/i;
 const HEADER_NAME = /^[A-Za-z0-9!#$&'*+.^_`|~-]{1,64}$/;
@@ -105,6 +114,12 @@ export function parseEndpoints(
     for (const a of actions) {
       if (!ACTIONS.includes(a as EventAction)) bad("ignored_actions", `has an unknown action "${a}"`);
     }
+    const pullEvents = (body.pull_events ?? "window").trim();
+    if (pullEvents !== "window" && pullEvents !== "request") {
+      bad("pull_events", `must be window or request, not "${pullEvents.slice(0, 40)}"`);
+    }
+    const pullWindowMs = duration("pull_window", 1000);
+    if (pullWindowMs < 10 || pullWindowMs > 60_000) bad("pull_window", "must be between 10ms and 60s");
     endpoints.push({
       name,
       url,
@@ -115,6 +130,8 @@ export function parseEndpoints(
       ignoredActions: actions as EventAction[],
       ignoredMediaTypes: list(body.ignored_media_types),
       maxBacklog: integer("max_backlog", 10_000, 1, 10_000_000),
+      pullEvents: pullEvents === "request" ? "request" : "window",
+      pullWindowMs: Math.min(Math.max(pullWindowMs, 10), 60_000),
     });
   }
   if (collect !== undefined) collect.push(...problems);
@@ -138,6 +155,8 @@ export function endpointSections(endpoints: EndpointConfig[]): [string, Record<s
       ...(e.ignoredActions.length === 0 ? {} : { ignored_actions: e.ignoredActions.join(",") }),
       ...(e.ignoredMediaTypes.length === 0 ? {} : { ignored_media_types: e.ignoredMediaTypes.join(",") }),
       max_backlog: String(e.maxBacklog),
+      pull_events: e.pullEvents,
+      pull_window: `${e.pullWindowMs}ms`,
       ...Object.fromEntries(Object.entries(e.headers).map(([k, v]) => [`header.${k}`, v])),
     },
   ]);

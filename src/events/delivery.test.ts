@@ -9,6 +9,7 @@ import type { EndpointConfig } from "./config.js";
 import { Dispatcher, readBacklog } from "./deliver.js";
 import { makeEvent, type RegistryEvent } from "./envelope.js";
 import { OUTBOX_PREFIX, Outbox } from "./outbox.js";
+import { promoteEvent, recordPromotion } from "./push-events.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -54,6 +55,8 @@ const endpoint = (url: string, more: Partial<EndpointConfig> = {}): EndpointConf
   ignoredActions: [],
   ignoredMediaTypes: [],
   maxBacklog: 1000,
+  pullEvents: "window",
+  pullWindowMs: 1000,
   ...more,
 });
 
@@ -156,5 +159,100 @@ describe("event delivery", () => {
     // Four writes start at once (one event each); the 46 queued meanwhile go in one more.
     expect(objects.length).toBeLessThanOrEqual(5);
     expect(outbox.stored).toBe(50);
+  });
+
+  it("defers pull events to one write per window, writes what is pending on flush, and keeps failed ones", async () => {
+    const store = await tempStore();
+    const outbox = new Outbox(store, "p1");
+    const lost: number[] = [];
+    const events = Array.from({ length: 30 }, (_, i) => event("pull", String(i)));
+    for (const e of events.slice(0, 20)) outbox.defer(e, 200, (n) => lost.push(n));
+    // Nothing is written before the window ends; the pulls did not wait for storage.
+    expect(await keys(store, OUTBOX_PREFIX)).toEqual([]);
+    expect(outbox.pendingDeferred).toBe(20);
+    for (let i = 0; i < 50 && outbox.stored < 20; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(outbox.stored).toBe(20);
+    expect(await keys(store, OUTBOX_PREFIX)).toHaveLength(1);
+    // Shutdown: what waits for its window is written by flush().
+    for (const e of events.slice(20)) outbox.defer(e, 60_000, (n) => lost.push(n));
+    await outbox.flush();
+    expect(outbox.stored).toBe(30);
+    const stored: string[] = [];
+    for (const key of await keys(store, OUTBOX_PREFIX)) {
+      stored.push(
+        ...(JSON.parse((await store.getBuffer(key)).toString()) as { events: RegistryEvent[] }).events.map(
+          (e) => e.id,
+        ),
+      );
+    }
+    expect(stored.sort()).toEqual(events.map((e) => e.id).sort());
+    expect(lost).toEqual([]);
+
+    // A store that refuses: the events wait for the next window, beyond the limit they are counted lost.
+    const failing = Object.create(store) as LocalStore;
+    let refuse = true;
+    failing.put = (...args: Parameters<LocalStore["put"]>) =>
+      refuse ? Promise.reject(new Error("storage down")) : store.put(...args);
+    const flaky = new Outbox(failing, "p2");
+    for (let i = 0; i < 5; i++) flaky.defer(event("pull", `f${i}`), 20, (n) => lost.push(n), 3);
+    for (let i = 0; i < 50 && lost.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(lost[0]).toBe(2);
+    expect(flaky.pendingDeferred).toBe(3);
+    refuse = false;
+    for (let i = 0; i < 50 && flaky.stored < 3; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(flaky.stored).toBe(3);
+    expect(flaky.pendingDeferred).toBe(0);
+  });
+
+  it("records a promote event through the outbox with the environments in x-raas, delivered to a collector", async () => {
+    const store = await tempStore();
+    const c = await collector();
+    const digest = `sha256:${"b".repeat(64)}`;
+    const recorded = await recordPromotion(store, {
+      repository: "acme/app",
+      tag: "1.0",
+      digest,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      size: 528,
+      from: "staging",
+      to: "production",
+      registryUrl: "https://registry.example.com",
+      actor: "alice",
+    });
+    const d = new Dispatcher({ store, endpoints: [endpoint(c.url)], owner: "a", settleMs: 5 });
+    await d.pass();
+    expect(c.received).toHaveLength(1);
+    const [got] = c.received;
+    expect(got?.id).toBe(recorded.id);
+    expect(got).toMatchObject({
+      action: "promote",
+      target: {
+        repository: "acme/app",
+        tag: "1.0",
+        digest,
+        size: 528,
+        length: 528,
+        url: `https://registry.example.com/v2/acme/app/manifests/${digest}`,
+      },
+      actor: { name: "alice" },
+      source: { addr: "registry.example.com", instanceID: "raas-cli" },
+      "x-raas": { promotion: { from: "staging", to: "production" } },
+    });
+    // Bad input is refused before anything is stored.
+    const bad = { ...recorded.target, digest: "sha256:short", from: "Staging!", to: "Staging!" };
+    expect(() =>
+      promoteEvent({
+        repository: "acme/App",
+        digest: bad.digest,
+        mediaType: "x",
+        size: 1,
+        from: bad.from,
+        to: bad.to,
+        registryUrl: "https://r.example.com",
+      }),
+    ).toThrow(
+      /"acme\/App" is not a repository name.*"sha256:short" is not a sha256 digest.*from environment "Staging!"/,
+    );
+    await d.stop();
   });
 });

@@ -18,6 +18,17 @@ export interface EventTarget {
   repository: string;
   url: string;
   tag?: string;
+  /** A cross-repository mount: the repository the blob was mounted from (reference registry). */
+  fromRepository?: string;
+}
+
+/**
+ * raas's extension of an event (absent on every action but `promote`): a collector written for
+ * the reference registry ignores fields it does not know.
+ */
+export interface RaasEventExtension {
+  /** `promote`: the environment the image came from and the one it went to. */
+  promotion?: { from: string; to: string };
 }
 
 export interface RegistryEvent {
@@ -29,6 +40,7 @@ export interface RegistryEvent {
   request: { id: string; addr: string; host: string; method: string; useragent: string };
   actor: { name?: string };
   source: { addr: string; instanceID: string };
+  "x-raas"?: RaasEventExtension;
 }
 
 export interface Envelope {
@@ -42,6 +54,7 @@ export interface EventInput {
   actor?: string;
   source: RegistryEvent["source"];
   now?: Date;
+  extension?: RaasEventExtension;
 }
 
 /** A new event with a fresh id (the id is fixed here, before the event is first stored). */
@@ -59,6 +72,7 @@ export function makeEvent(input: EventInput): RegistryEvent {
       repository: target.repository,
       url: target.url,
       ...(target.tag === undefined ? {} : { tag: target.tag }),
+      ...(target.fromRepository === undefined ? {} : { fromRepository: target.fromRepository }),
     },
     request: {
       id: input.request?.id ?? randomUUID(),
@@ -69,6 +83,7 @@ export function makeEvent(input: EventInput): RegistryEvent {
     },
     actor: input.actor === undefined ? {} : { name: input.actor },
     source: input.source,
+    ...(input.extension === undefined ? {} : { "x-raas": input.extension }),
   };
 }
 

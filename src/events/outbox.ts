@@ -10,6 +10,10 @@
  * Writes are group commits: up to `parallel` batch writes are in flight; events that arrive
  * meanwhile queue and the next write carries all of them, so a busy worker makes a few writes
  * per storage round trip, not one per request, and a quiet one adds one write's latency.
+ *
+ * Deferred events (`defer`, the registry's pull events by default) are not waited for: they are
+ * kept in memory and written together once per window, like the pull statistics. A crash loses
+ * at most the events deferred since the last window's write of that process.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -42,6 +46,10 @@ export class Outbox {
   private seq = 0;
   /** Events stored (for metrics and the benchmark). */
   stored = 0;
+  /** Deferred events not yet handed to a write (for metrics). */
+  private deferred: RegistryEvent[] = [];
+  private windowTimer: NodeJS.Timeout | undefined;
+  private windowWrite: Promise<void> | undefined;
 
   constructor(
     private readonly store: BlobStore,
@@ -58,8 +66,77 @@ export class Outbox {
     });
   }
 
-  /** Wait for everything queued so far to be stored. */
-  async flush(): Promise<void> {
+  /** Deferred events waiting for their window's write. */
+  get pendingDeferred(): number {
+    return this.deferred.length;
+  }
+
+  /**
+   * Keep `event` for the next window's write (at most `windowMs` from the first deferred event)
+   * and return at once. A failed write keeps its events for the next window, up to `limit`
+   * events; beyond that the oldest are given to `lost` (counted and logged by the caller).
+   */
+  defer(
+    event: RegistryEvent,
+    windowMs: number,
+    lost: (count: number, err: unknown) => void,
+    limit = 100_000,
+  ): void {
+    this.deferred.push(event);
+    this.arm(windowMs, lost, limit);
+  }
+
+  private arm(windowMs: number, lost: (count: number, err: unknown) => void, limit: number): void {
+    if (this.windowTimer !== undefined || this.windowWrite !== undefined || this.deferred.length === 0) {
+      return;
+    }
+    this.windowTimer = setTimeout(() => {
+      this.windowTimer = undefined;
+      this.windowWrite = this.writeDeferred(lost, limit).finally(() => {
+        this.windowWrite = undefined;
+        // Events deferred while the write ran (or kept after a failed one) wait for the next window.
+        this.arm(windowMs, lost, limit);
+      });
+    }, windowMs);
+    this.windowTimer.unref();
+  }
+
+  private async writeDeferred(lost: (count: number, err: unknown) => void, limit: number): Promise<void> {
+    const pending = this.deferred.splice(0);
+    // One object per MAX_BATCH events: a window of pulls costs one write, not one per pull.
+    for (let i = 0; i < pending.length; i += MAX_BATCH) {
+      const batch = pending.slice(i, i + MAX_BATCH);
+      try {
+        await this.putBatch(batch);
+      } catch (err) {
+        this.deferred.unshift(...pending.slice(i));
+        const over = this.deferred.length - limit;
+        if (over > 0) lost(this.deferred.splice(0, over).length, err);
+        return;
+      }
+    }
+  }
+
+  private async putBatch(events: RegistryEvent[]): Promise<void> {
+    const key = `${OUTBOX_PREFIX}${String(Date.now()).padStart(13, "0")}-${this.producer}-${this.seq++}.json`;
+    // No content type: the local store would write a sidecar file for it, one more write per batch.
+    await this.store.put(key, Buffer.from(JSON.stringify({ events })));
+    this.stored += events.length;
+  }
+
+  /**
+   * Wait for everything queued so far to be stored, deferred events included (shutdown).
+   * Deferred events the store refuses now are given to `lost`: there is no next window.
+   */
+  async flush(lost: (count: number, err: unknown) => void = () => undefined): Promise<void> {
+    if (this.windowTimer !== undefined) {
+      clearTimeout(this.windowTimer);
+      this.windowTimer = undefined;
+    }
+    await this.windowWrite;
+    if (this.deferred.length > 0) {
+      await this.writeDeferred(lost, 0);
+    }
     while (this.inFlight > 0 || this.queue.length > 0) {
       await new Promise<void>((resolve) => this.idle.push(resolve));
     }
@@ -69,11 +146,8 @@ export class Outbox {
     const batch = this.queue.splice(0, MAX_BATCH);
     if (batch.length === 0) return;
     this.inFlight++;
-    const key = `${OUTBOX_PREFIX}${String(Date.now()).padStart(13, "0")}-${this.producer}-${this.seq++}.json`;
     try {
-      // No content type: the local store would write a sidecar file for it, one more write per batch.
-      await this.store.put(key, Buffer.from(JSON.stringify({ events: batch.map((b) => b.event) })));
-      this.stored += batch.length;
+      await this.putBatch(batch.map((b) => b.event));
       for (const b of batch) b.done();
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));

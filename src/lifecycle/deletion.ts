@@ -156,3 +156,25 @@ function known(what: string, values: string[]): string {
   const shown = values.slice(0, 10).join(", ");
   return `Its ${what}: ${shown}${values.length > 10 ? `, and ${values.length - 10} more` : ""}.`;
 }
+
+/**
+ * Remove several tags of one repository at once (retention): the plans of each tag in turn,
+ * merged into one. The last tag removed removes the repository, as with one tag.
+ */
+export function planTagDeletions(meta: CraneV4, tags: readonly string[], now: Date): DeletionPlan {
+  const name = meta["repo-registry-id"];
+  let current: CraneV4 | undefined = meta;
+  const merged: DeletionPlan = { next: meta, removedTags: [], removedManifests: [], removedBlobs: [] };
+  for (const tag of tags) {
+    if (current === undefined) break;
+    const plan = planDeletion(current, { name, tag }, now);
+    merged.removedTags.push(...plan.removedTags);
+    merged.removedManifests.push(...plan.removedManifests);
+    merged.removedBlobs.push(...plan.removedBlobs);
+    current = plan.next;
+  }
+  merged.next = current;
+  merged.removedManifests = [...new Set(merged.removedManifests)];
+  merged.removedBlobs = [...new Set(merged.removedBlobs)];
+  return merged;
+}

@@ -17,7 +17,10 @@ describe("pull observer", () => {
     const dir = await mkdtemp(join(tmpdir(), "raas-observe-"));
     dirs.push(dir);
     const file = join(dir, "registry.conf");
-    await writeFile(file, "[stats]\nenable = false\n[events.c]\nurl = http://127.0.0.1:9/\n");
+    await writeFile(
+      file,
+      "[stats]\nenable = false\n[events.c]\nurl = http://127.0.0.1:9/\npull_events = request\n",
+    );
     const config = await loadServerConfig(file, {});
     const refusing = {
       description: "refusing store",
@@ -44,8 +47,21 @@ describe("pull observer", () => {
     };
     await expect(observer.pulled(pull)).resolves.toBeUndefined();
     expect(observer.gauges()).toContainEqual(["raas_events_unstored_total", 1]);
-    expect(logged.some((m) => m.includes("cannot store pull events"))).toBe(true);
+    expect(logged.some((m) => m.includes("cannot store events"))).toBe(true);
     await observer.close();
+
+    // Per window (the default): the pull does not wait; at shutdown, what cannot be stored is counted.
+    await writeFile(
+      file,
+      "[stats]\nenable = false\n[events.c]\nurl = http://127.0.0.1:9/\npull_window = 60s\n",
+    );
+    const windowed = createObserver(await loadServerConfig(file, {}), refusing, {}, (m) => logged.push(m));
+    expect(windowed.pulled(pull)).toBeUndefined();
+    expect(windowed.pulled(pull)).toBeUndefined();
+    expect(windowed.gauges()).toContainEqual(["raas_events_pending_pulls", 2]);
+    expect(windowed.gauges()).toContainEqual(["raas_events_unstored_total", 0]);
+    await windowed.close();
+    expect(windowed.gauges()).toContainEqual(["raas_events_unstored_total", 2]);
   });
 
   it("does not count signature tags or index children", () => {

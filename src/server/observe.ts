@@ -1,6 +1,8 @@
 /**
- * What the registry records about pulls: pull events into the outbox (before the response is
- * sent) and pull counts into the statistics counter; plus the delivery loop for the outbox.
+ * What the registry records: pull events into the outbox (once per window per worker by
+ * default, or before the response with `pull_events = request`), push and mount events of the
+ * write API (before the response), pull counts into the statistics counter; plus the delivery
+ * loop for the outbox.
  * Only a manifest GET of a repository raas published counts: not HEAD (a check, not a pull),
  * not blob redirects (one pull fetches many), not a child manifest fetched by digest after its
  * index (the same pull), and not cosign-style signature/attestation tags (`sha256-<hex>.sig`).
@@ -14,6 +16,7 @@ import { PullCounter } from "../stats/counters.js";
 import type { BlobStore } from "../storage/types.js";
 import type { ServerConfig } from "./config.js";
 import type { Req } from "./http.js";
+import type { RecordWriteEvent } from "./push.js";
 
 export interface PullInfo {
   req: Req;
@@ -29,8 +32,13 @@ export interface PullInfo {
 const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}(\.[a-z]+)?$/;
 
 export interface Observer {
-  /** Called for a counted manifest GET; resolves when its event is stored. */
+  /**
+   * Called for a counted manifest GET. Returns a promise (resolving when its event is stored)
+   * only when pull events are durable per request; otherwise the event waits for its window.
+   */
   pulled(pull: PullInfo): Promise<void> | undefined;
+  /** Push and mount events of the write API, stored before the response; undefined without endpoints. */
+  recordWrite: RecordWriteEvent | undefined;
   /** Series for /metrics (backlog, delivered, failures, dropped per endpoint). */
   gauges(): [string, number][];
   close(): Promise<void>;
@@ -95,9 +103,32 @@ export function createObserver(
       : undefined;
   dispatcher?.start();
   const source = { addr: config.endpoint, instanceID: producer };
+  const durablePulls = endpoints.some((e) => e.pullEvents === "request");
+  const windowMs = Math.min(60_000, ...endpoints.map((e) => e.pullWindowMs));
   let unstored = 0;
   let lastWarning = 0;
+  const unstoredEvents = (count: number, err: unknown) => {
+    unstored += count;
+    if (Date.now() - lastWarning > 10_000) {
+      lastWarning = Date.now();
+      log(`cannot store events (${unstored} so far): ${String(err)}`);
+    }
+  };
+  const requestOf = (req: Req) => ({
+    addr: req.socket.remoteAddress ?? "",
+    host: req.headers.host ?? "",
+    method: req.method ?? "GET",
+    useragent: req.headers["user-agent"] ?? "",
+  });
   return {
+    recordWrite:
+      outbox === undefined
+        ? undefined
+        : async (req, action, target, actor) => {
+            const event = makeEvent({ action, target, request: requestOf(req), actor, source });
+            // The write is committed: a store that refuses the event does not undo it.
+            await outbox.record(event).catch((err: unknown) => unstoredEvents(1, err));
+          },
     pulled(pull) {
       counter?.count(pull.repository, pull.reference);
       if (outbox === undefined) return undefined;
@@ -113,23 +144,18 @@ export function createObserver(
           url: pull.url,
           ...(tagged ? { tag: pull.reference } : {}),
         },
-        request: {
-          addr: req.socket.remoteAddress ?? "",
-          host: req.headers.host ?? "",
-          method: req.method ?? "GET",
-          useragent: req.headers["user-agent"] ?? "",
-        },
+        request: requestOf(req),
         source,
       });
+      if (!durablePulls) {
+        // The window (docs/events.md, "Durability"): stored with the others of this worker
+        // within `pull_window`; a crash loses at most those. The pull does not wait.
+        outbox.defer(event, windowMs, unstoredEvents);
+        return undefined;
+      }
       // A pull is never refused for its event: when the store refuses the write, the event is
       // counted as unstored and logged (at most every 10 s), and the pull is answered.
-      return outbox.record(event).catch((err: unknown) => {
-        unstored++;
-        if (Date.now() - lastWarning > 10_000) {
-          lastWarning = Date.now();
-          log(`cannot store pull events (${unstored} so far): ${String(err)}`);
-        }
-      });
+      return outbox.record(event).catch((err: unknown) => unstoredEvents(1, err));
     },
     gauges() {
       const out: [string, number][] = [];
@@ -142,12 +168,13 @@ export function createObserver(
       }
       out.push(["raas_events_stored_total", outbox?.stored ?? 0]);
       out.push(["raas_events_unstored_total", unstored]);
+      out.push(["raas_events_pending_pulls", outbox?.pendingDeferred ?? 0]);
       out.push(["raas_stats_pending_pulls", counter?.pending ?? 0]);
       return out;
     },
     async close() {
       clearInterval(compaction);
-      await outbox?.flush();
+      await outbox?.flush(unstoredEvents);
       await dispatcher?.stop();
       await counter?.stop();
     },

@@ -15,7 +15,7 @@ import type { BlobStore } from "../storage/types.js";
 import type { ServerConfig } from "./config.js";
 import { GitMetadataRepository } from "./git-metadata.js";
 import type { Req } from "./http.js";
-import { PushApi } from "./push.js";
+import { PushApi, type RecordWriteEvent } from "./push.js";
 import { RegistryError } from "./registry-error.js";
 
 export type AuthorizeWrite = (req: Req, name: string, tag?: string) => Promise<CommitAuthor>;
@@ -61,6 +61,8 @@ export function createPushApi(
   /** The registry's store (openServerStore): the serve_content directory or the S3 bucket. */
   serverStore?: BlobStore,
   warn: (message: string) => void = () => undefined,
+  /** Push and mount events (observe.ts), when events are recorded. */
+  recordEvent?: RecordWriteEvent,
 ): PushApi | undefined {
   const where = config.file ?? "registry config";
   if (!config.push.enable) return undefined;
@@ -118,6 +120,7 @@ export function createPushApi(
     publicRead: config.push.publicRead,
     writeOnceTags: config.push.writeOnceTags,
     afterCommit,
+    ...(recordEvent === undefined ? {} : { recordEvent }),
     ...(injected.authorizeWrite === undefined ? { pingChallenge: LOOPBACK_CHALLENGE } : {}),
   });
 }

@@ -13,6 +13,7 @@ import { MaskSet } from "../publish/mask.js";
 import { writePublications, type CommitAuthor, type MetadataCommitPort } from "../publish/metadata-commit.js";
 import { publishTarget } from "../publish/publish.js";
 import { DigestMismatchError, type BlobStore } from "../storage/types.js";
+import type { EventTarget } from "../events/envelope.js";
 import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
@@ -44,7 +45,16 @@ export interface PushDeps {
   warn?: (message: string) => void;
   /** Called after a metadata commit (serve it now: read-your-writes). */
   afterCommit?: () => Promise<void>;
+  /** Store a push or mount event before the response is sent (observe.ts; docs/events.md). */
+  recordEvent?: RecordWriteEvent;
 }
+
+export type RecordWriteEvent = (
+  req: Req,
+  action: "push" | "mount",
+  target: Omit<EventTarget, "length">,
+  actor: string,
+) => Promise<void>;
 
 type Reporter = Parameters<typeof publishTarget>[0]["reporter"];
 
@@ -166,7 +176,7 @@ export class PushApi {
 
   private async startUpload(ctx: RequestContext, name: string): Promise<void> {
     const { req, res, query } = ctx;
-    await this.deps.authorizeWrite(req, name);
+    const author = await this.deps.authorizeWrite(req, name);
     const repository = dashed(name);
     const mount = query.get("mount");
     const from = query.get("from");
@@ -175,10 +185,24 @@ export class PushApi {
       // Mount only from a repository the caller may pull, else a normal session (zot GHSA-55r9).
       if (isRepositoryName(from) && (await this.deps.mayPull(req, from))) {
         const source = blobKey(dashed(from), digest);
-        if ((await this.deps.store.head(source)) !== undefined) {
+        const found = await this.deps.store.head(source);
+        if (found !== undefined) {
           await this.deps.store.copy(source, blobKey(repository, digest), {
             publicRead: this.deps.publicRead,
           });
+          await this.deps.recordEvent?.(
+            req,
+            "mount",
+            {
+              mediaType: "application/octet-stream",
+              size: found.size,
+              digest,
+              repository: name,
+              url: `/v2/${name}/blobs/${digest}`,
+              fromRepository: from,
+            },
+            author.name,
+          );
           return this.created(ctx, name, digest);
         }
       }
@@ -410,7 +434,22 @@ export class PushApi {
           referrerDescriptor(json, contentType, digest, bytes.length),
         );
       }
-      if (commit !== undefined) await this.deps.afterCommit?.();
+      if (commit !== undefined) {
+        await this.deps.afterCommit?.();
+        await this.deps.recordEvent?.(
+          req,
+          "push",
+          {
+            mediaType: contentType,
+            size: bytes.length,
+            digest,
+            repository: name,
+            url: `/v2/${name}/manifests/${digest}`,
+            ...(byDigest ? {} : { tag: reference }),
+          },
+          author.name,
+        );
+      }
     } catch (err) {
       if (err instanceof UserError) throw new RegistryError(409, "DENIED", errorMessage(err));
       throw err;

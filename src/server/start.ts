@@ -157,6 +157,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     },
     store,
     (message) => log({ event: "push", level: "warn", message }),
+    observer?.recordWrite,
   );
   const sweeper =
     push === undefined || config.push.uploadSweepInterval === 0

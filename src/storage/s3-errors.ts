@@ -175,3 +175,36 @@ export async function s3Call<T>(
     throw translateS3Error(err, { ...context, operation, ...(key === undefined ? {} : { key }) });
   }
 }
+
+/** A 5xx, a throttling answer or a connection failure: worth asking again. */
+export function isTransient(err: unknown): boolean {
+  const status = httpStatus(err);
+  if (status !== undefined) return status >= 500 || status === 429;
+  const code = errorCode(err);
+  return (
+    code === "SlowDown" || code === "Throttling" || code === "InternalError" || networkCode(err) !== undefined
+  );
+}
+
+/**
+ * Run `attempt` again on a transient failure, up to `retries` more times, waiting
+ * `baseMs * 2^n` (with jitter, capped at 10 s) between attempts. For calls whose repetition is
+ * harmless (a listing page), on top of the S3 client's own retries: a store that fails one page
+ * under load (a 500 or a SlowDown on one listing page) costs one page again, not the listing.
+ */
+export async function retryTransient<T>(
+  attempt: () => Promise<T>,
+  retries = 4,
+  baseMs = 500,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<T> {
+  for (let n = 0; ; n++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (n >= retries || !isTransient(err)) throw err;
+      const wait = Math.min(10_000, baseMs * 2 ** n);
+      await sleep(wait / 2 + Math.random() * (wait / 2));
+    }
+  }
+}

@@ -6,7 +6,7 @@ import {
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
-  ListObjectsV2Command,
+  ListObjectsCommand,
   PutObjectAclCommand,
   type BucketLocationConstraint,
   type S3Client,
@@ -19,7 +19,7 @@ import {
   type S3StoreOptions,
 } from "./s3-client.js";
 import { copyObject } from "./s3-copy.js";
-import { isNotFound, s3Call, translateS3Error, type S3CallContext } from "./s3-errors.js";
+import { isNotFound, retryTransient, s3Call, translateS3Error, type S3CallContext } from "./s3-errors.js";
 import { s3MultipartUploads } from "./s3-multipart.js";
 import { PartSlots, uploadObject } from "./s3-upload.js";
 import { describeLocation, publicObjectUrl } from "./s3-url.js";
@@ -149,29 +149,42 @@ export class S3Store implements BlobStore {
     return Buffer.concat(chunks);
   }
 
+  /**
+   * ListObjects (version 1) paged by `Marker`, the last key of the previous page: for a listing
+   * without a delimiter the same result as ListObjectsV2 on every S3 implementation, a page can
+   * be asked again after a failure without a token that expires, and it works on s3rver, whose
+   * ListObjectsV2 answers 500 to every listing longer than one page on Node 17+ (it encrypts
+   * its continuation tokens with DES, which OpenSSL 3 disables). A page that fails transiently
+   * is asked again (retryTransient), so a long listing survives a store that fails now and then.
+   */
   async *list(prefix: string): AsyncIterable<ListedObject> {
     assertSafePrefix(prefix);
-    let token: string | undefined;
-    do {
-      const page = await s3Call(this.context, "ListObjectsV2", prefix === "" ? undefined : prefix, () =>
-        this.client.send(
-          new ListObjectsV2Command({
-            Bucket: this.bucket,
-            ...(prefix === "" ? {} : { Prefix: prefix }),
-            ...(token === undefined ? {} : { ContinuationToken: token }),
-          }),
+    let after: string | undefined;
+    for (;;) {
+      const startAfter = after;
+      const page = await s3Call(this.context, "ListObjects", prefix === "" ? undefined : prefix, () =>
+        retryTransient(() =>
+          this.client.send(
+            new ListObjectsCommand({
+              Bucket: this.bucket,
+              ...(prefix === "" ? {} : { Prefix: prefix }),
+              ...(startAfter === undefined ? {} : { Marker: startAfter }),
+            }),
+          ),
         ),
       );
       for (const object of page.Contents ?? []) {
         if (object.Key === undefined) continue;
+        after = object.Key;
         // Probe objects are not objects of the store (as on the local store); leftoverProbes() sees them.
         if (object.Key.startsWith(PROBE_PREFIX) && !prefix.startsWith(PROBE_PREFIX)) continue;
         // A listing without a date would make an object look infinitely old to GC: use "now",
         // which keeps it for a whole grace period instead.
         yield { key: object.Key, size: object.Size ?? 0, lastModified: object.LastModified ?? new Date() };
       }
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token !== undefined);
+      // A truncated page that names no key cannot be continued from: stop rather than loop.
+      if (page.IsTruncated !== true || after === startAfter) return;
+    }
   }
 
   async delete(key: string): Promise<void> {

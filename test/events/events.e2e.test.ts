@@ -312,4 +312,57 @@ describe("events and pull statistics (local platform, real processes)", () => {
     };
     expect(since.total).toBe(0);
   }, 180_000);
+
+  it("sends a delete event for each tag raas delete and raas gc --retention remove", async () => {
+    const pushed = await push("3.0");
+    const digest3 = pushed.images[0]?.digest ?? "";
+    const tags = async () => {
+      const run = await raas("status", ISV, "--json");
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      const res = await fetch(`${registry}/v2/acme/app/tags/list`);
+      return ((await res.json()) as { tags: string[] }).tags.sort();
+    };
+    await until("3.0 to be served", async () => ((await tags()).includes("3.0") ? true : undefined));
+    const config = await readFile(join(work, "raas.cfg"), "utf8");
+    await writeFile(
+      join(work, "raas.cfg"),
+      `${config}\n[retention.${ISV}.newest]\nrepositories = acme/*\nkeep_last = 1\nkeep_tags = 1.*\n`,
+    );
+    const dry = await raas("gc", ISV, "--retention", "--dry-run", "--json");
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    const planned = JSON.parse(dry.stdout) as {
+      retention: { decisions: { tag: string; delete: boolean; reasons: string[] }[]; commit?: string };
+    };
+    expect(planned.retention.decisions.map((d) => [d.tag, d.delete, d.reasons.join("; ")])).toEqual([
+      ["1.0", false, "kept by newest: matches 1.*"],
+      ["2.0", true, "no rule keeps it (newest applies)"],
+      ["3.0", false, "kept by newest: among the newest 1"],
+    ]);
+    expect(await tags()).toEqual(["1.0", "2.0", "3.0"]);
+    const text = await raas("gc", ISV, "--retention", "--dry-run");
+    expect(text.stdout).toMatch(/delete\s+acme\/app:2\.0\s+no rule keeps it/);
+
+    const applied = await raas("gc", ISV, "--retention", "--json");
+    expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+    expect((JSON.parse(applied.stdout) as { retention: { deletedTags: number } }).retention.deletedTags).toBe(
+      1,
+    );
+    const deleted = await raas("delete", ISV, "acme/app:3.0", "--json");
+    expect(deleted.code, deleted.stdout + deleted.stderr).toBe(0);
+    await until("2.0 and 3.0 to be gone", async () => ((await tags()).join() === "1.0" ? true : undefined));
+
+    const deletes = await until("2 delete events", () => {
+      const d = received().filter((e) => e.action === "delete");
+      return d.length >= 2 ? d : undefined;
+    });
+    expect(deletes).toHaveLength(2);
+    const byTag = new Map(deletes.map((e) => [e.target.tag, e]));
+    expect(byTag.get("3.0")).toMatchObject({
+      target: { repository: "acme/app", tag: "3.0", digest: digest3 },
+      request: { method: "DELETE" },
+      source: { instanceID: "raas-cli" },
+    });
+    expect(byTag.get("2.0")?.target.repository).toBe("acme/app");
+    expect(byTag.get("2.0")?.target.digest).toMatch(/^sha256:/);
+  }, 180_000);
 });

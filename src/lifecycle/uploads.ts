@@ -1,0 +1,65 @@
+/**
+ * Sweeping abandoned blob upload sessions of the registry's write API (`.raas-uploads/<id>/`,
+ * src/server/upload-sessions.ts). GC's mark and sweep never touch that prefix (it is outside
+ * the image layout, sweep.ts); this separate step, run by `raas gc --upload-age <duration>`,
+ * removes whole sessions whose newest object is older than the given age, as the reference
+ * registry's upload purging does. A session still written to has a fresh newest object (every
+ * PATCH writes a new part and state), so only sessions idle for the whole age are removed.
+ */
+import type { BlobStore } from "../storage/types.js";
+import { isUploadId, UPLOADS_PREFIX } from "../server/upload-sessions.js";
+import { mapLimit } from "../publish/pool.js";
+
+/** Below this an upload a client pauses briefly could be swept: refused unless forced. */
+export const MIN_UPLOAD_AGE_MS = 3_600_000;
+
+export interface UploadSweep {
+  /** Sessions removed (or, with dryRun, that would be). */
+  sessions: number;
+  objects: number;
+  bytes: number;
+  /** Sessions younger than the age, kept. */
+  active: number;
+}
+
+export async function sweepUploadSessions(
+  store: BlobStore,
+  options: { olderThanMs: number; now: Date; dryRun: boolean; concurrency?: number },
+): Promise<UploadSweep> {
+  const sessions = new Map<string, { keys: string[]; bytes: number; newest: number }>();
+  for await (const object of store.list(UPLOADS_PREFIX)) {
+    const rest = object.key.slice(UPLOADS_PREFIX.length);
+    const id = rest.slice(0, rest.indexOf("/"));
+    // Only keys of a session id the registry issued: anything else under the prefix is left alone.
+    if (!isUploadId(id)) continue;
+    const s = sessions.get(id) ?? { keys: [], bytes: 0, newest: 0 };
+    s.keys.push(object.key);
+    s.bytes += object.size;
+    s.newest = Math.max(s.newest, object.lastModified.getTime());
+    sessions.set(id, s);
+  }
+  const cutoff = options.now.getTime() - options.olderThanMs;
+  const stale = [...sessions.values()].filter((s) => s.newest < cutoff);
+  const result: UploadSweep = {
+    sessions: stale.length,
+    objects: stale.reduce((n, s) => n + s.keys.length, 0),
+    bytes: stale.reduce((n, s) => n + s.bytes, 0),
+    active: sessions.size - stale.length,
+  };
+  if (!options.dryRun) {
+    // State objects last: a session read half-way through is at worst one a client cannot resume.
+    const keys = stale.flatMap((s) => s.keys);
+    const limit = options.concurrency ?? 16;
+    await mapLimit(
+      keys.filter((k) => !k.includes("/state-")),
+      limit,
+      (key) => store.delete(key),
+    );
+    await mapLimit(
+      keys.filter((k) => k.includes("/state-")),
+      limit,
+      (key) => store.delete(key),
+    );
+  }
+  return result;
+}

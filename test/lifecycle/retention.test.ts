@@ -1,0 +1,252 @@
+/**
+ * Retention rules and upload sessions against real stores (a temp directory and s3rver on
+ * loopback) and a real git app repository: `raas gc --retention` deletes, in one commit and with
+ * a delete event per tag, exactly the tags no rule keeps (newest N, pattern, pulled lately from
+ * the statistics), --dry-run deletes nothing; GC never touches `.raas-uploads/`, and
+ * `--upload-age` removes only sessions idle for longer than the age.
+ */
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GitAppRepository } from "../../src/app/app-transaction.js";
+import { gc } from "../../src/commands/gc.js";
+import { push } from "../../src/commands/push.js";
+import { applyRetention } from "../../src/commands/retention.js";
+import type { RetentionRule } from "../../src/config/retention.js";
+import type { RegistryEvent } from "../../src/events/envelope.js";
+import { OUTBOX_PREFIX } from "../../src/events/outbox.js";
+import { recordEvents } from "../../src/events/push-events.js";
+import { UploadSessions } from "../../src/server/upload-sessions.js";
+import { PullCounter } from "../../src/stats/counters.js";
+import { LocalStore } from "../../src/storage/local.js";
+import { S3Store } from "../../src/storage/s3.js";
+import type { BlobStore } from "../../src/storage/types.js";
+import { RecordingReporter } from "../../src/ui/reporter.js";
+import { gitOut, tempDir, tempGitRemote } from "../helpers/git.js";
+import { stubPlatform } from "../helpers/platform.js";
+import { buildDockerArchive } from "../helpers/image-builder.js";
+import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
+
+const HOUR = 3_600_000;
+const ISV = "ret";
+let s3: RunningS3rver;
+let bucket = 0;
+
+beforeAll(async () => {
+  s3 = await startS3rver();
+});
+afterAll(async () => {
+  await s3.stop();
+});
+
+const stores: [string, (dir: string) => Promise<BlobStore>][] = [
+  ["local storage", (dir) => Promise.resolve(new LocalStore(join(dir, "store")))],
+  [
+    "S3 (s3rver)",
+    async () => {
+      bucket += 1;
+      const store = new S3Store({
+        bucket: `ret-${bucket}`,
+        endpoint: s3.endpoint,
+        credentials: s3.credentials,
+        maxAttempts: 2,
+      });
+      await store.createBucket();
+      return store;
+    },
+  ],
+];
+
+async function keys(store: BlobStore, prefix = ""): Promise<string[]> {
+  const out: string[] = [];
+  for await (const object of store.list(prefix)) out.push(object.key);
+  return out.sort();
+}
+
+async function outboxEvents(store: BlobStore): Promise<RegistryEvent[]> {
+  const events: RegistryEvent[] = [];
+  for (const key of await keys(store, OUTBOX_PREFIX)) {
+    events.push(
+      ...(JSON.parse((await store.getBuffer(key)).toString("utf8")) as { events: RegistryEvent[] }).events,
+    );
+  }
+  return events;
+}
+
+describe.each(stores)("retention and upload sessions on %s", (_label, openStore) => {
+  async function world() {
+    const dir = await tempDir("raas-ret-");
+    const store = await openStore(dir);
+    const { remote } = await tempGitRemote();
+    const reporter = new RecordingReporter();
+    const ctx = { cwd: dir, env: {}, reporter };
+    const app = () => new GitAppRepository({ remote, branch: "main", reporter });
+    const use = async <T>(work: (a: GitAppRepository) => Promise<T>): Promise<T> => {
+      const a = app();
+      try {
+        return await work(a);
+      } finally {
+        await a.close();
+      }
+    };
+    const pushTag = async (name: string, tag: string) => {
+      const image = await buildDockerArchive(join(dir, `${name.replace("/", "-")}-${tag}.tar`), {
+        name,
+        tag,
+        layers: 1,
+        layerSize: 1000 + tag.length,
+      });
+      await use((a) =>
+        push({ isv: ISV, image: image.path, wait: false, timeoutSeconds: 5 }, ctx, {
+          store,
+          app: a,
+          repositoryUrl: (r) => `https://storage.invalid/${r}/`,
+          registryHost: "registry.invalid",
+          platform: stubPlatform("http://127.0.0.1:9"),
+          maskLayers: [],
+          publicRead: false,
+          concurrency: 2,
+        }),
+      );
+    };
+    const retention = (rules: RetentionRule[], dryRun: boolean) =>
+      use((a) =>
+        applyRetention({ isv: ISV, dryRun, rules }, ctx, {
+          app: a,
+          store,
+          registryUrl: "http://registry.invalid",
+          recordEvents: (events) => recordEvents(store, events),
+        }),
+      );
+    const tagsOf = async (name: string) =>
+      use(async (a) => {
+        const text = await a.read(`data/${ISV}-${name.replace("/", "-")}.json`);
+        if (text === undefined) return undefined;
+        return Object.keys(
+          (JSON.parse(text) as { "x-raas": { tags: Record<string, string> } })["x-raas"].tags,
+        ).sort();
+      });
+    const commits = () => Promise.resolve(gitOut(remote, ["rev-list", "--count", "main"]).trim());
+    return { dir, store, ctx, use, pushTag, retention, tagsOf, commits };
+  }
+
+  it("deletes in one commit exactly the tags no rule keeps, with a delete event each; --dry-run deletes nothing", async () => {
+    const w = await world();
+    for (const tag of ["1.0", "2.0", "3.0", "4.0", "5.0"]) await w.pushTag("acme/app", tag);
+    await w.pushTag("other/app", "old");
+    // 2.0 was pulled yesterday (statistics flushed by a registry worker).
+    const counter = new PullCounter(w.store, "worker-1");
+    counter.count("acme/app", "2.0");
+    await counter.stop();
+    const rules: RetentionRule[] = [
+      { name: "newest", repositories: ["acme/*"], tags: ["*"], keepTags: [], keepLast: 2 },
+      { name: "firsts", repositories: ["acme/*"], tags: ["*"], keepTags: ["1.*"] },
+      {
+        name: "pulled",
+        repositories: ["acme/*"],
+        tags: ["*"],
+        keepTags: [],
+        keepPulledWithinMs: 30 * 24 * HOUR,
+      },
+    ];
+    const before = await w.commits();
+
+    const dry = await w.retention(rules, true);
+    expect(dry.decisions.filter((d) => d.delete).map((d) => d.tag)).toEqual(["3.0"]);
+    const why = Object.fromEntries(dry.decisions.map((d) => [d.tag, d.reasons.join("; ")]));
+    expect(why["1.0"]).toBe("kept by firsts: matches 1.*");
+    expect(why["2.0"]).toBe("kept by pulled: pulled within 30d");
+    expect(why["4.0"]).toBe("kept by newest: among the newest 2");
+    expect(why["5.0"]).toBe("kept by newest: among the newest 2");
+    expect(why["3.0"]).toBe("no rule keeps it (newest, firsts, pulled apply)");
+    expect(dry.decisions.some((d) => d.repository === "other/app")).toBe(false);
+    expect(await w.commits()).toBe(before);
+    expect(await w.tagsOf("acme/app")).toEqual(["1.0", "2.0", "3.0", "4.0", "5.0"]);
+    expect(await outboxEvents(w.store)).toEqual([]);
+
+    const applied = await w.retention(rules, false);
+    expect(applied.deletedTags).toBe(1);
+    expect(Number(await w.commits())).toBe(Number(before) + 1);
+    expect(await w.tagsOf("acme/app")).toEqual(["1.0", "2.0", "4.0", "5.0"]);
+    expect(await w.tagsOf("other/app")).toEqual(["old"]);
+    const list = JSON.parse((await w.store.getBuffer("acme-app/tags/list")).toString("utf8")) as {
+      tags: string[];
+    };
+    expect(list.tags).toEqual(["1.0", "2.0", "4.0", "5.0"]);
+    const events = await outboxEvents(w.store);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      action: "delete",
+      target: {
+        repository: "acme/app",
+        tag: "3.0",
+        digest: applied.decisions.find((d) => d.tag === "3.0")?.digest,
+      },
+      request: { method: "DELETE" },
+      source: { instanceID: "raas-cli" },
+    });
+
+    // Everything left is kept by a rule: a second run deletes nothing and commits nothing.
+    const again = await w.retention(rules, false);
+    expect(again.deletedTags).toBe(0);
+    expect(again.commit).toBeUndefined();
+    expect(Number(await w.commits())).toBe(Number(before) + 1);
+  }, 240_000);
+
+  it("never touches .raas-uploads/ in gc; --upload-age removes only sessions idle for longer", async () => {
+    const w = await world();
+    await w.pushTag("acme/app", "1.0");
+    const sessions = new UploadSessions(w.store, 10_000_000);
+    const idle = await sessions.start("acme-app", new Date());
+    const state = await sessions.current(idle, "acme-app");
+    if (state === undefined) throw new Error("no session state");
+    await sessions.append(idle, state, Readable.from([Buffer.from("abandoned half of a layer")]));
+    const idleKeys = await keys(w.store, `.raas-uploads/${idle}/`);
+    expect(idleKeys).toHaveLength(3); // two states and one part
+    const stray = ".raas-uploads/not-a-session/readme";
+    await w.store.put(stray, Buffer.from("not ours"));
+    const collect = (options: { at: number; uploadAgeMs?: number; dryRun?: boolean }) =>
+      w.use((a) =>
+        gc(
+          {
+            isv: ISV,
+            dryRun: options.dryRun ?? false,
+            graceMs: HOUR,
+            unsafeGrace: true,
+            ...(options.uploadAgeMs === undefined ? {} : { uploadAgeMs: options.uploadAgeMs }),
+          },
+          w.ctx,
+          { store: w.store, apps: [a], now: () => new Date(Date.now() + options.at) },
+        ),
+      );
+
+    // Far past the grace period, GC alone leaves every upload object alone.
+    const plain = await collect({ at: 48 * HOUR });
+    expect(plain.gc.uploads).toBeUndefined();
+    expect(await keys(w.store, ".raas-uploads/")).toEqual([...idleKeys, stray].sort());
+
+    await new Promise((r) => setTimeout(r, 2500));
+    const active = await sessions.start("acme-app", new Date());
+    const dry = await collect({ at: 0, uploadAgeMs: 2000, dryRun: true });
+    expect(dry.gc.uploads).toMatchObject({ sessions: 1, objects: 3, active: 1 });
+    expect(await keys(w.store, ".raas-uploads/")).toHaveLength(5);
+
+    const swept = await collect({ at: 0, uploadAgeMs: 2000 });
+    expect(swept.gc.uploads).toMatchObject({ sessions: 1, objects: 3, active: 1 });
+    expect(swept.gc.uploads?.bytes).toBeGreaterThan(0);
+    const left = await keys(w.store, ".raas-uploads/");
+    expect(left.filter((k) => k.includes(idle))).toEqual([]);
+    expect(left).toContain(stray);
+    expect(await sessions.current(active, "acme-app")).toBeDefined();
+
+    // Below an hour without --unsafe-grace: refused.
+    await expect(
+      w.use((a) =>
+        gc({ isv: ISV, dryRun: true, graceMs: HOUR, uploadAgeMs: 60_000 }, w.ctx, {
+          store: w.store,
+          apps: [a],
+        }),
+      ),
+    ).rejects.toThrow(/upload age of 1m is below the safe minimum of 1h/);
+  }, 240_000);
+});
