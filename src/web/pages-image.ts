@@ -187,7 +187,8 @@ export async function imagePage(
       ? ""
       : h`<h2 id="environments">Environments</h2>
 <ul>${environments.map((e) => h`<li>${e.name}${e.since === undefined ? "" : h` <span class="muted">since ${formatTime(e.since)}</span>`}</li>`)}</ul>`;
-  const stats = ctx.options.pullStats?.(repo.name, tag);
+  // Statistics count a pull by digest under its digest: a digest page shows those.
+  const stats = await ctx.options.pullStats?.(repo.name, tag ?? manifest.digest);
   const chart =
     stats === undefined || stats.length === 0
       ? ""
@@ -216,5 +217,5 @@ ${plainHttpNote(ctx.plainHttp)}
 ${envSection}
 ${chart}
 ${details}`;
-  return page(title, crumbs, body);
+  return page(title, crumbs, body, ctx.account);
 }

@@ -1,6 +1,6 @@
 import type { RepositorySummary } from "./catalog.js";
 import { h, type Html } from "./html.js";
-import { formatTime, page, urls } from "./layout.js";
+import { formatTime, page, urls, type Account } from "./layout.js";
 
 export const PAGE_SIZE = 1000;
 export const MAX_QUERY = 200;
@@ -17,7 +17,12 @@ export const wordsOf = (q: string) =>
     .split(/\s+/)
     .filter((w) => w !== "");
 
-export function listPage(all: readonly RepositorySummary[], q: string, pageNo: number): Html {
+export function listPage(
+  all: readonly RepositorySummary[],
+  q: string,
+  pageNo: number,
+  account?: Account,
+): Html {
   const words = wordsOf(q);
   const found = words.length === 0 ? all : all.filter((r) => matches(words, r.name));
   const pages = Math.max(1, Math.ceil(found.length / PAGE_SIZE));
@@ -71,5 +76,5 @@ ${rows}</tbody>
 <p id="count">${summary}</p>
 ${table}
 ${pager}`;
-  return page(q === "" ? "Repositories" : "Search results", [], body);
+  return page(q === "" ? "Repositories" : "Search results", [], body, account);
 }

@@ -125,7 +125,7 @@ export async function repositoryPage(
       : h`<h2 id="pull">Pull</h2>
 ${commandBlock("pull-default", `By tag ${defaultTag}`, { host: ctx.host, name: repo.name, tag: defaultTag, plainHttp: ctx.plainHttp })}
 ${plainHttpNote(ctx.plainHttp)}`;
-  const stats = ctx.options.pullStats?.(repo.name, undefined);
+  const stats = await ctx.options.pullStats?.(repo.name, undefined);
   const chart =
     stats === undefined || stats.length === 0
       ? ""
@@ -180,5 +180,5 @@ ${pullSection}
 ${chart}
 ${table}
 ${crane}`;
-  return page(repo.name, [{ label: "Repositories", url: "/ui/" }, { label: repo.name }], body);
+  return page(repo.name, [{ label: "Repositories", url: "/ui/" }, { label: repo.name }], body, ctx.account);
 }
