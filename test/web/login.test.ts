@@ -214,14 +214,15 @@ describe("web page login (auth local)", () => {
 
   it("accepts login and logout only from its own pages (CSRF)", async () => {
     const right = { username: "alice", password: PASSWORDS.alice as string };
-    for (const headers of [
+    const refused: Record<string, string>[] = [
       {},
       { Origin: "http://evil.example" },
       { Origin: "null" },
       { "Sec-Fetch-Site": "cross-site" },
       { "Sec-Fetch-Site": "same-site", Origin: origin },
       { "Sec-Fetch-Site": "same-origin", Origin: "http://evil.example" },
-    ]) {
+    ];
+    for (const headers of refused) {
       const res = await postLogin(right, headers);
       expect(res.status, JSON.stringify(headers)).toBe(403);
       expect(res.headers["set-cookie"], JSON.stringify(headers)).toBeUndefined();
