@@ -211,8 +211,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
           requiredClaims: ["iss", "sub", "aud", "exp", "nbf", "iat"],
         },
       );
-      if (payload.token_use !== use)
+      if (payload.token_use !== use) {
         throw new TokenInvalidError(`not ${use === "access" ? "an" : "a"} ${use} token`);
+      }
       const kind = payload.raas_kind;
       if (kind !== "user" && kind !== "service" && kind !== "anonymous") {
         throw new TokenInvalidError("unknown subject kind");
