@@ -168,6 +168,7 @@ export async function createRegistryAccess(
     ...(context.caller.kind === "anonymous" ? {} : { name: context.caller.name }),
     session,
     canPull: (name) => authorizer.canPull(context, name),
+    needsLogin: (name) => !isPublic(name),
   });
   const login = sessions?.login;
   const web: WebAuth = {

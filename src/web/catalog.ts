@@ -83,6 +83,8 @@ export interface Visitor {
   /** True when the page's own session cookie says who it is (so the visitor can log out). */
   session: boolean;
   canPull(repository: string): boolean;
+  /** Whether a registry client pulls this repository only after `login` (it is not anonymously pullable). */
+  needsLogin(repository: string): boolean;
 }
 
 export type LoginResult =

@@ -114,6 +114,7 @@ export function createWebHandler(catalog: WebCatalog, options: WebOptions = {}):
       host: options.registryHost ?? (HOST_RE.test(hostHeader) ? hostHeader : "registry.example"),
       plainHttp: options.plainHttp ?? !secure,
       ...(account === undefined ? {} : { account }),
+      ...(visitor === undefined ? {} : { needsLogin: (n: string) => visitor.needsLogin(n) }),
     };
 
     if (rest.length === 1 && rest[0] === "") {

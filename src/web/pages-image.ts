@@ -1,7 +1,7 @@
 import type { Digest } from "../image/digest.js";
 import type { ManifestInfo, RepositoryDetail } from "./catalog.js";
 import { pullChart } from "./chart.js";
-import { commandBlock, plainHttpNote } from "./commands.js";
+import { commandBlock, loginNote, plainHttpNote } from "./commands.js";
 import { h, type Html } from "./html.js";
 import { formatSize, formatTime, page, shortDigest, urls, type Crumb } from "./layout.js";
 import { imagesOf, isIndex, platformText, totalSize, type ConfigSummary } from "./model.js";
@@ -214,6 +214,7 @@ ${parents.length === 0 ? "" : h`<dt>Part of</dt><dd>${parentLinks}</dd>`}
 ${byTag}
 ${byDigest}
 ${plainHttpNote(ctx.plainHttp)}
+${loginNote(ctx.needsLogin?.(repo.name) === true, ctx.host, ctx.plainHttp)}
 ${envSection}
 ${chart}
 ${details}`;

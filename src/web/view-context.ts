@@ -12,6 +12,8 @@ export interface ViewContext {
   plainHttp: boolean;
   /** The visitor's login state for the page header (auth on). */
   account?: Account;
+  /** Repositories a registry client pulls only after logging in (auth on). */
+  needsLogin?: (repository: string) => boolean;
 }
 
 /** How long a page waits for configs from storage before rendering what it has. */

@@ -413,11 +413,13 @@ describe.skipIf(!hasChromium)("web page in headless Chromium, with login", () =>
         timeout: 60_000,
       }),
     ).rejects.toThrow(/unauthorized|authentication required|denied/i);
-    const login = run(
-      "skopeo",
-      ["login", "--tls-verify=false", "--authfile", authfile, "-u", "alice", "--password-stdin", host],
-      { timeout: 60_000 },
-    );
+    // The page's own login command, with the name and the password given on stdin.
+    const loginCommand = await page.locator("#login-note code").first().textContent();
+    expect(loginCommand).toBe(`skopeo login --tls-verify=false ${host}`);
+    const [, ...loginArgs] = (loginCommand ?? "").split(" ");
+    const login = run("skopeo", [...loginArgs, "--authfile", authfile, "-u", "alice", "--password-stdin"], {
+      timeout: 60_000,
+    });
     login.child.stdin?.end(PASSWORDS.alice);
     await login;
     await run("skopeo", args, { cwd: work, timeout: 60_000, env });

@@ -153,7 +153,12 @@ describe("web page login (auth local)", () => {
       '<form method="post" action="/ui/logout"><button type="submit">Log out</button>',
     );
     await expectValid(list.text, "list, logged in");
-    expect((await page(`/ui/r/${LOGIN_REPOS.alice}/-/t/latest`, session)).status).toBe(200);
+    const tagPage = await page(`/ui/r/${LOGIN_REPOS.alice}/-/t/latest`, session);
+    expect(tagPage.status).toBe(200);
+    // Its pull commands say that clients log in first; a public repository's do not.
+    const host = new URL(origin).host;
+    expect(tagPage.text).toContain(`<code>skopeo login --tls-verify=false ${host}</code>`);
+    expect((await page(`/ui/r/${LOGIN_REPOS.public}`, session)).text).not.toContain("login-note");
     // carol may pull the app (publication group) but not alice's own repository.
     const carol = await login("carol");
     expect(rows((await page("/ui/", carol)).text)).toEqual([LOGIN_REPOS.app, LOGIN_REPOS.public]);
@@ -355,7 +360,12 @@ describe("web page login with an external token issuer", () => {
         web: {
           auth: {
             mode: "external",
-            visitor: () => Promise.resolve({ session: false, canPull: (name) => name === "acme/app" }),
+            visitor: () =>
+              Promise.resolve({
+                session: false,
+                canPull: (name) => name === "acme/app",
+                needsLogin: () => true,
+              }),
           },
         },
       }),
