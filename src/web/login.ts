@@ -59,6 +59,8 @@ function cookie(secure: boolean, value: string, maxAge: number): string {
  * A login or logout form must come from one of this registry's own pages: a browser says where a
  * POST comes from in `Sec-Fetch-Site` and `Origin` (the pages' referrer policy keeps `Origin` for
  * same-origin requests). Every header present must agree, and at least one must be present.
+ * The origin is this request's host; over TLS only with https, over plain HTTP with either
+ * scheme, since a TLS-terminating proxy may not say that it is one.
  */
 export function fromThisOrigin(req: IncomingMessage, secure: boolean): boolean {
   const site = req.headers["sec-fetch-site"];
@@ -67,7 +69,9 @@ export function fromThisOrigin(req: IncomingMessage, secure: boolean): boolean {
   if (site !== undefined && site !== "same-origin") return false;
   if (origin !== undefined) {
     const host = req.headers.host;
-    if (host === undefined || origin !== `${secure ? "https" : "http"}://${host}`) return false;
+    if (host === undefined) return false;
+    const allowed = secure ? [`https://${host}`] : [`http://${host}`, `https://${host}`];
+    if (!allowed.includes(origin)) return false;
   }
   return true;
 }

@@ -232,7 +232,13 @@ describe("web page login (auth local)", () => {
       expect(res.status, JSON.stringify(headers)).toBe(403);
       expect(res.headers["set-cookie"], JSON.stringify(headers)).toBeUndefined();
     }
+    // Over TLS, an http page of the same host is another origin.
+    const downgrade = { Origin: origin, "X-Forwarded-Proto": "https" };
+    expect((await postLogin(right, downgrade)).status).toBe(403);
     expect((await postLogin(right, { "Sec-Fetch-Site": "same-origin" })).status).toBe(303);
+    // Behind a TLS proxy that does not say so, the browser's https origin is still this host.
+    const proxied = { Origin: `https://${new URL(origin).host}`, "Sec-Fetch-Site": "same-origin" };
+    expect((await postLogin(right, proxied)).status).toBe(303);
     const session = await login("alice");
     const out = await call(base, "POST", "/ui/logout", {
       Origin: "http://evil.example",
