@@ -1,6 +1,6 @@
 import type { RepositorySummary } from "./catalog.js";
 import { h, type Html } from "./html.js";
-import { formatTime, page, urls, type Account } from "./layout.js";
+import { formatTime, loginUrl, page, urls, type Account } from "./layout.js";
 
 export const PAGE_SIZE = 1000;
 export const MAX_QUERY = 200;
@@ -67,7 +67,12 @@ ${rows}</tbody>
     pages > 1
       ? h`<nav class="pager" aria-label="Pages">${current > 1 ? h`<a href="${pageUrl(current - 1)}" rel="prev">Previous page</a>` : ""}<span>Page ${current} of ${pages}</span>${current < pages ? h`<a href="${pageUrl(current + 1)}" rel="next">Next page</a>` : ""}</nav>`
       : "";
+  const loginHint =
+    account?.mode === "local" && account.name === undefined
+      ? h`<p class="muted">You see the repositories anyone may pull. <a href="${loginUrl(account.here)}">Log in</a> to see those your login may pull too.</p>`
+      : "";
   const body = h`<h1>Repositories</h1>
+${loginHint}
 <form class="search" method="get" action="/ui/" role="search">
 <label for="q">Search repositories</label>
 <input id="q" name="q" type="search" value="${q}" maxlength="${MAX_QUERY}" autocomplete="off" spellcheck="false" data-filter="repos" aria-describedby="count">
