@@ -387,6 +387,7 @@ describe.skipIf(!hasChromium)("web page in headless Chromium, with login", () =>
     expect(cookie).toMatchObject({ name: "raas-session", path: "/ui/", httpOnly: true, sameSite: "Strict" });
     // The script cannot read it.
     expect(await page.evaluate(() => document.cookie)).toBe("");
+    await checkAxe(page, axe, "list, logged in");
 
     // The private repository, its tag, and the copied pull command.
     await Promise.all([
