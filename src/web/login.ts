@@ -175,7 +175,7 @@ export async function loginRoute(
         "Log in",
         crumbs,
         h`<h1>Log in</h1>
-<p>This registry trusts the tokens of an external issuer, which is where logins happen: log in with your registry client (<code>docker login</code>, <code>podman login</code>, <code>skopeo login</code>). This page cannot log you in; it shows only what a request to it may pull.</p>`,
+<p>This registry trusts the tokens of an external issuer, which is where logins happen: log in with your registry client (<code>docker login</code>, <code>podman login</code>, <code>skopeo login</code>). This page cannot log you in, and as the registry keeps no access policy of its own in this mode, it lists no repository that needs a login.</p>`,
         account,
       ),
     );
