@@ -144,6 +144,7 @@ describe("registry.conf", () => {
       keyDir: settings.isvDir,
       policyFile: path.join(deployDir, "access.yaml"),
       tokenTtl: 300,
+      sessionTtl: 3600,
       basic: false,
       privateTtl: 60,
     });

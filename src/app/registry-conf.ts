@@ -50,6 +50,7 @@ function authSection(settings: IsvSettings, appDir: string): Section | undefined
         key_dir: settings.platform.kind === "local" ? path.resolve(settings.isvDir) : IMAGE_AUTH_KEY_DIR,
         policy_file: path.posix.join(appDir, "access.yaml"),
         token_ttl: auth.tokenTtl,
+        ...(auth.sessionTtl === undefined ? {} : { session_ttl: auth.sessionTtl }),
         basic: auth.basic,
         private_blob_ttl: auth.privateBlobTtl,
       },

@@ -23,3 +23,5 @@ export { RegistryAuthError } from "./errors.js";
 export { bearerChallenge } from "./challenge.js";
 export { createTokenRoute, sendAuthError, TOKEN_PATH } from "./http.js";
 export { createLocalAuth, loadPolicyFile } from "./setup.js";
+export type { LoggedIn, LoginOutcome, SessionService, SessionServiceOptions } from "./session.js";
+export { createSessionService } from "./session.js";

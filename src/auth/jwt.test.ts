@@ -169,7 +169,7 @@ describe("access tokens", () => {
     const refresh = await issueRefreshToken(keys, opts, { kind: "user", name: "alice" }, "stamp", "docker");
     await reject(refresh.token, /not an access token/);
     const access = await issueAccessToken(keys, opts, { kind: "user", name: "alice" }, ACCESS);
-    await reject(access.token, /not an refresh token/, "refresh");
+    await reject(access.token, /not a refresh token/, "refresh");
     await expect(verifier()(refresh.token, "refresh")).resolves.toMatchObject({ subject: "alice" });
     await reject("not.a.token", /malformed|unverifiable/);
     await reject("x".repeat(20_000), /too long/);

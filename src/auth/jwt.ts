@@ -138,6 +138,30 @@ export function issueRefreshToken(
   );
 }
 
+export const DEFAULT_SESSION_TTL_SECONDS = 3600;
+export const MAX_SESSION_TTL_SECONDS = 12 * 3600;
+
+/** A web page session, bound like a refresh token to the credential it was issued for. */
+export function issueSessionToken(
+  keys: KeySet,
+  options: IssueOptions,
+  subject: { kind: "user" | "service"; name: string },
+  credentialStamp: string,
+): Promise<IssuedToken> {
+  const ttl = Math.max(
+    60,
+    Math.min(options.ttlSeconds ?? DEFAULT_SESSION_TTL_SECONDS, MAX_SESSION_TTL_SECONDS),
+  );
+  return sign(
+    keys,
+    options,
+    subject.name,
+    subject.kind,
+    { token_use: "session", cred: credentialStamp },
+    ttl,
+  );
+}
+
 export interface VerifierOptions {
   readonly keys: KeySet;
   readonly issuer: string;
@@ -145,7 +169,8 @@ export interface VerifierOptions {
   readonly leewaySeconds?: number;
 }
 
-export type TokenUse = "access" | "refresh";
+/** `session`: the web page's login cookie (session.ts); never accepted as a registry token. */
+export type TokenUse = "access" | "refresh" | "session";
 
 export type Verifier = (token: string, use?: TokenUse, now?: Date) => Promise<VerifiedToken>;
 
@@ -186,7 +211,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
           requiredClaims: ["iss", "sub", "aud", "exp", "nbf", "iat"],
         },
       );
-      if (payload.token_use !== use) throw new TokenInvalidError(`not an ${use} token`);
+      if (payload.token_use !== use) {
+        throw new TokenInvalidError(`not ${use === "access" ? "an" : "a"} ${use} token`);
+      }
       const kind = payload.raas_kind;
       if (kind !== "user" && kind !== "service" && kind !== "anonymous") {
         throw new TokenInvalidError("unknown subject kind");

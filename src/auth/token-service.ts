@@ -63,6 +63,15 @@ export interface TokenService {
     secret: string,
     remoteAddress: string,
   ): Promise<Authenticated["identity"] | { retryAfter: number } | undefined>;
+  /**
+   * The same check for other front doors (the web page's login form): identity and credential
+   * stamp, `{ retryAfter }` when locked, undefined when refused (counted as a failed login).
+   */
+  checkLogin: (
+    username: string,
+    secret: string,
+    remoteAddress: string,
+  ) => Promise<Authenticated | { retryAfter: number } | undefined>;
 }
 
 // A Map, not an object: an action named "constructor" must look up nothing.
@@ -303,12 +312,22 @@ export function createTokenService(options: TokenServiceOptions): TokenService {
     }
   }
 
+  async function checkLogin(
+    username: string,
+    secret: string,
+    remoteAddress: string,
+  ): Promise<Authenticated | { retryAfter: number } | undefined> {
+    const result = await login(username, secret, remoteAddress, false);
+    if ("identity" in result) return result;
+    if (result.status === 429) return { retryAfter: Number(result.headers["Retry-After"] ?? "1") };
+    return undefined;
+  }
+
   return {
+    checkLogin,
     async basicLogin(username, secret, remoteAddress) {
-      const result = await login(username, secret, remoteAddress, false);
-      if ("identity" in result) return result.identity;
-      if (result.status === 429) return { retryAfter: Number(result.headers["Retry-After"] ?? "1") };
-      return undefined;
+      const result = await checkLogin(username, secret, remoteAddress);
+      return result !== undefined && "identity" in result ? result.identity : result;
     },
     async handle(request) {
       let url: URL;

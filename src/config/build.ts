@@ -208,6 +208,7 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
     auth: {
       mode: s.authMode ?? "off",
       tokenTtl: s.authTokenTtl ?? 300,
+      ...(s.authSessionTtl === undefined ? {} : { sessionTtl: s.authSessionTtl }),
       privateBlobTtl: s.authPrivateBlobTtl ?? 300,
       basic: s.authBasic ?? false,
       external: {

@@ -34,6 +34,7 @@ export interface GlobalSettings {
   s3PublicBaseUrl: string;
   authMode: AuthMode;
   authTokenTtl: number;
+  authSessionTtl: number;
   authPrivateBlobTtl: number;
   authBasic: boolean;
   authExternalRealm: string;
@@ -107,6 +108,11 @@ export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[
   // docs/auth.md: who may pull and push; off = anonymous and public, as before.
   authMode: { section: "auth", key: "mode", parse: v.oneOf("off", "local", "external"), env: "RAAS_AUTH" },
   authTokenTtl: { section: "auth", key: "token_ttl", parse: v.integer(30, 3600, "a number of seconds") },
+  authSessionTtl: {
+    section: "auth",
+    key: "session_ttl",
+    parse: v.integer(300, 43200, "a number of seconds"),
+  },
   authPrivateBlobTtl: {
     section: "auth",
     key: "private_blob_ttl",

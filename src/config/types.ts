@@ -13,6 +13,8 @@ export interface AuthConfig {
   mode: AuthMode;
   /** Lifetime of the access tokens raas issues. */
   tokenTtl: number;
+  /** Lifetime of a web page login (the registry's default, one hour, when unset). */
+  sessionTtl?: number;
   /** Seconds a presigned redirect to a private repository's content stays valid. */
   privateBlobTtl: number;
   /** Also accept HTTP Basic on registry requests. */

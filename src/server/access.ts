@@ -11,11 +11,12 @@
  */
 import { readFile } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Action, AuthContext, Authorizer, Policy } from "../auth/index.js";
+import type { Action, AuthContext, Authorizer, Policy, SessionService } from "../auth/index.js";
 import {
   ANONYMOUS,
   createAuthorizer,
   createExternalVerifier,
+  createSessionService,
   createTokenRoute,
   createTokenService,
   createVerifier,
@@ -25,6 +26,7 @@ import {
   RegistryAuthError,
 } from "../auth/index.js";
 import { errorMessage, UserError } from "../errors.js";
+import type { Visitor, WebAuth } from "../web/index.js";
 import type { ServerConfig } from "./config.js";
 import { RegistryError } from "./registry-error.js";
 
@@ -54,6 +56,8 @@ export interface RegistryAccess {
   isPublic(name: string): boolean;
   /** Seconds a presigned redirect to a private repository's content stays valid. */
   readonly privateTtl: number;
+  /** The web page's visitors and (local mode) its login form; absent in mode off. */
+  readonly web?: WebAuth;
 }
 
 /** Today's behaviour: anonymous and public. */
@@ -103,6 +107,7 @@ export async function createRegistryAccess(
   let authorizer: Authorizer;
   let tokenRoute: RegistryAccess["tokenRoute"] = () => Promise.resolve(false);
   let isPublic: (name: string) => boolean = () => false;
+  let sessions: SessionService | undefined;
   if (auth.mode === "local") {
     const keys = await loadKeys(auth.keyDir);
     if (keys === undefined) {
@@ -132,6 +137,14 @@ export async function createRegistryAccess(
         ? { basicLogin: (user, secret, address) => tokens.basicLogin(user, secret, address) }
         : {}),
     });
+    sessions = createSessionService({
+      keys,
+      issuer: auth.issuer,
+      service: auth.service,
+      policy: current,
+      checkLogin: tokens.checkLogin,
+      ttlSeconds: auth.sessionTtl,
+    });
     const route = createTokenRoute(tokens);
     tokenRoute = (req, res) => route(req, res);
     isPublic = (name) => explain(current(), ANONYMOUS, "pull", name).allow;
@@ -147,7 +160,39 @@ export async function createRegistryAccess(
     authorizer = createAuthorizer({ realm: auth.realm, service: auth.service, verify });
   }
   const anonymous: AuthContext = { caller: ANONYMOUS, token: false };
+  // A page or a search is never refused: without a usable login it shows what is public.
+  const requestContext = (req: IncomingMessage) =>
+    authorizer.authorizeBase(req).catch((err: unknown) => {
+      if (err instanceof RegistryAuthError) return anonymous;
+      throw err;
+    });
+  const visitorOf = (context: AuthContext, session: boolean): Visitor => ({
+    ...(context.caller.kind === "anonymous" ? {} : { name: context.caller.name }),
+    session,
+    canPull: (name) => authorizer.canPull(context, name),
+    needsLogin: (name) => !isPublic(name),
+  });
+  const login = sessions?.login;
+  const web: WebAuth = {
+    mode: auth.mode,
+    visitor: async (req, session) => {
+      const identity = session === undefined ? undefined : await sessions?.verify(session);
+      if (identity !== undefined) return visitorOf({ caller: identity, token: true }, true);
+      return visitorOf(await requestContext(req), false);
+    },
+    ...(login === undefined
+      ? {}
+      : {
+          login: async (username, password, address) => {
+            const outcome = await login(username, password, address);
+            return outcome.ok
+              ? { ok: true, name: outcome.identity.name, session: outcome.session, maxAge: outcome.maxAge }
+              : outcome;
+          },
+        }),
+  };
   return {
+    web,
     mode: auth.mode,
     privateTtl: auth.privateTtl,
     tokenRoute,
@@ -164,11 +209,7 @@ export async function createRegistryAccess(
       return (name) => authorizer.canPull(context, name);
     },
     pullFilter: async (req) => {
-      // A page or a search is never refused: without a usable login it shows what is public.
-      const context = await authorizer.authorizeBase(req).catch((err: unknown) => {
-        if (err instanceof RegistryAuthError) return anonymous;
-        throw err;
-      });
+      const context = await requestContext(req);
       return (name) => authorizer.canPull(context, name);
     },
   };

@@ -9,6 +9,7 @@ import { type Req, type Res, redirect, responseBytes, send, sendJson } from "./h
 import { Metrics, routeOf } from "./metrics.js";
 import type { Observer, PullInfo } from "./observe.js";
 import { handleStats } from "./stats-route.js";
+import { webPullStats } from "./web-stats.js";
 import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
@@ -42,7 +43,10 @@ export interface RegistryDeps {
   accessLog?: (record: AccessRecord) => void;
   /** The write API (blob uploads, manifest PUT); absent: every write is refused with 405. */
   push?: PushApi;
-  /** The web page's plug-ins: who may see what (`canPull`), environments, pull statistics. */
+  /**
+   * The web page's plug-ins: environments, and for tests `canPull` and `pullStats` (by default
+   * the page reads the statistics from `store`, and who may see what from `access`).
+   */
   web?: WebOptions;
   /** Who may do what (`[auth]`, access.ts); default: everything anonymous and public. */
   access?: RegistryAccess;
@@ -90,19 +94,21 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
   const metrics = deps.metrics ?? new Metrics();
   const accessLog = deps.accessLog;
   const access = deps.access ?? OPEN_ACCESS;
-  // What the web page's visitor may pull, decided (asynchronously) before the page is rendered.
-  const webFilters = new WeakMap<Req, (name: string) => boolean>();
-  const webOptions: WebOptions | undefined =
-    access.mode === "off"
-      ? deps.web
-      : { ...deps.web, canPull: (name, req) => webFilters.get(req)?.(name) === true };
+  // The page learns who its visitor is from the access layer, and pull counts from the statistics.
+  const webOptions: WebOptions = {
+    ...(deps.store !== undefined && deps.config.stats.enable
+      ? { pullStats: webPullStats(deps.store, now, log) }
+      : {}),
+    ...deps.web,
+    ...(access.web === undefined ? {} : { auth: access.web }),
+  };
   // The web page (src/web) reads the same snapshot and reaches storage the way redirects do.
   const web = createWebUi({
     snapshot: deps.snapshot,
     ...(deps.config.serveContent.enable ? { contentDir: deps.config.serveContent.contentDirV2 } : {}),
     storageUrl: (key, repoUrl) => storageUrl(key, "GET", repoUrl),
     log,
-    ...(webOptions === undefined ? {} : { options: webOptions }),
+    options: webOptions,
   });
 
   async function route(req: Req, res: Res): Promise<void> {
@@ -128,6 +134,8 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       },
     };
     if (await access.tokenRoute(req, res)) return;
+    // The web page answers its own methods (GET, HEAD; POST for its login form).
+    if (path === "/ui" || path.startsWith("/ui/")) return web(req, res);
     // The write API sees every /v2/ request that is a write or an upload session's status.
     if (deps.push !== undefined && path.startsWith("/v2/")) {
       const segments = path.length > MAX_PATH ? undefined : segmentsOf(path);
@@ -164,11 +172,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     }
     if (top === "crane") return handleAdmin(ctx, rest);
     if (top === "raas" && rest[0] === "stats") return handleStats(ctx, deps.store, rest.slice(1));
-    // The web page: `/ui/...`, and `/` for a browser asking for HTML (API clients still get the 404).
-    if (top === "ui") {
-      if (access.mode !== "off") webFilters.set(req, await access.pullFilter(req));
-      return web(req, res);
-    }
+    // A browser asking `/` for HTML goes to the web page (API clients still get the 404).
     if (top === "" && rest.length === 0 && wantsHtml(req)) return redirect(req, res, 302, "/ui/");
     send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });
   }

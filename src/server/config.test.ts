@@ -113,9 +113,15 @@ describe("loadServerConfig", () => {
       keyDir: join(dir, "state"),
       policyFile: join(dir, "access.yaml"),
       tokenTtl: 300,
+      sessionTtl: 3600,
       basic: false,
       privateTtl: 300,
     });
+    await expect(
+      load(
+        `${base}[auth]\nmode = local\nrealm = https://r.example/token\nservice = r\nkey_dir = s\npolicy_file = a\nsession_ttl = 60\n`,
+      ),
+    ).rejects.toThrow(/\[auth\] session_ttl must be 300 to 43200 seconds/);
     await expect(load(`${base}[auth]\nmode = on\n`)).rejects.toThrow(
       /\[auth\] mode must be "off", "local" or "external", not "on"/,
     );

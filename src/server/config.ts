@@ -99,6 +99,8 @@ export type AuthSettings =
       /** access.yaml of the deployed app repository; reloaded with the metadata. */
       policyFile: string;
       tokenTtl: number;
+      /** Seconds a web page login lasts (`session_ttl`, default 3600). */
+      sessionTtl: number;
       basic: boolean;
       /** Seconds a presigned redirect to a private repository's content stays valid. */
       privateTtl: number;
@@ -215,6 +217,10 @@ function authSettings(r: Reader, where: string, serveContent: boolean, storageKi
     if (tokenTtl < 30 || tokenTtl > 3600) {
       throw new UserError(`${where}: [auth] token_ttl must be 30 to 3600 seconds`);
     }
+    const sessionTtl = r.num("auth", "session_ttl", 3600, true);
+    if (sessionTtl < 300 || sessionTtl > 43200) {
+      throw new UserError(`${where}: [auth] session_ttl must be 300 to 43200 seconds`);
+    }
     return {
       mode,
       realm,
@@ -223,6 +229,7 @@ function authSettings(r: Reader, where: string, serveContent: boolean, storageKi
       keyDir: need("key_dir", r.path("auth", "key_dir", "")),
       policyFile: need("policy_file", r.path("auth", "policy_file", "")),
       tokenTtl,
+      sessionTtl,
       basic: r.bool("auth", "basic", false),
       privateTtl,
     };

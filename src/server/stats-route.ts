@@ -15,6 +15,27 @@ const CACHE_MS = 5000;
 const MAX_CACHED = 1000;
 const cache = new Map<string, { at: number; stats: Promise<PullStat[]> }>();
 
+/** A repository's statistics (days on or after `since`), read at most every few seconds. */
+export function cachedPullStats(
+  store: BlobStore,
+  name: string,
+  since: string | undefined,
+  nowMs: number,
+): Promise<PullStat[]> {
+  const key = `${name}\n${since ?? ""}`;
+  let entry = cache.get(key);
+  if (entry === undefined || nowMs - entry.at > CACHE_MS) {
+    if (cache.size >= MAX_CACHED) cache.clear();
+    entry = {
+      at: nowMs,
+      stats: readPullStats(store, { repository: name, ...(since === undefined ? {} : { since }) }),
+    };
+    entry.stats.catch(() => cache.delete(key));
+    cache.set(key, entry);
+  }
+  return entry.stats;
+}
+
 export async function handleStats(
   ctx: RequestContext,
   store: BlobStore | undefined,
@@ -40,18 +61,7 @@ export async function handleStats(
   if (store === undefined) {
     throw new RegistryError(404, "UNSUPPORTED", "this registry keeps no statistics (no storage configured)");
   }
-  const key = `${name}\n${since ?? ""}`;
-  let entry = cache.get(key);
-  if (entry === undefined || ctx.now.getTime() - entry.at > CACHE_MS) {
-    if (cache.size >= MAX_CACHED) cache.clear();
-    entry = {
-      at: ctx.now.getTime(),
-      stats: readPullStats(store, { repository: name, ...(since === undefined ? {} : { since }) }),
-    };
-    entry.stats.catch(() => cache.delete(key));
-    cache.set(key, entry);
-  }
-  const stats = await entry.stats;
+  const stats = await cachedPullStats(store, name, since, ctx.now.getTime());
   const tags: Record<string, number> = {};
   let total = 0;
   for (const s of stats) {

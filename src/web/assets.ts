@@ -5,8 +5,8 @@ import { createHash } from "node:crypto";
  * Security Policy can forbid every inline script and style and anything from another origin.
  */
 const CSS = `
-:root{color-scheme:light dark;--bg:#fff;--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--accent:#0550ae;--soft:#f6f8fa;--bar:#0969da;--ok:#116329;--warn:#7d4e00;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5}
-@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#3d444d;--accent:#6cb6ff;--soft:#161b22;--bar:#4493f8;--ok:#56d364;--warn:#e3b341}}
+:root{color-scheme:light dark;--bg:#fff;--fg:#1b1f24;--muted:#57606a;--line:#d0d7de;--accent:#0550ae;--soft:#f6f8fa;--bar:#0969da;--ok:#116329;--warn:#7d4e00;--err:#a40e26;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;line-height:1.5}
+@media (prefers-color-scheme:dark){:root{--bg:#0d1117;--fg:#e6edf3;--muted:#9198a1;--line:#3d444d;--accent:#6cb6ff;--soft:#161b22;--bar:#4493f8;--ok:#56d364;--warn:#e3b341;--err:#ff7b72}}
 *{box-sizing:border-box}
 body{margin:0;background:var(--bg);color:var(--fg);font-size:1rem}
 a{color:var(--accent)}
@@ -16,7 +16,15 @@ a:focus-visible,button:focus-visible,input:focus-visible,[tabindex]:focus-visibl
 .skip:focus{left:.5rem}
 header.site{border-bottom:1px solid var(--line);background:var(--soft)}
 header.site .inner,main{max-width:72rem;margin:0 auto;padding:.75rem 1rem}
-header.site a{font-weight:700;text-decoration:none;color:var(--fg)}
+header.site .inner{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;justify-content:space-between}
+header.site a.home{font-weight:700;text-decoration:none;color:var(--fg)}
+.account{display:flex;flex-wrap:wrap;gap:.5rem 1rem;align-items:center;overflow-wrap:anywhere}
+.account form{margin:0}
+form.login{display:grid;gap:.35rem;max-width:22rem}
+form.login label{font-weight:600;margin-top:.5rem}
+form.login input{padding:.5rem;border:1px solid var(--line);border-radius:6px;background:var(--bg);color:var(--fg);font-size:1rem}
+form.login button{justify-self:start;margin-top:.75rem}
+.error{color:var(--err);font-weight:600}
 h1{font-size:1.5rem;margin:.5rem 0 1rem;overflow-wrap:anywhere}
 h2{font-size:1.15rem;margin:1.75rem 0 .5rem}
 nav.crumbs ol{list-style:none;padding:0;margin:0 0 .25rem;display:flex;flex-wrap:wrap;gap:.25rem}

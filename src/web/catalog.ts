@@ -76,14 +76,48 @@ export interface DailyPulls {
 /** Whether the visitor of `req` may pull `repository`; the page shows nothing else. */
 export type CanPull = (repository: string, req: IncomingMessage) => boolean;
 
+/** Who is looking at a page, as the registry's access rules see them. */
+export interface Visitor {
+  /** The login name; undefined for an anonymous visitor. */
+  name?: string;
+  /** True when the page's own session cookie says who it is (so the visitor can log out). */
+  session: boolean;
+  canPull(repository: string): boolean;
+  /** Whether a registry client pulls this repository only after `login` (it is not anonymously pullable). */
+  needsLogin(repository: string): boolean;
+}
+
+export type LoginResult =
+  | { ok: true; name: string; session: string; maxAge: number }
+  /** `retryAfter` (seconds) when the name or the address is locked after too many failures. */
+  | { ok: false; retryAfter?: number };
+
+/** The registry's identities, when `[auth]` is on (src/server/access.ts provides it). */
+export interface WebAuth {
+  /** local: the page has a login form; external: logins are done by the external token issuer. */
+  mode: "local" | "external";
+  /** The visitor of `req`: the page's session value when it has one, else the request's own credentials. */
+  visitor(req: IncomingMessage, session: string | undefined): Promise<Visitor>;
+  /** local mode: check a login with the token service's identities and failed-login limits. */
+  login?(username: string, password: string, remoteAddress: string): Promise<LoginResult>;
+}
+
 /** Everything optional the server can plug in; sections without data are not rendered. */
 export interface WebOptions {
-  /** Default: every repository the catalog lists (all of them are public today). */
+  /** Default: every repository the catalog lists (all of them are public today). Ignored with `auth`. */
   canPull?: CanPull;
+  /** Identities and login (auth on): what the visitor may pull comes from here. */
+  auth?: WebAuth;
   /** Environments a tag is in; undefined or empty hides the section. */
   environments?: (repository: string, tag: string) => readonly EnvironmentInfo[] | undefined;
-  /** Pulls per day for a repository (tag undefined) or one tag; undefined or empty hides the chart. */
-  pullStats?: (repository: string, tag: string | undefined) => readonly DailyPulls[] | undefined;
+  /**
+   * Pulls per day of a repository (reference undefined), one tag, or one digest (pulls by digest);
+   * undefined or empty hides the chart.
+   */
+  pullStats?: (
+    repository: string,
+    reference: string | undefined,
+  ) => readonly DailyPulls[] | undefined | Promise<readonly DailyPulls[] | undefined>;
   /**
    * `host[:port]` used in pull commands. Default: the request's Host header (when it is a valid
    * host), else `registry.example`.

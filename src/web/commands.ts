@@ -47,3 +47,10 @@ export const plainHttpNote = (plainHttp: boolean) =>
   plainHttp
     ? h`<p class="muted">This registry speaks plain HTTP: docker needs it listed under <code>insecure-registries</code>.</p>`
     : "";
+
+/** Under the pull commands of a repository that clients pull only after logging in. */
+export function loginNote(needsLogin: boolean, host: string, plainHttp: boolean): Html | "" {
+  if (!needsLogin) return "";
+  const tls = plainHttp ? " --tls-verify=false" : "";
+  return h`<p class="muted" id="login-note">Pulling needs a login to the registry first: <code>skopeo login${tls} ${host}</code> (or <code>podman login${tls} ${host}</code>, <code>docker login ${host}</code>), with the name and password of this page.</p>`;
+}

@@ -1,55 +1,24 @@
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { isDigest } from "../image/digest.js";
 import { isRepositoryName, isTag } from "../image/names.js";
 import { ASSETS } from "./assets.js";
-import type { RepositoryDetail, WebCatalog, WebOptions } from "./catalog.js";
-import { h, type Html } from "./html.js";
-import { page } from "./layout.js";
+import type { RepositoryDetail, Visitor, WebCatalog, WebOptions } from "./catalog.js";
+import { h } from "./html.js";
+import { page, type Account } from "./layout.js";
+import { cookieName, isSecure, loginRoute, logoutRoute, readCookie } from "./login.js";
 import { ConfigCache } from "./model.js";
 import { imagePage } from "./pages-image.js";
 import { listPage, MAX_QUERY } from "./pages-list.js";
 import { repositoryPage } from "./pages-repo.js";
+import { send, sendPage } from "./respond.js";
 import type { ViewContext } from "./view-context.js";
 
 export type WebHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
-/**
- * No inline script or style, nothing from another origin, no framing, forms only to this
- * origin. The SVG chart is inline markup styled from the stylesheet, so it needs no exception.
- */
-export const CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
-  "base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-const PAGE_HEADERS: OutgoingHttpHeaders = {
-  "Content-Type": "text/html; charset=utf-8",
-  "Content-Security-Policy": CSP,
-  "X-Content-Type-Options": "nosniff",
-  "X-Frame-Options": "DENY",
-  "Referrer-Policy": "no-referrer",
-  // What a page shows depends on who asks once auth plugs into canPull: never a shared cache.
-  "Cache-Control": "private, no-cache",
-};
-
 const HOST_RE =
   /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
-function send(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: number,
-  body: Buffer | string,
-  headers: OutgoingHttpHeaders,
-): void {
-  const bytes = typeof body === "string" ? Buffer.from(body) : body;
-  res.writeHead(status, { ...headers, "Content-Length": bytes.length });
-  res.end(req.method === "HEAD" ? undefined : bytes);
-}
-
-const sendPage = (req: IncomingMessage, res: ServerResponse, status: number, doc: Html) =>
-  send(req, res, status, doc.toString(), PAGE_HEADERS);
-
-function notFound(req: IncomingMessage, res: ServerResponse, what: string): void {
+function notFound(req: IncomingMessage, res: ServerResponse, what: string, account?: Account): void {
   sendPage(
     req,
     res,
@@ -60,6 +29,7 @@ function notFound(req: IncomingMessage, res: ServerResponse, what: string): void
       h`<h1>Not found</h1>
 <p>${what}</p>
 <p><a href="/ui/">Browse all repositories</a></p>`,
+      account,
     ),
   );
 }
@@ -81,12 +51,9 @@ function segmentsOf(path: string): string[] | undefined {
  */
 export function createWebHandler(catalog: WebCatalog, options: WebOptions = {}): WebHandler {
   const configs = new ConfigCache(catalog);
-  const canPull = options.canPull ?? (() => true);
+  const auth = options.auth;
 
   return async (req, res) => {
-    if (req.method !== "GET" && req.method !== "HEAD") {
-      return send(req, res, 405, "Method Not Allowed", { Allow: "GET, HEAD", "Content-Type": "text/plain" });
-    }
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const path = q < 0 ? raw : raw.slice(0, q);
@@ -95,6 +62,10 @@ export function createWebHandler(catalog: WebCatalog, options: WebOptions = {}):
     const segments = path.length > 2048 ? undefined : segmentsOf(path);
     if (segments === undefined || segments[1] !== "ui") return notFound(req, res, "There is no such page.");
     const rest = segments.slice(2);
+    const login = rest.length === 1 && (rest[0] === "login" || rest[0] === "logout");
+    if (req.method !== "GET" && req.method !== "HEAD" && !(login && auth !== undefined)) {
+      return send(req, res, 405, "Method Not Allowed", { Allow: "GET, HEAD", "Content-Type": "text/plain" });
+    }
 
     if (rest[0] === "-" && rest.length === 2) {
       const asset = rest[1] === "app.css" || rest[1] === "app.js" ? ASSETS[rest[1]] : undefined;
@@ -113,20 +84,41 @@ export function createWebHandler(catalog: WebCatalog, options: WebOptions = {}):
       return send(req, res, 200, asset.body, headers);
     }
 
+    // Who is asking, once per request: the session cookie, else the request's own credentials.
+    const secure = isSecure(req);
+    const visitor: Visitor | undefined =
+      auth === undefined ? undefined : await auth.visitor(req, readCookie(req, cookieName(secure)));
+    const canPull =
+      visitor === undefined
+        ? (n: string) => options.canPull?.(n, req) ?? true
+        : (n: string) => visitor.canPull(n);
+    const account: Account | undefined =
+      auth === undefined || visitor === undefined
+        ? undefined
+        : {
+            mode: auth.mode,
+            ...(visitor.name === undefined ? {} : { name: visitor.name }),
+            session: visitor.session,
+            ...(raw.length <= 1024 && !login ? { here: raw } : {}),
+          };
+    if (login && auth !== undefined && visitor !== undefined && account !== undefined) {
+      const loginCtx = { auth, visitor, account, secure };
+      return rest[0] === "login" ? loginRoute(req, res, loginCtx, query) : logoutRoute(req, res, loginCtx);
+    }
+
     const hostHeader = req.headers.host ?? "";
     const ctx: ViewContext = {
       catalog,
       configs,
       options,
       host: options.registryHost ?? (HOST_RE.test(hostHeader) ? hostHeader : "registry.example"),
-      plainHttp:
-        options.plainHttp ??
-        (!("encrypted" in req.socket && req.socket.encrypted === true) &&
-          req.headers["x-forwarded-proto"] !== "https"),
+      plainHttp: options.plainHttp ?? !secure,
+      ...(account === undefined ? {} : { account }),
+      ...(visitor === undefined ? {} : { needsLogin: (n: string) => visitor.needsLogin(n) }),
     };
 
     if (rest.length === 1 && rest[0] === "") {
-      const all = catalog.repositories().filter((r) => canPull(r.name, req));
+      const all = catalog.repositories().filter((r) => canPull(r.name));
       const pageNo = Number(query.get("page") ?? "1");
       return sendPage(
         req,
@@ -136,38 +128,40 @@ export function createWebHandler(catalog: WebCatalog, options: WebOptions = {}):
           all,
           (query.get("q") ?? "").slice(0, MAX_QUERY),
           Number.isFinite(pageNo) ? Math.trunc(pageNo) : 1,
+          account,
         ),
       );
     }
-    if (rest[0] !== "r" || rest.length < 2) return notFound(req, res, "There is no such page.");
+    const missing = (what: string) => notFound(req, res, what, account);
+    if (rest[0] !== "r" || rest.length < 2) return missing("There is no such page.");
 
     const parts = rest.slice(1);
     const dash = parts.indexOf("-");
     const name = (dash < 0 ? parts : parts.slice(0, dash)).join("/");
     const visible = (n: string): RepositoryDetail | undefined =>
-      isRepositoryName(n) && canPull(n, req) ? catalog.repository(n) : undefined;
+      isRepositoryName(n) && canPull(n) ? catalog.repository(n) : undefined;
     const repo = visible(name);
     if (repo === undefined) {
-      return notFound(req, res, "There is no repository by that name, or you may not pull it.");
+      return missing("There is no repository by that name, or you may not pull it.");
     }
     if (dash < 0) return sendPage(req, res, 200, await repositoryPage(ctx, repo, query));
 
     const [, kind, ref, ...extra] = parts.slice(dash);
-    if (extra.length > 0 || ref === undefined) return notFound(req, res, "There is no such page.");
+    if (extra.length > 0 || ref === undefined) return missing("There is no such page.");
     if (kind === "t" && isTag(ref)) {
       const digest = repo.tags.get(ref);
       const manifest = digest === undefined ? undefined : repo.manifests.get(digest);
-      if (manifest === undefined) return notFound(req, res, "This repository has no such tag.");
+      if (manifest === undefined) return missing("This repository has no such tag.");
       return sendPage(req, res, 200, await imagePage(ctx, repo, manifest, ref));
     }
     if (kind === "d" && isDigest(ref)) {
       const manifest = repo.manifests.get(ref);
       if (manifest === undefined) {
-        return notFound(req, res, "This repository has no manifest with that digest.");
+        return missing("This repository has no manifest with that digest.");
       }
       return sendPage(req, res, 200, await imagePage(ctx, repo, manifest, undefined));
     }
-    return notFound(req, res, "There is no such page.");
+    return missing("There is no such page.");
   };
 }
 

@@ -4,7 +4,16 @@ import { createWebHandler, type WebHandler } from "./handler.js";
 import { snapshotCatalog } from "./snapshot-catalog.js";
 import { storageReader } from "./storage-reader.js";
 
-export type { CanPull, DailyPulls, EnvironmentInfo, WebCatalog, WebOptions } from "./catalog.js";
+export type {
+  CanPull,
+  DailyPulls,
+  EnvironmentInfo,
+  LoginResult,
+  Visitor,
+  WebAuth,
+  WebCatalog,
+  WebOptions,
+} from "./catalog.js";
 export { createWebHandler, wantsHtml, type WebHandler } from "./handler.js";
 
 /** What the registry server hands the page: its live snapshot and its own way to reach storage. */

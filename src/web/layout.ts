@@ -49,7 +49,34 @@ export const shortDigest = (digest: string) => digest.slice(0, 7 + 12);
 /** Long names are cut in the title (a tab shows little of it anyway); the heading keeps them whole. */
 const shortTitle = (title: string) => (title.length > 40 ? `${title.slice(0, 39)}…` : title);
 
-export function page(title: string, crumbs: Crumb[], body: HtmlValue): Html {
+/** Who the page is for, when the registry has identities (`[auth]` on). */
+export interface Account {
+  mode: "local" | "external";
+  /** The visitor's login name; undefined when anonymous. */
+  name?: string;
+  /** Logged in through the page's own session (so the page offers to log out). */
+  session: boolean;
+  /** The page to come back to after logging in (a path under /ui/). */
+  here?: string;
+}
+
+export const loginUrl = (next?: string) =>
+  next === undefined || next === "/ui/"
+    ? "/ui/login"
+    : `/ui/login?${new URLSearchParams({ next }).toString()}`;
+
+function accountBar(account: Account | undefined): HtmlValue {
+  if (account === undefined) return "";
+  if (account.name === undefined) {
+    return h`<div class="account"><a href="${loginUrl(account.here)}">Log in</a></div>`;
+  }
+  const logout = account.session
+    ? h`<form method="post" action="/ui/logout"><button type="submit">Log out</button></form>`
+    : "";
+  return h`<div class="account"><span>Signed in as <strong id="visitor">${account.name}</strong></span>${logout}</div>`;
+}
+
+export function page(title: string, crumbs: Crumb[], body: HtmlValue, account?: Account): Html {
   const nav =
     crumbs.length === 0
       ? ""
@@ -63,14 +90,14 @@ export function page(title: string, crumbs: Crumb[], body: HtmlValue): Html {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <title>${shortTitle(title)} · raas registry</title>
 <link rel="stylesheet" href="${ASSETS["app.css"].url}">
 <script src="${ASSETS["app.js"].url}" defer></script>
 </head>
 <body>
 <a class="skip" href="#main">Skip to content</a>
-<header class="site"><div class="inner"><a href="/ui/">raas registry</a></div></header>
+<header class="site"><div class="inner"><a class="home" href="/ui/">raas registry</a>${accountBar(account)}</div></header>
 <main id="main">
 ${nav}
 ${body}

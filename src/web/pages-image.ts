@@ -1,7 +1,7 @@
 import type { Digest } from "../image/digest.js";
 import type { ManifestInfo, RepositoryDetail } from "./catalog.js";
 import { pullChart } from "./chart.js";
-import { commandBlock, plainHttpNote } from "./commands.js";
+import { commandBlock, loginNote, plainHttpNote } from "./commands.js";
 import { h, type Html } from "./html.js";
 import { formatSize, formatTime, page, shortDigest, urls, type Crumb } from "./layout.js";
 import { imagesOf, isIndex, platformText, totalSize, type ConfigSummary } from "./model.js";
@@ -187,7 +187,8 @@ export async function imagePage(
       ? ""
       : h`<h2 id="environments">Environments</h2>
 <ul>${environments.map((e) => h`<li>${e.name}${e.since === undefined ? "" : h` <span class="muted">since ${formatTime(e.since)}</span>`}</li>`)}</ul>`;
-  const stats = ctx.options.pullStats?.(repo.name, tag);
+  // Statistics count a pull by digest under its digest: a digest page shows those.
+  const stats = await ctx.options.pullStats?.(repo.name, tag ?? manifest.digest);
   const chart =
     stats === undefined || stats.length === 0
       ? ""
@@ -213,8 +214,9 @@ ${parents.length === 0 ? "" : h`<dt>Part of</dt><dd>${parentLinks}</dd>`}
 ${byTag}
 ${byDigest}
 ${plainHttpNote(ctx.plainHttp)}
+${loginNote(ctx.needsLogin?.(repo.name) === true, ctx.host, ctx.plainHttp)}
 ${envSection}
 ${chart}
 ${details}`;
-  return page(title, crumbs, body);
+  return page(title, crumbs, body, ctx.account);
 }

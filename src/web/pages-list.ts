@@ -1,6 +1,6 @@
 import type { RepositorySummary } from "./catalog.js";
 import { h, type Html } from "./html.js";
-import { formatTime, page, urls } from "./layout.js";
+import { formatTime, loginUrl, page, urls, type Account } from "./layout.js";
 
 export const PAGE_SIZE = 1000;
 export const MAX_QUERY = 200;
@@ -17,7 +17,12 @@ export const wordsOf = (q: string) =>
     .split(/\s+/)
     .filter((w) => w !== "");
 
-export function listPage(all: readonly RepositorySummary[], q: string, pageNo: number): Html {
+export function listPage(
+  all: readonly RepositorySummary[],
+  q: string,
+  pageNo: number,
+  account?: Account,
+): Html {
   const words = wordsOf(q);
   const found = words.length === 0 ? all : all.filter((r) => matches(words, r.name));
   const pages = Math.max(1, Math.ceil(found.length / PAGE_SIZE));
@@ -62,7 +67,12 @@ ${rows}</tbody>
     pages > 1
       ? h`<nav class="pager" aria-label="Pages">${current > 1 ? h`<a href="${pageUrl(current - 1)}" rel="prev">Previous page</a>` : ""}<span>Page ${current} of ${pages}</span>${current < pages ? h`<a href="${pageUrl(current + 1)}" rel="next">Next page</a>` : ""}</nav>`
       : "";
+  const loginHint =
+    account?.mode === "local" && account.name === undefined
+      ? h`<p class="muted">You see the repositories anyone may pull. <a href="${loginUrl(account.here)}">Log in</a> to see those your login may pull too.</p>`
+      : "";
   const body = h`<h1>Repositories</h1>
+${loginHint}
 <form class="search" method="get" action="/ui/" role="search">
 <label for="q">Search repositories</label>
 <input id="q" name="q" type="search" value="${q}" maxlength="${MAX_QUERY}" autocomplete="off" spellcheck="false" data-filter="repos" aria-describedby="count">
@@ -71,5 +81,5 @@ ${rows}</tbody>
 <p id="count">${summary}</p>
 ${table}
 ${pager}`;
-  return page(q === "" ? "Repositories" : "Search results", [], body);
+  return page(q === "" ? "Repositories" : "Search results", [], body, account);
 }

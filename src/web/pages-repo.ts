@@ -1,7 +1,7 @@
 import type { Digest } from "../image/digest.js";
 import type { ManifestInfo, RepositoryDetail } from "./catalog.js";
 import { pullChart } from "./chart.js";
-import { commandBlock, plainHttpNote } from "./commands.js";
+import { commandBlock, loginNote, plainHttpNote } from "./commands.js";
 import { h, type Html } from "./html.js";
 import { formatSize, formatTime, page, shortDigest, urls } from "./layout.js";
 import { imagesOf, isIndex, platformText, representative, totalSize } from "./model.js";
@@ -124,8 +124,9 @@ export async function repositoryPage(
       ? ""
       : h`<h2 id="pull">Pull</h2>
 ${commandBlock("pull-default", `By tag ${defaultTag}`, { host: ctx.host, name: repo.name, tag: defaultTag, plainHttp: ctx.plainHttp })}
-${plainHttpNote(ctx.plainHttp)}`;
-  const stats = ctx.options.pullStats?.(repo.name, undefined);
+${plainHttpNote(ctx.plainHttp)}
+${loginNote(ctx.needsLogin?.(repo.name) === true, ctx.host, ctx.plainHttp)}`;
+  const stats = await ctx.options.pullStats?.(repo.name, undefined);
   const chart =
     stats === undefined || stats.length === 0
       ? ""
@@ -180,5 +181,5 @@ ${pullSection}
 ${chart}
 ${table}
 ${crane}`;
-  return page(repo.name, [{ label: "Repositories", url: "/ui/" }, { label: repo.name }], body);
+  return page(repo.name, [{ label: "Repositories", url: "/ui/" }, { label: repo.name }], body, ctx.account);
 }

@@ -1,4 +1,5 @@
 import type { WebCatalog, WebOptions } from "./catalog.js";
+import type { Account } from "./layout.js";
 import type { ConfigCache } from "./model.js";
 
 /** What a page needs about the registry and the visitor. */
@@ -9,6 +10,10 @@ export interface ViewContext {
   /** `host[:port]` for pull commands. */
   host: string;
   plainHttp: boolean;
+  /** The visitor's login state for the page header (auth on). */
+  account?: Account;
+  /** Repositories a registry client pulls only after logging in (auth on). */
+  needsLogin?: (repository: string) => boolean;
 }
 
 /** How long a page waits for configs from storage before rendering what it has. */

@@ -22,9 +22,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryApp } from "../../src/server/app.js";
 import { loadServerConfig } from "../../src/server/config.js";
 import { loadSnapshot } from "../../src/server/snapshot.js";
+import { HtmlValidate } from "html-validate";
 import { packageRoot } from "../../src/adapters/package-root.js";
+import { PASSWORDS } from "../../src/auth/testing/policy-fixture.js";
+import { rawRequest } from "../../src/server/testing/fixture.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
-import { makeWebApp, type WebApp } from "./fixture.js";
+import { freePort } from "../helpers/server-process.js";
+import { LOGIN_REPOS, makeLoginApp, makeWebApp, type LoginApp, type WebApp } from "./fixture.js";
 
 const CHROMIUM = process.env.RAAS_CHROMIUM ?? "/usr/bin/chromium";
 const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
@@ -41,13 +45,16 @@ if (!hasChromium) {
   console.warn(`web browser tests skipped: no Chromium at ${CHROMIUM} (install Debian's chromium package)`);
 }
 
-async function startServerProcess(configPath: string): Promise<{ url: string; child: ChildProcess }> {
+async function startServerProcess(
+  configPath: string,
+  port = 0,
+): Promise<{ url: string; child: ChildProcess; output: () => string }> {
   if (!existsSync(MAIN)) {
     throw new Error(`${MAIN} is missing: run \`npm run build\` before the browser tests`);
   }
   const child = spawn(
     process.execPath,
-    [MAIN, "--config", configPath, "--host", "127.0.0.1", "--port", "0"],
+    [MAIN, "--config", configPath, "--host", "127.0.0.1", "--port", String(port)],
     {
       stdio: ["ignore", "pipe", "pipe"],
     },
@@ -66,7 +73,7 @@ async function startServerProcess(configPath: string): Promise<{ url: string; ch
       }
     });
   });
-  return { url, child };
+  return { url, child, output: () => out };
 }
 
 /**
@@ -84,34 +91,39 @@ interface AxeResult {
   violations: { id: string; impact: string | null; help: string; nodes: { target: unknown[] }[] }[];
 }
 
+/** Collects CSP reports and script errors of a page. */
+function watchCsp(page: Page, errors: string[]): void {
+  page.on("console", (msg) => {
+    if (/Content Security Policy|Refused to/i.test(msg.text())) errors.push(msg.text());
+  });
+  page.on("pageerror", (err) => errors.push(`page error: ${err.message}`));
+}
+
+/** axe-core on the page as it is now: no serious or critical violation. */
+async function checkAxe(page: Page, axe: string, where: string): Promise<void> {
+  await page.evaluate(axe);
+  const result = (await page.evaluate(() =>
+    (window as unknown as { axe: { run(): Promise<unknown> } }).axe.run(),
+  )) as AxeResult;
+  const serious = result.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
+  expect(serious, `axe-core on ${where}`).toEqual([]);
+}
+
 const axeSource = async () => readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 describe.skipIf(!hasChromium)("web page in headless Chromium", () => {
   let app: WebApp;
-  let server: { url: string; child: ChildProcess };
+  let server: { url: string; child: ChildProcess; output: () => string };
   let browser: Browser;
   let context: BrowserContext;
   let work: string;
   let axe: string;
   const cspErrors: string[] = [];
 
-  const watch = (page: Page) => {
-    page.on("console", (msg) => {
-      if (/Content Security Policy|Refused to/i.test(msg.text())) cspErrors.push(msg.text());
-    });
-    page.on("pageerror", (err) => cspErrors.push(`page error: ${err.message}`));
-  };
-
-  async function checkA11y(page: Page, where: string): Promise<void> {
-    await page.evaluate(axe);
-    const result = (await page.evaluate(() =>
-      (window as unknown as { axe: { run(): Promise<unknown> } }).axe.run(),
-    )) as AxeResult;
-    const serious = result.violations
-      .filter((v) => v.impact === "serious" || v.impact === "critical")
-      .map((v) => `${v.id} (${v.impact}): ${v.help} at ${JSON.stringify(v.nodes.map((n) => n.target))}`);
-    expect(serious, `axe-core on ${where}`).toEqual([]);
-  }
+  const watch = (page: Page) => watchCsp(page, cspErrors);
+  const checkA11y = (page: Page, where: string) => checkAxe(page, axe, where);
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "raas-web-browser-"));
@@ -294,6 +306,186 @@ describe.skipIf(!hasChromium)("web page in headless Chromium", () => {
         await page.screenshot({ path: join(SHOTS, `${p.name}-phone.png`), fullPage: p.name === "image" });
       }
     }
+    await phone.close();
+    expect(cspErrors).toEqual([]);
+  });
+});
+
+describe.skipIf(!hasChromium)("web page in headless Chromium, with login", () => {
+  let app: LoginApp;
+  let server: { url: string; child: ChildProcess; output: () => string };
+  let browser: Browser;
+  let work: string;
+  let axe: string;
+  let host: string;
+  const cspErrors: string[] = [];
+  const validator = new HtmlValidate({ extends: ["html-validate:recommended"] });
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "raas-web-login-"));
+    axe = await axeSource();
+    const port = await freePort();
+    app = await makeLoginApp(port);
+    server = await startServerProcess(app.repo.configPath, port);
+    host = new URL(server.url).host;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    server?.child.kill("SIGTERM");
+    await app?.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  const rows = (page: Page) =>
+    page.locator("#repos tbody tr").evaluateAll((trs) => trs.map((r) => r.getAttribute("data-key")));
+
+  /** Tab through the page until the element with `id` has the focus. */
+  async function tabTo(page: Page, id: string): Promise<void> {
+    for (let i = 0; i < 12; i++) {
+      if ((await page.evaluate(() => document.activeElement?.id)) === id) return;
+      await page.keyboard.press("Tab");
+    }
+    throw new Error(`#${id} never got the focus`);
+  }
+
+  it("anonymous sees public repositories only; logs in by keyboard, pulls the private one, logs out", async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+    const page = await context.newPage();
+    watchCsp(page, cspErrors);
+    await page.goto(`${server.url}/ui/`);
+    expect(await rows(page)).toEqual([LOGIN_REPOS.public]);
+
+    // The header's "Log in" link, by keyboard.
+    await page.keyboard.press("Tab"); // skip link
+    await page.keyboard.press("Tab"); // home
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe("Log in");
+    await Promise.all([page.waitForURL(/\/ui\/login$/), page.keyboard.press("Enter")]);
+
+    // A wrong password first: the message, and no session.
+    await tabTo(page, "username");
+    await page.keyboard.type("alice");
+    await page.keyboard.press("Tab");
+    await page.keyboard.type("not-the-password");
+    await Promise.all([page.waitForLoadState("load"), page.keyboard.press("Enter")]);
+    await expect(page.getByRole("alert").textContent()).resolves.toBe("Wrong username or password.");
+    expect(await page.locator("#password").inputValue()).toBe("");
+    expect(await page.content()).not.toContain("not-the-password");
+    expect((await context.cookies()).length).toBe(0);
+    await checkAxe(page, axe, "login page with an error");
+
+    // Then the right one (the name is kept in the form).
+    expect(await page.locator("#username").inputValue()).toBe("alice");
+    await page.locator("#password").focus();
+    await page.keyboard.type(PASSWORDS.alice as string);
+    await Promise.all([page.waitForURL(/\/ui\/$/), page.keyboard.press("Enter")]);
+    await expect(page.locator("#visitor").textContent()).resolves.toBe("alice");
+    expect(await rows(page)).toEqual([LOGIN_REPOS.app, LOGIN_REPOS.public, LOGIN_REPOS.alice]);
+    const [cookie] = await context.cookies();
+    expect(cookie).toMatchObject({ name: "raas-session", path: "/ui/", httpOnly: true, sameSite: "Strict" });
+    // The script cannot read it.
+    expect(await page.evaluate(() => document.cookie)).toBe("");
+    await checkAxe(page, axe, "list, logged in");
+
+    // The private repository, its tag, and the copied pull command.
+    await Promise.all([
+      page.waitForURL(new RegExp(`/ui/r/${LOGIN_REPOS.alice}$`)),
+      page.getByRole("link", { name: LOGIN_REPOS.alice }).press("Enter"),
+    ]);
+    await Promise.all([
+      page.waitForURL(/\/-\/t\/latest$/),
+      page.locator("#tag-table").getByRole("link", { name: "latest", exact: true }).press("Enter"),
+    ]);
+    await page.getByRole("button", { name: "Copy the skopeo command (by tag latest)" }).press("Enter");
+    await page.waitForFunction(() => document.getElementById("status")?.textContent?.startsWith("Copied"));
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(
+      `skopeo copy --src-tls-verify=false docker://${host}/${LOGIN_REPOS.alice}:latest oci:tool:latest`,
+    );
+    const args = copied.split(" ").slice(1);
+    // Without credentials the registry refuses it; with alice's login (an authfile) it pulls.
+    const authfile = join(work, "auth.json");
+    const env = { ...process.env, REGISTRY_AUTH_FILE: authfile };
+    await expect(
+      run("skopeo", [...args.slice(0, 1), "--src-no-creds", ...args.slice(1)], {
+        cwd: work,
+        timeout: 60_000,
+      }),
+    ).rejects.toThrow(/unauthorized|authentication required|denied/i);
+    // The page's own login command, with the name and the password given on stdin.
+    const loginCommand = await page.locator("#login-note code").first().textContent();
+    expect(loginCommand).toBe(`skopeo login --tls-verify=false ${host}`);
+    const [, ...loginArgs] = (loginCommand ?? "").split(" ");
+    const login = run("skopeo", [...loginArgs, "--authfile", authfile, "-u", "alice", "--password-stdin"], {
+      timeout: 60_000,
+    });
+    login.child.stdin?.end(PASSWORDS.alice);
+    await login;
+    await run("skopeo", args, { cwd: work, timeout: 60_000, env });
+    const built = app.images.get(LOGIN_REPOS.alice);
+    const latest = built?.publication.manifests.find((m) => m.digest === built.publication.tags.latest);
+    expect(await pulledLayers(join(work, "tool"))).toEqual(
+      latest?.refs.slice(1).map((d) => built?.blobBytes.get(d)),
+    );
+
+    // That pull is counted, and the tag page shows it once the statistics are flushed.
+    const deadline = Date.now() + 30_000;
+    let title: string | null = null;
+    while (Date.now() < deadline) {
+      await page.reload();
+      // count() does not wait: the chart is there on this load or not.
+      if ((await page.locator("svg.chart title").count()) > 0) {
+        title = await page.locator("svg.chart title").first().textContent();
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(title).toMatch(/: 1 in total, at most 1 a day$/);
+
+    // Log out by keyboard: the private repository is gone again.
+    await Promise.all([
+      page.waitForURL(/\/ui\/$/),
+      page.getByRole("button", { name: "Log out" }).press("Enter"),
+    ]);
+    expect(await rows(page)).toEqual([LOGIN_REPOS.public]);
+    expect(await context.cookies()).toEqual([]);
+    const gone = await page.goto(`${server.url}/ui/r/${LOGIN_REPOS.alice}`);
+    expect(gone?.status()).toBe(404);
+    expect(cspErrors).toEqual([]);
+    // Neither the password nor the session value reached the server's log.
+    expect(server.output()).toContain("/ui/login");
+    expect(server.output()).not.toContain(PASSWORDS.alice);
+    expect(server.output()).not.toContain(cookie?.value ?? "(no cookie)");
+    await context.close();
+  });
+
+  it("has an accessible, valid login page in light, dark and on a phone", async () => {
+    const source = await rawRequest(server.url, "GET", "/ui/login");
+    const report = await validator.validateString(source.body.toString());
+    expect(report.results.flatMap((r) => r.messages.map((m) => `${m.ruleId}: ${m.message}`))).toEqual([]);
+    await mkdir(SHOTS, { recursive: true });
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    watchCsp(page, cspErrors);
+    for (const scheme of ["light", "dark"] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.goto(`${server.url}/ui/login`);
+      await checkAxe(page, axe, `login page (${scheme})`);
+      await page.screenshot({ path: join(SHOTS, `login-${scheme}.png`) });
+    }
+    await context.close();
+    const phone = await browser.newContext({
+      viewport: { width: 375, height: 740 },
+      isMobile: true,
+      hasTouch: true,
+    });
+    const small = await phone.newPage();
+    watchCsp(small, cspErrors);
+    await small.goto(`${server.url}/ui/login`);
+    expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+    await checkAxe(small, axe, "login page (phone)");
     await phone.close();
     expect(cspErrors).toEqual([]);
   });

@@ -1,5 +1,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ensureKeys } from "../../src/auth/index.js";
+import { fixtureText } from "../../src/auth/testing/policy-fixture.js";
 import type { Publication } from "../../src/crane/publication.js";
 import { sha256Digest, type Digest } from "../../src/image/digest.js";
 import { MediaType } from "../../src/image/media-types.js";
@@ -231,4 +233,59 @@ export async function makeWebApp(options: WebAppOptions = {}): Promise<WebApp> {
   }
   await mkdir(repo.contentV1, { recursive: true });
   return { repo, acme, hostile, cleanup: () => repo.cleanup() };
+}
+
+/** Repositories of the login app: one anyone may pull, one for alice only, one for app bigdata. */
+export const LOGIN_REPOS = {
+  public: "public/base",
+  alice: "users/alice/tool",
+  app: "apps/bigdata/server",
+} as const;
+
+export interface LoginApp {
+  repo: AppRepo;
+  images: Map<string, BuiltImage>;
+  cleanup(): Promise<void>;
+}
+
+/**
+ * An app repo with `[auth] mode = local`: the policy of the auth tests (src/auth/testing), signing
+ * keys in a state dir, serve_content, and pull statistics flushed every `flush` (a duration).
+ * `port` is where the server will listen, for the token realm.
+ */
+export async function makeLoginApp(port: number, flush = "300ms"): Promise<LoginApp> {
+  const repo = await makeAppRepo((paths) =>
+    [
+      "[general]",
+      "data_dir = data",
+      "data_dir_polling_interval = 60",
+      "[serve_content]",
+      "enable = true",
+      "content_dir_v1 = content/v1",
+      "content_dir_v2 = content/v2",
+      "use_x_sendfile = false",
+      "[raas]",
+      "manifest_dir = manifests",
+      "access_log = true",
+      "[auth]",
+      "mode = local",
+      `realm = http://127.0.0.1:${port}/token`,
+      "service = raas-web-test",
+      `key_dir = ${join(paths.root, "state")}`,
+      `policy_file = ${join(paths.root, "access.yaml")}`,
+      "[stats]",
+      `flush_interval = ${flush}`,
+      "",
+    ].join("\n"),
+  );
+  await writeFile(join(repo.root, "access.yaml"), await fixtureText());
+  await ensureKeys(join(repo.root, "state"));
+  const images = new Map<string, BuiltImage>();
+  for (const name of Object.values(LOGIN_REPOS)) {
+    const dir = name.replaceAll("/", "-");
+    const built = buildImages(name, dir, name);
+    images.set(name, built);
+    await publish(repo, `${dir}.json`, built);
+  }
+  return { repo, images, cleanup: () => repo.cleanup() };
 }
