@@ -48,6 +48,8 @@ function authSection(settings: IsvSettings, appDir: string): Section | undefined
         realm: `${settings.appUrl}/token`,
         service: host,
         key_dir: settings.platform.kind === "local" ? path.resolve(settings.isvDir) : IMAGE_AUTH_KEY_DIR,
+        // A Secret volume with the pod's fsGroup is 0440 whatever its defaultMode; locally only 0600 will do.
+        key_group_read: settings.platform.kind !== "local",
         policy_file: path.posix.join(appDir, "access.yaml"),
         token_ttl: auth.tokenTtl,
         basic: auth.basic,
