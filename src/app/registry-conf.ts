@@ -128,6 +128,10 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
         // In a container the server must listen on every interface; locally only on loopback.
         listen: local ? platform.host : "0.0.0.0",
         port: local ? platform.port : 5000,
+        // HTTPS on the local platform (docs/configuration.md); on OpenShift TLS ends at the Route.
+        ...(local && settings.tls !== undefined
+          ? { tls_cert: settings.tls.certFile, tls_key: settings.tls.keyFile }
+          : {}),
       },
     ],
   ];

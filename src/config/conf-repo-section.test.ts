@@ -15,7 +15,9 @@ describe("recording an ISV's setup choices", () => {
   it("appends the section to raas.cfg and keeps the file's mode (it may hold keys)", async () => {
     for (const mode of [0o600, 0o640, 0o644]) {
       const dir = await tempDir();
-      await writeTree(dir, { "raas.cfg": "[aws]\naws_access_key = AKIAEXAMPLE\naws_secret_access_key = s3cr3t\n" });
+      await writeTree(dir, {
+        "raas.cfg": "[aws]\naws_access_key = AKIAEXAMPLE\naws_secret_access_key = s3cr3t\n",
+      });
       const file = path.join(dir, "raas.cfg");
       await chmod(file, mode);
       const written = await recordIsvSection(
