@@ -1,6 +1,7 @@
 /** Wiring of `raas delete` and `raas gc`: configuration in, plain dependencies to the commands. */
 import type { GitAppRepository } from "../app/app-transaction.js";
 import type { Platform } from "../app/platform.js";
+import type { RegistryClient } from "../app/registry-http.js";
 import type { DeleteResult } from "../commands/delete.js";
 import type { GcResult } from "../commands/gc.js";
 import type { CommandContext } from "../commands/types.js";
@@ -17,6 +18,8 @@ export async function runLifecycle(
   ctx: CommandContext,
   /** The ISV's app repository, or (with a remote) another environment's. */
   appRepository: (remote?: string) => GitAppRepository,
+  /** How `--wait` reaches the registry (its CA over HTTPS, raas's login). */
+  registry?: () => Promise<RegistryClient>,
 ): Promise<{ command: "delete"; result: DeleteResult } | { command: "gc"; result: GcResult }> {
   if (invocation.command === "delete") {
     const app = appRepository();
@@ -37,6 +40,7 @@ export async function runLifecycle(
           app,
           store,
           registryUrl: platform.appUrl,
+          ...(registry === undefined ? {} : { registry }),
           ...(deploy === undefined ? {} : { deploy: () => deploy(timeoutMs) }),
           // Access rules (who may delete what) plug in here as `authorize` once they exist.
         },

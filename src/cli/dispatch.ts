@@ -146,14 +146,21 @@ async function runCommand(
       await requireSetUp(invocation.isv, platform);
       const { runLifecycle } = await import("./dispatch-lifecycle.js");
       const { GitAppRepository } = await import("../app/app-transaction.js");
-      return await runLifecycle(invocation, platform, await ctx.store(), ctx, (remote) => {
-        const appRemote = remote ?? settings.appRemote;
-        return new GitAppRepository({
-          remote: appRemote,
-          branch: settings.appBranch,
-          reporter: ctx.reporter,
-        });
-      });
+      return await runLifecycle(
+        invocation,
+        platform,
+        await ctx.store(),
+        ctx,
+        (remote) => {
+          const appRemote = remote ?? settings.appRemote;
+          return new GitAppRepository({
+            remote: appRemote,
+            branch: settings.appBranch,
+            reporter: ctx.reporter,
+          });
+        },
+        async () => (await import("../app/registry-http.js")).registryClientFor(settings),
+      );
     }
     case "stats": {
       const { stats } = await import("../commands/stats.js");
@@ -184,6 +191,7 @@ async function runCommand(
             app,
             platform,
             registryHost: new URL(settings.appUrl).host,
+            registry: await (await import("../app/registry-http.js")).registryClientFor(settings),
             publicRedirects: settings.storage.kind === "s3" && settings.storage.redirect === "public",
             eventEndpoints: (settings.events ?? []).map((e) => e.name),
             gcCheck: async () =>
@@ -276,6 +284,7 @@ async function pushDeps(ctx: IsvContext, app: AppRepository): Promise<PushDeps> 
     platform: ctx.platform,
     repositoryUrl: ctx.repositoryUrl,
     registryHost: new URL(settings.appUrl).host,
+    registry: async () => (await import("../app/registry-http.js")).registryClientFor(settings),
     maskLayers: settings.maskLayers,
     dockerSchema2: settings.dockerSchema2 ?? false,
     ...(settings.maxInflatedLayer === undefined ? {} : { maxInflatedLayer: settings.maxInflatedLayer }),

@@ -56,7 +56,10 @@ export interface PushResult {
   source: { path: string; format: string };
   images: PushedImage[];
   commit: string | undefined;
-  /** true when the registry answered the new tags, false when it did not, null when not checked. */
+  /**
+   * true when the registry answered the new tags, false when it did not, null when not checked
+   * (no --wait, or private tags and no login that may pull them).
+   */
   deployed: boolean | null;
   durationMs: number;
 }
@@ -246,6 +249,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         timeoutMs: options.timeoutSeconds * 1000,
         reporter,
         isv: options.isv,
+        ...(deps.registry === undefined ? {} : { registry: await deps.registry() }),
       });
     }
     return {

@@ -1,5 +1,6 @@
 import type { AppRepository } from "../app/app-repository.js";
 import type { Platform } from "../app/platform.js";
+import type { RegistryClient } from "../app/registry-http.js";
 import type { RegistryEvent } from "../events/envelope.js";
 import type { Federation } from "../federation/index.js";
 import type { BlobStore } from "../storage/types.js";
@@ -21,6 +22,8 @@ export interface PushDeps {
   repositoryUrl(repository: string): string;
   /** Registry host (and port) as clients write it in a pull reference. */
   registryHost: string;
+  /** How `--wait` reaches the registry: its CA (HTTPS) and raas's login; default plain fetch. */
+  registry?: () => Promise<RegistryClient>;
   /** Where the registry runs: its URL (waiting on the deploy) and the deploy after a publication. */
   platform: Platform;
   maskLayers: string[];
