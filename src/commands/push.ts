@@ -15,7 +15,7 @@ import { PARTIAL_WRITE_GRACE_MS } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
 import type { RegistrySourceOptions } from "../sources/registry/index.js";
 import { mapName, type NameRule } from "../sync/rules.js";
-import type { CommandContext, PushDeps } from "./types.js";
+import type { CommandContext, PushDeps, RegistryTlsHint } from "./types.js";
 import { waitForTags } from "./wait.js";
 
 export interface PushOptions {
@@ -61,6 +61,8 @@ export interface PushResult {
    * (no --wait, or private tags and no login that may pull them).
    */
   deployed: boolean | null;
+  /** How clients trust the registry (HTTPS and raas's CA directory, or plain HTTP). */
+  registryTls: RegistryTlsHint;
   durationMs: number;
 }
 
@@ -258,6 +260,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       images,
       commit,
       deployed,
+      registryTls: deps.registryTls ?? { tls: false },
       durationMs: Date.now() - started,
     };
   } finally {
