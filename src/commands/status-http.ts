@@ -137,6 +137,18 @@ export async function checkCatalog(
   let anonymous = true;
   try {
     let authorization: string | undefined;
+    if (client.login !== undefined) {
+      // An anonymous catalog answers 200 with the public repositories only: ask /v2/ for the
+      // realm, and list the catalog as raas's login.
+      const base = await timedFetch(new URL("/v2/", appUrl).href, {}, log, client.fetch);
+      await base.arrayBuffer();
+      const challenge = base.headers.get("www-authenticate");
+      if (asksForLogin(base) && challenge !== null) {
+        const withoutScope = challenge.replace(/,\s*scope="[^"]*"/i, "");
+        authorization = await client.login.authorization(`${withoutScope},scope="registry:catalog:*"`);
+        anonymous = false;
+      }
+    }
     while (next !== undefined) {
       const url: string = new URL(next, appUrl).href;
       const get = (): Promise<Response> =>
