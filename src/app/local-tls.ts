@@ -38,7 +38,8 @@ const BACKDATE_MS = 5 * 60_000;
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" } as const;
 // The DOM Crypto type @peculiar/x509 declares is structurally node's WebCrypto.
-const crypto = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1] & typeof webcrypto;
+const crypto = webcrypto as unknown as Parameters<typeof x509.X509CertificateGenerator.create>[1] &
+  typeof webcrypto;
 
 export function caFiles(stateDir: string): { cert: string; key: string } {
   return { cert: path.join(stateDir, CA_DIR, CA_CERT), key: path.join(stateDir, CA_DIR, CA_KEY) };
@@ -159,8 +160,9 @@ async function ensureCa(stateDir: string, now: Date): Promise<{ pair: Pair; why:
   let why: string | undefined;
   if (existing === undefined) why = "created the local CA";
   else if (cert === undefined || !cert.ca) why = "replaced an unreadable local CA";
-  else if (daysLeft(cert, now) < SERVER_DAYS + RENEW_DAYS)
+  else if (daysLeft(cert, now) < SERVER_DAYS + RENEW_DAYS) {
     why = "renewed the local CA (it was about to expire)";
+  }
   if (existing !== undefined && why === undefined) return { pair: existing, why };
   const pair = await newCa(now);
   await writeKeyAndCert(files.cert, files.key, pair);

@@ -168,8 +168,9 @@ export class RegistryLogin {
     }
     const body = (await response.json()) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
     const token = typeof body.token === "string" ? body.token : body.access_token;
-    if (typeof token !== "string" || token === "")
+    if (typeof token !== "string" || token === "") {
       throw new Error(`the token endpoint ${this.realm} sent no token`);
+    }
     const ttl = typeof body.expires_in === "number" && body.expires_in > 0 ? body.expires_in : 60;
     // Renew a little before the registry would: a check that starts with a token about to expire fails.
     const entry = this.tokens.get(key);

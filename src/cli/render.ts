@@ -132,12 +132,9 @@ function renderPush(result: PushResult, out: Out): void {
   if (first !== undefined) {
     // Plain HTTP needs --tls-verify=false; HTTPS with raas's CA needs its directory.
     const { tls, certDir } = result.registryTls;
-    const skopeoTls = !tls
-      ? " --src-tls-verify=false"
-      : certDir === undefined
-        ? ""
-        : ` --src-cert-dir ${certDir}`;
-    const podmanTls = !tls ? " --tls-verify=false" : certDir === undefined ? "" : ` --cert-dir ${certDir}`;
+    const dir = certDir === undefined ? "" : shellWord(certDir);
+    const skopeoTls = !tls ? " --src-tls-verify=false" : dir === "" ? "" : ` --src-cert-dir ${dir}`;
+    const podmanTls = !tls ? " --tls-verify=false" : dir === "" ? "" : ` --cert-dir ${dir}`;
     out.write(
       `\nPull it with:\n` +
         `  skopeo copy${skopeoTls} docker://${first} oci:./image\n` +

@@ -122,8 +122,9 @@ function envLayer(env: Env, cwd: string, problems: Problems): Partial<GlobalSett
     }
   }
   if (out.stateDir !== undefined) out.stateDir = path.resolve(cwd, out.stateDir);
-  if (out.authLoginSecretFile !== undefined)
+  if (out.authLoginSecretFile !== undefined) {
     out.authLoginSecretFile = path.resolve(cwd, out.authLoginSecretFile);
+  }
   return out;
 }
 
