@@ -133,6 +133,8 @@ async function scenario({ repos, tags }) {
   const env = {
     HOME: path.join(work, "home"),
     RAAS_HOME: path.join(work, "home", "raas"),
+    // Plain HTTP, as the baselines this is compared with (HTTPS became the default later).
+    RAAS_TLS: "off",
     GIT_AUTHOR_NAME: "bench",
     GIT_AUTHOR_EMAIL: "bench@raas.invalid",
     GIT_COMMITTER_NAME: "bench",
