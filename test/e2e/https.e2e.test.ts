@@ -121,7 +121,11 @@ describe("HTTPS by default on the local platform", () => {
     expect(refused.code).not.toBe(0);
     expect(refused.out).toMatch(/x509: certificate signed by unknown authority/);
 
-    const storage = ["--root", join(work, "podman-root"), "--runroot", join(work, "podman-run")];
+    // Throw-away storage without overlay mounts, so the temp dir can be removed afterwards.
+    const storage = [
+      ...["--root", join(work, "podman-root"), "--runroot", join(work, "podman-run")],
+      ...["--storage-driver", "vfs"],
+    ];
     const podman = await tool("podman", ...storage, "pull", "--cert-dir", certDir(), `${host}/tls/app:1.0`);
     expect(podman.code, podman.out).toBe(0);
     const podmanRefused = await tool("podman", ...storage, "pull", `${host}/tls/app:1.0`);
