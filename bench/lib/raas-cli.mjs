@@ -47,6 +47,8 @@ export function benchEnv(work) {
   return {
     HOME: path.join(work, "home"),
     RAAS_HOME: path.join(work, "home", "raas"),
+    // Plain HTTP, as the older checkouts these runs are compared with (HTTPS became the default later).
+    RAAS_TLS: "off",
     GIT_AUTHOR_NAME: "bench",
     GIT_AUTHOR_EMAIL: "bench@raas.invalid",
     GIT_COMMITTER_NAME: "bench",

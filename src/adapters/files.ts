@@ -19,6 +19,8 @@ export function inside(root: string, rel: string): string {
 export interface AtomicWriteOptions {
   /** Flush the bytes to disk before the rename, so a crash cannot leave an empty file behind. */
   durable?: boolean;
+  /** Permission bits of the new file (default 0644); a rewrite passes the old file's, so a 0600 file stays 0600. */
+  mode?: number;
 }
 
 /**
@@ -37,8 +39,10 @@ export async function writeFileAtomic(
     `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`,
   );
   try {
-    const handle = await open(temp, "wx", 0o644);
+    const handle = await open(temp, "wx", options.mode ?? 0o644);
     try {
+      // open() applies the umask; an explicit mode is kept exactly (it is the old file's).
+      if (options.mode !== undefined) await handle.chmod(options.mode);
       await handle.writeFile(data);
       if (options.durable === true) await handle.sync();
     } finally {

@@ -19,7 +19,9 @@ import {
   stopLocalServer,
   waitForPing,
 } from "./platform-local.js";
+import { ensureLocalTls } from "./local-tls.js";
 import { pingProblem, registryIdentity } from "./ping.js";
+import { trustFor } from "./registry-http.js";
 import type { ForegroundServe, Platform, PlatformCheck, StepResult } from "./platform.js";
 
 /** What `raas serve` leaves in the ISV's folder while it serves. */
@@ -34,6 +36,7 @@ export class LocalPlatform implements Platform {
   readonly appUrl: string;
   private readonly platform: LocalPlatformSettings;
   private appChanged = false;
+  private tlsChanged = false;
 
   constructor(
     private readonly settings: IsvSettings,
@@ -68,6 +71,12 @@ export class LocalPlatform implements Platform {
     };
   }
 
+  readonly ensureTls = async (): Promise<StepResult> => {
+    const result = await ensureLocalTls(this.settings);
+    this.tlsChanged = result.changed;
+    return result;
+  };
+
   async ensureAppRepo(): Promise<{ changed: boolean; commit?: string; remote: string }> {
     const result = await ensureAppRepo(this.settings, { reporter: this.reporter });
     this.appChanged = result.changed;
@@ -81,8 +90,9 @@ export class LocalPlatform implements Platform {
     const before = await localServerStatus(settings);
     // A pid file whose process is gone: the server was killed or the machine rebooted.
     const lost = before.pid === undefined ? await readPidFile(platform.pidFile) : undefined;
-    const restarted =
-      this.appChanged && before.pid !== undefined ? await stopLocalServer(settings) : undefined;
+    // Likewise a server that still serves a certificate setup has just renewed.
+    const replace = this.appChanged || this.tlsChanged;
+    const restarted = replace && before.pid !== undefined ? await stopLocalServer(settings) : undefined;
     const status = await startLocalServer(settings, { env: serverEnv(settings) });
     const pid = status.pid ?? "?";
     if (!status.started) {
@@ -90,7 +100,7 @@ export class LocalPlatform implements Platform {
     }
     const why =
       restarted !== undefined
-        ? `restarted for the new app version (pid ${restarted} -> ${pid})`
+        ? `restarted for the new ${this.appChanged ? "app version" : "certificate"} (pid ${restarted} -> ${pid})`
         : before.pid !== undefined
           ? `restarted: pid ${before.pid} did not answer (${before.problem ?? "unhealthy"}); now pid ${pid}`
           : lost !== undefined
@@ -99,8 +109,9 @@ export class LocalPlatform implements Platform {
     return { changed: true, detail: `${why} at ${settings.appUrl}, log ${platform.logFile}` };
   }
 
-  waitForPing(timeoutMs: number): Promise<void> {
+  async waitForPing(timeoutMs: number): Promise<void> {
     return waitForPing(this.settings.appUrl, {
+      fetch: (await trustFor(this.settings)).fetch,
       timeoutMs,
       logFile: this.platform.logFile,
       log: (line) => this.reporter.debug(line),
@@ -138,8 +149,9 @@ export class LocalPlatform implements Platform {
   private async foreground(): Promise<ForegroundMarker | undefined> {
     const marker = await readMarker(this.markerFile);
     if (marker === undefined || !isAlive(marker.pid)) return undefined;
-    if ((await pingProblem(marker.url)) !== undefined) return undefined;
-    const isv = await registryIdentity(marker.url).catch(() => undefined);
+    const { fetch } = await trustFor(this.settings);
+    if ((await pingProblem(marker.url, 2000, undefined, fetch)) !== undefined) return undefined;
+    const isv = await registryIdentity(marker.url, 2000, fetch).catch(() => undefined);
     return isv === this.settings.isv ? marker : undefined;
   }
 

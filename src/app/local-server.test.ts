@@ -34,7 +34,8 @@ async function settingsFor(storage: "local" | "s3", extraCfg = ""): Promise<IsvS
   await writeTree(cwd, {
     "raas.cfg": `${extraCfg}\n[acme]\nstorage = ${storage}\n`,
   });
-  const env = { HOME: cwd, RAAS_HOME: path.join(cwd, "state") };
+  // Plain HTTP: this test is about the process's environment, not TLS.
+  const env = { HOME: cwd, RAAS_HOME: path.join(cwd, "state"), RAAS_TLS: "off" };
   await reservePort(path.join(cwd, "state"), "acme");
   return resolveIsv(await loadConfig({ cwd, env }), "acme");
 }

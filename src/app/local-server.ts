@@ -11,6 +11,7 @@ import { UserError } from "../errors.js";
 import { commandLine, isAlive, spawnDetached } from "../adapters/exec.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { pingProblem } from "./ping.js";
+import { trustFor } from "./registry-http.js";
 import { serverEntry } from "./server-runtime.js";
 
 export interface LocalServerStatus {
@@ -49,10 +50,10 @@ async function ourPid(platform: LocalPlatformSettings): Promise<number | undefin
 
 export async function localServerStatus(settings: IsvSettings): Promise<LocalServerStatus> {
   const platform = platformOf(settings);
-  const url = `http://${platform.host}:${platform.port}`;
+  const url = `${settings.tls === undefined ? "http" : "https"}://${platform.host}:${platform.port}`;
   const pid = await ourPid(platform);
   if (pid === undefined) return { running: false, pid: undefined, url, problem: "no server process" };
-  const problem = await pingProblem(url);
+  const problem = await pingProblem(url, 2000, undefined, (await trustFor(settings)).fetch);
   return problem === undefined ? { running: true, pid, url } : { running: false, pid, url, problem };
 }
 

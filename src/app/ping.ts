@@ -7,6 +7,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { UserError, errorMessage } from "../errors.js";
 import { discardBody, textCapped } from "../adapters/http-body.js";
 import { isJsonObject } from "../image/records.js";
+import type { RegistryFetch } from "./registry-http.js";
+
+const defaultFetch: RegistryFetch = (url, init) => fetch(url, init);
 
 /** A ping or /readyz answer is a few bytes; a server that sends more is not a raas registry. */
 const SMALL_BODY = 64 * 1024;
@@ -15,17 +18,18 @@ export async function pingProblem(
   url: string,
   timeoutMs = 2000,
   log?: (line: string) => void,
+  fetcher: RegistryFetch = defaultFetch,
 ): Promise<string | undefined> {
   const base = url.replace(/\/+$/, "");
   const started = Date.now();
-  const problem = await probe(base, timeoutMs);
+  const problem = await probe(base, timeoutMs, fetcher);
   log?.(`HTTP GET ${base}/v1/_ping, ${base}/v2/ -> ${problem ?? "healthy"} (${Date.now() - started} ms)`);
   return problem;
 }
 
-async function probe(base: string, timeoutMs: number): Promise<string | undefined> {
+async function probe(base: string, timeoutMs: number, fetcher: RegistryFetch): Promise<string | undefined> {
   try {
-    const ping = await fetch(`${base}/v1/_ping`, {
+    const ping = await fetcher(`${base}/v1/_ping`, {
       signal: AbortSignal.timeout(timeoutMs),
       redirect: "manual",
     });
@@ -33,7 +37,7 @@ async function probe(base: string, timeoutMs: number): Promise<string | undefine
     if (ping.status !== 200 || body !== "true") {
       return `GET /v1/_ping answered ${ping.status} ${body.slice(0, 80)}`;
     }
-    const v2 = await fetch(`${base}/v2/`, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+    const v2 = await fetcher(`${base}/v2/`, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
     await discardBody(v2);
     // A registry that requires a login ([auth]) answers 401 with its token realm: that is healthy.
     const challenge = v2.status === 401 && /^Bearer /i.test(v2.headers.get("www-authenticate") ?? "");
@@ -63,6 +67,8 @@ export interface WaitForPingOptions {
   log?: (line: string) => void;
   /** The ISV, so the hint names the command to run. */
   isv?: string;
+  /** A fetch trusting the registry's CA (HTTPS with raas's local CA). */
+  fetch?: RegistryFetch;
 }
 
 /** Poll until the app is healthy; a UserError naming the URL (and the log's last lines) on timeout. */
@@ -72,7 +78,12 @@ export async function waitForPing(url: string, options: WaitForPingOptions = {})
   const deadline = Date.now() + timeoutMs;
   let problem: string | undefined;
   for (;;) {
-    problem = await pingProblem(url, Math.min(2000, Math.max(100, deadline - Date.now())), options.log);
+    problem = await pingProblem(
+      url,
+      Math.min(2000, Math.max(100, deadline - Date.now())),
+      options.log,
+      options.fetch,
+    );
     if (problem === undefined) return;
     if (Date.now() + intervalMs > deadline) break;
     await sleep(intervalMs);
@@ -95,8 +106,12 @@ export async function waitForPing(url: string, options: WaitForPingOptions = {})
  * registry.conf); undefined from an app that does not say (an older raas, or Crane).
  * Throws when nothing answers.
  */
-export async function registryIdentity(url: string, timeoutMs = 2000): Promise<string | undefined> {
-  const response = await fetch(`${url.replace(/\/+$/, "")}/readyz`, {
+export async function registryIdentity(
+  url: string,
+  timeoutMs = 2000,
+  fetcher: RegistryFetch = defaultFetch,
+): Promise<string | undefined> {
+  const response = await fetcher(`${url.replace(/\/+$/, "")}/readyz`, {
     signal: AbortSignal.timeout(timeoutMs),
     redirect: "manual",
   });

@@ -24,7 +24,11 @@ import {
 
 async function localSettings(stateName = "state"): Promise<IsvSettings> {
   const cwd = await tempDir();
-  const config = await loadConfig({ cwd, env: { HOME: cwd, RAAS_HOME: path.join(cwd, stateName) } });
+  // Plain HTTP: these tests are about the process; HTTPS has its own (test/e2e/https.e2e.test.ts).
+  const config = await loadConfig({
+    cwd,
+    env: { HOME: cwd, RAAS_HOME: path.join(cwd, stateName), RAAS_TLS: "off" },
+  });
   // An OS-assigned port, so test files running side by side never race for 5000 and up.
   await reservePort(path.join(cwd, stateName), "acme");
   const settings = await resolveIsv(config, "acme");

@@ -3,6 +3,7 @@ import type { IsvSettings } from "../config/types.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { authKeySecret, renderResources, storageSecret } from "./platform-openshift.js";
 import { parseTemplateYaml, TemplateYamlError } from "./platform-openshift-yaml.js";
+import { IMAGE_AUTH_KEY_DIR, registryConf } from "./registry-conf.js";
 
 const settings = (storage: IsvSettings["storage"]): IsvSettings => ({
   isv: "acme",
@@ -108,7 +109,15 @@ describe("OpenShift resources", () => {
     expect(pod.volumes).toEqual([
       { name: "auth-keys", secret: { secretName: "registry-auth-keys", optional: true, defaultMode: 256 } },
     ]);
-    expect(JSON.stringify(pod.containers)).toContain('"mountPath":"/var/run/raas-auth"');
+    // Mounted read-only where registry.conf's key_dir points, and the only mount of the Secret.
+    const containers = pod.containers as { name: string; volumeMounts?: unknown[] }[];
+    expect(containers.map((c) => [c.name, c.volumeMounts])).toEqual([
+      ["registry", [{ name: "auth-keys", mountPath: IMAGE_AUTH_KEY_DIR, readOnly: true }]],
+    ]);
+    // 256 = 0400; the kubelet adds group read for the pod's fsGroup, which the server accepts
+    // there (key_group_read) and nowhere else.
+    const conf = registryConf(withAuth(s3("presigned")));
+    expect(conf).toContain(`key_dir = ${IMAGE_AUTH_KEY_DIR}\nkey_group_read = true\n`);
   });
 });
 

@@ -38,6 +38,11 @@ export interface Platform {
   notSetUp(): Promise<string | undefined>;
   /** Make sure the platform is ready for the app (local: bare repo + deploy hook; OpenShift: project + resources). */
   ensureDeployment(): Promise<StepResult>;
+  /**
+   * The registry's TLS certificate, where raas makes it (local: from its local CA, renewed when
+   * close to expiry or when host names change); undefined where TLS ends elsewhere (a Route).
+   */
+  readonly ensureTls?: () => Promise<StepResult>;
   /** Render the app repository from templates, commit and push when it changed. */
   ensureAppRepo(): Promise<{ changed: boolean; commit?: string; remote: string }>;
   /** Run the current app version (local: start or restart the server; OpenShift: build and roll out). */

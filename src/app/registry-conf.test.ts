@@ -142,6 +142,8 @@ describe("registry.conf", () => {
       service: new URL(settings.appUrl).host,
       issuer: "raas",
       keyDir: settings.isvDir,
+      // Locally the key file must be 0600; only a Secret volume (OpenShift) may be group-readable.
+      keyGroupRead: false,
       policyFile: path.join(deployDir, "access.yaml"),
       tokenTtl: 300,
       sessionTtl: 3600,
@@ -162,7 +164,7 @@ describe("registry.conf", () => {
       },
     };
     expect(registryConf(openshift)).toContain(
-      `key_dir = ${IMAGE_AUTH_KEY_DIR}\npolicy_file = ${IMAGE_APP_DIR}/access.yaml\n`,
+      `key_dir = ${IMAGE_AUTH_KEY_DIR}\nkey_group_read = true\npolicy_file = ${IMAGE_APP_DIR}/access.yaml\n`,
     );
     // Off: no [auth] section at all, exactly the file of before.
     expect(registryConf({ ...settings, auth: { ...settings.auth!, mode: "off" } })).not.toContain("[auth]");

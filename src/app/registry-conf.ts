@@ -48,6 +48,8 @@ function authSection(settings: IsvSettings, appDir: string): Section | undefined
         realm: `${settings.appUrl}/token`,
         service: host,
         key_dir: settings.platform.kind === "local" ? path.resolve(settings.isvDir) : IMAGE_AUTH_KEY_DIR,
+        // A Secret volume with the pod's fsGroup is 0440 whatever its defaultMode; locally only 0600 will do.
+        key_group_read: settings.platform.kind !== "local",
         policy_file: path.posix.join(appDir, "access.yaml"),
         token_ttl: auth.tokenTtl,
         ...(auth.sessionTtl === undefined ? {} : { session_ttl: auth.sessionTtl }),
@@ -127,6 +129,10 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
         // In a container the server must listen on every interface; locally only on loopback.
         listen: local ? platform.host : "0.0.0.0",
         port: local ? platform.port : 5000,
+        // HTTPS on the local platform (docs/configuration.md); on OpenShift TLS ends at the Route.
+        ...(local && settings.tls !== undefined
+          ? { tls_cert: settings.tls.certFile, tls_key: settings.tls.keyFile }
+          : {}),
       },
     ],
   ];

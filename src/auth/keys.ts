@@ -77,15 +77,27 @@ async function toSigningKey(stored: StoredKey, file: string): Promise<SigningKey
   return { kid: stored.kid, createdAt: stored.createdAt, privateKey, publicKey, publicJwk };
 }
 
-async function readStored(file: string): Promise<StoredKey[] | undefined> {
+export interface KeyFileOptions {
+  /**
+   * Accept group read (never write, never other users): a Kubernetes Secret volume with an
+   * fsGroup gets mode 0440 whatever its defaultMode, the group being the pod's own.
+   */
+  readonly groupRead?: boolean;
+}
+
+async function readStored(file: string, options: KeyFileOptions = {}): Promise<StoredKey[] | undefined> {
   let text: string;
   try {
     const info = await stat(file);
-    if (process.platform !== "win32" && (info.mode & 0o077) !== 0) {
-      throw new UserError(`${file}: signing keys are readable by other users`, {
-        hint: `Run: chmod 600 ${file}`,
-        code: "KEY_FILE_PERMISSIONS",
-      });
+    const forbidden = options.groupRead === true ? 0o037 : 0o077;
+    if (process.platform !== "win32" && (info.mode & forbidden) !== 0) {
+      throw new UserError(
+        `${file}: signing keys are readable by other users (mode ${(info.mode & 0o777).toString(8)})`,
+        {
+          hint: `Run: chmod 600 ${file}`,
+          code: "KEY_FILE_PERMISSIONS",
+        },
+      );
     }
     text = await readFile(file, "utf8");
   } catch (err) {
@@ -123,9 +135,9 @@ async function toKeySet(keys: StoredKey[], file: string): Promise<KeySet> {
 }
 
 /** The keys in the state dir; undefined when none were generated yet. */
-export async function loadKeys(stateDir: string): Promise<KeySet | undefined> {
+export async function loadKeys(stateDir: string, options: KeyFileOptions = {}): Promise<KeySet | undefined> {
   const file = join(stateDir, KEY_FILE);
-  const stored = await readStored(file);
+  const stored = await readStored(file, options);
   return stored === undefined ? undefined : toKeySet(stored, file);
 }
 

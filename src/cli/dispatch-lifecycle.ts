@@ -1,6 +1,7 @@
 /** Wiring of `raas delete` and `raas gc`: configuration in, plain dependencies to the commands. */
 import type { GitAppRepository } from "../app/app-transaction.js";
 import type { Platform } from "../app/platform.js";
+import type { RegistryClient } from "../app/registry-http.js";
 import type { DeleteResult } from "../commands/delete.js";
 import type { GcResult } from "../commands/gc.js";
 import type { CommandContext } from "../commands/types.js";
@@ -23,6 +24,8 @@ export async function runLifecycle(
   appRepository: (remote?: string) => GitAppRepository,
   /** The ISV's retention rules, and whether event endpoints are configured (docs/events.md). */
   settings: { retention: RetentionRule[]; events: boolean } = { retention: [], events: false },
+  /** How `--wait` reaches the registry (its CA over HTTPS, raas's login). */
+  registry?: () => Promise<RegistryClient>,
 ): Promise<{ command: "delete"; result: DeleteResult } | { command: "gc"; result: GcResult }> {
   if (invocation.command === "delete") {
     const app = appRepository();
@@ -43,6 +46,7 @@ export async function runLifecycle(
           app,
           store,
           registryUrl: platform.appUrl,
+          ...(registry === undefined ? {} : { registry }),
           ...(deploy === undefined ? {} : { deploy: () => deploy(timeoutMs) }),
           ...(settings.events
             ? { recordEvents: (events: RegistryEvent[]) => recordEvents(store, events) }

@@ -162,6 +162,7 @@ async function runCommand(
           });
         },
         { retention: settings.retention ?? [], events: (settings.events ?? []).length > 0 },
+        async () => (await import("../app/registry-http.js")).registryClientFor(settings),
       );
     }
     case "stats": {
@@ -193,6 +194,7 @@ async function runCommand(
             app,
             platform,
             registryHost: new URL(settings.appUrl).host,
+            registry: await (await import("../app/registry-http.js")).registryClientFor(settings),
             publicRedirects: settings.storage.kind === "s3" && settings.storage.redirect === "public",
             eventEndpoints: (settings.events ?? []).map((e) => e.name),
             gcCheck: async () =>
@@ -285,6 +287,11 @@ async function pushDeps(ctx: IsvContext, app: AppRepository): Promise<PushDeps> 
     platform: ctx.platform,
     repositoryUrl: (repository) => ctx.repositoryUrl(repository),
     registryHost: new URL(settings.appUrl).host,
+    registry: async () => (await import("../app/registry-http.js")).registryClientFor(settings),
+    registryTls: {
+      tls: new URL(settings.appUrl).protocol === "https:",
+      ...(settings.tls?.certDir === undefined ? {} : { certDir: settings.tls.certDir }),
+    },
     maskLayers: settings.maskLayers,
     dockerSchema2: settings.dockerSchema2 ?? false,
     ...(settings.maxInflatedLayer === undefined ? {} : { maxInflatedLayer: settings.maxInflatedLayer }),

@@ -19,6 +19,7 @@ import type { BlobStore } from "../storage/types.js";
 import type { AppRepository, RepoFiles } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import { waitForGone } from "./wait-gone.js";
+import type { RegistryClient } from "../app/registry-http.js";
 
 export interface DeleteOptions {
   isv: string;
@@ -49,6 +50,8 @@ export interface DeleteDeps {
   /** For rewriting `<app>/tags/list` after the commit (Crane clients read it from storage). */
   store: BlobStore;
   registryUrl: string;
+  /** How `--wait` reaches the registry: its CA (HTTPS) and raas's login; default plain fetch. */
+  registry?: () => Promise<RegistryClient>;
   deploy?: () => Promise<string>;
   authorize?: AuthorizeDelete;
   /** Store events in the ISV's outbox; undefined when no event endpoint is configured. */
@@ -127,6 +130,7 @@ export async function deleteImage(
     deployed = await waitForGone(deps.registryUrl, name, [...done.removedTags, ...done.removedManifests], {
       timeoutMs: options.timeoutSeconds * 1000,
       reporter: ctx.reporter,
+      ...(deps.registry === undefined ? {} : { registry: await deps.registry() }),
     });
   }
   return { isv: options.isv, deleted: result(done, commit, deployed) };

@@ -15,7 +15,7 @@ import { PARTIAL_WRITE_GRACE_MS } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
 import type { RegistrySourceOptions } from "../sources/registry/index.js";
 import { mapName, type NameRule } from "../sync/rules.js";
-import type { CommandContext, PushDeps } from "./types.js";
+import type { CommandContext, PushDeps, RegistryTlsHint } from "./types.js";
 import { waitForTags } from "./wait.js";
 
 export interface PushOptions {
@@ -56,8 +56,13 @@ export interface PushResult {
   source: { path: string; format: string };
   images: PushedImage[];
   commit: string | undefined;
-  /** true when the registry answered the new tags, false when it did not, null when not checked. */
+  /**
+   * true when the registry answered the new tags, false when it did not, null when not checked
+   * (no --wait, or private tags and no login that may pull them).
+   */
   deployed: boolean | null;
+  /** How clients trust the registry (HTTPS and raas's CA directory, or plain HTTP). */
+  registryTls: RegistryTlsHint;
   durationMs: number;
 }
 
@@ -246,6 +251,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         timeoutMs: options.timeoutSeconds * 1000,
         reporter,
         isv: options.isv,
+        ...(deps.registry === undefined ? {} : { registry: await deps.registry() }),
       });
     }
     return {
@@ -254,6 +260,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       images,
       commit,
       deployed,
+      registryTls: deps.registryTls ?? { tls: false },
       durationMs: Date.now() - started,
     };
   } finally {

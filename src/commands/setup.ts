@@ -49,6 +49,10 @@ export async function setup(
   const { platform } = deps;
   await run(reporter, "Storage", async () => record("storage", await ensureStorage(options, deps, reporter)));
   await run(reporter, "Deployment", async () => record("deployment", await platform.ensureDeployment()));
+  const { ensureTls } = platform;
+  if (ensureTls !== undefined) {
+    await run(reporter, "TLS certificate", async () => record("tls", await ensureTls()));
+  }
   await run(reporter, "App repository", async () => {
     const app = await platform.ensureAppRepo();
     return record("app repository", {

@@ -3,6 +3,7 @@ import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import * as v from "valibot";
 import { identityFrom } from "../app/ping.js";
+import type { RegistryClient, RegistryFetch } from "../app/registry-http.js";
 import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import { mapLimit } from "../publish/pool.js";
@@ -11,17 +12,32 @@ import { discardBody, textCapped } from "../adapters/http-body.js";
 
 export type HttpLog = (line: string) => void;
 
+/** How status reaches the registry: its trust (HTTPS) and raas's login, and the debug log. */
+export interface StatusHttp {
+  readonly client: RegistryClient;
+  readonly log: HttpLog;
+}
+
+type TimedInit = {
+  method?: string;
+  headers?: Record<string, string>;
+  redirect?: "manual";
+  timeoutMs?: number;
+};
+
 /** fetch with a timeout and one debug line per request: method, URL without query, status, time. */
 export async function timedFetch(
   url: string,
-  init: RequestInit & { timeoutMs?: number },
+  init: TimedInit,
   log: HttpLog,
+  fetcher: RegistryFetch = (u, i) => fetch(u, i),
 ): Promise<Response> {
   const started = Date.now();
   const method = init.method ?? "GET";
   const shown = url.split("?")[0] ?? url;
+  const { timeoutMs, ...rest } = init;
   try {
-    const response = await fetch(url, { ...init, signal: AbortSignal.timeout(init.timeoutMs ?? 5000) });
+    const response = await fetcher(url, { ...rest, signal: AbortSignal.timeout(timeoutMs ?? 5000) });
     log(`HTTP ${method} ${shown} -> ${response.status} (${Date.now() - started} ms)`);
     return response;
   } catch (error) {
@@ -37,6 +53,9 @@ function causeOf(error: unknown): string {
 
 /** One page of GET /v2/_catalog, as far as the check reads it. */
 const CatalogPage = v.looseObject({ repositories: v.array(v.string()) });
+
+/** Node's codes for a certificate that does not verify (expired, unknown CA, wrong host). */
+const TLS_PROBLEM = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_CERT|ERR_SSL_)/;
 
 /** A registry with `[auth]` asking for a login: what this check cannot see without one. */
 const asksForLogin = (response: Response | HeadAnswer | undefined) =>
@@ -58,12 +77,14 @@ export async function checkApp(
   isv: string,
   appUrl: string,
   checks: CheckList,
-  log: HttpLog,
+  http: StatusHttp,
 ): Promise<boolean> {
+  const { log } = http;
+  const get = (url: string) => timedFetch(url, { redirect: "manual" }, log, http.client.fetch);
   try {
-    const ping = await timedFetch(`${appUrl}/v1/_ping`, { redirect: "manual" }, log);
+    const ping = await get(`${appUrl}/v1/_ping`);
     const body = (await textCapped(ping, SMALL_BODY)).trim();
-    const v2 = await timedFetch(`${appUrl}/v2/`, { redirect: "manual" }, log);
+    const v2 = await get(`${appUrl}/v2/`);
     await discardBody(v2);
     // With [auth], /v2/ asks for a login (401 and a Bearer challenge): the app is up.
     if (ping.status !== 200 || body !== "true" || (v2.status !== 200 && !asksForLogin(v2))) {
@@ -74,7 +95,7 @@ export async function checkApp(
       );
       return false;
     }
-    const ready = await timedFetch(`${appUrl}/readyz`, { redirect: "manual" }, log);
+    const ready = await get(`${appUrl}/readyz`);
     const identity = identityFrom(await textCapped(ready, SMALL_BODY));
     if (identity === undefined) {
       checks.warn(
@@ -94,6 +115,14 @@ export async function checkApp(
     checks.ok("registry app", `${appUrl} answers /v1/_ping and /v2/ as ${isv}'s registry`);
     return true;
   } catch (error) {
+    if (TLS_PROBLEM.test(causeOf(error))) {
+      checks.fail(
+        "registry app",
+        `${appUrl} answers with a certificate raas does not trust (${causeOf(error)})`,
+        `\`raas setup ${isv}\` renews the certificate and restarts the server`,
+      );
+      return false;
+    }
     checks.fail(
       "registry app",
       `the registry app is stopped: ${appUrl} does not answer (${causeOf(error)})`,
@@ -109,13 +138,44 @@ export async function checkCatalog(
   appUrl: string,
   names: readonly string[],
   checks: CheckList,
-  log: HttpLog,
+  http: StatusHttp,
 ): Promise<void> {
+  const { log, client } = http;
   const served: string[] = [];
   let next: string | undefined = "/v2/_catalog";
+  let anonymous = true;
   try {
+    let authorization: string | undefined;
+    if (client.login !== undefined) {
+      // An anonymous catalog answers 200 with the public repositories only: ask /v2/ for the
+      // realm, and list the catalog as raas's login.
+      const base = await timedFetch(new URL("/v2/", appUrl).href, {}, log, client.fetch);
+      await base.arrayBuffer();
+      const challenge = base.headers.get("www-authenticate");
+      if (asksForLogin(base) && challenge !== null) {
+        const withoutScope = challenge.replace(/,\s*scope="[^"]*"/i, "");
+        authorization = await client.login.authorization(`${withoutScope},scope="registry:catalog:*"`);
+        anonymous = false;
+      }
+    }
     while (next !== undefined) {
-      const response = await timedFetch(new URL(next, appUrl).href, {}, log);
+      const url: string = new URL(next, appUrl).href;
+      const get = (): Promise<Response> =>
+        timedFetch(
+          url,
+          authorization === undefined ? {} : { headers: { Authorization: authorization } },
+          log,
+          client.fetch,
+        );
+      let response: Response = await get();
+      const challenge = response.headers.get("www-authenticate");
+      if (asksForLogin(response) && client.login !== undefined && challenge !== null) {
+        // With raas's login the catalog lists everything that login may pull.
+        await response.arrayBuffer();
+        authorization = await client.login.authorization(challenge);
+        anonymous = false;
+        response = await get();
+      }
       if (response.status !== 200) throw new Error(`GET ${next} answered ${response.status}`);
       const catalog = v.safeParse(CatalogPage, JSON.parse(await textCapped(response, CATALOG_PAGE_BODY)));
       if (!catalog.success) throw new Error(`GET ${next} answered no list of repository names`);
@@ -139,17 +199,18 @@ export async function checkCatalog(
   if (missing.length === 0 && extra.length === 0) {
     checks.ok(
       "deployed repositories",
-      `the app serves the ${names.length} repositor${names.length === 1 ? "y" : "ies"} in the metadata`,
+      `the app serves the ${names.length} repositor${names.length === 1 ? "y" : "ies"} in the metadata${anonymous ? "" : ` (as ${client.login?.name ?? ""})`}`,
     );
     return;
   }
   if (extra.length === 0) {
-    // Without a login, a registry with [auth] lists only the anonymously pullable repositories.
-    const base = await timedFetch(new URL("/v2/", appUrl).href, {}, log).catch(() => undefined);
-    if (asksForLogin(base)) {
+    // Without a login (or with one that may not pull everything), a registry with [auth] lists
+    // only what the caller may pull: the rest was not checked, and status says so.
+    const base = await timedFetch(new URL("/v2/", appUrl).href, {}, log, client.fetch).catch(() => undefined);
+    if (asksForLogin(base) || !anonymous) {
       checks.warn(
         "deployed repositories",
-        `the app lists ${served.length} of ${names.length} repositories without a login ([auth] on); ${missing.length} private ones not checked`,
+        `the app lists ${served.length} of ${names.length} repositories ${anonymous ? "without a login" : `to ${client.login?.name ?? ""}`} ([auth] on); ${missing.length} private one(s) NOT checked${anonymous ? ` (${NO_LOGIN_HINT})` : ""}`,
       );
       return;
     }
@@ -167,18 +228,28 @@ export async function checkCatalog(
   );
 }
 
+/** What to do so that status can check private repositories. */
+export const NO_LOGIN_HINT =
+  "give raas a registry login: [auth] login and login_secret_file, or RAAS_REGISTRY_LOGIN and RAAS_REGISTRY_SECRET_FILE";
+
 /**
  * Keep-alive HEAD requests for the served-tag checks. Not fetch: Node's fetch opens a new
  * connection for every HEAD answered with a Content-Length (measured: one connection per
  * request, 3-4x slower), and `status` sends one HEAD per tag, 100,000 for 10,000 x 10.
  */
 export class HeadClient {
-  private readonly agents = {
-    "http:": new HttpAgent({ keepAlive: true }),
-    "https:": new HttpsAgent({ keepAlive: true }),
-  };
+  private readonly agents: { "http:": HttpAgent; "https:": HttpsAgent };
 
-  constructor(private readonly log: HttpLog) {}
+  /** `ca`: the certificates to trust over HTTPS (the registry's CA with the system's). */
+  constructor(
+    private readonly log: HttpLog,
+    ca?: string[],
+  ) {
+    this.agents = {
+      "http:": new HttpAgent({ keepAlive: true }),
+      "https:": new HttpsAgent({ keepAlive: true, ...(ca === undefined ? {} : { ca }) }),
+    };
+  }
 
   /** Status and headers, or undefined when there was no answer (logged either way). */
   async head(
@@ -233,7 +304,17 @@ export interface HeadAnswer {
   header(name: string): string | undefined;
 }
 
-/** Each tag must be served with the digest the metadata records. Returns the number of failures. */
+/** What the served-tag checks of one repository found. */
+export interface ServedResult {
+  problems: number;
+  /** Private tags not checked: raas has no login, or its login may not pull them. */
+  unchecked: number;
+}
+
+/**
+ * Each tag must be served with the digest the metadata records. A private tag is checked with
+ * raas's login when it has one; without, it is counted as unchecked, never as served.
+ */
 export async function checkServed(
   isv: string,
   appUrl: string,
@@ -242,18 +323,31 @@ export async function checkServed(
   checks: CheckList,
   concurrency: number,
   client: HeadClient,
-): Promise<number> {
+  login: RegistryClient["login"],
+): Promise<ServedResult> {
+  let unchecked = 0;
   const results = await mapLimit(Object.entries(tags), concurrency, async ([tag, digest]) => {
-    const response = await client.head(`${appUrl}/v2/${name}/manifests/${tag}`, { Accept: MANIFEST_ACCEPT });
+    const url = `${appUrl}/v2/${name}/manifests/${tag}`;
+    let response = await client.head(url, { Accept: MANIFEST_ACCEPT });
+    const challenge = response?.header("www-authenticate");
+    if (asksForLogin(response) && challenge !== undefined) {
+      if (login === undefined) {
+        unchecked++;
+        return undefined;
+      }
+      const authorization = await login.authorization(challenge);
+      response = await client.head(url, { Accept: MANIFEST_ACCEPT, Authorization: authorization });
+      if (response?.status === 401 || response?.status === 403) {
+        // The login may not pull this repository: not checked either, and not a served problem.
+        unchecked++;
+        return undefined;
+      }
+    }
     const served = response?.header("docker-content-digest");
     if (response?.status === 200 && served === digest) return undefined;
-    if (asksForLogin(response)) {
-      checks.warn(`${name}:${tag}`, "private ([auth]): not checked without a login");
-      return undefined;
-    }
     return {
       tag,
-      detail: `the registry serves ${response?.status ?? "nothing"} ${served ?? ""} instead of ${digest}`,
+      detail: `the registry serves ${response?.status ?? "nothing"} ${served ?? ""}${login === undefined ? "" : ` to ${login.name}`} instead of ${digest}`,
     };
   });
   let problems = 0;
@@ -266,5 +360,5 @@ export async function checkServed(
     );
     problems++;
   }
-  return problems;
+  return { problems, unchecked };
 }

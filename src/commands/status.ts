@@ -3,7 +3,16 @@ import type { CraneMetadata, CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
 import { CheckList, requireSetUp, type Check, type CheckReport } from "./checks.js";
 import { lintMetadata } from "./status-lint.js";
-import { checkApp, checkCatalog, checkServed, HeadClient, type HttpLog } from "./status-http.js";
+import {
+  checkApp,
+  checkCatalog,
+  checkServed,
+  HeadClient,
+  NO_LOGIN_HINT,
+  type HttpLog,
+  type StatusHttp,
+} from "./status-http.js";
+import { registryTrust, type RegistryClient } from "../app/registry-http.js";
 import { checkRepositoryStorage, takeInventory, type Inventory } from "./status-storage.js";
 import { v1LayerDigests, verifyV1Layers } from "./status-v1.js";
 import { checkAnonymousReads } from "./status-public.js";
@@ -35,6 +44,8 @@ export interface StatusDeps {
   concurrency?: number;
   /** Every external HTTP request, for --log debug. */
   log?: HttpLog;
+  /** How to reach the registry: its CA (HTTPS) and raas's login; default: plain fetch, no login. */
+  registry?: RegistryClient;
   /** Reclaimable bytes (what `raas gc --dry-run` would free) and the last GC run. */
   gcCheck?: () => Promise<Check>;
   /** Names of the event endpoints (`[events.<name>]`): their backlog is checked. */
@@ -55,12 +66,14 @@ export async function status(
   const concurrency = deps.concurrency ?? 16;
   const log = deps.log ?? ((line: string) => ctx.reporter.debug(line));
   const appUrl = deps.platform.appUrl;
+  const registry = deps.registry ?? { ...registryTrust(undefined), login: undefined };
+  const http: StatusHttp = { client: registry, log };
 
   // The app repository is cloned while the platform, the app and storage are checked.
   deps.app.warm?.();
   for (const check of await deps.platform.statusChecks()) checks.add(check);
   const storageExists = await checkStorageExists(options.isv, deps.store, checks);
-  const running = await checkApp(options.isv, appUrl, checks, log);
+  const running = await checkApp(options.isv, appUrl, checks, http);
 
   // Storage is listed once, before the metadata is read, so that each metadata file can be
   // parsed, checked against it and dropped in one pass: memory holds the listing and a few
@@ -125,8 +138,32 @@ export async function status(
         for (const problem of denied) fail(problem.detail, problem.fix);
       }
     }
-    if (running) problems += await checkServed(options.isv, appUrl, name, ext.tags, out, concurrency, heads);
-    if (problems === 0 && inventory === undefined) {
+    let unchecked = 0;
+    if (running) {
+      const served = await checkServed(
+        options.isv,
+        appUrl,
+        name,
+        ext.tags,
+        out,
+        concurrency,
+        heads,
+        registry.login,
+      );
+      problems += served.problems;
+      unchecked = served.unchecked;
+    }
+    if (problems === 0 && unchecked > 0) {
+      // Never a tick for what was not looked at.
+      out.warn(
+        name,
+        `${unchecked} of ${Object.keys(ext.tags).length} tag(s) private ([auth]) and NOT checked against the registry: ${
+          registry.login === undefined
+            ? `no registry login (${NO_LOGIN_HINT})`
+            : `${registry.login.name} may not pull them`
+        }`,
+      );
+    } else if (problems === 0 && inventory === undefined) {
       // Storage was not looked at (listing failed, or it does not exist): nothing to tick.
       out.warn(name, `${Object.keys(ext.tags).length} tag(s); storage not checked (see the storage line)`);
     } else if (problems === 0) {
@@ -141,7 +178,7 @@ export async function status(
 
   const v1Checks = new CheckList();
   const v1 = await readV1Metadata(options.isv, deps.app, v1Checks);
-  const heads = new HeadClient(log);
+  const heads = new HeadClient(log, registry.ca);
   const parsed = await readMetadata(options.isv, deps.app, checks, (published) =>
     options.app === undefined || published.meta["repo-registry-id"] === options.app
       ? perRepository(published)
@@ -182,7 +219,7 @@ export async function status(
     await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
   }
   if (running && options.app === undefined && parsed.readable) {
-    await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
+    await checkCatalog(options.isv, appUrl, parsed.names, checks, http);
   }
   if (deps.gcCheck !== undefined && options.app === undefined) checks.add(await deps.gcCheck());
 

@@ -1,3 +1,4 @@
+import type { RegistryClient } from "../app/registry-http.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import type { Reporter } from "../ui/reporter.js";
 
@@ -9,8 +10,17 @@ export async function waitForGone(
   registryUrl: string,
   name: string,
   references: readonly string[],
-  options: { timeoutMs: number; reporter: Reporter; intervalMs?: number },
+  options: {
+    timeoutMs: number;
+    reporter: Reporter;
+    intervalMs?: number;
+    /** The registry's CA (HTTPS) and raas's login (private repositories); default plain fetch. */
+    registry?: RegistryClient;
+  },
 ): Promise<boolean> {
+  const fetcher = options.registry?.fetch ?? ((url: string, init?: RequestInit) => fetch(url, init));
+  const login = options.registry?.login;
+  let authorization: string | undefined;
   const pending = [...references];
   if (pending.length === 0) return true;
   const step = options.reporter.step(`Waiting for ${registryUrl} to stop serving what was deleted`);
@@ -21,11 +31,27 @@ export async function waitForGone(
     for (let i = pending.length - 1; i >= 0; i--) {
       const url = `${registryUrl}/v2/${name}/manifests/${pending[i] ?? ""}`;
       try {
-        const response = await fetch(url, {
-          method: "HEAD",
-          headers: { Accept: MANIFEST_ACCEPT },
-          signal: AbortSignal.timeout(5000),
-        });
+        const head = () =>
+          fetcher(url, {
+            method: "HEAD",
+            headers: {
+              Accept: MANIFEST_ACCEPT,
+              ...(authorization === undefined ? {} : { Authorization: authorization }),
+            },
+            signal: AbortSignal.timeout(5000),
+          });
+        let response = await head();
+        const challenge = response.headers.get("www-authenticate");
+        if (
+          response.status === 401 &&
+          login !== undefined &&
+          challenge !== null &&
+          /^Bearer /i.test(challenge)
+        ) {
+          // A private repository ([auth]): ask with raas's login (one token for the repository).
+          authorization = await login.authorization(challenge);
+          response = await head();
+        }
         options.reporter.debug(`HTTP HEAD ${url} -> ${response.status}`);
         if (response.status === 404) pending.splice(i, 1);
         else lastProblem = `${name}:${pending[i] ?? ""} still answers ${response.status}`;

@@ -107,8 +107,9 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   if (global.authExternalRootCerts !== undefined) {
     global.authExternalRootCerts = path.resolve(baseDir, global.authExternalRootCerts);
   }
-  if (global.authExternalJwks !== undefined) {
-    global.authExternalJwks = path.resolve(baseDir, global.authExternalJwks);
+  for (const name of ["authExternalJwks", "authLoginSecretFile", "tlsCert", "tlsKey", "tlsCa"] as const) {
+    const value = global[name];
+    if (value !== undefined) global[name] = path.resolve(baseDir, value);
   }
   return { global, isvs };
 }
@@ -123,6 +124,9 @@ function envLayer(env: Env, cwd: string, problems: Problems): Partial<GlobalSett
     }
   }
   if (out.stateDir !== undefined) out.stateDir = path.resolve(cwd, out.stateDir);
+  if (out.authLoginSecretFile !== undefined) {
+    out.authLoginSecretFile = path.resolve(cwd, out.authLoginSecretFile);
+  }
   return out;
 }
 
@@ -182,6 +186,15 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
       "[s3] redirect = public: clients cannot read private objects; set public_read = true or public_base_url",
     );
   }
+  if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
+    problems.errors.push("[raas]: tls_cert and tls_key must be given together");
+  }
+  if (s.tlsCa !== undefined && s.tlsCert === undefined) {
+    problems.errors.push("[raas] tls_ca: only with tls_cert and tls_key (raas trusts its own CA otherwise)");
+  }
+  if ((s.authLogin === undefined) !== (s.authLoginSecretFile === undefined)) {
+    problems.errors.push("[auth]: login and login_secret_file must be given together");
+  }
   if ((s.awsAccessKeyId === undefined) !== (s.awsSecretAccessKey === undefined)) {
     problems.errors.push("[aws]: aws_access_key and aws_secret_access_key must be given together");
   }
@@ -218,7 +231,9 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
         rootCerts: s.authExternalRootCerts,
         jwks: s.authExternalJwks,
       },
+      login: { name: s.authLogin, secretFile: s.authLoginSecretFile },
     },
+    tls: { enabled: s.tls ?? true, cert: s.tlsCert, key: s.tlsKey, ca: s.tlsCa },
     isvs: file.isvs,
     events: eventEndpoints(input.sections, problems),
     retention: parseRetention(input.sections, problems.errors),

@@ -5,7 +5,7 @@
  * commits), or — running on built-in defaults, where there is no file to own — in
  * `$RAAS_HOME/<isv>/setup.json`.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { safe } from "ini";
 import { writeFileAtomic } from "../adapters/files.js";
@@ -78,14 +78,18 @@ export async function recordIsvSection(
     if (Object.keys(choices).length === 0) return undefined;
     const file = stateFile(config, isv);
     await mkdir(path.dirname(file), { recursive: true });
-    await writeFile(file, `${JSON.stringify(choices, null, 2)}\n`);
+    await writeFile(file, `${JSON.stringify(choices, null, 2)}\n`, { mode: 0o600 });
     return file;
   }
   if (config.isvs[isv] !== undefined) return undefined;
   const file = config.source.file;
   const current = await readFile(file, "utf8");
+  // raas.cfg may hold keys ([aws], [openshift] token): the rewrite keeps the operator's mode.
+  const { mode } = await stat(file);
   const lines = [`[${isv}]`, ...values.map(([key, value]) => `${key} = ${safe(value)}`)];
   const separator = current === "" || current.endsWith("\n\n") ? "" : current.endsWith("\n") ? "\n" : "\n\n";
-  await writeFileAtomic(file, `${current}${separator}# Added by raas setup ${isv}\n${lines.join("\n")}\n`);
+  await writeFileAtomic(file, `${current}${separator}# Added by raas setup ${isv}\n${lines.join("\n")}\n`, {
+    mode: mode & 0o777,
+  });
   return file;
 }

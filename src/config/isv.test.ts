@@ -26,7 +26,7 @@ describe("resolveIsv on the local platform", () => {
       appWorkDir: path.join(isvDir, "app"),
       deployDir: path.join(isvDir, "deploy"),
       appBranch: "main",
-      appUrl: `http://127.0.0.1:${acme.platform.kind === "local" ? acme.platform.port : 0}`,
+      appUrl: `https://127.0.0.1:${acme.platform.kind === "local" ? acme.platform.port : 0}`,
     });
     if (acme.platform.kind !== "local") throw new Error("expected the local platform");
     expect(acme.platform.port).toBeGreaterThanOrEqual(FIRST_PORT);
@@ -43,7 +43,7 @@ describe("resolveIsv on the local platform", () => {
   it("reads but never records a port when asked not to allocate (every command but setup)", async () => {
     const config = await configFrom(undefined);
     const unknown = await resolveIsv(config, "typo", { allocate: false });
-    expect(unknown.appUrl).toBe(`http://127.0.0.1:${FIRST_PORT}`);
+    expect(unknown.appUrl).toBe(`https://127.0.0.1:${FIRST_PORT}`);
     await expect(readFile(path.join(config.stateDir, "typo", "platform.json"), "utf8")).rejects.toThrow(
       /ENOENT/,
     );
@@ -59,13 +59,62 @@ describe("resolveIsv on the local platform", () => {
     }).catch(() => undefined);
     onTestFinished(() => new Promise<void>((resolve) => blocker.close(() => resolve())));
     const settings = await resolveIsv(await configFrom(undefined), "acme");
-    expect(settings.appUrl).not.toBe(`http://127.0.0.1:${FIRST_PORT}`);
+    expect(settings.appUrl).not.toBe(`https://127.0.0.1:${FIRST_PORT}`);
   });
 
   it("uses a configured port, and an override over it", async () => {
     const config = await configFrom("[acme]\nport = 5123\n");
-    expect((await resolveIsv(config, "acme")).appUrl).toBe("http://127.0.0.1:5123");
-    expect((await resolveIsv(config, "acme", { port: 5200 })).appUrl).toBe("http://127.0.0.1:5200");
+    expect((await resolveIsv(config, "acme")).appUrl).toBe("https://127.0.0.1:5123");
+    expect((await resolveIsv(config, "acme", { port: 5200 })).appUrl).toBe("https://127.0.0.1:5200");
+  });
+
+  it("serves HTTPS by default with raas's CA; plain HTTP only when asked, per ISV or for all", async () => {
+    const config = await configFrom("[acme]\nport = 5123\napp_url = https://reg.acme.test:5123\n");
+    const acme = await resolveIsv(config, "acme");
+    const isvDir = path.join(config.stateDir, "acme");
+    expect(acme.tls).toEqual({
+      managed: true,
+      certFile: path.join(isvDir, "tls", "server.crt"),
+      keyFile: path.join(isvDir, "tls", "server.key"),
+      caFile: path.join(config.stateDir, "raas-ca", "ca.crt"),
+      certDir: path.join(isvDir, "certs"),
+      hosts: ["localhost", "127.0.0.1", "::1", "reg.acme.test"],
+    });
+    const off = await resolveIsv(await configFrom("[acme]\nport = 5123\ntls = off\n"), "acme");
+    expect(off.tls).toBeUndefined();
+    expect(off.appUrl).toBe("http://127.0.0.1:5123");
+    const allOff = await resolveIsv(await configFrom("[acme]\nport = 5124\n", { RAAS_TLS: "off" }), "acme");
+    expect(allOff.appUrl).toBe("http://127.0.0.1:5124");
+    // The ISV's key wins over the global one.
+    const back = await resolveIsv(
+      await configFrom("[raas]\ntls = off\n[acme]\nport = 5125\ntls = on\n"),
+      "acme",
+    );
+    expect(back.appUrl).toBe("https://127.0.0.1:5125");
+  });
+
+  it("uses the operator's certificate, and refuses an app_url whose scheme the server would not speak", async () => {
+    const config = await configFrom(
+      "[raas]\ntls_cert = pki/reg.crt\ntls_key = pki/reg.key\ntls_ca = pki/ca.crt\n[acme]\nport = 5126\n",
+    );
+    const acme = await resolveIsv(config, "acme");
+    const dir = path.dirname(config.source.kind === "file" ? config.source.file : "");
+    expect(acme.tls).toMatchObject({
+      managed: false,
+      certFile: path.join(dir, "pki", "reg.crt"),
+      keyFile: path.join(dir, "pki", "reg.key"),
+      caFile: path.join(dir, "pki", "ca.crt"),
+      certDir: path.join(config.stateDir, "acme", "certs"),
+    });
+    await expect(
+      resolveIsv(await configFrom("[acme]\nport = 5127\napp_url = http://reg.acme.test:5127\n"), "acme"),
+    ).rejects.toThrow(
+      /\[acme\] app_url http:\/\/reg\.acme\.test:5127: the local registry serves HTTPS; use https:\/\/ or set tls = off/,
+    );
+    await expect(configFrom("[raas]\ntls_cert = a.crt\n")).rejects.toThrow(
+      /tls_cert and tls_key must be given together/,
+    );
+    await expect(configFrom("[raas]\ntls = maybe\n")).rejects.toThrow(/\[raas\] tls/);
   });
 
   it("rejects an invalid ISV name before building any path", async () => {

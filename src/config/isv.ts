@@ -6,6 +6,7 @@ import { allocatePort, FIRST_PORT, knownPort } from "./ports.js";
 import type {
   IsvSection,
   IsvSettings,
+  IsvTlsSettings,
   OpenShiftPlatformSettings,
   PlatformSettings,
   RaasConfig,
@@ -97,6 +98,65 @@ function openshiftFor(config: RaasConfig, isv: string, section: IsvSection, erro
   return { platform, appRemote: section.appGitUrl, appUrl: section.appUrl ?? `https://${routeHost}` };
 }
 
+/** Where the local platform's TLS material lives (docs/configuration.md, HTTPS). */
+export const TLS_DIR = "tls";
+export const CERT_DIR = "certs";
+/** raas's local CA, shared by the ISVs of a state directory; not an ISV name (those have no dash). */
+export const CA_DIR = "raas-ca";
+
+/** A URL host as a certificate names it: `[::1]` is the address `::1`. */
+const bareHost = (host: string) => host.replace(/^\[(.*)\]$/, "$1");
+
+/**
+ * HTTPS of the local registry: on unless `[raas] tls` (or the ISV's `tls`) is off; the
+ * operator's certificate when `tls_cert` is set, else one from raas's local CA. The certificate
+ * names localhost, 127.0.0.1, ::1 and the host of `app_url`.
+ */
+function localTls(
+  config: RaasConfig,
+  section: IsvSection,
+  isvDir: string,
+  isv: string,
+  errors: string[],
+): IsvTlsSettings | undefined {
+  const enabled = section.tls ?? config.tls.enabled;
+  if (section.appUrl !== undefined) {
+    const scheme = new URL(section.appUrl).protocol;
+    if (enabled && scheme !== "https:") {
+      errors.push(
+        `[${isv}] app_url ${section.appUrl}: the local registry serves HTTPS; use https:// or set tls = off`,
+      );
+    } else if (!enabled && scheme !== "http:") {
+      errors.push(
+        `[${isv}] app_url ${section.appUrl}: tls is off, so the local registry serves plain HTTP; use http://`,
+      );
+    }
+  }
+  if (!enabled) return undefined;
+  const hosts = ["localhost", "127.0.0.1", "::1"];
+  const configured = section.appUrl === undefined ? undefined : bareHost(new URL(section.appUrl).hostname);
+  if (configured !== undefined && !hosts.includes(configured)) hosts.push(configured);
+  const { cert, key, ca } = config.tls;
+  if (cert !== undefined && key !== undefined) {
+    return {
+      managed: false,
+      certFile: cert,
+      keyFile: key,
+      caFile: ca,
+      certDir: ca === undefined ? undefined : path.join(isvDir, CERT_DIR),
+      hosts,
+    };
+  }
+  return {
+    managed: true,
+    certFile: path.join(isvDir, TLS_DIR, "server.crt"),
+    keyFile: path.join(isvDir, TLS_DIR, "server.key"),
+    caFile: path.join(config.stateDir, CA_DIR, "ca.crt"),
+    certDir: path.join(isvDir, CERT_DIR),
+    hosts,
+  };
+}
+
 /**
  * Validate the ISV name and resolve its storage, platform and app repository. On the local
  * platform this allocates (once) and records the ISV's port. Every problem is reported at once.
@@ -140,6 +200,7 @@ export async function resolveIsv(
   let platform: PlatformSettings | undefined;
   let appRemote = path.join(isvDir, "app.git");
   let appUrl = "";
+  let tls: IsvTlsSettings | undefined;
   if ((section.platform ?? config.platform) === "openshift") {
     const resolved = openshiftFor(config, isv, section, errors);
     if (resolved !== undefined) ({ platform, appRemote, appUrl } = resolved);
@@ -159,7 +220,8 @@ export async function resolveIsv(
       logFile: path.join(isvDir, "server.log"),
       pidFile: path.join(isvDir, "server.pid"),
     };
-    appUrl = section.appUrl ?? `http://127.0.0.1:${port}`;
+    tls = localTls(config, section, isvDir, isv, errors);
+    appUrl = section.appUrl ?? `${tls === undefined ? "http" : "https"}://127.0.0.1:${port}`;
   }
   if (errors.length > 0 || platform === undefined) {
     throw new UserError(`cannot set up ${isv}:\n${errors.map((e) => `  - ${e}`).join("\n")}`, {
@@ -184,5 +246,6 @@ export async function resolveIsv(
     auth: { ...config.auth, mode: section.auth ?? config.auth.mode },
     events: config.events ?? [],
     retention: config.retention?.[isv] ?? [],
+    ...(tls === undefined ? {} : { tls }),
   };
 }

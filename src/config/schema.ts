@@ -42,6 +42,12 @@ export interface GlobalSettings {
   authExternalService: string;
   authExternalRootCerts: string;
   authExternalJwks: string;
+  authLogin: string;
+  authLoginSecretFile: string;
+  tls: boolean;
+  tlsCert: string;
+  tlsKey: string;
+  tlsCa: string;
 }
 
 interface KeySpec<T> {
@@ -124,6 +130,19 @@ export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[
   authExternalService: { section: "auth", key: "external_service", parse: v.text },
   authExternalRootCerts: { section: "auth", key: "external_root_certs", parse: v.text },
   authExternalJwks: { section: "auth", key: "external_jwks", parse: v.text },
+  // The login `raas status` and `push --wait` use to check private tags (never a password here).
+  authLogin: { section: "auth", key: "login", parse: v.text, env: "RAAS_REGISTRY_LOGIN" },
+  authLoginSecretFile: {
+    section: "auth",
+    key: "login_secret_file",
+    parse: v.text,
+    env: "RAAS_REGISTRY_SECRET_FILE",
+  },
+  // docs/configuration.md, HTTPS: the local registry serves TLS unless tls = off.
+  tls: { section: "raas", key: "tls", parse: v.bool, env: "RAAS_TLS" },
+  tlsCert: { section: "raas", key: "tls_cert", parse: v.text },
+  tlsKey: { section: "raas", key: "tls_key", parse: v.text },
+  tlsCa: { section: "raas", key: "tls_ca", parse: v.text },
 };
 
 export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<IsvSection>[K]> } = {
@@ -135,6 +154,7 @@ export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<Isv
   appGitBranch: { section: "<isv>", key: "app_git_branch", parse: v.branch },
   s3Bucket: { section: "<isv>", key: "s3_bucket", parse: v.bucket },
   auth: { section: "<isv>", key: "auth", parse: v.oneOf("off", "local", "external") },
+  tls: { section: "<isv>", key: "tls", parse: v.bool },
   openshiftDomain: { section: "<isv>", key: "openshift_domain", parse: v.dnsLabel },
   openshiftApp: { section: "<isv>", key: "openshift_app", parse: v.dnsLabel },
   openshiftScale: { section: "<isv>", key: "openshift_scale", parse: v.bool },

@@ -27,6 +27,22 @@ export interface AuthConfig {
     rootCerts: string | undefined;
     jwks: string | undefined;
   };
+  /**
+   * The registry login `raas status` and `push --wait` use to check private tags: a user or
+   * service-login name, and a file holding its password or token (absolute path).
+   */
+  login?: { name: string | undefined; secretFile: string | undefined };
+}
+
+/** `[raas] tls`, `tls_cert`, `tls_key`, `tls_ca` (docs/configuration.md, HTTPS). */
+export interface TlsConfig {
+  /** The local registry serves HTTPS (default); false only when asked for. */
+  enabled: boolean;
+  /** The operator's certificate and key (absolute paths); undefined: raas's own local CA. */
+  cert: string | undefined;
+  key: string | undefined;
+  /** The CA that signed the operator's certificate, for raas's own checks (absolute path). */
+  ca: string | undefined;
 }
 
 export interface S3Config {
@@ -58,6 +74,8 @@ export interface IsvSection {
   s3Bucket?: string;
   /** Overrides `[auth] mode` for this ISV. */
   auth?: AuthMode;
+  /** Overrides `[raas] tls` for this ISV. */
+  tls?: boolean;
   openshiftDomain?: string;
   openshiftApp?: string;
   openshiftScale?: boolean;
@@ -94,6 +112,7 @@ export interface RaasConfig {
   };
   s3: S3Config;
   auth: AuthConfig;
+  tls: TlsConfig;
   isvs: Record<string, IsvSection>;
 }
 
@@ -196,4 +215,21 @@ export interface IsvSettings {
   events?: EndpointConfig[];
   /** Retention rules of this ISV (`[retention.<isv>.<rule>]`), for `raas gc --retention`. */
   retention?: RetentionRule[];
+  /** HTTPS of the local registry; absent: plain HTTP (OpenShift: TLS ends at the Route). */
+  tls?: IsvTlsSettings;
+}
+
+/** Where the local registry's certificate lives and what raas's own requests trust. */
+export interface IsvTlsSettings {
+  /** raas made the certificate from its local CA (and renews it), or the operator gave it. */
+  managed: boolean;
+  /** The server's certificate and key (registry.conf `[raas] tls_cert`, `tls_key`). */
+  certFile: string;
+  keyFile: string;
+  /** The CA raas's own requests to the registry trust; undefined: the system's CAs. */
+  caFile: string | undefined;
+  /** Holds only a copy of caFile as ca.crt: what `--cert-dir` of skopeo and podman wants. */
+  certDir: string | undefined;
+  /** Host names and addresses the certificate must name. */
+  hosts: string[];
 }

@@ -109,7 +109,7 @@ export async function createRegistryAccess(
   let isPublic: (name: string) => boolean = () => false;
   let sessions: SessionService | undefined;
   if (auth.mode === "local") {
-    const keys = await loadKeys(auth.keyDir);
+    const keys = await loadKeys(auth.keyDir, { groupRead: auth.keyGroupRead });
     if (keys === undefined) {
       throw new UserError(`no signing keys in ${auth.keyDir} (${KEY_FILE})`, {
         hint: "Run `raas setup <isv>`, which creates them, or fix [auth] key_dir.",

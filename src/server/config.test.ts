@@ -111,6 +111,7 @@ describe("loadServerConfig", () => {
       service: "reg.example",
       issuer: "raas",
       keyDir: join(dir, "state"),
+      keyGroupRead: false,
       policyFile: join(dir, "access.yaml"),
       tokenTtl: 300,
       sessionTtl: 3600,

@@ -96,6 +96,8 @@ export type AuthSettings =
       issuer: string;
       /** The directory holding auth-keys.json (0600, created by `raas setup`). */
       keyDir: string;
+      /** `[auth] key_group_read`: accept a 0440 key file (a Secret volume with an fsGroup). */
+      keyGroupRead: boolean;
       /** access.yaml of the deployed app repository; reloaded with the metadata. */
       policyFile: string;
       tokenTtl: number;
@@ -227,6 +229,7 @@ function authSettings(r: Reader, where: string, serveContent: boolean, storageKi
       service,
       issuer: r.str("auth", "issuer", "raas") || "raas",
       keyDir: need("key_dir", r.path("auth", "key_dir", "")),
+      keyGroupRead: r.bool("auth", "key_group_read", false),
       policyFile: need("policy_file", r.path("auth", "policy_file", "")),
       tokenTtl,
       sessionTtl,

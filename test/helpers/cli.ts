@@ -31,12 +31,17 @@ export async function runCli(
   return { code, stdout: Buffer.concat(out).toString("utf8"), stderr: Buffer.concat(err).toString("utf8") };
 }
 
-/** The environment a test CLI run sees: only what raas documents, pointed at temp dirs. */
+/**
+ * The environment a test CLI run sees: only what raas documents, pointed at temp dirs. Plain
+ * HTTP (`RAAS_TLS=off`) for the tests that are not about TLS; the HTTPS default has its own
+ * tests (`extra` with `RAAS_TLS: "on"`, test/e2e/https.e2e.test.ts).
+ */
 export function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     PATH: process.env.PATH,
     HOME: home,
     RAAS_HOME: `${home}/raas`,
+    RAAS_TLS: "off",
     CI: "true",
     GIT_CONFIG_NOSYSTEM: "1",
     GIT_AUTHOR_NAME: "raas test",
