@@ -141,7 +141,7 @@ export async function deleteImage(
   }
 }
 
-async function applyPlan(
+export async function applyPlan(
   files: RepoFiles,
   plan: DeletionPlan,
   current: CraneV4,
@@ -164,7 +164,7 @@ async function applyPlan(
   }
 }
 
-async function readV4(
+export async function readV4(
   read: (path: string) => Promise<string | undefined>,
   path: string,
   name: string,

@@ -5,6 +5,7 @@
 import { homedir } from "node:os";
 import * as path from "node:path";
 import { parseEndpoints, type EndpointConfig } from "../events/config.js";
+import { environmentSectionName, parseEnvironmentSections } from "./environments.js";
 import { isIsvName } from "../image/names.js";
 import type { Sections } from "../crane/ini.js";
 import {
@@ -77,6 +78,7 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   const isvs: Record<string, IsvSection> = {};
   for (const [section, body] of Object.entries(sections)) {
     if (section.startsWith("events.")) continue; // event endpoints: parsed by eventEndpoints()
+    if (environmentSectionName(section) !== undefined) continue; // parsed by parseEnvironmentSections()
     const known = GLOBAL_SECTIONS.has(section);
     if (!known && !isIsvName(section)) {
       problems.errors.push(
@@ -217,6 +219,7 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
       },
     },
     isvs: file.isvs,
+    environmentSections: parseEnvironmentSections(input.sections, file.isvs, problems),
     events: eventEndpoints(input.sections, problems),
   };
 }
