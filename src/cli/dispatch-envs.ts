@@ -68,8 +68,9 @@ export async function runEnvironmentCommand(
     }
     const from = await open(options.from);
     if (options.remove) {
-      if (options.to !== undefined)
+      if (options.to !== undefined) {
         throw new UsageError("--remove withdraws the tag from --from; --to means nothing with it");
+      }
       const { demote } = await import("../commands/demote.js");
       const result = await demote(
         {

@@ -422,8 +422,9 @@ async function copyBlob(
     // CopyObject (UploadPartCopy past 5 GiB): the bytes stay inside the S3 service.
     await to.copyFromBucket(from as never, key);
     const info = await target.store.head(key);
-    if (info?.size !== size)
+    if (info?.size !== size) {
       throw new Error(`server-side copy of ${key} left ${info?.size ?? "no"} bytes, not ${size}`);
+    }
     return;
   }
   // Stores on different services (or local directories): stream, verified against the digest.

@@ -5,7 +5,7 @@
  * requests, manifests and tag objects, and the image then pulls by digest from the target.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createConnection, createServer, type Server } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -20,7 +20,10 @@ const LAYER = 1024 * 1024;
 /** A TCP proxy that counts every byte in both directions. */
 async function countingProxy(targetPort: number) {
   let bytes = 0;
+  const sockets = new Set<Socket>();
   const server: Server = createServer((client) => {
+    sockets.add(client);
+    client.on("close", () => sockets.delete(client));
     const upstream = createConnection({ host: "127.0.0.1", port: targetPort });
     client.on("data", (c: Buffer) => (bytes += c.length));
     upstream.on("data", (c: Buffer) => (bytes += c.length));
@@ -38,7 +41,7 @@ async function countingProxy(targetPort: number) {
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
-        server.closeAllConnections?.();
+        for (const socket of sockets) socket.destroy();
       }),
   };
 }

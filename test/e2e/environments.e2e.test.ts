@@ -11,9 +11,10 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseAllDocuments } from "yaml";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { buildOciLayout, type BuiltImage } from "../helpers/image-builder.js";
-import { skopeoCopy, skopeoInspectDigest, skopeoRawManifest } from "../helpers/skopeo.js";
+import { skopeoInspectDigest, skopeoRawManifest } from "../helpers/skopeo.js";
 
 const ISV = "envs";
 const ENVS = ["test", "uat", "prod"] as const;
@@ -44,8 +45,9 @@ describe("lifecycle environments on the local platform", () => {
   const raas = (...args: string[]) => runCli(args, { cwd: work, env });
   const json = async <T>(...args: string[]): Promise<T> => {
     const run = await raas(...args, "--json");
-    if (run.code !== 0)
+    if (run.code !== 0) {
       throw new Error(`raas ${args.join(" ")} failed (${run.code}):\n${run.stdout}\n${run.stderr}`);
+    }
     return JSON.parse(run.stdout) as T;
   };
   const git = (e: string, ...args: string[]) =>
@@ -173,8 +175,9 @@ describe("lifecycle environments on the local platform", () => {
     // Only the environments' own tag objects were added; no blob or manifest was written twice.
     const added = (await storeFiles()).filter((f) => !before.includes(f));
     expect(added.length).toBeGreaterThan(0);
-    for (const file of added)
+    for (const file of added) {
       expect(file).toMatch(/^_env\/(uat|prod)\/acme-app\/(manifests\/list\/1\.0|tags\/list)$/);
+    }
 
     const manifest = await skopeoRawManifest(`${hosts.test}/acme/app@${digest}`);
     for (const e of ENVS) {
@@ -294,6 +297,17 @@ describe("lifecycle environments on the local platform", () => {
     const noEnv = await raas("gc", ISV, "--dry-run");
     expect(noEnv.code).toBe(2);
     expect(noEnv.stderr).toContain("say which one with --env");
+  });
+
+  it("prints the objects a consuming cluster applies for one environment's registry", async () => {
+    const run = await raas("cluster-config", ISV, "--env", "prod");
+    expect(run.code, run.stderr).toBe(0);
+    const docs = parseAllDocuments(run.stdout).map((d) => d.toJS() as Record<string, unknown>);
+    expect(docs.map((d) => d.kind)).toEqual(["Service", "Endpoints", "Route"]);
+    const port = Number((hosts.prod ?? "").split(":")[1]);
+    expect(docs[1]).toMatchObject({ subsets: [{ addresses: [{ ip: "127.0.0.1" }], ports: [{ port }] }] });
+    expect(docs[0]).toMatchObject({ spec: { ports: [{ port: 5000, targetPort: port }] } });
+    expect(docs[2]).toMatchObject({ spec: { host: "127.0.0.1", to: { name: "docker-registry" } } });
   });
 
   it("status is clean in every environment, one at a time and all together", async () => {
