@@ -24,6 +24,7 @@ import { sha256Digest, type Digest } from "../image/digest.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import { isTag, metadataFileName } from "../image/names.js";
 import { asV4, writePublications } from "../publish/metadata-commit.js";
+import { mapLimit } from "../publish/pool.js";
 import type { BlobStore } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
 import type { CommandContext } from "./types.js";
@@ -141,12 +142,10 @@ export async function promote(
     copyMode === "shared"
       ? []
       : (
-          await Promise.all(
-            hosted.map(async (b) => {
-              const info = await target.store.head(blobKey(meta.repository, b.digest));
-              return info?.size === b.size ? undefined : b;
-            }),
-          )
+          await mapLimit(hosted, 16, async (b) => {
+            const info = await target.store.head(blobKey(meta.repository, b.digest));
+            return info?.size === b.size ? undefined : b;
+          })
         ).filter((b) => b !== undefined);
   const changed = previous !== digest;
   const result = (
@@ -194,11 +193,11 @@ export async function promote(
 
   // Objects first: blobs, manifests by digest, then the tag's own objects.
   const step = reporter.step(`Promoting ${name}:${tag} from ${source.name} to ${target.name}`);
-  let copiedBytes = 0;
-  for (const blob of missing) {
-    await copyBlob(copyMode, source, target, blobKey(meta.repository, blob.digest), blob.digest, blob.size);
-    copiedBytes += blob.size;
-  }
+  // Server-side copies cost no local memory; the bound keeps the S3 service's load polite.
+  await mapLimit(missing, 4, (blob) =>
+    copyBlob(copyMode, source, target, blobKey(meta.repository, blob.digest), blob.digest, blob.size),
+  );
+  const copiedBytes = missing.reduce((n, b) => n + b.size, 0);
   for (const { digest: d, record } of closure.manifests) {
     const key = manifestKey(meta.repository, record.mediaType, d);
     const body = bytes.get(d);
@@ -226,6 +225,18 @@ export async function promote(
   let tags: string[] = [];
   const { commit } = await target.app.update(message, async (files) => {
     const now = new Date();
+    // Another promotion or push may have moved the tag since the check above: check again.
+    const current = await files.read(metadataPath);
+    const moved =
+      current === undefined
+        ? undefined
+        : asV4(parseMetadata(current, metadataPath), metadataPath)?.["x-raas"]?.tags[targetTag];
+    if (moved !== undefined && moved !== previous && moved !== digest && !options.force) {
+      throw new UserError(
+        `${target.name}'s ${name}:${targetTag} moved to ${moved} meanwhile; nothing was committed`,
+        { hint: "Run the promotion again (with --plan first).", code: "CONFLICT" },
+      );
+    }
     await writePublications(
       files,
       [
@@ -322,12 +333,14 @@ async function manifestBytes(
 }
 
 async function requireBlobs(source: EnvironmentSide, repository: string, closure: Closure): Promise<void> {
-  const absent: string[] = [];
-  for (const blob of closure.blobs) {
-    if (blob.url !== undefined) continue; // a masked vendor layer: hosted by the vendor
-    const info = await source.store.head(blobKey(repository, blob.digest));
-    if (info?.size !== blob.size) absent.push(blob.digest);
-  }
+  // A masked vendor layer (with a url) is hosted by the vendor.
+  const hosted = closure.blobs.filter((b) => b.url === undefined);
+  const sizes = await mapLimit(
+    hosted,
+    16,
+    async (b) => (await source.store.head(blobKey(repository, b.digest)))?.size,
+  );
+  const absent = hosted.filter((b, i) => sizes[i] !== b.size).map((b) => b.digest);
   if (absent.length > 0) {
     throw new UserError(
       `${source.name}'s store lacks ${absent.length} blob(s) the image needs (${absent.slice(0, 3).join(", ")}${absent.length > 3 ? ", ..." : ""}); nothing was promoted`,
