@@ -204,6 +204,11 @@ describe("lifecycle environments on the local platform", () => {
     expect(record.tags["acme/app:1.0"]?.digest).toBe(digest);
     expect(record.tags["acme/app:1.0"]?.environments.map((s) => s.name)).toEqual(["test", "uat", "prod"]);
 
+    // The registry's web page shows the environments the tag passed through.
+    const page = await (await fetch(`http://${hosts.prod ?? ""}/ui/r/acme/app/-/t/1.0`)).text();
+    expect(page).toContain('<h2 id="environments">Environments</h2>');
+    for (const e of ENVS) expect(page).toContain(`<li>${e}`);
+
     const again = await json<PromoteJson>("promote", ISV, "acme/app:1.0", "--from", "uat", "--to", "prod");
     expect(again).toMatchObject({ changed: false });
     expect(git("prod", "log", "-1", "--format=%s").trim()).toBe(
