@@ -2,6 +2,8 @@
  * Wiring of `raas promote`, `raas demote` and `raas cluster-config`: each environment's context
  * from configuration, plain dependencies to the commands (docs/environments.md).
  */
+import type { AppRepository } from "../app/app-repository.js";
+import type { Check } from "../commands/checks.js";
 import type { IsvContext } from "../commands/context.js";
 import type { EnvironmentSide } from "../commands/promote.js";
 import type { LoadedConfig } from "../config/index.js";
@@ -110,4 +112,38 @@ export async function runEnvironmentCommand(
     for (const app of sides) await app.close();
     for (const ctx of opened) await ctx.dispose();
   }
+}
+
+/**
+ * Status of one environment: which environments each of its tags passed through, from its
+ * environments.json, for the tags still at the recorded digest (a later push moved the others).
+ */
+export async function approvalChecks(app: AppRepository, isv: string): Promise<Check[]> {
+  const { APPROVALS_FILE, parseApprovals } = await import("../environments/approvals.js");
+  const { metadataFileName } = await import("../image/names.js");
+  const approvals = parseApprovals(await app.read(APPROVALS_FILE));
+  const tagsOf = new Map<string, Record<string, string>>();
+  const checks: Check[] = [];
+  for (const [ref, record] of Object.entries(approvals).slice(0, 200)) {
+    const colon = ref.lastIndexOf(":");
+    const name = ref.slice(0, colon);
+    if (!tagsOf.has(name)) {
+      const text = await app.read(`data/${metadataFileName(isv, name)}`);
+      let tags: Record<string, string> = {};
+      try {
+        const parsed = JSON.parse(text ?? "{}") as { "x-raas"?: { tags?: Record<string, string> } };
+        tags = parsed["x-raas"]?.tags ?? {};
+      } catch {
+        // reported by the metadata checks
+      }
+      tagsOf.set(name, tags);
+    }
+    if (tagsOf.get(name)?.[ref.slice(colon + 1)] !== record.digest) continue;
+    checks.push({
+      name: "environments",
+      status: "ok",
+      detail: `${ref} (${record.digest.slice(0, 19)}…) passed ${record.environments.map((s) => s.name).join(" → ")}`,
+    });
+  }
+  return checks;
 }

@@ -259,6 +259,10 @@ async function runCommand(
               ),
           },
         );
+        if (settings.environment !== undefined) {
+          const { approvalChecks } = await import("./dispatch-envs.js");
+          result.checks.push(...(await approvalChecks(app, invocation.isv)));
+        }
         return { command: "status", result };
       } finally {
         await app.close();

@@ -159,6 +159,7 @@ Examples:
   $ raas status demo                         check storage, metadata and the running registry agree
   $ raas sync demo --dry-run                 mirror the upstream registries listed in ./raas-sync.yaml (docs/sync.md)
   $ raas serve demo                          run the ISV's registry in the foreground
+  $ raas promote demo app:1.0 --from test --to prod   publish a tag of one environment in another (docs/environments.md)
 
 Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error,
 130 interrupted by SIGINT/SIGTERM (serve: a signal is its normal end, exit 0).

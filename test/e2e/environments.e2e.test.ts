@@ -204,7 +204,13 @@ describe("lifecycle environments on the local platform", () => {
     expect(record.tags["acme/app:1.0"]?.digest).toBe(digest);
     expect(record.tags["acme/app:1.0"]?.environments.map((s) => s.name)).toEqual(["test", "uat", "prod"]);
 
-    // The registry's web page shows the environments the tag passed through.
+    // So do status and the registry's web page: the environments the tag passed through.
+    const prodStatus = JSON.parse((await raas("status", ISV, "--env", "prod", "--json")).stdout) as {
+      checks: { name: string; detail: string }[];
+    };
+    expect(prodStatus.checks.filter((c) => c.name === "environments").map((c) => c.detail)).toEqual([
+      `acme/app:1.0 (${digest.slice(0, 19)}…) passed test → uat → prod`,
+    ]);
     const page = await (await fetch(`http://${hosts.prod ?? ""}/ui/r/acme/app/-/t/1.0`)).text();
     expect(page).toContain('<h2 id="environments">Environments</h2>');
     for (const e of ENVS) expect(page).toContain(`<li>${e}`);
