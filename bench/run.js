@@ -9,6 +9,7 @@ import { benchWeb } from "./web.mjs";
 import { benchGc } from "./gc.mjs";
 import { benchSync } from "./sync.mjs";
 import { benchEvents } from "./events.mjs";
+import { benchPromote } from "./promote.mjs";
 
 const results = [
   await benchPush(),
@@ -20,5 +21,6 @@ const results = [
   await benchGc(),
   await benchSync(),
   await benchEvents(),
+  await benchPromote(),
 ];
 for (const result of results) printResult(result, { header: true });

@@ -4,7 +4,15 @@ import { buildContext, type IsvContext } from "../commands/context.js";
 import type { AppRepository } from "../app/app-repository.js";
 import { requireSetUp } from "../commands/checks.js";
 import type { PushDeps } from "../commands/types.js";
-import { disposeConfig, loadConfig, resolveIsv, type ConfigFlags } from "../config/index.js";
+import {
+  disposeConfig,
+  loadConfig,
+  resolveIsv,
+  type ConfigFlags,
+  type IsvSettings,
+  type LoadedConfig,
+} from "../config/index.js";
+import { UserError } from "../errors.js";
 import type { RegistryEvent } from "../events/envelope.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { CliIo } from "./io.js";
@@ -45,10 +53,13 @@ export async function dispatch(
           ? {}
           : { bucket: invocation.options.s3bucket }
         : { allocate: false };
-    let ctx: IsvContext | undefined;
-    try {
-      const settings = await resolveIsv(run.config, invocation.isv, overrides);
-      ctx = await buildContext({
+    const open = async (env: string | undefined, allocate?: boolean) => {
+      const settings = await resolveIsv(run.config, invocation.isv, {
+        ...overrides,
+        ...(allocate === undefined ? {} : { allocate }),
+        ...(env === undefined ? {} : { env }),
+      });
+      return buildContext({
         config: run.config,
         settings,
         reporter,
@@ -56,22 +67,72 @@ export async function dispatch(
         env: io.env,
         signal: edge.signal,
       });
-      // Interrupted (not `serve`, which ends on the signal): closing the store ends the uploads in flight.
-      const built = ctx;
-      if (invocation.command !== "serve") {
-        edge.signal.addEventListener("abort", () => void built.dispose().catch(() => undefined), {
-          once: true,
+    };
+    if (invocation.command === "promote" || invocation.command === "cluster-config") {
+      let settings: IsvSettings | undefined;
+      try {
+        const { runEnvironmentCommand } = await import("./dispatch-envs.js");
+        const result = await runEnvironmentCommand(invocation, globals.env, {
+          config: run.config,
+          open: async (env) => {
+            const ctx = await open(env);
+            settings ??= ctx.settings;
+            return ctx;
+          },
+          reporter,
+          signal: edge.signal,
         });
+        await run.finish({ ok: true }, settings);
+        return result;
+      } catch (error) {
+        await run.finish({ ok: false, error }, settings);
+        throw error;
       }
-      const result = await runCommand(invocation, ctx, io, run);
-      await run.finish({ ok: resultOk(result) }, settings);
-      return result;
-    } catch (error) {
-      await run.finish({ ok: false, error }, ctx?.settings);
-      throw error;
-    } finally {
-      await ctx?.dispose();
     }
+    // An ISV with environments: setup and status cover them all unless --env names one; push and
+    // sync go to the first (where images enter); every other command needs --env.
+    const declared = run.config.isvs[invocation.isv]?.environments ?? [];
+    const envs: (string | undefined)[] =
+      globals.env !== undefined || declared.length === 0
+        ? [globals.env]
+        : invocation.command === "setup" || invocation.command === "status"
+          ? declared
+          : invocation.command === "push" || invocation.command === "sync"
+            ? declared.slice(0, 1)
+            : [undefined];
+    const results: CommandResult[] = [];
+    for (const env of envs) {
+      let ctx: IsvContext | undefined;
+      try {
+        ctx = await open(env);
+        const settings = ctx.settings;
+        if (envs.length > 1) reporter.info(`Environment ${env ?? ""}: ${settings.appUrl}`);
+        refusePromoteOnly(invocation, settings);
+        // Interrupted (not `serve`, which ends on the signal): closing the store ends the uploads in flight.
+        const built = ctx;
+        if (invocation.command !== "serve") {
+          edge.signal.addEventListener("abort", () => void built.dispose().catch(() => undefined), {
+            once: true,
+          });
+        }
+        if (invocation.command === "gc") {
+          // Environments sharing the store: GC marks from every one of them.
+          invocation.options.alsoApp = [
+            ...invocation.options.alsoApp,
+            ...(await sharingApps(run.config, invocation.isv, settings)),
+          ];
+        }
+        const result = await runCommand(invocation, ctx, io, run);
+        await run.finish({ ok: resultOk(result) }, settings);
+        results.push(env === undefined || envs.length === 1 ? result : inEnvironment(result, env));
+      } catch (error) {
+        await run.finish({ ok: false, error }, ctx?.settings);
+        throw error;
+      } finally {
+        await ctx?.dispose();
+      }
+    }
+    return mergeResults(results);
   } finally {
     await disposeConfig(config);
   }
@@ -86,6 +147,9 @@ async function runCommand(
 ): Promise<CommandResult> {
   const { settings, platform } = ctx;
   switch (invocation.command) {
+    case "promote":
+    case "cluster-config":
+      throw new Error(`${invocation.command} is dispatched by dispatch-envs.ts`);
     case "push": {
       const { options } = invocation;
       const app = await ctx.app();
@@ -206,6 +270,10 @@ async function runCommand(
               ),
           },
         );
+        if (settings.environment !== undefined) {
+          const { approvalChecks } = await import("./dispatch-envs.js");
+          result.checks.push(...(await approvalChecks(app, invocation.isv)));
+        }
         return { command: "status", result };
       } finally {
         await app.close();
@@ -305,4 +373,59 @@ async function pushDeps(ctx: IsvContext, app: AppRepository): Promise<PushDeps> 
             (await import("../events/push-events.js")).recordEvents(await ctx.store(), events),
         }),
   };
+}
+
+/** `promote_only` environments receive images by promotion only (docs/environments.md). */
+function refusePromoteOnly(invocation: Invocation, settings: IsvSettings): void {
+  const env = settings.environment;
+  if (env === undefined || !env.promoteOnly) return;
+  if (invocation.command !== "push" && invocation.command !== "sync") return;
+  const earlier = env.all.slice(0, env.all.indexOf(env.name));
+  throw new UserError(`${settings.isv} ${env.name} receives images only by promotion; nothing was pushed`, {
+    hint: `Push to ${earlier.join(" or ")} and run \`raas promote ${settings.isv} <name>:<tag> --from ${earlier.at(-1) ?? ""} --to ${env.name}\` (promote_only in [${settings.isv}]).`,
+    code: "PROMOTE_ONLY",
+  });
+}
+
+/** App repositories of the ISV's other environments that share this one's store. */
+async function sharingApps(config: LoadedConfig, isv: string, settings: IsvSettings): Promise<string[]> {
+  const env = settings.environment;
+  if (env === undefined || !env.sharedStore) return [];
+  const remotes: string[] = [];
+  for (const other of env.all) {
+    if (other === env.name) continue;
+    const resolved = await resolveIsv(config, isv, { env: other, allocate: false });
+    if (resolved.environment?.sharedStore === true) remotes.push(resolved.appRemote);
+  }
+  return remotes;
+}
+
+/** One environment's setup or status report, its checks named after the environment. */
+function inEnvironment(result: CommandResult, env: string): CommandResult {
+  if (result.command !== "setup" && result.command !== "status") return result;
+  const checks = result.result.checks.map((c) => ({ ...c, name: `${env}: ${c.name}` }));
+  return { ...result, result: { ...result.result, checks } } as CommandResult;
+}
+
+/** Setup or status over every environment: one report, ok when every environment is. */
+function mergeResults(results: CommandResult[]): CommandResult {
+  const [first, ...rest] = results;
+  if (first === undefined) throw new Error("no environment ran");
+  if (rest.length === 0) return first;
+  if (first.command === "setup" || first.command === "status") {
+    const all = results.map((r) => r.result as typeof first.result);
+    return {
+      ...first,
+      result: {
+        ...first.result,
+        ok: all.every((r) => r.ok),
+        checks: all.flatMap((r) => r.checks),
+        pullUrls: all.flatMap((r) => r.pullUrls),
+        ...(first.command === "setup"
+          ? { changed: all.some((r) => (r as { changed?: boolean }).changed === true) }
+          : {}),
+      },
+    } as CommandResult;
+  }
+  return first;
 }

@@ -1,6 +1,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import type { LogLevel } from "../ui/reporter.js";
 import { addAuthCommands, type AuthInvocation } from "./program-auth.js";
+import { addEnvironmentCommands, type EnvInvocation } from "./program-envs.js";
 
 export interface GlobalOptions {
   config?: string;
@@ -12,6 +13,8 @@ export interface GlobalOptions {
   s3Endpoint?: string;
   s3Region?: string;
   redirect?: string;
+  /** The lifecycle environment (docs/environments.md). */
+  env?: string;
   nocommit: boolean;
   log: LogLevel;
   terse: boolean;
@@ -24,6 +27,7 @@ export type Invocation =
   | { command: "serve"; isv: string; options: ServeFlags }
   | { command: "status"; isv: string; options: StatusFlags }
   | AuthInvocation
+  | EnvInvocation
   | { command: "delete"; isv: string; reference: string; options: DeleteFlags }
   | { command: "gc"; isv: string; options: GcFlags }
   | { command: "sync"; isv: string; options: SyncFlags }
@@ -141,6 +145,7 @@ export function buildProgram(
     .option("--s3-endpoint <url>", "S3 endpoint (overrides [s3] endpoint)")
     .option("--s3-region <region>", "S3 region (overrides [s3] region)")
     .option("--redirect <mode>", "public or presigned blob redirects (overrides [s3] redirect)")
+    .option("--env <name>", "the ISV's lifecycle environment to act on (docs/environments.md)")
     .option(
       "-n, --nocommit",
       "do not commit logs and metadata backups to the configuration repository",
@@ -160,6 +165,7 @@ Examples:
   $ raas status demo                         check storage, metadata and the running registry agree
   $ raas sync demo --dry-run                 mirror the upstream registries listed in ./raas-sync.yaml (docs/sync.md)
   $ raas serve demo                          run the ISV's registry in the foreground
+  $ raas promote demo app:1.0 --from test --to prod   publish a tag of one environment in another (docs/environments.md)
 
 Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error,
 130 interrupted by SIGINT/SIGTERM (serve: a signal is its normal end, exit 0).
@@ -303,6 +309,7 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     });
 
   addAuthCommands(program, run);
+  addEnvironmentCommands(program, run);
   registerLifecycleCommands(program, run, globals);
   program
     .command("sync")

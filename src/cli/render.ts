@@ -9,6 +9,10 @@ import type { ServeResult } from "../commands/serve.js";
 import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
 import { renderAuth } from "./render-auth.js";
+import { renderClusterConfig, renderDemote, renderPromote } from "./render-envs.js";
+import type { ClusterConfigResult } from "../commands/cluster-config.js";
+import type { DemoteResult } from "../commands/demote.js";
+import type { PromoteResult } from "../commands/promote.js";
 import type { GlobalOptions } from "./program.js";
 
 interface Out {
@@ -25,7 +29,10 @@ export type CommandResult =
   | { command: "delete"; result: DeleteResult }
   | { command: "gc"; result: GcResult }
   | { command: "sync"; result: SyncResult }
-  | { command: "stats"; result: StatsResult };
+  | { command: "stats"; result: StatsResult }
+  | { command: "promote"; result: PromoteResult }
+  | { command: "demote"; result: DemoteResult }
+  | { command: "cluster-config"; result: ClusterConfigResult };
 
 /** Whether the command succeeded: push and serve throw when they fail; setup and status report checks. */
 export function resultOk(tagged: CommandResult): boolean {
@@ -36,6 +43,9 @@ export function resultOk(tagged: CommandResult): boolean {
     case "delete":
     case "gc":
     case "stats":
+    case "promote":
+    case "demote":
+    case "cluster-config":
       return true;
     case "setup":
     case "status":
@@ -84,6 +94,15 @@ export function render(tagged: CommandResult, globals: GlobalOptions, out: Out):
     case "stats":
       renderStats(tagged.result, out);
       break;
+    case "promote":
+      renderPromote(tagged.result, out);
+      break;
+    case "demote":
+      renderDemote(tagged.result, out);
+      break;
+    case "cluster-config":
+      renderClusterConfig(tagged.result, out);
+      break;
   }
   return code;
 }
@@ -101,7 +120,11 @@ function pullUrls(tagged: CommandResult): string[] {
     case "gc":
     case "sync":
     case "stats":
+    case "demote":
+    case "cluster-config":
       return [];
+    case "promote":
+      return tagged.result.plan ? [] : [tagged.result.pullUrl];
   }
 }
 

@@ -53,7 +53,7 @@ export async function buildContext(options: {
     signal: options.signal,
     settings,
     platform,
-    store: () => (opened ??= openStore(settings, reporter)),
+    store: () => (opened ??= openEnvironmentStore(settings, reporter)),
     app: async () => {
       const { GitAppRepository } = await import("../app/app-transaction.js");
       return new GitAppRepository({
@@ -76,6 +76,15 @@ export async function buildContext(options: {
       if (opened !== undefined) await (await opened.catch(() => undefined))?.close();
     },
   };
+}
+
+/** An environment sharing the ISV's store sees it through its own view (docs/environments.md). */
+export async function openEnvironmentStore(settings: IsvSettings, reporter: Reporter): Promise<BlobStore> {
+  const store = await openStore(settings, reporter);
+  const environment = settings.environment;
+  if (environment === undefined || !environment.sharedStore) return store;
+  const { EnvironmentStore } = await import("../environments/store.js");
+  return new EnvironmentStore(store, environment.name);
 }
 
 async function openStore(settings: IsvSettings, reporter: Reporter): Promise<BlobStore> {

@@ -5,6 +5,7 @@
 import { homedir } from "node:os";
 import * as path from "node:path";
 import { parseEndpoints, type EndpointConfig } from "../events/config.js";
+import { environmentSectionName, parseEnvironmentSections } from "./environments.js";
 import { isIsvName } from "../image/names.js";
 import { parseRetention } from "./retention.js";
 import type { Sections } from "../crane/ini.js";
@@ -79,6 +80,7 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   for (const [section, body] of Object.entries(sections)) {
     if (section.startsWith("events.")) continue; // event endpoints: parsed by eventEndpoints()
     if (section.startsWith("retention.")) continue; // retention rules: src/lifecycle/retention.ts
+    if (environmentSectionName(section) !== undefined) continue; // parsed by parseEnvironmentSections()
     const known = GLOBAL_SECTIONS.has(section);
     if (!known && !isIsvName(section)) {
       problems.errors.push(
@@ -235,6 +237,7 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
     },
     tls: { enabled: s.tls ?? true, cert: s.tlsCert, key: s.tlsKey, ca: s.tlsCa },
     isvs: file.isvs,
+    environmentSections: parseEnvironmentSections(input.sections, file.isvs, problems),
     events: eventEndpoints(input.sections, problems),
     retention: parseRetention(input.sections, problems.errors),
   };

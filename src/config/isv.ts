@@ -4,6 +4,8 @@ import { UsageError, UserError } from "../errors.js";
 import { isIsvName } from "../image/names.js";
 import { allocatePort, FIRST_PORT, knownPort } from "./ports.js";
 import type {
+  EnvironmentSection,
+  EnvironmentSettings,
   IsvSection,
   IsvSettings,
   IsvTlsSettings,
@@ -24,6 +26,8 @@ export interface IsvOverrides {
    * it, so a mistyped ISV name leaves nothing behind in the state directory.
    */
   allocate?: boolean;
+  /** The lifecycle environment (`--env`); required for an ISV that declares environments. */
+  env?: string;
 }
 
 function storageFor(
@@ -68,13 +72,13 @@ function defaultRouteHost(serverUrl: string, name: string, namespace: string): s
   return host.startsWith("api.") ? `${name}-${namespace}.apps.${host.slice(4)}` : undefined;
 }
 
-function openshiftFor(config: RaasConfig, isv: string, section: IsvSection, errors: string[]) {
+function openshiftFor(config: RaasConfig, isv: string, section: IsvSection, errors: string[], label = isv) {
   const serverUrl = config.openshift.serverUrl;
   const namespace = section.openshiftDomain ?? isv;
   const appName = section.openshiftApp ?? "registry";
   if (serverUrl === undefined) errors.push("[openshift] server_url is required for platform = openshift");
   if (section.appGitUrl === undefined) {
-    errors.push(`[${isv}] app_git_url is required for platform = openshift`);
+    errors.push(`[${label}] app_git_url is required for platform = openshift`);
   }
   const routeHost =
     section.appUrl === undefined
@@ -83,7 +87,7 @@ function openshiftFor(config: RaasConfig, isv: string, section: IsvSection, erro
         : defaultRouteHost(serverUrl, appName, namespace)
       : new URL(section.appUrl).hostname;
   if (routeHost === undefined && serverUrl !== undefined) {
-    errors.push(`[${isv}] app_url is required: the route host cannot be derived from ${serverUrl}`);
+    errors.push(`[${label}] app_url is required: the route host cannot be derived from ${serverUrl}`);
   }
   if (serverUrl === undefined || routeHost === undefined || section.appGitUrl === undefined) return undefined;
   const platform: OpenShiftPlatformSettings = {
@@ -183,7 +187,13 @@ export async function resolveIsv(
   if (overrides.bucket !== undefined) check(parseBucket, overrides.bucket, "--s3bucket");
   if (overrides.port !== undefined) check(parsePort, String(overrides.port), "--port");
 
-  const section = config.isvs[isv] ?? {};
+  const isvSection = config.isvs[isv] ?? {};
+  const environment = environmentOf(config, isv, isvSection, overrides.env);
+  const envSection =
+    environment === undefined ? {} : (config.environmentSections?.[isv]?.[environment.name] ?? {});
+  const section =
+    environment === undefined ? isvSection : environmentView(isv, isvSection, envSection, environment.name);
+  const label = environment === undefined ? isv : `${isv}.${environment.name}`;
   if ((section.auth ?? config.auth.mode) === "external") {
     const ext = config.auth.external;
     if (ext.realm === undefined) errors.push("[auth] external_realm: required when the mode is external");
@@ -192,8 +202,13 @@ export async function resolveIsv(
       errors.push("[auth]: mode external needs exactly one of external_root_certs and external_jwks");
     }
   }
-  const isvDir = path.join(config.stateDir, isv);
-  const storage = storageFor(config, isv, section, isvDir, overrides.bucket);
+  // An environment keeps its platform state, app repository and deploy directory apart from the
+  // ISV's (`<isv>.<env>` cannot be an ISV name), and its blobs in the ISV's store unless it has its own.
+  const isvDir = path.join(config.stateDir, label);
+  const storage =
+    environment === undefined || !environment.sharedStore
+      ? storageFor(config, isv, section, isvDir, overrides.bucket)
+      : storageFor(config, isv, isvSection, path.join(config.stateDir, isv), overrides.bucket);
   const appWorkDir = path.join(isvDir, "app");
   const appBranch = section.appGitBranch ?? config.openshift.appGitBranch;
 
@@ -202,15 +217,15 @@ export async function resolveIsv(
   let appUrl = "";
   let tls: IsvTlsSettings | undefined;
   if ((section.platform ?? config.platform) === "openshift") {
-    const resolved = openshiftFor(config, isv, section, errors);
+    const resolved = openshiftFor(config, isv, section, errors, label);
     if (resolved !== undefined) ({ platform, appRemote, appUrl } = resolved);
   } else if (errors.length === 0) {
     const port =
       overrides.port ??
       section.port ??
       (overrides.allocate === false
-        ? ((await knownPort(config.stateDir, isv)) ?? FIRST_PORT)
-        : await allocatePort(config.stateDir, isv));
+        ? ((await knownPort(config.stateDir, label)) ?? FIRST_PORT)
+        : await allocatePort(config.stateDir, label));
     platform = {
       kind: "local",
       dir: isvDir,
@@ -224,7 +239,7 @@ export async function resolveIsv(
     appUrl = section.appUrl ?? `${tls === undefined ? "http" : "https"}://127.0.0.1:${port}`;
   }
   if (errors.length > 0 || platform === undefined) {
-    throw new UserError(`cannot set up ${isv}:\n${errors.map((e) => `  - ${e}`).join("\n")}`, {
+    throw new UserError(`cannot set up ${label}:\n${errors.map((e) => `  - ${e}`).join("\n")}`, {
       code: "BAD_CONFIG",
       hint: "raas.cfg.template documents every option.",
     });
@@ -247,5 +262,69 @@ export async function resolveIsv(
     events: config.events ?? [],
     retention: config.retention?.[isv] ?? [],
     ...(tls === undefined ? {} : { tls }),
+    ...(environment === undefined ? {} : { environment }),
   };
+}
+
+/** The environment `env` names, checked against the ISV's declaration (undefined: no environments). */
+function environmentOf(
+  config: RaasConfig,
+  isv: string,
+  section: IsvSection,
+  env: string | undefined,
+): EnvironmentSettings | undefined {
+  const all = section.environments ?? [];
+  if (env === undefined) {
+    if (all.length === 0) return undefined;
+    throw new UsageError(`${isv} has environments (${all.join(", ")}): say which one with --env`, {
+      hint: `For example: --env ${all[0] ?? ""}`,
+    });
+  }
+  if (all.length === 0) {
+    throw new UsageError(`${isv} has no environments, so --env ${env} means nothing`, {
+      hint: `Declare them in the [${isv}] section of raas.cfg: environments = test prod (docs/environments.md).`,
+    });
+  }
+  if (!all.includes(env)) {
+    throw new UsageError(`${isv} has no environment ${JSON.stringify(env)}`, {
+      hint: `Its environments: ${all.join(", ")}.`,
+    });
+  }
+  const own = config.environmentSections?.[isv]?.[env] ?? {};
+  return {
+    name: env,
+    all: [...all],
+    sharedStore: own.store !== "own" && own.s3Bucket === undefined,
+    promoteOnly: (section.promoteOnly ?? []).includes(env),
+  };
+}
+
+/**
+ * The ISV's section as one environment sees it: the environment's own keys win; its OpenShift
+ * app is `<env>-<app>` and its route host `<env>-<host>` (test-registry.example.com), its bucket
+ * (with a store of its own) `raas-<isv>-<env>`. The port and app repository are never inherited.
+ */
+function environmentView(isv: string, section: IsvSection, own: EnvironmentSection, env: string): IsvSection {
+  const inheritedUrl =
+    section.appUrl === undefined
+      ? undefined
+      : (() => {
+          const url = new URL(section.appUrl);
+          url.hostname = `${env}-${url.hostname}`;
+          return url.toString().replace(/\/$/, "");
+        })();
+  const view: IsvSection = { ...section };
+  delete view.port;
+  delete view.appUrl;
+  delete view.appGitUrl;
+  if (own.port !== undefined) view.port = own.port;
+  const appUrl = own.appUrl ?? inheritedUrl;
+  if (appUrl !== undefined) view.appUrl = appUrl;
+  if (own.appGitUrl !== undefined) view.appGitUrl = own.appGitUrl;
+  if (own.appGitBranch !== undefined) view.appGitBranch = own.appGitBranch;
+  view.openshiftApp = own.openshiftApp ?? `${env}-${section.openshiftApp ?? "registry"}`;
+  if (own.store === "own" || own.s3Bucket !== undefined) {
+    view.s3Bucket = own.s3Bucket ?? `${section.s3Bucket ?? `raas-${isv}`}-${env}`;
+  }
+  return view;
 }

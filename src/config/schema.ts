@@ -163,6 +163,8 @@ export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<Isv
     key: "openshift_gear_size",
     parse: v.oneOf("small", "small.highcpu", "medium", "large"),
   },
+  environments: { section: "<isv>", key: "environments", parse: v.list(v.environmentName) },
+  promoteOnly: { section: "<isv>", key: "promote_only", parse: v.list(v.environmentName) },
 };
 
 /** Keys the original tool used that raas accepts and ignores, so old raas.cfg files load cleanly. */

@@ -80,6 +80,34 @@ export interface IsvSection {
   openshiftApp?: string;
   openshiftScale?: boolean;
   openshiftGearSize?: string;
+  /** Lifecycle environments (`environments = test uat prod`), in promotion order (docs/environments.md). */
+  environments?: string[];
+  /** Environments that only receive images by promotion: `raas push --env` to them is refused. */
+  promoteOnly?: string[];
+}
+
+/** One `[<isv>.<env>]` section: what differs for one lifecycle environment of an ISV. */
+export interface EnvironmentSection {
+  port?: number;
+  appUrl?: string;
+  appGitUrl?: string;
+  appGitBranch?: string;
+  /** Own bucket on S3 (implies `store = own`). */
+  s3Bucket?: string;
+  /** `shared` (default): the ISV's store, promotion moves no bytes; `own`: a store of its own. */
+  store?: "shared" | "own";
+  openshiftApp?: string;
+}
+
+/** The lifecycle environment a command acts on (absent for an ISV without environments). */
+export interface EnvironmentSettings {
+  name: string;
+  /** Every environment of the ISV, in promotion order. */
+  all: string[];
+  /** Uses the ISV's store (true) or a store of its own (false). */
+  sharedStore: boolean;
+  /** Receives images only by promotion. */
+  promoteOnly: boolean;
 }
 
 export interface RaasConfig {
@@ -114,6 +142,8 @@ export interface RaasConfig {
   auth: AuthConfig;
   tls: TlsConfig;
   isvs: Record<string, IsvSection>;
+  /** `[<isv>.<env>]` sections by ISV, then environment. */
+  environmentSections?: Record<string, Record<string, EnvironmentSection>>;
 }
 
 export type ConfigSource =
@@ -217,6 +247,8 @@ export interface IsvSettings {
   retention?: RetentionRule[];
   /** HTTPS of the local registry; absent: plain HTTP (OpenShift: TLS ends at the Route). */
   tls?: IsvTlsSettings;
+  /** The lifecycle environment these settings are for; absent for an ISV without environments. */
+  environment?: EnvironmentSettings;
 }
 
 /** Where the local registry's certificate lives and what raas's own requests trust. */

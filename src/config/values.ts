@@ -160,3 +160,18 @@ export const region: Parser<string> = (raw) => {
   }
   return value;
 };
+
+/** A lifecycle environment: 1-16 lower-case letters and digits, starting with a letter. */
+export const environmentName: Parser<string> = (raw) => {
+  const value = raw.trim();
+  if (!isEnvironmentName(value)) {
+    throw new BadValue(
+      `${JSON.stringify(raw)} is not an environment name (1-16 lower-case letters and digits, starting with a letter)`,
+    );
+  }
+  return value;
+};
+
+export function isEnvironmentName(name: string): boolean {
+  return /^[a-z][a-z0-9]{0,15}$/.test(name);
+}

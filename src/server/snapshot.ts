@@ -3,7 +3,8 @@ import { readFile, stat } from "node:fs/promises";
 import type { Policy } from "../auth/index.js";
 import { loadPolicyFile } from "../auth/index.js";
 import type { OutgoingHttpHeaders } from "node:http";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { APPROVALS_FILE, parseApprovals, type Approvals } from "../environments/approvals.js";
 import { loadMetadataDir, type LogFn, type MetadataIndex } from "../crane/load.js";
 import { fingerprint, walkTree } from "../crane/walk.js";
 import { sha256Digest, type Digest } from "../image/digest.js";
@@ -29,7 +30,12 @@ export interface Snapshot {
   loadedAt: Date;
   /** access.yaml of the deployed app (`[auth] mode = local`), loaded with the metadata it guards. */
   policy?: Policy;
+  /** environments.json of the deployed app: which environments each tag passed through. */
+  approvals?: Approvals;
 }
+
+/** environments.json sits beside the data directory, at the top of the app repository. */
+export const approvalsFile = (config: ServerConfig) => join(dirname(config.dataDir), APPROVALS_FILE);
 
 export const manifestKey = (repository: string, digest: Digest) => `${repository}/${digest}`;
 
@@ -50,7 +56,10 @@ export async function sourcesFingerprint(config: ServerConfig): Promise<string> 
     walkTree(config.manifestDir),
     policyFingerprint(config),
   ]);
-  return `${fingerprint(data)}\n--\n${fingerprint(manifests)}${policy}`;
+  const approvals = await stat(approvalsFile(config)).catch(() => undefined);
+  const record =
+    approvals === undefined ? "" : `\n--\n${approvals.size} ${approvals.mtimeMs} ${approvals.ino}`;
+  return `${fingerprint(data)}\n--\n${fingerprint(manifests)}${policy}${record}`;
 }
 
 /** The policy file's size, mtime and inode: a deploy that changes access.yaml reloads it. */
@@ -125,11 +134,13 @@ async function loadSnapshotOnce(config: ServerConfig, log: LogFn, print: string)
       manifests.set(manifestKey(meta.repository, digest), { bytes, etag, headers });
     }
   }
+  const approvals = parseApprovals(await readFile(approvalsFile(config), "utf8").catch(() => undefined));
   return {
     index,
     manifests,
     fingerprint: print,
     loadedAt: new Date(),
     ...(policy === undefined ? {} : { policy }),
+    approvals,
   };
 }

@@ -188,6 +188,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     ...(config.accessLog ? { accessLog: options.accessLog ?? log } : {}),
     metrics,
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
+    // The web page's environments section: the environments.json record, while it is current.
+    web: { environments: (name, tag) => tagEnvironments(snapshot, name, tag) },
   });
   const server = await listenerFor(config, handler);
   const port = options.port ?? config.port;
@@ -253,4 +255,15 @@ function accessWrites(access: RegistryAccess, service: string): PushInjected {
       }
     },
   };
+}
+
+/** Which environments `name:tag` passed through, when the record is for the digest it has now. */
+function tagEnvironments(snapshot: Snapshot, name: string, tag: string) {
+  const record = snapshot.approvals?.[`${name}:${tag}`];
+  const meta = snapshot.index.v2.get(name)?.meta;
+  const current = meta?.version === 4 ? meta["x-raas"]?.tags[tag] : undefined;
+  if (record === undefined || current !== record.digest) return undefined;
+  return record.environments.map((s) =>
+    s.since === undefined ? { name: s.name } : { name: s.name, since: s.since },
+  );
 }

@@ -30,6 +30,8 @@ export interface CopyRequest {
   sourceContentType: string | undefined;
   publicRead: boolean;
   concurrency: number;
+  /** Copy from this bucket of the same endpoint (promotion between environments); default: the same bucket. */
+  fromBucket?: string;
 }
 
 /** Inclusive byte ranges for UploadPartCopy: 1 GiB parts, larger if 10,000 would not do. */
@@ -44,7 +46,7 @@ export function copyRanges(size: number): { first: number; last: number }[] {
 
 export async function copyObject(request: CopyRequest): Promise<void> {
   const { client, context, toKey } = request;
-  const copySource = `${context.bucket}/${encodeKeyPath(request.fromKey)}`;
+  const copySource = `${request.fromBucket ?? context.bucket}/${encodeKeyPath(request.fromKey)}`;
   const acl = request.publicRead ? { ACL: "public-read" as const } : {};
   if (request.sourceSize <= MAX_SINGLE_COPY) {
     await s3Call(context, "CopyObject", toKey, () =>

@@ -221,6 +221,32 @@ export class S3Store implements BlobStore {
     });
   }
 
+  /**
+   * Server-side copy of `key` from another bucket on the same endpoint (and credentials) into
+   * this one, under the same key: promotion between environments with buckets of their own.
+   */
+  async copyFromBucket(
+    source: S3Store,
+    key: string,
+    options: Pick<PutOptions, "contentType" | "publicRead"> = {},
+  ): Promise<void> {
+    assertObjectKey(key);
+    const info = await source.head(key);
+    if (info === undefined) throw new ObjectNotFoundError(key, source.description);
+    await copyObject({
+      client: this.client,
+      context: this.context,
+      fromKey: key,
+      toKey: key,
+      fromBucket: source.bucket,
+      sourceSize: info.size,
+      contentType: options.contentType,
+      sourceContentType: info.contentType,
+      publicRead: options.publicRead ?? this.options.publicRead,
+      concurrency: this.options.concurrency,
+    });
+  }
+
   async probe(): Promise<void> {
     const key = `${PROBE_PREFIX}${randomUUID()}`;
     const content = Buffer.from(`raas probe ${new Date().toISOString()}\n`);
