@@ -169,13 +169,16 @@ async function runCommand(
       return { command: "stats", result };
     }
     case "status": {
-      const app = await ctx.app();
+      // Status only reads: the newest commit's files from git's objects, no work tree written.
+      const { GitTreeAppRepository } = await import("../app/app-tree.js");
+      const app = new GitTreeAppRepository({ remote: settings.appRemote, branch: settings.appBranch });
       try {
         const { status } = await import("../commands/status.js");
         const result = await status(
           {
             isv: invocation.isv,
             verify: invocation.options.verify,
+            allTags: invocation.options.allTags,
             ...(invocation.options.app === undefined ? {} : { app: invocation.options.app }),
           },
           ctx,

@@ -3,7 +3,8 @@ import type { CraneMetadata, CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
 import { CheckList, requireSetUp, type Check, type CheckReport } from "./checks.js";
 import { lintMetadata } from "./status-lint.js";
-import { checkApp, checkCatalog, checkServed, HeadClient, type HttpLog } from "./status-http.js";
+import { checkApp, checkCatalog, checkServed, fetchLoaded, HeadClient, type HttpLog } from "./status-http.js";
+import { servedTagsDigest } from "../crane/served-digest.js";
 import { checkRepositoryStorage, takeInventory, type Inventory } from "./status-storage.js";
 import { v1LayerDigests, verifyV1Layers } from "./status-v1.js";
 import { checkAnonymousReads } from "./status-public.js";
@@ -19,9 +20,18 @@ export interface StatusOptions {
   isv: string;
   /** Only this repository. */
   app?: string;
-  /** Re-hash every blob. */
+  /** Re-hash every blob (and HEAD every tag). */
   verify: boolean;
+  /**
+   * HEAD every tag at the registry. Without it, when the registry reports what it has loaded
+   * (`GET /raas/loaded`), only the repositories whose loaded tags differ from the metadata are
+   * HEADed in full, plus a random sample of SERVED_SAMPLE tags.
+   */
+  allTags?: boolean;
 }
+
+/** Tags HEADed, at most, in the repositories the registry reports as loaded like the metadata. */
+export const SERVED_SAMPLE = 100;
 
 export interface StatusDeps {
   store: BlobStore;
@@ -61,6 +71,10 @@ export async function status(
   for (const check of await deps.platform.statusChecks()) checks.add(check);
   const storageExists = await checkStorageExists(options.isv, deps.store, checks);
   const running = await checkApp(options.isv, appUrl, checks, log);
+  // What the registry has loaded: compared with the metadata, it spares a HEAD per tag.
+  const everyTag = options.allTags === true || options.verify;
+  const loaded = running && !everyTag ? await fetchLoaded(appUrl, log) : undefined;
+  const served = { repositories: 0, tags: 0, matched: 0, headed: 0, headedFailed: 0 };
 
   // Storage is listed once, before the metadata is read, so that each metadata file can be
   // parsed, checked against it and dropped in one pass: memory holds the listing and a few
@@ -72,7 +86,7 @@ export async function status(
       )
     : { probes: [] };
   const inventory = listing.inventory;
-  const perRepository = async (published: Published): Promise<RepositoryChecks> => {
+  const perRepository = async (published: Published, position: SamplePosition): Promise<RepositoryChecks> => {
     const { file, meta } = published;
     const out = new CheckList();
     const pullUrls: string[] = [];
@@ -125,7 +139,29 @@ export async function status(
         for (const problem of denied) fail(problem.detail, problem.fix);
       }
     }
-    if (running) problems += await checkServed(options.isv, appUrl, name, ext.tags, out, concurrency, heads);
+    let servedNote = "";
+    if (running) {
+      const tagCount = Object.keys(ext.tags).length;
+      // The registry loaded exactly these tags (and their manifests): a sample is HEADed to prove
+      // the path works; a repository that differs, or is not reported, is HEADed in full.
+      const matched =
+        loaded !== undefined && loaded.repositories.get(name) === servedTagsDigest(ext.tags, () => true);
+      const heading = matched ? sampleTags(ext.tags, quotaOf(position)) : ext.tags;
+      const headed = Object.keys(heading).length;
+      const failed = await checkServed(options.isv, appUrl, name, heading, out, concurrency, heads);
+      problems += failed;
+      served.repositories++;
+      served.tags += tagCount;
+      served.headed += headed;
+      served.headedFailed += failed;
+      if (matched) served.matched++;
+      if (matched && headed < tagCount) {
+        servedNote =
+          headed === 0
+            ? `; the registry has loaded its ${tagCount} tag(s) as in the metadata (none HEADed: not in the sample)`
+            : `; the registry has loaded its ${tagCount} tag(s) as in the metadata, ${headed} HEADed (sample)`;
+      }
+    }
     if (problems === 0 && inventory === undefined) {
       // Storage was not looked at (listing failed, or it does not exist): nothing to tick.
       out.warn(name, `${Object.keys(ext.tags).length} tag(s); storage not checked (see the storage line)`);
@@ -133,7 +169,7 @@ export async function status(
       const masked = counted.masked > 0 ? `, ${counted.masked} masked` : "";
       out.ok(
         name,
-        `${Object.keys(ext.tags).length} tag(s), ${counted.blobs} blob(s) in storage${masked}${options.verify ? " (re-hashed)" : ""}`,
+        `${Object.keys(ext.tags).length} tag(s), ${counted.blobs} blob(s) in storage${masked}${options.verify ? " (re-hashed)" : ""}${servedNote}`,
       );
     }
     return { checks: out.checks, pullUrls };
@@ -142,11 +178,32 @@ export async function status(
   const v1Checks = new CheckList();
   const v1 = await readV1Metadata(options.isv, deps.app, v1Checks);
   const heads = new HeadClient(log);
-  const parsed = await readMetadata(options.isv, deps.app, checks, (published) =>
-    options.app === undefined || published.meta["repo-registry-id"] === options.app
-      ? perRepository(published)
-      : undefined,
+  let quotaOf: (position: SamplePosition) => number = () => 0;
+  const parsed = await readMetadata(
+    options.isv,
+    deps.app,
+    checks,
+    (total) => (quotaOf = sampleQuota(options.app === undefined ? total : 1, SERVED_SAMPLE)),
+    (published, position) =>
+      options.app === undefined || published.meta["repo-registry-id"] === options.app
+        ? perRepository(published, position)
+        : undefined,
   ).finally(() => heads.close());
+  if (loaded !== undefined && served.repositories > 0) {
+    const differ = served.repositories - served.matched;
+    const summary =
+      `the registry (loaded ${loaded.loadedAt}) has ${served.matched} of ${served.repositories} repositor${served.repositories === 1 ? "y" : "ies"} loaded as in the metadata` +
+      (differ > 0 ? `; the other ${differ} were HEADed tag by tag` : "") +
+      `; ${served.headed} of ${served.tags} tag(s) HEADed, ${served.headed - served.headedFailed} served with their digest` +
+      (served.headed < served.tags ? " (`--all-tags` HEADs every tag)" : "");
+    if (served.headedFailed > 0) {
+      checks.fail(
+        "served tags",
+        summary,
+        `\`raas status ${options.isv} --all-tags\` lists every tag that is not served`,
+      );
+    } else checks.ok("served tags", summary);
+  }
   for (const check of v1Checks.checks) checks.add(check);
   if (options.app !== undefined && !parsed.names.includes(options.app)) {
     checks.fail(
@@ -175,9 +232,6 @@ export async function status(
       `check the storage credentials and endpoint; \`raas setup ${options.isv}\` shows what fails`,
     );
   }
-  if ((deps.eventEndpoints ?? []).length > 0) {
-    await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
-  }
   if (storageExists && (deps.eventEndpoints ?? []).length > 0) {
     await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
   }
@@ -202,6 +256,37 @@ export async function status(
   if (report.ok) step.succeed(`${options.isv}: all checks passed`);
   else step.fail(`${options.isv}: ${failed} check(s) failed`);
   return report;
+}
+
+/** Where a metadata file is in the sorted list: it decides whether it is in the HEAD sample. */
+interface SamplePosition {
+  index: number;
+}
+
+/**
+ * How many tags each repository HEADs when the registry has loaded it as in the metadata, for a
+ * budget of `budget` HEADs over `total` files: an equal share each when there are fewer files
+ * than the budget, else one tag in each of `budget` files chosen at random.
+ */
+function sampleQuota(total: number, budget: number): (position: SamplePosition) => number {
+  if (total <= budget) {
+    const share = Math.floor(budget / Math.max(1, total));
+    return () => share;
+  }
+  const chosen = new Set<number>();
+  while (chosen.size < budget) chosen.add(Math.floor(Math.random() * total));
+  return (position) => (chosen.has(position.index) ? 1 : 0);
+}
+
+/** `quota` tags picked at random (all of them when there are no more). */
+function sampleTags(tags: Record<string, string>, quota: number): Record<string, string> {
+  const entries = Object.entries(tags);
+  if (entries.length <= quota) return tags;
+  for (let i = 0; i < quota; i++) {
+    const j = i + Math.floor(Math.random() * (entries.length - i));
+    [entries[i], entries[j]] = [entries[j] as [string, string], entries[i] as [string, string]];
+  }
+  return Object.fromEntries(entries.slice(0, quota));
 }
 
 interface RepositoryChecks {
@@ -231,7 +316,8 @@ async function readMetadata(
   isv: string,
   app: AppRepository,
   checks: CheckList,
-  deep: (published: Published) => Promise<RepositoryChecks> | undefined,
+  counted: (files: number) => void,
+  deep: (published: Published, position: SamplePosition) => Promise<RepositoryChecks> | undefined,
 ): Promise<ParsedMetadata> {
   const out: ParsedMetadata = { checked: [], repositories: new Set(), names: [], readable: false };
   let files: string[];
@@ -248,6 +334,7 @@ async function readMetadata(
       checks.ok("app repository", `${app.remote}: ${files.length} metadata file(s)`);
     }
     out.readable = true;
+    counted(files.length);
   } catch (error) {
     checks.fail(
       "app repository",
@@ -256,7 +343,7 @@ async function readMetadata(
     );
     return out;
   }
-  const results = await mapLimit(files, FILES_IN_FLIGHT, async (file) => {
+  const results = await mapLimit(files, FILES_IN_FLIGHT, async (file, index) => {
     const path = `data/${file}`;
     const found = new CheckList();
     let meta: CraneMetadata;
@@ -288,7 +375,7 @@ async function readMetadata(
       checks: found.checks,
       name,
       repository: meta.repository,
-      deep: await deep(published),
+      deep: await deep(published, { index }),
     };
   });
   for (const result of results) {

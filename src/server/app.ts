@@ -9,6 +9,7 @@ import { type Req, type Res, redirect, responseBytes, send, sendJson } from "./h
 import { Metrics, routeOf } from "./metrics.js";
 import type { Observer, PullInfo } from "./observe.js";
 import { handleStats } from "./stats-route.js";
+import { handleLoaded } from "./loaded-route.js";
 import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
@@ -163,6 +164,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     }
     if (top === "crane") return handleAdmin(ctx, rest);
     if (top === "raas" && rest[0] === "stats") return handleStats(ctx, deps.store, rest.slice(1));
+    if (top === "raas" && rest[0] === "loaded") return handleLoaded(ctx, rest.slice(1));
     // The web page: `/ui/...`, and `/` for a browser asking for HTML (API clients still get the 404).
     if (top === "ui") {
       if (access.mode !== "off") webFilters.set(req, await access.pullFilter(req));
