@@ -428,7 +428,7 @@ export async function versionsReplacedSince(
         await g.raw(["diff-tree", "-r", "-z", "--raw", "--no-commit-id", parent, commit, "--", sub])
       ).split("\0");
       for (let i = 0; i + 1 < fields.length; i += 2) {
-        const [, , , oldBlob, status] = (fields[i] ?? "").split(" ");
+        const [, , oldBlob, , status] = (fields[i] ?? "").split(" ");
         const file = fields[i + 1] ?? "";
         if (oldBlob === undefined || status === undefined || status.startsWith("A")) continue;
         if (/^0+$/.test(oldBlob)) continue;
