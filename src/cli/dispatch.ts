@@ -189,12 +189,13 @@ async function runCommand(
             registryHost: new URL(settings.appUrl).host,
             publicRedirects: settings.storage.kind === "s3" && settings.storage.redirect === "public",
             eventEndpoints: (settings.events ?? []).map((e) => e.name),
-            gcCheck: async () =>
+            gcCheck: async (prepared) =>
               (await import("../commands/status-gc.js")).gcStatusCheck(
                 invocation.isv,
                 await ctx.store(),
                 app,
                 ctx.reporter,
+                prepared,
               ),
           },
         );

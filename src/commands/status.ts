@@ -11,10 +11,15 @@ import { checkAnonymousReads } from "./status-public.js";
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import type { Platform } from "../app/platform.js";
-import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
+import { PARTIAL_WRITE_GRACE_MS, type BlobStore, type ListedObject } from "../storage/types.js";
 import { dashed, isRepositoryName } from "../image/names.js";
 import { mapLimit } from "../publish/pool.js";
 import { readBacklog } from "../events/deliver.js";
+import { emptyReachable, markMetadata } from "../lifecycle/reachable.js";
+import type { GcDeps } from "./gc.js";
+
+/** What status has already marked and listed, so the garbage line needs no second pass. */
+export type GcPrepared = NonNullable<GcDeps["prepared"]>;
 
 export interface StatusOptions {
   isv: string;
@@ -46,7 +51,7 @@ export interface StatusDeps {
   /** Every external HTTP request, for --log debug. */
   log?: HttpLog;
   /** Reclaimable bytes (what `raas gc --dry-run` would free) and the last GC run. */
-  gcCheck?: () => Promise<Check>;
+  gcCheck?: (prepared?: GcPrepared) => Promise<Check>;
   /** Names of the event endpoints (`[events.<name>]`): their backlog is checked. */
   eventEndpoints?: string[];
 }
@@ -113,7 +118,7 @@ export async function status(
     let counted = { blobs: 0, masked: 0 };
     if (inventory !== undefined) {
       const v1Files = v1.get(meta.repository);
-      const objects = inventory.get(meta.repository) ?? new Map<string, number>();
+      const objects = inventory.get(meta.repository) ?? new Map<string, ListedObject>();
       const result = await checkRepositoryStorage(meta, objects, deps.store, {
         verify: options.verify,
         concurrency,
@@ -176,7 +181,16 @@ export async function status(
   };
 
   const v1Checks = new CheckList();
-  const v1 = await readV1Metadata(options.isv, deps.app, v1Checks);
+  // Every parsed metadata file is marked as garbage collection marks it, for the garbage line.
+  const marking = { reachable: emptyReachable(), files: 0, unreadable: false };
+  const mark = (meta: CraneMetadata | undefined) => {
+    if (meta === undefined) marking.unreadable = true;
+    else {
+      markMetadata(marking.reachable, meta);
+      marking.files++;
+    }
+  };
+  const v1 = await readV1Metadata(options.isv, deps.app, v1Checks, mark);
   const heads = new HeadClient(log);
   let quotaOf: (position: SamplePosition) => number = () => 0;
   const parsed = await readMetadata(
@@ -184,6 +198,7 @@ export async function status(
     deps.app,
     checks,
     (total) => (quotaOf = sampleQuota(options.app === undefined ? total : 1, SERVED_SAMPLE)),
+    mark,
     (published, position) =>
       options.app === undefined || published.meta["repo-registry-id"] === options.app
         ? perRepository(published, position)
@@ -238,7 +253,23 @@ export async function status(
   if (running && options.app === undefined && parsed.readable) {
     await checkCatalog(options.isv, appUrl, parsed.names, checks, log);
   }
-  if (deps.gcCheck !== undefined && options.app === undefined) checks.add(await deps.gcCheck());
+  if (deps.gcCheck !== undefined && options.app === undefined) {
+    // The listing and the marks of this run, when complete: otherwise gc reads everything itself.
+    const complete = inventory !== undefined && listing.error === undefined && !marking.unreadable;
+    checks.add(
+      await deps.gcCheck(
+        complete
+          ? {
+              reachable: marking.reachable,
+              files: marking.files,
+              objects: function* () {
+                for (const objects of inventory.values()) yield* objects.values();
+              },
+            }
+          : undefined,
+      ),
+    );
+  }
 
   const pullUrls: string[] = [];
   for (const result of parsed.checked) {
@@ -317,6 +348,7 @@ async function readMetadata(
   app: AppRepository,
   checks: CheckList,
   counted: (files: number) => void,
+  mark: (meta: CraneMetadata | undefined) => void,
   deep: (published: Published, position: SamplePosition) => Promise<RepositoryChecks> | undefined,
 ): Promise<ParsedMetadata> {
   const out: ParsedMetadata = { checked: [], repositories: new Set(), names: [], readable: false };
@@ -341,6 +373,7 @@ async function readMetadata(
       `cannot read ${app.remote}: ${errorMessage(error)}`,
       `run \`raas setup ${isv}\``,
     );
+    mark(undefined);
     return out;
   }
   const results = await mapLimit(files, FILES_IN_FLIGHT, async (file, index) => {
@@ -349,7 +382,9 @@ async function readMetadata(
     let meta: CraneMetadata;
     try {
       meta = parseMetadata((await app.read(path)) ?? "", path);
+      mark(meta);
     } catch (error) {
+      mark(undefined);
       found.fail(
         `metadata ${file}`,
         `malformed metadata: ${errorMessage(error)}`,
@@ -399,6 +434,7 @@ async function readV1Metadata(
   isv: string,
   app: AppRepository,
   checks: CheckList,
+  mark: (meta: CraneMetadata | undefined) => void,
 ): Promise<Map<string, V1Files>> {
   const v1 = new Map<string, V1Files>();
   const files = (await app.list("data/v1").catch(() => [])).filter((f) => f.endsWith(".json")).sort();
@@ -406,6 +442,7 @@ async function readV1Metadata(
     const path = `data/v1/${file}`;
     try {
       const meta = parseMetadata((await app.read(path)) ?? "", path);
+      mark(meta);
       if (meta.version !== 1) {
         checks.fail(
           `metadata v1/${file}`,
@@ -417,6 +454,7 @@ async function readV1Metadata(
       if (!file.startsWith(`${isv}-`)) continue;
       v1.set(meta.repository, { ids: new Set(meta.images.map((i) => i.id)), tags: meta.tags });
     } catch (error) {
+      mark(undefined);
       checks.fail(
         `metadata v1/${file}`,
         `malformed metadata: ${errorMessage(error)}`,
