@@ -180,23 +180,14 @@ export async function cloneWithoutCheckout(remote: string, dir: string, branch: 
   }
 }
 
-/** Every file of HEAD's tree: path -> blob id (one `git ls-tree -r`, however many files). */
-export async function treeFiles(dir: string): Promise<Map<string, string>> {
-  const files = new Map<string, string>();
-  let out: string;
+/** The path of every file in HEAD's tree (one `git ls-tree -r`, however many files). */
+export async function treeFiles(dir: string): Promise<string[]> {
   try {
-    out = await git(dir).raw(["ls-tree", "-r", "-z", "--full-tree", "HEAD"]);
+    const out = await git(dir).raw(["ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD"]);
+    return out.split("\0").filter((path) => path !== "");
   } catch (err) {
     throw gitError(err, `listing the files of ${dir}`, dir);
   }
-  // `<mode> SP <type> SP <object> TAB <path>` NUL
-  for (const entry of out.split("\0")) {
-    const tab = entry.indexOf("\t");
-    if (tab < 0) continue;
-    const [, type, object] = entry.slice(0, tab).split(" ");
-    if (type === "blob" && object !== undefined) files.set(entry.slice(tab + 1), object);
-  }
-  return files;
 }
 
 /**
@@ -233,9 +224,14 @@ export class BlobReader {
     this.child.stdin.on("error", fail);
   }
 
-  /** The blob's bytes; rejects when the object is missing or not a blob. */
+  /**
+   * The blob's bytes (`object`: an object id or `<commit>:<path>`); rejects when the object is
+   * missing or not a blob.
+   */
   read(object: string): Promise<Buffer> {
-    if (!/^[0-9a-f]{40,64}$/.test(object)) return Promise.reject(new Error(`not an object id: ${object}`));
+    // One request per line: a name with a line break would be two requests.
+    if (/[\n\0]/.test(object))
+      return Promise.reject(new Error(`not an object name: ${JSON.stringify(object)}`));
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });

@@ -14,8 +14,8 @@ import type { AppRepository } from "./app-repository.js";
 
 interface Opened {
   dir: string;
-  /** Directory -> file name -> blob id. */
-  dirs: Map<string, Map<string, string>>;
+  /** Directory -> its files' names (files are read by path from HEAD). */
+  dirs: Map<string, Set<string>>;
   /** Directory -> its subdirectories' names. */
   subdirs: Map<string, Set<string>>;
   reader: BlobReader | undefined;
@@ -34,7 +34,7 @@ export class GitTreeAppRepository implements AppRepository {
     this.opened ??= (async () => {
       this.tmp = await mkdtemp(path.join(tmpdir(), "raas-app-"));
       const dir = path.join(this.tmp, "repo");
-      const dirs = new Map<string, Map<string, string>>();
+      const dirs = new Map<string, Set<string>>();
       const subdirs = new Map<string, Set<string>>();
       if (!(await cloneWithoutCheckout(this.options.remote, dir, this.options.branch))) {
         return { dir, dirs, subdirs, reader: undefined };
@@ -50,15 +50,15 @@ export class GitTreeAppRepository implements AppRepository {
           child = parent;
         }
       };
-      for (const [file, object] of await treeFiles(dir)) {
+      for (const file of await treeFiles(dir)) {
         const slash = file.lastIndexOf("/");
         const parent = slash < 0 ? "" : file.slice(0, slash);
         let names = dirs.get(parent);
         if (names === undefined) {
-          dirs.set(parent, (names = new Map()));
+          dirs.set(parent, (names = new Set()));
           addDir(parent);
         }
-        names.set(file.slice(slash + 1), object);
+        names.add(file.slice(slash + 1));
       }
       return { dir, dirs, subdirs, reader: new BlobReader(dir) };
     })();
@@ -73,9 +73,9 @@ export class GitTreeAppRepository implements AppRepository {
     const { dirs, reader } = await this.open();
     const normal = path.posix.normalize(file);
     const slash = normal.lastIndexOf("/");
-    const object = dirs.get(slash < 0 ? "" : normal.slice(0, slash))?.get(normal.slice(slash + 1));
-    if (object === undefined || reader === undefined) return undefined;
-    return (await reader.read(object)).toString("utf8");
+    const known = dirs.get(slash < 0 ? "" : normal.slice(0, slash))?.has(normal.slice(slash + 1)) === true;
+    if (!known || reader === undefined) return undefined;
+    return (await reader.read(`HEAD:${normal}`)).toString("utf8");
   }
 
   /** The files directly in `dir` (like readdir of a checkout, without subdirectories). */

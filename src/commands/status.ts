@@ -184,11 +184,20 @@ export async function status(
   // Every parsed metadata file is marked as garbage collection marks it, for the garbage line.
   const marking = { reachable: emptyReachable(), files: 0, unreadable: false };
   const mark = (meta: CraneMetadata | undefined) => {
-    if (meta === undefined) marking.unreadable = true;
-    else {
-      markMetadata(marking.reachable, meta);
-      marking.files++;
+    if (meta === undefined || inventory === undefined) {
+      marking.unreadable = true;
+      return;
     }
+    const marked = emptyReachable();
+    markMetadata(marked, meta);
+    for (const repository of marked.wholeRepositories) marking.reachable.wholeRepositories.add(repository);
+    // Only listed keys matter to the sweep plan, and the listing's own key strings are kept:
+    // 100,000s of marked keys are not allocated a second time.
+    for (const key of marked.keys) {
+      const listed = inventory.get(key.slice(0, Math.max(0, key.indexOf("/"))))?.get(key);
+      if (listed !== undefined) marking.reachable.keys.add(listed.key);
+    }
+    marking.files++;
   };
   const v1 = await readV1Metadata(options.isv, deps.app, v1Checks, mark);
   const heads = new HeadClient(log);
