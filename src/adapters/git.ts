@@ -230,8 +230,9 @@ export class BlobReader {
    */
   read(object: string): Promise<Buffer> {
     // One request per line: a name with a line break would be two requests.
-    if (/[\n\0]/.test(object))
+    if (/[\n\0]/.test(object)) {
       return Promise.reject(new Error(`not an object name: ${JSON.stringify(object)}`));
+    }
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
