@@ -2,6 +2,7 @@
  * Every git operation raas performs, and the only module that imports simple-git. Each
  * function takes the repository directory explicitly; nothing here changes the process cwd.
  */
+import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdir, readdir, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -93,6 +94,8 @@ export interface CloneOptions {
   depth?: number;
   /** A local repository holding (some of) the remote's objects: borrowed, not copied or fetched again. */
   reference?: string;
+  /** No work tree: the files are read from git's objects. */
+  noCheckout?: boolean;
 }
 
 export async function clone(remote: string, dir: string, options: CloneOptions = {}): Promise<void> {
@@ -101,6 +104,7 @@ export async function clone(remote: string, dir: string, options: CloneOptions =
   if (options.branch !== undefined) args.push("--branch", options.branch, "--single-branch");
   if (options.depth !== undefined) args.push("--depth", String(options.depth));
   if (options.reference !== undefined) args.push("--reference-if-able", options.reference);
+  if (options.noCheckout === true) args.push("--no-checkout");
   try {
     await git(path.dirname(dir)).clone(remote, dir, args);
   } catch (err) {
@@ -195,6 +199,114 @@ export async function refreshObjectCache(remote: string, cacheDir: string, branc
   } catch (err) {
     debugLog?.(`object cache ${cacheDir} not used: ${redactUrl(errorMessage(err))}`);
     return false;
+  }
+}
+
+/**
+ * Clone without writing a work tree (`--no-checkout`): for readers of the newest commit only,
+ * which read files from git's objects. HEAD is set to `branch`; false when the remote has no
+ * such branch yet (an empty repository).
+ */
+export async function cloneWithoutCheckout(remote: string, dir: string, branch: string): Promise<boolean> {
+  await clone(remote, dir, { noCheckout: true });
+  const g = git(dir);
+  try {
+    if (!(await hasRef(g, `refs/remotes/origin/${branch}`))) return false;
+    await g.raw(["update-ref", `refs/heads/${branch}`, `refs/remotes/origin/${branch}`]);
+    await g.raw(["symbolic-ref", "HEAD", `refs/heads/${branch}`]);
+    return true;
+  } catch (err) {
+    throw gitError(err, `reading ${redactUrl(remote)}`, remote);
+  }
+}
+
+/** The path of every file in HEAD's tree (one `git ls-tree -r`, however many files). */
+export async function treeFiles(dir: string): Promise<string[]> {
+  try {
+    const out = await git(dir).raw(["ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD"]);
+    return out.split("\0").filter((path) => path !== "");
+  } catch (err) {
+    throw gitError(err, `listing the files of ${dir}`, dir);
+  }
+}
+
+/**
+ * One `git cat-file --batch` process reading blobs by id, in request order: a few thousand
+ * reads cost one process, not one each.
+ */
+export class BlobReader {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly waiting: { resolve: (bytes: Buffer) => void; reject: (err: Error) => void }[] = [];
+  private buffered: Buffer = Buffer.alloc(0);
+  private readonly pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes the answer at the front needs: chunks are joined once, not on every arrival. */
+  private needed = 0;
+  private failed: Error | undefined;
+
+  constructor(dir: string) {
+    this.child = spawn("git", ["cat-file", "--batch"], { cwd: dir, env: gitEnv() });
+    this.child.stdout.on("data", (chunk: Buffer) => {
+      this.pending.push(chunk);
+      this.pendingBytes += chunk.length;
+      if (this.buffered.length + this.pendingBytes < this.needed) return;
+      this.buffered = Buffer.concat([this.buffered, ...this.pending.splice(0)]);
+      this.pendingBytes = 0;
+      this.drain();
+    });
+    const fail = (err: Error) => {
+      this.failed ??= err;
+      for (const w of this.waiting.splice(0)) w.reject(err);
+    };
+    this.child.on("error", fail);
+    this.child.on("close", () => fail(new Error("git cat-file stopped")));
+    this.child.stderr.resume();
+    this.child.stdin.on("error", fail);
+  }
+
+  /**
+   * The blob's bytes (`object`: an object id or `<commit>:<path>`); rejects when the object is
+   * missing or not a blob.
+   */
+  read(object: string): Promise<Buffer> {
+    // One request per line: a name with a line break would be two requests.
+    if (/[\n\0]/.test(object)) {
+      return Promise.reject(new Error(`not an object name: ${JSON.stringify(object)}`));
+    }
+    if (this.failed !== undefined) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ resolve, reject });
+      this.child.stdin.write(`${object}\n`);
+    });
+  }
+
+  private drain(): void {
+    for (;;) {
+      const next = this.waiting[0];
+      const eol = this.buffered.indexOf(10);
+      if (next === undefined || eol < 0) return;
+      // `<object> SP <type> SP <size> LF <content> LF`, or `<object> SP missing LF`
+      const header = this.buffered.subarray(0, eol).toString("latin1").split(" ");
+      if (header[1] !== "blob") {
+        this.waiting.shift();
+        this.buffered = this.buffered.subarray(eol + 1);
+        next.reject(new Error(`git object ${header[0] ?? ""} is ${header[1] ?? "unreadable"}, not a file`));
+        continue;
+      }
+      const size = Number(header[2]);
+      if (this.buffered.length < eol + 1 + size + 1) {
+        this.needed = eol + 1 + size + 1;
+        return;
+      }
+      this.needed = 0;
+      this.waiting.shift();
+      next.resolve(Buffer.from(this.buffered.subarray(eol + 1, eol + 1 + size)));
+      this.buffered = this.buffered.subarray(eol + 1 + size + 1);
+    }
+  }
+
+  close(): void {
+    this.child.stdin.end();
   }
 }
 
@@ -345,16 +457,19 @@ export async function versionsReplacedSince(
       .filter((parts) => parts.length >= 2);
     for (const [commit, parent] of commits) {
       if (commit === undefined || parent === undefined) continue;
-      const changed = (
-        await g.raw(["diff-tree", "-r", "--name-only", "--no-commit-id", parent, commit, "--", sub])
-      )
-        .split("\n")
-        .map((line) => line.trim())
-        .filter((line) => line !== "");
-      for (const file of changed) {
-        // A file the commit added has no earlier version.
-        const exists = (await g.raw(["ls-tree", "--name-only", parent, "--", file])).trim() !== "";
-        if (exists) out.push({ commit, path: file, text: await g.raw(["show", `${parent}:${file}`]) });
+      // One raw diff per commit: `:<old mode> <new mode> <old blob> <new blob> <status>\t<path>`,
+      // NUL-separated. A file the commit added (status A) has no earlier version; the others'
+      // earlier text is read by its blob id. Not one `ls-tree` per file: a commit adding
+      // 10,000 files would spawn 10,000 processes.
+      const fields = (
+        await g.raw(["diff-tree", "-r", "-z", "--raw", "--no-commit-id", parent, commit, "--", sub])
+      ).split("\0");
+      for (let i = 0; i + 1 < fields.length; i += 2) {
+        const [, , oldBlob, , status] = (fields[i] ?? "").split(" ");
+        const file = fields[i + 1] ?? "";
+        if (oldBlob === undefined || status === undefined || status.startsWith("A")) continue;
+        if (/^0+$/.test(oldBlob)) continue;
+        out.push({ commit, path: file, text: await g.raw(["cat-file", "blob", oldBlob]) });
       }
     }
   } catch (err) {

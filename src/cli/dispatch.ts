@@ -243,13 +243,16 @@ async function runCommand(
       return { command: "stats", result };
     }
     case "status": {
-      const app = await ctx.app();
+      // Status only reads: the newest commit's files from git's objects, no work tree written.
+      const { GitTreeAppRepository } = await import("../app/app-tree.js");
+      const app = new GitTreeAppRepository({ remote: settings.appRemote, branch: settings.appBranch });
       try {
         const { status } = await import("../commands/status.js");
         const result = await status(
           {
             isv: invocation.isv,
             verify: invocation.options.verify,
+            allTags: invocation.options.allTags,
             ...(invocation.options.app === undefined ? {} : { app: invocation.options.app }),
           },
           ctx,
@@ -261,12 +264,13 @@ async function runCommand(
             registry: await (await import("../app/registry-http.js")).registryClientFor(settings),
             publicRedirects: settings.storage.kind === "s3" && settings.storage.redirect === "public",
             eventEndpoints: (settings.events ?? []).map((e) => e.name),
-            gcCheck: async () =>
+            gcCheck: async (prepared) =>
               (await import("../commands/status-gc.js")).gcStatusCheck(
                 invocation.isv,
                 await ctx.store(),
                 app,
                 ctx.reporter,
+                prepared,
               ),
           },
         );

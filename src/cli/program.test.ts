@@ -77,9 +77,11 @@ describe("command line", () => {
     const status = await parse(["status", "acme", "-a", "acme/app", "--verify", "-t"]);
     expect(status.invocation).toMatchObject({
       command: "status",
-      options: { app: "acme/app", verify: true },
+      options: { app: "acme/app", verify: true, allTags: false },
     });
     expect(status.globals.terse).toBe(true);
+    const everyTag = await parse(["status", "acme", "--all-tags"]);
+    expect(everyTag.invocation).toMatchObject({ options: { verify: false, allTags: true } });
   });
 
   it("exits 2 on usage errors and 0 on --help, listing every command with examples", async () => {

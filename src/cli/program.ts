@@ -69,6 +69,7 @@ export interface StatsFlags {
 export interface StatusFlags {
   app?: string;
   verify: boolean;
+  allTags: boolean;
 }
 
 export interface DeleteFlags {
@@ -303,7 +304,12 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     )
     .argument("<isv>", "ISV name")
     .option("-a, --app <image>", "check only this repository")
-    .option("--verify", "also re-hash every blob in storage", false)
+    .option("--verify", "also re-hash every blob in storage (and HEAD every tag)", false)
+    .option(
+      "--all-tags",
+      "HEAD every tag at the registry (default: the repositories the registry has not loaded as in the metadata, and a sample)",
+      false,
+    )
     .action(async (isv: string, options: StatusFlags, cmd: Command) => {
       await run({ command: "status", isv, options }, globals(cmd));
     });

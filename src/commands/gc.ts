@@ -1,7 +1,7 @@
 import { UserError } from "../errors.js";
-import { markFromApp, type MarkedSource } from "../lifecycle/metadata.js";
+import { markFromApp, markHistory, type MarkedSource } from "../lifecycle/metadata.js";
 import { DEFAULT_GRACE_MS, GC_RECORD_KEY, MIN_GRACE_MS } from "../lifecycle/policy.js";
-import { emptyReachable } from "../lifecycle/reachable.js";
+import { emptyReachable, type Reachable } from "../lifecycle/reachable.js";
 import { SweepPlanner, tally, type Tally } from "../lifecycle/sweep.js";
 import { formatDuration } from "../lifecycle/duration.js";
 import { mapLimit } from "../publish/pool.js";
@@ -29,6 +29,11 @@ export interface GcDeps {
   concurrency?: number;
   /** How many keys of each kind the result lists (all are counted). */
   listLimit?: number;
+  /**
+   * The newest metadata already marked and storage already listed, by the caller (`raas status`
+   * with one app repository, --dry-run only): only the history inside the grace window is read.
+   */
+  prepared?: { reachable: Reachable; files: number; objects: () => Iterable<ListedObject> };
 }
 
 export interface GcRecord {
@@ -103,13 +108,28 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
   // after the cutoff (it is shorter than the grace), so its uploads are all younger than it.
   const cutoff = new Date(started.getTime() - graceMs);
   const step = ctx.reporter.step(`Marking what the metadata of ${options.isv} references`);
-  const reachable = emptyReachable();
+  const prepared = deps.prepared;
+  if (prepared !== undefined && (!options.dryRun || deps.apps.length !== 1)) {
+    throw new Error("gc with a prepared listing is a dry run of one app repository");
+  }
+  const reachable = prepared?.reachable ?? emptyReachable();
   const window = emptyReachable();
   const sources: MarkedSource[] = [];
-  for (const app of deps.apps) sources.push(await markFromApp(app, reachable, window, cutoff));
+  for (const app of deps.apps) {
+    sources.push(
+      prepared === undefined
+        ? await markFromApp(app, reachable, window, cutoff)
+        : {
+            remote: app.remote,
+            files: prepared.files,
+            earlierVersions: await markHistory(app, window, cutoff),
+          },
+    );
+  }
   step.update(`Listing ${deps.store.description}`);
   const planner = new SweepPlanner(reachable, cutoff, window);
-  for await (const object of deps.store.list("")) planner.add(object);
+  if (prepared !== undefined) for (const object of prepared.objects()) planner.add(object);
+  else for await (const object of deps.store.list("")) planner.add(object);
   const { plan } = planner;
 
   let freed: ListedObject[] = plan.sweep;

@@ -3,7 +3,7 @@ import { formatBytes } from "../publish/upload.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 import type { Check } from "./checks.js";
-import { gc, readGcRecord } from "./gc.js";
+import { gc, readGcRecord, type GcDeps } from "./gc.js";
 import type { AppRepository } from "../app/app-repository.js";
 
 /**
@@ -15,6 +15,7 @@ export async function gcStatusCheck(
   store: BlobStore,
   app: AppRepository,
   reporter: Reporter,
+  prepared?: GcDeps["prepared"],
 ): Promise<Check> {
   try {
     // The status step is already on screen: GC's own progress line would interleave with it.
@@ -29,7 +30,7 @@ export async function gcStatusCheck(
     const dry = await gc(
       { isv, dryRun: true },
       { cwd: "", env: {}, reporter: quiet },
-      { store, apps: [app] },
+      { store, apps: [app], ...(prepared === undefined ? {} : { prepared }) },
     );
     const record = await readGcRecord(store);
     const { freed, keptByGrace, grace } = dry.gc;

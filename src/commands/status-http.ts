@@ -304,6 +304,48 @@ export interface HeadAnswer {
   header(name: string): string | undefined;
 }
 
+/** What the registry reports it has loaded (`GET /raas/loaded`): repository name -> tags digest. */
+export interface LoadedState {
+  repositories: Map<string, string>;
+  loadedAt: string;
+}
+
+/** Larger answers are refused: 10,000 repositories make about 600 KiB. */
+const MAX_LOADED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The registry's loaded state, or undefined when it does not say (a registry deployed by an
+ * older raas answers 404): then every tag is HEADed, as before.
+ */
+export async function fetchLoaded(appUrl: string, http: StatusHttp): Promise<LoadedState | undefined> {
+  const { log, client } = http;
+  try {
+    // Anonymous: a repository the registry lists only to a login is not reported, and is HEADed
+    // in full (with raas's login, when it has one).
+    const response = await timedFetch(
+      `${appUrl}/raas/loaded`,
+      { redirect: "manual", timeoutMs: 30_000 },
+      log,
+      client.fetch,
+    );
+    if (response.status !== 200) {
+      await discardBody(response);
+      return undefined;
+    }
+    const text = await textCapped(response, MAX_LOADED_BYTES);
+    const body = JSON.parse(text) as { repositories?: unknown; loadedAt?: unknown };
+    const repositories = new Map<string, string>();
+    if (typeof body.repositories !== "object" || body.repositories === null) return undefined;
+    for (const [name, digest] of Object.entries(body.repositories)) {
+      if (typeof digest === "string") repositories.set(name, digest);
+    }
+    return { repositories, loadedAt: typeof body.loadedAt === "string" ? body.loadedAt : "" };
+  } catch (error) {
+    log(`the registry's loaded state is not available: ${errorMessage(error)}`);
+    return undefined;
+  }
+}
+
 /** What the served-tag checks of one repository found. */
 export interface ServedResult {
   problems: number;

@@ -9,28 +9,31 @@ import { errorMessage } from "../errors.js";
 import type { Digest } from "../image/digest.js";
 import { blobKey, manifestKey, tagsListKey } from "../crane/keys.js";
 import { mapLimit } from "../publish/pool.js";
-import type { BlobStore } from "../storage/types.js";
+import type { BlobStore, ListedObject } from "../storage/types.js";
 
-/** Storage objects grouped by their first key segment (the repository); key -> size. */
-export type Inventory = Map<string, Map<string, number>>;
+/**
+ * Storage objects grouped by their first key segment (the repository); key -> the listed object
+ * (kept as listed, so the garbage estimate reuses this one listing).
+ */
+export type Inventory = Map<string, Map<string, ListedObject>>;
 
 export const PROBE_PREFIX = ".raas-probe/";
 
 /** List storage: everything, or only the given repositories' prefixes. */
 export async function takeInventory(store: BlobStore, repositories?: readonly string[]): Promise<Inventory> {
   const inventory: Inventory = new Map();
-  const add = (key: string, size: number) => {
-    const slash = key.indexOf("/");
-    const repository = slash < 0 ? "" : key.slice(0, slash);
+  const add = (object: ListedObject) => {
+    const slash = object.key.indexOf("/");
+    const repository = slash < 0 ? "" : object.key.slice(0, slash);
     let objects = inventory.get(repository);
-    if (objects === undefined) inventory.set(repository, (objects = new Map<string, number>()));
-    objects.set(key, size);
+    if (objects === undefined) inventory.set(repository, (objects = new Map<string, ListedObject>()));
+    objects.set(object.key, object);
   };
   if (repositories === undefined) {
-    for await (const object of store.list("")) add(object.key, object.size);
+    for await (const object of store.list("")) add(object);
   } else {
     await mapLimit(repositories, 8, async (repository) => {
-      for await (const object of store.list(`${repository}/`)) add(object.key, object.size);
+      for await (const object of store.list(`${repository}/`)) add(object);
     });
   }
   return inventory;
@@ -65,7 +68,7 @@ const PUSH_AGAIN = "push the image again: raas uploads what is missing and keeps
  */
 export async function checkRepositoryStorage(
   meta: CraneV4 & { "x-raas": RaasExtension },
-  objects: ReadonlyMap<string, number>,
+  objects: ReadonlyMap<string, ListedObject>,
   store: BlobStore,
   options: RepositoryCheckOptions,
 ): Promise<{ problems: StorageProblem[]; garbage: StorageProblem[]; blobs: number; masked: number }> {
@@ -83,7 +86,7 @@ export async function checkRepositoryStorage(
     }
     const key = blobKey(repository, digest);
     expected.add(key);
-    const size = objects.get(key);
+    const size = objects.get(key)?.size;
     if (size === undefined) {
       problems.push({
         detail: `blob ${digest} was deleted from storage (no object at ${key})`,
@@ -131,7 +134,7 @@ export async function checkRepositoryStorage(
   }
   // Not a fault: a deletion, or a push interrupted before its commit, leaves these for `raas gc`.
   const garbage: StorageProblem[] = [];
-  for (const [key, size] of objects) {
+  for (const [key, { size }] of objects) {
     if (!expected.has(key)) {
       garbage.push({
         detail: `orphaned object ${key} (${size} bytes): no manifest or tag of ${meta["repo-registry-id"]} references it`,

@@ -27,7 +27,7 @@ const MAX_ANCESTRY_BYTES = 1024 * 1024;
 export async function v1LayerDigests(
   meta: CraneV4 & { "x-raas": RaasExtension },
   v1Tags: Readonly<Record<string, string>>,
-  objects: ReadonlyMap<string, number>,
+  objects: ReadonlyMap<string, { size: number }>,
   app: AppRepository,
   store: BlobStore,
 ): Promise<V1Layer[]> {
@@ -37,7 +37,7 @@ export async function v1LayerDigests(
     const manifestDigest = Object.hasOwn(meta["x-raas"].tags, tag) ? meta["x-raas"].tags[tag] : undefined;
     const ancestryKey = `${repository}/${top}/ancestry`;
     if (manifestDigest === undefined || !isV1Id(top) || found.has(top) || !objects.has(ancestryKey)) continue;
-    if ((objects.get(ancestryKey) ?? 0) > MAX_ANCESTRY_BYTES) continue;
+    if ((objects.get(ancestryKey)?.size ?? 0) > MAX_ANCESTRY_BYTES) continue;
     const layers = layerDigests(await app.read(`manifests/${repository}/${manifestDigest}`));
     const ancestry = await readAncestry(store, ancestryKey);
     if (layers === undefined || ancestry === undefined || ancestry.length !== layers.length) continue;

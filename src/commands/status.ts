@@ -7,30 +7,46 @@ import {
   checkApp,
   checkCatalog,
   checkServed,
+  fetchLoaded,
   HeadClient,
   NO_LOGIN_HINT,
   type HttpLog,
   type StatusHttp,
 } from "./status-http.js";
 import { registryTrust, type RegistryClient } from "../app/registry-http.js";
+import { servedTagsDigest } from "../crane/served-digest.js";
 import { checkRepositoryStorage, takeInventory, type Inventory } from "./status-storage.js";
 import { v1LayerDigests, verifyV1Layers } from "./status-v1.js";
 import { checkAnonymousReads } from "./status-public.js";
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import type { Platform } from "../app/platform.js";
-import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
+import { PARTIAL_WRITE_GRACE_MS, type BlobStore, type ListedObject } from "../storage/types.js";
 import { dashed, isRepositoryName } from "../image/names.js";
 import { mapLimit } from "../publish/pool.js";
 import { readBacklog } from "../events/deliver.js";
+import { emptyReachable, markMetadata } from "../lifecycle/reachable.js";
+import type { GcDeps } from "./gc.js";
+
+/** What status has already marked and listed, so the garbage line needs no second pass. */
+export type GcPrepared = NonNullable<GcDeps["prepared"]>;
 
 export interface StatusOptions {
   isv: string;
   /** Only this repository. */
   app?: string;
-  /** Re-hash every blob. */
+  /** Re-hash every blob (and HEAD every tag). */
   verify: boolean;
+  /**
+   * HEAD every tag at the registry. Without it, when the registry reports what it has loaded
+   * (`GET /raas/loaded`), only the repositories whose loaded tags differ from the metadata are
+   * HEADed in full, plus a random sample of SERVED_SAMPLE tags.
+   */
+  allTags?: boolean;
 }
+
+/** Tags HEADed, at most, in the repositories the registry reports as loaded like the metadata. */
+export const SERVED_SAMPLE = 100;
 
 export interface StatusDeps {
   store: BlobStore;
@@ -47,7 +63,7 @@ export interface StatusDeps {
   /** How to reach the registry: its CA (HTTPS) and raas's login; default: plain fetch, no login. */
   registry?: RegistryClient;
   /** Reclaimable bytes (what `raas gc --dry-run` would free) and the last GC run. */
-  gcCheck?: () => Promise<Check>;
+  gcCheck?: (prepared?: GcPrepared) => Promise<Check>;
   /** Names of the event endpoints (`[events.<name>]`): their backlog is checked. */
   eventEndpoints?: string[];
 }
@@ -74,6 +90,10 @@ export async function status(
   for (const check of await deps.platform.statusChecks()) checks.add(check);
   const storageExists = await checkStorageExists(options.isv, deps.store, checks);
   const running = await checkApp(options.isv, appUrl, checks, http);
+  // What the registry has loaded: compared with the metadata, it spares a HEAD per tag.
+  const everyTag = options.allTags === true || options.verify;
+  const loaded = running && !everyTag ? await fetchLoaded(appUrl, http) : undefined;
+  const served = { repositories: 0, tags: 0, matched: 0, headed: 0, headedFailed: 0 };
 
   // Storage is listed once, before the metadata is read, so that each metadata file can be
   // parsed, checked against it and dropped in one pass: memory holds the listing and a few
@@ -85,7 +105,7 @@ export async function status(
       )
     : { probes: [] };
   const inventory = listing.inventory;
-  const perRepository = async (published: Published): Promise<RepositoryChecks> => {
+  const perRepository = async (published: Published, position: SamplePosition): Promise<RepositoryChecks> => {
     const { file, meta } = published;
     const out = new CheckList();
     const pullUrls: string[] = [];
@@ -112,7 +132,7 @@ export async function status(
     let counted = { blobs: 0, masked: 0 };
     if (inventory !== undefined) {
       const v1Files = v1.get(meta.repository);
-      const objects = inventory.get(meta.repository) ?? new Map<string, number>();
+      const objects = inventory.get(meta.repository) ?? new Map<string, ListedObject>();
       const result = await checkRepositoryStorage(meta, objects, deps.store, {
         verify: options.verify,
         concurrency,
@@ -139,19 +159,38 @@ export async function status(
       }
     }
     let unchecked = 0;
+    let servedNote = "";
     if (running) {
-      const served = await checkServed(
+      const tagCount = Object.keys(ext.tags).length;
+      // The registry loaded exactly these tags (and their manifests): a sample is HEADed to prove
+      // the path works; a repository that differs, or is not reported, is HEADed in full.
+      const matched =
+        loaded !== undefined && loaded.repositories.get(name) === servedTagsDigest(ext.tags, () => true);
+      const heading = matched ? sampleTags(ext.tags, quotaOf(position)) : ext.tags;
+      const headed = Object.keys(heading).length;
+      const result = await checkServed(
         options.isv,
         appUrl,
         name,
-        ext.tags,
+        heading,
         out,
         concurrency,
         heads,
         registry.login,
       );
-      problems += served.problems;
-      unchecked = served.unchecked;
+      problems += result.problems;
+      unchecked = result.unchecked;
+      served.repositories++;
+      served.tags += tagCount;
+      served.headed += headed;
+      served.headedFailed += result.problems;
+      if (matched) served.matched++;
+      if (matched && headed < tagCount) {
+        servedNote =
+          headed === 0
+            ? `; the registry has loaded its ${tagCount} tag(s) as in the metadata (none HEADed: not in the sample)`
+            : `; the registry has loaded its ${tagCount} tag(s) as in the metadata, ${headed} HEADed (sample)`;
+      }
     }
     if (problems === 0 && unchecked > 0) {
       // Never a tick for what was not looked at.
@@ -170,20 +209,60 @@ export async function status(
       const masked = counted.masked > 0 ? `, ${counted.masked} masked` : "";
       out.ok(
         name,
-        `${Object.keys(ext.tags).length} tag(s), ${counted.blobs} blob(s) in storage${masked}${options.verify ? " (re-hashed)" : ""}`,
+        `${Object.keys(ext.tags).length} tag(s), ${counted.blobs} blob(s) in storage${masked}${options.verify ? " (re-hashed)" : ""}${servedNote}`,
       );
     }
     return { checks: out.checks, pullUrls };
   };
 
   const v1Checks = new CheckList();
-  const v1 = await readV1Metadata(options.isv, deps.app, v1Checks);
+  // Every parsed metadata file is marked as garbage collection marks it, for the garbage line.
+  const marking = { reachable: emptyReachable(), files: 0, unreadable: false };
+  const mark = (meta: CraneMetadata | undefined) => {
+    if (meta === undefined || inventory === undefined) {
+      marking.unreadable = true;
+      return;
+    }
+    const marked = emptyReachable();
+    markMetadata(marked, meta);
+    for (const repository of marked.wholeRepositories) marking.reachable.wholeRepositories.add(repository);
+    // Only listed keys matter to the sweep plan, and the listing's own key strings are kept:
+    // 100,000s of marked keys are not allocated a second time.
+    for (const key of marked.keys) {
+      const listed = inventory.get(key.slice(0, Math.max(0, key.indexOf("/"))))?.get(key);
+      if (listed !== undefined) marking.reachable.keys.add(listed.key);
+    }
+    marking.files++;
+  };
+  const v1 = await readV1Metadata(options.isv, deps.app, v1Checks, mark);
   const heads = new HeadClient(log, registry.ca);
-  const parsed = await readMetadata(options.isv, deps.app, checks, (published) =>
-    options.app === undefined || published.meta["repo-registry-id"] === options.app
-      ? perRepository(published)
-      : undefined,
+  let quotaOf: (position: SamplePosition) => number = () => 0;
+  const parsed = await readMetadata(
+    options.isv,
+    deps.app,
+    checks,
+    (total) => (quotaOf = sampleQuota(options.app === undefined ? total : 1, SERVED_SAMPLE)),
+    mark,
+    (published, position) =>
+      options.app === undefined || published.meta["repo-registry-id"] === options.app
+        ? perRepository(published, position)
+        : undefined,
   ).finally(() => heads.close());
+  if (loaded !== undefined && served.repositories > 0) {
+    const differ = served.repositories - served.matched;
+    const summary =
+      `the registry (loaded ${loaded.loadedAt}) has ${served.matched} of ${served.repositories} repositor${served.repositories === 1 ? "y" : "ies"} loaded as in the metadata` +
+      (differ > 0 ? `; the other ${differ} were HEADed tag by tag` : "") +
+      `; ${served.headed} of ${served.tags} tag(s) HEADed, ${served.headed - served.headedFailed} served with their digest` +
+      (served.headed < served.tags ? " (`--all-tags` HEADs every tag)" : "");
+    if (served.headedFailed > 0) {
+      checks.fail(
+        "served tags",
+        summary,
+        `\`raas status ${options.isv} --all-tags\` lists every tag that is not served`,
+      );
+    } else checks.ok("served tags", summary);
+  }
   for (const check of v1Checks.checks) checks.add(check);
   if (options.app !== undefined && !parsed.names.includes(options.app)) {
     checks.fail(
@@ -212,16 +291,29 @@ export async function status(
       `check the storage credentials and endpoint; \`raas setup ${options.isv}\` shows what fails`,
     );
   }
-  if ((deps.eventEndpoints ?? []).length > 0) {
-    await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
-  }
   if (storageExists && (deps.eventEndpoints ?? []).length > 0) {
     await checkEventBacklog(deps.store, deps.eventEndpoints ?? [], checks);
   }
   if (running && options.app === undefined && parsed.readable) {
     await checkCatalog(options.isv, appUrl, parsed.names, checks, http);
   }
-  if (deps.gcCheck !== undefined && options.app === undefined) checks.add(await deps.gcCheck());
+  if (deps.gcCheck !== undefined && options.app === undefined) {
+    // The listing and the marks of this run, when complete: otherwise gc reads everything itself.
+    const complete = inventory !== undefined && listing.error === undefined && !marking.unreadable;
+    checks.add(
+      await deps.gcCheck(
+        complete
+          ? {
+              reachable: marking.reachable,
+              files: marking.files,
+              objects: function* () {
+                for (const objects of inventory.values()) yield* objects.values();
+              },
+            }
+          : undefined,
+      ),
+    );
+  }
 
   const pullUrls: string[] = [];
   for (const result of parsed.checked) {
@@ -239,6 +331,37 @@ export async function status(
   if (report.ok) step.succeed(`${options.isv}: all checks passed`);
   else step.fail(`${options.isv}: ${failed} check(s) failed`);
   return report;
+}
+
+/** Where a metadata file is in the sorted list: it decides whether it is in the HEAD sample. */
+interface SamplePosition {
+  index: number;
+}
+
+/**
+ * How many tags each repository HEADs when the registry has loaded it as in the metadata, for a
+ * budget of `budget` HEADs over `total` files: an equal share each when there are fewer files
+ * than the budget, else one tag in each of `budget` files chosen at random.
+ */
+function sampleQuota(total: number, budget: number): (position: SamplePosition) => number {
+  if (total <= budget) {
+    const share = Math.floor(budget / Math.max(1, total));
+    return () => share;
+  }
+  const chosen = new Set<number>();
+  while (chosen.size < budget) chosen.add(Math.floor(Math.random() * total));
+  return (position) => (chosen.has(position.index) ? 1 : 0);
+}
+
+/** `quota` tags picked at random (all of them when there are no more). */
+function sampleTags(tags: Record<string, string>, quota: number): Record<string, string> {
+  const entries = Object.entries(tags);
+  if (entries.length <= quota) return tags;
+  for (let i = 0; i < quota; i++) {
+    const j = i + Math.floor(Math.random() * (entries.length - i));
+    [entries[i], entries[j]] = [entries[j] as [string, string], entries[i] as [string, string]];
+  }
+  return Object.fromEntries(entries.slice(0, quota));
 }
 
 interface RepositoryChecks {
@@ -268,7 +391,9 @@ async function readMetadata(
   isv: string,
   app: AppRepository,
   checks: CheckList,
-  deep: (published: Published) => Promise<RepositoryChecks> | undefined,
+  counted: (files: number) => void,
+  mark: (meta: CraneMetadata | undefined) => void,
+  deep: (published: Published, position: SamplePosition) => Promise<RepositoryChecks> | undefined,
 ): Promise<ParsedMetadata> {
   const out: ParsedMetadata = { checked: [], repositories: new Set(), names: [], readable: false };
   let files: string[];
@@ -285,21 +410,25 @@ async function readMetadata(
       checks.ok("app repository", `${app.remote}: ${files.length} metadata file(s)`);
     }
     out.readable = true;
+    counted(files.length);
   } catch (error) {
     checks.fail(
       "app repository",
       `cannot read ${app.remote}: ${errorMessage(error)}`,
       `run \`raas setup ${isv}\``,
     );
+    mark(undefined);
     return out;
   }
-  const results = await mapLimit(files, FILES_IN_FLIGHT, async (file) => {
+  const results = await mapLimit(files, FILES_IN_FLIGHT, async (file, index) => {
     const path = `data/${file}`;
     const found = new CheckList();
     let meta: CraneMetadata;
     try {
       meta = parseMetadata((await app.read(path)) ?? "", path);
+      mark(meta);
     } catch (error) {
+      mark(undefined);
       found.fail(
         `metadata ${file}`,
         `malformed metadata: ${errorMessage(error)}`,
@@ -325,7 +454,7 @@ async function readMetadata(
       checks: found.checks,
       name,
       repository: meta.repository,
-      deep: await deep(published),
+      deep: await deep(published, { index }),
     };
   });
   for (const result of results) {
@@ -349,6 +478,7 @@ async function readV1Metadata(
   isv: string,
   app: AppRepository,
   checks: CheckList,
+  mark: (meta: CraneMetadata | undefined) => void,
 ): Promise<Map<string, V1Files>> {
   const v1 = new Map<string, V1Files>();
   const files = (await app.list("data/v1").catch(() => [])).filter((f) => f.endsWith(".json")).sort();
@@ -356,6 +486,7 @@ async function readV1Metadata(
     const path = `data/v1/${file}`;
     try {
       const meta = parseMetadata((await app.read(path)) ?? "", path);
+      mark(meta);
       if (meta.version !== 1) {
         checks.fail(
           `metadata v1/${file}`,
@@ -367,6 +498,7 @@ async function readV1Metadata(
       if (!file.startsWith(`${isv}-`)) continue;
       v1.set(meta.repository, { ids: new Set(meta.images.map((i) => i.id)), tags: meta.tags });
     } catch (error) {
+      mark(undefined);
       checks.fail(
         `metadata v1/${file}`,
         `malformed metadata: ${errorMessage(error)}`,

@@ -49,6 +49,11 @@ export async function markFromApp(
       files++;
     }
   }
+  return { remote: app.remote, files, earlierVersions: await markHistory(app, window, since) };
+}
+
+/** Marks into `window` every earlier version of the metadata files a commit since `since` replaced. */
+export async function markHistory(app: AppRepository, window: Reachable, since: Date): Promise<number> {
   let earlierVersions = 0;
   if (app.replacedSince === undefined) {
     throw new Error(`${app.remote}: this app repository cannot show its history, which gc needs`);
@@ -62,5 +67,5 @@ export async function markFromApp(
       // The registry could not have served a version it could not parse.
     }
   }
-  return { remote: app.remote, files, earlierVersions };
+  return earlierVersions;
 }

@@ -10,6 +10,7 @@ import { Metrics, routeOf } from "./metrics.js";
 import type { Observer, PullInfo } from "./observe.js";
 import { handleStats } from "./stats-route.js";
 import { webPullStats } from "./web-stats.js";
+import { handleLoaded } from "./loaded-route.js";
 import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
@@ -172,6 +173,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     }
     if (top === "crane") return handleAdmin(ctx, rest);
     if (top === "raas" && rest[0] === "stats") return handleStats(ctx, deps.store, rest.slice(1));
+    if (top === "raas" && rest[0] === "loaded") return handleLoaded(ctx, rest.slice(1));
     // A browser asking `/` for HTML goes to the web page (API clients still get the 404).
     if (top === "" && rest.length === 0 && wantsHtml(req)) return redirect(req, res, 302, "/ui/");
     send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });

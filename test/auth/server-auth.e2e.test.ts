@@ -261,6 +261,22 @@ describe.runIf(existsSync(MAIN))("[auth] mode = local through the real server", 
       return ((await res.json()) as { results: { name: string }[] }).results.map((r) => r.name).sort();
     };
     expect(await search()).toEqual(["public/base"]);
+    // What the registry has loaded (for `raas status`): only the repositories the caller may pull.
+    const loaded = async (authorization?: string) => {
+      const res = await fetch(`http://${host}/raas/loaded`, {
+        headers: authorization === undefined ? {} : { Authorization: authorization },
+      });
+      expect(res.status).toBe(200);
+      return Object.keys(
+        ((await res.json()) as { repositories: Record<string, string> }).repositories,
+      ).sort();
+    };
+    expect(await loaded()).toEqual(["public/base"]);
+    expect(await loaded(`Bearer ${alice}`)).toEqual([
+      "apps/bigdata/server",
+      "public/base",
+      "users/alice/tool",
+    ]);
     const carol = await token("carol", PASSWORDS.carol as string, "registry:catalog:*");
     expect(await search(`Bearer ${carol}`)).toEqual(["apps/bigdata/server", "public/base"]);
     // tags/list of a repository the caller may not pull: 401 for anonymous, no listing.

@@ -206,6 +206,11 @@ for (const kind of ["s3", "local"] as const) {
       expect(garbage?.detail).toMatch(
         /^0 B reclaimable \(0 object\(s\), 0 bytes\).* [1-9]\d* newer unreferenced object\(s\) wait out the 1d grace period; gc has never run$/,
       );
+      // Status reuses its own listing and marks; `gc --dry-run` lists and marks by itself: same answer.
+      const dry = await json<GcJson>("gc", ISV, "--dry-run");
+      expect(garbage?.detail).toContain(
+        `(${dry.gc.freed.count} object(s), ${dry.gc.freed.bytes} bytes) by \`raas gc ${ISV}\`; ${dry.gc.keptByGrace.count} newer unreferenced`,
+      );
     });
 
     it("gc refuses an unsafe grace, --dry-run deletes nothing, and a run frees the garbage while every image still pulls", async () => {

@@ -6,7 +6,7 @@
  * this file run in order on one ISV (about 15 s in all).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -154,6 +154,66 @@ describe("setup and status on the local platform with S3 storage", () => {
     expect(detail(upgraded, "registry server")).toMatch(/restarted for the new app version/);
     expect(await pid()).not.toBe(before);
   });
+
+  it("compares the registry's loaded tags with the metadata, and HEADs every tag of a repository that differs", async () => {
+    const loaded = await raas("status", ISV, "--json");
+    expect(loaded.code, loaded.stdout).toBe(0);
+    const served = (run: { stdout: string }) =>
+      (JSON.parse(run.stdout) as { checks: { name: string; status: string; detail: string }[] }).checks;
+    expect(served(loaded)).toContainEqual({
+      name: "served tags",
+      status: "ok",
+      detail: expect.stringMatching(
+        /has 1 of 1 repository loaded as in the metadata; 1 of 1 tag\(s\) HEADed, 1 served with their digest$/,
+      ),
+    });
+    // The deployed copy loses the tag's manifest: the registry reloads without it, so what it
+    // has loaded differs from the app repository, and status HEADs that repository's tags.
+    const [digest] = await readdir(join(isvDir(), "deploy", "manifests", "acme-app"));
+    if (digest === undefined) throw new Error("the deployed app has no manifest");
+    const deployed = join(isvDir(), "deploy", "manifests", "acme-app", digest);
+    const bytes = await readFile(deployed);
+    await rm(deployed);
+    try {
+      let differs = { code: 0, stdout: "" };
+      for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
+        differs = await raas("status", ISV, "--json");
+        if (differs.code !== 0) break;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(differs.code, differs.stdout).toBe(1);
+      const checks = served(differs);
+      expect(checks).toContainEqual({
+        name: "served tags",
+        status: "fail",
+        detail: expect.stringMatching(
+          /has 0 of 1 repository loaded as in the metadata; the other 1 were HEADed tag by tag; 1 of 1 tag\(s\) HEADed, 0 served with their digest$/,
+        ),
+        fix: "`raas status acme --all-tags` lists every tag that is not served",
+      });
+      expect(checks).toContainEqual(
+        expect.objectContaining({
+          name: "acme/app:1.0",
+          status: "fail",
+          detail: expect.stringMatching(
+            new RegExp(`^the registry serves 307 ${digest} instead of ${digest}$`),
+          ),
+        }),
+      );
+    } finally {
+      await writeFile(deployed, bytes);
+    }
+    // --all-tags HEADs every tag whatever the registry reports: no summary of a sample.
+    let all = { code: 1, stdout: "" };
+    for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
+      all = await raas("status", ISV, "--json", "--all-tags");
+      if (all.code === 0) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(all.code, all.stdout).toBe(0);
+    expect(served(all).map((c) => c.name)).not.toContain("served tags");
+    // Several status runs, each waiting for a reload of the registry: slow on a loaded machine.
+  }, 300_000);
 
   it("finds each kind of damage with a precise message", async () => {
     const layer = image.manifests[0]?.layers[0];
