@@ -14,6 +14,25 @@ async function configFrom(text: string) {
 const OPENSHIFT = "[openshift]\nserver_url = https://api.c1.example.com:6443\n";
 
 describe("lifecycle environments in raas.cfg", () => {
+  it("leaves [events.<name>] and [retention.<isv>.<rule>] sections to their own families", async () => {
+    const config = await configFrom(
+      [
+        "[acme]",
+        "environments = test prod",
+        "[events.collector]",
+        "url = http://127.0.0.1:9/events",
+        "[retention.acme.old]",
+        "repositories = acme/*",
+        "keep_last = 3",
+        "",
+      ].join("\n"),
+    );
+    const prod = await resolveIsv(config, "acme", { env: "prod" });
+    expect(prod.environment?.name).toBe("prod");
+    expect(prod.events?.map((e) => e.name)).toEqual(["collector"]);
+    expect(prod.retention).toHaveLength(1);
+  });
+
   it("gives each environment its own port, state, app repository and URL, and the ISV's store", async () => {
     const config = await configFrom("[acme]\nenvironments = test, prod\n[acme.prod]\nport = 5999\n");
     const test = await resolveIsv(config, "acme", { env: "test" });

@@ -22,10 +22,15 @@ const ENV_KEYS: { [K in keyof Required<EnvironmentSection>]: { key: string; pars
 };
 
 /** `[<isv>.<env>]`: an ISV name, a dot, an environment name. */
+/** Section families with a dot that are not `[<isv>.<env>]`; no ISV may be called by these names. */
+const RESERVED_FAMILIES = new Set(["events", "retention"]);
+
 export function environmentSectionName(section: string): { isv: string; env: string } | undefined {
   const dot = section.indexOf(".");
   if (dot < 0) return undefined;
   const isv = section.slice(0, dot);
+  // `[events.<name>]` and `[retention.<isv>.<rule>]` are families of their own, not environments.
+  if (RESERVED_FAMILIES.has(isv)) return undefined;
   const env = section.slice(dot + 1);
   return isIsvName(isv) && v.isEnvironmentName(env) ? { isv, env } : undefined;
 }
