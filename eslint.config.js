@@ -76,6 +76,22 @@ export default tseslint.config(
     rules: { "no-console": "error" },
   },
   {
+    // An HTTP answer from a server raas does not control is read with a bound, or not at all.
+    files: ["src/**/*.ts"],
+    ignores: ["src/**/*.test.ts", "src/**/testing/**", "src/adapters/http-body.ts"],
+    rules: {
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector:
+            "CallExpression[arguments.length=0][callee.property.name=/^(text|json|arrayBuffer|blob)$/]",
+          message:
+            "Read HTTP bodies through adapters/http-body.ts (readCapped, textCapped, discardBody): a server may send without end.",
+        },
+      ],
+    },
+  },
+  {
     files: ["src/server/**/*.ts"],
     ignores: ["src/server/**/*.test.ts", "src/server/testing/**"],
     rules: { "no-restricted-imports": boundary(false) },

@@ -11,6 +11,7 @@ import { Readable } from "node:stream";
 import { rootCertificates } from "node:tls";
 import type { IsvSettings } from "../config/types.js";
 import { UserError } from "../errors.js";
+import { discardBody, textCapped } from "../adapters/http-body.js";
 
 export interface RegistryInit {
   method?: string;
@@ -156,17 +157,22 @@ export class RegistryLogin {
       signal: AbortSignal.timeout(10_000),
     });
     if (response.status === 401 || response.status === 403) {
-      await response.arrayBuffer();
+      await discardBody(response);
       throw new UserError(`the registry refused the login ${this.name} ([auth] login)`, {
         code: "LOGIN_REFUSED",
         hint: "Check the name and the password or token in [auth] login_secret_file.",
       });
     }
     if (response.status !== 200) {
-      await response.arrayBuffer();
+      await discardBody(response);
       throw new Error(`the token endpoint ${this.realm} answered ${response.status}`);
     }
-    const body = (await response.json()) as { token?: unknown; access_token?: unknown; expires_in?: unknown };
+    // A token answer is a few KiB; a token endpoint that sends more is not one.
+    const body = JSON.parse(await textCapped(response, 1024 * 1024)) as {
+      token?: unknown;
+      access_token?: unknown;
+      expires_in?: unknown;
+    };
     const token = typeof body.token === "string" ? body.token : body.access_token;
     if (typeof token !== "string" || token === "") {
       throw new Error(`the token endpoint ${this.realm} sent no token`);

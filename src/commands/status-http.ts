@@ -150,7 +150,7 @@ export async function checkCatalog(
       // An anonymous catalog answers 200 with the public repositories only: ask /v2/ for the
       // realm, and list the catalog as raas's login.
       const base = await timedFetch(new URL("/v2/", appUrl).href, {}, log, client.fetch);
-      await base.arrayBuffer();
+      await discardBody(base);
       const challenge = base.headers.get("www-authenticate");
       if (asksForLogin(base) && challenge !== null) {
         const withoutScope = challenge.replace(/,\s*scope="[^"]*"/i, "");
@@ -171,7 +171,7 @@ export async function checkCatalog(
       const challenge = response.headers.get("www-authenticate");
       if (asksForLogin(response) && client.login !== undefined && challenge !== null) {
         // With raas's login the catalog lists everything that login may pull.
-        await response.arrayBuffer();
+        await discardBody(response);
         authorization = await client.login.authorization(challenge);
         anonymous = false;
         response = await get();
