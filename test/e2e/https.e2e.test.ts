@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { buildOciLayout } from "../helpers/image-builder.js";
+import { podmanStorage } from "../helpers/podman.js";
 
 const run = promisify(execFile);
 
@@ -121,11 +122,7 @@ describe("HTTPS by default on the local platform", () => {
     expect(refused.code).not.toBe(0);
     expect(refused.out).toMatch(/x509: certificate signed by unknown authority/);
 
-    // Throw-away storage without overlay mounts, so the temp dir can be removed afterwards.
-    const storage = [
-      ...["--root", join(work, "podman-root"), "--runroot", join(work, "podman-run")],
-      ...["--storage-driver", "vfs"],
-    ];
+    const storage = podmanStorage(join(work, "podman"));
     const podman = await tool("podman", ...storage, "pull", "--cert-dir", certDir(), `${host}/tls/app:1.0`);
     expect(podman.code, podman.out).toBe(0);
     const podmanRefused = await tool("podman", ...storage, "pull", `${host}/tls/app:1.0`);

@@ -18,6 +18,7 @@ import { packageRoot } from "../../src/adapters/package-root.js";
 import { deployedAppRemote, gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
+import { podmanStorage } from "../helpers/podman.js";
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -699,19 +700,7 @@ describe("real clients push into raas", () => {
 
     // podman, with its own throw-away storage: pull the image from raas, push it under another name.
     const podman = (args: string[]) =>
-      run(
-        "podman",
-        [
-          "--root",
-          join(root, "podman", "root"),
-          "--runroot",
-          join(root, "podman", "run"),
-          "--storage-driver",
-          "vfs",
-          ...args,
-        ],
-        { timeout: 120_000 },
-      );
+      run("podman", [...podmanStorage(join(root, "podman")), ...args], { timeout: 120_000 });
     await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/single:1.0`]);
     const { stdout: images } = await podman(["images", "-q"]);
     const imageId = images.trim().split("\n")[0]!;

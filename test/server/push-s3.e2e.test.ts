@@ -19,6 +19,7 @@ import { writeOciLayoutDir } from "../helpers/image-builder.js";
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from "../helpers/s3rver.js";
 import { freePort, ServerProcess } from "../helpers/server-process.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
+import { podmanStorage } from "../helpers/podman.js";
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -239,19 +240,7 @@ describe("real clients push into raas on S3", () => {
     expect(await keysUnder(".raas-uploads/")).toEqual([]);
 
     const podman = (args: string[]) =>
-      run(
-        "podman",
-        [
-          "--root",
-          join(root, "podman", "root"),
-          "--runroot",
-          join(root, "podman", "run"),
-          "--storage-driver",
-          "vfs",
-          ...args,
-        ],
-        { timeout: 180_000 },
-      );
+      run("podman", [...podmanStorage(join(root, "podman")), ...args], { timeout: 180_000 });
     await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/app:1.0`]);
     const { stdout: images } = await podman(["images", "-q"]);
     const imageId = images.trim().split("\n")[0]!;
