@@ -5,7 +5,7 @@
 import { homedir } from "node:os";
 import * as path from "node:path";
 import { parseEndpoints, type EndpointConfig } from "../events/config.js";
-import { environmentSectionName, parseEnvironmentSections } from "./environments.js";
+import { environmentSectionName, parseEnvironmentSections, reservedIsvName } from "./environments.js";
 import { isIsvName } from "../image/names.js";
 import { parseRetention } from "./retention.js";
 import type { Sections } from "../crane/ini.js";
@@ -82,6 +82,11 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
     if (section.startsWith("retention.")) continue; // retention rules: src/lifecycle/retention.ts
     if (environmentSectionName(section) !== undefined) continue; // parsed by parseEnvironmentSections()
     const known = GLOBAL_SECTIONS.has(section);
+    const reserved = known ? undefined : reservedIsvName(section);
+    if (reserved !== undefined) {
+      problems.errors.push(`[${section}]: ${reserved}`);
+      continue;
+    }
     if (!known && !isIsvName(section)) {
       problems.errors.push(
         `[${section}]: not a known section, nor an ISV name (lower-case letters and digits, 1-16)`,

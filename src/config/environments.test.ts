@@ -1,6 +1,8 @@
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
-import { UsageError, UserError } from "../errors.js";
+import { readdir } from "node:fs/promises";
+import { InputError, UsageError, UserError } from "../errors.js";
+import { cliEnv, runCli } from "../../test/helpers/cli.js";
 import { tempDir, writeTree } from "../../test/helpers/git.js";
 import { resolveIsv } from "./isv.js";
 import { loadConfig } from "./load.js";
@@ -31,6 +33,33 @@ describe("lifecycle environments in raas.cfg", () => {
     expect(prod.environment?.name).toBe("prod");
     expect(prod.events?.map((e) => e.name)).toEqual(["collector"]);
     expect(prod.retention).toHaveLength(1);
+  });
+
+  it("refuses an ISV named events or retention, in raas.cfg and on the command line", async () => {
+    for (const name of ["events", "retention"]) {
+      const err = await configFrom(`[${name}]\nenvironments = test\n[${name}.test]\nport = 5999\n`).catch(
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(InputError);
+      const message = (err as InputError).message;
+      expect((err as InputError).file).toMatch(/raas\.cfg$/);
+      expect(message).toContain(
+        `[${name}]: "${name}" cannot name an ISV: it is the section family [${name}.`,
+      );
+      expect(message).toContain("choose another ISV name");
+
+      const rule = await configFrom(`[retention.${name}.old]\nkeep_last = 3\n`).catch((e: unknown) => e);
+      expect(rule).toBeInstanceOf(InputError);
+      expect((rule as Error).message).toContain(`[retention.${name}.old]: "${name}" cannot name an ISV`);
+
+      const work = await tempDir();
+      const env = cliEnv(path.join(work, "home"));
+      const run = await runCli(["setup", name, "--no-start"], { cwd: work, env });
+      expect(run.code).toBe(2);
+      expect(run.stderr).toContain(`"${name}" cannot name an ISV`);
+      expect(run.stderr).toContain("section families");
+      expect(await readdir(path.join(work, "home", "raas")).catch(() => [])).toEqual([]);
+    }
   });
 
   it("gives each environment its own port, state, app repository and URL, and the ISV's store", async () => {

@@ -21,10 +21,23 @@ const ENV_KEYS: { [K in keyof Required<EnvironmentSection>]: { key: string; pars
   openshiftApp: { key: "openshift_app", parse: v.dnsLabel },
 };
 
-/** `[<isv>.<env>]`: an ISV name, a dot, an environment name. */
 /** Section families with a dot that are not `[<isv>.<env>]`; no ISV may be called by these names. */
-const RESERVED_FAMILIES = new Set(["events", "retention"]);
+const RESERVED_FAMILIES: ReadonlyMap<string, string> = new Map([
+  ["events", "[events.<name>] (event endpoints)"],
+  ["retention", "[retention.<isv>.<rule>] (retention rules)"],
+]);
 
+/**
+ * Why `isv` cannot name an ISV, or undefined when it can: `events` and `retention` would make
+ * `[events.test]` both an endpoint and an environment, so they are refused wherever an ISV is named.
+ */
+export function reservedIsvName(isv: string): string | undefined {
+  const family = RESERVED_FAMILIES.get(isv);
+  if (family === undefined) return undefined;
+  return `"${isv}" cannot name an ISV: it is the section family ${family}; choose another ISV name`;
+}
+
+/** `[<isv>.<env>]`: an ISV name, a dot, an environment name. */
 export function environmentSectionName(section: string): { isv: string; env: string } | undefined {
   const dot = section.indexOf(".");
   if (dot < 0) return undefined;

@@ -2,6 +2,7 @@
 import * as path from "node:path";
 import { UsageError, UserError } from "../errors.js";
 import { isIsvName } from "../image/names.js";
+import { reservedIsvName } from "./environments.js";
 import { allocatePort, FIRST_PORT, knownPort } from "./ports.js";
 import type {
   EnvironmentSection,
@@ -173,6 +174,12 @@ export async function resolveIsv(
   if (!isIsvName(isv)) {
     throw new UsageError(`${JSON.stringify(isv)} is not a valid ISV name`, {
       hint: "ISV names are 1-16 lower-case letters and digits.",
+    });
+  }
+  const reserved = reservedIsvName(isv);
+  if (reserved !== undefined) {
+    throw new UsageError(reserved, {
+      hint: "events and retention are raas.cfg section families (docs/events.md, docs/gc.md).",
     });
   }
   const errors: string[] = [];

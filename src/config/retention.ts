@@ -16,6 +16,7 @@
  * pattern times value length, whatever the pattern.
  */
 import { isIsvName } from "../image/names.js";
+import { reservedIsvName } from "./environments.js";
 import { globMatch } from "../sync/rules.js";
 
 export interface RetentionRule {
@@ -73,6 +74,11 @@ export function parseRetention(
       problems.push(
         `[${section}]: a retention rule section is [retention.<isv>.<rule>] (rule: 1-32 lower-case letters, digits or dashes)`,
       );
+      continue;
+    }
+    const reserved = reservedIsvName(isv);
+    if (reserved !== undefined) {
+      problems.push(`[${section}]: ${reserved}`);
       continue;
     }
     const bad = (key: string, what: string) => problems.push(`[${section}] ${key} ${what}`);
