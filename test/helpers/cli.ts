@@ -1,8 +1,8 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { main } from "../../src/cli/main.js";
+import { freePort } from "./free-port.js";
 
 export interface CliRun {
   code: number;
@@ -58,14 +58,7 @@ export function cliEnv(home: string, extra: Record<string, string> = {}): NodeJS
  * race for the same port from 5000 up.
  */
 export async function reservePort(raasHome: string, isv: string): Promise<number> {
-  const port = await new Promise<number>((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0));
-    });
-  });
+  const port = await freePort();
   await mkdir(join(raasHome, isv), { recursive: true });
   await writeFile(join(raasHome, isv, "platform.json"), `${JSON.stringify({ port })}\n`);
   return port;

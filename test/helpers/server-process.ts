@@ -1,6 +1,5 @@
 /** The bundled registry server (dist/server-bundle/main.js) as a child process, for tests. */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { packageRoot } from "../../src/adapters/package-root.js";
@@ -8,13 +7,7 @@ import { packageRoot } from "../../src/adapters/package-root.js";
 export const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
 
 /** A port free right now on loopback (for a realm URL that must be known before the server starts). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort } from "./free-port.js";
 
 export class ServerProcess {
   readonly child: ChildProcessWithoutNullStreams;

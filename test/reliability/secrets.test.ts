@@ -11,7 +11,8 @@ import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildDockerArchive, buildOciLayout } from "../helpers/image-builder.js";
-import { freePort, startWorld, type ProcessRun, type World } from "./world.js";
+import { freePort } from "../helpers/free-port.js";
+import { startWorld, type ProcessRun, type World } from "./world.js";
 
 const SECRETS = {
   awsSecret: "rAaSpLaNtEdAwSsEcReT0123456789abcdefGHIJ",

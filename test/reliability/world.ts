@@ -7,10 +7,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { cliEnv, stopBackgroundServer } from "../helpers/cli.js";
+import { freePort } from "../helpers/free-port.js";
 import { startFaultProxy, type FaultProxy, type FaultProxyOptions } from "../helpers/fault-proxy.js";
 import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 
@@ -64,18 +64,6 @@ export function assertBuilt(): void {
   }
 }
 
-/**
- * A port nobody listens on now. raas allocates registry ports by probing from 5000, which races
- * when several test files run setup at once; each world names its own port instead.
- */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolvePromise) => server.listen(0, "127.0.0.1", resolvePromise));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolvePromise) => server.close(resolvePromise));
-  return port;
-}
-
 export async function startWorld(options: WorldOptions = {}): Promise<World> {
   assertBuilt();
   const isv = options.isv ?? "rel";
@@ -83,6 +71,8 @@ export async function startWorld(options: WorldOptions = {}): Promise<World> {
   const work = await mkdtemp(join(tmpdir(), "raas-rel-"));
   const s3 = await startS3rver({ buckets: [bucket] });
   const proxy = await startFaultProxy({ target: s3.endpoint, ...options.proxy });
+  // raas allocates registry ports by probing from 5000, which races when several test files run
+  // setup at once; each world names its own port instead.
   const port = await freePort();
   // Killed runs leave their private app clones behind: keep them inside the work dir.
   const tmp = join(work, "tmp");

@@ -13,7 +13,7 @@ import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blobKey } from "../../src/crane/keys.js";
 import { S3Store } from "../../src/storage/s3.js";
-import { cliEnv, runCli } from "../helpers/cli.js";
+import { cliEnv, reservePort, runCli } from "../helpers/cli.js";
 import { gitOut } from "../helpers/git.js";
 import { buildDockerArchive, type BuiltImage } from "../helpers/image-builder.js";
 import { s3RaasConfig, startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
@@ -52,6 +52,7 @@ describe("setup and status on the local platform with S3 storage", () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "raas-setup-status-"));
     env = cliEnv(join(work, "home"));
+    await reservePort(join(work, "home", "raas"), ISV);
     s3 = await startS3rver();
     store = new S3Store({ bucket: BUCKET, endpoint: s3.endpoint, credentials: s3.credentials });
     await writeFile(
