@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BodyTooLargeError, readCapped, textCapped } from "./http-body.js";
+import { BodyTooLargeError, bodyChunks, readCapped, textCapped } from "./http-body.js";
 
 /** A response whose body streams `chunks` chunks of `size` bytes, counting how many were pulled. */
 function streamed(chunks: number, size: number, headers: Record<string, string> = {}) {
@@ -44,5 +44,34 @@ describe("readCapped with a stall bound", () => {
     await expect(readCapped(new Response(body), 1024, { stallMs: 100 })).rejects.toThrow(
       "the response sent nothing for 0.1 s",
     );
+  });
+});
+
+describe("bodyChunks", () => {
+  it("counts only the wait for the peer: a slow consumer of a live body is not a stall", async () => {
+    const { res } = streamed(4, 8);
+    const seen: number[] = [];
+    for await (const chunk of bodyChunks(res, { stallMs: 50 })) {
+      seen.push(chunk.length);
+      await new Promise((resolve) => setTimeout(resolve, 120)); // longer than the bound
+    }
+    expect(seen).toEqual([8, 8, 8, 8]);
+  });
+
+  it("cancels the body when the consumer stops early", async () => {
+    let cancelled = false;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(16));
+      },
+      cancel() {
+        cancelled = true;
+      },
+    });
+    for await (const chunk of bodyChunks(new Response(body))) {
+      expect(chunk.length).toBe(16);
+      break;
+    }
+    expect(cancelled).toBe(true);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Reading an HTTP answer from a server raas does not control (a vendor location, a search
  * backend, the OpenShift API, a registry being checked): never more than a stated number of
- * bytes, whatever the server declares or keeps sending. Used by the CLI and the registry alike.
+ * bytes, whatever the server declares or keeps sending, and (with `stallMs`) never waiting without
+ * end for the next byte. Used by the CLI and the registry alike; the one stall bound of raas.
  */
 
 export class BodyTooLargeError extends Error {
@@ -33,18 +34,35 @@ export async function readCapped(res: Response, limit: number, options: CapOptio
   }
   const chunks: Buffer[] = [];
   let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await nextChunk(reader, options.stallMs);
-    if (done) break;
+  for await (const value of bodyChunks(res, options)) {
     total += value.length;
-    if (total > limit) {
-      await reader.cancel();
-      throw new BodyTooLargeError(limit);
-    }
+    if (total > limit) throw new BodyTooLargeError(limit); // leaving the loop cancels the body
     chunks.push(Buffer.from(value));
   }
   return Buffer.concat(chunks);
+}
+
+/**
+ * The body of `res` chunk by chunk, for a reader that streams it (`Readable.from(bodyChunks(res))`).
+ * With `stallMs`, BodyStalledError when no chunk arrives for that long; only the wait for the peer
+ * counts, not the time the consumer takes. Stopping early (an error, a break) cancels the body.
+ */
+export async function* bodyChunks(res: Response, options: CapOptions = {}): AsyncGenerator<Uint8Array> {
+  if (res.body === null) return;
+  const reader = res.body.getReader();
+  let finished = false;
+  try {
+    for (;;) {
+      const { done, value } = await nextChunk(reader, options.stallMs);
+      if (done) {
+        finished = true;
+        return;
+      }
+      yield value;
+    }
+  } finally {
+    if (!finished) await reader.cancel().catch(() => undefined);
+  }
 }
 
 async function nextChunk(

@@ -40,6 +40,11 @@ describe("vendor fetches are bounded", () => {
         res.write(small.subarray(0, 4)); // then nothing, forever
         return;
       }
+      if (req.url === "/stall/json") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.write('{"id": '); // then nothing, forever
+        return;
+      }
       res.statusCode = 404;
       res.end();
     });
@@ -75,5 +80,11 @@ describe("vendor fetches are bounded", () => {
     await expect(
       fetchLayerDescriptor(`${base}/stall/layer`, { maxInflated: MiB, stallMs: 300 }),
     ).rejects.toThrow(/vendor layer .*\/stall\/layer .*sent nothing for 0.3 s/);
+  });
+
+  it("gives up on an image json whose body stalls, by the same bound", async () => {
+    await expect(fetchImageJson(`${base}/stall/json`, { stallMs: 300 })).rejects.toThrow(
+      /vendor image json .*\/stall\/json: the response sent nothing for 0.3 s/,
+    );
   });
 });

@@ -1,6 +1,5 @@
-import { Readable, Transform } from "node:stream";
-import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { textCapped } from "../adapters/http-body.js";
+import { Readable } from "node:stream";
+import { BodyStalledError, bodyChunks, textCapped } from "../adapters/http-body.js";
 import { UserError } from "../errors.js";
 import { tooDeep } from "../image/json-depth.js";
 import { isJsonObject } from "../image/records.js";
@@ -10,32 +9,6 @@ const HEADERS_TIMEOUT_MS = 30_000;
 /** A vendor body that sends nothing for this long is given up on (a stalled or trickling peer). */
 const STALL_TIMEOUT_MS = 60_000;
 const JSON_LIMIT = 1024 * 1024;
-
-/** Passes bytes through, failing the stream when none arrive for `ms`. */
-function stallGuard(ms: number, what: string): Transform {
-  let timer: NodeJS.Timeout | undefined;
-  const guard = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      arm();
-      done(null, chunk);
-    },
-    flush(done) {
-      clearTimeout(timer);
-      done();
-    },
-    destroy(err, done) {
-      clearTimeout(timer);
-      done(err);
-    },
-  });
-  function arm(): void {
-    clearTimeout(timer);
-    timer = setTimeout(() => guard.destroy(new Error(`${what} sent nothing for ${ms / 1000} s`)), ms);
-    timer.unref();
-  }
-  arm();
-  return guard;
-}
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
@@ -72,11 +45,16 @@ export async function fetchLayerDescriptor(
   { maxInflated, stallMs = STALL_TIMEOUT_MS }: { maxInflated: number; stallMs?: number },
 ): Promise<LayerDescriptor> {
   const res = await get(url, "layer");
-  const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+  const body = Readable.from(bodyChunks(res, { stallMs }), { objectMode: false });
   try {
-    return await describeGzip(body.pipe(stallGuard(stallMs, `vendor layer ${url}`)), maxInflated);
+    return await describeGzip(body, maxInflated);
   } catch (err) {
     body.destroy();
+    if (err instanceof BodyStalledError) {
+      throw new UserError(`vendor layer ${url} sent nothing for ${err.ms / 1000} s`, {
+        hint: "Check that the vendor location is alive; raas gives up on a body that stalls.",
+      });
+    }
     if (err instanceof InflateLimitError) {
       throw new UserError(
         `vendor layer ${url} inflates to more than ${maxInflated} bytes, the limit for describing a vendor layer`,
