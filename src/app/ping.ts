@@ -1,6 +1,7 @@
 /**
  * Health checks of a running registry app: GET /v1/_ping must say `true`, GET /v2/ must be 200
- * (or 401 with a Bearer challenge, when the registry requires a login).
+ * (or 401 with a Bearer challenge, when the registry requires a login), and GET /readyz names
+ * whose registry it is. One probe for setup's wait and for `raas status` (which adds its messages).
  */
 import { readFile } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -13,6 +14,46 @@ const defaultFetch: RegistryFetch = (url, init) => fetch(url, init);
 
 /** A ping or /readyz answer is a few bytes; a server that sends more is not a raas registry. */
 const SMALL_BODY = 64 * 1024;
+
+/** One GET of the probe, with the caller's timeout, trust and logging. */
+export type ProbeGet = (url: string) => Promise<Response>;
+
+/** What a registry answered to the health probe. */
+export interface ProbeAnswer {
+  /** GET /v1/_ping: its status and body (trimmed, at most SMALL_BODY bytes read). */
+  ping: { status: number; body: string };
+  /** GET /v2/: its status, and whether it asked for a login (which is healthy). */
+  v2: { status: number; asksForLogin: boolean };
+  /** undefined when healthy, otherwise what is wrong. */
+  problem: string | undefined;
+}
+
+/** A registry with `[auth]` asking for a login: 401 with a Bearer challenge. */
+export function isLoginChallenge(status: number, wwwAuthenticate: string | null | undefined): boolean {
+  return status === 401 && /^Bearer /i.test(wwwAuthenticate ?? "");
+}
+
+/** GET /v1/_ping and /v2/ under `base`; throws when nothing answers. */
+export async function probeRegistry(base: string, get: ProbeGet): Promise<ProbeAnswer> {
+  const ping = await get(`${base}/v1/_ping`);
+  const body = (await textCapped(ping, SMALL_BODY)).trim();
+  const v2 = await get(`${base}/v2/`);
+  await discardBody(v2);
+  const asksForLogin = isLoginChallenge(v2.status, v2.headers.get("www-authenticate"));
+  let problem: string | undefined;
+  if (ping.status !== 200 || body !== "true") {
+    problem = `GET /v1/_ping answered ${ping.status} ${body.slice(0, 80)}`;
+  } else if (v2.status !== 200 && !asksForLogin) {
+    problem = `GET /v2/ answered ${v2.status}`;
+  }
+  return { ping: { status: ping.status, body }, v2: { status: v2.status, asksForLogin }, problem };
+}
+
+/** The ISV the registry under `base` says it serves (GET /readyz); throws when nothing answers. */
+export async function identityAt(base: string, get: ProbeGet): Promise<string | undefined> {
+  return identityFrom(await textCapped(await get(`${base}/readyz`), SMALL_BODY));
+}
+
 /** undefined when healthy, otherwise what is wrong. */
 export async function pingProblem(
   url: string,
@@ -29,20 +70,8 @@ export async function pingProblem(
 
 async function probe(base: string, timeoutMs: number, fetcher: RegistryFetch): Promise<string | undefined> {
   try {
-    const ping = await fetcher(`${base}/v1/_ping`, {
-      signal: AbortSignal.timeout(timeoutMs),
-      redirect: "manual",
-    });
-    const body = (await textCapped(ping, SMALL_BODY)).trim();
-    if (ping.status !== 200 || body !== "true") {
-      return `GET /v1/_ping answered ${ping.status} ${body.slice(0, 80)}`;
-    }
-    const v2 = await fetcher(`${base}/v2/`, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
-    await discardBody(v2);
-    // A registry that requires a login ([auth]) answers 401 with its token realm: that is healthy.
-    const challenge = v2.status === 401 && /^Bearer /i.test(v2.headers.get("www-authenticate") ?? "");
-    if (v2.status !== 200 && !challenge) return `GET /v2/ answered ${v2.status}`;
-    return undefined;
+    const get = (url: string) => fetcher(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
+    return (await probeRegistry(base, get)).problem;
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
     return errorMessage(cause instanceof Error ? cause : err);
@@ -111,15 +140,13 @@ export async function registryIdentity(
   timeoutMs = 2000,
   fetcher: RegistryFetch = defaultFetch,
 ): Promise<string | undefined> {
-  const response = await fetcher(`${url.replace(/\/+$/, "")}/readyz`, {
-    signal: AbortSignal.timeout(timeoutMs),
-    redirect: "manual",
-  });
-  return identityFrom(await textCapped(response, SMALL_BODY));
+  return identityAt(url.replace(/\/+$/, ""), (target) =>
+    fetcher(target, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" }),
+  );
 }
 
 /** The `isv` of a /readyz body, if it names one. */
-export function identityFrom(text: string): string | undefined {
+function identityFrom(text: string): string | undefined {
   try {
     const body: unknown = JSON.parse(text);
     const isv = isJsonObject(body) ? body.isv : undefined;

@@ -2,7 +2,7 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import * as v from "valibot";
-import { identityFrom } from "../app/ping.js";
+import { identityAt, isLoginChallenge, probeRegistry } from "../app/ping.js";
 import type { RegistryClient, RegistryFetch } from "../app/registry-http.js";
 import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
@@ -59,14 +59,12 @@ const TLS_PROBLEM = /^(CERT_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|ERR_TLS_CERT|ER
 
 /** A registry with `[auth]` asking for a login: what this check cannot see without one. */
 const asksForLogin = (response: Response | HeadAnswer | undefined) =>
-  response?.status === 401 &&
-  /^Bearer /i.test(
-    ("header" in response ? response.header("www-authenticate") : response.headers.get("www-authenticate")) ??
-      "",
+  response !== undefined &&
+  isLoginChallenge(
+    response.status,
+    "header" in response ? response.header("www-authenticate") : response.headers.get("www-authenticate"),
   );
 
-/** A ping or /readyz answer is a few bytes; a registry that sends more is not one. */
-const SMALL_BODY = 64 * 1024;
 /** One page of /v2/_catalog (the server pages at 1,000 names of at most 255 bytes). */
 const CATALOG_PAGE_BODY = 16 * 1024 * 1024;
 /**
@@ -82,21 +80,17 @@ export async function checkApp(
   const { log } = http;
   const get = (url: string) => timedFetch(url, { redirect: "manual" }, log, http.client.fetch);
   try {
-    const ping = await get(`${appUrl}/v1/_ping`);
-    const body = (await textCapped(ping, SMALL_BODY)).trim();
-    const v2 = await get(`${appUrl}/v2/`);
-    await discardBody(v2);
     // With [auth], /v2/ asks for a login (401 and a Bearer challenge): the app is up.
-    if (ping.status !== 200 || body !== "true" || (v2.status !== 200 && !asksForLogin(v2))) {
+    const { ping, v2, problem } = await probeRegistry(appUrl, get);
+    if (problem !== undefined) {
       checks.fail(
         "registry app",
-        `${appUrl}/v1/_ping answered ${ping.status} ${JSON.stringify(body.slice(0, 40))}, /v2/ answered ${v2.status}`,
+        `${appUrl}/v1/_ping answered ${ping.status} ${JSON.stringify(ping.body.slice(0, 40))}, /v2/ answered ${v2.status}`,
         `check the app's logs; \`raas setup ${isv}\` redeploys it`,
       );
       return false;
     }
-    const ready = await get(`${appUrl}/readyz`);
-    const identity = identityFrom(await textCapped(ready, SMALL_BODY));
+    const identity = await identityAt(appUrl, get);
     if (identity === undefined) {
       checks.warn(
         "registry app",
