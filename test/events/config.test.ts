@@ -1,10 +1,14 @@
+/**
+ * Event endpoints from raas.cfg (config) through registry.conf (app) to the registry server
+ * (server): a test across those folders lives here, not in src/events/, which they all import.
+ */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { registryConf } from "../app/registry-conf.js";
-import { loadConfig, resolveIsv } from "../config/index.js";
-import { loadServerConfig } from "../server/config.js";
+import { registryConf } from "../../src/app/registry-conf.js";
+import { loadConfig, resolveIsv } from "../../src/config/index.js";
+import { loadServerConfig } from "../../src/server/config.js";
 
 const dirs: string[] = [];
 afterEach(async () => {
