@@ -5,88 +5,28 @@
  * grace window), that --dry-run deletes nothing, and that it refuses unsafe input.
  */
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { GitAppRepository } from "../../src/app/app-transaction.js";
 import { deleteImage } from "../../src/commands/delete.js";
 import { gc, readGcRecord } from "../../src/commands/gc.js";
-import { push } from "../../src/commands/push.js";
 import type { AppRepository } from "../../src/app/app-repository.js";
-import { stubPlatform } from "../helpers/platform.js";
 import { sha256Digest } from "../../src/image/digest.js";
 import { blobKey } from "../../src/crane/keys.js";
 import { LocalStore } from "../../src/storage/local.js";
-import { S3Store } from "../../src/storage/s3.js";
-import type { BlobStore } from "../../src/storage/types.js";
 import { RecordingReporter } from "../../src/ui/reporter.js";
-import { pushFiles, tempDir, tempGitRemote } from "../helpers/git.js";
+import { pushFiles, tempGitRemote } from "../helpers/git.js";
 import { buildDockerArchive, type BuiltImage } from "../helpers/image-builder.js";
-import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
+import { bothStores, lifecycleWorld, pushInProcess, storeKeys } from "../helpers/lifecycle-world.js";
 
 const HOUR = 3_600_000;
 const ISV = "gct";
-let s3: RunningS3rver;
-let bucket = 0;
-
-beforeAll(async () => {
-  s3 = await startS3rver();
-});
-afterAll(async () => {
-  await s3.stop();
-});
-
-const stores: [string, (dir: string) => Promise<BlobStore>][] = [
-  ["local storage", (dir) => Promise.resolve(new LocalStore(join(dir, "store")))],
-  [
-    "S3 (s3rver)",
-    async () => {
-      bucket += 1;
-      const store = new S3Store({
-        bucket: `gc-${bucket}`,
-        endpoint: s3.endpoint,
-        credentials: s3.credentials,
-        maxAttempts: 2,
-      });
-      await store.createBucket();
-      return store;
-    },
-  ],
-];
-
-async function keys(store: BlobStore): Promise<string[]> {
-  const out: string[] = [];
-  for await (const object of store.list("")) out.push(object.key);
-  return out.sort();
-}
+const stores = bothStores("gc");
 
 describe.each(stores)("gc on %s", (_label, openStore) => {
   async function world() {
-    const dir = await tempDir("raas-gc-");
-    const store = await openStore(dir);
-    const { remote } = await tempGitRemote();
-    const reporter = new RecordingReporter();
-    const ctx = { cwd: dir, env: {}, reporter };
-    const app = (): GitAppRepository => new GitAppRepository({ remote, branch: "main", reporter });
-    const withApp = async <T>(use: (a: AppRepository) => Promise<T>): Promise<T> => {
-      const a = app();
-      try {
-        return await use(a);
-      } finally {
-        await a.close();
-      }
-    };
-    const pushImage = (image: BuiltImage) =>
-      withApp((a) =>
-        push({ isv: ISV, image: image.path, wait: false, timeoutSeconds: 5 }, ctx, {
-          store,
-          app: a,
-          repositoryUrl: (r) => `https://storage.invalid/${r}/`,
-          registryHost: "registry.invalid",
-          platform: stubPlatform("http://127.0.0.1:9"),
-          maskLayers: [],
-          publicRead: false,
-          concurrency: 2,
-        }),
-      );
+    const base = await lifecycleWorld(ISV, openStore, "raas-gc-");
+    const { dir, store, remote, ctx, withApp } = base;
+    const pushImage = (image: BuiltImage) => base.pushImage(image.path);
     const del = (reference: string, dryRun = false) =>
       withApp((a) =>
         deleteImage({ isv: ISV, reference, dryRun, wait: false, timeoutSeconds: 5 }, ctx, {
@@ -131,11 +71,11 @@ describe.each(stores)("gc on %s", (_label, openStore) => {
     expect(deleted.deleted.unreferencedBlobs).toBe(1);
     const gone = await w.del("acme/tools:1");
     expect(gone.deleted.repositoryRemoved).toBe(true);
-    const before = await keys(w.store);
+    const before = await storeKeys(w.store);
 
     // Two hours on, everything is older than a one-hour grace; the deletions are outside the window.
     const dry = await w.collect({ dryRun: true, at: 2 * HOUR });
-    expect(await keys(w.store)).toEqual(before);
+    expect(await storeKeys(w.store)).toEqual(before);
     expect(await readGcRecord(w.store)).toBeUndefined();
     const expected = [
       blobKey("acme-app", a.manifests[0]?.config.digest ?? sha256Digest("")),
@@ -150,7 +90,7 @@ describe.each(stores)("gc on %s", (_label, openStore) => {
     expect(run.gc.freed.count).toBe(expected.length);
     expect(run.gc.freed.bytes).toBe(dry.gc.freed.bytes);
     expect(run.gc.freed.bytes).toBeGreaterThan(1024);
-    expect(await keys(w.store)).toEqual(
+    expect(await storeKeys(w.store)).toEqual(
       [...before.filter((k) => !expected.includes(k)), ".raas-gc/last.json"].sort(),
     );
     // Image b, untouched, still has every object it needs.
@@ -239,20 +179,7 @@ describe.each(stores)("gc on %s", (_label, openStore) => {
       },
     };
     try {
-      await push(
-        { isv: ISV, image: a.path, wait: false, timeoutSeconds: 5 },
-        { cwd: w.dir, env: {}, reporter },
-        {
-          store: w.store,
-          app: racing,
-          repositoryUrl: (r) => `https://storage.invalid/${r}/`,
-          registryHost: "registry.invalid",
-          platform: stubPlatform("http://127.0.0.1:9"),
-          maskLayers: [],
-          publicRead: false,
-          concurrency: 2,
-        },
-      );
+      await pushInProcess(ISV, a.path, { cwd: w.dir, env: {}, reporter }, w.store, racing);
     } finally {
       await real.close();
     }
@@ -271,20 +198,7 @@ describe.each(stores)("gc on %s", (_label, openStore) => {
     const b = await buildDockerArchive(join(w.dir, "b.tar"), { name: "acme/app", tag: "2.0", layers: 1 });
     const app = prodApp();
     try {
-      await push(
-        { isv: ISV, image: b.path, wait: false, timeoutSeconds: 5 },
-        { cwd: w.dir, env: {}, reporter },
-        {
-          store: w.store,
-          app,
-          repositoryUrl: (r) => `https://storage.invalid/${r}/`,
-          registryHost: "registry.invalid",
-          platform: stubPlatform("http://127.0.0.1:9"),
-          maskLayers: [],
-          publicRead: false,
-          concurrency: 2,
-        },
-      );
+      await pushInProcess(ISV, b.path, { cwd: w.dir, env: {}, reporter }, w.store, app);
     } finally {
       await app.close();
     }

@@ -7,10 +7,8 @@
  */
 import { join } from "node:path";
 import { Readable } from "node:stream";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GitAppRepository } from "../../src/app/app-transaction.js";
+import { describe, expect, it } from "vitest";
 import { gc } from "../../src/commands/gc.js";
-import { push } from "../../src/commands/push.js";
 import { applyRetention } from "../../src/commands/retention.js";
 import type { RetentionRule } from "../../src/config/retention.js";
 import type { RegistryEvent } from "../../src/events/envelope.js";
@@ -18,54 +16,18 @@ import { OUTBOX_PREFIX } from "../../src/events/outbox.js";
 import { recordEvents } from "../../src/events/push-events.js";
 import { UploadSessions } from "../../src/server/upload-sessions.js";
 import { PullCounter } from "../../src/stats/counters.js";
-import { LocalStore } from "../../src/storage/local.js";
-import { S3Store } from "../../src/storage/s3.js";
 import type { BlobStore } from "../../src/storage/types.js";
-import { RecordingReporter } from "../../src/ui/reporter.js";
-import { gitOut, tempDir, tempGitRemote } from "../helpers/git.js";
-import { stubPlatform } from "../helpers/platform.js";
+import { gitOut } from "../helpers/git.js";
 import { buildDockerArchive } from "../helpers/image-builder.js";
-import { startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
+import { bothStores, lifecycleWorld, storeKeys } from "../helpers/lifecycle-world.js";
 
 const HOUR = 3_600_000;
 const ISV = "ret";
-let s3: RunningS3rver;
-let bucket = 0;
-
-beforeAll(async () => {
-  s3 = await startS3rver();
-});
-afterAll(async () => {
-  await s3.stop();
-});
-
-const stores: [string, (dir: string) => Promise<BlobStore>][] = [
-  ["local storage", (dir) => Promise.resolve(new LocalStore(join(dir, "store")))],
-  [
-    "S3 (s3rver)",
-    async () => {
-      bucket += 1;
-      const store = new S3Store({
-        bucket: `ret-${bucket}`,
-        endpoint: s3.endpoint,
-        credentials: s3.credentials,
-        maxAttempts: 2,
-      });
-      await store.createBucket();
-      return store;
-    },
-  ],
-];
-
-async function keys(store: BlobStore, prefix = ""): Promise<string[]> {
-  const out: string[] = [];
-  for await (const object of store.list(prefix)) out.push(object.key);
-  return out.sort();
-}
+const stores = bothStores("ret");
 
 async function outboxEvents(store: BlobStore): Promise<RegistryEvent[]> {
   const events: RegistryEvent[] = [];
-  for (const key of await keys(store, OUTBOX_PREFIX)) {
+  for (const key of await storeKeys(store, OUTBOX_PREFIX)) {
     events.push(
       ...(JSON.parse((await store.getBuffer(key)).toString("utf8")) as { events: RegistryEvent[] }).events,
     );
@@ -75,20 +37,8 @@ async function outboxEvents(store: BlobStore): Promise<RegistryEvent[]> {
 
 describe.each(stores)("retention and upload sessions on %s", (_label, openStore) => {
   async function world() {
-    const dir = await tempDir("raas-ret-");
-    const store = await openStore(dir);
-    const { remote } = await tempGitRemote();
-    const reporter = new RecordingReporter();
-    const ctx = { cwd: dir, env: {}, reporter };
-    const app = () => new GitAppRepository({ remote, branch: "main", reporter });
-    const use = async <T>(work: (a: GitAppRepository) => Promise<T>): Promise<T> => {
-      const a = app();
-      try {
-        return await work(a);
-      } finally {
-        await a.close();
-      }
-    };
+    const base = await lifecycleWorld(ISV, openStore, "raas-ret-");
+    const { dir, store, remote, ctx, withApp: use } = base;
     const pushTag = async (name: string, tag: string) => {
       const image = await buildDockerArchive(join(dir, `${name.replace("/", "-")}-${tag}.tar`), {
         name,
@@ -96,18 +46,7 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
         layers: 1,
         layerSize: 1000 + tag.length,
       });
-      await use((a) =>
-        push({ isv: ISV, image: image.path, wait: false, timeoutSeconds: 5 }, ctx, {
-          store,
-          app: a,
-          repositoryUrl: (r) => `https://storage.invalid/${r}/`,
-          registryHost: "registry.invalid",
-          platform: stubPlatform("http://127.0.0.1:9"),
-          maskLayers: [],
-          publicRead: false,
-          concurrency: 2,
-        }),
-      );
+      await base.pushImage(image.path);
     };
     const retention = (rules: RetentionRule[], dryRun: boolean) =>
       use((a) =>
@@ -201,11 +140,12 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
     const state = await sessions.current(idle, "acme-app");
     if (state === undefined) throw new Error("no session state");
     await sessions.append(idle, state, Readable.from([Buffer.from("abandoned half of a layer")]));
-    const idleKeys = await keys(w.store, `.raas-uploads/${idle}/`);
+    const idleKeys = await storeKeys(w.store, `.raas-uploads/${idle}/`);
     expect(idleKeys).toHaveLength(3); // two states and one part
     const stray = ".raas-uploads/not-a-session/readme";
     await w.store.put(stray, Buffer.from("not ours"));
-    const collect = (options: { at: number; uploadAgeMs?: number; dryRun?: boolean }) =>
+    /** `at`: how far from now gc's clock runs; `clock`: the time it reads instead. */
+    const collect = (options: { at: number; clock?: number; uploadAgeMs?: number; dryRun?: boolean }) =>
       w.use((a) =>
         gc(
           {
@@ -216,25 +156,32 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
             ...(options.uploadAgeMs === undefined ? {} : { uploadAgeMs: options.uploadAgeMs }),
           },
           w.ctx,
-          { store: w.store, apps: [a], now: () => new Date(Date.now() + options.at) },
+          { store: w.store, apps: [a], now: () => new Date(options.clock ?? Date.now() + options.at) },
         ),
       );
 
     // Far past the grace period, GC alone leaves every upload object alone.
     const plain = await collect({ at: 48 * HOUR });
     expect(plain.gc.uploads).toBeUndefined();
-    expect(await keys(w.store, ".raas-uploads/")).toEqual([...idleKeys, stray].sort());
+    expect(await storeKeys(w.store, ".raas-uploads/")).toEqual([...idleKeys, stray].sort());
 
     await new Promise((r) => setTimeout(r, 2500));
     const active = await sessions.start("acme-app", new Date());
-    const dry = await collect({ at: 0, uploadAgeMs: 2000, dryRun: true });
+    // GC's clock one second after the active session's last write (storage dates are whole
+    // seconds): the idle session is then at least 2.5 s old, the active one 1 s, however long
+    // gc takes to clone and mark on a loaded machine.
+    const [activeKey = ""] = await storeKeys(w.store, `.raas-uploads/${active}/`);
+    const activeAt = (await w.store.head(activeKey))?.lastModified?.getTime();
+    if (activeAt === undefined) throw new Error("no date on the active session's state");
+    const clock = activeAt + 1000;
+    const dry = await collect({ at: 0, clock, uploadAgeMs: 2000, dryRun: true });
     expect(dry.gc.uploads).toMatchObject({ sessions: 1, objects: 3, active: 1 });
-    expect(await keys(w.store, ".raas-uploads/")).toHaveLength(5);
+    expect(await storeKeys(w.store, ".raas-uploads/")).toHaveLength(5);
 
-    const swept = await collect({ at: 0, uploadAgeMs: 2000 });
+    const swept = await collect({ at: 0, clock, uploadAgeMs: 2000 });
     expect(swept.gc.uploads).toMatchObject({ sessions: 1, objects: 3, active: 1 });
     expect(swept.gc.uploads?.bytes).toBeGreaterThan(0);
-    const left = await keys(w.store, ".raas-uploads/");
+    const left = await storeKeys(w.store, ".raas-uploads/");
     expect(left.filter((k) => k.includes(idle))).toEqual([]);
     expect(left).toContain(stray);
     expect(await sessions.current(active, "acme-app")).toBeDefined();
