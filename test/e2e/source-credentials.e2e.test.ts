@@ -5,12 +5,17 @@
  * in docker's config.json, as `docker login` with a credential store would leave it.
  */
 import { execFile } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
+import {
+  type HelperAnswers,
+  writeCredentialHelper,
+  writeDockerConfig,
+} from "../helpers/docker-credentials.js";
 import { seed, startDockerRegistry, type RunningRegistry } from "../helpers/docker-registry.js";
 import { buildOciLayout } from "../helpers/image-builder.js";
 
@@ -41,36 +46,9 @@ describe("credential helpers against a registry with HTTP Basic auth", () => {
   const raas = (...args: string[]) =>
     runCli(args, { cwd: work, env: cliEnv(home, { PATH: `${bin}:${process.env.PATH ?? ""}` }) });
 
-  /** Writes `docker-credential-<name>` answering `answers[server]`, else "not found"; it logs each call. */
-  async function helper(name: string, answers: Record<string, { Username: string; Secret: string }>) {
-    const file = join(bin, `docker-credential-${name}`);
-    await writeFile(
-      file,
-      [
-        `#!${process.execPath}`,
-        'const fs = require("node:fs");',
-        `const answers = ${JSON.stringify(answers)};`,
-        "let server = '';",
-        "process.stdin.on('data', (c) => (server += c));",
-        "process.stdin.on('end', () => {",
-        `  fs.appendFileSync(${JSON.stringify(join(bin, `${name}.log`))}, process.argv[2] + " " + server + "\\n");`,
-        "  const found = answers[server.trim()];",
-        "  if (found === undefined) {",
-        "    process.stdout.write('credentials not found in native keychain\\n');",
-        "    process.exit(1);",
-        "  }",
-        "  process.stdout.write(JSON.stringify({ ServerURL: server, ...found }));",
-        "});",
-        "",
-      ].join("\n"),
-    );
-    await chmod(file, 0o755);
-  }
+  const helper = (name: string, answers: HelperAnswers) => writeCredentialHelper(bin, name, answers);
 
-  const dockerConfig = async (doc: unknown) => {
-    await mkdir(join(home, ".docker"), { recursive: true });
-    await writeFile(join(home, ".docker", "config.json"), JSON.stringify(doc));
-  };
+  const dockerConfig = (doc: unknown) => writeDockerConfig(home, doc);
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "raas-source-creds-"));

@@ -8,7 +8,7 @@
  * upstream issued to a `docker login`-style client) that the helper hands out.
  */
 import { execFile } from "node:child_process";
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -16,6 +16,11 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDocument } from "yaml";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
+import {
+  type HelperAnswers,
+  writeCredentialHelper,
+  writeDockerConfig,
+} from "../helpers/docker-credentials.js";
 import { gitOut } from "../helpers/git.js";
 import { buildOciLayout } from "../helpers/image-builder.js";
 
@@ -76,36 +81,9 @@ describe("a raas registry with auth as the upstream", () => {
     return JSON.parse(result.stdout) as T;
   };
 
-  /** `docker-credential-<name>`: answers `answers[server]` or "credentials not found", and logs. */
-  async function helper(name: string, answers: Record<string, { Username: string; Secret: string }>) {
-    const file = join(bin, `docker-credential-${name}`);
-    await writeFile(
-      file,
-      [
-        `#!${process.execPath}`,
-        'const fs = require("node:fs");',
-        `const answers = ${JSON.stringify(answers)};`,
-        "let server = '';",
-        "process.stdin.on('data', (c) => (server += c));",
-        "process.stdin.on('end', () => {",
-        `  fs.appendFileSync(${JSON.stringify(join(bin, `${name}.log`))}, process.argv[2] + " " + server + "\\n");`,
-        "  const found = answers[server.trim()];",
-        "  if (process.argv[2] !== 'get' || found === undefined) {",
-        "    process.stdout.write('credentials not found in native keychain\\n');",
-        "    process.exit(1);",
-        "  }",
-        "  process.stdout.write(JSON.stringify({ ServerURL: server, ...found }));",
-        "});",
-        "",
-      ].join("\n"),
-    );
-    await chmod(file, 0o755);
-  }
+  const helper = (name: string, answers: HelperAnswers) => writeCredentialHelper(bin, name, answers);
 
-  const dockerConfig = async (doc: unknown) => {
-    await mkdir(join(downHome, ".docker"), { recursive: true });
-    await writeFile(join(downHome, ".docker", "config.json"), JSON.stringify(doc));
-  };
+  const dockerConfig = (doc: unknown) => writeDockerConfig(downHome, doc);
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "raas-raas-upstream-"));
