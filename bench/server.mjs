@@ -2,8 +2,11 @@
 // reference registry) and a static nginx (the ceiling), all on loopback, in the same run, with
 // the same image: manifest GET by tag, and blob GET answered with a redirect. raas with all its
 // workers against nginx with `worker_processes auto`, then both limited to one worker. wrk, 64
-// connections, BENCH_SECONDS (default 10) per measurement. The title states the machine, its
-// load before and after, and the date. See bench/README.md.
+// connections, BENCH_SECONDS (default 10) per measurement, BENCH_ROUNDS (default 1) alternated
+// rounds of the raas/nginx pairs. Each row also gives the CPU time the server's processes spent
+// per request. BENCH_COMPARE_ROOT=<another built checkout> also runs that checkout's server
+// bundle (1 worker), alternated with this one's. The title states the machine, its load before and after, and the date. See
+// bench/README.md.
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
@@ -17,20 +20,23 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
 const seconds = Number(process.env.BENCH_SECONDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 1));
+/** Another built checkout whose server bundle is measured too (1 worker), alternated with this one. */
+const compareRoot = process.env.BENCH_COMPARE_ROOT;
 const S2 = "application/vnd.docker.distribution.manifest.v2+json";
 
 /** The raas server with `workers` worker processes ("auto": one per usable CPU). */
-function startRaas(work, conf, label, workers = "auto") {
+function startRaas(work, conf, label, workers = "auto", from = root) {
   return freePort().then(async (port) => {
     const proc = startProcess(
       process.execPath,
-      serverBundleArgs(root, conf, port),
+      serverBundleArgs(from, conf, port),
       path.join(work, `${label}.log`),
       { env: { ...process.env, RAAS_WORKERS: String(workers) } },
     );
     const url = `http://127.0.0.1:${port}`;
     await waitFor(`${url}/readyz`, { expect: 200, what: `raas registry (${label})` });
-    return { url, stop: () => proc.stop() };
+    return { url, pid: proc.child.pid, stop: () => proc.stop() };
   });
 }
 
@@ -61,7 +67,7 @@ async function startDistribution(work) {
   const proc = startProcess("/usr/bin/docker-registry", ["serve", conf], path.join(work, "distribution.log"));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, { expect: 200, what: "distribution" });
-  return { url, stop: () => proc.stop() };
+  return { url, pid: proc.child.pid, stop: () => proc.stop() };
 }
 
 async function startNginx(work, manifest, workers = "auto") {
@@ -92,7 +98,7 @@ async function startNginx(work, manifest, workers = "auto") {
   const proc = startProcess("/usr/sbin/nginx", ["-p", prefix, "-c", conf], path.join(prefix, "nginx.out"));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/manifest`, { expect: 200, what: "nginx" });
-  return { url, stop: () => proc.stop() };
+  return { url, pid: proc.child.pid, stop: () => proc.stop() };
 }
 
 async function check(url, headers, status, digest) {
@@ -105,8 +111,28 @@ async function check(url, headers, status, digest) {
 }
 
 const fmt = (r) => `${Math.round(r.rps).toLocaleString("en-US")} req/s`;
+/** User + system CPU microseconds the server's processes spent per request (NaN without /proc). */
+const cpuUs = (r) => (r?.cpu === undefined ? Number.NaN : r.cpu.userUs + r.cpu.systemUs);
+const cpuText = (r) =>
+  r.cpu === undefined
+    ? ""
+    : `, server CPU ${cpuUs(r).toFixed(1)} us/req (user ${r.cpu.userUs.toFixed(1)}, sys ${r.cpu.systemUs.toFixed(1)})`;
 const detail = (r) =>
-  `p99 ${r.p99ms.toFixed(2)} ms${r.non2xx > 0 ? `, ${r.non2xx} non-2xx/3xx` : ""}${r.errors ? `, ${r.errors}` : ""}`;
+  `p99 ${r.p99ms.toFixed(2)} ms${cpuText(r)}${r.non2xx > 0 ? `, ${r.non2xx} non-2xx/3xx` : ""}${r.errors ? `, ${r.errors}` : ""}`;
+const medianOf = (xs) => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? NaN)
+    : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+};
+/** The run whose requests/s is the median of the rounds (its p99 and CPU come with it). */
+const median = (runs) => {
+  const sorted = [...runs].sort((a, b) => a.rps - b.rps);
+  return sorted[(sorted.length - 1) >> 1];
+};
+const roundsOf = (xs, ys) =>
+  xs.length > 1 ? `rounds ${xs.map((x, i) => (x.rps / (ys[i]?.rps ?? NaN)).toFixed(2)).join(" / ")}` : "";
 
 function cpuModel() {
   try {
@@ -160,6 +186,11 @@ export async function benchServer() {
     running.push(raas);
     const raas1 = await startRaas(work, app.redirectConf, "raas-1", 1);
     running.push(raas1);
+    const other =
+      compareRoot === undefined
+        ? undefined
+        : await startRaas(work, app.redirectConf, "raas-compare", 1, compareRoot);
+    if (other !== undefined) running.push(other);
     const nginx = await startNginx(work, app.manifest, "auto");
     running.push(nginx);
     const nginx1 = await startNginx(work, app.manifest, 1);
@@ -168,7 +199,7 @@ export async function benchServer() {
     const accept = { Accept: S2 };
     const manifestPath = `/v2/${app.name}/manifests/latest`;
     const blobPath = `/v2/${app.name}/blobs/${app.blobDigest}`;
-    for (const target of [raas, raas1]) {
+    for (const target of other === undefined ? [raas, raas1] : [raas, raas1, other]) {
       await check(target.url + manifestPath, accept, 200, app.digest);
       await check(target.url + blobPath, {}, 307);
     }
@@ -186,20 +217,53 @@ export async function benchServer() {
       [`${nginx1.url}/manifest`, accept],
       [raas.url + blobPath, {}],
       [dist.url + blobPath, {}],
+      ...(other === undefined ? [] : [[other.url + manifestPath, accept]]),
     ]) {
       wrk(url, { seconds: 2, connections, headers });
     }
-    const opts = { seconds, connections, headers: accept };
+    // The raas/nginx pairs are measured BENCH_ROUNDS times, alternating which goes first, and
+    // each figure is the median of its rounds: on a shared machine one run of each is a lottery.
+    const measure = (target, url, headers = accept) =>
+      wrk(url, { seconds, connections, headers, pid: target.pid });
+    const pairs = {
+      all: [() => measure(raas, raas.url + manifestPath), () => measure(nginx, `${nginx.url}/manifest`)],
+      one: [() => measure(raas1, raas1.url + manifestPath), () => measure(nginx1, `${nginx1.url}/manifest`)],
+    };
+    if (other !== undefined) {
+      pairs.compare = [
+        () => measure(raas1, raas1.url + manifestPath),
+        () => measure(other, other.url + manifestPath),
+      ];
+    }
+    const names = { all: ["raas", "nginx"], one: ["raas1", "nginx1"], compare: ["raas1c", "other"] };
+    const runs = { raas: [], nginx: [], raas1: [], nginx1: [], raas1c: [], other: [] };
+    for (let round = 0; round < rounds; round++) {
+      const flip = round % 2 === 1;
+      for (const [key, [a, b]] of Object.entries(pairs)) {
+        const [first, second] = flip ? [b, a] : [a, b];
+        const x = first();
+        const y = second();
+        const [mine, theirs] = flip ? [y, x] : [x, y];
+        runs[names[key][0]].push(mine);
+        runs[names[key][1]].push(theirs);
+      }
+    }
     const m = {
-      raas: wrk(raas.url + manifestPath, opts),
-      nginx: wrk(`${nginx.url}/manifest`, opts),
-      dist: wrk(dist.url + manifestPath, opts),
-      raas1: wrk(raas1.url + manifestPath, opts),
-      nginx1: wrk(`${nginx1.url}/manifest`, opts),
+      raas: median(runs.raas),
+      nginx: median(runs.nginx),
+      dist: measure(dist, dist.url + manifestPath),
+      raas1: median(runs.raas1),
+      nginx1: median(runs.nginx1),
     };
     const b = {
-      raas: wrk(raas.url + blobPath, { seconds, connections }),
-      dist: wrk(dist.url + blobPath, { seconds, connections }),
+      raas: measure(raas, raas.url + blobPath, {}),
+      dist: measure(dist, dist.url + blobPath, {}),
+    };
+    // Ratios of the same round, then their median.
+    const pairRatio = (xs, ys) => `${medianOf(xs.map((x, i) => x.rps / (ys[i]?.rps ?? NaN))).toFixed(2)}x`;
+    const cpuRatio = (xs, ys) => {
+      const per = xs.map((x, i) => cpuUs(x) / cpuUs(ys[i]));
+      return per.every(Number.isFinite) ? `${medianOf(per).toFixed(2)}x` : "n/a";
     };
     const ratio = (a, c) => `${(a.rps / c.rps).toFixed(2)}x`;
     const cpus = availableParallelism();
@@ -210,18 +274,43 @@ export async function benchServer() {
     ];
     return {
       title: [
-        `registry server: ${connections} connections, ${seconds} s each (wrk -t2), manifest ${app.manifest.length} bytes`,
+        `registry server: ${connections} connections, ${seconds} s each (wrk -t2), manifest ${app.manifest.length} bytes, ${rounds} round(s) of the raas/nginx pairs (medians)`,
         ...machine.map((line) => `  ${line}`),
       ].join("\n"),
       rows: [
         [`manifest GET: raas, all workers`, fmt(m.raas), detail(m.raas)],
         [`manifest GET: nginx static file, worker_processes auto`, fmt(m.nginx), detail(m.nginx)],
         ["manifest GET: distribution 2.8", fmt(m.dist), detail(m.dist)],
-        ["ratio raas/nginx, all cores (target >= 0.5x)", ratio(m.raas, m.nginx), ""],
+        [
+          "ratio raas/nginx, all cores (target >= 0.5x)",
+          pairRatio(runs.raas, runs.nginx),
+          roundsOf(runs.raas, runs.nginx),
+        ],
         ["ratio raas/distribution (target >= 10x)", ratio(m.raas, m.dist), ""],
         ["manifest GET: raas, 1 worker", fmt(m.raas1), detail(m.raas1)],
         ["manifest GET: nginx, worker_processes 1", fmt(m.nginx1), detail(m.nginx1)],
-        ["ratio raas/nginx, 1 worker each", ratio(m.raas1, m.nginx1), ""],
+        [
+          "ratio raas/nginx, 1 worker each",
+          pairRatio(runs.raas1, runs.nginx1),
+          roundsOf(runs.raas1, runs.nginx1),
+        ],
+        ["server CPU per request raas/nginx, all cores", cpuRatio(runs.raas, runs.nginx), ""],
+        ["server CPU per request raas/nginx, 1 worker each", cpuRatio(runs.raas1, runs.nginx1), ""],
+        ...(other === undefined
+          ? []
+          : [
+              [
+                "manifest GET: BENCH_COMPARE_ROOT's raas, 1 worker",
+                fmt(median(runs.other)),
+                detail(median(runs.other)),
+              ],
+              [
+                "ratio this raas/compared raas, 1 worker each",
+                pairRatio(runs.raas1c, runs.other),
+                roundsOf(runs.raas1c, runs.other),
+              ],
+              ["server CPU per request this/compared, 1 worker each", cpuRatio(runs.raas1c, runs.other), ""],
+            ]),
         ["blob GET (307 redirect): raas, all workers", fmt(b.raas), detail(b.raas)],
         ["blob GET (307 redirect): distribution 2.8", fmt(b.dist), detail(b.dist)],
         ["ratio blob raas/distribution", ratio(b.raas, b.dist), ""],

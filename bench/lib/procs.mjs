@@ -1,7 +1,7 @@
 // Process helpers for benchmarks: free loopback ports, background processes whose output goes
 // to files (so a chatty access log never back-pressures a pipe), readiness polling, wrk runs.
 import { spawn, spawnSync } from "node:child_process";
-import { openSync } from "node:fs";
+import { openSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { createServer } from "node:net";
 
@@ -66,11 +66,58 @@ export async function waitFor(url, { ms = 15000, expect, what = url } = {}) {
 
 const UNIT = { us: 0.001, ms: 1, s: 1000 };
 
-/** One wrk run; returns requests/s, p99 in ms, and the status-code sanity counters. */
-export function wrk(url, { connections = 64, seconds = 10, threads = 2, headers = {} } = {}) {
+let ticksPerSecond;
+/**
+ * CPU time (user and system, in seconds) used so far by process `pid` and all its descendants
+ * (a cluster's workers, nginx's worker processes), from /proc; undefined where there is no /proc.
+ */
+export function cpuSeconds(pid) {
+  ticksPerSecond ??= Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+  const parents = new Map();
+  let entries;
+  try {
+    entries = readdirSync("/proc").filter((name) => /^\d+$/.test(name));
+  } catch {
+    return undefined;
+  }
+  const stats = new Map();
+  for (const name of entries) {
+    try {
+      // The fields after the command name, which may itself hold spaces and parentheses.
+      const text = readFileSync(`/proc/${name}/stat`, "utf8");
+      const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+      const id = Number(name);
+      parents.set(id, Number(fields[1]));
+      stats.set(id, { user: Number(fields[11]), system: Number(fields[12]) });
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  const inTree = (id) => {
+    for (let at = id; at > 1; at = parents.get(at) ?? 0) if (at === pid) return true;
+    return false;
+  };
+  let user = 0;
+  let system = 0;
+  for (const [id, t] of stats) {
+    if (!inTree(id)) continue;
+    user += t.user;
+    system += t.system;
+  }
+  return { user: user / ticksPerSecond, system: system / ticksPerSecond };
+}
+
+/**
+ * One wrk run; returns requests/s, p99 in ms, and the status-code sanity counters. With `pid`,
+ * also the CPU time that process tree spent per request (user and system, microseconds): on a
+ * shared machine this moves far less with the load than requests per second do.
+ */
+export function wrk(url, { connections = 64, seconds = 10, threads = 2, headers = {}, pid } = {}) {
   const args = ["-t", String(threads), "-c", String(connections), "-d", `${seconds}s`, "--latency"];
   for (const [k, v] of Object.entries(headers)) args.push("-H", `${k}: ${v}`);
+  const before = pid === undefined ? undefined : cpuSeconds(pid);
   const run = spawnSync("wrk", [...args, url], { encoding: "utf8", timeout: (seconds + 30) * 1000 });
+  const after = pid === undefined ? undefined : cpuSeconds(pid);
   if (run.status !== 0) throw new Error(`wrk failed: ${run.stderr || run.stdout}`);
   const out = run.stdout;
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
@@ -78,5 +125,11 @@ export function wrk(url, { connections = 64, seconds = 10, threads = 2, headers 
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
   const errors = /Socket errors:[^\n]*/.exec(out)?.[0] ?? "";
   if (!Number.isFinite(rps) || p99 == null) throw new Error(`cannot read wrk output:\n${out}`);
-  return { rps, p99ms: Number(p99[1]) * UNIT[p99[2]], non2xx, errors };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  const perRequest = (a, b) => ((b - a) * 1e6) / requests;
+  const cpu =
+    before === undefined || after === undefined || !(requests > 0)
+      ? undefined
+      : { userUs: perRequest(before.user, after.user), systemUs: perRequest(before.system, after.system) };
+  return { rps, p99ms: Number(p99[1]) * UNIT[p99[2]], non2xx, errors, ...(cpu === undefined ? {} : { cpu }) };
 }

@@ -6,7 +6,9 @@ import { createHash } from "node:crypto";
  *   tag:            [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}
  * Everything that becomes a storage key or URL passes through these first.
  */
-const COMPONENT_RE = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*$/;
+const COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
+/** Components joined by "/", in one pass (no split: it runs on every registry request). */
+const NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const ISV_RE = /^[a-z0-9]{1,16}$/;
 
@@ -14,7 +16,7 @@ export const MAX_NAME_LENGTH = 255;
 
 export function isRepositoryName(name: string): boolean {
   if (name.length === 0 || name.length > MAX_NAME_LENGTH) return false;
-  return name.split("/").every((part) => COMPONENT_RE.test(part));
+  return NAME_RE.test(name);
 }
 
 export function isTag(tag: string): boolean {

@@ -34,7 +34,10 @@ export type { Action };
 
 export interface RegistryAccess {
   readonly mode: ServerConfig["auth"]["mode"];
-  /** Answers `/token` when this server issues tokens; true when it did. */
+  /**
+   * Answers `/token` when this server issues tokens; true when it did. Only local mode issues
+   * tokens, so the registry calls it in that mode only (app.ts).
+   */
   tokenRoute(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
   /**
    * Throws a RegistryError (401 with a Bearer challenge, 403 DENIED, 429) unless allowed; returns

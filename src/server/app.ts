@@ -83,6 +83,60 @@ function segmentsOf(path: string): string[] | undefined {
   }
 }
 
+/** What every request of one registry shares. */
+interface Shared {
+  config: ServerConfig;
+  storageUrl: StorageUrlFn;
+  log: LogFn;
+  metrics: Metrics;
+  access: RegistryAccess;
+  pulled: ((pull: PullInfo) => Promise<void> | undefined) | undefined;
+  store: BlobStore | undefined;
+  now: () => Date;
+}
+
+/**
+ * One request's context. A class, so that the query string and the clock are read only by the
+ * routes that ask for them (most requests, manifests and blobs, never do) through getters on the
+ * prototype, and so that every context has the same shape.
+ */
+class Context implements RequestContext {
+  readonly config: ServerConfig;
+  readonly storageUrl: StorageUrlFn;
+  readonly log: LogFn;
+  readonly metrics: Metrics;
+  readonly access: RegistryAccess;
+  readonly pulled: Shared["pulled"];
+  readonly store: BlobStore | undefined;
+  #query: URLSearchParams | undefined;
+  #now: Date | undefined;
+
+  constructor(
+    readonly req: Req,
+    readonly res: Res,
+    readonly snap: Snapshot,
+    private readonly shared: Shared,
+    private readonly rawQuery: string,
+  ) {
+    this.config = shared.config;
+    this.storageUrl = shared.storageUrl;
+    this.log = shared.log;
+    this.metrics = shared.metrics;
+    this.access = shared.access;
+    this.pulled = shared.pulled;
+    this.store = shared.store;
+  }
+
+  get query(): URLSearchParams {
+    return (this.#query ??= new URLSearchParams(this.rawQuery));
+  }
+
+  /** The request's time: read on first use, then the same for the rest of the request. */
+  get now(): Date {
+    return (this.#now ??= this.shared.now());
+  }
+}
+
 /**
  * The registry as a plain `(req, res)` handler: it never listens, so tests and `start.ts` can
  * mount it on any server. The path is split on raw `/` before decoding, so `%2F` and `%2e%2e`
@@ -112,29 +166,27 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     options: webOptions,
   });
 
+  // Built once, not per request: the hot path allocates as little as it can.
+  const observer = deps.observer;
+  const pulled = observer === undefined ? undefined : (pull: PullInfo) => observer.pulled(pull);
+  const shared: Shared = {
+    config: deps.config,
+    storageUrl,
+    log,
+    metrics,
+    access,
+    pulled,
+    store: deps.store,
+    now,
+  };
+
   async function route(req: Req, res: Res): Promise<void> {
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const path = q < 0 ? raw : raw.slice(0, q);
-    let query: URLSearchParams | undefined;
-    const ctx: RequestContext = {
-      req,
-      res,
-      config: deps.config,
-      snap: deps.snapshot(),
-      now: now(),
-      storageUrl,
-      log,
-      metrics,
-      access,
-      ...(deps.observer === undefined ? {} : { pulled: (pull: PullInfo) => deps.observer?.pulled(pull) }),
-      ...(deps.store === undefined ? {} : { store: deps.store }),
-      // Most requests (manifests, blobs) never look at the query: parse it only on demand.
-      get query() {
-        return (query ??= new URLSearchParams(q < 0 ? "" : raw.slice(q + 1)));
-      },
-    };
-    if (await access.tokenRoute(req, res)) return;
+    const ctx = new Context(req, res, deps.snapshot(), shared, q < 0 ? "" : raw.slice(q + 1));
+    // Only local mode issues tokens: the others skip the call (and its await) on every request.
+    if (access.mode === "local" && (await access.tokenRoute(req, res))) return;
     // The web page answers its own methods (GET, HEAD; POST for its login form).
     if (path === "/ui" || path.startsWith("/ui/")) return web(req, res);
     // The write API sees every /v2/ request that is a write or an upload session's status.
@@ -179,25 +231,29 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     send(req, res, 404, "Not Found", { "Content-Type": "text/html; charset=utf-8" });
   }
 
-  return (req, res) => {
-    const started = process.hrtime.bigint();
-    res.once("finish", () => {
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const raw = req.url ?? "/";
-      const q = raw.indexOf("?");
-      const route = routeOf(q < 0 ? raw : raw.slice(0, q));
-      metrics.observe(route, res.statusCode, seconds);
-      accessLog?.({
-        event: "request",
-        method: req.method ?? "",
-        path: raw.slice(0, 512),
-        route,
-        status: res.statusCode,
-        ms: Math.round(seconds * 1e6) / 1000,
-        bytes: responseBytes.get(res) ?? 0,
-        remote: req.socket.remoteAddress ?? "",
-      });
+  /** Metrics and the access-log line of a finished request. */
+  function finished(req: Req, res: Res, started: number): void {
+    const seconds = (performance.now() - started) / 1000;
+    const raw = req.url ?? "/";
+    const q = raw.indexOf("?");
+    const route = routeOf(q < 0 ? raw : raw.slice(0, q));
+    metrics.observe(route, res.statusCode, seconds);
+    accessLog?.({
+      event: "request",
+      method: req.method ?? "",
+      path: raw.slice(0, 512),
+      route,
+      status: res.statusCode,
+      ms: Math.round(seconds * 1e6) / 1000,
+      bytes: responseBytes.get(res) ?? 0,
+      remote: req.socket.remoteAddress ?? "",
     });
+  }
+
+  return (req, res) => {
+    const started = performance.now();
+    // `on`, not `once`: "finish" is emitted once, and `once` would wrap the listener every time.
+    res.on("finish", () => finished(req, res, started));
     const fail = (thrown: unknown) => {
       const err = asRegistryError(thrown);
       if (!(err instanceof RegistryError)) {

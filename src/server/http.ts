@@ -8,8 +8,22 @@ export type Res = ServerResponse;
 
 export const API_VERSION_HEADER = { "Docker-Distribution-API-Version": "registry/2.0" };
 
-/** Body bytes announced per response (Content-Length), for the access log. */
-export const responseBytes = new WeakMap<Res, number>();
+const BYTES = Symbol("raas.responseBytes");
+type CountedRes = Res & { [BYTES]?: number };
+
+/**
+ * Body bytes announced per response (Content-Length), for the access log. Kept as a property of
+ * the response rather than a WeakMap entry: one per request, a WeakMap entry costs more to add
+ * and to collect than the property.
+ */
+export const responseBytes = {
+  set(res: Res, bytes: number): void {
+    (res as CountedRes)[BYTES] = bytes;
+  },
+  get(res: Res): number | undefined {
+    return (res as CountedRes)[BYTES];
+  },
+};
 
 export function isHead(req: Req): boolean {
   return req.method === "HEAD";

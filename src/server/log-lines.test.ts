@@ -39,19 +39,19 @@ describe("access-log lines", () => {
   });
 
   it("are written in writes of at most 4096 bytes that end at a line end, in order", async () => {
-    const writes: string[] = [];
-    const out = lineLog((text) => writes.push(text), { worker: 7 });
+    const writes: Buffer[] = [];
+    const out = lineLog((chunk) => writes.push(Buffer.from(chunk)), { worker: 7 });
     for (let i = 0; i < 300; i++) out.request(record(`/v2/acme/app/manifests/t${i}-${"p".repeat(i % 97)}`));
     out.log({ event: "reload", files: 1 });
     await new Promise((resolve) => setImmediate(resolve));
     out.flush();
     expect(writes.length).toBeGreaterThan(1);
-    for (const text of writes) {
-      expect(Buffer.byteLength(text)).toBeLessThanOrEqual(4096);
-      expect(text.endsWith("\n")).toBe(true);
+    for (const chunk of writes) {
+      expect(chunk.length).toBeLessThanOrEqual(4096);
+      expect(chunk.at(-1)).toBe(0x0a);
     }
-    const lines = writes
-      .join("")
+    const lines = Buffer.concat(writes)
+      .toString()
       .trim()
       .split("\n")
       .map((l) => JSON.parse(l) as Record<string, unknown>);
@@ -61,5 +61,26 @@ describe("access-log lines", () => {
     expect(lines.map((l) => l.path).slice(0, 300)).toEqual(
       Array.from({ length: 300 }, (_, i) => `/v2/acme/app/manifests/t${i}-${"p".repeat(i % 97)}`),
     );
+  });
+
+  it("cut writes by bytes, not characters, and write a line longer than 4096 bytes alone", async () => {
+    const writes: Buffer[] = [];
+    const out = lineLog((chunk) => writes.push(Buffer.from(chunk)));
+    // Three bytes per character in UTF-8: 100 such lines are far more bytes than characters.
+    const paths = Array.from({ length: 100 }, (_, i) => `/v2/漢字/${"字".repeat(i)}`);
+    for (const path of paths.slice(0, 50)) out.request(record(path));
+    out.log({ event: "metadata", message: "m".repeat(5000) });
+    for (const path of paths.slice(50)) out.request(record(path));
+    await new Promise((resolve) => setImmediate(resolve));
+    const long = writes.filter((chunk) => chunk.length > 4096);
+    expect(long).toHaveLength(1);
+    expect(long[0]?.toString()).toMatch(/^\{"time":"[^"]+","event":"metadata","message":"m{5000}"\}\n$/);
+    for (const chunk of writes) expect(chunk.at(-1)).toBe(0x0a);
+    const lines = Buffer.concat(writes)
+      .toString()
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines.filter((l) => l.event === "request").map((l) => l.path)).toEqual(paths);
   });
 });

@@ -17,6 +17,7 @@ export interface LineLog {
 }
 
 const PIPE_BUF = 4096;
+const NEWLINE = 0x0a;
 
 let isoMs = -1;
 let isoText = "";
@@ -39,13 +40,29 @@ const num = (n: number) => (Number.isFinite(n) ? String(n) : "null");
  */
 export function requestLine(time: string, r: AccessRecord, extraJson: string): string {
   return (
-    `{"time":"${time}","event":"request","method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)}` +
-    `,"route":${JSON.stringify(r.route)},"status":${num(r.status)},"ms":${num(r.ms)},"bytes":${num(r.bytes)}` +
-    `,"remote":${JSON.stringify(r.remote)}${extraJson}}\n`
+    `{"time":"${time}","event":"request","method":${quote(r.method)},"path":${JSON.stringify(r.path)}` +
+    `,"route":${quote(r.route)},"status":${num(r.status)},"ms":${num(r.ms)},"bytes":${num(r.bytes)}` +
+    `,"remote":${quote(r.remote)}${extraJson}}\n`
   );
 }
 
-export function lineLog(write: (text: string) => void, extra: LogRecord = {}): LineLog {
+const QUOTED_MAX = 1024;
+const quoted = new Map<string, string>();
+/**
+ * JSON.stringify of a value that repeats from request to request (the method, the route label,
+ * the client's address), remembered: at most QUOTED_MAX values, after which the rest are
+ * written afresh each time.
+ */
+function quote(value: string): string {
+  let text = quoted.get(value);
+  if (text === undefined) {
+    text = JSON.stringify(value);
+    if (quoted.size < QUOTED_MAX) quoted.set(value, text);
+  }
+  return text;
+}
+
+export function lineLog(write: (chunk: string | Uint8Array) => void, extra: LogRecord = {}): LineLog {
   let pending: string[] = [];
   let scheduled = false;
   const extraJson = JSON.stringify(extra).slice(1, -1);
@@ -53,21 +70,20 @@ export function lineLog(write: (text: string) => void, extra: LogRecord = {}): L
   const flush = () => {
     scheduled = false;
     if (pending.length === 0) return;
-    const lines = pending;
+    // One string, one encoding; the writes are cut from its bytes at line ends (no line is
+    // measured on its own).
+    const bytes = Buffer.from(pending.join(""));
     pending = [];
-    let chunk = "";
-    let bytes = 0;
-    for (const line of lines) {
-      const size = Buffer.byteLength(line);
-      if (chunk !== "" && bytes + size > PIPE_BUF) {
-        write(chunk);
-        chunk = "";
-        bytes = 0;
+    for (let start = 0; start < bytes.length;) {
+      let end = bytes.length;
+      if (end - start > PIPE_BUF) {
+        end = bytes.lastIndexOf(NEWLINE, start + PIPE_BUF - 1) + 1;
+        // A single line longer than PIPE_BUF is written alone.
+        if (end <= start) end = bytes.indexOf(NEWLINE, start + PIPE_BUF) + 1 || bytes.length;
       }
-      chunk += line;
-      bytes += size;
+      write(bytes.subarray(start, end));
+      start = end;
     }
-    if (chunk !== "") write(chunk);
   };
   const push = (line: string) => {
     pending.push(line);

@@ -69,17 +69,21 @@ export type Route =
   | "metrics"
   | "other";
 
+/** Whether `path` holds exactly `word` from `start` to `end` (no substring is made). */
+const segmentIs = (path: string, start: number, end: number, word: string) =>
+  end - start === word.length && path.startsWith(word, start);
+
 /** The route label of a raw request path, cheaply (no decoding): it only names a metric series. */
 export function routeOf(path: string): Route {
   if (path.startsWith("/v2/")) {
     if (path === "/v2/") return "v2_base";
     if (path.startsWith("/v2/_catalog")) return "v2_catalog";
+    // The second-to-last segment, compared in place (this runs once per request).
     const end = path.lastIndexOf("/");
-    const kindStart = path.lastIndexOf("/", end - 1);
-    const kind = path.slice(kindStart + 1, end);
-    if (kind === "manifests") return "v2_manifest";
-    if (kind === "blobs") return "v2_blob";
-    if (kind === "tags") return "v2_tags";
+    const kindStart = path.lastIndexOf("/", end - 1) + 1;
+    if (segmentIs(path, kindStart, end, "manifests")) return "v2_manifest";
+    if (segmentIs(path, kindStart, end, "blobs")) return "v2_blob";
+    if (segmentIs(path, kindStart, end, "tags")) return "v2_tags";
     return "other";
   }
   if (path === "/v1/search") return "v1_search";
@@ -93,40 +97,61 @@ export function routeOf(path: string): Route {
 const escapeLabel = (value: string) =>
   value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 
+/** One route's counters: answers by status, and the latency histogram. */
+interface RouteCounters extends Histogram {
+  statuses: Map<number, number>;
+}
+
 export class Metrics {
-  private readonly requests = new Map<string, number>();
-  private readonly latency = new Map<Route, Histogram>();
-  private readonly pulls = new Map<string, number>();
+  // Keyed by parts (route, then status; repository, then reference) rather than by one joined
+  // string: a request then builds no key string, and the lookups hash strings the router and the
+  // metadata already hold. data() joins them into the exchanged form.
+  private readonly routes = new Map<Route, RouteCounters>();
+  private readonly pulls = new Map<string, Map<string, number>>();
   private readonly started = Date.now();
   /** More series for the text (events and statistics), set once the server has them. */
   extraSeries: (() => [string, number][]) | undefined;
 
   observe(route: Route, status: number, seconds: number): void {
-    const key = `${route} ${status}`;
-    this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
-    let histogram = this.latency.get(route);
-    if (histogram === undefined) {
-      histogram = { counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
-      this.latency.set(route, histogram);
+    let counters = this.routes.get(route);
+    if (counters === undefined) {
+      counters = { statuses: new Map(), counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
+      this.routes.set(route, counters);
     }
+    counters.statuses.set(status, (counters.statuses.get(status) ?? 0) + 1);
     // Cumulative buckets are summed at render time; here only the first matching one counts.
-    const index = BUCKETS.findIndex((bound) => seconds <= bound);
-    if (index >= 0) histogram.counts[index] = (histogram.counts[index] ?? 0) + 1;
-    histogram.sum += seconds;
-    histogram.count += 1;
+    let index = 0;
+    while (index < BUCKETS.length && seconds > (BUCKETS[index] ?? Infinity)) index++;
+    if (index < BUCKETS.length) counters.counts[index] = (counters.counts[index] ?? 0) + 1;
+    counters.sum += seconds;
+    counters.count += 1;
   }
 
   /** A manifest GET answered for a known repository and a known tag or digest. */
   pull(repository: string, reference: string): void {
-    const key = `${repository}\n${reference}`;
-    this.pulls.set(key, (this.pulls.get(key) ?? 0) + 1);
+    let references = this.pulls.get(repository);
+    if (references === undefined) {
+      references = new Map();
+      this.pulls.set(repository, references);
+    }
+    references.set(reference, (references.get(reference) ?? 0) + 1);
   }
 
   data(): MetricsData {
+    const requests: [string, number][] = [];
+    const latency: [Route, Histogram][] = [];
+    for (const [route, c] of this.routes) {
+      for (const [status, n] of c.statuses) requests.push([`${route} ${status}`, n]);
+      latency.push([route, { counts: [...c.counts], sum: c.sum, count: c.count }]);
+    }
+    const pulls: [string, number][] = [];
+    for (const [repository, references] of this.pulls) {
+      for (const [reference, n] of references) pulls.push([`${repository}\n${reference}`, n]);
+    }
     return {
-      requests: [...this.requests],
-      latency: [...this.latency].map(([route, h]) => [route, { ...h, counts: [...h.counts] }]),
-      pulls: [...this.pulls],
+      requests,
+      latency,
+      pulls,
       extra: this.extraSeries?.() ?? [],
       started: this.started,
     };
