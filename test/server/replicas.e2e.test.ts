@@ -73,9 +73,9 @@ async function startReplica(name: string, workers: number): Promise<Replica> {
     { stdio: ["ignore", "pipe", "pipe"], detached: true },
   );
   const records: Record<string, unknown>[] = [];
-  const lines = createInterface({ input: proc.stdout! });
+  const lines = createInterface({ input: proc.stdout });
   let stderr = "";
-  proc.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
   const url = await new Promise<string>((resolve, reject) => {
     proc.once("exit", (code) => reject(new Error(`replica ${name} exited ${code}: ${stderr}`)));
     lines.on("line", (line) => {
