@@ -7,8 +7,8 @@
  * carry credentials, so errors name the command, never its arguments.
  */
 import { spawn } from "node:child_process";
-import { mkdir, stat } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { mkdir, stat, writeFile } from "node:fs/promises";
+import { dirname, isAbsolute, join } from "node:path";
 
 /** Where the followed branch is kept in the local repository. */
 const FOLLOW_REF = "refs/raas/follow";
@@ -83,6 +83,13 @@ export class FollowRepository {
       if (exists !== undefined) return;
       await mkdir(dirname(this.options.dir), { recursive: true });
       await git(dirname(this.options.dir), ["init", "--quiet", "--bare", this.options.dir]);
+      // A repository on this machine lends its objects (like `git clone --local`): a fetch then
+      // finds every object present and transfers nothing, so a first start does not copy the
+      // whole history. Only the followed ref lives here.
+      const objects = await localObjects(this.options.remote);
+      if (objects !== undefined) {
+        await writeFile(join(this.options.dir, "objects", "info", "alternates"), `${objects}\n`);
+      }
     })().catch((err: unknown) => {
       this.ready = undefined;
       throw err;
@@ -206,6 +213,16 @@ export class FollowRepository {
       at += length + 1;
     }
   }
+}
+
+/** The objects directory of `remote` when it is a repository on this machine (bare or not). */
+async function localObjects(remote: string): Promise<string | undefined> {
+  if (!isAbsolute(remote)) return undefined;
+  for (const candidate of [join(remote, "objects"), join(remote, ".git", "objects")]) {
+    const info = await stat(candidate).catch(() => undefined);
+    if (info?.isDirectory() === true) return candidate;
+  }
+  return undefined;
 }
 
 function checked(oid: string): string {

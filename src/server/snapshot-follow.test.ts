@@ -193,8 +193,38 @@ describe("FollowedMetadata (metadata read from git at a commit, incrementally)",
     const followed = follower(log);
     await followed.repository.update();
     const held = await followed.load(first);
-    await expect(followed.load("0".repeat(40))).rejects.toThrow(/git diff-tree failed/);
+    await expect(followed.load("0".repeat(40))).rejects.toThrow(/git ls-tree failed/);
     expect(followed.commit).toBe(first);
     expect(await followed.load(first)).toBe(held);
+  });
+
+  it("a held commit that vanished from the repository (force-push, prune) is replaced by a whole load", async () => {
+    await writeFile(join(repo.root, ".gitignore"), ".follow/\n");
+    commitAll("first");
+    const log: string[] = [];
+    // Its own copy (no objects borrowed), fetched from a bare clone that is then rewritten.
+    const bare = join(repo.root, ".follow-remote.git");
+    git("clone", "--quiet", "--bare", "--no-local", repo.root, bare);
+    const followed = new FollowedMetadata(
+      new FollowRepository({ remote: `file://${bare}`, branch: "main", dir: join(repo.root, ".follow") }),
+      config,
+      (m) => log.push(m),
+    );
+    const doomed = await followed.repository.update();
+    await followed.load(doomed);
+    // Rewrite history in the follower's own copy, so the held commit's objects are really gone.
+    await rm(join(repo.dataDir, "nop.json"));
+    git("commit", "--quiet", "--amend", "-a", "-m", "rewritten");
+    git("push", "--quiet", "--force", bare, "HEAD:main");
+    const rewritten = await followed.repository.update();
+    const dir = join(repo.root, ".follow");
+    execFileSync("git", ["update-ref", "-d", "refs/raas/follow"], { cwd: dir });
+    execFileSync("git", ["update-ref", "refs/raas/follow", rewritten], { cwd: dir });
+    execFileSync("git", ["reflog", "expire", "--expire=now", "--all"], { cwd: dir });
+    execFileSync("git", ["gc", "--quiet", "--prune=now"], { cwd: dir });
+    expect(() => execFileSync("git", ["cat-file", "-e", doomed], { cwd: dir, stdio: "ignore" })).toThrow();
+    const snap = await expectSameAsDisk(followed, rewritten, log);
+    expect(snap.index.v1.has("nop")).toBe(false);
+    expect(followed.lastParsed).toBe(Object.keys(METADATA_GOOD).length);
   });
 });

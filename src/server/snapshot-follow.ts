@@ -87,11 +87,19 @@ export class FollowedMetadata {
       return this.current;
     }
     const paths = [DATA_PATH, MANIFEST_PATH, POLICY_FILE, APPROVALS_FILE];
-    const previous = this.held;
-    const changes: PathState[] =
-      previous === undefined
-        ? await this.repository.listTree(commit, paths)
-        : await this.repository.diff(previous.commit, commit, paths);
+    let previous = this.held;
+    let changes: PathState[];
+    if (previous === undefined) {
+      changes = await this.repository.listTree(commit, paths);
+    } else {
+      try {
+        changes = await this.repository.diff(previous.commit, commit, paths);
+      } catch {
+        // The held commit is gone (a force-push, then a prune): read the new one whole.
+        changes = await this.repository.listTree(commit, paths);
+        previous = undefined;
+      }
+    }
     const next: Held = {
       commit,
       parsed: new Map(previous?.parsed),
