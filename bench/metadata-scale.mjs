@@ -99,7 +99,12 @@ function configFor(dir, mode, app) {
     "public_base_url = http://127.0.0.1:9/bucket",
   ];
   if (mode !== "poll") {
-    lines.push("[metadata]", `follow = ${app.remote}`, "follow_interval = 2", `follow_dir = ${dir}/${mode}-follow`);
+    lines.push(
+      "[metadata]",
+      `follow = ${app.remote}`,
+      "follow_interval = 2",
+      `follow_dir = ${dir}/${mode}-follow`,
+    );
   }
   writeFileSync(conf, lines.join("\n") + "\n");
   return conf;
@@ -135,9 +140,21 @@ async function measure(dir, mode, app, next) {
   const port = await freePort();
   const conf = configFor(dir, mode, app);
   const started = performance.now();
-  const child = spawn(process.execPath, [path.join(root, "dist/server-bundle/main.js"), "--config", conf, "--host", "127.0.0.1", "--port", String(port)], {
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(root, "dist/server-bundle/main.js"),
+      "--config",
+      conf,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+    ],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   const url = `http://127.0.0.1:${port}`;
   try {
     const readyMs = await until(() => fetch(`${url}/readyz`).then((r) => r.status === 200), 300_000);
@@ -190,9 +207,18 @@ async function benchSize(repos) {
 const f = (n, digits = 2) => (n === undefined ? "-" : Number.isNaN(n) ? "timeout" : n.toFixed(digits));
 const ratio = (a, b) => (a === undefined || b === undefined || !(b > 0) ? "-" : `${(a / b).toFixed(2)}x`);
 
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
 console.log(`# metadata at scale ${new Date().toISOString()}`);
-console.log(`# ${cpus().length} CPUs, load ${loadavg().map((l) => l.toFixed(2)).join(" ")}; one server process per mode (workers = 1), ${TAGS} tags per repository, one commit of history`);
+console.log(
+  `# ${cpus().length} CPUs, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(
+      " ",
+    )}; one server process per mode (workers = 1), ${TAGS} tags per repository, one commit of history`,
+);
 console.log("repos  tags    mode    ready s  idle CPU %  new tag s  +notify s  RSS MiB  peak MiB");
 for (const repos of sizes.length > 0 ? sizes : [1000, 10000]) {
   const r = await benchSize(repos);
