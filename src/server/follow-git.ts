@@ -79,8 +79,18 @@ export class FollowRepository {
 
   private ensure(): Promise<void> {
     this.ready ??= (async () => {
-      const exists = await stat(join(this.options.dir, "HEAD")).catch(() => undefined);
-      if (exists !== undefined) return;
+      const exists = await stat(this.options.dir).catch(() => undefined);
+      if (exists !== undefined) {
+        // git runs a repository's hooks and config (core.fsmonitor, reference-transaction): a
+        // copy someone else planted, say in a shared temp dir, must never be used.
+        const uid = process.getuid?.();
+        if (uid !== undefined && exists.uid !== uid) {
+          throw new Error(
+            `${this.options.dir} belongs to another user; set [metadata] follow_dir to a directory of this server's`,
+          );
+        }
+        if ((await stat(join(this.options.dir, "HEAD")).catch(() => undefined)) !== undefined) return;
+      }
       await mkdir(dirname(this.options.dir), { recursive: true });
       await git(dirname(this.options.dir), ["init", "--quiet", "--bare", this.options.dir]);
       // A repository on this machine lends its objects (like `git clone --local`): a fetch then
