@@ -136,20 +136,6 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
       },
     ],
   ];
-  if (local) {
-    // The server follows the bare app repository itself (docs/server.md, "Following the app
-    // repository"): each commit is read from git, only changed files are parsed, and `raas push`
-    // notifies it. The deploy directory still holds this file and the server's working files.
-    sections.push([
-      "metadata",
-      {
-        follow: path.resolve(settings.appRemote),
-        follow_branch: settings.appBranch,
-        follow_interval: polling,
-        follow_dir: path.join(path.resolve(settings.isvDir), "follow"),
-      },
-    ]);
-  }
   if (storage.kind === "local") {
     const root = path.resolve(storage.root);
     sections.push([
