@@ -16,6 +16,7 @@ import { requireSetUp } from "./checks.js";
 import type { RegistrySourceOptions } from "../sources/registry/index.js";
 import { mapName, type NameRule } from "../sync/rules.js";
 import type { CommandContext, PushDeps, RegistryTlsHint } from "./types.js";
+import { notifyRegistry } from "./notify.js";
 import { waitForTags } from "./wait.js";
 
 export interface PushOptions {
@@ -245,6 +246,10 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     }
     const deploy = deps.platform.deployAfterPublish;
     if (commit !== undefined && deploy !== undefined) await deploy(options.timeoutSeconds * 1000);
+    // A registry following the app repository looks now instead of at its next check.
+    if (commit !== undefined) {
+      await notifyRegistry(deps.platform.appUrl, reporter, deps.registry);
+    }
     let deployed: boolean | null = null;
     if (options.wait) {
       deployed = await waitForTags(deps.platform.appUrl, images, {

@@ -11,6 +11,7 @@ import type { Observer, PullInfo } from "./observe.js";
 import { handleStats } from "./stats-route.js";
 import { webPullStats } from "./web-stats.js";
 import { handleLoaded } from "./loaded-route.js";
+import { handleNotify } from "./notify-route.js";
 import { noRoute, RegistryError, renderRegistryError } from "./registry-error.js";
 import type { Snapshot } from "./snapshot.js";
 import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
@@ -51,6 +52,8 @@ export interface RegistryDeps {
   web?: WebOptions;
   /** Who may do what (`[auth]`, access.ts); default: everything anonymous and public. */
   access?: RegistryAccess;
+  /** Follow mode: POST /raas/notify asks for a check of the followed branch (absent: 404). */
+  notify?: () => void;
 }
 
 export type AccessRecord = {
@@ -189,6 +192,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     if (access.mode === "local" && (await access.tokenRoute(req, res))) return;
     // The web page answers its own methods (GET, HEAD; POST for its login form).
     if (path === "/ui" || path.startsWith("/ui/")) return web(req, res);
+    if (path === "/raas/notify" && deps.notify !== undefined) return handleNotify(req, res, deps.notify);
     // The write API sees every /v2/ request that is a write or an upload session's status.
     if (deps.push !== undefined && path.startsWith("/v2/")) {
       const segments = path.length > MAX_PATH ? undefined : segmentsOf(path);

@@ -19,13 +19,15 @@ import { errorMessage } from "../errors.js";
 import type { ServerConfig } from "./config.js";
 import type { LineLog } from "./log-lines.js";
 import { mergeMetrics, renderMetrics, type Metrics, type MetricsData } from "./metrics.js";
+import { followRepository, isFollowing, retryOnce, throttled } from "./follow.js";
 import { sourcesFingerprint } from "./snapshot.js";
 import type { RunningRegistry } from "./start.js";
 
 /** Messages between primary and workers, all tagged `raas`. */
 type Message =
   | { raas: "listening"; url: string }
-  | { raas: "prepare"; gen: number }
+  | { raas: "prepare"; gen: number; commit?: string }
+  | { raas: "notify" }
   | { raas: "prepared"; gen: number; fingerprint: string }
   | { raas: "commit"; gen: number }
   | { raas: "stop" }
@@ -53,9 +55,15 @@ const RESPAWN_PAUSE_MS = 1000;
 /** A worker that has not loaded a new snapshot after this is not waited for. */
 const PREPARE_WAIT_MS = 60_000;
 
-/** Run the primary: fork `count` workers of this same script (same arguments) and supervise them. */
-export function runPrimary(count: number, out: LineLog, config: ServerConfig): void {
+/**
+ * Run the primary: fork `count` workers of this same script (same arguments) and supervise them.
+ * In follow mode the primary alone fetches the followed branch (first before forking, so every
+ * worker starts from the same commit) and names the commit each round of workers loads.
+ */
+export async function runPrimary(count: number, out: LineLog, config: ServerConfig): Promise<void> {
   const log: LineLog["log"] = (record) => out.log(record);
+  const repo = isFollowing(config) ? followRepository(config) : undefined;
+  if (repo !== undefined) await retryOnce(() => repo.update());
   const listening = new Set<Worker>();
   let url: string | undefined;
   let started = false;
@@ -74,7 +82,7 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
   let again: boolean | undefined;
 
   /** Every listening worker loads the metadata as its next snapshot; the fingerprints they loaded. */
-  function prepareAll(): Promise<{ gen: number; prepared: Set<string> }> {
+  function prepareAll(commit: string | undefined): Promise<{ gen: number; prepared: Set<string> }> {
     const gen = ++generation;
     const workers = live().filter((w) => listening.has(w));
     return new Promise((resolve) => {
@@ -91,7 +99,9 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
         prepared,
         done: () => preparing?.waiting.size === 0 && finish(),
       };
-      for (const w of workers) w.send({ raas: "prepare", gen } satisfies Message);
+      for (const w of workers) {
+        w.send({ raas: "prepare", gen, ...(commit === undefined ? {} : { commit }) } satisfies Message);
+      }
       preparing.done();
     });
   }
@@ -113,10 +123,15 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
     // Workers that asked for this reload (after a write) hear back once it is served everywhere.
     const served = reloadWaiters.splice(0);
     try {
-      const now = await sourcesFingerprint(config);
+      // Follow mode: the fingerprint is the commit, and every worker loads exactly that one.
+      const now =
+        repo === undefined ? await sourcesFingerprint(config) : await retryOnce(() => repo.update());
       if (!force && now === fingerprint) return;
-      let round = await prepareAll();
-      for (let attempt = 1; attempt < 5 && round.prepared.size > 1; attempt++) round = await prepareAll();
+      const target = repo === undefined ? undefined : now;
+      let round = await prepareAll(target);
+      for (let attempt = 1; attempt < 5 && round.prepared.size > 1; attempt++) {
+        round = await prepareAll(target);
+      }
       fingerprint = round.prepared.size === 1 ? [...round.prepared][0] : undefined;
       for (const w of live()) {
         if (w.isConnected()) w.send({ raas: "commit", gen: round.gen } satisfies Message);
@@ -169,6 +184,8 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
       preparing.prepared.add(message.fingerprint);
       preparing.waiting.delete(worker);
       preparing.done();
+    } else if (message.raas === "notify") {
+      if (repo !== undefined) notified();
     } else if (message.raas === "reload-request") {
       const { id } = message;
       reloadWaiters.push(() => {
@@ -250,8 +267,11 @@ export function runPrimary(count: number, out: LineLog, config: ServerConfig): v
     }, pause);
   });
 
+  const notified = throttled(() => void reloadAll(false));
   process.on("SIGHUP", () => void reloadAll(true));
-  const poll = setInterval(() => void reloadAll(false), Math.max(config.pollingInterval, 0.05) * 1000);
+  const interval =
+    repo === undefined ? Math.max(config.pollingInterval, 0.05) : config.metadata.followInterval;
+  const poll = setInterval(() => void reloadAll(false), interval * 1000);
   poll.unref();
   process.on("SIGTERM", () => stopAll("SIGTERM"));
   process.on("SIGINT", () => stopAll("SIGINT"));
@@ -311,6 +331,11 @@ export function workerReload(): () => Promise<void> {
     });
 }
 
+/** In a worker: POST /raas/notify is passed to the primary, which alone fetches. */
+export function workerNotify(): () => void {
+  return () => process.send?.({ raas: "notify" } satisfies Message);
+}
+
 /** Connect a started worker's registry to the primary: announce it, and obey reload and stop. */
 export function superviseWorker(registry: RunningRegistry, stop: (reason: string) => void): void {
   process.on("message", (message: unknown) => {
@@ -318,7 +343,7 @@ export function superviseWorker(registry: RunningRegistry, stop: (reason: string
     if (message.raas === "prepare") {
       const { gen } = message;
       void registry
-        .prepare()
+        .prepare(message.commit)
         .then((fingerprint) => process.send?.({ raas: "prepared", gen, fingerprint } satisfies Message));
     } else if (message.raas === "commit") registry.commit();
     else if (message.raas === "stop") stop("primary");

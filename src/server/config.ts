@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { access, readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { parseBoolean, parseIni, type Sections } from "../crane/ini.js";
 import { UserError } from "../errors.js";
 import { parseDuration, parseEndpoints, type EndpointConfig } from "../events/config.js";
@@ -76,6 +78,18 @@ export interface ServerConfig {
     uploadMaxAge: number;
     /** Seconds between sweeps (`upload_sweep_interval`, 10 minutes; 0 turns sweeping off). */
     uploadSweepInterval: number;
+  };
+  /**
+   * `[metadata]`: follow the app repository from git instead of reading data_dir/manifest_dir
+   * (docs/server.md, "Following the app repository"); `follow` empty keeps the directories.
+   */
+  metadata: {
+    follow: string;
+    followBranch: string;
+    /** Seconds between checks of the remote branch (one `git ls-remote`). */
+    followInterval: number;
+    /** The server's bare copy of the followed repository. */
+    followDir: string;
   };
   /** `[events.<name>]` sections: where events are delivered (docs/events.md). */
   events: EndpointConfig[];
@@ -350,6 +364,33 @@ export async function loadServerConfig(
     }
     return ms;
   };
+  // A URL (scheme:// or scp-like user@host:path) as given; a path relative to the config file.
+  const followText = r.str("metadata", "follow", "");
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(followText) || /^[^/:]+@[^/:]+:/.test(followText);
+  const follow = followText === "" || isUrl ? followText : r.path("metadata", "follow", "");
+  if (follow.startsWith("-") || /[\0\n]/.test(follow)) {
+    throw new UserError(`${where}: [metadata] follow must be a git URL or path`);
+  }
+  const followBranch = r.str("metadata", "follow_branch", "main");
+  if (!/^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$/.test(followBranch) || followBranch.includes("..")) {
+    throw new UserError(`${where}: [metadata] follow_branch is not a branch name: "${followBranch}"`);
+  }
+  const followInterval = r.num("metadata", "follow_interval", 2, false);
+  if (followInterval < 0.05) {
+    throw new UserError(`${where}: [metadata] follow_interval must be at least 0.05 seconds`);
+  }
+  const followDirSetting = r.path("metadata", "follow_dir", "");
+  const followDir =
+    followDirSetting !== ""
+      ? followDirSetting
+      : join(
+          tmpdir(),
+          "raas-follow",
+          createHash("sha256")
+            .update(`${follow}\n${followBranch}\n${process.getuid?.() ?? ""}`)
+            .digest("hex")
+            .slice(0, 16),
+        );
   const events = parseEndpoints(sections, where);
   const eventsPollMs = duration("raas", "events_poll", "1s");
   const stats = {
@@ -409,6 +450,7 @@ export async function loadServerConfig(
       uploadMaxAge: r.num("push", "upload_max_age", 86_400, true),
       uploadSweepInterval: r.num("push", "upload_sweep_interval", 600, true),
     },
+    metadata: { follow, followBranch, followInterval, followDir },
     events,
     eventsPollMs,
     stats,

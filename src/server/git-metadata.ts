@@ -37,7 +37,11 @@ function run(cwd: string, args: string[]): Promise<string> {
       (err, stdout, stderr) => {
         if (err === null) return resolvePromise(stdout);
         const text = `${stderr}`;
-        if (/\[rejected\]|non-fast-forward|fetch first/.test(text)) return reject(new GitRaceError(text));
+        // Another writer moved the branch first: rejected as non-fast-forward, or, when both
+        // pushes reach the remote at once, its ref lock ("cannot lock ref ... but expected").
+        if (/\[rejected\]|non-fast-forward|fetch first|cannot lock ref|\[remote rejected\]/.test(text)) {
+          return reject(new GitRaceError(text));
+        }
         // Remote URLs may carry credentials: name the command, not its arguments.
         reject(new Error(`git ${args[0] ?? ""} failed: ${text.replace(/\/\/[^@/\s]*@/g, "//***@").trim()}`));
       },

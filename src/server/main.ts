@@ -1,7 +1,7 @@
 import cluster from "node:cluster";
 import { parseArgs } from "node:util";
 import { errorMessage, UserError } from "../errors.js";
-import { runPrimary, superviseWorker, workerMetrics, workerReload } from "./cluster.js";
+import { runPrimary, superviseWorker, workerMetrics, workerNotify, workerReload } from "./cluster.js";
 import { loadServerConfig } from "./config.js";
 import { lineLog } from "./log-lines.js";
 import { Metrics } from "./metrics.js";
@@ -45,7 +45,9 @@ async function serve(options: StartOptions): Promise<void> {
     ...options,
     metrics,
     coordinated: cluster.isWorker,
-    ...(cluster.isWorker ? { renderMetrics: workerMetrics(metrics), afterCommit: workerReload() } : {}),
+    ...(cluster.isWorker
+      ? { renderMetrics: workerMetrics(metrics), afterCommit: workerReload(), notify: workerNotify() }
+      : {}),
   });
   let stopping = false;
   const stop = (signal: string) => {
@@ -82,7 +84,7 @@ async function main(): Promise<void> {
   const config = await loadServerConfig(options.configPath, process.env);
   const workers = await workerCount(config.workers, process.env);
   if (workers <= 1) return serve(options);
-  runPrimary(workers, out, config);
+  await runPrimary(workers, out, config);
 }
 
 main().catch((err: unknown) => {

@@ -78,6 +78,19 @@ async function readPolicy(file: string): Promise<Policy> {
   });
 }
 
+/** A verified manifest with its response headers. */
+export function servedManifest(bytes: Buffer, digest: Digest, mediaType: string): ServedManifest {
+  const etag = `"${digest}"`;
+  const headers = {
+    "Docker-Distribution-API-Version": "registry/2.0",
+    "Content-Type": mediaType,
+    "Content-Length": bytes.length,
+    "Docker-Content-Digest": digest,
+    ETag: etag,
+  };
+  return { bytes, etag, headers };
+}
+
 /** How many times a load is retried when the files change under it before it is served as is. */
 const STABLE_LOAD_ATTEMPTS = 5;
 
@@ -123,15 +136,7 @@ async function loadSnapshotOnce(config: ServerConfig, log: LogFn, print: string)
         log(`skipping manifest ${path} (listed by ${file}): its content does not match its digest`);
         continue;
       }
-      const etag = `"${digest}"`;
-      const headers = {
-        "Docker-Distribution-API-Version": "registry/2.0",
-        "Content-Type": record.mediaType,
-        "Content-Length": bytes.length,
-        "Docker-Content-Digest": digest,
-        ETag: etag,
-      };
-      manifests.set(manifestKey(meta.repository, digest), { bytes, etag, headers });
+      manifests.set(manifestKey(meta.repository, digest), servedManifest(bytes, digest, record.mediaType));
     }
   }
   const approvals = parseApprovals(await readFile(approvalsFile(config), "utf8").catch(() => undefined));

@@ -12,6 +12,9 @@ import { UploadSweeper } from "./upload-sweep.js";
 import { Metrics } from "./metrics.js";
 import { createObserver, openServerStore } from "./observe.js";
 import { RegistryError } from "./registry-error.js";
+import { coalesced, followedMetadata, isFollowing, retryOnce, throttled } from "./follow.js";
+import type { FollowRepository } from "./follow-git.js";
+import type { FollowedMetadata } from "./snapshot-follow.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
 
 /** One structured log record: a request, a reload, or a problem. */
@@ -40,6 +43,8 @@ export interface StartOptions {
   afterCommit?: () => Promise<void>;
   /** The write API's dependencies (access layer, storage, metadata port); see push-setup.ts. */
   push?: PushInjected;
+  /** What POST /raas/notify does in follow mode (default: check the followed branch now; a cluster worker tells the primary). */
+  notify?: () => void;
 }
 
 export interface RunningRegistry {
@@ -51,9 +56,10 @@ export interface RunningRegistry {
   reload(): Promise<void>;
   /**
    * Load the current metadata as the next snapshot, without serving it yet (coordinated mode);
-   * returns the fingerprint of what was loaded (of the current snapshot if loading failed).
+   * returns the fingerprint of what was loaded (of the current snapshot if loading failed). In
+   * follow mode `commit` names the commit to load (default: the one fetched last).
    */
-  prepare(): Promise<string>;
+  prepare(commit?: string): Promise<string>;
   /** Serve the prepared snapshot (coordinated mode); nothing when none is prepared. */
   commit(): void;
 }
@@ -93,9 +99,44 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
   for (const warning of config.warnings) log({ event: "config", level: "error", message: warning });
   const logLine = (message: string) => log({ event: "metadata", level: "warn", message });
 
+  const followed = isFollowing(config) ? followedMetadata(config, logLine) : undefined;
+  // Follow mode: the commit to start from. A cluster's primary fetched it before forking.
+  const startCommit = async (repo: FollowRepository): Promise<string> =>
+    (options.coordinated ? await repo.localHead() : undefined) ?? (await retryOnce(() => repo.update()));
+  const loadFollowed = async (f: FollowedMetadata, commit: string): Promise<Snapshot> => {
+    const started = Date.now();
+    const loaded = await f.load(commit);
+    if (loaded !== snapshot) {
+      log({
+        event: "reload",
+        commit,
+        parsed: f.lastParsed,
+        ms: Date.now() - started,
+        files: loaded.index.files.length,
+        manifests: loaded.manifests.size,
+      });
+    }
+    return loaded;
+  };
+
   let snapshot: Snapshot = emptySnapshot();
-  snapshot = await loadSnapshot(config, logLine);
-  log({ event: "reload", files: snapshot.index.files.length, manifests: snapshot.manifests.size });
+  if (followed === undefined) {
+    snapshot = await loadSnapshot(config, logLine);
+    log({ event: "reload", files: snapshot.index.files.length, manifests: snapshot.manifests.size });
+  } else {
+    snapshot = await loadFollowed(followed, await startCommit(followed.repository));
+  }
+  // Follow mode: fetch when the branch moved and load what changed; one check at a time.
+  const followCheck =
+    followed === undefined
+      ? undefined
+      : coalesced(async () => {
+          try {
+            snapshot = await loadFollowed(followed, await followed.repository.update());
+          } catch (err) {
+            log({ event: "reload", level: "error", message: errorMessage(err) });
+          }
+        });
 
   let reloading: Promise<void> | undefined;
   const reload = (force: boolean): Promise<void> => {
@@ -119,11 +160,24 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     if (pending === undefined) return false;
     snapshot = pending;
     pending = undefined;
-    log({ event: "reload", files: snapshot.index.files.length, manifests: snapshot.manifests.size });
+    log({
+      event: "reload",
+      ...(followed === undefined ? {} : { commit: snapshot.fingerprint }),
+      files: snapshot.index.files.length,
+      manifests: snapshot.manifests.size,
+    });
     return true;
   };
-  const prepare = async (): Promise<string> => {
+  const prepare = async (commit?: string): Promise<string> => {
     try {
+      if (followed !== undefined) {
+        const target = commit ?? (await followed.repository.localHead());
+        if (target === undefined) return snapshot.fingerprint;
+        const loaded = await followed.load(target);
+        // The same commit as the one served: nothing to switch.
+        pending = loaded === snapshot ? undefined : loaded;
+        return loaded.fingerprint;
+      }
       pending = await loadSnapshot(config, logLine);
       return pending.fingerprint;
     } catch (err) {
@@ -150,7 +204,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     config,
     host,
     options.push ?? accessWrites(access, config.auth.mode === "off" ? "" : config.auth.service),
-    options.afterCommit ?? (() => reload(true)),
+    options.afterCommit ?? followCheck ?? (() => reload(true)),
     (name) => {
       const repo = snapshot.index.v2.get(name);
       return repo !== undefined && repo.meta.protected !== true;
@@ -182,6 +236,8 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     // A prepared snapshot goes live everywhere at once; a request that misses here may come from
     // a client that saw it on another worker already, so this worker serves it now too.
     adoptPending: commit,
+    // Follow mode: POST /raas/notify asks for a check of the followed branch (throttled).
+    ...(followCheck === undefined ? {} : { notify: options.notify ?? throttled(() => void followCheck()) }),
     log: logLine,
     ...(observer === undefined ? {} : { observer }),
     ...(store === undefined ? {} : { store }),
@@ -202,7 +258,9 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
   });
   const timer = options.coordinated
     ? undefined
-    : setInterval(() => void reload(false), Math.max(config.pollingInterval, 0.05) * 1000);
+    : followCheck !== undefined
+      ? setInterval(() => void followCheck(), config.metadata.followInterval * 1000)
+      : setInterval(() => void reload(false), Math.max(config.pollingInterval, 0.05) * 1000);
   timer?.unref();
 
   const address = server.address() as AddressInfo;
@@ -210,7 +268,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
   return {
     url: `${config.tlsCert === "" ? "http" : "https"}://${urlHost === "0.0.0.0" ? "127.0.0.1" : urlHost}:${address.port}`,
     port: address.port,
-    reload: () => reload(true),
+    reload: () => followCheck?.() ?? reload(true),
     prepare,
     commit: () => void commit(),
     close: async () => {

@@ -1,0 +1,243 @@
+// Metadata at scale: the registry following its app repository from git ([metadata] follow)
+// against the same registry polling a checkout (data_dir, today's default), in one run.
+//
+// For each size (default 1,000 and 10,000 repositories, 10 tags each) it generates an app
+// repository (Crane v4 + x-raas files written by the built dist/ code, one commit), a bare
+// remote, and then for each mode starts one server process (workers = 1) and measures:
+//   ready      spawn to the first 200 from /readyz (the whole metadata loaded)
+//   idle CPU   user+system CPU of the process over 10 s with nothing changing
+//   new tag    a new repository's file committed and pushed (follow) or written (poll), to the
+//              registry answering its tag; follow mode with and without POST /raas/notify
+//   RSS        resident memory after the above, and its peak (VmHWM)
+// Usage: node bench/metadata-scale.mjs [repos ...]   e.g. node bench/metadata-scale.mjs 1000 10000
+import { execFileSync, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { freePort } from "./lib/procs.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const dist = (p) => pathToFileURL(path.join(root, "dist", p)).href;
+const { applyPublication } = await import(dist("crane/publication.js"));
+const { serializeMetadata } = await import(dist("crane/serialize.js"));
+
+const TAGS = 10;
+const IDLE_SECONDS = 10;
+const sha = (text) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const git = (cwd, ...args) =>
+  execFileSync("git", args, {
+    cwd,
+    maxBuffer: 1 << 30,
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: "bench",
+      GIT_AUTHOR_EMAIL: "bench@example.invalid",
+      GIT_COMMITTER_NAME: "bench",
+      GIT_COMMITTER_EMAIL: "bench@example.invalid",
+    },
+  }).toString();
+
+/** One repository's metadata: TAGS tags, each its own manifest of a config and a layer. */
+function metadataFile(i) {
+  const name = `acme/repo-${i}`;
+  const repository = `acme-repo-${i}`;
+  const manifests = [];
+  const blobs = [];
+  const tags = {};
+  for (let t = 0; t < TAGS; t++) {
+    const config = sha(`config ${i} ${t}`);
+    const layer = sha(`layer ${i} ${t}`);
+    const digest = sha(`manifest ${i} ${t}`);
+    blobs.push({ digest: config, size: 1000 + t }, { digest: layer, size: 100000 + t });
+    manifests.push({
+      digest,
+      mediaType: "application/vnd.oci.image.manifest.v1+json",
+      size: 500 + t,
+      refs: [config, layer],
+    });
+    tags[`v${t}`] = digest;
+  }
+  const meta = applyPublication(
+    undefined,
+    { name, repository, url: `http://127.0.0.1:9/bucket/${repository}/`, manifests, blobs, tags },
+    new Date("2024-01-01T00:00:00Z"),
+  );
+  return { name, text: serializeMetadata(meta), digest: tags.v0 };
+}
+
+function generate(dir, repos) {
+  const work = path.join(dir, "work");
+  const remote = path.join(dir, "remote.git");
+  mkdirSync(path.join(work, "data"), { recursive: true });
+  mkdirSync(path.join(work, "manifests"), { recursive: true });
+  writeFileSync(path.join(work, "manifests", "README"), "manifests\n");
+  for (let i = 0; i < repos; i++) {
+    writeFileSync(path.join(work, "data", `acme-repo-${i}.json`), metadataFile(i).text);
+  }
+  git(work, "init", "--quiet", "-b", "main");
+  git(work, "add", "--all");
+  git(work, "commit", "--quiet", "-m", `${repos} repositories`);
+  git(dir, "init", "--quiet", "--bare", "-b", "main", remote);
+  git(work, "push", "--quiet", remote, "HEAD:main");
+  return { work, remote };
+}
+
+function configFor(dir, mode, app) {
+  const conf = path.join(dir, `${mode}.conf`);
+  const lines = [
+    "[general]",
+    `data_dir = ${app.work}/data`,
+    "data_dir_polling_interval = 2",
+    "[raas]",
+    `manifest_dir = ${app.work}/manifests`,
+    "workers = 1",
+    "access_log = false",
+    "[storage]",
+    "public_base_url = http://127.0.0.1:9/bucket",
+  ];
+  if (mode !== "poll") {
+    lines.push(
+      "[metadata]",
+      `follow = ${app.remote}`,
+      "follow_interval = 2",
+      `follow_dir = ${dir}/${mode}-follow`,
+    );
+  }
+  writeFileSync(conf, lines.join("\n") + "\n");
+  return conf;
+}
+
+function procStat(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]);
+  return ticks / 100;
+}
+function procMemory(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const kb = (key) => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { rss: kb("VmRSS") / 1024, peak: kb("VmHWM") / 1024 };
+}
+
+async function until(check, ms) {
+  const started = performance.now();
+  while (performance.now() - started < ms) {
+    if (await check().catch(() => false)) return performance.now() - started;
+    await sleep(10);
+  }
+  return Number.NaN;
+}
+
+// Manifests are not in the app repository here, so a known tag is a redirect to storage.
+const served = (url, name, tag) => () =>
+  fetch(`${url}/v2/${name}/manifests/${tag}`, { method: "HEAD", redirect: "manual" }).then(
+    (r) => r.status === 200 || r.status === 302 || r.status === 307,
+  );
+
+async function measure(dir, mode, app, next) {
+  const port = await freePort();
+  const conf = configFor(dir, mode, app);
+  const started = performance.now();
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(root, "dist/server-bundle/main.js"),
+      "--config",
+      conf,
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+    ],
+    {
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    const readyMs = await until(() => fetch(`${url}/readyz`).then((r) => r.status === 200), 300_000);
+    const ready = (performance.now() - started) / 1000;
+    if (Number.isNaN(readyMs)) throw new Error(`${mode}: not ready`);
+    await sleep(1000);
+    const cpu0 = procStat(child.pid);
+    await sleep(IDLE_SECONDS * 1000);
+    const idle = ((procStat(child.pid) - cpu0) / IDLE_SECONDS) * 100;
+    // A new repository lands: written into the checkout (poll) or committed and pushed (follow).
+    const land = async (notify) => {
+      const file = next();
+      writeFileSync(path.join(app.work, "data", `acme-repo-${file.i}.json`), file.text);
+      git(app.work, "add", "--all");
+      git(app.work, "commit", "--quiet", "-m", `add ${file.name}`);
+      git(app.work, "push", "--quiet", app.remote, "HEAD:main");
+      const landed = performance.now();
+      if (notify) await fetch(`${url}/raas/notify`, { method: "POST" });
+      const ms = await until(served(url, file.name, "v0"), 120_000);
+      return Number.isNaN(ms) ? Number.NaN : (performance.now() - landed) / 1000;
+    };
+    const newTag = await land(false);
+    const newTagNotify = mode === "poll" ? undefined : await land(true);
+    const memory = procMemory(child.pid);
+    return { mode, ready, idle, newTag, newTagNotify, ...memory };
+  } finally {
+    child.kill("SIGKILL");
+  }
+}
+
+async function benchSize(repos) {
+  const dir = mkdtempSync(path.join(tmpdir(), "raas-bench-metadata-"));
+  try {
+    const t0 = performance.now();
+    const app = generate(dir, repos);
+    const generated = (performance.now() - t0) / 1000;
+    let counter = repos;
+    const next = () => {
+      const i = counter++;
+      return { i, ...metadataFile(i) };
+    };
+    const poll = await measure(dir, "poll", app, next);
+    const follow = await measure(dir, "follow", app, next);
+    return { repos, tags: repos * TAGS, generated, poll, follow };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const f = (n, digits = 2) => (n === undefined ? "-" : Number.isNaN(n) ? "timeout" : n.toFixed(digits));
+const ratio = (a, b) => (a === undefined || b === undefined || !(b > 0) ? "-" : `${(a / b).toFixed(2)}x`);
+
+const sizes = process.argv
+  .slice(2)
+  .map(Number)
+  .filter((n) => n > 0);
+console.log(`# metadata at scale ${new Date().toISOString()}`);
+console.log(
+  `# ${cpus().length} CPUs, load ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(
+      " ",
+    )}; one server process per mode (workers = 1), ${TAGS} tags per repository, one commit of history`,
+);
+console.log("repos  tags    mode    ready s  idle CPU %  new tag s  +notify s  RSS MiB  peak MiB");
+for (const repos of sizes.length > 0 ? sizes : [1000, 10000]) {
+  const r = await benchSize(repos);
+  for (const m of [r.poll, r.follow]) {
+    console.log(
+      [
+        String(r.repos).padEnd(6),
+        String(r.tags).padEnd(7),
+        m.mode.padEnd(7),
+        f(m.ready).padStart(8),
+        f(m.idle, 1).padStart(11),
+        f(m.newTag).padStart(10),
+        f(m.newTagNotify).padStart(10),
+        f(m.rss, 0).padStart(8),
+        f(m.peak, 0).padStart(9),
+      ].join(" "),
+    );
+  }
+  console.log(
+    `# ${r.repos} repositories (generated in ${f(r.generated, 1)} s): follow/poll ready ${ratio(r.follow.ready, r.poll.ready)}, idle CPU ${ratio(r.follow.idle, r.poll.idle)}, new tag ${ratio(r.follow.newTag, r.poll.newTag)}, peak RSS ${ratio(r.follow.peak, r.poll.peak)}`,
+  );
+}
