@@ -48,7 +48,7 @@ export class PullCounter {
     let today = this.today;
     if (today === undefined || t >= this.dayEnd || t < this.dayStart) today = this.turnDay(t);
     let tags = today.get(repository);
-    if (tags === undefined) today.set(repository, (tags = new Map()));
+    if (tags === undefined) today.set(repository, (tags = new Map<string, number>()));
     tags.set(tag, (tags.get(tag) ?? 0) + 1);
   }
 
@@ -57,7 +57,7 @@ export class PullCounter {
     this.dayEnd = this.dayStart + DAY_MS;
     const day = dayOf(new Date(t));
     let table = this.counts.get(day);
-    if (table === undefined) this.counts.set(day, (table = new Map()));
+    if (table === undefined) this.counts.set(day, (table = new Map<string, Map<string, number>>()));
     this.today = table;
     return table;
   }
@@ -117,9 +117,9 @@ export class PullCounter {
 
   private add(day: string, repository: string, tag: string, n: number): void {
     let table = this.counts.get(day);
-    if (table === undefined) this.counts.set(day, (table = new Map()));
+    if (table === undefined) this.counts.set(day, (table = new Map<string, Map<string, number>>()));
     let tags = table.get(repository);
-    if (tags === undefined) table.set(repository, (tags = new Map()));
+    if (tags === undefined) table.set(repository, (tags = new Map<string, number>()));
     tags.set(tag, (tags.get(tag) ?? 0) + n);
   }
 }
