@@ -111,15 +111,17 @@ export class Outbox {
   }
 
   private async writeDeferred(lost: (count: number, err: unknown) => void, limit: number): Promise<void> {
-    const pending = this.deferred.splice(0).map(made);
+    const pending = this.deferred.splice(0);
     // One object per MAX_BATCH events: a window of pulls costs one write, not one per pull.
+    // Events are made batch by batch, so a busy window never holds all its envelopes at once.
     for (let i = 0; i < pending.length; i += MAX_BATCH) {
-      const batch = pending.slice(i, i + MAX_BATCH);
+      const batch = pending.slice(i, i + MAX_BATCH).map(made);
       try {
         await this.putBatch(batch);
       } catch (err) {
-        // Not a spread: a long outage can keep up to `limit` events here.
-        this.deferred = (pending.slice(i) as DeferredEvent[]).concat(this.deferred);
+        // Kept as made (their ids stay), then the rest. Not a spread: a long outage can keep
+        // up to `limit` events here.
+        this.deferred = (batch as DeferredEvent[]).concat(pending.slice(i + MAX_BATCH), this.deferred);
         const over = this.deferred.length - limit;
         if (over > 0) lost(this.deferred.splice(0, over).length, err);
         return;
