@@ -74,7 +74,8 @@ async function outboxThroughput(store, total, concurrency) {
 }
 
 /** wrk: requests/s and mean latency (ms). */
-function wrk(url, c) {
+function wrk(url, c, cpu = () => undefined) {
+  const c0 = cpu();
   const run = spawnSync(
     "wrk",
     ["-t", c === 1 ? "1" : "2", "-c", String(c), "-d", `${seconds}s`, "-H", `Accept: ${S2}`, url],
@@ -86,7 +87,11 @@ function wrk(url, c) {
   if (!Number.isFinite(rps) || lat === null || non2xx > 0) {
     throw new Error(`wrk failed:\n${run.stdout}${run.stderr}`);
   }
-  return { rps, meanMs: Number(lat[1]) * { us: 0.001, ms: 1, s: 1000 }[lat[2]] };
+  const c1 = cpu();
+  const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1]);
+  // Server CPU per request (µs): less sensitive to a loaded machine than requests/s.
+  const cpuUs = c0 === undefined || c1 === undefined ? NaN : ((c1 - c0) * 1e6) / requests;
+  return { rps, cpuUs, meanMs: Number(lat[1]) * { us: 0.001, ms: 1, s: 1000 }[lat[2]] };
 }
 
 async function registry(work, conf, label) {
@@ -99,7 +104,59 @@ async function registry(work, conf, label) {
   );
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/readyz`, { expect: 200, what: `raas registry (${label})` });
-  return { url, stop: () => proc.stop() };
+  // CPU seconds the server process used so far (user + system, /proc; undefined elsewhere).
+  const cpu = () => {
+    try {
+      const f = readFileSync(`/proc/${proc.child.pid}/stat`, "utf8").split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100;
+    } catch {
+      return undefined;
+    }
+  };
+  return { url, cpu, stop: () => proc.stop() };
+}
+
+/**
+ * The observer's own CPU per counted pull, in this process (what statistics and events add to
+ * a manifest GET, without the HTTP around it): `pulled()` called in chunks of 1,000 with a turn
+ * of the event loop between them, so window writes and flushes run as in the server. The median
+ * of 5 runs of `n` pulls, CPU time (user + system), so the machine's load barely moves it.
+ */
+async function observerCost(work, name, extra, n) {
+  const { createObserver } = await import(dist("server/observe.js"));
+  const { loadServerConfig } = await import(dist("server/config.js"));
+  const { LocalStore } = await import(dist("storage/local.js"));
+  const file = path.join(work, `observer-${name}.conf`);
+  writeFileSync(file, extra);
+  const observer = createObserver(
+    await loadServerConfig(file, {}),
+    new LocalStore(path.join(work, `observer-${name}`)),
+    {},
+    () => undefined,
+  );
+  const socket = { remoteAddress: "127.0.0.1" };
+  const digest = `sha256:${"a".repeat(64)}`;
+  const pull = () =>
+    observer.pulled({
+      req: { socket, headers: { host: "127.0.0.1:5000", "user-agent": "wrk/4.2.0" }, method: "GET" },
+      repository: "bench/app",
+      reference: "latest",
+      digest,
+      mediaType: S2,
+      size: 528,
+    });
+  const runs = [];
+  for (let round = 0; round < 6; round++) {
+    const before = process.cpuUsage();
+    for (let i = 0; i < n / 1000; i++) {
+      for (let j = 0; j < 1000; j++) pull();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const used = process.cpuUsage(before);
+    if (round > 0) runs.push(((used.user + used.system) * 1000) / n); // round 0 warms up
+  }
+  await observer.close();
+  return median(runs);
 }
 
 export async function benchEvents() {
@@ -151,7 +208,7 @@ export async function benchEvents() {
         try {
           const url = `${r.url}/v2/${app.name}/manifests/latest`;
           wrk(url, 4); // warm-up
-          (runs[name] ??= []).push({ many: wrk(url, connections), one: wrk(url, 1) });
+          (runs[name] ??= []).push({ many: wrk(url, connections, r.cpu), one: wrk(url, 1) });
         } finally {
           await r.stop();
         }
@@ -161,11 +218,19 @@ export async function benchEvents() {
       Object.entries(runs).map(([name, list]) => [
         name,
         {
-          many: { rps: median(list.map((x) => x.many.rps)) },
+          many: { rps: median(list.map((x) => x.many.rps)), cpuUs: median(list.map((x) => x.many.cpuUs)) },
           one: { rps: median(list.map((x) => x.one.rps)), meanMs: median(list.map((x) => x.one.meanMs)) },
           spread: list.map((x) => Math.round(x.many.rps)).join(", "),
         },
       ]),
+    );
+    // Events to an endpoint that refuses connections: stored per window, never delivered here.
+    const observerStats = await observerCost(work, "stats", "[stats]\nenable = true\n", 200_000);
+    const observerEvents = await observerCost(
+      work,
+      "events",
+      "[stats]\nenable = true\n[events.c]\nurl = http://127.0.0.1:9/\n",
+      200_000,
     );
     // Give delivery a moment, then ask the collector how many events it has (an empty POST).
     await new Promise((r) => setTimeout(r, 2000));
@@ -179,7 +244,7 @@ export async function benchEvents() {
     const row = (name, key = name) => [
       `manifest GET, ${name}`,
       `${Math.round(m[key].many.rps)}/s`,
-      `${connections} conn (rounds: ${m[key].spread}); 1 conn: ${Math.round(m[key].one.rps)}/s, mean ${m[key].one.meanMs.toFixed(3)} ms`,
+      `${connections} conn (rounds: ${m[key].spread}); server CPU ${m[key].many.cpuUs.toFixed(1)} µs/request; 1 conn: ${Math.round(m[key].one.rps)}/s, mean ${m[key].one.meanMs.toFixed(3)} ms`,
     ];
     return {
       title: [
@@ -213,6 +278,26 @@ export async function benchEvents() {
           "throughput change, stats+events (request) vs off",
           pct(m["stats+events/request"].many.rps, m.off.many.rps),
           "durable per request: one storage write per pull",
+        ],
+        [
+          "server CPU per request change, stats vs off",
+          pct(m.stats.many.cpuUs, m.off.many.cpuUs),
+          `${connections} conn; CPU time of the server process per request (/proc)`,
+        ],
+        [
+          "server CPU per request change, stats+events (window) vs off",
+          pct(m["stats+events"].many.cpuUs, m.off.many.cpuUs),
+          `${connections} conn; includes delivering every pull event to the collector`,
+        ],
+        [
+          "observer CPU per pull, stats",
+          `${Math.round(observerStats)} ns`,
+          `in process; ${((observerStats / 1000 / m.off.many.cpuUs) * 100).toFixed(1)}% of the server's CPU per request with stats off`,
+        ],
+        [
+          "observer CPU per pull, stats+events (window)",
+          `${Math.round(observerEvents)} ns`,
+          `in process, delivery not included; ${((observerEvents / 1000 / m.off.many.cpuUs) * 100).toFixed(1)}% of the server's CPU per request with stats off`,
         ],
         [
           "mean latency change at 1 conn, stats vs off",

@@ -274,6 +274,9 @@ async function runCommand(
               ),
           },
         );
+        // The last retention run and open upload sessions (status-lifecycle.ts).
+        const { lifecycleStatusChecks } = await import("../commands/status-lifecycle.js");
+        result.checks.push(...(await lifecycleStatusChecks(invocation.isv, await ctx.store())));
         if (settings.environment !== undefined) {
           const { approvalChecks } = await import("./dispatch-envs.js");
           result.checks.push(...(await approvalChecks(app, invocation.isv)));

@@ -13,6 +13,7 @@ import { deleteEvents, type RemovedImages } from "../events/push-events.js";
 import { UserError } from "../errors.js";
 import { metadataFileName } from "../image/names.js";
 import { planTagDeletions } from "../lifecycle/deletion.js";
+import { RETENTION_RECORD_KEY } from "../lifecycle/policy.js";
 import {
   planRetention,
   rulesFor,
@@ -139,6 +140,7 @@ export async function applyRetention(
     commit: undefined,
   };
   if (options.dryRun || doomed.length === 0) {
+    if (!options.dryRun) await writeRetentionRecord(deps.store, isv, now, result);
     step.succeed(
       `${isv}: retention ${options.dryRun ? "would delete" : "deletes"} ${doomed.length} tag(s) of ${metas.length} repositor${metas.length === 1 ? "y" : "ies"}`,
     );
@@ -194,8 +196,46 @@ export async function applyRetention(
     await deps.recordEvents(removed.flatMap((r) => deleteEvents(r.images, deps.registryUrl, now)));
   }
   if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();
+  await writeRetentionRecord(deps.store, isv, now, result);
   step.succeed(
     `${isv}: retention deleted ${deleted.size} tag(s)${commit === undefined ? "" : ` (commit ${commit.slice(0, 12)})`}`,
   );
   return result;
+}
+
+/** The last retention run that was not a dry run, as `raas status` shows it. */
+export interface RetentionRecord {
+  isv: string;
+  finished: string;
+  rules: string[];
+  deletedTags: number;
+  /** `repository:tag`, the first RECORDED_TAGS of them. */
+  deleted: string[];
+  removedRepositories: string[];
+  commit?: string;
+}
+
+const RECORDED_TAGS = 20;
+
+async function writeRetentionRecord(
+  store: BlobStore,
+  isv: string,
+  now: Date,
+  result: RetentionResult,
+): Promise<void> {
+  const record: RetentionRecord = {
+    isv,
+    finished: now.toISOString(),
+    rules: result.rules,
+    deletedTags: result.deletedTags,
+    deleted: result.decisions
+      .filter((d) => d.delete)
+      .slice(0, RECORDED_TAGS)
+      .map((d) => `${d.repository}:${d.tag}`),
+    removedRepositories: result.removedRepositories.slice(0, RECORDED_TAGS),
+    ...(result.commit === undefined ? {} : { commit: result.commit }),
+  };
+  await store.put(RETENTION_RECORD_KEY, Buffer.from(`${JSON.stringify(record)}\n`), {
+    contentType: "application/json",
+  });
 }

@@ -26,6 +26,15 @@ export const DONE_PREFIX = `${EVENTS_PREFIX}done/`;
 export const LEASE_KEY = `${EVENTS_PREFIX}lease.json`;
 const MAX_BATCH = 500;
 
+/**
+ * A deferred event: the event itself, or a function that makes it when its window is written
+ * (the registry's pull events, so a pull allocates a few fields instead of a whole envelope).
+ * The event's id is fixed when it is made, before it is first stored.
+ */
+export type DeferredEvent = RegistryEvent | (() => RegistryEvent);
+
+const made = (e: DeferredEvent): RegistryEvent => (typeof e === "function" ? e() : e);
+
 /** A name for this process in keys and in `source.instanceID`: host, pid and a random part. */
 export function producerId(): string {
   const host = hostname()
@@ -47,7 +56,7 @@ export class Outbox {
   /** Events stored (for metrics and the benchmark). */
   stored = 0;
   /** Deferred events not yet handed to a write (for metrics). */
-  private deferred: RegistryEvent[] = [];
+  private deferred: DeferredEvent[] = [];
   private windowTimer: NodeJS.Timeout | undefined;
   private windowWrite: Promise<void> | undefined;
 
@@ -77,7 +86,7 @@ export class Outbox {
    * events; beyond that the oldest are given to `lost` (counted and logged by the caller).
    */
   defer(
-    event: RegistryEvent,
+    event: DeferredEvent,
     windowMs: number,
     lost: (count: number, err: unknown) => void,
     limit = 100_000,
@@ -104,12 +113,15 @@ export class Outbox {
   private async writeDeferred(lost: (count: number, err: unknown) => void, limit: number): Promise<void> {
     const pending = this.deferred.splice(0);
     // One object per MAX_BATCH events: a window of pulls costs one write, not one per pull.
+    // Events are made batch by batch, so a busy window never holds all its envelopes at once.
     for (let i = 0; i < pending.length; i += MAX_BATCH) {
-      const batch = pending.slice(i, i + MAX_BATCH);
+      const batch = pending.slice(i, i + MAX_BATCH).map(made);
       try {
         await this.putBatch(batch);
       } catch (err) {
-        this.deferred.unshift(...pending.slice(i));
+        // Kept as made (their ids stay), then the rest. Not a spread: a long outage can keep
+        // up to `limit` events here.
+        this.deferred = (batch as DeferredEvent[]).concat(pending.slice(i + MAX_BATCH), this.deferred);
         const over = this.deferred.length - limit;
         if (over > 0) lost(this.deferred.splice(0, over).length, err);
         return;

@@ -14,3 +14,6 @@ export const MIN_GRACE_MS = 3_600_000;
 
 /** Where GC records its last run, outside every repository prefix (GC never collects it). */
 export const GC_RECORD_KEY = ".raas-gc/last.json";
+
+/** Where `raas gc --retention` records its last run that was not a dry run (read by status). */
+export const RETENTION_RECORD_KEY = ".raas-gc/retention.json";

@@ -22,11 +22,16 @@ export interface UploadSweep {
   active: number;
 }
 
-export async function sweepUploadSessions(
-  store: BlobStore,
-  options: { olderThanMs: number; now: Date; dryRun: boolean; concurrency?: number },
-): Promise<UploadSweep> {
-  const sessions = new Map<string, { keys: string[]; bytes: number; newest: number }>();
+interface Session {
+  keys: string[];
+  bytes: number;
+  /** Newest object's time (ms): when the session was last written to. */
+  newest: number;
+}
+
+/** The upload sessions in storage, by id (only ids the registry issues; anything else is not ours). */
+async function listSessions(store: BlobStore): Promise<Map<string, Session>> {
+  const sessions = new Map<string, Session>();
   for await (const object of store.list(UPLOADS_PREFIX)) {
     const rest = object.key.slice(UPLOADS_PREFIX.length);
     const id = rest.slice(0, rest.indexOf("/"));
@@ -38,6 +43,32 @@ export async function sweepUploadSessions(
     s.newest = Math.max(s.newest, object.lastModified.getTime());
     sessions.set(id, s);
   }
+  return sessions;
+}
+
+export interface OpenUploads {
+  sessions: number;
+  bytes: number;
+  /** How long the longest-idle session has not been written to (ms); 0 without sessions. */
+  oldestIdleMs: number;
+}
+
+/** What `raas status` reports: the upload sessions in storage now (nothing is changed). */
+export async function openUploadSessions(store: BlobStore, now: Date): Promise<OpenUploads> {
+  const sessions = [...(await listSessions(store)).values()];
+  const oldest = Math.min(...sessions.map((s) => s.newest));
+  return {
+    sessions: sessions.length,
+    bytes: sessions.reduce((n, s) => n + s.bytes, 0),
+    oldestIdleMs: sessions.length === 0 ? 0 : Math.max(0, now.getTime() - oldest),
+  };
+}
+
+export async function sweepUploadSessions(
+  store: BlobStore,
+  options: { olderThanMs: number; now: Date; dryRun: boolean; concurrency?: number },
+): Promise<UploadSweep> {
+  const sessions = await listSessions(store);
   const cutoff = options.now.getTime() - options.olderThanMs;
   const stale = [...sessions.values()].filter((s) => s.newest < cutoff);
   const result: UploadSweep = {

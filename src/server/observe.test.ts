@@ -43,7 +43,6 @@ describe("pull observer", () => {
       digest: "sha256:0",
       mediaType: "x",
       size: 1,
-      url: "/",
     };
     await expect(observer.pulled(pull)).resolves.toBeUndefined();
     expect(observer.gauges()).toContainEqual(["raas_events_unstored_total", 1]);

@@ -26,7 +26,6 @@ export interface PullInfo {
   digest: string;
   mediaType: string;
   size: number;
-  url: string;
 }
 
 const SIGNATURE_TAG = /^sha256-[0-9a-f]{64}(\.[a-z]+)?$/;
@@ -132,30 +131,38 @@ export function createObserver(
     pulled(pull) {
       counter?.count(pull.repository, pull.reference);
       if (outbox === undefined) return undefined;
-      const { req } = pull;
-      const tagged = pull.reference !== pull.digest;
-      const event = makeEvent({
-        action: "pull",
-        target: {
-          mediaType: pull.mediaType,
-          size: pull.size,
-          digest: pull.digest,
-          repository: pull.repository,
-          url: pull.url,
-          ...(tagged ? { tag: pull.reference } : {}),
-        },
-        request: requestOf(req),
-        source,
-      });
+      const { req, repository, reference, digest, mediaType, size } = pull;
+      const at = Date.now();
+      const addr = req.socket.remoteAddress ?? "";
+      const host = req.headers.host ?? "";
+      const method = req.method ?? "GET";
+      const useragent = req.headers["user-agent"] ?? "";
+      // The envelope is made when the event is stored: per window, from these few fields (the
+      // request object itself is not kept), or at once when pulls are durable per request.
+      const make = () =>
+        makeEvent({
+          action: "pull",
+          target: {
+            mediaType,
+            size,
+            digest,
+            repository,
+            url: `/v2/${repository}/manifests/${digest}`,
+            ...(reference !== digest ? { tag: reference } : {}),
+          },
+          request: { addr, host, method, useragent },
+          source,
+          now: new Date(at),
+        });
       if (!durablePulls) {
         // The window (docs/events.md, "Durability"): stored with the others of this worker
         // within `pull_window`; a crash loses at most those. The pull does not wait.
-        outbox.defer(event, windowMs, unstoredEvents);
+        outbox.defer(make, windowMs, unstoredEvents);
         return undefined;
       }
       // A pull is never refused for its event: when the store refuses the write, the event is
       // counted as unstored and logged (at most every 10 s), and the pull is answered.
-      return outbox.record(event).catch((err: unknown) => unstoredEvents(1, err));
+      return outbox.record(make()).catch((err: unknown) => unstoredEvents(1, err));
     },
     gauges() {
       const out: [string, number][] = [];

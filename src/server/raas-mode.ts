@@ -82,7 +82,6 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
       digest,
       mediaType: record.mediaType,
       size: record.size,
-      url: `/v2/${repo.meta["repo-registry-id"]}/manifests/${digest}`,
     });
     // Only an event is waited for; counting alone keeps the hot path free of awaits.
     if (stored !== undefined) await stored;

@@ -21,8 +21,8 @@ describe("pull statistics", () => {
   it("merges the counters of several processes and days, and compaction changes no total", async () => {
     const store = await tempStore();
     let now = new Date("2026-11-01T10:00:00Z");
-    const a = new PullCounter(store, "a", () => now);
-    const b = new PullCounter(store, "b", () => now);
+    const a = new PullCounter(store, "a", () => now.getTime());
+    const b = new PullCounter(store, "b", () => now.getTime());
     for (let i = 0; i < 7; i++) a.count("acme/app", "1.0");
     b.count("acme/app", "1.0");
     b.count("acme/web", "2.0");

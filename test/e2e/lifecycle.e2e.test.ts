@@ -206,6 +206,11 @@ for (const kind of ["s3", "local"] as const) {
       expect(garbage?.detail).toMatch(
         /^0 B reclaimable \(0 object\(s\), 0 bytes\).* [1-9]\d* newer unreferenced object\(s\) wait out the 1d grace period; gc has never run$/,
       );
+      // The store's lifecycle lines (status-lifecycle.ts) come through the command too.
+      expect(report.checks.filter((c) => c.name === "retention" || c.name === "upload sessions")).toEqual([
+        { name: "retention", status: "ok", detail: "retention has never run (raas gc --retention)" },
+        { name: "upload sessions", status: "ok", detail: "no open upload session" },
+      ]);
       // Status reuses its own listing and marks; `gc --dry-run` lists and marks by itself: same answer.
       const dry = await json<GcJson>("gc", ISV, "--dry-run");
       expect(garbage?.detail).toContain(

@@ -10,6 +10,7 @@ import { Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { gc } from "../../src/commands/gc.js";
 import { applyRetention } from "../../src/commands/retention.js";
+import { lifecycleStatusChecks } from "../../src/commands/status-lifecycle.js";
 import type { RetentionRule } from "../../src/config/retention.js";
 import type { RegistryEvent } from "../../src/events/envelope.js";
 import { OUTBOX_PREFIX } from "../../src/events/outbox.js";
@@ -69,6 +70,24 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
     return { dir, store, ctx, use, pushTag, retention, tagsOf, commits };
   }
 
+  it("status says when it cannot read storage, never that all is well", async () => {
+    const w = await world();
+    const broken: BlobStore = Object.create(w.store, {
+      list: {
+        value: () => ({
+          [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("listing refused")) }),
+        }),
+      },
+      head: { value: () => Promise.reject(new Error("head refused")) },
+    }) as BlobStore;
+    expect(await lifecycleStatusChecks(ISV, broken)).toEqual([
+      { name: "retention", status: "warn", detail: "cannot read the last retention run: head refused" },
+      { name: "upload sessions", status: "warn", detail: "cannot list upload sessions: listing refused" },
+    ]);
+    await w.store.put(".raas-gc/retention.json", Buffer.from("{not json"));
+    expect((await lifecycleStatusChecks(ISV, w.store))[0]?.status).toBe("warn");
+  }, 60_000);
+
   it("deletes in one commit exactly the tags no rule keeps, with a delete event each; --dry-run deletes nothing", async () => {
     const w = await world();
     for (const tag of ["1.0", "2.0", "3.0", "4.0", "5.0"]) await w.pushTag("acme/app", tag);
@@ -89,6 +108,13 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
       },
     ];
     const before = await w.commits();
+    const retentionLine = async () =>
+      (await lifecycleStatusChecks(ISV, w.store)).find((c) => c.name === "retention");
+    expect(await retentionLine()).toEqual({
+      name: "retention",
+      status: "ok",
+      detail: "retention has never run (raas gc --retention)",
+    });
 
     const dry = await w.retention(rules, true);
     expect(dry.decisions.filter((d) => d.delete).map((d) => d.tag)).toEqual(["3.0"]);
@@ -102,9 +128,16 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
     expect(await w.commits()).toBe(before);
     expect(await w.tagsOf("acme/app")).toEqual(["1.0", "2.0", "3.0", "4.0", "5.0"]);
     expect(await outboxEvents(w.store)).toEqual([]);
+    // A dry run is not recorded as a run.
+    expect((await retentionLine())?.detail).toBe("retention has never run (raas gc --retention)");
 
     const applied = await w.retention(rules, false);
     expect(applied.deletedTags).toBe(1);
+    const line = await retentionLine();
+    expect(line?.status).toBe("ok");
+    expect(line?.detail).toMatch(
+      /^last retention run \d{4}-\d\d-\d\dT[\d:.]+Z \(rules newest, firsts, pulled\) deleted 1 tag\(s\): acme\/app:3\.0$/,
+    );
     expect(Number(await w.commits())).toBe(Number(before) + 1);
     expect(await w.tagsOf("acme/app")).toEqual(["1.0", "2.0", "4.0", "5.0"]);
     expect(await w.tagsOf("other/app")).toEqual(["old"]);
@@ -130,11 +163,19 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
     expect(again.deletedTags).toBe(0);
     expect(again.commit).toBeUndefined();
     expect(Number(await w.commits())).toBe(Number(before) + 1);
+    expect((await retentionLine())?.detail).toMatch(/^last retention run .* deleted no tag$/);
   }, 240_000);
 
   it("never touches .raas-uploads/ in gc; --upload-age removes only sessions idle for longer", async () => {
     const w = await world();
     await w.pushTag("acme/app", "1.0");
+    const uploadsLine = async (now?: Date) =>
+      (await lifecycleStatusChecks(ISV, w.store, now)).find((c) => c.name === "upload sessions");
+    expect(await uploadsLine()).toEqual({
+      name: "upload sessions",
+      status: "ok",
+      detail: "no open upload session",
+    });
     const sessions = new UploadSessions(w.store, 10_000_000);
     const idle = await sessions.start("acme-app", new Date());
     const state = await sessions.current(idle, "acme-app");
@@ -167,6 +208,25 @@ describe.each(stores)("retention and upload sessions on %s", (_label, openStore)
 
     await new Promise((r) => setTimeout(r, 2500));
     const active = await sessions.start("acme-app", new Date());
+    // Status sees both sessions, all their bytes, and the idle one's age; a day later it warns.
+    const bytesOf = async (id: string) => {
+      let n = 0;
+      for await (const o of w.store.list(`.raas-uploads/${id}/`)) n += o.size;
+      return n;
+    };
+    const total = (await bytesOf(idle)) + (await bytesOf(active));
+    const open = await uploadsLine();
+    expect(open?.status).toBe("ok");
+    expect(open?.detail).toMatch(
+      new RegExp(
+        `^2 open upload session\\(s\\), .* \\(${total} bytes\\), the oldest idle for (?:(?:[2-9]|[1-9]\\d+)s|\\d+m \\d+s)$`,
+      ),
+    );
+    const dayLater = await uploadsLine(new Date(Date.now() + 25 * HOUR));
+    expect(dayLater?.status).toBe("warn");
+    expect(dayLater?.detail).toMatch(/the oldest idle for 1d [01]h$/);
+    expect(dayLater?.fix).toBe(`raas gc ${ISV} --upload-age 1d removes sessions idle for longer`);
+
     // GC's clock one second after the active session's last write (storage dates are whole
     // seconds): the idle session is then at least 2.5 s old, the active one 1 s, however long
     // gc takes to clone and mark on a loaded machine.
