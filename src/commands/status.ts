@@ -382,6 +382,11 @@ interface ParsedMetadata {
 
 /** Metadata files read and checked at once: enough to overlap I/O, few enough to bound memory. */
 const FILES_IN_FLIGHT = 4;
+/**
+ * Files asked of the app repository ahead of the one being checked: its reader answers one
+ * request after another, so a few in flight would make each file wait for its own round trip.
+ */
+const READ_AHEAD = 32;
 
 /**
  * Read, parse and lint every metadata file, one at a time (a few in flight), handing each clean
@@ -420,12 +425,25 @@ async function readMetadata(
     mark(undefined);
     return out;
   }
+  // Reads are started in file order up to READ_AHEAD files ahead, each taken once.
+  const reads = new Map<number, Promise<string | undefined>>();
+  let requested = 0;
+  const readAhead = (index: number): Promise<string | undefined> => {
+    for (; requested < Math.min(files.length, index + READ_AHEAD); requested++) {
+      const read = app.read(`data/${files[requested] ?? ""}`);
+      read.catch(() => undefined); // awaited, and its error reported, when its turn comes
+      reads.set(requested, read);
+    }
+    const read = reads.get(index) ?? app.read(`data/${files[index] ?? ""}`);
+    reads.delete(index);
+    return read;
+  };
   const results = await mapLimit(files, FILES_IN_FLIGHT, async (file, index) => {
     const path = `data/${file}`;
     const found = new CheckList();
     let meta: CraneMetadata;
     try {
-      meta = parseMetadata((await app.read(path)) ?? "", path);
+      meta = parseMetadata((await readAhead(index)) ?? "", path);
       mark(meta);
     } catch (error) {
       mark(undefined);
