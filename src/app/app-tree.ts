@@ -72,7 +72,7 @@ export class GitTreeAppRepository implements AppRepository {
         const parent = slash < 0 ? "" : file.slice(0, slash);
         let names = dirs.get(parent);
         if (names === undefined) {
-          dirs.set(parent, (names = new Map()));
+          dirs.set(parent, (names = new Map<string, number>()));
           addDir(parent);
         }
         names.set(file.slice(slash + 1), count++);
