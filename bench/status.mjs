@@ -20,6 +20,9 @@ const scenarios = (process.env.BENCH_STATUS ?? "1000x10,10000x10,1x20000").split
   return { repos, tags };
 });
 const layersPerRepo = 9;
+// BENCH_KEEP=1: leave the generated files and the registry running afterwards (for profiling);
+// the work directory and the registry's pid are printed.
+const keep = process.env.BENCH_KEEP === "1";
 // Another raas checkout (built), e.g. the previous release, run on the same files.
 const compareRoot = process.env.BENCH_COMPARE_ROOT;
 const { applyPublication } = await import(path.join(root, "dist", "crane", "publication.js"));
@@ -174,17 +177,21 @@ async function scenario({ repos, tags }) {
     for (const row of rows) process.stderr.write(`${row.join("  ")}\n`);
     return rows;
   } finally {
-    // No pid file when setup itself failed: do not hide its error.
-    const pidFile = path.join(state, "server.pid");
-    const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim() || NaN) : NaN;
-    if (Number.isInteger(pid)) {
-      try {
-        process.kill(pid, "SIGTERM");
-      } catch {
-        // not running
+    if (keep) {
+      process.stderr.write(`kept ${work} (HOME=${env.HOME} RAAS_HOME=${env.RAAS_HOME} RAAS_TLS=off)\n`);
+    } else {
+      // No pid file when setup itself failed: do not hide its error.
+      const pidFile = path.join(state, "server.pid");
+      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").trim() || NaN) : NaN;
+      if (Number.isInteger(pid)) {
+        try {
+          process.kill(pid, "SIGTERM");
+        } catch {
+          // not running
+        }
       }
+      rmSync(work, { recursive: true, force: true });
     }
-    rmSync(work, { recursive: true, force: true });
   }
 }
 

@@ -220,13 +220,27 @@ export async function cloneWithoutCheckout(remote: string, dir: string, branch: 
   }
 }
 
-/** The path of every file in HEAD's tree (one `git ls-tree -r`, however many files). */
-export async function treeFiles(dir: string): Promise<string[]> {
+/**
+ * Every file in HEAD's tree (one `git ls-tree -r`, however many files), with its object id:
+ * `each(path, oid)` is called in tree order.
+ */
+export async function treeFiles(dir: string, each: (path: string, oid: string) => void): Promise<void> {
+  let out: string;
   try {
-    const out = await git(dir).raw(["ls-tree", "-r", "-z", "--name-only", "--full-tree", "HEAD"]);
-    return out.split("\0").filter((path) => path !== "");
+    out = await git(dir).raw(["ls-tree", "-r", "-z", "--full-tree", "HEAD"]);
   } catch (err) {
     throw gitError(err, `listing the files of ${dir}`, dir);
+  }
+  // `<mode> SP <type> SP <object> TAB <path>`, NUL-terminated.
+  for (let start = 0; start < out.length;) {
+    let end = out.indexOf("\0", start);
+    if (end < 0) end = out.length;
+    const tab = out.indexOf("\t", start);
+    if (tab > start && tab < end) {
+      const fields = out.slice(start, tab).split(" ");
+      if (fields[1] === "blob" && fields[2] !== undefined) each(out.slice(tab + 1, end), fields[2]);
+    }
+    start = end + 1;
   }
 }
 
@@ -243,6 +257,8 @@ export class BlobReader {
   /** Bytes the answer at the front needs: chunks are joined once, not on every arrival. */
   private needed = 0;
   private failed: Error | undefined;
+  /** Requests made in one tick go to git in one write, not one system call (and wake-up) each. */
+  private corked = false;
 
   constructor(dir: string) {
     this.child = spawn("git", ["cat-file", "--batch"], { cwd: dir, env: gitEnv() });
@@ -276,6 +292,14 @@ export class BlobReader {
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
+      if (!this.corked) {
+        this.corked = true;
+        this.child.stdin.cork();
+        process.nextTick(() => {
+          this.corked = false;
+          this.child.stdin.uncork();
+        });
+      }
       this.child.stdin.write(`${object}\n`);
     });
   }

@@ -14,8 +14,15 @@ import type { AppRepository } from "./app-repository.js";
 
 interface Opened {
   dir: string;
-  /** Directory -> its files' names (files are read by path from HEAD). */
-  dirs: Map<string, Set<string>>;
+  /**
+   * Directory -> its files' names, each with the position of its object id in `oids`. Files are
+   * read by object id: git resolves `HEAD:<path>` by scanning each folder on the way, so
+   * reading every file of a folder of 10,000 by path costs 10,000 x 10,000 comparisons.
+   */
+  dirs: Map<string, Map<string, number>>;
+  /** The files' object ids, binary, `width` bytes each (20, or 32 in a SHA-256 repository). */
+  oids: Buffer;
+  width: number;
   /** Directory -> its subdirectories' names. */
   subdirs: Map<string, Set<string>>;
   reader: BlobReader | undefined;
@@ -34,10 +41,10 @@ export class GitTreeAppRepository implements AppRepository {
     this.opened ??= (async () => {
       this.tmp = await mkdtemp(path.join(tmpdir(), "raas-app-"));
       const dir = path.join(this.tmp, "repo");
-      const dirs = new Map<string, Set<string>>();
+      const dirs = new Map<string, Map<string, number>>();
       const subdirs = new Map<string, Set<string>>();
       if (!(await cloneWithoutCheckout(this.options.remote, dir, this.options.branch))) {
-        return { dir, dirs, subdirs, reader: undefined };
+        return { dir, dirs, subdirs, oids: Buffer.alloc(0), width: 0, reader: undefined };
       }
       const addDir = (name: string) => {
         for (let child = name; child !== "" && !subdirs.has(child);) {
@@ -50,17 +57,27 @@ export class GitTreeAppRepository implements AppRepository {
           child = parent;
         }
       };
-      for (const file of await treeFiles(dir)) {
+      let oids = Buffer.alloc(0);
+      let width = 0;
+      let count = 0;
+      await treeFiles(dir, (file, oid) => {
+        width ||= oid.length / 2;
+        if ((count + 1) * width > oids.length) {
+          const grown = Buffer.alloc(Math.max(1024, oids.length * 2));
+          oids.copy(grown);
+          oids = grown;
+        }
+        oids.write(oid, count * width, width, "hex");
         const slash = file.lastIndexOf("/");
         const parent = slash < 0 ? "" : file.slice(0, slash);
         let names = dirs.get(parent);
         if (names === undefined) {
-          dirs.set(parent, (names = new Set()));
+          dirs.set(parent, (names = new Map<string, number>()));
           addDir(parent);
         }
-        names.add(file.slice(slash + 1));
-      }
-      return { dir, dirs, subdirs, reader: new BlobReader(dir) };
+        names.set(file.slice(slash + 1), count++);
+      });
+      return { dir, dirs, subdirs, oids, width, reader: new BlobReader(dir) };
     })();
     return this.opened;
   }
@@ -70,12 +87,12 @@ export class GitTreeAppRepository implements AppRepository {
   }
 
   async read(file: string): Promise<string | undefined> {
-    const { dirs, reader } = await this.open();
+    const { dirs, oids, width, reader } = await this.open();
     const normal = path.posix.normalize(file);
     const slash = normal.lastIndexOf("/");
-    const known = dirs.get(slash < 0 ? "" : normal.slice(0, slash))?.has(normal.slice(slash + 1)) === true;
-    if (!known || reader === undefined) return undefined;
-    return (await reader.read(`HEAD:${normal}`)).toString("utf8");
+    const at = dirs.get(slash < 0 ? "" : normal.slice(0, slash))?.get(normal.slice(slash + 1));
+    if (at === undefined || reader === undefined) return undefined;
+    return (await reader.read(oids.toString("hex", at * width, (at + 1) * width))).toString("utf8");
   }
 
   /** The files directly in `dir` (like readdir of a checkout, without subdirectories). */

@@ -17,7 +17,7 @@ const SAMPLE = 3;
 
 export async function checkAnonymousReads(
   meta: CraneV4 & { "x-raas": RaasExtension },
-  objects: ReadonlyMap<string, unknown>,
+  objects: Pick<ReadonlyMap<string, unknown>, "has">,
   options: { all: boolean; concurrency: number; isv: string; log?: (line: string) => void },
 ): Promise<StorageProblem[]> {
   const stored = (Object.entries(meta["x-raas"].blobs) as [Digest, { size: number; url?: string }][])

@@ -12,22 +12,116 @@ import { mapLimit } from "../publish/pool.js";
 import type { BlobStore, ListedObject } from "../storage/types.js";
 
 /**
- * Storage objects grouped by their first key segment (the repository); key -> the listed object
- * (kept as listed, so the garbage estimate reuses this one listing).
+ * One repository's listed objects, kept compactly: a key, a size and a time each, in three
+ * arrays sorted by key (a listing arrives sorted, so this costs nothing), looked up by binary
+ * search. 310,000 objects (10,000 repositories x 10 tags) as a Map of listed objects held
+ * about 90 MiB; this holds the key strings and 16 bytes per object more.
  */
-export type Inventory = Map<string, Map<string, ListedObject>>;
+export class ListedObjects {
+  private keys: string[] = [];
+  private sizes: number[] = [];
+  private times: number[] = [];
+  private ordered = true;
+
+  add(object: ListedObject): void {
+    const last = this.keys[this.keys.length - 1];
+    if (last !== undefined && !(last < object.key)) this.ordered = false;
+    this.keys.push(object.key);
+    this.sizes.push(object.size);
+    this.times.push(object.lastModified.getTime());
+  }
+
+  /** How many objects (as a Map's size). */
+  get size(): number {
+    this.order();
+    return this.keys.length;
+  }
+
+  has(key: string): boolean {
+    return this.find(key) >= 0;
+  }
+
+  get(key: string): ListedObject | undefined {
+    const at = this.find(key);
+    return at < 0 ? undefined : this.at(at);
+  }
+
+  /** The listing's own key string (marks share it rather than allocating it again). */
+  storedKey(key: string): string | undefined {
+    const at = this.find(key);
+    return at < 0 ? undefined : this.keys[at];
+  }
+
+  firstKey(): string | undefined {
+    this.order();
+    return this.keys[0];
+  }
+
+  /** Every object, in key order (each a new object: nothing keeps them). */
+  *[Symbol.iterator](): Generator<ListedObject> {
+    this.order();
+    for (let i = 0; i < this.keys.length; i++) yield this.at(i);
+  }
+
+  private at(i: number): ListedObject {
+    return {
+      key: this.keys[i] ?? "",
+      size: this.sizes[i] ?? 0,
+      lastModified: new Date(this.times[i] ?? 0),
+    };
+  }
+
+  private find(key: string): number {
+    this.order();
+    let low = 0;
+    let high = this.keys.length - 1;
+    while (low <= high) {
+      const mid = (low + high) >>> 1;
+      const probe = this.keys[mid] as string;
+      if (probe === key) return mid;
+      if (probe < key) low = mid + 1;
+      else high = mid - 1;
+    }
+    return -1;
+  }
+
+  /** A listing out of order (or repeating a key: the later one counts) is sorted once. */
+  private order(): void {
+    if (this.ordered) return;
+    const positions = this.keys.map((_, i) => i);
+    // Stable: of equal keys the later listed comes last, and is the one kept.
+    positions.sort((a, b) => {
+      const x = this.keys[a] as string;
+      const y = this.keys[b] as string;
+      return x < y ? -1 : x > y ? 1 : a - b;
+    });
+    const kept = positions.filter((p, n) => this.keys[p] !== this.keys[positions[n + 1] ?? -1]);
+    this.keys = kept.map((p) => this.keys[p] as string);
+    this.sizes = kept.map((p) => this.sizes[p] as number);
+    this.times = kept.map((p) => this.times[p] as number);
+    this.ordered = true;
+  }
+}
+
+/** Storage objects grouped by their first key segment (the repository). */
+export type Inventory = Map<string, ListedObjects>;
 
 export const PROBE_PREFIX = ".raas-probe/";
 
 /** List storage: everything, or only the given repositories' prefixes. */
 export async function takeInventory(store: BlobStore, repositories?: readonly string[]): Promise<Inventory> {
   const inventory: Inventory = new Map();
+  let current: { repository: string; objects: ListedObjects } | undefined;
   const add = (object: ListedObject) => {
     const slash = object.key.indexOf("/");
     const repository = slash < 0 ? "" : object.key.slice(0, slash);
-    let objects = inventory.get(repository);
-    if (objects === undefined) inventory.set(repository, (objects = new Map<string, ListedObject>()));
-    objects.set(object.key, object);
+    // A listing is sorted: the repository is nearly always the previous object's.
+    if (current?.repository !== repository) {
+      let objects = inventory.get(repository);
+      if (objects === undefined) inventory.set(repository, (objects = new ListedObjects()));
+      current = { repository, objects };
+    }
+    current.objects.add(object);
   };
   if (repositories === undefined) {
     for await (const object of store.list("")) add(object);
@@ -68,7 +162,7 @@ const PUSH_AGAIN = "push the image again: raas uploads what is missing and keeps
  */
 export async function checkRepositoryStorage(
   meta: CraneV4 & { "x-raas": RaasExtension },
-  objects: ReadonlyMap<string, ListedObject>,
+  objects: ListedObjects,
   store: BlobStore,
   options: RepositoryCheckOptions,
 ): Promise<{ problems: StorageProblem[]; garbage: StorageProblem[]; blobs: number; masked: number }> {
@@ -134,7 +228,7 @@ export async function checkRepositoryStorage(
   }
   // Not a fault: a deletion, or a push interrupted before its commit, leaves these for `raas gc`.
   const garbage: StorageProblem[] = [];
-  for (const [key, { size }] of objects) {
+  for (const { key, size } of objects) {
     if (!expected.has(key)) {
       garbage.push({
         detail: `orphaned object ${key} (${size} bytes): no manifest or tag of ${meta["repo-registry-id"]} references it`,

@@ -27,7 +27,7 @@ const MAX_ANCESTRY_BYTES = 1024 * 1024;
 export async function v1LayerDigests(
   meta: CraneV4 & { "x-raas": RaasExtension },
   v1Tags: Readonly<Record<string, string>>,
-  objects: ReadonlyMap<string, { size: number }>,
+  objects: Pick<ReadonlyMap<string, { size: number }>, "has" | "get">,
   app: AppRepository,
   store: BlobStore,
 ): Promise<V1Layer[]> {

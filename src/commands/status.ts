@@ -15,13 +15,13 @@ import {
 } from "./status-http.js";
 import { registryTrust, type RegistryClient } from "../app/registry-http.js";
 import { servedTagsDigest } from "../crane/served-digest.js";
-import { checkRepositoryStorage, takeInventory, type Inventory } from "./status-storage.js";
+import { checkRepositoryStorage, ListedObjects, takeInventory, type Inventory } from "./status-storage.js";
 import { v1LayerDigests, verifyV1Layers } from "./status-v1.js";
 import { checkAnonymousReads } from "./status-public.js";
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import type { Platform } from "../app/platform.js";
-import { PARTIAL_WRITE_GRACE_MS, type BlobStore, type ListedObject } from "../storage/types.js";
+import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
 import { dashed, isRepositoryName } from "../image/names.js";
 import { mapLimit } from "../publish/pool.js";
 import { readBacklog } from "../events/deliver.js";
@@ -132,7 +132,7 @@ export async function status(
     let counted = { blobs: 0, masked: 0 };
     if (inventory !== undefined) {
       const v1Files = v1.get(meta.repository);
-      const objects = inventory.get(meta.repository) ?? new Map<string, ListedObject>();
+      const objects = inventory.get(meta.repository) ?? new ListedObjects();
       const result = await checkRepositoryStorage(meta, objects, deps.store, {
         verify: options.verify,
         concurrency,
@@ -229,8 +229,8 @@ export async function status(
     // Only listed keys matter to the sweep plan, and the listing's own key strings are kept:
     // 100,000s of marked keys are not allocated a second time.
     for (const key of marked.keys) {
-      const listed = inventory.get(key.slice(0, Math.max(0, key.indexOf("/"))))?.get(key);
-      if (listed !== undefined) marking.reachable.keys.add(listed.key);
+      const listed = inventory.get(key.slice(0, Math.max(0, key.indexOf("/"))))?.storedKey(key);
+      if (listed !== undefined) marking.reachable.keys.add(listed);
     }
     marking.files++;
   };
@@ -307,7 +307,7 @@ export async function status(
               reachable: marking.reachable,
               files: marking.files,
               objects: function* () {
-                for (const objects of inventory.values()) yield* objects.values();
+                for (const objects of inventory.values()) yield* objects;
               },
             }
           : undefined,
@@ -382,6 +382,11 @@ interface ParsedMetadata {
 
 /** Metadata files read and checked at once: enough to overlap I/O, few enough to bound memory. */
 const FILES_IN_FLIGHT = 4;
+/**
+ * Files asked of the app repository ahead of the one being checked: its reader answers one
+ * request after another, so a few in flight would make each file wait for its own round trip.
+ */
+const READ_AHEAD = 32;
 
 /**
  * Read, parse and lint every metadata file, one at a time (a few in flight), handing each clean
@@ -420,12 +425,25 @@ async function readMetadata(
     mark(undefined);
     return out;
   }
+  // Reads are started in file order up to READ_AHEAD files ahead, each taken once.
+  const reads = new Map<number, Promise<string | undefined>>();
+  let requested = 0;
+  const readAhead = (index: number): Promise<string | undefined> => {
+    for (; requested < Math.min(files.length, index + READ_AHEAD); requested++) {
+      const read = app.read(`data/${files[requested] ?? ""}`);
+      read.catch(() => undefined); // awaited, and its error reported, when its turn comes
+      reads.set(requested, read);
+    }
+    const read = reads.get(index) ?? app.read(`data/${files[index] ?? ""}`);
+    reads.delete(index);
+    return read;
+  };
   const results = await mapLimit(files, FILES_IN_FLIGHT, async (file, index) => {
     const path = `data/${file}`;
     const found = new CheckList();
     let meta: CraneMetadata;
     try {
-      meta = parseMetadata((await app.read(path)) ?? "", path);
+      meta = parseMetadata((await readAhead(index)) ?? "", path);
       mark(meta);
     } catch (error) {
       mark(undefined);
@@ -569,7 +587,7 @@ function checkStorageList(inventory: Inventory, known: ReadonlySet<string>, chec
   if (loose !== undefined) {
     checks.fail(
       "storage",
-      `${loose.size} object(s) at the top of storage outside any repository (${[...loose.keys()][0] ?? ""})`,
+      `${loose.size} object(s) at the top of storage outside any repository (${loose.firstKey() ?? ""})`,
       "raas never writes there; delete them",
     );
   }

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "vitest";
+import { ListedObjects } from "./status-storage.js";
+
+const at = (key: string, size: number, ms = 1000) => ({ key, size, lastModified: new Date(ms) });
+
+describe("ListedObjects: the compact listing status keeps", () => {
+  it("finds every object of a sorted listing, and nothing else", () => {
+    const objects = new ListedObjects();
+    const keys = Array.from({ length: 1000 }, (_, i) => `repo/blobs/sha256:${String(i).padStart(64, "0")}`);
+    keys.forEach((key, i) => objects.add(at(key, i, 2000 + i)));
+    expect(objects.size).toBe(1000);
+    for (const [i, key] of keys.entries()) {
+      expect(objects.get(key)).toEqual(at(key, i, 2000 + i));
+    }
+    expect(objects.has("repo/blobs/sha256:")).toBe(false);
+    expect(objects.has(`${keys[999] ?? ""}0`)).toBe(false);
+    expect(objects.firstKey()).toBe(keys[0]);
+    expect([...objects].map((o) => o.key)).toEqual(keys);
+  });
+
+  it("sorts a listing that arrives out of order, and keeps the later of a repeated key", () => {
+    const objects = new ListedObjects();
+    for (const [key, size] of [
+      ["r/tags/list", 1],
+      ["r/blobs/b", 2],
+      ["r/blobs/a", 3],
+      ["r/blobs/b", 4],
+    ] as const) {
+      objects.add(at(key, size));
+    }
+    expect(objects.size).toBe(3);
+    expect([...objects].map((o) => [o.key, o.size])).toEqual([
+      ["r/blobs/a", 3],
+      ["r/blobs/b", 4],
+      ["r/tags/list", 1],
+    ]);
+    expect(objects.get("r/blobs/b")?.size).toBe(4);
+    expect(objects.storedKey("r/tags/list")).toBe("r/tags/list");
+    expect(objects.has("r/blobs/c")).toBe(false);
+  });
+
+  it("is empty when nothing was listed", () => {
+    const objects = new ListedObjects();
+    expect(objects.size).toBe(0);
+    expect(objects.has("x")).toBe(false);
+    expect(objects.firstKey()).toBeUndefined();
+    expect([...objects]).toEqual([]);
+  });
+});
