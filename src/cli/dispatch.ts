@@ -204,7 +204,8 @@ async function runCommand(
       const app = await ctx.app();
       try {
         const { runAuthCommand } = await import("./auth-dispatch.js");
-        return { command: "auth", result: await runAuthCommand(invocation.request, app, io.cwd) };
+        const result = await runAuthCommand(invocation.request, app, io.cwd, ctx.settings.environment?.name);
+        return { command: "auth", result };
       } finally {
         await app.close();
       }

@@ -89,6 +89,29 @@ promotions:
   const promote = (extra: Record<string, string>, ref: string, ...more: string[]) =>
     raas(extra, "promote", ISV, ref, "--from", "test", "--to", "prod", "--no-wait", ...more);
 
+  it("raas access check --env explains promotion and demotion decisions", async () => {
+    const check = async (...args: string[]) => {
+      const run = await raas({}, "access", "check", ISV, ...args, "--json");
+      expect(run.code, run.stdout + run.stderr).toBe(0);
+      return (JSON.parse(run.stdout) as { check: { allow: boolean; rule: string } }).check;
+    };
+    expect(await check("rel", "promote", "acme/app:v1.0", "--env", "prod")).toMatchObject({
+      allow: true,
+      rule: "promotions[0]",
+    });
+    expect(await check("alice", "promote", "acme/app:v1.0", "--env", "prod")).toMatchObject({
+      allow: false,
+      rule: "promotions[0]",
+    });
+    expect(await check("rel", "demote", "acme/app:rc-1", "--env", "prod")).toMatchObject({
+      allow: false,
+      rule: "promotions-default-deny",
+    });
+    const untagged = await raas({}, "access", "check", ISV, "rel", "demote", "acme/app", "--env", "prod");
+    expect(untagged.code).toBe(2);
+    expect(untagged.stderr).toContain("demote is checked for a tag: <repository>:<tag>");
+  }, 60_000);
+
   it("an environment without promotion rules takes a promotion from anyone who can run raas", async () => {
     const run = await raas({}, "promote", ISV, "acme/app:rc-1", "--from", "test", "--to", "uat", "--no-wait");
     expect(run.code, run.stdout + run.stderr).toBe(0);
