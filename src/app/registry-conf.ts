@@ -74,6 +74,15 @@ function authSection(settings: IsvSettings, appDir: string): Section | undefined
   ];
 }
 
+function environmentKeys(settings: IsvSettings): Record<string, string | boolean> {
+  const env = settings.environment;
+  if (env === undefined) return {};
+  if (!env.promoteOnly) return { environment: env.name };
+  // Where images come from: the nearest earlier environment that takes pushes (never promote_only).
+  const earlier = env.all.slice(0, env.all.indexOf(env.name));
+  return { environment: env.name, promote_only: true, promote_from: earlier.at(-1) ?? "" };
+}
+
 /** Characters or shapes that Crane's ConfigParser and raas's reader would not read alike. */
 const AMBIGUOUS = /[;#%\\\r\n]|^\s|\s$|^["']/;
 
@@ -126,6 +135,8 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
         manifest_dir: path.posix.join(appDir, "manifests"),
         // Reported by /readyz: `raas status` checks it is asking this ISV's registry.
         isv: settings.isv,
+        // The lifecycle environment (docs/environments.md): a promote_only one refuses pushes through the write API.
+        ...environmentKeys(settings),
         // In a container the server must listen on every interface; locally only on loopback.
         listen: local ? platform.host : "0.0.0.0",
         port: local ? platform.port : 5000,

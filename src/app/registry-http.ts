@@ -192,15 +192,8 @@ function configuredRealm(settings: IsvSettings): string | undefined {
   return auth.mode === "local" ? `${settings.appUrl}/token` : auth.external.realm;
 }
 
-/** The ISV's `[auth] login`, if one is configured; its secret read from its file. */
-export async function loginFor(
-  settings: IsvSettings,
-  fetcher: RegistryFetch,
-): Promise<RegistryLogin | undefined> {
-  const login = settings.auth?.login;
-  const realm = configuredRealm(settings);
-  if (login?.name === undefined || login.secretFile === undefined || realm === undefined) return undefined;
-  const file = login.secretFile;
+/** The one line of `[auth] login_secret_file`: the login's password or service-login token. */
+export async function readLoginSecret(file: string): Promise<string> {
   const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
     throw new UserError(`cannot read [auth] login_secret_file ${file}: ${err.code ?? err.message}`, {
       code: "BAD_CONFIG",
@@ -213,6 +206,18 @@ export async function loginFor(
       code: "BAD_CONFIG",
     });
   }
+  return secret;
+}
+
+/** The ISV's `[auth] login`, if one is configured; its secret read from its file. */
+export async function loginFor(
+  settings: IsvSettings,
+  fetcher: RegistryFetch,
+): Promise<RegistryLogin | undefined> {
+  const login = settings.auth?.login;
+  const realm = configuredRealm(settings);
+  if (login?.name === undefined || login.secretFile === undefined || realm === undefined) return undefined;
+  const secret = await readLoginSecret(login.secretFile);
   const target = new URL(realm);
   const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(target.hostname);
   if (target.protocol !== "https:" && !loopback) {

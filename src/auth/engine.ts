@@ -228,3 +228,53 @@ export function grantedActions(
   for (const action of actions) if (explain(policy, identity, action, repository).allow) granted.push(action);
   return granted;
 }
+
+/** Moving a tag into (`promote`) or out of (`demote`) a lifecycle environment. */
+export type EnvironmentAction = "promote" | "demote";
+
+/**
+ * May the identity promote `repository:tag` into `environment` (or demote it from there)?
+ * First the repository rules above, as for `promote` (pusher, the namespace rules, tag rules'
+ * `promote` lists); both actions need what a promotion needs. Then, once the policy has any
+ * `promotions`, the first one whose environments, repository pattern and one of whose tag
+ * patterns match decides (`promotions[i]`), and none matching denies (`promotions-default-deny`).
+ * Promotion rules narrow every namespace, own ones included: an environment such as prod is
+ * guarded for everyone. Without `promotions` the repository decision stands.
+ */
+export function explainEnvironment(
+  policy: Policy,
+  identity: Identity,
+  action: EnvironmentAction,
+  environment: string,
+  repository: string,
+  tag: string,
+): Decision {
+  const base = explain(policy, identity, "promote", repository, tag);
+  if (!base.allow || policy.promotions.length === 0 || identity.kind !== "user") return base;
+  const user = policy.users.get(identity.name)!;
+  const who = describe(identity);
+  const direction = action === "promote" ? `into ${environment}` : `from ${environment}`;
+  const rule = policy.promotions.find(
+    (p) =>
+      (p.environments.size === 0 || p.environments.has(environment)) &&
+      globMatches(p.repository, repository) &&
+      p.tags.some((t) => globMatches(t, tag)),
+  );
+  if (rule === undefined) {
+    return deny(
+      "promotions-default-deny",
+      `no promotion rule covers ${action === "promote" ? "promoting" : "demoting"} ${repository}:${tag} ${direction}`,
+    );
+  }
+  const id = `promotions[${rule.index}]`;
+  const subjects = action === "promote" ? rule.promote : rule.demote;
+  for (const subject of subjects) {
+    if (subject === user.name || isMember(policy, user, subject)) {
+      return allow(id, `${who} may ${action} ${repository}:${tag} ${direction} (as "${subject}")`);
+    }
+  }
+  return deny(
+    id,
+    `only ${[...subjects].join(", ") || "nobody"} may ${action} ${rule.tags.map((t) => t.source).join(", ")} of ${rule.repository.source} ${direction}`,
+  );
+}

@@ -2,8 +2,8 @@
  * Identity and access for the registry: the public surface the server and the CLI use.
  * See docs/auth.md for the model and the integration points.
  */
-export type { Action, Decision, Identity } from "./engine.js";
-export { ACTIONS, ANONYMOUS, explain, grantedActions } from "./engine.js";
+export type { Action, Decision, EnvironmentAction, Identity } from "./engine.js";
+export { ACTIONS, ANONYMOUS, explain, explainEnvironment, grantedActions } from "./engine.js";
 export type { Policy, Privilege, RegistryMode } from "./policy.js";
 export { PRIVILEGES, isPolicyName } from "./policy.js";
 export { POLICY_FILE, emptyPolicy, parsePolicy, serializePolicy } from "./policy-file.js";

@@ -8,7 +8,7 @@ import { InputError } from "../errors.js";
 import { isJsonObject } from "../image/records.js";
 import { compileGlob } from "./glob.js";
 import { isPasswordHash } from "./passwords.js";
-import type { App, Group, Policy, Privilege, ServiceLogin, TagRule, User } from "./policy.js";
+import type { App, Group, Policy, Privilege, PromotionRule, ServiceLogin, TagRule, User } from "./policy.js";
 import { isPolicyName, MAX_NAME_LENGTH, PRIVILEGES } from "./policy.js";
 
 export const POLICY_FILE = "access.yaml";
@@ -52,6 +52,24 @@ const tagSchema = v.strictObject({
   push: v.optional(names, []),
   promote: v.optional(names, []),
 });
+// The environment name grammar of raas.cfg (`environments = test uat prod`).
+const environmentName = v.pipe(
+  v.string(),
+  v.regex(
+    /^[a-z][a-z0-9]{0,15}$/,
+    "must be an environment name (1-16 lower-case letters and digits, starting with a letter)",
+  ),
+);
+const promotionSchema = v.strictObject({
+  environments: v.optional(v.pipe(v.array(environmentName), v.maxLength(64)), []),
+  repository: v.optional(pattern, "**"),
+  tags: v.optional(
+    v.pipe(v.array(pattern), v.minLength(1, "must list at least one pattern"), v.maxLength(64)),
+    ["*"],
+  ),
+  promote: v.optional(names, []),
+  demote: v.optional(names, []),
+});
 // Keyed sections are validated entry by entry (see parseSections): valibot's record() silently
 // drops keys such as `__proto__` and `constructor`, and a name must never vanish silently.
 const keyed = v.optional(
@@ -78,6 +96,7 @@ const fileSchema = v.strictObject({
   apps: keyed,
   services: keyed,
   tags: v.optional(v.pipe(v.array(tagSchema), v.maxLength(MAX_LIST)), []),
+  promotions: v.optional(v.pipe(v.array(promotionSchema), v.maxLength(MAX_LIST)), []),
 });
 const sectionSchemas = { users: userSchema, groups: groupSchema, apps: appSchema, services: serviceSchema };
 type Section = keyof typeof sectionSchemas;
@@ -199,6 +218,14 @@ function build(file: PolicyFile): Policy {
     push: new Set(t.push),
     promote: new Set(t.promote),
   }));
+  const promotions: PromotionRule[] = file.promotions.map((p, index) => ({
+    index,
+    environments: new Set(p.environments),
+    repository: compileGlob(p.repository)!,
+    tags: p.tags.map((t) => compileGlob(t)!),
+    promote: new Set(p.promote),
+    demote: new Set(p.demote),
+  }));
   const registry = file.registry;
   return {
     registry: {
@@ -212,6 +239,7 @@ function build(file: PolicyFile): Policy {
     apps,
     services,
     tags,
+    promotions,
   };
 }
 
@@ -258,6 +286,13 @@ function crossCheck(policy: Policy): string[] {
     for (const subject of [...t.push, ...t.promote]) {
       if (!policy.users.has(subject) && !policy.groups.has(subject)) {
         problems.push(`tags.${t.index}: "${subject}" is neither a user nor a group`);
+      }
+    }
+  }
+  for (const p of policy.promotions) {
+    for (const subject of [...p.promote, ...p.demote]) {
+      if (!policy.users.has(subject) && !policy.groups.has(subject)) {
+        problems.push(`promotions.${p.index}: "${subject}" is neither a user nor a group`);
       }
     }
   }
@@ -313,6 +348,18 @@ export function serializePolicy(policy: Policy): string {
       push: [...t.push],
       promote: [...t.promote],
     })),
+    // Only when there are any, so files written before promotion rules existed keep their text.
+    ...(policy.promotions.length === 0
+      ? {}
+      : {
+          promotions: policy.promotions.map((p) => ({
+            environments: [...p.environments],
+            repository: p.repository.source,
+            tags: p.tags.map((t) => t.source),
+            promote: [...p.promote],
+            demote: [...p.demote],
+          })),
+        }),
   };
   return stringifyYaml(file, { lineWidth: 0 });
 }

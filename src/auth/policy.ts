@@ -61,6 +61,24 @@ export interface TagRule {
   readonly promote: ReadonlySet<string>;
 }
 
+/**
+ * Who may promote into (and demote from) which lifecycle environment (docs/auth.md, Promotion
+ * rules). Once the policy has any, a promotion or demotion no rule allows is refused.
+ */
+export interface PromotionRule {
+  /** Position in the file's `promotions` list, used to name the rule in explanations. */
+  readonly index: number;
+  /** The environments the rule is about (promote: the target; demote: the one left); empty = every one. */
+  readonly environments: ReadonlySet<string>;
+  readonly repository: Glob;
+  /** The rule covers a tag matching any of these. */
+  readonly tags: readonly Glob[];
+  /** Users and groups that may promote matching tags into the environments. */
+  readonly promote: ReadonlySet<string>;
+  /** Users and groups that may demote matching tags from the environments. */
+  readonly demote: ReadonlySet<string>;
+}
+
 export type RegistryMode = "restricted" | "unrestricted";
 
 export interface RegistrySettings {
@@ -80,4 +98,5 @@ export interface Policy {
   readonly apps: ReadonlyMap<string, App>;
   readonly services: ReadonlyMap<string, ServiceLogin>;
   readonly tags: readonly TagRule[];
+  readonly promotions: readonly PromotionRule[];
 }

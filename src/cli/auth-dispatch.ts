@@ -34,6 +34,8 @@ export async function runAuthCommand(
   request: AuthCliRequest,
   app: AppRepository,
   cwd: string,
+  /** The lifecycle environment (`--env`), for promote and demote checks. */
+  environment?: string,
 ): Promise<AuthResult> {
   let resolved: AuthRequest;
   switch (request.kind) {
@@ -59,5 +61,5 @@ export async function runAuthCommand(
     default:
       resolved = request;
   }
-  return auth(resolved, { app });
+  return auth(resolved, { app, ...(environment === undefined ? {} : { environment }) });
 }

@@ -93,6 +93,7 @@ export async function runEnvironmentCommand(
       });
     }
     const to = await open(options.to);
+    (await import("../environments/crane.js")).refuseCraneOnSharedStore(to.settings, "promoted");
     const { promote } = await import("../commands/promote.js");
     const result = await promote(
       {

@@ -108,6 +108,10 @@ export async function dispatch(
         const settings = ctx.settings;
         if (envs.length > 1) reporter.info(`Environment ${env ?? ""}: ${settings.appUrl}`);
         refusePromoteOnly(invocation, settings);
+        if (["setup", "push", "sync"].includes(invocation.command)) {
+          const { refuseCraneOnSharedStore } = await import("../environments/crane.js");
+          refuseCraneOnSharedStore(settings, invocation.command === "setup" ? "set up" : "published");
+        }
         // Interrupted (not `serve`, which ends on the signal): closing the store ends the uploads in flight.
         const built = ctx;
         if (invocation.command !== "serve") {
@@ -200,7 +204,8 @@ async function runCommand(
       const app = await ctx.app();
       try {
         const { runAuthCommand } = await import("./auth-dispatch.js");
-        return { command: "auth", result: await runAuthCommand(invocation.request, app, io.cwd) };
+        const result = await runAuthCommand(invocation.request, app, io.cwd, ctx.settings.environment?.name);
+        return { command: "auth", result };
       } finally {
         await app.close();
       }

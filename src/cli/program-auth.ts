@@ -200,7 +200,10 @@ export function addAuthCommands(program: Command, run: Run): void {
     .description("say whether an identity may do an action, and which rule decided")
     .argument("<isv>", "ISV name")
     .argument("<identity>", "user name, service:<name>, or anonymous")
-    .argument("<action>", "pull, push, promote or delete")
+    .argument(
+      "<action>",
+      "pull, push, promote, delete, or demote (with --env: promote into / demote from it)",
+    )
     .argument("<repository>", "repository[:tag]")
     .addHelpText("after", "\nExample:\n  $ raas access check acme alice push users/bob/testimage:v1.0")
     .action((isv: string, identity: string, action: string, reference: string, _o: unknown, cmd: Command) =>

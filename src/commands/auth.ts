@@ -8,6 +8,7 @@ import {
   ACTIONS,
   emptyPolicy,
   explain,
+  explainEnvironment,
   hashPassword,
   newServiceToken,
   parsePolicy,
@@ -66,6 +67,8 @@ export interface AuthResult {
 
 export interface AuthDeps {
   readonly app: AppRepository;
+  /** The lifecycle environment whose access.yaml this is (`--env`): promote and demote are checked for it. */
+  readonly environment?: string;
   /** Password hashing (tests pass a cheaper cost). */
   readonly hashPassword?: (password: string) => Promise<string>;
 }
@@ -133,6 +136,7 @@ export function parseReference(text: string): { repository: string; tag?: string
 export async function auth(request: AuthRequest, deps: AuthDeps): Promise<AuthResult> {
   const hash = deps.hashPassword ?? ((p: string) => hashPassword(p));
   const app = deps.app;
+  const environment = deps.environment;
   const opt = <K extends string>(key: K, value: string | undefined) =>
     value === undefined ? {} : ({ [key]: value } as Record<K, string>);
   switch (request.kind) {
@@ -271,20 +275,35 @@ export async function auth(request: AuthRequest, deps: AuthDeps): Promise<AuthRe
         ),
       };
     case "access-check": {
-      if (!(ACTIONS as readonly string[]).includes(request.action)) {
+      if (!(ACTIONS as readonly string[]).includes(request.action) && request.action !== "demote") {
         throw new UsageError(`unknown action "${request.action.slice(0, 40)}"`, {
-          hint: `Use ${ACTIONS.join(", ")}.`,
+          hint: `Use ${ACTIONS.join(", ")} or demote.`,
         });
       }
       const policy = await current(app);
       const { repository, tag } = parseReference(request.reference);
-      const decision: Decision = explain(
-        policy,
-        parseIdentity(request.identity),
-        request.action as Action,
-        repository,
-        tag,
-      );
+      const identity = parseIdentity(request.identity);
+      // In an environment, promote and demote are about moving a tag into or out of it (promotions).
+      const environmental =
+        request.action === "demote" || (request.action === "promote" && environment !== undefined);
+      if (environmental && (environment === undefined || tag === undefined)) {
+        throw new UsageError(
+          environment === undefined
+            ? "demote is checked for a lifecycle environment: pass --env <env>"
+            : `${request.action} is checked for a tag: <repository>:<tag>`,
+        );
+      }
+      const decision: Decision =
+        environmental && environment !== undefined && tag !== undefined
+          ? explainEnvironment(
+              policy,
+              identity,
+              request.action as "promote" | "demote",
+              environment,
+              repository,
+              tag,
+            )
+          : explain(policy, identity, request.action as Action, repository, tag);
       return {
         auth: request.kind,
         check: {

@@ -15,6 +15,7 @@ import type { CraneV4 } from "../crane/types.js";
 import { applyPlan, readV4, removedImages } from "./delete.js";
 import type { EnvironmentSide } from "./promote.js";
 import { requireSetUp } from "./checks.js";
+import { checkPromotionAccess } from "./promotion-access.js";
 import type { CommandContext } from "./types.js";
 import { waitForGone } from "./wait-gone.js";
 
@@ -47,6 +48,7 @@ export async function demote(
   const { target } = deps;
   const { name, tag } = parseTagReference(options.reference, "demote");
   await requireSetUp(`${options.isv} --env ${target.name}`, target.platform);
+  const grant = await checkPromotionAccess(target, "demote", options.isv, name, tag);
   const metadataPath = `data/${metadataFileName(options.isv, name)}`;
   const v1Path = v1MetadataPath(options.isv, name);
   const read = target.app.read.bind(target.app);
@@ -71,7 +73,8 @@ export async function demote(
   let plan = planned;
   let committed: CraneV4 | undefined;
   const { commit } = await target.app.update(
-    `${options.isv} demote ${name}:${tag} from ${target.name}\n\nDigest: ${digest}\nDemoted-from: ${target.name}\n`,
+    `${options.isv} demote ${name}:${tag} from ${target.name}\n\nDigest: ${digest}\nDemoted-from: ${target.name}\n` +
+      (grant === undefined ? "" : `Demoted-by: ${grant.login} (${grant.rule})\n`),
     async (files) => {
       const current = await readV4((p) => files.read(p), metadataPath, name, options.isv);
       plan = planDeletion(current, { name, tag }, new Date());

@@ -28,6 +28,7 @@ import { asV4, writePublications } from "../publish/metadata-commit.js";
 import { mapLimit } from "../publish/pool.js";
 import type { BlobStore } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
+import { checkPromotionAccess } from "./promotion-access.js";
 import type { CommandContext } from "./types.js";
 import { waitForTags } from "./wait.js";
 
@@ -106,6 +107,8 @@ export async function promote(
   }
   await requireSetUp(`${options.isv} --env ${source.name}`, source.platform);
   await requireSetUp(`${options.isv} --env ${target.name}`, target.platform);
+  // Who may promote into the target (its access.yaml's promotions), before anything is read or written.
+  const grant = await checkPromotionAccess(target, "promote", options.isv, name, targetTag);
   const metadataPath = `data/${metadataFileName(options.isv, name)}`;
 
   // The source: its record of the tag, the exact manifest bytes, every blob in its store.
@@ -222,6 +225,7 @@ export async function promote(
     `${options.isv} promote ${name}:${tag} from ${source.name} to ${target.name}` +
     `${targetTag === tag ? "" : ` as ${targetTag}`}\n\n` +
     `Digest: ${digest}\nPromoted-from: ${source.name}\n` +
+    (grant === undefined ? "" : `Promoted-by: ${grant.login} (${grant.rule})\n`) +
     (previous !== undefined && previous !== digest ? `Replaces: ${previous}\n` : "");
   let tags: string[] = [];
   const { commit } = await target.app.update(message, async (files) => {

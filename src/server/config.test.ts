@@ -35,6 +35,28 @@ describe("loadServerConfig", () => {
     });
   });
 
+  it("reads the lifecycle environment setup writes, and refuses a malformed one naming the file", async () => {
+    expect((await load("")).environment).toBeUndefined();
+    expect(
+      (await load("[raas]\nenvironment = prod\npromote_only = true\npromote_from = uat\n")).environment,
+    ).toEqual({
+      name: "prod",
+      promoteOnly: true,
+      promoteFrom: "uat",
+    });
+    expect((await load("[raas]\nenvironment = test\n")).environment).toEqual({
+      name: "test",
+      promoteOnly: false,
+      promoteFrom: "",
+    });
+    await expect(load("[raas]\nenvironment = ../prod\n")).rejects.toThrow(
+      /registry\.conf: \[raas\] environment must be an environment name/,
+    );
+    await expect(load("[raas]\nenvironment = prod\npromote_from = Uat X\n")).rejects.toThrow(
+      /\[raas\] promote_from must be an environment name/,
+    );
+  });
+
   it("reads ConfigParser syntax (key: value), booleans and paths relative to the file", async () => {
     const config = await load(
       "[general]\ndebug: yes\ndata_dir: data\ndata_dir_polling_interval = 5\nendpoint: reg.example.com:443\n" +

@@ -43,6 +43,12 @@ export interface ServerConfig {
   port: number;
   /** Whose registry this is (`[raas] isv`), reported by /readyz so `raas status` knows it asks the right server. */
   isv?: string;
+  /**
+   * The lifecycle environment this registry serves (`[raas] environment`, written by `raas setup`
+   * for an ISV with environments; docs/environments.md): `promote_only` refuses pushes through the
+   * write API, naming `promote_from`, the environment images come from.
+   */
+  environment?: { name: string; promoteOnly: boolean; promoteFrom: string };
   storage: {
     kind: "s3" | undefined;
     bucket: string;
@@ -139,6 +145,9 @@ export interface SearchSettings {
 }
 
 const DEFAULT_PATH = "/etc/crane.conf";
+
+/** raas.cfg's environment name grammar (`environments = test uat prod`). */
+const ENVIRONMENT_NAME = /^[a-z][a-z0-9]{0,15}$/;
 
 /** `[search]`: `description.<name> = text`, `official = a, b`, `trusted = c`. */
 function searchSettings(section: Record<string, string> | undefined): SearchSettings {
@@ -391,6 +400,18 @@ export async function loadServerConfig(
             .digest("hex")
             .slice(0, 16),
         );
+  const environmentName = r.str("raas", "environment", "");
+  if (environmentName !== "" && !ENVIRONMENT_NAME.test(environmentName)) {
+    throw new UserError(
+      `${where}: [raas] environment must be an environment name (1-16 lower-case letters and digits), not "${environmentName.slice(0, 40)}"`,
+    );
+  }
+  const promoteFrom = r.str("raas", "promote_from", "");
+  if (promoteFrom !== "" && !ENVIRONMENT_NAME.test(promoteFrom)) {
+    throw new UserError(
+      `${where}: [raas] promote_from must be an environment name, not "${promoteFrom.slice(0, 40)}"`,
+    );
+  }
   const events = parseEndpoints(sections, where);
   const eventsPollMs = duration("raas", "events_poll", "1s");
   const stats = {
@@ -424,6 +445,15 @@ export async function loadServerConfig(
     listen: r.str("raas", "listen", "0.0.0.0"),
     port,
     isv: r.str("raas", "isv", ""),
+    ...(environmentName === ""
+      ? {}
+      : {
+          environment: {
+            name: environmentName,
+            promoteOnly: r.bool("raas", "promote_only", false),
+            promoteFrom,
+          },
+        }),
     storage: {
       kind: kind === "s3" ? "s3" : undefined,
       bucket: r.str("storage", "bucket", ""),

@@ -121,6 +121,9 @@ export function createPushApi(
     writeOnceTags: config.push.writeOnceTags,
     afterCommit,
     ...(recordEvent === undefined ? {} : { recordEvent }),
+    ...(config.environment?.promoteOnly === true
+      ? { promoteOnly: { environment: config.environment.name, from: config.environment.promoteFrom } }
+      : {}),
     ...(injected.authorizeWrite === undefined ? { pingChallenge: LOOPBACK_CHALLENGE } : {}),
   });
 }

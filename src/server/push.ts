@@ -47,6 +47,8 @@ export interface PushDeps {
   afterCommit?: () => Promise<void>;
   /** Store a push or mount event before the response is sent (observe.ts; docs/events.md). */
   recordEvent?: RecordWriteEvent;
+  /** A `promote_only` lifecycle environment (registry.conf `[raas]`): no pushes, only `raas promote`. */
+  promoteOnly?: { environment: string; from: string };
 }
 
 export type RecordWriteEvent = (
@@ -147,6 +149,7 @@ export class PushApi {
     }
     if (n >= 4 && segments[n - 3] === "blobs" && segments[n - 2] === "uploads") {
       const name = this.name(segments.slice(0, -3));
+      this.refusePromoteOnly(name, undefined);
       const id = segments[n - 1] ?? "";
       if (id === "") {
         if (method !== "POST") throw noRoute();
@@ -157,13 +160,30 @@ export class PushApi {
       return true;
     }
     if (method === "PUT" && n >= 3 && segments[n - 2] === "manifests") {
-      await this.putManifest(ctx, this.name(segments.slice(0, -2)), segments[n - 1] ?? "");
+      const name = this.name(segments.slice(0, -2));
+      this.refusePromoteOnly(name, segments[n - 1]);
+      await this.putManifest(ctx, name, segments[n - 1] ?? "");
       return true;
     }
     if (method === "GET" || method === "HEAD") return false;
     throw new RegistryError(405, "UNSUPPORTED", "the operation is unsupported", undefined, {
       Allow: "GET, HEAD",
     });
+  }
+
+  /**
+   * A promote_only environment takes no pushes, blobs included (they could only pile up unused);
+   * the refusal comes before any login is asked for: it is the same for everyone.
+   */
+  private refusePromoteOnly(name: string, reference: string | undefined): void {
+    const only = this.deps.promoteOnly;
+    if (only === undefined) return;
+    const tag = reference !== undefined && isTag(reference) ? reference : "<tag>";
+    throw new RegistryError(
+      403,
+      "DENIED",
+      `${only.environment} accepts only promotions: raas promote ${this.deps.isv} ${name}:${tag} --from ${only.from || "<env>"} --to ${only.environment}`,
+    );
   }
 
   private name(parts: string[]): string {

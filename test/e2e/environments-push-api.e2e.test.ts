@@ -1,0 +1,162 @@
+/**
+ * The registry's push API knows its lifecycle environment: `raas setup` writes `[raas]
+ * environment` (and for a promote_only one `promote_only` and `promote_from`) into each
+ * environment's registry.conf, and the server started from that file refuses every push into
+ * prod (blob uploads and manifest PUTs: 403 DENIED "prod accepts only promotions: raas promote
+ * ...") while test takes skopeo's push. The write API is switched on by adding `[push]` to the
+ * file setup wrote, as an operator would (docs/push-api.md).
+ */
+import { execFile } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Digest } from "../../src/image/digest.js";
+import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
+import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { freePort, ServerProcess } from "../helpers/server-process.js";
+
+const run = promisify(execFile);
+const ISV = "gated";
+const ENVS = ["test", "prod"] as const;
+
+describe("the push API of a promote_only environment", () => {
+  let work: string;
+  const servers: Partial<Record<(typeof ENVS)[number], { proc: ServerProcess; host: string }>> = {};
+  const home = () => join(work, "home", "raas");
+  const skopeoPush = (e: (typeof ENVS)[number], ref: string) =>
+    run(
+      "skopeo",
+      [
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-creds",
+        "rita:pw",
+        "--retry-times",
+        "0",
+        `oci:${join(work, "src")}:1.0`,
+        `docker://${servers[e]?.host ?? ""}/${ref}`,
+      ],
+      { timeout: 120_000 },
+    ).then(
+      () => "",
+      (err: { stderr?: string }) => err.stderr ?? "failed",
+    );
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "raas-env-push-api-"));
+    const env = cliEnv(join(work, "home"));
+    for (const e of ENVS) await reservePort(home(), `${ISV}.${e}`);
+    await writeFile(
+      join(work, "raas.cfg"),
+      [`[${ISV}]`, `environments = ${ENVS.join(" ")}`, "promote_only = prod", ""].join("\n"),
+    );
+    const setup = await runCli(["setup", ISV], { cwd: work, env });
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+    await writeOciLayoutDir(join(work, "src"), {
+      name: "acme/app",
+      tag: "1.0",
+      layers: 2,
+      gzip: true,
+      annotations: "skopeo",
+    });
+    for (const e of ENVS) {
+      const dir = join(home(), `${ISV}.${e}`);
+      const conf = join(work, `${e}.conf`);
+      const written = await readFile(join(dir, "deploy", "registry.conf"), "utf8");
+      await writeFile(
+        conf,
+        `${written}\n[push]\nenable = true\nunauthenticated_loopback = true\napp_remote = ${join(dir, "app.git")}\nclone_dir = ${join(work, `clones-${e}`)}\n`,
+      );
+      const port = await freePort();
+      const proc = new ServerProcess(conf, port, { RAAS_WORKERS: "1" });
+      await proc.waitFor("listening", (l) => l.event === "listening");
+      servers[e] = { proc, host: `127.0.0.1:${port}` };
+    }
+  }, 300_000);
+
+  afterAll(async () => {
+    for (const e of ENVS) servers[e]?.proc.stop();
+    for (const e of ENVS) await stopBackgroundServer(home(), `${ISV}.${e}`);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("setup tells each registry its environment; prod's says it takes promotions from test only", async () => {
+    const prod = await readFile(join(home(), `${ISV}.prod`, "deploy", "registry.conf"), "utf8");
+    expect(prod).toContain("environment = prod\npromote_only = true\npromote_from = test\n");
+    const test = await readFile(join(home(), `${ISV}.test`, "deploy", "registry.conf"), "utf8");
+    expect(test).toContain("environment = test\n");
+    expect(test).not.toContain("promote_only");
+  });
+
+  it("prod refuses skopeo's push, blob uploads and a manifest PUT with 403 DENIED naming raas promote", async () => {
+    const before = await run("git", [
+      "--git-dir",
+      join(home(), `${ISV}.prod`, "app.git"),
+      "log",
+      "--format=%s",
+    ]);
+    const refused = await skopeoPush("prod", "acme/app:1.0");
+    expect(refused).toContain(
+      `prod accepts only promotions: raas promote ${ISV} acme/app:<tag> --from test --to prod`,
+    );
+
+    const base = `http://${servers.prod?.host ?? ""}`;
+    const auth = { Authorization: `Basic ${Buffer.from("rita:pw").toString("base64")}` };
+    const blob = Buffer.from("a blob prod never stores");
+    const upload = await fetch(`${base}/v2/acme/app/blobs/uploads/?digest=${sha256Digest(blob)}`, {
+      method: "POST",
+      headers: auth,
+      body: blob,
+    });
+    expect(upload.status).toBe(403);
+    expect(await upload.json()).toEqual({
+      errors: [
+        {
+          code: "DENIED",
+          message: `prod accepts only promotions: raas promote ${ISV} acme/app:<tag> --from test --to prod`,
+        },
+      ],
+    });
+    // Anonymous too: the refusal is the same for everyone, before any login is asked for.
+    const manifest = await fetch(`${base}/v2/acme/app/manifests/2.0`, {
+      method: "PUT",
+      headers: { "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+      body: "{}",
+    });
+    expect(manifest.status).toBe(403);
+    const body = (await manifest.json()) as { errors: { code: string; message: string }[] };
+    expect(body.errors[0]?.code).toBe("DENIED");
+    expect(body.errors[0]?.message).toBe(
+      `prod accepts only promotions: raas promote ${ISV} acme/app:2.0 --from test --to prod`,
+    );
+    // Nothing was committed, stored or served.
+    const after = await run("git", [
+      "--git-dir",
+      join(home(), `${ISV}.prod`, "app.git"),
+      "log",
+      "--format=%s",
+    ]);
+    expect(after.stdout).toBe(before.stdout);
+    expect((await fetch(`${base}/v2/acme/app/manifests/1.0`)).status).toBe(404);
+    expect((await fetch(`${base}/v2/acme/app/blobs/${sha256Digest(blob)}`)).status).toBe(404);
+  }, 180_000);
+
+  it("test takes the same push, and serves it", async () => {
+    expect(await skopeoPush("test", "acme/app:1.0")).toBe("");
+    const head = await fetch(`http://${servers.test?.host ?? ""}/v2/acme/app/manifests/1.0`, {
+      method: "HEAD",
+      headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },
+    });
+    expect(head.status).toBe(200);
+    const log = await run("git", [
+      "--git-dir",
+      join(home(), `${ISV}.test`, "app.git"),
+      "log",
+      "-1",
+      "--format=%an %s",
+    ]);
+    expect(log.stdout.trim()).toBe(`rita ${ISV} push acme/app:1.0 (registry API)`);
+  }, 180_000);
+});
