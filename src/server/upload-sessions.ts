@@ -126,6 +126,26 @@ class MeteredHash extends Transform {
   }
 }
 
+/** Counts what flows through, without hashing (the store's verified write hashes); fails past `limit`. */
+class Metered extends Transform {
+  bytes = 0;
+  failure: unknown;
+  constructor(
+    private readonly limit: number,
+    private readonly expected: number | undefined,
+  ) {
+    super();
+    this.on("error", (err) => (this.failure ??= err));
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) callback(new ChunkTooLargeError(this.limit));
+    else if (this.expected !== undefined && this.bytes > this.expected) {
+      callback(new ChunkSizeError(this.expected, this.bytes));
+    } else callback(null, chunk);
+  }
+}
+
 /** Where the blob goes once its digest is proven. */
 export interface BlobTarget {
   key: string;
@@ -228,7 +248,24 @@ export class UploadSessions {
   ): Promise<void> {
     const mp = this.store.multipart;
     const put: PutOptions = { digest: target.digest, publicRead: target.publicRead === true };
-    if (mp === undefined) {
+    if (mp === undefined && state.offset === 0) {
+      // The whole blob in this one request (what skopeo and docker send): stream it once into
+      // the store's verified write, without a part object (one write and one hash, not two).
+      const meter = new Metered(this.maxBlobSize, expected);
+      body.on("error", (err) => meter.destroy(err));
+      body.pipe(meter);
+      try {
+        await this.store.put(target.key, meter, put);
+      } catch (err) {
+        await this.remove(id, state);
+        throw meter.failure ?? err;
+      }
+      if (expected !== undefined && meter.bytes !== expected) {
+        // The bytes hashed to the digest, so the blob is right; the request's range was not.
+        await this.remove(id, state);
+        throw new ChunkSizeError(expected, meter.bytes);
+      }
+    } else if (mp === undefined) {
       const last = await this.appendPartObject(id, state, body, expected);
       await this.checkDigest(id, last, target);
       await this.streamParts(last, target.key, { ...put, size: last.offset });
