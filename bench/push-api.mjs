@@ -261,6 +261,18 @@ export async function benchPushApi() {
         ],
       ],
     };
+  } catch (err) {
+    // Keep what the servers said: the work directory is removed below.
+    for (const log of ["raas.log", "registry.log"]) {
+      try {
+        process.stderr.write(
+          `--- ${log} (end) ---\n${readFileSync(path.join(work, log), "utf8").slice(-4000)}\n`,
+        );
+      } catch {
+        // not started
+      }
+    }
+    throw err;
   } finally {
     for (const p of procs.reverse()) await p.stop();
     rmSync(work, { recursive: true, force: true });
