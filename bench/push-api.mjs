@@ -174,11 +174,15 @@ export async function benchPushApi() {
     );
     const layer = Buffer.from("a small layer for manifest PUTs");
     for (const blob of [config, layer]) {
-      const res = await fetch(`${base}/v2/bench/puts/blobs/uploads/?digest=${sha(blob)}`, {
-        method: "POST",
-        body: blob,
-        headers: auth,
-      });
+      const upload = () =>
+        fetch(`${base}/v2/bench/puts/blobs/uploads/?digest=${sha(blob)}`, {
+          method: "POST",
+          body: blob,
+          headers: auth,
+        });
+      // The readiness probe's keep-alive connection may have been closed by the server during
+      // the long copies; fetch reports that as "other side closed": one retry on a new one.
+      const res = await upload().catch(upload);
       if (res.status !== 201) throw new Error(`blob upload answered ${res.status}`);
     }
     const manifest = Buffer.from(

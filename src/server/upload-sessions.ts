@@ -249,7 +249,7 @@ export class UploadSessions {
     const mp = this.store.multipart;
     const put: PutOptions = { digest: target.digest, publicRead: target.publicRead === true };
     if (mp === undefined && state.offset === 0) {
-      // The whole blob in this one request (what skopeo and docker send): stream it once into
+      // The whole blob in this one request (docker does this; skopeo 1.9 PATCHes instead): stream it once into
       // the store's verified write, without a part object (one write and one hash, not two).
       const meter = new Metered(this.maxBlobSize, expected);
       body.on("error", (err) => meter.destroy(err));
