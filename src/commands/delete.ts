@@ -1,25 +1,29 @@
-import { parseMetadata } from "../crane/parse.js";
-import { serializeMetadata } from "../crane/serialize.js";
 import type { CraneV4 } from "../crane/types.js";
 import type { RegistryEvent } from "../events/envelope.js";
-import { deleteEvents, type RemovedImages } from "../events/push-events.js";
-import type { Digest } from "../image/digest.js";
-import { UserError } from "../errors.js";
-import { dashed, metadataFileName } from "../image/names.js";
+import { deleteEvents } from "../events/push-events.js";
+import { metadataFileName } from "../image/names.js";
 import {
   parseDeleteReference,
   planDeletion,
   type DeleteReference,
   type DeletionPlan,
 } from "../lifecycle/deletion.js";
-import { v1WithoutTags } from "../lifecycle/v1-file.js";
-import { tagsListKey } from "../crane/keys.js";
-import { v1MetadataPath } from "../publish/v1-push.js";
+import {
+  deleteInFiles,
+  forgetRemovedReferrers,
+  readV4,
+  removedImages,
+  writeTagsList,
+} from "../lifecycle/delete-apply.js";
 import type { BlobStore } from "../storage/types.js";
-import type { AppRepository, RepoFiles } from "../app/app-repository.js";
+import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import { waitForGone } from "./wait-gone.js";
 import type { RegistryClient } from "../app/registry-http.js";
+
+// Shared with the registry's DELETE route (src/lifecycle/delete-apply.ts); re-exported for the
+// commands that delete as part of something else (retention, demote).
+export { applyPlan, readV4, removedImages, writeTagsList } from "../lifecycle/delete-apply.js";
 
 export interface DeleteOptions {
   isv: string;
@@ -91,7 +95,6 @@ export async function deleteImage(
   const name = reference.name;
   await deps.authorize?.({ isv: options.isv, name, reference });
   const metadataPath = `data/${metadataFileName(options.isv, name)}`;
-  const v1Path = v1MetadataPath(options.isv, name);
   const what = "tag" in reference ? `${name}:${reference.tag}` : `${name}@${reference.digest}`;
   let plan: DeletionPlan;
 
@@ -108,10 +111,7 @@ export async function deleteImage(
   const step = ctx.reporter.step(`Deleting ${what}: committing to ${deps.app.remote}`);
   let before: CraneV4;
   const { commit } = await deps.app.update(`${options.isv} delete ${what}`, async (files) => {
-    const current = await readV4((p) => files.read(p), metadataPath, name, options.isv);
-    plan = planDeletion(current, reference, new Date());
-    before = current;
-    await applyPlan(files, plan, current, metadataPath, v1Path);
+    ({ plan, before } = await deleteInFiles(files, options.isv, reference, new Date()));
   });
   // update() runs the change at least once, or throws.
   const done = plan!;
@@ -124,6 +124,7 @@ export async function deleteImage(
   );
 
   if (done.next !== undefined) await writeTagsList(deps.store, name, done.next);
+  if (commit !== undefined) await forgetRemovedReferrers(deps.store, { before: before!, plan: done });
   if (commit !== undefined && deps.deploy !== undefined) await deps.deploy();
   let deployed: boolean | null = null;
   if (options.wait) {
@@ -149,78 +150,6 @@ export async function deleteImage(
       deployed: d,
     };
   }
-}
-
-/** What a deletion removed, with the manifest records the events describe. */
-export function removedImages(name: string, before: CraneV4, plan: DeletionPlan): RemovedImages {
-  const ext = before["x-raas"];
-  const record = (digest: string) => {
-    const m = ext?.manifests[digest as Digest];
-    return { digest, mediaType: m?.mediaType ?? "", size: m?.size ?? 0 };
-  };
-  return {
-    repository: name,
-    tags: plan.removedTags.map((tag) => ({ tag, ...record(ext?.tags[tag] ?? "") })),
-    manifests: plan.removedManifests.map(record),
-  };
-}
-
-/** Rewrite `<repository>/tags/list` after a commit (Crane clients read it from storage). */
-export async function writeTagsList(store: BlobStore, name: string, next: CraneV4): Promise<void> {
-  const tags = Object.keys(next["x-raas"]?.tags ?? {}).sort();
-  await store.put(tagsListKey(next.repository), Buffer.from(JSON.stringify({ name, tags })), {
-    contentType: "application/json",
-  });
-}
-
-/** Write what a deletion plan leaves (or remove the files of a repository that lost its last tag). */
-export async function applyPlan(
-  files: RepoFiles,
-  plan: DeletionPlan,
-  current: CraneV4,
-  metadataPath: string,
-  v1Path: string,
-): Promise<void> {
-  const repository = current.repository;
-  // The manifests the registry serves live beside the metadata (manifests/<repository>/<digest>).
-  for (const digest of plan.removedManifests) await files.remove(`manifests/${repository}/${digest}`);
-  const v1Text = await files.read(v1Path);
-  if (plan.next === undefined) {
-    await files.remove(metadataPath);
-    if (v1Text !== undefined) await files.remove(v1Path);
-    return;
-  }
-  await files.write(metadataPath, serializeMetadata(plan.next));
-  if (v1Text !== undefined) {
-    const next = v1WithoutTags(v1Text, v1Path, plan.removedTags);
-    if (next !== v1Text) await files.write(v1Path, next);
-  }
-}
-
-/** The Crane v4 metadata of `name`, checked to be a file raas wrote for it. */
-export async function readV4(
-  read: (path: string) => Promise<string | undefined>,
-  path: string,
-  name: string,
-  isv: string,
-): Promise<CraneV4> {
-  const text = await read(path);
-  if (text === undefined) {
-    throw new UserError(`${isv} has no repository ${name} (no ${path} in the app repository)`, {
-      hint: `\`raas status ${isv}\` lists the published repositories.`,
-      code: "NOT_FOUND",
-    });
-  }
-  const meta = parseMetadata(text, path);
-  if (meta.version !== 4) {
-    throw new UserError(
-      `${path} is Crane metadata version ${meta.version}; raas deletes only from version 4 files it wrote`,
-    );
-  }
-  if (meta["repo-registry-id"] !== name || meta.repository !== dashed(name)) {
-    throw new UserError(`${path} describes ${meta["repo-registry-id"]}, not ${name}; nothing was deleted`);
-  }
-  return meta;
 }
 
 function describePlan(plan: DeletionPlan): string {

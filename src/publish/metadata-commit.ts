@@ -14,6 +14,8 @@ import type { PublishTargetResult } from "./publish.js";
 export interface MetadataFiles {
   read(path: string): Promise<string | undefined>;
   write(path: string, data: string | Buffer): Promise<void>;
+  /** Remove a file (missing is fine); the commit records the removal. */
+  remove(path: string): Promise<void>;
 }
 
 /** Who made a change: the commit's author. */

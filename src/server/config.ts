@@ -84,6 +84,8 @@ export interface ServerConfig {
     uploadMaxAge: number;
     /** Seconds between sweeps (`upload_sweep_interval`, 10 minutes; 0 turns sweeping off). */
     uploadSweepInterval: number;
+    /** `allow_delete`: serve manifest and tag DELETE (default false: 405, as the spec allows). */
+    allowDelete: boolean;
   };
   /**
    * `[metadata]`: follow the app repository from git instead of reading data_dir/manifest_dir
@@ -479,6 +481,7 @@ export async function loadServerConfig(
         .filter((p) => p !== ""),
       uploadMaxAge: r.num("push", "upload_max_age", 86_400, true),
       uploadSweepInterval: r.num("push", "upload_sweep_interval", 600, true),
+      allowDelete: r.bool("push", "allow_delete", false),
     },
     metadata: { follow, followBranch, followInterval, followDir },
     events,

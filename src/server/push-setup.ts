@@ -46,6 +46,8 @@ function basicUser(req: Req): string | undefined {
 
 export interface PushInjected {
   authorizeWrite?: AuthorizeWrite;
+  /** Who may delete (the access layer's `delete` action); without it, as authorizeWrite in loopback testing. */
+  authorizeDelete?: AuthorizeWrite;
   mayPull?: MayPull;
   store?: BlobStore;
   metadata?: MetadataCommitPort;
@@ -67,6 +69,7 @@ export function createPushApi(
   const where = config.file ?? "registry config";
   if (!config.push.enable) return undefined;
   let authorizeWrite = injected.authorizeWrite;
+  let authorizeDelete = injected.authorizeDelete;
   if (authorizeWrite === undefined) {
     if (!config.push.unauthenticatedLoopback) return undefined;
     if (!isLoopback(listenHost)) {
@@ -90,6 +93,7 @@ export function createPushApi(
       const user = authorName(given);
       return { name: user, email: `${user}@loopback.invalid` };
     };
+    authorizeDelete = authorizeWrite;
   }
   const store = injected.store ?? serverStore;
   if (store === undefined) {
@@ -115,6 +119,8 @@ export function createPushApi(
     repositoryUrl: repositoryUrlFor(config),
     warn,
     authorizeWrite,
+    ...(authorizeDelete === undefined ? {} : { authorizeDelete }),
+    allowDelete: config.push.allowDelete,
     mayPull: injected.mayPull ?? ((_req, name) => Promise.resolve(publicRepo(name))),
     maxBlobSize: config.push.maxBlobSize,
     publicRead: config.push.publicRead,

@@ -14,6 +14,14 @@ import { writePublications, type CommitAuthor, type MetadataCommitPort } from ".
 import { publishTarget } from "../publish/publish.js";
 import { DigestMismatchError, type BlobStore } from "../storage/types.js";
 import type { EventTarget } from "../events/envelope.js";
+import {
+  deleteInFiles,
+  forgetRemovedReferrers,
+  removedImages,
+  writeTagsList,
+  type DeletionDone,
+} from "../lifecycle/delete-apply.js";
+import type { DeleteReference } from "../lifecycle/deletion.js";
 import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
@@ -30,6 +38,13 @@ export interface PushDeps {
   repositoryUrl(repository: string): string;
   /** Resolves to the commit author when `req` may push to `name` (and move `tag`); throws a RegistryError otherwise. */
   authorizeWrite(req: Req, name: string, tag?: string): Promise<CommitAuthor>;
+  /**
+   * Resolves to the commit author when `req` may delete in `name` (and delete `tag`); throws a
+   * RegistryError otherwise. Absent, or `allowDelete` false: DELETE answers 405 UNSUPPORTED.
+   */
+  authorizeDelete?: (req: Req, name: string, tag?: string) => Promise<CommitAuthor>;
+  /** `[push] allow_delete`: manifest and tag DELETE are served (docs/push-api.md). */
+  allowDelete?: boolean;
   /** Whether `req` may pull `name` (cross-repository mount). */
   mayPull(req: Req, name: string): Promise<boolean>;
   maxBlobSize: number;
@@ -53,7 +68,7 @@ export interface PushDeps {
 
 export type RecordWriteEvent = (
   req: Req,
-  action: "push" | "mount",
+  action: "push" | "mount" | "delete",
   target: Omit<EventTarget, "length">,
   actor: string,
 ) => Promise<void>;
@@ -165,6 +180,26 @@ export class PushApi {
       await this.putManifest(ctx, name, segments[n - 1] ?? "");
       return true;
     }
+    if (method === "DELETE" && n >= 3 && segments[n - 2] === "manifests") {
+      if (this.deps.allowDelete !== true || this.deps.authorizeDelete === undefined) {
+        throw new RegistryError(405, "UNSUPPORTED", "manifest and tag deletion is not enabled", undefined, {
+          Allow: "GET, HEAD, PUT",
+        });
+      }
+      await this.deleteManifest(ctx, this.name(segments.slice(0, -2)), segments[n - 1] ?? "");
+      return true;
+    }
+    if (method === "DELETE" && n >= 3 && segments[n - 2] === "blobs") {
+      // Blobs are content-addressed and shared by manifests and uploads in flight: `raas gc`
+      // frees those nothing references once the grace period has passed (docs/gc.md).
+      throw new RegistryError(
+        405,
+        "UNSUPPORTED",
+        "blobs are not deleted through the API; delete the manifest, and raas gc frees unreferenced blobs",
+        undefined,
+        { Allow: "GET, HEAD" },
+      );
+    }
     if (method === "GET" || method === "HEAD") return false;
     throw new RegistryError(405, "UNSUPPORTED", "the operation is unsupported", undefined, {
       Allow: "GET, HEAD",
@@ -184,6 +219,91 @@ export class PushApi {
       "DENIED",
       `${only.environment} accepts only promotions: raas promote ${this.deps.isv} ${name}:${tag} --from ${only.from || "<env>"} --to ${only.environment}`,
     );
+  }
+
+  /**
+   * `DELETE /v2/<name>/manifests/<tag|digest>`: the deletion `raas delete` makes (deleteInFiles),
+   * in one commit authored by the caller. A tag: the tag goes, its manifest stays pullable by
+   * digest. A digest: the manifest and every tag naming it. The last tag removes the repository.
+   */
+  private async deleteManifest(ctx: RequestContext, name: string, reference: string): Promise<void> {
+    const { req, res } = ctx;
+    const byDigest = reference.includes(":");
+    if (byDigest && !isDigest(reference)) {
+      throw new RegistryError(400, "DIGEST_INVALID", "invalid digest", { digest: reference.slice(0, 100) });
+    }
+    const unknownManifest = () =>
+      new RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", {
+        name,
+        reference: reference.slice(0, 150),
+      });
+    if (!byDigest && !isTag(reference)) throw unknownManifest();
+    const authorize = this.deps.authorizeDelete!;
+    const author = await authorize(req, name, byDigest ? undefined : reference);
+    const unknownName = () =>
+      new RegistryError(404, "NAME_UNKNOWN", "repository name not known to registry", { name });
+    if (ctx.snap.index.v2.get(name)?.meta.protected === true) throw unknownName();
+    const ref: DeleteReference = byDigest ? { name, digest: reference as Digest } : { name, tag: reference };
+    const metadataPath = `data/${metadataFileName(this.deps.isv, name)}`;
+    const writeOnce = writeOnceRule(this.deps.writeOnceTags ?? [], name);
+    let done: DeletionDone | undefined;
+    const message = `${this.deps.isv} delete ${name}${byDigest ? `@${reference}` : `:${reference}`} (registry API)`;
+    let commit: string | undefined;
+    try {
+      ({ commit } = await this.deps.metadata.update(
+        message,
+        async (files) => {
+          done = undefined;
+          if ((await files.read(metadataPath)) === undefined) throw unknownName();
+          const result = await deleteInFiles(files, this.deps.isv, ref, new Date());
+          const tags = result.plan.removedTags;
+          if (writeOnce !== undefined && tags.length > 0) {
+            throw new RegistryError(
+              409,
+              "DENIED",
+              `tag ${tags.join(", ")} of ${name} is write-once ([push] write_once_tags = ${writeOnce}) and cannot be deleted`,
+              { tags },
+            );
+          }
+          // A manifest delete removes its tags: each is held to the tag rules, as a tag delete is.
+          if (byDigest) for (const tag of tags) await authorize(req, name, tag);
+          done = result;
+        },
+        author,
+      ));
+    } catch (err) {
+      if (err instanceof UserError) {
+        if (err.code === "NOT_FOUND") throw unknownManifest();
+        throw new RegistryError(409, "DENIED", errorMessage(err));
+      }
+      throw err;
+    }
+    const deleted = done!;
+    if (commit !== undefined) {
+      if (deleted.plan.next !== undefined) await writeTagsList(this.deps.store, name, deleted.plan.next);
+      await forgetRemovedReferrers(this.deps.store, deleted).catch((err: unknown) =>
+        this.deps.warn?.(`deleting ${name}: the referrers listing was not updated: ${errorMessage(err)}`),
+      );
+      await this.deps.afterCommit?.();
+      const removed = removedImages(name, deleted.before, deleted.plan);
+      // Delete events (docs/events.md): one per removed tag, one per removed manifest.
+      for (const target of [...removed.tags, ...removed.manifests.map((m) => ({ ...m, tag: undefined }))]) {
+        await this.deps.recordEvent?.(
+          req,
+          "delete",
+          {
+            mediaType: target.mediaType,
+            size: target.size,
+            digest: target.digest,
+            repository: name,
+            url: `/v2/${name}/manifests/${target.digest}`,
+            ...(target.tag === undefined ? {} : { tag: target.tag }),
+          },
+          author.name,
+        );
+      }
+    }
+    send(req, res, 202, "", API_VERSION_HEADER);
   }
 
   private name(parts: string[]): string {

@@ -70,6 +70,16 @@ export async function recordReferrer(
   );
 }
 
+/** Remove `referrer` from the listing of `subject` (its manifest was deleted); missing is fine. */
+export async function forgetReferrer(
+  store: BlobStore,
+  repository: string,
+  subject: Digest,
+  referrer: Digest,
+): Promise<void> {
+  await store.delete(prefixOf(repository, subject) + referrer);
+}
+
 export async function listReferrers(
   store: BlobStore,
   repository: string,

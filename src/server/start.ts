@@ -304,6 +304,11 @@ function accessWrites(access: RegistryAccess, service: string): PushInjected {
       if (who === undefined) throw new RegistryError(401, "UNAUTHORIZED", "authentication required");
       return { name: who, email: `${who}@${service}` };
     },
+    authorizeDelete: async (req, name, tag) => {
+      const who = await access.authorizeRequest(req, name, "delete", tag);
+      if (who === undefined) throw new RegistryError(401, "UNAUTHORIZED", "authentication required");
+      return { name: who, email: `${who}@${service}` };
+    },
     mayPull: async (req, name) => {
       try {
         await access.authorizeRequest(req, name, "pull");

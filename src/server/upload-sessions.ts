@@ -126,6 +126,26 @@ class MeteredHash extends Transform {
   }
 }
 
+/** Counts what flows through, without hashing (the store's verified write hashes); fails past `limit`. */
+class Metered extends Transform {
+  bytes = 0;
+  failure: unknown;
+  constructor(
+    private readonly limit: number,
+    private readonly expected: number | undefined,
+  ) {
+    super();
+    this.on("error", (err) => (this.failure ??= err));
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) callback(new ChunkTooLargeError(this.limit));
+    else if (this.expected !== undefined && this.bytes > this.expected) {
+      callback(new ChunkSizeError(this.expected, this.bytes));
+    } else callback(null, chunk);
+  }
+}
+
 /** Where the blob goes once its digest is proven. */
 export interface BlobTarget {
   key: string;
@@ -193,7 +213,7 @@ export class UploadSessions {
   async append(id: string, state: UploadState, body: Readable, expected?: number): Promise<UploadState> {
     const mp = this.store.multipart;
     if (mp === undefined) return this.appendPartObject(id, state, body, expected);
-    const { next, tail, created } = await this.receive(mp, id, state, body, expected);
+    const { next, tail, created, done } = await this.receive(mp, id, state, body, expected);
     try {
       if (tail.length >= mp.minPartSize) {
         const sent = await this.sendPart(mp, id, next, tail);
@@ -204,11 +224,13 @@ export class UploadSessions {
         tail.length === 0
           ? undefined
           : { key: `${UPLOADS_PREFIX}${id}/pending-${pad(next.offset)}-${nonce()}`, size: tail.length };
-      if (pending !== undefined) await this.store.put(pending.key, tail);
+      if (pending !== undefined) await this.store.put(pending.key, tail, { budgeted: true });
       return await this.persist(id, state, { ...next, pending });
     } catch (err) {
       if (created !== undefined) await this.abort(id, created);
       throw err;
+    } finally {
+      done();
     }
   }
 
@@ -226,18 +248,42 @@ export class UploadSessions {
   ): Promise<void> {
     const mp = this.store.multipart;
     const put: PutOptions = { digest: target.digest, publicRead: target.publicRead === true };
-    if (mp === undefined) {
+    if (mp === undefined && state.offset === 0) {
+      // The whole blob in this one request (docker does this; skopeo 1.9 PATCHes instead): stream it once into
+      // the store's verified write, without a part object (one write and one hash, not two).
+      const meter = new Metered(this.maxBlobSize, expected);
+      body.on("error", (err) => meter.destroy(err));
+      body.pipe(meter);
+      try {
+        await this.store.put(target.key, meter, put);
+      } catch (err) {
+        await this.remove(id, state);
+        throw meter.failure ?? err;
+      }
+      if (expected !== undefined && meter.bytes !== expected) {
+        // The bytes hashed to the digest, so the blob is right; the request's range was not.
+        await this.remove(id, state);
+        throw new ChunkSizeError(expected, meter.bytes);
+      }
+    } else if (mp === undefined) {
       const last = await this.appendPartObject(id, state, body, expected);
       await this.checkDigest(id, last, target);
       await this.streamParts(last, target.key, { ...put, size: last.offset });
     } else {
-      const { next, tail } = await this.receive(mp, id, state, body, expected);
-      await this.checkDigest(id, next, target);
-      if (next.multipart === undefined) {
-        // Never more than a part: one verified PutObject, no multipart upload at all.
-        await this.store.put(target.key, tail, { ...put, size: next.offset });
-      } else {
-        const sent = tail.length > 0 ? await this.sendPart(mp, id, next, tail) : next;
+      const { next, tail, done } = await this.receive(mp, id, state, body, expected);
+      let sent: UploadState;
+      try {
+        await this.checkDigest(id, next, target);
+        if (next.multipart === undefined) {
+          // Never more than a part: one verified PutObject, no multipart upload at all.
+          await this.store.put(target.key, tail, { ...put, size: next.offset, budgeted: true });
+        }
+        sent =
+          next.multipart !== undefined && tail.length > 0 ? await this.sendPart(mp, id, next, tail) : next;
+      } finally {
+        done();
+      }
+      if (next.multipart !== undefined) {
         const upload = sent.multipart!;
         await mp.complete(stagingKey(id), upload.uploadId, upload.parts);
         const staged = await this.store.head(stagingKey(id));
@@ -268,7 +314,10 @@ export class UploadSessions {
 
   /**
    * Streams the pending bytes and then `body` (hashed on the way) into parts of `partSize`.
-   * Returns the state after them (not yet written) and the bytes left over, fewer than a part.
+   * Returns the state after them (not yet written) and the bytes left over, fewer than a part,
+   * which live in a buffer of the store's part budget until `done` is called (callers must).
+   * The budget's slot is taken before the body is read, so however many uploads arrive at once,
+   * the process holds no more part buffers than the budget has slots.
    */
   private async receive(
     mp: MultipartUploads,
@@ -276,33 +325,47 @@ export class UploadSessions {
     state: UploadState,
     body: Readable,
     expected: number | undefined,
-  ): Promise<{ next: UploadState; tail: Buffer; created: string | undefined }> {
-    const hasher = await hasherFrom(state);
-    const meter = new MeteredHash(hasher, this.maxBlobSize - state.offset, expected);
-    body.on("error", (err) => meter.destroy(err));
-    body.pipe(meter);
-    let held: Buffer[] = [];
-    let heldBytes = 0;
-    if (state.pending !== undefined) {
-      held.push(await this.store.getBuffer(state.pending.key));
-      heldBytes = state.pending.size;
-    }
+  ): Promise<{ next: UploadState; tail: Buffer; created: string | undefined; done: () => void }> {
+    const budget = mp.budget;
+    const release = budget === undefined ? () => undefined : await budget.acquireShared();
+    // A pooled buffer when the budget's part is large enough (parts are cut at partSize in it).
+    const size = budget !== undefined && budget.partSize >= this.partSize ? budget.partSize : this.partSize;
+    const part = budget === undefined ? Buffer.allocUnsafe(size) : budget.take(size);
+    const done = () => {
+      budget?.give(part);
+      release();
+    };
+    let filled = 0;
     let next: UploadState = { ...state, pending: undefined };
     const created = state.multipart === undefined ? () => next.multipart?.uploadId : () => undefined;
-    try {
-      for await (const chunk of meter) {
-        held.push(chunk as Buffer);
-        heldBytes += (chunk as Buffer).length;
-        while (heldBytes >= this.partSize) {
-          const all = Buffer.concat(held, heldBytes);
-          next = await this.sendPart(mp, id, next, all.subarray(0, this.partSize));
-          const rest = Buffer.from(all.subarray(this.partSize));
-          held = rest.length === 0 ? [] : [rest];
-          heldBytes = rest.length;
+    const hasher = await hasherFrom(state).catch((err: unknown) => {
+      done();
+      throw err;
+    });
+    const meter = new MeteredHash(hasher, this.maxBlobSize - state.offset, expected);
+    const add = async (chunk: Buffer) => {
+      let offset = 0;
+      while (offset < chunk.length) {
+        const n = Math.min(this.partSize - filled, chunk.length - offset);
+        chunk.copy(part, filled, offset, offset + n);
+        filled += n;
+        offset += n;
+        if (filled === this.partSize) {
+          next = await this.sendPart(mp, id, next, part.subarray(0, this.partSize));
+          filled = 0;
         }
       }
+    };
+    try {
+      if (state.pending !== undefined) {
+        for await (const chunk of await this.store.get(state.pending.key)) await add(chunk as Buffer);
+      }
+      body.on("error", (err) => meter.destroy(err));
+      body.pipe(meter);
+      for await (const chunk of meter) await add(chunk as Buffer);
       if (expected !== undefined && meter.bytes !== expected) throw new ChunkSizeError(expected, meter.bytes);
     } catch (err) {
+      done();
       const uploadId = created();
       if (uploadId !== undefined) await this.abort(id, uploadId);
       throw meter.failure ?? err;
@@ -312,7 +375,7 @@ export class UploadSessions {
       offset: state.offset + meter.bytes,
       hash: Buffer.from(hasher.save()).toString("base64"),
     };
-    return { next, tail: Buffer.concat(held, heldBytes), created: created() };
+    return { next, tail: part.subarray(0, filled), created: created(), done };
   }
 
   /** Sends `data` as the next part (starting the multipart upload on the first). */

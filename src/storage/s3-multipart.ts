@@ -13,11 +13,16 @@ import {
 } from "@aws-sdk/client-s3";
 import { MAX_PARTS, MIN_PART_SIZE } from "./s3-client.js";
 import { errorCode, s3Call, translateS3Error, type S3CallContext } from "./s3-errors.js";
-import { assertObjectKey, type MultipartUploads } from "./types.js";
+import { assertObjectKey, type MultipartUploads, type PartBudget } from "./types.js";
 
-export function s3MultipartUploads(client: S3Client, context: S3CallContext): MultipartUploads {
+export function s3MultipartUploads(
+  client: S3Client,
+  context: S3CallContext,
+  budget?: PartBudget,
+): MultipartUploads {
   const Bucket = context.bucket;
   return {
+    ...(budget === undefined ? {} : { budget }),
     minPartSize: MIN_PART_SIZE,
     maxParts: MAX_PARTS,
     async create(key, options = {}) {

@@ -29,7 +29,7 @@ import { UserError } from "../errors.js";
 import { fixedChunks } from "./chunks.js";
 import { MAX_PARTS, MAX_PART_SIZE } from "./s3-client.js";
 import { s3Call, type S3CallContext } from "./s3-errors.js";
-import type { PutOptions, PutResult } from "./types.js";
+import type { PartBudget, PutOptions, PutResult } from "./types.js";
 import { verifyPut } from "./verify.js";
 
 export interface UploadRequest {
@@ -52,18 +52,27 @@ export interface UploadRequest {
  * themselves: sent parts give theirs back, so a long upload reuses a few buffers instead of
  * allocating one per part (garbage that the collector frees late, inflating peak memory).
  */
-export class PartSlots {
+export class PartSlots implements PartBudget {
   private free: number;
-  private readonly waiting: (() => void)[] = [];
+  private readonly waiting: { shared: boolean; resolve: () => void }[] = [];
   private readonly buffers: Buffer[] = [];
   /** Memory this pool handed out: only that may come back (never a caller's own Buffer body). */
   private readonly ours = new WeakSet<ArrayBufferLike>();
+  /** Shared callers (acquireShared) leave this many slots to the store's own writes. */
+  private readonly reserve: number;
+  private inUse = 0;
+  private peak = 0;
+  private sharedInUse = 0;
+  private sharedPeak = 0;
+  private acquired = 0;
+  private allocated = 0;
 
   constructor(
     private readonly count: number,
-    private readonly partSize: number,
+    readonly partSize: number,
   ) {
     this.free = count;
+    this.reserve = count > 1 ? 1 : 0;
   }
 
   /** A buffer of `size` bytes, reused when it is the pooled size. */
@@ -72,6 +81,7 @@ export class PartSlots {
     if (pooled !== undefined) return pooled;
     const fresh = Buffer.allocUnsafeSlow(size);
     this.ours.add(fresh.buffer);
+    this.allocated += 1;
     return fresh;
   }
 
@@ -86,17 +96,60 @@ export class PartSlots {
   }
 
   /** Resolves with a release function (safe to call more than once). */
-  async acquire(): Promise<() => void> {
-    if (this.free > 0) this.free -= 1;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+  acquire(): Promise<() => void> {
+    return this.enter(false);
+  }
+
+  acquireShared(): Promise<() => void> {
+    return this.enter(true);
+  }
+
+  stats() {
+    return {
+      slots: this.count,
+      inUse: this.inUse,
+      peak: this.peak,
+      sharedPeak: this.sharedPeak,
+      acquired: this.acquired,
+      allocated: this.allocated,
+    };
+  }
+
+  private async enter(shared: boolean): Promise<() => void> {
+    await new Promise<void>((resolve) => {
+      this.waiting.push({ shared, resolve });
+      this.pump();
+    });
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
-      if (next === undefined) this.free += 1;
-      else next();
+      this.free += 1;
+      this.inUse -= 1;
+      if (shared) this.sharedInUse -= 1;
+      this.pump();
     };
+  }
+
+  /** Hand free slots to waiters in arrival order; a shared waiter never takes a reserved slot. */
+  private pump(): void {
+    for (let i = 0; i < this.waiting.length && this.free > 0;) {
+      const waiter = this.waiting[i]!;
+      if (waiter.shared && this.free <= this.reserve) {
+        i += 1;
+        continue;
+      }
+      this.waiting.splice(i, 1);
+      this.free -= 1;
+      this.inUse += 1;
+      this.acquired += 1;
+      this.peak = Math.max(this.peak, this.inUse);
+      if (waiter.shared) {
+        this.sharedInUse += 1;
+        this.sharedPeak = Math.max(this.sharedPeak, this.sharedInUse);
+      }
+      waiter.resolve();
+    }
   }
 }
 
@@ -143,7 +196,9 @@ export async function uploadObject(
   const slots = request.slots;
   const chunks = fixedChunks(body, partSize, slots === undefined ? undefined : (n) => slots.take(n));
   // The first part is read under a slot; the peek at a second one may briefly add one buffer.
-  const release = request.slots === undefined ? () => undefined : await request.slots.acquire();
+  // A budgeted body is a buffer whose slot the caller already holds (PutOptions.budgeted).
+  const budgeted = options.budgeted === true && Buffer.isBuffer(body) && body.length <= partSize;
+  const release = slots === undefined || budgeted ? () => undefined : await slots.acquire();
   let multipart = false;
   try {
     const first = await chunks.next();
@@ -157,7 +212,7 @@ export async function uploadObject(
     if (!promisedMore && (second === undefined || second.done === true)) {
       const result = verifier.finish();
       await putSingle(request, head, result.digest.slice("sha256:".length));
-      slots?.give(head);
+      if (!budgeted) slots?.give(head);
       options.onProgress?.(result.size);
       return result;
     }

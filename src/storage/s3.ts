@@ -74,7 +74,7 @@ export class S3Store implements BlobStore {
       where: this.description,
       ...(options.isv === undefined ? {} : { isv: options.isv }),
     };
-    this.multipart = s3MultipartUploads(this.client, this.context);
+    this.multipart = s3MultipartUploads(this.client, this.context, this.partSlots);
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {

@@ -25,6 +25,12 @@ export interface PutOptions {
   publicRead?: boolean;
   /** Called with the number of bytes written so far (for progress). */
   onProgress?: (bytesWritten: number) => void;
+  /**
+   * The Buffer body is a buffer of this store's part budget (`multipart.budget`) whose slot the
+   * caller holds: the write takes no second slot (which could wait on the caller) and does not
+   * return the buffer to the pool; the caller does both when done.
+   */
+  budgeted?: boolean;
 }
 
 export interface PutResult {
@@ -130,6 +136,40 @@ export interface MultipartUploads {
   complete(key: string, uploadId: string, parts: { number: number; etag: string }[]): Promise<void>;
   /** Discards the upload and its parts; an upload that is already gone is not an error. */
   abort(key: string, uploadId: string): Promise<void>;
+  /**
+   * The store's shared part-memory budget, when it has one (S3: `concurrency` slots of
+   * `partSize`): callers that buffer parts themselves (the registry's upload sessions) draw
+   * from it, so every buffer of the process counts against one limit.
+   */
+  readonly budget?: PartBudget;
+}
+
+/** A slot-counted pool of part buffers (see MultipartUploads.budget). */
+export interface PartBudget {
+  /** The size of a pooled buffer. */
+  readonly partSize: number;
+  /**
+   * Waits for a slot for a caller other than the store's own writes; such callers together
+   * never hold the last free slot (when there are several), so a store write always
+   * progresses. Resolves with the release (safe to call twice).
+   */
+  acquireShared(): Promise<() => void>;
+  /** A buffer of `size` bytes (pooled when `size` is partSize). */
+  take(size: number): Buffer;
+  /** Give back a buffer from take() once nothing uses it. */
+  give(part: Buffer): void;
+  /**
+   * Slots held now, the most ever held at once (by anyone; by shared callers), acquisitions so
+   * far, and buffers allocated.
+   */
+  stats(): {
+    slots: number;
+    inUse: number;
+    peak: number;
+    sharedPeak: number;
+    acquired: number;
+    allocated: number;
+  };
 }
 
 export class ObjectNotFoundError extends Error {

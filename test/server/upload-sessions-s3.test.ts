@@ -177,3 +177,48 @@ describe("upload sessions on S3", () => {
     expect(a.warnings.join("\n")).toMatch(/aborting multipart upload failed/);
   }, 60_000);
 });
+
+describe("upload sessions draw part buffers from the store's part budget", () => {
+  it("many concurrent PATCHes never hold more part buffers than the budget; every blob is whole", async () => {
+    // Two slots of 16 MiB: the sessions may hold one at a time, the other stays for store writes.
+    const store = new S3Store({
+      bucket: "raas",
+      endpoint: s3.endpoint,
+      credentials: s3.credentials,
+      concurrency: 2,
+      partSize: 16 * MIB,
+    });
+    stores.push(store);
+    const budget = store.multipart.budget!;
+    const sessions = new UploadSessions(store, LIMIT);
+    const uploads = Array.from({ length: 6 }, (_, i) => ({
+      data: Buffer.concat([bytes(9 * MIB, 10 + i), bytes(2 * MIB, 20 + i)]),
+      repository: `acme-budget-${i}`,
+    }));
+    await Promise.all(
+      uploads.map(async (u) => {
+        const id = await sessions.start(u.repository, new Date());
+        let state = (await sessions.current(id, u.repository))!;
+        // 9 MiB: one 8 MiB part sent, 1 MiB pending; then 2 MiB more and completion.
+        state = await sessions.append(id, state, body(u.data.subarray(0, 9 * MIB)));
+        await sessions.finish(id, state, body(u.data.subarray(9 * MIB)), {
+          key: `${u.repository}/blobs/${sha(u.data)}`,
+          digest: sha(u.data),
+        });
+      }),
+    );
+    const stats = budget.stats();
+    // Every PATCH and PUT took a slot (12 requests), never more than the budget at once, and
+    // the sessions never held the slot reserved for the store's own writes.
+    expect(stats.acquired).toBeGreaterThanOrEqual(12);
+    expect(stats.peak).toBeLessThanOrEqual(stats.slots);
+    expect(stats.sharedPeak).toBe(stats.slots - 1);
+    expect(stats.inUse).toBe(0);
+    // Buffers are reused from the pool (a few spares), not allocated per request.
+    expect(stats.allocated).toBeLessThanOrEqual(stats.slots + 4);
+    for (const u of uploads) {
+      const stored = await store.getBuffer(`${u.repository}/blobs/${sha(u.data)}`);
+      expect(sha(stored)).toBe(sha(u.data));
+    }
+  }, 180_000);
+});

@@ -1,0 +1,286 @@
+// Benchmark: pushing through the registry's write API. `skopeo copy` of one OCI layout image
+// (random layers) into raas (push API, local storage, unauthenticated_loopback, one worker) and
+// into the reference registry (Debian's docker-registry, distribution 2.8, filesystem storage)
+// in the same run, alternating, each into a fresh repository; the peak RSS of the raas server
+// process (VmHWM) over the copies; then manifest PUTs per second with 8 concurrent clients, each
+// PUT answered 201 only once its metadata commit is pushed to the app repository's remote.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { freePort, serverBundleArgs, startProcess, waitFor } from "./lib/procs.mjs";
+import { runIfMain } from "./lib/report.mjs";
+import { buildOciArchive } from "./lib/sample-image.mjs";
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const layers = Number(process.env.BENCH_PUSH_API_LAYERS ?? 8);
+const layerMiB = Number(process.env.BENCH_PUSH_API_LAYER_MIB ?? 128);
+const runs = Number(process.env.BENCH_RUNS ?? 2);
+const putClients = Number(process.env.BENCH_PUT_CLIENTS ?? 8);
+const putSeconds = Number(process.env.BENCH_PUT_SECONDS ?? 10);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const sha = (b) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
+const git = (cwd, args) => {
+  const r = spawnSync("git", args, { cwd, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`git ${args[0]} failed: ${r.stderr}`);
+  return r.stdout.trim();
+};
+
+/** A bare app repository with one commit (the registry commits its metadata there). */
+function appRemote(work) {
+  const remote = path.join(work, "app.git");
+  git(work, ["init", "--quiet", "--bare", "--initial-branch=main", remote]);
+  const seed = path.join(work, "app-seed");
+  mkdirSync(path.join(seed, "data"), { recursive: true });
+  writeFileSync(path.join(seed, "data", ".keep"), "");
+  git(seed, ["init", "--quiet", "--initial-branch=main"]);
+  git(seed, ["add", "--all"]);
+  git(seed, [
+    "-c",
+    "user.name=bench",
+    "-c",
+    "user.email=bench@bench.invalid",
+    "commit",
+    "--quiet",
+    "-m",
+    "app",
+  ]);
+  git(seed, ["push", "--quiet", remote, "HEAD:refs/heads/main"]);
+  return remote;
+}
+
+function peakRss(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+function skopeoCopy(src, dest, extra, home) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(
+    "skopeo",
+    ["copy", "--dest-tls-verify=false", "--retry-times", "0", ...extra, src, dest],
+    {
+      encoding: "utf8",
+      env: { ...process.env, HOME: home },
+    },
+  );
+  if (r.status !== 0) throw new Error(`skopeo copy to ${dest} failed:\n${r.stderr}`);
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+export async function benchPushApi() {
+  const work = mkdtempSync(path.join(tmpdir(), "raas-bench-push-api-"));
+  const procs = [];
+  const loadBefore = loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+  try {
+    process.stderr.write(`building a ${layers} x ${layerMiB} MiB OCI layout...\n`);
+    const built = await buildOciArchive(path.join(work, "image.tar"), {
+      name: "bench/app",
+      tag: "1.0",
+      layers,
+      layerSize: layerMiB << 20,
+    });
+    rmSync(path.join(work, "image.tar"));
+    const totalBytes = built.blobs.reduce((s, b) => s + b.size, 0);
+    const source = `oci:${built.layout}:bench/app:1.0`;
+
+    // raas: one worker (its pid is the server's), local storage, push API on loopback.
+    const remote = appRemote(work);
+    const store = path.join(work, "raas-store");
+    mkdirSync(path.join(store, "v1"), { recursive: true });
+    mkdirSync(path.join(store, "v2"), { recursive: true });
+    mkdirSync(path.join(work, "data"), { recursive: true });
+    const conf = path.join(work, "registry.conf");
+    writeFileSync(
+      conf,
+      [
+        "[general]",
+        `data_dir = ${path.join(work, "data")}`,
+        "[serve_content]",
+        "enable = true",
+        `content_dir_v1 = ${store}/v1`,
+        `content_dir_v2 = ${store}/v2`,
+        "[raas]",
+        "isv = bench",
+        "workers = 1",
+        "[push]",
+        "enable = true",
+        "unauthenticated_loopback = true",
+        `app_remote = ${remote}`,
+        `clone_dir = ${path.join(work, "clones")}`,
+        "",
+      ].join("\n"),
+    );
+    const raasPort = await freePort();
+    const raas = startProcess(
+      process.execPath,
+      serverBundleArgs(root, conf, raasPort),
+      path.join(work, "raas.log"),
+    );
+    procs.push(raas);
+    await waitFor(`http://127.0.0.1:${raasPort}/healthz`, { expect: 200, what: "raas" });
+
+    const regPort = await freePort();
+    const regConf = path.join(work, "registry.yml");
+    writeFileSync(
+      regConf,
+      [
+        "version: 0.1",
+        "log: { level: error }",
+        "storage:",
+        `  filesystem: { rootdirectory: ${path.join(work, "distribution")} }`,
+        "  maintenance: { uploadpurging: { enabled: false } }",
+        "http:",
+        `  addr: 127.0.0.1:${regPort}`,
+        "",
+      ].join("\n"),
+    );
+    const registry = startProcess(
+      "/usr/bin/docker-registry",
+      ["serve", regConf],
+      path.join(work, "registry.log"),
+    );
+    procs.push(registry);
+    await waitFor(`http://127.0.0.1:${regPort}/v2/`, { expect: 200, what: "docker-registry" });
+
+    const times = { raas: [], distribution: [] };
+    for (let i = 0; i < runs; i++) {
+      // A fresh HOME per copy: skopeo's blob-info cache would turn known blobs into mounts.
+      const home = () => mkdtempSync(path.join(work, "home-"));
+      times.distribution.push(
+        skopeoCopy(source, `docker://127.0.0.1:${regPort}/bench/run${i}:1.0`, [], home()),
+      );
+      times.raas.push(
+        skopeoCopy(
+          source,
+          `docker://127.0.0.1:${raasPort}/bench/run${i}:1.0`,
+          ["--dest-creds", "bench:pw"],
+          home(),
+        ),
+      );
+    }
+    const rss = peakRss(raas.child.pid);
+
+    // Manifest PUTs: one image's blobs, then `putClients` clients PUT it under new tags.
+    const auth = { Authorization: `Basic ${Buffer.from("bench:pw").toString("base64")}` };
+    const base = `http://127.0.0.1:${raasPort}`;
+    const config = Buffer.from(
+      JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
+    );
+    const layer = Buffer.from("a small layer for manifest PUTs");
+    for (const blob of [config, layer]) {
+      const upload = () =>
+        fetch(`${base}/v2/bench/puts/blobs/uploads/?digest=${sha(blob)}`, {
+          method: "POST",
+          body: blob,
+          headers: auth,
+        });
+      // The readiness probe's keep-alive connection may have been closed by the server during
+      // the long copies; fetch reports that as "other side closed": one retry on a new one.
+      const res = await upload().catch(upload);
+      if (res.status !== 201) throw new Error(`blob upload answered ${res.status}`);
+    }
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: "application/vnd.oci.image.manifest.v1+json",
+        config: {
+          mediaType: "application/vnd.oci.image.config.v1+json",
+          digest: sha(config),
+          size: config.length,
+        },
+        layers: [
+          { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
+        ],
+      }),
+    );
+    const commitsBefore = Number(git(work, [`--git-dir=${remote}`, "rev-list", "--count", "main"]));
+    const deadline = Date.now() + putSeconds * 1000;
+    const t0 = process.hrtime.bigint();
+    const counts = await Promise.all(
+      Array.from({ length: putClients }, async (_, c) => {
+        let n = 0;
+        while (Date.now() < deadline) {
+          const res = await fetch(`${base}/v2/bench/puts/manifests/c${c}-${n}`, {
+            method: "PUT",
+            body: manifest,
+            headers: { ...auth, "Content-Type": "application/vnd.oci.image.manifest.v1+json" },
+          });
+          await res.arrayBuffer();
+          if (res.status !== 201) throw new Error(`manifest PUT answered ${res.status}`);
+          n += 1;
+        }
+        return n;
+      }),
+    );
+    const putElapsed = Number(process.hrtime.bigint() - t0) / 1e9;
+    const puts = counts.reduce((a, b) => a + b, 0);
+    const commits = Number(git(work, [`--git-dir=${remote}`, "rev-list", "--count", "main"])) - commitsBefore;
+    // Every 201 is in git: the metadata file on the remote names every tag.
+    const metadata = JSON.parse(
+      git(work, [`--git-dir=${remote}`, "show", "main:data/bench-bench-puts.json"]),
+    );
+    const tags = Object.keys(metadata["x-raas"]?.tags ?? {});
+    if (tags.length !== puts) throw new Error(`${puts} PUTs answered 201 but ${tags.length} tags are in git`);
+
+    const ratios = times.raas.map((t, i) => times.distribution[i] / t);
+    const mibTotal = totalBytes / 2 ** 20;
+    const loadAfter = loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ");
+    return {
+      title:
+        `push API: skopeo copy of ${layers} x ${layerMiB} MiB (${mibTotal.toFixed(0)} MiB) into raas (local storage) vs docker-registry 2.8 (filesystem), ${runs} runs\n` +
+        `  load average ${loadBefore} before, ${loadAfter} after; ${new Date().toISOString()}`,
+      rows: [
+        [
+          "skopeo copy -> raas push API",
+          `${median(times.raas).toFixed(2)} s`,
+          `${(mibTotal / median(times.raas)).toFixed(1)} MiB/s`,
+        ],
+        [
+          "skopeo copy -> docker-registry 2.8",
+          `${median(times.distribution).toFixed(2)} s`,
+          `${(mibTotal / median(times.distribution)).toFixed(1)} MiB/s`,
+        ],
+        [
+          "raas vs distribution (median of pairs; target >= 1.0x)",
+          `${median(ratios).toFixed(2)}x`,
+          `min ${Math.min(...ratios).toFixed(2)} max ${Math.max(...ratios).toFixed(2)}`,
+        ],
+        [
+          "raas server peak RSS (VmHWM; target <= 200 MiB)",
+          `${(rss / 2 ** 20).toFixed(0)} MiB`,
+          "one worker, whole run",
+        ],
+        [
+          `manifest PUTs/s, ${putClients} clients, durable in git`,
+          `${(puts / putElapsed).toFixed(1)}/s`,
+          `${puts} PUTs in ${putElapsed.toFixed(1)} s, ${commits} commits (group commit)`,
+        ],
+      ],
+    };
+  } catch (err) {
+    // Keep what the servers said: the work directory is removed below.
+    for (const log of ["raas.log", "registry.log"]) {
+      try {
+        process.stderr.write(
+          `--- ${log} (end) ---\n${readFileSync(path.join(work, log), "utf8").slice(-4000)}\n`,
+        );
+      } catch {
+        // not started
+      }
+    }
+    throw err;
+  } finally {
+    for (const p of procs.reverse()) await p.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await runIfMain(import.meta.url, benchPushApi, { label: 58 });
