@@ -33,10 +33,11 @@ export interface RegistryDeps {
   /** The `/metrics` text; default this process's counters (a cluster worker asks for all workers'). */
   renderMetrics?: () => Promise<string>;
   /**
-   * Serve the next snapshot now if one is prepared (a cluster worker); true when it did. Called
-   * when a request would be answered 404, and the request is then answered again.
+   * A cluster worker holding a prepared snapshot: wait (briefly) until the primary commits it,
+   * then serve it; true when it did. Called when a request would be answered 404, and the request
+   * is then answered again. It never serves a snapshot before every worker has prepared it.
    */
-  adoptPending?: () => boolean;
+  awaitPending?: () => Promise<boolean>;
   /** Pull statistics and pull events (observe.ts); nothing is recorded without it. */
   observer?: Observer;
   /** The store statistics are read from, for `/raas/stats/<name>`. */
@@ -274,8 +275,16 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       );
     };
     route(req, res).catch((err: unknown) => {
-      if (err instanceof RegistryError && err.status === 404 && !res.headersSent && deps.adoptPending?.()) {
-        route(req, res).catch(fail);
+      const awaitPending = deps.awaitPending;
+      if (
+        err instanceof RegistryError &&
+        err.status === 404 &&
+        !res.headersSent &&
+        awaitPending !== undefined
+      ) {
+        awaitPending()
+          .then((adopted) => (adopted && !res.headersSent ? route(req, res) : Promise.reject(err)))
+          .catch(fail);
         return;
       }
       fail(err);

@@ -7,9 +7,11 @@
  * - replaces a worker that dies (with a pause when they keep dying);
  * - watches the metadata (every polling interval, and on SIGHUP) and switches every worker to a
  *   new snapshot together: each worker first loads it ("prepare"), and only when all have is it
- *   served ("commit"). A worker asked for something it does not know while holding a prepared
- *   snapshot serves that one at once (app.ts), so a client that got a new manifest from one
- *   worker never gets a 404 for its blobs from another;
+ *   served ("commit"). The commit reaches the workers one after another: a worker asked for
+ *   something it does not know while holding a prepared snapshot waits for its own commit and
+ *   then answers from the new snapshot (app.ts), so a client that got a new manifest from one
+ *   worker never gets a 404 for it or its blobs from another, and no worker serves a snapshot
+ *   before every worker has prepared it;
  * - forwards SIGTERM/SIGINT (drain and stop) to every worker, and exits once all have finished
  *   their requests in flight;
  * - answers a worker's `/metrics` with the counters of all workers added up.

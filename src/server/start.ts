@@ -20,6 +20,12 @@ import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "
 /** One structured log record: a request, a reload, or a problem. */
 export type LogRecord = Record<string, string | number | boolean>;
 
+/**
+ * How long a request that missed waits for the commit of a prepared snapshot: every worker is
+ * loading the same files, so the last one is seconds behind at most on large metadata.
+ */
+const PENDING_COMMIT_WAIT_MS = 5_000;
+
 export interface StartOptions {
   configPath?: string;
   /** Overrides `[raas] listen`. */
@@ -156,7 +162,12 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
   };
 
   let pending: Snapshot | undefined;
+  // Requests that missed while a snapshot was prepared, waiting for the primary's commit.
+  const commitWaiters = new Set<(adopted: boolean) => void>();
   const commit = (): boolean => {
+    const adopted = pending !== undefined;
+    for (const wake of commitWaiters) wake(adopted);
+    commitWaiters.clear();
     if (pending === undefined) return false;
     snapshot = pending;
     pending = undefined;
@@ -233,9 +244,22 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     config,
     access,
     snapshot: () => snapshot,
-    // A prepared snapshot goes live everywhere at once; a request that misses here may come from
-    // a client that saw it on another worker already, so this worker serves it now too.
-    adoptPending: commit,
+    // A prepared snapshot goes live everywhere at once, when the primary has heard that every
+    // worker prepared it; the commit reaches the workers one after another, so a request that
+    // misses here may come from a client that saw it on another worker already: it waits for
+    // this worker's commit (never serving the new snapshot before every worker holds it).
+    awaitPending: () => {
+      if (pending === undefined) return Promise.resolve(false);
+      return new Promise<boolean>((resolve) => {
+        const wake = (adopted: boolean) => {
+          clearTimeout(timer);
+          commitWaiters.delete(wake);
+          resolve(adopted);
+        };
+        const timer = setTimeout(() => wake(false), PENDING_COMMIT_WAIT_MS);
+        commitWaiters.add(wake);
+      });
+    },
     // Follow mode: POST /raas/notify asks for a check of the followed branch (throttled).
     ...(followCheck === undefined ? {} : { notify: options.notify ?? throttled(() => void followCheck()) }),
     log: logLine,
