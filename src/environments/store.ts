@@ -7,7 +7,14 @@
  */
 import type { Readable } from "node:stream";
 import { isDigest } from "../image/digest.js";
-import type { BlobStore, ListedObject, ObjectInfo, PutOptions, PutResult } from "../storage/types.js";
+import type {
+  AssembleOptions,
+  BlobStore,
+  ListedObject,
+  ObjectInfo,
+  PutOptions,
+  PutResult,
+} from "../storage/types.js";
 
 export const ENVIRONMENT_PREFIX = "_env/";
 
@@ -40,10 +47,24 @@ export class EnvironmentStore implements BlobStore {
       const make = inner.makePublicRead.bind(inner);
       this.makePublicRead = (key) => make(this.map(key));
     }
+    if (inner.assemble !== undefined) {
+      const assemble = inner.assemble.bind(inner);
+      this.assemble = (parts, toKey, options) =>
+        assemble(
+          parts.map((part) => ({ ...part, key: this.map(part.key) })),
+          this.map(toKey),
+          options,
+        );
+    }
   }
 
   anonymousUrl?(key: string): string;
   makePublicRead?(key: string): Promise<void>;
+  assemble?(
+    parts: readonly { key: string; size: number }[],
+    toKey: string,
+    options?: AssembleOptions,
+  ): Promise<void>;
 
   /** The key in the shared store. */
   map(key: string): string {

@@ -15,8 +15,11 @@
  *   state; only then is the multipart upload completed (at the staging key, never the blob's)
  *   and copied server-side to the blob's key. S3 refuses to complete with a part whose ETag is
  *   not the one recorded, so a part replaced by a racing request cannot slip into a blob.
- * - elsewhere (local directories), as `part-<offset>-<nonce>` objects, streamed at completion
- *   through the store's verified write under the blob's key.
+ * - elsewhere (local directories), as `part-<offset>-<nonce>` objects. Completion checks the
+ *   digest from the saved hash state, then the store moves the parts into the blob's place
+ *   (`assemble`: one part is renamed, several are joined in a temporary file that is renamed),
+ *   so each byte is written and hashed once. A store without `assemble` streams the parts
+ *   through its verified write instead.
  * A request at offset O reads state-O, hashes its bytes on the way (the hash state is restored
  * with hash-wasm's load(), so nothing is read twice) and writes state-(O+n). Two requests racing
  * on one offset each produce a complete, consistent state; the longest one is the session's.
@@ -268,7 +271,19 @@ export class UploadSessions {
     } else if (mp === undefined) {
       const last = await this.appendPartObject(id, state, body, expected);
       await this.checkDigest(id, last, target);
-      await this.streamParts(last, target.key, { ...put, size: last.offset });
+      // A state names its own parts only: never move (or read) an object from outside the session.
+      const own = `${UPLOADS_PREFIX}${id}/part-`;
+      const foreign = last.parts.find((part) => !part.key.startsWith(own) || part.key.includes(".."));
+      if (foreign !== undefined) {
+        throw new Error(`upload ${id}: its state names ${JSON.stringify(foreign.key)}, not one of its parts`);
+      }
+      if (this.store.assemble !== undefined) {
+        // The parts were hashed as they were written (the saved state proves the digest): move
+        // them into place rather than reading and hashing every byte a second time.
+        await this.store.assemble(last.parts, target.key, { publicRead: target.publicRead === true });
+      } else {
+        await this.streamParts(last, target.key, { ...put, size: last.offset });
+      }
     } else {
       const { next, tail, done } = await this.receive(mp, id, state, body, expected);
       let sent: UploadState;

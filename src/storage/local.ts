@@ -5,7 +5,7 @@
  * sidecars under `<root>/.meta/<key>.json`, written before the object's rename.
  */
 import { randomUUID } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createReadStream, createWriteStream } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
@@ -23,6 +23,7 @@ import {
   type PutOptions,
   type PutResult,
   PROBE_PREFIX,
+  type AssembleOptions,
 } from "./types.js";
 import { verifyPut } from "./verify.js";
 
@@ -293,6 +294,53 @@ export class LocalStore implements BlobStore {
     } finally {
       await removeIfPresent(tmp);
     }
+  }
+
+  async assemble(
+    parts: readonly { key: string; size: number }[],
+    toKey: string,
+    options: AssembleOptions = {},
+  ): Promise<void> {
+    const to = this.pathOf(toKey);
+    const paths = parts.map((part) => this.pathOf(part.key));
+    for (const [i, part] of parts.entries()) {
+      const path = paths[i]!;
+      const info = await stat(path).catch((err: unknown) => {
+        throw isMissing(err)
+          ? new ObjectNotFoundError(part.key, this.description)
+          : localFsError(err, "read", path);
+      });
+      if (!info.isFile()) throw new ObjectNotFoundError(part.key, this.description);
+      if (info.size !== part.size) {
+        throw new Error(
+          `${this.description}: ${part.key} has ${info.size} bytes, ${part.size} were written to it`,
+        );
+      }
+    }
+    const only = parts.length === 1 ? paths[0] : undefined;
+    // One part is the object already: rename it. Several are joined (no hashing) in a temporary file.
+    const tmp = only ?? (await this.tempPath());
+    try {
+      if (only === undefined) {
+        const out = createWriteStream(tmp, { flags: "wx" });
+        await pipeline(async function* () {
+          for (const path of paths) yield* createReadStream(path);
+        }, out);
+        const joined = await stat(tmp);
+        const expected = parts.reduce((sum, part) => sum + part.size, 0);
+        if (joined.size !== expected) {
+          throw new Error(
+            `${this.description}: joined ${joined.size} bytes for ${toKey}, expected ${expected}`,
+          );
+        }
+      }
+      await this.commit(tmp, to, toKey, options.contentType);
+    } catch (err) {
+      throw localFsError(err, "write", to);
+    } finally {
+      if (only === undefined) await removeIfPresent(tmp);
+    }
+    for (const part of parts) await this.delete(part.key);
   }
 
   async probe(): Promise<void> {

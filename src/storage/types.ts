@@ -118,9 +118,23 @@ export interface BlobStore {
    * locally, where the registry's upload sessions keep parts as files.
    */
   readonly multipart?: MultipartUploads;
+  /**
+   * Where objects are files (local): make `toKey` out of the objects `parts`, in order, without
+   * reading them through a hash again (the caller has proven their digest as they were written).
+   * One part is renamed into place; several are joined in a temporary file that is then renamed,
+   * so a crash never leaves a partial object at `toKey`. Each part's size is checked first; the
+   * parts are gone afterwards. Absent where objects cannot be moved (S3 copies server-side).
+   */
+  assemble?(
+    parts: readonly { key: string; size: number }[],
+    toKey: string,
+    options?: AssembleOptions,
+  ): Promise<void>;
   /** Release connections; the store cannot be used afterwards. Closing twice is fine. */
   close(): Promise<void>;
 }
+
+export type AssembleOptions = Pick<PutOptions, "contentType" | "publicRead">;
 
 /** S3 multipart uploads, driven part by part (the registry's resumable blob uploads). */
 export interface MultipartUploads {
