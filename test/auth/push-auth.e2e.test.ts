@@ -2,7 +2,9 @@
  * The write API behind `[auth] mode = local`, through the real bundled server over local storage
  * and a real bare app remote, with real skopeo: a login may push its own namespace and becomes
  * the author of the metadata commit, another user's namespace is DENIED, anonymous writes get a
- * Bearer challenge, and tag rules in access.yaml refuse a tag the caller may not push.
+ * Bearer challenge, and tag rules in access.yaml refuse a tag the caller may not push. With
+ * `[push] allow_delete`, a login deletes a tag in its own namespace (the commit is its own), a
+ * token without the delete grant is challenged, and a user without the right is DENIED.
  */
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -82,6 +84,7 @@ beforeAll(async () => {
       `app_remote = ${remote}`,
       `clone_dir = ${root}/clones`,
       "max_blob_size = 50000000",
+      "allow_delete = true",
       "",
     ].join("\n"),
   );
@@ -267,5 +270,69 @@ describe.runIf(existsSync(MAIN))("pushing through [auth] mode = local", () => {
     const rel = await pushAs("rel", "apps/bigdata/server:v1.2");
     expect(rel.code, rel.out).toBe(0);
     expect(commits()[0]).toBe(`rel <rel@${SERVICE}>|acme push apps/bigdata/server:v1.2 (registry API)`);
+  }, 180_000);
+
+  it("DELETE of a tag: alice in her namespace (202, her commit); others and tokens without delete are refused", async () => {
+    expect((await login("alice")).code).toBe(0);
+    const pushed = await pushAs("alice", "users/alice/gone:1.0");
+    expect(pushed.code, pushed.out).toBe(0);
+    const { manifest, mediaType } = await sourceManifest();
+    const aliceRW = await token("alice", "repository:users/alice/gone:pull,push");
+    const keep = await fetch(`http://${host}/v2/users/alice/gone/manifests/keep`, {
+      method: "PUT",
+      body: new Uint8Array(manifest),
+      headers: { Authorization: `Bearer ${aliceRW}`, "Content-Type": mediaType },
+    });
+    expect(keep.status).toBe(201);
+    const del = (path: string, bearer?: string) =>
+      fetch(`http://${host}/v2/${path}`, {
+        method: "DELETE",
+        ...(bearer === undefined ? {} : { headers: { Authorization: `Bearer ${bearer}` } }),
+      });
+    const before = commits().length;
+
+    // Anonymous, and alice's own token that does not grant delete: 401 with a challenge for delete.
+    for (const bearer of [undefined, aliceRW]) {
+      const refused = await del("users/alice/gone/manifests/1.0", bearer);
+      expect(refused.status).toBe(401);
+      expect((await errorOf(refused))?.code).toBe("UNAUTHORIZED");
+      expect(refused.headers.get("www-authenticate") ?? "").toContain(
+        'scope="repository:users/alice/gone:pull,delete"',
+      );
+    }
+    // bob asks for delete in alice's namespace; dave is a manager, but users/alice is alice's alone.
+    for (const who of ["bob", "dave"]) {
+      const bearer = await token(who, "repository:users/alice/gone:delete");
+      const refused = await del("users/alice/gone/manifests/1.0", bearer);
+      expect(refused.status, who).toBe(403);
+      expect((await errorOf(refused))?.code).toBe("DENIED");
+    }
+    // bob may push in his group's namespace but not delete there (delete needs the manager
+    // privilege); the refusal comes before any look at the repository.
+    const bobDelete = await token("bob", "repository:groups/devs/lib:delete");
+    const bobRefused = await del("groups/devs/lib/manifests/dev-1", bobDelete);
+    expect(bobRefused.status).toBe(403);
+    expect((await errorOf(bobRefused))?.code).toBe("DENIED");
+    expect(commits()).toHaveLength(before);
+
+    // alice with a delete grant: 202, the commit is hers, the tag is gone, the manifest stays.
+    const aliceAll = await token("alice", "repository:users/alice/gone:pull,push,delete");
+    const deleted = await del("users/alice/gone/manifests/1.0", aliceAll);
+    expect(deleted.status).toBe(202);
+    expect(commits()[0]).toBe(`alice <alice@${SERVICE}>|acme delete users/alice/gone:1.0 (registry API)`);
+    const get = (reference: string) =>
+      fetch(`http://${host}/v2/users/alice/gone/manifests/${reference}`, {
+        headers: { Authorization: `Bearer ${aliceAll}`, Accept: mediaType },
+      });
+    const goneTag = await get("1.0");
+    expect(goneTag.status).toBe(404);
+    expect((await errorOf(goneTag))?.code).toBe("MANIFEST_UNKNOWN");
+    const byDigest = await get(sha(manifest));
+    expect(byDigest.status).toBe(200);
+    expect(Buffer.from(await byDigest.arrayBuffer()).equals(manifest)).toBe(true);
+    const tags = await fetch(`http://${host}/v2/users/alice/gone/tags/list`, {
+      headers: { Authorization: `Bearer ${aliceAll}` },
+    });
+    expect(await tags.json()).toEqual({ name: "users/alice/gone", tags: ["keep"] });
   }, 180_000);
 });
