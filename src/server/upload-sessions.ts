@@ -21,7 +21,9 @@
  *   so each byte is written and hashed once. A store without `assemble` streams the parts
  *   through its verified write instead.
  * A request at offset O reads state-O, hashes its bytes on the way (the hash state is restored
- * with hash-wasm's load(), so nothing is read twice) and writes state-(O+n). Two requests racing
+ * with hash-wasm's load(), so nothing is read twice) and writes state-(O+n). On local stores a
+ * first chunk is hashed only by the store's native write (its digest is saved instead of a hash
+ * state); a second chunk then rebuilds the hash state from the parts once. Two requests racing
  * on one offset each produce a complete, consistent state; the longest one is the session's.
  * A wrong digest ends the session: its parts are deleted and its multipart upload aborted.
  */
@@ -61,8 +63,15 @@ export interface UploadState {
   multipart?: MultipartState;
   /** Stores with multipart uploads: the bytes after the last part (fewer than a part's minimum). */
   pending?: { key: string; size: number };
-  /** hash-wasm SHA-256 state after `offset` bytes, base64. */
-  hash: string;
+  /** hash-wasm SHA-256 state after `offset` bytes, base64; absent when `digest` stands for it. */
+  hash?: string;
+  /**
+   * Local stores, after a first chunk: the SHA-256 of the bytes so far, as the store computed it
+   * (natively) while writing the part. hash-wasm is several times slower than node's hash, so the
+   * common upload (one PATCH of the whole blob, then an empty PUT) never goes through it; a
+   * further chunk rebuilds the hash state from the parts once.
+   */
+  digest?: Digest;
   started: string;
 }
 
@@ -98,7 +107,10 @@ export class ChunkSizeError extends Error {
 async function hasherFrom(state: UploadState | undefined): Promise<IHasher> {
   const hasher = await createSHA256();
   hasher.init();
-  if (state !== undefined && state.offset > 0) hasher.load(Buffer.from(state.hash, "base64"));
+  if (state !== undefined && state.offset > 0) {
+    if (state.hash === undefined) throw new Error("the upload state has no saved hash state");
+    hasher.load(Buffer.from(state.hash, "base64"));
+  }
   return hasher;
 }
 
@@ -317,7 +329,13 @@ export class UploadSessions {
   }
 
   private async checkDigest(id: string, state: UploadState, target: BlobTarget): Promise<void> {
-    const actual: Digest = `sha256:${(await hasherFrom(state)).digest("hex")}`;
+    const actual: Digest | undefined =
+      state.offset > 0 && state.hash === undefined
+        ? state.digest
+        : `sha256:${(await hasherFrom(state)).digest("hex")}`;
+    if (actual === undefined) {
+      throw new Error(`upload ${id}: its state has neither a hash state nor a digest`);
+    }
     if (actual === target.digest) return;
     await this.remove(id, state);
     throw new DigestMismatchError(
@@ -426,13 +444,19 @@ export class UploadSessions {
     expected?: number,
   ): Promise<UploadState> {
     if (state.parts.length >= MAX_PARTS) throw new ChunkTooLargeError(this.maxBlobSize);
-    const hasher = await hasherFrom(state);
-    const meter = new MeteredHash(hasher, this.maxBlobSize - state.offset, expected);
+    // A first chunk, or one after a first chunk whose hash state was never saved: the store's
+    // own hash of the part is all that is needed (see UploadState.digest); otherwise continue
+    // the saved hash state with hash-wasm.
+    const hasher = state.offset === 0 || state.hash === undefined ? undefined : await hasherFrom(state);
+    const limit = this.maxBlobSize - state.offset;
+    const meter =
+      hasher === undefined ? new Metered(limit, expected) : new MeteredHash(hasher, limit, expected);
     const key = `${UPLOADS_PREFIX}${id}/part-${pad(state.offset)}-${nonce()}`;
     body.on("error", (err) => meter.destroy(err));
     body.pipe(meter);
+    let written: { size: number; digest: Digest };
     try {
-      await this.store.put(key, meter);
+      written = await this.store.put(key, meter);
     } catch (err) {
       await this.store.delete(key).catch(() => undefined);
       // The store may wrap the stream's error: what the meter refused is the real cause.
@@ -446,14 +470,39 @@ export class UploadSessions {
       await this.store.delete(key);
       return state;
     }
-    const next: UploadState = {
-      ...state,
-      offset: state.offset + meter.bytes,
-      parts: [...state.parts, { key, size: meter.bytes }],
-      hash: Buffer.from(hasher.save()).toString("base64"),
-    };
+    if (written.size !== meter.bytes) {
+      await this.store.delete(key);
+      throw new Error(`upload ${id}: the store wrote ${written.size} bytes of ${meter.bytes}`);
+    }
+    const parts = [...state.parts, { key, size: meter.bytes }];
+    const offset = state.offset + meter.bytes;
+    const { hash: _hash, digest: _digest, ...rest } = state;
+    let next: UploadState;
+    if (hasher !== undefined) {
+      next = { ...rest, offset, parts, hash: Buffer.from(hasher.save()).toString("base64") };
+    } else if (state.offset === 0) {
+      next = { ...rest, offset, parts, digest: written.digest };
+    } else {
+      next = { ...rest, offset, parts, hash: await this.rehash(id, parts, offset) };
+    }
     await this.writeState(id, next);
     return next;
+  }
+
+  /** The hash-wasm state after reading `parts` (once per session, when a second chunk comes). */
+  private async rehash(id: string, parts: UploadState["parts"], offset: number): Promise<string> {
+    const hasher = await hasherFrom(undefined);
+    let bytes = 0;
+    for (const part of parts) {
+      for await (const chunk of await this.store.get(part.key)) {
+        hasher.update(chunk as Buffer);
+        bytes += (chunk as Buffer).length;
+      }
+    }
+    if (bytes !== offset) {
+      throw new Error(`upload ${id}: its parts hold ${bytes} bytes, ${offset} were written`);
+    }
+    return Buffer.from(hasher.save()).toString("base64");
   }
 
   /** Local stores: stream the part objects, in order, into the verified write of `key`. */

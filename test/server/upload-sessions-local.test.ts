@@ -58,6 +58,9 @@ describe("upload sessions on a local directory", () => {
     const patched = await first.append(id, (await first.current(id, REPO))!, Readable.from([data]));
     expect(patched.offset).toBe(data.length);
     expect(patched.parts).toHaveLength(1);
+    // Hashed once, by the store's write: no hash-wasm state, the digest instead.
+    expect(patched.hash).toBeUndefined();
+    expect(patched.digest).toBe(digest);
     const partPath = join(root, ...patched.parts[0]!.key.split("/"));
     const partInode = (await stat(partPath)).ino;
 
@@ -89,6 +92,13 @@ describe("upload sessions on a local directory", () => {
     let state = (await sessions.current(id, REPO))!;
     state = await sessions.append(id, state, Readable.from([chunks[0]!]));
     state = await sessions.append(id, state, Readable.from([chunks[1]!]));
+    // The second chunk rebuilt the hash state from the parts, once.
+    expect(state.hash).toBeDefined();
+    expect(store.reads.map((key) => key.slice(key.lastIndexOf("/") + 1, key.lastIndexOf("-")))).toEqual([
+      `part-${"0".padStart(16, "0")}`,
+      `part-${String(chunks[0]!.length).padStart(16, "0")}`,
+    ]);
+    store.reads.length = 0;
     await sessions.finish(id, state, Readable.from([chunks[2]!]), { key: blobKey(digest), digest }, 5);
 
     expect((await store.getBuffer(blobKey(digest))).equals(data)).toBe(true);
