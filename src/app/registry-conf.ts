@@ -83,6 +83,28 @@ function environmentKeys(settings: IsvSettings): Record<string, string | boolean
   return { environment: env.name, promote_only: true, promote_from: earlier.at(-1) ?? "" };
 }
 
+/** Where, on the local platform, the server keeps its bare copy of the followed app repository. */
+export const FOLLOW_DIR = "follow.git";
+
+/**
+ * `[metadata]`: the local server follows the ISV's bare app repository from git (docs/server.md,
+ * "Following the app repository"): it reads each commit of the branch, never the deploy directory,
+ * so a push is served as one commit and `raas status` can compare that commit with the branch.
+ * Its bare copy lives beside the remote, so a restart does not fetch again.
+ */
+function followSection(settings: IsvSettings, polling: number): Section | undefined {
+  if (settings.platform.kind !== "local") return undefined;
+  return [
+    "metadata",
+    {
+      follow: path.resolve(settings.appRemote),
+      follow_branch: settings.appBranch,
+      follow_interval: polling,
+      follow_dir: path.join(path.resolve(settings.isvDir), FOLLOW_DIR),
+    },
+  ];
+}
+
 /** Characters or shapes that Crane's ConfigParser and raas's reader would not read alike. */
 const AMBIGUOUS = /[;#%\\\r\n]|^\s|\s$|^["']/;
 
@@ -147,6 +169,8 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
       },
     ],
   ];
+  const metadata = followSection(settings, polling);
+  if (metadata !== undefined) sections.push(metadata);
   if (storage.kind === "local") {
     const root = path.resolve(storage.root);
     sections.push([
