@@ -47,6 +47,11 @@ export function templateVars(settings: IsvSettings): TemplateVars {
     route_host: openshift?.routeHost ?? "",
     git_url: gitUrl,
     git_branch: settings.appBranch,
+    // Following the app repository needs git in the image (Containerfile).
+    git_install:
+      openshift?.follow === true
+        ? "RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates && rm -rf /var/lib/apt/lists/*"
+        : "# git is installed only with openshift_follow = true (the replicas then follow the app repository).",
     min_replicas: scale ? "2" : "1",
     max_replicas: scale ? "10" : "1",
     registry_host: new URL(settings.appUrl).host,

@@ -14,6 +14,8 @@ export interface AppRepository {
   read(path: string): Promise<string | undefined>;
   /** List files under a directory at the remote's newest commit. */
   list(dir: string): Promise<string[]>;
+  /** The commit `read` and `list` read (the branch's newest), or undefined for an empty repository. */
+  head?(): Promise<string | undefined>;
   /** Start fetching the repository in the background, ahead of the first read. */
   warm?(): void;
   /**

@@ -8,7 +8,13 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { BlobReader, cloneWithoutCheckout, treeFiles, versionsReplacedSince } from "../adapters/git.js";
+import {
+  BlobReader,
+  cloneWithoutCheckout,
+  headCommit,
+  treeFiles,
+  versionsReplacedSince,
+} from "../adapters/git.js";
 import { redactUrl } from "../adapters/git-errors.js";
 import type { AppRepository } from "./app-repository.js";
 
@@ -80,6 +86,11 @@ export class GitTreeAppRepository implements AppRepository {
       return { dir, dirs, subdirs, oids, width, reader: new BlobReader(dir) };
     })();
     return this.opened;
+  }
+
+  async head(): Promise<string | undefined> {
+    const { dir, reader } = await this.open();
+    return reader === undefined ? undefined : headCommit(dir);
   }
 
   warm(): void {

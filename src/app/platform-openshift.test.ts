@@ -3,7 +3,11 @@ import type { IsvSettings } from "../config/types.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { authKeySecret, renderResources, storageSecret } from "./platform-openshift.js";
 import { parseTemplateYaml, TemplateYamlError } from "./platform-openshift-yaml.js";
-import { IMAGE_AUTH_KEY_DIR, registryConf } from "./registry-conf.js";
+import { IMAGE_AUTH_KEY_DIR, IMAGE_GIT_CREDENTIALS_DIR, registryConf } from "./registry-conf.js";
+import { templateVars } from "./app-repo.js";
+import { renderTemplateDir } from "./templates.js";
+
+const appFiles = (s: IsvSettings) => renderTemplateDir(`${packageRoot()}/templates/app`, templateVars(s));
 
 const settings = (storage: IsvSettings["storage"]): IsvSettings => ({
   isv: "acme",
@@ -17,6 +21,7 @@ const settings = (storage: IsvSettings["storage"]): IsvSettings => ({
     namespace: "acme-prod",
     appName: "registry",
     scale: false,
+    follow: false,
     routeHost: "registry-acme-prod.apps.cluster.example",
   },
   appUrl: "https://registry-acme-prod.apps.cluster.example",
@@ -108,16 +113,83 @@ describe("OpenShift resources", () => {
     const pod = (deployment?.spec as { template: { spec: Record<string, unknown> } }).template.spec;
     expect(pod.volumes).toEqual([
       { name: "auth-keys", secret: { secretName: "registry-auth-keys", optional: true, defaultMode: 256 } },
+      { name: "git-credentials", secret: { secretName: "registry-git", optional: true, defaultMode: 256 } },
     ]);
     // Mounted read-only where registry.conf's key_dir points, and the only mount of the Secret.
     const containers = pod.containers as { name: string; volumeMounts?: unknown[] }[];
     expect(containers.map((c) => [c.name, c.volumeMounts])).toEqual([
-      ["registry", [{ name: "auth-keys", mountPath: IMAGE_AUTH_KEY_DIR, readOnly: true }]],
+      [
+        "registry",
+        [
+          { name: "auth-keys", mountPath: IMAGE_AUTH_KEY_DIR, readOnly: true },
+          { name: "git-credentials", mountPath: IMAGE_GIT_CREDENTIALS_DIR, readOnly: true },
+        ],
+      ],
     ]);
     // 256 = 0400; the kubelet adds group read for the pod's fsGroup, which the server accepts
     // there (key_group_read) and nowhere else.
     const conf = registryConf(withAuth(s3("presigned")));
     expect(conf).toContain(`key_dir = ${IMAGE_AUTH_KEY_DIR}\nkey_group_read = true\n`);
+  });
+});
+
+describe("OpenShift replicas following the app repository (openshift_follow)", () => {
+  const following = (remote: string): IsvSettings => {
+    const base = settings(s3("presigned"));
+    return {
+      ...base,
+      appRemote: remote,
+      platform: { ...base.platform, follow: true } as IsvSettings["platform"],
+    };
+  };
+
+  it("is off by default: no [metadata] section, and no git in the image", async () => {
+    const plain = { ...settings(s3("presigned")), appRemote: "https://git.example/acme/app.git" };
+    expect(registryConf(plain)).not.toContain("[metadata]");
+    const containerfile = (await appFiles(plain)).find((f) => f.path === "Containerfile")?.data;
+    expect(containerfile).not.toMatch(/apt-get install/);
+  });
+
+  it("follows app_git_url, installs git, mounts the <app>-git Secret read-only for GIT_ASKPASS, and writes no secret anywhere", async () => {
+    const s = following("https://git.example/acme/app.git");
+    const conf = registryConf(s);
+    expect(conf).toContain(
+      "\n[metadata]\nfollow = https://git.example/acme/app.git\nfollow_branch = main\nfollow_interval = 10\n",
+    );
+    const files = await appFiles(s);
+    const containerfile = files.find((f) => f.path === "Containerfile")?.data ?? "";
+    expect(containerfile).toMatch(/^RUN apt-get update && apt-get install -y --no-install-recommends git /m);
+    expect(containerfile).toContain("COPY package.json registry.conf git-askpass.sh ./");
+    expect(files.find((f) => f.path === "git-askpass.sh")?.data).toContain(
+      'dir="${RAAS_GIT_CREDENTIALS:-/var/run/raas-git}"',
+    );
+    const objects = await renderResources(s, packageRoot());
+    const deployment = objects.find((o) => o.kind === "Deployment");
+    const pod = (deployment?.spec as { template: { spec: Record<string, unknown> } }).template.spec;
+    expect(pod.volumes).toContainEqual({
+      name: "git-credentials",
+      secret: { secretName: "registry-git", optional: true, defaultMode: 256 },
+    });
+    const [container] = pod.containers as { env?: unknown[]; volumeMounts?: unknown[] }[];
+    expect(container?.volumeMounts).toContainEqual({
+      name: "git-credentials",
+      mountPath: IMAGE_GIT_CREDENTIALS_DIR,
+      readOnly: true,
+    });
+    expect(container?.env).toEqual([
+      { name: "GIT_ASKPASS", value: "/app/git-askpass.sh" },
+      { name: "RAAS_GIT_CREDENTIALS", value: IMAGE_GIT_CREDENTIALS_DIR },
+    ]);
+    // raas never holds the git credentials: no object it applies and no file it commits has them.
+    const everything = JSON.stringify(objects) + files.map((f) => f.data.toString()).join("\n");
+    expect(everything).not.toMatch(/"kind":"Secret"[^}]*registry-git/);
+    expect(everything).not.toContain("pw@");
+  });
+
+  it("refuses an app_git_url with credentials in it, which registry.conf would carry into the image", () => {
+    expect(() => registryConf(following("https://user:pw@git.example/acme/app.git"))).toThrow(
+      /cannot follow https:\/\/\*\*\*@git\.example\/acme\/app\.git for acme: the URL holds credentials/,
+    );
   });
 });
 

@@ -120,6 +120,7 @@ describe("registry.conf", () => {
         namespace: "acme",
         appName: "registry",
         scale: true,
+        follow: false,
         routeHost: "registry-acme.apps.example.com",
       },
     };
@@ -160,6 +161,7 @@ describe("registry.conf", () => {
         namespace: "acme",
         appName: "registry",
         scale: true,
+        follow: false,
         routeHost: "registry-acme.apps.example.com",
       },
     };

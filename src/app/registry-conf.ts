@@ -15,6 +15,7 @@ import * as path from "node:path";
 import type { IsvSettings } from "../config/types.js";
 import { endpointSections } from "../events/config.js";
 import { UserError } from "../errors.js";
+import { redactUrl } from "../adapters/git-errors.js";
 
 export interface ServerConfigOptions {
   /** Whole seconds between checks of data/ for new metadata (Crane's default of 60 is too slow for a CLI). */
@@ -30,6 +31,9 @@ export const IMAGE_APP_DIR = "/app";
 
 /** Where the OpenShift Deployment mounts the signing-key Secret (templates/app/openshift). */
 export const IMAGE_AUTH_KEY_DIR = "/var/run/raas-auth";
+
+/** Where the OpenShift Deployment mounts the optional git-credentials Secret `<app>-git`. */
+export const IMAGE_GIT_CREDENTIALS_DIR = "/var/run/raas-git";
 
 /** Files setup copies into the app repository for external issuer mode (public material only). */
 export const EXTERNAL_ROOTS_FILE = "auth/external-roots.pem";
@@ -81,6 +85,55 @@ function environmentKeys(settings: IsvSettings): Record<string, string | boolean
   // Where images come from: the nearest earlier environment that takes pushes (never promote_only).
   const earlier = env.all.slice(0, env.all.indexOf(env.name));
   return { environment: env.name, promote_only: true, promote_from: earlier.at(-1) ?? "" };
+}
+
+/** Seconds between a replica's checks of the branch on OpenShift. */
+export const OPENSHIFT_FOLLOW_INTERVAL = 10;
+
+/** Where, on the local platform, the server keeps its bare copy of the followed app repository. */
+export const FOLLOW_DIR = "follow.git";
+
+/**
+ * `[metadata]`: the server follows the app repository from git (docs/server.md, "Following the
+ * app repository"): it reads each commit of the branch, never a directory, so a push is served
+ * as one commit and `raas status` can compare that commit with the branch. Always on the local
+ * platform (the ISV's bare remote; its bare copy lives beside it, so a restart does not fetch
+ * again); on OpenShift with `openshift_follow = true` (the app_git_url; each replica keeps its
+ * copy in a temp dir).
+ */
+function followSection(settings: IsvSettings, polling: number): Section | undefined {
+  const platform = settings.platform;
+  if (platform.kind === "openshift") {
+    if (!platform.follow) return undefined;
+    // Credentials never go in registry.conf (it is committed and built into the image): they
+    // come from the optional Secret <app>-git through GIT_ASKPASS (templates/app/git-askpass.sh).
+    if (/^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(settings.appRemote)) {
+      throw new UserError(
+        `cannot follow ${redactUrl(settings.appRemote)} for ${settings.isv}: the URL holds credentials`,
+        {
+          hint: `With openshift_follow = true, set app_git_url without a user or token and put them in the Secret ${platform.appName}-git (keys username and password; docs/app-repo.md).`,
+        },
+      );
+    }
+    // Each replica checks the branch (one ls-remote) this often; a push notifies one of them at once.
+    return [
+      "metadata",
+      {
+        follow: settings.appRemote,
+        follow_branch: settings.appBranch,
+        follow_interval: OPENSHIFT_FOLLOW_INTERVAL,
+      },
+    ];
+  }
+  return [
+    "metadata",
+    {
+      follow: path.resolve(settings.appRemote),
+      follow_branch: settings.appBranch,
+      follow_interval: polling,
+      follow_dir: path.join(path.resolve(settings.isvDir), FOLLOW_DIR),
+    },
+  ];
 }
 
 /** Characters or shapes that Crane's ConfigParser and raas's reader would not read alike. */
@@ -147,6 +200,8 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
       },
     ],
   ];
+  const metadata = followSection(settings, polling);
+  if (metadata !== undefined) sections.push(metadata);
   if (storage.kind === "local") {
     const root = path.resolve(storage.root);
     sections.push([

@@ -302,6 +302,8 @@ export interface HeadAnswer {
 export interface LoadedState {
   repositories: Map<string, string>;
   loadedAt: string;
+  /** The commit served, when the registry follows the app repository. */
+  commit?: string;
 }
 
 /** Larger answers are refused: 10,000 repositories make about 600 KiB. */
@@ -327,17 +329,82 @@ export async function fetchLoaded(appUrl: string, http: StatusHttp): Promise<Loa
       return undefined;
     }
     const text = await textCapped(response, MAX_LOADED_BYTES);
-    const body = JSON.parse(text) as { repositories?: unknown; loadedAt?: unknown };
+    const body = JSON.parse(text) as { repositories?: unknown; loadedAt?: unknown; commit?: unknown };
     const repositories = new Map<string, string>();
     if (typeof body.repositories !== "object" || body.repositories === null) return undefined;
     for (const [name, digest] of Object.entries(body.repositories)) {
       if (typeof digest === "string") repositories.set(name, digest);
     }
-    return { repositories, loadedAt: typeof body.loadedAt === "string" ? body.loadedAt : "" };
+    return {
+      repositories,
+      loadedAt: typeof body.loadedAt === "string" ? body.loadedAt : "",
+      ...(typeof body.commit === "string" && /^[0-9a-f]{40,64}$/.test(body.commit)
+        ? { commit: body.commit }
+        : {}),
+    };
   } catch (error) {
     log(`the registry's loaded state is not available: ${errorMessage(error)}`);
     return undefined;
   }
+}
+
+/** How long status waits for a following registry to catch up with the branch after notifying it. */
+export const CATCH_UP_MS = 10_000;
+
+/**
+ * A registry that follows the app repository serves one commit: compare it with the branch's
+ * newest. A registry merely behind (a push a moment ago) is told to look now (POST
+ * /raas/notify) and given CATCH_UP_MS; one still behind after that cannot follow the
+ * repository (its copy or the remote is broken, or it follows another remote), and serves
+ * stale metadata until it can. Returns the freshest loaded state.
+ */
+export async function checkServedCommit(
+  isv: string,
+  appUrl: string,
+  head: string | undefined,
+  loaded: LoadedState,
+  checks: CheckList,
+  http: StatusHttp,
+  catchUpMs = CATCH_UP_MS,
+): Promise<LoadedState> {
+  const served = loaded.commit;
+  if (served === undefined) return loaded;
+  const short = (commit: string) => commit.slice(0, 12);
+  if (head === undefined) {
+    checks.fail(
+      "served commit",
+      `the registry serves commit ${short(served)}, but the app repository has no commits`,
+      `the registry follows another repository: \`raas setup ${isv}\` writes its registry.conf again`,
+    );
+    return loaded;
+  }
+  let latest = loaded;
+  if (served !== head) {
+    await timedFetch(
+      `${appUrl}/raas/notify`,
+      { method: "POST", timeoutMs: 5000 },
+      http.log,
+      http.client.fetch,
+    )
+      .then(discardBody)
+      .catch(() => undefined);
+    for (const deadline = Date.now() + catchUpMs; latest.commit !== head && Date.now() < deadline;) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      latest = (await fetchLoaded(appUrl, http)) ?? latest;
+    }
+  }
+  if (latest.commit === head) {
+    checks.ok("served commit", `the registry serves ${short(head)}, the newest commit of the app repository`);
+  } else {
+    checks.fail(
+      "served commit",
+      `the registry serves commit ${short(latest.commit ?? served)} (loaded ${latest.loadedAt}), but the app repository is at ${short(head)}: it has not followed the repository for ${Math.round(catchUpMs / 1000)} s after being notified`,
+      "the registry cannot fetch the app repository: its log names the failing git command; fix the remote or the registry's copy of it, or run `raas setup " +
+        isv +
+        "` to restart it",
+    );
+  }
+  return latest;
 }
 
 /** What the served-tag checks of one repository found. */

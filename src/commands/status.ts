@@ -5,6 +5,7 @@ import { CheckList, requireSetUp, type Check, type CheckReport } from "./checks.
 import { lintMetadata } from "./status-lint.js";
 import {
   checkApp,
+  checkServedCommit,
   checkCatalog,
   checkServed,
   fetchLoaded,
@@ -92,7 +93,11 @@ export async function status(
   const running = await checkApp(options.isv, appUrl, checks, http);
   // What the registry has loaded: compared with the metadata, it spares a HEAD per tag.
   const everyTag = options.allTags === true || options.verify;
-  const loaded = running && !everyTag ? await fetchLoaded(appUrl, http) : undefined;
+  let state = running ? await fetchLoaded(appUrl, http) : undefined;
+  if (state?.commit !== undefined && deps.app.head !== undefined) {
+    state = await checkServedCommit(options.isv, appUrl, await deps.app.head?.(), state, checks, http);
+  }
+  const loaded = everyTag ? undefined : state;
   const served = { repositories: 0, tags: 0, matched: 0, headed: 0, headedFailed: 0 };
 
   // Storage is listed once, before the metadata is read, so that each metadata file can be

@@ -98,6 +98,7 @@ function openshiftFor(config: RaasConfig, isv: string, section: IsvSection, erro
     namespace,
     appName,
     scale: section.openshiftScale ?? true,
+    follow: section.openshiftFollow ?? false,
     routeHost,
   };
   return { platform, appRemote: section.appGitUrl, appUrl: section.appUrl ?? `https://${routeHost}` };

@@ -158,6 +158,7 @@ export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<Isv
   openshiftDomain: { section: "<isv>", key: "openshift_domain", parse: v.dnsLabel },
   openshiftApp: { section: "<isv>", key: "openshift_app", parse: v.dnsLabel },
   openshiftScale: { section: "<isv>", key: "openshift_scale", parse: v.bool },
+  openshiftFollow: { section: "<isv>", key: "openshift_follow", parse: v.bool },
   openshiftGearSize: {
     section: "<isv>",
     key: "openshift_gear_size",

@@ -79,6 +79,7 @@ export interface IsvSection {
   openshiftDomain?: string;
   openshiftApp?: string;
   openshiftScale?: boolean;
+  openshiftFollow?: boolean;
   openshiftGearSize?: string;
   /** Lifecycle environments (`environments = test uat prod`), in promotion order (docs/environments.md). */
   environments?: string[];
@@ -212,6 +213,8 @@ export interface OpenShiftPlatformSettings {
   appName: string;
   /** Autoscale between 2 and 10 replicas, or run exactly 1. */
   scale: boolean;
+  /** The replicas follow the app repository from git (`openshift_follow`) instead of serving the metadata built into the image. */
+  follow: boolean;
   /** Public host name of the route. */
   routeHost: string;
 }

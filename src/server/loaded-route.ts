@@ -3,11 +3,13 @@
  * with the app repository instead of sending one HEAD per tag. For each repository the caller
  * may pull (every one without `[auth]`; with it, what the caller's login, or anonymous access,
  * may pull), a compact digest of its tags as served (src/crane/served-digest.ts). Nothing here
- * is more than the caller could learn with `tags/list` and a HEAD per tag.
+ * is more than the caller could learn with `tags/list` and a HEAD per tag. When the server follows
+ * the app repository, the commit it serves (public: what anyone who can clone the repository sees).
  */
 import { servedTagsDigest } from "../crane/served-digest.js";
 import type { Digest } from "../image/digest.js";
 import type { RequestContext } from "./context.js";
+import { isFollowing } from "./follow.js";
 import { sendJson } from "./http.js";
 import { isRaasRepo } from "./raas-mode.js";
 import { noRoute } from "./registry-error.js";
@@ -51,6 +53,8 @@ export async function handleLoaded(ctx: RequestContext, segments: string[]): Pro
   }
   sendJson(req, res, 200, {
     loadedAt: snap.loadedAt.toISOString(),
+    // Following the app repository, a snapshot is a commit: status compares it with the branch.
+    ...(isFollowing(ctx.config) ? { commit: snap.fingerprint } : {}),
     files: snap.index.files.length,
     tags,
     repositories,

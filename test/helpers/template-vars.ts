@@ -6,6 +6,8 @@ export const SAMPLE_TEMPLATE_VARS = {
   route_host: "registry-acme.apps.c1.example.com",
   git_url: "https://git.example/acme.git",
   git_branch: "main",
+  git_install:
+    "# git is installed only with openshift_follow = true (the replicas then follow the app repository).",
   min_replicas: "2",
   max_replicas: "10",
   registry_host: "registry-acme.apps.c1.example.com",

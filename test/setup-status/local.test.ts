@@ -6,7 +6,7 @@
  * this file run in order on one ISV (about 15 s in all).
  */
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -109,6 +109,12 @@ describe("setup and status on the local platform with S3 storage", () => {
     expect(status.stdout).toMatch(
       /✔ deployed repositories\s+the app serves the 1 repository in the metadata/,
     );
+    // The local server follows the app repository: it serves the branch's newest commit.
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `✔ served commit\\s+the registry serves ${head().slice(0, 12)}, the newest commit of the app repository`,
+      ),
+    );
     expect(status.code, status.stdout).toBe(0);
     const terse = await raas("status", ISV, "--terse");
     expect(terse.stdout.trim()).toMatch(/^127\.0\.0\.1:\d+\/acme\/app:1\.0$/);
@@ -168,41 +174,48 @@ describe("setup and status on the local platform with S3 storage", () => {
         /has 1 of 1 repository loaded as in the metadata; 1 of 1 tag\(s\) HEADed, 1 served with their digest$/,
       ),
     });
-    // The deployed copy loses the tag's manifest: the registry reloads without it, so what it
-    // has loaded differs from the app repository, and status HEADs that repository's tags.
-    const [digest] = await readdir(join(isvDir(), "deploy", "manifests", "acme-app"));
-    if (digest === undefined) throw new Error("the deployed app has no manifest");
-    const deployed = join(isvDir(), "deploy", "manifests", "acme-app", digest);
-    const bytes = await readFile(deployed);
-    await rm(deployed);
+    // The server's copy of the app repository breaks (as a full disk or a lost volume would):
+    // the next push lands in git, but the registry keeps serving the commit before it. Status
+    // notices that the commit served is not the branch's, and HEADs the tags that differ.
+    const stale = head();
+    const followDir = join(isvDir(), "follow.git");
+    await rename(followDir, `${followDir}.lost`);
     try {
-      let differs = { code: 0, stdout: "" };
-      for (const deadline = Date.now() + 90_000; Date.now() < deadline;) {
-        differs = await raas("status", ISV, "--json");
-        if (differs.code !== 0) break;
-        await new Promise((r) => setTimeout(r, 500));
-      }
+      const push = await raas("push", ISV, "app.tar", "--tag", "1.1", "--no-wait");
+      expect(push.code, push.stdout + push.stderr).toBe(0);
+      expect(head()).not.toBe(stale);
+      const differs = await raas("status", ISV, "--json");
       expect(differs.code, differs.stdout).toBe(1);
       const checks = served(differs);
+      expect(checks).toContainEqual({
+        name: "served commit",
+        status: "fail",
+        detail: expect.stringMatching(
+          new RegExp(
+            `^the registry serves commit ${stale.slice(0, 12)} \\(loaded [^)]+\\), but the app repository is at ${head().slice(0, 12)}: it has not followed the repository for 10 s after being notified$`,
+          ),
+        ),
+        fix: expect.stringMatching(
+          /^the registry cannot fetch the app repository: its log names the failing git command/,
+        ),
+      });
       expect(checks).toContainEqual({
         name: "served tags",
         status: "fail",
         detail: expect.stringMatching(
-          /has 0 of 1 repository loaded as in the metadata; the other 1 were HEADed tag by tag; 1 of 1 tag\(s\) HEADed, 0 served with their digest$/,
+          /has 0 of 1 repository loaded as in the metadata; the other 1 were HEADed tag by tag; 2 of 2 tag\(s\) HEADed, 1 served with their digest$/,
         ),
         fix: "`raas status acme --all-tags` lists every tag that is not served",
       });
       expect(checks).toContainEqual(
         expect.objectContaining({
-          name: "acme/app:1.0",
+          name: "acme/app:1.1",
           status: "fail",
-          detail: expect.stringMatching(
-            new RegExp(`^the registry serves 307 ${digest} instead of ${digest}$`),
-          ),
+          detail: expect.stringMatching(/404/),
         }),
       );
     } finally {
-      await writeFile(deployed, bytes);
+      await rename(`${followDir}.lost`, followDir);
     }
     // --all-tags HEADs every tag whatever the registry reports: no summary of a sample.
     let all = { code: 1, stdout: "" };
@@ -232,7 +245,7 @@ describe("setup and status on the local platform with S3 storage", () => {
         execFileSync("rm", [join(dir, "manifests", "acme-app", file)]);
       }
     }, "damage");
-    await new Promise((r) => setTimeout(r, 2500)); // the server polls data/ every 2 s
+    await new Promise((r) => setTimeout(r, 2500)); // the server checks the branch every 2 s
 
     const status = await raas("status", ISV, "--verify");
     expect(status.code).toBe(1);
