@@ -84,7 +84,7 @@ function environmentKeys(settings: IsvSettings): Record<string, string | boolean
   if (!env.promoteOnly) return { environment: env.name, ...shared };
   // Where images come from: the nearest earlier environment that takes pushes (never promote_only).
   const earlier = env.all.slice(0, env.all.indexOf(env.name));
-  return { environment: env.name, ...shared, promote_only: true, promote_from: earlier.at(-1) ?? "" };
+  return { environment: env.name, promote_only: true, promote_from: earlier.at(-1) ?? "", ...shared };
 }
 
 /** Characters or shapes that Crane's ConfigParser and raas's reader would not read alike. */

@@ -114,8 +114,13 @@ describe("lifecycle environments in raas.cfg", () => {
       "[raas]\nstorage = s3\n[acme]\ns3_bucket = acme-images\nenvironments = test uat prod\n" +
         "[acme.test]\nstore = own\n",
     );
-    const records = async (env: string) => (await resolveIsv(config, "acme", { env })).environment?.ownRecords;
-    expect([await records("test"), await records("uat"), await records("prod")]).toEqual([false, false, true]);
+    const records = async (env: string) =>
+      (await resolveIsv(config, "acme", { env })).environment?.ownRecords;
+    expect([await records("test"), await records("uat"), await records("prod")]).toEqual([
+      false,
+      false,
+      true,
+    ]);
   });
 
   it("derives OpenShift app names and route hosts <env>-<app>, each environment with its own repository", async () => {

@@ -434,9 +434,12 @@ export async function loadServerConfig(
     );
   }
   if (ownRecords && !sharedStore) {
-    throw new UserError(`${where}: [raas] own_records is for an environment on a shared store (shared_store = true)`, {
-      hint: "Run raas setup again: it writes both for an environment on the ISV's shared store.",
-    });
+    throw new UserError(
+      `${where}: [raas] own_records is for an environment on a shared store (shared_store = true)`,
+      {
+        hint: "Run raas setup again: it writes both for an environment on the ISV's shared store.",
+      },
+    );
   }
   const events = parseEndpoints(sections, where);
   const eventsPollMs = duration("raas", "events_poll", "1s");
