@@ -81,10 +81,14 @@ function authSection(settings: IsvSettings, appDir: string): Section | undefined
 function environmentKeys(settings: IsvSettings): Record<string, string | boolean> {
   const env = settings.environment;
   if (env === undefined) return {};
-  if (!env.promoteOnly) return { environment: env.name };
+  // On the ISV's shared store: tag objects under _env/<env>/, and maybe its own statistics and events.
+  const shared: Record<string, boolean> = env.sharedStore
+    ? { shared_store: true, own_records: env.ownRecords }
+    : {};
+  if (!env.promoteOnly) return { environment: env.name, ...shared };
   // Where images come from: the nearest earlier environment that takes pushes (never promote_only).
   const earlier = env.all.slice(0, env.all.indexOf(env.name));
-  return { environment: env.name, promote_only: true, promote_from: earlier.at(-1) ?? "" };
+  return { environment: env.name, promote_only: true, promote_from: earlier.at(-1) ?? "", ...shared };
 }
 
 /** Seconds between a replica's checks of the branch on OpenShift. */

@@ -84,7 +84,7 @@ export async function openEnvironmentStore(settings: IsvSettings, reporter: Repo
   const environment = settings.environment;
   if (environment === undefined || !environment.sharedStore) return store;
   const { EnvironmentStore } = await import("../environments/store.js");
-  return new EnvironmentStore(store, environment.name);
+  return new EnvironmentStore(store, environment.name, environment.ownRecords);
 }
 
 async function openStore(settings: IsvSettings, reporter: Reporter): Promise<BlobStore> {

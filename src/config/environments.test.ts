@@ -70,8 +70,11 @@ describe("lifecycle environments in raas.cfg", () => {
       name: "test",
       all: ["test", "prod"],
       sharedStore: true,
+      ownRecords: false,
       promoteOnly: false,
     });
+    // The first environment sharing the store keeps the plain statistics and event keys.
+    expect(prod.environment?.ownRecords).toBe(true);
     expect(prod.appUrl).toBe("https://127.0.0.1:5999");
     expect(test.appUrl).not.toBe(prod.appUrl);
     for (const [settings, env] of [
@@ -95,11 +98,29 @@ describe("lifecycle environments in raas.cfg", () => {
     );
     const bucket = async (env: string) => {
       const s = await resolveIsv(config, "acme", { env });
-      return [s.storage.kind === "s3" ? s.storage.bucket : "", s.environment?.sharedStore];
+      return [
+        s.storage.kind === "s3" ? s.storage.bucket : "",
+        s.environment?.sharedStore,
+        s.environment?.ownRecords,
+      ];
     };
-    expect(await bucket("test")).toEqual(["acme-images", true]);
-    expect(await bucket("uat")).toEqual(["acme-images-uat", false]);
-    expect(await bucket("prod")).toEqual(["acme-prod-images", false]);
+    expect(await bucket("test")).toEqual(["acme-images", true, false]);
+    expect(await bucket("uat")).toEqual(["acme-images-uat", false, false]);
+    expect(await bucket("prod")).toEqual(["acme-prod-images", false, false]);
+  });
+
+  it("keeps the plain records for the first environment sharing the store, even when it is not the first", async () => {
+    const config = await configFrom(
+      "[raas]\nstorage = s3\n[acme]\ns3_bucket = acme-images\nenvironments = test uat prod\n" +
+        "[acme.test]\nstore = own\n",
+    );
+    const records = async (env: string) =>
+      (await resolveIsv(config, "acme", { env })).environment?.ownRecords;
+    expect([await records("test"), await records("uat"), await records("prod")]).toEqual([
+      false,
+      false,
+      true,
+    ]);
   });
 
   it("derives OpenShift app names and route hosts <env>-<app>, each environment with its own repository", async () => {

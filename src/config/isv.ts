@@ -298,11 +298,17 @@ function environmentOf(
       hint: `Its environments: ${all.join(", ")}.`,
     });
   }
-  const own = config.environmentSections?.[isv]?.[env] ?? {};
+  const shares = (name: string) => {
+    const own = config.environmentSections?.[isv]?.[name] ?? {};
+    return own.store !== "own" && own.s3Bucket === undefined;
+  };
+  const sharedStore = shares(env);
   return {
     name: env,
     all: [...all],
-    sharedStore: own.store !== "own" && own.s3Bucket === undefined,
+    sharedStore,
+    // The first environment sharing the store keeps the plain records (docs/environments.md).
+    ownRecords: sharedStore && all.find(shares) !== env,
     promoteOnly: (section.promoteOnly ?? []).includes(env),
   };
 }

@@ -107,6 +107,11 @@ export interface EnvironmentSettings {
   all: string[];
   /** Uses the ISV's store (true) or a store of its own (false). */
   sharedStore: boolean;
+  /**
+   * On a shared store, whether its registry's pull statistics and events are kept under
+   * `_env/<env>/.raas/`: every sharing environment but the first, which keeps the plain keys.
+   */
+  ownRecords: boolean;
   /** Receives images only by promotion. */
   promoteOnly: boolean;
 }

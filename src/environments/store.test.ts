@@ -1,5 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { tempDir } from "../../test/helpers/git.js";
+import { Outbox } from "../events/outbox.js";
+import { makeEvent } from "../events/envelope.js";
+import { readBacklog } from "../events/deliver.js";
+import { readPullStats } from "../stats/aggregate.js";
+import { PullCounter } from "../stats/counters.js";
 import { LocalStore } from "../storage/local.js";
 import { EnvironmentStore, isPerEnvironmentKey } from "./store.js";
 
@@ -52,5 +57,45 @@ describe("an environment's view of a shared store", () => {
     ]);
     await prod.delete("acme-app/manifests/2/1.0");
     expect((await test.getBuffer("acme-app/manifests/2/1.0")).toString()).toBe("test 1.0");
+  });
+
+  it("keeps the statistics and events of every environment but the first apart, each exactly", async () => {
+    const shared = new LocalStore(await tempDir());
+    // Written before environments had records of their own: at the plain keys.
+    const before = new PullCounter(shared, "old", () => Date.parse("2026-11-01T10:00:00Z"));
+    before.count("acme/app", "1.0");
+    await before.flush();
+    const test = new EnvironmentStore(shared, "test", false);
+    const prod = new EnvironmentStore(shared, "prod", true);
+    const now = () => Date.parse("2026-11-30T10:00:00Z");
+    const counters = { test: new PullCounter(test, "p1", now), prod: new PullCounter(prod, "p1", now) };
+    for (let i = 0; i < 3; i++) counters.test.count("acme/app", "1.0");
+    for (let i = 0; i < 5; i++) counters.prod.count("acme/app", "1.0");
+    await counters.test.flush();
+    await counters.prod.flush();
+
+    const pulls = async (store: EnvironmentStore) =>
+      (await readPullStats(store)).map((s) => `${s.day} ${s.tag} ${s.pulls}`);
+    // The first environment keeps the plain keys, and so what was counted before the change.
+    expect(await pulls(test)).toEqual(["2026-11-01 1.0 1", "2026-11-30 1.0 3"]);
+    expect(await pulls(prod)).toEqual(["2026-11-30 1.0 5"]);
+    expect(
+      (await keys(shared, "_env/")).every((k) => k.startsWith("_env/prod/.raas/stats/pulls/2026-11-30/")),
+    ).toBe(true);
+    expect(await keys(shared, "_env/")).toHaveLength(1);
+
+    // Each outbox is its own: one environment's delivery never sees the other's batches.
+    const event = (tag: string) =>
+      makeEvent({
+        action: "push",
+        target: { mediaType: "m", size: 1, digest: DIGEST, repository: "acme/app", url: "/", tag },
+        request: { addr: "", host: "", method: "PUT", useragent: "" },
+        source: { addr: "", instanceID: "x" },
+      });
+    await new Outbox(test, "p1").record(event("test"));
+    await new Outbox(prod, "p1").record(event("prod"));
+    expect((await readBacklog(test, ["hook"]))[0]?.backlog).toBe(1);
+    expect((await readBacklog(prod, ["hook"]))[0]?.backlog).toBe(1);
+    expect((await keys(shared, "_env/prod/.raas/events/")).length).toBe(1);
   });
 });

@@ -18,6 +18,16 @@ import type {
 
 export const ENVIRONMENT_PREFIX = "_env/";
 
+/**
+ * What a registry records in its store (pull statistics, the event outbox with its lease and
+ * delivery marks): per environment when `records` is set, under `_env/<env>/.raas/...`.
+ */
+const RECORD_PREFIXES = [".raas/stats/", ".raas/events/"];
+
+export function isRecordKey(key: string): boolean {
+  return RECORD_PREFIXES.some((p) => key.startsWith(p));
+}
+
 /** Whether `key` names an environment's own object (a tag's manifest or `tags/list`). */
 export function isPerEnvironmentKey(key: string): boolean {
   const parts = key.split("/");
@@ -34,6 +44,12 @@ export class EnvironmentStore implements BlobStore {
   constructor(
     readonly inner: BlobStore,
     readonly environment: string,
+    /**
+     * Whether this environment's statistics and events are its own (docs/environments.md,
+     * "Statistics and events"): every environment sharing the store but the first one, which
+     * keeps the plain `.raas/` keys and so the records written before environments had their own.
+     */
+    readonly records = false,
   ) {
     this.prefix = `${ENVIRONMENT_PREFIX}${environment}/`;
     this.description = `${inner.description} (environment ${environment})`;
@@ -68,7 +84,12 @@ export class EnvironmentStore implements BlobStore {
 
   /** The key in the shared store. */
   map(key: string): string {
-    return isPerEnvironmentKey(key) ? `${this.prefix}${key}` : key;
+    return this.own(key) ? `${this.prefix}${key}` : key;
+  }
+
+  /** Whether `key` is this environment's own object, kept under `_env/<env>/`. */
+  private own(key: string): boolean {
+    return isPerEnvironmentKey(key) || (this.records && isRecordKey(key));
   }
 
   head(key: string): Promise<ObjectInfo | undefined> {
@@ -101,8 +122,10 @@ export class EnvironmentStore implements BlobStore {
     }
     own.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     let next = 0;
-    for await (const object of this.inner.list(prefix)) {
-      if (object.key.startsWith(ENVIRONMENT_PREFIX) || isPerEnvironmentKey(object.key)) continue;
+    // Every key under an environment's own records prefix is its own: nothing shared to merge.
+    const shared = this.records && isRecordKey(prefix) ? [] : this.inner.list(prefix);
+    for await (const object of shared) {
+      if (object.key.startsWith(ENVIRONMENT_PREFIX) || this.own(object.key)) continue;
       while (next < own.length && (own[next]?.key ?? "") < object.key) yield own[next++] as ListedObject;
       yield object;
     }

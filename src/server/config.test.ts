@@ -43,12 +43,27 @@ describe("loadServerConfig", () => {
       name: "prod",
       promoteOnly: true,
       promoteFrom: "uat",
+      sharedStore: false,
+      ownRecords: false,
     });
     expect((await load("[raas]\nenvironment = test\n")).environment).toEqual({
       name: "test",
       promoteOnly: false,
       promoteFrom: "",
+      sharedStore: false,
+      ownRecords: false,
     });
+    expect(
+      (await load("[raas]\nenvironment = uat\nshared_store = true\nown_records = true\n")).environment,
+    ).toMatchObject({ name: "uat", sharedStore: true, ownRecords: true });
+    // The keys of a shared store mean nothing without the environment whose view they select.
+    await expect(load("[raas]\nshared_store = true\n")).rejects.toThrow(
+      /registry\.conf: \[raas\] shared_store is for a lifecycle environment, but \[raas\] environment is not set/,
+    );
+    await expect(load("[raas]\nenvironment = uat\nown_records = true\n")).rejects.toThrow(
+      /\[raas\] own_records is for an environment on a shared store/,
+    );
+    await expect(load("[raas]\nenvironment = uat\nshared_store = maybe\n")).rejects.toThrow(/shared_store/);
     await expect(load("[raas]\nenvironment = ../prod\n")).rejects.toThrow(
       /registry\.conf: \[raas\] environment must be an environment name/,
     );

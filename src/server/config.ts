@@ -48,7 +48,18 @@ export interface ServerConfig {
    * for an ISV with environments; docs/environments.md): `promote_only` refuses pushes through the
    * write API, naming `promote_from`, the environment images come from.
    */
-  environment?: { name: string; promoteOnly: boolean; promoteFrom: string };
+  environment?: {
+    name: string;
+    promoteOnly: boolean;
+    promoteFrom: string;
+    /**
+     * On the ISV's store shared with its other environments (`[raas] shared_store`): tag objects
+     * live under `_env/<name>/`, as `raas push --env` writes them; with `own_records` its pull
+     * statistics and events too (docs/environments.md).
+     */
+    sharedStore: boolean;
+    ownRecords: boolean;
+  };
   storage: {
     kind: "s3" | undefined;
     bucket: string;
@@ -414,6 +425,22 @@ export async function loadServerConfig(
       `${where}: [raas] promote_from must be an environment name, not "${promoteFrom.slice(0, 40)}"`,
     );
   }
+  const sharedStore = r.bool("raas", "shared_store", false);
+  const ownRecords = r.bool("raas", "own_records", false);
+  if (environmentName === "" && (sharedStore || ownRecords)) {
+    throw new UserError(
+      `${where}: [raas] ${sharedStore ? "shared_store" : "own_records"} is for a lifecycle environment, but [raas] environment is not set`,
+      { hint: "Run raas setup again: it writes both for an environment on the ISV's shared store." },
+    );
+  }
+  if (ownRecords && !sharedStore) {
+    throw new UserError(
+      `${where}: [raas] own_records is for an environment on a shared store (shared_store = true)`,
+      {
+        hint: "Run raas setup again: it writes both for an environment on the ISV's shared store.",
+      },
+    );
+  }
   const events = parseEndpoints(sections, where);
   const eventsPollMs = duration("raas", "events_poll", "1s");
   const stats = {
@@ -454,6 +481,8 @@ export async function loadServerConfig(
             name: environmentName,
             promoteOnly: r.bool("raas", "promote_only", false),
             promoteFrom,
+            sharedStore,
+            ownRecords,
           },
         }),
     storage: {

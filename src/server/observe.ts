@@ -48,8 +48,20 @@ export function countsAsPull(reference: string, byDigestOfChild: boolean): boole
   return !byDigestOfChild && !SIGNATURE_TAG.test(reference);
 }
 
-/** The blob store the registry records into: the serve_content directory or the S3 bucket. */
+/**
+ * The blob store the registry records into and publishes to: the serve_content directory or the
+ * S3 bucket; for an environment sharing the ISV's store, that environment's view of it (the same
+ * keys `raas push --env` and `raas stats --env` use, docs/environments.md).
+ */
 export async function openServerStore(config: ServerConfig): Promise<BlobStore | undefined> {
+  const store = await openPlainStore(config);
+  const env = config.environment;
+  if (store === undefined || env === undefined || !env.sharedStore) return store;
+  const { EnvironmentStore } = await import("../environments/store.js");
+  return new EnvironmentStore(store, env.name, env.ownRecords);
+}
+
+async function openPlainStore(config: ServerConfig): Promise<BlobStore | undefined> {
   if (config.serveContent.enable) {
     const { LocalStore } = await import("../storage/local.js");
     return new LocalStore(config.serveContent.contentDirV2);
