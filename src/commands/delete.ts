@@ -7,23 +7,23 @@ import {
   planDeletion,
   type DeleteReference,
   type DeletionPlan,
-} from "../lifecycle/deletion.js";
+} from "../publish/deletion.js";
 import {
   deleteInFiles,
   forgetRemovedReferrers,
   readV4,
   removedImages,
   writeTagsList,
-} from "../lifecycle/delete-apply.js";
+} from "../publish/delete-apply.js";
 import type { BlobStore } from "../storage/types.js";
 import type { AppRepository } from "../app/app-repository.js";
 import type { CommandContext } from "./types.js";
 import { waitForGone } from "./wait-gone.js";
 import type { RegistryClient } from "../app/registry-http.js";
 
-// Shared with the registry's DELETE route (src/lifecycle/delete-apply.ts); re-exported for the
+// Shared with the registry's DELETE route (src/publish/delete-apply.ts); re-exported for the
 // commands that delete as part of something else (retention, demote).
-export { applyPlan, readV4, removedImages, writeTagsList } from "../lifecycle/delete-apply.js";
+export { applyPlan, readV4, removedImages, writeTagsList } from "../publish/delete-apply.js";
 
 export interface DeleteOptions {
   isv: string;

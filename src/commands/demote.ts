@@ -1,13 +1,13 @@
 /**
  * `raas demote <isv> <name>:<tag> --from prod` (or `raas promote --remove`): withdraw a tag from
  * one environment, as one commit to its app repository that also drops the tag from the
- * environments record. The same planning as `raas delete` (src/lifecycle/deletion.ts); storage
+ * environments record. The same planning as `raas delete` (src/publish/deletion.ts); storage
  * is left to `raas gc`, except `tags/list`, rewritten after the commit.
  */
 import { tagsListKey } from "../crane/keys.js";
 import { APPROVALS_FILE, parseApprovals, serializeApprovals, withdrawn } from "../environments/approvals.js";
 import { parseTagReference } from "../environments/promotion.js";
-import { planDeletion, type DeletionPlan } from "../lifecycle/deletion.js";
+import { planDeletion, type DeletionPlan } from "../publish/deletion.js";
 import { metadataFileName } from "../image/names.js";
 import { v1MetadataPath } from "../publish/v1-push.js";
 import { deleteEvents, recordEvents } from "../events/push-events.js";

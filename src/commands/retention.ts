@@ -12,7 +12,7 @@ import type { RegistryEvent } from "../events/envelope.js";
 import { deleteEvents, type RemovedImages } from "../events/push-events.js";
 import { UserError } from "../errors.js";
 import { metadataFileName } from "../image/names.js";
-import { planTagDeletions } from "../lifecycle/deletion.js";
+import { planTagDeletions } from "../publish/deletion.js";
 import { RETENTION_RECORD_KEY } from "../lifecycle/policy.js";
 import {
   planRetention,

@@ -7,8 +7,8 @@
  * PATCH writes a new part and state), so only sessions idle for the whole age are removed.
  */
 import type { BlobStore } from "../storage/types.js";
-import { isUploadId, UPLOADS_PREFIX } from "../server/upload-sessions.js";
 import { mapLimit } from "../publish/pool.js";
+import { isUploadId, UPLOADS_PREFIX } from "../storage/upload-keys.js";
 
 /** Below this an upload a client pauses briefly could be swept: refused unless forced. */
 export const MIN_UPLOAD_AGE_MS = 3_600_000;

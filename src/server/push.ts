@@ -20,12 +20,12 @@ import {
   removedImages,
   writeTagsList,
   type DeletionDone,
-} from "../lifecycle/delete-apply.js";
-import type { DeleteReference } from "../lifecycle/deletion.js";
+} from "../publish/delete-apply.js";
+import type { DeleteReference } from "../publish/deletion.js";
 import type { RequestContext } from "./context.js";
 import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
-import { recordReferrer, referrerDescriptor } from "./referrers.js";
+import { recordReferrer, referrerDescriptor } from "../publish/referrers.js";
 import { noRoute, RegistryError } from "./registry-error.js";
 import { ChunkSizeError, ChunkTooLargeError, UploadSessions, type UploadState } from "./upload-sessions.js";
 

@@ -38,9 +38,8 @@ import {
   type MultipartUploads,
   type PutOptions,
 } from "../storage/types.js";
+import { isUploadId, UPLOADS_PREFIX } from "../storage/upload-keys.js";
 
-export const UPLOADS_PREFIX = ".raas-uploads/";
-const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 /** More parts than this and the client is sending absurdly small chunks: refuse. */
 export const MAX_PARTS = 10_000;
 /**
@@ -73,11 +72,6 @@ export interface UploadState {
    */
   digest?: Digest;
   started: string;
-}
-
-/** A session id we issued: validated before any key is built from it. */
-export function isUploadId(id: string): boolean {
-  return ID_RE.test(id);
 }
 
 const pad = (n: number) => String(n).padStart(16, "0");

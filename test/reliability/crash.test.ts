@@ -80,7 +80,13 @@ describe("SIGKILL during raas push", () => {
         const earlier = tags[Math.floor(Math.random() * tags.length)];
         for (const tag of new Set([current, ...(earlier === undefined ? [] : [earlier])])) {
           try {
-            const result = await pullVerified(world.registryUrl, REPO, tag);
+            // A connection the loaded machine dropped ("fetch failed", no answer at all) is not
+            // a torn image: that pull is made once more; any answer that is wrong is a failure.
+            const result = await pullVerified(world.registryUrl, REPO, tag).catch(async (error: unknown) => {
+              if (!(error instanceof TypeError && error.message === "fetch failed")) throw error;
+              await new Promise((r) => setTimeout(r, 200));
+              return pullVerified(world.registryUrl, REPO, tag);
+            });
             if (result.state === "complete") pulls += 1;
           } catch (error) {
             torn.push(`${tag}: ${error instanceof Error ? error.message : String(error)}`);

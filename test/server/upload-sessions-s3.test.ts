@@ -8,7 +8,8 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { UPLOADS_PREFIX, UploadSessions, PART_SIZE } from "../../src/server/upload-sessions.js";
+import { UPLOADS_PREFIX } from "../../src/storage/upload-keys.js";
+import { UploadSessions, PART_SIZE } from "../../src/server/upload-sessions.js";
 import { S3Store } from "../../src/storage/s3.js";
 import { DigestMismatchError } from "../../src/storage/types.js";
 import type { Digest } from "../../src/image/digest.js";

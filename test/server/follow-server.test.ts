@@ -2,10 +2,10 @@ import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { notifyRegistry } from "../commands/notify.js";
-import { RecordingReporter } from "../ui/reporter.js";
-import { startRegistryServer, type LogRecord, type RunningRegistry } from "./start.js";
-import { buildImages, makeAppRepo, publish, type AppRepo } from "./testing/fixture.js";
+import { notifyRegistry } from "../../src/commands/notify.js";
+import { RecordingReporter } from "../../src/ui/reporter.js";
+import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
+import { buildImages, makeAppRepo, publish, type AppRepo } from "../../src/server/testing/fixture.js";
 
 let repo: AppRepo;
 let server: RunningRegistry;

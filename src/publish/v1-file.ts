@@ -1,6 +1,6 @@
 import { parseMetadata } from "../crane/parse.js";
 import { UserError } from "../errors.js";
-import { v1MetadataText } from "../publish/v1-publish.js";
+import { v1MetadataText } from "./v1-publish.js";
 
 /**
  * The repository's Crane v1 file (Pulp exports) without the given tags, in the byte format
