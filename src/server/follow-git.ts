@@ -276,8 +276,9 @@ export class FollowRepository {
       child.on("error", reject);
       child.on("close", (code) => {
         if (failed !== undefined) return reject(failed);
-        if (code !== 0)
+        if (code !== 0) {
           return reject(new Error(`git cat-file failed: ${hideCredentials(err) || `exit ${code}`}`));
+        }
         if (received !== oids.length || partsSize > 0) {
           return reject(new Error("git cat-file ended before answering every object"));
         }
