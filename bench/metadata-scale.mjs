@@ -10,6 +10,8 @@
 //              registry answering its tag; follow mode with and without POST /raas/notify
 //   RSS        resident memory after the above, and its peak (VmHWM)
 // Usage: node bench/metadata-scale.mjs [repos ...]   e.g. node bench/metadata-scale.mjs 1000 10000
+//        node bench/metadata-scale.mjs --fixture DIR repos   only generate the app repository and
+//        both servers' config files in DIR and keep them (for profiling one server by hand)
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -206,6 +208,16 @@ async function benchSize(repos) {
 
 const f = (n, digits = 2) => (n === undefined ? "-" : Number.isNaN(n) ? "timeout" : n.toFixed(digits));
 const ratio = (a, b) => (a === undefined || b === undefined || !(b > 0) ? "-" : `${(a / b).toFixed(2)}x`);
+
+const fixtureAt = process.argv.indexOf("--fixture");
+if (fixtureAt >= 0) {
+  const dir = path.resolve(process.argv[fixtureAt + 1] ?? "");
+  const repos = Number(process.argv[fixtureAt + 2] ?? 10000);
+  mkdirSync(dir, { recursive: true });
+  const app = generate(dir, repos);
+  for (const mode of ["poll", "follow"]) console.log(configFor(dir, mode, app));
+  process.exit(0);
+}
 
 const sizes = process.argv
   .slice(2)

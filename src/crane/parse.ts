@@ -146,7 +146,15 @@ export function parseMetadata(text: string, file: string): CraneMetadata {
         manifest_list_amd64_tags: parseAmd64Tags(meta, file),
       };
       const ext = meta["x-raas"];
-      return ext === undefined ? v4 : { ...v4, "x-raas": parseRaasExtension(ext, file) };
+      if (ext === undefined) return v4;
+      const raas = parseRaasExtension(ext, file);
+      // schema2_data repeats every manifest digest and tag: share those strings with x-raas.
+      const shared = new Map<string, string>();
+      for (const key of Object.keys(raas.manifests)) shared.set(key, key);
+      for (const key of Object.keys(raas.tags)) shared.set(key, key);
+      const data = v4.schema2_data;
+      for (let i = 0; i < data.length; i++) data[i] = shared.get(data[i] as string) ?? (data[i] as string);
+      return { ...v4, "x-raas": raas };
     }
   }
 }

@@ -108,6 +108,11 @@ export function parseRaasExtension(value: unknown, file: string): RaasExtension 
   const manifests = digestKeyed(value.manifests, "manifests", file, (d, v) => parseManifest(d, v, file));
   const blobs = digestKeyed(value.blobs, "blobs", file, (d, v) => parseBlob(d, v, file));
   if (!isObject(value.tags)) throw new InputError(file, "x-raas.tags must be an object");
+  // A digest is written many times in a file (a key, each ref, each tag): every occurrence is
+  // replaced by the one string of its key, so a loaded index holds each digest once per file.
+  const keys = new Map<string, Digest>();
+  for (const digest of Object.keys(manifests)) keys.set(digest, digest as Digest);
+  for (const digest of Object.keys(blobs)) keys.set(digest, digest as Digest);
   const tags = emptyRecord<Digest>();
   for (const [tag, digest] of Object.entries(value.tags)) {
     if (!isTag(tag)) throw new InputError(file, `x-raas.tags: ${JSON.stringify(tag)} is not a valid tag`);
@@ -117,11 +122,13 @@ export function parseRaasExtension(value: unknown, file: string): RaasExtension 
         `x-raas.tags[${tag}] must be the digest of a manifest listed in x-raas.manifests`,
       );
     }
-    tags[tag] = digest;
+    tags[tag] = keys.get(digest) ?? digest;
   }
   for (const [digest, record] of Object.entries(manifests)) {
     const isIndex = INDEX_TYPES.has(record.mediaType);
-    for (const ref of record.refs) {
+    const { refs } = record;
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i] as Digest;
       const known = isIndex ? manifests[ref] !== undefined : blobs[ref] !== undefined;
       if (!known) {
         throw new InputError(
@@ -129,6 +136,7 @@ export function parseRaasExtension(value: unknown, file: string): RaasExtension 
           `x-raas.manifests[${digest}] refers to ${ref}, which is not listed in x-raas.${isIndex ? "manifests" : "blobs"}`,
         );
       }
+      refs[i] = keys.get(ref) ?? ref;
     }
   }
   const ext: RaasExtension = { version: 1, tags, manifests, blobs };

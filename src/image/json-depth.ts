@@ -15,15 +15,19 @@ const CLOSE_BRACKET = 0x5d;
 /**
  * The deepest nesting of `[` and `{` outside strings, in one linear pass over the bytes
  * (the structural characters are ASCII, so UTF-8 needs no decoding). Stops counting once
- * `limit` is exceeded. Malformed JSON is JSON.parse's to report.
+ * `limit` is exceeded. Malformed JSON is JSON.parse's to report. A string is scanned by its
+ * UTF-16 code units, which gives the same answer without encoding it: no byte of a multi-byte
+ * UTF-8 sequence and no code unit of a non-ASCII character is one of the ASCII characters
+ * counted, and an escape's next character is skipped either way.
  */
 export function jsonDepth(input: Buffer | string, limit = MAX_JSON_DEPTH): number {
-  const bytes = typeof input === "string" ? Buffer.from(input, "utf8") : input;
+  const text = typeof input === "string";
+  const length = input.length;
   let depth = 0;
   let deepest = 0;
   let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const byte = bytes[i];
+  for (let i = 0; i < length; i++) {
+    const byte = text ? input.charCodeAt(i) : input[i];
     if (inString) {
       if (byte === BACKSLASH) i++;
       else if (byte === QUOTE) inString = false;

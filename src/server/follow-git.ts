@@ -14,8 +14,8 @@ import { dirname, isAbsolute, join } from "node:path";
 const FOLLOW_REF = "refs/raas/follow";
 /** A git answer larger than this is not metadata (ls-tree of a million paths is ~100 MB). */
 const MAX_OUTPUT = 1024 * 1024 * 1024;
-/** Objects asked of one `cat-file --batch`: its whole answer is held at once. */
-const BLOB_BATCH = 2000;
+/** A `cat-file --batch` header ("<oid> blob <size>") is never longer than this. */
+const HEADER_MAX = 256;
 const COMMIT_RE = /^[0-9a-f]{40}(?:[0-9a-f]{24})?$/;
 
 export interface FollowOptions {
@@ -199,29 +199,94 @@ export class FollowRepository {
     return changes;
   }
 
-  /** Read blobs by id with `cat-file --batch`, a bounded batch at a time (peak memory). */
+  /**
+   * Read blobs by id with one `cat-file --batch`: every request is written at once and each
+   * object is handed to `onBlob` as soon as its bytes have arrived, so git decompresses while
+   * the caller parses and only the object being received is held (never the whole answer).
+   * `data` may be a view of a larger read buffer: a caller that keeps it must copy it.
+   */
   async readBlobs(oids: string[], onBlob: (oid: string, data: Buffer) => void): Promise<void> {
-    for (let i = 0; i < oids.length; i += BLOB_BATCH) {
-      await this.readBatch(oids.slice(i, i + BLOB_BATCH), onBlob);
-    }
-  }
-
-  private async readBatch(oids: string[], onBlob: (oid: string, data: Buffer) => void): Promise<void> {
     for (const oid of oids) checked(oid);
-    const out = await git(this.options.dir, ["cat-file", "--batch"], oids.join("\n") + "\n");
-    // "<oid> blob <size>\n<content>\n" per object, or "<oid> missing\n".
-    let at = 0;
-    while (at < out.length) {
-      const eol = out.indexOf(10, at);
-      if (eol < 0) break;
-      const [oid = "", type = "", size = ""] = out.toString("utf8", at, eol).split(" ");
-      at = eol + 1;
-      if (type === "missing") throw new Error(`object ${oid} is missing from the followed repository`);
-      const length = Number(size);
-      // A copy: the slice would keep the whole answer alive as long as one file is cached.
-      onBlob(oid, Buffer.from(out.subarray(at, at + length)));
-      at += length + 1;
-    }
+    if (oids.length === 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn("git", ["cat-file", "--batch"], {
+        cwd: this.options.dir,
+        env: { ...process.env, GIT_TERMINAL_PROMPT: "0", LC_ALL: "C" },
+        stdio: ["pipe", "pipe", "pipe"],
+      });
+      let failed: Error | undefined;
+      let err = "";
+      let received = 0;
+      // Bytes not yet consumed, and the object whose content they start with (once its header was read).
+      const parts: Buffer[] = [];
+      let partsSize = 0;
+      let object: { oid: string; length: number } | undefined;
+      const fail = (error: Error) => {
+        failed ??= error;
+        child.kill();
+      };
+      const consume = (data: Buffer): number => {
+        let at = 0;
+        for (;;) {
+          if (object === undefined) {
+            // "<oid> blob <size>\n<content>\n" per object, or "<oid> missing\n".
+            const eol = data.indexOf(10, at);
+            if (eol < 0) {
+              if (data.length - at > HEADER_MAX) throw new Error("git cat-file answered a malformed header");
+              return at;
+            }
+            const [oid = "", type = "", size = ""] = data.toString("utf8", at, eol).split(" ");
+            if (type === "missing") throw new Error(`object ${oid} is missing from the followed repository`);
+            const length = Number(size);
+            if (!Number.isSafeInteger(length) || length < 0 || length > MAX_OUTPUT) {
+              throw new Error(`object ${oid} of the followed repository is too large`);
+            }
+            object = { oid, length };
+            at = eol + 1;
+          }
+          if (data.length - at < object.length + 1) return at;
+          onBlob(object.oid, data.subarray(at, at + object.length));
+          at += object.length + 1;
+          object = undefined;
+          received++;
+        }
+      };
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (failed !== undefined) return;
+        parts.push(chunk);
+        partsSize += chunk.length;
+        // A large object arrives in many chunks: join them once, when it is complete.
+        if (object !== undefined && partsSize < object.length + 1) return;
+        const data = parts.length === 1 ? chunk : Buffer.concat(parts, partsSize);
+        parts.length = 0;
+        partsSize = 0;
+        try {
+          const at = consume(data);
+          if (at < data.length) {
+            parts.push(data.subarray(at));
+            partsSize = data.length - at;
+          }
+        } catch (error) {
+          fail(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        if (err.length < 4096) err += chunk.toString("utf8");
+      });
+      child.on("error", reject);
+      child.on("close", (code) => {
+        if (failed !== undefined) return reject(failed);
+        if (code !== 0) {
+          return reject(new Error(`git cat-file failed: ${hideCredentials(err) || `exit ${code}`}`));
+        }
+        if (received !== oids.length || partsSize > 0) {
+          return reject(new Error("git cat-file ended before answering every object"));
+        }
+        resolve();
+      });
+      child.stdin.on("error", () => undefined);
+      child.stdin.end(oids.join("\n") + "\n");
+    });
   }
 }
 

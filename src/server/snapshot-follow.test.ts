@@ -228,3 +228,35 @@ describe("FollowedMetadata (metadata read from git at a commit, incrementally)",
     expect(followed.lastParsed).toBe(Object.keys(METADATA_GOOD).length);
   });
 });
+
+describe("FollowRepository.readBlobs (one pipelined cat-file, objects handed over as they arrive)", () => {
+  it("hands over every object whole and in order, however the answer is split into reads", async () => {
+    // Sizes around and far above a pipe read (64 KiB), an empty one, and one repeated.
+    const contents = [
+      "",
+      "a",
+      "x".repeat(65_535),
+      "y".repeat(65_536),
+      "z".repeat(3 * 1024 * 1024 + 7),
+      '{"k":"\n"}\n',
+      "a",
+    ].map((text, i) => Buffer.from(i === 4 ? text.replace(/z{64}$/, "\n".repeat(64)) : text));
+    const oids = contents.map((content) =>
+      execFileSync("git", ["hash-object", "-w", "--stdin"], { cwd: repo.root, input: content })
+        .toString()
+        .trim(),
+    );
+    const source = new FollowRepository({ remote: repo.root, branch: "main", dir: repo.root });
+    const got: [string, string][] = [];
+    await source.readBlobs(oids, (oid, data) => got.push([oid, Buffer.from(data).toString("base64")]));
+    expect(got).toEqual(oids.map((oid, i) => [oid, contents[i]?.toString("base64")]));
+    await source.readBlobs([], () => {
+      throw new Error("no object was asked for");
+    });
+    const missing = "1".repeat(40);
+    await expect(source.readBlobs([oids[1] ?? "", missing], () => undefined)).rejects.toThrow(
+      `object ${missing} is missing from the followed repository`,
+    );
+    await expect(source.readBlobs(["not-an-oid"], () => undefined)).rejects.toThrow(/not an object id/);
+  });
+});

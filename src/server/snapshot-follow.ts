@@ -197,7 +197,9 @@ function apply(held: Held, target: Target, data: Buffer): void {
       return;
     }
     const digest = target.rel.slice(target.rel.indexOf("/") + 1);
-    held.manifests.set(target.rel, { bytes: data, matches: sha256Digest(data) === digest });
+    // A copy: `data` may be a view of git's read buffer, which must not stay alive with it.
+    const bytes = Buffer.from(data);
+    held.manifests.set(target.rel, { bytes, matches: sha256Digest(bytes) === digest });
   } else if (target.kind === "policy") {
     held.policyText = data.toString("utf8");
   } else {
