@@ -1,7 +1,7 @@
 import { UserError } from "../errors.js";
 import { markFromApp, markHistory, type MarkedSource } from "../lifecycle/metadata.js";
 import { DEFAULT_GRACE_MS, GC_RECORD_KEY, MIN_GRACE_MS } from "../lifecycle/policy.js";
-import { emptyReachable, type Reachable } from "../lifecycle/reachable.js";
+import { emptyReachable, type ReachableView } from "../lifecycle/reachable.js";
 import { SweepPlanner, tally, type Tally } from "../lifecycle/sweep.js";
 import { formatDuration } from "../lifecycle/duration.js";
 import { mapLimit } from "../publish/pool.js";
@@ -33,7 +33,7 @@ export interface GcDeps {
    * The newest metadata already marked and storage already listed, by the caller (`raas status`
    * with one app repository, --dry-run only): only the history inside the grace window is read.
    */
-  prepared?: { reachable: Reachable; files: number; objects: () => Iterable<ListedObject> };
+  prepared?: { reachable: ReachableView; files: number; objects: () => Iterable<ListedObject> };
 }
 
 export interface GcRecord {
@@ -112,13 +112,14 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
   if (prepared !== undefined && (!options.dryRun || deps.apps.length !== 1)) {
     throw new Error("gc with a prepared listing is a dry run of one app repository");
   }
-  const reachable = prepared?.reachable ?? emptyReachable();
+  const marked = emptyReachable();
+  const reachable: ReachableView = prepared?.reachable ?? marked;
   const window = emptyReachable();
   const sources: MarkedSource[] = [];
   for (const app of deps.apps) {
     sources.push(
       prepared === undefined
-        ? await markFromApp(app, reachable, window, cutoff)
+        ? await markFromApp(app, marked, window, cutoff)
         : {
             remote: app.remote,
             files: prepared.files,

@@ -35,8 +35,24 @@ describe("ListedObjects: the compact listing status keeps", () => {
       ["r/tags/list", 1],
     ]);
     expect(objects.get("r/blobs/b")?.size).toBe(4);
-    expect(objects.storedKey("r/tags/list")).toBe("r/tags/list");
     expect(objects.has("r/blobs/c")).toBe(false);
+  });
+
+  it("marks listed objects only, each by its own key, after sorting an unordered listing", () => {
+    const objects = new ListedObjects();
+    for (const key of ["r/tags/list", "r/blobs/b", "r/blobs/a", "r/blobs/b"]) objects.add(at(key, 1));
+    expect(objects.isMarked("r/blobs/b")).toBe(false);
+    expect(objects.mark("r/blobs/b")).toBe(true);
+    expect(objects.mark("r/blobs/c")).toBe(false);
+    expect(objects.mark("r/tags/list")).toBe(true);
+    expect(["r/blobs/a", "r/blobs/b", "r/blobs/c", "r/tags/list"].map((k) => objects.isMarked(k))).toEqual([
+      false,
+      true,
+      false,
+      true,
+    ]);
+    // Marks are positions in the sorted listing: adding afterwards would shift them.
+    expect(() => objects.add(at("r/blobs/d", 1))).toThrow(/after marking/);
   });
 
   it("is empty when nothing was listed", () => {

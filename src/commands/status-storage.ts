@@ -15,15 +15,19 @@ import type { BlobStore, ListedObject } from "../storage/types.js";
  * One repository's listed objects, kept compactly: a key, a size and a time each, in three
  * arrays sorted by key (a listing arrives sorted, so this costs nothing), looked up by binary
  * search. 310,000 objects (10,000 repositories x 10 tags) as a Map of listed objects held
- * about 90 MiB; this holds the key strings and 16 bytes per object more.
+ * about 90 MiB; this holds the key strings and 17 bytes per object more (a size, a time and
+ * a mark).
  */
 export class ListedObjects {
   private keys: string[] = [];
   private sizes: number[] = [];
   private times: number[] = [];
   private ordered = true;
+  private marks: Uint8Array | undefined;
 
   add(object: ListedObject): void {
+    // Marks are positions in the sorted listing: a listing is complete before anything is marked.
+    if (this.marks !== undefined) throw new Error("a listed object was added after marking started");
     const last = this.keys[this.keys.length - 1];
     if (last !== undefined && !(last < object.key)) this.ordered = false;
     this.keys.push(object.key);
@@ -46,10 +50,21 @@ export class ListedObjects {
     return at < 0 ? undefined : this.at(at);
   }
 
-  /** The listing's own key string (marks share it rather than allocating it again). */
-  storedKey(key: string): string | undefined {
+  /**
+   * Mark a listed object as referenced (the garbage line's mark phase): a byte per object
+   * instead of a set of 100,000s of keys. False when the key is not listed.
+   */
+  mark(key: string): boolean {
     const at = this.find(key);
-    return at < 0 ? undefined : this.keys[at];
+    if (at < 0) return false;
+    this.marks ??= new Uint8Array(this.keys.length);
+    this.marks[at] = 1;
+    return true;
+  }
+
+  isMarked(key: string): boolean {
+    const at = this.find(key);
+    return at >= 0 && this.marks?.[at] === 1;
   }
 
   firstKey(): string | undefined {

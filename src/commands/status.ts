@@ -222,7 +222,17 @@ export async function status(
 
   const v1Checks = new CheckList();
   // Every parsed metadata file is marked as garbage collection marks it, for the garbage line.
-  const marking = { reachable: emptyReachable(), files: 0, unreadable: false };
+  // Only listed keys matter to the sweep plan: a marked key is a flag on its listed object, not
+  // an entry of a set of 100,000s of keys.
+  const listedAt = (key: string) => inventory?.get(key.slice(0, Math.max(0, key.indexOf("/"))));
+  const marking = {
+    reachable: {
+      keys: { has: (key: string) => listedAt(key)?.isMarked(key) === true },
+      wholeRepositories: new Set<string>(),
+    },
+    files: 0,
+    unreadable: false,
+  };
   const mark = (meta: CraneMetadata | undefined) => {
     if (meta === undefined || inventory === undefined) {
       marking.unreadable = true;
@@ -231,12 +241,7 @@ export async function status(
     const marked = emptyReachable();
     markMetadata(marked, meta);
     for (const repository of marked.wholeRepositories) marking.reachable.wholeRepositories.add(repository);
-    // Only listed keys matter to the sweep plan, and the listing's own key strings are kept:
-    // 100,000s of marked keys are not allocated a second time.
-    for (const key of marked.keys) {
-      const listed = inventory.get(key.slice(0, Math.max(0, key.indexOf("/"))))?.storedKey(key);
-      if (listed !== undefined) marking.reachable.keys.add(listed);
-    }
+    for (const key of marked.keys) listedAt(key)?.mark(key);
     marking.files++;
   };
   const v1 = await readV1Metadata(options.isv, deps.app, v1Checks, mark);

@@ -18,6 +18,15 @@ export interface Reachable {
   wholeRepositories: Set<string>;
 }
 
+/**
+ * What the sweep asks of marks: whether a key is marked. `raas status` answers it from a flag per
+ * listed object (status-storage.ts) rather than a set of 100,000s of keys.
+ */
+export interface ReachableView {
+  keys: { has(key: string): boolean };
+  wholeRepositories: ReadonlySet<string>;
+}
+
 export function emptyReachable(): Reachable {
   return { keys: new Set(), wholeRepositories: new Set() };
 }
@@ -64,7 +73,7 @@ export function markMetadata(reachable: Reachable, meta: CraneMetadata): void {
   }
 }
 
-export function isReachable(reachable: Reachable, key: string): boolean {
+export function isReachable(reachable: ReachableView, key: string): boolean {
   if (reachable.keys.has(key)) return true;
   const slash = key.indexOf("/");
   return slash > 0 && reachable.wholeRepositories.has(key.slice(0, slash));

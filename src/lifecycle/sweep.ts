@@ -6,7 +6,7 @@
  * grace period, which protects what a push uploaded but has not committed yet.
  */
 import type { ListedObject } from "../storage/types.js";
-import { isReachable, type Reachable } from "./reachable.js";
+import { isReachable, type ReachableView } from "./reachable.js";
 
 export type ObjectKind = "blob" | "manifest" | "tags-list" | "v1";
 
@@ -62,9 +62,9 @@ export class SweepPlanner {
    * inside the grace window referenced (a deletion younger than the grace period).
    */
   constructor(
-    private readonly reachable: Reachable,
+    private readonly reachable: ReachableView,
     private readonly cutoff: Date,
-    private readonly window?: Reachable,
+    private readonly window?: ReachableView,
   ) {}
 
   add(object: ListedObject): void {
