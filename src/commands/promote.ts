@@ -8,6 +8,7 @@
  */
 import type { AppRepository } from "../app/app-repository.js";
 import type { Platform } from "../app/platform.js";
+import { trustFor } from "../app/registry-http.js";
 import type { IsvSettings } from "../config/types.js";
 import { blobKey, manifestKey, tagsListKey } from "../crane/keys.js";
 import { parseMetadata } from "../crane/parse.js";
@@ -382,8 +383,10 @@ async function servesTag(
 ): Promise<boolean | null> {
   const url = `${appUrl}/v2/${name}/manifests/${tag}`;
   let response: Response;
+  // The source's own TLS trust: a local registry serves HTTPS with raas's CA.
+  const trust = await trustFor(settings);
   try {
-    response = await fetch(url, {
+    response = await trust.fetch(url, {
       method: "HEAD",
       headers: { Accept: MANIFEST_ACCEPT },
       signal: AbortSignal.timeout(15_000),
