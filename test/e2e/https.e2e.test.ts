@@ -12,6 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type PeerCertificate } from "node:tls";
 import { promisify } from "node:util";
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { buildOciLayout } from "../helpers/image-builder.js";
@@ -191,4 +192,44 @@ describe("plain HTTP when asked", () => {
     await expect(stat(join(home, "raas", "raas-ca"))).rejects.toThrow(/ENOENT/);
     await expect(stat(join(home, "raas", ISV, "tls"))).rejects.toThrow(/ENOENT/);
   }, 120_000);
+});
+
+describe("environments over HTTPS (the default)", () => {
+  const ISV = "tlsenv";
+  const ENVS = ["test", "prod"] as const;
+  let work: string;
+  let home: string;
+  let env: NodeJS.ProcessEnv;
+  const hosts: Record<string, string> = {};
+  const cli = (...argv: string[]) => runCli(argv, { cwd: work, env });
+
+  afterAll(async () => {
+    for (const e of ENVS) await stopBackgroundServer(join(home, "raas"), `${ISV}.${e}`);
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("promotes test -> prod: promote checks the source over TLS, and skopeo pulls the digest from prod", async () => {
+    work = await mkdtemp(join(tmpdir(), "raas-https-envs-"));
+    home = join(work, "home");
+    env = cliEnv(home);
+    delete env.RAAS_TLS;
+    for (const e of ENVS) hosts[e] = `127.0.0.1:${await reservePort(join(home, "raas"), `${ISV}.${e}`)}`;
+    await writeFile(join(work, "raas.cfg"), `[${ISV}]\nenvironments = ${ENVS.join(" ")}\n`);
+    const setup = await cli("setup", ISV, "--json");
+    expect(setup.code, setup.stdout + setup.stderr).toBe(0);
+    const image = await buildOciLayout(join(work, "app.tar"), { name: "acme/app", tag: "1.0", layers: 2 });
+    const push = await cli("push", ISV, image.path, "--env", "test", "--json");
+    expect(push.code, push.stdout + push.stderr).toBe(0);
+    const promote = await cli("promote", ISV, "acme/app:1.0", "--from", "test", "--to", "prod", "--json");
+    expect(promote.code, promote.stdout + promote.stderr).toBe(0);
+    const certs = join(home, "raas", `${ISV}.prod`, "certs");
+    const raw = await run("skopeo", [
+      "inspect",
+      "--raw",
+      "--cert-dir",
+      certs,
+      `docker://${hosts.prod ?? ""}/acme/app:1.0`,
+    ]);
+    expect(`sha256:${createHash("sha256").update(raw.stdout).digest("hex")}`).toBe(image.digest);
+  }, 300_000);
 });
