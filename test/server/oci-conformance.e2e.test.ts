@@ -101,9 +101,15 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  server?.kill("SIGTERM");
+  // A stopping server still stores its last window of events: wait for its exit before removing
+  // the store it writes to.
+  if (server !== undefined && server.exitCode === null && server.signalCode === null) {
+    const exited = new Promise<void>((r) => server.once("exit", () => r()));
+    server.kill("SIGTERM");
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
+  }
   await new Promise<void>((r) => collector.close(() => r()));
-  await rm(root, { recursive: true, force: true });
+  await rm(root, { recursive: true, force: true, maxRetries: 5 });
 });
 
 const asUser = (user: string) => ({
