@@ -343,6 +343,16 @@ export async function headCommit(dir: string): Promise<string | undefined> {
   }
 }
 
+/** The commit a branch points at (in a bare repository too), or undefined when it has none. */
+export async function branchCommit(dir: string, branch: string): Promise<string | undefined> {
+  try {
+    const ref = `refs/heads/${branch}^{commit}`;
+    return (await git(dir).raw(["rev-parse", "--verify", "--quiet", ref])).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // Machines without a git identity (fresh CI runners, containers) can still commit.
 async function ensureIdentity(g: SimpleGit): Promise<void> {
   const env = process.env;

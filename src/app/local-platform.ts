@@ -20,7 +20,8 @@ import {
   waitForPing,
 } from "./platform-local.js";
 import { ensureLocalTls } from "./local-tls.js";
-import { pingProblem, registryIdentity } from "./ping.js";
+import { catchUp, pingProblem, registryIdentity } from "./ping.js";
+import { branchCommit } from "../adapters/git.js";
 import { trustFor } from "./registry-http.js";
 import type { ForegroundServe, Platform, PlatformCheck, StepResult } from "./platform.js";
 
@@ -90,23 +91,42 @@ export class LocalPlatform implements Platform {
     const before = await localServerStatus(settings);
     // A pid file whose process is gone: the server was killed or the machine rebooted.
     const lost = before.pid === undefined ? await readPidFile(platform.pidFile) : undefined;
-    // Likewise a server that still serves a certificate setup has just renewed.
-    const replace = this.appChanged || this.tlsChanged;
+    // Likewise a server that still serves a certificate setup has just renewed, and one that
+    // serves an older commit than the branch and does not catch up once notified (its copy of
+    // the repository is broken, or its follow loop is stuck): status tells the user to run setup.
+    const stale =
+      before.running && !this.appChanged && !this.tlsChanged ? await this.staleCommit() : undefined;
+    const replace = this.appChanged || this.tlsChanged || stale !== undefined;
     const restarted = replace && before.pid !== undefined ? await stopLocalServer(settings) : undefined;
     const status = await startLocalServer(settings, { env: serverEnv(settings) });
     const pid = status.pid ?? "?";
     if (!status.started) {
       return { changed: false, detail: `already running (pid ${pid}) at ${settings.appUrl}` };
     }
+    const reason = this.appChanged
+      ? "for the new app version"
+      : this.tlsChanged
+        ? "for the new certificate"
+        : stale;
     const why =
       restarted !== undefined
-        ? `restarted for the new ${this.appChanged ? "app version" : "certificate"} (pid ${restarted} -> ${pid})`
+        ? `restarted ${reason} (pid ${restarted} -> ${pid})`
         : before.pid !== undefined
           ? `restarted: pid ${before.pid} did not answer (${before.problem ?? "unhealthy"}); now pid ${pid}`
           : lost !== undefined
             ? `restarted: the server process ${lost} was gone; now pid ${pid}`
             : `started (pid ${pid})`;
     return { changed: true, detail: `${why} at ${settings.appUrl}, log ${platform.logFile}` };
+  }
+
+  /** Why a running, healthy server must be replaced for serving a stale commit; undefined when current. */
+  private async staleCommit(): Promise<string | undefined> {
+    const { settings } = this;
+    const head = await branchCommit(settings.appRemote, settings.appBranch);
+    if (head === undefined) return undefined;
+    const served = await catchUp(settings.appUrl, head, (await trustFor(settings)).fetch);
+    if (served === undefined) return undefined;
+    return `as it served commit ${served.slice(0, 12)} while ${settings.appBranch} is at ${head.slice(0, 12)}, and did not catch up once notified`;
   }
 
   async waitForPing(timeoutMs: number): Promise<void> {

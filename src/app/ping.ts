@@ -155,3 +155,56 @@ function identityFrom(text: string): string | undefined {
     return undefined;
   }
 }
+
+/** How long a registry that follows the app repository is given to catch up once notified. */
+export const FOLLOW_CATCH_UP_MS = 10_000;
+
+/** The commit a following registry serves (GET /raas/loaded), or undefined when it does not say. */
+export async function servedCommit(
+  base: string,
+  fetcher: RegistryFetch = defaultFetch,
+): Promise<string | undefined> {
+  try {
+    const res = await fetcher(`${base}/raas/loaded`, {
+      signal: AbortSignal.timeout(30_000),
+      redirect: "manual",
+    });
+    if (res.status !== 200) {
+      await discardBody(res);
+      return undefined;
+    }
+    const body: unknown = JSON.parse(await textCapped(res, 64 * 1024 * 1024));
+    const commit = isJsonObject(body) ? body.commit : undefined;
+    return typeof commit === "string" && /^[0-9a-f]{40,64}$/.test(commit) ? commit : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A following registry serving another commit than `head` is told to look now (POST
+ * /raas/notify) and given `catchUpMs`. Returns the commit it still serves when it did not catch
+ * up, undefined when it serves `head` (or does not say what it serves).
+ */
+export async function catchUp(
+  base: string,
+  head: string,
+  fetcher: RegistryFetch = defaultFetch,
+  catchUpMs = FOLLOW_CATCH_UP_MS,
+): Promise<string | undefined> {
+  let served = await servedCommit(base, fetcher);
+  if (served === undefined || served === head) return undefined;
+  await fetcher(`${base}/raas/notify`, {
+    method: "POST",
+    signal: AbortSignal.timeout(5000),
+    redirect: "manual",
+  })
+    .then(discardBody)
+    .catch(() => undefined);
+  for (const deadline = Date.now() + catchUpMs; Date.now() < deadline;) {
+    await sleep(250);
+    served = (await servedCommit(base, fetcher)) ?? served;
+    if (served === head) return undefined;
+  }
+  return served;
+}

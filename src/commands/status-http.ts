@@ -2,7 +2,7 @@
 import { Agent as HttpAgent, request as httpRequest } from "node:http";
 import { Agent as HttpsAgent, request as httpsRequest } from "node:https";
 import * as v from "valibot";
-import { identityAt, isLoginChallenge, probeRegistry } from "../app/ping.js";
+import { catchUp, FOLLOW_CATCH_UP_MS, identityAt, isLoginChallenge, probeRegistry } from "../app/ping.js";
 import type { RegistryClient, RegistryFetch } from "../app/registry-http.js";
 import { errorMessage } from "../errors.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
@@ -349,7 +349,7 @@ export async function fetchLoaded(appUrl: string, http: StatusHttp): Promise<Loa
 }
 
 /** How long status waits for a following registry to catch up with the branch after notifying it. */
-export const CATCH_UP_MS = 10_000;
+export const CATCH_UP_MS = FOLLOW_CATCH_UP_MS;
 
 /**
  * A registry that follows the app repository serves one commit: compare it with the branch's
@@ -380,18 +380,8 @@ export async function checkServedCommit(
   }
   let latest = loaded;
   if (served !== head) {
-    await timedFetch(
-      `${appUrl}/raas/notify`,
-      { method: "POST", timeoutMs: 5000 },
-      http.log,
-      http.client.fetch,
-    )
-      .then(discardBody)
-      .catch(() => undefined);
-    for (const deadline = Date.now() + catchUpMs; latest.commit !== head && Date.now() < deadline;) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      latest = (await fetchLoaded(appUrl, http)) ?? latest;
-    }
+    await catchUp(appUrl, head, http.client.fetch, catchUpMs);
+    latest = (await fetchLoaded(appUrl, http)) ?? latest;
   }
   if (latest.commit === head) {
     checks.ok("served commit", `the registry serves ${short(head)}, the newest commit of the app repository`);

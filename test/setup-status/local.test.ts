@@ -214,8 +214,23 @@ describe("setup and status on the local platform with S3 storage", () => {
           detail: expect.stringMatching(/404/),
         }),
       );
+      // `raas setup`, the fix status names, replaces a server that stays behind once notified;
+      // the new one fetches the repository again and serves the branch's newest commit.
+      const repaired = await setupJson();
+      expect(detail(repaired, "registry server")).toMatch(
+        new RegExp(
+          `^restarted as it served commit ${stale.slice(0, 12)} while \\S+ is at ${head().slice(0, 12)}, and did not catch up once notified \\(pid \\d+ -> \\d+\\)`,
+        ),
+      );
+      const current = await raas("status", ISV, "--json");
+      expect(served(current)).toContainEqual({
+        name: "served commit",
+        status: "ok",
+        detail: `the registry serves ${head().slice(0, 12)}, the newest commit of the app repository`,
+      });
     } finally {
-      await rename(`${followDir}.lost`, followDir);
+      // The restarted server made a new copy; the lost one is only put back when there is none.
+      await rename(`${followDir}.lost`, followDir).catch(() => rm(`${followDir}.lost`, { recursive: true }));
     }
     // --all-tags HEADs every tag whatever the registry reports: no summary of a sample.
     let all = { code: 1, stdout: "" };
