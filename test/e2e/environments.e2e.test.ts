@@ -220,7 +220,8 @@ describe("lifecycle environments on the local platform", () => {
     expect(git("prod", "log", "-1", "--format=%s").trim()).toBe(
       `${ISV} promote acme/app:1.0 from uat to prod`,
     );
-  });
+    // Five promotions, each a commit and a registry check: a minute on a machine at load 30.
+  }, 180_000);
 
   it("refuses to move a tag the target has at another digest, unless --force", async () => {
     const pushed = await json<{ images: { digest: string }[] }>("push", ISV, next.path, "--env", "uat");
