@@ -220,7 +220,7 @@ describe("lifecycle environments on the local platform", () => {
     expect(git("prod", "log", "-1", "--format=%s").trim()).toBe(
       `${ISV} promote acme/app:1.0 from uat to prod`,
     );
-    // Five promotions, each a commit and a registry check: a minute on a machine at load 30.
+    // Three promotions, a status, seven skopeo runs and a pull: a minute on a machine at load 30.
   }, 180_000);
 
   it("refuses to move a tag the target has at another digest, unless --force", async () => {
