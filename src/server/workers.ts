@@ -113,13 +113,13 @@ export async function workerCount(
  * V8 settings every worker starts with (docs/server.md, "Workers"; measured in bench/README.md,
  * "Latency tail"):
  * - `--min-semi-space-size=16`: the young generation starts at 16 MiB per semi-space, V8's own
- *   maximum on 64-bit, instead of 1 MiB. A request leaves almost nothing alive, so V8 never grew
- *   it: a loaded worker ran about 75 scavenges a second (one per ~300 requests), each a pause
- *   of 0.5 ms for every request in flight; at 16 MiB it runs about 10.
+ *   maximum on 64-bit, instead of 1 MiB. A request leaves almost nothing alive, so V8 barely grew
+ *   it (about 3 MiB between scavenges): a loaded worker ran about 75 scavenges a second (one per ~270 requests), each a pause of
+ *   about 0.5 ms for every request in flight; at 16 MiB, one per ~1,250 requests.
  * - `--no-parallel-scavenge`: a scavenge runs on the worker's own thread. With one worker per
- *   CPU there is no idle core for V8's helper threads under load, and a scavenge that waited for a
- *   descheduled helper lasted up to 50 ms instead of 0.5.
- * Each costs up to 32 MiB more resident memory per worker (the two semi-spaces), nothing else.
+ *   CPU there is no idle core for V8's helper threads under load, and a scavenge that waited for
+ *   a descheduled helper lasted 4-8 ms on a quiet machine (up to 69 ms on a loaded one).
+ * The cost: up to 32 MiB more resident memory per worker (the two semi-spaces).
  */
 export const WORKER_V8_FLAGS = ["--min-semi-space-size=16", "--no-parallel-scavenge"] as const;
 
