@@ -380,8 +380,9 @@ export async function benchServerTail() {
       for (const t of order) runs.get(t.label).push(await measure(t));
     }
     const rows = [];
-    for (const t of targets)
+    for (const t of targets) {
       rows.push(...rowsOf(t.label === "compared" ? "compared raas" : t.label, runs.get(t.label)));
+    }
     if (compareRoot !== undefined) {
       const mine = runs.get("raas");
       const theirs = runs.get("compared");

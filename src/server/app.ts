@@ -245,21 +245,20 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
    * one function for every request (`this` is the response), so a request allocates no closure.
    */
   function finished(this: Res): void {
-    const res = this;
-    const req = res.req;
-    const seconds = (performance.now() - ((res as TimedRes)[STARTED] ?? 0)) / 1000;
+    const req = this.req;
+    const seconds = (performance.now() - ((this as TimedRes)[STARTED] ?? 0)) / 1000;
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const route = routeOf(q < 0 ? raw : raw.slice(0, q));
-    metrics.observe(route, res.statusCode, seconds);
+    metrics.observe(route, this.statusCode, seconds);
     accessLog?.({
       event: "request",
       method: req.method ?? "",
       path: raw.slice(0, 512),
       route,
-      status: res.statusCode,
+      status: this.statusCode,
       ms: Math.round(seconds * 1e6) / 1000,
-      bytes: responseBytes.get(res) ?? 0,
+      bytes: responseBytes.get(this) ?? 0,
       remote: req.socket.remoteAddress ?? "",
     });
   }

@@ -125,8 +125,9 @@ describe.runIf(existsSync(MAIN))("the registry with several workers (real proces
     "starts its workers, not the primary, with the young-generation settings",
     async () => {
       const argsOf = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
-      for (const pid of pids())
+      for (const pid of pids()) {
         expect(await argsOf(pid)).toEqual(expect.arrayContaining([...WORKER_V8_FLAGS]));
+      }
       const primary = await argsOf(server.child.pid ?? 0);
       for (const flag of WORKER_V8_FLAGS) expect(primary).not.toContain(flag);
     },
