@@ -20,6 +20,9 @@
 import { spawnSync } from "node:child_process";
 import {
   chmodSync,
+  closeSync,
+  openSync,
+  readSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -163,7 +166,14 @@ function runWrk(url) {
 
 /** The GC lines (--trace-gc-nvp) written to `log` between two offsets. */
 function gcOf(log, from, to) {
-  const text = readFileSync(log).subarray(from, to).toString("latin1");
+  const bytes = Buffer.alloc(Math.max(0, to - from));
+  const fd = openSync(log, "r");
+  try {
+    readSync(fd, bytes, 0, bytes.length, from);
+  } finally {
+    closeSync(fd);
+  }
+  const text = bytes.toString("latin1");
   const gcs = [];
   for (const m of text.matchAll(/ pause=([\d.]+) .*? gc=(\w+) .*? allocated=(\d+) promoted=(\d+)/g)) {
     gcs.push({ pause: Number(m[1]), kind: m[2], allocated: Number(m[3]), promoted: Number(m[4]) });
