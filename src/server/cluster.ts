@@ -24,6 +24,7 @@ import { mergeMetrics, renderMetrics, type Metrics, type MetricsData } from "./m
 import { followRepository, isFollowing, retryOnce, throttled } from "./follow.js";
 import { sourcesFingerprint } from "./snapshot.js";
 import type { RunningRegistry } from "./start.js";
+import { workerExecArgv } from "./workers.js";
 
 /** Messages between primary and workers, all tagged `raas`. */
 type Message =
@@ -66,6 +67,8 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
   const log: LineLog["log"] = (record) => out.log(record);
   const repo = isFollowing(config) ? followRepository(config) : undefined;
   if (repo !== undefined) await retryOnce(() => repo.update());
+  // Workers start with the young-generation settings measured for a loaded server (workers.ts).
+  cluster.setupPrimary({ execArgv: workerExecArgv(process.execArgv, process.env.NODE_OPTIONS) });
   const listening = new Set<Worker>();
   let url: string | undefined;
   let started = false;

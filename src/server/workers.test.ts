@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import { UserError } from "../errors.js";
 import { tempDir, writeTree } from "../../test/helpers/git.js";
-import { cgroupCpuLimit, parseWorkers, usableCpus, workerCount } from "./workers.js";
+import {
+  cgroupCpuLimit,
+  parseWorkers,
+  usableCpus,
+  workerCount,
+  workerExecArgv,
+  WORKER_V8_FLAGS,
+} from "./workers.js";
 
 describe("cgroupCpuLimit", () => {
   it("reads cgroup v2 cpu.max inside a container (own group is the root)", async () => {
@@ -78,5 +85,30 @@ describe("workers setting", () => {
     expect(await workerCount(2, { RAAS_WORKERS: "auto" }, cpus)).toBe(3);
     expect(await workerCount("auto", { RAAS_WORKERS: "1" }, cpus)).toBe(1);
     await expect(workerCount("auto", { RAAS_WORKERS: "many" }, cpus)).rejects.toThrow(/RAAS_WORKERS must be/);
+  });
+});
+
+describe("workerExecArgv", () => {
+  it("starts workers with the young-generation flags, before the primary's own arguments", () => {
+    expect(workerExecArgv(["--enable-source-maps"])).toEqual([...WORKER_V8_FLAGS, "--enable-source-maps"]);
+    expect(workerExecArgv([], "")).toEqual([...WORKER_V8_FLAGS]);
+  });
+
+  it("leaves a family alone when the operator set any flag of it, on the command line or in NODE_OPTIONS", () => {
+    expect(workerExecArgv(["--max-semi-space-size=4"])).toEqual([
+      "--no-parallel-scavenge",
+      "--max-semi-space-size=4",
+    ]);
+    expect(workerExecArgv([], "--require x.js --max_semi_space_size=64")).toEqual(["--no-parallel-scavenge"]);
+    expect(workerExecArgv([], "--parallel-scavenge")).toEqual(["--min-semi-space-size=16"]);
+    expect(workerExecArgv(["--single-threaded-gc"])).toEqual([
+      "--min-semi-space-size=16",
+      "--single-threaded-gc",
+    ]);
+    expect(workerExecArgv([], "--min-semi-space-size=8 --no-parallel-scavenge")).toEqual([]);
+  });
+
+  it("does not take a value or a file name for a flag", () => {
+    expect(workerExecArgv([], "--title parallel-scavenge")).toEqual([...WORKER_V8_FLAGS]);
   });
 });

@@ -108,3 +108,43 @@ export async function workerCount(
     fromEnv !== undefined && fromEnv !== "" ? parseWorkers(fromEnv, "RAAS_WORKERS") : configured;
   return setting === "auto" ? cpusFn() : setting;
 }
+
+/**
+ * V8 settings every worker starts with (docs/server.md, "Workers"; measured in bench/README.md,
+ * "Latency tail"):
+ * - `--min-semi-space-size=16`: the young generation starts at 16 MiB per semi-space, V8's own
+ *   maximum on 64-bit, instead of 1 MiB. A request leaves almost nothing alive, so V8 barely grew
+ *   it (about 3 MiB between scavenges): a loaded worker ran about 75 scavenges a second (one per ~270 requests), each a pause of
+ *   about 0.5 ms for every request in flight; at 16 MiB, one per ~1,250 requests.
+ * - `--no-parallel-scavenge`: a scavenge runs on the worker's own thread. With one worker per
+ *   CPU there is no idle core for V8's helper threads under load, and a scavenge that waited for
+ *   a descheduled helper lasted 4-8 ms on a quiet machine (up to 69 ms on a loaded one).
+ * The cost: up to 32 MiB more resident memory per worker (the two semi-spaces).
+ */
+export const WORKER_V8_FLAGS = ["--min-semi-space-size=16", "--no-parallel-scavenge"] as const;
+
+/** The flags of one family: an operator's value for any of them replaces raas's. */
+const FAMILIES = [
+  ["min-semi-space-size", "max-semi-space-size", "semi-space-growth-factor"],
+  ["parallel-scavenge", "single-threaded-gc", "single-threaded"],
+];
+
+/** `--no-foo_bar=1` -> `foo-bar`. */
+const flagName = (arg: string) =>
+  arg.replace(/^--?/, "").replace(/=.*$/s, "").replace(/_/g, "-").replace(/^no-/, "");
+
+/**
+ * The Node arguments a worker is forked with: WORKER_V8_FLAGS, except those whose family the
+ * operator already set on the primary's command line (`execArgv`) or in NODE_OPTIONS, then the
+ * primary's own arguments.
+ */
+export function workerExecArgv(execArgv: readonly string[], nodeOptions = ""): string[] {
+  const given = new Set(
+    [...execArgv, ...nodeOptions.split(/\s+/)].filter((a) => a.startsWith("-")).map(flagName),
+  );
+  const ours = WORKER_V8_FLAGS.filter((flag) => {
+    const family = FAMILIES.find((names) => names.includes(flagName(flag))) ?? [flagName(flag)];
+    return !family.some((name) => given.has(name));
+  });
+  return [...ours, ...execArgv];
+}

@@ -6,13 +6,14 @@
  */
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/adapters/package-root.js";
 import { isAlive } from "../../src/adapters/exec.js";
 import { buildImages, publish, rawRequest, type RawResponse } from "../../src/server/testing/fixture.js";
+import { WORKER_V8_FLAGS } from "../../src/server/workers.js";
 import { makeRaasApp, type RaasApp } from "./raas-app.js";
 
 const MAIN = join(packageRoot(), "dist", "server-bundle", "main.js");
@@ -119,6 +120,18 @@ describe.runIf(existsSync(MAIN))("the registry with several workers (real proces
       'raas_registry_manifest_pulls_total{repository="acme/app",reference="latest"} 24\n',
     );
   });
+
+  it.runIf(existsSync("/proc/self/cmdline"))(
+    "starts its workers, not the primary, with the young-generation settings",
+    async () => {
+      const argsOf = async (pid: number) => (await readFile(`/proc/${pid}/cmdline`, "utf8")).split("\0");
+      for (const pid of pids()) {
+        expect(await argsOf(pid)).toEqual(expect.arrayContaining([...WORKER_V8_FLAGS]));
+      }
+      const primary = await argsOf(server.child.pid ?? 0);
+      for (const flag of WORKER_V8_FLAGS) expect(primary).not.toContain(flag);
+    },
+  );
 
   // A metadata poll may load files the fixture is still writing: every worker must then still
   // switch to one state, never to different ones (snapshot.ts names each load by what it saw).
