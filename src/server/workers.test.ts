@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { UserError } from "../errors.js";
 import { tempDir, writeTree } from "../../test/helpers/git.js";
 import {
+  autoWorkers,
   cgroupCpuLimit,
+  cgroupMemoryLimit,
   parseWorkers,
   usableCpus,
   workerCount,
@@ -47,6 +49,35 @@ describe("cgroupCpuLimit", () => {
     expect(await cgroupCpuLimit(root, "0::/\n1:cpu:/\n")).toBeUndefined();
     expect(await cgroupCpuLimit(await tempDir(), "0::/\n")).toBeUndefined();
     expect(await cgroupCpuLimit(root, "")).toBeUndefined();
+  });
+});
+
+describe("cgroupMemoryLimit and autoWorkers", () => {
+  it("reads memory.max (v2, tightest level) and memory.limit_in_bytes (v1); none when unlimited", async () => {
+    const v2 = await tempDir();
+    await writeTree(v2, {
+      "memory.max": "max\n",
+      "kubepods/memory.max": "8589934592\n",
+      "kubepods/pod1/memory.max": "268435456\n",
+      "kubepods/pod1/c1/memory.max": "max\n",
+    });
+    expect(await cgroupMemoryLimit(v2, "0::/kubepods/pod1/c1\n")).toBe(256 * 1024 * 1024);
+    const v1 = await tempDir();
+    await writeTree(v1, { "memory/memory.limit_in_bytes": "536870912\n" });
+    expect(await cgroupMemoryLimit(v1, "5:memory:/\n3:cpu,cpuacct:/\n")).toBe(512 * 1024 * 1024);
+    const none = await tempDir();
+    await writeTree(none, { "memory.max": "max\n", "memory/memory.limit_in_bytes": "9223372036854771712\n" });
+    expect(await cgroupMemoryLimit(none, "0::/\n5:memory:/\n")).toBeUndefined();
+    expect(await cgroupMemoryLimit(await tempDir(), "0::/\n")).toBeUndefined();
+  });
+
+  it("runs no more workers than fit the memory limit: the template's 256 MiB pod on a 32-CPU node runs two", async () => {
+    const mib = (n: number) => Promise.resolve(n * 1024 * 1024);
+    expect(await autoWorkers(Promise.resolve(32), mib(256))).toBe(2);
+    expect(await autoWorkers(Promise.resolve(32), mib(1024))).toBe(10);
+    expect(await autoWorkers(Promise.resolve(2), mib(1024))).toBe(2);
+    expect(await autoWorkers(Promise.resolve(4), mib(100))).toBe(1);
+    expect(await autoWorkers(Promise.resolve(32), Promise.resolve(undefined))).toBe(32);
   });
 });
 

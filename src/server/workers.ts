@@ -4,7 +4,7 @@
  * (os.availableParallelism follows the affinity mask and cpusets) capped by the CPU limit of its
  * cgroup, rounded up, so a pod limited to one CPU runs one worker and 1.5 CPUs run two.
  * Kubernetes and OpenShift set that limit as the CFS quota: `cpu.max` on cgroup v2,
- * `cpu.cfs_quota_us` / `cpu.cfs_period_us` on v1.
+ * `cpu.cfs_quota_us` / `cpu.cfs_period_us` on v1. A memory limit caps `auto` too (autoWorkers).
  */
 import { readFile } from "node:fs/promises";
 import { availableParallelism } from "node:os";
@@ -68,6 +68,69 @@ export async function cgroupCpuLimit(
   return limits.length === 0 ? undefined : Math.min(...limits);
 }
 
+/** cgroup v1 reports "no limit" as a number near 2^63. */
+const NO_MEMORY_LIMIT = 2 ** 60;
+
+/**
+ * The memory limit of this process's cgroup in bytes, or undefined if none: `memory.max` on
+ * cgroup v2 (every level up to the root may limit), `memory.limit_in_bytes` on v1. Kubernetes and
+ * OpenShift set it from the container's `resources.limits.memory`.
+ */
+export async function cgroupMemoryLimit(
+  root = "/sys/fs/cgroup",
+  procSelfCgroup?: string,
+): Promise<number | undefined> {
+  const membership = procSelfCgroup ?? (await readText("/proc/self/cgroup")) ?? "";
+  const lines = membership.split("\n").map((line) => line.split(":"));
+  const limits: number[] = [];
+  const add = (text: string | undefined) => {
+    const n = Number(text);
+    if (text !== undefined && /^\d+$/.test(text) && n > 0 && n < NO_MEMORY_LIMIT) limits.push(n);
+  };
+  const v2 = lines.find((parts) => parts[0] === "0" && parts[1] === "")?.[2];
+  if (v2 !== undefined) {
+    for (let dir = v2; ; dir = path.posix.dirname(dir)) {
+      add(await readText(path.join(root, dir, "memory.max")));
+      if (dir === "/" || dir === "." || dir === "") break;
+    }
+  }
+  const v1 = lines.find((parts) => (parts[1] ?? "").split(",").includes("memory"))?.[2];
+  if (v1 !== undefined) {
+    for (const dir of v1 === "/" ? ["/"] : [v1, "/"]) {
+      add(await readText(path.join(root, "memory", dir, "memory.limit_in_bytes")));
+    }
+  }
+  return limits.length === 0 ? undefined : Math.min(...limits);
+}
+
+/**
+ * What `workers = auto` plans per process under a memory limit (docs/server.md, "Workers"): the
+ * cluster primary, and each worker (its heap with small metadata and the 32 MiB young
+ * generation it starts with). Larger metadata needs more per worker: set `workers` then.
+ */
+export const PRIMARY_MEMORY_MIB = 64;
+export const WORKER_MEMORY_MIB = 96;
+
+/** How many workers fit a memory limit (bytes): at least 1; undefined when there is no limit. */
+export function workersForMemory(limit: number | undefined): number | undefined {
+  if (limit === undefined) return undefined;
+  const mib = limit / (1024 * 1024);
+  return Math.max(1, Math.floor((mib - PRIMARY_MEMORY_MIB) / WORKER_MEMORY_MIB));
+}
+
+/**
+ * `workers = auto`: one per usable CPU, but no more than fit the memory limit, so a pod limited
+ * to 256 MiB on a 32-CPU node (no CPU limit) runs two workers, not 32 it would be killed for.
+ */
+export async function autoWorkers(
+  cpus: Promise<number> = usableCpus(),
+  memoryLimit: Promise<number | undefined> = cgroupMemoryLimit(),
+): Promise<number> {
+  const byMemory = workersForMemory(await memoryLimit);
+  const n = await cpus;
+  return byMemory === undefined ? n : Math.min(n, byMemory);
+}
+
 /** The CPUs this process may use, whole: at least 1. */
 export async function usableCpus(
   limit: Promise<number | undefined> = cgroupCpuLimit(),
@@ -101,7 +164,7 @@ export function parseWorkers(value: string, where: string): number | "auto" {
 export async function workerCount(
   configured: number | "auto",
   env: NodeJS.ProcessEnv,
-  cpusFn: () => Promise<number> = () => usableCpus(),
+  cpusFn: () => Promise<number> = () => autoWorkers(),
 ): Promise<number> {
   const fromEnv = env.RAAS_WORKERS;
   const setting =
