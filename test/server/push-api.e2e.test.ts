@@ -4,19 +4,17 @@
  * single- and multi-platform images into raas, then pulling them back by tag and digest. Every
  * manifest PUT must land as a commit in the app repository authored by the pusher.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/adapters/package-root.js";
-import { deployedAppRemote, gitOut } from "../helpers/git.js";
+import { gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { pushApiRepo, startPushApiServer, type RegistryProcess } from "../helpers/push-api-server.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
 import { podmanStorage } from "../helpers/podman.js";
 
@@ -26,79 +24,24 @@ const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex"
 let root: string;
 let remote: string;
 let base: string;
-let server: ChildProcess;
-/** The server's JSON log lines (each worker's request lines carry its pid). */
-const records: { event?: string; worker?: number; path?: string; method?: string }[] = [];
-
-async function startServer(conf: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(
-    process.execPath,
-    [
-      join(packageRoot(), "dist/server-bundle/main.js"),
-      "--config",
-      conf,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-    ],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const lines = createInterface({ input: proc.stdout });
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-    lines.on("line", (line) => {
-      const record = JSON.parse(line) as { event?: string; url?: string };
-      records.push(record);
-      if (record.event === "listening" && record.url !== undefined) resolve(record.url);
-    });
-  });
-  return { proc, url };
-}
+/** Its JSON log lines are `server.records` (each worker's request lines carry its pid). */
+let server: RegistryProcess | undefined;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "raas-push-api-"));
-  const store = join(root, "store");
-  await mkdir(join(store, "v1"), { recursive: true });
-  await mkdir(join(store, "v2"), { recursive: true });
-  const app = await deployedAppRemote(root);
-  remote = app.remote;
-  const deploy = app.deploy;
-  const conf = join(root, "registry.conf");
-  await writeFile(
-    conf,
-    [
-      "[general]",
-      `data_dir = ${deploy}/data`,
-      "data_dir_polling_interval = 0.5",
-      "[serve_content]",
-      "enable = true",
-      `content_dir_v1 = ${store}/v1`,
-      `content_dir_v2 = ${store}/v2`,
-      "use_x_sendfile = false",
-      "[raas]",
-      `manifest_dir = ${deploy}/manifests`,
-      "isv = acme",
-      "workers = 2",
-      "[push]",
-      "enable = true",
-      "unauthenticated_loopback = true",
-      `app_remote = ${remote}`,
-      `clone_dir = ${root}/clones`,
-      "max_blob_size = 50000000",
-      "write_once_tags = acme/frozen/",
-      "",
-    ].join("\n"),
-  );
-  const started = await startServer(conf);
-  server = started.proc;
-  base = started.url;
+  const repo = await pushApiRepo(root);
+  remote = repo.remote;
+  server = await startPushApiServer({
+    root,
+    repo,
+    workers: 2,
+    push: ["max_blob_size = 50000000", "write_once_tags = acme/frozen/"],
+  });
+  base = server.url;
 }, 180_000);
 
 afterAll(async () => {
-  server?.kill("SIGTERM");
+  await server?.stop();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -181,7 +124,7 @@ describe("the OCI push workflow over HTTP", () => {
     });
     expect(bad.status).toBe(400);
     expect(await errorCode(bad)).toBe("DIGEST_INVALID");
-    const files = await readdir(join(root, "store", "v2", "acme-mono", "blobs"));
+    const files = await readdir(join(root, "store", "acme-mono", "blobs"));
     expect(files).toEqual([`sha256:${sha(bytes).slice(7)}`]);
 
     const start = await req("/v2/acme/mono/blobs/uploads/", { method: "POST" });
@@ -570,7 +513,9 @@ describe("upload sessions live in storage", () => {
     const done = await fresh("PUT", `${location}?digest=${sha(data)}`);
     expect(done.status).toBe(201);
     await new Promise((r) => setTimeout(r, 200));
-    const workers = new Set(records.filter((r) => r.path?.includes(id) === true).map((r) => r.worker));
+    const workers = new Set(
+      server!.records.filter((r) => typeof r.path === "string" && r.path.includes(id)).map((r) => r.worker),
+    );
     expect(workers.size).toBe(2);
   });
 
@@ -594,7 +539,7 @@ describe("upload sessions live in storage", () => {
     expect(mono.status).toBe(413);
     // Nothing of it is visible, and the session still stands at 0.
     expect((await fresh("GET", location)).headers.range).toBe("0-0");
-    await expect(readdir(join(root, "store", "v2", "acme-stream"))).rejects.toThrow();
+    await expect(readdir(join(root, "store", "acme-stream"))).rejects.toThrow();
   });
 
   it("concurrent PATCHes at one offset leave one consistent session", async () => {

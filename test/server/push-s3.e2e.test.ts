@@ -8,16 +8,16 @@
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Store } from "../../src/storage/s3.js";
-import { deployedAppRemote, gitOut } from "../helpers/git.js";
+import { gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { pushApiRepo, startPushApiServer, type RegistryProcess } from "../helpers/push-api-server.js";
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from "../helpers/s3rver.js";
-import { freePort, ServerProcess } from "../helpers/server-process.js";
 import { verifyOciDir } from "../helpers/skopeo.js";
 import { podmanStorage } from "../helpers/podman.js";
 
@@ -30,53 +30,38 @@ let root: string;
 let remote: string;
 let s3: RunningS3rver;
 let store: S3Store;
-let server: ServerProcess;
+let server: RegistryProcess | undefined;
 let base: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "raas-push-s3-"));
   s3 = await startS3rver({ buckets: [BUCKET] });
   store = new S3Store({ bucket: BUCKET, endpoint: s3.endpoint, credentials: s3.credentials });
-  const app = await deployedAppRemote(root);
-  remote = app.remote;
-  const conf = join(root, "registry.conf");
-  await writeFile(
-    conf,
-    [
-      "[general]",
-      `data_dir = ${app.deploy}/data`,
-      "data_dir_polling_interval = 0.5",
+  const repo = await pushApiRepo(root);
+  remote = repo.remote;
+  server = await startPushApiServer({
+    root,
+    repo,
+    workers: 2,
+    storage: [
       "[storage]",
       "kind = s3",
       `bucket = ${BUCKET}`,
       `endpoint = ${s3.endpoint}`,
       "force_path_style = true",
       `public_base_url = ${s3.endpoint}/${BUCKET}`,
-      "[raas]",
-      `manifest_dir = ${app.deploy}/manifests`,
-      "isv = acme",
-      "workers = 2",
-      "[push]",
-      "enable = true",
-      "unauthenticated_loopback = true",
-      `app_remote = ${remote}`,
-      `clone_dir = ${root}/clones`,
-      "max_blob_size = 100000000",
-      "",
-    ].join("\n"),
-  );
-  const port = await freePort();
-  server = new ServerProcess(conf, port, {
-    ...(process.env as Record<string, string>),
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    ],
+    push: ["max_blob_size = 100000000"],
+    env: {
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    },
   });
-  await server.waitFor("listening", (e) => e.event === "listening", 120_000);
-  base = `http://127.0.0.1:${port}`;
+  base = server.url;
 }, 180_000);
 
 afterAll(async () => {
-  server?.stop();
+  await server?.stop();
   await store?.close();
   await s3?.stop();
   await rm(root, { recursive: true, force: true });
@@ -108,12 +93,7 @@ function fresh(method: string, path: string, body?: Buffer, headers: Record<stri
 }
 
 const workersOf = (id: string) =>
-  new Set(
-    server.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{") && l.includes(id))
-      .map((l) => (JSON.parse(l) as { worker?: number }).worker),
-  );
+  new Set(server!.records.filter((r) => JSON.stringify(r).includes(id)).map((r) => r.worker));
 
 async function keysUnder(prefix: string): Promise<string[]> {
   const keys: string[] = [];
