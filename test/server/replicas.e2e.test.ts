@@ -8,7 +8,7 @@
  */
 import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -210,11 +210,10 @@ describe("two replicas on one storage and one git remote", () => {
     await mkdir(work, { recursive: true });
     const image = await buildOciLayout(join(work, "cli.tar"), { name: "acme/cli", tag: "1.0", layers: 2 });
     const digest = image.digest!;
-    // raas push commits to the replicas' remote and tells A (its app_url) that there is news.
-    await writeFile(
-      join(work, "raas.cfg"),
-      ["[acme]", `app_git_url = ${remote}`, `app_url = ${replicas.a!.url}`, ""].join("\n"),
-    );
+    // raas push commits to the replicas' remote (on the local platform the app remote is
+    // <state_dir>/<isv>/app.git) and tells A, its app_url, that there is news.
+    await symlink(remote, join(cliHome(), "raas", "acme", "app.git"));
+    await writeFile(join(work, "raas.cfg"), ["[acme]", `app_url = ${replicas.a!.url}`, ""].join("\n"));
     const [aBefore, bBefore] = [replicas.a!.records.length, replicas.b!.records.length];
     const pushed = await runCli(["push", "acme", join(work, "cli.tar"), "--json"], {
       cwd: work,
