@@ -6,15 +6,14 @@
  * statistics, `/raas/stats/<name>` and `raas stats --env`; and each registry delivers its own
  * events to the ISV's endpoint once (docs/environments.md, "Statistics and events").
  */
-import { execFile } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RegistryEvent } from "../../src/events/envelope.js";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { skopeoPush } from "../helpers/skopeo.js";
 import { s3RaasConfig, startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
 import {
   startCollector,
@@ -23,7 +22,6 @@ import {
   type RegistryProcess,
 } from "../helpers/push-api-server.js";
 
-const run = promisify(execFile);
 const ISV = "twin";
 const ENVS = ["test", "prod"] as const;
 type Env = (typeof ENVS)[number];
@@ -132,20 +130,14 @@ describe.each(["local", "s3"] as const)(
 
     it("pushes through each push API write tag objects under _env/<env>/, and status is clean", async () => {
       for (const e of ENVS) {
-        await run(
-          "skopeo",
-          [
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "rita:pw",
-            "--retry-times",
-            "0",
-            `oci:${join(work, "src")}:1.0`,
-            `docker://${servers[e]?.host ?? ""}/acme/app:1.0`,
-          ],
-          { timeout: 120_000 },
+        const pushed = await skopeoPush(
+          `oci:${join(work, "src")}:1.0`,
+          `${servers[e]?.host ?? ""}/acme/app:1.0`,
+          {
+            creds: "rita:pw",
+          },
         );
+        expect(pushed).toBe("");
       }
       const stored = await storedKeys();
       const tagObjects = stored.filter((k) => /\/(manifests\/[^/]+\/1\.0|tags\/list)$/.test(k));

@@ -18,6 +18,7 @@ import {
   type Collector,
   type RegistryProcess,
 } from "../helpers/push-api-server.js";
+import { imageManifest } from "../helpers/oci-manifest.js";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const OCI = "application/vnd.oci.image.manifest.v1+json";
@@ -85,20 +86,7 @@ describe("events of the write API and windowed pull events", () => {
       });
       expect(res.status).toBe(201);
     }
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI,
-        config: {
-          mediaType: "application/vnd.oci.image.config.v1+json",
-          digest: sha(config),
-          size: config.length,
-        },
-        layers: [
-          { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
-        ],
-      }),
-    );
+    const manifest = imageManifest(config, layer);
     const put = await req("/v2/acme/web/manifests/v1", {
       method: "PUT",
       body: manifest,

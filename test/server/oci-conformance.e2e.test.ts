@@ -18,6 +18,7 @@ import {
   type Collector,
   type RegistryProcess,
 } from "../helpers/push-api-server.js";
+import { imageManifest } from "../helpers/oci-manifest.js";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const OCI = "application/vnd.oci.image.manifest.v1+json";
@@ -83,21 +84,7 @@ async function image(name: string, seed: string, extra: Record<string, unknown> 
   const layer = Buffer.from(`layer of ${seed}`);
   await pushBlob(name, config);
   await pushBlob(name, layer);
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: OCI,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        digest: sha(config),
-        size: config.length,
-      },
-      layers: [
-        { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
-      ],
-      ...extra,
-    }),
-  );
+  return imageManifest(config, layer, extra);
 }
 
 /**

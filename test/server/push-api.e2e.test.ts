@@ -15,8 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 import { pushApiRepo, startPushApiServer, type RegistryProcess } from "../helpers/push-api-server.js";
-import { verifyOciDir } from "../helpers/skopeo.js";
-import { podmanStorage } from "../helpers/podman.js";
+import { pullByTagAndDigest, skopeoPush } from "../helpers/skopeo.js";
+import { podmanRepush } from "../helpers/podman.js";
+import { imageManifest } from "../helpers/oci-manifest.js";
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -176,26 +177,11 @@ describe("the OCI push workflow over HTTP", () => {
       JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
     );
     const layer = Buffer.from("layer bytes");
-    const manifestOf = (layerDigest: string) =>
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          config: {
-            mediaType: "application/vnd.oci.image.config.v1+json",
-            digest: sha(config),
-            size: config.length,
-          },
-          layers: [
-            { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.length },
-          ],
-        }),
-      );
     await pushBlob("acme/web", config);
     const headers = { "Content-Type": "application/vnd.oci.image.manifest.v1+json" };
     const missing = await req("/v2/acme/web/manifests/v1", {
       method: "PUT",
-      body: manifestOf(sha(layer)),
+      body: imageManifest(config, layer),
       headers,
     });
     expect(missing.status).toBe(400);
@@ -203,7 +189,7 @@ describe("the OCI push workflow over HTTP", () => {
 
     const confused = await req("/v2/acme/web/manifests/v1", {
       method: "PUT",
-      body: manifestOf(sha(layer)),
+      body: imageManifest(config, layer),
       headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
     });
     expect(await errorCode(confused)).toBe("MANIFEST_INVALID");
@@ -232,7 +218,7 @@ describe("the OCI push workflow over HTTP", () => {
     expect(await errorCode(wideRes)).toBe("MANIFEST_INVALID");
 
     await pushBlob("acme/web", layer);
-    const manifest = manifestOf(sha(layer));
+    const manifest = imageManifest(config, layer);
     const put = await req("/v2/acme/web/manifests/v1", { method: "PUT", body: manifest, headers });
     expect(put.status).toBe(201);
     expect(put.headers.get("docker-content-digest")).toBe(sha(manifest));
@@ -300,20 +286,7 @@ describe("referrers, write-once tags, content discovery and management", () => {
     const layer = Buffer.from(`layer of ${seed}`);
     await pushBlob(name, config);
     await pushBlob(name, layer);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: {
-          mediaType: "application/vnd.oci.image.config.v1+json",
-          digest: sha(config),
-          size: config.length,
-        },
-        layers: [
-          { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
-        ],
-      }),
-    );
+    const manifest = imageManifest(config, layer);
     const res = await req(`/v2/${name}/manifests/${tag}`, {
       method: "PUT",
       body: manifest,
@@ -456,19 +429,7 @@ describe("referrers, write-once tags, content discovery and management", () => {
     const src = join(root, "src-frozen");
     await writeOciLayoutDir(src, { name: "acme/frozen/app", tag: "1.0", layers: 1, annotations: "skopeo" });
     const host = base.replace(/^http:\/\//, "");
-    const refused = await run("skopeo", [
-      "copy",
-      "--dest-tls-verify=false",
-      "--dest-creds",
-      "bob:pw",
-      "--retry-times",
-      "0",
-      `oci:${src}:1.0`,
-      `docker://${host}/acme/frozen/app:1.0`,
-    ]).then(
-      () => undefined,
-      (err: { stderr?: string }) => err.stderr ?? "",
-    );
+    const refused = await skopeoPush(`oci:${src}:1.0`, `${host}/acme/frozen/app:1.0`, { creds: "bob:pw" });
     expect(refused).toMatch(/write-once/);
   }, 180_000);
 });
@@ -590,29 +551,14 @@ describe("real clients push into raas", () => {
         { architecture: "arm64", os: "linux" },
       ],
     });
-    const dest = ["--dest-tls-verify=false", "--dest-creds", "bob:pw", "--retry-times", "0"];
-    await skopeo(["copy", ...dest, `oci:${src}:1.0`, `docker://${host()}/acme/single:1.0`]);
-    await skopeo(["copy", "--all", ...dest, `oci:${multi}:2.0`, `docker://${host()}/acme/multi:2.0`]);
+    expect(await skopeoPush(`oci:${src}:1.0`, `${host()}/acme/single:1.0`, { creds: "bob:pw" })).toBe("");
+    expect(
+      await skopeoPush(`oci:${multi}:2.0`, `${host()}/acme/multi:2.0`, { creds: "bob:pw", all: true }),
+    ).toBe("");
 
-    const pulled = join(root, "pulled-tag");
-    await skopeo(["copy", "--src-tls-verify=false", `docker://${host()}/acme/single:1.0`, `oci:${pulled}:x`]);
-    const verified = await verifyOciDir(pulled);
+    const { byTag: verified, byDigest } = await pullByTagAndDigest(host(), "acme/single", "1.0", root);
     expect(verified.layers).toHaveLength(2);
-    const { stdout: digest } = await skopeo([
-      "inspect",
-      "--tls-verify=false",
-      "--format",
-      "{{.Digest}}",
-      `docker://${host()}/acme/single:1.0`,
-    ]);
-    const byDigest = join(root, "pulled-digest");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/single@${digest.trim()}`,
-      `oci:${byDigest}:x`,
-    ]);
-    expect((await verifyOciDir(byDigest)).layers).toEqual(verified.layers);
+    expect(byDigest.layers).toEqual(verified.layers);
 
     const multiOut = join(root, "pulled-multi");
     await skopeo([
@@ -644,27 +590,8 @@ describe("real clients push into raas", () => {
     expect(multiDigest).toBe(raw);
 
     // podman, with its own throw-away storage: pull the image from raas, push it under another name.
-    const podman = (args: string[]) =>
-      run("podman", [...podmanStorage(join(root, "podman")), ...args], { timeout: 120_000 });
-    await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/single:1.0`]);
-    const { stdout: images } = await podman(["images", "-q"]);
-    const imageId = images.trim().split("\n")[0]!;
-    await podman([
-      "push",
-      "--tls-verify=false",
-      "--creds",
-      "carol:pw",
-      imageId,
-      `docker://${host()}/acme/podman:3.0`,
-    ]);
-    const podmanOut = join(root, "pulled-podman");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/podman:3.0`,
-      `oci:${podmanOut}:x`,
-    ]);
-    expect((await verifyOciDir(podmanOut)).diffIds).toEqual((await verifyOciDir(pulled)).diffIds);
+    const repushed = await podmanRepush(root, host(), "acme/single:1.0", "acme/podman:3.0", 120_000);
+    expect(repushed.diffIds).toEqual(verified.diffIds);
 
     const authors = gitOut(root, [`--git-dir=${remote}`, "log", "--format=%an|%s", "main"]).split("\n");
     expect(authors).toContain("bob|acme push acme/single:1.0 (registry API)");

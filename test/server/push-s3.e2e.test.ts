@@ -5,23 +5,20 @@
  * leaves nothing in the bucket, and skopeo and podman pushing a real image (a 12 MiB layer, so
  * its upload is a multipart one) into raas on S3, pulled back through raas and verified.
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Store } from "../../src/storage/s3.js";
 import { gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
 import { pushApiRepo, startPushApiServer, type RegistryProcess } from "../helpers/push-api-server.js";
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from "../helpers/s3rver.js";
-import { verifyOciDir } from "../helpers/skopeo.js";
-import { podmanStorage } from "../helpers/podman.js";
+import { pullByTagAndDigest, skopeoPush } from "../helpers/skopeo.js";
+import { podmanRepush } from "../helpers/podman.js";
 
-const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const MIB = 1024 * 1024;
 const BUCKET = "raas-acme";
@@ -175,7 +172,6 @@ describe("blob uploads into S3 through the registry", () => {
 });
 
 describe("real clients push into raas on S3", () => {
-  const skopeo = (args: string[]) => run("skopeo", args, { timeout: 180_000 });
   const host = () => base.replace(/^http:\/\//, "");
 
   it("skopeo and podman push an image with a 12 MiB layer; it pulls back by tag and digest, every blob verified", async () => {
@@ -188,58 +184,25 @@ describe("real clients push into raas on S3", () => {
       gzip: true,
       annotations: "skopeo",
     });
-    const dest = ["--dest-tls-verify=false", "--dest-creds", "bob:pw", "--retry-times", "0"];
-    await skopeo(["copy", ...dest, `oci:${src}:1.0`, `docker://${host()}/acme/app:1.0`]);
+    expect(
+      await skopeoPush(`oci:${src}:1.0`, `${host()}/acme/app:1.0`, { creds: "bob:pw", timeout: 180_000 }),
+    ).toBe("");
 
-    const pulled = join(root, "pulled");
-    await skopeo(["copy", "--src-tls-verify=false", `docker://${host()}/acme/app:1.0`, `oci:${pulled}:x`]);
-    const verified = await verifyOciDir(pulled);
+    const pulled = await pullByTagAndDigest(host(), "acme/app", "1.0", root, 180_000);
+    const verified = pulled.byTag;
     expect(verified.layers).toHaveLength(2);
-    for (const name of await readdir(join(pulled, "blobs", "sha256"))) {
-      expect(sha(await readFile(join(pulled, "blobs", "sha256", name)))).toBe(`sha256:${name}`);
+    for (const name of await readdir(join(root, "pulled-tag", "blobs", "sha256"))) {
+      expect(sha(await readFile(join(root, "pulled-tag", "blobs", "sha256", name)))).toBe(`sha256:${name}`);
     }
-    const { stdout: digest } = await skopeo([
-      "inspect",
-      "--tls-verify=false",
-      "--format",
-      "{{.Digest}}",
-      `docker://${host()}/acme/app:1.0`,
-    ]);
-    const byDigest = join(root, "pulled-digest");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/app@${digest.trim()}`,
-      `oci:${byDigest}:x`,
-    ]);
-    expect((await verifyOciDir(byDigest)).layers).toEqual(verified.layers);
+    expect(pulled.byDigest.layers).toEqual(verified.layers);
     // The layers are in the bucket under their digests; no session is left behind.
     for (const layer of verified.layers) {
       expect(await store.head(`acme-app/blobs/${layer}`)).toBeDefined();
     }
     expect(await keysUnder(".raas-uploads/")).toEqual([]);
 
-    const podman = (args: string[]) =>
-      run("podman", [...podmanStorage(join(root, "podman")), ...args], { timeout: 180_000 });
-    await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/app:1.0`]);
-    const { stdout: images } = await podman(["images", "-q"]);
-    const imageId = images.trim().split("\n")[0]!;
-    await podman([
-      "push",
-      "--tls-verify=false",
-      "--creds",
-      "carol:pw",
-      imageId,
-      `docker://${host()}/acme/copy:2.0`,
-    ]);
-    const podmanOut = join(root, "pulled-podman");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/copy:2.0`,
-      `oci:${podmanOut}:x`,
-    ]);
-    expect((await verifyOciDir(podmanOut)).diffIds).toEqual(verified.diffIds);
+    const repushed = await podmanRepush(root, host(), "acme/app:1.0", "acme/copy:2.0", 180_000);
+    expect(repushed.diffIds).toEqual(verified.diffIds);
 
     const authors = gitOut(root, [`--git-dir=${remote}`, "log", "--format=%an|%s", "main"]).split("\n");
     expect(authors).toContain("bob|acme push acme/app:1.0 (registry API)");

@@ -17,7 +17,8 @@ import { cliEnv, runCli } from "../helpers/cli.js";
 import { deployedAppRemote, gitOut } from "../helpers/git.js";
 import { buildOciLayout, writeOciLayoutDir } from "../helpers/image-builder.js";
 import { startPushApiServer, type PushApiRepo, type RegistryProcess } from "../helpers/push-api-server.js";
-import { verifyOciDir } from "../helpers/skopeo.js";
+import { pullByTagAndDigest, skopeoPush, verifyOciDir } from "../helpers/skopeo.js";
+import { imageManifest } from "../helpers/oci-manifest.js";
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -87,23 +88,6 @@ async function pushBlob(replica: Replica | undefined, name: string, bytes: Buffe
   return digest;
 }
 
-function manifestFor(config: Buffer, layer: Buffer): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        digest: sha(config),
-        size: config.length,
-      },
-      layers: [
-        { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
-      ],
-    }),
-  );
-}
-
 const configBlob = (note: string) =>
   Buffer.from(
     JSON.stringify({
@@ -127,48 +111,19 @@ describe("two replicas on one storage and one git remote", () => {
       gzip: true,
       annotations: "skopeo",
     });
-    await skopeo([
-      "copy",
-      "--dest-tls-verify=false",
-      "--dest-creds",
-      "bob:pw",
-      "--retry-times",
-      "0",
-      `oci:${src}:1.0`,
-      `docker://${hostOf(replicas.a)}/acme/shared:1.0`,
-    ]);
+    expect(
+      await skopeoPush(`oci:${src}:1.0`, `${hostOf(replicas.a)}/acme/shared:1.0`, { creds: "bob:pw" }),
+    ).toBe("");
     // Read-your-writes: the replica that took the manifest PUT answered 201 only once it served it.
     expect(await served(replicas.a, "acme/shared", "1.0")).toBe(true);
     const waited = await eventually("B serves acme/shared:1.0", 10_000, () =>
       served(replicas.b, "acme/shared", "1.0"),
     );
     expect(waited).toBeLessThan(10_000);
-    const { stdout } = await skopeo([
-      "inspect",
-      "--tls-verify=false",
-      "--format",
-      "{{.Digest}}",
-      `docker://${hostOf(replicas.b)}/acme/shared:1.0`,
-    ]);
-    const digest = stdout.trim();
-    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const byTag = join(root, "pulled-tag");
-    const byDigest = join(root, "pulled-digest");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${hostOf(replicas.b)}/acme/shared:1.0`,
-      `oci:${byTag}:x`,
-    ]);
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${hostOf(replicas.b)}/acme/shared@${digest}`,
-      `oci:${byDigest}:x`,
-    ]);
-    const tagged = await verifyOciDir(byTag);
-    expect(tagged.layers).toHaveLength(2);
-    expect((await verifyOciDir(byDigest)).diffIds).toEqual(tagged.diffIds);
+    const pulled = await pullByTagAndDigest(hostOf(replicas.b), "acme/shared", "1.0", root);
+    expect(pulled.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(pulled.byTag.layers).toHaveLength(2);
+    expect(pulled.byDigest.diffIds).toEqual(pulled.byTag.diffIds);
     const log = gitOut(root, [`--git-dir=${remote}`, "log", "-1", "--format=%an|%s", "main"]);
     expect(log).toBe("bob|acme push acme/shared:1.0 (registry API)");
   }, 240_000);
@@ -290,7 +245,7 @@ describe("two replicas on one storage and one git remote", () => {
         const config = configBlob(tag);
         await pushBlob(replica, "acme/busy", config);
         await pushBlob(replica, "acme/busy", layer);
-        const manifest = manifestFor(config, layer);
+        const manifest = imageManifest(config, layer);
         const res = await on(
           replica,
           `/v2/acme/busy/manifests/${tag}`,
@@ -350,7 +305,7 @@ describe("two replicas on one storage and one git remote", () => {
 
     const config = configBlob("resumed");
     await pushBlob(replicas.b, "acme/resumed", config);
-    const manifest = manifestFor(config, layer);
+    const manifest = imageManifest(config, layer);
     const put = await on(replicas.b, "/v2/acme/resumed/manifests/1.0", {
       method: "PUT",
       body: new Uint8Array(manifest),
