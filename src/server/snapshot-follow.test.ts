@@ -7,29 +7,13 @@ import { loadServerConfig, type ServerConfig } from "./config.js";
 import { FollowRepository } from "./follow-git.js";
 import { FollowedMetadata } from "./snapshot-follow.js";
 import { loadSnapshot, type Snapshot } from "./snapshot.js";
-import { buildImages, makeAppRepo, publish, type AppRepo } from "./testing/fixture.js";
+import { buildImages, makeAppRepo, publish, repoGit, type AppRepo } from "./testing/fixture.js";
 
 let repo: AppRepo;
 let config: ServerConfig;
 
-const git = (...args: string[]) =>
-  execFileSync("git", args, {
-    cwd: repo.root,
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@t",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@t",
-    },
-  })
-    .toString()
-    .trim();
-const commitAll = (message: string) => {
-  git("add", "--all");
-  git("commit", "--quiet", "--allow-empty", "-m", message);
-  return git("rev-parse", "HEAD");
-};
+const git = (...args: string[]) => repoGit(repo.root).git(...args);
+const commitAll = (message: string) => repoGit(repo.root).commitAll(message);
 
 beforeEach(async () => {
   repo = await makeAppRepo(

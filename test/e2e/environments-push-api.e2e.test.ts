@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256Digest } from "../../src/image/digest.js";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
-import { freePort, ServerProcess } from "../helpers/server-process.js";
+import { skopeoPush } from "../helpers/skopeo.js";
+import { startEnvironmentRegistries, type RegistryProcess } from "../helpers/push-api-server.js";
 
 const run = promisify(execFile);
 const ISV = "gated";
@@ -23,26 +24,10 @@ const ENVS = ["test", "prod"] as const;
 
 describe("the push API of a promote_only environment", () => {
   let work: string;
-  const servers: Partial<Record<(typeof ENVS)[number], { proc: ServerProcess; host: string }>> = {};
+  const servers: Partial<Record<(typeof ENVS)[number], RegistryProcess>> = {};
   const home = () => join(work, "home", "raas");
-  const skopeoPush = (e: (typeof ENVS)[number], ref: string) =>
-    run(
-      "skopeo",
-      [
-        "copy",
-        "--dest-tls-verify=false",
-        "--dest-creds",
-        "rita:pw",
-        "--retry-times",
-        "0",
-        `oci:${join(work, "src")}:1.0`,
-        `docker://${servers[e]?.host ?? ""}/${ref}`,
-      ],
-      { timeout: 120_000 },
-    ).then(
-      () => "",
-      (err: { stderr?: string }) => err.stderr ?? "failed",
-    );
+  const skopeoPushTo = (e: (typeof ENVS)[number], ref: string) =>
+    skopeoPush(`oci:${join(work, "src")}:1.0`, `${servers[e]?.host ?? ""}/${ref}`, { creds: "rita:pw" });
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), "raas-env-push-api-"));
@@ -61,23 +46,11 @@ describe("the push API of a promote_only environment", () => {
       gzip: true,
       annotations: "skopeo",
     });
-    for (const e of ENVS) {
-      const dir = join(home(), `${ISV}.${e}`);
-      const conf = join(work, `${e}.conf`);
-      const written = await readFile(join(dir, "deploy", "registry.conf"), "utf8");
-      await writeFile(
-        conf,
-        `${written}\n[push]\nenable = true\nunauthenticated_loopback = true\napp_remote = ${join(dir, "app.git")}\nclone_dir = ${join(work, `clones-${e}`)}\n`,
-      );
-      const port = await freePort();
-      const proc = new ServerProcess(conf, port, { RAAS_WORKERS: "1" });
-      await proc.waitFor("listening", (l) => l.event === "listening");
-      servers[e] = { proc, host: `127.0.0.1:${port}` };
-    }
+    await startEnvironmentRegistries({ work, raasHome: home(), isv: ISV, envs: ENVS }, servers);
   }, 300_000);
 
   afterAll(async () => {
-    for (const e of ENVS) servers[e]?.proc.stop();
+    for (const e of ENVS) await servers[e]?.stop();
     for (const e of ENVS) await stopBackgroundServer(home(), `${ISV}.${e}`);
     await rm(work, { recursive: true, force: true });
   });
@@ -97,7 +70,7 @@ describe("the push API of a promote_only environment", () => {
       "log",
       "--format=%s",
     ]);
-    const refused = await skopeoPush("prod", "acme/app:1.0");
+    const refused = await skopeoPushTo("prod", "acme/app:1.0");
     expect(refused).toContain(
       `prod accepts only promotions: raas promote ${ISV} acme/app:<tag> --from test --to prod`,
     );
@@ -144,7 +117,7 @@ describe("the push API of a promote_only environment", () => {
   }, 180_000);
 
   it("test takes the same push, and serves it", async () => {
-    expect(await skopeoPush("test", "acme/app:1.0")).toBe("");
+    expect(await skopeoPushTo("test", "acme/app:1.0")).toBe("");
     const head = await fetch(`http://${servers.test?.host ?? ""}/v2/acme/app/manifests/1.0`, {
       method: "HEAD",
       headers: { Accept: "application/vnd.oci.image.manifest.v1+json" },

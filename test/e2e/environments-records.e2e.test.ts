@@ -6,21 +6,22 @@
  * statistics, `/raas/stats/<name>` and `raas stats --env`; and each registry delivers its own
  * events to the ISV's endpoint once (docs/environments.md, "Statistics and events").
  */
-import { execFile } from "node:child_process";
-import { createServer, type IncomingMessage, type Server } from "node:http";
 import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RegistryEvent } from "../../src/events/envelope.js";
 import { cliEnv, reservePort, runCli, stopBackgroundServer } from "../helpers/cli.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { skopeoPush } from "../helpers/skopeo.js";
 import { s3RaasConfig, startS3rver, type RunningS3rver } from "../helpers/s3rver.js";
-import { freePort, ServerProcess } from "../helpers/server-process.js";
+import {
+  startCollector,
+  startEnvironmentRegistries,
+  type Collector,
+  type RegistryProcess,
+} from "../helpers/push-api-server.js";
 
-const run = promisify(execFile);
 const ISV = "twin";
 const ENVS = ["test", "prod"] as const;
 type Env = (typeof ENVS)[number];
@@ -38,9 +39,9 @@ describe.each(["local", "s3"] as const)(
     let work: string;
     let s3: RunningS3rver | undefined;
     let env: NodeJS.ProcessEnv;
-    let collector: Server;
-    const received: RegistryEvent[] = [];
-    const servers: Partial<Record<Env, { proc: ServerProcess; host: string }>> = {};
+    let collector: Collector | undefined;
+    const received = (): RegistryEvent[] => collector?.received ?? [];
+    const servers: Partial<Record<Env, RegistryProcess>> = {};
     const home = () => join(work, "home", "raas");
     const BUCKET = "twin-images";
     /** Every key in the shared store. */
@@ -55,22 +56,13 @@ describe.each(["local", "s3"] as const)(
 
     beforeAll(async () => {
       work = await mkdtemp(join(tmpdir(), "raas-env-records-"));
-      collector = createServer((req: IncomingMessage, res) => {
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => {
-          const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { events: RegistryEvent[] };
-          received.push(...body.events);
-          res.writeHead(200).end();
-        });
-      });
-      await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve));
+      collector = await startCollector();
       env = cliEnv(join(work, "home"));
       for (const e of ENVS) await reservePort(home(), `${ISV}.${e}`);
       const events = [
         "",
         "[events.collector]",
-        `url = http://127.0.0.1:${(collector.address() as AddressInfo).port}/events`,
+        `url = ${collector.url}`,
         "timeout = 20s",
         "backoff = 300ms",
         "pull_window = 200ms",
@@ -108,26 +100,24 @@ describe.each(["local", "s3"] as const)(
         gzip: true,
         annotations: "skopeo",
       });
-      for (const e of ENVS) {
-        const dir = join(home(), `${ISV}.${e}`);
-        const conf = join(work, `${e}.conf`);
-        const written = await readFile(join(dir, "deploy", "registry.conf"), "utf8");
-        await writeFile(
-          conf,
-          `${written}\n[push]\nenable = true\nunauthenticated_loopback = true\napp_remote = ${join(dir, "app.git")}\nclone_dir = ${join(work, `clones-${e}`)}\n\n[stats]\nflush_interval = 500ms\n`,
-        );
-        const port = await freePort();
-        const proc = new ServerProcess(conf, port, { RAAS_WORKERS: "1", ...serverEnv });
-        await proc.waitFor("listening", (l) => l.event === "listening");
-        servers[e] = { proc, host: `127.0.0.1:${port}` };
-      }
+      await startEnvironmentRegistries(
+        {
+          work,
+          raasHome: home(),
+          isv: ISV,
+          envs: ENVS,
+          extra: "\n[stats]\nflush_interval = 500ms\n",
+          env: serverEnv,
+        },
+        servers,
+      );
     }, 300_000);
 
     afterAll(async () => {
-      for (const e of ENVS) servers[e]?.proc.stop();
+      // Awaited: a stopping registry still writes its last statistics and events to the store.
+      for (const e of ENVS) await servers[e]?.stop();
       for (const e of ENVS) await stopBackgroundServer(home(), `${ISV}.${e}`);
-      collector.closeAllConnections();
-      await new Promise((resolve) => collector.close(resolve));
+      await collector?.close();
       await s3?.stop();
       await rm(work, { recursive: true, force: true });
     });
@@ -140,20 +130,14 @@ describe.each(["local", "s3"] as const)(
 
     it("pushes through each push API write tag objects under _env/<env>/, and status is clean", async () => {
       for (const e of ENVS) {
-        await run(
-          "skopeo",
-          [
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "rita:pw",
-            "--retry-times",
-            "0",
-            `oci:${join(work, "src")}:1.0`,
-            `docker://${servers[e]?.host ?? ""}/acme/app:1.0`,
-          ],
-          { timeout: 120_000 },
+        const pushed = await skopeoPush(
+          `oci:${join(work, "src")}:1.0`,
+          `${servers[e]?.host ?? ""}/acme/app:1.0`,
+          {
+            creds: "rita:pw",
+          },
         );
+        expect(pushed).toBe("");
       }
       const stored = await storedKeys();
       const tagObjects = stored.filter((k) => /\/(manifests\/[^/]+\/1\.0|tags\/list)$/.test(k));
@@ -208,7 +192,7 @@ describe.each(["local", "s3"] as const)(
 
     it("delivers each registry's events once: every pull of each environment, no event twice", async () => {
       const pulls = (e: Env) =>
-        received.filter((ev) => ev.action === "pull" && ev.request.host === servers[e]?.host);
+        received().filter((ev) => ev.action === "pull" && ev.request.host === servers[e]?.host);
       const end = Date.now() + 60_000;
       while ((pulls("test").length < PULLS.test || pulls("prod").length < PULLS.prod) && Date.now() < end) {
         await new Promise((r) => setTimeout(r, 200));
@@ -219,10 +203,10 @@ describe.each(["local", "s3"] as const)(
       expect(pulls("prod")).toHaveLength(PULLS.prod);
       for (const e of ENVS) {
         expect(
-          received.filter((ev) => ev.action === "push" && ev.request.host === servers[e]?.host).length,
+          received().filter((ev) => ev.action === "push" && ev.request.host === servers[e]?.host).length,
         ).toBeGreaterThan(0);
       }
-      const ids = received.map((ev) => ev.id);
+      const ids = received().map((ev) => ev.id);
       expect(new Set(ids).size).toBe(ids.length);
       // Each environment's outbox has its own delivery lease (delivered batches are removed).
       const stored = await storedKeys();

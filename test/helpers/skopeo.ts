@@ -73,3 +73,47 @@ export async function verifyOciDir(
     diffIds: config.rootfs?.diff_ids ?? [],
   };
 }
+
+/**
+ * `skopeo copy` of `source` (an `oci:` or `dir:` reference) into `docker://<dest>` on a
+ * plain-HTTP loopback registry as `creds`, without retries (`all`: every image of an index).
+ * Resolves with "" when it succeeded, and with skopeo's stderr when it failed.
+ */
+export async function skopeoPush(
+  source: string,
+  dest: string,
+  options: { creds: string; all?: boolean; timeout?: number },
+): Promise<string> {
+  const args = ["copy", ...(options.all === true ? ["--all"] : []), "--dest-tls-verify=false"];
+  args.push("--dest-creds", options.creds, "--retry-times", "0", source, `docker://${dest}`);
+  return run("skopeo", args, { timeout: options.timeout ?? 120_000 }).then(
+    () => "",
+    (err: { stderr?: string }) => err.stderr || "skopeo copy failed",
+  );
+}
+
+/**
+ * skopeo pulls `<host>/<name>:<tag>` into `<dir>/pulled-tag`, asks the registry for the tag's
+ * digest, and pulls `<name>@<digest>` into `<dir>/pulled-digest`; both are checked as
+ * verifyOciDir checks them, and returned with the digest.
+ */
+export async function pullByTagAndDigest(
+  host: string,
+  name: string,
+  tag: string,
+  dir: string,
+  timeout = 120_000,
+) {
+  const copy = (ref: string, out: string) =>
+    run("skopeo", ["copy", "--src-tls-verify=false", `docker://${host}/${ref}`, `oci:${out}:x`], { timeout });
+  await copy(`${name}:${tag}`, join(dir, "pulled-tag"));
+  const byTag = await verifyOciDir(join(dir, "pulled-tag"));
+  const { stdout } = await run(
+    "skopeo",
+    ["inspect", "--tls-verify=false", "--format", "{{.Digest}}", `docker://${host}/${name}:${tag}`],
+    { timeout },
+  );
+  const digest = stdout.trim();
+  await copy(`${name}@${digest}`, join(dir, "pulled-digest"));
+  return { digest, byTag, byDigest: await verifyOciDir(join(dir, "pulled-digest")) };
+}

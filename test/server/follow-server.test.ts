@@ -1,34 +1,23 @@
-import { execFileSync } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { notifyRegistry } from "../../src/commands/notify.js";
 import { RecordingReporter } from "../../src/ui/reporter.js";
 import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
-import { buildImages, makeAppRepo, publish, type AppRepo } from "../../src/server/testing/fixture.js";
+import {
+  buildImages,
+  makeAppRepo,
+  publish,
+  repoGit,
+  type AppRepo,
+} from "../../src/server/testing/fixture.js";
 
 let repo: AppRepo;
 let server: RunningRegistry;
 const logs: LogRecord[] = [];
 
-const git = (...args: string[]) =>
-  execFileSync("git", args, {
-    cwd: repo.root,
-    env: {
-      ...process.env,
-      GIT_AUTHOR_NAME: "t",
-      GIT_AUTHOR_EMAIL: "t@t",
-      GIT_COMMITTER_NAME: "t",
-      GIT_COMMITTER_EMAIL: "t@t",
-    },
-  })
-    .toString()
-    .trim();
-const commitAll = (message: string) => {
-  git("add", "--all");
-  git("commit", "--quiet", "-m", message);
-  return git("rev-parse", "HEAD");
-};
+const git = (...args: string[]) => repoGit(repo.root).git(...args);
+const commitAll = (message: string) => repoGit(repo.root).commitAll(message);
 
 const manifestStatus = async (name: string, tag: string) =>
   (await fetch(`${server.url}/v2/${name}/manifests/${tag}`, { method: "HEAD" })).status;

@@ -5,18 +5,20 @@
  * a commit authored by the caller with a `delete` event at a collector started here, write-once
  * tags refuse deletion, and concurrent manifest PUTs are committed together (group commit).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { createServer, type Server } from "node:http";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/adapters/package-root.js";
-import type { RegistryEvent } from "../../src/events/envelope.js";
-import { deployedAppRemote, gitOut } from "../helpers/git.js";
+import { gitOut } from "../helpers/git.js";
+import {
+  pushApiRepo,
+  startCollector,
+  startPushApiServer,
+  type Collector,
+  type RegistryProcess,
+} from "../helpers/push-api-server.js";
+import { imageManifest } from "../helpers/oci-manifest.js";
 
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const OCI = "application/vnd.oci.image.manifest.v1+json";
@@ -25,90 +27,30 @@ const INDEX = "application/vnd.oci.image.index.v1+json";
 let root: string;
 let remote: string;
 let base: string;
-let server: ChildProcess;
-let collector: Server;
-const received: RegistryEvent[] = [];
+let server: RegistryProcess | undefined;
+let collector: Collector | undefined;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "raas-conformance-"));
-  collector = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { events: RegistryEvent[] };
-      received.push(...body.events);
-      res.writeHead(200).end();
-    });
+  collector = await startCollector();
+  const repo = await pushApiRepo(root);
+  remote = repo.remote;
+  server = await startPushApiServer({
+    root,
+    repo,
+    workers: 1,
+    raas: ["events_poll = 200ms"],
+    push: ["allow_delete = true", "write_once_tags = acme/frozen/"],
+    sections: ["[events.collector]", `url = ${collector.url}`, "timeout = 2s", "ignored_actions = pull"],
   });
-  await new Promise<void>((r) => collector.listen(0, "127.0.0.1", r));
-  const store = join(root, "store");
-  await mkdir(join(store, "v1"), { recursive: true });
-  await mkdir(join(store, "v2"), { recursive: true });
-  const app = await deployedAppRemote(root);
-  remote = app.remote;
-  const conf = join(root, "registry.conf");
-  await writeFile(
-    conf,
-    [
-      "[general]",
-      `data_dir = ${app.deploy}/data`,
-      "data_dir_polling_interval = 0.5",
-      "[serve_content]",
-      "enable = true",
-      `content_dir_v1 = ${store}/v1`,
-      `content_dir_v2 = ${store}/v2`,
-      "use_x_sendfile = false",
-      "[raas]",
-      `manifest_dir = ${app.deploy}/manifests`,
-      "isv = acme",
-      "workers = 1",
-      "events_poll = 200ms",
-      "[push]",
-      "enable = true",
-      "unauthenticated_loopback = true",
-      "allow_delete = true",
-      `app_remote = ${remote}`,
-      `clone_dir = ${root}/clones`,
-      "write_once_tags = acme/frozen/",
-      "[events.collector]",
-      `url = http://127.0.0.1:${(collector.address() as AddressInfo).port}/events`,
-      "timeout = 2s",
-      "ignored_actions = pull",
-      "",
-    ].join("\n"),
-  );
-  server = spawn(
-    process.execPath,
-    [
-      join(packageRoot(), "dist/server-bundle/main.js"),
-      "--config",
-      conf,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"] },
-  );
-  const lines = createInterface({ input: server.stdout! });
-  base = await new Promise<string>((resolve, reject) => {
-    server.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-    lines.on("line", (line) => {
-      const record = JSON.parse(line) as { event?: string; url?: string };
-      if (record.event === "listening" && record.url !== undefined) resolve(record.url);
-    });
-  });
+  base = server.url;
 }, 180_000);
 
 afterAll(async () => {
   // A stopping server still stores its last window of events: wait for its exit before removing
   // the store it writes to.
-  if (server !== undefined && server.exitCode === null && server.signalCode === null) {
-    const exited = new Promise<void>((r) => server.once("exit", () => r()));
-    server.kill("SIGTERM");
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
-  }
-  await new Promise<void>((r) => collector.close(() => r()));
+  await server?.stop();
+  await collector?.close();
   await rm(root, { recursive: true, force: true, maxRetries: 5 });
 });
 
@@ -142,19 +84,25 @@ async function image(name: string, seed: string, extra: Record<string, unknown> 
   const layer = Buffer.from(`layer of ${seed}`);
   await pushBlob(name, config);
   await pushBlob(name, layer);
+  return imageManifest(config, layer, extra);
+}
+
+/**
+ * An artifact manifest (spec 1.1: the empty config and layer, an artifactType) whose subject is
+ * the manifest `subject`, its empty blob pushed; the manifest bytes (not pushed).
+ */
+async function referrer(name: string, artifactType: string, subject: Buffer): Promise<Buffer> {
+  const empty = Buffer.from("{}");
+  await pushBlob(name, empty);
+  const descriptor = { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 };
   return Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
       mediaType: OCI,
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        digest: sha(config),
-        size: config.length,
-      },
-      layers: [
-        { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
-      ],
-      ...extra,
+      artifactType,
+      config: descriptor,
+      layers: [descriptor],
+      subject: { mediaType: OCI, digest: sha(subject), size: subject.length },
     }),
   );
 }
@@ -319,18 +267,7 @@ describe("OCI distribution spec: content discovery", () => {
     expect(unknown.status).toBe(404);
     expect(await errorCode(unknown)).toBe("NAME_UNKNOWN");
 
-    const empty = Buffer.from("{}");
-    await pushBlob("acme/discover", empty);
-    const sbom = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI,
-        artifactType: "application/vnd.example.sbom",
-        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 },
-        layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 }],
-        subject: { mediaType: OCI, digest: sha(manifest), size: manifest.length },
-      }),
-    );
+    const sbom = await referrer("acme/discover", "application/vnd.example.sbom", manifest);
     expect((await putManifest("acme/discover", sha(sbom), sbom)).status).toBe(201);
     const referrers = await req(`/v2/acme/discover/referrers/${sha(manifest)}`);
     expect(referrers.status).toBe(200);
@@ -409,7 +346,9 @@ describe("OCI distribution spec: content management", () => {
     expect(await errorCode(afterLast)).toBe("NAME_UNKNOWN");
 
     const deletes = await until("the delete events", () => {
-      const found = received.filter((e) => e.action === "delete" && e.target.repository === "acme/manage");
+      const found = collector!.received.filter(
+        (e) => e.action === "delete" && e.target.repository === "acme/manage",
+      );
       return found.length >= 6 ? found : undefined;
     });
     expect(deletes).toContainEqual(
@@ -433,18 +372,7 @@ describe("OCI distribution spec: content management", () => {
   it("a deleted referrer leaves the referrers listing; write-once tags refuse deletion with 409 DENIED", async () => {
     const subject = await image("acme/signed2", "signed2");
     expect((await putManifest("acme/signed2", "1.0", subject)).status).toBe(201);
-    const empty = Buffer.from("{}");
-    await pushBlob("acme/signed2", empty);
-    const sig = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI,
-        artifactType: "application/vnd.example.signature",
-        config: { mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 },
-        layers: [{ mediaType: "application/vnd.oci.empty.v1+json", digest: sha(empty), size: 2 }],
-        subject: { mediaType: OCI, digest: sha(subject), size: subject.length },
-      }),
-    );
+    const sig = await referrer("acme/signed2", "application/vnd.example.signature", subject);
     expect((await putManifest("acme/signed2", sha(sig), sig)).status).toBe(201);
     const listed = async () =>
       (

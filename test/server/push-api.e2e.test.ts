@@ -4,21 +4,20 @@
  * single- and multi-platform images into raas, then pulling them back by tag and digest. Every
  * manifest PUT must land as a commit in the app repository authored by the pusher.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/adapters/package-root.js";
-import { deployedAppRemote, gitOut } from "../helpers/git.js";
+import { gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
-import { verifyOciDir } from "../helpers/skopeo.js";
-import { podmanStorage } from "../helpers/podman.js";
+import { pushApiRepo, startPushApiServer, type RegistryProcess } from "../helpers/push-api-server.js";
+import { pullByTagAndDigest, skopeoPush } from "../helpers/skopeo.js";
+import { podmanRepush } from "../helpers/podman.js";
+import { imageManifest } from "../helpers/oci-manifest.js";
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -26,79 +25,24 @@ const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex"
 let root: string;
 let remote: string;
 let base: string;
-let server: ChildProcess;
-/** The server's JSON log lines (each worker's request lines carry its pid). */
-const records: { event?: string; worker?: number; path?: string; method?: string }[] = [];
-
-async function startServer(conf: string): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(
-    process.execPath,
-    [
-      join(packageRoot(), "dist/server-bundle/main.js"),
-      "--config",
-      conf,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-    ],
-    {
-      stdio: ["ignore", "pipe", "pipe"],
-    },
-  );
-  const lines = createInterface({ input: proc.stdout });
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.once("exit", (code) => reject(new Error(`server exited ${code}`)));
-    lines.on("line", (line) => {
-      const record = JSON.parse(line) as { event?: string; url?: string };
-      records.push(record);
-      if (record.event === "listening" && record.url !== undefined) resolve(record.url);
-    });
-  });
-  return { proc, url };
-}
+/** Its JSON log lines are `server.records` (each worker's request lines carry its pid). */
+let server: RegistryProcess | undefined;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "raas-push-api-"));
-  const store = join(root, "store");
-  await mkdir(join(store, "v1"), { recursive: true });
-  await mkdir(join(store, "v2"), { recursive: true });
-  const app = await deployedAppRemote(root);
-  remote = app.remote;
-  const deploy = app.deploy;
-  const conf = join(root, "registry.conf");
-  await writeFile(
-    conf,
-    [
-      "[general]",
-      `data_dir = ${deploy}/data`,
-      "data_dir_polling_interval = 0.5",
-      "[serve_content]",
-      "enable = true",
-      `content_dir_v1 = ${store}/v1`,
-      `content_dir_v2 = ${store}/v2`,
-      "use_x_sendfile = false",
-      "[raas]",
-      `manifest_dir = ${deploy}/manifests`,
-      "isv = acme",
-      "workers = 2",
-      "[push]",
-      "enable = true",
-      "unauthenticated_loopback = true",
-      `app_remote = ${remote}`,
-      `clone_dir = ${root}/clones`,
-      "max_blob_size = 50000000",
-      "write_once_tags = acme/frozen/",
-      "",
-    ].join("\n"),
-  );
-  const started = await startServer(conf);
-  server = started.proc;
-  base = started.url;
+  const repo = await pushApiRepo(root);
+  remote = repo.remote;
+  server = await startPushApiServer({
+    root,
+    repo,
+    workers: 2,
+    push: ["max_blob_size = 50000000", "write_once_tags = acme/frozen/"],
+  });
+  base = server.url;
 }, 180_000);
 
 afterAll(async () => {
-  server?.kill("SIGTERM");
+  await server?.stop();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -181,7 +125,7 @@ describe("the OCI push workflow over HTTP", () => {
     });
     expect(bad.status).toBe(400);
     expect(await errorCode(bad)).toBe("DIGEST_INVALID");
-    const files = await readdir(join(root, "store", "v2", "acme-mono", "blobs"));
+    const files = await readdir(join(root, "store", "acme-mono", "blobs"));
     expect(files).toEqual([`sha256:${sha(bytes).slice(7)}`]);
 
     const start = await req("/v2/acme/mono/blobs/uploads/", { method: "POST" });
@@ -233,26 +177,11 @@ describe("the OCI push workflow over HTTP", () => {
       JSON.stringify({ architecture: "amd64", os: "linux", rootfs: { type: "layers", diff_ids: [] } }),
     );
     const layer = Buffer.from("layer bytes");
-    const manifestOf = (layerDigest: string) =>
-      Buffer.from(
-        JSON.stringify({
-          schemaVersion: 2,
-          mediaType: "application/vnd.oci.image.manifest.v1+json",
-          config: {
-            mediaType: "application/vnd.oci.image.config.v1+json",
-            digest: sha(config),
-            size: config.length,
-          },
-          layers: [
-            { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: layerDigest, size: layer.length },
-          ],
-        }),
-      );
     await pushBlob("acme/web", config);
     const headers = { "Content-Type": "application/vnd.oci.image.manifest.v1+json" };
     const missing = await req("/v2/acme/web/manifests/v1", {
       method: "PUT",
-      body: manifestOf(sha(layer)),
+      body: imageManifest(config, layer),
       headers,
     });
     expect(missing.status).toBe(400);
@@ -260,7 +189,7 @@ describe("the OCI push workflow over HTTP", () => {
 
     const confused = await req("/v2/acme/web/manifests/v1", {
       method: "PUT",
-      body: manifestOf(sha(layer)),
+      body: imageManifest(config, layer),
       headers: { "Content-Type": "application/vnd.oci.image.index.v1+json" },
     });
     expect(await errorCode(confused)).toBe("MANIFEST_INVALID");
@@ -289,7 +218,7 @@ describe("the OCI push workflow over HTTP", () => {
     expect(await errorCode(wideRes)).toBe("MANIFEST_INVALID");
 
     await pushBlob("acme/web", layer);
-    const manifest = manifestOf(sha(layer));
+    const manifest = imageManifest(config, layer);
     const put = await req("/v2/acme/web/manifests/v1", { method: "PUT", body: manifest, headers });
     expect(put.status).toBe(201);
     expect(put.headers.get("docker-content-digest")).toBe(sha(manifest));
@@ -357,20 +286,7 @@ describe("referrers, write-once tags, content discovery and management", () => {
     const layer = Buffer.from(`layer of ${seed}`);
     await pushBlob(name, config);
     await pushBlob(name, layer);
-    const manifest = Buffer.from(
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: OCI_MANIFEST,
-        config: {
-          mediaType: "application/vnd.oci.image.config.v1+json",
-          digest: sha(config),
-          size: config.length,
-        },
-        layers: [
-          { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
-        ],
-      }),
-    );
+    const manifest = imageManifest(config, layer);
     const res = await req(`/v2/${name}/manifests/${tag}`, {
       method: "PUT",
       body: manifest,
@@ -513,19 +429,7 @@ describe("referrers, write-once tags, content discovery and management", () => {
     const src = join(root, "src-frozen");
     await writeOciLayoutDir(src, { name: "acme/frozen/app", tag: "1.0", layers: 1, annotations: "skopeo" });
     const host = base.replace(/^http:\/\//, "");
-    const refused = await run("skopeo", [
-      "copy",
-      "--dest-tls-verify=false",
-      "--dest-creds",
-      "bob:pw",
-      "--retry-times",
-      "0",
-      `oci:${src}:1.0`,
-      `docker://${host}/acme/frozen/app:1.0`,
-    ]).then(
-      () => undefined,
-      (err: { stderr?: string }) => err.stderr ?? "",
-    );
+    const refused = await skopeoPush(`oci:${src}:1.0`, `${host}/acme/frozen/app:1.0`, { creds: "bob:pw" });
     expect(refused).toMatch(/write-once/);
   }, 180_000);
 });
@@ -570,7 +474,9 @@ describe("upload sessions live in storage", () => {
     const done = await fresh("PUT", `${location}?digest=${sha(data)}`);
     expect(done.status).toBe(201);
     await new Promise((r) => setTimeout(r, 200));
-    const workers = new Set(records.filter((r) => r.path?.includes(id) === true).map((r) => r.worker));
+    const workers = new Set(
+      server!.records.filter((r) => typeof r.path === "string" && r.path.includes(id)).map((r) => r.worker),
+    );
     expect(workers.size).toBe(2);
   });
 
@@ -594,7 +500,7 @@ describe("upload sessions live in storage", () => {
     expect(mono.status).toBe(413);
     // Nothing of it is visible, and the session still stands at 0.
     expect((await fresh("GET", location)).headers.range).toBe("0-0");
-    await expect(readdir(join(root, "store", "v2", "acme-stream"))).rejects.toThrow();
+    await expect(readdir(join(root, "store", "acme-stream"))).rejects.toThrow();
   });
 
   it("concurrent PATCHes at one offset leave one consistent session", async () => {
@@ -645,29 +551,14 @@ describe("real clients push into raas", () => {
         { architecture: "arm64", os: "linux" },
       ],
     });
-    const dest = ["--dest-tls-verify=false", "--dest-creds", "bob:pw", "--retry-times", "0"];
-    await skopeo(["copy", ...dest, `oci:${src}:1.0`, `docker://${host()}/acme/single:1.0`]);
-    await skopeo(["copy", "--all", ...dest, `oci:${multi}:2.0`, `docker://${host()}/acme/multi:2.0`]);
+    expect(await skopeoPush(`oci:${src}:1.0`, `${host()}/acme/single:1.0`, { creds: "bob:pw" })).toBe("");
+    expect(
+      await skopeoPush(`oci:${multi}:2.0`, `${host()}/acme/multi:2.0`, { creds: "bob:pw", all: true }),
+    ).toBe("");
 
-    const pulled = join(root, "pulled-tag");
-    await skopeo(["copy", "--src-tls-verify=false", `docker://${host()}/acme/single:1.0`, `oci:${pulled}:x`]);
-    const verified = await verifyOciDir(pulled);
+    const { byTag: verified, byDigest } = await pullByTagAndDigest(host(), "acme/single", "1.0", root);
     expect(verified.layers).toHaveLength(2);
-    const { stdout: digest } = await skopeo([
-      "inspect",
-      "--tls-verify=false",
-      "--format",
-      "{{.Digest}}",
-      `docker://${host()}/acme/single:1.0`,
-    ]);
-    const byDigest = join(root, "pulled-digest");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/single@${digest.trim()}`,
-      `oci:${byDigest}:x`,
-    ]);
-    expect((await verifyOciDir(byDigest)).layers).toEqual(verified.layers);
+    expect(byDigest.layers).toEqual(verified.layers);
 
     const multiOut = join(root, "pulled-multi");
     await skopeo([
@@ -699,27 +590,8 @@ describe("real clients push into raas", () => {
     expect(multiDigest).toBe(raw);
 
     // podman, with its own throw-away storage: pull the image from raas, push it under another name.
-    const podman = (args: string[]) =>
-      run("podman", [...podmanStorage(join(root, "podman")), ...args], { timeout: 120_000 });
-    await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/single:1.0`]);
-    const { stdout: images } = await podman(["images", "-q"]);
-    const imageId = images.trim().split("\n")[0]!;
-    await podman([
-      "push",
-      "--tls-verify=false",
-      "--creds",
-      "carol:pw",
-      imageId,
-      `docker://${host()}/acme/podman:3.0`,
-    ]);
-    const podmanOut = join(root, "pulled-podman");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/podman:3.0`,
-      `oci:${podmanOut}:x`,
-    ]);
-    expect((await verifyOciDir(podmanOut)).diffIds).toEqual((await verifyOciDir(pulled)).diffIds);
+    const repushed = await podmanRepush(root, host(), "acme/single:1.0", "acme/podman:3.0", 120_000);
+    expect(repushed.diffIds).toEqual(verified.diffIds);
 
     const authors = gitOut(root, [`--git-dir=${remote}`, "log", "--format=%an|%s", "main"]).split("\n");
     expect(authors).toContain("bob|acme push acme/single:1.0 (registry API)");

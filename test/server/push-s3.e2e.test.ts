@@ -5,23 +5,20 @@
  * leaves nothing in the bucket, and skopeo and podman pushing a real image (a 12 MiB layer, so
  * its upload is a multipart one) into raas on S3, pulled back through raas and verified.
  */
-import { execFile } from "node:child_process";
 import { createHash } from "node:crypto";
 import { request as httpRequest } from "node:http";
-import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { S3Store } from "../../src/storage/s3.js";
-import { deployedAppRemote, gitOut } from "../helpers/git.js";
+import { gitOut } from "../helpers/git.js";
 import { writeOciLayoutDir } from "../helpers/image-builder.js";
+import { pushApiRepo, startPushApiServer, type RegistryProcess } from "../helpers/push-api-server.js";
 import { startS3rver, S3RVER_CREDENTIALS, type RunningS3rver } from "../helpers/s3rver.js";
-import { freePort, ServerProcess } from "../helpers/server-process.js";
-import { verifyOciDir } from "../helpers/skopeo.js";
-import { podmanStorage } from "../helpers/podman.js";
+import { pullByTagAndDigest, skopeoPush } from "../helpers/skopeo.js";
+import { podmanRepush } from "../helpers/podman.js";
 
-const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
 const MIB = 1024 * 1024;
 const BUCKET = "raas-acme";
@@ -30,53 +27,38 @@ let root: string;
 let remote: string;
 let s3: RunningS3rver;
 let store: S3Store;
-let server: ServerProcess;
+let server: RegistryProcess | undefined;
 let base: string;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "raas-push-s3-"));
   s3 = await startS3rver({ buckets: [BUCKET] });
   store = new S3Store({ bucket: BUCKET, endpoint: s3.endpoint, credentials: s3.credentials });
-  const app = await deployedAppRemote(root);
-  remote = app.remote;
-  const conf = join(root, "registry.conf");
-  await writeFile(
-    conf,
-    [
-      "[general]",
-      `data_dir = ${app.deploy}/data`,
-      "data_dir_polling_interval = 0.5",
+  const repo = await pushApiRepo(root);
+  remote = repo.remote;
+  server = await startPushApiServer({
+    root,
+    repo,
+    workers: 2,
+    storage: [
       "[storage]",
       "kind = s3",
       `bucket = ${BUCKET}`,
       `endpoint = ${s3.endpoint}`,
       "force_path_style = true",
       `public_base_url = ${s3.endpoint}/${BUCKET}`,
-      "[raas]",
-      `manifest_dir = ${app.deploy}/manifests`,
-      "isv = acme",
-      "workers = 2",
-      "[push]",
-      "enable = true",
-      "unauthenticated_loopback = true",
-      `app_remote = ${remote}`,
-      `clone_dir = ${root}/clones`,
-      "max_blob_size = 100000000",
-      "",
-    ].join("\n"),
-  );
-  const port = await freePort();
-  server = new ServerProcess(conf, port, {
-    ...(process.env as Record<string, string>),
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    ],
+    push: ["max_blob_size = 100000000"],
+    env: {
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    },
   });
-  await server.waitFor("listening", (e) => e.event === "listening", 120_000);
-  base = `http://127.0.0.1:${port}`;
+  base = server.url;
 }, 180_000);
 
 afterAll(async () => {
-  server?.stop();
+  await server?.stop();
   await store?.close();
   await s3?.stop();
   await rm(root, { recursive: true, force: true });
@@ -108,12 +90,7 @@ function fresh(method: string, path: string, body?: Buffer, headers: Record<stri
 }
 
 const workersOf = (id: string) =>
-  new Set(
-    server.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{") && l.includes(id))
-      .map((l) => (JSON.parse(l) as { worker?: number }).worker),
-  );
+  new Set(server!.records.filter((r) => JSON.stringify(r).includes(id)).map((r) => r.worker));
 
 async function keysUnder(prefix: string): Promise<string[]> {
   const keys: string[] = [];
@@ -195,7 +172,6 @@ describe("blob uploads into S3 through the registry", () => {
 });
 
 describe("real clients push into raas on S3", () => {
-  const skopeo = (args: string[]) => run("skopeo", args, { timeout: 180_000 });
   const host = () => base.replace(/^http:\/\//, "");
 
   it("skopeo and podman push an image with a 12 MiB layer; it pulls back by tag and digest, every blob verified", async () => {
@@ -208,58 +184,25 @@ describe("real clients push into raas on S3", () => {
       gzip: true,
       annotations: "skopeo",
     });
-    const dest = ["--dest-tls-verify=false", "--dest-creds", "bob:pw", "--retry-times", "0"];
-    await skopeo(["copy", ...dest, `oci:${src}:1.0`, `docker://${host()}/acme/app:1.0`]);
+    expect(
+      await skopeoPush(`oci:${src}:1.0`, `${host()}/acme/app:1.0`, { creds: "bob:pw", timeout: 180_000 }),
+    ).toBe("");
 
-    const pulled = join(root, "pulled");
-    await skopeo(["copy", "--src-tls-verify=false", `docker://${host()}/acme/app:1.0`, `oci:${pulled}:x`]);
-    const verified = await verifyOciDir(pulled);
+    const pulled = await pullByTagAndDigest(host(), "acme/app", "1.0", root, 180_000);
+    const verified = pulled.byTag;
     expect(verified.layers).toHaveLength(2);
-    for (const name of await readdir(join(pulled, "blobs", "sha256"))) {
-      expect(sha(await readFile(join(pulled, "blobs", "sha256", name)))).toBe(`sha256:${name}`);
+    for (const name of await readdir(join(root, "pulled-tag", "blobs", "sha256"))) {
+      expect(sha(await readFile(join(root, "pulled-tag", "blobs", "sha256", name)))).toBe(`sha256:${name}`);
     }
-    const { stdout: digest } = await skopeo([
-      "inspect",
-      "--tls-verify=false",
-      "--format",
-      "{{.Digest}}",
-      `docker://${host()}/acme/app:1.0`,
-    ]);
-    const byDigest = join(root, "pulled-digest");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/app@${digest.trim()}`,
-      `oci:${byDigest}:x`,
-    ]);
-    expect((await verifyOciDir(byDigest)).layers).toEqual(verified.layers);
+    expect(pulled.byDigest.layers).toEqual(verified.layers);
     // The layers are in the bucket under their digests; no session is left behind.
     for (const layer of verified.layers) {
       expect(await store.head(`acme-app/blobs/${layer}`)).toBeDefined();
     }
     expect(await keysUnder(".raas-uploads/")).toEqual([]);
 
-    const podman = (args: string[]) =>
-      run("podman", [...podmanStorage(join(root, "podman")), ...args], { timeout: 180_000 });
-    await podman(["pull", "-q", "--tls-verify=false", `docker://${host()}/acme/app:1.0`]);
-    const { stdout: images } = await podman(["images", "-q"]);
-    const imageId = images.trim().split("\n")[0]!;
-    await podman([
-      "push",
-      "--tls-verify=false",
-      "--creds",
-      "carol:pw",
-      imageId,
-      `docker://${host()}/acme/copy:2.0`,
-    ]);
-    const podmanOut = join(root, "pulled-podman");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${host()}/acme/copy:2.0`,
-      `oci:${podmanOut}:x`,
-    ]);
-    expect((await verifyOciDir(podmanOut)).diffIds).toEqual(verified.diffIds);
+    const repushed = await podmanRepush(root, host(), "acme/app:1.0", "acme/copy:2.0", 180_000);
+    expect(repushed.diffIds).toEqual(verified.diffIds);
 
     const authors = gitOut(root, [`--git-dir=${remote}`, "log", "--format=%an|%s", "main"]).split("\n");
     expect(authors).toContain("bob|acme push acme/app:1.0 (registry API)");

@@ -1,21 +1,24 @@
 /**
  * Two registry replicas, A (two workers) and B (one), on one storage and one bare git remote,
  * both following the app repository ([metadata] follow): what one takes, the other serves
- * within seconds; concurrent pushes through both lose no tag; a replica killed in the middle
- * of a chunked upload loses nothing the client cannot finish on the other.
+ * within seconds; what `raas push` publishes into the same remote and storage both serve within
+ * seconds (the one it notifies, and the other on its interval); concurrent pushes through both
+ * lose no tag; a replica killed in the middle of a chunked upload loses nothing the client
+ * cannot finish on the other.
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { execFile } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { packageRoot } from "../../src/adapters/package-root.js";
+import { cliEnv, runCli } from "../helpers/cli.js";
 import { deployedAppRemote, gitOut } from "../helpers/git.js";
-import { writeOciLayoutDir } from "../helpers/image-builder.js";
-import { verifyOciDir } from "../helpers/skopeo.js";
+import { buildOciLayout, writeOciLayoutDir } from "../helpers/image-builder.js";
+import { startPushApiServer, type PushApiRepo, type RegistryProcess } from "../helpers/push-api-server.js";
+import { pullByTagAndDigest, skopeoPush, verifyOciDir } from "../helpers/skopeo.js";
+import { imageManifest } from "../helpers/oci-manifest.js";
 
 const run = promisify(execFile);
 const sha = (b: Buffer) => `sha256:${createHash("sha256").update(b).digest("hex")}`;
@@ -24,90 +27,28 @@ let root: string;
 let remote: string;
 const replicas: { a?: Replica; b?: Replica } = {};
 
-interface Replica {
-  proc: ChildProcess;
-  url: string;
-  records: Record<string, unknown>[];
-}
+type Replica = RegistryProcess;
 
-async function startReplica(name: string, workers: number): Promise<Replica> {
-  const conf = join(root, `${name}.conf`);
-  await writeFile(
-    conf,
-    [
-      "[general]",
-      // Never read in follow mode: the metadata comes from the followed repository.
-      `data_dir = ${root}/nowhere/data`,
-      "[serve_content]",
-      "enable = true",
-      `content_dir_v1 = ${root}/store/v1`,
-      `content_dir_v2 = ${root}/store/v2`,
-      "use_x_sendfile = false",
-      "[raas]",
-      "isv = acme",
-      `workers = ${workers}`,
-      "[metadata]",
-      `follow = ${remote}`,
-      "follow_interval = 1",
-      `follow_dir = ${root}/${name}-follow`,
-      "[push]",
-      "enable = true",
-      "unauthenticated_loopback = true",
-      `app_remote = ${remote}`,
-      `clone_dir = ${root}/${name}-clones`,
-      "",
-    ].join("\n"),
-  );
-  // Its own process group, so that killing A kills its primary and workers at once.
-  const proc = spawn(
-    process.execPath,
-    [
-      join(packageRoot(), "dist/server-bundle/main.js"),
-      "--config",
-      conf,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-    ],
-    { stdio: ["ignore", "pipe", "pipe"], detached: true },
-  );
-  const records: Record<string, unknown>[] = [];
-  const lines = createInterface({ input: proc.stdout });
-  let stderr = "";
-  proc.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    proc.once("exit", (code) => reject(new Error(`replica ${name} exited ${code}: ${stderr}`)));
-    lines.on("line", (line) => {
-      const record = JSON.parse(line) as Record<string, unknown>;
-      records.push(record);
-      if (record.event === "listening" && typeof record.url === "string") resolve(record.url);
-    });
-  });
-  return { proc, url, records };
-}
-
-function killGroup(replica: Replica | undefined, signal: NodeJS.Signals): void {
-  const pid = replica?.proc.pid;
-  if (pid === undefined || replica?.proc.exitCode !== null) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // Already gone.
-  }
-}
+/** Where `raas push` keeps its state: local storage is `<home>/raas/acme/storage`. */
+const cliHome = () => join(root, "cli-home");
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "raas-replicas-"));
-  await mkdir(join(root, "store", "v1"), { recursive: true });
-  await mkdir(join(root, "store", "v2"), { recursive: true });
-  remote = (await deployedAppRemote(root)).remote;
-  [replicas.a, replicas.b] = await Promise.all([startReplica("a", 2), startReplica("b", 1)]);
+  // The replicas serve the storage `raas push` writes to (local storage), as `raas setup` sets them up.
+  const repo: PushApiRepo = {
+    ...(await deployedAppRemote(root)),
+    store: join(cliHome(), "raas", "acme", "storage"),
+  };
+  remote = repo.remote;
+  await mkdir(repo.store, { recursive: true });
+  const replica = (name: string, workers: number) =>
+    startPushApiServer({ root, repo, name, workers, followInterval: 1, detached: true });
+  [replicas.a, replicas.b] = await Promise.all([replica("a", 2), replica("b", 1)]);
 }, 120_000);
 
 afterAll(async () => {
-  killGroup(replicas.a, "SIGKILL");
-  killGroup(replicas.b, "SIGKILL");
+  await replicas.a?.kill("SIGKILL");
+  await replicas.b?.kill("SIGKILL");
   await rm(root, { recursive: true, force: true });
 });
 
@@ -147,23 +88,6 @@ async function pushBlob(replica: Replica | undefined, name: string, bytes: Buffe
   return digest;
 }
 
-function manifestFor(config: Buffer, layer: Buffer): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: "application/vnd.oci.image.manifest.v1+json",
-      config: {
-        mediaType: "application/vnd.oci.image.config.v1+json",
-        digest: sha(config),
-        size: config.length,
-      },
-      layers: [
-        { mediaType: "application/vnd.oci.image.layer.v1.tar", digest: sha(layer), size: layer.length },
-      ],
-    }),
-  );
-}
-
 const configBlob = (note: string) =>
   Buffer.from(
     JSON.stringify({
@@ -175,7 +99,7 @@ const configBlob = (note: string) =>
   );
 
 const skopeo = (args: string[]) => run("skopeo", args, { timeout: 120_000 });
-const hostOf = (replica: Replica | undefined) => replica!.url.replace(/^http:\/\//, "");
+const hostOf = (replica: Replica | undefined) => replica!.host;
 
 describe("two replicas on one storage and one git remote", () => {
   it("skopeo pushes through A; A serves it at once, B by tag and digest within seconds, every blob verified", async () => {
@@ -187,48 +111,19 @@ describe("two replicas on one storage and one git remote", () => {
       gzip: true,
       annotations: "skopeo",
     });
-    await skopeo([
-      "copy",
-      "--dest-tls-verify=false",
-      "--dest-creds",
-      "bob:pw",
-      "--retry-times",
-      "0",
-      `oci:${src}:1.0`,
-      `docker://${hostOf(replicas.a)}/acme/shared:1.0`,
-    ]);
+    expect(
+      await skopeoPush(`oci:${src}:1.0`, `${hostOf(replicas.a)}/acme/shared:1.0`, { creds: "bob:pw" }),
+    ).toBe("");
     // Read-your-writes: the replica that took the manifest PUT answered 201 only once it served it.
     expect(await served(replicas.a, "acme/shared", "1.0")).toBe(true);
     const waited = await eventually("B serves acme/shared:1.0", 10_000, () =>
       served(replicas.b, "acme/shared", "1.0"),
     );
     expect(waited).toBeLessThan(10_000);
-    const { stdout } = await skopeo([
-      "inspect",
-      "--tls-verify=false",
-      "--format",
-      "{{.Digest}}",
-      `docker://${hostOf(replicas.b)}/acme/shared:1.0`,
-    ]);
-    const digest = stdout.trim();
-    expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
-    const byTag = join(root, "pulled-tag");
-    const byDigest = join(root, "pulled-digest");
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${hostOf(replicas.b)}/acme/shared:1.0`,
-      `oci:${byTag}:x`,
-    ]);
-    await skopeo([
-      "copy",
-      "--src-tls-verify=false",
-      `docker://${hostOf(replicas.b)}/acme/shared@${digest}`,
-      `oci:${byDigest}:x`,
-    ]);
-    const tagged = await verifyOciDir(byTag);
-    expect(tagged.layers).toHaveLength(2);
-    expect((await verifyOciDir(byDigest)).diffIds).toEqual(tagged.diffIds);
+    const pulled = await pullByTagAndDigest(hostOf(replicas.b), "acme/shared", "1.0", root);
+    expect(pulled.digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(pulled.byTag.layers).toHaveLength(2);
+    expect(pulled.byDigest.diffIds).toEqual(pulled.byTag.diffIds);
     const log = gitOut(root, [`--git-dir=${remote}`, "log", "-1", "--format=%an|%s", "main"]);
     expect(log).toBe("bob|acme push acme/shared:1.0 (registry API)");
   }, 240_000);
@@ -265,6 +160,81 @@ describe("two replicas on one storage and one git remote", () => {
     );
   }, 60_000);
 
+  it("raas push into the same app repository and storage: A (notified) and B (on its interval) serve it within seconds, by tag and digest, every blob verified", async () => {
+    const work = join(root, "cli");
+    await mkdir(work, { recursive: true });
+    const image = await buildOciLayout(join(work, "cli.tar"), { name: "acme/cli", tag: "1.0", layers: 2 });
+    const digest = image.digest!;
+    // raas push commits to the replicas' remote (on the local platform the app remote is
+    // <state_dir>/<isv>/app.git) and tells A, its app_url, that there is news.
+    await symlink(remote, join(cliHome(), "raas", "acme", "app.git"));
+    await writeFile(join(work, "raas.cfg"), ["[acme]", `app_url = ${replicas.a!.url}`, ""].join("\n"));
+    const [aBefore, bBefore] = [replicas.a!.records.length, replicas.b!.records.length];
+    const pushed = await runCli(["push", "acme", join(work, "cli.tar"), "--json"], {
+      cwd: work,
+      env: cliEnv(cliHome()),
+    });
+    expect(pushed.code, pushed.stdout + pushed.stderr).toBe(0);
+    const result = JSON.parse(pushed.stdout) as {
+      commit?: string;
+      images: { name: string; digest: string }[];
+    };
+    expect(result.images).toEqual([expect.objectContaining({ name: "acme/cli", digest })]);
+    expect(result.commit).toMatch(/^[0-9a-f]{40}$/);
+    expect(gitOut(root, [`--git-dir=${remote}`, "log", "-1", "--format=%H|%an|%s", "main"])).toBe(
+      `${result.commit}|raas test|acme push acme/cli:1.0`,
+    );
+    // A took the notification `raas push` sent after its commit.
+    expect(
+      replicas
+        .a!.records.slice(aBefore)
+        .some((r) => r.event === "request" && r.method === "POST" && r.path === "/raas/notify"),
+    ).toBe(true);
+
+    // Both serve the tag and the digest within seconds of the push (B checks every second).
+    for (const replica of [replicas.a, replicas.b]) {
+      const waited = await eventually(
+        `${replica === replicas.a ? "A" : "B"} serves acme/cli:1.0`,
+        10_000,
+        () => served(replica, "acme/cli", "1.0", digest),
+      );
+      expect(waited).toBeLessThan(10_000);
+      expect(await served(replica, "acme/cli", digest, digest)).toBe(true);
+    }
+    const reloaded = (replica: Replica | undefined, from: number) =>
+      replica!.records.slice(from).some((r) => r.event === "reload" && r.commit === result.commit);
+    expect([reloaded(replicas.a, aBefore), reloaded(replicas.b, bBefore)]).toEqual([true, true]);
+
+    // Every blob of the image, from each replica, hashes to its digest.
+    const blobs = image.manifests.flatMap((m) => [m.config.digest, ...m.layers.map((l) => l.digest)]);
+    expect(blobs).toHaveLength(3);
+    for (const replica of [replicas.a, replicas.b]) {
+      for (const blob of blobs) {
+        const res = await fetch(`${replica!.url}/v2/acme/cli/blobs/${blob}`);
+        expect(res.status).toBe(200);
+        expect(sha(Buffer.from(await res.arrayBuffer()))).toBe(blob);
+      }
+    }
+    // And real pulls: from A by tag, from B by digest (skopeo checks every digest as it pulls).
+    const byTag = join(work, "pulled-tag");
+    const byDigest = join(work, "pulled-digest");
+    await skopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${hostOf(replicas.a)}/acme/cli:1.0`,
+      `oci:${byTag}:x`,
+    ]);
+    await skopeo([
+      "copy",
+      "--src-tls-verify=false",
+      `docker://${hostOf(replicas.b)}/acme/cli@${digest}`,
+      `oci:${byDigest}:x`,
+    ]);
+    const tagged = await verifyOciDir(byTag);
+    expect(tagged.diffIds).toEqual(image.manifests[0]!.layers.map((l) => l.diffId));
+    expect((await verifyOciDir(byDigest)).diffIds).toEqual(tagged.diffIds);
+  }, 120_000);
+
   it("four clients pushing different tags to one repository through A and B lose no tag", async () => {
     const layer = randomBytes(4096);
     const tags = ["t1", "t2", "t3", "t4"];
@@ -275,7 +245,7 @@ describe("two replicas on one storage and one git remote", () => {
         const config = configBlob(tag);
         await pushBlob(replica, "acme/busy", config);
         await pushBlob(replica, "acme/busy", layer);
-        const manifest = manifestFor(config, layer);
+        const manifest = imageManifest(config, layer);
         const res = await on(
           replica,
           `/v2/acme/busy/manifests/${tag}`,
@@ -317,11 +287,7 @@ describe("two replicas on one storage and one git remote", () => {
       headers: { "Content-Range": `0-${half - 1}`, "Content-Type": "application/octet-stream" },
     });
     expect(first.status).toBe(202);
-    killGroup(replicas.a, "SIGKILL");
-    await new Promise<void>((resolve) => {
-      if (replicas.a!.proc.exitCode !== null || replicas.a!.proc.signalCode !== null) resolve();
-      else replicas.a!.proc.once("exit", () => resolve());
-    });
+    await replicas.a!.kill("SIGKILL");
     await expect(fetch(`${replicas.a!.url}/v2/`)).rejects.toThrow();
 
     // B knows the session from storage: its status, then the rest, then the digest.
@@ -339,7 +305,7 @@ describe("two replicas on one storage and one git remote", () => {
 
     const config = configBlob("resumed");
     await pushBlob(replicas.b, "acme/resumed", config);
-    const manifest = manifestFor(config, layer);
+    const manifest = imageManifest(config, layer);
     const put = await on(replicas.b, "/v2/acme/resumed/manifests/1.0", {
       method: "PUT",
       body: new Uint8Array(manifest),

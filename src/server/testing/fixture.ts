@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { request } from "node:http";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -35,6 +36,38 @@ export async function makeAppRepo(
   const configPath = join(root, "registry.conf");
   await writeFile(configPath, config(paths));
   return { ...paths, configPath, cleanup: () => rm(root, { recursive: true, force: true }) };
+}
+
+/** Git in an app repo's folder, committing as a fixed identity (the follow-mode tests make it a repository). */
+export interface RepoGit {
+  /** Run git there; its trimmed stdout. */
+  git(...args: string[]): string;
+  /** Commit the whole tree (an empty commit too); the new commit's id. */
+  commitAll(message: string): string;
+}
+
+export function repoGit(root: string): RepoGit {
+  const git = (...args: string[]) =>
+    execFileSync("git", args, {
+      cwd: root,
+      env: {
+        ...process.env,
+        GIT_AUTHOR_NAME: "t",
+        GIT_AUTHOR_EMAIL: "t@t",
+        GIT_COMMITTER_NAME: "t",
+        GIT_COMMITTER_EMAIL: "t@t",
+      },
+    })
+      .toString()
+      .trim();
+  return {
+    git,
+    commitAll: (message) => {
+      git("add", "--all");
+      git("commit", "--quiet", "--allow-empty", "-m", message);
+      return git("rev-parse", "HEAD");
+    },
+  };
 }
 
 export interface BuiltImage {
