@@ -72,7 +72,11 @@ export async function openKeptRepository(dir: string): Promise<void> {
 }
 
 /** The commit `branch` of `remote` is at, or undefined when the remote has no such branch yet. */
-export async function remoteBranchHead(dir: string, remote: string, branch: string): Promise<string | undefined> {
+export async function remoteBranchHead(
+  dir: string,
+  remote: string,
+  branch: string,
+): Promise<string | undefined> {
   let out: string;
   try {
     out = await run(dir, ["ls-remote", "--", remote, `refs/heads/${branch}`]);
@@ -96,7 +100,12 @@ async function hasCommit(dir: string, commit: string): Promise<boolean> {
  * earlier run fetched it (or made it), otherwise one fetch of what is new. Runs sharing `dir`
  * may fetch at once: the loser of the ref's lock still has the objects it received.
  */
-export async function fetchBranchHead(dir: string, remote: string, branch: string, commit: string): Promise<void> {
+export async function fetchBranchHead(
+  dir: string,
+  remote: string,
+  branch: string,
+  commit: string,
+): Promise<void> {
   if (await hasCommit(dir, commit)) return;
   try {
     await run(dir, [

@@ -83,7 +83,9 @@ export class GitAppRepository implements AppRepository {
     } catch (err) {
       // A damaged copy must not stop a publish: fetch into a temporary one instead.
       if (kept.temp !== undefined) throw err;
-      this.options.reporter.debug(`the copy ${kept.dir} cannot be used (${errorMessage(err)}); fetching anew`);
+      this.options.reporter.debug(
+        `the copy ${kept.dir} cannot be used (${errorMessage(err)}); fetching anew`,
+      );
       const temp = this.temporary();
       this.kept = temp;
       this.reader?.close();
@@ -164,12 +166,17 @@ export class GitAppRepository implements AppRepository {
           const where = repoPath(file);
           return changed.has(where) ? changed.get(where)?.toString("utf8") : this.readAt(head, where);
         },
-        write: async (file, data) => {
-          changed.set(repoPath(file), Buffer.from(data));
-        },
-        remove: async (file) => {
-          changed.set(repoPath(file), undefined);
-        },
+        // A bad path rejects (the executor's throw), as a failed file write would.
+        write: (file, data) =>
+          new Promise<void>((resolve) => {
+            changed.set(repoPath(file), Buffer.from(data));
+            resolve();
+          }),
+        remove: (file) =>
+          new Promise<void>((resolve) => {
+            changed.set(repoPath(file), undefined);
+            resolve();
+          }),
       });
       const changes = [...changed].map(([file, data]) => ({ path: file, data }));
       const commit = await commitChanges(head.dir, head.commit, changes, message);
