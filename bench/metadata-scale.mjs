@@ -39,6 +39,9 @@ const HISTORY = Math.max(1, Number(process.env.BENCH_HISTORY ?? 10000));
 const IDLE_SECONDS = 10;
 // Timed pushes after the first (which fills raas's object cache of the app repository).
 const PUSHES = 3;
+// Another built raas checkout (e.g. the previous commit) whose `raas push` is timed in the same
+// rounds, alternating with this one's, into the same app repository and registry.
+const compareRoot = process.env.BENCH_COMPARE_ROOT;
 const sha = (text) => `sha256:${createHash("sha256").update(text).digest("hex")}`;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const git = (cwd, ...args) =>
@@ -266,30 +269,31 @@ async function measurePush(dir, repos, texts) {
   try {
     // The generated manifests are in neither the app repository nor storage: a listed tag says
     // the metadata is loaded.
-    const listed = () =>
-      fetch(`${url}/v2/acme/repo-${repos - 1}/tags/list`).then((r) => r.status === 200);
+    const listed = () => fetch(`${url}/v2/acme/repo-${repos - 1}/tags/list`).then((r) => r.status === 200);
     if (Number.isNaN(await until(listed, 300_000))) {
       throw new Error("push: the registry never served the generated metadata");
     }
     const archive = path.join(home, "image.tar");
     await buildOciArchive(archive, { name: "acme/pushed", tag: "1.0", layers: 2, layerSize: 64 * 1024 });
-    const pushes = [];
-    for (let k = 0; k <= PUSHES; k++) {
-      const name = `acme/pushed-${k}`;
+    const timedPush = (name, from) => {
       const t0 = performance.now();
-      const pushed = run(`raas push ${name}`, [
-        "push",
-        "bench",
-        archive,
-        "--name",
-        name,
-        "--no-wait",
-        "--json",
-      ]);
+      const pushed = mustSucceed(
+        `raas push ${name}`,
+        raas(["push", "bench", archive, "--name", name, "--no-wait", "--json"], { cwd: home, env, from }),
+      );
       if (JSON.parse(pushed.stdout).commit === undefined) throw new Error(`push ${name} committed nothing`);
-      const ms = await until(served(url, name, "1.0"), 60_000);
-      const servedAt = Number.isNaN(ms) ? Number.NaN : (performance.now() - t0) / 1000;
-      pushes.push({ cli: pushed.seconds, served: servedAt, rss: pushed.rssBytes / 1024 / 1024 });
+      return until(served(url, name, "1.0"), 60_000).then((ms) => ({
+        cli: pushed.seconds,
+        served: Number.isNaN(ms) ? Number.NaN : (performance.now() - t0) / 1000,
+        rss: pushed.rssBytes / 1024 / 1024,
+      }));
+    };
+    const pushes = [];
+    const compared = [];
+    for (let k = 0; k <= PUSHES; k++) {
+      pushes.push(await timedPush(`acme/pushed-${k}`, root));
+      // The other checkout in the same rounds, after this one's first push filled the cache.
+      if (compareRoot !== undefined && k > 0) compared.push(await timedPush(`acme/other-${k}`, compareRoot));
     }
     const floor = raas(["--version"], { cwd: home, env }).seconds;
     const commits = Number(git(appGit, "rev-list", "--count", "refs/heads/main").trim());
@@ -302,6 +306,12 @@ async function measurePush(dir, repos, texts) {
       rss: Math.max(...warm.map((p) => p.rss)),
       floor,
       commits,
+      ...(compared.length === 0
+        ? {}
+        : {
+            compareCli: median(compared.map((p) => p.cli)),
+            compareServed: median(compared.map((p) => p.served)),
+          }),
     };
   } finally {
     try {
@@ -402,6 +412,12 @@ for (const r of pushRows) {
       f(p.rss, 0).padStart(13),
       f(p.floor).padStart(17),
     ].join(" "),
+  );
+}
+for (const r of pushRows) {
+  if (r.push.compareCli === undefined) continue;
+  console.log(
+    `# ${r.repos} repositories, BENCH_COMPARE_ROOT (${compareRoot}) in the same rounds: push ${f(r.push.compareCli)} s, served ${f(r.push.compareServed)} s; this/that push ${ratio(r.push.cli, r.push.compareCli)}, served ${ratio(r.push.served, r.push.compareServed)}`,
   );
 }
 console.log(

@@ -241,3 +241,18 @@ export async function pushCommit(dir: string, remote: string, commit: string, br
     logGitLine(`keeping ${commit.slice(0, 12)} as ${branch} in ${dir}: ${errorMessage(err)}`),
   );
 }
+
+/**
+ * Pack the loose objects of `dir` (one incremental `repack`) once there are more than
+ * `threshold`: every publish leaves a few loose objects there (its commit, its trees, the
+ * files it wrote), and a `data/` tree of 10,000 files is a few hundred KB each time; packed
+ * against each other they take almost nothing. Nothing is pruned, so what runs sharing the
+ * copy have just written stays. Returns whether it packed.
+ */
+export async function packLooseObjects(dir: string, threshold: number): Promise<boolean> {
+  const counts = await run(dir, ["count-objects"]);
+  const loose = Number(/^(\d+) objects/.exec(counts)?.[1] ?? 0);
+  if (loose <= threshold) return false;
+  await run(dir, ["repack", "-d", "-q", "-l"]);
+  return true;
+}

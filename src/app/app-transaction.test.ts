@@ -183,4 +183,32 @@ describe("GitAppRepository with a kept copy", () => {
       await slow.close();
     }
   }, 120_000);
+
+  it("packs the kept copy's loose objects once a run that committed finds too many", async () => {
+    const { remote, root } = await tempGitRemote({ files: { "data/a.json": "A\n" } });
+    const cache = path.join(root, "cache.git");
+    const loose = () => Number(/^(\d+) objects/.exec(gitOut(cache, ["count-objects"]))?.[1]);
+    const run = async (packAbove: number, file: string) => {
+      const app = new GitAppRepository({
+        remote,
+        branch: "main",
+        reporter: new RecordingReporter(),
+        objectCache: cache,
+        packAbove,
+      });
+      try {
+        return (await app.update(`add ${file}`, (files) => files.write(file, `${file}\n`))).commit;
+      } finally {
+        await app.close();
+      }
+    };
+    await run(1000, "data/b.json");
+    const before = loose();
+    expect(before).toBeGreaterThan(4); // the fetched commit's and ours, all loose
+    const last = await run(4, "data/c.json");
+    expect(loose()).toBe(0);
+    // Packed, not lost: the whole history is readable from the copy.
+    expect(gitOut(cache, ["rev-list", "--count", last ?? ""])).toBe("3");
+    expect(gitOut(cache, ["show", `${last}:data/b.json`])).toBe("data/b.json");
+  }, 120_000);
 });

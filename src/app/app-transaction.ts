@@ -11,6 +11,7 @@ import {
   fetchBranchHead,
   listAt,
   openKeptRepository,
+  packLooseObjects,
   pushCommit,
   remoteBranchHead,
   repoPath,
@@ -29,6 +30,8 @@ export interface GitAppRepositoryOptions {
    * Without one (or when it cannot be used) a run fetches into a temporary copy.
    */
   objectCache?: string;
+  /** Loose objects the kept copy may hold before a run that committed packs them (default 1,000). */
+  packAbove?: number;
 }
 
 interface Head {
@@ -52,6 +55,8 @@ export class GitAppRepository implements AppRepository {
   private reader: BlobReader | undefined;
   /** The first head is still unused by a commit: the first update may try it as it is. */
   private fresh = false;
+  /** A commit of this run was pushed from the kept copy. */
+  private pushed = false;
 
   constructor(private readonly options: GitAppRepositoryOptions) {
     this.remote = redactUrl(options.remote);
@@ -183,6 +188,7 @@ export class GitAppRepository implements AppRepository {
       if (commit === undefined) return { commit: undefined, attempts: attempt };
       try {
         await pushCommit(head.dir, this.options.remote, commit, this.options.branch);
+        this.pushed = true;
         return { commit, attempts: attempt };
       } catch (error) {
         if (!(error instanceof UserError) || error.code !== "GIT_PUSH_RACE") throw error;
@@ -208,6 +214,13 @@ export class GitAppRepository implements AppRepository {
     this.reader = undefined;
     const kept = await this.kept?.catch(() => undefined);
     if (kept?.temp !== undefined) await rm(kept.temp, { recursive: true, force: true });
+    else if (kept !== undefined && this.pushed) {
+      // Housekeeping after the publish, never a reason for it to fail.
+      await packLooseObjects(kept.dir, this.options.packAbove ?? 1000).catch((err: unknown) =>
+        this.options.reporter.debug(`packing ${kept.dir}: ${errorMessage(err)}`),
+      );
+    }
+    this.pushed = false;
     this.kept = undefined;
     this.initial = undefined;
   }
