@@ -7,7 +7,7 @@ import { mkdir, readdir, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { simpleGit, type SimpleGit } from "simple-git";
-import { UserError, errorMessage } from "../errors.js";
+import { UserError } from "../errors.js";
 import { gitError, isNonFastForward, redactUrl } from "./git-errors.js";
 
 // Editors and pagers are never wanted in unattended runs, and simple-git refuses to run with them set.
@@ -171,39 +171,6 @@ export async function ensureClone(
     }
   } catch (err) {
     throw gitError(err, `updating ${dir} from ${redactUrl(remote)}`, remote);
-  }
-}
-
-/**
- * Bring a local object cache of `remote` (a bare repository that raas owns) up to date with
- * `branch`, creating it when missing; clones made with it as their reference then fetch only
- * what the cache lacks, so a run against a remote with a long history does not download that
- * history again. Only objects and one branch ref are kept: no remote (and no URL, which may
- * carry credentials) is written into it, and it is never garbage-collected, so the objects the
- * clones borrow stay. Returns false (after logging) when the cache cannot be used: callers then
- * clone without it.
- */
-export async function refreshObjectCache(remote: string, cacheDir: string, branch: string): Promise<boolean> {
-  try {
-    if (!(await isGitRepo(cacheDir))) {
-      await mkdir(cacheDir, { recursive: true, mode: 0o700 });
-      await git(cacheDir).raw(["init", "--quiet", "--bare"]);
-      await git(cacheDir).raw(["config", "gc.auto", "0"]);
-    }
-    // A remote without the branch yet (a fresh app remote) has nothing to cache.
-    const heads = await git(cacheDir).raw(["ls-remote", "--heads", remote, branch]);
-    if (heads.trim() === "") return true;
-    await git(cacheDir).raw([
-      "fetch",
-      "--quiet",
-      "--no-tags",
-      remote,
-      `+refs/heads/${branch}:refs/heads/${branch}`,
-    ]);
-    return true;
-  } catch (err) {
-    debugLog?.(`object cache ${cacheDir} not used: ${redactUrl(errorMessage(err))}`);
-    return false;
   }
 }
 
