@@ -7,13 +7,13 @@ import { mkdir, readdir, realpath, stat } from "node:fs/promises";
 import * as path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { simpleGit, type SimpleGit } from "simple-git";
-import { UserError, errorMessage } from "../errors.js";
+import { UserError } from "../errors.js";
 import { gitError, isNonFastForward, redactUrl } from "./git-errors.js";
 
 // Editors and pagers are never wanted in unattended runs, and simple-git refuses to run with them set.
 const DROPPED_ENV = new Set(["EDITOR", "VISUAL", "PAGER", "GIT_EDITOR", "GIT_PAGER", "GIT_SEQUENCE_EDITOR"]);
 
-function gitEnv(): Record<string, string> {
+export function gitEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value !== undefined && !DROPPED_ENV.has(key.toUpperCase())) env[key] = value;
@@ -29,6 +29,11 @@ let debugLog: ((line: string) => void) | undefined;
 /** Receive one line per git command (arguments with credentials redacted, exit timing) for --log debug. */
 export function setGitLog(log: ((line: string) => void) | undefined): void {
   debugLog = log;
+}
+
+/** One line for --log debug from git commands run outside simple-git (already redacted). */
+export function logGitLine(line: string): void {
+  debugLog?.(line);
 }
 
 function git(baseDir: string): SimpleGit {
@@ -170,39 +175,6 @@ export async function ensureClone(
 }
 
 /**
- * Bring a local object cache of `remote` (a bare repository that raas owns) up to date with
- * `branch`, creating it when missing; clones made with it as their reference then fetch only
- * what the cache lacks, so a run against a remote with a long history does not download that
- * history again. Only objects and one branch ref are kept: no remote (and no URL, which may
- * carry credentials) is written into it, and it is never garbage-collected, so the objects the
- * clones borrow stay. Returns false (after logging) when the cache cannot be used: callers then
- * clone without it.
- */
-export async function refreshObjectCache(remote: string, cacheDir: string, branch: string): Promise<boolean> {
-  try {
-    if (!(await isGitRepo(cacheDir))) {
-      await mkdir(cacheDir, { recursive: true, mode: 0o700 });
-      await git(cacheDir).raw(["init", "--quiet", "--bare"]);
-      await git(cacheDir).raw(["config", "gc.auto", "0"]);
-    }
-    // A remote without the branch yet (a fresh app remote) has nothing to cache.
-    const heads = await git(cacheDir).raw(["ls-remote", "--heads", remote, branch]);
-    if (heads.trim() === "") return true;
-    await git(cacheDir).raw([
-      "fetch",
-      "--quiet",
-      "--no-tags",
-      remote,
-      `+refs/heads/${branch}:refs/heads/${branch}`,
-    ]);
-    return true;
-  } catch (err) {
-    debugLog?.(`object cache ${cacheDir} not used: ${redactUrl(errorMessage(err))}`);
-    return false;
-  }
-}
-
-/**
  * Clone without writing a work tree (`--no-checkout`): for readers of the newest commit only,
  * which read files from git's objects. HEAD is set to `branch`; false when the remote has no
  * such branch yet (an empty repository).
@@ -250,7 +222,11 @@ export async function treeFiles(dir: string, each: (path: string, oid: string) =
  */
 export class BlobReader {
   private readonly child: ChildProcessWithoutNullStreams;
-  private readonly waiting: { resolve: (bytes: Buffer) => void; reject: (err: Error) => void }[] = [];
+  private readonly waiting: {
+    resolve: (bytes: Buffer | undefined) => void;
+    reject: (err: Error) => void;
+    missingOk: boolean;
+  }[] = [];
   private buffered: Buffer = Buffer.alloc(0);
   private readonly pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -285,13 +261,22 @@ export class BlobReader {
    * missing or not a blob.
    */
   read(object: string): Promise<Buffer> {
+    return this.request(object, false) as Promise<Buffer>;
+  }
+
+  /** Like read, but a missing object (or `<commit>:<path>` naming no file) is undefined. */
+  readIfPresent(object: string): Promise<Buffer | undefined> {
+    return this.request(object, true);
+  }
+
+  private request(object: string, missingOk: boolean): Promise<Buffer | undefined> {
     // One request per line: a name with a line break would be two requests.
     if (/[\n\0]/.test(object)) {
       return Promise.reject(new Error(`not an object name: ${JSON.stringify(object)}`));
     }
     if (this.failed !== undefined) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
+      this.waiting.push({ resolve, reject, missingOk });
       if (!this.corked) {
         this.corked = true;
         this.child.stdin.cork();
@@ -309,12 +294,15 @@ export class BlobReader {
       const next = this.waiting[0];
       const eol = this.buffered.indexOf(10);
       if (next === undefined || eol < 0) return;
-      // `<object> SP <type> SP <size> LF <content> LF`, or `<object> SP missing LF`
-      const header = this.buffered.subarray(0, eol).toString("latin1").split(" ");
-      if (header[1] !== "blob") {
+      // `<object> SP <type> SP <size> LF <content> LF`, or `<name> SP missing LF` (or
+      // `ambiguous`): the name may hold spaces (`<commit>:<path>`), the type and size never do.
+      const line = this.buffered.subarray(0, eol).toString("latin1");
+      const header = line.split(" ");
+      if (!/^[0-9a-f]{40}(?:[0-9a-f]{24})? [a-z]+ \d+$/.test(line)) {
         this.waiting.shift();
         this.buffered = this.buffered.subarray(eol + 1);
-        next.reject(new Error(`git object ${header[0] ?? ""} is ${header[1] ?? "unreadable"}, not a file`));
+        if (next.missingOk && line.endsWith(" missing")) next.resolve(undefined);
+        else next.reject(new Error(`git object ${header[0] ?? ""} is missing, not a file`));
         continue;
       }
       const size = Number(header[2]);
@@ -324,6 +312,12 @@ export class BlobReader {
       }
       this.needed = 0;
       this.waiting.shift();
+      // A tree or commit has content too: skip it with its object, or the next answer is misread.
+      if (header[1] !== "blob") {
+        this.buffered = this.buffered.subarray(eol + 1 + size + 1);
+        next.reject(new Error(`git object ${header[0] ?? ""} is a ${header[1] ?? "?"}, not a file`));
+        continue;
+      }
       next.resolve(Buffer.from(this.buffered.subarray(eol + 1, eol + 1 + size)));
       this.buffered = this.buffered.subarray(eol + 1 + size + 1);
     }
@@ -472,18 +466,19 @@ export async function versionsReplacedSince(
   dir: string,
   since: Date,
   sub: string,
+  head = "HEAD",
 ): Promise<{ commit: string; path: string; text: string }[]> {
   const g = git(dir);
   const out: { commit: string; path: string; text: string }[] = [];
   try {
-    if ((await headCommit(dir)) === undefined) return out;
+    if (head === "HEAD" && (await headCommit(dir)) === undefined) return out;
     const commits = (
       await g.raw([
         "rev-list",
         "--first-parent",
         `--since=${Math.floor(since.getTime() / 1000)}`,
         "--parents",
-        "HEAD",
+        head,
       ])
     )
       .split("\n")

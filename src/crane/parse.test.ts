@@ -119,6 +119,40 @@ describe("parseMetadata", () => {
     ["a negative size", { ...goodExt, blobs: { [D2]: { size: -1 } } }, "non-negative integer"],
     ["an unknown version", { ...goodExt, version: 2 }, "x-raas.version 2 not supported"],
     [
+      "a tag to a digest-shaped string that is no digest",
+      { ...goodExt, tags: { latest: `sha256:${"Z".repeat(64)}` } },
+      "listed in x-raas.manifests",
+    ],
+    ["a tag to a non-string", { ...goodExt, tags: { latest: 7 } }, "listed in x-raas.manifests"],
+    [
+      "an image ref that only looks like a digest",
+      {
+        ...goodExt,
+        manifests: {
+          [D1]: {
+            mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+            size: 10,
+            refs: [`sha256:${"Z".repeat(64)}`],
+          },
+        },
+      },
+      "not listed in x-raas.blobs",
+    ],
+    [
+      "a ref that is not shaped like a digest",
+      {
+        ...goodExt,
+        manifests: {
+          [D1]: {
+            mediaType: "application/vnd.docker.distribution.manifest.v2+json",
+            size: 10,
+            refs: ["x".repeat(1e5)],
+          },
+        },
+      },
+      "refs must be an array of sha256 digests",
+    ],
+    [
       "an index child that is missing",
       {
         ...goodExt,
