@@ -62,6 +62,18 @@ describe("resolveIsv on the local platform", () => {
     expect(settings.appUrl).not.toBe(`https://127.0.0.1:${FIRST_PORT}`);
   });
 
+  it("refuses app_git_url, which only OpenShift reads, before recording anything", async () => {
+    const config = await configFrom("[acme]\napp_git_url = https://git.example.com/acme/app.git\n");
+    const refused = await resolveIsv(config, "acme").catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(UserError);
+    expect((refused as UserError).message).toContain(
+      `[acme] app_git_url is read only with platform = openshift; the local platform's app repository is ${path.join(config.stateDir, "acme", "app.git")}`,
+    );
+    await expect(readFile(path.join(config.stateDir, "acme", "platform.json"), "utf8")).rejects.toThrow(
+      /ENOENT/,
+    );
+  });
+
   it("uses a configured port, and an override over it", async () => {
     const config = await configFrom("[acme]\nport = 5123\n");
     expect((await resolveIsv(config, "acme")).appUrl).toBe("https://127.0.0.1:5123");

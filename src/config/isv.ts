@@ -227,6 +227,12 @@ export async function resolveIsv(
   if ((section.platform ?? config.platform) === "openshift") {
     const resolved = openshiftFor(config, isv, section, errors, label);
     if (resolved !== undefined) ({ platform, appRemote, appUrl } = resolved);
+  } else if (section.appGitUrl !== undefined) {
+    // The local platform makes its own remote (with the deploy hook); a URL set here would be
+    // silently ignored while raas publishes elsewhere.
+    errors.push(
+      `[${label}] app_git_url is read only with platform = openshift; the local platform's app repository is ${appRemote}`,
+    );
   } else if (errors.length === 0) {
     const port =
       overrides.port ??
