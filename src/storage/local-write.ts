@@ -74,6 +74,8 @@ export class HashedFileSink extends Writable {
         const rest = chunk.subarray(offset);
         void this.inFlight.done.then(() => {
           if (this.failure !== undefined) return callback(this.failure);
+          // Destroyed meanwhile (the body failed): start nothing more on the file.
+          if (this.destroyed) return callback();
           this.startWrite();
           this.fill(rest, callback);
         });
@@ -95,8 +97,7 @@ export class HashedFileSink extends Writable {
   }
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
-    // The caller closes the file once the stream is done: never while a write still runs.
-    void this.settled().then(() => {
+    void this.idle().then(() => {
       this.release();
       callback(err);
     });
@@ -104,6 +105,15 @@ export class HashedFileSink extends Writable {
 
   private settled(): Promise<void> {
     return this.inFlight?.done ?? Promise.resolve();
+  }
+
+  /**
+   * Resolves once no write runs on the file (none starts after the sink is destroyed). A
+   * pipeline rejects as soon as its source fails, before the sink's destroy has finished: the
+   * caller waits for this before it closes the file.
+   */
+  async idle(): Promise<void> {
+    while (this.inFlight !== undefined) await this.inFlight.done;
   }
 
   private release(): void {
@@ -115,7 +125,7 @@ export class HashedFileSink extends Writable {
   private startWrite(): void {
     const buffer = this.buffer;
     const size = this.filled;
-    if (buffer === undefined || size === 0 || this.failure !== undefined) return;
+    if (buffer === undefined || size === 0 || this.failure !== undefined || this.destroyed) return;
     this.buffer = undefined;
     this.filled = 0;
     const data = buffer.subarray(0, size);
@@ -166,6 +176,11 @@ export async function writeHashed(
     return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, size: body.length };
   }
   const sink = new HashedFileSink(handle, onProgress);
-  await pipeline(body, sink);
+  try {
+    await pipeline(body, sink);
+  } catch (err) {
+    await sink.idle();
+    throw err;
+  }
   return sink.result();
 }
