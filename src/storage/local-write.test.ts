@@ -72,7 +72,7 @@ async function spyHandle(
 }
 
 describe("writeHashed (the local store's write)", () => {
-  it("writes small socket-sized chunks in batches: about one write per MiB, bytes and digest exact", async () => {
+  it("writes small socket-sized chunks in batches: one write per batch, bytes and digest exact", async () => {
     const data = randomBytes(5 * MIB + 12_345);
     const path = join(dir, "object");
     const spy = await spyHandle(path);

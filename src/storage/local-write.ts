@@ -1,16 +1,16 @@
 /**
- * The local store's write of one object: the body is copied into one of two buffers of
- * BATCH_BYTES; a full buffer is hashed (node's native SHA-256) and written to the file with one
- * call while the other one fills.
+ * The local store's write of one object: each chunk of the body is hashed (node's native SHA-256)
+ * as it arrives, while it is still in the CPU's cache, and copied into one of two buffers of
+ * BATCH_BYTES; a full buffer is written to the file with one call while the other one fills.
  *
  * Why: an upload's body arrives from the socket in small chunks (often 20-40 KiB). A file write
  * per chunk is a round trip through libuv's thread pool (a queue lock, a wake-up, a completion
  * event) and, with a file stream's small buffer, a pause and resume of the socket each time;
  * holding the chunks themselves until a batch is written keeps them alive long enough to be
- * promoted out of V8's young generation, which made garbage collection the largest cost.
- * Copying them (about 0.1 s per GiB) lets them die young; a 1 GiB blob is then about a thousand
- * writes instead of tens of thousands. Memory is bounded: two buffers per write in flight (kept
- * in a small pool between writes) plus the writable buffer (HIGH_WATER).
+ * promoted out of V8's young generation, which made garbage collection a large cost. Copying
+ * them (about 0.1 s per GiB) lets them die young; a 1 GiB blob is then about two thousand writes
+ * instead of tens of thousands. Memory is bounded: two buffers per write in flight (kept in a
+ * small pool between writes) plus the writable buffer (HIGH_WATER).
  */
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
@@ -20,11 +20,11 @@ import type { Digest } from "../image/digest.js";
 import type { PutResult } from "./types.js";
 
 /** Bytes gathered before one write. */
-export const BATCH_BYTES = 1024 * 1024;
+export const BATCH_BYTES = 512 * 1024;
 /** Bytes buffered while a body waits for a write, before it is paused. */
 const HIGH_WATER = 256 * 1024;
 /** Buffers kept for the next writes (the rest are left to the garbage collector). */
-const POOL_SIZE = 8;
+const POOL_SIZE = 16;
 
 const pool: Buffer[] = [];
 const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
@@ -33,7 +33,7 @@ const give = (buffer: Buffer): void => {
 };
 
 /**
- * Copies, hashes, counts and writes what it is given to `handle`. Only one write is in flight;
+ * Hashes, counts, copies and writes what it is given to `handle`. Only one write is in flight;
  * the body is held up only when a full buffer waits behind it (a slow disk, or a thread pool the
  * scheduler has not run yet).
  */
@@ -58,6 +58,7 @@ export class HashedFileSink extends Writable {
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
     if (this.failure !== undefined) return callback(this.failure);
     this.bytes += chunk.length;
+    this.hash.update(chunk);
     this.fill(chunk, callback);
   }
 
@@ -121,7 +122,7 @@ export class HashedFileSink extends Writable {
     this.buffer = undefined;
   }
 
-  /** Hash and write the filled part of the buffer; the next bytes go to another buffer. */
+  /** Write the filled part of the buffer; the next bytes go to another buffer. */
   private startWrite(): void {
     const buffer = this.buffer;
     const size = this.filled;
@@ -129,7 +130,6 @@ export class HashedFileSink extends Writable {
     this.buffer = undefined;
     this.filled = 0;
     const data = buffer.subarray(0, size);
-    this.hash.update(data);
     const done: Promise<void> = writeAll(this.handle, data)
       .then(
         () => {
