@@ -57,6 +57,31 @@ function peakRss(pid) {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
+let ticksPerSecond;
+/**
+ * CPU seconds (user, system) process `pid` has used, with its children it has waited for (the
+ * git commands of raas's manifest PUT): a server's cost per MiB moves far less with the
+ * machine's load than the copy's wall time does.
+ */
+function processCpu(pid) {
+  ticksPerSecond ??= Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+  const text = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // The fields after the command name (which may hold spaces): utime stime cutime cstime are 14-17.
+  const f = text
+    .slice(text.lastIndexOf(")") + 2)
+    .split(" ")
+    .map(Number);
+  return { user: (f[11] + f[13]) / ticksPerSecond, system: (f[12] + f[14]) / ticksPerSecond };
+}
+
+/** Runs `copy` and returns its wall time and the CPU `pid` used meanwhile. */
+function measured(pid, copy) {
+  const before = processCpu(pid);
+  const seconds = copy();
+  const after = processCpu(pid);
+  return { seconds, user: after.user - before.user, system: after.system - before.system };
+}
+
 function skopeoCopy(src, dest, extra, home) {
   const t0 = process.hrtime.bigint();
   const r = spawnSync(
@@ -154,24 +179,32 @@ export async function benchPushApi() {
     procs.push(registry);
     await waitFor(`http://127.0.0.1:${regPort}/v2/`, { expect: 200, what: "docker-registry" });
 
-    const times = { raas: [], distribution: [] };
+    const copies = { raas: [], distribution: [] };
     for (let i = 0; i < runs; i++) {
       if (i > 0) image = await build(i);
       // A fresh HOME per copy (the cache of a non-root user lives there).
       const home = () => mkdtempSync(path.join(work, "home-"));
-      times.distribution.push(
-        skopeoCopy(image.source, `docker://127.0.0.1:${regPort}/bench/run${i}:1.0`, [], home()),
+      copies.distribution.push(
+        measured(registry.child.pid, () =>
+          skopeoCopy(image.source, `docker://127.0.0.1:${regPort}/bench/run${i}:1.0`, [], home()),
+        ),
       );
-      times.raas.push(
-        skopeoCopy(
-          image.source,
-          `docker://127.0.0.1:${raasPort}/bench/run${i}:1.0`,
-          ["--dest-creds", "bench:pw"],
-          home(),
+      copies.raas.push(
+        measured(raas.child.pid, () =>
+          skopeoCopy(
+            image.source,
+            `docker://127.0.0.1:${raasPort}/bench/run${i}:1.0`,
+            ["--dest-creds", "bench:pw"],
+            home(),
+          ),
         ),
       );
       rmSync(image.layout, { recursive: true, force: true });
     }
+    const times = {
+      raas: copies.raas.map((c) => c.seconds),
+      distribution: copies.distribution.map((c) => c.seconds),
+    };
     const rss = peakRss(raas.child.pid);
 
     // Manifest PUTs: one image's blobs, then `putClients` clients PUT it under new tags.
@@ -238,6 +271,18 @@ export async function benchPushApi() {
 
     const ratios = times.raas.map((t, i) => times.distribution[i] / t);
     const mibTotal = totalBytes / 2 ** 20;
+    // Server CPU (user + system) per MiB copied, in ms; the median run of each side.
+    const cpuPerMiB = (c) => ((c.user + c.system) * 1000) / mibTotal;
+    const cpuRow = (label, list) => {
+      const perMiB = list.map(cpuPerMiB);
+      const mid = list[perMiB.indexOf(median(perMiB))];
+      return [
+        label,
+        `${median(perMiB).toFixed(2)} ms/MiB`,
+        `user ${mid.user.toFixed(2)} s, system ${mid.system.toFixed(2)} s; runs ${perMiB.map((x) => x.toFixed(2)).join(" ")}`,
+      ];
+    };
+    const cpuRatio = median(copies.distribution.map(cpuPerMiB)) / median(copies.raas.map(cpuPerMiB));
     const loadAfter = loadavg()
       .map((l) => l.toFixed(2))
       .join(" ");
@@ -260,6 +305,13 @@ export async function benchPushApi() {
           "raas vs distribution (median of pairs; target >= 1.0x)",
           `${median(ratios).toFixed(2)}x`,
           `min ${Math.min(...ratios).toFixed(2)} max ${Math.max(...ratios).toFixed(2)}`,
+        ],
+        cpuRow("raas server CPU per MiB copied (with its git)", copies.raas),
+        cpuRow("docker-registry CPU per MiB copied", copies.distribution),
+        [
+          "CPU per MiB, distribution / raas (higher: raas cheaper)",
+          `${cpuRatio.toFixed(2)}x`,
+          "user + system of each server process during its copies",
         ],
         [
           "raas server peak RSS (VmHWM; target <= 200 MiB)",

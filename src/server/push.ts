@@ -469,6 +469,10 @@ export class PushApi {
         );
       }
       expected = end - start + 1;
+    } else if (length !== undefined) {
+      // The body is exactly Content-Length long (HTTP framing): an empty closing PUT, as
+      // skopeo sends, then writes nothing.
+      expected = length;
     }
     if (length !== undefined && state.offset + length > this.deps.maxBlobSize) {
       throw tooLarge(this.deps.maxBlobSize);

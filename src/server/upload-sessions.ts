@@ -437,6 +437,8 @@ export class UploadSessions {
     body: Readable,
     expected?: number,
   ): Promise<UploadState> {
+    // An empty chunk (the empty PUT that closes skopeo's upload): no part, no new state.
+    if (expected === 0) return state;
     if (state.parts.length >= MAX_PARTS) throw new ChunkTooLargeError(this.maxBlobSize);
     // A first chunk, or one after a first chunk whose hash state was never saved: the store's
     // own hash of the part is all that is needed (see UploadState.digest); otherwise continue

@@ -8,10 +8,10 @@ import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { HashingStream } from "../image/digest.js";
 import { walkFiles } from "./local-walk.js";
+import { writeHashed } from "./local-write.js";
 import { localFsError } from "./local-errors.js";
 import {
   ObjectNotFoundError,
@@ -168,21 +168,14 @@ export class LocalStore implements BlobStore {
   ): Promise<PutResult> {
     const tmp = await this.tempPath();
     try {
-      const hashing = new HashingStream();
-      let written = 0;
-      await pipeline(
-        Buffer.isBuffer(body) ? Readable.from([body]) : body,
-        hashing,
-        async function* (source: AsyncIterable<Buffer>) {
-          for await (const chunk of source) {
-            written += chunk.length;
-            options.onProgress?.(written);
-            yield chunk;
-          }
-        },
-        createWriteStream(tmp, { flags: "wx" }),
-      );
-      const actual = verifyPut(key, options, { digest: hashing.digest(), size: hashing.size() });
+      const handle = await open(tmp, "wx");
+      let written;
+      try {
+        written = await writeHashed(handle, body, options.onProgress);
+      } finally {
+        await handle.close();
+      }
+      const actual = verifyPut(key, options, written);
       await this.commit(tmp, path, key, options.contentType);
       return actual;
     } catch (err) {

@@ -22,10 +22,15 @@ const LIMIT = 64 * MIB;
 const REPO = "acme/app";
 let root: string;
 
-/** A store that records every key read through it and how many bytes came out. */
+/** A store that records every key read or written through it and how many bytes came out. */
 class CountingStore extends LocalStore {
   readonly reads: string[] = [];
+  readonly writes: string[] = [];
   bytesRead = 0;
+  override async put(...args: Parameters<LocalStore["put"]>): ReturnType<LocalStore["put"]> {
+    this.writes.push(args[0]);
+    return super.put(...args);
+  }
   override async get(key: string): Promise<Readable> {
     this.reads.push(key);
     const stream = await super.get(key);
@@ -75,6 +80,8 @@ describe("upload sessions on a local directory", () => {
     expect((await stat(blobPath)).ino).toBe(partInode);
     expect(store.reads.filter((key) => key.startsWith(UPLOADS_PREFIX))).toEqual([]);
     expect(store.bytesRead).toBe(0);
+    // The empty closing chunk wrote nothing: no empty part, no new state.
+    expect(store.writes).toEqual([]);
     expect(sha(await store.getBuffer(blobKey(digest)))).toBe(digest);
     expect((await store.head(blobKey(digest)))?.size).toBe(data.length);
     // The session is gone (parts, states and the part's sidecar), and no temporary file is left.

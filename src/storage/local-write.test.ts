@@ -1,0 +1,166 @@
+import { createHash, randomBytes } from "node:crypto";
+import { mkdtemp, open, readFile, rm, type FileHandle } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { BATCH_BYTES, writeHashed } from "./local-write.js";
+
+const MIB = 1024 * 1024;
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "raas-local-write-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sha = (data: Buffer) => `sha256:${createHash("sha256").update(data).digest("hex")}`;
+
+/** `data` as a stream of chunks of the given sizes, cycled (as a socket hands them out). */
+function chunked(data: Buffer, sizes: number[]): Readable {
+  const chunks: Buffer[] = [];
+  for (let at = 0, i = 0; at < data.length; i++) {
+    const n = sizes[i % sizes.length]!;
+    chunks.push(data.subarray(at, at + n));
+    at += n;
+  }
+  return Readable.from(chunks);
+}
+
+interface Spy {
+  handle: FileHandle;
+  calls: number;
+  inFlight: number;
+  maxInFlight: number;
+  /** Bytes the file has accepted so far. */
+  written: number;
+}
+
+/**
+ * A real file handle whose writes are counted; `slow` delays each, `short` makes each write take
+ * only half of what it is given, `failAt` fails that call (1-based) with EIO.
+ */
+async function spyHandle(
+  path: string,
+  options: { slow?: number; short?: boolean; failAt?: number } = {},
+): Promise<Spy> {
+  const handle = await open(path, "wx");
+  const original = handle.write.bind(handle) as (b: Buffer) => Promise<{ bytesWritten: number }>;
+  const spy: Spy = { handle, calls: 0, inFlight: 0, maxInFlight: 0, written: 0 };
+  const write = async (data: Buffer) => {
+    spy.calls += 1;
+    spy.inFlight += 1;
+    spy.maxInFlight = Math.max(spy.maxInFlight, spy.inFlight);
+    try {
+      if (options.slow !== undefined) await sleep(options.slow);
+      if (spy.calls === options.failAt) {
+        throw Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" });
+      }
+      const part = options.short === true && data.length > 1 ? data.subarray(0, data.length >> 1) : data;
+      const result = await original(part);
+      spy.written += result.bytesWritten;
+      return { bytesWritten: result.bytesWritten, buffer: data };
+    } finally {
+      spy.inFlight -= 1;
+    }
+  };
+  handle.write = write as unknown as FileHandle["write"];
+  return spy;
+}
+
+describe("writeHashed (the local store's write)", () => {
+  it("writes small socket-sized chunks in batches: one write per batch, bytes and digest exact", async () => {
+    const data = randomBytes(5 * MIB + 12_345);
+    const path = join(dir, "object");
+    const spy = await spyHandle(path);
+    // Odd sizes, and one larger than a batch, so chunks straddle the batch boundaries.
+    const result = await writeHashed(
+      spy.handle,
+      chunked(data, [20_000, 41_111, 1000, BATCH_BYTES + 7, 65_536]),
+    );
+    await spy.handle.close();
+    expect(result).toEqual({ digest: sha(data), size: data.length });
+    expect((await readFile(path)).equals(data)).toBe(true);
+    // A write per chunk would be hundreds of calls.
+    expect(spy.calls).toBe(Math.ceil(data.length / BATCH_BYTES));
+    expect(spy.maxInFlight).toBe(1);
+  });
+
+  it("continues a short write where it stopped", async () => {
+    const data = randomBytes(2 * MIB + 3);
+    const path = join(dir, "object");
+    const spy = await spyHandle(path, { short: true });
+    const result = await writeHashed(spy.handle, chunked(data, [65_536]));
+    await spy.handle.close();
+    expect(result).toEqual({ digest: sha(data), size: data.length });
+    expect((await readFile(path)).equals(data)).toBe(true);
+    expect(spy.calls).toBeGreaterThan(Math.ceil(data.length / BATCH_BYTES));
+  });
+
+  it("holds a fast body back behind a slow disk: memory stays within two batches and the buffer", async () => {
+    const total = 12 * MIB;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let produced = 0;
+    let worst = 0;
+    const path = join(dir, "object");
+    const spy = await spyHandle(path, { slow: 15 });
+    // Produces only when asked (as a socket paused by backpressure); records how far it got ahead
+    // of what the file has accepted.
+    const body = new Readable({
+      read() {
+        worst = Math.max(worst, produced - spy.written);
+        if (produced >= total) return this.push(null);
+        produced += chunk.length;
+        this.push(chunk);
+      },
+    });
+    const result = await writeHashed(spy.handle, body);
+    await spy.handle.close();
+    expect(result.size).toBe(total);
+    expect(spy.maxInFlight).toBe(1);
+    // Two batches (one being written, one filling), the writable's buffer (256 KiB), the
+    // readable's own buffer (16 KiB) and a chunk on its way.
+    expect(worst).toBeLessThanOrEqual(2 * BATCH_BYTES + 256 * 1024 + 16 * 1024 + 2 * chunk.length);
+    expect(worst).toBeGreaterThan(BATCH_BYTES);
+  });
+
+  it("fails with the disk's error, and only once no write is running on the file", async () => {
+    const data = randomBytes(4 * MIB);
+    const spy = await spyHandle(join(dir, "object"), { failAt: 2, slow: 5 });
+    await expect(writeHashed(spy.handle, chunked(data, [65_536]))).rejects.toThrow(/EIO/);
+    expect(spy.inFlight).toBe(0);
+    // Nothing was started after the failure.
+    expect(spy.calls).toBe(2);
+    await spy.handle.close();
+  });
+
+  it("fails with the body's error, and only once no write is running on the file", async () => {
+    const spy = await spyHandle(join(dir, "object"), { slow: 20 });
+    const chunk = randomBytes(256 * 1024);
+    const body = Readable.from(
+      (async function* () {
+        for (let i = 0; i < 6; i++) {
+          yield chunk;
+          await sleep(1);
+        }
+        throw new Error("the client went away");
+      })(),
+    );
+    await expect(writeHashed(spy.handle, body)).rejects.toThrow(/the client went away/);
+    expect(spy.inFlight).toBe(0);
+    await spy.handle.close();
+  });
+
+  it("writes a Buffer body with one call", async () => {
+    const data = randomBytes(3 * MIB);
+    const path = join(dir, "object");
+    const spy = await spyHandle(path);
+    expect(await writeHashed(spy.handle, data)).toEqual({ digest: sha(data), size: data.length });
+    await spy.handle.close();
+    expect(spy.calls).toBe(1);
+    expect((await readFile(path)).equals(data)).toBe(true);
+  });
+});
