@@ -286,6 +286,28 @@ describe("raas registry (x-raas metadata, serve_content)", () => {
     await rm(join(repo.dataDir, "broken.json"));
   });
 
+  it("a reload asked for while a poll reloads sees what was written before it was asked for", async () => {
+    // The 0.1 s poll is often mid-reload when a file lands; the asked-for reload must not settle
+    // for the poll's older read (a push's read-your-writes and SIGHUP rely on it).
+    // Many files make each reload long enough for the race to show on any machine.
+    for (let i = 0; i < 1200; i++) await writeFile(join(repo.dataDir, `filler-${i}.json`), "{");
+    await server.reload();
+    const missed: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      await writeFile(join(repo.dataDir, `broken-${i}.json`), "{");
+      await server.reload();
+      const seen = logs.some(
+        (r) => typeof r.message === "string" && r.message.startsWith(`skipping broken-${i}.json: `),
+      );
+      if (!seen) missed.push(i);
+      await new Promise((r) => setTimeout(r, i % 7));
+    }
+    for (let i = 0; i < 15; i++) await rm(join(repo.dataDir, `broken-${i}.json`));
+    for (let i = 0; i < 1200; i++) await rm(join(repo.dataDir, `filler-${i}.json`));
+    await server.reload();
+    expect(missed).toEqual([]);
+  }, 120_000);
+
   it("survives a burst of random requests without a 5xx", async () => {
     const parts = [
       "v2",

@@ -145,8 +145,19 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
         });
 
   let reloading: Promise<void> | undefined;
+  let forcedNext: Promise<void> | undefined;
   const reload = (force: boolean): Promise<void> => {
-    // One reload at a time; a poll that finds one running simply waits for it.
+    // One reload at a time; a poll that finds one running simply waits for it. A forced reload
+    // (SIGHUP, after this process's own write) must see what was written before it was asked
+    // for, which a running one may have read too early: it runs once more after it (callers
+    // arriving meanwhile share that run).
+    if (reloading !== undefined && force) {
+      forcedNext ??= reloading.then(() => {
+        forcedNext = undefined;
+        return reload(true);
+      });
+      return forcedNext;
+    }
     reloading ??= (async () => {
       try {
         if (!force && (await sourcesFingerprint(config)) === snapshot.fingerprint) return;
