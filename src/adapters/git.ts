@@ -222,26 +222,44 @@ export async function cloneWithoutCheckout(remote: string, dir: string, branch: 
 
 /**
  * Every file in HEAD's tree (one `git ls-tree -r`, however many files), with its object id:
- * `each(path, oid)` is called in tree order.
+ * `each(path, oid)` is called in tree order, `path` being the raw bytes of the file's path (a
+ * view into git's output, valid only during the call). The output stays bytes: as one string
+ * (17 MB for 120,000 files) every name sliced from it would keep all of it alive.
  */
-export async function treeFiles(dir: string, each: (path: string, oid: string) => void): Promise<void> {
-  let out: string;
-  try {
-    out = await git(dir).raw(["ls-tree", "-r", "-z", "--full-tree", "HEAD"]);
-  } catch (err) {
-    throw gitError(err, `listing the files of ${dir}`, dir);
-  }
+export async function treeFiles(dir: string, each: (path: Buffer, oid: string) => void): Promise<void> {
+  const out = await gitBytes(dir, ["ls-tree", "-r", "-z", "--full-tree", "HEAD"], "listing the files of");
   // `<mode> SP <type> SP <object> TAB <path>`, NUL-terminated.
   for (let start = 0; start < out.length;) {
-    let end = out.indexOf("\0", start);
+    let end = out.indexOf(0, start);
     if (end < 0) end = out.length;
-    const tab = out.indexOf("\t", start);
+    const tab = out.indexOf(9, start);
     if (tab > start && tab < end) {
-      const fields = out.slice(start, tab).split(" ");
-      if (fields[1] === "blob" && fields[2] !== undefined) each(out.slice(tab + 1, end), fields[2]);
+      const fields = out.toString("latin1", start, tab).split(" ");
+      if (fields[1] === "blob" && fields[2] !== undefined) each(out.subarray(tab + 1, end), fields[2]);
     }
     start = end + 1;
   }
+}
+
+/** Run git in `dir` and return its standard output as bytes; a failure names `action` and `dir`. */
+function gitBytes(dir: string, args: string[], action: string): Promise<Buffer> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn("git", args, { cwd: dir, env: gitEnv() });
+    const chunks: Buffer[] = [];
+    let errors = "";
+    child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+    child.stderr.setEncoding("utf8");
+    child.stderr.on("data", (text: string) => {
+      if (errors.length < 64 * 1024) errors += text;
+    });
+    child.on("error", (err) => reject(gitError(err, `${action} ${dir}`, dir)));
+    child.on("close", (code) => {
+      debugLog?.(`git ${args.join(" ")} (${Date.now() - started} ms, in ${dir})`);
+      if (code === 0) resolve(Buffer.concat(chunks));
+      else reject(gitError(new Error(errors || `git exited with ${code}`), `${action} ${dir}`, dir));
+    });
+  });
 }
 
 /**
