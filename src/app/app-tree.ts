@@ -187,10 +187,14 @@ export class GitTreeAppRepository implements AppRepository {
   }
 
   async read(file: string): Promise<string | undefined> {
+    return (await this.readBytes(file))?.toString("utf8");
+  }
+
+  async readBytes(file: string): Promise<Buffer | undefined> {
     const { tree, reader } = await this.open();
     const oid = reader === undefined ? undefined : tree.oid(path.posix.normalize(file));
     if (oid === undefined || reader === undefined) return undefined;
-    return (await reader.read(oid)).toString("utf8");
+    return reader.read(oid);
   }
 
   /** The files directly in `dir` (like readdir of a checkout, without subdirectories). */

@@ -163,12 +163,16 @@ export class ListedObjects {
   private find(key: string): number {
     const { prefix, bytes, starts } = this.seal();
     if (!key.startsWith(prefix)) return -1;
-    const target = Buffer.from(prefix === "" ? key : key.slice(prefix.length), "utf8");
+    const rest = prefix === "" ? key : key.slice(prefix.length);
+    // Encoded into one reused buffer: a lookup per listed object (several, with the garbage
+    // line) would otherwise allocate a buffer each.
+    if (scratch.length < rest.length * 3) scratch = Buffer.allocUnsafeSlow(Math.max(1024, rest.length * 3));
+    const length = scratch.write(rest, 0, "utf8");
     let low = 0;
     let high = starts.length - 2;
     while (low <= high) {
       const mid = (low + high) >>> 1;
-      const order = bytes.compare(target, 0, target.length, starts[mid], starts[mid + 1]);
+      const order = bytes.compare(scratch, 0, length, starts[mid], starts[mid + 1]);
       if (order === 0) return mid;
       if (order < 0) low = mid + 1;
       else high = mid - 1;
@@ -176,6 +180,9 @@ export class ListedObjects {
     return -1;
   }
 }
+
+/** Where ListedObjects encodes the key it looks up (3 bytes per UTF-16 unit at most). */
+let scratch = Buffer.allocUnsafeSlow(1024);
 
 /**
  * The longest prefix two keys share (so every key sorted between them shares it), never ending
