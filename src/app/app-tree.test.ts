@@ -24,6 +24,9 @@ describe("GitTreeAppRepository", () => {
       "data/é-utf8.json": "non-ASCII name",
     };
     for (let i = 0; i < 50; i++) files[`manifests/acme-app/m${i}`] = `manifest ${i}`;
+    // git's file list (about 170 bytes a file here) arrives in several chunks: entries cut between them.
+    for (let i = 0; i < 800; i++)
+      files[`manifests/acme-many/sha256:${String(i).padStart(64, "0")}`] = `m${i}`;
     const { remote } = await tempGitRemote({ files });
     await pushFiles(
       remote,
@@ -43,12 +46,14 @@ describe("GitTreeAppRepository", () => {
       "manifests",
       "manifests/acme-app",
       "manifests/acme-app-x",
+      "manifests/acme-many",
       "nothing/here",
     ]) {
       expect((await view.list(dir)).sort(), dir).toEqual((await checkout.list(dir)).sort());
     }
     expect((await view.list("data")).sort()).toEqual(["acme-app.json", "acme-new.json", "v1", "é-utf8.json"]);
     expect((await view.list("manifests/acme-app")).length).toBe(51);
+    expect((await view.list("manifests/acme-many")).length).toBe(800);
     const reads = await Promise.all(Object.keys(files).map((f) => view.read(f)));
     const expected = await Promise.all(Object.keys(files).map((f) => checkout.read(f)));
     expect(reads.map((r, i) => r === expected[i])).toEqual(reads.map(() => true));
