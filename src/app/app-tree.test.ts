@@ -25,8 +25,9 @@ describe("GitTreeAppRepository", () => {
     };
     for (let i = 0; i < 50; i++) files[`manifests/acme-app/m${i}`] = `manifest ${i}`;
     // git's file list (about 170 bytes a file here) arrives in several chunks: entries cut between them.
-    for (let i = 0; i < 800; i++)
+    for (let i = 0; i < 800; i++) {
       files[`manifests/acme-many/sha256:${String(i).padStart(64, "0")}`] = `m${i}`;
+    }
     const { remote } = await tempGitRemote({ files });
     await pushFiles(
       remote,
