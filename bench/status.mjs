@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { runIfMain } from "./lib/report.mjs";
 import { ociManifestBytes, OCI_MANIFEST as mediaType, sha256 } from "./lib/generated-repo.mjs";
-import { benchEnv, mib, mustSucceed, raas, root } from "./lib/raas-cli.mjs";
+import { benchEnv, cpuOf, mib, mustSucceed, raas, root } from "./lib/raas-cli.mjs";
 
 const scenarios = (process.env.BENCH_STATUS ?? "1000x10,10000x10,1x20000").split(",").map((s) => {
   const [repos, tags] = s.split("x").map(Number);
@@ -104,7 +104,7 @@ function floor(storage, clone) {
     "/usr/bin/time",
     [
       "-f",
-      "RSS_KIB=%M",
+      "RSS_KIB=%M CPU_S=%U+%S",
       process.execPath,
       path.join(root, "bench", "lib", "status-floor.mjs"),
       storage,
@@ -116,6 +116,7 @@ function floor(storage, clone) {
   return {
     seconds: Number(process.hrtime.bigint() - t0) / 1e9,
     rssBytes: Number(/RSS_KIB=(\d+)/.exec(run.stderr)?.[1] ?? NaN) * 1024,
+    cpuSeconds: cpuOf(run.stderr),
     detail: run.stdout.trim(),
   };
 }
@@ -155,13 +156,14 @@ async function scenario({ repos, tags }) {
     const ours = status();
     const other = compareRoot === undefined ? undefined : status(compareRoot);
     const label = `${repos} x ${tags}`;
-    const rss = (run) => `peak RSS ${mib(run.rssBytes).toFixed(0)} MiB`;
+    const rss = (run) => `CPU ${run.cpuSeconds.toFixed(2)} s, peak RSS ${mib(run.rssBytes).toFixed(0)} MiB`;
     const rows = [
       [`status ${label}: raas status`, `${ours.seconds.toFixed(2)} s`, `clean, ${rss(ours)}`],
       [
         `status ${label}: baseline (list + parse once)`,
         `${base.seconds.toFixed(2)} s`,
-        `${base.detail}, ${rss(base)}; raas/baseline ${(ours.seconds / base.seconds).toFixed(1)}x`,
+        `${base.detail}, ${rss(base)}; raas/baseline ${(ours.seconds / base.seconds).toFixed(1)}x elapsed, ` +
+          `${(ours.cpuSeconds / base.cpuSeconds).toFixed(1)}x CPU, ${(ours.rssBytes / base.rssBytes).toFixed(2)}x RSS`,
       ],
       ...(other === undefined
         ? []
@@ -169,7 +171,8 @@ async function scenario({ repos, tags }) {
             [
               `status ${label}: BENCH_COMPARE_ROOT`,
               `${other.seconds.toFixed(2)} s`,
-              `${rss(other)}; speed-up of this raas ${(other.seconds / ours.seconds).toFixed(2)}x`,
+              `${rss(other)}; this raas against it: ${(other.seconds / ours.seconds).toFixed(2)}x faster, ` +
+                `${(ours.cpuSeconds / other.cpuSeconds).toFixed(2)}x the CPU, ${(ours.rssBytes / other.rssBytes).toFixed(2)}x the peak RSS`,
             ],
           ]),
     ];

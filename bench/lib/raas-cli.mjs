@@ -17,7 +17,14 @@ export function raas(args, { cwd, env = {}, from = root }) {
   const t0 = process.hrtime.bigint();
   const run = spawnSync(
     "/usr/bin/time",
-    ["-f", "RSS_KIB=%M", process.execPath, ...nodeArgs, path.join(from, "bin", "raas.js"), ...args],
+    [
+      "-f",
+      "RSS_KIB=%M CPU_S=%U+%S",
+      process.execPath,
+      ...nodeArgs,
+      path.join(from, "bin", "raas.js"),
+      ...args,
+    ],
     { encoding: "utf8", cwd, env: { ...process.env, CI: "true", ...env }, maxBuffer: 256 << 20 },
   );
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -31,8 +38,15 @@ export function raas(args, { cwd, env = {}, from = root }) {
     stderr: run.stderr,
     seconds,
     rssBytes: Number(/RSS_KIB=(\d+)/.exec(run.stderr)?.[1] ?? NaN) * 1024,
+    cpuSeconds: cpuOf(run.stderr),
     s3Calls,
   };
+}
+
+/** User + system CPU seconds from `/usr/bin/time -f "... CPU_S=%U+%S"` (NaN when absent). */
+export function cpuOf(stderr) {
+  const match = /CPU_S=([\d.]+)\+([\d.]+)/.exec(stderr);
+  return match === null ? NaN : Number(match[1]) + Number(match[2]);
 }
 
 export function mustSucceed(what, run) {

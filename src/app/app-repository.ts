@@ -12,6 +12,11 @@ export interface AppRepository {
   ): Promise<{ commit: string | undefined; attempts: number }>;
   /** Read a file at the remote's newest commit (undefined when absent). */
   read(path: string): Promise<string | undefined>;
+  /**
+   * `read`, as bytes: a reader that asks for files ahead of their use keeps them as bytes
+   * until then, outside the JavaScript heap.
+   */
+  readBytes?(path: string): Promise<Buffer | undefined>;
   /** List files under a directory at the remote's newest commit. */
   list(dir: string): Promise<string[]>;
   /** The commit `read` and `list` read (the branch's newest), or undefined for an empty repository. */

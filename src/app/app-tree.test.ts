@@ -18,8 +18,16 @@ describe("GitTreeAppRepository", () => {
       "data/acme-app.json": big,
       "data/v1/acme-old.json": "{}",
       "manifests/acme-app/sha256:aa": "first",
+      // Byte order of whole paths: "acme-app-x/" and "acme-app.x" sort around "acme-app/".
+      "manifests/acme-app-x/sha256:bb": "neighbour",
+      "manifests/acme-app.x": "a file beside the folder",
+      "data/é-utf8.json": "non-ASCII name",
     };
     for (let i = 0; i < 50; i++) files[`manifests/acme-app/m${i}`] = `manifest ${i}`;
+    // git's file list (about 170 bytes a file here) arrives in several chunks: entries cut between them.
+    for (let i = 0; i < 800; i++) {
+      files[`manifests/acme-many/sha256:${String(i).padStart(64, "0")}`] = `m${i}`;
+    }
     const { remote } = await tempGitRemote({ files });
     await pushFiles(
       remote,
@@ -33,10 +41,20 @@ describe("GitTreeAppRepository", () => {
     const checkout = new GitAppRepository({ remote, branch: "main", reporter: new RecordingReporter() });
     onTestFinished(() => Promise.all([view.close(), checkout.close()]).then(() => undefined));
     view.warm();
-    for (const dir of ["data", "data/v1", "manifests", "manifests/acme-app", "nothing/here"]) {
+    for (const dir of [
+      "data",
+      "data/v1",
+      "manifests",
+      "manifests/acme-app",
+      "manifests/acme-app-x",
+      "manifests/acme-many",
+      "nothing/here",
+    ]) {
       expect((await view.list(dir)).sort(), dir).toEqual((await checkout.list(dir)).sort());
     }
-    expect((await view.list("data")).sort()).toEqual(["acme-app.json", "acme-new.json", "v1"]);
+    expect((await view.list("data")).sort()).toEqual(["acme-app.json", "acme-new.json", "v1", "é-utf8.json"]);
+    expect((await view.list("manifests/acme-app")).length).toBe(51);
+    expect((await view.list("manifests/acme-many")).length).toBe(800);
     const reads = await Promise.all(Object.keys(files).map((f) => view.read(f)));
     const expected = await Promise.all(Object.keys(files).map((f) => checkout.read(f)));
     expect(reads.map((r, i) => r === expected[i])).toEqual(reads.map(() => true));

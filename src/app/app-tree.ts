@@ -18,19 +18,114 @@ import {
 import { redactUrl } from "../adapters/git-errors.js";
 import type { AppRepository } from "./app-repository.js";
 
+/**
+ * The commit's files, kept as bytes: every path in one buffer, in byte order (git's tree order
+ * is the byte order of full paths), each with its object id. Files are read by object id: git
+ * resolves `HEAD:<path>` by scanning each folder on the way, so reading every file of a folder
+ * of 10,000 by path costs 10,000 x 10,000 comparisons. A folder's files are a run of paths
+ * found by binary search. 120,000 files (10,000 repositories) take 14 MB here, outside the
+ * JavaScript heap; as a map of name strings they took 32 MB of it.
+ */
+class TreeIndex {
+  constructor(
+    /** Every path, back to back. */
+    private readonly paths: Buffer,
+    /** Where each path starts in `paths`; one more entry, its end. */
+    private readonly starts: Uint32Array,
+    /** The files' object ids, binary, `width` bytes each (20, or 32 in a SHA-256 repository). */
+    private readonly oids: Buffer,
+    private readonly width: number,
+  ) {}
+
+  static empty(): TreeIndex {
+    return new TreeIndex(Buffer.alloc(0), new Uint32Array(1), Buffer.alloc(0), 0);
+  }
+
+  get count(): number {
+    return this.starts.length - 1;
+  }
+
+  /** The object id of the file at `path`, or undefined. */
+  oid(path: string): string | undefined {
+    const target = Buffer.from(path, "utf8");
+    const at = this.lowerBound(target);
+    if (at >= this.count || this.compareAt(at, target) !== 0) return undefined;
+    return this.oids.toString("hex", at * this.width, (at + 1) * this.width);
+  }
+
+  /** The files directly in `dir` ("" for the top), then its subfolders, each named once. */
+  list(dir: string): string[] {
+    const prefix = Buffer.from(dir === "" ? "" : `${dir}/`, "utf8");
+    const files: string[] = [];
+    const folders: string[] = [];
+    for (let at = this.lowerBound(prefix); at < this.count; at++) {
+      const start = (this.starts[at] as number) + prefix.length;
+      const end = this.starts[at + 1] as number;
+      if (this.compareAt(at, prefix, prefix.length) !== 0) break;
+      const slash = this.paths.indexOf(0x2f, start);
+      if (slash < 0 || slash >= end) {
+        files.push(this.paths.toString("utf8", start, end));
+      } else {
+        const folder = this.paths.toString("utf8", start, slash);
+        if (folders[folders.length - 1] !== folder) folders.push(folder);
+      }
+    }
+    return [...files, ...folders];
+  }
+
+  /** The first path not below `target` in byte order. */
+  private lowerBound(target: Buffer): number {
+    let low = 0;
+    let high = this.count;
+    while (low < high) {
+      const mid = (low + high) >>> 1;
+      if (this.compareAt(mid, target) < 0) low = mid + 1;
+      else high = mid;
+    }
+    return low;
+  }
+
+  /** Path `at` (its first `length` bytes, if given) against `target`, in byte order. */
+  private compareAt(at: number, target: Buffer, length?: number): number {
+    const start = this.starts[at] as number;
+    const end = this.starts[at + 1] as number;
+    return this.paths.compare(
+      target,
+      0,
+      target.length,
+      start,
+      length === undefined ? end : Math.min(end, start + length),
+    );
+  }
+
+  /**
+   * Build from the commit's paths (`paths` back to back, path i from `starts[i]` to
+   * `starts[i + 1]`) and object ids, in any order: sorted here unless they come sorted.
+   */
+  static build(paths: Buffer, starts: number[], oids: Buffer, width: number): TreeIndex {
+    const count = starts.length - 1;
+    const at = (i: number) => paths.subarray(starts[i], starts[i + 1]);
+    let sorted = true;
+    for (let i = 1; i < count && sorted; i++) sorted = Buffer.compare(at(i - 1), at(i)) < 0;
+    if (sorted) return new TreeIndex(paths, Uint32Array.from(starts), oids, width);
+    const order = Array.from({ length: count }, (_, i) => i).sort((x, y) => Buffer.compare(at(x), at(y)));
+    const ordered = Buffer.allocUnsafe(starts[count] as number);
+    const orderedStarts = new Uint32Array(count + 1);
+    const orderedOids = Buffer.allocUnsafe(count * width);
+    let total = 0;
+    for (const [n, i] of order.entries()) {
+      orderedStarts[n] = total;
+      total += at(i).copy(ordered, total);
+      oids.copy(orderedOids, n * width, i * width, (i + 1) * width);
+    }
+    orderedStarts[count] = total;
+    return new TreeIndex(ordered, orderedStarts, orderedOids, width);
+  }
+}
+
 interface Opened {
   dir: string;
-  /**
-   * Directory -> its files' names, each with the position of its object id in `oids`. Files are
-   * read by object id: git resolves `HEAD:<path>` by scanning each folder on the way, so
-   * reading every file of a folder of 10,000 by path costs 10,000 x 10,000 comparisons.
-   */
-  dirs: Map<string, Map<string, number>>;
-  /** The files' object ids, binary, `width` bytes each (20, or 32 in a SHA-256 repository). */
-  oids: Buffer;
-  width: number;
-  /** Directory -> its subdirectories' names. */
-  subdirs: Map<string, Set<string>>;
+  tree: TreeIndex;
   reader: BlobReader | undefined;
 }
 
@@ -47,43 +142,37 @@ export class GitTreeAppRepository implements AppRepository {
     this.opened ??= (async () => {
       this.tmp = await mkdtemp(path.join(tmpdir(), "raas-app-"));
       const dir = path.join(this.tmp, "repo");
-      const dirs = new Map<string, Map<string, number>>();
-      const subdirs = new Map<string, Set<string>>();
       if (!(await cloneWithoutCheckout(this.options.remote, dir, this.options.branch))) {
-        return { dir, dirs, subdirs, oids: Buffer.alloc(0), width: 0, reader: undefined };
+        return { dir, tree: TreeIndex.empty(), reader: undefined };
       }
-      const addDir = (name: string) => {
-        for (let child = name; child !== "" && !subdirs.has(child);) {
-          subdirs.set(child, new Set());
-          const slash = child.lastIndexOf("/");
-          const parent = slash < 0 ? "" : child.slice(0, slash);
-          let siblings = subdirs.get(parent);
-          if (siblings === undefined) subdirs.set(parent, (siblings = new Set()));
-          siblings.add(child.slice(slash + 1));
-          child = parent;
-        }
-      };
-      let oids = Buffer.alloc(0);
+      // Grown by doubling, then trimmed: a buffer per path would cost its own object each.
+      let paths: Buffer = Buffer.alloc(0);
+      const starts = [0];
+      let oids: Buffer = Buffer.alloc(0);
       let width = 0;
-      let count = 0;
+      const grow = (buffer: Buffer, needed: number): Buffer => {
+        if (needed <= buffer.length) return buffer;
+        const grown = Buffer.alloc(Math.max(4096, needed, buffer.length * 2));
+        buffer.copy(grown);
+        return grown;
+      };
       await treeFiles(dir, (file, oid) => {
         width ||= oid.length / 2;
-        if ((count + 1) * width > oids.length) {
-          const grown = Buffer.alloc(Math.max(1024, oids.length * 2));
-          oids.copy(grown);
-          oids = grown;
-        }
+        const count = starts.length - 1;
+        oids = grow(oids, (count + 1) * width);
         oids.write(oid, count * width, width, "hex");
-        const slash = file.lastIndexOf("/");
-        const parent = slash < 0 ? "" : file.slice(0, slash);
-        let names = dirs.get(parent);
-        if (names === undefined) {
-          dirs.set(parent, (names = new Map<string, number>()));
-          addDir(parent);
-        }
-        names.set(file.slice(slash + 1), count++);
+        const used = starts[count] as number;
+        paths = grow(paths, used + file.length);
+        starts.push(used + file.copy(paths, used));
       });
-      return { dir, dirs, subdirs, oids, width, reader: new BlobReader(dir) };
+      const count = starts.length - 1;
+      const tree = TreeIndex.build(
+        Buffer.from(paths.subarray(0, starts[count])),
+        starts,
+        Buffer.from(oids.subarray(0, count * width)),
+        width,
+      );
+      return { dir, tree, reader: new BlobReader(dir) };
     })();
     return this.opened;
   }
@@ -98,21 +187,23 @@ export class GitTreeAppRepository implements AppRepository {
   }
 
   async read(file: string): Promise<string | undefined> {
-    const { dirs, oids, width, reader } = await this.open();
-    const normal = path.posix.normalize(file);
-    const slash = normal.lastIndexOf("/");
-    const at = dirs.get(slash < 0 ? "" : normal.slice(0, slash))?.get(normal.slice(slash + 1));
-    if (at === undefined || reader === undefined) return undefined;
-    return (await reader.read(oids.toString("hex", at * width, (at + 1) * width))).toString("utf8");
+    return (await this.readBytes(file))?.toString("utf8");
+  }
+
+  async readBytes(file: string): Promise<Buffer | undefined> {
+    const { tree, reader } = await this.open();
+    const oid = reader === undefined ? undefined : tree.oid(path.posix.normalize(file));
+    if (oid === undefined || reader === undefined) return undefined;
+    return reader.read(oid);
   }
 
   /** The files directly in `dir` (like readdir of a checkout, without subdirectories). */
   async list(dir: string): Promise<string[]> {
-    const { dirs, subdirs } = await this.open();
+    const { tree } = await this.open();
     let normal = path.posix.normalize(dir).replace(/\/+$/, "");
     if (normal === ".") normal = "";
     // Subdirectories too, as readdir lists them (data/v1 inside data).
-    return [...(dirs.get(normal)?.keys() ?? []), ...(subdirs.get(normal) ?? [])];
+    return tree.list(normal);
   }
 
   async replacedSince(since: Date, sub: string): Promise<{ commit: string; path: string; text: string }[]> {

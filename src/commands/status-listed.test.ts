@@ -55,6 +55,28 @@ describe("ListedObjects: the compact listing status keeps", () => {
     expect(() => objects.add(at("r/blobs/d", 1))).toThrow(/after marking/);
   });
 
+  it("keeps keys as bytes in S3's order (UTF-8), with objects added after a lookup", () => {
+    const objects = new ListedObjects();
+    // UTF-16 order would put "\u{1F600}" (a surrogate pair) before "\uFF5E"; S3 lists by UTF-8 bytes.
+    const keys = ["r/é", "r/\uFF5E", "r/\u{1F600}", "r/\u{1F601}"];
+    for (const [i, key] of keys.entries()) objects.add(at(key, i));
+    expect([...objects].map((o) => o.key)).toEqual(keys);
+    expect(objects.get("r/\u{1F600}")?.size).toBe(2);
+    expect(objects.has("r/\u{1F602}")).toBe(false);
+    expect(objects.has("s/é")).toBe(false);
+    // Two keys sharing half of a surrogate pair: the shared prefix does not split it.
+    const pair = new ListedObjects();
+    pair.add(at("\u{1F600}", 1));
+    pair.add(at("\u{1F601}", 2));
+    expect([...pair].map((o) => [o.key, o.size])).toEqual([
+      ["\u{1F600}", 1],
+      ["\u{1F601}", 2],
+    ]);
+    pair.add(at("a", 3));
+    expect([...pair].map((o) => o.key)).toEqual(["a", "\u{1F600}", "\u{1F601}"]);
+    expect(pair.get("\u{1F601}")?.size).toBe(2);
+  });
+
   it("is empty when nothing was listed", () => {
     const objects = new ListedObjects();
     expect(objects.size).toBe(0);

@@ -12,24 +12,29 @@ import { mapLimit } from "../publish/pool.js";
 import type { BlobStore, ListedObject } from "../storage/types.js";
 
 /**
- * One repository's listed objects, kept compactly: a key, a size and a time each, in three
- * arrays sorted by key (a listing arrives sorted, so this costs nothing), looked up by binary
- * search. 310,000 objects (10,000 repositories x 10 tags) as a Map of listed objects held
- * about 90 MiB; this holds the key strings and 17 bytes per object more (a size, a time and
- * a mark).
+ * One repository's listed objects, kept compactly. While the listing arrives they are three
+ * arrays (keys, sizes, times); `seal()` (called when the listing moves on to the next
+ * repository, or by the first lookup) turns them into bytes outside the JavaScript heap: the
+ * keys' common prefix once, then every key's remainder back to back in one buffer, in byte
+ * order (S3's listing order), with the sizes and times in one array of numbers. Lookups are a
+ * binary search over the bytes. 310,000 objects (10,000 repositories x 10 tags) held about
+ * 90 MiB of heap as a Map of listed objects and 37 MiB as arrays of key strings; this holds
+ * about 30 MB, outside the heap the garbage collector lets grow to a multiple of what is live.
  */
 export class ListedObjects {
+  // Open: the objects as listed, in arrival order.
   private keys: string[] = [];
   private sizes: number[] = [];
   private times: number[] = [];
-  private ordered = true;
+  // Sealed: the common prefix, the remainders' bytes, where each starts (one more: the end),
+  // and each object's size and time (2 numbers per object).
+  private sealed: { prefix: string; bytes: Buffer; starts: Uint32Array; numbers: Float64Array } | undefined;
   private marks: Uint8Array | undefined;
 
   add(object: ListedObject): void {
     // Marks are positions in the sorted listing: a listing is complete before anything is marked.
     if (this.marks !== undefined) throw new Error("a listed object was added after marking started");
-    const last = this.keys[this.keys.length - 1];
-    if (last !== undefined && !(last < object.key)) this.ordered = false;
+    if (this.sealed !== undefined) this.unseal();
     this.keys.push(object.key);
     this.sizes.push(object.size);
     this.times.push(object.lastModified.getTime());
@@ -37,8 +42,7 @@ export class ListedObjects {
 
   /** How many objects (as a Map's size). */
   get size(): number {
-    this.order();
-    return this.keys.length;
+    return this.seal().starts.length - 1;
   }
 
   has(key: string): boolean {
@@ -57,7 +61,7 @@ export class ListedObjects {
   mark(key: string): boolean {
     const at = this.find(key);
     if (at < 0) return false;
-    this.marks ??= new Uint8Array(this.keys.length);
+    this.marks ??= new Uint8Array(this.size);
     this.marks[at] = 1;
     return true;
   }
@@ -68,54 +72,129 @@ export class ListedObjects {
   }
 
   firstKey(): string | undefined {
-    this.order();
-    return this.keys[0];
+    return this.size === 0 ? undefined : this.keyAt(0);
   }
 
   /** Every object, in key order (each a new object: nothing keeps them). */
   *[Symbol.iterator](): Generator<ListedObject> {
-    this.order();
-    for (let i = 0; i < this.keys.length; i++) yield this.at(i);
+    const count = this.size;
+    for (let i = 0; i < count; i++) yield this.at(i);
+  }
+
+  /**
+   * Turn the listed objects into their compact form, sorted by key; a key listed twice counts
+   * once, as listed last. Lookups seal on their own; the listing seals each repository as soon
+   * as it is complete, so the key strings of only one repository are alive at a time.
+   */
+  seal(): NonNullable<ListedObjects["sealed"]> {
+    if (this.sealed !== undefined) return this.sealed;
+    const encoded = this.keys.map((key) => Buffer.from(key, "utf8"));
+    const positions = encoded.map((_, i) => i);
+    let ordered = true;
+    for (let i = 1; i < encoded.length && ordered; i++) {
+      ordered = Buffer.compare(encoded[i - 1] as Buffer, encoded[i] as Buffer) < 0;
+    }
+    if (!ordered) {
+      // Stable: of equal keys the later listed comes last, and is the one kept.
+      positions.sort((a, b) => Buffer.compare(encoded[a] as Buffer, encoded[b] as Buffer) || a - b);
+    }
+    const kept = ordered
+      ? positions
+      : positions.filter((p, n) => {
+          const next = positions[n + 1];
+          return next === undefined || !(encoded[p] as Buffer).equals(encoded[next] as Buffer);
+        });
+    const prefix = commonPrefix(this.keys[kept[0] ?? -1], this.keys[kept[kept.length - 1] ?? -1]);
+    const skip = Buffer.byteLength(prefix, "utf8");
+    let total = 0;
+    for (const p of kept) total += (encoded[p] as Buffer).length - skip;
+    // Its own memory, exactly sized: a small buffer from the shared pool would keep a whole 8 KiB
+    // slab alive for as long as the listing.
+    const bytes = Buffer.allocUnsafeSlow(total);
+    const starts = new Uint32Array(kept.length + 1);
+    const numbers = new Float64Array(kept.length * 2);
+    let used = 0;
+    for (const [n, p] of kept.entries()) {
+      starts[n] = used;
+      used += (encoded[p] as Buffer).copy(bytes, used, skip);
+      numbers[2 * n] = this.sizes[p] as number;
+      numbers[2 * n + 1] = this.times[p] as number;
+    }
+    starts[kept.length] = used;
+    this.keys = [];
+    this.sizes = [];
+    this.times = [];
+    this.sealed = { prefix, bytes, starts, numbers };
+    return this.sealed;
+  }
+
+  /** Back to arrays, for objects added after a lookup (never after marking). */
+  private unseal(): void {
+    const count = this.size;
+    const keys: string[] = [];
+    const sizes: number[] = [];
+    const times: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const object = this.at(i);
+      keys.push(object.key);
+      sizes.push(object.size);
+      times.push(object.lastModified.getTime());
+    }
+    this.sealed = undefined;
+    this.keys = keys;
+    this.sizes = sizes;
+    this.times = times;
+  }
+
+  private keyAt(i: number): string {
+    const { prefix, bytes, starts } = this.seal();
+    return prefix + bytes.toString("utf8", starts[i], starts[i + 1]);
   }
 
   private at(i: number): ListedObject {
+    const { numbers } = this.seal();
     return {
-      key: this.keys[i] ?? "",
-      size: this.sizes[i] ?? 0,
-      lastModified: new Date(this.times[i] ?? 0),
+      key: this.keyAt(i),
+      size: numbers[2 * i] as number,
+      lastModified: new Date(numbers[2 * i + 1] as number),
     };
   }
 
   private find(key: string): number {
-    this.order();
+    const { prefix, bytes, starts } = this.seal();
+    if (!key.startsWith(prefix)) return -1;
+    const rest = prefix === "" ? key : key.slice(prefix.length);
+    // Encoded into one reused buffer: a lookup per listed object (several, with the garbage
+    // line) would otherwise allocate a buffer each.
+    if (scratch.length < rest.length * 3) scratch = Buffer.allocUnsafeSlow(Math.max(1024, rest.length * 3));
+    const length = scratch.write(rest, 0, "utf8");
     let low = 0;
-    let high = this.keys.length - 1;
+    let high = starts.length - 2;
     while (low <= high) {
       const mid = (low + high) >>> 1;
-      const probe = this.keys[mid] as string;
-      if (probe === key) return mid;
-      if (probe < key) low = mid + 1;
+      const order = bytes.compare(scratch, 0, length, starts[mid], starts[mid + 1]);
+      if (order === 0) return mid;
+      if (order < 0) low = mid + 1;
       else high = mid - 1;
     }
     return -1;
   }
+}
 
-  /** A listing out of order (or repeating a key: the later one counts) is sorted once. */
-  private order(): void {
-    if (this.ordered) return;
-    const positions = this.keys.map((_, i) => i);
-    // Stable: of equal keys the later listed comes last, and is the one kept.
-    positions.sort((a, b) => {
-      const x = this.keys[a] as string;
-      const y = this.keys[b] as string;
-      return x < y ? -1 : x > y ? 1 : a - b;
-    });
-    const kept = positions.filter((p, n) => this.keys[p] !== this.keys[positions[n + 1] ?? -1]);
-    this.keys = kept.map((p) => this.keys[p] as string);
-    this.sizes = kept.map((p) => this.sizes[p] as number);
-    this.times = kept.map((p) => this.times[p] as number);
-    this.ordered = true;
-  }
+/** Where ListedObjects encodes the key it looks up (3 bytes per UTF-16 unit at most). */
+let scratch = Buffer.allocUnsafeSlow(1024);
+
+/**
+ * The longest prefix two keys share (so every key sorted between them shares it), never ending
+ * inside a surrogate pair.
+ */
+function commonPrefix(first: string | undefined, last: string | undefined): string {
+  if (first === undefined || last === undefined) return "";
+  let n = 0;
+  while (n < first.length && n < last.length && first.charCodeAt(n) === last.charCodeAt(n)) n++;
+  const end = first.charCodeAt(n - 1);
+  if (n > 0 && end >= 0xd800 && end <= 0xdbff) n--;
+  return first.slice(0, n);
 }
 
 /** Storage objects grouped by their first key segment (the repository). */
@@ -132,6 +211,8 @@ export async function takeInventory(store: BlobStore, repositories?: readonly st
     const repository = slash < 0 ? "" : object.key.slice(0, slash);
     // A listing is sorted: the repository is nearly always the previous object's.
     if (current?.repository !== repository) {
+      // A listing is complete for a repository when the next one starts (sorted listings).
+      current?.objects.seal();
       let objects = inventory.get(repository);
       if (objects === undefined) inventory.set(repository, (objects = new ListedObjects()));
       current = { repository, objects };
@@ -145,6 +226,7 @@ export async function takeInventory(store: BlobStore, repositories?: readonly st
       for await (const object of store.list(`${repository}/`)) add(object);
     });
   }
+  for (const objects of inventory.values()) objects.seal();
   return inventory;
 }
 

@@ -123,8 +123,11 @@ export async function status(
     };
     // One directory listing for the repository's manifests, not one file read per tag.
     const manifestFiles = new Set(await deps.app.list(`manifests/${meta.repository}`));
+    // One prefix string shared by the repository's pull URLs: each URL is then one small
+    // concatenation, not a chain of them (100,000 URLs at 10,000 x 10).
+    const pullPrefix = `${deps.registryHost}/${name}:`;
     for (const [tag, digest] of Object.entries(ext.tags)) {
-      pullUrls.push(`${deps.registryHost}/${name}:${tag}`);
+      pullUrls.push(pullPrefix + tag);
       if (ext.manifests[digest] === undefined) {
         fail(`tag ${tag} points at manifest ${digest}, which ${file} does not list`, "push the image again");
       } else if (!manifestFiles.has(digest)) {
@@ -435,18 +438,23 @@ async function readMetadata(
     mark(undefined);
     return out;
   }
-  // Reads are started in file order up to READ_AHEAD files ahead, each taken once.
-  const reads = new Map<number, Promise<string | undefined>>();
+  // Reads are started in file order up to READ_AHEAD files ahead, each taken once. They wait
+  // as bytes: a file's text is made when its turn comes, and is garbage once parsed (as text
+  // read ahead, 10,000 files of 15 KB were promoted to the old generation, then dropped).
+  const reads = new Map<number, Promise<Buffer | string | undefined>>();
+  const readOne = (file: string | undefined) =>
+    app.readBytes === undefined ? app.read(`data/${file ?? ""}`) : app.readBytes(`data/${file ?? ""}`);
   let requested = 0;
-  const readAhead = (index: number): Promise<string | undefined> => {
+  const readAhead = async (index: number): Promise<string | undefined> => {
     for (; requested < Math.min(files.length, index + READ_AHEAD); requested++) {
-      const read = app.read(`data/${files[requested] ?? ""}`);
+      const read = readOne(files[requested]);
       read.catch(() => undefined); // awaited, and its error reported, when its turn comes
       reads.set(requested, read);
     }
-    const read = reads.get(index) ?? app.read(`data/${files[index] ?? ""}`);
+    const read = reads.get(index) ?? readOne(files[index]);
     reads.delete(index);
-    return read;
+    const content = await read;
+    return typeof content === "string" ? content : content?.toString("utf8");
   };
   const results = await mapLimit(files, FILES_IN_FLIGHT, async (file, index) => {
     const path = `data/${file}`;
