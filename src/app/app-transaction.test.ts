@@ -131,6 +131,10 @@ describe("GitAppRepository with a kept copy", () => {
         "registry.conf",
       ]);
       expect(gitOut(remote, ["show", "main:data/a.json"])).toBe("A2");
+      // Reads after the update see its commit (push's metadata backup reads them).
+      expect(await app.head()).toBe(commit);
+      expect(await app.read("data/a.json")).toBe("A2\n");
+      expect(await app.read("data/b.json")).toBeUndefined();
       // The same bytes again: no commit, the branch stays.
       const again = await app.update("same", async (files) => {
         await files.write("data/a.json", "A2\n");

@@ -185,10 +185,17 @@ export class GitAppRepository implements AppRepository {
       });
       const changes = [...changed].map(([file, data]) => ({ path: file, data }));
       const commit = await commitChanges(head.dir, head.commit, changes, message);
-      if (commit === undefined) return { commit: undefined, attempts: attempt };
+      // Reads after an update see what it committed (push's metadata backup reads them), and the
+      // next update starts from there.
+      if (commit === undefined) {
+        this.initial = Promise.resolve(head);
+        return { commit: undefined, attempts: attempt };
+      }
       try {
         await pushCommit(head.dir, this.options.remote, commit, this.options.branch);
         this.pushed = true;
+        this.initial = Promise.resolve({ dir: head.dir, commit });
+        this.fresh = true;
         return { commit, attempts: attempt };
       } catch (error) {
         if (!(error instanceof UserError) || error.code !== "GIT_PUSH_RACE") throw error;
