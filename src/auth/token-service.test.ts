@@ -192,7 +192,10 @@ describe("verified-login cache", () => {
     expect((await login()).status).toBe(200);
     expect((await login()).status).toBe(200);
     const newHash = await hashPassword("changed-password", { ln: 10, r: 8, p: 1 });
-    current = parsePolicy(text.replace(/(bob: \{ id: "1002", password: ")[^"]+/, `$1${newHash}`));
+    // A function, not a replacement string: a "$1" inside the random hash would be read as a group.
+    current = parsePolicy(
+      text.replace(/(bob: \{ id: "1002", password: ")[^"]+/, (_m, head: string) => head + newHash),
+    );
     expect((await login()).status).toBe(401);
     expect((await svc.handle(get("", basic("bob", "changed-password")))).status).toBe(200);
     current = parsePolicy(
@@ -261,7 +264,10 @@ describe("POST /token (OAuth2)", () => {
         .status,
     ).toBe(401);
     const newHash = await hashPassword("changed", { ln: 10, r: 8, p: 1 });
-    current = parsePolicy(text.replace(/(bob: \{ id: "1002", password: ")[^"]+/, `$1${newHash}`));
+    // A function, not a replacement string: a "$1" inside the random hash would be read as a group.
+    current = parsePolicy(
+      text.replace(/(bob: \{ id: "1002", password: ")[^"]+/, (_m, head: string) => head + newHash),
+    );
     expect((await use()).status).toBe(401);
     current = parsePolicy(
       text.replace(/ {2}bob: .*\n/, "").replace("members: [alice, bob, rel]", "members: [alice, rel]"),
