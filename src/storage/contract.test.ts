@@ -283,6 +283,18 @@ describe.each(factories)("%s (BlobStore contract)", (_name, factory) => {
     expect(await store.head("app/to")).toBeUndefined();
   });
 
+  it("a copy whose source is deleted meanwhile fails as not found, never otherwise", async () => {
+    // A push refreshing a blob while gc deletes it: the push must see "gone" and upload it again.
+    for (let i = 0; i < 30; i++) {
+      await store.put(`race/src-${i}`, Buffer.alloc(64 * 1024, i));
+      const [copied] = await Promise.allSettled([
+        store.copy(`race/src-${i}`, `race/dst-${i}`),
+        new Promise((r) => setTimeout(r, i % 3)).then(() => store.delete(`race/src-${i}`)),
+      ]);
+      if (copied.status === "rejected") expect(copied.reason).toBeInstanceOf(ObjectNotFoundError);
+    }
+  });
+
   it("rejects unsafe keys before touching storage", async () => {
     const unsafe = [
       "",

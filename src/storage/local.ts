@@ -283,6 +283,10 @@ export class LocalStore implements BlobStore {
       await copyFile(from, tmp);
       await this.commit(tmp, to, toKey, options.contentType ?? source.contentType);
     } catch (err) {
+      // Deleted since the check above (a gc run got there first): as if it had never been there.
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && (await this.head(fromKey)) === undefined) {
+        throw new ObjectNotFoundError(fromKey, this.description);
+      }
       throw localFsError(err, "write", to);
     } finally {
       await removeIfPresent(tmp);
