@@ -28,6 +28,27 @@ function cpus(quota: number, period: number): number | undefined {
     : undefined;
 }
 
+/** This process's cgroup: its v2 group ("0::/path") and its v1 group of a controller. */
+async function cgroupMembership(procSelfCgroup: string | undefined) {
+  const text = procSelfCgroup ?? (await readText("/proc/self/cgroup")) ?? "";
+  const lines = text.split("\n").map((line) => line.split(":"));
+  return {
+    v2: lines.find((parts) => parts[0] === "0" && parts[1] === "")?.[2],
+    v1: (controller: string) => lines.find((parts) => (parts[1] ?? "").split(",").includes(controller))?.[2],
+  };
+}
+
+/** A v2 group and every level above it up to the root: each may set a limit. */
+function* v2Levels(group: string): Generator<string> {
+  for (let dir = group; ; dir = path.posix.dirname(dir)) {
+    yield dir;
+    if (dir === "/" || dir === "." || dir === "") return;
+  }
+}
+
+/** A v1 group and the root of its hierarchy. */
+const v1Levels = (group: string) => (group === "/" ? ["/"] : [group, "/"]);
+
 /**
  * The CPU limit of this process's cgroup, in CPUs (fractions possible), or undefined if none.
  * `root` is where the cgroup file systems are mounted; `procSelfCgroup` the text of
@@ -38,25 +59,20 @@ export async function cgroupCpuLimit(
   root = "/sys/fs/cgroup",
   procSelfCgroup?: string,
 ): Promise<number | undefined> {
-  const membership = procSelfCgroup ?? (await readText("/proc/self/cgroup")) ?? "";
-  const lines = membership.split("\n").map((line) => line.split(":"));
+  const { v2, v1 } = await cgroupMembership(procSelfCgroup);
   const limits: number[] = [];
-  // cgroup v2: "0::/path"; every level up to the root may limit.
-  const v2 = lines.find((parts) => parts[0] === "0" && parts[1] === "")?.[2];
-  if (v2 !== undefined) {
-    for (let dir = v2; ; dir = path.posix.dirname(dir)) {
-      const max = await readText(path.join(root, dir, "cpu.max"));
-      const [quota = "max", period = "100000"] = (max ?? "max").split(/\s+/);
-      const limit = quota === "max" ? undefined : cpus(Number(quota), Number(period));
-      if (limit !== undefined) limits.push(limit);
-      if (dir === "/" || dir === "." || dir === "") break;
-    }
+  // cgroup v2: "0::/path".
+  for (const dir of v2 === undefined ? [] : v2Levels(v2)) {
+    const max = await readText(path.join(root, dir, "cpu.max"));
+    const [quota = "max", period = "100000"] = (max ?? "max").split(/\s+/);
+    const limit = quota === "max" ? undefined : cpus(Number(quota), Number(period));
+    if (limit !== undefined) limits.push(limit);
   }
   // cgroup v1: "N:cpu,cpuacct:/path" with the controller mounted at <root>/cpu (or cpu,cpuacct).
-  const v1 = lines.find((parts) => (parts[1] ?? "").split(",").includes("cpu"))?.[2];
-  if (v1 !== undefined) {
+  const group = v1("cpu");
+  if (group !== undefined) {
     for (const mount of ["cpu", "cpu,cpuacct", "cpuacct,cpu"]) {
-      for (const dir of v1 === "/" ? ["/"] : [v1, "/"]) {
+      for (const dir of v1Levels(group)) {
         const quota = await readText(path.join(root, mount, dir, "cpu.cfs_quota_us"));
         const period = await readText(path.join(root, mount, dir, "cpu.cfs_period_us"));
         if (quota === undefined || period === undefined) continue;
@@ -80,25 +96,19 @@ export async function cgroupMemoryLimit(
   root = "/sys/fs/cgroup",
   procSelfCgroup?: string,
 ): Promise<number | undefined> {
-  const membership = procSelfCgroup ?? (await readText("/proc/self/cgroup")) ?? "";
-  const lines = membership.split("\n").map((line) => line.split(":"));
+  const { v2, v1 } = await cgroupMembership(procSelfCgroup);
+  const group = v1("memory");
+  const files = [
+    ...(v2 === undefined ? [] : [...v2Levels(v2)].map((dir) => path.join(root, dir, "memory.max"))),
+    ...(group === undefined
+      ? []
+      : v1Levels(group).map((dir) => path.join(root, "memory", dir, "memory.limit_in_bytes"))),
+  ];
   const limits: number[] = [];
-  const add = (text: string | undefined) => {
+  for (const file of files) {
+    const text = await readText(file);
     const n = Number(text);
     if (text !== undefined && /^\d+$/.test(text) && n > 0 && n < NO_MEMORY_LIMIT) limits.push(n);
-  };
-  const v2 = lines.find((parts) => parts[0] === "0" && parts[1] === "")?.[2];
-  if (v2 !== undefined) {
-    for (let dir = v2; ; dir = path.posix.dirname(dir)) {
-      add(await readText(path.join(root, dir, "memory.max")));
-      if (dir === "/" || dir === "." || dir === "") break;
-    }
-  }
-  const v1 = lines.find((parts) => (parts[1] ?? "").split(",").includes("memory"))?.[2];
-  if (v1 !== undefined) {
-    for (const dir of v1 === "/" ? ["/"] : [v1, "/"]) {
-      add(await readText(path.join(root, "memory", dir, "memory.limit_in_bytes")));
-    }
   }
   return limits.length === 0 ? undefined : Math.min(...limits);
 }
