@@ -29,7 +29,6 @@ import {
   readFileSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
@@ -37,6 +36,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import { runIfMain } from "./lib/report.mjs";
 import { freePort, serverBundleArgs, startProcess, waitFor } from "./lib/procs.mjs";
 import { writeRegistryApp } from "./lib/registry-app.mjs";
+import { startNginx as startNginxAt } from "./lib/nginx.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
@@ -269,34 +269,8 @@ async function startRaas(work, conf, label, from) {
 }
 
 async function startNginx(work, manifest) {
-  const port = await freePort();
-  const prefix = path.join(work, "nginx");
-  const www = path.join(prefix, "www");
-  mkdirSync(www, { recursive: true });
-  writeFileSync(path.join(www, "manifest"), manifest);
-  const conf = path.join(prefix, "nginx.conf");
-  const temp = (name) => `  ${name}_temp_path ${path.join(prefix, name)};`;
-  writeFileSync(
-    conf,
-    [
-      "daemon off;",
-      "worker_processes auto;",
-      `pid ${path.join(prefix, "nginx.pid")};`,
-      `error_log ${path.join(prefix, "error.log")} error;`,
-      "events { worker_connections 1024; }",
-      "http {",
-      `  access_log ${path.join(prefix, "access.log")};`,
-      ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map(temp),
-      "  keepalive_requests 100000;",
-      `  server { listen 127.0.0.1:${port}; root ${www}; location / { default_type ${S2}; } }`,
-      "}",
-      "",
-    ].join("\n"),
-  );
-  const proc = startProcess("/usr/sbin/nginx", ["-p", prefix, "-c", conf], path.join(prefix, "nginx.out"));
-  const url = `http://127.0.0.1:${port}/manifest`;
-  await waitFor(url, { expect: 200, what: "nginx" });
-  return { label: "nginx", url, pid: proc.child.pid, stop: () => proc.stop(), probed: false };
+  const nginx = await startNginxAt(work, manifest, S2);
+  return { label: "nginx", url: `${nginx.url}/manifest`, pid: nginx.pid, stop: nginx.stop, probed: false };
 }
 
 const medianOf = (xs) => {

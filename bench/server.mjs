@@ -8,13 +8,14 @@
 // bundle (1 worker), alternated with this one's. The title states the machine, its load before and after, and the date. See
 // bench/README.md.
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runIfMain } from "./lib/report.mjs";
 import { freePort, serverBundleArgs, startProcess, waitFor, wrk } from "./lib/procs.mjs";
 import { writeRegistryApp } from "./lib/registry-app.mjs";
+import { startNginx } from "./lib/nginx.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, "..");
@@ -67,37 +68,6 @@ async function startDistribution(work) {
   const proc = startProcess("/usr/bin/docker-registry", ["serve", conf], path.join(work, "distribution.log"));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, { expect: 200, what: "distribution" });
-  return { url, pid: proc.child.pid, stop: () => proc.stop() };
-}
-
-async function startNginx(work, manifest, workers = "auto") {
-  const port = await freePort();
-  const prefix = path.join(work, `nginx-${workers}`);
-  const www = path.join(prefix, "www");
-  mkdirSync(www, { recursive: true });
-  writeFileSync(path.join(www, "manifest"), manifest);
-  const conf = path.join(prefix, "nginx.conf");
-  const temp = (name) => `${name}_temp_path ${path.join(prefix, name)};`;
-  writeFileSync(
-    conf,
-    [
-      "daemon off;",
-      `worker_processes ${workers};`,
-      `pid ${path.join(prefix, "nginx.pid")};`,
-      `error_log ${path.join(prefix, "error.log")} error;`,
-      "events { worker_connections 1024; }",
-      "http {",
-      `  access_log ${path.join(prefix, "access.log")};`,
-      ...["client_body", "proxy", "fastcgi", "uwsgi", "scgi"].map((n) => `  ${temp(n)}`),
-      "  keepalive_requests 100000;",
-      `  server { listen 127.0.0.1:${port}; root ${www}; location / { default_type ${S2}; } }`,
-      "}",
-      "",
-    ].join("\n"),
-  );
-  const proc = startProcess("/usr/sbin/nginx", ["-p", prefix, "-c", conf], path.join(prefix, "nginx.out"));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(`${url}/manifest`, { expect: 200, what: "nginx" });
   return { url, pid: proc.child.pid, stop: () => proc.stop() };
 }
 
@@ -191,9 +161,9 @@ export async function benchServer() {
         ? undefined
         : await startRaas(work, app.redirectConf, "raas-compare", 1, compareRoot);
     if (other !== undefined) running.push(other);
-    const nginx = await startNginx(work, app.manifest, "auto");
+    const nginx = await startNginx(work, app.manifest, S2, "auto");
     running.push(nginx);
-    const nginx1 = await startNginx(work, app.manifest, 1);
+    const nginx1 = await startNginx(work, app.manifest, S2, 1);
     running.push(nginx1);
 
     const accept = { Accept: S2 };
