@@ -331,6 +331,22 @@ describe.each(factories)("%s (BlobStore contract)", (_name, factory) => {
     expect(await keys(store, "")).toEqual([BLOB_KEY]);
   });
 
+  it("keeps every put whose sibling under the same prefix is deleted meanwhile", async () => {
+    // Deleting a key must not disturb another key with the same prefix, however the store lays
+    // keys out (a store that removes emptied directories races a put into the same one).
+    for (let round = 0; round < 40; round += 1) {
+      const doomed = `race/${round}/tags/old`;
+      const kept = `race/${round}/tags/list`;
+      await store.put(doomed, Readable.from([Buffer.from("old")]));
+      await Promise.all([
+        store.delete(doomed),
+        store.put(kept, Readable.from([Buffer.from(`list ${round}`)])),
+      ]);
+      expect((await store.getBuffer(kept)).toString()).toBe(`list ${round}`);
+    }
+    expect((await keys(store, "race/")).length).toBe(40);
+  });
+
   it("reports progress up to the full size", async () => {
     const seen: number[] = [];
     await store.put(BLOB_KEY, Readable.from([BLOB.subarray(0, 100), BLOB.subarray(100)]), {

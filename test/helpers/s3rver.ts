@@ -13,8 +13,14 @@
  *   405 MethodNotAllowed, ListMultipartUploads 501 NotImplemented and UploadPartCopy 501. The
  *   parts of an unfinished upload stay under `<directory>/<bucket>/._S3rver_uploads/`; they
  *   never become visible as an object.
+ * - Its file store keeps each key as files in a directory per key segment, and after deleting an
+ *   object it removes the directories left empty. A PUT into the same directory that made the
+ *   directory and has not yet opened its file then fails to open it, and s3rver has no handler
+ *   for that error, so it crashes the test process (seen in the gc race test). S3 has no
+ *   directories, so `startS3rver` deletes an object's files and leaves the directories: listings
+ *   are built from object files and do not change.
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, unlink } from "node:fs/promises";
 import { createRequire } from "node:module";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -28,7 +34,13 @@ interface S3rverOptions {
   configureBuckets: { name: string }[];
 }
 
+interface S3rverStore {
+  getResourcePath(bucket: string, key: string, resourceType: string): string;
+  deleteObject(bucket: string, key: string): Promise<void>;
+}
+
 interface S3rverInstance {
+  store: S3rverStore;
   run(): Promise<AddressInfo>;
   close(): Promise<void>;
 }
@@ -59,6 +71,7 @@ export async function startS3rver(options: { buckets?: string[] } = {}): Promise
     directory,
     configureBuckets: (options.buckets ?? []).map((name) => ({ name })),
   });
+  keepDirectoriesOnDelete(server.store);
   let address: AddressInfo;
   try {
     address = await server.run();
@@ -81,6 +94,22 @@ export async function startS3rver(options: { buckets?: string[] } = {}): Promise
         await rm(directory, { recursive: true, force: true });
       }
     },
+  };
+}
+
+/** Deletes the object's three files and no directory (see the note at the top). */
+function keepDirectoriesOnDelete(store: S3rverStore): void {
+  store.deleteObject = async (bucket, key) => {
+    const files = ["object", "object.md5", "metadata.json"].map((type) =>
+      store.getResourcePath(bucket, key, type),
+    );
+    await Promise.all(
+      files.map((file) =>
+        unlink(file).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "ENOENT") throw err;
+        }),
+      ),
+    );
   };
 }
 
