@@ -5,7 +5,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { BATCH_BYTES, writeHashed } from "./local-write.js";
+import { writeAt } from "./file-writer.js";
+import { BATCH_BYTES, writeHashed, type WriteBatch } from "./local-write.js";
 
 const MIB = 1024 * 1024;
 let dir: string;
@@ -32,6 +33,8 @@ function chunked(data: Buffer, sizes: number[]): Readable {
 
 interface Spy {
   handle: FileHandle;
+  /** The batch writer handed to writeHashed: the real writer thread, counted. */
+  write: WriteBatch;
   calls: number;
   inFlight: number;
   maxInFlight: number;
@@ -40,34 +43,33 @@ interface Spy {
 }
 
 /**
- * A real file handle whose writes are counted; `slow` delays each, `short` makes each write take
- * only half of what it is given, `failAt` fails that call (1-based) with EIO.
+ * A real file and the real writer thread, with each batch write counted; `slow` delays each,
+ * `failAt` fails that call (1-based) with EIO.
  */
-async function spyHandle(
-  path: string,
-  options: { slow?: number; short?: boolean; failAt?: number } = {},
-): Promise<Spy> {
+async function spyWriter(path: string, options: { slow?: number; failAt?: number } = {}): Promise<Spy> {
   const handle = await open(path, "wx");
-  const original = handle.write.bind(handle) as (b: Buffer) => Promise<{ bytesWritten: number }>;
-  const spy: Spy = { handle, calls: 0, inFlight: 0, maxInFlight: 0, written: 0 };
-  const write = async (data: Buffer) => {
-    spy.calls += 1;
-    spy.inFlight += 1;
-    spy.maxInFlight = Math.max(spy.maxInFlight, spy.inFlight);
-    try {
-      if (options.slow !== undefined) await sleep(options.slow);
-      if (spy.calls === options.failAt) {
-        throw Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" });
+  const spy: Spy = {
+    handle,
+    calls: 0,
+    inFlight: 0,
+    maxInFlight: 0,
+    written: 0,
+    write: async (data, position) => {
+      spy.calls += 1;
+      spy.inFlight += 1;
+      spy.maxInFlight = Math.max(spy.maxInFlight, spy.inFlight);
+      try {
+        if (options.slow !== undefined) await sleep(options.slow);
+        if (spy.calls === options.failAt) {
+          throw Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" });
+        }
+        await writeAt(handle.fd, data, position);
+        spy.written += data.length;
+      } finally {
+        spy.inFlight -= 1;
       }
-      const part = options.short === true && data.length > 1 ? data.subarray(0, data.length >> 1) : data;
-      const result = await original(part);
-      spy.written += result.bytesWritten;
-      return { bytesWritten: result.bytesWritten, buffer: data };
-    } finally {
-      spy.inFlight -= 1;
-    }
+    },
   };
-  handle.write = write as unknown as FileHandle["write"];
   return spy;
 }
 
@@ -75,11 +77,13 @@ describe("writeHashed (the local store's write)", () => {
   it("writes small socket-sized chunks in batches: one write per batch, bytes and digest exact", async () => {
     const data = randomBytes(5 * MIB + 12_345);
     const path = join(dir, "object");
-    const spy = await spyHandle(path);
+    const spy = await spyWriter(path);
     // Odd sizes, and one larger than a batch, so chunks straddle the batch boundaries.
     const result = await writeHashed(
       spy.handle,
       chunked(data, [20_000, 41_111, 1000, BATCH_BYTES + 7, 65_536]),
+      undefined,
+      spy.write,
     );
     await spy.handle.close();
     expect(result).toEqual({ digest: sha(data), size: data.length });
@@ -89,24 +93,13 @@ describe("writeHashed (the local store's write)", () => {
     expect(spy.maxInFlight).toBe(1);
   });
 
-  it("continues a short write where it stopped", async () => {
-    const data = randomBytes(2 * MIB + 3);
-    const path = join(dir, "object");
-    const spy = await spyHandle(path, { short: true });
-    const result = await writeHashed(spy.handle, chunked(data, [65_536]));
-    await spy.handle.close();
-    expect(result).toEqual({ digest: sha(data), size: data.length });
-    expect((await readFile(path)).equals(data)).toBe(true);
-    expect(spy.calls).toBeGreaterThan(Math.ceil(data.length / BATCH_BYTES));
-  });
-
   it("holds a fast body back behind a slow disk: memory stays within two batches and the buffer", async () => {
     const total = 12 * MIB;
     const chunk = Buffer.alloc(64 * 1024, 7);
     let produced = 0;
     let worst = 0;
     const path = join(dir, "object");
-    const spy = await spyHandle(path, { slow: 15 });
+    const spy = await spyWriter(path, { slow: 15 });
     // Produces only when asked (as a socket paused by backpressure); records how far it got ahead
     // of what the file has accepted.
     const body = new Readable({
@@ -117,7 +110,7 @@ describe("writeHashed (the local store's write)", () => {
         this.push(chunk);
       },
     });
-    const result = await writeHashed(spy.handle, body);
+    const result = await writeHashed(spy.handle, body, undefined, spy.write);
     await spy.handle.close();
     expect(result.size).toBe(total);
     expect(spy.maxInFlight).toBe(1);
@@ -129,8 +122,10 @@ describe("writeHashed (the local store's write)", () => {
 
   it("fails with the disk's error, and only once no write is running on the file", async () => {
     const data = randomBytes(4 * MIB);
-    const spy = await spyHandle(join(dir, "object"), { failAt: 2, slow: 5 });
-    await expect(writeHashed(spy.handle, chunked(data, [65_536]))).rejects.toThrow(/EIO/);
+    const spy = await spyWriter(join(dir, "object"), { failAt: 2, slow: 5 });
+    await expect(writeHashed(spy.handle, chunked(data, [65_536]), undefined, spy.write)).rejects.toThrow(
+      /EIO/,
+    );
     expect(spy.inFlight).toBe(0);
     // Nothing was started after the failure.
     expect(spy.calls).toBe(2);
@@ -138,7 +133,7 @@ describe("writeHashed (the local store's write)", () => {
   });
 
   it("fails with the body's error, and only once no write is running on the file", async () => {
-    const spy = await spyHandle(join(dir, "object"), { slow: 20 });
+    const spy = await spyWriter(join(dir, "object"), { slow: 20 });
     const chunk = randomBytes(256 * 1024);
     const body = Readable.from(
       (async function* () {
@@ -149,18 +144,31 @@ describe("writeHashed (the local store's write)", () => {
         throw new Error("the client went away");
       })(),
     );
-    await expect(writeHashed(spy.handle, body)).rejects.toThrow(/the client went away/);
+    await expect(writeHashed(spy.handle, body, undefined, spy.write)).rejects.toThrow(/the client went away/);
     expect(spy.inFlight).toBe(0);
     await spy.handle.close();
   });
 
-  it("writes a Buffer body with one call", async () => {
+  it("writes a Buffer body (metadata) directly, without the writer thread", async () => {
     const data = randomBytes(3 * MIB);
     const path = join(dir, "object");
-    const spy = await spyHandle(path);
-    expect(await writeHashed(spy.handle, data)).toEqual({ digest: sha(data), size: data.length });
+    const spy = await spyWriter(path);
+    expect(await writeHashed(spy.handle, data, undefined, spy.write)).toEqual({
+      digest: sha(data),
+      size: data.length,
+    });
     await spy.handle.close();
-    expect(spy.calls).toBe(1);
+    expect(spy.calls).toBe(0);
+    expect((await readFile(path)).equals(data)).toBe(true);
+  });
+
+  it("writes through the process's writer thread by default", async () => {
+    const data = randomBytes(3 * MIB + 5);
+    const path = join(dir, "object");
+    const handle = await open(path, "wx");
+    const result = await writeHashed(handle, chunked(data, [40_000]));
+    await handle.close();
+    expect(result).toEqual({ digest: sha(data), size: data.length });
     expect((await readFile(path)).equals(data)).toBe(true);
   });
 });

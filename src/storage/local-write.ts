@@ -10,13 +10,15 @@
  * promoted out of V8's young generation, which made garbage collection a large cost. Copying
  * them (about 0.1 s per GiB) lets them die young; a 1 GiB blob is then about two thousand writes
  * instead of tens of thousands. Memory is bounded: two buffers per write in flight (kept in a
- * small pool between writes) plus the writable buffer (HIGH_WATER).
+ * small pool between writes) plus the writable buffer (HIGH_WATER). The batches are written by
+ * the process's file writer thread, in slices (`file-writer.ts` says why).
  */
 import { createHash } from "node:crypto";
 import type { FileHandle } from "node:fs/promises";
 import { Writable, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../image/digest.js";
+import { sharedBuffer, writeAt } from "./file-writer.js";
 import type { PutResult } from "./types.js";
 
 /** Bytes gathered before one write. */
@@ -27,10 +29,13 @@ const HIGH_WATER = 256 * 1024;
 const POOL_SIZE = 16;
 
 const pool: Buffer[] = [];
-const take = (): Buffer => pool.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
+const take = (): Buffer => pool.pop() ?? sharedBuffer(BATCH_BYTES);
 const give = (buffer: Buffer): void => {
   if (pool.length < POOL_SIZE) pool.push(buffer);
 };
+
+/** Writes all of `data` (a view of a pooled buffer) at `position` of the file. */
+export type WriteBatch = (data: Buffer, position: number) => Promise<void>;
 
 /**
  * Hashes, counts, copies and writes what it is given to `handle`. Only one write is in flight;
@@ -48,11 +53,17 @@ export class HashedFileSink extends Writable {
   private inFlight: { done: Promise<void> } | undefined;
   private failure: Error | undefined;
 
+  private readonly writeBatch: WriteBatch;
+  /** Bytes handed to a write so far: where the next batch goes in the file. */
+  private queued = 0;
+
   constructor(
-    private readonly handle: FileHandle,
+    handle: FileHandle,
     private readonly onProgress?: (bytesWritten: number) => void,
+    writeBatch?: WriteBatch,
   ) {
     super({ highWaterMark: HIGH_WATER });
+    this.writeBatch = writeBatch ?? ((data, position) => writeAt(handle.fd, data, position));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -130,7 +141,9 @@ export class HashedFileSink extends Writable {
     this.buffer = undefined;
     this.filled = 0;
     const data = buffer.subarray(0, size);
-    const done: Promise<void> = writeAll(this.handle, data)
+    const position = this.queued;
+    this.queued += size;
+    const done: Promise<void> = this.writeBatch(data, position)
       .then(
         () => {
           this.written += size;
@@ -154,7 +167,10 @@ export class HashedFileSink extends Writable {
   }
 }
 
-/** Writes until every byte of `data` is in the file (a short write continues where it stopped). */
+/**
+ * Writes until every byte of `data` is in the file (a short write continues where it stopped):
+ * Buffer bodies, which are metadata (manifests, a few MiB at most).
+ */
 async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
   let rest = data;
   while (rest.length > 0) {
@@ -164,18 +180,22 @@ async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
   }
 }
 
-/** Writes `body` to `handle` (an empty file open for writing); returns its size and SHA-256. */
+/**
+ * Writes `body` to `handle` (an empty file open for writing); returns its size and SHA-256.
+ * `writeBatch` replaces the writer thread (tests).
+ */
 export async function writeHashed(
   handle: FileHandle,
   body: Readable | Buffer,
   onProgress?: (bytesWritten: number) => void,
+  writeBatch?: WriteBatch,
 ): Promise<PutResult> {
   if (Buffer.isBuffer(body)) {
     await writeAll(handle, body);
     onProgress?.(body.length);
     return { digest: `sha256:${createHash("sha256").update(body).digest("hex")}`, size: body.length };
   }
-  const sink = new HashedFileSink(handle, onProgress);
+  const sink = new HashedFileSink(handle, onProgress, writeBatch);
   try {
     await pipeline(body, sink);
   } catch (err) {
