@@ -200,6 +200,12 @@ export async function benchPushApi() {
         ),
       );
       rmSync(image.layout, { recursive: true, force: true });
+      // Both servers' copies of this run's blobs go too, so every pair writes into the same
+      // amount of free memory (see "Free memory and the page cache" in bench/README.md).
+      for (const stored of [path.join(store, "v2"), path.join(work, "distribution")]) {
+        rmSync(stored, { recursive: true, force: true });
+        mkdirSync(stored, { recursive: true });
+      }
     }
     const times = {
       raas: copies.raas.map((c) => c.seconds),

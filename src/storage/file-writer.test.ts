@@ -6,7 +6,7 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SLICE_BYTES, WRITE_SLICES_SOURCE, sharedBuffer, stopWriter, writeAt } from "./file-writer.js";
+import { SLICE_BYTES, WRITE_SLICES_SOURCE, movableBuffer, stopWriter, writeAt } from "./file-writer.js";
 
 const MIB = 1024 * 1024;
 let dir: string;
@@ -18,8 +18,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function shared(data: Buffer): Buffer {
-  const buffer = sharedBuffer(data.length);
+function movable(data: Buffer, size = data.length): Buffer {
+  const buffer = movableBuffer(size);
   data.copy(buffer);
   return buffer;
 }
@@ -40,44 +40,53 @@ function writeSlicesFromSource(): WriteSlices {
 }
 
 describe("the file writer thread", () => {
-  it("writes views of shared buffers at their positions, in slices, bytes exact", async () => {
+  it("writes at the position asked, in slices, bytes exact, and gives the buffer back", async () => {
     const data = randomBytes(5 * MIB + 777);
     const path = join(dir, "file");
     const handle = await open(path, "wx");
-    const buffer = shared(data);
-    // Two views of one buffer, written back to front: positions, not the file offset, decide.
     const cut = 2 * MIB + 3;
-    await writeAt(handle.fd, buffer.subarray(cut), cut);
-    await writeAt(handle.fd, buffer.subarray(0, cut), 0);
+    // Written back to front: the position, not the file offset, decides; only `length` bytes go.
+    const tail = movable(data.subarray(cut), 6 * MIB);
+    const head = movable(data.subarray(0, cut));
+    const back = await writeAt(handle.fd, tail, data.length - cut, cut);
+    expect(tail.length).toBe(0); // moved to the thread
+    expect(back.length).toBe(6 * MIB);
+    expect(back.subarray(0, 4).equals(data.subarray(cut, cut + 4))).toBe(true);
+    await writeAt(handle.fd, head, cut, 0);
     await handle.close();
     expect((await readFile(path)).equals(data)).toBe(true);
   });
 
-  it("rejects with the file system's error and its code, and goes on writing after it", async () => {
+  it("rejects with the file system's error, its code and the buffer, and goes on writing", async () => {
     const path = join(dir, "file");
     await (await open(path, "wx")).close();
     const readOnly = await open(path, "r");
-    const error = await writeAt(readOnly.fd, shared(Buffer.from("x")), 0).catch((err: unknown) => err);
+    const error = await writeAt(readOnly.fd, movable(Buffer.from("x")), 1, 0).catch((err: unknown) => err);
     await readOnly.close();
     expect(error).toBeInstanceOf(Error);
     expect(error).toMatchObject({ code: "EBADF", syscall: "write" });
+    expect((error as { buffer: Buffer }).buffer.toString()).toBe("x");
     const handle = await open(path, "w");
-    await writeAt(handle.fd, shared(Buffer.from("after")), 0);
+    await writeAt(handle.fd, movable(Buffer.from("after")), 5, 0);
     await handle.close();
     expect(await readFile(path, "utf8")).toBe("after");
   });
 
-  it("refuses a buffer the thread cannot see", () => {
-    expect(() => writeAt(1, Buffer.from("not shared"), 0)).toThrow(/SharedArrayBuffer/);
+  it("refuses a buffer whose memory it would take from others, and a length beyond it", () => {
+    // Buffer.from uses node's shared pool: moving it would take every small buffer with it.
+    expect(() => writeAt(1, Buffer.from("pooled"), 6, 0)).toThrow(/memory of its own/);
+    expect(() => writeAt(1, movableBuffer(16).subarray(4), 4, 0)).toThrow(/memory of its own/);
+    expect(() => writeAt(1, Buffer.from(new SharedArrayBuffer(8)), 8, 0)).toThrow(/memory of its own/);
+    expect(() => writeAt(1, movableBuffer(8), 9, 0)).toThrow(RangeError);
   });
 
   it("fails the writes pending when the thread dies, and starts a new one for the next", async () => {
     const path = join(dir, "file");
     const handle = await open(path, "wx");
-    const pending = writeAt(handle.fd, sharedBuffer(128 * MIB), 0).catch((err: unknown) => err);
+    const pending = writeAt(handle.fd, movableBuffer(128 * MIB), 128 * MIB, 0).catch((err: unknown) => err);
     await stopWriter();
     expect(String(await pending)).toMatch(/file writer thread stopped/);
-    await writeAt(handle.fd, shared(Buffer.from("again")), 0);
+    await writeAt(handle.fd, movable(Buffer.from("again")), 5, 0);
     await handle.close();
     expect((await readFile(path)).subarray(0, 5).toString()).toBe("again");
   });
@@ -116,9 +125,10 @@ describe("the file writer thread", () => {
     const path = join(dir, "file");
     const script = [
       `import { open } from "node:fs/promises";`,
-      `import { sharedBuffer, writeAt } from ${JSON.stringify(module)};`,
+      `import { movableBuffer, writeAt } from ${JSON.stringify(module)};`,
       `const handle = await open(${JSON.stringify(path)}, "wx");`,
-      `writeAt(handle.fd, sharedBuffer(${16 * MIB}).fill(1), 0).then(() => console.log("written"));`,
+      `const buffer = movableBuffer(${16 * MIB}).fill(1);`,
+      `writeAt(handle.fd, buffer, ${16 * MIB}, 0).then(() => console.log("written"));`,
     ].join("\n");
     const { stdout } = await promisify(execFile)(process.execPath, ["--input-type=module", "-e", script], {
       timeout: 20_000,

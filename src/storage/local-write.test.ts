@@ -54,7 +54,7 @@ async function spyWriter(path: string, options: { slow?: number; failAt?: number
     inFlight: 0,
     maxInFlight: 0,
     written: 0,
-    write: async (data, position) => {
+    write: async (buffer, length, position) => {
       spy.calls += 1;
       spy.inFlight += 1;
       spy.maxInFlight = Math.max(spy.maxInFlight, spy.inFlight);
@@ -63,8 +63,9 @@ async function spyWriter(path: string, options: { slow?: number; failAt?: number
         if (spy.calls === options.failAt) {
           throw Object.assign(new Error("EIO: i/o error, write"), { code: "EIO" });
         }
-        await writeAt(handle.fd, data, position);
-        spy.written += data.length;
+        const back = await writeAt(handle.fd, buffer, length, position);
+        spy.written += length;
+        return back;
       } finally {
         spy.inFlight -= 1;
       }

@@ -18,7 +18,7 @@ import type { FileHandle } from "node:fs/promises";
 import { Writable, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Digest } from "../image/digest.js";
-import { sharedBuffer, writeAt } from "./file-writer.js";
+import { movableBuffer, writeAt } from "./file-writer.js";
 import type { PutResult } from "./types.js";
 
 /** Bytes gathered before one write. */
@@ -29,13 +29,16 @@ const HIGH_WATER = 256 * 1024;
 const POOL_SIZE = 16;
 
 const pool: Buffer[] = [];
-const take = (): Buffer => pool.pop() ?? sharedBuffer(BATCH_BYTES);
+const take = (): Buffer => pool.pop() ?? movableBuffer(BATCH_BYTES);
 const give = (buffer: Buffer): void => {
   if (pool.length < POOL_SIZE) pool.push(buffer);
 };
 
-/** Writes all of `data` (a view of a pooled buffer) at `position` of the file. */
-export type WriteBatch = (data: Buffer, position: number) => Promise<void>;
+/**
+ * Writes the first `length` bytes of `buffer` (a pooled one, given up for the write) at
+ * `position` of the file, and gives the buffer back.
+ */
+export type WriteBatch = (buffer: Buffer, length: number, position: number) => Promise<Buffer>;
 
 /**
  * Hashes, counts, copies and writes what it is given to `handle`. Only one write is in flight;
@@ -63,7 +66,8 @@ export class HashedFileSink extends Writable {
     writeBatch?: WriteBatch,
   ) {
     super({ highWaterMark: HIGH_WATER });
-    this.writeBatch = writeBatch ?? ((data, position) => writeAt(handle.fd, data, position));
+    this.writeBatch =
+      writeBatch ?? ((buffer, length, position) => writeAt(handle.fd, buffer, length, position));
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
@@ -140,22 +144,25 @@ export class HashedFileSink extends Writable {
     if (buffer === undefined || size === 0 || this.failure !== undefined || this.destroyed) return;
     this.buffer = undefined;
     this.filled = 0;
-    const data = buffer.subarray(0, size);
     const position = this.queued;
     this.queued += size;
-    const done: Promise<void> = this.writeBatch(data, position)
+    // The buffer is the writer's until it gives it back (a failed write may not: then it is
+    // left to the garbage collector).
+    const done: Promise<void> = this.writeBatch(buffer, size, position)
       .then(
-        () => {
+        (back) => {
+          give(back);
           this.written += size;
           this.onProgress?.(this.written);
         },
         (err: unknown) => {
+          const back = (err as { buffer?: unknown } | undefined)?.buffer;
+          if (Buffer.isBuffer(back)) give(back);
           this.failure ??= err instanceof Error ? err : new Error(String(err));
         },
       )
       .finally(() => {
         if (this.inFlight?.done === done) this.inFlight = undefined;
-        give(buffer);
       });
     this.inFlight = { done };
   }
