@@ -34,6 +34,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         stop.abort(signal);
         return signal;
       });
+      if (invocation.command === "status") io.favourMemory?.();
       const { dispatch } = await import("./dispatch.js");
       const edge = {
         io: { ...io, untilSignal: () => stopped },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { PassThrough } from "node:stream";
 import { main, makeReporter } from "./main.js";
+import { processIo } from "./io.js";
 import { buildProgram, type GlobalOptions, type Invocation } from "./program.js";
 
 async function parse(argv: string[]): Promise<{ invocation: Invocation; globals: GlobalOptions }> {
@@ -104,6 +105,25 @@ describe("command line", () => {
     expect(examples).toHaveLength(4);
     for (const line of examples) expect(line.match(/\$ /g)).toHaveLength(1);
     expect((await parse(["push", "acme", "app.tar"])).invocation).toMatchObject({ options: { tag: [] } });
+  });
+
+  it("asks the process to favour memory for status only (it reads every file of the registry)", async () => {
+    const asked: string[] = [];
+    const run = (argv: string[]) =>
+      main(argv, {
+        stdout: new PassThrough(),
+        stderr: new PassThrough(),
+        env: { RAAS_HOME: "/nonexistent/raas-home" },
+        cwd: "/",
+        untilSignal: () => new Promise<NodeJS.Signals>(() => undefined),
+        favourMemory: () => asked.push(argv[0] ?? ""),
+      });
+    // Neither ISV is set up: each command fails early, after the choice is made.
+    await run(["status", "acme"]);
+    await run(["stats", "acme"]);
+    await run(["--json", "status", "acme"]);
+    expect(asked).toEqual(["status", "--json"]);
+    expect(typeof processIo().favourMemory).toBe("function");
   });
 
   it("chooses plain output when the terminal reports no usable width", () => {
