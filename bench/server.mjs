@@ -101,6 +101,11 @@ const median = (runs) => {
   const sorted = [...runs].sort((a, b) => a.rps - b.rps);
   return sorted[(sorted.length - 1) >> 1];
 };
+/** The median of the rounds' p99 (each round's own, not the p99 of the median-throughput run). */
+const p99Rounds = (runs) => [
+  `${medianOf(runs.map((r) => r.p99ms)).toFixed(2)} ms`,
+  runs.length > 1 ? `rounds ${runs.map((r) => r.p99ms.toFixed(2)).join(" / ")} ms` : "",
+];
 const roundsOf = (xs, ys) =>
   xs.length > 1 ? `rounds ${xs.map((x, i) => (x.rps / (ys[i]?.rps ?? NaN)).toFixed(2)).join(" / ")}` : "";
 
@@ -257,6 +262,8 @@ export async function benchServer() {
           roundsOf(runs.raas, runs.nginx),
         ],
         ["ratio raas/distribution (target >= 10x)", ratio(m.raas, m.dist), ""],
+        [`p99, raas all workers, median of rounds (target < 5 ms)`, ...p99Rounds(runs.raas)],
+        [`p99, nginx auto, median of rounds`, ...p99Rounds(runs.nginx)],
         ["manifest GET: raas, 1 worker", fmt(m.raas1), detail(m.raas1)],
         ["manifest GET: nginx, worker_processes 1", fmt(m.nginx1), detail(m.nginx1)],
         [
