@@ -6,7 +6,14 @@ import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { runInNewContext } from "node:vm";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { SLICE_BYTES, WRITE_SLICES_SOURCE, movableBuffer, stopWriter, writeAt } from "./file-writer.js";
+import {
+  SLICE_BYTES,
+  WRITE_SLICES_SOURCE,
+  movableBuffer,
+  stopWriter,
+  writeAt,
+  writerStats,
+} from "./file-writer.js";
 
 const MIB = 1024 * 1024;
 let dir: string;
@@ -91,6 +98,24 @@ describe("the file writer thread", () => {
     expect((await readFile(path)).subarray(0, 5).toString()).toBe("again");
   });
 
+  it("settles a thread's writes by that thread alone: one sent to its successor meanwhile completes", async () => {
+    const path = join(dir, "file");
+    const handle = await open(path, "wx");
+    const old = writeAt(handle.fd, movableBuffer(128 * MIB), 128 * MIB, 0).catch((err: unknown) => err);
+    const before = writerStats().started;
+    const stopping = stopWriter();
+    // Sent while the old thread is still stopping: it goes to a new thread, and the old one's
+    // exit must not fail it (the file would be closed under a write still running).
+    const data = randomBytes(3 * MIB);
+    const next = writeAt(handle.fd, movable(data), data.length, 0);
+    await stopping;
+    expect(String(await old)).toMatch(/file writer thread stopped/);
+    await next;
+    await handle.close();
+    expect((await readFile(path)).subarray(0, data.length).equals(data)).toBe(true);
+    expect(writerStats().started).toBe(before + 1);
+  });
+
   it("splits a write into slices of at most SLICE_BYTES and continues short writes", () => {
     const writeSlices = writeSlicesFromSource();
     const file = Buffer.alloc(3 * SLICE_BYTES + 100);
@@ -120,7 +145,8 @@ describe("the file writer thread", () => {
   });
 
   it("keeps a process alive while a write is pending, and lets it exit once idle", async () => {
-    // The built module (npm test builds first), in a process with nothing else to wait for.
+    // The built module, in a process with nothing else to wait for (`npm test` builds first;
+    // run `npm run build` before running this file alone).
     const module = resolve("dist/storage/file-writer.js");
     const path = join(dir, "file");
     const script = [

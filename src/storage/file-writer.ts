@@ -6,12 +6,14 @@
  *
  * Why slices of 32 KiB: a write call of more than 32 KiB lets the kernel put it in the page cache
  * as one large folio (a block of pages of a higher order). Where free memory has been recycled,
- * such blocks cost far more to fill: measured on a 2-core VM (kernel 6.18, ext4), with `dd` and
- * with node writing 1 GiB files in a row, a file written 64 KiB to 1 MiB per call took 0.25 s of
- * system time per GiB for the first GiB or two and 2.4-2.9 s per GiB after that, while 32 KiB per
- * call stayed at 0.3-0.4 s per GiB throughout. 32 KiB is also the buffer Go's `io.Copy` uses,
- * so the reference registry writes that way. Through libuv's pool, 32 KiB writes cost about
- * 1.5 s of CPU per GiB in round trips; on this thread, about 0.4 s.
+ * such blocks cost far more to fill: measured with `dd` on a 2-core VM (kernel 6.18, ext4),
+ * writing 1 GiB files in a row, 64 KiB to 1 MiB per call took about 0.25 s of system time per GiB
+ * for the first GiB or two and 2.4-2.5 s per GiB after that, while 32 KiB per call stayed at
+ * 0.3-0.4 s per GiB (bench/README.md, "Free memory and the page cache").
+ *
+ * One thread serves every write of the process, one batch at a time: a disk that stalls (a
+ * failing device, a network file system) holds up every upload of that process, as it would the
+ * disk's other writers; the event loop, and so every other request, goes on.
  *
  * A buffer is moved to the thread and back (its ArrayBuffer transferred, not copied): the caller
  * gives it up with the write and gets it back when the write settles. (A SharedArrayBuffer would
@@ -76,37 +78,56 @@ interface Pending {
   reject(err: Error): void;
 }
 
-let thread: Worker | undefined;
-const pending = new Map<number, Pending>();
-let nextId = 0;
+/** A writer thread and the writes sent to it that it has not answered yet. */
+interface Thread {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
 
-/** The writer thread, started on first use and again after it died. */
-function writer(): Worker {
-  if (thread !== undefined) return thread;
-  const started = new Worker(new URL(`data:text/javascript,${encodeURIComponent(WRITER_SOURCE)}`), {
+let current: Thread | undefined;
+let nextId = 0;
+let started = 0;
+let sent = 0;
+
+/**
+ * The writer thread, started on first use and again once it failed. A thread's writes are settled
+ * by that thread alone: its answers, or its exit (which comes after it has stopped writing), never
+ * another thread's.
+ */
+function writer(): Thread {
+  if (current !== undefined) return current;
+  const worker = new Worker(new URL(`data:text/javascript,${encodeURIComponent(WRITER_SOURCE)}`), {
     name: "raas file writer",
   });
-  started.on("message", (reply: Reply) => {
-    const waiting = pending.get(reply.id);
+  const thread: Thread = { worker, pending: new Map() };
+  started += 1;
+  worker.on("message", (reply: Reply) => {
+    const waiting = thread.pending.get(reply.id);
     if (waiting === undefined) return;
-    pending.delete(reply.id);
-    if (pending.size === 0) started.unref();
+    thread.pending.delete(reply.id);
+    if (thread.pending.size === 0) worker.unref();
     const buffer = Buffer.from(reply.memory);
     if (reply.error === undefined) return waiting.resolve(buffer);
     waiting.reject(Object.assign(new Error(reply.error.message), reply.error, { buffer }));
   });
-  const fail = (err: Error): void => {
-    if (thread === started) thread = undefined;
-    for (const [id, waiting] of pending) {
-      pending.delete(id);
-      waiting.reject(err);
-    }
-  };
-  started.on("error", fail);
-  started.on("exit", (code) => fail(new Error(`the file writer thread stopped (exit code ${code})`)));
-  started.unref();
-  thread = started;
-  return started;
+  // An uncaught error ends the thread: new writes go to a new one; this one's fail on its exit.
+  worker.on("error", () => {
+    if (current === thread) current = undefined;
+  });
+  worker.on("exit", (code) => {
+    if (current === thread) current = undefined;
+    const err = new Error(`the file writer thread stopped (exit code ${code})`);
+    for (const waiting of thread.pending.values()) waiting.reject(err);
+    thread.pending.clear();
+  });
+  worker.unref();
+  current = thread;
+  return thread;
+}
+
+/** Threads started and writes sent so far (tests: which path a write took). */
+export function writerStats(): { started: number; sent: number } {
+  return { started, sent };
 }
 
 /** A buffer with an ArrayBuffer of its own (never node's shared pool), which `writeAt` can move. */
@@ -136,18 +157,24 @@ export function writeAt(fd: number, buffer: Buffer, length: number, position: nu
   if (length < 0 || length > buffer.length) {
     throw new RangeError(`writeAt: ${length} bytes asked of a buffer of ${buffer.length}`);
   }
-  const worker = writer();
+  const thread = writer();
   const id = (nextId += 1);
   const memory = buffer.buffer as ArrayBuffer;
   const job: Job = { id, fd, memory, length, position, slice: SLICE_BYTES };
   return new Promise<Buffer>((resolve, reject) => {
-    pending.set(id, { resolve, reject });
-    worker.ref();
-    worker.postMessage(job, [memory]);
+    thread.pending.set(id, { resolve, reject });
+    thread.worker.ref();
+    thread.worker.postMessage(job, [memory]);
+    sent += 1;
   });
 }
 
-/** Stops the writer thread (tests: what a thread that died does to pending writes). */
+/**
+ * Stops the writer thread (tests: what a thread that died does to the writes it had). Writes made
+ * from now on go to a new thread; the stopped one's fail once it has exited.
+ */
 export async function stopWriter(): Promise<void> {
-  await thread?.terminate();
+  const thread = current;
+  current = undefined;
+  await thread?.worker.terminate();
 }

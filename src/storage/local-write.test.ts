@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { writeAt } from "./file-writer.js";
+import { writeAt, writerStats } from "./file-writer.js";
 import { BATCH_BYTES, writeHashed, type WriteBatch } from "./local-write.js";
 
 const MIB = 1024 * 1024;
@@ -167,9 +167,35 @@ describe("writeHashed (the local store's write)", () => {
     const data = randomBytes(3 * MIB + 5);
     const path = join(dir, "object");
     const handle = await open(path, "wx");
+    const sent = writerStats().sent;
     const result = await writeHashed(handle, chunked(data, [40_000]));
     await handle.close();
     expect(result).toEqual({ digest: sha(data), size: data.length });
     expect((await readFile(path)).equals(data)).toBe(true);
+    expect(writerStats().sent - sent).toBe(Math.ceil(data.length / BATCH_BYTES));
+  });
+
+  it("fails with the file system's error, without the pooled buffer hanging off it", async () => {
+    const path = join(dir, "object");
+    await (await open(path, "wx")).close();
+    const readOnly = await open(path, "r");
+    const error = await writeHashed(
+      readOnly,
+      chunked(randomBytes(2 * MIB), [65_536]),
+      undefined,
+      (b, n, at) => writeAt(readOnly.fd, b, n, at),
+    ).catch((err: unknown) => err);
+    await readOnly.close();
+    expect(error).toMatchObject({ code: "EBADF" });
+    expect(error).not.toHaveProperty("buffer");
+  });
+
+  it("fails with a batch writer's synchronous throw instead of throwing out of the stream", async () => {
+    const handle = await open(join(dir, "object"), "wx");
+    const error = await writeHashed(handle, chunked(randomBytes(2 * MIB), [65_536]), undefined, () => {
+      throw new RangeError("no such batch");
+    }).catch((err: unknown) => err);
+    await handle.close();
+    expect(error).toBeInstanceOf(RangeError);
   });
 });

@@ -148,7 +148,7 @@ export class HashedFileSink extends Writable {
     this.queued += size;
     // The buffer is the writer's until it gives it back (a failed write may not: then it is
     // left to the garbage collector).
-    const done: Promise<void> = this.writeBatch(buffer, size, position)
+    const done: Promise<void> = attempt(() => this.writeBatch(buffer, size, position))
       .then(
         (back) => {
           give(back);
@@ -156,8 +156,13 @@ export class HashedFileSink extends Writable {
           this.onProgress?.(this.written);
         },
         (err: unknown) => {
-          const back = (err as { buffer?: unknown } | undefined)?.buffer;
-          if (Buffer.isBuffer(back)) give(back);
+          // The buffer comes back with the error; the error must not keep it (it returns to
+          // the pool, and other uploads' bytes would then hang off this one's error).
+          const carrier = err as { buffer?: unknown } | undefined;
+          if (Buffer.isBuffer(carrier?.buffer)) {
+            give(carrier.buffer);
+            delete carrier.buffer;
+          }
           this.failure ??= err instanceof Error ? err : new Error(String(err));
         },
       )
@@ -171,6 +176,15 @@ export class HashedFileSink extends Writable {
   result(): PutResult {
     const digest: Digest = `sha256:${this.hash.digest("hex")}`;
     return { digest, size: this.bytes };
+  }
+}
+
+/** `write()`'s promise, with a synchronous throw turned into a rejection. */
+function attempt<T>(write: () => Promise<T>): Promise<T> {
+  try {
+    return write();
+  } catch (err) {
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
 
