@@ -18,6 +18,7 @@ import { storageUrlBuilder, type StorageUrlFn } from "./storage-url.js";
 import { handleV1 } from "./v1.js";
 import type { PushApi } from "./push.js";
 import { handleV2 } from "./v2.js";
+import { requestFinished, requestStarted } from "./idle-connections.js";
 import { createWebUi, wantsHtml, type WebOptions } from "../web/index.js";
 
 export interface RegistryDeps {
@@ -246,7 +247,9 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
    */
   function finished(this: Res): void {
     const req = this.req;
-    const seconds = (performance.now() - ((this as TimedRes)[STARTED] ?? 0)) / 1000;
+    const now = performance.now();
+    requestFinished(req.socket, now);
+    const seconds = (now - ((this as TimedRes)[STARTED] ?? 0)) / 1000;
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const route = routeOf(q < 0 ? raw : raw.slice(0, q));
@@ -280,6 +283,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
   };
 
   return (req, res) => {
+    requestStarted(req.socket);
     (res as TimedRes)[STARTED] = performance.now();
     // `on`, not `once`: "finish" is emitted once, and `once` would wrap the listener every time.
     res.on("finish", finished);

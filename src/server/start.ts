@@ -16,6 +16,7 @@ import { coalesced, followedMetadata, isFollowing, retryOnce, throttled } from "
 import type { FollowRepository } from "./follow-git.js";
 import type { FollowedMetadata } from "./snapshot-follow.js";
 import { emptySnapshot, loadSnapshot, sourcesFingerprint, type Snapshot } from "./snapshot.js";
+import { closeIdleConnections } from "./idle-connections.js";
 
 /** One structured log record: a request, a reload, or a problem. */
 export type LogRecord = Record<string, string | number | boolean>;
@@ -51,6 +52,8 @@ export interface StartOptions {
   push?: PushInjected;
   /** What POST /raas/notify does in follow mode (default: check the followed branch now; a cluster worker tells the primary). */
   notify?: () => void;
+  /** How long an idle keep-alive connection stays open, and how often that is checked (tests). */
+  keepAlive?: { timeoutMs?: number; everyMs?: number };
 }
 
 export interface RunningRegistry {
@@ -77,7 +80,8 @@ async function listenerFor(
   config: Awaited<ReturnType<typeof loadServerConfig>>,
   handler: ReturnType<typeof createRegistryApp>,
 ): Promise<Server | TlsServer> {
-  if (config.tlsCert === "") return createServer({ keepAliveTimeout: 65_000 }, handler);
+  // keepAliveTimeout 0: idle connections are closed by closeIdleConnections, not a timer per response.
+  if (config.tlsCert === "") return createServer({ keepAliveTimeout: 0 }, handler);
   const read = (path: string, what: string) =>
     readFile(path).catch((err: NodeJS.ErrnoException) => {
       throw new UserError(`cannot read the TLS ${what} ${path}: ${err.code ?? err.message}`, {
@@ -86,7 +90,7 @@ async function listenerFor(
     });
   const [cert, key] = await Promise.all([read(config.tlsCert, "certificate"), read(config.tlsKey, "key")]);
   try {
-    return createTlsServer({ cert, key, keepAliveTimeout: 65_000 }, handler);
+    return createTlsServer({ cert, key, keepAliveTimeout: 0 }, handler);
   } catch (err) {
     throw new UserError(
       `invalid TLS certificate or key (${config.tlsCert}, ${config.tlsKey}): ${errorMessage(err)}`,
@@ -283,6 +287,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     web: { environments: (name, tag) => tagEnvironments(snapshot, name, tag) },
   });
   const server = await listenerFor(config, handler);
+  const stopIdleSweep = closeIdleConnections(server, options.keepAlive);
   const port = options.port ?? config.port;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -308,6 +313,7 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     commit: () => void commit(),
     close: async () => {
       clearInterval(timer);
+      stopIdleSweep();
       await sweeper?.stop().catch(() => undefined);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
