@@ -3,17 +3,15 @@
  * timer is off): on the registry server over plain HTTP and over TLS, with real sockets, and a
  * request that runs longer than the timeout is never cut.
  */
-import { execFile } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { connect as connectTcp, type AddressInfo, type Socket } from "node:net";
-import { readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { rm } from "node:fs/promises";
 import { connect as connectTls } from "node:tls";
-import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { closeIdleConnections, requestFinished, requestStarted } from "./idle-connections.js";
 import { startRegistryServer, type RunningRegistry } from "./start.js";
 import { makeAppRepo, type AppRepo } from "./testing/fixture.js";
+import { selfSignedCert } from "./testing/tls.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const TIMEOUT_MS = 400;
@@ -111,29 +109,8 @@ describe("idle keep-alive connections", () => {
   it("closes idle connections over TLS too", async () => {
     const dir = (await makeAppRepo(() => "")).root;
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
-    await promisify(execFile)("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      join(dir, "tls.key"),
-      "-out",
-      join(dir, "tls.crt"),
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ]);
-    const { server } = await registry(
-      `tls_cert = ${join(dir, "tls.crt")}\ntls_key = ${join(dir, "tls.key")}\n`,
-    );
-    const ca = await readFile(join(dir, "tls.crt"));
+    const { certPath, keyPath, cert: ca } = await selfSignedCert(dir);
+    const { server } = await registry(`tls_cert = ${certPath}\ntls_key = ${keyPath}\n`);
     const c = await new Promise<Client>((resolve, reject) => {
       const socket = connectTls({ host: "127.0.0.1", port: server.port, ca }, () => resolve(client(socket)));
       socket.once("error", reject);

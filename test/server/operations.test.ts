@@ -3,7 +3,7 @@
  * app repo answer identically). Graceful shutdown runs the real process: shutdown.test.ts.
  */
 import { execFile } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { request } from "node:https";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -14,6 +14,7 @@ import { loadServerConfig } from "../../src/server/config.js";
 import { emptySnapshot } from "../../src/server/snapshot.js";
 import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
 import { rawRequest } from "../../src/server/testing/fixture.js";
+import { selfSignedCert } from "../../src/server/testing/tls.js";
 import { makeRaasApp, serve, type RaasApp } from "./raas-app.js";
 
 const run = promisify(execFile);
@@ -164,29 +165,7 @@ describe.runIf(await haveOpenssl())("TLS (certificate generated with the openssl
   let cert: string;
   beforeAll(async () => {
     app = await makeRaasApp();
-    const certPath = join(app.repo.root, "tls.crt");
-    const keyPath = join(app.repo.root, "tls.key");
-    await run("openssl", [
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      keyPath,
-      "-out",
-      certPath,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=127.0.0.1",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1",
-    ]);
-    const { readFile } = await import("node:fs/promises");
-    cert = await readFile(certPath, "utf8");
+    ({ cert } = await selfSignedCert(app.repo.root));
     await writeFile(
       app.repo.configPath,
       `${await readFile(app.repo.configPath, "utf8")}tls_cert = tls.crt\ntls_key = tls.key\n`,
