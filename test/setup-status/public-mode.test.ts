@@ -123,6 +123,7 @@ describe("public redirect mode after presigned (ACLs enforced by a stand-in)", (
     expect(run.code).toBe(1);
     expect(run.stdout).toMatch(/1 of 3 blob\(s\) checked cannot be read anonymously/);
     expect((await raas("setup", ISV)).code).toBe(0);
-    expect((await raas("status", ISV, "--verify")).code).toBe(0);
+    const after = await raas("status", ISV, "--verify");
+    expect(after.code, after.stdout).toBe(0);
   });
 });
