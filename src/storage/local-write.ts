@@ -57,8 +57,6 @@ export class HashedFileSink extends Writable {
   private failure: Error | undefined;
 
   private readonly writeBatch: WriteBatch;
-  /** Bytes handed to a write so far: where the next batch goes in the file. */
-  private queued = 0;
 
   constructor(
     handle: FileHandle,
@@ -144,8 +142,9 @@ export class HashedFileSink extends Writable {
     if (buffer === undefined || size === 0 || this.failure !== undefined || this.destroyed) return;
     this.buffer = undefined;
     this.filled = 0;
-    const position = this.queued;
-    this.queued += size;
+    // Only one write is ever in flight and a write starts only after the one before succeeded,
+    // so what has been written is where this batch goes.
+    const position = this.written;
     // The buffer is the writer's until it gives it back (a failed write may not: then it is
     // left to the garbage collector).
     const done: Promise<void> = attempt(() => this.writeBatch(buffer, size, position))
