@@ -189,22 +189,44 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     now,
   };
 
-  async function route(req: Req, res: Res): Promise<void> {
+  /**
+   * Answer one request. Routes that need to wait (tokens, the write API, storage) return a
+   * promise; the rest, manifests from the snapshot above all, answer before returning and
+   * return nothing, so the hot path creates no promise and waits for no microtask.
+   */
+  function route(req: Req, res: Res): Promise<void> | void {
     const raw = req.url ?? "/";
     const q = raw.indexOf("?");
     const path = q < 0 ? raw : raw.slice(0, q);
     const ctx = new Context(req, res, deps.snapshot(), shared, q < 0 ? "" : raw.slice(q + 1));
-    // Only local mode issues tokens: the others skip the call (and its await) on every request.
-    if (access.mode === "local" && (await access.tokenRoute(req, res))) return;
+    // Only local mode issues tokens: the others skip the call (and its wait) on every request.
+    if (access.mode === "local") {
+      return access
+        .tokenRoute(req, res)
+        .then((answered) => (answered ? undefined : routeAfterToken(ctx, path)));
+    }
+    return routeAfterToken(ctx, path);
+  }
+
+  function routeAfterToken(ctx: Context, path: string): Promise<void> | void {
+    const { req, res } = ctx;
     // The web page answers its own methods (GET, HEAD; POST for its login form).
     if (path === "/ui" || path.startsWith("/ui/")) return web(req, res);
     if (path === "/raas/notify" && deps.notify !== undefined) return handleNotify(req, res, deps.notify);
     // The write API sees every /v2/ request that is a write or an upload session's status.
-    if (deps.push !== undefined && path.startsWith("/v2/")) {
+    const push = deps.push;
+    if (push !== undefined && path.startsWith("/v2/")) {
       const segments = path.length > MAX_PATH ? undefined : segmentsOf(path);
       if (segments === undefined) throw noRoute();
-      if (await deps.push.handle(ctx, segments.slice(2))) return;
+      return push
+        .handle(ctx, segments.slice(2))
+        .then((handled) => (handled ? undefined : routeRead(ctx, path)));
     }
+    return routeRead(ctx, path);
+  }
+
+  function routeRead(ctx: Context, path: string): Promise<void> | void {
+    const { req, res } = ctx;
     const isUsers = path === "/v1/users" || path === "/v1/users/";
     const allowed = isUsers ? USERS_METHODS : READ_METHODS;
     if (!allowed.includes(req.method ?? "")) {
@@ -217,7 +239,8 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     if (segments === undefined || segments[0] !== "") {
       throw noRoute();
     }
-    const [, top, ...rest] = segments;
+    const top = segments[1];
+    const rest = segments.slice(2);
     if (top === "v2" && rest.length === 0) return redirect(req, res, 302, "/v2/");
     if (top === "v2") return handleV2(ctx, rest);
     if (top === "v1") return handleV1(ctx, rest);
@@ -228,10 +251,11 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
       return sendJson(req, res, ready ? 200 : 503, { status: ready ? "ready" : "loading", ...isv });
     }
     if (top === "metrics" && rest.length === 0) {
-      const text = deps.renderMetrics === undefined ? metrics.render() : await deps.renderMetrics();
-      return send(req, res, 200, text, {
-        "Content-Type": "text/plain; version=0.0.4; charset=utf-8",
-      });
+      const text =
+        deps.renderMetrics === undefined ? Promise.resolve(metrics.render()) : deps.renderMetrics();
+      return text.then((body) =>
+        send(req, res, 200, body, { "Content-Type": "text/plain; version=0.0.4; charset=utf-8" }),
+      );
     }
     if (top === "crane") return handleAdmin(ctx, rest);
     if (top === "raas" && rest[0] === "stats") return handleStats(ctx, deps.store, rest.slice(1));
@@ -282,25 +306,35 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
     );
   };
 
+  /** A request that failed: a 404 a prepared snapshot may answer is tried again once it is served. */
+  const failed = (req: Req, res: Res, err: unknown) => {
+    const awaitPending = deps.awaitPending;
+    if (
+      err instanceof RegistryError &&
+      err.status === 404 &&
+      !res.headersSent &&
+      awaitPending !== undefined
+    ) {
+      awaitPending()
+        .then((adopted) => (adopted && !res.headersSent ? route(req, res) : Promise.reject(err)))
+        .catch((thrown: unknown) => fail(req, res, thrown));
+      return;
+    }
+    fail(req, res, err);
+  };
+
   return (req, res) => {
     requestStarted(req.socket);
     (res as TimedRes)[STARTED] = performance.now();
     // `on`, not `once`: "finish" is emitted once, and `once` would wrap the listener every time.
     res.on("finish", finished);
-    route(req, res).catch((err: unknown) => {
-      const awaitPending = deps.awaitPending;
-      if (
-        err instanceof RegistryError &&
-        err.status === 404 &&
-        !res.headersSent &&
-        awaitPending !== undefined
-      ) {
-        awaitPending()
-          .then((adopted) => (adopted && !res.headersSent ? route(req, res) : Promise.reject(err)))
-          .catch((thrown: unknown) => fail(req, res, thrown));
-        return;
-      }
-      fail(req, res, err);
-    });
+    let answering: Promise<void> | void;
+    try {
+      answering = route(req, res);
+    } catch (err) {
+      failed(req, res, err);
+      return;
+    }
+    answering?.catch((err: unknown) => failed(req, res, err));
   };
 }

@@ -12,10 +12,25 @@ import { RegistryError } from "./registry-error.js";
 import { countsAsPull } from "./observe.js";
 import { manifestKey } from "./snapshot.js";
 
+/**
+ * The digests the indexes of one repository's metadata refer to, built on the first pull by
+ * digest and kept while the snapshot holds that metadata: a pull then costs one look-up, not a
+ * walk over every manifest of the repository.
+ */
+const indexChildren = new WeakMap<RaasExtension, Set<string>>();
+
 /** A digest that is a child of an index in this repository: fetched after its index, one pull. */
 function isChildOf(ext: RaasExtension, reference: string): boolean {
   if (!isDigest(reference)) return false;
-  return Object.values(ext.manifests).some((m) => INDEX_TYPES.has(m.mediaType) && m.refs.includes(reference));
+  let children = indexChildren.get(ext);
+  if (children === undefined) {
+    children = new Set();
+    for (const m of Object.values(ext.manifests)) {
+      if (INDEX_TYPES.has(m.mediaType)) for (const child of m.refs) children.add(child);
+    }
+    indexChildren.set(ext, children);
+  }
+  return children.has(reference);
 }
 
 export type RaasRepo = V2Repo & { meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -31,8 +46,13 @@ function acceptsIndex(accept: Set<string>): boolean {
   return accept.has("*/*") || [...INDEX_TYPES].some((type) => accept.has(type));
 }
 
-export async function raasManifest(ctx: RequestContext, repo: RaasRepo, reference: string): Promise<void> {
-  const { req, res } = ctx;
+/**
+ * A manifest by tag or digest. A manifest the snapshot holds is answered before this returns
+ * (the hot path: no promise, no wait); waiting for a pull event to be stored, or reading the
+ * manifest from serve_content or storage, returns a promise.
+ */
+export function raasManifest(ctx: RequestContext, repo: RaasRepo, reference: string): Promise<void> | void {
+  const { req } = ctx;
   const ext = repo.meta["x-raas"];
   let digest: Digest | undefined = isDigest(reference)
     ? ext.manifests[reference] === undefined
@@ -68,7 +88,6 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
   }
   // Known repository and reference only, so the series set stays bounded by the metadata.
   if (req.method === "GET") ctx.metrics.pull(repo.meta["repo-registry-id"], reference);
-  const served = ctx.snap.manifests.get(manifestKey(repo.meta.repository, digest));
   // Statistics and the pull event (observe.ts); the event is stored before the response is sent.
   if (
     req.method === "GET" &&
@@ -83,9 +102,22 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
       mediaType: record.mediaType,
       size: record.size,
     });
-    // Only an event is waited for; counting alone keeps the hot path free of awaits.
-    if (stored !== undefined) await stored;
+    // Only an event is waited for; counting alone keeps the hot path free of waits.
+    const mediaType = record.mediaType;
+    if (stored !== undefined) return stored.then(() => answerManifest(ctx, repo, digest, mediaType));
   }
+  return answerManifest(ctx, repo, digest, record.mediaType);
+}
+
+/** Send a known manifest: prepared bytes from the snapshot, else from serve_content or storage. */
+function answerManifest(
+  ctx: RequestContext,
+  repo: RaasRepo,
+  digest: Digest,
+  mediaType: string,
+): Promise<void> | void {
+  const { req, res } = ctx;
+  const served = ctx.snap.manifests.get(manifestKey(repo.meta.repository, digest));
   if (served !== undefined) {
     // The hot path: headers and bytes were prepared when the snapshot was loaded.
     if (req.headers["if-none-match"] === served.etag) {
@@ -98,13 +130,23 @@ export async function raasManifest(ctx: RequestContext, repo: RaasRepo, referenc
     res.end(req.method === "HEAD" ? undefined : served.bytes);
     return;
   }
+  return manifestFromContent(ctx, repo, digest, mediaType);
+}
+
+async function manifestFromContent(
+  ctx: RequestContext,
+  repo: RaasRepo,
+  digest: Digest,
+  mediaType: string,
+): Promise<void> {
+  const { req, res } = ctx;
   const headers = {
     ...API_VERSION_HEADER,
-    "Content-Type": record.mediaType,
+    "Content-Type": mediaType,
     "Docker-Content-Digest": digest,
     ETag: `"${digest}"`,
   };
-  const key = storageManifestKey(repo.meta.repository, record.mediaType, digest);
+  const key = storageManifestKey(repo.meta.repository, mediaType, digest);
   if (ctx.config.serveContent.enable) {
     const bytes = await readVerified(join(ctx.config.serveContent.contentDirV2, key), digest, ctx);
     if (bytes === undefined) {

@@ -15,19 +15,19 @@ const KINDS = new Set(["manifests", "blobs", "tags", "referrers"]);
  * crashes with a 500 on `manifests/a/b`), the kind must be the second-to-last segment; every
  * part is validated against the OCI grammar before it is used in a path or URL.
  */
-export async function handleV2(ctx: RequestContext, segments: string[]): Promise<void> {
+export function handleV2(ctx: RequestContext, segments: string[]): Promise<void> | void {
   const { req, res, snap } = ctx;
   if (segments.length === 1 && segments[0] === "") {
-    await ctx.access.authorizeBase(req);
-    return sendJson(req, res, 200, {}, API_VERSION_HEADER);
+    return ctx.access.authorizeBase(req).then(() => sendJson(req, res, 200, {}, API_VERSION_HEADER));
   }
   if (segments.length === 1 && segments[0] === "_catalog") {
-    const mayPull = await ctx.access.catalogFilter(req);
-    const names = [...snap.index.v2.values()]
-      .filter((repo) => repo.meta.protected !== true && mayPull(repo.meta["repo-registry-id"]))
-      .map((repo) => repo.meta["repo-registry-id"])
-      .sort();
-    return paginate(ctx, names, "/v2/_catalog", (page) => ({ repositories: page }));
+    return ctx.access.catalogFilter(req).then((mayPull) => {
+      const names = [...snap.index.v2.values()]
+        .filter((repo) => repo.meta.protected !== true && mayPull(repo.meta["repo-registry-id"]))
+        .map((repo) => repo.meta["repo-registry-id"])
+        .sort();
+      paginate(ctx, names, "/v2/_catalog", (page) => ({ repositories: page }));
+    });
   }
   const kind = segments[segments.length - 2];
   const ref = segments[segments.length - 1] ?? "";
@@ -39,8 +39,14 @@ export async function handleV2(ctx: RequestContext, segments: string[]): Promise
     throw new RegistryError(400, "NAME_INVALID", "invalid repository name", { name: name.slice(0, 300) });
   }
   // Before the lookup: whether a repository exists is not told to someone who may not pull it.
-  await ctx.access.authorizeRequest(req, name, "pull");
-  const repo = snap.index.v2.get(name);
+  // Mode off lets everyone pull: no call, so a pull from the snapshot waits for nothing.
+  if (ctx.access.mode === "off") return serveRepository(ctx, name, kind, ref);
+  return ctx.access.authorizeRequest(req, name, "pull").then(() => serveRepository(ctx, name, kind, ref));
+}
+
+/** A request for `name`'s manifests, blobs, referrers or tags, once it may be pulled. */
+function serveRepository(ctx: RequestContext, name: string, kind: string, ref: string): Promise<void> | void {
+  const repo = ctx.snap.index.v2.get(name);
   // Protected repos need an entitlement certificate, which this server does not read: like
   // Crane without a certificate, they do not exist (404, so their existence is not revealed).
   if (repo === undefined || repo.meta.protected === true) {

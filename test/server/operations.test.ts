@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaType } from "../../src/image/media-types.js";
 import { createRegistryApp } from "../../src/server/app.js";
 import { loadServerConfig } from "../../src/server/config.js";
-import { emptySnapshot } from "../../src/server/snapshot.js";
+import { emptySnapshot, loadSnapshot } from "../../src/server/snapshot.js";
 import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
 import { rawRequest } from "../../src/server/testing/fixture.js";
 import { selfSignedCert } from "../../src/server/testing/tls.js";
@@ -101,6 +101,101 @@ describe("metrics and access log", () => {
       expect((await fetch(`${url}/readyz`)).status).toBe(503);
       expect((await fetch(`${url}/healthz`)).status).toBe(200);
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
+    } finally {
+      await new Promise((r) => plain.close(r));
+    }
+  });
+});
+
+describe("the hot path", () => {
+  let app: RaasApp;
+  beforeAll(async () => {
+    app = await makeRaasApp();
+  });
+  afterAll(async () => {
+    await app.repo.cleanup();
+  });
+
+  it("answers a manifest held in the snapshot before the handler returns, and waits where it must", async () => {
+    const config = await loadServerConfig(app.repo.configPath, {});
+    const snapshot = await loadSnapshot(config, () => undefined);
+    const handler = createRegistryApp({ config, snapshot: () => snapshot });
+    // Whether each response had ended when the handler returned (no promise, no microtask).
+    const endedOnReturn: Record<string, boolean> = {};
+    const { createServer } = await import("node:http");
+    const plain = createServer((req, res) => {
+      handler(req, res);
+      endedOnReturn[`${req.method ?? ""} ${req.url ?? ""}`] = res.writableEnded;
+    });
+    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+    const address = plain.address();
+    const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+    const accept = { Accept: MediaType.dockerManifest };
+    const digest = app.acme.publication.tags["1.0"] ?? "";
+    try {
+      const byTag = await fetch(`${url}/v2/acme/app/manifests/1.0`, { headers: accept });
+      expect(byTag.status).toBe(200);
+      expect(byTag.headers.get("docker-content-digest")).toBe(digest);
+      const byDigest = await fetch(`${url}/v2/acme/app/manifests/${digest}`, {
+        method: "HEAD",
+        headers: accept,
+      });
+      expect(byDigest.status).toBe(200);
+      const unknown = await fetch(`${url}/v2/acme/app/manifests/nope`, { headers: accept });
+      expect(unknown.status).toBe(404);
+      expect(((await unknown.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe(
+        "MANIFEST_UNKNOWN",
+      );
+      // A blob from serve_content is read from disk: the handler returns first, then it is sent.
+      const blob = app.acme.publication.blobs[0]?.digest ?? "";
+      const blobRes = await fetch(`${url}/v2/acme/app/blobs/${blob}`);
+      expect(blobRes.status).toBe(200);
+      await blobRes.arrayBuffer();
+      expect(endedOnReturn).toEqual({
+        "GET /v2/acme/app/manifests/1.0": true,
+        [`HEAD /v2/acme/app/manifests/${digest}`]: true,
+        "GET /v2/acme/app/manifests/nope": true,
+        [`GET /v2/acme/app/blobs/${blob}`]: false,
+      });
+    } finally {
+      await new Promise((r) => plain.close(r));
+    }
+  });
+
+  it("counts a manifest list and a single image pulled by digest, not the list's children", async () => {
+    const config = await loadServerConfig(app.repo.configPath, {});
+    const snapshot = await loadSnapshot(config, () => undefined);
+    const pulls: string[] = [];
+    const observer = {
+      pulled: (pull: { reference: string }) => {
+        pulls.push(pull.reference);
+        return undefined;
+      },
+      recordWrite: undefined,
+      gauges: () => [],
+      close: () => Promise.resolve(),
+    };
+    const handler = createRegistryApp({ config, snapshot: () => snapshot, observer });
+    const { createServer } = await import("node:http");
+    const plain = createServer(handler);
+    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+    const address = plain.address();
+    const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+    const accept = { Accept: [MediaType.dockerManifest, MediaType.dockerManifestList].join(", ") };
+    const list = app.acme.publication.tags.multi ?? "";
+    const single = app.acme.publication.tags["1.0"] ?? "";
+    try {
+      const index = await fetch(`${url}/v2/acme/app/manifests/multi`, { headers: accept });
+      const children = ((await index.json()) as { manifests: { digest: string }[] }).manifests.map(
+        (m) => m.digest,
+      );
+      expect(children).toHaveLength(2);
+      for (const child of [...children, ...children]) {
+        expect((await fetch(`${url}/v2/acme/app/manifests/${child}`, { headers: accept })).status).toBe(200);
+      }
+      expect((await fetch(`${url}/v2/acme/app/manifests/${list}`, { headers: accept })).status).toBe(200);
+      expect((await fetch(`${url}/v2/acme/app/manifests/${single}`, { headers: accept })).status).toBe(200);
+      expect(pulls).toEqual(["multi", list, single]);
     } finally {
       await new Promise((r) => plain.close(r));
     }
