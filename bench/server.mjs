@@ -3,7 +3,8 @@
 // the same image: manifest GET by tag, and blob GET answered with a redirect. raas with all its
 // workers against nginx with `worker_processes auto`, then both limited to one worker. wrk, 64
 // connections, BENCH_SECONDS (default 10) per measurement, BENCH_ROUNDS (default 1) alternated
-// rounds of the raas/nginx pairs. Each row also gives the CPU time the server's processes spent
+// rounds of the raas/nginx pairs, with a bare node:http server on every core (Node's floor,
+// bench/lib/node-floor.mjs) in each round. Each row also gives the CPU time the server's processes spent
 // per request. BENCH_COMPARE_ROOT=<another built checkout> also runs that checkout's server
 // bundle (1 worker), alternated with this one's. The title states the machine, its load before and after, and the date. See
 // bench/README.md.
@@ -68,6 +69,21 @@ async function startDistribution(work) {
   const proc = startProcess("/usr/bin/docker-registry", ["serve", conf], path.join(work, "distribution.log"));
   const url = `http://127.0.0.1:${port}`;
   await waitFor(`${url}/v2/`, { expect: 200, what: "distribution" });
+  return { url, pid: proc.child.pid, stop: () => proc.stop() };
+}
+
+/** bench/lib/node-floor.mjs: node:http on every core answering the manifest, nothing else. */
+async function startFloor(work, manifest) {
+  const port = await freePort();
+  const file = path.join(work, "floor-manifest.json");
+  writeFileSync(file, manifest);
+  const proc = startProcess(
+    process.execPath,
+    [path.join(here, "lib", "node-floor.mjs"), String(port), file, S2],
+    path.join(work, "floor.log"),
+  );
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(url, { expect: 200, what: "bare node:http" });
   return { url, pid: proc.child.pid, stop: () => proc.stop() };
 }
 
@@ -170,6 +186,8 @@ export async function benchServer() {
     running.push(nginx);
     const nginx1 = await startNginx(work, app.manifest, S2, 1);
     running.push(nginx1);
+    const floor = await startFloor(work, app.manifest);
+    running.push(floor);
 
     const accept = { Accept: S2 };
     const manifestPath = `/v2/${app.name}/manifests/latest`;
@@ -182,6 +200,7 @@ export async function benchServer() {
     await check(dist.url + blobPath, {}, 307);
     await check(`${nginx.url}/manifest`, {}, 200);
     await check(`${nginx1.url}/manifest`, {}, 200);
+    await check(floor.url + manifestPath, accept, 200, app.digest);
 
     // Warm every target first (JIT, caches, connection pools), unrecorded.
     for (const [url, headers] of [
@@ -190,6 +209,7 @@ export async function benchServer() {
       [dist.url + manifestPath, accept],
       [`${nginx.url}/manifest`, accept],
       [`${nginx1.url}/manifest`, accept],
+      [floor.url + manifestPath, accept],
       [raas.url + blobPath, {}],
       [dist.url + blobPath, {}],
       ...(other === undefined ? [] : [[other.url + manifestPath, accept]]),
@@ -211,9 +231,11 @@ export async function benchServer() {
       ];
     }
     const names = { all: ["raas", "nginx"], one: ["raas1", "nginx1"], compare: ["raas1c", "other"] };
-    const runs = { raas: [], nginx: [], raas1: [], nginx1: [], raas1c: [], other: [] };
+    const runs = { raas: [], nginx: [], raas1: [], nginx1: [], raas1c: [], other: [], floor: [] };
     for (let round = 0; round < rounds; round++) {
       const flip = round % 2 === 1;
+      // Node's floor in every round too, so its p99 is read under the same conditions.
+      runs.floor.push(measure(floor, floor.url + manifestPath));
       for (const [key, [a, b]] of Object.entries(pairs)) {
         const [first, second] = flip ? [b, a] : [a, b];
         const x = first();
@@ -229,6 +251,7 @@ export async function benchServer() {
       dist: measure(dist, dist.url + manifestPath),
       raas1: median(runs.raas1),
       nginx1: median(runs.nginx1),
+      floor: median(runs.floor),
     };
     const b = {
       raas: measure(raas, raas.url + blobPath, {}),
@@ -264,6 +287,13 @@ export async function benchServer() {
         ["ratio raas/distribution (target >= 10x)", ratio(m.raas, m.dist), ""],
         [`p99, raas all workers, median of rounds (target < 5 ms)`, ...p99Rounds(runs.raas)],
         [`p99, nginx auto, median of rounds`, ...p99Rounds(runs.nginx)],
+        ["manifest GET: bare node:http, all workers (Node's floor)", fmt(m.floor), detail(m.floor)],
+        ["p99, bare node:http all workers, median of rounds", ...p99Rounds(runs.floor)],
+        [
+          "ratio raas/bare node:http, all cores",
+          pairRatio(runs.raas, runs.floor),
+          roundsOf(runs.raas, runs.floor),
+        ],
         ["manifest GET: raas, 1 worker", fmt(m.raas1), detail(m.raas1)],
         ["manifest GET: nginx, worker_processes 1", fmt(m.nginx1), detail(m.nginx1)],
         [
