@@ -33,6 +33,11 @@ import { RegistryError } from "./registry-error.js";
 export type { Action };
 
 export interface RegistryAccess {
+  /**
+   * `off` means every check allows (OPEN_ACCESS is the only access in that mode), so the hot
+   * path skips the pull check in mode off (v2.ts). An access that may refuse anything, a rate
+   * limit included, must not say `off`.
+   */
   readonly mode: ServerConfig["auth"]["mode"];
   /**
    * Answers `/token` when this server issues tokens; true when it did. Only local mode issues

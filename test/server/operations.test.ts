@@ -9,7 +9,9 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaType } from "../../src/image/media-types.js";
+import { OPEN_ACCESS } from "../../src/server/access.js";
 import { createRegistryApp } from "../../src/server/app.js";
+import { RegistryError } from "../../src/server/registry-error.js";
 import { loadServerConfig } from "../../src/server/config.js";
 import { emptySnapshot, loadSnapshot } from "../../src/server/snapshot.js";
 import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
@@ -162,7 +164,7 @@ describe("the hot path", () => {
     }
   });
 
-  it("counts a manifest list and a single image pulled by digest, not the list's children", async () => {
+  it("counts a manifest list and a single image pulled by digest, not the list's children (as before the cached set of children)", async () => {
     const config = await loadServerConfig(app.repo.configPath, {});
     const snapshot = await loadSnapshot(config, () => undefined);
     const pulls: string[] = [];
@@ -199,6 +201,88 @@ describe("the hot path", () => {
     } finally {
       await new Promise((r) => plain.close(r));
     }
+  });
+});
+
+describe("the hot path waits where it must", () => {
+  let app: RaasApp;
+  let url: string;
+  let close: () => Promise<unknown>;
+  beforeAll(async () => {
+    app = await makeRaasApp();
+  });
+  afterAll(async () => {
+    await close();
+    await app.repo.cleanup();
+  });
+
+  /** Serve `deps` on a loopback port; `endedOnReturn` records whether each response had ended when the handler returned. */
+  async function serveApp(deps: Omit<Parameters<typeof createRegistryApp>[0], "config" | "snapshot">) {
+    const config = await loadServerConfig(app.repo.configPath, {});
+    const snapshot = await loadSnapshot(config, () => undefined);
+    const handler = createRegistryApp({ config, snapshot: () => snapshot, ...deps });
+    const endedOnReturn: boolean[] = [];
+    const { createServer } = await import("node:http");
+    const plain = createServer((req, res) => {
+      handler(req, res);
+      endedOnReturn.push(res.writableEnded);
+    });
+    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
+    const address = plain.address();
+    url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+    close = () => new Promise((r) => plain.close(r));
+    return endedOnReturn;
+  }
+
+  it("answers a pull only once its event is stored, when events are stored per request", async () => {
+    let store: () => void = () => undefined;
+    const stored = new Promise<void>((resolve) => (store = resolve));
+    const observer = {
+      pulled: () => stored,
+      recordWrite: undefined,
+      gauges: () => [],
+      close: () => Promise.resolve(),
+    };
+    const endedOnReturn = await serveApp({ observer });
+    let answered = false;
+    const response = fetch(`${url}/v2/acme/app/manifests/1.0`, {
+      headers: { Accept: MediaType.dockerManifest },
+    }).then((res) => {
+      answered = true;
+      return res;
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(answered).toBe(false);
+    expect(endedOnReturn).toEqual([false]);
+    store();
+    const res = await response;
+    expect(res.status).toBe(200);
+    expect(res.headers.get("docker-content-digest")).toBe(app.acme.publication.tags["1.0"]);
+    await close();
+  });
+
+  it("checks access before the lookup when access is not off: a refused caller learns nothing of what exists", async () => {
+    const checked: string[] = [];
+    const refusing = {
+      ...OPEN_ACCESS,
+      mode: "external" as const,
+      authorizeRequest: (_req: unknown, name: string) => {
+        checked.push(name);
+        return Promise.reject(new RegistryError(401, "UNAUTHORIZED", "authentication required"));
+      },
+    };
+    const endedOnReturn = await serveApp({ access: refusing });
+    const known = await fetch(`${url}/v2/acme/app/manifests/1.0`, {
+      headers: { Accept: MediaType.dockerManifest },
+    });
+    const unknown = await fetch(`${url}/v2/nobody/here/manifests/1.0`, {
+      headers: { Accept: MediaType.dockerManifest },
+    });
+    expect([known.status, unknown.status]).toEqual([401, 401]);
+    expect(((await unknown.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe("UNAUTHORIZED");
+    expect(checked).toEqual(["acme/app", "nobody/here"]);
+    expect(endedOnReturn).toEqual([false, false]);
+    await close();
   });
 });
 
