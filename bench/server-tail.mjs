@@ -1,5 +1,6 @@
 // Benchmark: where the registry server's latency tail comes from. The same workload as
-// bench/server.mjs (manifest GET by tag, wrk -t2, BENCH_CONNECTIONS connections, default 64),
+// bench/server.mjs (manifest GET by tag, or with BENCH_REQUEST=blob the blob GET raas answers
+// with a redirect; wrk -t2, BENCH_CONNECTIONS connections, default 64),
 // against raas with all its workers (RAAS_WORKERS, default auto), against
 // BENCH_COMPARE_ROOT's raas (another built checkout) when given, and against nginx with
 // `worker_processes auto` (the reference), alternated over BENCH_ROUNDS rounds (default 3),
@@ -48,6 +49,11 @@ const compareRoot = process.env.BENCH_COMPARE_ROOT;
 /** Extra Node/V8 flags for this checkout's raas only (experiments: GC settings and the like). */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
 const S2 = "application/vnd.docker.distribution.manifest.v2+json";
+/** `manifest` (default): manifest GET by tag; `blob`: blob GET, which raas answers with a 307 (nginx still serves the manifest file). */
+const request = process.env.BENCH_REQUEST ?? "manifest";
+if (request !== "manifest" && request !== "blob") {
+  throw new Error(`BENCH_REQUEST: manifest or blob, not ${request}`);
+}
 const probe = pathToFileURL(path.join(here, "lib", "loop-probe.mjs")).href;
 
 /** Every process in the tree rooted at `pid`. */
@@ -352,10 +358,16 @@ export async function benchServerTail() {
     const nginx = await startNginx(work, app.manifest);
     running.push(nginx);
     targets.push(nginx);
+    if (request === "blob") {
+      for (const t of targets) {
+        if (t !== nginx) t.url = t.url.replace(/manifests\/latest$/, `blobs/${app.blobDigest}`);
+      }
+    }
     for (const t of targets) {
-      const res = await fetch(t.url, { headers: { Accept: S2 } });
+      const res = await fetch(t.url, { headers: { Accept: S2 }, redirect: "manual" });
       await res.arrayBuffer();
-      if (res.status !== 200) throw new Error(`${t.label}: ${res.status}`);
+      const expected = request === "blob" && t !== nginx ? 307 : 200;
+      if (res.status !== expected) throw new Error(`${t.label}: ${res.status}, expected ${expected}`);
       runWrk(t.url); // warm-up (JIT, connections), unrecorded
     }
     const runs = new Map(targets.map((t) => [t.label, []]));
@@ -379,7 +391,7 @@ export async function benchServerTail() {
     }
     return {
       title: [
-        `registry server latency tail: manifest GET, ${connections} connections, ${seconds} s each (wrk -t2), ${rounds} alternated round(s), medians; raas workers ${workers}${nodeFlags.length > 0 ? `, this raas with ${nodeFlags.join(" ")}` : ""}`,
+        `registry server latency tail: ${request === "blob" ? "blob GET (raas: 307 redirect; nginx: the manifest file)" : "manifest GET"}, ${connections} connections, ${seconds} s each (wrk -t2), ${rounds} alternated round(s), medians; raas workers ${workers}${nodeFlags.length > 0 ? `, this raas with ${nodeFlags.join(" ")}` : ""}`,
         `  machine: nproc ${availableParallelism()}, Node ${process.versions.node}; load average (1/5/15 min) ${loadBefore} before, ${load()} after; ${new Date().toISOString()}`,
       ].join("\n"),
       rows,

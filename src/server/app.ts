@@ -170,7 +170,7 @@ export function createRegistryApp(deps: RegistryDeps): RequestHandler {
   const web = createWebUi({
     snapshot: deps.snapshot,
     ...(deps.config.serveContent.enable ? { contentDir: deps.config.serveContent.contentDirV2 } : {}),
-    storageUrl: (key, repoUrl) => storageUrl(key, "GET", repoUrl),
+    storageUrl: async (key, repoUrl) => storageUrl(key, "GET", repoUrl),
     log,
     options: webOptions,
   });

@@ -188,7 +188,7 @@ async function readVerified(path: string, digest: Digest, ctx: RequestContext): 
  * not enough on its own, because a shared CDN or a future shared prefix would otherwise let any
  * name read any blob (the zot GHSA-55r9 class).
  */
-export async function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Digest): Promise<void> {
+export function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Digest): Promise<void> | void {
   const { req, res, config } = ctx;
   const record = repo.meta["x-raas"].blobs[digest];
   if (record === undefined) {
@@ -197,21 +197,32 @@ export async function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Dige
   const digestHeader = { ...API_VERSION_HEADER, "Docker-Content-Digest": digest };
   if (record.url !== undefined) return redirect(req, res, 307, record.url, digestHeader);
   const key = blobKey(repo.meta.repository, digest);
-  if (config.serveContent.enable) {
-    const file = join(config.serveContent.contentDirV2, key);
-    const headers = {
-      ...digestHeader,
-      "Content-Type": "application/octet-stream",
-      ETag: `"${digest}"`,
-      "Cache-Control": "max-age=31536000",
-    };
-    if (config.serveContent.useXSendfile) {
-      if (await isFile(file)) return send(req, res, 200, "", { ...headers, "X-Sendfile": file });
-    } else if (await sendFile(req, res, file, headers)) return;
-    throw new RegistryError(404, "BLOB_UNKNOWN", "blob content not found", { digest });
-  }
-  const url = await ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url, privateTtl(ctx, repo));
-  redirect(req, res, 307, url, digestHeader);
+  if (config.serveContent.enable) return blobFromContent(ctx, key, digest, digestHeader);
+  // A public URL is known at once: the redirect is sent before this returns, as a manifest is.
+  const url = ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url, privateTtl(ctx, repo));
+  if (typeof url === "string") return redirect(req, res, 307, url, digestHeader);
+  return url.then((signed) => redirect(req, res, 307, signed, digestHeader));
+}
+
+/** A blob from serve_content: a file sent (or named for X-Sendfile), else 404. */
+async function blobFromContent(
+  ctx: RequestContext,
+  key: string,
+  digest: Digest,
+  digestHeader: Record<string, string>,
+): Promise<void> {
+  const { req, res, config } = ctx;
+  const file = join(config.serveContent.contentDirV2, key);
+  const headers = {
+    ...digestHeader,
+    "Content-Type": "application/octet-stream",
+    ETag: `"${digest}"`,
+    "Cache-Control": "max-age=31536000",
+  };
+  if (config.serveContent.useXSendfile) {
+    if (await isFile(file)) return send(req, res, 200, "", { ...headers, "X-Sendfile": file });
+  } else if (await sendFile(req, res, file, headers)) return;
+  throw new RegistryError(404, "BLOB_UNKNOWN", "blob content not found", { digest });
 }
 
 const MAX_PAGE = 1000;

@@ -11,7 +11,7 @@ export type StorageUrlFn = (
   method: "GET" | "HEAD",
   repoUrl: string,
   privateTtl?: number,
-) => Promise<string>;
+) => string | Promise<string>;
 
 const withSlash = (url: string) => (url.endsWith("/") ? url : `${url}/`);
 
@@ -44,26 +44,29 @@ async function createPresigner(storage: ServerConfig["storage"]): Promise<Presig
 /**
  * Where a storage key can be fetched by the client: a presigned S3 URL, `public_base_url/<key>`,
  * or the repository's metadata `url` plus the key below the repository prefix (how Crane
- * builds its redirects). Public URLs get Crane's CDN rewrite and token.
+ * builds its redirects). Public URLs get Crane's CDN rewrite and token. A public URL is
+ * returned as it is (the blob redirect then answers without waiting); only presigning returns a
+ * promise. A key that is not safe throws.
  */
 export function storageUrlBuilder(config: ServerConfig, now: () => Date): StorageUrlFn {
   let presigner: Promise<Presigner> | undefined;
-  return async (key, method, repoUrl, privateTtl) => {
+  const presign = async (key: string, method: "GET" | "HEAD", privateTtl: number | undefined) => {
+    if (config.storage.kind !== "s3" || config.storage.bucket === "") {
+      // config.ts refuses [auth] without S3 or serve_content; this is the last line of defence.
+      throw new Error("a private repository's content cannot be presigned without [storage] kind = s3");
+    }
+    presigner ??= createPresigner(config.storage).catch((err: unknown) => {
+      presigner = undefined; // let the next request retry instead of caching the failure
+      throw err;
+    });
+    const ttl =
+      privateTtl === undefined ? config.storage.presignTtl : Math.min(privateTtl, config.storage.presignTtl);
+    return (await presigner).sign(key, method, ttl);
+  };
+  return (key, method, repoUrl, privateTtl) => {
     assertSafeKey(key);
     if (config.storage.redirect === "presigned" || privateTtl !== undefined) {
-      if (config.storage.kind !== "s3" || config.storage.bucket === "") {
-        // config.ts refuses [auth] without S3 or serve_content; this is the last line of defence.
-        throw new Error("a private repository's content cannot be presigned without [storage] kind = s3");
-      }
-      presigner ??= createPresigner(config.storage).catch((err: unknown) => {
-        presigner = undefined; // let the next request retry instead of caching the failure
-        throw err;
-      });
-      const ttl =
-        privateTtl === undefined
-          ? config.storage.presignTtl
-          : Math.min(privateTtl, config.storage.presignTtl);
-      return (await presigner).sign(key, method, ttl);
+      return presign(key, method, privateTtl);
     }
     const url =
       config.storage.publicBaseUrl !== ""

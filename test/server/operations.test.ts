@@ -217,8 +217,11 @@ describe("the hot path waits where it must", () => {
   });
 
   /** Serve `deps` on a loopback port; `endedOnReturn` records whether each response had ended when the handler returned. */
-  async function serveApp(deps: Omit<Parameters<typeof createRegistryApp>[0], "config" | "snapshot">) {
-    const config = await loadServerConfig(app.repo.configPath, {});
+  async function serveApp(
+    deps: Omit<Parameters<typeof createRegistryApp>[0], "config" | "snapshot">,
+    configPath = app.repo.configPath,
+  ) {
+    const config = await loadServerConfig(configPath, {});
     const snapshot = await loadSnapshot(config, () => undefined);
     const handler = createRegistryApp({ config, snapshot: () => snapshot, ...deps });
     const endedOnReturn: boolean[] = [];
@@ -258,6 +261,27 @@ describe("the hot path waits where it must", () => {
     const res = await response;
     expect(res.status).toBe(200);
     expect(res.headers.get("docker-content-digest")).toBe(app.acme.publication.tags["1.0"]);
+    await close();
+  });
+
+  it("redirects a blob to its public URL before the handler returns", async () => {
+    const configPath = join(app.repo.root, "redirect.conf");
+    await writeFile(
+      configPath,
+      "[general]\ndata_dir: data\ndata_dir_polling_interval: 60\n[raas]\nmanifest_dir = manifests\n" +
+        "[storage]\npublic_base_url = https://cdn.example.test/bucket\n",
+    );
+    const endedOnReturn = await serveApp({}, configPath);
+    const blob = app.acme.publication.blobs[0]?.digest ?? "";
+    for (const method of ["GET", "HEAD"]) {
+      const res = await fetch(`${url}/v2/acme/app/blobs/${blob}`, { method, redirect: "manual" });
+      expect(res.status).toBe(307);
+      expect(res.headers.get("location")).toBe(`https://cdn.example.test/bucket/acme-app/blobs/${blob}`);
+      expect(res.headers.get("docker-content-digest")).toBe(blob);
+    }
+    const unknown = await fetch(`${url}/v2/acme/app/blobs/sha256:${"0".repeat(64)}`, { redirect: "manual" });
+    expect(unknown.status).toBe(404);
+    expect(endedOnReturn).toEqual([true, true, true]);
     await close();
   });
 
