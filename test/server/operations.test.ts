@@ -10,9 +10,10 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaType } from "../../src/image/media-types.js";
 import { OPEN_ACCESS } from "../../src/server/access.js";
-import { createRegistryApp } from "../../src/server/app.js";
+import { createRegistryApp, type RegistryDeps, type RequestHandler } from "../../src/server/app.js";
 import { RegistryError } from "../../src/server/registry-error.js";
 import { loadServerConfig } from "../../src/server/config.js";
+import type { Observer } from "../../src/server/observe.js";
 import { emptySnapshot, loadSnapshot } from "../../src/server/snapshot.js";
 import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
 import { rawRequest } from "../../src/server/testing/fixture.js";
@@ -93,20 +94,40 @@ describe("metrics and access log", () => {
 
   it("answers /readyz 503 until metadata is loaded, /healthz always", async () => {
     const config = await loadServerConfig(app.repo.configPath, {});
-    const handler = createRegistryApp({ config, snapshot: emptySnapshot });
-    const { createServer } = await import("node:http");
-    const plain = createServer(handler);
-    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
-    const address = plain.address();
-    const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+    const plain = await listen(createRegistryApp({ config, snapshot: emptySnapshot }));
     try {
-      expect((await fetch(`${url}/readyz`)).status).toBe(503);
-      expect((await fetch(`${url}/healthz`)).status).toBe(200);
+      expect((await fetch(`${plain.url}/readyz`)).status).toBe(503);
+      expect((await fetch(`${plain.url}/healthz`)).status).toBe(200);
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
     } finally {
-      await new Promise((r) => plain.close(r));
+      await plain.close();
     }
   });
+});
+
+/**
+ * `handler` on a loopback port. `endedOnReturn` maps each request ("METHOD path") to whether its
+ * response had ended when the handler returned (answered with no promise and no microtask).
+ */
+async function listen(handler: RequestHandler) {
+  const endedOnReturn: Record<string, boolean> = {};
+  const { createServer } = await import("node:http");
+  const server = createServer((req, res) => {
+    handler(req, res);
+    endedOnReturn[`${req.method ?? ""} ${req.url ?? ""}`] = res.writableEnded;
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  const address = server.address();
+  const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+  return { url, endedOnReturn, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** An observer that hands each pull to `pulled` and stores nothing. */
+const observerOf = (pulled: Observer["pulled"]): Observer => ({
+  pulled,
+  recordWrite: undefined,
+  gauges: () => [],
+  close: () => Promise.resolve(),
 });
 
 describe("the hot path", () => {
@@ -118,20 +139,18 @@ describe("the hot path", () => {
     await app.repo.cleanup();
   });
 
-  it("answers a manifest held in the snapshot before the handler returns, and waits where it must", async () => {
-    const config = await loadServerConfig(app.repo.configPath, {});
+  /** The registry over `configPath` (default the app repo's) with its metadata loaded, on a loopback port. */
+  async function serveApp(
+    deps: Omit<RegistryDeps, "config" | "snapshot"> = {},
+    configPath = app.repo.configPath,
+  ) {
+    const config = await loadServerConfig(configPath, {});
     const snapshot = await loadSnapshot(config, () => undefined);
-    const handler = createRegistryApp({ config, snapshot: () => snapshot });
-    // Whether each response had ended when the handler returned (no promise, no microtask).
-    const endedOnReturn: Record<string, boolean> = {};
-    const { createServer } = await import("node:http");
-    const plain = createServer((req, res) => {
-      handler(req, res);
-      endedOnReturn[`${req.method ?? ""} ${req.url ?? ""}`] = res.writableEnded;
-    });
-    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
-    const address = plain.address();
-    const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+    return listen(createRegistryApp({ config, snapshot: () => snapshot, ...deps }));
+  }
+
+  it("answers a manifest held in the snapshot before the handler returns, and waits where it must", async () => {
+    const { url, endedOnReturn, close } = await serveApp();
     const accept = { Accept: MediaType.dockerManifest };
     const digest = app.acme.publication.tags["1.0"] ?? "";
     try {
@@ -160,29 +179,17 @@ describe("the hot path", () => {
         [`GET /v2/acme/app/blobs/${blob}`]: false,
       });
     } finally {
-      await new Promise((r) => plain.close(r));
+      await close();
     }
   });
 
   it("counts a manifest list and a single image pulled by digest, not the list's children (as before the cached set of children)", async () => {
-    const config = await loadServerConfig(app.repo.configPath, {});
-    const snapshot = await loadSnapshot(config, () => undefined);
     const pulls: string[] = [];
-    const observer = {
-      pulled: (pull: { reference: string }) => {
-        pulls.push(pull.reference);
-        return undefined;
-      },
-      recordWrite: undefined,
-      gauges: () => [],
-      close: () => Promise.resolve(),
-    };
-    const handler = createRegistryApp({ config, snapshot: () => snapshot, observer });
-    const { createServer } = await import("node:http");
-    const plain = createServer(handler);
-    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
-    const address = plain.address();
-    const url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
+    const observer = observerOf((pull) => {
+      pulls.push(pull.reference);
+      return undefined;
+    });
+    const { url, close } = await serveApp({ observer });
     const accept = { Accept: [MediaType.dockerManifest, MediaType.dockerManifestList].join(", ") };
     const list = app.acme.publication.tags.multi ?? "";
     const single = app.acme.publication.tags["1.0"] ?? "";
@@ -199,69 +206,32 @@ describe("the hot path", () => {
       expect((await fetch(`${url}/v2/acme/app/manifests/${single}`, { headers: accept })).status).toBe(200);
       expect(pulls).toEqual(["multi", list, single]);
     } finally {
-      await new Promise((r) => plain.close(r));
+      await close();
     }
   });
-});
-
-describe("the hot path waits where it must", () => {
-  let app: RaasApp;
-  let url: string;
-  let close: () => Promise<unknown>;
-  beforeAll(async () => {
-    app = await makeRaasApp();
-  });
-  afterAll(async () => {
-    await close();
-    await app.repo.cleanup();
-  });
-
-  /** Serve `deps` on a loopback port; `endedOnReturn` records whether each response had ended when the handler returned. */
-  async function serveApp(
-    deps: Omit<Parameters<typeof createRegistryApp>[0], "config" | "snapshot">,
-    configPath = app.repo.configPath,
-  ) {
-    const config = await loadServerConfig(configPath, {});
-    const snapshot = await loadSnapshot(config, () => undefined);
-    const handler = createRegistryApp({ config, snapshot: () => snapshot, ...deps });
-    const endedOnReturn: boolean[] = [];
-    const { createServer } = await import("node:http");
-    const plain = createServer((req, res) => {
-      handler(req, res);
-      endedOnReturn.push(res.writableEnded);
-    });
-    await new Promise<void>((r) => plain.listen(0, "127.0.0.1", r));
-    const address = plain.address();
-    url = `http://127.0.0.1:${typeof address === "object" && address !== null ? address.port : 0}`;
-    close = () => new Promise((r) => plain.close(r));
-    return endedOnReturn;
-  }
 
   it("answers a pull only once its event is stored, when events are stored per request", async () => {
     let store: () => void = () => undefined;
     const stored = new Promise<void>((resolve) => (store = resolve));
-    const observer = {
-      pulled: () => stored,
-      recordWrite: undefined,
-      gauges: () => [],
-      close: () => Promise.resolve(),
-    };
-    const endedOnReturn = await serveApp({ observer });
-    let answered = false;
-    const response = fetch(`${url}/v2/acme/app/manifests/1.0`, {
-      headers: { Accept: MediaType.dockerManifest },
-    }).then((res) => {
-      answered = true;
-      return res;
-    });
-    await new Promise((r) => setTimeout(r, 200));
-    expect(answered).toBe(false);
-    expect(endedOnReturn).toEqual([false]);
-    store();
-    const res = await response;
-    expect(res.status).toBe(200);
-    expect(res.headers.get("docker-content-digest")).toBe(app.acme.publication.tags["1.0"]);
-    await close();
+    const { url, endedOnReturn, close } = await serveApp({ observer: observerOf(() => stored) });
+    try {
+      let answered = false;
+      const response = fetch(`${url}/v2/acme/app/manifests/1.0`, {
+        headers: { Accept: MediaType.dockerManifest },
+      }).then((res) => {
+        answered = true;
+        return res;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(answered).toBe(false);
+      expect(endedOnReturn).toEqual({ "GET /v2/acme/app/manifests/1.0": false });
+      store();
+      const res = await response;
+      expect(res.status).toBe(200);
+      expect(res.headers.get("docker-content-digest")).toBe(app.acme.publication.tags["1.0"]);
+    } finally {
+      await close();
+    }
   });
 
   it("redirects a blob to its public URL before the handler returns", async () => {
@@ -271,18 +241,26 @@ describe("the hot path waits where it must", () => {
       "[general]\ndata_dir: data\ndata_dir_polling_interval: 60\n[raas]\nmanifest_dir = manifests\n" +
         "[storage]\npublic_base_url = https://cdn.example.test/bucket\n",
     );
-    const endedOnReturn = await serveApp({}, configPath);
+    const { url, endedOnReturn, close } = await serveApp({}, configPath);
     const blob = app.acme.publication.blobs[0]?.digest ?? "";
-    for (const method of ["GET", "HEAD"]) {
-      const res = await fetch(`${url}/v2/acme/app/blobs/${blob}`, { method, redirect: "manual" });
-      expect(res.status).toBe(307);
-      expect(res.headers.get("location")).toBe(`https://cdn.example.test/bucket/acme-app/blobs/${blob}`);
-      expect(res.headers.get("docker-content-digest")).toBe(blob);
+    const missing = `sha256:${"0".repeat(64)}`;
+    try {
+      for (const method of ["GET", "HEAD"]) {
+        const res = await fetch(`${url}/v2/acme/app/blobs/${blob}`, { method, redirect: "manual" });
+        expect(res.status).toBe(307);
+        expect(res.headers.get("location")).toBe(`https://cdn.example.test/bucket/acme-app/blobs/${blob}`);
+        expect(res.headers.get("docker-content-digest")).toBe(blob);
+      }
+      const unknown = await fetch(`${url}/v2/acme/app/blobs/${missing}`, { redirect: "manual" });
+      expect(unknown.status).toBe(404);
+      expect(endedOnReturn).toEqual({
+        [`GET /v2/acme/app/blobs/${blob}`]: true,
+        [`HEAD /v2/acme/app/blobs/${blob}`]: true,
+        [`GET /v2/acme/app/blobs/${missing}`]: true,
+      });
+    } finally {
+      await close();
     }
-    const unknown = await fetch(`${url}/v2/acme/app/blobs/sha256:${"0".repeat(64)}`, { redirect: "manual" });
-    expect(unknown.status).toBe(404);
-    expect(endedOnReturn).toEqual([true, true, true]);
-    await close();
   });
 
   it("checks access before the lookup when access is not off: a refused caller learns nothing of what exists", async () => {
@@ -295,18 +273,21 @@ describe("the hot path waits where it must", () => {
         return Promise.reject(new RegistryError(401, "UNAUTHORIZED", "authentication required"));
       },
     };
-    const endedOnReturn = await serveApp({ access: refusing });
-    const known = await fetch(`${url}/v2/acme/app/manifests/1.0`, {
-      headers: { Accept: MediaType.dockerManifest },
-    });
-    const unknown = await fetch(`${url}/v2/nobody/here/manifests/1.0`, {
-      headers: { Accept: MediaType.dockerManifest },
-    });
-    expect([known.status, unknown.status]).toEqual([401, 401]);
-    expect(((await unknown.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe("UNAUTHORIZED");
-    expect(checked).toEqual(["acme/app", "nobody/here"]);
-    expect(endedOnReturn).toEqual([false, false]);
-    await close();
+    const { url, endedOnReturn, close } = await serveApp({ access: refusing });
+    const accept = { Accept: MediaType.dockerManifest };
+    try {
+      const known = await fetch(`${url}/v2/acme/app/manifests/1.0`, { headers: accept });
+      const unknown = await fetch(`${url}/v2/nobody/here/manifests/1.0`, { headers: accept });
+      expect([known.status, unknown.status]).toEqual([401, 401]);
+      expect(((await unknown.json()) as { errors: { code: string }[] }).errors[0]?.code).toBe("UNAUTHORIZED");
+      expect(checked).toEqual(["acme/app", "nobody/here"]);
+      expect(endedOnReturn).toEqual({
+        "GET /v2/acme/app/manifests/1.0": false,
+        "GET /v2/nobody/here/manifests/1.0": false,
+      });
+    } finally {
+      await close();
+    }
   });
 });
 
