@@ -86,6 +86,7 @@ export function raasManifest(ctx: RequestContext, repo: RaasRepo, reference: str
   if (record === undefined) {
     throw new RegistryError(404, "MANIFEST_UNKNOWN", "manifest unknown", { reference });
   }
+  const { mediaType, size } = record;
   // Known repository and reference only, so the series set stays bounded by the metadata.
   if (req.method === "GET") ctx.metrics.pull(repo.meta["repo-registry-id"], reference);
   // Statistics and the pull event (observe.ts); the event is stored before the response is sent.
@@ -99,14 +100,13 @@ export function raasManifest(ctx: RequestContext, repo: RaasRepo, reference: str
       repository: repo.meta["repo-registry-id"],
       reference,
       digest,
-      mediaType: record.mediaType,
-      size: record.size,
+      mediaType,
+      size,
     });
     // Only an event is waited for; counting alone keeps the hot path free of waits.
-    const mediaType = record.mediaType;
     if (stored !== undefined) return stored.then(() => answerManifest(ctx, repo, digest, mediaType));
   }
-  return answerManifest(ctx, repo, digest, record.mediaType);
+  return answerManifest(ctx, repo, digest, mediaType);
 }
 
 /** Send a known manifest: prepared bytes from the snapshot, else from serve_content or storage. */
