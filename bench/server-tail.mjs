@@ -4,7 +4,10 @@
 // against raas with all its workers (RAAS_WORKERS, default auto), against
 // BENCH_COMPARE_ROOT's raas (another built checkout) when given, and against nginx with
 // `worker_processes auto` (the reference), alternated over BENCH_ROUNDS rounds (default 3),
-// BENCH_SECONDS each (default 5); each figure is the median of its rounds. Per target and run:
+// BENCH_SECONDS each (default 5); each figure is the median of its rounds. With BENCH_IDLE=<s>
+// every server first sits idle that long after it started, as a deployed one does before its
+// first clients. Each raas is started with its own checkout's Node flags, as its image starts it
+// (bench/lib/procs.mjs). Per target and run:
 //  * wrk's latency percentiles, and the CPU wrk itself used per request;
 //  * the server's CPU per request from the scheduler's own accounting (/proc/<pid>/task/*/
 //    schedstat, nanoseconds), split into the event-loop threads, every other thread (V8's
@@ -46,6 +49,8 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const workers = process.env.RAAS_WORKERS ?? "auto";
 const compareRoot = process.env.BENCH_COMPARE_ROOT;
+/** Seconds every server sits idle after it answers its first request, before the warm-up (default 0). */
+const idleSeconds = Number(process.env.BENCH_IDLE ?? 0);
 /** Extra Node/V8 flags for this checkout's raas only (experiments: GC settings and the like). */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
 const S2 = "application/vnd.docker.distribution.manifest.v2+json";
@@ -368,8 +373,10 @@ export async function benchServerTail() {
       await res.arrayBuffer();
       const expected = request === "blob" && t !== nginx ? 307 : 200;
       if (res.status !== expected) throw new Error(`${t.label}: ${res.status}, expected ${expected}`);
-      runWrk(t.url); // warm-up (JIT, connections), unrecorded
     }
+    // A deployed server is idle after it starts, until its first clients come.
+    if (idleSeconds > 0) await new Promise((resolve) => setTimeout(resolve, idleSeconds * 1000));
+    for (const t of targets) runWrk(t.url); // warm-up (JIT, connections), unrecorded
     const runs = new Map(targets.map((t) => [t.label, []]));
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? targets : [...targets].reverse();
@@ -391,7 +398,7 @@ export async function benchServerTail() {
     }
     return {
       title: [
-        `registry server latency tail: ${request === "blob" ? "blob GET (raas: 307 redirect; nginx: the manifest file)" : "manifest GET"}, ${connections} connections, ${seconds} s each (wrk -t2), ${rounds} alternated round(s), medians; raas workers ${workers}${nodeFlags.length > 0 ? `, this raas with ${nodeFlags.join(" ")}` : ""}`,
+        `registry server latency tail: ${request === "blob" ? "blob GET (raas: 307 redirect; nginx: the manifest file)" : "manifest GET"}, ${connections} connections, ${seconds} s each (wrk -t2), ${rounds} alternated round(s), medians; raas workers ${workers}${idleSeconds > 0 ? `; every server idle ${idleSeconds} s after its start` : ""}${nodeFlags.length > 0 ? `, this raas with ${nodeFlags.join(" ")}` : ""}`,
         `  machine: nproc ${availableParallelism()}, Node ${process.versions.node}; load average (1/5/15 min) ${loadBefore} before, ${load()} after; ${new Date().toISOString()}`,
       ].join("\n"),
       rows,

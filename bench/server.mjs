@@ -14,7 +14,7 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runIfMain } from "./lib/report.mjs";
-import { freePort, serverBundleArgs, startProcess, waitFor, wrk } from "./lib/procs.mjs";
+import { freePort, serverBundleArgs, startProcess, waitFor, workerNodeFlags, wrk } from "./lib/procs.mjs";
 import { writeRegistryApp } from "./lib/registry-app.mjs";
 import { startNginx } from "./lib/nginx.mjs";
 
@@ -79,7 +79,9 @@ async function startFloor(work, manifest) {
   writeFileSync(file, manifest);
   const proc = startProcess(
     process.execPath,
-    [path.join(here, "lib", "node-floor.mjs"), String(port), file, S2],
+    // The same V8 flags as raas's workers (its cluster workers inherit them), so the ratio to
+    // the floor is raas's own work, not a runtime setting.
+    [...workerNodeFlags(), path.join(here, "lib", "node-floor.mjs"), String(port), file, S2],
     path.join(work, "floor.log"),
   );
   const url = `http://127.0.0.1:${port}`;

@@ -2,7 +2,8 @@
 // worker per usable CPU, the same process model as the raas server), answering every request
 // with the same manifest bytes and the same headers raas sends, and nothing else: no routing, no
 // metadata, no access log, no metrics. Run as `node node-floor.mjs <port> <manifest file>
-// <media type>`; bench/server.mjs measures it in the same rounds as raas and nginx.
+// <media type>`; bench/server.mjs measures it in the same rounds as raas and nginx, started with
+// the V8 flags raas gives its workers (node:cluster's workers inherit them).
 import cluster from "node:cluster";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";

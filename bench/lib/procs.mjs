@@ -4,6 +4,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { openSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { createServer } from "node:net";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -16,9 +17,36 @@ export function freePort() {
   });
 }
 
-/** Arguments that run the shipped registry bundle on a loopback port with `conf` (after `npm run build`). */
+/**
+ * The Node flags a built checkout's launch lines start its server with (SERVER_NODE_FLAGS in
+ * src/server/workers.ts; none before they existed) and those its cluster workers get
+ * (WORKER_V8_FLAGS), for this checkout and BENCH_COMPARE_ROOT's, read once from their dist/.
+ */
+async function nodeFlagsOf(root) {
+  const workers = pathToFileURL(path.join(root, "dist", "server", "workers.js")).href;
+  const built = await import(workers).catch(() => ({}));
+  return { server: [...(built.SERVER_NODE_FLAGS ?? [])], worker: [...(built.WORKER_V8_FLAGS ?? [])] };
+}
+const ownRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const flagsByRoot = new Map();
+for (const root of new Set(
+  [ownRoot, process.env.BENCH_COMPARE_ROOT].filter(Boolean).map((r) => path.resolve(r)),
+)) {
+  flagsByRoot.set(root, await nodeFlagsOf(root));
+}
+
+/** The V8 flags raas starts its cluster workers with (for a baseline given the same runtime). */
+export function workerNodeFlags(root = ownRoot) {
+  return flagsByRoot.get(path.resolve(root))?.worker ?? [];
+}
+
+/**
+ * Arguments that run the shipped registry bundle on a loopback port with `conf` (after `npm run
+ * build`), as the app's image runs it: the checkout's own Node flags, then the bundle.
+ */
 export function serverBundleArgs(root, conf, port) {
   return [
+    ...(flagsByRoot.get(path.resolve(root))?.server ?? []),
     path.join(root, "dist", "server-bundle", "main.js"),
     "--config",
     conf,

@@ -68,7 +68,7 @@ describe("ensureAppRepo on the local platform", () => {
       dependencies: Record<string, string>;
     };
     expect(pkg).toMatchObject({ name: "acme-registry", type: "module" });
-    expect(pkg.scripts.start).toBe("node server/main.js --config registry.conf");
+    expect(pkg.scripts.start).toBe("node --no-memory-reducer server/main.js --config registry.conf");
     // The bundle carries the server's dependencies: nothing to install in the app.
     expect(pkg.dependencies).toBeUndefined();
 

@@ -15,7 +15,7 @@ import { packageRoot } from "../adapters/package-root.js";
 import { authAppFiles, ensureAuthKeys } from "./auth-setup.js";
 import { ensureLocalDeploy } from "./platform-local.js";
 import { registryConf, type ServerConfigOptions } from "./registry-conf.js";
-import { BUNDLE_ENTRY, loadServerRuntime, writeServerRuntime } from "./server-runtime.js";
+import { loadServerRuntime, serverCommand, writeServerRuntime } from "./server-runtime.js";
 import { renderTemplateDir, type TemplateVars } from "./templates.js";
 
 export interface EnsureAppRepoOptions {
@@ -52,6 +52,8 @@ export function templateVars(settings: IsvSettings): TemplateVars {
       openshift?.follow === true
         ? "RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates && rm -rf /var/lib/apt/lists/*"
         : "# git is installed only with openshift_follow = true (the replicas then follow the app repository).",
+    // How the image runs the server, for a reader (the Containerfile's CMD says it as a list).
+    server_command: serverCommand().join(" "),
     min_replicas: scale ? "2" : "1",
     max_replicas: scale ? "10" : "1",
     registry_host: new URL(settings.appUrl).host,
@@ -72,7 +74,7 @@ async function appPackageJson(root: string, isv: string): Promise<string> {
     description: `The ${isv} container registry app, maintained by raas ${ours.version ?? ""}`.trim(),
     type: "module",
     engines: { node: ">=20" },
-    scripts: { start: `node server/${BUNDLE_ENTRY} --config registry.conf` },
+    scripts: { start: serverCommand().join(" ") },
   };
   return `${JSON.stringify(pkg, null, 2)}\n`;
 }

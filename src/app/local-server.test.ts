@@ -17,6 +17,7 @@ import { ensureAppRepo } from "./app-repo.js";
 import { serverEnvironment, startLocalServer, stopLocalServer } from "./local-server.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { serverEntry } from "./server-runtime.js";
+import { SERVER_NODE_FLAGS } from "../server/workers.js";
 import { waitForPing } from "./ping.js";
 
 const PLANTED = {
@@ -76,6 +77,9 @@ describe.runIf(existsSync("/proc/self/environ"))("the local registry process's e
     const text = [...env.values()].join("\n");
     for (const value of Object.values(PLANTED).filter((v) => v.length > 8)) expect(text).not.toContain(value);
     expect(env.get("PATH")).toBe(process.env.PATH);
+    // Started like the app's image starts it: node's own flags, then the bundle.
+    const argv = (await readFile(`/proc/${started.pid ?? 0}/cmdline`, "utf8")).split("\0");
+    expect(argv.slice(1, 2 + SERVER_NODE_FLAGS.length)).toEqual([...SERVER_NODE_FLAGS, serverEntry(root)]);
     await stopLocalServer(settings);
   });
 });

@@ -12,6 +12,7 @@ import { commandLine, isAlive, spawnDetached } from "../adapters/exec.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { pingProblem } from "./ping.js";
 import { trustFor } from "./registry-http.js";
+import { SERVER_NODE_FLAGS } from "../server/workers.js";
 import { serverEntry } from "./server-runtime.js";
 
 export interface LocalServerStatus {
@@ -155,7 +156,8 @@ export async function startLocalServer(
   }
   const entry = options.entry ?? serverEntry(packageRoot());
   const env = serverEnvironment(settings, process.env, options.env);
-  const pid = spawnDetached(process.execPath, [entry, "--config", configFile(platform)], {
+  const args = [...SERVER_NODE_FLAGS, entry, "--config", configFile(platform)];
+  const pid = spawnDetached(process.execPath, args, {
     cwd: platform.deployDir,
     env,
     logFile: platform.logFile,

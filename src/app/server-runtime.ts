@@ -8,11 +8,20 @@
 import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import * as path from "node:path";
 import { UserError } from "../errors.js";
+import { SERVER_NODE_FLAGS } from "../server/workers.js";
 
 /** Where the bundle is, relative to the package root. */
 export const BUNDLE_DIR = path.join("dist", "server-bundle");
 /** The entry point inside the bundle folder (and inside the app repository's server/ folder). */
 export const BUNDLE_ENTRY = "main.js";
+
+/**
+ * The command that runs the server inside an app repository or its image (`npm start`, the
+ * Containerfile's CMD): node with the server's own flags (SERVER_NODE_FLAGS), then the bundle.
+ */
+export function serverCommand(): string[] {
+  return ["node", ...SERVER_NODE_FLAGS, `server/${BUNDLE_ENTRY}`, "--config", "registry.conf"];
+}
 
 /** The bundle's entry point in the package at `root`. */
 export function serverEntry(root: string): string {

@@ -128,15 +128,32 @@ describe("workerExecArgv", () => {
   it("leaves a family alone when the operator set any flag of it, on the command line or in NODE_OPTIONS", () => {
     expect(workerExecArgv(["--max-semi-space-size=4"])).toEqual([
       "--no-parallel-scavenge",
+      "--no-memory-reducer",
       "--max-semi-space-size=4",
     ]);
-    expect(workerExecArgv([], "--require x.js --max_semi_space_size=64")).toEqual(["--no-parallel-scavenge"]);
-    expect(workerExecArgv([], "--parallel-scavenge")).toEqual(["--min-semi-space-size=16"]);
+    expect(workerExecArgv([], "--require x.js --max_semi_space_size=64")).toEqual([
+      "--no-parallel-scavenge",
+      "--no-memory-reducer",
+    ]);
+    expect(workerExecArgv([], "--parallel-scavenge")).toEqual([
+      "--min-semi-space-size=16",
+      "--no-memory-reducer",
+    ]);
     expect(workerExecArgv(["--single-threaded-gc"])).toEqual([
       "--min-semi-space-size=16",
+      "--no-memory-reducer",
       "--single-threaded-gc",
     ]);
-    expect(workerExecArgv([], "--min-semi-space-size=8 --no-parallel-scavenge")).toEqual([]);
+    expect(workerExecArgv([], "--min-semi-space-size=8 --no-parallel-scavenge")).toEqual([
+      "--no-memory-reducer",
+    ]);
+    // An operator who wants V8's memory reducer back says so; the primary's own flag is not repeated.
+    expect(workerExecArgv(["--memory-reducer"])).toEqual([
+      "--min-semi-space-size=16",
+      "--no-parallel-scavenge",
+      "--memory-reducer",
+    ]);
+    expect(workerExecArgv(["--no-memory-reducer"])).toEqual([...WORKER_V8_FLAGS]);
   });
 
   it("does not take a value or a file name for a flag", () => {

@@ -183,6 +183,24 @@ export async function workerCount(
 }
 
 /**
+ * Node arguments the registry server itself is started with, before the bundle's path: every
+ * launch line raas writes has them (the app's Containerfile and `npm start`, the local
+ * platform's server; serverCommand in app/server-runtime.ts), so a server of one process has
+ * them too, and a cluster's workers get them with WORKER_V8_FLAGS. V8 reads them when the
+ * process starts; set later (v8.setFlagsFromString) they made no difference.
+ * - `--no-memory-reducer`: V8's memory reducer runs full garbage collections once a process
+ *   turns idle, to give memory back, and a registry is idle after it starts and between bursts.
+ *   A server that had sat idle for 30 s after starting then needed about a fifth more CPU per
+ *   manifest GET than one started with this flag, for as long as it ran (bench/README.md,
+ *   "Idle, then busy"). Its profile showed where: Node's own process.nextTick, which node:http
+ *   and its streams call several times per request, built its queue entry through V8's runtime
+ *   (Runtime_DefineKeyedOwnPropertyInLiteral) on every call instead of in optimized code. A
+ *   server loaded within seconds of starting did not show it, nor did one with this flag.
+ *   The cost: a worker keeps the heap it grew under load, about 5 MiB per worker after a burst.
+ */
+export const SERVER_NODE_FLAGS = ["--no-memory-reducer"] as const;
+
+/**
  * V8 settings every worker starts with (docs/server.md, "Workers"; measured in bench/README.md,
  * "Latency tail"):
  * - `--min-semi-space-size=16`: the young generation starts at 16 MiB per semi-space, V8's own
@@ -192,14 +210,20 @@ export async function workerCount(
  * - `--no-parallel-scavenge`: a scavenge runs on the worker's own thread. With one worker per
  *   CPU there is no idle core for V8's helper threads under load, and a scavenge that waited for
  *   a descheduled helper lasted 4-8 ms on a quiet machine (up to 69 ms on a loaded one).
+ * - SERVER_NODE_FLAGS (above).
  * The cost: up to 32 MiB more resident memory per worker (the two semi-spaces).
  */
-export const WORKER_V8_FLAGS = ["--min-semi-space-size=16", "--no-parallel-scavenge"] as const;
+export const WORKER_V8_FLAGS = [
+  "--min-semi-space-size=16",
+  "--no-parallel-scavenge",
+  ...SERVER_NODE_FLAGS,
+] as const;
 
 /** The flags of one family: an operator's value for any of them replaces raas's. */
 const FAMILIES = [
   ["min-semi-space-size", "max-semi-space-size", "semi-space-growth-factor"],
   ["parallel-scavenge", "single-threaded-gc", "single-threaded"],
+  ["memory-reducer"],
 ];
 
 /** `--no-foo_bar=1` -> `foo-bar`. */

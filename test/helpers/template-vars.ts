@@ -8,6 +8,7 @@ export const SAMPLE_TEMPLATE_VARS = {
   git_branch: "main",
   git_install:
     "# git is installed only with openshift_follow = true (the replicas then follow the app repository).",
+  server_command: "node --no-memory-reducer server/main.js --config registry.conf",
   min_replicas: "2",
   max_replicas: "10",
   registry_host: "registry-acme.apps.c1.example.com",

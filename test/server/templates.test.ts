@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/adapters/package-root.js";
 import { parseTemplateYaml, type Yaml } from "../../src/app/platform-openshift-yaml.js";
+import { serverCommand } from "../../src/app/server-runtime.js";
 import { renderTemplateDir } from "../../src/app/templates.js";
 import { SAMPLE_TEMPLATE_VARS } from "../helpers/template-vars.js";
 
@@ -92,7 +93,15 @@ describe("deployment templates", () => {
     const lastRun = instructions.map((l) => l.startsWith("RUN ")).lastIndexOf(true);
     expect(instructions.findIndex((l) => l === `USER ${lastUser}`)).toBeGreaterThan(lastRun);
     const cmd = instructions.find((l) => l.startsWith("CMD "))?.slice(4) ?? "";
-    expect(JSON.parse(cmd)).toEqual(["node", "server/main.js", "--config", "registry.conf"]);
+    // The same command as `npm start` (serverCommand), node's own flags included.
+    expect(JSON.parse(cmd)).toEqual(serverCommand());
+    expect(serverCommand()).toEqual([
+      "node",
+      "--no-memory-reducer",
+      "server/main.js",
+      "--config",
+      "registry.conf",
+    ]);
     expect(containerfile).toMatch(/^EXPOSE 5000$/m);
   });
 });
