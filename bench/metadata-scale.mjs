@@ -24,7 +24,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { freePort } from "./lib/procs.mjs";
+import { freePort, serverBundleArgs } from "./lib/procs.mjs";
 import { benchEnv, median, mustSucceed, raas } from "./lib/raas-cli.mjs";
 import { buildOciArchive } from "./lib/sample-image.mjs";
 
@@ -196,21 +196,9 @@ async function measure(dir, mode, app, next) {
   const port = await freePort();
   const conf = configFor(dir, mode, app);
   const started = performance.now();
-  const child = spawn(
-    process.execPath,
-    [
-      path.join(root, "dist/server-bundle/main.js"),
-      "--config",
-      conf,
-      "--host",
-      "127.0.0.1",
-      "--port",
-      String(port),
-    ],
-    {
-      stdio: ["ignore", "ignore", "inherit"],
-    },
-  );
+  const child = spawn(process.execPath, serverBundleArgs(root, conf, port), {
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   const url = `http://127.0.0.1:${port}`;
   try {
     const readyMs = await until(() => fetch(`${url}/readyz`).then((r) => r.status === 200), 300_000);

@@ -5,8 +5,8 @@
 // BENCH_COMPARE_ROOT's raas (another built checkout) when given, and against nginx with
 // `worker_processes auto` (the reference), alternated over BENCH_ROUNDS rounds (default 3),
 // BENCH_SECONDS each (default 5); each figure is the median of its rounds. With BENCH_IDLE=<s>
-// every server first sits idle that long after it started, as a deployed one does before its
-// first clients. Each raas is started with its own checkout's Node flags, as its image starts it
+// every server first sits idle that long once started (and answered one request), as a deployed
+// one does before its first clients; BENCH_NODE_FLAGS come after raas's own flags, so they win. Each raas is started with its own checkout's Node flags, as its image starts it
 // (bench/lib/procs.mjs). Per target and run:
 //  * wrk's latency percentiles, and the CPU wrk itself used per request;
 //  * the server's CPU per request from the scheduler's own accounting (/proc/<pid>/task/*/
@@ -49,8 +49,9 @@ const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const rounds = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
 const workers = process.env.RAAS_WORKERS ?? "auto";
 const compareRoot = process.env.BENCH_COMPARE_ROOT;
-/** Seconds every server sits idle after it answers its first request, before the warm-up (default 0). */
+/** Seconds every server sits idle once all have started and answered a first request, before the warm-up (default 0). */
 const idleSeconds = Number(process.env.BENCH_IDLE ?? 0);
+if (!(idleSeconds >= 0)) throw new Error(`BENCH_IDLE: seconds (0 or more), not ${process.env.BENCH_IDLE}`);
 /** Extra Node/V8 flags for this checkout's raas only (experiments: GC settings and the like). */
 const nodeFlags = (process.env.BENCH_NODE_FLAGS ?? "").split(/\s+/).filter((f) => f !== "");
 const S2 = "application/vnd.docker.distribution.manifest.v2+json";
@@ -255,7 +256,7 @@ async function startRaas(work, conf, label, from) {
   const log = path.join(work, `${label}.log`);
   const proc = startProcess(
     process.execPath,
-    ["--trace-gc-nvp", ...(from === root ? nodeFlags : []), ...serverBundleArgs(from, conf, port)],
+    ["--trace-gc-nvp", ...serverBundleArgs(from, conf, port, from === root ? nodeFlags : [])],
     log,
     {
       env: {

@@ -24,7 +24,11 @@ export function freePort() {
  */
 async function nodeFlagsOf(root) {
   const workers = pathToFileURL(path.join(root, "dist", "server", "workers.js")).href;
-  const built = await import(workers).catch(() => ({}));
+  // A checkout from before these exports has none; a dist/ that fails to load is an error.
+  const built = await import(workers).catch((err) => {
+    if (err?.code === "ERR_MODULE_NOT_FOUND") return {};
+    throw err;
+  });
   return { server: [...(built.SERVER_NODE_FLAGS ?? [])], worker: [...(built.WORKER_V8_FLAGS ?? [])] };
 }
 const ownRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -42,11 +46,13 @@ export function workerNodeFlags(root = ownRoot) {
 
 /**
  * Arguments that run the shipped registry bundle on a loopback port with `conf` (after `npm run
- * build`), as the app's image runs it: the checkout's own Node flags, then the bundle.
+ * build`), as the app's image runs it: the checkout's own Node flags, then `extraFlags` (after
+ * them, so an experiment's flag wins over the checkout's), then the bundle.
  */
-export function serverBundleArgs(root, conf, port) {
+export function serverBundleArgs(root, conf, port, extraFlags = []) {
   return [
     ...(flagsByRoot.get(path.resolve(root))?.server ?? []),
+    ...extraFlags,
     path.join(root, "dist", "server-bundle", "main.js"),
     "--config",
     conf,

@@ -1,5 +1,6 @@
 /**
- * The local platform's registry server: `node dist/server-bundle/main.js --config <deploy>/registry.conf`
+ * The local platform's registry server:
+ * `node --no-memory-reducer dist/server-bundle/main.js --config <deploy>/registry.conf`
  * running in the background, its pid in server.pid and its output in server.log.
  */
 import { readFile, rm, writeFile } from "node:fs/promises";

@@ -9,7 +9,8 @@ import { startRegistryServer, type StartOptions } from "./start.js";
 import { workerCount } from "./workers.js";
 
 /**
- * Process entry of the registry app: `node dist/server-bundle/main.js --config registry.conf`.
+ * Process entry of the registry app: `node --no-memory-reducer dist/server-bundle/main.js --config
+ * registry.conf` (SERVER_NODE_FLAGS in workers.ts says why the flag).
  * One JSON line per request on stdout; SIGHUP reloads the metadata; SIGTERM and SIGINT stop
  * accepting connections and exit once the requests in flight are done. With more than one
  * worker (`[raas] workers`, RAAS_WORKERS; default one per usable CPU) this process is the
