@@ -6,8 +6,9 @@
 // `worker_processes auto` (the reference), alternated over BENCH_ROUNDS rounds (default 3),
 // BENCH_SECONDS each (default 5); each figure is the median of its rounds. With BENCH_IDLE=<s>
 // every server first sits idle that long once started (and answered one request), as a deployed
-// one does before its first clients; BENCH_NODE_FLAGS come after raas's own flags, so they win. Each raas is started with its own checkout's Node flags, as its image starts it
-// (bench/lib/procs.mjs). Per target and run:
+// one does before its first clients. Each raas is started with its own checkout's Node flags, as
+// its image starts it (bench/lib/procs.mjs); BENCH_NODE_FLAGS come after them, so they win.
+// Per target and run:
 //  * wrk's latency percentiles, and the CPU wrk itself used per request;
 //  * the server's CPU per request from the scheduler's own accounting (/proc/<pid>/task/*/
 //    schedstat, nanoseconds), split into the event-loop threads, every other thread (V8's

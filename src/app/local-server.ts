@@ -13,8 +13,7 @@ import { commandLine, isAlive, spawnDetached } from "../adapters/exec.js";
 import { packageRoot } from "../adapters/package-root.js";
 import { pingProblem } from "./ping.js";
 import { trustFor } from "./registry-http.js";
-import { SERVER_NODE_FLAGS } from "../server/workers.js";
-import { serverEntry } from "./server-runtime.js";
+import { serverArgs, serverEntry } from "./server-runtime.js";
 
 export interface LocalServerStatus {
   running: boolean;
@@ -157,8 +156,7 @@ export async function startLocalServer(
   }
   const entry = options.entry ?? serverEntry(packageRoot());
   const env = serverEnvironment(settings, process.env, options.env);
-  const args = [...SERVER_NODE_FLAGS, entry, "--config", configFile(platform)];
-  const pid = spawnDetached(process.execPath, args, {
+  const pid = spawnDetached(process.execPath, serverArgs(entry, configFile(platform)), {
     cwd: platform.deployDir,
     env,
     logFile: platform.logFile,

@@ -15,12 +15,17 @@ export const BUNDLE_DIR = path.join("dist", "server-bundle");
 /** The entry point inside the bundle folder (and inside the app repository's server/ folder). */
 export const BUNDLE_ENTRY = "main.js";
 
+/** Node's arguments for the server: its own flags (SERVER_NODE_FLAGS), the bundle, its config. */
+export function serverArgs(entry: string, configFile: string): string[] {
+  return [...SERVER_NODE_FLAGS, entry, "--config", configFile];
+}
+
 /**
  * The command that runs the server inside an app repository or its image (`npm start`, the
- * Containerfile's CMD): node with the server's own flags (SERVER_NODE_FLAGS), then the bundle.
+ * Containerfile's CMD).
  */
 export function serverCommand(): string[] {
-  return ["node", ...SERVER_NODE_FLAGS, `server/${BUNDLE_ENTRY}`, "--config", "registry.conf"];
+  return ["node", ...serverArgs(`server/${BUNDLE_ENTRY}`, "registry.conf")];
 }
 
 /** The bundle's entry point in the package at `root`. */

@@ -185,7 +185,7 @@ export async function workerCount(
 /**
  * Node arguments the registry server itself is started with, before the bundle's path: every
  * launch line raas writes has them (the app's Containerfile and `npm start`, the local
- * platform's server; serverCommand in app/server-runtime.ts), so a server of one process has
+ * platform's server; serverArgs in app/server-runtime.ts), so a server of one process has
  * them too, and a cluster's workers get them with WORKER_V8_FLAGS. V8 reads them when the
  * process starts; set later (v8.setFlagsFromString) they made no difference.
  * - `--no-memory-reducer`: V8's memory reducer runs full garbage collections once a process
