@@ -232,8 +232,8 @@ const flagName = (arg: string) =>
 
 /**
  * The Node arguments a worker is forked with: WORKER_V8_FLAGS, except those whose family the
- * operator already set on the primary's command line (`execArgv`) or in NODE_OPTIONS, then the
- * primary's own arguments.
+ * operator already set on the primary's command line (`execArgv`) or in NODE_OPTIONS (where
+ * Node accepts only --max-semi-space-size of them), then the primary's own arguments.
  */
 export function workerExecArgv(execArgv: readonly string[], nodeOptions = ""): string[] {
   const given = new Set(
