@@ -53,6 +53,43 @@ export function sendJson(
   send(req, res, status, JSON.stringify(value), { "Content-Type": "application/json", ...headers });
 }
 
+/** A redirect's headers (Location and Content-Length included) and body, made once, sent many times. */
+export interface PreparedRedirect {
+  status: 302 | 307;
+  headers: OutgoingHttpHeaders;
+  body: Buffer;
+}
+
+/** Crane/Werkzeug style redirect: status, Location and a small HTML body. */
+export function prepareRedirect(
+  status: 302 | 307,
+  location: string,
+  headers: OutgoingHttpHeaders = {},
+): PreparedRedirect {
+  const escaped = /[&<"]/.test(location)
+    ? location.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;")
+    : location;
+  const body = Buffer.from(
+    `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href="${escaped}">${escaped}</a>.  If not click the link.`,
+  );
+  return {
+    status,
+    headers: {
+      ...headers,
+      Location: location,
+      "Content-Type": "text/html; charset=utf-8",
+      "Content-Length": body.length,
+    },
+    body,
+  };
+}
+
+export function sendRedirect(req: Req, res: Res, prepared: PreparedRedirect): void {
+  responseBytes.set(res, prepared.body.length);
+  res.writeHead(prepared.status, prepared.headers);
+  res.end(isHead(req) ? undefined : prepared.body);
+}
+
 /** Crane/Werkzeug style redirect: status, Location and a small HTML body. */
 export function redirect(
   req: Req,
@@ -61,13 +98,7 @@ export function redirect(
   location: string,
   headers: OutgoingHttpHeaders = {},
 ): void {
-  const escaped = location.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/"/g, "&quot;");
-  const body = `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href="${escaped}">${escaped}</a>.  If not click the link.`;
-  send(req, res, status, body, {
-    ...headers,
-    Location: location,
-    "Content-Type": "text/html; charset=utf-8",
-  });
+  sendRedirect(req, res, prepareRedirect(status, location, headers));
 }
 
 /**

@@ -3,14 +3,26 @@ import { join } from "node:path";
 import type { V2Repo } from "../crane/load.js";
 import { amd64Child } from "../crane/publication.js";
 import { blobKey, manifestKey as storageManifestKey } from "../crane/keys.js";
-import type { CraneV4, RaasExtension } from "../crane/types.js";
+import type { BlobRecord, CraneV4, RaasExtension } from "../crane/types.js";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
 import { INDEX_TYPES } from "../image/media-types.js";
 import type { RequestContext } from "./context.js";
-import { API_VERSION_HEADER, acceptSet, isFile, redirect, responseBytes, send, sendFile } from "./http.js";
+import {
+  API_VERSION_HEADER,
+  acceptSet,
+  isFile,
+  prepareRedirect,
+  redirect,
+  responseBytes,
+  send,
+  sendFile,
+  sendRedirect,
+  type PreparedRedirect,
+} from "./http.js";
 import { RegistryError } from "./registry-error.js";
 import { countsAsPull } from "./observe.js";
-import { manifestKey } from "./snapshot.js";
+import { keepBlobRedirect, manifestKey } from "./snapshot.js";
+import { stableStorageUrls } from "./storage-url.js";
 
 /**
  * The digests the indexes of one repository's metadata refer to, built on the first pull by
@@ -194,14 +206,42 @@ export function raasBlob(ctx: RequestContext, repo: RaasRepo, digest: Digest): P
   if (record === undefined) {
     throw new RegistryError(404, "BLOB_UNKNOWN", "blob unknown to registry", { digest });
   }
+  const ttl = privateTtl(ctx, repo);
+  // The hot path: a public blob's redirect, made by an earlier request of this snapshot.
+  const prepared = ttl === undefined ? ctx.snap.blobRedirects.get(record) : undefined;
+  if (prepared !== undefined) return sendRedirect(req, res, prepared);
   const digestHeader = { ...API_VERSION_HEADER, "Docker-Content-Digest": digest };
-  if (record.url !== undefined) return redirect(req, res, 307, record.url, digestHeader);
+  if (record.url !== undefined) {
+    return sendRedirect(
+      req,
+      res,
+      keepRedirect(ctx, ttl, record, prepareRedirect(307, record.url, digestHeader)),
+    );
+  }
   const key = blobKey(repo.meta.repository, digest);
   if (config.serveContent.enable) return blobFromContent(ctx, key, digest, digestHeader);
   // A public URL is known at once: the redirect is sent before this returns, as a manifest is.
-  const url = ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url, privateTtl(ctx, repo));
-  if (typeof url === "string") return redirect(req, res, 307, url, digestHeader);
+  const url = ctx.storageUrl(key, isHeadMethod(ctx), repo.meta.url, ttl);
+  if (typeof url === "string") {
+    const made = prepareRedirect(307, url, digestHeader);
+    return sendRedirect(req, res, stableStorageUrls(config) ? keepRedirect(ctx, ttl, record, made) : made);
+  }
   return url.then((signed) => redirect(req, res, 307, signed, digestHeader));
+}
+
+/**
+ * Keep a public blob's redirect for the rest of the snapshot's life (the metadata it comes from
+ * and the configuration cannot change before the next snapshot). A private blob's is never kept:
+ * whether a repository is public is decided again on every request.
+ */
+function keepRedirect(
+  ctx: RequestContext,
+  ttl: number | undefined,
+  record: BlobRecord,
+  prepared: PreparedRedirect,
+): PreparedRedirect {
+  if (ttl === undefined) keepBlobRedirect(ctx.snap, record, prepared);
+  return prepared;
 }
 
 /** A blob from serve_content: a file sent (or named for X-Sendfile), else 404. */

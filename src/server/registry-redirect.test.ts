@@ -1,6 +1,10 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { BlobRecord } from "../crane/types.js";
+import { prepareRedirect } from "./http.js";
+import { BLOB_REDIRECTS_MAX, emptySnapshot, keepBlobRedirect } from "./snapshot.js";
 import { startRegistryServer, type RunningRegistry } from "./start.js";
 import { buildImages, makeAppRepo, publish, type AppRepo, type BuiltImage } from "./testing/fixture.js";
 
@@ -62,5 +66,104 @@ describe("raas registry, public redirect mode", () => {
       `https://cdn.example.com/bucket/acme-app/manifests/list/${list}`,
     );
     expect(res.headers.get("docker-content-digest")).toBe(list);
+  });
+
+  it("sends every request of a snapshot the same blob redirect, GET and HEAD, and a reload's own after it", async () => {
+    const [digest] = [...acme.blobBytes.keys()];
+    const location = `https://cdn.example.com/bucket/acme-app/blobs/${digest}`;
+    const first = await answer(await get(`/v2/acme/app/blobs/${digest}`));
+    // Crane's (Werkzeug's) redirect, byte for byte.
+    expect(first.body).toBe(
+      `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href="${location}">${location}</a>.  If not click the link.`,
+    );
+    expect(first).toEqual({
+      status: 307,
+      headers: {
+        "content-length": String(Buffer.byteLength(first.body)),
+        "content-type": "text/html; charset=utf-8",
+        "docker-content-digest": digest,
+        "docker-distribution-api-version": "registry/2.0",
+        location,
+      },
+      body: first.body,
+    });
+    for (let i = 0; i < 3; i++) {
+      expect(await answer(await get(`/v2/acme/app/blobs/${digest}`))).toEqual(first);
+    }
+    const head = await answer(await get(`/v2/acme/app/blobs/${digest}`, { method: "HEAD" }));
+    expect(head).toEqual({ ...first, body: "" });
+
+    // The masked blob moves at its vendor: the metadata says so, and after the reload so does the redirect.
+    const masked = () => get(`/v2/acme/app/blobs/${MASKED}`).then((res) => res.headers.get("location"));
+    expect(await masked()).toBe("https://vendor.example.com/v2/base/blobs/x");
+    const record = acme.publication.blobs.find((b) => b.digest === MASKED);
+    if (record === undefined) throw new Error("fixture has no masked blob");
+    record.url = "https://vendor.example.com/v2/base/blobs/moved";
+    await publish(repo, "acme-acme-app.json", acme);
+    await rm(join(repo.manifestDir, "acme-app", acme.publication.tags.multi as string));
+    expect(await masked()).toBe("https://vendor.example.com/v2/base/blobs/x");
+    await server.reload();
+    expect(await masked()).toBe("https://vendor.example.com/v2/base/blobs/moved");
+    expect(await answer(await get(`/v2/acme/app/blobs/${digest}`))).toEqual(first);
+  });
+});
+
+/** Status, headers (but the per-connection ones) and body of a response. */
+async function answer(res: Response) {
+  const headers: Record<string, string> = {};
+  res.headers.forEach((value, name) => {
+    if (!["date", "connection", "keep-alive"].includes(name)) headers[name] = value;
+  });
+  return { status: res.status, headers, body: await res.text() };
+}
+
+describe("raas registry, CDN tokens", () => {
+  let cdnRepo: AppRepo;
+  let cdnServer: RunningRegistry;
+  beforeAll(async () => {
+    cdnRepo = await makeAppRepo(
+      () =>
+        "[general]\ndata_dir: data\n[storage]\npublic_base_url: https://cdn.example.com/bucket\n" +
+        `[cdn]\nurl_auth_secret: ${"ab".repeat(16)}\nurl_auth_ttl: 60\n`,
+    );
+    await publish(cdnRepo, "acme-acme-app.json", acme);
+    cdnServer = await startRegistryServer({ configPath: cdnRepo.configPath, host: "127.0.0.1", port: 0 });
+  });
+  afterAll(async () => {
+    await cdnServer.close();
+    await cdnRepo.cleanup();
+  });
+
+  it("give every blob redirect its own token (a redirect with one is never kept)", async () => {
+    const [digest] = [...acme.blobBytes.keys()];
+    const location = async () => {
+      const res = await fetch(`${cdnServer.url}/v2/acme/app/blobs/${digest}`, { redirect: "manual" });
+      expect(res.status).toBe(307);
+      return new URL(res.headers.get("location") ?? "");
+    };
+    const first = await location();
+    expect(first.pathname).toBe(`/bucket/acme-app/blobs/${digest}`);
+    expect(first.searchParams.get("_auth_")).toMatch(/\S/);
+    // The token carries its expiry in seconds: a request in a later second gets a later one.
+    await sleep(1100);
+    const second = await location();
+    expect(second.pathname).toBe(first.pathname);
+    expect(second.searchParams.get("_auth_")).not.toBe(first.searchParams.get("_auth_"));
+  });
+});
+
+describe("kept blob redirects", () => {
+  it("hold at most BLOB_REDIRECTS_MAX, starting again empty when full", () => {
+    const snap = emptySnapshot();
+    const records: BlobRecord[] = Array.from({ length: BLOB_REDIRECTS_MAX + 1 }, (_, i) => ({ size: i }));
+    const keep = (record: BlobRecord) =>
+      keepBlobRedirect(snap, record, prepareRedirect(307, `https://example.com/${record.size}`));
+    for (const record of records.slice(0, BLOB_REDIRECTS_MAX)) keep(record);
+    expect(snap.blobRedirects.size).toBe(BLOB_REDIRECTS_MAX);
+    expect(snap.blobRedirects.get(records[0] as BlobRecord)?.headers.Location).toBe("https://example.com/0");
+    const last = records[BLOB_REDIRECTS_MAX] as BlobRecord;
+    keep(last);
+    expect([...snap.blobRedirects.keys()]).toEqual([last]);
+    expect(snap.blobRedirects.get(last)?.headers.Location).toBe(`https://example.com/${BLOB_REDIRECTS_MAX}`);
   });
 });

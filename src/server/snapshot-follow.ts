@@ -159,6 +159,7 @@ export class FollowedMetadata {
     return {
       index,
       manifests,
+      blobRedirects: new Map(),
       fingerprint: held.commit,
       loadedAt: new Date(),
       ...(policy === undefined ? {} : { policy }),

@@ -6,10 +6,12 @@ import type { OutgoingHttpHeaders } from "node:http";
 import { dirname, join } from "node:path";
 import { APPROVALS_FILE, parseApprovals, type Approvals } from "../environments/approvals.js";
 import { loadMetadataDir, type LogFn, type MetadataIndex } from "../crane/load.js";
+import type { BlobRecord } from "../crane/types.js";
 import { fingerprint, walkTree } from "../crane/walk.js";
 import { sha256Digest, type Digest } from "../image/digest.js";
 import { UserError } from "../errors.js";
 import type { ServerConfig } from "./config.js";
+import type { PreparedRedirect } from "./http.js";
 
 /**
  * A manifest ready to send: its exact bytes and its complete response headers, built once per
@@ -32,6 +34,20 @@ export interface Snapshot {
   policy?: Policy;
   /** environments.json of the deployed app: which environments each tag passed through. */
   approvals?: Approvals;
+  /**
+   * Redirects of public blobs already asked for, by their metadata record (raasBlob): made on
+   * the first request, sent as they are after that. At most BLOB_REDIRECTS_MAX; when full it
+   * starts again empty, so the blobs asked for since then are the ones kept.
+   */
+  blobRedirects: Map<BlobRecord, PreparedRedirect>;
+}
+
+/** About 1 KB each (headers and Crane's HTML body): a few MB per process at most. */
+export const BLOB_REDIRECTS_MAX = 4096;
+
+export function keepBlobRedirect(snap: Snapshot, record: BlobRecord, prepared: PreparedRedirect): void {
+  if (snap.blobRedirects.size >= BLOB_REDIRECTS_MAX) snap.blobRedirects.clear();
+  snap.blobRedirects.set(record, prepared);
 }
 
 /** environments.json sits beside the data directory, at the top of the app repository. */
@@ -44,6 +60,7 @@ export function emptySnapshot(): Snapshot {
   return {
     index: { v1: new Map(), v2: new Map(), images: new Map(), files: [], walk },
     manifests: new Map(),
+    blobRedirects: new Map(),
     fingerprint: "",
     loadedAt: new Date(0),
   };
@@ -143,6 +160,7 @@ async function loadSnapshotOnce(config: ServerConfig, log: LogFn, print: string)
   return {
     index,
     manifests,
+    blobRedirects: new Map(),
     fingerprint: print,
     loadedAt: new Date(),
     ...(policy === undefined ? {} : { policy }),

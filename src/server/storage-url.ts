@@ -48,6 +48,13 @@ async function createPresigner(storage: ServerConfig["storage"]): Promise<Presig
  * returned as it is (the blob redirect then answers without waiting); only presigning returns a
  * promise. A key that is not safe throws.
  */
+/**
+ * Whether a URL storageUrlBuilder returns as a string is the same for the same key for as long as
+ * the server runs: it is, unless CDN tokens are on (they expire, so each request gets its own).
+ * Presigned URLs are never strings.
+ */
+export const stableStorageUrls = (config: ServerConfig): boolean => config.cdn.authSecret === undefined;
+
 export function storageUrlBuilder(config: ServerConfig, now: () => Date): StorageUrlFn {
   let presigner: Promise<Presigner> | undefined;
   const presign = async (key: string, method: "GET" | "HEAD", privateTtl: number | undefined) => {

@@ -221,6 +221,14 @@ describe.runIf(existsSync(MAIN))("[auth] mode = local through the real server", 
     const location = new URL(res.headers.get("location") ?? "");
     expect(location.searchParams.get("X-Amz-Expires")).toBe(String(PRIVATE_TTL));
     expect(location.searchParams.get("X-Amz-Signature")).toMatch(/^[0-9a-f]{64}$/);
+    // A private blob's redirect is signed for each request, never kept like a public one's.
+    const again = await fetch(`http://${host}/v2/users/alice/tool/blobs/${String(digest)}`, {
+      headers: { Authorization: `Bearer ${alice}` },
+      redirect: "manual",
+    });
+    expect(new URL(again.headers.get("location") ?? "").searchParams.get("X-Amz-Signature")).toMatch(
+      /^[0-9a-f]{64}$/,
+    );
     const fresh = await fetch(location);
     expect(fresh.status).toBe(200);
     expect(Buffer.from(await fresh.arrayBuffer()).equals(bytes as Buffer)).toBe(true);
@@ -236,6 +244,18 @@ describe.runIf(existsSync(MAIN))("[auth] mode = local through the real server", 
     expect(pub.status).toBe(307);
     expect(pub.headers.get("location")).toBe(
       `${s3.endpoint}/${BUCKET}/${storageDir("public/base")}/blobs/${String(pubDigest)}`,
+    );
+    // Asked again (now kept), the public one is the same; the private one is still signed.
+    const pubAgain = await fetch(`http://${host}/v2/public/base/blobs/${String(pubDigest)}`, {
+      redirect: "manual",
+    });
+    expect(pubAgain.headers.get("location")).toBe(pub.headers.get("location"));
+    const privateAgain = await fetch(`http://${host}/v2/users/alice/tool/blobs/${String(digest)}`, {
+      headers: { Authorization: `Bearer ${alice}` },
+      redirect: "manual",
+    });
+    expect(new URL(privateAgain.headers.get("location") ?? "").searchParams.get("X-Amz-Expires")).toBe(
+      String(PRIVATE_TTL),
     );
   });
 
