@@ -27,7 +27,10 @@ export interface RegistryDeps {
   snapshot: () => Snapshot;
   now?: () => Date;
   log?: LogFn;
-  /** Replaces the storage URL builder (tests). */
+  /**
+   * Replaces the storage URL builder (tests). As with the builder's, a string it returns for a
+   * public blob is kept with the snapshot unless CDN tokens are on (stableStorageUrls).
+   */
   storageUrl?: StorageUrlFn;
   /** Counters for `/metrics`; one per process (a fresh one when omitted). */
   metrics?: Metrics;

@@ -240,8 +240,7 @@ function keepRedirect(
   record: BlobRecord,
   prepared: PreparedRedirect,
 ): PreparedRedirect {
-  if (ttl === undefined) keepBlobRedirect(ctx.snap, record, prepared);
-  return prepared;
+  return ttl === undefined ? keepBlobRedirect(ctx.snap, record, prepared) : prepared;
 }
 
 /** A blob from serve_content: a file sent (or named for X-Sendfile), else 404. */

@@ -1,10 +1,11 @@
 import { rm } from "node:fs/promises";
+import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { BlobRecord } from "../crane/types.js";
 import { prepareRedirect } from "./http.js";
-import { BLOB_REDIRECTS_MAX, emptySnapshot, keepBlobRedirect } from "./snapshot.js";
+import { BLOB_REDIRECT_BODY_MAX, BLOB_REDIRECTS_MAX, emptySnapshot, keepBlobRedirect } from "./snapshot.js";
 import { startRegistryServer, type RunningRegistry } from "./start.js";
 import { buildImages, makeAppRepo, publish, type AppRepo, type BuiltImage } from "./testing/fixture.js";
 
@@ -106,7 +107,44 @@ describe("raas registry, public redirect mode", () => {
     expect(await masked()).toBe("https://vendor.example.com/v2/base/blobs/moved");
     expect(await answer(await get(`/v2/acme/app/blobs/${digest}`))).toEqual(first);
   });
+
+  it("puts the same bytes on the wire for a kept redirect as for the one first made", async () => {
+    const [digest] = [...acme.blobBytes.keys()];
+    const location = `https://cdn.example.com/bucket/acme-app/blobs/${digest}`;
+    const body = `<!DOCTYPE HTML PUBLIC "-//W3C//DTD HTML 3.2 Final//EN">\n<title>Redirecting...</title>\n<h1>Redirecting...</h1>\n<p>You should be redirected automatically to target URL: <a href="${location}">${location}</a>.  If not click the link.`;
+    const expected = [
+      "HTTP/1.1 307 Temporary Redirect",
+      "Docker-Distribution-API-Version: registry/2.0",
+      `Docker-Content-Digest: ${digest}`,
+      `Location: ${location}`,
+      "Content-Type: text/html; charset=utf-8",
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      "Date: <date>",
+      "Connection: close",
+      "",
+      body,
+    ].join("\r\n");
+    await server.reload(); // a new snapshot: nothing kept yet
+    for (let i = 0; i < 3; i++) {
+      const raw = await rawGet(server.url, `/v2/acme/app/blobs/${digest}`);
+      expect(raw.replace(/^Date: .*$/m, "Date: <date>")).toBe(expected);
+    }
+  });
 });
+
+/** The whole response to a GET sent over a socket of its own, as bytes on the wire (latin1). */
+function rawGet(base: string, path: string): Promise<string> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => {
+      socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+    });
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("end", () => resolve(Buffer.concat(chunks).toString("latin1")));
+    socket.on("error", reject);
+  });
+}
 
 /** Status, headers (but the per-connection ones) and body of a response. */
 async function answer(res: Response) {
@@ -153,17 +191,28 @@ describe("raas registry, CDN tokens", () => {
 });
 
 describe("kept blob redirects", () => {
-  it("hold at most BLOB_REDIRECTS_MAX, starting again empty when full", () => {
+  it("hold at most BLOB_REDIRECTS_MAX, starting again empty when full, each body in a block of its own", () => {
     const snap = emptySnapshot();
     const records: BlobRecord[] = Array.from({ length: BLOB_REDIRECTS_MAX + 1 }, (_, i) => ({ size: i }));
     const keep = (record: BlobRecord) =>
       keepBlobRedirect(snap, record, prepareRedirect(307, `https://example.com/${record.size}`));
     for (const record of records.slice(0, BLOB_REDIRECTS_MAX)) keep(record);
     expect(snap.blobRedirects.size).toBe(BLOB_REDIRECTS_MAX);
-    expect(snap.blobRedirects.get(records[0] as BlobRecord)?.headers.Location).toBe("https://example.com/0");
+    const first = snap.blobRedirects.get(records[0] as BlobRecord);
+    expect(first?.headers.Location).toBe("https://example.com/0");
+    // Not a slice of Node's shared pool, which a kept slice would hold whole.
+    expect(first?.body.buffer.byteLength).toBe(first?.body.length);
     const last = records[BLOB_REDIRECTS_MAX] as BlobRecord;
-    keep(last);
+    const sent = keep(last);
     expect([...snap.blobRedirects.keys()]).toEqual([last]);
-    expect(snap.blobRedirects.get(last)?.headers.Location).toBe(`https://example.com/${BLOB_REDIRECTS_MAX}`);
+    expect(snap.blobRedirects.get(last)).toBe(sent);
+    expect(sent.headers.Location).toBe(`https://example.com/${BLOB_REDIRECTS_MAX}`);
+  });
+
+  it("are not kept when the body is over BLOB_REDIRECT_BODY_MAX (a very long URL in the metadata)", () => {
+    const snap = emptySnapshot();
+    const long = prepareRedirect(307, `https://example.com/${"x".repeat(BLOB_REDIRECT_BODY_MAX)}`);
+    expect(keepBlobRedirect(snap, { size: 1 }, long)).toBe(long);
+    expect(snap.blobRedirects.size).toBe(0);
   });
 });

@@ -42,12 +42,28 @@ export interface Snapshot {
   blobRedirects: Map<BlobRecord, PreparedRedirect>;
 }
 
-/** About 1 KB each (headers and Crane's HTML body): a few MB per process at most. */
+/** Redirects kept per snapshot at most; about 1 KB each (headers and Crane's HTML body). */
 export const BLOB_REDIRECTS_MAX = 4096;
+/** A redirect whose body is larger (a very long URL in the metadata) is made per request. */
+export const BLOB_REDIRECT_BODY_MAX = 8192;
 
-export function keepBlobRedirect(snap: Snapshot, record: BlobRecord, prepared: PreparedRedirect): void {
+/**
+ * Keep `prepared` for `record` and return what to send: the kept copy, whose body has a memory
+ * block of its own. Node cuts a small Buffer from a shared 8 KB block, and a kept slice would
+ * keep its whole block alive.
+ */
+export function keepBlobRedirect(
+  snap: Snapshot,
+  record: BlobRecord,
+  prepared: PreparedRedirect,
+): PreparedRedirect {
+  if (prepared.body.length > BLOB_REDIRECT_BODY_MAX) return prepared;
+  const body = Buffer.allocUnsafeSlow(prepared.body.length);
+  prepared.body.copy(body);
+  const kept = { ...prepared, body };
   if (snap.blobRedirects.size >= BLOB_REDIRECTS_MAX) snap.blobRedirects.clear();
-  snap.blobRedirects.set(record, prepared);
+  snap.blobRedirects.set(record, kept);
+  return kept;
 }
 
 /** environments.json sits beside the data directory, at the top of the app repository. */

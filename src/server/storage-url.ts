@@ -42,19 +42,19 @@ async function createPresigner(storage: ServerConfig["storage"]): Promise<Presig
 }
 
 /**
- * Where a storage key can be fetched by the client: a presigned S3 URL, `public_base_url/<key>`,
- * or the repository's metadata `url` plus the key below the repository prefix (how Crane
- * builds its redirects). Public URLs get Crane's CDN rewrite and token. A public URL is
- * returned as it is (the blob redirect then answers without waiting); only presigning returns a
- * promise. A key that is not safe throws.
- */
-/**
  * Whether a URL storageUrlBuilder returns as a string is the same for the same key for as long as
  * the server runs: it is, unless CDN tokens are on (they expire, so each request gets its own).
  * Presigned URLs are never strings.
  */
 export const stableStorageUrls = (config: ServerConfig): boolean => config.cdn.authSecret === undefined;
 
+/**
+ * Where a storage key can be fetched by the client: a presigned S3 URL, `public_base_url/<key>`,
+ * or the repository's metadata `url` plus the key below the repository prefix (how Crane
+ * builds its redirects). Public URLs get Crane's CDN rewrite and token. A public URL is
+ * returned as it is (the blob redirect then answers without waiting); only presigning returns a
+ * promise. A key that is not safe throws.
+ */
 export function storageUrlBuilder(config: ServerConfig, now: () => Date): StorageUrlFn {
   let presigner: Promise<Presigner> | undefined;
   const presign = async (key: string, method: "GET" | "HEAD", privateTtl: number | undefined) => {

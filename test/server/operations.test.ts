@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MediaType } from "../../src/image/media-types.js";
 import { OPEN_ACCESS } from "../../src/server/access.js";
 import { createRegistryApp, type RegistryDeps, type RequestHandler } from "../../src/server/app.js";
+import type { StorageUrlFn } from "../../src/server/storage-url.js";
 import { RegistryError } from "../../src/server/registry-error.js";
 import { loadServerConfig } from "../../src/server/config.js";
 import type { Observer } from "../../src/server/observe.js";
@@ -258,6 +259,36 @@ describe("the hot path", () => {
         [`HEAD /v2/acme/app/blobs/${blob}`]: true,
         [`GET /v2/acme/app/blobs/${missing}`]: true,
       });
+    } finally {
+      await close();
+    }
+  });
+
+  it("never sends a kept blob redirect once the repository is no longer public", async () => {
+    const configPath = join(app.repo.root, "redirect-kept.conf");
+    await writeFile(
+      configPath,
+      "[general]\ndata_dir: data\ndata_dir_polling_interval: 60\n[raas]\nmanifest_dir = manifests\n" +
+        "[storage]\npublic_base_url = https://cdn.example.test/bucket\n",
+    );
+    let isPublic = true;
+    const access = { ...OPEN_ACCESS, isPublic: () => isPublic, privateTtl: 60 };
+    // Stand-in for presigning (no S3 here): a private key gets a promise, as the real builder's does.
+    const storageUrl: StorageUrlFn = (key, _method, _repoUrl, ttl) =>
+      ttl === undefined
+        ? `https://cdn.example.test/bucket/${key}`
+        : Promise.resolve(`https://signed.example.test/${key}?ttl=${ttl}`);
+    const { url, close } = await serveApp({ access, storageUrl }, configPath);
+    const blob = app.acme.publication.blobs[0]?.digest ?? "";
+    const location = async () =>
+      (await fetch(`${url}/v2/acme/app/blobs/${blob}`, { redirect: "manual" })).headers.get("location");
+    try {
+      expect(await location()).toBe(`https://cdn.example.test/bucket/acme-app/blobs/${blob}`);
+      expect(await location()).toBe(`https://cdn.example.test/bucket/acme-app/blobs/${blob}`);
+      isPublic = false;
+      expect(await location()).toBe(`https://signed.example.test/acme-app/blobs/${blob}?ttl=60`);
+      isPublic = true;
+      expect(await location()).toBe(`https://cdn.example.test/bucket/acme-app/blobs/${blob}`);
     } finally {
       await close();
     }
