@@ -150,6 +150,17 @@ describe("the hot path", () => {
     return listen(createRegistryApp({ config, snapshot: () => snapshot, ...deps }));
   }
 
+  /** A config of the app repo whose blobs are redirected to a public base URL; its path. */
+  async function publicRedirectConf(): Promise<string> {
+    const configPath = join(app.repo.root, "redirect.conf");
+    await writeFile(
+      configPath,
+      "[general]\ndata_dir: data\ndata_dir_polling_interval: 60\n[raas]\nmanifest_dir = manifests\n" +
+        "[storage]\npublic_base_url = https://cdn.example.test/bucket\n",
+    );
+    return configPath;
+  }
+
   it("answers a manifest held in the snapshot before the handler returns, and waits where it must", async () => {
     const { url, endedOnReturn, close } = await serveApp();
     const accept = { Accept: MediaType.dockerManifest };
@@ -236,12 +247,7 @@ describe("the hot path", () => {
   });
 
   it("redirects a blob to its public URL before the handler returns", async () => {
-    const configPath = join(app.repo.root, "redirect.conf");
-    await writeFile(
-      configPath,
-      "[general]\ndata_dir: data\ndata_dir_polling_interval: 60\n[raas]\nmanifest_dir = manifests\n" +
-        "[storage]\npublic_base_url = https://cdn.example.test/bucket\n",
-    );
+    const configPath = await publicRedirectConf();
     const { url, endedOnReturn, close } = await serveApp({}, configPath);
     const blob = app.acme.publication.blobs[0]?.digest ?? "";
     const missing = `sha256:${"0".repeat(64)}`;
@@ -265,12 +271,7 @@ describe("the hot path", () => {
   });
 
   it("never sends a kept blob redirect once the repository is no longer public", async () => {
-    const configPath = join(app.repo.root, "redirect-kept.conf");
-    await writeFile(
-      configPath,
-      "[general]\ndata_dir: data\ndata_dir_polling_interval: 60\n[raas]\nmanifest_dir = manifests\n" +
-        "[storage]\npublic_base_url = https://cdn.example.test/bucket\n",
-    );
+    const configPath = await publicRedirectConf();
     let isPublic = true;
     const access = { ...OPEN_ACCESS, isPublic: () => isPublic, privateTtl: 60 };
     // Stand-in for presigning (no S3 here): a private key gets a promise, as the real builder's does.
