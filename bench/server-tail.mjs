@@ -250,14 +250,14 @@ async function measure(target) {
   return result;
 }
 
-async function startRaas(work, conf, label, from) {
+async function startRaas(work, conf, label, from, extraFlags = []) {
   const port = await freePort();
   const probeDir = path.join(work, `probe-${label}`);
   mkdirSync(probeDir);
   const log = path.join(work, `${label}.log`);
   const proc = startProcess(
     process.execPath,
-    ["--trace-gc-nvp", ...serverBundleArgs(from, conf, port, from === root ? nodeFlags : [])],
+    ["--trace-gc-nvp", ...serverBundleArgs(from, conf, port, extraFlags)],
     log,
     {
       env: {
@@ -355,7 +355,8 @@ export async function benchServerTail() {
   const running = [];
   try {
     const app = await writeRegistryApp(path.join(work, "app"));
-    const targets = [await startRaas(work, app.redirectConf, "raas", root)];
+    // BENCH_NODE_FLAGS go to this checkout's target only, also when BENCH_COMPARE_ROOT is this checkout.
+    const targets = [await startRaas(work, app.redirectConf, "raas", root, nodeFlags)];
     running.push(targets[0]);
     if (compareRoot !== undefined) {
       const other = await startRaas(work, app.redirectConf, "compared", compareRoot);
