@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { runIfMain } from "./lib/report.mjs";
+import { nodeArgs } from "./lib/raas-cli.mjs";
 import { startS3rverProcess, writeS3RaasConfig } from "./lib/s3.mjs";
 import { buildOciArchive } from "./lib/sample-image.mjs";
 
@@ -52,7 +53,16 @@ export async function benchPush() {
     const raas = (args, from = root) =>
       spawnSync(
         "/usr/bin/time",
-        ["-f", "RSS_KIB=%M", process.execPath, path.join(from, "bin", "raas.js"), "--config", cfg, ...args],
+        [
+          "-f",
+          "RSS_KIB=%M",
+          process.execPath,
+          ...nodeArgs,
+          path.join(from, "bin", "raas.js"),
+          "--config",
+          cfg,
+          ...args,
+        ],
         {
           encoding: "utf8",
           cwd: work,
@@ -71,7 +81,7 @@ export async function benchPush() {
       return { seconds, rss: Number(/RSS_KIB=(\d+)/.exec(push.stderr)?.[1] ?? NaN) * 1024 };
     };
 
-    const rows = { raas: [], baseline: [], rss: [], compare: [] };
+    const rows = { raas: [], baseline: [], rss: [], compare: [], compareRss: [] };
     for (let i = 0; i < runs; i++) {
       const pushed = timedPush(`bench/run${i}`, root);
       rows.raas.push(pushed.seconds);
@@ -93,7 +103,11 @@ export async function benchPush() {
       );
       if (base.status !== 0) throw new Error(`baseline failed:\n${base.stderr}`);
       rows.baseline.push(JSON.parse(base.stdout).seconds);
-      if (compareRoot !== undefined) rows.compare.push(timedPush(`bench/other${i}`, compareRoot).seconds);
+      if (compareRoot !== undefined) {
+        const other = timedPush(`bench/other${i}`, compareRoot);
+        rows.compare.push(other.seconds);
+        rows.compareRss.push(other.rss);
+      }
     }
     const raasRate = mib(totalBytes) / median(rows.raas);
     const baseRate = mib(totalBytes) / median(rows.baseline);
@@ -112,7 +126,11 @@ export async function benchPush() {
           `${median(ratios).toFixed(2)}x`,
           `min ${Math.min(...ratios).toFixed(2)} max ${Math.max(...ratios).toFixed(2)}`,
         ],
-        ["raas peak RSS", `${mib(Math.max(...rows.rss)).toFixed(0)} MiB`, ""],
+        [
+          "raas peak RSS (highest of the runs)",
+          `${mib(Math.max(...rows.rss)).toFixed(0)} MiB`,
+          `runs ${rows.rss.map((r) => mib(r).toFixed(0)).join(" ")} MiB`,
+        ],
         ...(compareRoot === undefined
           ? []
           : [
@@ -125,6 +143,11 @@ export async function benchPush() {
                 "speed-up of this raas over BENCH_COMPARE_ROOT",
                 `${median(rows.compare.map((s, i) => s / rows.raas[i])).toFixed(2)}x`,
                 "median of pairs",
+              ],
+              [
+                "BENCH_COMPARE_ROOT raas peak RSS (highest of the runs)",
+                `${mib(Math.max(...rows.compareRss)).toFixed(0)} MiB`,
+                `runs ${rows.compareRss.map((r) => mib(r).toFixed(0)).join(" ")} MiB`,
               ],
             ]),
       ],

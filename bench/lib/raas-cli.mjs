@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 export const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 // Extra node flags for the raas processes, e.g. BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof".
-const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
+export const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(" ").filter((a) => a !== "");
 
 /**
  * Run `raas <args>` (of the checkout at `from`, by default this one); returns seconds, peak RSS

@@ -1,10 +1,10 @@
-import { createReadStream } from "node:fs";
 import { lstat, open, realpath, stat } from "node:fs/promises";
 import { join, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { InputError } from "../errors.js";
 import { MetadataBudget } from "./limits.js";
 import type { TarIndex } from "./tar-index.js";
+import { fileRegionStream } from "../adapters/file-region.js";
 
 /** One regular file of a layout, wherever it lives. */
 export interface LayoutFile {
@@ -71,7 +71,7 @@ export async function directoryLayoutFiles(path: string): Promise<LayoutFiles> {
       const size = info.size;
       return {
         size,
-        open: () => createReadStream(real),
+        open: () => fileRegionStream(real),
         async read(maxBytes) {
           if (size > maxBytes) throw tooLarge(path, relative, size, maxBytes);
           budget.spend(size, relative);

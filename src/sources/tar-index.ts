@@ -1,10 +1,10 @@
-import { createReadStream } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { InputError } from "../errors.js";
 import { MetadataBudget } from "./limits.js";
 import { checkArchiveName, resolveLinkTarget } from "./tar-names.js";
 import { indexArchive, readExactly, type TarMember } from "./tar-walk.js";
+import { fileRegionStream } from "../adapters/file-region.js";
 
 export type { TarMember, TarMemberType } from "./tar-walk.js";
 export { MAX_EXTENDED_HEADER, MAX_MEMBERS, NotTarError } from "./tar-walk.js";
@@ -110,7 +110,7 @@ export class TarIndex {
   /** A fresh stream of exactly the member's bytes. */
   stream(member: TarMember): Readable {
     if (member.size === 0) return Readable.from([]);
-    return createReadStream(this.path, { start: member.offset, end: member.offset + member.size - 1 });
+    return fileRegionStream(this.path, member.offset, member.size);
   }
 
   /** Reads a small member (a JSON document) into memory, refusing anything over maxBytes. */

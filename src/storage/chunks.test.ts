@@ -1,5 +1,9 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Readable } from "node:stream";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { fileRegionStream } from "../adapters/file-region.js";
 import { fixedChunks } from "./chunks.js";
 
 async function sizes(body: Readable | Buffer, size: number): Promise<{ sizes: number[]; joined: Buffer }> {
@@ -33,5 +37,76 @@ describe("fixedChunks", () => {
     const text = await sizes(Readable.from(["abc", "defgh"], { objectMode: true }), 4);
     expect(text.sizes).toEqual([4, 4]);
     expect(text.joined.toString()).toBe("abcdefgh");
+  });
+});
+
+describe("fixedChunks over a file region, into pooled buffers", () => {
+  const bytes = Buffer.from(Array.from({ length: 1000 }, (_, i) => (i * 7) % 251));
+  let dir: string;
+  let file: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "raas-chunks-"));
+    file = join(dir, "data");
+    await writeFile(file, bytes);
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  /** Cut with a pool stand-in that counts the buffers handed out. */
+  async function cut(body: Readable, size: number) {
+    let taken = 0;
+    const parts: Buffer[] = [];
+    for await (const part of fixedChunks(body, size, (n) => (taken++, Buffer.alloc(n)))) {
+      parts.push(Buffer.from(part));
+    }
+    return { sizes: parts.map((p) => p.length), joined: Buffer.concat(parts), taken };
+  }
+
+  it("reads a region straight from the file, never from the stream", async () => {
+    const stream = fileRegionStream(file, 100, 450);
+    const got = await cut(stream, 200);
+    expect(got.sizes).toEqual([200, 200, 50]);
+    expect(got.joined.equals(bytes.subarray(100, 550))).toBe(true);
+    expect(got.taken).toBe(3);
+    expect(stream.readableDidRead).toBe(false);
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it("reads a whole file to its end, without a spare buffer when it ends on a part boundary", async () => {
+    const even = await cut(fileRegionStream(file), 250);
+    expect(even.sizes).toEqual([250, 250, 250, 250]);
+    expect(even.joined.equals(bytes)).toBe(true);
+    expect(even.taken).toBe(4);
+    const odd = await cut(fileRegionStream(file, 10), 300);
+    expect(odd.sizes).toEqual([300, 300, 300, 90]);
+    expect(odd.joined.equals(bytes.subarray(10))).toBe(true);
+  });
+
+  it("gives what a file shorter than its region holds, as the stream would", async () => {
+    const got = await cut(fileRegionStream(file, 900, 500), 64);
+    expect(got.joined.equals(bytes.subarray(900))).toBe(true);
+    expect(got.sizes).toEqual([64, 36]);
+    const streamed = await sizes(fileRegionStream(file, 900, 500), 64);
+    expect(streamed.joined.equals(got.joined)).toBe(true);
+  });
+
+  it("yields nothing for an empty region or an empty file", async () => {
+    const empty = join(dir, "empty");
+    await writeFile(empty, "");
+    expect((await cut(fileRegionStream(empty), 64)).taken).toBe(0);
+    expect((await cut(fileRegionStream(empty), 64)).sizes).toEqual([]);
+    expect((await cut(fileRegionStream(file, 1000), 64)).sizes).toEqual([]);
+  });
+
+  it("reads a region stream something already read from as a stream, from where it is", async () => {
+    const stream = fileRegionStream(file, 0, 600);
+    const first: Buffer = await new Promise((resolve) =>
+      stream.once("readable", () => resolve(stream.read(10))),
+    );
+    const rest = await cut(stream, 256);
+    expect(Buffer.concat([first, rest.joined]).equals(bytes.subarray(0, 600))).toBe(true);
+  });
+
+  it("reports a region whose file is gone as the error it is", async () => {
+    await expect(cut(fileRegionStream(join(dir, "missing"), 0, 10), 64)).rejects.toThrow(/ENOENT/);
   });
 });

@@ -1,4 +1,6 @@
+import { open } from "node:fs/promises";
 import type { Readable } from "node:stream";
+import { unreadFileRegion, type FileRegion } from "../adapters/file-region.js";
 
 /**
  * Cuts a body into pieces of exactly `size` bytes (the last one may be shorter, an empty body
@@ -17,7 +19,8 @@ export async function* fixedChunks(
     return;
   }
   if (take !== undefined) {
-    yield* intoBuffers(body, size, take);
+    const region = unreadFileRegion(body);
+    yield* region === undefined ? intoBuffers(body, size, take) : regionIntoBuffers(body, region, size, take);
     return;
   }
   let pending: Buffer[] = [];
@@ -69,4 +72,58 @@ async function* intoBuffers(
     }
   }
   if (part !== undefined && filled > 0) yield part.subarray(0, filled);
+}
+
+/**
+ * The same cut for a stream over a file region (adapters/file-region.ts) nothing has read yet:
+ * the file is read straight into the buffers from `take`, with no chunk copied in between, and
+ * the stream itself is never read. The bytes are those the stream would give: the region, or
+ * up to the end of the file, shorter when the file is.
+ */
+async function* regionIntoBuffers(
+  body: Readable,
+  region: FileRegion,
+  size: number,
+  take: (size: number) => Buffer,
+): AsyncGenerator<Buffer> {
+  // The stream is opening its file: an error of that open (the file gone) is the one the read
+  // below reports, and must not surface again as an unhandled stream error.
+  body.on("error", () => undefined);
+  body.destroy();
+  const handle = await open(region.path, "r");
+  try {
+    let position = region.start;
+    let left = region.length ?? Number.POSITIVE_INFINITY;
+    // Without a length the end is where a read returns nothing. A byte is read ahead before each
+    // further part, so a file ending on a part boundary takes no buffer it would not fill.
+    const probe = Buffer.alloc(1);
+    while (left > 0) {
+      let filled = 0;
+      let part: Buffer | undefined;
+      if (region.length === undefined) {
+        const { bytesRead } = await handle.read(probe, 0, 1, position);
+        if (bytesRead === 0) return;
+        part = take(size);
+        part[0] = probe[0] as number;
+        filled = 1;
+        position += 1;
+      }
+      part ??= take(size);
+      while (filled < size && left - filled > 0) {
+        const want = Math.min(size - filled, left - filled);
+        const { bytesRead } = await handle.read(part, filled, want, position);
+        if (bytesRead === 0) {
+          left = 0;
+          break;
+        }
+        filled += bytesRead;
+        position += bytesRead;
+      }
+      left -= filled;
+      if (filled > 0) yield filled === size ? part : part.subarray(0, filled);
+      if (filled < size) return;
+    }
+  } finally {
+    await handle.close();
+  }
 }
