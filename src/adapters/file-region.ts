@@ -6,7 +6,7 @@
  * other consumer reads the stream as usual.
  */
 import { createReadStream } from "node:fs";
-import type { Readable } from "node:stream";
+import { Readable } from "node:stream";
 
 export interface FileRegion {
   path: string;
@@ -20,6 +20,7 @@ const regions = new WeakMap<Readable, FileRegion>();
 
 /** A stream of `length` bytes of `path` from `start` (to the end of the file without a length). */
 export function fileRegionStream(path: string, start = 0, length?: number): Readable {
+  if (length === 0) return Readable.from([]);
   const stream =
     length === undefined
       ? createReadStream(path, { start })

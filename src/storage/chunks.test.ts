@@ -1,4 +1,6 @@
+import { readdirSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -87,6 +89,43 @@ describe("fixedChunks over a file region, into pooled buffers", () => {
     expect(got.sizes).toEqual([64, 36]);
     const streamed = await sizes(fileRegionStream(file, 900, 500), 64);
     expect(streamed.joined.equals(got.joined)).toBe(true);
+    // Cut short on a part boundary, or starting past the end: no buffer taken that stays empty.
+    const boundary = await cut(fileRegionStream(file, 900, 500), 50);
+    expect(boundary.sizes).toEqual([50, 50]);
+    expect(boundary.taken).toBe(2);
+    const past = await cut(fileRegionStream(file, 2000, 10), 50);
+    expect([past.sizes, past.taken]).toEqual([[], 0]);
+  });
+
+  /** Descriptors of this process open on `path`. */
+  const openOn = (path: string): number =>
+    readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === path;
+      } catch {
+        return false; // closed while listed
+      }
+    }).length;
+
+  it("closes the file before handing over the last part, so a consumer may stop there", async () => {
+    // One at a time: a region stream opens its file as soon as it is made.
+    for (const region of [() => fileRegionStream(file, 0, 500), () => fileRegionStream(file, 500)]) {
+      const stream = region();
+      const parts = fixedChunks(stream, 500, (n) => Buffer.alloc(n));
+      const only = await parts.next();
+      expect(only.done === false && only.value.length).toBe(500);
+      // The consumer never asks for the end (a single-part upload does not). The stream itself,
+      // destroyed unread, closes the descriptor it was opening once that open completes.
+      if (!stream.closed) await once(stream, "close");
+      expect(openOn(file)).toBe(0);
+    }
+    const unread = fileRegionStream(file);
+    const early = fixedChunks(unread, 100, (n) => Buffer.alloc(n));
+    await early.next();
+    if (!unread.closed) await once(unread, "close");
+    expect(openOn(file)).toBe(1);
+    await early.return(undefined);
+    expect(openOn(file)).toBe(0);
   });
 
   it("yields nothing for an empty region or an empty file", async () => {
@@ -95,6 +134,7 @@ describe("fixedChunks over a file region, into pooled buffers", () => {
     expect((await cut(fileRegionStream(empty), 64)).taken).toBe(0);
     expect((await cut(fileRegionStream(empty), 64)).sizes).toEqual([]);
     expect((await cut(fileRegionStream(file, 1000), 64)).sizes).toEqual([]);
+    expect((await cut(fileRegionStream(file, 10, 0), 64)).sizes).toEqual([]);
   });
 
   it("reads a region stream something already read from as a stream, from where it is", async () => {

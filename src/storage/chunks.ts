@@ -91,39 +91,39 @@ async function* regionIntoBuffers(
   body.on("error", () => undefined);
   body.destroy();
   const handle = await open(region.path, "r");
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await handle.close();
+  };
   try {
     let position = region.start;
     let left = region.length ?? Number.POSITIVE_INFINITY;
-    // Without a length the end is where a read returns nothing. A byte is read ahead before each
-    // further part, so a file ending on a part boundary takes no buffer it would not fill.
-    const probe = Buffer.alloc(1);
-    while (left > 0) {
-      let filled = 0;
-      let part: Buffer | undefined;
-      if (region.length === undefined) {
-        const { bytesRead } = await handle.read(probe, 0, 1, position);
-        if (bytesRead === 0) return;
-        part = take(size);
-        part[0] = probe[0] as number;
-        filled = 1;
-        position += 1;
-      }
-      part ??= take(size);
-      while (filled < size && left - filled > 0) {
-        const want = Math.min(size - filled, left - filled);
-        const { bytesRead } = await handle.read(part, filled, want, position);
-        if (bytesRead === 0) {
-          left = 0;
-          break;
-        }
+    // Each part starts with a byte read ahead: a buffer is taken only when there is something to
+    // put in it, and the last part is known before it is handed over, so the file is closed
+    // then, even when the consumer never asks for more (a single-part upload).
+    const ahead = Buffer.alloc(1);
+    const nextByte = async (): Promise<number | undefined> =>
+      left > 0 && (await handle.read(ahead, 0, 1, position)).bytesRead === 1 ? ahead[0] : undefined;
+    let first = await nextByte();
+    while (first !== undefined) {
+      const part = take(size);
+      part[0] = first;
+      let filled = 1;
+      position += 1;
+      while (filled < size && filled < left) {
+        const { bytesRead } = await handle.read(part, filled, Math.min(size, left) - filled, position);
+        if (bytesRead === 0) break;
         filled += bytesRead;
         position += bytesRead;
       }
       left -= filled;
-      if (filled > 0) yield filled === size ? part : part.subarray(0, filled);
-      if (filled < size) return;
+      first = filled === size ? await nextByte() : undefined;
+      if (first === undefined) await close();
+      yield filled === size ? part : part.subarray(0, filled);
     }
   } finally {
-    await handle.close();
+    await close();
   }
 }

@@ -221,7 +221,12 @@ export async function uploadObject(
     return await uploadMultipart(request, verifier, options, firstParts, chunks, release);
   } finally {
     // uploadMultipart hands the slot to the first part, which releases it when it is sent.
-    if (!multipart) release();
+    if (!multipart) {
+      release();
+      // A body of exactly one part is not read to its end: let the source close its file now,
+      // not when the collector finds it.
+      await chunks.return(undefined);
+    }
   }
 }
 

@@ -1,10 +1,13 @@
 import { createHash } from "node:crypto";
-import { readdir } from "node:fs/promises";
+import { createReadStream, readdirSync, readlinkSync } from "node:fs";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startS3rver, type RunningS3rver } from "../../test/helpers/s3rver.js";
+import { fileRegionStream } from "../adapters/file-region.js";
 import { UserError } from "../errors.js";
 import { sha256Digest } from "../image/digest.js";
 import { MIB } from "./s3-client.js";
@@ -60,6 +63,15 @@ function generatedBody(totalBytes: number): { stream: Readable; produced: () => 
     produced: () => produced,
     digest: `sha256:${hash.digest("hex")}`,
   };
+}
+
+/** `size` deterministic pseudo-random bytes. */
+function generatedBytes(size: number): Buffer {
+  const out = Buffer.alloc(size);
+  for (let offset = 0, i = 0; offset < size; offset += 64, i += 1) {
+    createHash("sha512").update(`block ${i}`).digest().copy(out, offset);
+  }
+  return out;
 }
 
 async function keys(store: S3Store, prefix: string): Promise<string[]> {
@@ -172,6 +184,53 @@ describe("S3Store multipart upload", () => {
     await store.put("one/part", body.stream, { digest: body.digest as `sha256:${string}` });
     expect(lines.filter((line) => line.includes("MultipartUpload"))).toEqual([]);
     expect(lines.some((line) => line.startsWith("S3 PutObject one/part 200"))).toBe(true);
+  });
+});
+
+describe("S3Store uploads of file regions", () => {
+  /** Descriptors of this process open on `path`. */
+  const openOn = (path: string): number =>
+    readdirSync("/proc/self/fd").filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === path;
+      } catch {
+        return false; // closed while listed
+      }
+    }).length;
+
+  it("stores archive members and whole files byte for byte and leaves no file open", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "raas-s3-region-"));
+    try {
+      const file = join(dir, "archive");
+      const data = Buffer.concat([Buffer.alloc(1000, 7), generatedBytes(12 * MIB)]);
+      await writeFile(file, data);
+      const onePart = join(dir, "one-part");
+      await writeFile(onePart, data.subarray(0, 5 * MIB));
+      const store = makeStore({ partSize: 5 * MIB });
+      const cases: [string, () => Readable, Buffer][] = [
+        // A member of exactly one part (a single PutObject that never asks for the end).
+        ["one-part", () => fileRegionStream(file, 1000, 5 * MIB), data.subarray(1000, 1000 + 5 * MIB)],
+        [
+          "multipart",
+          () => fileRegionStream(file, 1000, 11 * MIB + 3),
+          data.subarray(1000, 1000 + 11 * MIB + 3),
+        ],
+        ["whole-file", () => fileRegionStream(file), data],
+        // A plain stream of a whole file of exactly one part, read through the stream path.
+        ["plain-one-part", () => createReadStream(onePart), data.subarray(0, 5 * MIB)],
+      ];
+      for (const [name, open, expected] of cases) {
+        const digest = sha256Digest(expected);
+        const result = await store.put(`region/${name}`, open(), { digest, size: expected.length });
+        expect(result).toEqual({ digest, size: expected.length });
+        expect((await store.getBuffer(`region/${name}`)).equals(expected)).toBe(true);
+        // Give a destroyed stream's own open a moment to finish and close.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        expect([name, openOn(file) + openOn(onePart)]).toEqual([name, 0]);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
