@@ -20,7 +20,7 @@ export function processIo(): CliIo {
     // V8's --optimize-for-size, set once the command is known: a smaller growth factor for the
     // heap, so garbage is collected sooner. `raas status` at 10,000 repositories x 10 tags
     // peaked at 290-330 MiB without it and 180-190 MiB with it, in about 1.25x the time
-    // (bench/README.md, "status at scale"). The flag is one V8 reads at each decision (heap
+    // (bench/README.md, "Push, re-push and status"). The flag is one V8 reads at each decision (heap
     // growth, compilation), not one fixed at start-up, and Node leaves flags unfrozen.
     favourMemory: () => setFlagsFromString("--optimize-for-size"),
     stdout: process.stdout,

@@ -2,8 +2,8 @@
  * Keep-alive connections left idle are closed by one sweep per server instead of Node's
  * keep-alive timer. Node arms a timer on the socket after every response and disarms it when the
  * next request arrives (`keepAliveTimeout`); on a manifest GET that was about 1.8 µs of the
- * worker's 30 µs of CPU per request (bench/README.md, "Keep-alive without a timer per
- * response"). Here a request counts itself in flight on its socket and, when it finishes, stamps
+ * worker's 30 µs of CPU per request (bench/README.md, "What made it so": CPU per request
+ * 0.94x). Here a request counts itself in flight on its socket and, when it finishes, stamps
  * the clock reading the access log takes anyway; a sweep every second closes each socket that has
  * nothing in flight and has been idle (since its last request finished, or since it connected)
  * for longer than the timeout. A request that runs long (an upload, a slow download) is never cut
