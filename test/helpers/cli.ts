@@ -1,5 +1,5 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, sep } from "node:path";
 import { PassThrough } from "node:stream";
 import { main } from "../../src/cli/main.js";
 import { freePort } from "./free-port.js";
@@ -69,6 +69,13 @@ export async function stopBackgroundServer(raasHome: string, isv: string): Promi
   const pid = await readFile(join(raasHome, isv, "server.pid"), "utf8").catch(() => undefined);
   if (pid === undefined) return;
   const id = Number(pid.trim());
+  // Only that ISV's server: a pid file can outlive its process, and the pid can belong to another
+  // test's process by now (its registry, say, in the middle of a request).
+  const argv = await readFile(`/proc/${id}/cmdline`, "utf8").catch(() => undefined);
+  const ours = join(raasHome, isv) + sep;
+  if (argv !== undefined && !argv.split("\0").some((arg) => arg.startsWith(ours))) {
+    return;
+  }
   try {
     process.kill(id, "SIGTERM");
   } catch {
