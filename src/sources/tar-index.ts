@@ -1,5 +1,5 @@
 import { open, type FileHandle } from "node:fs/promises";
-import { Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { InputError } from "../errors.js";
 import { MetadataBudget } from "./limits.js";
 import { checkArchiveName, resolveLinkTarget } from "./tar-names.js";
@@ -109,7 +109,6 @@ export class TarIndex {
 
   /** A fresh stream of exactly the member's bytes. */
   stream(member: TarMember): Readable {
-    if (member.size === 0) return Readable.from([]);
     return fileRegionStream(this.path, member.offset, member.size);
   }
 

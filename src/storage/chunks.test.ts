@@ -1,10 +1,10 @@
-import { readdirSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { once } from "node:events";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { descriptorsOpenOn } from "../../test/helpers/open-files.js";
 import { fileRegionStream } from "../adapters/file-region.js";
 import { fixedChunks } from "./chunks.js";
 
@@ -97,16 +97,6 @@ describe("fixedChunks over a file region, into pooled buffers", () => {
     expect([past.sizes, past.taken]).toEqual([[], 0]);
   });
 
-  /** Descriptors of this process open on `path`. */
-  const openOn = (path: string): number =>
-    readdirSync("/proc/self/fd").filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === path;
-      } catch {
-        return false; // closed while listed
-      }
-    }).length;
-
   it("closes the file before handing over the last part, so a consumer may stop there", async () => {
     // One at a time: a region stream opens its file as soon as it is made.
     for (const region of [() => fileRegionStream(file, 0, 500), () => fileRegionStream(file, 500)]) {
@@ -117,15 +107,15 @@ describe("fixedChunks over a file region, into pooled buffers", () => {
       // The consumer never asks for the end (a single-part upload does not). The stream itself,
       // destroyed unread, closes the descriptor it was opening once that open completes.
       if (!stream.closed) await once(stream, "close");
-      expect(openOn(file)).toBe(0);
+      expect(descriptorsOpenOn(file)).toBe(0);
     }
     const unread = fileRegionStream(file);
     const early = fixedChunks(unread, 100, (n) => Buffer.alloc(n));
     await early.next();
     if (!unread.closed) await once(unread, "close");
-    expect(openOn(file)).toBe(1);
+    expect(descriptorsOpenOn(file)).toBe(1);
     await early.return(undefined);
-    expect(openOn(file)).toBe(0);
+    expect(descriptorsOpenOn(file)).toBe(0);
   });
 
   it("yields nothing for an empty region or an empty file", async () => {

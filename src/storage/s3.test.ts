@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { createReadStream, readdirSync, readlinkSync } from "node:fs";
+import { createReadStream } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { createServer } from "node:net";
@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startS3rver, type RunningS3rver } from "../../test/helpers/s3rver.js";
+import { descriptorsOpenOn } from "../../test/helpers/open-files.js";
 import { fileRegionStream } from "../adapters/file-region.js";
 import { UserError } from "../errors.js";
 import { sha256Digest } from "../image/digest.js";
@@ -188,16 +189,6 @@ describe("S3Store multipart upload", () => {
 });
 
 describe("S3Store uploads of file regions", () => {
-  /** Descriptors of this process open on `path`. */
-  const openOn = (path: string): number =>
-    readdirSync("/proc/self/fd").filter((fd) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${fd}`) === path;
-      } catch {
-        return false; // closed while listed
-      }
-    }).length;
-
   it("stores archive members and whole files byte for byte and leaves no file open", async () => {
     const dir = await mkdtemp(join(tmpdir(), "raas-s3-region-"));
     try {
@@ -226,7 +217,7 @@ describe("S3Store uploads of file regions", () => {
         expect((await store.getBuffer(`region/${name}`)).equals(expected)).toBe(true);
         // Give a destroyed stream's own open a moment to finish and close.
         await new Promise((resolve) => setTimeout(resolve, 20));
-        expect([name, openOn(file) + openOn(onePart)]).toEqual([name, 0]);
+        expect([name, descriptorsOpenOn(file) + descriptorsOpenOn(onePart)]).toEqual([name, 0]);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, sep } from "node:path";
 import { PassThrough } from "node:stream";
+import { commandLine } from "../../src/adapters/exec.js";
 import { main } from "../../src/cli/main.js";
 import { freePort } from "./free-port.js";
 
@@ -71,9 +72,9 @@ export async function stopBackgroundServer(raasHome: string, isv: string): Promi
   const id = Number(pid.trim());
   // Only that ISV's server: a pid file can outlive its process, and the pid can belong to another
   // test's process by now (its registry, say, in the middle of a request).
-  const argv = await readFile(`/proc/${id}/cmdline`, "utf8").catch(() => undefined);
+  const argv = await commandLine(id);
   const ours = join(raasHome, isv) + sep;
-  if (argv !== undefined && !argv.split("\0").some((arg) => arg.startsWith(ours))) {
+  if (argv !== undefined && !argv.some((arg) => arg.startsWith(ours))) {
     return;
   }
   try {
