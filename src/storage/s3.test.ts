@@ -2,11 +2,11 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { startS3rver, type RunningS3rver } from "../../test/helpers/s3rver.js";
+import { freePort } from "../../test/helpers/free-port.js";
 import { descriptorsOpenOn } from "../../test/helpers/open-files.js";
 import { fileRegionStream } from "../adapters/file-region.js";
 import { UserError } from "../errors.js";
@@ -79,15 +79,6 @@ async function keys(store: S3Store, prefix: string): Promise<string[]> {
   const found: string[] = [];
   for await (const object of store.list(prefix)) found.push(object.key);
   return found;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address == null || typeof address === "string") throw new Error("no port");
-  return address.port;
 }
 
 describe("S3Store multipart upload", () => {

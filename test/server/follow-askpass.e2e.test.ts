@@ -10,27 +10,15 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { packageRoot } from "../../src/adapters/package-root.js";
 import { renderTemplate } from "../../src/app/templates.js";
+import { freePort } from "../helpers/free-port.js";
 
 const USER = "raas-bot";
 const TOKEN = "tok-4f1c2b9e-never-logged";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createNetServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
-    });
-  });
-}
 
 /** `git http-backend` as a CGI behind Basic authentication; records who asked. */
 function gitHttpServer(root: string, seen: string[]): Server {
