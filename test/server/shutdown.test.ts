@@ -38,8 +38,16 @@ describe.runIf(existsSync(MAIN))("graceful shutdown (real process)", () => {
       },
     );
     let stdout = "";
+    let stderr = "";
     child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    let exit = "still running";
+    const exited = new Promise<number | null>((resolve) =>
+      child.once("exit", (code, signal) => {
+        exit = `exit code ${code}, signal ${signal}`;
+        resolve(code);
+      }),
+    );
     try {
       const url = await new Promise<string>((resolve, reject) => {
         const timer = setTimeout(() => reject(new Error(`no listening line: ${stdout}`)), 15_000);
@@ -79,6 +87,11 @@ describe.runIf(existsSync(MAIN))("graceful shutdown (real process)", () => {
       expect(events).toContainEqual(
         expect.objectContaining({ event: "request", path: blobPath, status: 200 }),
       );
+    } catch (err) {
+      // What the server said and how it ended, so that a failure can be told from a crash.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
+      const what = err instanceof Error ? err.message : String(err);
+      throw new Error(`${what}\nserver ${exit}\nstdout:\n${stdout}\nstderr:\n${stderr}`, { cause: err });
     } finally {
       if (child.exitCode === null) child.kill("SIGKILL");
     }
