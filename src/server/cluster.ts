@@ -27,7 +27,7 @@ import type { RunningRegistry } from "./start.js";
 import { workerExecArgv } from "./workers.js";
 
 /** Messages between primary and workers, all tagged `raas`. */
-type Message =
+export type Message =
   | { raas: "listening"; url: string }
   | { raas: "prepare"; gen: number; commit?: string }
   | { raas: "notify" }
@@ -40,6 +40,37 @@ type Message =
   | { raas: "metrics-collect"; id: number }
   | { raas: "metrics-data"; id: number; data: MetricsData }
   | { raas: "metrics-reply"; id: number; data: MetricsData };
+
+/** Either end of a worker's IPC channel: a worker's `process` in the primary, `process` in a worker. */
+export interface Channel {
+  readonly connected: boolean;
+  send?(
+    message: Message,
+    sendHandle: undefined,
+    options: undefined,
+    callback: (error: Error | null) => void,
+  ): boolean;
+}
+
+/**
+ * Send `message` over a channel whose other end may be going away: a stopping worker closes its
+ * end when its last request is done, and the primary's can close at any time. Node reports a
+ * send that finds the channel closed (or a write that fails with EPIPE) as an 'error' event when
+ * the send has no callback, and an unhandled 'error' ends the process: a primary that sent a
+ * reload to a worker that had just finished would take every other worker, and the requests they
+ * were still serving, down with it. Here such a message is dropped and `failed` is called (on a
+ * later tick, whatever the cause): the end itself is handled where it is noticed (the primary's
+ * `exit` listener; a worker ends when its primary does).
+ */
+export function sendOver(channel: Channel, message: Message, failed?: () => void): void {
+  if (!channel.connected || channel.send === undefined) {
+    if (failed !== undefined) process.nextTick(failed);
+    return;
+  }
+  channel.send(message, undefined, undefined, (error) => {
+    if (error !== null && failed !== undefined) failed();
+  });
+}
 
 function isMessage(value: unknown): value is Message {
   return (
@@ -89,7 +120,7 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
   /** Every listening worker loads the metadata as its next snapshot; the fingerprints they loaded. */
   function prepareAll(commit: string | undefined): Promise<{ gen: number; prepared: Set<string> }> {
     const gen = ++generation;
-    const workers = live().filter((w) => listening.has(w));
+    const workers = live().filter((w) => listening.has(w) && w.isConnected());
     return new Promise((resolve) => {
       const prepared = new Set<string>();
       const timer = setTimeout(finish, PREPARE_WAIT_MS);
@@ -104,8 +135,13 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
         prepared,
         done: () => preparing?.waiting.size === 0 && finish(),
       };
+      const round = preparing;
       for (const w of workers) {
-        w.send({ raas: "prepare", gen, ...(commit === undefined ? {} : { commit }) } satisfies Message);
+        // A worker that can no longer hear it (it is stopping) is not waited for.
+        sendOver(w.process, { raas: "prepare", gen, ...(commit === undefined ? {} : { commit }) }, () => {
+          round.waiting.delete(w);
+          round.done();
+        });
       }
       preparing.done();
     });
@@ -131,16 +167,16 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
       // Follow mode: the fingerprint is the commit, and every worker loads exactly that one.
       const now =
         repo === undefined ? await sourcesFingerprint(config) : await retryOnce(() => repo.update());
-      if (!force && now === fingerprint) return;
+      // A stop that came while this looked or loaded ends the reload: the workers are draining.
+      if (stopping || (!force && now === fingerprint)) return;
       const target = repo === undefined ? undefined : now;
       let round = await prepareAll(target);
-      for (let attempt = 1; attempt < 5 && round.prepared.size > 1; attempt++) {
+      for (let attempt = 1; attempt < 5 && round.prepared.size > 1 && !stopping; attempt++) {
         round = await prepareAll(target);
       }
+      if (stopping) return;
       fingerprint = round.prepared.size === 1 ? [...round.prepared][0] : undefined;
-      for (const w of live()) {
-        if (w.isConnected()) w.send({ raas: "commit", gen: round.gen } satisfies Message);
-      }
+      for (const w of live()) sendOver(w.process, { raas: "commit", gen: round.gen });
     } catch (err) {
       log({ event: "reload", level: "error", message: errorMessage(err) });
     } finally {
@@ -154,7 +190,7 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
 
   function collect(): Promise<MetricsData[]> {
     const id = ++collectSeq;
-    const workers = live();
+    const workers = live().filter((w) => w.isConnected());
     return new Promise((resolve) => {
       const entry = { waiting: new Set(workers), parts: [] as MetricsData[], done: () => undefined };
       const finish = () => {
@@ -167,7 +203,12 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
       };
       const timer = setTimeout(finish, METRICS_WAIT_MS);
       collections.set(id, entry);
-      for (const w of workers) w.send({ raas: "metrics-collect", id } satisfies Message);
+      for (const w of workers) {
+        sendOver(w.process, { raas: "metrics-collect", id }, () => {
+          entry.waiting.delete(w);
+          entry.done();
+        });
+      }
       entry.done();
     });
   }
@@ -193,15 +234,11 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
       if (repo !== undefined) notified();
     } else if (message.raas === "reload-request") {
       const { id } = message;
-      reloadWaiters.push(() => {
-        if (worker.isConnected()) worker.send({ raas: "reload-done", id } satisfies Message);
-      });
+      reloadWaiters.push(() => sendOver(worker.process, { raas: "reload-done", id }));
       void reloadAll(true);
     } else if (message.raas === "metrics-request") {
       void collect().then((parts) => {
-        if (!worker.isConnected()) return;
-        const data = mergeMetrics(parts);
-        worker.send({ raas: "metrics-reply", id: message.id, data } satisfies Message);
+        sendOver(worker.process, { raas: "metrics-reply", id: message.id, data: mergeMetrics(parts) });
       });
     } else if (message.raas === "metrics-data") {
       const entry = collections.get(message.id);
@@ -216,13 +253,18 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
     const worker = cluster.fork();
     log({ event: "worker", pid: worker.process.pid ?? 0, state: "started" });
     worker.on("message", (message: unknown) => onMessage(worker, message));
+    // Every send has its own callback (sendOver); anything else the channel or a signal reports
+    // is logged: an unhandled 'error' would end the primary and every worker with it.
+    worker.on("error", (err: unknown) => {
+      log({ event: "worker", level: "error", pid: worker.process.pid ?? 0, message: errorMessage(err) });
+    });
   }
 
   function stopAll(signal: string): void {
     if (stopping) return;
     stopping = true;
     log({ event: "shutdown", signal, workers: live().length });
-    for (const w of live()) if (w.isConnected()) w.send({ raas: "stop" } satisfies Message);
+    for (const w of live()) sendOver(w.process, { raas: "stop" });
     clearInterval(poll);
     const force = setTimeout(() => {
       for (const w of live()) w.process.kill("SIGKILL");
@@ -293,7 +335,7 @@ export function workerMetrics(metrics: Metrics): () => Promise<string> {
   process.on("message", (message: unknown) => {
     if (!isMessage(message)) return;
     if (message.raas === "metrics-collect") {
-      process.send?.({ raas: "metrics-data", id: message.id, data: metrics.data() } satisfies Message);
+      sendOver(process, { raas: "metrics-data", id: message.id, data: metrics.data() });
     } else if (message.raas === "metrics-reply") {
       waiting.get(message.id)?.(message.data);
     }
@@ -308,7 +350,7 @@ export function workerMetrics(metrics: Metrics): () => Promise<string> {
         resolve(renderMetrics(data));
       }
       waiting.set(id, answer);
-      process.send?.({ raas: "metrics-request", id } satisfies Message);
+      sendOver(process, { raas: "metrics-request", id });
     });
 }
 
@@ -332,13 +374,13 @@ export function workerReload(): () => Promise<void> {
         resolve();
       }
       waiting.set(id, done);
-      process.send?.({ raas: "reload-request", id } satisfies Message);
+      sendOver(process, { raas: "reload-request", id });
     });
 }
 
 /** In a worker: POST /raas/notify is passed to the primary, which alone fetches. */
 export function workerNotify(): () => void {
-  return () => process.send?.({ raas: "notify" } satisfies Message);
+  return () => sendOver(process, { raas: "notify" });
 }
 
 /** Connect a started worker's registry to the primary: announce it, and obey reload and stop. */
@@ -349,9 +391,9 @@ export function superviseWorker(registry: RunningRegistry, stop: (reason: string
       const { gen } = message;
       void registry
         .prepare(message.commit)
-        .then((fingerprint) => process.send?.({ raas: "prepared", gen, fingerprint } satisfies Message));
+        .then((fingerprint) => sendOver(process, { raas: "prepared", gen, fingerprint }));
     } else if (message.raas === "commit") registry.commit();
     else if (message.raas === "stop") stop("primary");
   });
-  process.send?.({ raas: "listening", url: registry.url } satisfies Message);
+  sendOver(process, { raas: "listening", url: registry.url });
 }
