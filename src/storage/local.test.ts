@@ -40,6 +40,22 @@ describe("LocalStore", () => {
     expect(await keys("")).toEqual([key]);
   });
 
+  it("writes no sidecar for an object without a content type, and drops the one of an earlier write", async () => {
+    const sidecar = join(store.root, ".meta", "app", "x.json");
+    await store.put("app/x", Buffer.from("typed"), { contentType: "application/json" });
+    expect((await store.head("app/x"))?.contentType).toBe("application/json");
+    await store.put("app/x", Buffer.from("untyped"));
+    expect(await readFile(store.pathOf("app/x"), "utf8")).toBe("untyped");
+    expect((await store.head("app/x"))?.contentType).toBeUndefined();
+    await expect(readFile(sidecar)).rejects.toMatchObject({ code: "ENOENT" });
+    await store.put("app/y", Buffer.from("never typed"));
+    expect(await readdir(join(store.root, ".meta", "app"))).toEqual([]);
+    expect(await readdir(join(store.root, ".tmp"))).toEqual([]);
+    await store.copy("app/y", "app/z", { contentType: "text/plain" });
+    expect((await store.head("app/z"))?.contentType).toBe("text/plain");
+    expect(await keys("app/")).toEqual(["app/x", "app/y", "app/z"]);
+  });
+
   it("rejects keys in its own bookkeeping folders and unsafe keys in pathOf", async () => {
     for (const key of [".tmp/x", ".meta/app/x.json", ".raas-probe/x"]) {
       expect(() => store.pathOf(key)).toThrow(/reserved/);

@@ -185,22 +185,31 @@ export class LocalStore implements BlobStore {
     }
   }
 
-  /** Sidecar first, then the object: a visible object always has its content type. */
+  /**
+   * Sidecar first, then the object: a visible object always has its content type. An object
+   * without one has no sidecar (a missing sidecar reads as no content type): an older sidecar of
+   * the key is removed first, and nothing is written, which spares every such write (event
+   * batches, their done markers) a file write, a directory check and a rename.
+   */
   private async commit(
     tmp: string,
     path: string,
     key: string,
     contentType: string | undefined,
   ): Promise<void> {
-    const sidecar: Sidecar = contentType === undefined ? {} : { contentType };
     const sidecarPath = this.sidecarOf(key);
-    const sidecarTmp = await this.tempPath();
-    try {
-      await writeFile(sidecarTmp, `${JSON.stringify(sidecar)}\n`, { flag: "wx" });
-      await mkdir(dirname(sidecarPath), { recursive: true });
-      await rename(sidecarTmp, sidecarPath);
-    } finally {
-      await removeIfPresent(sidecarTmp);
+    if (contentType === undefined) {
+      await removeIfPresent(sidecarPath);
+    } else {
+      const sidecar: Sidecar = { contentType };
+      const sidecarTmp = await this.tempPath();
+      try {
+        await writeFile(sidecarTmp, `${JSON.stringify(sidecar)}\n`, { flag: "wx" });
+        await mkdir(dirname(sidecarPath), { recursive: true });
+        await rename(sidecarTmp, sidecarPath);
+      } finally {
+        await removeIfPresent(sidecarTmp);
+      }
     }
     await mkdir(dirname(path), { recursive: true });
     await rename(tmp, path);
