@@ -9,7 +9,12 @@
 //     Throughput at BENCH_CONNECTIONS connections and mean latency at 1 connection; the
 //     configurations alternate over BENCH_ROUNDS rounds (default 3) and each figure is the
 //     median of its rounds, so a shift in the machine's load hits every configuration alike.
-//     The ratios against off are the overhead (target: <= 5%).
+//     The ratios against off are the overhead (target: <= 5%). With events on, the benchmark
+//     then waits until the collector has every event of the pulls just answered, and prints how
+//     long after the load that took and the server's CPU per pull including that delivery: a
+//     server that falls behind its pulls looks fast under load only by leaving work for later.
+//     BENCH_COMPARE_ROOT=<another built checkout> also runs that checkout's server with events per
+//     window, alternated with this one's, and prints this / compared.
 // The title states the machine, its load before and after, and the date. See bench/README.md.
 import { cpus, loadavg, tmpdir } from "node:os";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -22,10 +27,12 @@ import { writeRegistryApp } from "./lib/registry-app.mjs";
 import { startS3rverProcess } from "./lib/s3.mjs";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const dist = (p) => pathToFileURL(path.join(root, "dist", p)).href;
+const dist = (p, from = root) => pathToFileURL(path.join(from, "dist", p)).href;
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+/** Another built checkout whose server (events per window) is measured too, in the same rounds. */
+const compareRoot = process.env.BENCH_COMPARE_ROOT;
 const median = (values) => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -37,9 +44,9 @@ const load = () =>
     .map((n) => n.toFixed(2))
     .join(" ");
 
-async function outboxThroughput(store, total, concurrency) {
-  const { Outbox } = await import(dist("events/outbox.js"));
-  const { makeEvent } = await import(dist("events/envelope.js"));
+async function outboxThroughput(store, total, concurrency, from = root) {
+  const { Outbox } = await import(dist("events/outbox.js", from));
+  const { makeEvent } = await import(dist("events/envelope.js", from));
   const outbox = new Outbox(store, "bench");
   const event = () =>
     makeEvent({
@@ -82,23 +89,23 @@ function wrk(url, c, cpu = () => undefined) {
     { encoding: "utf8", timeout: (seconds + 30) * 1000 },
   );
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1]);
   const lat = /Latency\s+([\d.]+)(us|ms|s)/.exec(run.stdout);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(run.stdout)?.[1] ?? 0);
   if (!Number.isFinite(rps) || lat === null || non2xx > 0) {
     throw new Error(`wrk failed:\n${run.stdout}${run.stderr}`);
   }
   const c1 = cpu();
-  const requests = Number(/(\d+) requests in/.exec(run.stdout)?.[1]);
   // Server CPU per request (µs): less sensitive to a loaded machine than requests/s.
   const cpuUs = c0 === undefined || c1 === undefined ? NaN : ((c1 - c0) * 1e6) / requests;
-  return { rps, cpuUs, meanMs: Number(lat[1]) * { us: 0.001, ms: 1, s: 1000 }[lat[2]] };
+  return { rps, cpuUs, requests, meanMs: Number(lat[1]) * { us: 0.001, ms: 1, s: 1000 }[lat[2]] };
 }
 
-async function registry(work, conf, label) {
+async function registry(work, conf, label, from = root) {
   const port = await freePort();
   const proc = startProcess(
     process.execPath,
-    serverBundleArgs(root, conf, port),
+    serverBundleArgs(from, conf, port),
     path.join(work, `${label}.log`),
     { env: { PATH: process.env.PATH, RAAS_WORKERS: "1" }, cwd: work },
   );
@@ -178,6 +185,25 @@ export async function benchEvents() {
     const { LocalStore } = await import(dist("storage/local.js"));
     const { S3Store } = await import(dist("storage/s3.js"));
     const local = await outboxThroughput(new LocalStore(path.join(work, "store")), 20_000, 64);
+    // The compared checkout's outbox and local store, on a store of their own, then this one's again.
+    let comparedLocal;
+    if (compareRoot !== undefined) {
+      const Compared = (await import(dist("storage/local.js", compareRoot))).LocalStore;
+      const runs = [];
+      for (let i = 0; i < 2; i++) {
+        runs.push(
+          await outboxThroughput(
+            new Compared(path.join(work, `compared-store-${i}`)),
+            20_000,
+            64,
+            compareRoot,
+          ),
+        );
+        runs.push(await outboxThroughput(new LocalStore(path.join(work, `store-${i}`)), 20_000, 64));
+      }
+      const rates = (odd) => runs.filter((_, i) => i % 2 === odd).map((r) => r.rate);
+      comparedLocal = { compared: median(rates(0)), own: median([local.rate, ...rates(1)]) };
+    }
     const s3store = new S3Store({
       bucket: "bench",
       endpoint: s3.endpoint,
@@ -201,14 +227,39 @@ export async function benchEvents() {
       ["stats+events", conf("events", `[stats]\nenable = true\n${endpoint}`)],
       ["stats+events/request", conf("request", `[stats]\nenable = true\n${endpoint}pull_events = request\n`)],
     ];
+    if (compareRoot !== undefined) variants.push(["compared: stats+events", variants[2][1], compareRoot]);
+    // The collector's count of events received so far (an empty POST answers it).
+    const collected = () =>
+      fetch(`http://127.0.0.1:${collectorPort}/`, { method: "POST", body: '{"events":[]}' })
+        .then((r) => r.text())
+        .then(Number);
+    /** Wait until the collector has `expected` events (at most 60 s); ms waited, or NaN if it never did. */
+    const delivered = async (expected) => {
+      const started = Date.now();
+      while ((await collected()) < expected) {
+        if (Date.now() - started > 60_000) return NaN;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return Date.now() - started;
+    };
     const runs = {};
     for (let round = 0; round < rounds; round++) {
-      for (const [name, file] of variants) {
-        const r = await registry(work, file, `${name.replace("/", "-")}-${round}`);
+      for (const [name, file, from] of variants) {
+        const r = await registry(work, file, `${name.replace(/[/: ]/g, "-")}-${round}`, from);
         try {
           const url = `${r.url}/v2/${app.name}/manifests/latest`;
-          wrk(url, 4); // warm-up
-          (runs[name] ??= []).push({ many: wrk(url, connections, r.cpu), one: wrk(url, 1) });
+          const events = name.includes("events");
+          const before = events ? await collected() : 0;
+          const warm = wrk(url, 4);
+          const c0 = r.cpu();
+          const many = wrk(url, connections, r.cpu);
+          // Every event of those pulls delivered: how long after the load, at what CPU per pull.
+          const drain = events ? await delivered(before + warm.requests + many.requests) : NaN;
+          const allCpuUs = events ? ((r.cpu() - c0) * 1e6) / many.requests : NaN;
+          const one = wrk(url, 1);
+          // Nothing left over for the next server of this store to deliver.
+          if (events) await delivered(before + warm.requests + many.requests + one.requests);
+          (runs[name] ??= []).push({ many, one, drain, allCpuUs });
         } finally {
           await r.stop();
         }
@@ -219,6 +270,8 @@ export async function benchEvents() {
         name,
         {
           many: { rps: median(list.map((x) => x.many.rps)), cpuUs: median(list.map((x) => x.many.cpuUs)) },
+          drainMs: median(list.map((x) => x.drain)),
+          allCpuUs: median(list.map((x) => x.allCpuUs)),
           one: { rps: median(list.map((x) => x.one.rps)), meanMs: median(list.map((x) => x.one.meanMs)) },
           spread: list.map((x) => Math.round(x.many.rps)).join(", "),
         },
@@ -259,6 +312,15 @@ export async function benchEvents() {
           `${Math.round(local.rate)}/s`,
           `one event alone: ${local.single.toFixed(2)} ms (median of 20)`,
         ],
+        ...(comparedLocal === undefined
+          ? []
+          : [
+              [
+                "outbox, local storage: this / compared",
+                `${(comparedLocal.own / comparedLocal.compared).toFixed(2)}x`,
+                `medians of 3 / 2 alternated runs: ${Math.round(comparedLocal.own)} / ${Math.round(comparedLocal.compared)} events/s`,
+              ],
+            ]),
         [
           "outbox, s3rver, 64 recording at once",
           `${Math.round(remote.rate)}/s`,
@@ -289,6 +351,30 @@ export async function benchEvents() {
           pct(m["stats+events"].many.cpuUs, m.off.many.cpuUs),
           `${connections} conn; includes delivering every pull event to the collector`,
         ],
+        ...["stats+events", "stats+events/request"].flatMap((key) => [
+          [
+            `${key === "stats+events" ? "window" : "request"}: every event delivered`,
+            Number.isFinite(m[key].drainMs) ? `${(m[key].drainMs / 1000).toFixed(2)} s` : "NOT within 60 s",
+            "after the load ended: the collector has the event of every pull answered",
+          ],
+          [
+            `${key === "stats+events" ? "window" : "request"}: server CPU per pull, delivery included`,
+            `${m[key].allCpuUs.toFixed(1)} µs`,
+            `${pct(m[key].allCpuUs, m.off.many.cpuUs)} against off's CPU per request (nothing to deliver)`,
+          ],
+        ]),
+        ...(compareRoot === undefined
+          ? []
+          : [
+              row("compared checkout, stats+events (window)", "compared: stats+events"),
+              [
+                "this / compared, stats+events (window)",
+                `${(m["stats+events"].many.rps / m["compared: stats+events"].many.rps).toFixed(2)}x req/s`,
+                `CPU per pull with delivery ${(m["stats+events"].allCpuUs / m["compared: stats+events"].allCpuUs).toFixed(2)}x` +
+                  ` (${m["stats+events"].allCpuUs.toFixed(1)} / ${m["compared: stats+events"].allCpuUs.toFixed(1)} µs);` +
+                  ` all delivered after ${(m["stats+events"].drainMs / 1000).toFixed(2)} / ${(m["compared: stats+events"].drainMs / 1000).toFixed(2)} s`,
+              ],
+            ]),
         [
           "observer CPU per pull, stats",
           `${Math.round(observerStats)} ns`,

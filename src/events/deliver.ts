@@ -14,7 +14,14 @@ import { ObjectNotFoundError, type BlobStore } from "../storage/types.js";
 import type { EndpointConfig } from "./config.js";
 import { EVENTS_MEDIA_TYPE, parseEnvelope, type RegistryEvent } from "./envelope.js";
 import { Lease } from "./lease.js";
-import { batchName, DONE_PREFIX, EVENTS_PREFIX, OUTBOX_PREFIX } from "./outbox.js";
+import {
+  batchEventsJson,
+  batchName,
+  DONE_PREFIX,
+  EVENTS_PREFIX,
+  OUTBOX_PREFIX,
+  type StoredBatch,
+} from "./outbox.js";
 import { discardBody } from "../adapters/http-body.js";
 
 export const STATE_PREFIX = `${EVENTS_PREFIX}state/`;
@@ -46,6 +53,11 @@ export interface DispatcherOptions {
   leaseMs?: number;
   settleMs?: number;
   log?: (message: string) => void;
+  /**
+   * This process's own outbox, when it keeps the batches it wrote (outbox.ts, `keep`): those are
+   * sent as stored, without a read from storage, a parse or a second serialization.
+   */
+  kept?: { storedBatch(key: string): StoredBatch | undefined; forget(key: string): void };
 }
 
 function wanted(endpoint: EndpointConfig, event: RegistryEvent): boolean {
@@ -53,6 +65,56 @@ function wanted(endpoint: EndpointConfig, event: RegistryEvent): boolean {
     !endpoint.ignoredActions.includes(event.action) &&
     !endpoint.ignoredMediaTypes.includes(event.target.mediaType)
   );
+}
+
+/** Whether `endpoint` wants every event of a kept batch (then it is sent as stored). */
+function wantsAll(endpoint: EndpointConfig, batch: StoredBatch): boolean {
+  for (const action of batch.actions) if (endpoint.ignoredActions.includes(action)) return false;
+  for (const type of batch.mediaTypes) if (endpoint.ignoredMediaTypes.includes(type)) return false;
+  return true;
+}
+
+const HEAD = Buffer.from('{"events":[');
+const COMMA = Buffer.from(",");
+const TAIL = Buffer.from("]}");
+
+/**
+ * The events of one POST, as pieces of JSON text: kept batches as stored, other events as
+ * serialized once. The body is `{"events":[<pieces joined by commas>]}`, the same text
+ * `JSON.stringify({ events })` of the parsed events gives.
+ */
+class PostBody {
+  private readonly pieces: Buffer[] = [];
+  count = 0;
+
+  addStored(batch: StoredBatch): void {
+    if (batch.count === 0) return;
+    this.pieces.push(batchEventsJson(batch));
+    this.count += batch.count;
+  }
+
+  addEvents(events: RegistryEvent[]): void {
+    if (events.length === 0) return;
+    const text = JSON.stringify(events);
+    this.pieces.push(Buffer.from(text.slice(1, -1)));
+    this.count += events.length;
+  }
+
+  bytes(): Uint8Array<ArrayBuffer> {
+    const parts: Uint8Array[] = [HEAD];
+    this.pieces.forEach((piece, i) => {
+      if (i > 0) parts.push(COMMA);
+      parts.push(piece);
+    });
+    parts.push(TAIL);
+    const out = new Uint8Array(new ArrayBuffer(parts.reduce((n, p) => n + p.length, 0)));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
 }
 
 const timeOfBatch = (name: string) => new Date(Number(name.slice(0, 13))).toISOString();
@@ -99,6 +161,11 @@ export class Dispatcher {
     await this.lease.release();
   }
 
+  /** Whether this process is the one delivering now (it holds the lease). */
+  delivering(): boolean {
+    return !this.stopped && this.lease.valid();
+  }
+
   /** Counters for /metrics (this process's view; the lease holder's is the live one). */
   snapshot(): EndpointState[] {
     return [...this.states.values()].map(({ retryAt: _r, streak: _s, ...state }) => state);
@@ -139,6 +206,7 @@ export class Dispatcher {
     for (let i = 0; i < finished.length; i += 16) {
       await Promise.all(
         finished.slice(i, i + 16).map(async (key) => {
+          this.options.kept?.forget(key);
           await store.delete(key);
           for (const e of endpoints) await store.delete(`${DONE_PREFIX}${e.name}/${batchName(key)}`);
         }),
@@ -176,21 +244,26 @@ export class Dispatcher {
     for (let i = 0; i < pending.length;) {
       if (this.stopped || !this.lease.valid()) return;
       const group: string[] = [];
-      const events: RegistryEvent[] = [];
-      for (; i < pending.length && events.length < MAX_POST; i++) {
+      const body = new PostBody();
+      for (; i < pending.length && body.count < MAX_POST; i++) {
         const key = pending[i] ?? "";
+        const kept = this.options.kept?.storedBatch(key);
+        if (kept !== undefined && wantsAll(endpoint, kept)) {
+          body.addStored(kept);
+          group.push(batchName(key));
+          continue;
+        }
         try {
-          events.push(
-            ...parseEnvelope(await store.getBuffer(key), key).events.filter((e) => wanted(endpoint, e)),
-          );
+          const { events } = parseEnvelope(await store.getBuffer(key), key);
+          body.addEvents(events.filter((e) => wanted(endpoint, e)));
         } catch (err) {
           if (err instanceof ObjectNotFoundError) continue; // deleted by a previous holder's cleanup
           throw err;
         }
         group.push(batchName(key));
       }
-      if (events.length > 0) {
-        const error = await this.post(endpoint, events);
+      if (body.count > 0) {
+        const error = await this.post(endpoint, body.bytes());
         if (error !== undefined) {
           state.failures++;
           state.streak++;
@@ -201,7 +274,7 @@ export class Dispatcher {
           if (wasOk) await this.saveState(state);
           return; // keep the order: later batches wait for these
         }
-        state.delivered += events.length;
+        state.delivered += body.count;
       }
       const recovered = state.lastError !== undefined;
       state.streak = 0;
@@ -215,7 +288,7 @@ export class Dispatcher {
   }
 
   /** The error text, or undefined on success (any 2xx or 3xx status, as in the reference registry). */
-  private async post(endpoint: EndpointConfig, events: RegistryEvent[]): Promise<string | undefined> {
+  private async post(endpoint: EndpointConfig, body: Uint8Array<ArrayBuffer>): Promise<string | undefined> {
     try {
       const res = await fetch(endpoint.url, {
         method: "POST",
@@ -224,7 +297,7 @@ export class Dispatcher {
           ...(this.options.headers?.(endpoint) ?? endpoint.headers),
           "Content-Type": EVENTS_MEDIA_TYPE,
         },
-        body: JSON.stringify({ events }),
+        body,
         signal: AbortSignal.timeout(endpoint.timeoutMs),
       });
       await discardBody(res);

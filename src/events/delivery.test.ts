@@ -25,6 +25,7 @@ async function tempStore(): Promise<LocalStore> {
 /** An endpoint that fails the first `failFirst` requests with 500. */
 async function collector(failFirst = 0) {
   const received: RegistryEvent[] = [];
+  const bodies: string[] = [];
   let requests = 0;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -32,6 +33,7 @@ async function collector(failFirst = 0) {
     req.on("end", () => {
       requests++;
       if (requests <= failFirst) return void res.writeHead(500).end();
+      bodies.push(Buffer.concat(chunks).toString());
       received.push(...(JSON.parse(Buffer.concat(chunks).toString()) as { events: RegistryEvent[] }).events);
       res.writeHead(202).end();
     });
@@ -41,6 +43,7 @@ async function collector(failFirst = 0) {
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/`,
     received,
+    bodies,
     requests: () => requests,
   };
 }
@@ -131,6 +134,102 @@ describe("event delivery", () => {
     await Promise.all([a.pass(), b.pass()]);
     expect(c.received.map((e) => e.id).sort()).toEqual([...sent].sort());
     expect(await keys(store, OUTBOX_PREFIX)).toEqual([]);
+  });
+
+  /** A store that notes every outbox batch read back from it. */
+  async function countingStore(): Promise<{ store: LocalStore; counted: LocalStore; reads: string[] }> {
+    const store = await tempStore();
+    const reads: string[] = [];
+    const counted = Object.create(store) as LocalStore;
+    counted.getBuffer = (key: string) => {
+      if (key.startsWith(OUTBOX_PREFIX)) reads.push(key);
+      return store.getBuffer(key);
+    };
+    return { store, counted, reads };
+  }
+
+  /** A dispatcher and the outbox of its own process, which keeps its batches while it delivers. */
+  function deliveringProcess(store: LocalStore, endpoints: EndpointConfig[]) {
+    const running: { d?: Dispatcher } = {};
+    const own = new Outbox(store, "p1", undefined, () => running.d?.delivering() ?? false);
+    const d = new Dispatcher({ store, endpoints, owner: "a", settleMs: 5, kept: own });
+    running.d = d;
+    return { d, own };
+  }
+
+  it("sends the batches the delivering process wrote as stored, without reading them back", async () => {
+    const { store, counted, reads } = await countingStore();
+    const c = await collector();
+    const { d, own } = deliveringProcess(counted, [endpoint(c.url)]);
+    await d.pass(); // takes the lease: from now on this process delivers
+    expect(d.delivering()).toBe(true);
+    const other = new Outbox(counted, "p2"); // another worker: its batch is read from storage
+    const first = [event("push", "1"), event("pull", "1")];
+    const second = [event("pull", "2"), event("delete", "2")];
+    const foreign = event("pull", "3");
+    for (const e of first) own.defer(e, 60_000, () => undefined);
+    await own.flush();
+    for (const e of second) own.defer(e, 60_000, () => undefined);
+    await own.flush();
+    await other.record(foreign);
+    const ownKeys = (await keys(store, OUTBOX_PREFIX)).filter((k) => k.includes("-p1-"));
+    expect(ownKeys).toHaveLength(2);
+    expect(ownKeys.map((k) => own.storedBatch(k)?.count)).toEqual([2, 2]);
+    await d.pass();
+    // Only the other worker's batch was read; every event arrived once, in the order stored.
+    expect(reads).toHaveLength(1);
+    expect(reads[0]).toContain("-p2-");
+    expect(c.requests()).toBe(1);
+    expect(c.received.map((e) => e.id)).toEqual([...first, ...second, foreign].map((e) => e.id));
+    // The body is the text JSON.stringify gives for those events: stored bytes spliced together.
+    expect(c.bodies[0]).toBe(JSON.stringify({ events: c.received }));
+    expect(c.received).toEqual(JSON.parse(JSON.stringify([...first, ...second, foreign])));
+    // Delivered everywhere and deleted: no longer kept.
+    expect(await keys(store, OUTBOX_PREFIX)).toEqual([]);
+    expect(ownKeys.map((k) => own.storedBatch(k))).toEqual([undefined, undefined]);
+    await d.stop();
+  });
+
+  it("filters a kept batch for an endpoint that ignores some of its events, and sends the others as stored", async () => {
+    const { store, counted, reads } = await countingStore();
+    const c = await collector();
+    const { d, own } = deliveringProcess(counted, [endpoint(c.url, { ignoredActions: ["delete"] })]);
+    await d.pass();
+    const withDelete = [event("pull", "1"), event("delete", "1")];
+    const pulls = [event("pull", "2"), event("pull", "3")];
+    for (const e of withDelete) own.defer(e, 60_000, () => undefined);
+    await own.flush();
+    for (const e of pulls) own.defer(e, 60_000, () => undefined);
+    await own.flush();
+    const [mixed, allPulls] = await keys(store, OUTBOX_PREFIX);
+    await d.pass();
+    // The batch holding a delete was read back and filtered; the other one was sent as stored.
+    expect(reads).toEqual([mixed]);
+    expect(reads).not.toContain(allPulls);
+    expect(c.received.map((e) => e.id)).toEqual([withDelete[0], ...pulls].map((e) => e?.id));
+    expect(c.bodies[0]).toBe(JSON.stringify({ events: c.received }));
+    await d.stop();
+  });
+
+  it("keeps no batch when the process does not deliver, and at most 16 MiB when it does", async () => {
+    const store = await tempStore();
+    const quiet = new Outbox(store, "p1", undefined, () => false);
+    await quiet.record(event("pull", "1"));
+    const [key] = await keys(store, OUTBOX_PREFIX);
+    expect(quiet.storedBatch(key ?? "")).toBeUndefined();
+    // Batches of 500 events of about 40 KiB each: 16 MiB holds some, never all.
+    const keeping = new Outbox(store, "p2", undefined, () => true);
+    const big = (i: number) => {
+      const e = event("pull", String(i));
+      return { ...e, request: { ...e.request, useragent: "u".repeat(40 * 1024) } };
+    };
+    for (let i = 0; i < 600; i++) keeping.defer(big(i), 60_000, () => undefined);
+    await keeping.flush();
+    const own = (await keys(store, OUTBOX_PREFIX)).filter((k) => k.includes("-p2-"));
+    expect(own.length).toBe(2);
+    const kept = own.filter((k) => keeping.storedBatch(k) !== undefined);
+    // 500 x 40 KiB is over the bound: the first batch is dropped when the second is kept.
+    expect(kept).toEqual([own[1]]);
   });
 
   it("keeps at most max_backlog batches for a down endpoint, counts the dropped ones, and status sees the backlog", async () => {

@@ -14,17 +14,43 @@
  * Deferred events (`defer`, the registry's pull events by default) are not waited for: they are
  * kept in memory and written together once per window, like the pull statistics. A crash loses
  * at most the events deferred since the last window's write of that process.
+ *
+ * A process that also delivers (deliver.ts) can have the outbox keep the bytes of the batches it
+ * wrote (`keep`), so that delivering them needs no read back from storage, no parse and no second
+ * serialization: the batch as stored is what is sent (`StoredBatch`).
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { BlobStore } from "../storage/types.js";
-import type { RegistryEvent } from "./envelope.js";
+import type { EventAction, RegistryEvent } from "./envelope.js";
 
 export const EVENTS_PREFIX = ".raas/events/";
 export const OUTBOX_PREFIX = `${EVENTS_PREFIX}outbox/`;
 export const DONE_PREFIX = `${EVENTS_PREFIX}done/`;
 export const LEASE_KEY = `${EVENTS_PREFIX}lease.json`;
 const MAX_BATCH = 500;
+/** The most bytes of its own batches an outbox keeps for delivery; beyond, the oldest are dropped. */
+const KEPT_MAX_BYTES = 16 * 1024 * 1024;
+/** What every stored batch starts and ends with: `JSON.stringify({ events })`. */
+const ENVELOPE_HEAD = '{"events":[';
+const ENVELOPE_TAIL = "]}";
+
+/**
+ * A batch as this process stored it: its bytes, and what delivery's filters look at (the actions
+ * and media types of its events), so that a batch whose every event an endpoint wants is sent as
+ * it is, without being parsed.
+ */
+export interface StoredBatch {
+  bytes: Buffer;
+  count: number;
+  actions: ReadonlySet<EventAction>;
+  mediaTypes: ReadonlySet<string>;
+}
+
+/** The events of a stored batch as the inside of a JSON array (`a,b,c`), without copying. */
+export function batchEventsJson(batch: StoredBatch): Buffer {
+  return batch.bytes.subarray(ENVELOPE_HEAD.length, batch.bytes.length - ENVELOPE_TAIL.length);
+}
 
 /**
  * A deferred event: the event itself, or a function that makes it when its window is written
@@ -59,13 +85,50 @@ export class Outbox {
   private deferred: DeferredEvent[] = [];
   private windowTimer: NodeJS.Timeout | undefined;
   private windowWrite: Promise<void> | undefined;
+  /** This process's batches kept for delivery, oldest first, by key. */
+  private readonly kept = new Map<string, StoredBatch>();
+  private keptBytes = 0;
 
   constructor(
     private readonly store: BlobStore,
     readonly producer: string = producerId(),
     /** Batch writes in flight at once: a quiet worker writes at once, a busy one groups. */
     private readonly parallel = 4,
+    /**
+     * Whether to keep the bytes of the batches written from now on for this process's own
+     * delivery (asked at each write: a worker keeps them only while it is the one delivering).
+     */
+    private readonly keep: () => boolean = () => false,
   ) {}
+
+  /** A batch this process wrote and still keeps (see `keep`), by its key. */
+  storedBatch(key: string): StoredBatch | undefined {
+    return this.kept.get(key);
+  }
+
+  /** Stop keeping a batch (delivered everywhere and deleted, or read from storage instead). */
+  forget(key: string): void {
+    const batch = this.kept.get(key);
+    if (batch === undefined) return;
+    this.kept.delete(key);
+    this.keptBytes -= batch.bytes.length;
+  }
+
+  private remember(key: string, events: RegistryEvent[], bytes: Buffer): void {
+    const actions = new Set<EventAction>();
+    const mediaTypes = new Set<string>();
+    for (const e of events) {
+      actions.add(e.action);
+      mediaTypes.add(e.target.mediaType);
+    }
+    this.kept.set(key, { bytes, count: events.length, actions, mediaTypes });
+    this.keptBytes += bytes.length;
+    // The oldest go first: an endpoint that is down for long reads its backlog from storage.
+    for (const oldest of this.kept.keys()) {
+      if (this.keptBytes <= KEPT_MAX_BYTES) break;
+      this.forget(oldest);
+    }
+  }
 
   /** Resolves once `event` is in storage; rejects if the write failed. */
   record(event: RegistryEvent): Promise<void> {
@@ -131,9 +194,10 @@ export class Outbox {
 
   private async putBatch(events: RegistryEvent[]): Promise<void> {
     const key = `${OUTBOX_PREFIX}${String(Date.now()).padStart(13, "0")}-${this.producer}-${this.seq++}.json`;
-    // No content type: the local store would write a sidecar file for it, one more write per batch.
-    await this.store.put(key, Buffer.from(JSON.stringify({ events })));
+    const bytes = Buffer.from(JSON.stringify({ events }));
+    await this.store.put(key, bytes);
     this.stored += events.length;
+    if (this.keep()) this.remember(key, events, bytes);
   }
 
   /**

@@ -86,7 +86,10 @@ export function createObserver(
 ): Observer {
   const producer = producerId();
   const endpoints = config.events;
-  const outbox = endpoints.length > 0 ? new Outbox(store, producer) : undefined;
+  // The worker that delivers keeps the batches it writes and sends them without reading them back.
+  let delivering = () => false;
+  const outbox =
+    endpoints.length > 0 ? new Outbox(store, producer, undefined, () => delivering()) : undefined;
   const counter = config.stats.enable ? new PullCounter(store, producer) : undefined;
   // Closed days are compacted about hourly; concurrent compactions are safe (aggregate.ts).
   const compaction =
@@ -110,8 +113,10 @@ export function createObserver(
           headers: (e) => expandHeaders(e.headers, env),
           pollMs: config.eventsPollMs,
           log,
+          ...(outbox === undefined ? {} : { kept: outbox }),
         })
       : undefined;
+  if (dispatcher !== undefined) delivering = () => dispatcher.delivering();
   dispatcher?.start();
   const source = { addr: config.endpoint, instanceID: producer };
   const durablePulls = endpoints.some((e) => e.pullEvents === "request");
