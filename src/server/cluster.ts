@@ -139,6 +139,7 @@ export async function runPrimary(count: number, out: LineLog, config: ServerConf
       for (const w of workers) {
         // A worker that can no longer hear it (it is stopping) is not waited for.
         sendOver(w.process, { raas: "prepare", gen, ...(commit === undefined ? {} : { commit }) }, () => {
+          if (preparing !== round) return; // that round is over
           round.waiting.delete(w);
           round.done();
         });
