@@ -229,10 +229,20 @@ export async function benchEvents() {
     ];
     if (compareRoot !== undefined) variants.push(["compared: stats+events", variants[2][1], compareRoot]);
     // The collector's count of events received so far (an empty POST answers it).
-    const collected = () =>
-      fetch(`http://127.0.0.1:${collectorPort}/`, { method: "POST", body: '{"events":[]}' })
-        .then((r) => r.text())
-        .then(Number);
+    // A failed ask is asked again: the collector closes a kept-alive connection after 5 s idle, and
+    // a request can meet it closing.
+    const collected = async (attempt = 0) => {
+      try {
+        const r = await fetch(`http://127.0.0.1:${collectorPort}/`, {
+          method: "POST",
+          body: '{"events":[]}',
+        });
+        return Number(await r.text());
+      } catch (err) {
+        if (attempt >= 3) throw err;
+        return collected(attempt + 1);
+      }
+    };
     /** Wait until the collector has `expected` events (at most 60 s); ms waited, or NaN if it never did. */
     const delivered = async (expected) => {
       const started = Date.now();

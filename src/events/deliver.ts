@@ -125,6 +125,9 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private stopped = false;
+  private loop: (() => void) | undefined;
+  /** Woken while a pass ran: the next pass starts at once. */
+  private woken = false;
 
   constructor(private readonly options: DispatcherOptions) {
     this.lease = new Lease(options.store, options.owner, options.leaseMs ?? 15_000, options.settleMs ?? 250);
@@ -148,10 +151,28 @@ export class Dispatcher {
         .catch((err: unknown) => this.options.log?.(`event delivery: ${errorMessage(err)}`))
         .finally(() => {
           this.running = undefined;
-          if (!this.stopped) this.timer = setTimeout(loop, this.options.pollMs ?? 1000);
+          const now = this.woken;
+          this.woken = false;
+          if (!this.stopped) this.timer = setTimeout(loop, now ? 0 : (this.options.pollMs ?? 1000));
         });
     };
+    this.loop = loop;
     this.timer = setTimeout(loop, 0);
+  }
+
+  /**
+   * This process has just stored a batch: when it is the one delivering, deliver now instead of
+   * at the next poll (right after the pass that is running, if one is), while the batch is still
+   * kept in memory (`kept`).
+   */
+  wake(): void {
+    if (this.stopped || this.loop === undefined || !this.delivering()) return;
+    if (this.running !== undefined) {
+      this.woken = true;
+      return;
+    }
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(this.loop, 0);
   }
 
   async stop(): Promise<void> {

@@ -151,7 +151,7 @@ describe("event delivery", () => {
   /** A dispatcher and the outbox of its own process, which keeps its batches while it delivers. */
   function deliveringProcess(store: LocalStore, endpoints: EndpointConfig[]) {
     const running: { d?: Dispatcher } = {};
-    const own = new Outbox(store, "p1", undefined, () => running.d?.delivering() ?? false);
+    const own = new Outbox(store, "p1", undefined, { keep: () => running.d?.delivering() ?? false });
     const d = new Dispatcher({ store, endpoints, owner: "a", settleMs: 5, kept: own });
     running.d = d;
     return { d, own };
@@ -211,14 +211,51 @@ describe("event delivery", () => {
     await d.stop();
   });
 
+  it("delivers a window's batches as soon as they are stored, not at the next poll", async () => {
+    const store = await tempStore();
+    const c = await collector();
+    const running: { d?: Dispatcher } = {};
+    const own = new Outbox(store, "p1", undefined, {
+      keep: () => running.d?.delivering() ?? false,
+      stored: () => running.d?.wake(),
+    });
+    // A poll a minute apart: only a wake-up can deliver within the test.
+    const d = new Dispatcher({
+      store,
+      endpoints: [endpoint(c.url)],
+      owner: "a",
+      settleMs: 5,
+      pollMs: 60_000,
+      kept: own,
+    });
+    running.d = d;
+    d.start();
+    for (let i = 0; i < 100 && !d.delivering(); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(d.delivering()).toBe(true);
+    const pulls = Array.from({ length: 3 }, (_, i) => event("pull", String(i)));
+    const started = Date.now();
+    for (const e of pulls) own.defer(e, 50, () => undefined);
+    while (c.received.length < 3 && Date.now() - started < 5_000) await new Promise((r) => setTimeout(r, 20));
+    expect(c.received.map((e) => e.id)).toEqual(pulls.map((e) => e.id));
+    expect(Date.now() - started).toBeLessThan(5_000);
+    // A push event recorded now (not deferred) goes out at once too.
+    const push = event("push", "1");
+    await own.record(push);
+    while (c.received.length < 4 && Date.now() - started < 10_000) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(c.received.at(-1)?.id).toBe(push.id);
+    await d.stop();
+  });
+
   it("keeps no batch when the process does not deliver, and at most 16 MiB when it does", async () => {
     const store = await tempStore();
-    const quiet = new Outbox(store, "p1", undefined, () => false);
+    const quiet = new Outbox(store, "p1", undefined, { keep: () => false });
     await quiet.record(event("pull", "1"));
     const [key] = await keys(store, OUTBOX_PREFIX);
     expect(quiet.storedBatch(key ?? "")).toBeUndefined();
     // Batches of 500 events of about 40 KiB each: 16 MiB holds some, never all.
-    const keeping = new Outbox(store, "p2", undefined, () => true);
+    const keeping = new Outbox(store, "p2", undefined, { keep: () => true });
     const big = (i: number) => {
       const e = event("pull", String(i));
       return { ...e, request: { ...e.request, useragent: "u".repeat(40 * 1024) } };

@@ -17,7 +17,8 @@
  *
  * A process that also delivers (deliver.ts) can have the outbox keep the bytes of the batches it
  * wrote (`keep`), so that delivering them needs no read back from storage, no parse and no second
- * serialization: the batch as stored is what is sent (`StoredBatch`).
+ * serialization: the batch as stored is what is sent (`StoredBatch`); `stored` tells it to
+ * deliver at once, while the batch is kept.
  */
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
@@ -94,11 +95,18 @@ export class Outbox {
     readonly producer: string = producerId(),
     /** Batch writes in flight at once: a quiet worker writes at once, a busy one groups. */
     private readonly parallel = 4,
-    /**
-     * Whether to keep the bytes of the batches written from now on for this process's own
-     * delivery (asked at each write: a worker keeps them only while it is the one delivering).
-     */
-    private readonly keep: () => boolean = () => false,
+    private readonly options: {
+      /**
+       * Whether to keep the bytes of the batches written from now on for this process's own
+       * delivery (asked at each write: a worker keeps them only while it is the one delivering).
+       */
+      keep?: () => boolean;
+      /**
+       * Called once a window's batches, or a recorded event's batch, are stored (the delivering
+       * process then delivers at once).
+       */
+      stored?: () => void;
+    } = {},
   ) {}
 
   /** A batch this process wrote and still keeps (see `keep`), by its key. */
@@ -187,9 +195,11 @@ export class Outbox {
         this.deferred = (batch as DeferredEvent[]).concat(pending.slice(i + MAX_BATCH), this.deferred);
         const over = this.deferred.length - limit;
         if (over > 0) lost(this.deferred.splice(0, over).length, err);
+        if (i > 0) this.options.stored?.();
         return;
       }
     }
+    if (pending.length > 0) this.options.stored?.();
   }
 
   private async putBatch(events: RegistryEvent[]): Promise<void> {
@@ -197,7 +207,7 @@ export class Outbox {
     const bytes = Buffer.from(JSON.stringify({ events }));
     await this.store.put(key, bytes);
     this.stored += events.length;
-    if (this.keep()) this.remember(key, events, bytes);
+    if (this.options.keep?.() === true) this.remember(key, events, bytes);
   }
 
   /**
@@ -225,6 +235,7 @@ export class Outbox {
     try {
       await this.putBatch(batch.map((b) => b.event));
       for (const b of batch) b.done();
+      this.options.stored?.();
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       for (const b of batch) b.done(error);

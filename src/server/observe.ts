@@ -86,10 +86,16 @@ export function createObserver(
 ): Observer {
   const producer = producerId();
   const endpoints = config.events;
-  // The worker that delivers keeps the batches it writes and sends them without reading them back.
-  let delivering = () => false;
+  // The worker that delivers keeps the batches it writes and sends them at once, without reading
+  // them back.
+  const delivery: { dispatcher?: Dispatcher } = {};
   const outbox =
-    endpoints.length > 0 ? new Outbox(store, producer, undefined, () => delivering()) : undefined;
+    endpoints.length > 0
+      ? new Outbox(store, producer, undefined, {
+          keep: () => delivery.dispatcher?.delivering() ?? false,
+          stored: () => delivery.dispatcher?.wake(),
+        })
+      : undefined;
   const counter = config.stats.enable ? new PullCounter(store, producer) : undefined;
   // Closed days are compacted about hourly; concurrent compactions are safe (aggregate.ts).
   const compaction =
@@ -116,7 +122,7 @@ export function createObserver(
           ...(outbox === undefined ? {} : { kept: outbox }),
         })
       : undefined;
-  if (dispatcher !== undefined) delivering = () => dispatcher.delivering();
+  delivery.dispatcher = dispatcher;
   dispatcher?.start();
   const source = { addr: config.endpoint, instanceID: producer };
   const durablePulls = endpoints.some((e) => e.pullEvents === "request");

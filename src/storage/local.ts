@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, readFile, rename, stat, unlink, writeFile } from "node:fs/promises";
 import { dirname, join, resolve, sep } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -372,8 +372,9 @@ function errCode(err: unknown): unknown {
 }
 
 /** rm that also accepts a file standing where a parent folder would be (so nothing to remove). */
+/** Remove a file if it is there: one `unlink` (not `rm`, which looks at the path first). */
 async function removeIfPresent(path: string): Promise<void> {
-  await rm(path, { force: true }).catch((err: unknown) => {
+  await unlink(path).catch((err: unknown) => {
     if (!isMissing(err)) throw err;
   });
 }
