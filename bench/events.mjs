@@ -13,8 +13,8 @@
 //     then waits until the collector has every event of the pulls just answered, and prints how
 //     long after the load that took and the server's CPU per pull including that delivery: a
 //     server that falls behind its pulls looks fast under load only by leaving work for later.
-//     BENCH_COMPARE_ROOT=<another built checkout> also runs that checkout's server with events per
-//     window, alternated with this one's, and prints this / compared.
+//     BENCH_COMPARE_ROOT=<another built checkout> also runs that checkout's server with events (per
+//     window and per request) and its outbox, alternated with this one's, and prints this / compared.
 // The title states the machine, its load before and after, and the date. See bench/README.md.
 import { cpus, loadavg, tmpdir } from "node:os";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -227,7 +227,10 @@ export async function benchEvents() {
       ["stats+events", conf("events", `[stats]\nenable = true\n${endpoint}`)],
       ["stats+events/request", conf("request", `[stats]\nenable = true\n${endpoint}pull_events = request\n`)],
     ];
-    if (compareRoot !== undefined) variants.push(["compared: stats+events", variants[2][1], compareRoot]);
+    if (compareRoot !== undefined) {
+      variants.push(["compared: stats+events", variants[2][1], compareRoot]);
+      variants.push(["compared: stats+events/request", variants[3][1], compareRoot]);
+    }
     // The collector's count of events received so far (an empty POST answers it).
     // A failed ask is asked again: the collector closes a kept-alive connection after 5 s idle, and
     // a request can meet it closing.
@@ -383,6 +386,14 @@ export async function benchEvents() {
                 `CPU per pull with delivery ${(m["stats+events"].allCpuUs / m["compared: stats+events"].allCpuUs).toFixed(2)}x` +
                   ` (${m["stats+events"].allCpuUs.toFixed(1)} / ${m["compared: stats+events"].allCpuUs.toFixed(1)} µs);` +
                   ` all delivered after ${(m["stats+events"].drainMs / 1000).toFixed(2)} / ${(m["compared: stats+events"].drainMs / 1000).toFixed(2)} s`,
+              ],
+              row("compared checkout, stats+events (request)", "compared: stats+events/request"),
+              [
+                "this / compared, stats+events (request)",
+                `${(m["stats+events/request"].many.rps / m["compared: stats+events/request"].many.rps).toFixed(2)}x req/s`,
+                `mean latency at 1 conn ${(m["stats+events/request"].one.meanMs / m["compared: stats+events/request"].one.meanMs).toFixed(2)}x` +
+                  ` (${m["stats+events/request"].one.meanMs.toFixed(2)} / ${m["compared: stats+events/request"].one.meanMs.toFixed(2)} ms);` +
+                  ` CPU per pull with delivery ${(m["stats+events/request"].allCpuUs / m["compared: stats+events/request"].allCpuUs).toFixed(2)}x`,
               ],
             ]),
         [
