@@ -18,6 +18,8 @@ import {
   batchEventsJson,
   batchName,
   DONE_PREFIX,
+  ENVELOPE_HEAD,
+  ENVELOPE_TAIL,
   EVENTS_PREFIX,
   OUTBOX_PREFIX,
   type StoredBatch,
@@ -74,9 +76,9 @@ function wantsAll(endpoint: EndpointConfig, batch: StoredBatch): boolean {
   return true;
 }
 
-const HEAD = Buffer.from('{"events":[');
+const HEAD = Buffer.from(ENVELOPE_HEAD);
 const COMMA = Buffer.from(",");
-const TAIL = Buffer.from("]}");
+const TAIL = Buffer.from(ENVELOPE_TAIL);
 
 /**
  * The events of one POST, as pieces of JSON text: kept batches as stored, other events as

@@ -32,9 +32,9 @@ export const LEASE_KEY = `${EVENTS_PREFIX}lease.json`;
 const MAX_BATCH = 500;
 /** The most bytes of its own batches an outbox keeps for delivery; beyond, the oldest are dropped. */
 const KEPT_MAX_BYTES = 16 * 1024 * 1024;
-/** What every stored batch starts and ends with: `JSON.stringify({ events })`. */
-const ENVELOPE_HEAD = '{"events":[';
-const ENVELOPE_TAIL = "]}";
+/** What every stored batch, and every delivery's body, starts and ends with: `JSON.stringify({ events })`. */
+export const ENVELOPE_HEAD = '{"events":[';
+export const ENVELOPE_TAIL = "]}";
 
 /**
  * A batch as this process stored it: its bytes, and what delivery's filters look at (the actions
@@ -114,7 +114,7 @@ export class Outbox {
     return this.kept.get(key);
   }
 
-  /** Stop keeping a batch (delivered everywhere and deleted, or read from storage instead). */
+  /** Stop keeping a batch (delivered everywhere and deleted). */
   forget(key: string): void {
     const batch = this.kept.get(key);
     if (batch === undefined) return;
