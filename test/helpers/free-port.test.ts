@@ -7,7 +7,7 @@ describe("freePort", () => {
   it("hands out distinct loopback ports below the kernel's ephemeral range that a server can bind", async () => {
     const range = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/);
     const ephemeralLow = Number(range[0]);
-    const ports = [];
+    const ports: number[] = [];
     for (let i = 0; i < 20; i++) ports.push(await freePort());
     expect(new Set(ports).size).toBe(20);
     for (const port of ports) {
