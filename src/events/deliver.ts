@@ -23,6 +23,7 @@ import {
   EVENTS_PREFIX,
   OUTBOX_PREFIX,
   type StoredBatch,
+  utf8Bytes,
 } from "./outbox.js";
 import { discardBody } from "../adapters/http-body.js";
 
@@ -98,7 +99,7 @@ class PostBody {
   addEvents(events: RegistryEvent[]): void {
     if (events.length === 0) return;
     const text = JSON.stringify(events);
-    this.pieces.push(Buffer.from(text.slice(1, -1)));
+    this.pieces.push(utf8Bytes(text.slice(1, -1)));
     this.count += events.length;
   }
 

@@ -53,8 +53,25 @@ export interface EventInput {
   request?: Partial<RegistryEvent["request"]>;
   actor?: string;
   source: RegistryEvent["source"];
-  now?: Date;
+  /** When it happened (a Date, or milliseconds since the epoch); default now. */
+  now?: Date | number;
   extension?: RaasEventExtension;
+}
+
+let isoMs = NaN;
+let isoText = "";
+
+/**
+ * The ISO 8601 form of a time. The last one is remembered: a window of pull events, made
+ * together, has tens of events in the same millisecond.
+ */
+function isoTime(now: Date | number | undefined): string {
+  const ms = now === undefined ? Date.now() : typeof now === "number" ? now : now.getTime();
+  if (ms !== isoMs) {
+    isoText = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return isoText;
 }
 
 /** A new event with a fresh id (the id is fixed here, before the event is first stored). */
@@ -62,7 +79,7 @@ export function makeEvent(input: EventInput): RegistryEvent {
   const { target } = input;
   return {
     id: randomUUID(),
-    timestamp: (input.now ?? new Date()).toISOString(),
+    timestamp: isoTime(input.now),
     action: input.action,
     target: {
       mediaType: target.mediaType,

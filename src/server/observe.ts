@@ -175,7 +175,7 @@ export function createObserver(
           },
           request: { addr, host, method, useragent },
           source,
-          now: new Date(at),
+          now: at,
         });
       if (!durablePulls) {
         // The window (docs/events.md, "Durability"): stored with the others of this worker
