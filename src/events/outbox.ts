@@ -54,13 +54,29 @@ export function batchEventsJson(batch: StoredBatch): Buffer {
 }
 
 /**
- * A deferred event: the event itself, or a function that makes it when its window is written
- * (the registry's pull events, so a pull allocates a few fields instead of a whole envelope).
- * The event's id is fixed when it is made, before it is first stored.
+ * Many deferred events kept by their producer in a compact form of its own, and made when their
+ * window is written, oldest first (the registry's pull events: `PullLog`). The outbox takes or
+ * drops them from the front only; once it has, the producer adds no more to this object.
  */
-export type DeferredEvent = RegistryEvent | (() => RegistryEvent);
+export interface DeferredEvents {
+  /** Events not yet taken or dropped. */
+  readonly count: number;
+  /** Make the oldest `n` (at most `count`) and remove them. */
+  take(n: number): RegistryEvent[];
+  /** Remove the oldest `n` (at most `count`) without making them. */
+  drop(n: number): void;
+}
 
-const made = (e: DeferredEvent): RegistryEvent => (typeof e === "function" ? e() : e);
+/**
+ * A deferred event: the event itself, a function that makes it when its window is written, or
+ * many events kept compactly (`DeferredEvents`). An event's id is fixed when it is made, before
+ * it is first stored.
+ */
+export type DeferredEvent = RegistryEvent | (() => RegistryEvent) | DeferredEvents;
+
+const isMany = (e: DeferredEvent): e is DeferredEvents =>
+  typeof (e as Partial<DeferredEvents>).take === "function";
+const countOf = (e: DeferredEvent): number => (isMany(e) ? e.count : 1);
 
 /**
  * The UTF-8 bytes of a text. JSON is mostly ASCII, and for ASCII text Latin-1 gives the same
@@ -157,7 +173,9 @@ export class Outbox {
 
   /** Deferred events waiting for their window's write. */
   get pendingDeferred(): number {
-    return this.deferred.length;
+    let n = 0;
+    for (const e of this.deferred) n += countOf(e);
+    return n;
   }
 
   /**
@@ -171,7 +189,8 @@ export class Outbox {
     lost: (count: number, err: unknown) => void,
     limit = 100_000,
   ): void {
-    this.deferred.push(event);
+    // Deferring the newest entry's DeferredEvents again adds nothing: it is one entry.
+    if (!isMany(event) || this.deferred.at(-1) !== event) this.deferred.push(event);
     this.arm(windowMs, lost, limit);
   }
 
@@ -194,21 +213,56 @@ export class Outbox {
     const pending = this.deferred.splice(0);
     // One object per MAX_BATCH events: a window of pulls costs one write, not one per pull.
     // Events are made batch by batch, so a busy window never holds all its envelopes at once.
-    for (let i = 0; i < pending.length; i += MAX_BATCH) {
-      const batch = pending.slice(i, i + MAX_BATCH).map(made);
+    let next = 0; // pending[next] is the oldest entry not yet (wholly) made
+    let wrote = false;
+    while (next < pending.length) {
+      const batch: RegistryEvent[] = [];
+      while (batch.length < MAX_BATCH && next < pending.length) {
+        const head = pending[next] as DeferredEvent;
+        if (isMany(head)) {
+          const made = head.take(MAX_BATCH - batch.length);
+          for (const e of made) batch.push(e);
+          if (head.count === 0 || made.length === 0) next++;
+        } else {
+          batch.push(typeof head === "function" ? head() : head);
+          next++;
+        }
+      }
+      if (batch.length === 0) continue;
       try {
         await this.putBatch(batch);
+        wrote = true;
       } catch (err) {
         // Kept as made (their ids stay), then the rest. Not a spread: a long outage can keep
         // up to `limit` events here.
-        this.deferred = (batch as DeferredEvent[]).concat(pending.slice(i + MAX_BATCH), this.deferred);
-        const over = this.deferred.length - limit;
-        if (over > 0) lost(this.deferred.splice(0, over).length, err);
-        if (i > 0) this.options.stored?.();
+        this.deferred = (batch as DeferredEvent[]).concat(pending.slice(next), this.deferred);
+        const over = this.pendingDeferred - limit;
+        if (over > 0) lost(this.dropOldest(over), err);
+        if (wrote) this.options.stored?.();
         return;
       }
     }
-    if (pending.length > 0) this.options.stored?.();
+    if (wrote) this.options.stored?.();
+  }
+
+  /** Forget the oldest `n` deferred events; returns how many were forgotten. */
+  private dropOldest(n: number): number {
+    let dropped = 0;
+    let whole = 0; // entries wholly dropped, removed from the front at the end (one splice)
+    for (const e of this.deferred) {
+      if (dropped === n) break;
+      if (isMany(e)) {
+        const part = Math.min(e.count, n - dropped);
+        e.drop(part);
+        dropped += part;
+        if (e.count > 0) break;
+      } else {
+        dropped++;
+      }
+      whole++;
+    }
+    this.deferred.splice(0, whole);
+    return dropped;
   }
 
   private async putBatch(events: RegistryEvent[]): Promise<void> {

@@ -11,6 +11,7 @@ import { makeEvent } from "../events/envelope.js";
 import { expandHeaders } from "../events/config.js";
 import { Dispatcher } from "../events/deliver.js";
 import { Outbox, producerId } from "../events/outbox.js";
+import { PullLog, pullEvent } from "../events/pull-log.js";
 import { compactPullStats } from "../stats/aggregate.js";
 import { PullCounter } from "../stats/counters.js";
 import type { BlobStore } from "../storage/types.js";
@@ -127,6 +128,8 @@ export function createObserver(
   const source = { addr: config.endpoint, instanceID: producer };
   const durablePulls = endpoints.some((e) => e.pullEvents === "request");
   const windowMs = Math.min(60_000, ...endpoints.map((e) => e.pullWindowMs));
+  /** This window's pull events, until the outbox takes them (then a new log starts). */
+  let pulls: PullLog | undefined;
   let unstored = 0;
   let lastWarning = 0;
   const unstoredEvents = (count: number, err: unknown) => {
@@ -155,37 +158,35 @@ export function createObserver(
       counter?.count(pull.repository, pull.reference);
       if (outbox === undefined) return undefined;
       const { req, repository, reference, digest, mediaType, size } = pull;
-      const at = Date.now();
-      const addr = req.socket.remoteAddress ?? "";
-      const host = req.headers.host ?? "";
-      const method = req.method ?? "GET";
-      const useragent = req.headers["user-agent"] ?? "";
-      // The envelope is made when the event is stored: per window, from these few fields (the
-      // request object itself is not kept), or at once when pulls are durable per request.
-      const make = () =>
-        makeEvent({
-          action: "pull",
-          target: {
-            mediaType,
-            size,
-            digest,
-            repository,
-            url: `/v2/${repository}/manifests/${digest}`,
-            ...(reference !== digest ? { tag: reference } : {}),
-          },
-          request: { addr, host, method, useragent },
-          source,
-          now: at,
-        });
+      const fields = {
+        at: Date.now(),
+        repository,
+        reference,
+        digest,
+        mediaType,
+        size,
+        addr: req.socket.remoteAddress ?? "",
+        host: req.headers.host ?? "",
+        method: req.method ?? "GET",
+        useragent: req.headers["user-agent"] ?? "",
+      };
       if (!durablePulls) {
         // The window (docs/events.md, "Durability"): stored with the others of this worker
-        // within `pull_window`; a crash loses at most those. The pull does not wait.
-        outbox.defer(make, windowMs, unstoredEvents);
+        // within `pull_window`; a crash loses at most those. The pull does not wait. Its event
+        // is kept as a row of the window's PullLog (the request object itself is not kept) and
+        // made when the log is written.
+        if (pulls === undefined || pulls.closed) {
+          pulls = new PullLog(source);
+          pulls.add(fields);
+          outbox.defer(pulls, windowMs, unstoredEvents);
+        } else {
+          pulls.add(fields);
+        }
         return undefined;
       }
       // A pull is never refused for its event: when the store refuses the write, the event is
       // counted as unstored and logged (at most every 10 s), and the pull is answered.
-      return outbox.record(make()).catch((err: unknown) => unstoredEvents(1, err));
+      return outbox.record(pullEvent(fields, source)).catch((err: unknown) => unstoredEvents(1, err));
     },
     gauges() {
       const out: [string, number][] = [];
