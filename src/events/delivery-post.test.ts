@@ -1,0 +1,167 @@
+/**
+ * How a delivery POST ends, against real servers on loopback: which answers count as delivered,
+ * what a failure is called (it lands in /metrics, `raas status` and the log), and that an https
+ * endpoint's certificate is verified.
+ */
+import { execFile } from "node:child_process";
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import type { AddressInfo, Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterEach, describe, expect, it } from "vitest";
+import { LocalStore } from "../storage/local.js";
+import type { EndpointConfig } from "./config.js";
+import { Dispatcher } from "./deliver.js";
+import { makeEvent, type RegistryEvent } from "./envelope.js";
+import { Outbox } from "./outbox.js";
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), "raas-events-post-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  cleanups.push(
+    () =>
+      new Promise((r) => {
+        (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+        server.close(() => r());
+      }),
+  );
+  return (server.address() as AddressInfo).port;
+}
+
+const endpoint = (url: string, more: Partial<EndpointConfig> = {}): EndpointConfig => ({
+  name: "c",
+  url,
+  headers: {},
+  timeoutMs: 2000,
+  threshold: 100,
+  backoffMs: 10,
+  ignoredActions: [],
+  ignoredMediaTypes: [],
+  maxBacklog: 1000,
+  pullEvents: "window",
+  pullWindowMs: 1000,
+  ...more,
+});
+
+const event = (tag: string): RegistryEvent =>
+  makeEvent({
+    action: "push",
+    target: {
+      mediaType: "m",
+      size: 1,
+      digest: `sha256:${"a".repeat(64)}`,
+      repository: "acme/app",
+      url: "/x",
+      tag,
+    },
+    source: { addr: "", instanceID: "test" },
+  });
+
+/** One pass of a dispatcher over one stored event; the endpoint's state afterwards. */
+async function deliverOnce(endpointConfig: EndpointConfig) {
+  const store = new LocalStore(await tempDir());
+  await new Outbox(store, "p1").record(event("1"));
+  const d = new Dispatcher({ store, endpoints: [endpointConfig], owner: "a", settleMs: 5 });
+  await d.pass();
+  await d.stop();
+  return d.snapshot()[0];
+}
+
+describe("a delivery POST", () => {
+  it("sends the envelope with its media type and length, and counts a redirect as delivered without following it", async () => {
+    const seen: { type?: string; length?: string; body: string }[] = [];
+    let followed = 0;
+    const port = await listen(
+      createHttpServer((req: IncomingMessage, res: ServerResponse) => {
+        if (req.url === "/elsewhere") {
+          followed++;
+          return void res.end();
+        }
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () => {
+          seen.push({
+            type: req.headers["content-type"],
+            length: req.headers["content-length"],
+            body: Buffer.concat(chunks).toString(),
+          });
+          res.writeHead(302, { Location: "/elsewhere" }).end("a body the dispatcher drops");
+        });
+      }),
+    );
+    const state = await deliverOnce(endpoint(`http://127.0.0.1:${port}/events`));
+    expect(state).toMatchObject({ delivered: 1, failures: 0, backlog: 0 });
+    expect(followed).toBe(0);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.type).toBe("application/vnd.docker.distribution.events.v2+json");
+    expect(Number(seen[0]?.length)).toBe(Buffer.byteLength(seen[0]?.body ?? ""));
+    expect((JSON.parse(seen[0]?.body ?? "") as { events: RegistryEvent[] }).events[0]?.target.tag).toBe("1");
+  });
+
+  it("fails on 4xx and 5xx, on a refused connection, and on an endpoint that does not answer in time", async () => {
+    const port = await listen(createHttpServer((_req, res) => void res.writeHead(404).end()));
+    expect(await deliverOnce(endpoint(`http://127.0.0.1:${port}/`))).toMatchObject({
+      delivered: 0,
+      failures: 1,
+      lastError: "HTTP 404",
+    });
+    const refused = await deliverOnce(endpoint("http://127.0.0.1:9/"));
+    expect(refused?.lastError).toMatch(/ECONNREFUSED/);
+    const silent = await listen(createHttpServer(() => undefined)); // reads, never answers
+    const started = Date.now();
+    const late = await deliverOnce(endpoint(`http://127.0.0.1:${silent}/`, { timeoutMs: 300 }));
+    expect(late).toMatchObject({ delivered: 0, failures: 1, lastError: "no answer within 0.3 s" });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("reports a header value HTTP cannot carry as the endpoint's error, without throwing", async () => {
+    const port = await listen(createHttpServer((_req, res) => void res.end()));
+    const state = await deliverOnce(
+      endpoint(`http://127.0.0.1:${port}/`, { headers: { "X-Token": "a\nb" } }),
+    );
+    expect(state).toMatchObject({ delivered: 0, failures: 1 });
+    expect(state?.lastError).toMatch(/X-Token/);
+  });
+
+  it("verifies an https endpoint's certificate: a self-signed one is refused", async () => {
+    const dir = await tempDir();
+    await promisify(execFile)(
+      "openssl",
+      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem"].concat([
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+      ]),
+      { cwd: dir },
+    );
+    let posts = 0;
+    const server = createHttpsServer(
+      { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) },
+      (_req, res) => {
+        posts++;
+        res.end();
+      },
+    );
+    const port = await listen(server);
+    const state = await deliverOnce(endpoint(`https://127.0.0.1:${port}/`));
+    expect(state).toMatchObject({ delivered: 0, failures: 1 });
+    expect(state?.lastError).toMatch(/self-signed certificate/);
+    expect(posts).toBe(0);
+  });
+});
