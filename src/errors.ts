@@ -46,6 +46,17 @@ export class UsageError extends UserError {
   }
 }
 
+/**
+ * An error's message. Some have none of their own: node:net's connect tries every address of a
+ * name and fails with an AggregateError of the attempts' errors; their messages (or the error's
+ * code, or its name) are given instead of an empty string.
+ */
 export function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  if (!(err instanceof Error)) return String(err);
+  if (err.message !== "") return err.message;
+  const inner = err instanceof AggregateError ? (err.errors as unknown[]).map(errorMessage) : [];
+  const parts = [...new Set(inner.filter((m) => m !== ""))];
+  if (parts.length > 0) return parts.join("; ");
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" ? code : err.name;
 }

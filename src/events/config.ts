@@ -96,6 +96,13 @@ export function parseEndpoints(
     }
     const url = (body.url ?? "").trim();
     if (!/^https?:\/\/[^\s]+$/.test(url)) bad("url", `must be an http(s) URL, not "${url}"`);
+    else if (hasUserinfo(url)) {
+      // Not echoed: the URL carries a credential, and registry.conf is committed.
+      bad(
+        "url",
+        "must not carry a user or password (user:pass@host): send the credential in an Authorization header written as ${VARIABLE}",
+      );
+    }
     const duration = (key: string, fallback: number) => {
       const text = body[key];
       if (text === undefined) return fallback;
@@ -173,4 +180,14 @@ export function expandHeaders(
       v.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, n: string) => env[n] ?? ""),
     ]),
   );
+}
+
+/** Whether a URL names a user or password before its host (`http://user:pass@host/`). */
+function hasUserinfo(url: string): boolean {
+  try {
+    const parsed = new URL(url);
+    return parsed.username !== "" || parsed.password !== "";
+  } catch {
+    return false; // not a URL: the scheme check above reports it
+  }
 }

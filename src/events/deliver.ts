@@ -308,7 +308,7 @@ export class Dispatcher {
   }
 
   /**
-   * The error text, or undefined on success (any 2xx or 3xx status, as in the reference registry;
+   * The error text, or undefined on success (a 2xx or 3xx status, as in the reference registry;
    * a redirect is not followed). The body's pieces are written as they are, without being
    * copied into one buffer: a busy registry posts tens of megabytes of events a second.
    */
@@ -328,6 +328,10 @@ export class Dispatcher {
       let req: ClientRequest | undefined;
       try {
         const url = new URL(endpoint.url);
+        if (url.username !== "" || url.password !== "") {
+          // The configuration refuses such a URL; never send a credential written into it.
+          return done("the URL carries a user or password: not sent");
+        }
         const send = url.protocol === "https:" ? httpsRequest : httpRequest;
         req = send(
           url,
@@ -341,9 +345,10 @@ export class Dispatcher {
           },
           (res) => {
             const status = res.statusCode ?? 0;
+            const delivered = status >= 200 && status < 400;
             // The answer's body is not wanted: read and dropped, so the connection can be reused.
             res.on("error", (err) => done(errorMessage(err)));
-            res.on("end", () => done(status < 400 ? undefined : `HTTP ${status}`));
+            res.on("end", () => done(delivered ? undefined : `HTTP ${status}`));
             res.resume();
           },
         );

@@ -112,19 +112,44 @@ describe("a delivery POST", () => {
   });
 
   it("fails on 4xx and 5xx, on a refused connection, and on an endpoint that does not answer in time", async () => {
-    const port = await listen(createHttpServer((_req, res) => void res.writeHead(404).end()));
-    expect(await deliverOnce(endpoint(`http://127.0.0.1:${port}/`))).toMatchObject({
-      delivered: 0,
-      failures: 1,
-      lastError: "HTTP 404",
-    });
-    const refused = await deliverOnce(endpoint("http://127.0.0.1:9/"));
+    for (const status of [404, 500]) {
+      const port = await listen(createHttpServer((_req, res) => void res.writeHead(status).end()));
+      expect(await deliverOnce(endpoint(`http://127.0.0.1:${port}/`))).toMatchObject({
+        delivered: 0,
+        failures: 1,
+        lastError: `HTTP ${status}`,
+      });
+    }
+    // A port nothing listens on any more.
+    const closed = createHttpServer();
+    const gone = await new Promise<number>((r) =>
+      closed.listen(0, "127.0.0.1", () => r((closed.address() as AddressInfo).port)),
+    );
+    await new Promise((r) => closed.close(r));
+    const refused = await deliverOnce(endpoint(`http://127.0.0.1:${gone}/`));
     expect(refused?.lastError).toMatch(/ECONNREFUSED/);
     const silent = await listen(createHttpServer(() => undefined)); // reads, never answers
     const started = Date.now();
     const late = await deliverOnce(endpoint(`http://127.0.0.1:${silent}/`, { timeoutMs: 300 }));
     expect(late).toMatchObject({ delivered: 0, failures: 1, lastError: "no answer within 0.3 s" });
     expect(Date.now() - started).toBeLessThan(5_000);
+  });
+
+  it("never sends a user or password written into the URL (the configuration refuses such a URL)", async () => {
+    let asked = 0;
+    const port = await listen(
+      createHttpServer((_req, res) => {
+        asked++;
+        res.end();
+      }),
+    );
+    const state = await deliverOnce(endpoint(`http://alice:hunter2@127.0.0.1:${port}/`));
+    expect(state).toMatchObject({
+      delivered: 0,
+      failures: 1,
+      lastError: "the URL carries a user or password: not sent",
+    });
+    expect(asked).toBe(0);
   });
 
   it("reports a header value HTTP cannot carry as the endpoint's error, without throwing", async () => {

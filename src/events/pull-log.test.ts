@@ -106,7 +106,7 @@ describe("PullLog", () => {
     log.drop(3);
     expect(log.closed).toBe(true);
     expect(log.count).toBe(7);
-    expect(() => log.add(pull(10))).toThrow(/already taken/);
+    expect(() => log.add(pull(10))).toThrow(/pull log is closed/);
     expect(log.take(2).map((e) => e.request.addr)).toEqual(["10.0.0.0", "10.0.0.1"]); // pulls 3 and 4
     log.drop(100);
     expect(log.count).toBe(0);
@@ -144,8 +144,14 @@ describe("the outbox with a PullLog", () => {
     const store = await tempStore();
     const failing = Object.create(store) as LocalStore;
     let refuse = true;
-    failing.put = (...args: Parameters<LocalStore["put"]>) =>
-      refuse ? Promise.reject(new Error("storage down")) : store.put(...args);
+    /** The ids of every batch the store refused, as sent. */
+    const refused: string[][] = [];
+    failing.put = (...args: Parameters<LocalStore["put"]>) => {
+      if (!refuse) return store.put(...args);
+      const sent = JSON.parse(Buffer.from(args[1] as Buffer).toString()) as { events: RegistryEvent[] };
+      refused.push(sent.events.map((e) => e.id));
+      return Promise.reject(new Error("storage down"));
+    };
     const outbox = new Outbox(failing, "p1");
     const lost: number[] = [];
     const log = new PullLog(SOURCE);
@@ -164,11 +170,20 @@ describe("the outbox with a PullLog", () => {
     for (let i = 0; i < 100 && outbox.stored < 600; i++) await new Promise((r) => setTimeout(r, 20));
     await outbox.flush();
     const events = (await storedBatches(store)).flat();
-    // Kept: pulls 100..699 (the oldest 100 dropped), then the new log's 10, less what the limit took.
-    const sizes = events.map((e) => e.target.size);
-    expect(events.length + lost.reduce((a, b) => a + b, 0)).toBe(710);
+    // Kept: every pull from the oldest not dropped on, in order (pulls 100..709 unless a later
+    // refused window dropped more of the oldest), each exactly once.
+    const dropped = lost.reduce((a, b) => a + b, 0);
+    expect(events.length + dropped).toBe(710);
     expect(outbox.stored).toBe(events.length);
-    expect(sizes.slice(-10)).toEqual(Array.from({ length: 10 }, (_, i) => 1000 + ((700 + i) % 11)));
+    expect(events.map((e) => e.target.size)).toEqual(
+      Array.from({ length: 710 - dropped }, (_, i) => 1000 + ((dropped + i) % 11)),
+    );
+    expect(events.map((e) => e.request.addr)).toEqual(
+      Array.from({ length: 710 - dropped }, (_, i) => `10.0.0.${(dropped + i) % 3}`),
+    );
+    // The events made for the first refused write kept their ids: the same ones were stored.
+    expect(refused[0]).toHaveLength(500);
+    expect(events.slice(0, 500 - dropped).map((e) => e.id)).toEqual(refused[0]?.slice(dropped));
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
   });
 });

@@ -30,7 +30,11 @@ export interface PullFields {
 
 /** Text fields per row: repository, reference, digest, mediaType, addr, host, method, useragent. */
 const WIDTH = 8;
-/** makeEvent keeps this much of a user agent; the log keeps no more (a header can be 16 KiB). */
+/**
+ * makeEvent keeps this much of a user agent; the log keeps no more (a header can be 16 KiB). A
+ * client can make every text of its pulls distinct (a Host or User-Agent per pull): the log then
+ * keeps each once for the window, as the closures per pull it replaces did.
+ */
 const USERAGENT_MAX = 256;
 
 /** The event of one pull (a fresh id; the manifest's URL is by digest, the tag kept apart). */
@@ -50,6 +54,15 @@ export function pullEvent(pull: PullFields, source: RegistryEvent["source"]): Re
     source,
     now: pull.at,
   });
+}
+
+/**
+ * A string with storage of its own. V8 makes a slice of 13 characters or more a view into the
+ * string it was cut from; a round trip through UTF-16 bytes is exact for any JS string, lone
+ * surrogates included.
+ */
+function ownCopy(text: string): string {
+  return text.length < 13 ? text : Buffer.from(text, "utf16le").toString("utf16le");
 }
 
 export class PullLog implements DeferredEvents {
@@ -78,7 +91,7 @@ export class PullLog implements DeferredEvents {
   }
 
   add(pull: PullFields): void {
-    if (this.sealed) throw new Error("pull log already taken from");
+    if (this.sealed) throw new Error("this pull log is closed: the outbox has begun to write it");
     const row = this.rows;
     if (row === this.times.length) this.grow();
     this.times[row] = pull.at;
@@ -137,8 +150,11 @@ export class PullLog implements DeferredEvents {
     let i = this.index.get(text);
     if (i === undefined) {
       i = this.texts.length;
-      this.texts.push(text);
-      this.index.set(text, i);
+      // A copy: a text cut from a longer one (the user agent, a tag sliced from the path) would
+      // otherwise keep the whole of that one alive for the window.
+      const own = ownCopy(text);
+      this.texts.push(own);
+      this.index.set(own, i);
     }
     this.lastText[column] = text;
     this.lastIndex[column] = i;

@@ -79,6 +79,8 @@ describe("event endpoint configuration", () => {
         "pull_window = 5m",
         "[events.Bad_Name]",
         "url = http://x",
+        "[events.creds]",
+        "url = https://alice:hunter2@collector.example.com/",
       ].join("\n"),
     );
     const error = await loadConfig({ cwd, env }).then(
@@ -96,8 +98,11 @@ describe("event endpoint configuration", () => {
       '[events.a] pull_events must be window or request, not "sometimes"',
       "[events.a] pull_window must be between 10ms and 60s",
       "[events.Bad_Name]: an endpoint name is",
+      "[events.creds] url must not carry a user or password",
     ]) {
       expect(text).toContain(part);
     }
+    // The credential written into the URL is not repeated in the error.
+    expect(text).not.toContain("hunter2");
   });
 });
