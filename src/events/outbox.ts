@@ -68,11 +68,10 @@ export interface DeferredEvents {
 }
 
 /**
- * A deferred event: the event itself, a function that makes it when its window is written, or
- * many events kept compactly (`DeferredEvents`). An event's id is fixed when it is made, before
- * it is first stored.
+ * A deferred event: the event itself, or many events kept compactly and made when their window is
+ * written (`DeferredEvents`). An event's id is fixed when it is made, before it is first stored.
  */
-export type DeferredEvent = RegistryEvent | (() => RegistryEvent) | DeferredEvents;
+export type DeferredEvent = RegistryEvent | DeferredEvents;
 
 const isMany = (e: DeferredEvent): e is DeferredEvents =>
   typeof (e as Partial<DeferredEvents>).take === "function";
@@ -224,7 +223,7 @@ export class Outbox {
           for (const e of made) batch.push(e);
           if (head.count === 0 || made.length === 0) next++;
         } else {
-          batch.push(typeof head === "function" ? head() : head);
+          batch.push(head);
           next++;
         }
       }
