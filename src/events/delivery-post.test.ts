@@ -3,15 +3,14 @@
  * what a failure is called (it lands in /metrics, `raas status` and the log), and that an https
  * endpoint's certificate is verified.
  */
-import { execFile } from "node:child_process";
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import type { AddressInfo, Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
+import { selfSignedCert } from "../../test/helpers/tls.js";
 import { LocalStore } from "../storage/local.js";
 import type { EndpointConfig } from "./config.js";
 import { Dispatcher } from "./deliver.js";
@@ -162,27 +161,12 @@ describe("a delivery POST", () => {
   });
 
   it("verifies an https endpoint's certificate: a self-signed one is refused", async () => {
-    const dir = await tempDir();
-    await promisify(execFile)(
-      "openssl",
-      ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "cert.pem"].concat([
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-      ]),
-      { cwd: dir },
-    );
+    const { keyPath, cert } = await selfSignedCert(await tempDir());
     let posts = 0;
-    const server = createHttpsServer(
-      { key: await readFile(join(dir, "key.pem")), cert: await readFile(join(dir, "cert.pem")) },
-      (_req, res) => {
-        posts++;
-        res.end();
-      },
-    );
+    const server = createHttpsServer({ key: await readFile(keyPath), cert }, (_req, res) => {
+      posts++;
+      res.end();
+    });
     const port = await listen(server);
     const state = await deliverOnce(endpoint(`https://127.0.0.1:${port}/`));
     expect(state).toMatchObject({ delivered: 0, failures: 1 });

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { closeIdleConnections, requestFinished, requestStarted } from "./idle-connections.js";
 import { startRegistryServer, type RunningRegistry } from "./start.js";
 import { makeAppRepo, type AppRepo } from "./testing/fixture.js";
-import { selfSignedCert } from "./testing/tls.js";
+import { selfSignedCert } from "../../test/helpers/tls.js";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const TIMEOUT_MS = 400;

@@ -18,7 +18,7 @@ import type { Observer } from "../../src/server/observe.js";
 import { emptySnapshot, loadSnapshot } from "../../src/server/snapshot.js";
 import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
 import { rawRequest } from "../../src/server/testing/fixture.js";
-import { selfSignedCert } from "../../src/server/testing/tls.js";
+import { selfSignedCert } from "../helpers/tls.js";
 import { makeRaasApp, serve, type RaasApp } from "./raas-app.js";
 
 const run = promisify(execFile);
