@@ -13,6 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { selfSignedCert } from "../../test/helpers/tls.js";
 import { LocalStore } from "../storage/local.js";
 import type { EndpointConfig } from "./config.js";
+import { testEndpoint as endpoint } from "./testing/endpoint.js";
 import { Dispatcher } from "./deliver.js";
 import { makeEvent, type RegistryEvent } from "./envelope.js";
 import { Outbox } from "./outbox.js";
@@ -39,21 +40,6 @@ async function listen(server: Server): Promise<number> {
   );
   return (server.address() as AddressInfo).port;
 }
-
-const endpoint = (url: string, more: Partial<EndpointConfig> = {}): EndpointConfig => ({
-  name: "c",
-  url,
-  headers: {},
-  timeoutMs: 2000,
-  threshold: 100,
-  backoffMs: 10,
-  ignoredActions: [],
-  ignoredMediaTypes: [],
-  maxBacklog: 1000,
-  pullEvents: "window",
-  pullWindowMs: 1000,
-  ...more,
-});
 
 const event = (tag: string): RegistryEvent =>
   makeEvent({

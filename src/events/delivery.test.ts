@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { LocalStore } from "../storage/local.js";
 import type { EndpointConfig } from "./config.js";
+import { testEndpoint as endpoint } from "./testing/endpoint.js";
 import { Dispatcher, readBacklog } from "./deliver.js";
 import { makeEvent, type RegistryEvent } from "./envelope.js";
 import { OUTBOX_PREFIX, Outbox } from "./outbox.js";
@@ -47,21 +48,6 @@ async function collector(failFirst = 0) {
     requests: () => requests,
   };
 }
-
-const endpoint = (url: string, more: Partial<EndpointConfig> = {}): EndpointConfig => ({
-  name: "c",
-  url,
-  headers: {},
-  timeoutMs: 2000,
-  threshold: 2,
-  backoffMs: 200,
-  ignoredActions: [],
-  ignoredMediaTypes: [],
-  maxBacklog: 1000,
-  pullEvents: "window",
-  pullWindowMs: 1000,
-  ...more,
-});
 
 const event = (action: RegistryEvent["action"], tag: string) =>
   makeEvent({
