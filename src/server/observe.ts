@@ -165,10 +165,7 @@ export function createObserver(
         digest,
         mediaType,
         size,
-        addr: req.socket.remoteAddress ?? "",
-        host: req.headers.host ?? "",
-        method: req.method ?? "GET",
-        useragent: req.headers["user-agent"] ?? "",
+        ...requestOf(req),
       };
       if (!durablePulls) {
         // The window (docs/events.md, "Durability"): stored with the others of this worker
