@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { makeEvent, parseEnvelope, type EventInput } from "./envelope.js";
+import { HOST_MAX, makeEvent, parseEnvelope, USERAGENT_MAX, type EventInput } from "./envelope.js";
 import { utf8Bytes } from "./outbox.js";
 
 /** Strings that JSON escapes, or that UTF-8 encodes in more than one byte. */
@@ -64,5 +64,19 @@ describe("utf8Bytes", () => {
     );
     const parsed = parseEnvelope(utf8Bytes(JSON.stringify({ events })), "batch");
     expect(parsed.events).toEqual(JSON.parse(JSON.stringify(events)));
+  });
+});
+
+describe("makeEvent's request", () => {
+  it("keeps at most HOST_MAX characters of the Host and USERAGENT_MAX of the user agent a client sent", () => {
+    const host = `${"a".repeat(250)}.example:5000${"x".repeat(16_000)}`;
+    const useragent = `curl/8 ${"u".repeat(16_000)}`;
+    const e = makeEvent({ ...input(), request: { host, useragent } });
+    expect(e.request.host).toBe(host.slice(0, HOST_MAX));
+    expect(e.request.useragent).toBe(useragent.slice(0, USERAGENT_MAX));
+    // A real name and port are kept whole.
+    const real = `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}:65535`;
+    expect(real.length).toBe(HOST_MAX);
+    expect(makeEvent({ ...input(), request: { host: real } }).request.host).toBe(real);
   });
 });

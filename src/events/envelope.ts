@@ -58,6 +58,14 @@ export interface EventInput {
   extension?: RaasEventExtension;
 }
 
+/** The most of a user agent an event keeps (a header can be 16 KiB). */
+export const USERAGENT_MAX = 256;
+/**
+ * The most of a Host header an event keeps: a DNS name is at most 253 characters, and a port
+ * adds 6 (RFC 1035 2.3.4); a longer Host is no name a registry answers to.
+ */
+export const HOST_MAX = 259;
+
 let isoMs = NaN;
 let isoText = "";
 
@@ -94,9 +102,9 @@ export function makeEvent(input: EventInput): RegistryEvent {
     request: {
       id: input.request?.id ?? randomUUID(),
       addr: input.request?.addr ?? "",
-      host: input.request?.host ?? "",
+      host: (input.request?.host ?? "").slice(0, HOST_MAX),
       method: input.request?.method ?? "",
-      useragent: (input.request?.useragent ?? "").slice(0, 256),
+      useragent: (input.request?.useragent ?? "").slice(0, USERAGENT_MAX),
     },
     actor: input.actor === undefined ? {} : { name: input.actor },
     source: input.source,

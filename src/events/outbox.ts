@@ -30,6 +30,16 @@ export const OUTBOX_PREFIX = `${EVENTS_PREFIX}outbox/`;
 export const DONE_PREFIX = `${EVENTS_PREFIX}done/`;
 export const LEASE_KEY = `${EVENTS_PREFIX}lease.json`;
 const MAX_BATCH = 500;
+/**
+ * A window is written early once it holds this many deferred events: a busy worker, or a long
+ * `pull_window`, writes by size as well as by time.
+ */
+export const WINDOW_MAX_EVENTS = 50_000;
+/**
+ * The most deferred events an outbox keeps waiting behind a write that failed or has not
+ * finished (a store that refuses, or hangs); beyond, the oldest are lost (and counted).
+ */
+export const PENDING_LIMIT = 100_000;
 /** The most bytes of its own batches an outbox keeps for delivery; beyond, the oldest are dropped. */
 const KEPT_MAX_BYTES = 16 * 1024 * 1024;
 /** What every stored batch, and every delivery's body, starts and ends with: `JSON.stringify({ events })`. */
@@ -110,6 +120,8 @@ export class Outbox {
   private deferred: DeferredEvent[] = [];
   private windowTimer: NodeJS.Timeout | undefined;
   private windowWrite: Promise<void> | undefined;
+  /** When the window write in flight began (ms since the epoch). */
+  private windowWriteAt = 0;
   /** This process's batches kept for delivery, oldest first, by key. */
   private readonly kept = new Map<string, StoredBatch>();
   private keptBytes = 0;
@@ -181,16 +193,40 @@ export class Outbox {
    * Keep `event` for the next window's write (at most `windowMs` from the first deferred event)
    * and return at once. A failed write keeps its events for the next window, up to `limit`
    * events; beyond that the oldest are given to `lost` (counted and logged by the caller).
+   * A producer that adds to its `DeferredEvents` in place (a `PullLog`) calls `grew` as it does.
    */
   defer(
     event: DeferredEvent,
     windowMs: number,
     lost: (count: number, err: unknown) => void,
-    limit = 100_000,
+    limit = PENDING_LIMIT,
   ): void {
     // Deferring the newest entry's DeferredEvents again adds nothing: it is one entry.
     if (!isMany(event) || this.deferred.at(-1) !== event) this.deferred.push(event);
     this.arm(windowMs, lost, limit);
+  }
+
+  /**
+   * A deferred `DeferredEvents` has grown in place (call it every so often, not per event): a
+   * window holding `WINDOW_MAX_EVENTS` is written at once rather than at its time; and while a
+   * write is still in flight (a slow or hanging store: an S3 request may wait minutes before it
+   * fails) the events waiting behind it are held to `limit`, the oldest given to `lost`. So a
+   * worker's memory for events stays bounded whatever its clients and its store do.
+   */
+  grew(windowMs: number, lost: (count: number, err: unknown) => void, limit = PENDING_LIMIT): void {
+    const pending = this.pendingDeferred;
+    if (pending < Math.min(WINDOW_MAX_EVENTS, limit)) return;
+    if (this.windowWrite === undefined) {
+      clearTimeout(this.windowTimer);
+      this.windowTimer = undefined;
+      this.startWrite(windowMs, lost, limit);
+    } else if (pending > limit) {
+      const seconds = Math.round((Date.now() - this.windowWriteAt) / 1000);
+      const err = new Error(
+        `the store has not finished this worker's event write begun ${seconds} s ago; the oldest pending events beyond ${limit} are dropped`,
+      );
+      lost(this.dropOldest(pending - limit), err);
+    }
   }
 
   private arm(windowMs: number, lost: (count: number, err: unknown) => void, limit: number): void {
@@ -199,16 +235,32 @@ export class Outbox {
     }
     this.windowTimer = setTimeout(() => {
       this.windowTimer = undefined;
-      this.windowWrite = this.writeDeferred(lost, limit).finally(() => {
-        this.windowWrite = undefined;
-        // Events deferred while the write ran (or kept after a failed one) wait for the next window.
-        this.arm(windowMs, lost, limit);
-      });
+      this.startWrite(windowMs, lost, limit);
     }, windowMs);
     this.windowTimer.unref();
   }
 
-  private async writeDeferred(lost: (count: number, err: unknown) => void, limit: number): Promise<void> {
+  private startWrite(windowMs: number, lost: (count: number, err: unknown) => void, limit: number): void {
+    this.windowWriteAt = Date.now();
+    let wroteAll = false;
+    this.windowWrite = this.writeDeferred(lost, limit)
+      .then((all) => {
+        wroteAll = all;
+      })
+      .finally(() => {
+        this.windowWrite = undefined;
+        // Events deferred while the write ran wait for the next window, or are written at once if
+        // they already fill one; events kept after a failed write wait for the next window.
+        if (wroteAll && this.pendingDeferred >= Math.min(WINDOW_MAX_EVENTS, limit)) {
+          this.startWrite(windowMs, lost, limit);
+        } else {
+          this.arm(windowMs, lost, limit);
+        }
+      });
+  }
+
+  /** Write the deferred events; false if a write failed (what it kept waits for the next window). */
+  private async writeDeferred(lost: (count: number, err: unknown) => void, limit: number): Promise<boolean> {
     const pending = this.deferred.splice(0);
     // One object per MAX_BATCH events: a window of pulls costs one write, not one per pull.
     // Events are made batch by batch, so a busy window never holds all its envelopes at once.
@@ -238,10 +290,11 @@ export class Outbox {
         const over = this.pendingDeferred - limit;
         if (over > 0) lost(this.dropOldest(over), err);
         if (wrote) this.options.stored?.();
-        return;
+        return false;
       }
     }
     if (wrote) this.options.stored?.();
+    return true;
   }
 
   /** Forget the oldest `n` deferred events; returns how many were forgotten. */
@@ -281,7 +334,10 @@ export class Outbox {
       clearTimeout(this.windowTimer);
       this.windowTimer = undefined;
     }
-    await this.windowWrite;
+    // A write that ends may start the next at once (a full window): wait for the last of them.
+    while (this.windowWrite !== undefined) await this.windowWrite;
+    clearTimeout(this.windowTimer);
+    this.windowTimer = undefined;
     if (this.deferred.length > 0) {
       await this.writeDeferred(lost, 0);
     }

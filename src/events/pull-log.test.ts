@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { LocalStore } from "../storage/local.js";
 import { makeEvent, type RegistryEvent } from "./envelope.js";
-import { OUTBOX_PREFIX, Outbox } from "./outbox.js";
+import { HOST_MAX, USERAGENT_MAX } from "./envelope.js";
+import { OUTBOX_PREFIX, Outbox, WINDOW_MAX_EVENTS } from "./outbox.js";
 import { PullLog, pullEvent, type PullFields } from "./pull-log.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -185,5 +186,104 @@ describe("the outbox with a PullLog", () => {
     expect(refused[0]).toHaveLength(500);
     expect(events.slice(0, 500 - dropped).map((e) => e.id)).toEqual(refused[0]?.slice(dropped));
     expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+
+  it("writes a window at once when it holds WINDOW_MAX_EVENTS, without waiting for its time", async () => {
+    const store = await tempStore();
+    const outbox = new Outbox(store, "p1");
+    const log = new PullLog(SOURCE);
+    log.add(pull(0));
+    // A window of a minute: only its size can start the write within this test.
+    outbox.defer(log, 60_000, () => undefined);
+    let current = log;
+    for (let i = 1; i < WINDOW_MAX_EVENTS + 1_000; i++) {
+      if (current.closed) {
+        current = new PullLog(SOURCE);
+        outbox.defer(current, 60_000, () => undefined);
+      }
+      current.add(pull(i));
+      if ((current.count & 1023) === 0) outbox.grew(60_000, () => undefined);
+    }
+    for (let i = 0; i < 250 && outbox.stored < WINDOW_MAX_EVENTS; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // The first full window was written (in 500-event batches) long before its minute.
+    expect(outbox.stored).toBeGreaterThanOrEqual(WINDOW_MAX_EVENTS);
+    expect(outbox.stored).toBeLessThan(WINDOW_MAX_EVENTS + 1_000);
+    await outbox.flush();
+    const events = (await storedBatches(store)).flat();
+    expect(events).toHaveLength(WINDOW_MAX_EVENTS + 1_000);
+    expect(events.map((e) => e.target.size)).toEqual(
+      Array.from({ length: WINDOW_MAX_EVENTS + 1_000 }, (_, i) => 1000 + (i % 11)),
+    );
+  });
+
+  it("holds the pulls waiting behind a write that hangs to the limit, dropping the oldest, and stores the rest once the write ends", async () => {
+    const store = await tempStore();
+    const hanging = Object.create(store) as LocalStore;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((r) => (release = r));
+    let puts = 0;
+    hanging.put = async (...args: Parameters<LocalStore["put"]>) => {
+      // The first write hangs (an S3 request can wait minutes before it fails); the rest do not.
+      if (puts++ === 0) await released;
+      return store.put(...args);
+    };
+    const outbox = new Outbox(hanging, "p1");
+    const limit = 2_000;
+    const lost: { n: number; message: string }[] = [];
+    const lose = (n: number, err: unknown) => lost.push({ n, message: (err as Error).message });
+    let current: PullLog | undefined;
+    const add = (i: number) => {
+      if (current === undefined || current.closed) {
+        current = new PullLog(SOURCE);
+        current.add(pull(i));
+        outbox.defer(current, 20, lose, limit);
+      } else {
+        current.add(pull(i));
+        if ((current.count & 1023) === 0) outbox.grew(20, lose, limit);
+      }
+    };
+    for (let i = 0; i < 500; i++) add(i);
+    // The first window's write begins and hangs.
+    for (let i = 0; i < 100 && puts === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(puts).toBe(1);
+    for (let i = 500; i < 20_500; i++) add(i);
+    // 20,000 pulls arrived behind the hanging write: at most the limit (and the pulls since the
+    // last check) wait; the oldest of them were dropped and reported with the reason.
+    expect(outbox.pendingDeferred).toBeLessThanOrEqual(limit + 1_024);
+    const dropped = lost.reduce((a, l) => a + l.n, 0);
+    expect(dropped).toBeGreaterThanOrEqual(20_000 - limit - 1_024);
+    expect(lost[0]?.message).toMatch(
+      /^the store has not finished this worker's event write begun \d+ s ago; the oldest pending events beyond 2000 are dropped$/,
+    );
+    release();
+    await outbox.flush(lose);
+    const events = (await storedBatches(store)).flat();
+    // The hanging window's 500, then the newest pulls, in order, each once.
+    expect(events.length + dropped).toBe(20_500);
+    const sizes = (from: number, n: number) => Array.from({ length: n }, (_, i) => 1000 + ((from + i) % 11));
+    expect(events.map((e) => e.target.size)).toEqual([
+      ...sizes(0, 500),
+      ...sizes(500 + dropped, 20_000 - dropped),
+    ]);
+    expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
+  });
+
+  it("keeps only what the event keeps of the Host and User-Agent a client sends", () => {
+    const log = new PullLog(SOURCE);
+    const long = (i: number) => ({
+      ...pull(0),
+      host: `h${i}.${"x".repeat(16_000)}`,
+      useragent: `${i}${"u".repeat(16_000)}`,
+    });
+    for (let i = 0; i < 3; i++) log.add(long(i));
+    const events = log.take(3);
+    for (const [i, e] of events.entries()) {
+      expect(e.request.host).toBe(long(i).host.slice(0, HOST_MAX));
+      expect(e.request.useragent).toBe(long(i).useragent.slice(0, USERAGENT_MAX));
+      expect(withoutIds(e)).toEqual(withoutIds(pullEvent(long(i), SOURCE)));
+    }
+    expect(HOST_MAX).toBe(259);
   });
 });

@@ -10,7 +10,7 @@
  * short (a registry sees few repositories, tags, clients and user agents within one window).
  * The events are made from the rows when the outbox takes them, a batch at a time.
  */
-import { makeEvent, type RegistryEvent } from "./envelope.js";
+import { HOST_MAX, makeEvent, USERAGENT_MAX, type RegistryEvent } from "./envelope.js";
 import type { DeferredEvents } from "./outbox.js";
 
 export interface PullFields {
@@ -31,11 +31,12 @@ export interface PullFields {
 /** Text fields per row: repository, reference, digest, mediaType, addr, host, method, useragent. */
 const WIDTH = 8;
 /**
- * makeEvent keeps this much of a user agent; the log keeps no more (a header can be 16 KiB). A
- * client can make every text of its pulls distinct (a Host or User-Agent per pull): the log then
- * keeps each once for the window, as the closures per pull it replaces did.
+ * The client chooses two texts of a pull: its Host and User-Agent headers (up to 16 KiB each).
+ * The log keeps only what the event keeps of them (HOST_MAX, USERAGENT_MAX characters). A client
+ * can still make them distinct on every pull: the log then keeps each once, and the outbox
+ * bounds how many pulls wait (WINDOW_MAX_EVENTS, PENDING_LIMIT).
  */
-const USERAGENT_MAX = 256;
+const cut = (text: string, max: number): string => (text.length > max ? text.slice(0, max) : text);
 
 /** The event of one pull (a fresh id; the manifest's URL is by digest, the tag kept apart). */
 export function pullEvent(pull: PullFields, source: RegistryEvent["source"]): RegistryEvent {
@@ -102,10 +103,9 @@ export class PullLog implements DeferredEvents {
     this.refs[base + 2] = this.textIndex(2, pull.digest);
     this.refs[base + 3] = this.textIndex(3, pull.mediaType);
     this.refs[base + 4] = this.textIndex(4, pull.addr);
-    this.refs[base + 5] = this.textIndex(5, pull.host);
+    this.refs[base + 5] = this.textIndex(5, cut(pull.host, HOST_MAX));
     this.refs[base + 6] = this.textIndex(6, pull.method);
-    const ua = pull.useragent;
-    this.refs[base + 7] = this.textIndex(7, ua.length > USERAGENT_MAX ? ua.slice(0, USERAGENT_MAX) : ua);
+    this.refs[base + 7] = this.textIndex(7, cut(pull.useragent, USERAGENT_MAX));
     this.rows = row + 1;
   }
 

@@ -178,6 +178,8 @@ export function createObserver(
           outbox.defer(pulls, windowMs, unstoredEvents);
         } else {
           pulls.add(fields);
+          // A full window is written at once; behind a hanging write, pending pulls stay bounded.
+          if ((pulls.count & 1023) === 0) outbox.grew(windowMs, unstoredEvents);
         }
         return undefined;
       }
