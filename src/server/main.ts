@@ -51,6 +51,12 @@ async function serve(options: StartOptions): Promise<void> {
       : {}),
   });
   let stopping = false;
+  /** A worker ends by leaving the primary, which then sees it exit; one whose primary is gone exits. */
+  const end = () => {
+    if (!cluster.isWorker) return;
+    if (process.connected) process.disconnect();
+    else process.exit();
+  };
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
@@ -59,13 +65,13 @@ async function serve(options: StartOptions): Promise<void> {
       () => {
         out.flush();
         process.exitCode = 0;
-        if (cluster.isWorker) process.disconnect();
+        end();
       },
       (err: unknown) => {
         out.log({ event: "shutdown", level: "error", message: errorMessage(err) });
         out.flush();
         process.exitCode = 1;
-        if (cluster.isWorker) process.disconnect();
+        end();
       },
     );
   };
@@ -73,6 +79,16 @@ async function serve(options: StartOptions): Promise<void> {
   process.on("SIGINT", () => stop("SIGINT"));
   if (cluster.isWorker) {
     superviseWorker(registry, stop);
+    // The primary gone without stopping its workers (SIGKILL, out of memory): node:cluster would
+    // end this worker at once, cutting its downloads and losing the pull events and statistics
+    // it has not stored yet. It drains instead, as on SIGTERM, stores them, and exits.
+    const worker = cluster.worker;
+    worker?.once("disconnect", () => {
+      if (stopping) return;
+      // Read by node:cluster right after this event: set, it does not exit the process.
+      worker.exitedAfterDisconnect = true;
+      stop("primary gone");
+    });
     return;
   }
   out.log({ event: "listening", url: registry.url });
