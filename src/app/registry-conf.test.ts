@@ -172,6 +172,54 @@ describe("registry.conf", () => {
     expect(registryConf({ ...settings, auth: { ...settings.auth!, mode: "off" } })).not.toContain("[auth]");
   });
 
+  it("writes [push] from raas.cfg so the server reads it back, on S3 and in a container too", async () => {
+    const settings = await settingsFor(
+      "[auth]\nmode = local\n[push]\nenable = true\nallow_delete = true\nupload_max_age = 3600\n" +
+        "[s3]\npublic_read = true\nredirect = public\n[acme]\nstorage = s3\n",
+    );
+    const { raas } = await bothRead(registryConf(settings));
+    expect(raas.push).toMatchObject({
+      enable: true,
+      unauthenticatedLoopback: false,
+      appRemote: path.resolve(settings.appRemote),
+      appBranch: "main",
+      cloneDir: path.join(settings.isvDir, "push-clones"),
+      maxBlobSize: 16 * 1024 ** 3,
+      publicRead: true,
+      writeOnceTags: [],
+      uploadMaxAge: 3600,
+      allowDelete: true,
+    });
+    // In a container: the app_git_url as given, the clones in the temp dir; never credentials.
+    const openshift: IsvSettings = {
+      ...settings,
+      appRemote: "https://git.example.com/acme/registry.git",
+      platform: {
+        kind: "openshift",
+        serverUrl: "https://api.example.com:6443",
+        token: undefined,
+        namespace: "acme",
+        appName: "registry",
+        scale: true,
+        follow: false,
+        routeHost: "registry-acme.apps.example.com",
+      },
+    };
+    const inImage = registryConf(openshift);
+    expect(inImage).toContain(
+      "[push]\nenable = true\napp_remote = https://git.example.com/acme/registry.git\n",
+    );
+    expect(inImage).not.toContain("clone_dir");
+    const withToken = { ...openshift, appRemote: "https://bot:tok3n@git.example.com/acme/registry.git" };
+    expect(() => registryConf(withToken)).toThrow(/the app_git_url holds credentials/);
+    expect(() => registryConf(withToken)).not.toThrow(/tok3n/);
+    // Off, or no login: no [push] (setup refuses the second, naming the fix).
+    expect(registryConf({ ...settings, push: { ...settings.push!, enable: false } })).not.toContain("[push]");
+    const noLogin = () => registryConf({ ...settings, auth: { ...settings.auth!, mode: "off" } });
+    expect(noLogin).toThrow(UserError);
+    expect(noLogin).toThrow("cannot turn on the write API for acme: pushes need a login, and auth is off");
+  });
+
   it("refuses values the two readers would read differently, naming the key", async () => {
     const settings = await settingsFor("[acme]\nstorage = local\n");
     for (const root of ["/srv/a;b", "/srv/#x", "/srv/%(home)s", "/srv/a\\;b", "/srv/a\nb", "/srv/x "]) {

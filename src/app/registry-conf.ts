@@ -140,6 +140,50 @@ function followSection(settings: IsvSettings, polling: number): Section | undefi
   ];
 }
 
+/** Where, on the local platform, the write API keeps its working clones of the app repository. */
+export const PUSH_CLONE_DIR = "push-clones";
+
+/**
+ * `[push]` (docs/push-api.md): the write API, when raas.cfg turns it on for this ISV (`[push]
+ * enable`, or the ISV's `push` key). It publishes to the app repository setup made, on the branch
+ * the registry follows, into the store the registry serves. Writes need a login, so without
+ * `auth` every one would be refused: that is an error here rather than a registry that answers
+ * 401 to everyone.
+ */
+function pushSection(settings: IsvSettings): Section | undefined {
+  const push = settings.push;
+  if (push === undefined || !push.enable) return undefined;
+  const label =
+    settings.environment === undefined ? settings.isv : `${settings.isv} --env ${settings.environment.name}`;
+  if (settings.auth === undefined || settings.auth.mode === "off") {
+    throw new UserError(`cannot turn on the write API for ${label}: pushes need a login, and auth is off`, {
+      hint: `Set auth = local (or external) in [${settings.isv}] or [auth] of raas.cfg (docs/auth.md), or push = false in [${settings.isv}].`,
+    });
+  }
+  const local = settings.platform.kind === "local";
+  if (!local && /^[a-z][a-z0-9+.-]*:\/\/[^/]*@/i.test(settings.appRemote)) {
+    throw new UserError(`cannot turn on the write API for ${label}: the app_git_url holds credentials`, {
+      hint: "Set app_git_url without a user or token; the registry reads them from the Secret <app>-git (docs/app-repo.md).",
+    });
+  }
+  return [
+    "push",
+    {
+      enable: true,
+      app_remote: local ? path.resolve(settings.appRemote) : settings.appRemote,
+      app_branch: settings.appBranch,
+      // In a container each process clones into the temp dir; locally beside the ISV's other state.
+      ...(local ? { clone_dir: path.join(path.resolve(settings.isvDir), PUSH_CLONE_DIR) } : {}),
+      allow_delete: push.allowDelete,
+      ...(push.maxBlobSize === undefined ? {} : { max_blob_size: push.maxBlobSize }),
+      ...(push.writeOnceTags.length === 0 ? {} : { write_once_tags: push.writeOnceTags.join(", ") }),
+      ...(push.uploadMaxAge === undefined ? {} : { upload_max_age: push.uploadMaxAge }),
+      // Pushed objects are readable as `raas push` makes them (public redirects need it).
+      ...(settings.storage.kind === "s3" ? { public_read: settings.storage.publicRead } : {}),
+    },
+  ];
+}
+
 /** Characters or shapes that Crane's ConfigParser and raas's reader would not read alike. */
 const AMBIGUOUS = /[;#%\\\r\n]|^\s|\s$|^["']/;
 
@@ -231,6 +275,8 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
   }
   const auth = authSection(settings, appDir);
   if (auth !== undefined) sections.push(auth);
+  const push = pushSection(settings);
+  if (push !== undefined) sections.push(push);
   // Event endpoints, as raas.cfg has them (header credentials stay `${VARIABLE}` references).
   for (const [name, body] of endpointSections(settings.events ?? [])) sections.push([name, body]);
   return render(sections, settings.isv);

@@ -34,6 +34,7 @@ const GLOBAL_SECTIONS = new Set([
   "aws",
   "s3",
   "auth",
+  "push",
   ...Object.keys(IGNORED_KEYS),
 ]);
 
@@ -241,6 +242,13 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
       login: { name: s.authLogin, secretFile: s.authLoginSecretFile },
     },
     tls: { enabled: s.tls ?? true, cert: s.tlsCert, key: s.tlsKey, ca: s.tlsCa },
+    push: {
+      enable: s.pushEnable ?? false,
+      allowDelete: s.pushAllowDelete ?? false,
+      ...(s.pushMaxBlobSize === undefined ? {} : { maxBlobSize: s.pushMaxBlobSize }),
+      writeOnceTags: s.pushWriteOnceTags ?? [],
+      ...(s.pushUploadMaxAge === undefined ? {} : { uploadMaxAge: s.pushUploadMaxAge }),
+    },
     isvs: file.isvs,
     environmentSections: parseEnvironmentSections(input.sections, file.isvs, problems),
     events: eventEndpoints(input.sections, problems),

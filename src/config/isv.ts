@@ -273,6 +273,14 @@ export async function resolveIsv(
     dockerSchema2: config.dockerSchema2,
     maxInflatedLayer: config.maxInflatedLayer,
     auth: { ...config.auth, mode: section.auth ?? config.auth.mode },
+    ...(config.push === undefined && section.push === undefined
+      ? {}
+      : {
+          push: {
+            ...(config.push ?? { enable: false, allowDelete: false, writeOnceTags: [] }),
+            enable: section.push ?? config.push?.enable ?? false,
+          },
+        }),
     events: config.events ?? [],
     retention: config.retention?.[isv] ?? [],
     ...(tls === undefined ? {} : { tls }),

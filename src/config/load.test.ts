@@ -232,3 +232,30 @@ describe("raas.cfg.template", () => {
     }
   });
 });
+
+describe("[push] in raas.cfg", () => {
+  it("is off unless enabled, an ISV's push key overrides it, and bad values are named", async () => {
+    const cwd = await tempDir();
+    await writeTree(cwd, {
+      "raas.cfg":
+        "[push]\nenable = yes\nmax_blob_size = 2GiB\nwrite_once_tags = acme/releases/, acme/base\n[acme]\npush = false\n",
+    });
+    const config = await loadConfig({ cwd, env: {} });
+    expect(config.push).toEqual({
+      enable: true,
+      allowDelete: false,
+      maxBlobSize: 2 * 1024 ** 3,
+      writeOnceTags: ["acme/releases/", "acme/base"],
+    });
+    expect(config.isvs.acme?.push).toBe(false);
+    await writeTree(cwd, {
+      "raas.cfg": "[push]\nenable = maybe\nwrite_once_tags = Acme/x, ../etc, ok/\nupload_max_age = 5\n",
+    });
+    const err = await loadConfig({ cwd, env: {} }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    const message = (err as Error).message;
+    expect(message).toContain('[push] enable: "maybe" is not a boolean');
+    expect(message).toContain('[push] write_once_tags: invalid item(s): "Acme/x", "../etc"');
+    expect(message).toContain('[push] upload_max_age: "5" is not a number of seconds between 60 and 2592000');
+  });
+});

@@ -48,6 +48,11 @@ export interface GlobalSettings {
   tlsCert: string;
   tlsKey: string;
   tlsCa: string;
+  pushEnable: boolean;
+  pushAllowDelete: boolean;
+  pushMaxBlobSize: number;
+  pushWriteOnceTags: string[];
+  pushUploadMaxAge: number;
 }
 
 interface KeySpec<T> {
@@ -143,6 +148,16 @@ export const GLOBAL_KEYS: { [K in keyof GlobalSettings]: KeySpec<GlobalSettings[
   tlsCert: { section: "raas", key: "tls_cert", parse: v.text },
   tlsKey: { section: "raas", key: "tls_key", parse: v.text },
   tlsCa: { section: "raas", key: "tls_ca", parse: v.text },
+  // docs/push-api.md: the registry's write API (docker push), written into registry.conf by setup.
+  pushEnable: { section: "push", key: "enable", parse: v.bool },
+  pushAllowDelete: { section: "push", key: "allow_delete", parse: v.bool },
+  pushMaxBlobSize: { section: "push", key: "max_blob_size", parse: v.size(1, 5 * 1024 ** 4) },
+  pushWriteOnceTags: { section: "push", key: "write_once_tags", parse: v.repositoryPrefixes },
+  pushUploadMaxAge: {
+    section: "push",
+    key: "upload_max_age",
+    parse: v.integer(60, 30 * 86_400, "a number of seconds"),
+  },
 };
 
 export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<IsvSection>[K]> } = {
@@ -166,6 +181,7 @@ export const ISV_KEYS: { [K in keyof Required<IsvSection>]: KeySpec<Required<Isv
   },
   environments: { section: "<isv>", key: "environments", parse: v.list(v.environmentName) },
   promoteOnly: { section: "<isv>", key: "promote_only", parse: v.list(v.environmentName) },
+  push: { section: "<isv>", key: "push", parse: v.bool },
 };
 
 /** Keys the original tool used that raas accepts and ignores, so old raas.cfg files load cleanly. */

@@ -45,6 +45,20 @@ export interface TlsConfig {
   ca: string | undefined;
 }
 
+/** `[push]` (docs/push-api.md): the registry's write API, as `raas setup` writes it into registry.conf. */
+export interface PushConfig {
+  /** On for every ISV (an ISV's `push` key overrides it). */
+  enable: boolean;
+  /** Serve manifest and tag DELETE. */
+  allowDelete: boolean;
+  /** Bytes; the registry's default (16 GiB) when unset. */
+  maxBlobSize?: number;
+  /** Repository name prefixes whose tags never move. */
+  writeOnceTags: string[];
+  /** Seconds an upload session may sit untouched; the registry's default (1 day) when unset. */
+  uploadMaxAge?: number;
+}
+
 export interface S3Config {
   /** Custom endpoint (MinIO, Ceph RGW, R2...); undefined means AWS. */
   endpoint: string | undefined;
@@ -85,6 +99,8 @@ export interface IsvSection {
   environments?: string[];
   /** Environments that only receive images by promotion: `raas push --env` to them is refused. */
   promoteOnly?: string[];
+  /** Overrides `[push] enable` for this ISV. */
+  push?: boolean;
 }
 
 /** One `[<isv>.<env>]` section: what differs for one lifecycle environment of an ISV. */
@@ -147,6 +163,8 @@ export interface RaasConfig {
   s3: S3Config;
   auth: AuthConfig;
   tls: TlsConfig;
+  /** `[push]`; absent in configurations built before it existed (then off). */
+  push?: PushConfig;
   isvs: Record<string, IsvSection>;
   /** `[<isv>.<env>]` sections by ISV, then environment. */
   environmentSections?: Record<string, Record<string, EnvironmentSection>>;
@@ -249,6 +267,8 @@ export interface IsvSettings {
   maxInflatedLayer?: number;
   /** Who may pull (`[auth]` with the ISV's `auth` key); absent means off. */
   auth?: AuthConfig;
+  /** The write API (`[push]` with the ISV's `push` key); absent or `enable: false` means off. */
+  push?: PushConfig;
   /** Event endpoints (`[events.<name>]`); absent or empty: no events are recorded. */
   events?: EndpointConfig[];
   /** Retention rules of this ISV (`[retention.<isv>.<rule>]`), for `raas gc --retention`. */

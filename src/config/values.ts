@@ -120,6 +120,17 @@ export function list<T>(item: Parser<T>): Parser<T[]> {
   };
 }
 
+/**
+ * Repository name prefixes (`[push] write_once_tags`): each a repository name, or one followed by
+ * a slash (every repository under it), in the distribution spec's name grammar.
+ */
+export const repositoryPrefixes: Parser<string[]> = list((raw) => {
+  if (!/^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*\/?$/.test(raw)) {
+    throw new BadValue(`${JSON.stringify(raw)} is not a repository name or prefix`);
+  }
+  return raw;
+});
+
 /** A masked layer: a v1 image id (64 hex) or a layer digest (sha256:<64 hex>). */
 export const layerId: Parser<string> = (raw) => {
   const value = raw.trim().toLowerCase();
