@@ -89,6 +89,7 @@ console.log("");
 run(process.execPath, [raas, "push", "demo", archive]);
 rmSync(work, { recursive: true, force: true });
 console.log(
-  "\nThe registry keeps running in the background (`raas status demo` checks it;" +
-    " `raas serve demo` runs it in the foreground instead).",
+  "\nThe registry keeps running in the background (`npx raas status demo` checks it;" +
+    " `npx raas serve demo` runs it in the foreground instead). From this clone, `npx raas`" +
+    " runs raas; `npm link` puts `raas` on your PATH.",
 );
