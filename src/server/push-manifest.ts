@@ -17,6 +17,19 @@ export const MAX_MANIFEST_SIZE = 4 * 1024 * 1024;
  * 4 MiB document could otherwise make one request cost thousands of them.
  */
 export const MAX_REFERENCES = 1000;
+/**
+ * The most bytes of child manifests one index may make the registry read and hold: its distinct
+ * children together. 1,000 children of 4 MiB each would be 4 GiB for one request of a few KiB
+ * (an index listing one large manifest 1,000 times); a real multi-platform index lists a few
+ * children of a few KiB.
+ */
+export const MAX_INDEX_CHILDREN_BYTES = 16 * 1024 * 1024;
+/**
+ * The most blobs and manifests one PUT may make the registry look up in storage, an index's
+ * children and their configs and layers included: 1,000 children of 1,000 layers each would be
+ * a million round trips.
+ */
+export const MAX_LOOKUPS = 10_000;
 
 type Json = Record<string, unknown>;
 
@@ -86,11 +99,12 @@ export async function checkManifest(
 ): Promise<CheckedManifest> {
   const json = parse(bytes, contentType);
   const digest = sha256Digest(bytes);
+  const budget = { lookups: MAX_LOOKUPS };
   const subject = json.subject === undefined ? undefined : descriptor(json.subject, "subject").digest;
   const withSubject = (root: ManifestNode): CheckedManifest =>
     subject === undefined ? { root } : { root, subject };
   if (IMAGE_MANIFEST_TYPES.has(contentType)) {
-    return withSubject(await imageNode(store, repository, json, digest, contentType, bytes));
+    return withSubject(await imageNode(store, repository, json, digest, contentType, bytes, budget));
   }
   if (!INDEX_TYPES.has(contentType)) {
     throw invalid(`unsupported manifest media type ${contentType.slice(0, 100)}`);
@@ -101,6 +115,9 @@ export async function checkManifest(
     throw invalid(`an index may list at most ${MAX_REFERENCES} manifests`);
   }
   const children: ImageManifest[] = [];
+  // A child listed again (another platform entry for the same manifest) is read and checked once.
+  const checked = new Map<Digest, ImageManifest>();
+  let childBytesTotal = 0;
   for (const [i, entry] of json.manifests.entries()) {
     const child = descriptor(entry, `manifests[${i}]`);
     if (!IMAGE_MANIFEST_TYPES.has(child.mediaType)) {
@@ -109,6 +126,20 @@ export async function checkManifest(
     if (child.size > MAX_MANIFEST_SIZE) {
       throw invalid(`manifests[${i}] is larger than ${MAX_MANIFEST_SIZE} bytes`);
     }
+    const seen = checked.get(child.digest);
+    if (seen !== undefined) {
+      if (seen.bytes.length !== child.size) throw invalid(`manifests[${i}] has the wrong size`);
+      const again: ImageManifest = { ...seen };
+      if (child.platform === undefined) delete again.platform;
+      else again.platform = child.platform;
+      children.push(again);
+      continue;
+    }
+    childBytesTotal += child.size;
+    if (childBytesTotal > MAX_INDEX_CHILDREN_BYTES) {
+      throw invalid(`the manifests an index lists may total at most ${MAX_INDEX_CHILDREN_BYTES} bytes`);
+    }
+    spend(budget);
     const key = manifestKey(repository, child.mediaType, child.digest);
     const info = await store.head(key);
     if (info === undefined || info.size !== child.size) {
@@ -132,8 +163,10 @@ export async function checkManifest(
       child.digest,
       child.mediaType,
       childBytes,
+      budget,
     );
     if (child.platform !== undefined) node.platform = child.platform;
+    checked.set(child.digest, node);
     children.push(node);
   }
   return withSubject({ kind: "index", digest, mediaType: contentType, bytes, manifests: children });
@@ -146,21 +179,35 @@ async function imageNode(
   digest: Digest,
   mediaType: string,
   bytes: Buffer,
+  budget: { lookups: number },
 ): Promise<ImageManifest> {
   if ("manifests" in json) throw invalid("an image manifest has no manifests list");
   if (!Array.isArray(json.layers)) throw invalid("an image manifest needs a layers array");
   if (json.layers.length > MAX_REFERENCES) {
     throw invalid(`an image manifest may have at most ${MAX_REFERENCES} layers`);
   }
-  const config = await present(store, repository, descriptor(json.config, "config"));
+  const config = await present(store, repository, descriptor(json.config, "config"), budget);
   const layers: Blob[] = [];
   for (const [i, layer] of json.layers.entries()) {
-    layers.push(await present(store, repository, descriptor(layer, `layers[${i}]`)));
+    layers.push(await present(store, repository, descriptor(layer, `layers[${i}]`), budget));
   }
   return { kind: "image", digest, mediaType, bytes, config, layers };
 }
 
-async function present(store: BlobStore, repository: string, d: Descriptor): Promise<Blob> {
+/** Count one storage lookup against the PUT's budget (MAX_LOOKUPS). */
+function spend(budget: { lookups: number }): void {
+  if (--budget.lookups < 0) {
+    throw invalid(`a manifest may reference at most ${MAX_LOOKUPS} blobs and manifests in all`);
+  }
+}
+
+async function present(
+  store: BlobStore,
+  repository: string,
+  d: Descriptor,
+  budget: { lookups: number },
+): Promise<Blob> {
+  spend(budget);
   const key = blobKey(repository, d.digest);
   const info = await store.head(key);
   if (info === undefined || info.size !== d.size) {
