@@ -85,6 +85,11 @@ export async function status(
   const appUrl = deps.platform.appUrl;
   const registry = deps.registry ?? { ...registryTrust(undefined), login: undefined };
   const http: StatusHttp = { client: registry, log };
+  // Why private tags go unchecked, and what checks them: said alike per repository and in total.
+  const notChecked =
+    registry.login === undefined
+      ? `no registry login (${NO_LOGIN_HINT})`
+      : `${registry.login.name} may not pull them`;
 
   // The app repository is cloned while the platform, the app and storage are checked.
   deps.app.warm?.();
@@ -98,7 +103,9 @@ export async function status(
     state = await checkServedCommit(options.isv, appUrl, await deps.app.head?.(), state, checks, http);
   }
   const loaded = everyTag ? undefined : state;
-  const served = { repositories: 0, tags: 0, matched: 0, headed: 0, headedFailed: 0 };
+  // `unchecked`: HEADed tags the registry answered with a login challenge raas could not meet
+  // (no login, or one that may not pull them): neither served nor failed, and never counted as served.
+  const served = { repositories: 0, tags: 0, matched: 0, headed: 0, headedFailed: 0, unchecked: 0 };
 
   // Storage is listed once, before the metadata is read, so that each metadata file can be
   // parsed, checked against it and dropped in one pass: memory holds the listing and a few
@@ -192,6 +199,7 @@ export async function status(
       served.tags += tagCount;
       served.headed += headed;
       served.headedFailed += result.problems;
+      served.unchecked += result.unchecked;
       if (matched) served.matched++;
       if (matched && headed < tagCount) {
         servedNote =
@@ -204,11 +212,7 @@ export async function status(
       // Never a tick for what was not looked at.
       out.warn(
         name,
-        `${unchecked} of ${Object.keys(ext.tags).length} tag(s) private ([auth]) and NOT checked against the registry: ${
-          registry.login === undefined
-            ? `no registry login (${NO_LOGIN_HINT})`
-            : `${registry.login.name} may not pull them`
-        }`,
+        `${unchecked} of ${Object.keys(ext.tags).length} tag(s) private ([auth]) and NOT checked against the registry: ${notChecked}`,
       );
     } else if (problems === 0 && inventory === undefined) {
       // Storage was not looked at (listing failed, or it does not exist): nothing to tick.
@@ -266,14 +270,20 @@ export async function status(
     const summary =
       `the registry (loaded ${loaded.loadedAt}) has ${served.matched} of ${served.repositories} repositor${served.repositories === 1 ? "y" : "ies"} loaded as in the metadata` +
       (differ > 0 ? `; the other ${differ} were HEADed tag by tag` : "") +
-      `; ${served.headed} of ${served.tags} tag(s) HEADed, ${served.headed - served.headedFailed} served with their digest` +
-      (served.headed < served.tags ? " (`--all-tags` HEADs every tag)" : "");
+      `; ${served.headed} of ${served.tags} tag(s) HEADed, ${served.headed - served.headedFailed - served.unchecked} served with their digest` +
+      (served.headed < served.tags ? " (`--all-tags` HEADs every tag)" : "") +
+      (served.unchecked > 0
+        ? `; ${served.unchecked} HEADed tag(s) private ([auth]) and NOT checked: ${notChecked}`
+        : "");
     if (served.headedFailed > 0) {
       checks.fail(
         "served tags",
         summary,
         `\`raas status ${options.isv} --all-tags\` lists every tag that is not served`,
       );
+    } else if (served.unchecked > 0) {
+      // A tag the registry would not show raas is not proven served: never a tick for it.
+      checks.warn("served tags", summary);
     } else checks.ok("served tags", summary);
   }
   for (const check of v1Checks.checks) checks.add(check);

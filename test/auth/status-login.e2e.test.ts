@@ -101,6 +101,14 @@ describe("raas's own checks of a registry with [auth] over HTTPS", () => {
       ),
     });
     expect(plain.filter((c) => c.name === "users/alice/app" && c.status === "ok")).toEqual([]);
+    // The served-tags total counts the private tag as NOT checked, not as served, and is no tick.
+    expect(plain).toContainEqual({
+      name: "served tags",
+      status: "warn",
+      detail: expect.stringMatching(
+        /; 1 of 1 tag\(s\) HEADed, 0 served with their digest; 1 HEADed tag\(s\) private \(\[auth\]\) and NOT checked: no registry login \(give raas a registry login: .*RAAS_REGISTRY_LOGIN and RAAS_REGISTRY_SECRET_FILE\)$/,
+      ),
+    });
     expect(plain).toContainEqual(
       expect.objectContaining({
         name: "deployed repositories",
@@ -114,6 +122,11 @@ describe("raas's own checks of a registry with [auth] over HTTPS", () => {
     expect(withLogin.code, withLogin.stdout + withLogin.stderr).toBe(0);
     const checked = (JSON.parse(withLogin.stdout) as Checks).checks;
     expect(checked).toContainEqual(expect.objectContaining({ name: "users/alice/app", status: "ok" }));
+    expect(checked).toContainEqual({
+      name: "served tags",
+      status: "ok",
+      detail: expect.stringMatching(/; 1 of 1 tag\(s\) HEADed, 1 served with their digest$/),
+    });
     expect(checked, JSON.stringify(checked)).toContainEqual({
       name: "deployed repositories",
       status: "ok",
