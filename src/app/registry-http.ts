@@ -9,7 +9,7 @@ import { readFile } from "node:fs/promises";
 import { Agent, request } from "node:https";
 import { Readable } from "node:stream";
 import { rootCertificates } from "node:tls";
-import type { IsvSettings } from "../config/types.js";
+import type { IsvSettings, LoginOrigin } from "../config/types.js";
 import { UserError } from "../errors.js";
 import { discardBody, textCapped } from "../adapters/http-body.js";
 
@@ -121,6 +121,8 @@ export class RegistryLogin {
     private readonly secret: string,
     private readonly realm: string,
     private readonly fetcher: RegistryFetch,
+    /** Where the name and the secret file were set, for a refusal to name (not always raas.cfg). */
+    private readonly from: LoginOrigin = CONFIG_LOGIN,
   ) {}
 
   /** The Authorization header answering a 401's challenge. */
@@ -158,9 +160,9 @@ export class RegistryLogin {
     });
     if (response.status === 401 || response.status === 403) {
       await discardBody(response);
-      throw new UserError(`the registry refused the login ${this.name} ([auth] login)`, {
+      throw new UserError(`the registry refused the login ${this.name} (${describeLogin(this.from)})`, {
         code: "LOGIN_REFUSED",
-        hint: "Check the name and the password or token in [auth] login_secret_file.",
+        hint: `Check the name (${this.from.name}) and the password or token in the file ${this.from.secretFile} names.`,
       });
     }
     if (response.status !== 200) {
@@ -192,17 +194,28 @@ function configuredRealm(settings: IsvSettings): string | undefined {
   return auth.mode === "local" ? `${settings.appUrl}/token` : auth.external.realm;
 }
 
-/** The one line of `[auth] login_secret_file`: the login's password or service-login token. */
-export async function readLoginSecret(file: string): Promise<string> {
+/** The keys of raas.cfg that name the login, when nothing says the environment set them. */
+export const CONFIG_LOGIN: LoginOrigin = { name: "[auth] login", secretFile: "[auth] login_secret_file" };
+
+/** Where a login was set, as messages name it: `[auth] login, its secret from RAAS_REGISTRY_SECRET_FILE`. */
+export function describeLogin(from: LoginOrigin): string {
+  return `${from.name}, its secret from ${from.secretFile}`;
+}
+
+/**
+ * The one line of the login's secret file (`[auth] login_secret_file` or
+ * RAAS_REGISTRY_SECRET_FILE, as `from` says): the login's password or service-login token.
+ */
+export async function readLoginSecret(file: string, from = CONFIG_LOGIN.secretFile): Promise<string> {
   const text = await readFile(file, "utf8").catch((err: NodeJS.ErrnoException) => {
-    throw new UserError(`cannot read [auth] login_secret_file ${file}: ${err.code ?? err.message}`, {
+    throw new UserError(`cannot read ${from} ${file}: ${err.code ?? err.message}`, {
       code: "BAD_CONFIG",
       hint: "Name a file holding the login's password or service-login token (RAAS_REGISTRY_SECRET_FILE).",
     });
   });
   const secret = text.replace(/\r?\n$/, "");
   if (secret === "" || secret.length > MAX_SECRET || /[\r\n]/.test(secret)) {
-    throw new UserError(`[auth] login_secret_file ${file} must hold one line: the password or token`, {
+    throw new UserError(`${from} ${file} must hold one line: the password or token`, {
       code: "BAD_CONFIG",
     });
   }
@@ -217,7 +230,8 @@ export async function loginFor(
   const login = settings.auth?.login;
   const realm = configuredRealm(settings);
   if (login?.name === undefined || login.secretFile === undefined || realm === undefined) return undefined;
-  const secret = await readLoginSecret(login.secretFile);
+  const from = login.from ?? CONFIG_LOGIN;
+  const secret = await readLoginSecret(login.secretFile, from.secretFile);
   const target = new URL(realm);
   const loopback = ["127.0.0.1", "localhost", "[::1]"].includes(target.hostname);
   if (target.protocol !== "https:" && !loopback) {
@@ -226,7 +240,7 @@ export async function loginFor(
       hint: "Serve the registry over HTTPS (docs/configuration.md, HTTPS).",
     });
   }
-  return new RegistryLogin(login.name, secret, realm, fetcher);
+  return new RegistryLogin(login.name, secret, realm, fetcher, from);
 }
 
 /** Everything raas's own requests to the ISV's registry need: trust, and the login if any. */

@@ -277,15 +277,18 @@ async function runCommand(
                 ctx.reporter,
                 prepared,
               ),
+            moreChecks: async () => {
+              // The last retention run and open upload sessions (status-lifecycle.ts).
+              const { lifecycleStatusChecks } = await import("../commands/status-lifecycle.js");
+              const more = await lifecycleStatusChecks(invocation.isv, await ctx.store());
+              if (settings.environment !== undefined) {
+                const { approvalChecks } = await import("./dispatch-envs.js");
+                more.push(...(await approvalChecks(app, invocation.isv)));
+              }
+              return more;
+            },
           },
         );
-        // The last retention run and open upload sessions (status-lifecycle.ts).
-        const { lifecycleStatusChecks } = await import("../commands/status-lifecycle.js");
-        result.checks.push(...(await lifecycleStatusChecks(invocation.isv, await ctx.store())));
-        if (settings.environment !== undefined) {
-          const { approvalChecks } = await import("./dispatch-envs.js");
-          result.checks.push(...(await approvalChecks(app, invocation.isv)));
-        }
         return { command: "status", result };
       } finally {
         await app.close();

@@ -4,7 +4,7 @@ import type { GcResult } from "../commands/gc.js";
 import type { PushResult } from "../commands/push.js";
 import type { SyncResult } from "../commands/sync.js";
 import type { StatsResult } from "../commands/stats.js";
-import type { Check, CheckReport } from "../commands/checks.js";
+import { verdict, type Check, type CheckReport } from "../commands/checks.js";
 import type { ServeResult } from "../commands/serve.js";
 import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
@@ -260,9 +260,5 @@ function renderChecks(report: CheckReport, out: Out): void {
   if (report.pullUrls.length > 0) {
     out.write(`\nPull URLs:\n${report.pullUrls.map((u) => `  ${u}\n`).join("")}`);
   }
-  out.write(
-    report.ok
-      ? `\nAll checks passed.\n`
-      : `\n${report.checks.filter((c) => c.status === "fail").length} check(s) failed.\n`,
-  );
+  out.write(`\n${verdict(report.checks)}.\n`);
 }

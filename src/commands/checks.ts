@@ -41,6 +41,22 @@ export class CheckList {
   }
 }
 
+/**
+ * The one-line verdict over a report's checks. "All checks passed" only when every check is ✔:
+ * a warning (something not looked at, or left for gc) or a skipped check is counted and said,
+ * never folded into a pass. Whether the report is `ok` (exit code 0) is `CheckList.passed`.
+ */
+export function verdict(checks: readonly Check[]): string {
+  const count = (status: Check["status"]) => checks.filter((c) => c.status === status).length;
+  const [failed, warned, skipped] = [count("fail"), count("warn"), count("skip")];
+  const others = [
+    ...(warned > 0 ? [`${warned} warning(s)`] : []),
+    ...(skipped > 0 ? [`${skipped} skipped`] : []),
+  ];
+  if (failed > 0) return [`${failed} check(s) failed`, ...others].join(", ");
+  return others.length === 0 ? "All checks passed" : `No failures, ${others.join(", ")}`;
+}
+
 /** Push and status on an ISV that was never set up: say so, and what to run, instead of failing deep inside. */
 export async function requireSetUp(isv: string, platform: Platform): Promise<void> {
   const reason = await platform.notSetUp();

@@ -9,7 +9,7 @@
  * direct pushes to `promote_only` environments (docs/push-api.md). It does not replace access
  * control on the app repository and the bucket.
  */
-import { readLoginSecret } from "../app/registry-http.js";
+import { CONFIG_LOGIN, describeLogin, readLoginSecret } from "../app/registry-http.js";
 import { authenticate } from "../auth/credentials.js";
 import { explainEnvironment, type EnvironmentAction } from "../auth/engine.js";
 import { parsePolicy, POLICY_FILE } from "../auth/policy-file.js";
@@ -53,13 +53,14 @@ export async function checkPromotionAccess(
       },
     );
   }
-  const secret = await readLoginSecret(login.secretFile);
+  const from = login.from ?? CONFIG_LOGIN;
+  const secret = await readLoginSecret(login.secretFile, from.secretFile);
   const authenticated = await authenticate(policy, login.name, secret);
   if (authenticated === undefined) {
     throw new UserError(
-      `the login ${login.name.slice(0, 128)} ([auth] login) is not a login of ${file}, or its secret does not match; nothing was ${verb}`,
+      `the login ${login.name.slice(0, 128)} (${describeLogin(from)}) is not a login of ${file}, or its secret does not match; nothing was ${verb}`,
       {
-        hint: `Check the name and [auth] login_secret_file; \`raas user list ${isv} --env ${env.name}\` lists the users.`,
+        hint: `Check the name (${from.name}) and the password or token in the file ${from.secretFile} names; \`raas user list ${isv} --env ${env.name}\` lists the users.`,
         code: "LOGIN_REFUSED",
       },
     );

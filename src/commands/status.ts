@@ -1,7 +1,7 @@
 import { parseMetadata } from "../crane/parse.js";
 import type { CraneMetadata, CraneV4, RaasExtension } from "../crane/types.js";
 import { errorMessage } from "../errors.js";
-import { CheckList, requireSetUp, type Check, type CheckReport } from "./checks.js";
+import { CheckList, requireSetUp, verdict, type Check, type CheckReport } from "./checks.js";
 import { lintMetadata } from "./status-lint.js";
 import {
   checkApp,
@@ -67,6 +67,8 @@ export interface StatusDeps {
   gcCheck?: (prepared?: GcPrepared) => Promise<Check>;
   /** Names of the event endpoints (`[events.<name>]`): their backlog is checked. */
   eventEndpoints?: string[];
+  /** Checks made elsewhere (lifecycle records, environments), reported last and in the verdict. */
+  moreChecks?: () => Promise<Check[]>;
 }
 
 type Published = { file: string; meta: CraneV4 & { "x-raas": RaasExtension } };
@@ -343,6 +345,7 @@ export async function status(
     for (const check of result.checks) checks.add(check);
     pullUrls.push(...result.pullUrls);
   }
+  for (const check of (await deps.moreChecks?.()) ?? []) checks.add(check);
   const report = {
     isv: options.isv,
     ok: checks.passed,
@@ -350,9 +353,10 @@ export async function status(
     appUrl,
     pullUrls,
   };
-  const failed = checks.checks.filter((c) => c.status === "fail").length;
-  if (report.ok) step.succeed(`${options.isv}: all checks passed`);
-  else step.fail(`${options.isv}: ${failed} check(s) failed`);
+  // "all checks passed" only when every check is ✔; warnings are counted, never passed over.
+  const said = verdict(checks.checks);
+  if (report.ok) step.succeed(`${options.isv}: ${said.charAt(0).toLowerCase()}${said.slice(1)}`);
+  else step.fail(`${options.isv}: ${said}`);
   return report;
 }
 

@@ -173,11 +173,18 @@ function eventEndpoints(sections: Sections, problems: Problems): EndpointConfig[
 
 export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
   const file = fileLayer(input.sections, input.baseDir, problems);
+  const fromEnv = envLayer(input.env, input.cwd, problems);
   const s: Partial<GlobalSettings> = {
     ...file.global,
-    ...envLayer(input.env, input.cwd, problems),
+    ...fromEnv,
     ...flagLayer(input.flags, input.cwd, problems),
   };
+  // Where the registry login came from, so that a refusal names what to fix: raas.cfg or the
+  // environment variables (each person's own login), each half on its own.
+  const origin = (name: "authLogin" | "authLoginSecretFile") =>
+    fromEnv[name] !== undefined
+      ? (GLOBAL_KEYS[name].env ?? "")
+      : `[${GLOBAL_KEYS[name].section}] ${GLOBAL_KEYS[name].key}`;
   const s3 = {
     endpoint: s.s3Endpoint,
     region: s.s3Region ?? DEFAULT_S3.region,
@@ -239,7 +246,11 @@ export function buildConfig(input: BuildInput, problems: Problems): RaasConfig {
         rootCerts: s.authExternalRootCerts,
         jwks: s.authExternalJwks,
       },
-      login: { name: s.authLogin, secretFile: s.authLoginSecretFile },
+      login: {
+        name: s.authLogin,
+        secretFile: s.authLoginSecretFile,
+        from: { name: origin("authLogin"), secretFile: origin("authLoginSecretFile") },
+      },
     },
     tls: { enabled: s.tls ?? true, cert: s.tlsCert, key: s.tlsKey, ca: s.tlsCa },
     push: {

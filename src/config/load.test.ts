@@ -72,6 +72,25 @@ describe("precedence: defaults < file < env < flags", () => {
     expect([withFlags.storage, withFlags.s3.region]).toEqual(["local", "ap-south-1"]);
   });
 
+  it("remembers where each half of the registry login was set, for messages to name", async () => {
+    const cwd = await tempDir();
+    await writeTree(cwd, { "raas.cfg": "[auth]\nlogin = carol\nlogin_secret_file = carol.pw\n" });
+    const fileOnly = await loadConfig({ cwd, env: { HOME: cwd } });
+    expect(fileOnly.auth.login).toEqual({
+      name: "carol",
+      secretFile: path.join(cwd, "carol.pw"),
+      from: { name: "[auth] login", secretFile: "[auth] login_secret_file" },
+    });
+    const env = { HOME: cwd, RAAS_REGISTRY_SECRET_FILE: "other.pw" };
+    const mixed = await loadConfig({ cwd, env });
+    expect(mixed.auth.login?.from).toEqual({ name: "[auth] login", secretFile: "RAAS_REGISTRY_SECRET_FILE" });
+    const fromEnv = await loadConfig({ cwd, env: { ...env, RAAS_REGISTRY_LOGIN: "dave" } });
+    expect(fromEnv.auth.login?.from).toEqual({
+      name: "RAAS_REGISTRY_LOGIN",
+      secretFile: "RAAS_REGISTRY_SECRET_FILE",
+    });
+  });
+
   it("prefers an explicit --config, and fails when it is missing", async () => {
     const cwd = await tempDir();
     await writeTree(cwd, { "raas.cfg": "[raas]\nstorage = local\n", "other.cfg": "[raas]\nstorage = s3\n" });

@@ -31,7 +31,17 @@ export interface AuthConfig {
    * The registry login `raas status` and `push --wait` use to check private tags: a user or
    * service-login name, and a file holding its password or token (absolute path).
    */
-  login?: { name: string | undefined; secretFile: string | undefined };
+  login?: { name: string | undefined; secretFile: string | undefined; from?: LoginOrigin };
+}
+
+/**
+ * Where each half of the registry login was set: `[auth] login` / `[auth] login_secret_file`
+ * in raas.cfg, or RAAS_REGISTRY_LOGIN / RAAS_REGISTRY_SECRET_FILE. Messages about the login
+ * name these, so a refusal points at what was actually used.
+ */
+export interface LoginOrigin {
+  name: string;
+  secretFile: string;
 }
 
 /** `[raas] tls`, `tls_cert`, `tls_key`, `tls_ca` (docs/configuration.md, HTTPS). */

@@ -130,7 +130,7 @@ promotions:
     const wrong = await promote(as("rel", "wrong-secret"), "acme/app:v1.0");
     expect(wrong.code).toBe(1);
     expect(wrong.stderr).toContain(
-      "the login rel ([auth] login) is not a login of prod's access.yaml, or its secret does not match",
+      "the login rel (RAAS_REGISTRY_LOGIN, its secret from RAAS_REGISTRY_SECRET_FILE) is not a login of prod's access.yaml, or its secret does not match",
     );
     expect(wrong.stderr).not.toContain("wrong-secret");
 
