@@ -20,7 +20,7 @@ import {
   waitForPing,
 } from "./platform-local.js";
 import { ensureLocalTls } from "./local-tls.js";
-import { catchUp, pingProblem, registryIdentity } from "./ping.js";
+import { catchUp, pingProblem, registryIdentity, type ProbeAnswer } from "./ping.js";
 import { branchCommit } from "../adapters/git.js";
 import { trustFor } from "./registry-http.js";
 import type { ForegroundServe, Platform, PlatformCheck, StepResult } from "./platform.js";
@@ -129,7 +129,7 @@ export class LocalPlatform implements Platform {
     return `as it served commit ${served.slice(0, 12)} while ${settings.appBranch} is at ${head.slice(0, 12)}, and did not catch up once notified`;
   }
 
-  async waitForPing(timeoutMs: number): Promise<void> {
+  async waitForPing(timeoutMs: number): Promise<ProbeAnswer> {
     return waitForPing(this.settings.appUrl, {
       fetch: (await trustFor(this.settings)).fetch,
       timeoutMs,

@@ -10,7 +10,7 @@ import type { Reporter } from "../ui/reporter.js";
 import { ensureAppRepo } from "./app-repo.js";
 import { authKeyFileText } from "./auth-setup.js";
 import { packageRoot } from "../adapters/package-root.js";
-import { waitForPing } from "./ping.js";
+import { waitForPing, type ProbeAnswer } from "./ping.js";
 import {
   applyResources,
   ensureProject,
@@ -108,7 +108,7 @@ export class OpenShiftPlatform implements Platform {
     };
   }
 
-  waitForPing(timeoutMs: number): Promise<void> {
+  waitForPing(timeoutMs: number): Promise<ProbeAnswer> {
     return waitForPing(this.settings.appUrl, {
       timeoutMs,
       log: (line) => this.reporter.debug(line),

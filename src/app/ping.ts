@@ -33,6 +33,17 @@ export function isLoginChallenge(status: number, wwwAuthenticate: string | null 
   return status === 401 && /^Bearer /i.test(wwwAuthenticate ?? "");
 }
 
+/**
+ * What a healthy answer was, as setup reports it: the statuses actually observed, never assumed
+ * (with [auth], /v2/ answers 401 with a Bearer challenge, not 200).
+ */
+export function describeHealthy(answer: ProbeAnswer): string {
+  const v2 = answer.v2.asksForLogin
+    ? `${answer.v2.status} with a Bearer challenge (auth on)`
+    : String(answer.v2.status);
+  return `/v1/_ping answers ${answer.ping.body}, /v2/ answers ${v2}`;
+}
+
 /** GET /v1/_ping and /v2/ under `base`; throws when nothing answers. */
 export async function probeRegistry(base: string, get: ProbeGet): Promise<ProbeAnswer> {
   const ping = await get(`${base}/v1/_ping`);
@@ -61,20 +72,35 @@ export async function pingProblem(
   log?: (line: string) => void,
   fetcher: RegistryFetch = defaultFetch,
 ): Promise<string | undefined> {
-  const base = url.replace(/\/+$/, "");
-  const started = Date.now();
-  const problem = await probe(base, timeoutMs, fetcher);
-  log?.(`HTTP GET ${base}/v1/_ping, ${base}/v2/ -> ${problem ?? "healthy"} (${Date.now() - started} ms)`);
-  return problem;
+  return (await pingOnce(url, timeoutMs, log, fetcher)).problem;
 }
 
-async function probe(base: string, timeoutMs: number, fetcher: RegistryFetch): Promise<string | undefined> {
+/** One probe: the answer when healthy, otherwise what is wrong. */
+type Probed = { healthy: ProbeAnswer; problem?: undefined } | { healthy?: undefined; problem: string };
+
+async function pingOnce(
+  url: string,
+  timeoutMs: number,
+  log: ((line: string) => void) | undefined,
+  fetcher: RegistryFetch,
+): Promise<Probed> {
+  const base = url.replace(/\/+$/, "");
+  const started = Date.now();
+  const result = await probe(base, timeoutMs, fetcher);
+  log?.(
+    `HTTP GET ${base}/v1/_ping, ${base}/v2/ -> ${result.problem ?? "healthy"} (${Date.now() - started} ms)`,
+  );
+  return result;
+}
+
+async function probe(base: string, timeoutMs: number, fetcher: RegistryFetch): Promise<Probed> {
   try {
     const get = (url: string) => fetcher(url, { signal: AbortSignal.timeout(timeoutMs), redirect: "manual" });
-    return (await probeRegistry(base, get)).problem;
+    const answer = await probeRegistry(base, get);
+    return answer.problem === undefined ? { healthy: answer } : { problem: answer.problem };
   } catch (err) {
     const cause = (err as { cause?: unknown }).cause;
-    return errorMessage(cause instanceof Error ? cause : err);
+    return { problem: errorMessage(cause instanceof Error ? cause : err) };
   }
 }
 
@@ -100,20 +126,24 @@ export interface WaitForPingOptions {
   fetch?: RegistryFetch;
 }
 
-/** Poll until the app is healthy; a UserError naming the URL (and the log's last lines) on timeout. */
-export async function waitForPing(url: string, options: WaitForPingOptions = {}): Promise<void> {
+/**
+ * Poll until the app is healthy, and return what it answered then (for setup to report what it
+ * saw); a UserError naming the URL (and the log's last lines) on timeout.
+ */
+export async function waitForPing(url: string, options: WaitForPingOptions = {}): Promise<ProbeAnswer> {
   const timeoutMs = options.timeoutMs ?? 30_000;
   const intervalMs = options.intervalMs ?? 250;
   const deadline = Date.now() + timeoutMs;
   let problem: string | undefined;
   for (;;) {
-    problem = await pingProblem(
+    const result = await pingOnce(
       url,
       Math.min(2000, Math.max(100, deadline - Date.now())),
       options.log,
-      options.fetch,
+      options.fetch ?? defaultFetch,
     );
-    if (problem === undefined) return;
+    if (result.healthy !== undefined) return result.healthy;
+    problem = result.problem;
     if (Date.now() + intervalMs > deadline) break;
     await sleep(intervalMs);
   }

@@ -5,6 +5,7 @@
  */
 import type { IsvSettings } from "../config/types.js";
 import type { Reporter } from "../ui/reporter.js";
+import type { ProbeAnswer } from "./ping.js";
 
 /** What a setup step did: `changed` is false when everything was already as it should be. */
 export interface StepResult {
@@ -47,8 +48,8 @@ export interface Platform {
   ensureAppRepo(): Promise<{ changed: boolean; commit?: string; remote: string }>;
   /** Run the current app version (local: start or restart the server; OpenShift: build and roll out). */
   ensureRunning(timeoutMs: number, progress: (text: string) => void): Promise<StepResult>;
-  /** Wait until /v1/_ping and /v2/ answer. */
-  waitForPing(timeoutMs: number): Promise<void>;
+  /** Wait until /v1/_ping and /v2/ answer as a healthy registry; what they answered then. */
+  waitForPing(timeoutMs: number): Promise<ProbeAnswer>;
   /**
    * After a publication was pushed to the app repository: deploy it where pushing git is not
    * enough (OpenShift: build + rollout). Undefined where the remote deploys on push (local hook).

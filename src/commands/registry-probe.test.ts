@@ -8,7 +8,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CheckList } from "./checks.js";
 import { checkApp } from "./status-http.js";
-import { pingProblem, registryIdentity } from "../app/ping.js";
+import { describeHealthy, pingProblem, registryIdentity, waitForPing } from "../app/ping.js";
 
 /** Per path prefix: the /v1/_ping answer, the /v2/ answer, the /readyz body. */
 interface Behaviour {
@@ -61,6 +61,19 @@ describe("the registry health probe", () => {
     expect(await pingProblem(`${base}/huge`)).toBe("the response is larger than the 65536-byte limit");
     expect(await registryIdentity(`${base}/healthy`)).toBe("acme");
     expect(await registryIdentity(`${base}/login`)).toBeUndefined();
+  });
+
+  it("tells setup what a healthy registry answered: 200, or 401 with a Bearer challenge when auth is on", async () => {
+    expect(describeHealthy(await waitForPing(`${base}/healthy`, { timeoutMs: 2000 }))).toBe(
+      "/v1/_ping answers true, /v2/ answers 200",
+    );
+    expect(describeHealthy(await waitForPing(`${base}/login`, { timeoutMs: 2000 }))).toBe(
+      "/v1/_ping answers true, /v2/ answers 401 with a Bearer challenge (auth on)",
+    );
+    // A 401 without a Bearer challenge is not a registry asking for a login: never healthy.
+    await expect(waitForPing(`${base}/basic`, { timeoutMs: 600, intervalMs: 100 })).rejects.toThrow(
+      /did not become healthy within 1 s: GET \/v2\/ answered 401/,
+    );
   });
 
   it("gives status the same verdicts, with its own messages", async () => {

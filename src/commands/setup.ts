@@ -1,4 +1,5 @@
 import type { Platform, StepResult } from "../app/platform.js";
+import { describeHealthy } from "../app/ping.js";
 import { UserError, errorMessage } from "../errors.js";
 import { PARTIAL_WRITE_GRACE_MS, type BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
@@ -72,8 +73,9 @@ export async function setup(
       ),
     );
     await run(reporter, `Health check ${platform.appUrl}`, async () => {
-      await platform.waitForPing(timeoutMs);
-      return checks.ok("health", `${platform.appUrl}/v1/_ping answers true, /v2/ answers 200`);
+      // What the registry answered, not what a healthy one usually does: with [auth] /v2/ is a 401.
+      const answer = await platform.waitForPing(timeoutMs);
+      return checks.ok("health", `${platform.appUrl}${describeHealthy(answer)}`);
     });
   } else {
     checks.add({ name: "health", status: "skip", detail: "server not started (--no-start)" });

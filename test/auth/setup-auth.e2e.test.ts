@@ -65,6 +65,12 @@ describe("raas setup with [auth] mode = local", () => {
     const v2 = await fetch(`http://${host}/v2/`);
     expect(v2.status).toBe(401);
     expect(v2.headers.get("www-authenticate")).toBe(`Bearer realm="http://${host}/token",service="${host}"`);
+    // The health line says what /v2/ answered (401 and a challenge), not the 200 of a registry without auth.
+    const health = (setup.stdout + setup.stderr).split("\n").find((l) => l.includes("Health check"));
+    expect(health).toContain(
+      `Health check http://${host}: http://${host}/v1/_ping answers true, /v2/ answers 401 with a Bearer challenge (auth on)`,
+    );
+    expect(health).not.toContain("answers 200");
     // Setup again changes nothing: the keys and access.yaml stay as they are.
     const keys = await readFile(keyFile, "utf8");
     expect((await cli("setup", ISV)).code).toBe(0);
