@@ -1,6 +1,7 @@
 /**
  * The requests raas itself makes to a registry it runs (setup's health check, `raas status`,
- * `push --wait`, `delete --wait`). Over HTTPS they trust the registry's CA — raas's local CA,
+ * the `--wait` of push, sync, delete, promote and demote, push's notification, promote's check of
+ * the source). Every command gets them from registryClientFor, never plain fetch. Over HTTPS they trust the registry's CA — raas's local CA,
  * or the operator's `[raas] tls_ca` — besides the system's; verification is never turned off.
  * With `[auth] login` they log in through the registry's own token endpoint, so private tags
  * are checked for real (docs/auth.md, "raas's own checks").
@@ -241,6 +242,23 @@ export async function loginFor(
     });
   }
   return new RegistryLogin(login.name, secret, realm, fetcher, from);
+}
+
+/**
+ * How a client pulls from the registry: plain HTTP (`tls: false`), HTTPS with raas's CA in
+ * `certDir` (skopeo and podman `--cert-dir`), or HTTPS the system already trusts.
+ */
+export interface RegistryTlsHint {
+  tls: boolean;
+  certDir?: string;
+}
+
+/** The pull commands' TLS options for an ISV's registry (push's and promote's "Pull it with"). */
+export function registryTlsHint(settings: IsvSettings): RegistryTlsHint {
+  return {
+    tls: new URL(settings.appUrl).protocol === "https:",
+    ...(settings.tls?.certDir === undefined ? {} : { certDir: settings.tls.certDir }),
+  };
 }
 
 /** Everything raas's own requests to the ISV's registry need: trust, and the login if any. */

@@ -3,6 +3,7 @@
  * from configuration, plain dependencies to the commands (docs/environments.md).
  */
 import type { AppRepository } from "../app/app-repository.js";
+import { registryClientFor, registryTlsHint } from "../app/registry-http.js";
 import type { Check } from "../commands/checks.js";
 import type { IsvContext } from "../commands/context.js";
 import type { EnvironmentSide } from "../commands/promote.js";
@@ -43,6 +44,9 @@ export async function runEnvironmentCommand(
       app,
       platform: ctx.platform,
       repositoryUrl: (repository) => ctx.repositoryUrl(repository),
+      // The same client and pull hint as push's: this environment's CA and raas's login.
+      registry: () => registryClientFor(ctx.settings),
+      registryTls: registryTlsHint(ctx.settings),
     };
   };
   try {

@@ -25,7 +25,7 @@ export async function runLifecycle(
   /** The ISV's retention rules, and whether event endpoints are configured (docs/events.md). */
   settings: { retention: RetentionRule[]; events: boolean } = { retention: [], events: false },
   /** How `--wait` reaches the registry (its CA over HTTPS, raas's login). */
-  registry?: () => Promise<RegistryClient>,
+  registry: () => Promise<RegistryClient>,
 ): Promise<{ command: "delete"; result: DeleteResult } | { command: "gc"; result: GcResult }> {
   if (invocation.command === "delete") {
     const app = appRepository();
@@ -46,7 +46,7 @@ export async function runLifecycle(
           app,
           store,
           registryUrl: platform.appUrl,
-          ...(registry === undefined ? {} : { registry }),
+          registry,
           ...(deploy === undefined ? {} : { deploy: () => deploy(timeoutMs) }),
           ...(settings.events
             ? { recordEvents: (events: RegistryEvent[]) => recordEvents(store, events) }

@@ -371,10 +371,7 @@ async function pushDeps(ctx: IsvContext, app: AppRepository): Promise<PushDeps> 
     repositoryUrl: (repository) => ctx.repositoryUrl(repository),
     registryHost: new URL(settings.appUrl).host,
     registry: async () => (await import("../app/registry-http.js")).registryClientFor(settings),
-    registryTls: {
-      tls: new URL(settings.appUrl).protocol === "https:",
-      ...(settings.tls?.certDir === undefined ? {} : { certDir: settings.tls.certDir }),
-    },
+    registryTls: (await import("../app/registry-http.js")).registryTlsHint(settings),
     maskLayers: settings.maskLayers,
     dockerSchema2: settings.dockerSchema2 ?? false,
     ...(settings.maxInflatedLayer === undefined ? {} : { maxInflatedLayer: settings.maxInflatedLayer }),

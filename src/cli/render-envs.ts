@@ -3,6 +3,7 @@ import type { ClusterConfigResult } from "../commands/cluster-config.js";
 import type { DemoteResult } from "../commands/demote.js";
 import type { PromoteResult } from "../commands/promote.js";
 import { formatBytes } from "../publish/upload.js";
+import { pullTlsOptions } from "./render-pull.js";
 
 interface Out {
   write(text: string): void;
@@ -32,7 +33,8 @@ export function renderPromote(r: PromoteResult, out: Out): void {
   out.write(`  digest  ${r.digest}\n  blobs   ${b.total} (${b.masked} masked): ${objects}\n`);
   if (r.previousDigest !== undefined) out.write(`  replaced ${r.previousDigest}\n`);
   if (r.commit !== undefined) out.write(`  commit  ${r.commit}\n`);
-  out.write(`\nPull it with:\n  skopeo inspect --tls-verify=false docker://${r.pullUrl}\n`);
+  // The target's own trust, as `raas push` prints it: its CA's directory over HTTPS.
+  out.write(`\nPull it with:\n  skopeo inspect${pullTlsOptions(r.registryTls).own} docker://${r.pullUrl}\n`);
 }
 
 export function renderDemote(r: DemoteResult, out: Out): void {

@@ -10,6 +10,7 @@ import { formatBytes } from "../publish/upload.js";
 import { ExitCode } from "./exit-codes.js";
 import { renderAuth } from "./render-auth.js";
 import { renderClusterConfig, renderDemote, renderPromote } from "./render-envs.js";
+import { pullTlsOptions } from "./render-pull.js";
 import type { ClusterConfigResult } from "../commands/cluster-config.js";
 import type { DemoteResult } from "../commands/demote.js";
 import type { PromoteResult } from "../commands/promote.js";
@@ -153,22 +154,13 @@ function renderPush(result: PushResult, out: Out): void {
   if (result.commit !== undefined) out.write(`  commit  ${result.commit}\n`);
   const first = result.images[0]?.pullUrls[0];
   if (first !== undefined) {
-    // Plain HTTP needs --tls-verify=false; HTTPS with raas's CA needs its directory.
-    const { tls, certDir } = result.registryTls;
-    const dir = certDir === undefined ? "" : shellWord(certDir);
-    const skopeoTls = !tls ? " --src-tls-verify=false" : dir === "" ? "" : ` --src-cert-dir ${dir}`;
-    const podmanTls = !tls ? " --tls-verify=false" : dir === "" ? "" : ` --cert-dir ${dir}`;
+    const tls = pullTlsOptions(result.registryTls);
     out.write(
       `\nPull it with:\n` +
-        `  skopeo copy${skopeoTls} docker://${first} oci:./image\n` +
-        `  podman pull${podmanTls} ${first}\n`,
+        `  skopeo copy${tls.source} docker://${first} oci:./image\n` +
+        `  podman pull${tls.own} ${first}\n`,
     );
   }
-}
-
-/** A path as one shell word (quoted when it holds anything but plain path characters). */
-function shellWord(text: string): string {
-  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replaceAll("'", "'\\''")}'`;
 }
 
 function renderDelete(result: DeleteResult, out: Out): void {

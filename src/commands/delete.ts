@@ -54,8 +54,8 @@ export interface DeleteDeps {
   /** For rewriting `<app>/tags/list` after the commit (Crane clients read it from storage). */
   store: BlobStore;
   registryUrl: string;
-  /** How `--wait` reaches the registry: its CA (HTTPS) and raas's login; default plain fetch. */
-  registry?: () => Promise<RegistryClient>;
+  /** How `--wait` reaches the registry: its CA (HTTPS) and raas's login (registryClientFor). */
+  registry: () => Promise<RegistryClient>;
   deploy?: () => Promise<string>;
   authorize?: AuthorizeDelete;
   /** Store events in the ISV's outbox; undefined when no event endpoint is configured. */
@@ -131,7 +131,7 @@ export async function deleteImage(
     deployed = await waitForGone(deps.registryUrl, name, [...done.removedTags, ...done.removedManifests], {
       timeoutMs: options.timeoutSeconds * 1000,
       reporter: ctx.reporter,
-      ...(deps.registry === undefined ? {} : { registry: await deps.registry() }),
+      registry: await deps.registry(),
     });
   }
   return { isv: options.isv, deleted: result(done, commit, deployed) };

@@ -108,6 +108,7 @@ export async function demote(
     ? await waitForGone(target.platform.appUrl, name, [tag], {
         timeoutMs: options.timeoutSeconds * 1000,
         reporter: ctx.reporter,
+        registry: await target.registry(),
       })
     : null;
   return result(plan, commit, deployed);

@@ -2,8 +2,6 @@ import { discardBody } from "../adapters/http-body.js";
 import type { RegistryClient } from "../app/registry-http.js";
 import type { Reporter } from "../ui/reporter.js";
 
-const plainFetch = (url: string, init?: RequestInit) => fetch(url, init);
-
 /** A notification is a nudge: a registry that does not answer quickly is left to its interval. */
 const NOTIFY_TIMEOUT_MS = 3000;
 
@@ -17,11 +15,12 @@ const NOTIFY_TIMEOUT_MS = 3000;
 export async function notifyRegistry(
   registryUrl: string,
   reporter: Reporter,
-  registry?: () => Promise<RegistryClient>,
+  /** The registry's CA (HTTPS): a plain fetch does not trust raas's local CA. */
+  registry: () => Promise<RegistryClient>,
 ): Promise<boolean> {
   if (registryUrl === "") return false;
   try {
-    const fetcher = registry === undefined ? plainFetch : (await registry()).fetch;
+    const fetcher = (await registry()).fetch;
     const res = await fetcher(`${registryUrl}/raas/notify`, {
       method: "POST",
       signal: AbortSignal.timeout(NOTIFY_TIMEOUT_MS),

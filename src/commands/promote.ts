@@ -8,7 +8,7 @@
  */
 import type { AppRepository } from "../app/app-repository.js";
 import type { Platform } from "../app/platform.js";
-import { trustFor } from "../app/registry-http.js";
+import type { RegistryClient, RegistryTlsHint } from "../app/registry-http.js";
 import type { IsvSettings } from "../config/types.js";
 import { blobKey, manifestKey, tagsListKey } from "../crane/keys.js";
 import { parseMetadata } from "../crane/parse.js";
@@ -42,6 +42,13 @@ export interface EnvironmentSide {
   platform: Platform;
   /** Crane's `url` for a repository of this environment. */
   repositoryUrl(repository: string): string;
+  /**
+   * How raas reaches this environment's registry (registryClientFor): its CA over HTTPS and
+   * raas's login. Every request promote and demote make to a registry goes through it.
+   */
+  registry: () => Promise<RegistryClient>;
+  /** How clients trust this environment's registry, for the pull commands shown. */
+  registryTls: RegistryTlsHint;
 }
 
 export interface PromoteOptions {
@@ -83,6 +90,8 @@ export interface PromoteResult {
   commit: string | undefined;
   deployed: boolean | null;
   pullUrl: string;
+  /** How clients trust the target's registry (the pull command's --cert-dir). */
+  registryTls: RegistryTlsHint;
   durationMs: number;
 }
 
@@ -130,7 +139,7 @@ export async function promote(
   if (rootRecord === undefined) throw new Error("a tag closure always holds its root");
   const bytes = await manifestBytes(source, meta.repository, closure);
   await requireBlobs(source, meta.repository, closure);
-  const sourceServes = await servesTag(source.platform.appUrl, name, tag, digest, source.settings);
+  const sourceServes = await servesTag(source, name, tag, digest);
 
   // The target: refuse to move its tag silently.
   const targetMeta = await readV4(target, metadataPath, options.isv, name);
@@ -182,6 +191,7 @@ export async function promote(
     commit,
     deployed,
     pullUrl: `${new URL(target.platform.appUrl).host}/${name}:${targetTag}`,
+    registryTls: target.registryTls,
     durationMs: Date.now() - started,
   });
   if (options.plan) {
@@ -306,6 +316,7 @@ export async function promote(
         timeoutMs: options.timeoutSeconds * 1000,
         reporter,
         isv: options.isv,
+        registry: await target.registry(),
       })
     : null;
   return result(commit, deployed, copiedBytes);
@@ -371,22 +382,24 @@ async function requireBlobs(source: EnvironmentSide, repository: string, closure
 }
 
 /**
- * Whether the source registry answers the tag with the digest. A registry that needs a login
- * answers 401: then the metadata and storage checks stand alone (null).
+ * Whether the source registry answers the tag with the digest, over the source's client (its
+ * CA over HTTPS). A registry that needs a login answers 401: then the metadata and storage
+ * checks stand alone (null). raas's login is not sent: it is the operator's login for the
+ * target's promotion rules, and the source's policy need not know it.
  */
 async function servesTag(
-  appUrl: string,
+  source: EnvironmentSide,
   name: string,
   tag: string,
   digest: Digest,
-  settings: IsvSettings,
 ): Promise<boolean | null> {
+  const { settings } = source;
+  const appUrl = source.platform.appUrl;
   const url = `${appUrl}/v2/${name}/manifests/${tag}`;
   let response: Response;
-  // The source's own TLS trust: a local registry serves HTTPS with raas's CA.
-  const trust = await trustFor(settings);
+  const client = await source.registry();
   try {
-    response = await trust.fetch(url, {
+    response = await client.fetch(url, {
       method: "HEAD",
       headers: { Accept: MANIFEST_ACCEPT },
       signal: AbortSignal.timeout(15_000),

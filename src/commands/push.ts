@@ -256,7 +256,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         timeoutMs: options.timeoutSeconds * 1000,
         reporter,
         isv: options.isv,
-        ...(deps.registry === undefined ? {} : { registry: await deps.registry() }),
+        registry: await deps.registry(),
       });
     }
     return {
@@ -265,7 +265,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       images,
       commit,
       deployed,
-      registryTls: deps.registryTls ?? { tls: false },
+      registryTls: deps.registryTls,
       durationMs: Date.now() - started,
     };
   } finally {

@@ -14,7 +14,7 @@ import {
   type HttpLog,
   type StatusHttp,
 } from "./status-http.js";
-import { registryTrust, type RegistryClient } from "../app/registry-http.js";
+import type { RegistryClient } from "../app/registry-http.js";
 import { servedTagsDigest } from "../crane/served-digest.js";
 import { checkRepositoryStorage, ListedObjects, takeInventory, type Inventory } from "./status-storage.js";
 import { v1LayerDigests, verifyV1Layers } from "./status-v1.js";
@@ -61,8 +61,8 @@ export interface StatusDeps {
   concurrency?: number;
   /** Every external HTTP request, for --log debug. */
   log?: HttpLog;
-  /** How to reach the registry: its CA (HTTPS) and raas's login; default: plain fetch, no login. */
-  registry?: RegistryClient;
+  /** How to reach the registry: its CA (HTTPS) and raas's login (registryClientFor). */
+  registry: RegistryClient;
   /** Reclaimable bytes (what `raas gc --dry-run` would free) and the last GC run. */
   gcCheck?: (prepared?: GcPrepared) => Promise<Check>;
   /** Names of the event endpoints (`[events.<name>]`): their backlog is checked. */
@@ -85,7 +85,7 @@ export async function status(
   const concurrency = deps.concurrency ?? 16;
   const log = deps.log ?? ((line: string) => ctx.reporter.debug(line));
   const appUrl = deps.platform.appUrl;
-  const registry = deps.registry ?? { ...registryTrust(undefined), login: undefined };
+  const registry = deps.registry;
   const http: StatusHttp = { client: registry, log };
   // Why private tags go unchecked, and what checks them: said alike per repository and in total.
   const notChecked =

@@ -100,7 +100,7 @@ export async function sync(options: SyncOptions, ctx: CommandContext, deps: Push
       timeoutMs: (options.timeoutSeconds ?? 60) * 1000,
       reporter: ctx.reporter,
       isv: options.isv,
-      ...(deps.registry === undefined ? {} : { registry: await deps.registry() }),
+      registry: await deps.registry(),
     });
   }
   return {

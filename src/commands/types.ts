@@ -1,19 +1,12 @@
 import type { AppRepository } from "../app/app-repository.js";
 import type { Platform } from "../app/platform.js";
-import type { RegistryClient } from "../app/registry-http.js";
+import type { RegistryClient, RegistryTlsHint } from "../app/registry-http.js";
 import type { RegistryEvent } from "../events/envelope.js";
 import type { Federation } from "../federation/index.js";
 import type { BlobStore } from "../storage/types.js";
 import type { Reporter } from "../ui/reporter.js";
 
-/**
- * How a client pulls from the registry: plain HTTP (`tls: false`), HTTPS with raas's CA in
- * `certDir` (skopeo and podman `--cert-dir`), or HTTPS the system already trusts.
- */
-export interface RegistryTlsHint {
-  tls: boolean;
-  certDir?: string;
-}
+export type { RegistryTlsHint } from "../app/registry-http.js";
 
 /** What every command receives: nothing here reaches for globals. */
 export interface CommandContext {
@@ -31,10 +24,13 @@ export interface PushDeps {
   repositoryUrl(repository: string): string;
   /** Registry host (and port) as clients write it in a pull reference. */
   registryHost: string;
-  /** How `--wait` reaches the registry: its CA (HTTPS) and raas's login; default plain fetch. */
-  registry?: () => Promise<RegistryClient>;
-  /** How clients trust the registry, for the pull commands shown (default: plain HTTP). */
-  registryTls?: RegistryTlsHint;
+  /**
+   * How the notification and `--wait` reach the registry: its CA (HTTPS) and raas's login
+   * (registryClientFor). Required: a plain fetch fails on raas's own CA.
+   */
+  registry: () => Promise<RegistryClient>;
+  /** How clients trust the registry, for the pull commands shown (registryTlsHint). */
+  registryTls: RegistryTlsHint;
   /** Where the registry runs: its URL (waiting on the deploy) and the deploy after a publication. */
   platform: Platform;
   maskLayers: string[];

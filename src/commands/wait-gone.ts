@@ -14,12 +14,12 @@ export async function waitForGone(
     timeoutMs: number;
     reporter: Reporter;
     intervalMs?: number;
-    /** The registry's CA (HTTPS) and raas's login (private repositories); default plain fetch. */
-    registry?: RegistryClient;
+    /** The registry's CA (HTTPS) and raas's login (private repositories), as for waitForTags. */
+    registry: RegistryClient;
   },
 ): Promise<boolean> {
-  const fetcher = options.registry?.fetch ?? ((url: string, init?: RequestInit) => fetch(url, init));
-  const login = options.registry?.login;
+  const fetcher = options.registry.fetch;
+  const login = options.registry.login;
   let authorization: string | undefined;
   const pending = [...references];
   if (pending.length === 0) return true;

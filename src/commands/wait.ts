@@ -16,12 +16,16 @@ export async function waitForTags(
     reporter: Reporter;
     intervalMs?: number;
     isv: string;
-    /** The registry's CA (HTTPS) and raas's login (private tags); default: plain fetch, no login. */
-    registry?: RegistryClient;
+    /**
+     * The registry's CA (HTTPS) and raas's login (private tags), from registryClientFor.
+     * Required: a plain fetch does not trust raas's local CA, and the wait would report a
+     * served image as unreachable.
+     */
+    registry: RegistryClient;
   },
 ): Promise<boolean | null> {
-  const fetcher = options.registry?.fetch ?? ((url: string, init?: RequestInit) => fetch(url, init));
-  const login = options.registry?.login;
+  const fetcher = options.registry.fetch;
+  const login = options.registry.login;
   const authorizations = new Map<string, string>();
   const pending = images.flatMap((image) =>
     image.tags.map((tag) => ({ name: image.name, tag, digest: image.digest })),

@@ -222,6 +222,9 @@ describe("environments over HTTPS (the default)", () => {
     expect(push.code, push.stdout + push.stderr).toBe(0);
     const promote = await cli("promote", ISV, "acme/app:1.0", "--from", "test", "--to", "prod", "--json");
     expect(promote.code, promote.stdout + promote.stderr).toBe(0);
+    // --wait asks prod with raas's CA, as push --wait does: served, no certificate error.
+    expect((JSON.parse(promote.stdout) as { deployed: boolean | null }).deployed).toBe(true);
+    expect(promote.stderr).not.toMatch(/UNABLE_TO_VERIFY|not serving it yet/);
     const certs = join(home, "raas", `${ISV}.prod`, "certs");
     const raw = await run("skopeo", [
       "inspect",
@@ -231,5 +234,30 @@ describe("environments over HTTPS (the default)", () => {
       `docker://${hosts.prod ?? ""}/acme/app:1.0`,
     ]);
     expect(`sha256:${createHash("sha256").update(raw.stdout).digest("hex")}`).toBe(image.digest);
+
+    // The text output's pull command trusts prod's CA like push's (no --tls-verify=false).
+    const again = await cli(
+      "promote",
+      ISV,
+      "acme/app:1.0",
+      "--from",
+      "test",
+      "--to",
+      "prod",
+      "--as",
+      "1.0-rc",
+    );
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stderr).not.toMatch(/UNABLE_TO_VERIFY|not serving it yet/);
+    expect(again.stdout).toContain(
+      `skopeo inspect --cert-dir ${certs} docker://${hosts.prod ?? ""}/acme/app:1.0-rc`,
+    );
+    expect(again.stdout + again.stderr).not.toContain("tls-verify=false");
+
+    // demote --wait sees prod stop serving the tag over HTTPS.
+    const demote = await cli("demote", ISV, "acme/app:1.0-rc", "--from", "prod", "--json");
+    expect(demote.code, demote.stdout + demote.stderr).toBe(0);
+    expect((JSON.parse(demote.stdout) as { deployed: boolean | null }).deployed).toBe(true);
+    expect(demote.stderr).not.toMatch(/fetch failed|has not picked it up/);
   }, 300_000);
 });

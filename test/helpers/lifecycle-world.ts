@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll } from "vitest";
 import { GitAppRepository } from "../../src/app/app-transaction.js";
 import type { AppRepository } from "../../src/app/app-repository.js";
+import { registryTrust } from "../../src/app/registry-http.js";
 import { push } from "../../src/commands/push.js";
 import { LocalStore } from "../../src/storage/local.js";
 import { S3Store } from "../../src/storage/s3.js";
@@ -71,6 +72,8 @@ export function pushInProcess(
     app,
     repositoryUrl: (r) => `https://storage.invalid/${r}/`,
     registryHost: "registry.invalid",
+    registry: () => Promise.resolve({ ...registryTrust(undefined), login: undefined }),
+    registryTls: { tls: false },
     platform: stubPlatform("http://127.0.0.1:9"),
     maskLayers: [],
     publicRead: false,

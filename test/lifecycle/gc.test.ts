@@ -7,6 +7,7 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { GitAppRepository } from "../../src/app/app-transaction.js";
+import { registryTrust } from "../../src/app/registry-http.js";
 import { deleteImage } from "../../src/commands/delete.js";
 import { gc, readGcRecord } from "../../src/commands/gc.js";
 import type { AppRepository } from "../../src/app/app-repository.js";
@@ -33,6 +34,7 @@ describe.each(stores)("gc on %s", (_label, openStore) => {
           app: a,
           store,
           registryUrl: "http://127.0.0.1:9",
+          registry: () => Promise.resolve({ ...registryTrust(undefined), login: undefined }),
         }),
       );
     const collect = (options: { dryRun?: boolean; graceMs?: number; at?: number; unsafeGrace?: boolean }) =>

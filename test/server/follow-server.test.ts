@@ -1,6 +1,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { registryTrust } from "../../src/app/registry-http.js";
 import { notifyRegistry } from "../../src/commands/notify.js";
 import { RecordingReporter } from "../../src/ui/reporter.js";
 import { startRegistryServer, type LogRecord, type RunningRegistry } from "../../src/server/start.js";
@@ -15,6 +16,8 @@ import {
 let repo: AppRepo;
 let server: RunningRegistry;
 const logs: LogRecord[] = [];
+/** These registries serve plain HTTP: the client trusts only the system's CAs, with no login. */
+const plainClient = () => Promise.resolve({ ...registryTrust(undefined), login: undefined });
 
 const git = (...args: string[]) => repoGit(repo.root).git(...args);
 const commitAll = (message: string) => repoGit(repo.root).commitAll(message);
@@ -103,10 +106,10 @@ describe("follow mode in one server process", () => {
 
   it("`raas push`'s notification: taken by a following registry, a warning when it cannot be reached", async () => {
     const reporter = new RecordingReporter();
-    expect(await notifyRegistry(server.url, reporter)).toBe(true);
+    expect(await notifyRegistry(server.url, reporter, plainClient)).toBe(true);
     expect(reporter.lines).toEqual([]);
     const closed = new RecordingReporter();
-    expect(await notifyRegistry("http://127.0.0.1:1", closed)).toBe(false);
+    expect(await notifyRegistry("http://127.0.0.1:1", closed, plainClient)).toBe(false);
     expect(closed.lines).toEqual([
       expect.stringMatching(/^warn: could not notify the registry at http:\/\/127\.0\.0\.1:1/),
     ]);
@@ -120,7 +123,7 @@ describe("without follow", () => {
     try {
       expect((await fetch(`${plain.url}/raas/notify`, { method: "POST" })).status).toBe(405);
       const reporter = new RecordingReporter();
-      expect(await notifyRegistry(plain.url, reporter)).toBe(false);
+      expect(await notifyRegistry(plain.url, reporter, plainClient)).toBe(false);
       expect(reporter.lines).toEqual([]);
     } finally {
       await plain.close();

@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
+import { registryTrust } from "../../src/app/registry-http.js";
 import { buildContext } from "../../src/commands/context.js";
 import { status } from "../../src/commands/status.js";
 import { loadConfig, resolveIsv } from "../../src/config/index.js";
@@ -160,6 +161,7 @@ describe("status and setup tell the truth (embedded default)", () => {
         app,
         platform: ctx.platform,
         registryHost: "127.0.0.1",
+        registry: { ...registryTrust(undefined), login: undefined },
       });
       expect(report.ok).toBe(false);
       const storageFail = report.checks.find((c) => c.name === "storage" && c.status === "fail");
