@@ -199,13 +199,20 @@ export function addAuthCommands(program: Command, run: Run): void {
     .command("check")
     .description("say whether an identity may do an action, and which rule decided")
     .argument("<isv>", "ISV name")
-    .argument("<identity>", "user name, service:<name>, or anonymous")
+    .argument(
+      "<identity>",
+      "a login name (user or service login, as the registry resolves it), user:<name>, service:<name>, or anonymous",
+    )
     .argument(
       "<action>",
       "pull, push, promote, delete, or demote (with --env: promote into / demote from it)",
     )
     .argument("<repository>", "repository[:tag]")
-    .addHelpText("after", "\nExample:\n  $ raas access check acme alice push users/bob/testimage:v1.0")
+    .addHelpText(
+      "after",
+      "\nExit status: 0 ALLOW, 3 DENY, 1 error, 2 usage error.\n" +
+        "\nExample:\n  $ raas access check acme alice push users/bob/testimage:v1.0",
+    )
     .action((isv: string, identity: string, action: string, reference: string, _o: unknown, cmd: Command) =>
       go(cmd, isv, { kind: "access-check", identity, action, reference }),
     );

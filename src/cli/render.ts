@@ -58,7 +58,9 @@ export function resultOk(tagged: CommandResult): boolean {
 /** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
 export function render(tagged: CommandResult, globals: GlobalOptions, out: Out): number {
   const ok = resultOk(tagged);
-  const code = ok ? ExitCode.ok : ExitCode.failure;
+  // A DENY is an answer, not a failure (`ok` stays true), but scripts must tell it from ALLOW.
+  const denied = tagged.command === "auth" && tagged.result.check?.allow === false;
+  const code = !ok ? ExitCode.failure : denied ? ExitCode.denied : ExitCode.ok;
   if (globals.json) {
     out.write(`${JSON.stringify({ ok, command: tagged.command, ...tagged.result }, null, 2)}\n`);
     return code;

@@ -117,11 +117,17 @@ export function parsePrivileges(text: string): Privilege[] {
   return [...new Set(list)] as Privilege[];
 }
 
-/** `alice` or `user:alice`, `service:node-17`, `anonymous`. */
-export function parseIdentity(text: string): Identity {
+/**
+ * `user:alice`, `service:node-17`, `anonymous`, or a bare login name. A bare name is resolved
+ * as the registry resolves a login (src/auth/credentials.ts): users and service logins share one
+ * namespace, so `node-17` is the service login when the policy has one of that name, otherwise
+ * a user (known or not: the engine then says it is not in the policy).
+ */
+export function parseIdentity(text: string, policy: Policy): Identity {
   if (text === "anonymous") return { kind: "anonymous" };
   if (text.startsWith("service:")) return { kind: "service", name: text.slice(8) };
-  return { kind: "user", name: text.startsWith("user:") ? text.slice(5) : text };
+  if (text.startsWith("user:")) return { kind: "user", name: text.slice(5) };
+  return policy.services.has(text) ? { kind: "service", name: text } : { kind: "user", name: text };
 }
 
 /** `name[:tag]`: a colon after the last slash starts the tag. */
@@ -282,7 +288,7 @@ export async function auth(request: AuthRequest, deps: AuthDeps): Promise<AuthRe
       }
       const policy = await current(app);
       const { repository, tag } = parseReference(request.reference);
-      const identity = parseIdentity(request.identity);
+      const identity = parseIdentity(request.identity, policy);
       // In an environment, promote and demote are about moving a tag into or out of it (promotions).
       const environmental =
         request.action === "demote" || (request.action === "promote" && environment !== undefined);

@@ -109,6 +109,28 @@ describe("raas user/group/app/service-login/access (command logic)", () => {
         reference: "apps/42/server",
       });
       expect(svc.check).toMatchObject({ allow: true, rule: "service-app-pull" });
+      // A bare name is the login the registry would resolve: node-17 is a service login.
+      const bare = await run({
+        kind: "access-check",
+        identity: "node-17",
+        action: "pull",
+        reference: "apps/42/server",
+      });
+      expect(bare.check).toMatchObject({ identity: "node-17", allow: true, rule: "service-app-pull" });
+      const asUser = await run({
+        kind: "access-check",
+        identity: "user:node-17",
+        action: "pull",
+        reference: "apps/42/server",
+      });
+      expect(asUser.check).toMatchObject({ allow: false, rule: "identity-unknown" });
+      const carol = await run({
+        kind: "access-check",
+        identity: "carol",
+        action: "pull",
+        reference: "apps/42/server",
+      });
+      expect(carol.check).toMatchObject({ allow: true });
 
       await run({ kind: "user-passwd", name: "alice", password: "new-password!" });
       const after = parsePolicy(await fileAt(remote));

@@ -62,16 +62,25 @@ describe("raas user / group / app / service-login / access", () => {
     expect(list.stdout).toContain("service logins: node-17");
     expect(list.stdout).not.toContain(token!);
 
+    // DENY is an answer (ok: true), with its own exit status so scripts can tell it from ALLOW.
     const denied = await cli("--json", "access", "check", ISV, "alice", "push", "users/bob/testimage:v1.0");
-    expect(denied.code).toBe(0);
+    expect(denied.code).toBe(3);
     expect(JSON.parse(denied.stdout)).toMatchObject({
       ok: true,
       check: { allow: false, rule: "users-owner-only", tag: "v1.0" },
     });
     const allowed = await cli("access", "check", ISV, "service:node-17", "pull", "apps/42/server");
+    expect(allowed.code).toBe(0);
     expect(allowed.stdout).toMatch(
       /^ALLOW {2}service:node-17 pull apps\/42\/server\n {2}rule {4}service-app-pull/,
     );
+    // The bare login name, as `skopeo login -u node-17` would use it: the service login.
+    const bare = await cli("access", "check", ISV, "node-17", "pull", "apps/42/server");
+    expect(bare.code, bare.stdout + bare.stderr).toBe(0);
+    expect(bare.stdout).toMatch(/^ALLOW {2}node-17 pull apps\/42\/server\n {2}rule {4}service-app-pull/);
+    const deniedText = await cli("access", "check", ISV, "node-17", "push", "apps/42/server");
+    expect(deniedText.code).toBe(3);
+    expect(deniedText.stdout).toMatch(/^DENY {2}node-17 push/);
 
     const users = await cli("--json", "user", "list", ISV);
     expect(JSON.parse(users.stdout)).toMatchObject({

@@ -92,8 +92,10 @@ promotions:
   it("raas access check --env explains promotion and demotion decisions", async () => {
     const check = async (...args: string[]) => {
       const run = await raas({}, "access", "check", ISV, ...args, "--json");
-      expect(run.code, run.stdout + run.stderr).toBe(0);
-      return (JSON.parse(run.stdout) as { check: { allow: boolean; rule: string } }).check;
+      const { check } = JSON.parse(run.stdout) as { check: { allow: boolean; rule: string } };
+      // 0 for ALLOW, 3 for DENY.
+      expect(run.code, run.stdout + run.stderr).toBe(check.allow ? 0 : 3);
+      return check;
     };
     expect(await check("rel", "promote", "acme/app:v1.0", "--env", "prod")).toMatchObject({
       allow: true,
