@@ -245,6 +245,8 @@ export function registryConf(settings: IsvSettings, options: ServerConfigOptions
         ...(local && settings.tls !== undefined
           ? { tls_cert: settings.tls.certFile, tls_key: settings.tls.keyFile }
           : {}),
+        // The CA clients trust (`--cert-dir`), for the web page's pull commands.
+        ...(local && settings.tls?.certDir !== undefined ? { tls_cert_dir: settings.tls.certDir } : {}),
       },
     ],
   ];

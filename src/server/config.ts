@@ -35,6 +35,11 @@ export interface ServerConfig {
   /** PEM files; both set means the server speaks HTTPS. */
   tlsCert: string;
   tlsKey: string;
+  /**
+   * `[raas] tls_cert_dir`: the directory holding `ca.crt` of the private CA that signed
+   * tls_cert (raas's local CA); the web page's pull commands pass it to `--cert-dir`. "" when unset.
+   */
+  tlsCertDir: string;
   /** Write one JSON line per request (`[raas] access_log`, default true). */
   accessLog: boolean;
   /** Worker processes (`[raas] workers`, default auto: one per usable CPU; see workers.ts). */
@@ -369,6 +374,10 @@ export async function loadServerConfig(
   if ((tlsCert === "") !== (tlsKey === "")) {
     throw new UserError(`${where}: [raas] tls_cert and tls_key must be set together`);
   }
+  const tlsCertDir = r.path("raas", "tls_cert_dir", "");
+  if (tlsCertDir !== "" && tlsCert === "") {
+    throw new UserError(`${where}: [raas] tls_cert_dir names the CA of tls_cert, which is not set`);
+  }
   const auth = authSettings(r, where, serveContent.enable, kind);
   const envPort = env.PORT;
   const port = envPort !== undefined && envPort !== "" ? Number(envPort) : r.num("raas", "port", 5000, true);
@@ -469,6 +478,7 @@ export async function loadServerConfig(
     manifestDir: r.path("raas", "manifest_dir", "manifests"),
     tlsCert,
     tlsKey,
+    tlsCertDir,
     accessLog: r.bool("raas", "access_log", true),
     workers: parseWorkers(r.str("raas", "workers", "auto"), `${where}: [raas] workers`),
     listen: r.str("raas", "listen", "0.0.0.0"),

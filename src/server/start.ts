@@ -283,8 +283,12 @@ export async function startRegistryServer(options: StartOptions = {}): Promise<R
     ...(config.accessLog ? { accessLog: options.accessLog ?? log } : {}),
     metrics,
     ...(options.renderMetrics === undefined ? {} : { renderMetrics: options.renderMetrics }),
-    // The web page's environments section: the environments.json record, while it is current.
-    web: { environments: (name, tag) => tagEnvironments(snapshot, name, tag) },
+    // The web page's environments section: the environments.json record, while it is current;
+    // and the private CA its pull commands must trust (raas's local CA, `tls_cert_dir`).
+    web: {
+      environments: (name, tag) => tagEnvironments(snapshot, name, tag),
+      ...(config.tlsCertDir === "" ? {} : { certDir: config.tlsCertDir }),
+    },
   });
   const server = await listenerFor(config, handler);
   const stopIdleSweep = closeIdleConnections(server, options.keepAlive);

@@ -125,4 +125,10 @@ export interface WebOptions {
   registryHost?: string;
   /** True when clients reach the registry over plain HTTP: pull commands then carry the TLS flags. */
   plainHttp?: boolean;
+  /**
+   * The directory holding `ca.crt` of the private CA that signed the registry's certificate
+   * (`[raas] tls_cert_dir`): pull commands over HTTPS carry `--cert-dir` with it, and a note
+   * says where the CA is and how to trust it.
+   */
+  certDir?: string;
 }

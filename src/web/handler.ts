@@ -107,12 +107,14 @@ export function createWebHandler(catalog: WebCatalog, options: WebOptions = {}):
     }
 
     const hostHeader = req.headers.host ?? "";
+    const plainHttp = options.plainHttp ?? !secure;
     const ctx: ViewContext = {
       catalog,
       configs,
       options,
       host: options.registryHost ?? (HOST_RE.test(hostHeader) ? hostHeader : "registry.example"),
-      plainHttp: options.plainHttp ?? !secure,
+      plainHttp,
+      ...(plainHttp || options.certDir === undefined ? {} : { certDir: options.certDir }),
       ...(account === undefined ? {} : { account }),
       ...(visitor === undefined ? {} : { needsLogin: (n: string) => visitor.needsLogin(n) }),
     };

@@ -1,7 +1,7 @@
 import type { Digest } from "../image/digest.js";
 import type { ManifestInfo, RepositoryDetail } from "./catalog.js";
 import { pullChart } from "./chart.js";
-import { commandBlock, loginNote, plainHttpNote } from "./commands.js";
+import { commandBlock, loginNote, tlsNote } from "./commands.js";
 import { h, type Html } from "./html.js";
 import { formatSize, formatTime, page, shortDigest, urls, type Crumb } from "./layout.js";
 import { imagesOf, isIndex, platformText, totalSize, type ConfigSummary } from "./model.js";
@@ -176,7 +176,12 @@ export async function imagePage(
   const index = isIndex(manifest);
   const parents = [...repo.manifests.values()].filter((m) => isIndex(m) && m.refs.includes(manifest.digest));
 
-  const target = { host: ctx.host, name: repo.name, plainHttp: ctx.plainHttp };
+  const target = {
+    host: ctx.host,
+    name: repo.name,
+    plainHttp: ctx.plainHttp,
+    ...(ctx.certDir === undefined ? {} : { certDir: ctx.certDir }),
+  };
   const byTag = tag === undefined ? "" : commandBlock("pull-tag", `By tag ${tag}`, { ...target, tag });
   const byDigest = commandBlock("pull-digest", "By digest", { ...target, digest: manifest.digest });
   const details = index ? platformsTable(ctx, repo, images) : await imageDetails(ctx, repo, manifest);
@@ -213,8 +218,8 @@ ${parents.length === 0 ? "" : h`<dt>Part of</dt><dd>${parentLinks}</dd>`}
 <h2 id="pull">Pull</h2>
 ${byTag}
 ${byDigest}
-${plainHttpNote(ctx.plainHttp)}
-${loginNote(ctx.needsLogin?.(repo.name) === true, ctx.host, ctx.plainHttp)}
+${tlsNote(target)}
+${loginNote(ctx.needsLogin?.(repo.name) === true, target)}
 ${envSection}
 ${chart}
 ${details}`;

@@ -1,7 +1,7 @@
 import type { Digest } from "../image/digest.js";
 import type { ManifestInfo, RepositoryDetail } from "./catalog.js";
 import { pullChart } from "./chart.js";
-import { commandBlock, loginNote, plainHttpNote } from "./commands.js";
+import { commandBlock, loginNote, tlsNote } from "./commands.js";
 import { h, type Html } from "./html.js";
 import { formatSize, formatTime, page, shortDigest, urls } from "./layout.js";
 import { imagesOf, isIndex, platformText, representative, totalSize } from "./model.js";
@@ -119,13 +119,19 @@ export async function repositoryPage(
   };
 
   const defaultTag = repo.tags.has("latest") ? "latest" : [...repo.tags.keys()].sort()[0];
+  const target = {
+    host: ctx.host,
+    name: repo.name,
+    plainHttp: ctx.plainHttp,
+    ...(ctx.certDir === undefined ? {} : { certDir: ctx.certDir }),
+  };
   const pullSection =
     defaultTag === undefined
       ? ""
       : h`<h2 id="pull">Pull</h2>
-${commandBlock("pull-default", `By tag ${defaultTag}`, { host: ctx.host, name: repo.name, tag: defaultTag, plainHttp: ctx.plainHttp })}
-${plainHttpNote(ctx.plainHttp)}
-${loginNote(ctx.needsLogin?.(repo.name) === true, ctx.host, ctx.plainHttp)}`;
+${commandBlock("pull-default", `By tag ${defaultTag}`, { ...target, tag: defaultTag })}
+${tlsNote(target)}
+${loginNote(ctx.needsLogin?.(repo.name) === true, target)}`;
   const stats = await ctx.options.pullStats?.(repo.name, undefined);
   const chart =
     stats === undefined || stats.length === 0

@@ -10,6 +10,8 @@ export interface ViewContext {
   /** `host[:port]` for pull commands. */
   host: string;
   plainHttp: boolean;
+  /** The private CA's directory for `--cert-dir` (HTTPS with raas's local CA); undefined otherwise. */
+  certDir?: string;
   /** The visitor's login state for the page header (auth on). */
   account?: Account;
   /** Repositories a registry client pulls only after logging in (auth on). */

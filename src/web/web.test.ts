@@ -124,6 +124,21 @@ describe("pullChart and pullCommands", () => {
       `docker pull r.example:5000/a/b@sha256:${"a".repeat(64)}`,
     ]);
   });
+
+  it("trusts a private CA with --cert-dir over HTTPS (quoted as one shell word), never over plain HTTP", () => {
+    const target = { host: "127.0.0.1:5000", name: "demo/hello", tag: "1.0", plainHttp: false };
+    expect(pullCommands({ ...target, certDir: "/home/me/raas/demo/certs" }).map((c) => c.text)).toEqual([
+      "skopeo copy --src-cert-dir /home/me/raas/demo/certs docker://127.0.0.1:5000/demo/hello:1.0 oci:hello:1.0",
+      "podman pull --cert-dir /home/me/raas/demo/certs 127.0.0.1:5000/demo/hello:1.0",
+      "docker pull 127.0.0.1:5000/demo/hello:1.0",
+    ]);
+    expect(pullCommands({ ...target, certDir: "/home/O'Neil/my certs" })[1]?.text).toBe(
+      "podman pull --cert-dir '/home/O'\\''Neil/my certs' 127.0.0.1:5000/demo/hello:1.0",
+    );
+    expect(pullCommands({ ...target, plainHttp: true, certDir: "/x" })[0]?.text).toBe(
+      "skopeo copy --src-tls-verify=false docker://127.0.0.1:5000/demo/hello:1.0 oci:hello:1.0",
+    );
+  });
 });
 
 describe("storageReader", () => {

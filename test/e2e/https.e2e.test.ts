@@ -99,6 +99,8 @@ describe("HTTPS by default on the local platform", () => {
       encoding: "utf8",
     });
     expect(conf).toContain(`tls_cert = ${join(raasHome(), ISV, "tls", "server.crt")}\n`);
+    // The web page's pull commands name the directory clients trust the CA with.
+    expect(conf).toContain(`tls_cert_dir = ${certDir()}\n`);
     // Plain HTTP is not spoken on the port.
     await expect(fetch(`http://${host}/v2/`)).rejects.toThrow();
   }, 120_000);

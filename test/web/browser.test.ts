@@ -9,7 +9,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { appendFile, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -19,6 +19,8 @@ import { chromium, type Browser, type BrowserContext, type Page } from "playwrig
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureLocalTls } from "../../src/app/local-tls.js";
+import type { IsvSettings } from "../../src/config/types.js";
 import { createRegistryApp } from "../../src/server/app.js";
 import { loadServerConfig } from "../../src/server/config.js";
 import { loadSnapshot } from "../../src/server/snapshot.js";
@@ -308,6 +310,84 @@ describe.skipIf(!hasChromium)("web page in headless Chromium", () => {
     }
     await phone.close();
     expect(cspErrors).toEqual([]);
+  });
+});
+
+describe.skipIf(!hasChromium)("web page in headless Chromium, over HTTPS from raas's local CA", () => {
+  let app: WebApp;
+  let server: { url: string; child: ChildProcess; output: () => string };
+  let browser: Browser;
+  let work: string;
+  let certDir: string;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), "raas-web-tls-"));
+    app = await makeWebApp();
+    // What `raas setup` makes: the local CA, the ISV's certificate, certs/ca.crt for clients,
+    // and registry.conf's [raas] TLS keys naming them.
+    const stateDir = join(work, "state");
+    const isvDir = join(stateDir, "acme");
+    certDir = join(isvDir, "certs");
+    const tls = {
+      managed: true,
+      certFile: join(isvDir, "tls", "server.crt"),
+      keyFile: join(isvDir, "tls", "server.key"),
+      caFile: join(stateDir, "raas-ca", "ca.crt"),
+      certDir,
+      hosts: ["localhost", "127.0.0.1"],
+    };
+    await ensureLocalTls({ isv: "acme", stateDir, isvDir, tls } as IsvSettings);
+    await appendFile(
+      app.repo.configPath,
+      `tls_cert = ${tls.certFile}\ntls_key = ${tls.keyFile}\ntls_cert_dir = ${certDir}\n`,
+    );
+    server = await startServerProcess(app.repo.configPath);
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  });
+  afterAll(async () => {
+    await browser?.close();
+    server?.child.kill("SIGTERM");
+    await app?.cleanup();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it("shows the pull commands with --cert-dir and where the CA is; the copied skopeo command pulls", async () => {
+    expect(server.url).toMatch(/^https:/);
+    // The browser does not trust raas's CA either; the page is looked at, not the browser's trust.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    await context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: server.url });
+    const page = await context.newPage();
+    const host = new URL(server.url).host;
+    await page.goto(`${server.url}/ui/r/acme/app/-/t/latest`);
+    await page.getByRole("button", { name: "Copy the skopeo command (by tag latest)" }).press("Enter");
+    await page.waitForFunction(() => document.getElementById("status")?.textContent?.startsWith("Copied"));
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(
+      `skopeo copy --src-cert-dir ${certDir} docker://${host}/acme/app:latest oci:app:latest`,
+    );
+    await expect(page.locator("#pull-tag-podman").textContent()).resolves.toBe(
+      `podman pull --cert-dir ${certDir} ${host}/acme/app:latest`,
+    );
+    const note = await page.locator("#ca-note").textContent();
+    expect(note).toContain(`${certDir}/ca.crt`);
+    expect(note).toContain(`/etc/containers/certs.d/${host}/ca.crt`);
+
+    // As copied, with verification on: it fails with x509 unknown authority without the option.
+    const [tool, ...args] = copied.split(" ");
+    expect(tool).toBe("skopeo");
+    await run("skopeo", args, { cwd: work, timeout: 60_000 });
+    const latest = app.acme.publication.manifests.find((m) => m.digest === app.acme.publication.tags.latest);
+    expect(await pulledLayers(join(work, "app"))).toEqual(
+      latest?.refs.slice(1).map((d) => app.acme.blobBytes.get(d)),
+    );
+
+    // The repository page's pull command too.
+    await page.goto(`${server.url}/ui/r/acme/app`);
+    await expect(page.locator("#pull-default-skopeo").textContent()).resolves.toContain(
+      `--src-cert-dir ${certDir} `,
+    );
+    await expect(page.locator("#ca-note").count()).resolves.toBe(1);
+    await context.close();
   });
 });
 
