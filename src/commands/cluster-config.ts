@@ -4,7 +4,13 @@
  */
 import { lookup } from "node:dns/promises";
 import type { IsvSettings } from "../config/types.js";
-import { clusterObjects, clusterYaml, type KubeObject } from "../environments/cluster-config.js";
+import {
+  clusterObjects,
+  clusterYaml,
+  loopbackHost,
+  unusableEndpoint,
+  type KubeObject,
+} from "../environments/cluster-config.js";
 import { UserError } from "../errors.js";
 import type { CommandContext } from "./types.js";
 
@@ -30,8 +36,10 @@ export async function clusterConfig(
   settings: IsvSettings,
 ): Promise<ClusterConfigResult> {
   const host = new URL(settings.appUrl).hostname;
+  const section = `[${settings.isv}${settings.environment === undefined ? "" : `.${settings.environment.name}`}]`;
   let addresses = options.addresses;
-  if (addresses.length === 0) {
+  const given = addresses.length > 0;
+  if (!given) {
     try {
       addresses = (await lookup(host, { all: true })).map((a) => a.address);
     } catch (error) {
@@ -41,6 +49,27 @@ export async function clusterConfig(
       });
     }
     ctx.reporter.debug(`${host} resolves to ${addresses.join(", ")}`);
+  }
+  // Kubernetes refuses these in Endpoints (and they would point the consuming cluster at itself):
+  // the YAML would fail at `oc apply`, so say so here and name the option that fixes it.
+  for (const address of addresses) {
+    const unusable = unusableEndpoint(address);
+    if (unusable === undefined) continue;
+    throw new UserError(
+      given
+        ? `--address ${address} is ${unusable}: Kubernetes refuses it in the Endpoints object`
+        : `${host}, the host of ${settings.isv}'s registry ${settings.appUrl}, resolves to ${address}, ${unusable}: Kubernetes refuses it in the Endpoints object, and a consuming cluster could not reach the registry there`,
+      {
+        hint: `Pass the registry's address as the consuming cluster reaches it with --address <ip> (repeatable)${given ? "" : `, or set app_url in ${section} to a host name that resolves to it`}.`,
+        ...(given ? { exitCode: 2, code: "USAGE" } : { code: "BAD_CONFIG" }),
+      },
+    );
+  }
+  if (loopbackHost(host)) {
+    // The Endpoints are fine (--address), but the Route's host comes from app_url.
+    ctx.reporter.warn(
+      `the Route's host ${host} (app_url ${settings.appUrl}) is loopback: a consuming cluster's router cannot serve the registry under it; set app_url in ${section} to the registry's host name`,
+    );
   }
   const objects = clusterObjects({
     isv: settings.isv,

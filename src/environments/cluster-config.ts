@@ -4,7 +4,7 @@
  * selector, the Endpoints that give it the central registry's addresses, and a Route for the
  * environment's host. Pure: the addresses are resolved by the caller.
  */
-import { isIP } from "node:net";
+import { BlockList, isIP } from "node:net";
 import { stringify } from "yaml";
 import { UserError } from "../errors.js";
 
@@ -25,6 +25,46 @@ export const SERVICE_NAME = "docker-registry";
 const PORT_NAME = "registry";
 
 export type KubeObject = Record<string, unknown>;
+
+/**
+ * Addresses Kubernetes refuses in an Endpoints object (API validation: loopback, link-local,
+ * link-local multicast, unspecified): a consuming cluster could never reach the registry there.
+ */
+const NOT_FOR_ENDPOINTS = (() => {
+  const list = new BlockList();
+  list.addSubnet("127.0.0.0", 8, "ipv4");
+  list.addSubnet("169.254.0.0", 16, "ipv4");
+  list.addSubnet("224.0.0.0", 24, "ipv4");
+  list.addAddress("0.0.0.0", "ipv4");
+  list.addAddress("::1", "ipv6");
+  list.addAddress("::", "ipv6");
+  list.addSubnet("fe80::", 10, "ipv6");
+  list.addSubnet("ff02::", 16, "ipv6");
+  return list;
+})();
+
+/** Why Kubernetes would refuse `ip` in an Endpoints object, or undefined when it takes it. */
+export function unusableEndpoint(ip: string): string | undefined {
+  const family = isIP(ip) === 6 ? "ipv6" : "ipv4";
+  // An IPv4-mapped IPv6 address is checked as the IPv4 address it is.
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip)?.[1];
+  const blocked =
+    mapped === undefined ? NOT_FOR_ENDPOINTS.check(ip, family) : NOT_FOR_ENDPOINTS.check(mapped, "ipv4");
+  if (!blocked) return undefined;
+  const v4 = mapped ?? (family === "ipv4" ? ip : undefined);
+  if (v4 !== undefined ? v4.startsWith("127.") : ip === "::1") return "a loopback address";
+  return "a loopback, link-local or unspecified address";
+}
+
+/** A Route host that names the machine it is looked up on, never the registry's: loopback. */
+export function loopbackHost(hostname: string): boolean {
+  const bare = hostname.replace(/^\[|\]$/g, "");
+  return (
+    bare === "localhost" ||
+    bare.endsWith(".localhost") ||
+    (isIP(bare) !== 0 && unusableEndpoint(bare) === "a loopback address")
+  );
+}
 
 export function clusterObjects(input: ClusterConfigInput): KubeObject[] {
   const url = new URL(input.appUrl);

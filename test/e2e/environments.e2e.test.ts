@@ -312,12 +312,22 @@ describe("lifecycle environments on the local platform", () => {
   });
 
   it("prints the objects a consuming cluster applies for one environment's registry", async () => {
-    const run = await raas("cluster-config", ISV, "--env", "prod");
+    // The local registry listens on loopback: Kubernetes refuses that in Endpoints, so no YAML.
+    const refused = await raas("cluster-config", ISV, "--env", "prod");
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toBe("");
+    expect(refused.stderr).toContain("resolves to 127.0.0.1, a loopback address");
+    expect(refused.stderr).toContain("--address <ip>");
+    const run = await raas("cluster-config", ISV, "--env", "prod", "--address", "10.1.2.3");
     expect(run.code, run.stderr).toBe(0);
+    // The Route's host still comes from app_url: said on stderr, the YAML on stdout stays clean.
+    expect(run.stderr).toContain(
+      `the Route's host 127.0.0.1 (app_url http://${hosts.prod ?? ""}) is loopback`,
+    );
     const docs = parseAllDocuments(run.stdout).map((d) => d.toJS() as Record<string, unknown>);
     expect(docs.map((d) => d.kind)).toEqual(["Service", "Endpoints", "Route"]);
     const port = Number((hosts.prod ?? "").split(":")[1]);
-    expect(docs[1]).toMatchObject({ subsets: [{ addresses: [{ ip: "127.0.0.1" }], ports: [{ port }] }] });
+    expect(docs[1]).toMatchObject({ subsets: [{ addresses: [{ ip: "10.1.2.3" }], ports: [{ port }] }] });
     expect(docs[0]).toMatchObject({ spec: { ports: [{ port: 5000, targetPort: port }] } });
     expect(docs[2]).toMatchObject({ spec: { host: "127.0.0.1", to: { name: "docker-registry" } } });
   });
