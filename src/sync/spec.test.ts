@@ -61,6 +61,51 @@ describe("sync specification", () => {
     expect(message).toMatch(/colour/);
   });
 
+  it("reports two tags renamed onto one with the other problems, and names unknown keys with the key meant", () => {
+    const text = [
+      "version: 1",
+      "upstreams:",
+      "  - registry: 'bad host/x'",
+      "    tlsverify: false",
+      "    defaults: { rename: { '2.0': y, '2.1': y } }",
+      "    credentials: { usernameEnv: U, passwordEnv: P, token: T }",
+      "    repositories:",
+      "      - source: app",
+      "        rename: { '1.0': x, '1.1': x, '1.2': z }",
+      "        colour: blue",
+      "  - repositories: [{ source: other }]",
+    ].join("\n");
+    let message = "";
+    try {
+      parseSyncSpec(text, "mirror.yaml");
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message.split("\n")).toEqual([
+      "mirror.yaml: not a valid sync specification",
+      "  upstreams.0.registry: must be host or host:port",
+      '  upstreams.0.credentials.token: unknown key "token" (expected one of usernameEnv, passwordEnv)',
+      "  upstreams.0.defaults.rename: tags 2.0 and 2.1 would both be published as y",
+      "  upstreams.0.repositories.0.rename: tags 1.0 and 1.1 would both be published as x",
+      '  upstreams.0.repositories.0.colour: unknown key "colour" (expected one of source, name, stripPrefix, slash, include, exclude, rename, newTags, approve)',
+      '  upstreams.0.tlsverify: unknown key "tlsverify" (did you mean tlsVerify?)',
+      '  upstreams.1.registry: missing key "registry"',
+    ]);
+    // A near miss by one letter, and a swap that is no collision.
+    expect(() =>
+      parseSyncSpec(
+        "version: 1\nupstreams: [{ registry: r.example, repositories: [{ source: a, renam: {} }] }]",
+        "m",
+      ),
+    ).toThrow(/unknown key "renam" \(did you mean rename\?\)/);
+    expect(
+      parseSyncSpec(
+        "version: 1\nupstreams: [{ registry: r.example, repositories: [{ source: a, rename: { a: b, b: a } }] }]",
+        "m",
+      ).upstreams[0]?.repositories[0]?.tags.rename,
+    ).toEqual({ a: "b", b: "a" });
+  });
+
   it("refuses YAML that is not YAML and alias bombs", () => {
     expect(() => parseSyncSpec("version: [1", "m.yaml")).toThrow(/m.yaml: not valid YAML/);
     const bomb = [
