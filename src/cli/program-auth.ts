@@ -104,6 +104,7 @@ export function addAuthCommands(program: Command, run: Run): void {
   const group = program.command("group").summary("manage groups of users");
   group
     .command("add")
+    .description("add a group (members with --member, repeatable; each must be a user)")
     .argument("<isv>", "ISV name")
     .argument("<name>", "group name (also the groups/<name>/ namespace)")
     .option("--id <id>", "second name for groups/<id>/")
@@ -111,12 +112,13 @@ export function addAuthCommands(program: Command, run: Run): void {
     .action((isv: string, name: string, o: { id?: string; member: string[] }, cmd: Command) =>
       go(cmd, isv, { kind: "group-add", name, ...idOpt(o.id), members: o.member }),
     );
-  for (const [sub, member] of [
-    ["add-member", true],
-    ["remove-member", false],
+  for (const [sub, member, description] of [
+    ["add-member", true, "add a user to a group"],
+    ["remove-member", false, "remove a user from a group"],
   ] as const) {
     group
       .command(sub)
+      .description(description)
       .argument("<isv>", "ISV name")
       .argument("<group>", "group")
       .argument("<user>", "user")
@@ -134,6 +136,7 @@ export function addAuthCommands(program: Command, run: Run): void {
     );
   group
     .command("list")
+    .description("list groups and their members")
     .argument("<isv>", "ISV name")
     .action((isv: string, _o: unknown, cmd: Command) => go(cmd, isv, { kind: "group-list" }));
 
@@ -163,6 +166,7 @@ export function addAuthCommands(program: Command, run: Run): void {
     );
   app
     .command("remove")
+    .description("remove an app (refused while it has service logins: revoke them first)")
     .argument("<isv>", "ISV name")
     .argument("<name>", "app")
     .action((isv: string, name: string, _o: unknown, cmd: Command) =>
@@ -170,6 +174,7 @@ export function addAuthCommands(program: Command, run: Run): void {
     );
   app
     .command("list")
+    .description("list apps, their publication and responsible groups, and their service logins")
     .argument("<isv>", "ISV name")
     .action((isv: string, _o: unknown, cmd: Command) => go(cmd, isv, { kind: "app-list" }));
 
@@ -187,6 +192,7 @@ export function addAuthCommands(program: Command, run: Run): void {
     );
   service
     .command("revoke")
+    .description("revoke a service login: its token stops logging in once the registry has the commit")
     .argument("<isv>", "ISV name")
     .argument("<name>", "login name")
     .action((isv: string, name: string, _o: unknown, cmd: Command) =>

@@ -97,6 +97,20 @@ describe("command line", () => {
     }
   });
 
+  it("describes every command and subcommand in --help", () => {
+    const program = buildProgram(() => Promise.resolve());
+    const missing: string[] = [];
+    const walk = (cmd: typeof program, path: string) => {
+      for (const sub of cmd.commands) {
+        const name = `${path} ${sub.name()}`.trim();
+        if (sub.description() === "" && sub.summary() === "") missing.push(name);
+        walk(sub, name);
+      }
+    };
+    walk(program, "");
+    expect(missing).toEqual([]);
+  });
+
   it("prints push --help examples one per line and no empty default for --tag", async () => {
     const help = await capture(["push", "--help"]);
     expect(help.code).toBe(0);

@@ -47,7 +47,10 @@ export function renderAuth(result: AuthResult, out: Out): void {
     out.write(
       `Service login ${result.login ?? ""} created. Its token (shown only now; store it as a secret):\n\n  ${result.token}\n\n`,
     );
-    out.write(`Log in with: skopeo login -u ${result.login ?? ""} -p <token> <registry>\n`);
+    // --password-stdin: a token given with -p would show in `ps` and the shell's history.
+    out.write(
+      `Log in with: printf '%s' "$TOKEN" | skopeo login -u ${result.login ?? ""} --password-stdin <registry>\n`,
+    );
   }
   out.write(
     result.commit === undefined ? "access.yaml unchanged\n" : `committed ${result.commit.slice(0, 12)}\n`,

@@ -57,6 +57,11 @@ describe("raas user / group / app / service-login / access", () => {
     expect(created.code, created.stderr).toBe(0);
     const token = /raas_sl_[A-Za-z0-9_-]{43}/.exec(created.stdout)?.[0];
     expect(token).toBeDefined();
+    // The login hint reads the token from standard input, never from argv (`ps`, shell history).
+    expect(created.stdout).toContain(
+      `printf '%s' "$TOKEN" | skopeo login -u node-17 --password-stdin <registry>`,
+    );
+    expect(created.stdout).not.toMatch(/ -p </);
     expect(show()).not.toContain(token!);
     const list = await cli("app", "list", ISV);
     expect(list.stdout).toContain("service logins: node-17");
