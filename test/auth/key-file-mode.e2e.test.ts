@@ -60,7 +60,7 @@ async function start(mode: number, groupRead: boolean): Promise<{ listening: boo
     if (server.child.exitCode === null) await once(server.child, "exit");
     return { listening: false, output: server.stdout + server.stderr };
   } finally {
-    server.stop();
+    await server.stop();
   }
 }
 

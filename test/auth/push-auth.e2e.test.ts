@@ -101,7 +101,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  server?.stop();
+  await server?.stop();
   if (root !== undefined) await rm(root, { recursive: true, force: true });
 });
 

@@ -120,7 +120,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  server?.stop();
+  await server?.stop();
   await s3?.stop();
   await repo?.cleanup();
   await rm(work, { recursive: true, force: true });

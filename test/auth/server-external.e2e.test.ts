@@ -119,7 +119,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  registry?.stop();
+  await registry?.stop();
   await new Promise((resolve) => tokenServer?.close(resolve));
   await repo?.cleanup();
   await rm(dir, { recursive: true, force: true });

@@ -39,7 +39,16 @@ export class ServerProcess {
     }
   }
 
-  stop(): void {
-    if (this.child.exitCode === null) this.child.kill("SIGKILL");
+  /**
+   * SIGTERM, then wait for the exit (SIGKILL after 10 s). Waiting matters: the workers may still be
+   * writing into the app repo, and a test that removes it under them fails with ENOTEMPTY.
+   */
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));
+    this.child.kill("SIGTERM");
+    const timer = setTimeout(() => this.child.kill("SIGKILL"), 10_000);
+    await exited;
+    clearTimeout(timer);
   }
 }

@@ -79,6 +79,19 @@ async function startServerProcess(
 }
 
 /**
+ * SIGTERM the registry and wait until it has exited (SIGKILL after 10 s): its workers may still be
+ * writing into the app repo, and removing that folder under them fails with ENOTEMPTY.
+ */
+async function stopServerProcess(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/**
  * The layer contents of the image skopeo wrote to an `oci:` directory (every blob checked against
  * its digest). The fixture's layers are not really gzip, so skopeo compresses them on the way:
  * what must match is the content.
@@ -138,7 +151,7 @@ describe.skipIf(!hasChromium)("web page in headless Chromium", () => {
   });
   afterAll(async () => {
     await browser?.close();
-    server?.child.kill("SIGTERM");
+    await stopServerProcess(server?.child);
     await app?.cleanup();
     await rm(work, { recursive: true, force: true });
   });
@@ -346,7 +359,7 @@ describe.skipIf(!hasChromium)("web page in headless Chromium, over HTTPS from ra
   });
   afterAll(async () => {
     await browser?.close();
-    server?.child.kill("SIGTERM");
+    await stopServerProcess(server?.child);
     await app?.cleanup();
     await rm(work, { recursive: true, force: true });
   });
@@ -412,7 +425,7 @@ describe.skipIf(!hasChromium)("web page in headless Chromium, with login", () =>
   });
   afterAll(async () => {
     await browser?.close();
-    server?.child.kill("SIGTERM");
+    await stopServerProcess(server?.child);
     await app?.cleanup();
     await rm(work, { recursive: true, force: true });
   });
