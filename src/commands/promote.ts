@@ -25,6 +25,7 @@ import { recordPromotion } from "../events/push-events.js";
 import { sha256Digest, type Digest } from "../image/digest.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import { isTag, metadataFileName } from "../image/names.js";
+import { refuseTakenPrefix } from "../publish/prefix-owner.js";
 import { asV4, writePublications } from "../publish/metadata-commit.js";
 import { mapLimit } from "../publish/pool.js";
 import type { BlobStore } from "../storage/types.js";
@@ -143,6 +144,10 @@ export async function promote(
 
   // The target: refuse to move its tag silently.
   const targetMeta = await readV4(target, metadataPath, options.isv, name);
+  // Nor write into a storage prefix another repository of the target holds (a deleted one's).
+  await refuseTakenPrefix(target.store, name, meta.repository, {
+    metadataFile: targetMeta?.["repo-registry-id"],
+  });
   const previous = targetMeta?.["x-raas"]?.tags[targetTag];
   if (previous !== undefined && previous !== digest && !options.force) {
     throw new UserError(

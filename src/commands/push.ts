@@ -5,6 +5,7 @@ import { toDockerSchema2 } from "../image/docker-schema2.js";
 import { dashed, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
 import { asV4, writePublications } from "../publish/metadata-commit.js";
+import { refuseTakenPrefix } from "../publish/prefix-owner.js";
 import { publishTarget, type PublishTargetResult } from "../publish/publish.js";
 import { restoreSmallObjects, restoreVanished } from "../publish/recheck.js";
 import { selectTargets } from "../publish/targets.js";
@@ -13,6 +14,7 @@ import { checkV1Files, publishV1Targets, type V1Publication } from "../publish/v
 import { DEFAULT_MAX_INFLATED, openImageSource, resolveImagePath } from "../sources/index.js";
 import { PARTIAL_WRITE_GRACE_MS } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
+import { UserError } from "../errors.js";
 import type { RegistrySourceOptions } from "../sources/registry/index.js";
 import { mapName, type NameRule } from "../sync/rules.js";
 import type { CommandContext, PushDeps, RegistryTlsHint } from "./types.js";
@@ -125,6 +127,24 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       if (!existingFiles.has(metadataPath)) {
         existingFiles.set(metadataPath, await readExisting(deps, metadataPath));
       }
+    }
+    // A storage prefix is the dashed name, which two names can share (users/ann/b-app and
+    // users/ann-b/app): nothing is uploaded into a prefix another repository holds.
+    const prefixes = new Map<string, string>();
+    for (const target of selected) {
+      const prefix = dashed(target.name);
+      const other = prefixes.get(prefix);
+      if (other !== undefined && other !== target.name) {
+        throw new UserError(`${other} and ${target.name} would both be stored under ${prefix}`, {
+          hint: "Storage prefixes replace / with -: push one of them under a name without that clash.",
+          code: "PREFIX_TAKEN",
+        });
+      }
+      prefixes.set(prefix, target.name);
+      const existing = existingFiles.get(`data/${metadataFileName(options.isv, target.name)}`);
+      await refuseTakenPrefix(deps.store, target.name, prefix, {
+        metadataFile: existing?.["repo-registry-id"],
+      });
     }
 
     const images: PushedImage[] = [];

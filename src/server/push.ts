@@ -10,6 +10,8 @@ import { errorMessage, UserError } from "../errors.js";
 import { isDigest, sha256Digest, type Digest } from "../image/digest.js";
 import { dashed, isRepositoryName, isTag, metadataFileName } from "../image/names.js";
 import { MaskSet } from "../publish/mask.js";
+import { metadataName, prefixHolder, prefixTakenMessage } from "../publish/prefix-owner.js";
+import type { MetadataIndex } from "../crane/load.js";
 import { writePublications, type CommitAuthor, type MetadataCommitPort } from "../publish/metadata-commit.js";
 import { publishTarget } from "../publish/publish.js";
 import { DigestMismatchError, type BlobStore } from "../storage/types.js";
@@ -314,17 +316,61 @@ export class PushApi {
     return name;
   }
 
+  /**
+   * Refuses (409 DENIED) a write into the storage prefix of `name` when another repository holds
+   * it (publish/prefix-owner.ts): names that differ only in `/` against `-` share a prefix.
+   * `metadataFile` is the `repo-registry-id` of the metadata file `name` would be written to,
+   * when the caller read it; the loaded snapshot and the stored `tags/list` are asked too.
+   */
+  private async claimPrefix(
+    ctx: RequestContext,
+    name: string,
+    prefix: string,
+    metadataFile?: string | null,
+  ): Promise<void> {
+    const loaded = prefixHolders(ctx.snap.index).get(prefix);
+    const holder = await prefixHolder(this.deps.store, name, prefix, { metadataFile, loaded });
+    if (holder === undefined) return;
+    throw new RegistryError(409, "DENIED", prefixTakenMessage(name, prefix, holder), {
+      name,
+      prefix,
+      holder,
+    });
+  }
+
+  /**
+   * Where a cross-repository mount may copy `digest` from: only a blob the loaded metadata of
+   * `from` (a file naming exactly `from`) lists as stored, in the prefix that metadata names.
+   * Whatever the caller may pull through `from` it could read anyway; nothing else is mounted.
+   */
+  private mountSource(ctx: RequestContext, from: string, digest: Digest): string | undefined {
+    const repo = ctx.snap.index.v2.get(from);
+    if (repo === undefined || repo.meta.protected === true || repo.meta["repo-registry-id"] !== from) {
+      return undefined;
+    }
+    if (repo.meta.version !== 4) return undefined;
+    const record = repo.meta["x-raas"]?.blobs[digest];
+    // A masked vendor layer lives at its vendor URL, not in the prefix.
+    if (record === undefined || record.url !== undefined) return undefined;
+    return blobKey(repo.meta.repository, digest);
+  }
+
   private async startUpload(ctx: RequestContext, name: string): Promise<void> {
     const { req, res, query } = ctx;
     const author = await this.deps.authorizeWrite(req, name);
     const repository = dashed(name);
+    await this.claimPrefix(ctx, name, repository);
     const mount = query.get("mount");
     const from = query.get("from");
     if (mount !== null && from !== null) {
       const digest = queryDigest(mount, "mount digest");
-      // Mount only from a repository the caller may pull, else a normal session (zot GHSA-55r9).
-      if (isRepositoryName(from) && (await this.deps.mayPull(req, from))) {
-        const source = blobKey(dashed(from), digest);
+      // Mount only from a repository the caller may pull, and only a blob its metadata lists;
+      // else a normal session (zot GHSA-55r9).
+      const source =
+        isRepositoryName(from) && (await this.deps.mayPull(req, from))
+          ? this.mountSource(ctx, from, digest)
+          : undefined;
+      if (source !== undefined) {
         const found = await this.deps.store.head(source);
         if (found !== undefined) {
           await this.deps.store.copy(source, blobKey(repository, digest), {
@@ -415,6 +461,9 @@ export class PushApi {
       return send(req, res, 202, "", progress(next));
     }
     const digest = queryDigest(ctx.query.get("digest"), "digest");
+    // The blob is written into the prefix now: whose it is is asked again (it may have been
+    // claimed since the session began).
+    await this.claimPrefix(ctx, name, repository);
     try {
       await this.withBody(req, state, progress, (expected) =>
         this.sessions.finish(
@@ -527,8 +576,11 @@ export class PushApi {
       });
     }
     const repository = dashed(name);
-    const { root, subject } = await checkManifest(this.deps.store, repository, bytes, contentType);
     const metadataPath = `data/${metadataFileName(this.deps.isv, name)}`;
+    // Nothing is stored before it is known that the prefix is this repository's.
+    const existing = await this.deps.metadata.read(metadataPath);
+    await this.claimPrefix(ctx, name, repository, metadataName(existing, metadataPath));
+    const { root, subject } = await checkManifest(this.deps.store, repository, bytes, contentType);
     const tags = byDigest ? [] : [reference];
     const writeOnce = byDigest ? undefined : writeOnceRule(this.deps.writeOnceTags ?? [], name);
     // Checked before anything is stored, and again inside the commit (a concurrent PUT of the tag).
@@ -544,7 +596,6 @@ export class PushApi {
       }
     };
     try {
-      const existing = await this.deps.metadata.read(metadataPath);
       refuseMove(existing);
       const existingTags = existing === undefined ? [] : Object.keys(tagsOf(existing));
       const result = await publishTarget({
@@ -621,4 +672,24 @@ function tagsOf(text: string): Record<string, string> {
   } catch {
     return {};
   }
+}
+
+/** Repositories of the loaded metadata by storage prefix (computed once per snapshot). */
+const holdersByIndex = new WeakMap<MetadataIndex, Map<string, string[]>>();
+
+function prefixHolders(index: MetadataIndex): Map<string, string[]> {
+  let holders = holdersByIndex.get(index);
+  if (holders === undefined) {
+    holders = new Map();
+    for (const repos of [index.v1, index.v2]) {
+      for (const [name, repo] of repos) {
+        const prefix = repo.meta.repository;
+        const names = holders.get(prefix) ?? [];
+        if (!names.includes(name)) names.push(name);
+        holders.set(prefix, names);
+      }
+    }
+    holdersByIndex.set(index, holders);
+  }
+  return holders;
 }

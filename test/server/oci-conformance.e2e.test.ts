@@ -242,12 +242,18 @@ describe("OCI distribution spec: push", () => {
     expect(badName.status).toBe(400);
     expect(await errorCode(badName)).toBe("NAME_INVALID");
 
-    const mount = await req(`/v2/acme/push-copy/blobs/uploads/?mount=${sha(a)}&from=acme/push`, {
+    // acme/push is now published (pullable): a blob its metadata lists is mounted, not uploaded again.
+    const config = (JSON.parse(manifest.toString()) as { config: { digest: string } }).config.digest;
+    const mount = await req(`/v2/acme/push-copy/blobs/uploads/?mount=${config}&from=acme/push`, {
       method: "POST",
     });
-    // acme/push is now published (pullable): the blob is mounted, not uploaded again.
     expect(mount.status).toBe(201);
-    expect(mount.headers.get("location")).toBe(`/v2/acme/push-copy/blobs/${sha(a)}`);
+    expect(mount.headers.get("location")).toBe(`/v2/acme/push-copy/blobs/${config}`);
+    // A blob only uploaded there (no manifest lists it) is not acme/push's to give: a session (202).
+    const unlisted = await req(`/v2/acme/push-copy/blobs/uploads/?mount=${sha(a)}&from=acme/push`, {
+      method: "POST",
+    });
+    expect(unlisted.status).toBe(202);
   }, 120_000);
 });
 
