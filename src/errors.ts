@@ -47,6 +47,26 @@ export class UsageError extends UserError {
 }
 
 /**
+ * SIGINT or SIGTERM stopped a command before the point where its work becomes visible (push:
+ * the metadata commit). Exit code 130, as for any interrupted command.
+ */
+export class InterruptedError extends UserError {
+  constructor(signal: unknown, what: string, cause?: unknown) {
+    super(`interrupted by ${typeof signal === "string" ? signal : "a signal"}; ${what}`, {
+      exitCode: 130,
+      code: "INTERRUPTED",
+      ...(cause === undefined ? {} : { cause }),
+    });
+    this.name = "InterruptedError";
+  }
+}
+
+/** Throws InterruptedError when `signal` has been aborted (by SIGINT or SIGTERM). */
+export function throwIfInterrupted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted === true) throw new InterruptedError(signal.reason, what);
+}
+
+/**
  * An error's message. Some have none of their own: node:net's connect tries every address of a
  * name and fails with an AggregateError of the attempts' errors; their messages (or the error's
  * code, or its name) are given instead of an empty string.

@@ -112,9 +112,10 @@ export async function dispatch(
           const { refuseCraneOnSharedStore } = await import("../environments/crane.js");
           refuseCraneOnSharedStore(settings, invocation.command === "setup" ? "set up" : "published");
         }
-        // Interrupted (not `serve`, which ends on the signal): closing the store ends the uploads in flight.
+        // Interrupted: closing the store ends the uploads in flight. Not `serve`, which ends on the
+        // signal, nor push and sync, whose push closes it only until its metadata commit starts.
         const built = ctx;
-        if (invocation.command !== "serve") {
+        if (!["serve", "push", "sync"].includes(invocation.command)) {
           edge.signal.addEventListener("abort", () => void built.dispose().catch(() => undefined), {
             once: true,
           });

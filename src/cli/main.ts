@@ -1,6 +1,6 @@
 import { inspect } from "node:util";
 import { CommanderError } from "commander";
-import { UserError } from "../errors.js";
+import { InterruptedError, UserError } from "../errors.js";
 import { JsonReporter, PlainReporter } from "../ui/plain.js";
 import type { LogLevel, Reporter } from "../ui/reporter.js";
 import { escapeControl, SafeReporter } from "../ui/safe-text.js";
@@ -8,7 +8,7 @@ import { TtyReporter } from "../ui/tty.js";
 import { ExitCode } from "./exit-codes.js";
 import { processIo, type CliIo } from "./io.js";
 import { buildProgram, type GlobalOptions, type Invocation } from "./program.js";
-import { render } from "./render.js";
+import { completedDespiteInterrupt, render, type CommandResult } from "./render.js";
 
 /**
  * Run the CLI and return the exit code. The only place errors become exit codes;
@@ -54,7 +54,12 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
         exitCode = render(outcome.result, globals, write(io.stdout));
         return;
       }
-      exitCode = await interrupted(outcome.signal, work, { reporter: active, io, json });
+      exitCode = await interrupted(outcome.signal, work, {
+        reporter: active,
+        io,
+        json,
+        render: (result) => render(result, globals, write(io.stdout)),
+      });
     },
     {
       writeOut: (text) => void io.stdout.write(text),
@@ -80,26 +85,40 @@ const INTERRUPT_GRACE_MS = 3000;
 /**
  * SIGINT or SIGTERM during a command: stop the spinner, let the command's own cleanup run
  * (the abort closes its storage connections, so uploads in flight end), then exit 130.
- * What a cut-off push left is safe (see README, "Interrupted pushes").
+ * What a cut-off push left is safe (see README, "Interrupted pushes"). A push the signal
+ * reached only after its metadata commit is published: its result is reported as usual
+ * (exit 0), saying the interrupt came too late.
  */
 async function interrupted(
   signal: NodeJS.Signals,
-  work: Promise<unknown>,
-  ctx: { reporter: Reporter; io: CliIo; json: boolean },
+  work: Promise<CommandResult>,
+  ctx: { reporter: Reporter; io: CliIo; json: boolean; render: (result: CommandResult) => number },
 ): Promise<number> {
   ctx.reporter.stop?.();
-  ctx.io.stderr.write(`error: interrupted by ${signal}; stopping\n`);
+  ctx.io.stderr.write(`interrupted by ${signal}; stopping\n`);
   let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    work.catch(() => undefined),
-    new Promise((resolve) => (timer = setTimeout(resolve, INTERRUPT_GRACE_MS))),
+  const settled = await Promise.race([
+    work.then(
+      (result) => ({ result }),
+      (error: unknown) => ({ error }),
+    ),
+    new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), INTERRUPT_GRACE_MS))),
   ]);
   clearTimeout(timer);
+  if (settled !== undefined && "result" in settled && completedDespiteInterrupt(settled.result)) {
+    return ctx.render(settled.result);
+  }
+  // The command's own account of what the interrupt left (push: nothing was committed).
+  const message =
+    settled !== undefined && "error" in settled && settled.error instanceof InterruptedError
+      ? settled.error.message
+      : `interrupted by ${signal}`;
   if (ctx.json) {
     ctx.io.stdout.write(
-      `${JSON.stringify({ ok: false, error: { code: "INTERRUPTED", message: `interrupted by ${signal}` } }, null, 2)}\n`,
+      `${JSON.stringify({ ok: false, error: { code: "INTERRUPTED", message } }, null, 2)}\n`,
     );
   }
+  ctx.io.stderr.write(`error: ${escapeControl(message)}\n`);
   return ExitCode.interrupted;
 }
 

@@ -169,7 +169,7 @@ Examples:
   $ raas promote demo app:1.0 --from test --to prod   publish a tag of one environment in another (docs/environments.md)
 
 Exit codes: 0 success, 1 failure (status: a check failed), 2 usage error,
-130 interrupted by SIGINT/SIGTERM (serve: a signal is its normal end, exit 0).
+130 interrupted by SIGINT/SIGTERM (serve: a signal is its normal end, exit 0; push: a signal after the metadata commit is too late, the push is published, exit 0).
 Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $RAAS_HOME.`,
     );
 

@@ -55,6 +55,15 @@ export function resultOk(tagged: CommandResult): boolean {
   }
 }
 
+/**
+ * Whether a command that returned after SIGINT or SIGTERM finished what it was asked to do: a
+ * push the signal reached only after its metadata commit is published (push.ts says so in its
+ * result). Any other result after a signal is an interrupted run (exit 130).
+ */
+export function completedDespiteInterrupt(tagged: CommandResult): boolean {
+  return tagged.command === "push" && tagged.result.interrupted !== undefined;
+}
+
 /** Turn a command's result into output and an exit code: text, --terse pull URLs, or --json. */
 export function render(tagged: CommandResult, globals: GlobalOptions, out: Out): number {
   const ok = resultOk(tagged);
@@ -154,6 +163,19 @@ function renderPush(result: PushResult, out: Out): void {
     );
   }
   if (result.commit !== undefined) out.write(`  commit  ${result.commit}\n`);
+  const late = result.interrupted;
+  if (late !== undefined) {
+    const skipped = [
+      ...(late.skipped.includes("deploy")
+        ? ["not deployed: the registry serves it after the app's next build"]
+        : []),
+      ...(late.skipped.includes("wait") ? ["not checked that the registry serves it"] : []),
+    ];
+    out.write(
+      `\nNote: ${late.signal} came after the metadata commit, too late to stop the push: it is published` +
+        `${skipped.length === 0 ? "" : ` (${skipped.join("; ")})`}.\n`,
+    );
+  }
   const first = result.images[0]?.pullUrls[0];
   if (first !== undefined) {
     const tls = pullTlsOptions(result.registryTls);

@@ -1,4 +1,5 @@
 import { parseMetadata } from "../crane/parse.js";
+import { InterruptedError, throwIfInterrupted } from "../errors.js";
 import type { CraneV4 } from "../crane/types.js";
 import { pushEvents } from "../events/push-events.js";
 import { toDockerSchema2 } from "../image/docker-schema2.js";
@@ -67,11 +68,51 @@ export interface PushResult {
   /** How clients trust the registry (HTTPS and raas's CA directory, or plain HTTP). */
   registryTls: RegistryTlsHint;
   durationMs: number;
+  /**
+   * The signal (SIGINT, SIGTERM) that came after the metadata commit: the push is published;
+   * what comes after the commit and can wait (the deploy, waiting for the registry) was skipped.
+   */
+  interrupted?: { signal: string; skipped: string[] };
 }
 
 export async function push(options: PushOptions, ctx: CommandContext, deps: PushDeps): Promise<PushResult> {
   const started = Date.now();
-  const { reporter } = ctx;
+  const { signal } = ctx;
+  throwIfInterrupted(signal, "nothing was pushed");
+  // Until the metadata commit starts, an interrupt closes the store: uploads in flight end and
+  // nothing more is written (README, "Interrupted pushes"). From the commit on, the push keeps
+  // its store to finish what makes the publication whole (the checks after the commit, events).
+  let committing = false;
+  const stopUploads = (): void => {
+    if (!committing) void deps.store.close().catch(() => undefined);
+  };
+  signal?.addEventListener("abort", stopUploads, { once: true });
+  try {
+    return await pushUntilInterrupted(options, ctx, deps, started, () => (committing = true));
+  } catch (error) {
+    // An upload the closed store cut off says so in storage terms; what the user needs to know
+    // is that the push stopped before its commit.
+    if (signal?.aborted === true && !committing && !(error instanceof InterruptedError)) {
+      throw new InterruptedError(
+        signal.reason,
+        "nothing was committed; the registry serves what it served before",
+        error,
+      );
+    }
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", stopUploads);
+  }
+}
+
+async function pushUntilInterrupted(
+  options: PushOptions,
+  ctx: CommandContext,
+  deps: PushDeps,
+  started: number,
+  startCommit: () => void,
+): Promise<PushResult> {
+  const { reporter, signal } = ctx;
   await requireSetUp(options.isv, deps.platform);
   // What a killed push left half-written is removed once no push can still be writing it.
   const partial = await deps.store.removePartialWrites(PARTIAL_WRITE_GRACE_MS);
@@ -214,6 +255,8 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
     }
 
     // Metadata last: one commit for the whole input, so the registry switches in one step.
+    throwIfInterrupted(signal, "nothing was committed; the registry serves what it served before");
+    startCommit();
     const message = `${options.isv} push ${images.map((i) => `${i.name}:${i.tags.join(",")}`).join(" ")}`;
     const step = reporter.step(`Committing metadata to ${deps.app.remote}`);
     const { commit, attempts } = await deps.app.update(message, async (files) => {
@@ -229,6 +272,8 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
         const target = `data/redhat/${vendor.name}`;
         if ((await files.read(target)) !== vendor.text) await files.write(target, vendor.text);
       }
+      // The last moment before the commit is made and pushed (again on each attempt).
+      throwIfInterrupted(signal, "nothing was committed; the registry serves what it served before");
     });
     step.succeed(
       commit === undefined
@@ -264,20 +309,28 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       );
       await deps.recordEvents(pushEvents(images, sizes, deps.platform.appUrl));
     }
+    // Interrupted after the commit: the push is published; the deploy and the wait are not started.
+    const skipped: string[] = [];
     const deploy = deps.platform.deployAfterPublish;
-    if (commit !== undefined && deploy !== undefined) await deploy(options.timeoutSeconds * 1000);
+    if (commit !== undefined && deploy !== undefined) {
+      if (signal?.aborted === true) skipped.push("deploy");
+      else await deploy(options.timeoutSeconds * 1000);
+    }
     // A registry following the app repository looks now instead of at its next check.
     if (commit !== undefined) {
       await notifyRegistry(deps.platform.appUrl, reporter, deps.registry);
     }
     let deployed: boolean | null = null;
-    if (options.wait) {
+    if (options.wait && signal?.aborted === true) skipped.push("wait");
+    else if (options.wait) {
       deployed = await waitForTags(deps.platform.appUrl, images, {
         timeoutMs: options.timeoutSeconds * 1000,
         reporter,
         isv: options.isv,
         registry: await deps.registry(),
+        ...(signal === undefined ? {} : { signal }),
       });
+      if (signal?.aborted === true) skipped.push("wait");
     }
     return {
       isv: options.isv,
@@ -287,6 +340,7 @@ export async function push(options: PushOptions, ctx: CommandContext, deps: Push
       deployed,
       registryTls: deps.registryTls,
       durationMs: Date.now() - started,
+      ...(signal?.aborted === true ? { interrupted: { signal: String(signal.reason), skipped } } : {}),
     };
   } finally {
     await source.close();

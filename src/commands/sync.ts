@@ -1,5 +1,5 @@
 import { parseMetadata } from "../crane/parse.js";
-import { UserError, errorMessage } from "../errors.js";
+import { InterruptedError, UserError, errorMessage } from "../errors.js";
 import type { Digest } from "../image/digest.js";
 import { metadataFileName } from "../image/names.js";
 import { registryClient } from "../sources/registry/index.js";
@@ -80,7 +80,8 @@ export async function sync(options: SyncOptions, ctx: CommandContext, deps: Push
       try {
         upstreamRequests += await syncRepository(upstream, repo, report, options, ctx, deps);
       } catch (err) {
-        if (!(err instanceof UserError)) throw err;
+        // An interrupt stops the whole sync (exit 130), not one repository or tag.
+        if (!(err instanceof UserError) || err instanceof InterruptedError) throw err;
         report.failed.push({ tag: "*", reason: errorMessage(err) });
       }
       ctx.reporter.info(
@@ -140,7 +141,7 @@ async function syncRepository(
       if (served.get(decision.as) === digest) report.unchanged.push(entry);
       else changed.set(digest, [...(changed.get(digest) ?? []), entry]);
     } catch (err) {
-      if (!(err instanceof UserError)) throw err;
+      if (!(err instanceof UserError) || err instanceof InterruptedError) throw err;
       report.failed.push({ tag: decision.tag, reason: errorMessage(err) });
     }
   }
@@ -166,7 +167,7 @@ async function syncRepository(
       report.published.push(...entries);
       if (result.commit !== undefined) report.commits.push(result.commit);
     } catch (err) {
-      if (!(err instanceof UserError)) throw err;
+      if (!(err instanceof UserError) || err instanceof InterruptedError) throw err;
       for (const e of entries) report.failed.push({ tag: e.tag, reason: errorMessage(err) });
     }
   }

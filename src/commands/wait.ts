@@ -22,6 +22,8 @@ export async function waitForTags(
      * served image as unreachable.
      */
     registry: RegistryClient;
+    /** Stops the wait (SIGINT, SIGTERM): the tags are then not known to be served (null). */
+    signal?: AbortSignal;
   },
 ): Promise<boolean | null> {
   const fetcher = options.registry.fetch;
@@ -37,6 +39,10 @@ export async function waitForTags(
   let refusals = 0;
   let needsLogin = 0;
   while (Date.now() < deadline) {
+    if (options.signal?.aborted === true) {
+      step.info("Stopped waiting for the registry (interrupted)");
+      return null;
+    }
     for (let i = pending.length - 1; i >= 0; i--) {
       const item = pending[i];
       if (item === undefined) continue;
@@ -104,13 +110,26 @@ export async function waitForTags(
     }
     // A registry that refuses connections for a few seconds is not running: don't sit out the timeout.
     if (refusals >= 3 * pending.length && Date.now() > deadline - options.timeoutMs + 3000) break;
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 250));
+    await pause(options.intervalMs ?? 250, options.signal);
   }
   step.info(`Registry has not picked up the new tags yet: ${lastProblem}`);
   options.reporter.warn(
     `the image is published, but ${registryUrl} is not serving it yet; check the app with \`raas status ${options.isv}\``,
   );
   return false;
+}
+
+/** Sleeps `ms`, less when `signal` is aborted meanwhile. */
+function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }
 
 function describe(error: unknown): string {

@@ -202,13 +202,15 @@ async function writeAll(handle: FileHandle, data: Buffer): Promise<void> {
 
 /**
  * Writes `body` to `handle` (an empty file open for writing); returns its size and SHA-256.
- * `writeBatch` replaces the writer thread (tests).
+ * `writeBatch` replaces the writer thread (tests). Aborting `signal` stops the copy of a stream
+ * body (it is destroyed) and rejects.
  */
 export async function writeHashed(
   handle: FileHandle,
   body: Readable | Buffer,
   onProgress?: (bytesWritten: number) => void,
   writeBatch?: WriteBatch,
+  signal?: AbortSignal,
 ): Promise<PutResult> {
   if (Buffer.isBuffer(body)) {
     await writeAll(handle, body);
@@ -217,7 +219,8 @@ export async function writeHashed(
   }
   const sink = new HashedFileSink(handle, onProgress, writeBatch);
   try {
-    await pipeline(body, sink);
+    if (signal === undefined) await pipeline(body, sink);
+    else await pipeline(body, sink, { signal });
   } catch (err) {
     await sink.idle();
     throw err;

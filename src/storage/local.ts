@@ -14,7 +14,9 @@ import { walkFiles } from "./local-walk.js";
 import { writeHashed } from "./local-write.js";
 import { localFsError } from "./local-errors.js";
 import {
+  DigestMismatchError,
   ObjectNotFoundError,
+  StoreClosedError,
   assertSafeKey,
   type BlobStore,
   type ListedObject,
@@ -43,6 +45,9 @@ export class LocalStore implements BlobStore {
   readonly container: string;
   /** A directory is created without asking (nothing is billed, no name is taken from anyone). */
   readonly createNeedsConsent = false;
+
+  /** Aborted by close(): writes in flight stop before their rename, later ones do not start. */
+  private readonly closing = new AbortController();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -116,8 +121,14 @@ export class LocalStore implements BlobStore {
     return removed;
   }
 
-  /** Nothing to release: every file handle is closed when its operation ends. */
-  async close(): Promise<void> {}
+  /**
+   * Every file handle is closed when its operation ends; what close() ends is the writes in
+   * flight (an interrupted push must not go on filling the disk and renaming objects into place).
+   */
+  async close(): Promise<void> {
+    this.closing.abort();
+    return Promise.resolve();
+  }
 
   /** Absolute path of the object file (for serving it directly). Validates the key. */
   pathOf(key: string): string {
@@ -166,19 +177,27 @@ export class LocalStore implements BlobStore {
     body: Readable | Buffer,
     options: PutOptions,
   ): Promise<PutResult> {
+    const closed = (): StoreClosedError => new StoreClosedError(key, this.description);
+    if (this.closing.signal.aborted) {
+      if (!Buffer.isBuffer(body)) body.destroy();
+      throw closed();
+    }
     const tmp = await this.tempPath();
     try {
       const handle = await open(tmp, "wx");
       let written;
       try {
-        written = await writeHashed(handle, body, options.onProgress);
+        written = await writeHashed(handle, body, options.onProgress, undefined, this.closing.signal);
       } finally {
         await handle.close();
       }
       const actual = verifyPut(key, options, written);
+      // Closed while the bytes were written: the object does not become visible.
+      if (this.closing.signal.aborted) throw closed();
       await this.commit(tmp, path, key, options.contentType);
       return actual;
     } catch (err) {
+      if (this.closing.signal.aborted && !(err instanceof DigestMismatchError)) throw closed();
       throw localFsError(err, "write", path);
     } finally {
       await removeIfPresent(tmp);

@@ -24,7 +24,9 @@ import { s3MultipartUploads } from "./s3-multipart.js";
 import { PartSlots, uploadObject } from "./s3-upload.js";
 import { describeLocation, publicObjectUrl } from "./s3-url.js";
 import {
+  DigestMismatchError,
   ObjectNotFoundError,
+  StoreClosedError,
   assertObjectKey,
   assertSafeKey,
   type BlobStore,
@@ -51,6 +53,8 @@ export class S3Store implements BlobStore {
   /** A bucket is billed and its name is global: setup creates one only with --create. */
   readonly createNeedsConsent = true;
   private closed = false;
+  /** Aborted by close(): streamed uploads in flight stop. */
+  private readonly closing = new AbortController();
   readonly options: Readonly<ResolvedS3Options>;
   /** The SDK client (tests hook its middleware stack to watch the requests made). */
   readonly client: S3Client;
@@ -104,7 +108,27 @@ export class S3Store implements BlobStore {
 
   async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<PutResult> {
     assertObjectKey(key);
-    return this.upload(key, body, options);
+    if (this.closed) {
+      if (!Buffer.isBuffer(body)) body.destroy();
+      throw new StoreClosedError(key, this.description);
+    }
+    // close() ends a streamed upload in flight: its body fails, so no further part is read or
+    // sent and a multipart upload is never completed (client.destroy alone only drops idle
+    // sockets, and the SDK would retry a request it cut on a new one).
+    const stop = (): void => {
+      if (!Buffer.isBuffer(body)) body.destroy(new StoreClosedError(key, this.description));
+    };
+    this.closing.signal.addEventListener("abort", stop, { once: true });
+    try {
+      return await this.upload(key, body, options);
+    } catch (err) {
+      if (this.closed && !(err instanceof DigestMismatchError)) {
+        throw new StoreClosedError(key, this.description);
+      }
+      throw err;
+    } finally {
+      this.closing.signal.removeEventListener("abort", stop);
+    }
   }
 
   private upload(key: string, body: Readable | Buffer, options: PutOptions): Promise<PutResult> {
@@ -358,10 +382,11 @@ export class S3Store implements BlobStore {
     }
   }
 
-  /** Closes pooled connections; the store cannot be used afterwards. */
+  /** Closes pooled connections and ends uploads in flight; the store cannot be used afterwards. */
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
+      this.closing.abort();
       this.client.destroy();
     }
     return Promise.resolve();

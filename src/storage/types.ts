@@ -130,7 +130,11 @@ export interface BlobStore {
     toKey: string,
     options?: AssembleOptions,
   ): Promise<void>;
-  /** Release connections; the store cannot be used afterwards. Closing twice is fine. */
+  /**
+   * Release connections; the store cannot be used afterwards. Writes in flight stop and reject
+   * with StoreClosedError, and so does every later write: what an interrupted command was
+   * writing never becomes an object. Closing twice is fine.
+   */
   close(): Promise<void>;
 }
 
@@ -193,6 +197,20 @@ export class ObjectNotFoundError extends Error {
   ) {
     super(`${where}: no object at ${key}`);
     this.name = "ObjectNotFoundError";
+  }
+}
+
+/**
+ * A write the store's close() stopped (or that started after it): an interrupted command closes
+ * its store so that uploads in flight end. The object was not written.
+ */
+export class StoreClosedError extends Error {
+  constructor(
+    readonly key: string,
+    where: string,
+  ) {
+    super(`${where} was closed (the command is stopping): ${key} was not written`);
+    this.name = "StoreClosedError";
   }
 }
 
