@@ -339,6 +339,28 @@ describe("web page login (auth local)", () => {
     // Who may not pull a repository sees neither its page nor its counts.
     expect((await page(`/ui/r/${LOGIN_REPOS.alice}/-/t/latest`)).status).toBe(404);
     expect((await call(base, "GET", `/raas/stats/${LOGIN_REPOS.alice}`)).status).toBe(401);
+    // The same answer for a name that does not exist: the counts route tells no one what is there.
+    const hidden = await call(base, "GET", `/raas/stats/${LOGIN_REPOS.alice}`);
+    const absent = await call(base, "GET", "/raas/stats/users/alice/no-such-tool");
+    expect(absent.status).toBe(401);
+    const unnamed = (text: string) => text.replaceAll("no-such-tool", "tool");
+    expect(JSON.parse(unnamed(absent.text))).toEqual(JSON.parse(hidden.text));
+    // Bob may log in but not pull Alice's repositories: the same answer for both names again.
+    const bob = JSON.parse(
+      (
+        await call(base, "GET", `/token?service=raas-web-test&scope=repository:${LOGIN_REPOS.alice}:pull`, {
+          Authorization: `Basic ${Buffer.from(`bob:${PASSWORDS.bob}`).toString("base64")}`,
+        })
+      ).text,
+    ) as { token: string };
+    const asBob = async (name: string) => {
+      const res = await call(base, "GET", `/raas/stats/${name}`, { Authorization: `Bearer ${bob.token}` });
+      return { status: res.status, body: JSON.parse(unnamed(res.text)) as unknown };
+    };
+    const bobHidden = await asBob(LOGIN_REPOS.alice);
+    expect(bobHidden.status).toBeGreaterThanOrEqual(401);
+    expect(bobHidden.status).toBeLessThan(404);
+    expect(await asBob("users/alice/no-such-tool")).toEqual(bobHidden);
   });
 
   it("never writes a password or a session value into a log line", async () => {
