@@ -19,6 +19,7 @@ import {
 } from "./schema.js";
 import type { ConfigFlags, IsvSection, RaasConfig } from "./types.js";
 import { BadValue, type Parser } from "./values.js";
+import { ownEntry } from "../image/records.js";
 
 export type Env = Record<string, string | undefined>;
 
@@ -77,7 +78,7 @@ const isvNames = Object.keys(ISV_KEYS) as (keyof IsvSection)[];
 /** The raas.cfg layer: global sections and one section per ISV. */
 function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
   const global: Partial<GlobalSettings> = {};
-  const isvs: Record<string, IsvSection> = {};
+  const isvs = Object.create(null) as Record<string, IsvSection>; // an ISV may be called `constructor`
   for (const [section, body] of Object.entries(sections)) {
     if (section.startsWith("events.")) continue; // event endpoints: parsed by eventEndpoints()
     if (section.startsWith("retention.")) continue; // retention rules: src/lifecycle/retention.ts
@@ -97,7 +98,7 @@ function fileLayer(sections: Sections, baseDir: string, problems: Problems) {
     const isv: IsvSection = {};
     for (const [key, raw] of Object.entries(body)) {
       const where = `[${section}] ${key}`;
-      const ignored = IGNORED_KEYS[section];
+      const ignored = ownEntry(IGNORED_KEYS, section);
       const globalName = globalNames.find(
         (n) => GLOBAL_KEYS[n].section === section && GLOBAL_KEYS[n].key === key,
       );

@@ -156,6 +156,35 @@ describe("validation", () => {
     expect(config.warnings).toEqual([`${path.join(cwd, "raas.cfg")}: [s3] regoin: unknown key, ignored`]);
   });
 
+  it("reads sections and keys named like Object's own properties as names, touching no global", async () => {
+    const cwd = await tempDir();
+    await writeTree(cwd, {
+      "raas.cfg":
+        "[constructor]\ns3_bucket = bucket-one\nconstructor = x\n[tostring]\ns3_bucket = bucket-two\n[acme]\nvalueof = 1\n" +
+        "[s3]\nconstructor = 2\npart_size = 10constructor\n",
+    });
+    const file = path.join(cwd, "raas.cfg");
+    await expect(loadConfig({ cwd, env: {} })).rejects.toThrow(/part_size: "10constructor" is not a size/);
+    await writeTree(cwd, {
+      "raas.cfg":
+        "[constructor]\ns3_bucket = bucket-one\nconstructor = x\n[tostring]\ns3_bucket = bucket-two\n[acme]\nvalueof = 1\n",
+    });
+    const config = await loadConfig({ cwd, env: {} });
+    expect(Object.keys(config.isvs).sort()).toEqual(["acme", "constructor", "tostring"]);
+    expect(config.isvs["constructor"]?.s3Bucket).toBe("bucket-one");
+    expect(config.isvs["valueof"]).toBeUndefined();
+    expect(config.warnings.sort()).toEqual([
+      `${file}: [acme] valueof: unknown key, ignored`,
+      `${file}: [constructor] constructor: unknown key, ignored`,
+    ]);
+    expect((Object as unknown as Record<string, unknown>)["s3_bucket"]).toBeUndefined();
+    // `ini` would drop these without a word: they are reported.
+    await writeTree(cwd, { "raas.cfg": "[__proto__]\nbucket = b\n[acme]\n__proto__ = x\n" });
+    const err = await loadConfig({ cwd, env: {} }).catch((e: unknown) => e);
+    expect(String(err)).toContain("[__proto__]: not a usable section name");
+    expect(String(err)).toContain("[acme] __proto__: not a usable key");
+  });
+
   it("reads configparser syntax: `key: value` and continued mask_layers", async () => {
     const cwd = await tempDir();
     await writeTree(cwd, {

@@ -4,6 +4,7 @@
  * prefix the reason with where the value came from and collect every problem before failing.
  */
 import { parseBoolean } from "../crane/ini.js";
+import { ownEntry } from "../image/records.js";
 
 export class BadValue extends Error {}
 
@@ -55,7 +56,7 @@ const UNITS: Record<string, number> = {
 export function size(min: number, max: number): Parser<number> {
   return (raw) => {
     const match = /^(\d+)\s*([a-z]*)$/i.exec(raw.trim());
-    const unit = UNITS[match?.[2]?.toLowerCase() ?? "?"];
+    const unit = ownEntry(UNITS, match?.[2]?.toLowerCase() ?? "?");
     if (match == null || unit === undefined) {
       throw new BadValue(
         `${JSON.stringify(raw)} is not a size (bytes, or a number with K/KiB/KB, M/MiB/MB, G/GiB/GB)`,

@@ -42,12 +42,38 @@ function configParserCompat(text: string): string {
 }
 
 /**
+ * `ini` drops a `[__proto__]` section and a `__proto__` key without a word; a setting written so
+ * is reported instead of silently ignored.
+ */
+function reportUnusableNames(compat: string, problem: (message: string) => void): void {
+  let section = "";
+  for (const line of compat.split("\n")) {
+    const header = /^\[(.*)\]$/.exec(line);
+    if (header !== null) {
+      section = (header[1] ?? "").replace(/\\\./g, ".");
+      if (section.split(".").includes("__proto__")) {
+        problem(`[${section.slice(0, 200)}]: not a usable section name`);
+      }
+      continue;
+    }
+    const eq = line.indexOf("=");
+    if (eq > 0 && line.slice(0, eq).trim().toLowerCase() === "__proto__") {
+      problem(`[${section.slice(0, 200)}] __proto__: not a usable key`);
+    }
+  }
+}
+
+/**
  * Parse INI text into sections of string values. Keys are lower-cased (as configparser does);
  * anything that is not `section -> key -> scalar` is reported through `problem`.
  */
 export function parseIni(text: string, problem: (message: string) => void): Sections {
-  const parsed: Record<string, unknown> = parse(configParserCompat(text));
-  const sections: Sections = {};
+  const compat = configParserCompat(text);
+  reportUnusableNames(compat, problem);
+  const parsed: Record<string, unknown> = parse(compat);
+  // Without a prototype: a section or key called `constructor` or `toString` is a name like any
+  // other, never a property every object inherits (which `??=` would have written into).
+  const sections = Object.create(null) as Sections;
   // `ini` nests `[a.b]` as {a: {b: {...}}}; ConfigParser (and raas) read it as the section "a.b".
   const entries = Object.entries(parsed);
   const onlyNested = new Set<string>();
@@ -70,7 +96,8 @@ export function parseIni(text: string, problem: (message: string) => void): Sect
       problem(`${name}: setting outside of any [section]`);
       continue;
     }
-    const section: Record<string, string> = (sections[name] ??= {});
+    const section: Record<string, string> =
+      sections[name] ?? (sections[name] = Object.create(null) as Record<string, string>);
     for (const [key, value] of Object.entries(body as Record<string, unknown>)) {
       if (typeof value === "string" || typeof value === "boolean" || typeof value === "number") {
         // `ini` turns true/false into booleans; the value parsers want the text back.

@@ -7,6 +7,7 @@ import { isJsonObject } from "../image/records.js";
 import type { ServerConfig } from "./config.js";
 import type { SearchResult } from "./search.js";
 import { BodyTooLargeError, textCapped } from "../adapters/http-body.js";
+import { ownEntry } from "../image/records.js";
 
 export class SearchBackendError extends Error {
   constructor(
@@ -64,7 +65,7 @@ function xmlText(raw: string): string {
   return raw.replace(/&(#x[0-9a-fA-F]+|#\d+|[a-z]+);/g, (whole, name: string) => {
     if (name.startsWith("#x")) return String.fromCodePoint(parseInt(name.slice(2), 16));
     if (name.startsWith("#")) return String.fromCodePoint(parseInt(name.slice(1), 10));
-    return ENTITIES[name] ?? whole;
+    return ownEntry(ENTITIES, name) ?? whole;
   });
 }
 

@@ -15,7 +15,7 @@ const USER_CODES: Record<string, string> = {
 
 export function localFsError(err: unknown, action: "read" | "write" | "delete", path: string): Error {
   const code = typeof err === "object" && err != null ? (err as { code?: unknown }).code : undefined;
-  if (typeof code === "string" && code in USER_CODES) {
+  if (typeof code === "string" && Object.hasOwn(USER_CODES, code)) {
     return new UserError(`cannot ${action} ${path}: ${USER_CODES[code]} (${code})`, {
       hint: "check that the storage directory exists, is writable by this user and has free space",
       code: "LOCAL_STORAGE",
