@@ -10,6 +10,7 @@ import type { Policy } from "./policy.js";
 import type { TokenService } from "./token-service.js";
 import { createTokenService } from "./token-service.js";
 import { FailureLimiter } from "./rate-limit.js";
+import { TokenCache } from "./token-cache.js";
 import { fixturePolicy, PASSWORDS, SERVICE_TOKENS } from "./testing/policy-fixture.js";
 
 const SERVICE = "registry.test";
@@ -260,5 +261,64 @@ describe("authorize", () => {
       (await failure(auth.authorize(as("carol", PASSWORDS.carol as string), "apps/bigdata/server", "pull")))
         .headers["WWW-Authenticate"],
     ).toContain("invalid_token");
+  });
+});
+
+describe("the verified-token cache", () => {
+  it("holds many long distinct tokens within its byte budget; a cached token authorizes, an expired one does not", async () => {
+    let clock = new Date();
+    let calls = 0;
+    const verify = createVerifier({ keys, issuer: ISSUER, service: SERVICE });
+    const cache = new TokenCache({ maxBytes: 256 * 1024 });
+    const cached = createAuthorizer({
+      realm: REALM,
+      service: SERVICE,
+      verify: (token, use, now) => {
+        calls++;
+        return verify(token, use, now);
+      },
+      cache,
+      now: () => clock,
+    });
+    // Tokens near the verifier's 16 KiB limit, each one distinct: many access entries with long names.
+    const issue = (i: number) =>
+      issueAccessToken(
+        keys,
+        { issuer: ISSUER, service: SERVICE, ttlSeconds: 300, now: clock },
+        { kind: "user", name: `user-${i}` },
+        Array.from({ length: 60 }, (_, n) => ({
+          type: "repository",
+          name: `apps/team-${i}/${"component".repeat(12)}-${n}`,
+          actions: ["pull"],
+        })),
+      );
+    const long = await Promise.all(Array.from({ length: 200 }, (_, i) => issue(i)));
+    expect(long[0]!.token.length).toBeGreaterThan(8 * 1024);
+    for (const [i, t] of long.entries()) {
+      await cached.authorize(withToken(t.token), `apps/team-${i}/${"component".repeat(12)}-0`, "pull");
+      expect(cache.bytes).toBeLessThanOrEqual(cache.maxBytes);
+    }
+    expect(calls).toBe(200);
+    // Only some fit: the oldest were dropped, so the budget (not the count) is what bounds them.
+    expect(cache.size).toBeGreaterThan(0);
+    expect(cache.size).toBeLessThan(200);
+
+    // The newest is still cached: it authorizes without another signature check.
+    const last = long.at(-1)!.token;
+    const repository = `apps/team-199/${"component".repeat(12)}-59`;
+    await expect(cached.authorize(withToken(last), repository, "pull")).resolves.toMatchObject({
+      caller: { kind: "user", name: "user-199" },
+      token: true,
+    });
+    expect(calls).toBe(200);
+    // The oldest was evicted: verified again (and still good).
+    await cached.authorize(withToken(long[0]!.token), `apps/team-0/${"component".repeat(12)}-0`, "pull");
+    expect(calls).toBe(201);
+
+    // Past its expiry the cached token is refused, not answered from the cache.
+    clock = new Date(clock.getTime() + 3600_000);
+    const err = await failure(cached.authorize(withToken(last), repository, "pull"));
+    expect(err.status).toBe(401);
+    expect(err.headers["WWW-Authenticate"]).toContain("invalid_token");
   });
 });

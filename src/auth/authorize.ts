@@ -7,18 +7,21 @@
  *
  * Outcomes: an AuthContext, or a RegistryAuthError: UNAUTHORIZED (401, with a Bearer challenge
  * naming the scope to ask for) when there is no usable token, DENIED (403) when the caller is
- * known and the policy says no. Verified tokens are cached until they expire (bounded), so a
- * pull's many requests cost one signature check.
+ * known and the policy says no. Verified tokens are cached until they expire (token-cache.ts:
+ * keyed by digest, bounded by entries and bytes), so a pull's many requests cost one signature
+ * check.
  */
 import type { Action, Decision, Identity } from "./engine.js";
 import { ANONYMOUS, explain } from "./engine.js";
 import { bearerChallenge, repositoryScope } from "./challenge.js";
 import { RegistryAuthError } from "./errors.js";
-import type { VerifiedToken, Verifier } from "./jwt.js";
+import type { Verifier } from "./jwt.js";
 import { TokenInvalidError } from "./jwt.js";
 import { parseBasic } from "./credentials.js";
 import type { Policy } from "./policy.js";
 import type { TokenService } from "./token-service.js";
+import type { CachedToken } from "./token-cache.js";
+import { TokenCache, tokenKey } from "./token-cache.js";
 
 export type Caller = Identity | { readonly kind: "external"; readonly name: string };
 
@@ -44,7 +47,8 @@ export interface AuthorizerOptions {
    * issuer mode: the external token's access claim is then the whole answer.
    */
   readonly policy?: () => Policy;
-  readonly cacheSize?: number;
+  /** The verified-token cache (default: 10,000 tokens, 16 MiB). */
+  readonly cache?: TokenCache;
   readonly now?: () => Date;
   /**
    * Accept HTTP Basic directly on registry requests (local mode), for clients that send it
@@ -81,7 +85,7 @@ function bearer(request: RequestLike): string | undefined | null {
 
 const TOKEN_RE = /^[A-Za-z0-9._~+/=-]+$/;
 
-function callerOf(token: VerifiedToken): Caller {
+function callerOf(token: CachedToken): Caller {
   switch (token.kind) {
     case "user":
     case "service":
@@ -93,15 +97,14 @@ function callerOf(token: VerifiedToken): Caller {
   }
 }
 
-function grants(token: VerifiedToken, type: string, name: string, action: string): boolean {
+function grants(token: CachedToken, type: string, name: string, action: string): boolean {
   return token.access.some(
     (e) => e.type === type && e.name === name && (e.actions.includes(action) || e.actions.includes("*")),
   );
 }
 
 export function createAuthorizer(options: AuthorizerOptions): Authorizer {
-  const cache = new Map<string, VerifiedToken>();
-  const cacheSize = options.cacheSize ?? 10_000;
+  const cache = options.cache ?? new TokenCache();
   const now = options.now ?? (() => new Date());
 
   const challenge = (scope?: string, error?: "invalid_token" | "insufficient_scope") =>
@@ -127,29 +130,25 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
           ],
     );
 
-  /** A token verified before and still within its validity (synchronous: the hot path). */
-  function cached(token: string): VerifiedToken | undefined {
-    const hit = cache.get(token);
-    if (hit === undefined) return undefined;
-    const seconds = now().getTime() / 1000;
-    return seconds < hit.expiresAt && seconds >= hit.notBefore ? hit : undefined;
+  /**
+   * A token verified before and still within its validity, else verified now. A cached token is
+   * answered synchronously (one hash of the token, one map lookup): this is the hot path.
+   */
+  function verified(token: string, scope: () => string | undefined): CachedToken | Promise<CachedToken> {
+    const key = tokenKey(token);
+    return cache.get(key, now().getTime() / 1000) ?? verify(token, key, scope);
   }
 
-  async function verified(token: string, scope: string | undefined): Promise<VerifiedToken> {
-    const hit = cached(token);
-    if (hit !== undefined) return hit;
+  async function verify(token: string, key: string, scope: () => string | undefined): Promise<CachedToken> {
     // The character check runs only before a real verification; cached tokens passed it.
-    if (!TOKEN_RE.test(token)) throw challenge(scope, "invalid_token");
+    if (!TOKEN_RE.test(token)) throw challenge(scope(), "invalid_token");
     const seconds = now().getTime() / 1000;
     try {
       const result = await options.verify(token, "access", now());
-      if (seconds >= result.notBefore) {
-        if (cache.size >= cacheSize) cache.delete(cache.keys().next().value as string);
-        cache.set(token, result);
-      }
+      if (seconds >= result.notBefore) cache.set(key, result);
       return result;
     } catch (err) {
-      if (err instanceof TokenInvalidError) throw challenge(scope, "invalid_token");
+      if (err instanceof TokenInvalidError) throw challenge(scope(), "invalid_token");
       throw err;
     }
   }
@@ -218,7 +217,8 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         if (decision?.allow === true) return { caller: ANONYMOUS, token: false };
         throw challenge(scope());
       }
-      const token = cached(raw) ?? (await verified(raw, scope()));
+      const found = verified(raw, scope);
+      const token = found instanceof Promise ? await found : found;
       const caller = callerOf(token);
       if (!grants(token, "repository", repository, tokenAction)) {
         // A known caller the policy refuses gets DENIED; anyone else is told which scope to ask for.
@@ -242,7 +242,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
       if (raw === undefined || raw === null) {
         throw challenge(undefined, raw === null ? "invalid_token" : undefined);
       }
-      return { caller: callerOf(await verified(raw, undefined)), token: true };
+      return { caller: callerOf(await verified(raw, () => undefined)), token: true };
     },
 
     async authorizeCatalog(request) {
@@ -253,7 +253,7 @@ export function createAuthorizer(options: AuthorizerOptions): Authorizer {
         if (options.policy !== undefined) return { caller: ANONYMOUS, token: false };
         throw challenge(scope);
       }
-      const token = await verified(raw, scope);
+      const token = await verified(raw, () => scope);
       if (!grants(token, "registry", "catalog", "*")) throw challenge(scope, "insufficient_scope");
       return { caller: callerOf(token), token: true };
     },
