@@ -29,7 +29,13 @@ import { API_VERSION_HEADER, send, type Req } from "./http.js";
 import { checkManifest, MAX_MANIFEST_SIZE } from "./push-manifest.js";
 import { recordReferrer, referrerDescriptor } from "../publish/referrers.js";
 import { noRoute, RegistryError } from "./registry-error.js";
-import { ChunkSizeError, ChunkTooLargeError, UploadSessions, type UploadState } from "./upload-sessions.js";
+import {
+  ChunkSizeError,
+  ChunkTooLargeError,
+  TooManyChunksError,
+  UploadSessions,
+  type UploadState,
+} from "./upload-sessions.js";
 
 export interface PushDeps {
   store: BlobStore;
@@ -539,6 +545,16 @@ export class PushApi {
         );
       }
       if (err instanceof ChunkTooLargeError) throw tooLarge(err.limit);
+      if (err instanceof TooManyChunksError) {
+        // Not a 416: the client would ask where the session stands and send the same chunk again.
+        throw new RegistryError(
+          400,
+          "BLOB_UPLOAD_INVALID",
+          `the upload already has ${err.limit} chunks, the most one session takes: send larger chunks`,
+          { limit: err.limit, offset: state.offset },
+          progress(state),
+        );
+      }
       throw err;
     }
   }

@@ -3,7 +3,7 @@
  * continue an upload another began, and a killed process loses nothing a client cannot resume.
  *
  * Under `.raas-uploads/<id>/` (a prefix no repository can have: repository prefixes start with
- * a letter or digit) a session is a chain of immutable state objects,
+ * a letter or digit) a session is an immutable state object (each chunk writes the next),
  *   state-<offset, 16 digits>   JSON: repository, offset, the parts so far, the SHA-256 state
  * and the bytes, kept one of two ways:
  * - in a store with multipart uploads (S3), as parts of one multipart upload whose target is the
@@ -20,6 +20,12 @@
  *   (`assemble`: one part is renamed, several are joined in a temporary file that is renamed),
  *   so each byte is written and hashed once. A store without `assemble` streams the parts
  *   through its verified write instead.
+ * Once state-(O+n) is written, the state it continues (state-O) is deleted: a session keeps one
+ * state object (a few more after racing requests), so finding the newest is one short listing
+ * however many chunks came before, and the states written over a session add up to one per chunk,
+ * not a growing chain. A session takes at most MAX_CHUNKS chunks: the local state names every
+ * part, so it is rewritten at a size that grows with each chunk; the limit bounds that (and the
+ * S3 pending object, rewritten by every small chunk) to a known cost.
  * A request at offset O reads state-O, hashes its bytes on the way (the hash state is restored
  * with hash-wasm's load(), so nothing is read twice) and writes state-(O+n). On local stores a
  * first chunk is hashed only by the store's native write (its digest is saved instead of a hash
@@ -40,8 +46,12 @@ import {
 } from "../storage/types.js";
 import { isUploadId, UPLOADS_PREFIX } from "../storage/upload-keys.js";
 
-/** More parts than this and the client is sending absurdly small chunks: refuse. */
-export const MAX_PARTS = 10_000;
+/**
+ * More non-empty chunks (PATCHes with a body) than this in one session and the client is
+ * sending absurdly small chunks: refuse (docs/push-api.md). Real clients send a blob in one
+ * request or in chunks of megabytes; the closing PUT may still carry one more.
+ */
+export const MAX_CHUNKS = 1000;
 /**
  * Where the store has multipart uploads: the size parts are cut at (grown for a blob limit that
  * would not fit in S3's 10,000 parts). One such buffer per request in flight bounds memory.
@@ -71,8 +81,12 @@ export interface UploadState {
    * further chunk rebuilds the hash state from the parts once.
    */
   digest?: Digest;
+  /** Non-empty chunks received (absent in sessions begun before it was counted: the parts then). */
+  chunks?: number;
   started: string;
 }
+
+const chunksOf = (state: UploadState) => state.chunks ?? state.parts.length;
 
 const pad = (n: number) => String(n).padStart(16, "0");
 const stateKey = (id: string, offset: number) => `${UPLOADS_PREFIX}${id}/state-${pad(offset)}`;
@@ -84,6 +98,14 @@ export class ChunkTooLargeError extends Error {
   constructor(readonly limit: number) {
     super(`the upload would exceed the limit of ${limit} bytes`);
     this.name = "ChunkTooLargeError";
+  }
+}
+
+/** A session that already has MAX_CHUNKS chunks. */
+export class TooManyChunksError extends Error {
+  constructor(readonly limit: number) {
+    super(`the upload already has ${limit} chunks, the most one session takes`);
+    this.name = "TooManyChunksError";
   }
 }
 
@@ -201,17 +223,20 @@ export class UploadSessions {
 
   private async newest(id: string): Promise<UploadState | undefined> {
     if (!isUploadId(id)) return undefined;
-    let newest: string | undefined;
-    for await (const object of this.store.list(`${UPLOADS_PREFIX}${id}/state-`)) {
-      if (newest === undefined || object.key > newest) newest = object.key;
-    }
-    if (newest === undefined) return undefined;
-    try {
-      return JSON.parse((await this.store.getBuffer(newest)).toString("utf8")) as UploadState;
-    } catch (err) {
-      // Removed between the listing and the read: the session is gone.
-      if (err instanceof ObjectNotFoundError) return undefined;
-      throw err;
+    for (let attempt = 0; ; attempt++) {
+      let newest: string | undefined;
+      for await (const object of this.store.list(`${UPLOADS_PREFIX}${id}/state-`)) {
+        if (newest === undefined || object.key > newest) newest = object.key;
+      }
+      if (newest === undefined) return undefined;
+      try {
+        return JSON.parse((await this.store.getBuffer(newest)).toString("utf8")) as UploadState;
+      } catch (err) {
+        // Removed between the listing and the read: superseded by a newer state (list again),
+        // or the session is gone.
+        if (!(err instanceof ObjectNotFoundError)) throw err;
+        if (attempt >= 3) return undefined;
+      }
     }
   }
 
@@ -220,9 +245,12 @@ export class UploadSessions {
    * (memory stays bounded) and hashed on the way.
    */
   async append(id: string, state: UploadState, body: Readable, expected?: number): Promise<UploadState> {
+    if (expected !== 0 && chunksOf(state) >= MAX_CHUNKS) throw new TooManyChunksError(MAX_CHUNKS);
     const mp = this.store.multipart;
     if (mp === undefined) return this.appendPartObject(id, state, body, expected);
-    const { next, tail, created, done } = await this.receive(mp, id, state, body, expected);
+    const received = await this.receive(mp, id, state, body, expected);
+    const { tail, created, done } = received;
+    const next = { ...received.next, chunks: chunksOf(state) + 1 };
     try {
       if (tail.length >= mp.minPartSize) {
         const sent = await this.sendPart(mp, id, next, tail);
@@ -424,7 +452,7 @@ export class UploadSessions {
 
   /** Writes `next` and drops the pending object `previous` had (the new state no longer needs it). */
   private async persist(id: string, previous: UploadState, next: UploadState): Promise<UploadState> {
-    await this.writeState(id, next);
+    await this.writeState(id, next, previous);
     if (previous.pending !== undefined && previous.pending.key !== next.pending?.key) {
       await this.store.delete(previous.pending.key).catch(() => undefined);
     }
@@ -439,7 +467,6 @@ export class UploadSessions {
   ): Promise<UploadState> {
     // An empty chunk (the empty PUT that closes skopeo's upload): no part, no new state.
     if (expected === 0) return state;
-    if (state.parts.length >= MAX_PARTS) throw new ChunkTooLargeError(this.maxBlobSize);
     // A first chunk, or one after a first chunk whose hash state was never saved: the store's
     // own hash of the part is all that is needed (see UploadState.digest); otherwise continue
     // the saved hash state with hash-wasm.
@@ -472,7 +499,8 @@ export class UploadSessions {
     }
     const parts = [...state.parts, { key, size: meter.bytes }];
     const offset = state.offset + meter.bytes;
-    const { hash: _hash, digest: _digest, ...rest } = state;
+    const { hash: _hash, digest: _digest, ...fields } = state;
+    const rest = { ...fields, chunks: chunksOf(state) + 1 };
     let next: UploadState;
     if (hasher !== undefined) {
       next = { ...rest, offset, parts, hash: Buffer.from(hasher.save()).toString("base64") };
@@ -481,7 +509,7 @@ export class UploadSessions {
     } else {
       next = { ...rest, offset, parts, hash: await this.rehash(id, parts, offset) };
     }
-    await this.writeState(id, next);
+    await this.writeState(id, next, state);
     return next;
   }
 
@@ -564,9 +592,13 @@ export class UploadSessions {
     return removed;
   }
 
-  private async writeState(id: string, state: UploadState): Promise<void> {
+  /** Writes `state`, then deletes the state it continues (`previous`), which it supersedes. */
+  private async writeState(id: string, state: UploadState, previous?: UploadState): Promise<void> {
     await this.store.put(stateKey(id, state.offset), Buffer.from(JSON.stringify(state)), {
       contentType: "application/json",
     });
+    if (previous !== undefined && previous.offset < state.offset) {
+      await this.store.delete(stateKey(id, previous.offset)).catch(() => undefined);
+    }
   }
 }

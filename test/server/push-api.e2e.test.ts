@@ -5,9 +5,9 @@
  * manifest PUT must land as a commit in the app repository authored by the pusher.
  */
 import { execFile } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { request as httpRequest } from "node:http";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -524,6 +524,65 @@ describe("upload sessions live in storage", () => {
     // The session's bytes are exactly the winner's chunk: a mix of the two would not hash to it.
     expect((await req(`${location}?digest=${sha(winner)}`, { method: "PUT" })).status).toBe(201);
   });
+});
+
+describe("an upload of very many tiny chunks", () => {
+  it("costs one state object per chunk, not a growing chain, and is refused past 1,000 chunks with 400 BLOB_UPLOAD_INVALID", async () => {
+    const data = randomBytes(1001);
+    const start = await req("/v2/acme/tiny/blobs/uploads/", { method: "POST" });
+    const location = start.headers.get("location")!;
+    const session = join(root, "store", ".raas-uploads", location.split("/").pop()!);
+    const stateBytes = async () => {
+      const names = (await readdir(session)).filter((n) => n.startsWith("state-"));
+      const sizes = await Promise.all(names.map(async (n) => (await stat(join(session, n))).size));
+      return { count: names.length, bytes: sizes.reduce((a, b) => a + b, 0) };
+    };
+    let written = 0;
+    for (let i = 0; i < 1000; i++) {
+      const res = await req(location, {
+        method: "PATCH",
+        body: new Uint8Array(data.subarray(i, i + 1)),
+        headers: { "Content-Range": `${i}-${i}`, "Content-Type": "application/octet-stream" },
+      });
+      expect(res.status).toBe(202);
+      expect(res.headers.get("range")).toBe(`0-${i}`);
+      if (i % 100 === 99) {
+        // Superseded states are gone: the session holds one state, whatever came before.
+        const states = await stateBytes();
+        expect(states.count).toBe(1);
+        written += states.bytes;
+      }
+    }
+    // The one state names every part, so it grows with them: bounded by the chunk limit.
+    expect((await stateBytes()).bytes).toBeLessThan(200_000);
+    expect(written).toBeGreaterThan(0);
+
+    const refused = await req(location, {
+      method: "PATCH",
+      body: new Uint8Array(data.subarray(1000)),
+      headers: { "Content-Range": "1000-1000", "Content-Type": "application/octet-stream" },
+    });
+    expect(refused.status).toBe(400);
+    const body = (await refused.json()) as { errors: { code: string; message: string; detail: unknown }[] };
+    expect(body.errors[0]).toMatchObject({
+      code: "BLOB_UPLOAD_INVALID",
+      detail: { limit: 1000, offset: 1000 },
+    });
+    expect(body.errors[0]!.message).toContain("1000 chunks");
+    expect(refused.headers.get("range")).toBe("0-999");
+    // The session is intact: the closing PUT may still carry the rest, and the blob is whole.
+    const done = await req(`${location}?digest=${sha(data)}`, {
+      method: "PUT",
+      body: new Uint8Array(data.subarray(1000)),
+      headers: { "Content-Range": "1000-1000", "Content-Type": "application/octet-stream" },
+    });
+    expect(done.status).toBe(201);
+    const files = await readdir(join(root, "store", "acme-tiny"), { recursive: true, withFileTypes: true });
+    const blob = files.find((f) => f.isFile() && f.name.endsWith(sha(data).slice(7)));
+    expect(blob).toBeDefined();
+    expect(await readFile(join(blob!.parentPath, blob!.name))).toEqual(data);
+    expect(await readdir(session).catch(() => [])).toEqual([]);
+  }, 180_000);
 });
 
 describe("real clients push into raas", () => {
