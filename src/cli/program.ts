@@ -241,7 +241,11 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
       "--slash <text>",
       "original-name mode: the first occurrence of this text in the stripped name stands for /",
     )
-    .option("--rename-tag <from=to>", "publish a source tag under another tag (repeatable)", collect)
+    .option(
+      "--rename-tag <from=to>",
+      "publish a source tag under another tag (repeatable); two source tags landing on one published tag (both renamed onto it, or one renamed onto a tag kept as it is) are refused before any upload",
+      collect,
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  $ docker save myapp:1.0 -o myapp.tar && raas push acme myapp.tar\n" +

@@ -15,7 +15,7 @@ import { checkV1Files, publishV1Targets, type V1Publication } from "../publish/v
 import { DEFAULT_MAX_INFLATED, openImageSource, resolveImagePath } from "../sources/index.js";
 import { PARTIAL_WRITE_GRACE_MS } from "../storage/types.js";
 import { requireSetUp } from "./checks.js";
-import { UserError } from "../errors.js";
+import { UsageError, UserError } from "../errors.js";
 import type { RegistrySourceOptions } from "../sources/registry/index.js";
 import { mapName, type NameRule } from "../sync/rules.js";
 import type { CommandContext, PushDeps, RegistryTlsHint } from "./types.js";
@@ -355,16 +355,37 @@ async function referencedV1Ids(deps: PushDeps, path: string): Promise<ReadonlySe
   return new Set(meta.version === 1 ? meta.images.map((i) => i.id) : []);
 }
 
-/** Original names and tag renames, applied after the targets are chosen (push flags, sync rules). */
+/**
+ * Original names and tag renames, applied after the targets are chosen (push flags, sync rules).
+ * Two source tags that would land on one published tag (two renamed onto it, or one renamed
+ * onto a tag kept as it is) are refused before anything is uploaded: neither may silently win.
+ */
 function applyNameRules(targets: ReturnType<typeof selectTargets>, options: PushOptions): void {
+  const renames = options.renameTags;
+  const renamed = (t: string) => (renames !== undefined && Object.hasOwn(renames, t) ? (renames[t] ?? t) : t);
+  // Published name:tag -> the source name and tag that claimed it.
+  const claimed = new Map<string, { name: string; tag: string }>();
   for (const target of targets) {
+    const source = target.name;
     if (options.name === undefined && options.nameRule !== undefined) {
       target.name = mapName(target.name, options.nameRule);
     }
-    const renames = options.renameTags;
-    const renamed = (t: string) =>
-      renames !== undefined && Object.hasOwn(renames, t) ? (renames[t] ?? t) : t;
-    target.tags = [...new Set(target.tags.map(renamed))].sort();
+    const tags = new Set<string>();
+    for (const tag of target.tags) {
+      const as = renamed(tag);
+      const key = `${target.name}:${as}`;
+      const other = claimed.get(key);
+      if (other !== undefined && (other.name !== source || other.tag !== tag)) {
+        const [a, b] =
+          other.name === source ? [other.tag, tag] : [`${other.name}:${other.tag}`, `${source}:${tag}`];
+        throw new UsageError(`tags ${a} and ${b} would both be published as ${key}; nothing was pushed`, {
+          hint: "Change or drop a --rename-tag (or --strip-prefix/--slash) so that each published tag has one source tag.",
+        });
+      }
+      claimed.set(key, { name: source, tag });
+      tags.add(as);
+    }
+    target.tags = [...tags].sort();
   }
 }
 

@@ -171,6 +171,14 @@ export function parseRenames(pairs: readonly string[]): Record<string, string> {
         code: "USAGE",
       });
     }
+    // The same tag renamed twice: which one was meant is not for raas to guess.
+    if (Object.hasOwn(renames, from) && renames[from] !== to) {
+      throw new UserError(`--rename-tag renames ${from} twice, to ${renames[from] ?? ""} and to ${to}`, {
+        exitCode: 2,
+        code: "USAGE",
+        hint: "Give one --rename-tag per source tag.",
+      });
+    }
     renames[from] = to;
   }
   return renames;
