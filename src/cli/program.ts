@@ -210,13 +210,14 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
         "mask_layers and the vendor metadata); uploads only the blobs storage does not have yet " +
         "(each verified against its digest); writes the manifests; then commits Crane metadata to " +
         "the ISV's app repository and pushes it, which deploys the registry. " +
-        "A bare name means ./<name>.tar.",
+        "A bare name means ./<name>.tar. Names or tags in the input that are not valid are not published: " +
+        "each is reported as a warning (and in --json), and an input left with no valid name is refused.",
     )
     .argument("<isv>", "ISV name")
     .argument("<image>", "image archive, OCI layout directory, or a bare name for ./<name>.tar")
     .option(
       "--name <repository>",
-      "repository name to publish under (default: the name recorded in the archive)",
+      "repository name to publish under (default: the name recorded in the archive; needed when that name is not valid)",
     )
     // No commander default: it would print "(default: [])"; the action supplies the empty list.
     .option(

@@ -59,6 +59,11 @@ export interface PushResult {
   isv: string;
   source: { path: string; format: string };
   images: PushedImage[];
+  /**
+   * What the input held that is not published, each naming the input: names and tags that
+   * break the grammar (with the reason), and images left with no valid name.
+   */
+  warnings: string[];
   commit: string | undefined;
   /**
    * true when the registry answered the new tags, false when it did not, null when not checked
@@ -139,10 +144,18 @@ async function pushUntilInterrupted(
     await federation?.save();
   }
   try {
-    const selected = selectTargets(source, {
-      ...(options.name === undefined ? {} : { name: options.name }),
-      ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
-    });
+    // Names the input gives that are not valid are said before anything else can fail.
+    const warnings = [...source.warnings];
+    for (const warning of warnings) reporter.warn(warning);
+    const selected = selectTargets(
+      source,
+      {
+        ...(options.name === undefined ? {} : { name: options.name }),
+        ...(options.tags === undefined || options.tags.length === 0 ? {} : { tags: options.tags }),
+      },
+      warnings,
+    );
+    for (const warning of warnings.slice(source.warnings.length)) reporter.warn(warning);
     applyNameRules(selected, options);
     reporter.info(
       `Read ${source.format} ${source.path}: ${selected.map((t) => `${t.name}:${t.tags.join(",")}`).join(" ")}`,
@@ -336,6 +349,7 @@ async function pushUntilInterrupted(
       isv: options.isv,
       source: { path: source.path, format: source.format },
       images,
+      warnings,
       commit,
       deployed,
       registryTls: deps.registryTls,

@@ -71,6 +71,11 @@ export interface SourceImage {
   refs: ImageRef[];
   /** Set when the image came from a v1 input (Pulp export, pre-1.10 docker save). */
   v1?: V1Source;
+  /**
+   * How many names the input gave this image that break the grammar and were ignored (each
+   * with a warning): an image left with no valid name is not published.
+   */
+  droppedNames?: number;
 }
 
 export type SourceFormat =

@@ -9,6 +9,7 @@ import { createHash } from "node:crypto";
 const COMPONENT = "[a-z0-9]+(?:(?:\\.|_|__|-+)[a-z0-9]+)*";
 /** Components joined by "/", in one pass (no split: it runs on every registry request). */
 const NAME_RE = new RegExp(`^${COMPONENT}(?:/${COMPONENT})*$`);
+const COMPONENT_RE = new RegExp(`^${COMPONENT}$`);
 const TAG_RE = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const ISV_RE = /^[a-z0-9]{1,16}$/;
 
@@ -54,13 +55,55 @@ export function metadataFileName(isv: string, name: string): string {
   return `${isv}-${dashed(name).slice(0, room)}-${hash}.json`;
 }
 
+/** A character as a message shows it: quoted, with its code point (spaces and look-alikes are common). */
+function shownChar(c: string): string {
+  const code = (c.codePointAt(0) ?? 0).toString(16).toUpperCase().padStart(4, "0");
+  return `${JSON.stringify(c)} (U+${code})`;
+}
+
+/** Why `name` is not a repository name, in words; undefined when it is one. */
+export function repositoryNameProblem(name: string): string | undefined {
+  if (isRepositoryName(name)) return undefined;
+  if (name.length === 0) return "the repository name is empty";
+  if (name.length > MAX_NAME_LENGTH) {
+    return `the repository name is ${name.length} characters long, more than ${MAX_NAME_LENGTH}`;
+  }
+  if (/[A-Z]/.test(name)) return "the repository name has upper-case letters; names are lower case";
+  const bad = /[^a-z0-9._/-]/u.exec(name)?.[0];
+  if (bad !== undefined) {
+    return `the repository name has ${shownChar(bad)}; a name has only a-z, 0-9, . _ - and /`;
+  }
+  const component = name.split("/").find((c) => !COMPONENT_RE.test(c)) ?? "";
+  return component === ""
+    ? "the repository name has an empty component (a leading, trailing or doubled /)"
+    : `the repository name component ${JSON.stringify(component)} starts or ends with . _ or -, or joins them in a way the grammar refuses`;
+}
+
+/** Why `tag` is not a tag, in words; undefined when it is one. */
+export function tagProblem(tag: string): string | undefined {
+  if (isTag(tag)) return undefined;
+  if (tag.length === 0) return "the tag is empty";
+  if (tag.length > 128) return `the tag is ${tag.length} characters long, more than 128`;
+  const bad = /[^A-Za-z0-9._-]/u.exec(tag)?.[0];
+  if (bad !== undefined) return `the tag has ${shownChar(bad)}; a tag has only letters, digits, _ . and -`;
+  return `the tag starts with ${JSON.stringify(tag[0])}; a tag starts with a letter, digit or _`;
+}
+
+type Reference = { name: string; tag?: string; digest?: string };
+
 /**
  * Normalise a reference found in an archive (`RepoTags`, `org.opencontainers.image.ref.name`,
  * `io.containerd.image.name`) into repository and tag. A leading registry host
  * (`docker.io`, `localhost`, anything with a dot or port) and `library/` on Docker Hub are dropped.
  * Returns undefined when the reference does not follow the grammar.
  */
-export function parseReference(ref: string): { name: string; tag?: string; digest?: string } | undefined {
+export function parseReference(ref: string): Reference | undefined {
+  const read = readReference(ref);
+  return "problem" in read ? undefined : read;
+}
+
+/** parseReference, or why the reference does not follow the grammar. */
+export function readReference(ref: string): Reference | { problem: string } {
   let rest = ref.trim();
   let digest: string | undefined;
   const at = rest.indexOf("@");
@@ -85,9 +128,9 @@ export function parseReference(ref: string): { name: string; tag?: string; diges
   }
   if (hostWasDockerHub && parts.length > 1 && parts[0] === "library") parts.shift();
   const name = parts.join("/");
-  if (!isRepositoryName(name)) return undefined;
-  if (tag !== undefined && !isTag(tag)) return undefined;
-  const result: { name: string; tag?: string; digest?: string } = { name };
+  const problem = repositoryNameProblem(name) ?? (tag === undefined ? undefined : tagProblem(tag));
+  if (problem !== undefined) return { problem };
+  const result: Reference = { name };
   if (tag !== undefined) result.tag = tag;
   if (digest !== undefined) result.digest = digest;
   return result;

@@ -21,7 +21,12 @@ export interface TargetOptions {
  * Flags win over what the archive says; an image with no name anywhere is a usage error,
  * and an image with a name but no tag gets `latest`, as `docker push` would.
  */
-export function selectTargets(source: ImageSource, options: TargetOptions): Target[] {
+export function selectTargets(
+  source: ImageSource,
+  options: TargetOptions,
+  /** What the reader warned about (names it ignored); skipped images are added to it. */
+  warnings: string[] = [],
+): Target[] {
   if (options.name !== undefined && !isRepositoryName(options.name)) {
     throw new UsageError(`--name ${JSON.stringify(options.name)} is not a valid repository name`, {
       hint: "Use lower-case letters, digits and separators (. _ __ -), with / between components, e.g. acme/bigdata-app.",
@@ -34,19 +39,38 @@ export function selectTargets(source: ImageSource, options: TargetOptions): Targ
       });
     }
   }
-  if (source.images.length === 0) {
+  const images = source.images.filter((image) => {
+    if (!lostEveryName(image, options)) return true;
+    const what = options.name === undefined ? "repository name" : "tag";
+    warnings.push(
+      `${source.path}: image ${image.root.digest} is not pushed: the input gives it no valid ${what} (see above)`,
+    );
+    return false;
+  });
+  if (images.length === 0) {
+    const dropped = warnings.filter((w) => w.startsWith(`${source.path}: `) && w.includes(": ignoring "));
+    if (dropped.length > 0) {
+      const shown = dropped.slice(0, 3).map((w) => w.slice(source.path.length + 2));
+      throw new InputError(
+        source.path,
+        `nothing to push: no image in it has a valid name (${shown.join("; ")}${dropped.length > 3 ? "; …" : ""})`,
+        {
+          hint: "Name it with --name and --tag (e.g. --name acme/app --tag 1.0), or fix the names in the input.",
+        },
+      );
+    }
     throw new InputError(source.path, "contains no image");
   }
-  if (options.name !== undefined && source.images.length > 1 && (options.tags?.length ?? 0) > 0) {
+  if (options.name !== undefined && images.length > 1 && (options.tags?.length ?? 0) > 0) {
     throw new UsageError(
-      `${source.path} holds ${source.images.length} images; --name with --tag would give them all the same tags`,
+      `${source.path} holds ${images.length} images; --name with --tag would give them all the same tags`,
       { hint: "Push them one at a time, or leave out --tag to keep the tags recorded in the archive." },
     );
   }
 
   const byName = new Map<string, Target>();
   const claimed = new Map<string, SourceImage>();
-  for (const image of source.images) {
+  for (const image of images) {
     const names = new Map<string, Set<string>>();
     if (options.name !== undefined) {
       // Bare tags (skopeo's `oci:dir:tag` records only a tag) count once a name is given.
@@ -92,4 +116,17 @@ export function selectTargets(source: ImageSource, options: TargetOptions): Targ
     }
   }
   return [...byName.values()];
+}
+
+/**
+ * An image whose names in the input were all invalid (each ignored with a warning) and that
+ * the flags do not name either: it has no name to be published under (with --name alone it
+ * would silently become `latest`), so it is left out.
+ */
+function lostEveryName(image: SourceImage, options: TargetOptions): boolean {
+  if ((image.droppedNames ?? 0) === 0) return false;
+  const bare = (image as SourceImage & { tags?: string[] }).tags ?? [];
+  if (options.name === undefined) return image.refs.length === 0;
+  if (options.tags !== undefined) return false;
+  return bare.length === 0 && !image.refs.some((r) => r.tag !== undefined);
 }

@@ -50,10 +50,12 @@ export async function readDockerArchive(archive: TarIndex): Promise<ReadResult> 
     const repoTags = entry.RepoTags ?? [];
     refCount += repoTags.length;
     checkCount(path, "RepoTags in manifest.json", refCount, LIMITS.refs);
+    const before = warnings.length;
     for (const value of repoTags) {
       const ref = refFrom(value, `${where} RepoTags`, warnings);
       if (ref !== undefined) addRef(image.refs, ref);
     }
+    if (warnings.length > before) image.droppedNames = (image.droppedNames ?? 0) + warnings.length - before;
   }
   return { images: [...byDigest.values()], warnings };
 }

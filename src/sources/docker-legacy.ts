@@ -1,5 +1,5 @@
 import { InputError } from "../errors.js";
-import { isTag } from "../image/names.js";
+import { isTag, tagProblem } from "../image/names.js";
 import { emptyRecord } from "../image/records.js";
 import { ancestryFileBytes, isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, v1Identity } from "../image/v1-chain.js";
@@ -7,7 +7,7 @@ import { isObject, parseDocument } from "./json.js";
 import { LegacyRepositories, V1ImageJson } from "./schemas.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
 import { checkCount, LIMITS } from "./limits.js";
-import { refFrom } from "./refs.js";
+import { ignored, refFrom } from "./refs.js";
 import type { TarIndex } from "./tar-index.js";
 import type { ReadResult, TarReader } from "./types.js";
 
@@ -39,7 +39,10 @@ export async function readLegacyDockerArchive(archive: TarIndex): Promise<ReadRe
   if (!isObject(tagMap)) throw new InputError(path, `repositories["${rawName}"] is not an object of tags`);
   const tags = emptyRecord<string>();
   for (const [tag, id] of Object.entries(tagMap)) {
-    if (!isTag(tag)) throw new InputError(path, `repositories has an invalid tag ${JSON.stringify(tag)}`);
+    if (!isTag(tag)) {
+      warnings.push(ignored("repositories", tag, tagProblem(tag) ?? "not a valid tag"));
+      continue;
+    }
     if (!isV1Id(id)) throw new InputError(path, `repositories tag ${tag} does not name an image id`);
     tags[tag] = id;
   }

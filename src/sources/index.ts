@@ -53,7 +53,13 @@ export async function openImageSource(path: string, options: ReadOptions = {}): 
   });
   if (info.isDirectory()) {
     const { images, warnings } = await readOciLayout(await directoryLayoutFiles(path));
-    return { path, format: "oci-layout", images, warnings, close: () => Promise.resolve() };
+    return {
+      path,
+      format: "oci-layout",
+      images,
+      warnings: shownWarnings(path, warnings),
+      close: () => Promise.resolve(),
+    };
   }
   if (!info.isFile()) throw new InputError(path, "not a regular file or directory");
 
@@ -86,11 +92,27 @@ export async function openImageSource(path: string, options: ReadOptions = {}): 
     }
     const { v1, ...result } = await reader.read(archive);
     const images = v1 === undefined ? result.images : await v1Images(path, v1, options.v1 ?? NO_VENDOR);
-    return { path, format: reader.format, ...result, images, close: () => archive.close() };
+    // A v1 input names one repository: a name or tag it dropped was one of every image's names.
+    if (v1 !== undefined && result.warnings.length > 0) {
+      for (const image of images) image.droppedNames = result.warnings.length;
+    }
+    const warnings = shownWarnings(path, result.warnings);
+    return { path, format: reader.format, images, warnings, close: () => archive.close() };
   } catch (err) {
     await archive.close();
     throw err;
   }
+}
+
+/** At most this many warnings about one input are shown; the rest are counted. */
+const MAX_WARNINGS = 20;
+
+/** The reader's warnings, each naming the input, a crafted input's thousands cut to a count. */
+function shownWarnings(path: string, warnings: readonly string[]): string[] {
+  const shown = warnings.slice(0, MAX_WARNINGS).map((w) => `${path}: ${w}`);
+  const more = warnings.length - shown.length;
+  if (more > 0) shown.push(`${path}: ${more} more invalid name(s) ignored`);
+  return shown;
 }
 
 /**

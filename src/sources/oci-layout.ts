@@ -52,7 +52,9 @@ export async function readOciLayout(files: LayoutFiles): Promise<ReadResult> {
         `${where} lists ${descriptor.digest} with a different media type than before`,
       );
     }
+    const before = warnings.length;
     const found = refsFromAnnotations(descriptor.annotations, where, warnings);
+    if (warnings.length > before) image.droppedNames = (image.droppedNames ?? 0) + warnings.length - before;
     for (const ref of found.refs) addRef(image.refs, ref);
     for (const tag of found.tags) if (!image.tags.includes(tag)) image.tags.push(tag);
   }

@@ -1,5 +1,5 @@
 import { InputError } from "../errors.js";
-import { isRepositoryName, isTag } from "../image/names.js";
+import { isTag, repositoryNameProblem, tagProblem } from "../image/names.js";
 import { emptyRecord } from "../image/records.js";
 import { isV1Id, type V1Image, type V1Repository } from "../image/v1.js";
 import { checkChains, parseAncestry, v1Identity } from "../image/v1-chain.js";
@@ -8,6 +8,7 @@ import { PulpRepoFile, V1ImageJson, type PulpRepo } from "./schemas.js";
 import { CONFIG_LIMIT, MANIFEST_LIMIT } from "./oci-blobs.js";
 import { checkCount, LIMITS } from "./limits.js";
 import type { TarIndex, TarMember } from "./tar-index.js";
+import { ignored } from "./refs.js";
 import type { ReadResult, TarReader } from "./types.js";
 
 const FILES = ["ancestry", "json", "layer"] as const;
@@ -96,11 +97,12 @@ export async function readPulpExport(archive: TarIndex): Promise<ReadResult> {
     });
   }
 
+  const warnings: string[] = [];
   const repo: V1Repository = {
-    name: registryId(meta, path, metadataName),
+    name: registryId(meta, metadataName, warnings),
     images: new Map(),
     external: new Set(),
-    tags: tagsOf(meta, path, metadataName),
+    tags: tagsOf(meta, path, metadataName, warnings),
   };
   for (const id of listed) {
     const files = byImage.get(id) as Map<string, TarMember>;
@@ -112,7 +114,7 @@ export async function readPulpExport(archive: TarIndex): Promise<ReadResult> {
     repo.images.set(id, await readImage(archive, base, id, files));
   }
   checkChains(repo, path);
-  return { images: [], warnings: [], v1: repo };
+  return { images: [], warnings, v1: repo };
 }
 
 async function readImage(
@@ -146,19 +148,25 @@ async function readImage(
   };
 }
 
-function registryId(meta: PulpRepo, path: string, file: string): string | undefined {
+/** A repo-registry-id that breaks the grammar is ignored with a warning, as docker save names are. */
+function registryId(meta: PulpRepo, file: string, warnings: string[]): string | undefined {
   const value = meta["repo-registry-id"];
   if (value === undefined) return undefined;
-  if (!isRepositoryName(value) || value.split("/").length > 2) {
-    throw new InputError(path, `${file} has an invalid repo-registry-id ${JSON.stringify(value)}`);
-  }
-  return value;
+  const problem =
+    repositoryNameProblem(value) ??
+    (value.split("/").length > 2 ? "a Pulp repository name has at most two components" : undefined);
+  if (problem === undefined) return value;
+  warnings.push(ignored(`${file} repo-registry-id`, value, problem));
+  return undefined;
 }
 
-function tagsOf(meta: PulpRepo, path: string, file: string): Record<string, string> {
+function tagsOf(meta: PulpRepo, path: string, file: string, warnings: string[]): Record<string, string> {
   const tags = emptyRecord<string>();
   for (const [tag, id] of Object.entries(meta.tags)) {
-    if (!isTag(tag)) throw new InputError(path, `${file} has an invalid tag ${JSON.stringify(tag)}`);
+    if (!isTag(tag)) {
+      warnings.push(ignored(`${file} tags`, tag, tagProblem(tag) ?? "not a valid tag"));
+      continue;
+    }
     if (!isV1Id(id)) throw new InputError(path, `${file} tag ${tag} does not name an image id`);
     tags[tag] = id;
   }

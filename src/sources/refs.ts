@@ -1,19 +1,26 @@
 import type { ImageRef } from "../image/model.js";
-import { isTag, parseReference } from "../image/names.js";
+import { isTag, readReference, tagProblem } from "../image/names.js";
+import { quoted } from "../ui/safe-text.js";
 import { addRef } from "./types.js";
 
 /**
  * A reference from an archive that breaks the name/tag grammar is ignored, not fatal: the
  * image is still readable and can be pushed with --name/--tag. The reader records a warning
- * so the user learns why the image has fewer names than expected.
+ * naming the value (quoted safely: it may be huge or hold escape sequences) and why it is not
+ * valid, so the user learns why the image has fewer names than expected.
  */
 export function refFrom(value: string, where: string, warnings: string[]): ImageRef | undefined {
-  const parsed = parseReference(value);
-  if (parsed === undefined) {
-    warnings.push(`${where}: ignoring ${JSON.stringify(value.slice(0, 300))}, not a valid image reference`);
+  const parsed = readReference(value);
+  if ("problem" in parsed) {
+    warnings.push(ignored(where, value, parsed.problem));
     return undefined;
   }
   return parsed.tag === undefined ? { name: parsed.name } : { name: parsed.name, tag: parsed.tag };
+}
+
+/** The warning for a name or tag an input gives that is not valid. */
+export function ignored(where: string, value: string, problem: string): string {
+  return `${where}: ignoring ${quoted(value)}: ${problem}`;
 }
 
 /**
@@ -30,15 +37,19 @@ export function refsFromAnnotations(
   const refs: ImageRef[] = [];
   const tags: string[] = [];
   const full = annotations["io.containerd.image.name"];
-  const fullRef = full === undefined ? undefined : refFrom(full, where, warnings);
+  const fullRef =
+    full === undefined ? undefined : refFrom(full, `${where} io.containerd.image.name`, warnings);
   if (fullRef !== undefined) addRef(refs, fullRef);
   const refName = annotations["org.opencontainers.image.ref.name"];
+  const refWhere = `${where} org.opencontainers.image.ref.name`;
   if (refName !== undefined) {
     if (isTag(refName)) {
       if (fullRef !== undefined) addRef(refs, { name: fullRef.name, tag: refName });
       else tags.push(refName);
+    } else if (!refName.includes("/") && !refName.includes(":")) {
+      warnings.push(ignored(refWhere, refName, tagProblem(refName) ?? "not a valid tag"));
     } else {
-      const ref = refFrom(refName, where, warnings);
+      const ref = refFrom(refName, refWhere, warnings);
       if (ref !== undefined) addRef(refs, ref);
     }
   }

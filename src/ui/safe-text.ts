@@ -49,3 +49,15 @@ export class SafeReporter implements Reporter {
     };
   }
 }
+
+/**
+ * A value from an input (a name, a tag) as a message quotes it: JSON-quoted with control
+ * characters escaped, and cut at `max` characters (whole code points, so a cut never splits a
+ * surrogate pair) with its full length said.
+ */
+export function quoted(value: string, max = 120): string {
+  const points = Array.from(value.slice(0, max * 2)).slice(0, max);
+  const cut = points.join("");
+  const shown = escapeControl(JSON.stringify(cut));
+  return cut.length < value.length ? `${shown}… (${value.length} characters)` : shown;
+}
