@@ -2,17 +2,17 @@
  * The requests raas itself makes to a registry it runs (setup's health check, `raas status`,
  * the `--wait` of push, sync, delete, promote and demote, push's notification, promote's check of
  * the source). Every command gets them from registryClientFor, never plain fetch. Over HTTPS they trust the registry's CA — raas's local CA,
- * or the operator's `[raas] tls_ca` — besides the system's; verification is never turned off.
+ * or the operator's `[raas] tls_ca` — besides node's default CAs (NODE_EXTRA_CA_CERTS included); verification is never turned off.
  * With `[auth] login` they log in through the registry's own token endpoint, so private tags
  * are checked for real (docs/auth.md, "raas's own checks").
  */
 import { readFile } from "node:fs/promises";
 import { Agent, request } from "node:https";
 import { Readable } from "node:stream";
-import { rootCertificates } from "node:tls";
 import type { IsvSettings, LoginOrigin } from "../config/types.js";
 import { UserError } from "../errors.js";
 import { discardBody, textCapped } from "../adapters/http-body.js";
+import { withDefaultCas } from "../adapters/trusted-ca.js";
 
 export interface RegistryInit {
   method?: string;
@@ -67,10 +67,10 @@ function httpsFetch(target: URL, init: RegistryInit, agent: Agent): Promise<Resp
   });
 }
 
-/** A client trusting `caPem` (besides the system's CAs) for https:// URLs. */
+/** A client trusting `caPem` besides node's default CAs (NODE_EXTRA_CA_CERTS included) for https:// URLs. */
 export function registryTrust(caPem: string | undefined): RegistryTrust {
   if (caPem === undefined) return { ca: undefined, fetch: plainFetch };
-  const ca = [...rootCertificates, caPem];
+  const ca = withDefaultCas(caPem);
   const agent = new Agent({ ca });
   return {
     ca,

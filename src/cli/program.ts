@@ -233,7 +233,10 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
       bool,
       true,
     )
-    .option("--src-ca <file>", "docker:// sources: PEM bundle of extra certificate authorities to trust")
+    .option(
+      "--src-ca <file>",
+      "docker:// sources: PEM bundle of certificate authorities to trust in addition to the default ones (node's bundled roots and NODE_EXTRA_CA_CERTS), so redirects to servers with ordinary certificates still work",
+    )
     .option(
       "--strip-prefix <glob>",
       "original-name mode: strip the leading part of the source name matching this glob",

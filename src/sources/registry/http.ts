@@ -1,7 +1,9 @@
 import http from "node:http";
 import https from "node:https";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import { createSecureContext, type SecureContext } from "node:tls";
 import { BodyTooLargeError } from "../../adapters/http-body.js";
+import { withDefaultCas } from "../../adapters/trusted-ca.js";
 
 export { BodyTooLargeError };
 
@@ -9,7 +11,10 @@ export { BodyTooLargeError };
 export interface TransportOptions {
   /** Verify the server certificate (default true). false only for test registries. */
   tlsVerify: boolean;
-  /** Extra CA certificates (PEM) trusted besides the system ones. */
+  /**
+   * Extra CA certificates (PEM) trusted besides node's default ones (its bundled roots and
+   * NODE_EXTRA_CA_CERTS): a redirect to a server with an ordinary certificate still works.
+   */
   ca?: string | Buffer;
   /** Use plain HTTP (loopback test registries); otherwise HTTPS. */
   plainHttp: boolean;
@@ -42,7 +47,13 @@ export async function request(
   let current = url;
   let sendHeaders = { ...headers };
   for (let hop = 0; ; hop++) {
-    const response = await once(method, current, sendHeaders, options, body);
+    const response = await once(method, current, sendHeaders, options, body).catch((err: unknown) => {
+      // A failure at the redirect's target (a CDN whose certificate is not trusted, say) must
+      // not read as a failure of the registry that redirected.
+      if (hop === 0) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(`after a redirect to ${current.host}: ${message}`, { cause: err });
+    });
     const location = response.headers.location;
     if (method !== "POST" && [301, 302, 303, 307, 308].includes(response.status) && location !== undefined) {
       response.body.resume();
@@ -80,9 +91,7 @@ function once(
           ...headers,
           ...(body === undefined ? {} : { "Content-Length": String(body.length) }),
         },
-        ...(isHttps
-          ? { rejectUnauthorized: options.tlsVerify, ...(options.ca === undefined ? {} : { ca: options.ca }) }
-          : {}),
+        ...(isHttps ? { rejectUnauthorized: options.tlsVerify, ...trustFor(options) } : {}),
       },
       (res) => {
         res.setTimeout(options.timeoutMs, () =>
@@ -97,6 +106,19 @@ function once(
     req.on("error", reject);
     req.end(body);
   });
+}
+
+/** One TLS context per transport with extra CAs: node's roots parsed once, not per request. */
+const contexts = new WeakMap<TransportOptions, SecureContext>();
+
+function trustFor(options: TransportOptions): { secureContext?: SecureContext } {
+  if (options.ca === undefined) return {};
+  let secureContext = contexts.get(options);
+  if (secureContext === undefined) {
+    secureContext = createSecureContext({ ca: withDefaultCas(options.ca) });
+    contexts.set(options, secureContext);
+  }
+  return { secureContext };
 }
 
 /** Reads a response body into memory, refusing more than `limit` bytes. */
