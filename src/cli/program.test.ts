@@ -97,6 +97,31 @@ describe("command line", () => {
     }
   });
 
+  it("gives every kind of bad argument the usage exit code, naming the flag or value, with a --help hint", async () => {
+    // No ISV is set up: a bad argument must be told before that is found out.
+    const cases: [string[], RegExp][] = [
+      [["push", "acme", "app.tar", "--bogus"], /unknown option '--bogus'/],
+      [["push", "acme"], /missing required argument 'image'/],
+      [["frobnicate"], /unknown command 'frobnicate'/],
+      [["user", "frob"], /unknown command 'frob'/],
+      [["push", "acme", "app.tar", "--timeout", "soon"], /--timeout <seconds>.*'soon'/],
+      [["gc", "acme", "--grace", "abc"], /--grace <duration>.*'abc'.*90s, 30m, 24h or 7d/],
+      [["gc", "acme", "--upload-age", "1week"], /--upload-age <duration>.*'1week'/],
+      [["stats", "acme", "--since", "garbage"], /--since <date>.*'garbage'.*YYYY-MM-DD/],
+      [["stats", "acme", "--since", "2025-02-30"], /--since <date>.*'2025-02-30'/],
+      [["status", "acme", "--storage", "ftp"], /--storage: "ftp"/],
+      [["status", "acme", "--platform", "k8s"], /--platform: "k8s"/],
+      [["status", "acme", "--redirect", "sometimes"], /--redirect: "sometimes"/],
+      [["status", "acme", "--s3-endpoint", "not a url"], /--s3-endpoint/],
+    ];
+    for (const [argv, message] of cases) {
+      const run = await capture(["--state-dir", "/nonexistent/raas-home", ...argv]);
+      expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
+      expect(run.err, argv.join(" ")).toMatch(message);
+      expect(run.err, argv.join(" ")).toMatch(/--help/);
+    }
+  });
+
   it("describes every command and subcommand in --help", () => {
     const program = buildProgram(() => Promise.resolve());
     const missing: string[] = [];
@@ -170,8 +195,9 @@ describe("command line", () => {
     ]);
     expect(globals).toMatchObject({ storage: "s3", s3Endpoint: "http://127.0.0.1:9", redirect: "public" });
     const run = await capture(["status", "acme", "--storage", "ftp"]);
-    expect(run.code).toBe(1);
+    expect(run.code).toBe(2);
     expect(run.err).toMatch(/option --storage: "ftp" is not one of local, s3/);
+    expect(run.err).toMatch(/--help/);
   });
 
   it("rejects an invalid ISV name as a usage error before touching anything", async () => {

@@ -1,4 +1,5 @@
 import { Command, InvalidArgumentError, Option } from "commander";
+import { parseDuration } from "../lifecycle/duration.js";
 import type { LogLevel } from "../ui/reporter.js";
 import { addAuthCommands, type AuthInvocation } from "./program-auth.js";
 import { addEnvironmentCommands, type EnvInvocation } from "./program-envs.js";
@@ -97,6 +98,25 @@ function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive whole number");
   return n;
+}
+
+/** Checked here so a bad value is a usage error before any ISV is looked at; kept as written. */
+function duration(value: string): string {
+  try {
+    parseDuration(value, "");
+  } catch {
+    throw new InvalidArgumentError("must be a whole number with a unit: 90s, 30m, 24h or 7d");
+  }
+  return value;
+}
+
+/** A UTC day, YYYY-MM-DD, that exists on the calendar. */
+function utcDay(value: string): string {
+  const date = /^\d{4}-\d{2}-\d{2}$/.test(value) ? new Date(`${value}T00:00:00Z`) : undefined;
+  if (date === undefined || Number.isNaN(date.getTime()) || date.toISOString().slice(0, 10) !== value) {
+    throw new InvalidArgumentError("must be a UTC day written YYYY-MM-DD");
+  }
+  return value;
 }
 
 function bool(value: string): boolean {
@@ -280,7 +300,7 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     )
     .argument("<isv>", "ISV name")
     .argument("[name]", "repository name (default: every repository)")
-    .option("--since <date>", "only days from this UTC date on (YYYY-MM-DD)")
+    .option("--since <date>", "only days from this UTC date on (YYYY-MM-DD)", utcDay)
     .addHelpText(
       "after",
       "\nExamples:\n  $ raas stats acme\n  $ raas stats acme acme/app --since 2026-11-01 --json",
@@ -394,6 +414,7 @@ function registerLifecycleCommands(
     .option(
       "--grace <duration>",
       "keep unreferenced objects younger than this (90s, 30m, 24h, 7d; default 24h)",
+      duration,
     )
     .option(
       "--unsafe-grace",
@@ -409,6 +430,7 @@ function registerLifecycleCommands(
     .option(
       "--upload-age <duration>",
       "also remove push-API upload sessions idle for longer than this (at least 1h; default: never)",
+      duration,
     )
     .option(
       "--retention",

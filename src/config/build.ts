@@ -151,6 +151,16 @@ function flagLayer(flags: ConfigFlags, cwd: string, problems: Problems): Partial
   return out;
 }
 
+/**
+ * The problems of the command-line overrides alone: a bad flag value is a usage error, told
+ * before any configuration is read.
+ */
+export function flagProblems(flags: ConfigFlags, cwd: string): string[] {
+  const problems: Problems = { errors: [], warnings: [] };
+  flagLayer(flags, cwd, problems);
+  return problems.errors;
+}
+
 /** RAAS_HOME, else $XDG_DATA_HOME/raas, else ~/.local/share/raas. */
 export function defaultStateDir(env: Env): string {
   const xdg = env.XDG_DATA_HOME;

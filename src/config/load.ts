@@ -6,10 +6,10 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import { InputError, UserError, errorMessage } from "../errors.js";
+import { InputError, UsageError, UserError, errorMessage } from "../errors.js";
 import { clone } from "../adapters/git.js";
 import { redactUrl } from "../adapters/git-errors.js";
-import { buildConfig, type Env, type Problems } from "./build.js";
+import { buildConfig, flagProblems, type Env, type Problems } from "./build.js";
 import { parseIni, type Sections } from "../crane/ini.js";
 import type { ConfigFlags, ConfigSource, LoadedConfig } from "./types.js";
 import { BadValue, branch as parseBranch } from "./values.js";
@@ -89,6 +89,10 @@ async function locate(
 }
 
 export async function loadConfig(options: LoadConfigOptions): Promise<LoadedConfig> {
+  const badFlags = flagProblems(options.flags ?? {}, options.cwd);
+  if (badFlags.length > 0) {
+    throw new UsageError(badFlags.join("; "), { hint: "Run `raas --help` for the accepted values." });
+  }
   const problems: Problems = { errors: [], warnings: [] };
   const { source, text } = await locate(options, problems.warnings);
   const file = source.kind === "defaults" ? undefined : source.file;
