@@ -89,11 +89,17 @@ export async function runLifecycle(
         dryRun: invocation.options.dryRun,
         ...(invocation.options.grace === undefined
           ? {}
-          : { graceMs: parseDuration(invocation.options.grace, "--grace") }),
+          : {
+              graceMs: parseDuration(invocation.options.grace, "--grace"),
+              graceText: invocation.options.grace,
+            }),
         unsafeGrace: invocation.options.unsafeGrace,
         ...(invocation.options.uploadAge === undefined
           ? {}
-          : { uploadAgeMs: parseDuration(invocation.options.uploadAge, "--upload-age") }),
+          : {
+              uploadAgeMs: parseDuration(invocation.options.uploadAge, "--upload-age"),
+              uploadAgeText: invocation.options.uploadAge,
+            }),
       },
       ctx,
       { store, apps },

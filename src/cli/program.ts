@@ -413,12 +413,12 @@ function registerLifecycleCommands(
     .option("--dry-run", "report what would be freed; delete nothing", false)
     .option(
       "--grace <duration>",
-      "keep unreferenced objects younger than this (90s, 30m, 24h, 7d; default 24h)",
+      "keep unreferenced objects younger than this, as a push may not have committed them yet (90s, 30m, 24h, 7d; default 24h)",
       duration,
     )
     .option(
       "--unsafe-grace",
-      "allow a grace period below 1h (only when nobody publishes to this store meanwhile)",
+      "allow a grace period or upload age below 1h (only when nobody publishes to this store meanwhile)",
       false,
     )
     .option(
@@ -429,7 +429,9 @@ function registerLifecycleCommands(
     )
     .option(
       "--upload-age <duration>",
-      "also remove push-API upload sessions idle for longer than this (at least 1h; default: never)",
+      "also remove abandoned upload sessions: blob uploads a client began through the registry's push " +
+        "API (stored under .raas-uploads/) and has not written to for longer than this (90s, 30m, 24h, 7d; " +
+        "at least 1h unless --unsafe-grace; default: upload sessions are never removed)",
       duration,
     )
     .option(

@@ -218,20 +218,23 @@ function renderGc(result: GcResult, out: Out): void {
     for (const name of r.removedRepositories) out.write(`  repository ${name} (no tags left: removed)\n`);
     if (r.commit !== undefined) out.write(`  commit     ${r.commit}\n`);
   }
+  // Each line says what happened to which objects and why: kept because referenced, kept
+  // because younger than the grace period (the threshold as the user wrote it), or removed.
   out.write(
-    `\n${g.dryRun ? "Would free" : "Freed"} ${g.freed.count} object(s), ${formatBytes(g.freed.bytes)}\n` +
-      `  kept       ${g.reachable.count} referenced object(s), ${formatBytes(g.reachable.bytes)}\n` +
-      `  grace      ${g.keptByGrace.count} unreferenced object(s) younger than ${g.grace} kept, ${formatBytes(g.keptByGrace.bytes)}\n`,
+    `\n${g.dryRun ? "Would free" : "Freed"} ${g.freed.count} unreferenced object(s) older than the ${g.grace} grace period, ${formatBytes(g.freed.bytes)}\n` +
+      `  referenced  kept ${g.reachable.count} object(s) the metadata references, ${formatBytes(g.reachable.bytes)}\n` +
+      `  too recent  kept ${g.keptByGrace.count} unreferenced object(s) written or last referenced less than ${g.grace} ago (the grace period: a push may not have committed them yet), ${formatBytes(g.keptByGrace.bytes)}\n`,
   );
-  if (g.skipped > 0) out.write(`  skipped    ${g.skipped} rewritten or removed meanwhile\n`);
+  if (g.skipped > 0) out.write(`  skipped     kept ${g.skipped} object(s) rewritten or removed meanwhile\n`);
   if (g.uploads !== undefined) {
+    const u = g.uploads;
     out.write(
-      `  uploads    ${g.uploads.sessions} abandoned upload session(s) ${g.dryRun ? "would be " : ""}removed, ${formatBytes(g.uploads.bytes)}; ${g.uploads.active} active kept\n`,
+      `  uploads     ${g.dryRun ? "would remove" : "removed"} ${u.sessions} upload session(s) idle for longer than ${u.age}, ${formatBytes(u.bytes)}; kept ${u.active} written to within ${u.age}\n`,
     );
   }
   for (const source of g.sources) {
     out.write(
-      `  marked     ${source.remote}: ${source.files} file(s), ${source.earlierVersions} earlier version(s)\n`,
+      `  marked      ${source.remote}: ${source.files} file(s), ${source.earlierVersions} earlier version(s)\n`,
     );
   }
 }

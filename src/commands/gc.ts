@@ -1,6 +1,6 @@
 import { UserError } from "../errors.js";
 import { markFromApp, markHistory, type MarkedSource } from "../lifecycle/metadata.js";
-import { DEFAULT_GRACE_MS, GC_RECORD_KEY, MIN_GRACE_MS } from "../lifecycle/policy.js";
+import { DEFAULT_GRACE, DEFAULT_GRACE_MS, GC_RECORD_KEY, MIN_GRACE_MS } from "../lifecycle/policy.js";
 import { emptyReachable, type ReachableView } from "../lifecycle/reachable.js";
 import { SweepPlanner, tally, type Tally } from "../lifecycle/sweep.js";
 import { formatDuration } from "../lifecycle/duration.js";
@@ -15,10 +15,14 @@ export interface GcOptions {
   isv: string;
   dryRun: boolean;
   graceMs?: number;
+  /** The grace as the user wrote it (`--grace 24h`), shown unchanged in the output. */
+  graceText?: string;
   /** Allow a grace below MIN_GRACE_MS (tests, or a store nobody publishes to). */
   unsafeGrace?: boolean;
   /** Also remove upload sessions of the write API idle for longer than this (lifecycle/uploads.ts). */
   uploadAgeMs?: number;
+  /** The upload age as the user wrote it, shown unchanged in the output. */
+  uploadAgeText?: string;
 }
 
 export interface GcDeps {
@@ -65,7 +69,7 @@ export interface GcResult {
     freedKeys: string[];
     keptByGraceKeys: string[];
     /** With --upload-age: abandoned upload sessions removed (or, with --dry-run, that would be). */
-    uploads?: UploadSweep;
+    uploads?: UploadSweep & { age: string };
     durationMs: number;
   };
 }
@@ -150,17 +154,22 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
   const uploads =
     options.uploadAgeMs === undefined
       ? undefined
-      : await sweepUploadSessions(deps.store, {
-          olderThanMs: options.uploadAgeMs,
-          now: now(),
-          dryRun: options.dryRun,
-          concurrency: deps.concurrency ?? 16,
-        });
+      : {
+          ...(await sweepUploadSessions(deps.store, {
+            olderThanMs: options.uploadAgeMs,
+            now: now(),
+            dryRun: options.dryRun,
+            concurrency: deps.concurrency ?? 16,
+          })),
+          age: options.uploadAgeText ?? formatDuration(options.uploadAgeMs),
+        };
+  const grace =
+    options.graceText ?? (options.graceMs === undefined ? DEFAULT_GRACE : formatDuration(graceMs));
   const result: GcResult = {
     isv: options.isv,
     gc: {
       dryRun: options.dryRun,
-      grace: formatDuration(graceMs),
+      grace,
       graceMs,
       cutoff: cutoff.toISOString(),
       sources,
@@ -189,7 +198,7 @@ export async function gc(options: GcOptions, ctx: CommandContext, deps: GcDeps):
   }
   const verb = options.dryRun ? "would free" : "freed";
   step.succeed(
-    `${options.isv}: ${verb} ${result.gc.freed.count} object(s); ${result.gc.keptByGrace.count} unreachable kept (younger than ${result.gc.grace})`,
+    `${options.isv}: ${verb} ${result.gc.freed.count} unreferenced object(s); kept ${result.gc.keptByGrace.count} unreferenced object(s) within the ${grace} grace period`,
   );
   return result;
 }

@@ -8,6 +8,8 @@
  *   machines, git committers and the storage server).
  */
 export const DEFAULT_GRACE_MS = 24 * 3_600_000;
+/** DEFAULT_GRACE_MS as `--grace` help and output write it. */
+export const DEFAULT_GRACE = "24h";
 
 /** Below this GC refuses unless forced (`--unsafe-grace`): a push longer than the grace breaks. */
 export const MIN_GRACE_MS = 3_600_000;

@@ -204,7 +204,7 @@ for (const kind of ["s3", "local"] as const) {
       const garbage = report.checks.find((c) => c.name === "garbage");
       // Everything is younger than the default 24h grace: nothing is reclaimable yet.
       expect(garbage?.detail).toMatch(
-        /^0 B reclaimable \(0 object\(s\), 0 bytes\).* [1-9]\d* newer unreferenced object\(s\) wait out the 1d grace period; gc has never run$/,
+        /^0 B reclaimable \(0 object\(s\), 0 bytes\).* [1-9]\d* newer unreferenced object\(s\) wait out the 24h grace period; gc has never run$/,
       );
       // The store's lifecycle lines (status-lifecycle.ts) come through the command too.
       expect(report.checks.filter((c) => c.name === "retention" || c.name === "upload sessions")).toEqual([
