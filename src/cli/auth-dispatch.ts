@@ -2,6 +2,7 @@
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { AuthRequest, AuthResult } from "../commands/auth.js";
+import type { AuthMode } from "../config/types.js";
 import { auth, parsePrivileges } from "../commands/auth.js";
 import type { AppRepository } from "../app/app-repository.js";
 import { UserError } from "../errors.js";
@@ -62,4 +63,24 @@ export async function runAuthCommand(
       resolved = request;
   }
   return auth(resolved, { app, ...(environment === undefined ? {} : { environment }) });
+}
+
+/**
+ * A change to access.yaml while the registry does not enforce it (`[auth] mode` off or
+ * external): the change is committed, but a user would believe logins are now required.
+ * Returns the warning to give, or undefined when access.yaml is in force or nothing changes.
+ */
+export function accessNotInForce(request: AuthCliRequest, mode: AuthMode, isv: string): string | undefined {
+  if (mode === "local" || /-list$|^access-/.test(request.kind)) return undefined;
+  const why =
+    mode === "off"
+      ? "does not ask for logins ([auth] mode is off)"
+      : "takes its tokens from an external token server ([auth] mode is external), not from access.yaml";
+  const what =
+    request.kind === "user-add" ? `user ${request.name} is added to` : "the change is committed to";
+  return (
+    `${what} access.yaml of ${isv}, but its registry ${why}: it takes effect only once auth is ` +
+    `local. Set \`mode = local\` under [auth] in raas.cfg (or \`auth = local\` in [${isv}], or RAAS_AUTH=local), ` +
+    `then run \`raas setup ${isv}\` (docs/auth.md).`
+  );
 }

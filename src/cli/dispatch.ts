@@ -204,8 +204,10 @@ async function runCommand(
       await requireSetUp(invocation.isv, platform);
       const app = await ctx.app();
       try {
-        const { runAuthCommand } = await import("./auth-dispatch.js");
+        const { accessNotInForce, runAuthCommand } = await import("./auth-dispatch.js");
         const result = await runAuthCommand(invocation.request, app, io.cwd, ctx.settings.environment?.name);
+        const notInForce = accessNotInForce(invocation.request, settings.auth?.mode ?? "off", invocation.isv);
+        if (notInForce !== undefined) ctx.reporter.warn(notInForce);
         return { command: "auth", result };
       } finally {
         await app.close();

@@ -102,6 +102,29 @@ describe("raas user / group / app / service-login / access", () => {
     ]);
   });
 
+  it("warns, without failing, that access.yaml is not in force while auth is off", async () => {
+    // The embedded default has [auth] mode off: the user exists, but nobody is asked to log in.
+    const off = await cli("user", "add", ISV, "erin", "--password-file", "pw");
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.stdout).toMatch(/committed [0-9a-f]{12}/);
+    expect(off.stderr).toContain(
+      `warning: user erin is added to access.yaml of ${ISV}, but its registry does not ask for logins ([auth] mode is off)`,
+    );
+    expect(off.stderr).toContain("Set `mode = local` under [auth] in raas.cfg");
+    expect(off.stderr).toContain(`raas setup ${ISV}`);
+    // Every other change to access.yaml too; a listing changes nothing and says nothing.
+    const group = await cli("group", "add", ISV, "auditors", "--member", "erin");
+    expect(group.stderr).toMatch(/warning: the change is committed to access.yaml .* mode is off/);
+    expect((await cli("user", "list", ISV)).stderr).toBe("");
+    // With auth on, the same change is in force: no warning.
+    const on = await runCli(["user", "remove", ISV, "erin"], {
+      cwd: work,
+      env: { ...env, RAAS_AUTH: "local" },
+    });
+    expect(on.code, on.stderr).toBe(0);
+    expect(on.stderr).toBe("");
+  });
+
   it("refuses bad input with a clear error and a non-zero exit", async () => {
     const before = show();
     const dup = await cli("user", "add", ISV, "alice");
