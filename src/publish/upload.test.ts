@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { mapLimitUntilSent } from "./upload.js";
+import { formatBytes, formatRate, mapLimitUntilSent } from "./upload.js";
 
 /** A promise plus the function that settles it, to hold work at a chosen point. */
 function gate(): { wait: Promise<void>; open: () => void } {
@@ -67,5 +67,29 @@ describe("mapLimitUntilSent", () => {
     await expect(run).rejects.toThrow("item 1 failed");
     expect(slowSettled).toBe(true);
     expect(started).toEqual([0, 1]);
+  });
+});
+
+describe("formatBytes and formatRate", () => {
+  it("print whole bytes, then one decimal in a unit that never reads 1024", () => {
+    expect(formatBytes(0)).toBe("0 B");
+    expect(formatBytes(500 / 3)).toBe("167 B");
+    expect(formatBytes(1023.6)).toBe("1.0 KiB");
+    expect(formatBytes(1024)).toBe("1.0 KiB");
+    expect(formatBytes(12.34 * 1024 ** 2)).toBe("12.3 MiB");
+    expect(formatBytes(1023.99 * 1024)).toBe("1.0 MiB");
+    expect(formatBytes(1024 ** 2 - 1)).toBe("1.0 MiB");
+    expect(formatBytes(3 * 1024 ** 5)).toBe("3.0 PiB");
+    expect(formatBytes(2 ** 70)).toBe("1048576.0 PiB");
+    for (const odd of [NaN, Infinity, -1]) expect(formatBytes(odd)).toBe("? B");
+  });
+
+  it("print a rate as a size per second, in the same units and precision as sizes", () => {
+    expect(formatRate(500, 3)).toBe("167 B/s");
+    expect(formatRate(12.34 * 1024 ** 2, 1)).toBe("12.3 MiB/s");
+    expect(formatRate(10 * 1024 ** 3, 4)).toBe(`${formatBytes((10 * 1024 ** 3) / 4)}/s`);
+    expect(formatRate(1024 ** 2 - 1, 1)).toBe("1.0 MiB/s");
+    // No time has passed (or a clock that went backwards): no rate rather than Infinity.
+    for (const seconds of [0, -1, NaN, Infinity]) expect(formatRate(100, seconds)).toBeUndefined();
   });
 });

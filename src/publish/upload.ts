@@ -107,8 +107,8 @@ export async function uploadBlobs(blobs: readonly Blob[], options: UploadOptions
   const progress = (): void => {
     const sent = [...done.values()].reduce((a, b) => a + b, 0);
     const seconds = (Date.now() - started) / 1000;
-    const rate = seconds > 0 ? ` at ${formatBytes(sent / seconds)}/s` : "";
-    step.update(`${formatBytes(sent)} / ${formatBytes(total)}${rate}`);
+    const rate = formatRate(sent, seconds);
+    step.update(`${formatBytes(sent)} / ${formatBytes(total)}${rate === undefined ? "" : ` at ${rate}`}`);
   };
   try {
     await mapLimitUntilSent(blobs, options.concurrency, async (blob, sent) => {
@@ -149,9 +149,10 @@ export async function uploadBlobs(blobs: readonly Blob[], options: UploadOptions
     throw error;
   }
   const seconds = (Date.now() - started) / 1000;
+  const rate = formatRate(total, seconds);
   step.succeed(
     `Uploaded ${blobs.length} blob(s), ${formatBytes(total)} in ${seconds.toFixed(1)} s` +
-      (seconds > 0 ? ` (${formatBytes(total / seconds)}/s)` : ""),
+      (rate === undefined ? "" : ` (${rate})`),
   );
   return total;
 }
@@ -204,13 +205,26 @@ export async function mapLimitUntilSent<T>(
   if (failure !== undefined) throw failure.error;
 }
 
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/**
+ * A size for people: whole bytes below 1 KiB, else one decimal in the largest binary unit that
+ * keeps the rounded number below 1024 (1023.96 KiB is "1.0 MiB", not "1024.0 KiB").
+ */
 export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  if (!Number.isFinite(n) || n < 0) return "? B";
+  const shown = (value: number, unit: number) => (unit === 0 ? Math.round(value) : Number(value.toFixed(1)));
   let value = n;
   let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
+  while (unit < BYTE_UNITS.length - 1 && shown(value, unit) >= 1024) {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
+  return unit === 0 ? `${Math.round(value)} B` : `${value.toFixed(1)} ${BYTE_UNITS[unit]}`;
+}
+
+/** A transfer rate in the units of formatBytes, per second; undefined when no time has passed. */
+export function formatRate(bytes: number, seconds: number): string | undefined {
+  if (!(seconds > 0) || !Number.isFinite(seconds)) return undefined;
+  return `${formatBytes(bytes / seconds)}/s`;
 }
