@@ -8,6 +8,7 @@ import * as v from "valibot";
 import { UserError, errorMessage } from "../errors.js";
 import { discardBody, textCapped } from "../adapters/http-body.js";
 import { issueText, KubeResponse, StatusBody, type KubeObject } from "./platform-openshift-schemas.js";
+import { networkProblem } from "../network-errors.js";
 
 export type { KubeObject } from "./platform-openshift-schemas.js";
 
@@ -103,7 +104,7 @@ export class OpenShiftClient {
     } catch (error) {
       const cause = fetchFailure(error);
       this.options.log?.(`OpenShift ${method} ${shown} failed after ${Date.now() - started} ms: ${cause}`);
-      throw new UserError(`cannot reach the OpenShift API at ${this.serverUrl} (${cause})`, {
+      throw new UserError(`cannot reach the OpenShift API at ${this.serverUrl}: ${cause}`, {
         code: "OPENSHIFT_UNREACHABLE",
         hint: "Check [openshift] server_url and the network path to the cluster.",
         cause: error,
@@ -172,8 +173,10 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; va
   }
 }
 
-/** Why fetch failed, for the message: the system error code (ECONNREFUSED...) when there is one. */
+/** Why fetch failed, for the message: in words (network-errors.ts) when it is a network failure. */
 function fetchFailure(error: unknown): string {
+  const found = networkProblem(error);
+  if (found !== undefined) return found.problem;
   const cause: unknown = error instanceof Error ? error.cause : undefined;
   if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
     return cause.code;

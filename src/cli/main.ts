@@ -1,6 +1,7 @@
 import { inspect } from "node:util";
 import { CommanderError } from "commander";
 import { InterruptedError, UserError } from "../errors.js";
+import { networkAddress, networkError } from "../network-errors.js";
 import { JsonReporter, PlainReporter } from "../ui/plain.js";
 import type { LogLevel, Reporter } from "../ui/reporter.js";
 import { escapeControl, SafeReporter } from "../ui/safe-text.js";
@@ -159,6 +160,9 @@ function reportError(
     }
     return error.exitCode;
   }
+  // A failed connection that no command translated (network-errors.ts) is still not a bug.
+  const network = networkError(error, networkAddress(error) ?? "a server");
+  if (network !== undefined) return reportError(network, ctx);
   const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
   if (ctx.json) {
     io.stdout.write(

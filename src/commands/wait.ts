@@ -1,6 +1,7 @@
 import type { RegistryClient } from "../app/registry-http.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import type { Reporter } from "../ui/reporter.js";
+import { networkProblem } from "../network-errors.js";
 
 /**
  * After the metadata commit, wait until the registry app serves every new tag with the new
@@ -133,6 +134,8 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 function describe(error: unknown): string {
+  const found = networkProblem(error);
+  if (found !== undefined) return found.problem;
   if (error instanceof Error) {
     const cause = (error as Error & { cause?: { code?: string } }).cause;
     return cause?.code ?? error.message;

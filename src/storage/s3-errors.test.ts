@@ -21,7 +21,9 @@ describe("translateS3Error", () => {
     const wrapped = new Error("request failed", { cause: new AggregateError([refused]) });
     const error = translateS3Error(wrapped, context);
     expect(error).toBeInstanceOf(UserError);
-    expect(error.message).toBe("cannot reach the S3 endpoint https://s3.example.com (ECONNREFUSED)");
+    expect(error.message).toBe(
+      "cannot reach the S3 endpoint https://s3.example.com: connection refused: nothing listens on that port (ECONNREFUSED)",
+    );
     expect(translateS3Error(new Error("socket hang up"), context).message).toContain("(socket hang up)");
     expect(
       translateS3Error(Object.assign(new Error("t"), { name: "TimeoutError" }), context).message,

@@ -4,7 +4,15 @@
  * string-to-sign, so ours are written from scratch).
  */
 import { UserError } from "../errors.js";
+import { networkError, type TlsHints } from "../network-errors.js";
 import { ObjectNotFoundError } from "./types.js";
+
+/** Where an S3 endpoint's TLS is set: its URL's scheme, and Node's extra CA bundle. */
+const S3_TLS: TlsHints = {
+  notTls: "Write the endpoint with http:// ([s3] endpoint, or --s3-endpoint) if it serves plain HTTP.",
+  certificate:
+    "Trust the authority that signed it with NODE_EXTRA_CA_CERTS=<pem file>, or check [s3] endpoint (--s3-endpoint).",
+};
 
 export interface S3ErrorContext {
   /** SDK command name, e.g. "PutObject". */
@@ -94,14 +102,11 @@ export function isNotFound(err: unknown): boolean {
 export function translateS3Error(err: unknown, context: S3ErrorContext): Error {
   if (err instanceof UserError || err instanceof ObjectNotFoundError) return err;
   const target = `s3://${context.bucket}` + (context.key === undefined ? "" : `/${context.key}`);
-  const network = networkCode(err);
-  if (network !== undefined) {
-    return new UserError(`cannot reach the S3 endpoint ${context.endpoint} (${network})`, {
-      hint: "check the endpoint URL, that the server is running, and your network or proxy settings",
-      code: "S3_UNREACHABLE",
-      cause: err,
-    });
-  }
+  const network = networkError(err, `the S3 endpoint ${context.endpoint}`, {
+    code: "S3_UNREACHABLE",
+    tlsHints: S3_TLS,
+  });
+  if (network !== undefined) return network;
   const code = errorCode(err);
   if (code === "CredentialsProviderError") {
     return new UserError(`no S3 credentials found for ${context.endpoint}`, {

@@ -258,7 +258,7 @@ describe("S3Store errors", () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).message).toBe(
-      `cannot reach the S3 endpoint http://127.0.0.1:${port} (ECONNREFUSED)`,
+      `cannot reach the S3 endpoint http://127.0.0.1:${port}: connection refused: nothing listens on that port (ECONNREFUSED)`,
     );
     expect((error as UserError).code).toBe("S3_UNREACHABLE");
     await expect(store.head("a/b")).rejects.toThrow(/cannot reach the S3 endpoint/);

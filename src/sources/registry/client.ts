@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { UserError, errorMessage } from "../../errors.js";
+import { networkHint, networkProblem, type TlsHints } from "../../network-errors.js";
 import { isDigest, sha256Digest, type Digest } from "../../image/digest.js";
 import { INDEX_TYPES, IMAGE_MANIFEST_TYPES, MANIFEST_ACCEPT } from "../../image/media-types.js";
 import { isTag } from "../../image/names.js";
@@ -42,6 +43,25 @@ export class UpstreamError extends UserError {
 }
 
 const RETRY_STATUS = new Set([429, 500, 502, 503, 504]);
+
+/** For docker:// sources, TLS is set with --src-tls-verify and --src-ca, never with a URL scheme. */
+const SOURCE_TLS: TlsHints = {
+  notTls: "A plain HTTP registry needs --src-tls-verify false (which also allows plain HTTP).",
+  certificate:
+    "Give the authority that signed it with --src-ca <file>, or skip verification with --src-tls-verify false.",
+};
+
+/** A request that got no answer: what went wrong in words (network-errors.ts), and what to do. */
+function unreachable(what: string, err: unknown): UpstreamError {
+  const found = networkProblem(err);
+  return new UpstreamError(`${what}: ${found?.problem ?? errorMessage(err)}`, {
+    cause: err,
+    hint:
+      found === undefined
+        ? "Check the host and port, the network, and --src-tls-verify / --src-ca for TLS problems."
+        : networkHint(found, SOURCE_TLS),
+  });
+}
 
 /**
  * The client id sent with an identity token. Such tokens come from `docker login` (docker's
@@ -146,10 +166,7 @@ export class RegistryClient {
           await this.backoff(attempt);
           continue;
         }
-        throw new UpstreamError(`${this.where(name)}: cannot reach ${this.host} (${errorMessage(err)})`, {
-          cause: err,
-          hint: "Check the host and port, the network, and --src-tls-verify / --src-ca for TLS problems.",
-        });
+        throw unreachable(`${this.where(name)}: cannot reach ${this.host}`, err);
       }
       this.schemeSettled = true;
       if (response.status === 401 && !authenticated) {
@@ -218,12 +235,7 @@ export class RegistryClient {
       this.stats.requests++;
       response = await this.requestToken(url, challenge.params.service, scope);
     } catch (err) {
-      throw new UpstreamError(
-        `${this.where(name)}: cannot reach the token service ${url.host} (${errorMessage(err)})`,
-        {
-          cause: err,
-        },
-      );
+      throw unreachable(`${this.where(name)}: cannot reach the token service ${url.host}`, err);
     }
     if (response.status !== 200) {
       const code = await errorCode(response);
