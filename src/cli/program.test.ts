@@ -1,4 +1,7 @@
 import { describe, expect, it } from "vitest";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { main, makeReporter } from "./main.js";
 import { processIo } from "./io.js";
@@ -119,6 +122,33 @@ describe("command line", () => {
       expect({ argv, code: run.code }).toEqual({ argv, code: 2 });
       expect(run.err, argv.join(" ")).toMatch(message);
       expect(run.err, argv.join(" ")).toMatch(/--help/);
+    }
+  });
+
+  it("refuses an unknown --env the same way in every command, naming the known environments", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "raas-env-cli-"));
+    try {
+      const cfg = join(dir, "raas.cfg");
+      writeFileSync(cfg, `[raas]\nstate_dir = ${join(dir, "home")}\n[acme]\nenvironments = test prod\n`);
+      for (const env of ["nope", "", "__proto__", "../x", "z".repeat(10_000)]) {
+        const answers = new Set<string>();
+        for (const argv of [
+          ["status", "acme"],
+          ["gc", "acme"],
+          ["stats", "acme"],
+          ["serve", "acme"],
+        ]) {
+          const run = await capture(["--config", cfg, ...argv, "--env", env]);
+          expect({ argv, env: env.slice(0, 10), code: run.code }).toMatchObject({ code: 2 });
+          answers.add(run.err);
+        }
+        expect([...answers]).toHaveLength(1);
+        expect([...answers][0]).toMatch(
+          /^error: acme has no environment ".{0,65}"\nhint: Its environments: test, prod\.\n$/,
+        );
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -157,12 +157,21 @@ describe("lifecycle environments in raas.cfg", () => {
     const config = await configFrom("[acme]\nenvironments = test prod\n[plain]\n");
     for (const [isv, env, message] of [
       ["acme", "staging", 'acme has no environment "staging"'],
-      ["plain", "test", "plain has no environments, so --env test means nothing"],
+      ["plain", "test", 'plain has no environments, so --env "test" means nothing'],
+      ["acme", "__proto__", 'acme has no environment "__proto__"'],
+      ["acme", "x".repeat(100_000), `acme has no environment "${"x".repeat(64)}…"`],
+      [
+        "plain",
+        "y".repeat(100_000),
+        `plain has no environments, so --env "${"y".repeat(64)}…" means nothing`,
+      ],
       ["acme", undefined, "acme has environments (test, prod): say which one with --env"],
     ] as const) {
       const err = await resolveIsv(config, isv, env === undefined ? {} : { env }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(UsageError);
       expect((err as Error).message).toContain(message);
+      // Whatever was passed, the message stays a line.
+      expect((err as Error).message.length).toBeLessThan(200);
     }
   });
 

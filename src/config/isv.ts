@@ -302,13 +302,15 @@ function environmentOf(
       hint: `For example: --env ${all[0] ?? ""}`,
     });
   }
+  // The value is echoed back, so at a bounded length: it can be anything a shell passes.
+  const shown = JSON.stringify(env.length > 64 ? `${env.slice(0, 64)}…` : env);
   if (all.length === 0) {
-    throw new UsageError(`${isv} has no environments, so --env ${env} means nothing`, {
+    throw new UsageError(`${isv} has no environments, so --env ${shown} means nothing`, {
       hint: `Declare them in the [${isv}] section of raas.cfg: environments = test prod (docs/environments.md).`,
     });
   }
   if (!all.includes(env)) {
-    throw new UsageError(`${isv} has no environment ${JSON.stringify(env)}`, {
+    throw new UsageError(`${isv} has no environment ${shown}`, {
       hint: `Its environments: ${all.join(", ")}.`,
     });
   }
