@@ -238,7 +238,7 @@ async function runCommand(
       );
     }
     case "stats": {
-      const { stats } = await import("../commands/stats.js");
+      const { publishedRepositories, stats } = await import("../commands/stats.js");
       const result = await stats(
         {
           isv: invocation.isv,
@@ -246,7 +246,18 @@ async function runCommand(
           ...(invocation.options.since === undefined ? {} : { since: invocation.options.since }),
         },
         ctx,
-        { store: await ctx.store() },
+        {
+          store: await ctx.store(),
+          published: async () => {
+            const { GitTreeAppRepository } = await import("../app/app-tree.js");
+            const app = new GitTreeAppRepository({ remote: settings.appRemote, branch: settings.appBranch });
+            try {
+              return await publishedRepositories(app);
+            } finally {
+              await app.close();
+            }
+          },
+        },
       );
       return { command: "stats", result };
     }
