@@ -32,6 +32,7 @@ import { noRoute, RegistryError } from "./registry-error.js";
 import {
   ChunkSizeError,
   ChunkTooLargeError,
+  SmallChunksError,
   TooManyChunksError,
   UploadSessions,
   type UploadState,
@@ -416,6 +417,10 @@ export class PushApi {
       Location: `/v2/${name}/blobs/uploads/${id}`,
       Range: "0-0",
       "Docker-Upload-UUID": id,
+      // Chunks at least this long (but the last) never rewrite pending bytes (upload-sessions.ts).
+      ...(this.sessions.minChunkLength === undefined
+        ? {}
+        : { "OCI-Chunk-Min-Length": String(this.sessions.minChunkLength) }),
     });
   }
 
@@ -545,6 +550,15 @@ export class PushApi {
         );
       }
       if (err instanceof ChunkTooLargeError) throw tooLarge(err.limit);
+      if (err instanceof SmallChunksError) {
+        throw new RegistryError(
+          400,
+          "BLOB_UPLOAD_INVALID",
+          `${err.message} (OCI-Chunk-Min-Length)`,
+          { minimum: err.minimum, offset: state.offset },
+          progress(state),
+        );
+      }
       if (err instanceof TooManyChunksError) {
         // Not a 416: the client would ask where the session stands and send the same chunk again.
         throw new RegistryError(

@@ -52,6 +52,17 @@ import { isUploadId, UPLOADS_PREFIX } from "../storage/upload-keys.js";
  * request or in chunks of megabytes; the closing PUT may still carry one more.
  */
 export const MAX_CHUNKS = 1000;
+
+/**
+ * Stores with multipart uploads: a chunk shorter than a part's minimum joins the pending bytes,
+ * which are written again as one object, so chunks of a few KiB would make the registry write
+ * hundreds of times what the client sent. A session may rewrite pending bytes up to this ratio
+ * of the bytes it received, plus REWRITE_SLACK; beyond, a further small chunk is refused. Chunks
+ * of 256 KiB stay well inside (about 10x); clients that honour OCI-Chunk-Min-Length rewrite
+ * nothing.
+ */
+export const REWRITE_RATIO = 16;
+export const REWRITE_SLACK = 64 * 1024 * 1024;
 /**
  * Where the store has multipart uploads: the size parts are cut at (grown for a blob limit that
  * would not fit in S3's 10,000 parts). One such buffer per request in flight bounds memory.
@@ -83,6 +94,8 @@ export interface UploadState {
   digest?: Digest;
   /** Non-empty chunks received (absent in sessions begun before it was counted: the parts then). */
   chunks?: number;
+  /** Stores with multipart uploads: pending bytes written again by later small chunks, in all. */
+  rewritten?: number;
   started: string;
 }
 
@@ -106,6 +119,14 @@ export class TooManyChunksError extends Error {
   constructor(readonly limit: number) {
     super(`the upload already has ${limit} chunks, the most one session takes`);
     this.name = "TooManyChunksError";
+  }
+}
+
+/** A small chunk after the session has rewritten its pending bytes too often (REWRITE_RATIO). */
+export class SmallChunksError extends Error {
+  constructor(readonly minimum: number) {
+    super(`chunks of this upload are too small: send chunks of at least ${minimum} bytes, except the last`);
+    this.name = "SmallChunksError";
   }
 }
 
@@ -192,12 +213,19 @@ export class UploadSessions {
     private readonly maxBlobSize: number,
     /** Problems that do not fail the request (an abort the store refused). */
     private readonly warn: (message: string) => void = () => undefined,
+    /** REWRITE_SLACK unless given (tests reach the limit with less data). */
+    private readonly rewriteSlack: number = REWRITE_SLACK,
   ) {
     const mp = store.multipart;
     this.partSize =
       mp === undefined
         ? PART_SIZE
         : Math.max(PART_SIZE, mp.minPartSize, Math.ceil(maxBlobSize / (mp.maxParts - 1)));
+  }
+
+  /** What the POST answer advertises as OCI-Chunk-Min-Length: a part's minimum, on multipart stores. */
+  get minChunkLength(): number | undefined {
+    return this.store.multipart?.minPartSize;
   }
 
   /** Start a session for `repository` (a storage prefix); returns its id. */
@@ -248,6 +276,13 @@ export class UploadSessions {
     if (expected !== 0 && chunksOf(state) >= MAX_CHUNKS) throw new TooManyChunksError(MAX_CHUNKS);
     const mp = this.store.multipart;
     if (mp === undefined) return this.appendPartObject(id, state, body, expected);
+    if (
+      state.pending !== undefined &&
+      expected !== 0 &&
+      (state.rewritten ?? 0) > this.rewriteSlack + REWRITE_RATIO * state.offset
+    ) {
+      throw new SmallChunksError(mp.minPartSize);
+    }
     const received = await this.receive(mp, id, state, body, expected);
     const { tail, created, done } = received;
     const next = { ...received.next, chunks: chunksOf(state) + 1 };
@@ -262,7 +297,8 @@ export class UploadSessions {
           ? undefined
           : { key: `${UPLOADS_PREFIX}${id}/pending-${pad(next.offset)}-${nonce()}`, size: tail.length };
       if (pending !== undefined) await this.store.put(pending.key, tail, { budgeted: true });
-      return await this.persist(id, state, { ...next, pending });
+      const rewritten = (state.rewritten ?? 0) + (state.pending?.size ?? 0);
+      return await this.persist(id, state, { ...next, pending, ...(rewritten > 0 ? { rewritten } : {}) });
     } catch (err) {
       if (created !== undefined) await this.abort(id, created);
       throw err;

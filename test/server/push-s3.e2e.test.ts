@@ -110,6 +110,8 @@ describe("blob uploads into S3 through the registry", () => {
     const cuts = [0, 1 * MIB, 3 * MIB, 10 * MIB, 11 * MIB, data.length];
     const start = await fresh("POST", "/v2/acme/big/blobs/uploads/");
     expect(start.status).toBe(202);
+    // The client is told the size below which chunks would be held back and written again.
+    expect(start.headers["oci-chunk-min-length"]).toBe(String(5 * MIB));
     const location = String(start.headers.location);
     const id = location.split("/").pop()!;
     for (let i = 0; i + 1 < cuts.length; i++) {

@@ -9,7 +9,12 @@ import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { UPLOADS_PREFIX } from "../../src/storage/upload-keys.js";
-import { UploadSessions, PART_SIZE } from "../../src/server/upload-sessions.js";
+import {
+  PART_SIZE,
+  REWRITE_RATIO,
+  SmallChunksError,
+  UploadSessions,
+} from "../../src/server/upload-sessions.js";
 import { S3Store } from "../../src/storage/s3.js";
 import { DigestMismatchError } from "../../src/storage/types.js";
 import type { Digest } from "../../src/image/digest.js";
@@ -138,6 +143,41 @@ describe("upload sessions on S3", () => {
     expect(a.sent.some((s) => s.command === "CreateMultipartUploadCommand")).toBe(false);
     expect(await keysUnder(a.store, `${UPLOADS_PREFIX}${id}/`)).toEqual([]);
   });
+
+  it("tiny chunks rewrite pending bytes only up to a bounded multiple of what was sent, then are refused", async () => {
+    const a = replica();
+    const slack = 1 * MIB;
+    const sessions = new UploadSessions(a.store, LIMIT, () => undefined, slack);
+    expect(sessions.minChunkLength).toBe(5 * MIB);
+    const chunk = 16 * 1024;
+    const blob = bytes(2 * MIB, 11);
+    const id = await sessions.start("acme-tiny", new Date());
+    let state = (await sessions.current(id, "acme-tiny"))!;
+    let refused: unknown;
+    while (state.offset < blob.length) {
+      try {
+        state = await sessions.append(id, state, body(blob.subarray(state.offset, state.offset + chunk)));
+      } catch (err) {
+        refused = err;
+        break;
+      }
+    }
+    expect(refused).toBeInstanceOf(SmallChunksError);
+    expect((refused as SmallChunksError).minimum).toBe(5 * MIB);
+    // Refused well before the 2 MiB were sent, with the pending bytes written again at most
+    // about the slack plus REWRITE_RATIO times what was received, plus one pending object.
+    expect(state.offset).toBeLessThan(blob.length);
+    const pendingWrites = a.sent.filter(
+      (s) => s.command === "PutObjectCommand" && s.key?.includes("/pending-"),
+    );
+    expect(pendingWrites.length).toBeGreaterThan(10);
+    const written = pendingWrites.reduce((t, s) => t + (s.size ?? 0), 0);
+    expect(written).toBeLessThanOrEqual(slack + REWRITE_RATIO * state.offset + 2 * state.offset);
+    // The session is still whole: the rest in the closing request completes the blob.
+    const key = `acme-tiny/blobs/${sha(blob)}`;
+    await sessions.finish(id, state, body(blob.subarray(state.offset)), { key, digest: sha(blob) });
+    expect(sha(await a.store.getBuffer(key))).toBe(sha(blob));
+  }, 120_000);
 
   it("a wrong digest makes nothing visible, aborts the multipart upload and ends the session", async () => {
     const a = replica();
