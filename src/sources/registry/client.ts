@@ -7,7 +7,14 @@ import { isTag } from "../../image/names.js";
 import { isJsonObject } from "../../image/records.js";
 import { basicHeader, parseChallenge } from "./auth.js";
 import type { Credentials } from "./credentials.js";
-import { BodyTooLargeError, readBody, request, type Response, type TransportOptions } from "./http.js";
+import {
+  BodyTooLargeError,
+  readBody,
+  RedirectTargetError,
+  request,
+  type Response,
+  type TransportOptions,
+} from "./http.js";
 
 /** Manifests and indexes over 4 MiB are refused (the distribution spec's SHOULD-accept size). */
 export const MANIFEST_LIMIT = 4 * 1024 * 1024;
@@ -54,7 +61,10 @@ const SOURCE_TLS: TlsHints = {
 /** A request that got no answer: what went wrong in words (network-errors.ts), and what to do. */
 function unreachable(what: string, err: unknown): UpstreamError {
   const found = networkProblem(err);
-  return new UpstreamError(`${what}: ${found?.problem ?? errorMessage(err)}`, {
+  // A failure at a redirect's target (blob storage, a CDN) names that host, not the registry.
+  const where = err instanceof RedirectTargetError ? `after a redirect to ${err.host}: ` : "";
+  const problem = found === undefined ? errorMessage(err) : `${where}${found.problem}`;
+  return new UpstreamError(`${what}: ${problem}`, {
     cause: err,
     hint:
       found === undefined

@@ -32,6 +32,19 @@ export interface Response {
 
 const MAX_REDIRECTS = 5;
 
+/** A request that failed at the host a redirect led to, not at the one asked first. */
+export class RedirectTargetError extends Error {
+  constructor(
+    readonly host: string,
+    cause: unknown,
+  ) {
+    super(`after a redirect to ${host}: ${cause instanceof Error ? cause.message : String(cause)}`, {
+      cause,
+    });
+    this.name = "RedirectTargetError";
+  }
+}
+
 /**
  * One HTTP request with redirects followed. `Authorization` is sent only to the host it was
  * meant for: a redirect to another host (blob storage) goes without it, as the distribution
@@ -51,8 +64,7 @@ export async function request(
       // A failure at the redirect's target (a CDN whose certificate is not trusted, say) must
       // not read as a failure of the registry that redirected.
       if (hop === 0) throw err;
-      const message = err instanceof Error ? err.message : String(err);
-      throw new Error(`after a redirect to ${current.host}: ${message}`, { cause: err });
+      throw new RedirectTargetError(current.host, err);
     });
     const location = response.headers.location;
     if (method !== "POST" && [301, 302, 303, 307, 308].includes(response.status) && location !== undefined) {
