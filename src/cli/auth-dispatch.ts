@@ -68,14 +68,24 @@ export async function runAuthCommand(
 /**
  * A change to access.yaml while the registry does not enforce it (`[auth] mode` off or
  * external): the change is committed, but a user would believe logins are now required.
+ * The same for `access check`, whose verdict is access.yaml's, not the registry's of today.
  * Returns the warning to give, or undefined when access.yaml is in force or nothing changes.
  */
 export function accessNotInForce(request: AuthCliRequest, mode: AuthMode, isv: string): string | undefined {
-  if (mode === "local" || /-list$|^access-/.test(request.kind)) return undefined;
+  if (mode === "local" || /-list$/.test(request.kind)) return undefined;
   const why =
     mode === "off"
       ? "does not ask for logins ([auth] mode is off)"
       : "takes its tokens from an external token server ([auth] mode is external), not from access.yaml";
+  if (request.kind === "access-check") {
+    // The verdict is what access.yaml says; the registry answering today does not ask it.
+    return (
+      `this is what access.yaml of ${isv} decides, but its registry ${why}: today every ` +
+      `${mode === "off" ? "client may pull and nobody is asked to log in" : "request is judged by the external tokens"}. ` +
+      `Set \`mode = local\` under [auth] in raas.cfg (or \`auth = local\` in [${isv}], or RAAS_AUTH=local), ` +
+      `then run \`raas setup ${isv}\` (docs/auth.md).`
+    );
+  }
   const what =
     request.kind === "user-add" ? `user ${request.name} is added to` : "the change is committed to";
   return (

@@ -116,6 +116,11 @@ describe("raas user / group / app / service-login / access", () => {
     const group = await cli("group", "add", ISV, "auditors", "--member", "erin");
     expect(group.stderr).toMatch(/warning: the change is committed to access.yaml .* mode is off/);
     expect((await cli("user", "list", ISV)).stderr).toBe("");
+    // A check answers what access.yaml says, and says the registry does not ask it today.
+    const check = await cli("access", "check", ISV, "erin", "push", "users/erin/tool");
+    expect(check.stderr).toMatch(
+      /warning: this is what access\.yaml of .* decides, but its registry does not ask for logins/,
+    );
     // With auth on, the same change is in force: no warning.
     const on = await runCli(["user", "remove", ISV, "erin"], {
       cwd: work,
