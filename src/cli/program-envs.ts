@@ -4,6 +4,7 @@
  */
 import { InvalidArgumentError, type Command } from "commander";
 import type { GlobalOptions } from "./program.js";
+import { timeoutSeconds } from "./arg-parsers.js";
 
 export interface PromoteFlags {
   from: string;
@@ -27,12 +28,6 @@ export type EnvInvocation =
   | { command: "cluster-config"; isv: string; options: ClusterConfigFlags };
 
 type Run = (invocation: EnvInvocation, globals: GlobalOptions) => Promise<void>;
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive whole number");
-  return n;
-}
 
 function servicePort(value: string): number {
   const n = Number(value);
@@ -63,7 +58,7 @@ export function addEnvironmentCommands(program: Command, run: Run): void {
     .option("--force", "move a tag the target has at another digest", false)
     .option("--remove", "withdraw the tag from the --from environment (as raas demote)", false)
     .option("--no-wait", "do not wait for the target registry to serve the tag")
-    .option("--timeout <seconds>", "how long to wait for the target registry", positiveInt, 60)
+    .option("--timeout <seconds>", "how long to wait for the target registry", timeoutSeconds, 60)
     .addHelpText(
       "after",
       "\nExamples:\n  $ raas promote acme acme/app:1.2 --from test --to prod --plan\n" +
@@ -86,7 +81,7 @@ export function addEnvironmentCommands(program: Command, run: Run): void {
     .requiredOption("--from <env>", "the environment to withdraw it from")
     .option("--plan", "show what would change; change nothing", false)
     .option("--no-wait", "do not wait for the registry to stop serving the tag")
-    .option("--timeout <seconds>", "how long to wait for the registry", positiveInt, 60)
+    .option("--timeout <seconds>", "how long to wait for the registry", timeoutSeconds, 60)
     .addHelpText("after", "\nExample:\n  $ raas demote acme acme/app:1.2 --from prod")
     .action(
       async (isv: string, reference: string, flags: Omit<PromoteFlags, "force" | "remove">, cmd: Command) => {

@@ -108,6 +108,9 @@ describe("command line", () => {
       [["frobnicate"], /unknown command 'frobnicate'/],
       [["user", "frob"], /unknown command 'frob'/],
       [["push", "acme", "app.tar", "--timeout", "soon"], /--timeout <seconds>.*'soon'/],
+      // Beyond what a timer holds (2^31 - 1 ms), a wait would end at once.
+      [["setup", "acme", "--timeout", "99999999999999999999"], /--timeout <seconds>.*from 1 to 604800/],
+      [["promote", "acme", "acme/app:1", "--to", "prod", "--timeout", "1e3"], /--timeout <seconds>.*'1e3'/],
       [["gc", "acme", "--grace", "abc"], /--grace <duration>.*'abc'.*90s, 30m, 24h or 7d/],
       [["gc", "acme", "--upload-age", "1week"], /--upload-age <duration>.*'1week'/],
       [["stats", "acme", "--since", "garbage"], /--since <date>.*'garbage'.*YYYY-MM-DD/],

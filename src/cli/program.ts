@@ -3,6 +3,7 @@ import { parseDuration } from "../lifecycle/duration.js";
 import type { LogLevel } from "../ui/reporter.js";
 import { addAuthCommands, type AuthInvocation } from "./program-auth.js";
 import { addEnvironmentCommands, type EnvInvocation } from "./program-envs.js";
+import { timeoutSeconds } from "./arg-parsers.js";
 
 export interface GlobalOptions {
   config?: string;
@@ -93,12 +94,6 @@ export interface GcFlags {
 }
 
 const LOG_LEVELS = ["error", "warn", "info", "debug"] as const;
-
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new InvalidArgumentError("must be a positive whole number");
-  return n;
-}
 
 /** Checked here so a bad value is a usage error before any ISV is looked at; kept as written. */
 function duration(value: string): string {
@@ -213,7 +208,7 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .option(
       "--timeout <seconds>",
       "how long to wait for the registry to answer (on OpenShift: also for the build, then the rollout)",
-      positiveInt,
+      timeoutSeconds,
       60,
     )
     .addHelpText("after", "\nExample:\n  $ raas setup acme --s3bucket acme-images --create")
@@ -246,7 +241,12 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
       collect,
     )
     .option("--no-wait", "do not wait for the registry to serve the new tags")
-    .option("--timeout <seconds>", "how long to wait for the registry to serve the new tags", positiveInt, 60)
+    .option(
+      "--timeout <seconds>",
+      "how long to wait for the registry to serve the new tags",
+      timeoutSeconds,
+      60,
+    )
     .option(
       "--src-tls-verify <bool>",
       "docker:// sources: verify TLS certificates (false also allows plain HTTP)",
@@ -361,7 +361,7 @@ Configuration: see raas.cfg.template; with no raas.cfg, everything lives under $
     .option(
       "--timeout <seconds>",
       "how long to wait for the registry to serve the published tags",
-      positiveInt,
+      timeoutSeconds,
       60,
     )
     .addHelpText("after", "\nExample:\n  $ raas sync acme --spec mirror.yaml --dry-run --json")
@@ -391,7 +391,7 @@ function registerLifecycleCommands(
     .argument("<reference>", "<name>:<tag> or <name>@sha256:<digest>")
     .option("--dry-run", "show what would be deleted; commit nothing", false)
     .option("--no-wait", "do not wait for the registry to stop serving it")
-    .option("--timeout <seconds>", "how long to wait for the registry", positiveInt, 60)
+    .option("--timeout <seconds>", "how long to wait for the registry", timeoutSeconds, 60)
     .addHelpText(
       "after",
       "\nExamples:\n  $ raas delete acme acme/app:1.0 --dry-run\n  $ raas delete acme acme/app@sha256:4f5e…",
@@ -442,7 +442,7 @@ function registerLifecycleCommands(
     .option(
       "--timeout <seconds>",
       "wait at most this long for a deploy after a retention commit",
-      positiveInt,
+      timeoutSeconds,
       300,
     )
     .addHelpText(
