@@ -159,3 +159,17 @@ export function networkError(
     code: options.code ?? "UNREACHABLE",
   });
 }
+
+/**
+ * Why a request failed, for a message that names the endpoint itself: the network problem in
+ * words, else the system code on the error's cause, else its message.
+ */
+export function failureText(error: unknown): string {
+  const found = networkProblem(error);
+  if (found !== undefined) return found.problem;
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
+    return cause.code;
+  }
+  return error instanceof Error ? error.message : String(error);
+}

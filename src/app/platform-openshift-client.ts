@@ -8,7 +8,7 @@ import * as v from "valibot";
 import { UserError, errorMessage } from "../errors.js";
 import { discardBody, textCapped } from "../adapters/http-body.js";
 import { issueText, KubeResponse, StatusBody, type KubeObject } from "./platform-openshift-schemas.js";
-import { networkProblem } from "../network-errors.js";
+import { failureText } from "../network-errors.js";
 
 export type { KubeObject } from "./platform-openshift-schemas.js";
 
@@ -102,7 +102,7 @@ export class OpenShiftClient {
         redirect: "error",
       });
     } catch (error) {
-      const cause = fetchFailure(error);
+      const cause = failureText(error);
       this.options.log?.(`OpenShift ${method} ${shown} failed after ${Date.now() - started} ms: ${cause}`);
       throw new UserError(`cannot reach the OpenShift API at ${this.serverUrl}: ${cause}`, {
         code: "OPENSHIFT_UNREACHABLE",
@@ -171,15 +171,4 @@ function parseJson(text: string): { ok: true; value: unknown } | { ok: false; va
   } catch {
     return { ok: false, value: undefined };
   }
-}
-
-/** Why fetch failed, for the message: in words (network-errors.ts) when it is a network failure. */
-function fetchFailure(error: unknown): string {
-  const found = networkProblem(error);
-  if (found !== undefined) return found.problem;
-  const cause: unknown = error instanceof Error ? error.cause : undefined;
-  if (typeof cause === "object" && cause !== null && "code" in cause && typeof cause.code === "string") {
-    return cause.code;
-  }
-  return error instanceof Error ? error.message : String(error);
 }

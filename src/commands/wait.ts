@@ -1,7 +1,7 @@
 import type { RegistryClient } from "../app/registry-http.js";
 import { MANIFEST_ACCEPT } from "../image/media-types.js";
 import type { Reporter } from "../ui/reporter.js";
-import { networkProblem } from "../network-errors.js";
+import { failureText } from "../network-errors.js";
 
 /**
  * After the metadata commit, wait until the registry app serves every new tag with the new
@@ -90,7 +90,7 @@ export async function waitForTags(
         }
         refusals = 0;
       } catch (error) {
-        lastProblem = `cannot reach ${registryUrl} (${describe(error)})`;
+        lastProblem = `cannot reach ${registryUrl} (${failureText(error)})`;
         refusals++;
       }
     }
@@ -131,14 +131,4 @@ function pause(ms: number, signal: AbortSignal | undefined): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
-}
-
-function describe(error: unknown): string {
-  const found = networkProblem(error);
-  if (found !== undefined) return found.problem;
-  if (error instanceof Error) {
-    const cause = (error as Error & { cause?: { code?: string } }).cause;
-    return cause?.code ?? error.message;
-  }
-  return String(error);
 }
